@@ -1,0 +1,561 @@
+//! The configuration file (`hoop.toml`): typed, `deny_unknown_fields`, validated at load.
+//!
+//! Parsing gives typed values; [`Config::validate`] checks what serde cannot (references between
+//! sections, limits, well-formed names) and names the offending key in every error. Claim
+//! matchers are compiled by [`crate::trust::TrustPolicy`], which `hoop config check` also runs.
+
+mod secret;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+pub use secret::{ProcessEnv, Secret, SecretEnv, SecretSource};
+
+/// The name of a configured database connection (`[[connections]] name`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionName(pub String);
+
+impl fmt::Display for ConnectionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A database role name, as configured (`default_role`, `role`) or generated per run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct DbRole(pub String);
+
+impl fmt::Display for DbRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    #[serde(default)]
+    pub connections: Vec<ConnectionConfig>,
+    #[serde(default)]
+    pub trust: Vec<TrustRuleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the HTTP API (token exchange, revocation, health, metrics).
+    #[serde(default = "defaults::api_listen")]
+    pub api_listen: SocketAddr,
+    /// Address of the database gateway; credentials point clients here.
+    #[serde(default = "defaults::gateway_listen")]
+    pub gateway_listen: SocketAddr,
+    /// Host name given to clients in credentials; defaults to the gateway's listen address.
+    pub public_host: Option<String>,
+    /// Port given to clients in credentials; defaults to the gateway's listen port.
+    pub public_port: Option<u16>,
+    /// Postgres database holding hoop's runtime state.
+    pub state_database_url: SecretSource,
+    /// At least 32 bytes; derives the passwords of per-run upstream roles. Same on every replica.
+    pub secret_key: SecretSource,
+    /// Upper bound on any credential's lifetime, whatever a trust rule asks for.
+    #[serde(default = "defaults::max_ttl", with = "humantime_serde")]
+    pub max_ttl: Duration,
+    /// How often expired credentials are revoked and used token ids forgotten.
+    #[serde(default = "defaults::reaper_interval", with = "humantime_serde")]
+    pub reaper_interval: Duration,
+    /// Name of this replica in audit events; defaults to the host name.
+    pub replica: Option<String>,
+}
+
+/// The claim schema an issuer's tokens follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerKind {
+    Github,
+    Gitlab,
+}
+
+impl IssuerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssuerKind::Github => "github",
+            IssuerKind::Gitlab => "gitlab",
+        }
+    }
+}
+
+/// Asymmetric JWS algorithms an issuer may be pinned to. `none` and HMAC are not representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+pub enum SigningAlgorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Name used by trust rules (`[[trust]] issuer`).
+    pub name: String,
+    /// Claim schema: `github` or `gitlab`.
+    pub kind: IssuerKind,
+    /// Exact `iss` value. Defaults: github → `https://token.actions.githubusercontent.com`,
+    /// gitlab → `https://gitlab.com`. Set it for GitHub Enterprise or self-managed GitLab.
+    pub url: Option<Url>,
+    /// The `aud` every token must carry, exactly.
+    pub audience: String,
+    /// JWKS location; default: discovered from `<url>/.well-known/openid-configuration`.
+    pub jwks_url: Option<Url>,
+    /// Accepted signature algorithms (default `["RS256"]`).
+    #[serde(default = "defaults::algorithms")]
+    pub algorithms: Vec<SigningAlgorithm>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    #[serde(default = "defaults::leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Minimum time between two JWKS fetches caused by unknown key ids.
+    #[serde(default = "defaults::jwks_refresh_interval", with = "humantime_serde")]
+    pub jwks_min_refresh_interval: Duration,
+    /// How long fetched keys are used before they are fetched again.
+    #[serde(default = "defaults::jwks_cache_ttl", with = "humantime_serde")]
+    pub jwks_cache_ttl: Duration,
+}
+
+impl IssuerConfig {
+    /// The exact `iss` claim this issuer's tokens carry.
+    pub fn issuer_url(&self) -> String {
+        match (&self.url, self.kind) {
+            (Some(u), _) => u.as_str().trim_end_matches('/').to_owned(),
+            (None, IssuerKind::Github) => "https://token.actions.githubusercontent.com".into(),
+            (None, IssuerKind::Gitlab) => "https://gitlab.com".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    Postgres,
+}
+
+/// What clients are told to use for `PGSSLMODE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    pub name: ConnectionName,
+    pub kind: ConnectionKind,
+    /// Connection URL of an upstream role allowed to create and drop roles (CREATEROLE).
+    pub admin_url: SecretSource,
+    /// Database the per-run role works in.
+    pub database: String,
+    /// Role granted to per-run roles when the trust rule names none.
+    pub default_role: Option<DbRole>,
+    /// `PGSSLMODE` handed to clients (default `require`).
+    #[serde(default = "defaults::sslmode")]
+    pub sslmode: SslMode,
+    /// Size of the admin connection pool.
+    #[serde(default = "defaults::admin_pool_size")]
+    pub admin_pool_size: usize,
+}
+
+/// One claim condition of a trust rule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum ClaimMatcherConfig {
+    /// Exact string equality.
+    Exact(String),
+    /// A number or boolean, compared to the claim's string form.
+    Number(i64),
+    Bool(bool),
+    /// Shell-style glob; `*` does not cross `/`, `**` does.
+    Glob { glob: String },
+    /// Regular expression, always anchored at both ends.
+    Regex { regex: String },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRuleConfig {
+    /// Named in audit events when the rule decides.
+    pub name: String,
+    /// `[[issuers]] name` the token must come from.
+    pub issuer: String,
+    /// Every listed claim must match; a missing claim never matches.
+    pub claims: std::collections::BTreeMap<String, ClaimMatcherConfig>,
+    /// Connections this rule grants.
+    pub connections: Vec<ConnectionName>,
+    /// Upstream role granted; default: the connection's `default_role`.
+    pub role: Option<DbRole>,
+    /// Credential lifetime, capped by `server.max_ttl`.
+    #[serde(default = "defaults::ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Concurrent database sessions one credential may hold.
+    #[serde(default = "defaults::max_sessions")]
+    pub max_sessions: u32,
+    /// Pull/merge request events (which may run code from forks) only match when true.
+    #[serde(default)]
+    pub allow_pull_requests: bool,
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn api_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn gateway_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 6432))
+    }
+    pub fn max_ttl() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn reaper_interval() -> Duration {
+        Duration::from_secs(15)
+    }
+    pub fn algorithms() -> Vec<SigningAlgorithm> {
+        vec![SigningAlgorithm::RS256]
+    }
+    pub fn leeway() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn jwks_refresh_interval() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn jwks_cache_ttl() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn sslmode() -> SslMode {
+        SslMode::Require
+    }
+    pub fn admin_pool_size() -> usize {
+        4
+    }
+    pub fn ttl() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    pub fn max_sessions() -> u32 {
+        4
+    }
+}
+
+/// A configuration that cannot be used, with the file and the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(origin: &str, message: impl Into<String>) -> Self {
+        ConfigError { origin: origin.to_owned(), message: message.into() }
+    }
+}
+
+/// Longest leeway accepted: clock skew beyond this is a broken clock, not skew.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&origin, format!("cannot read the file: {e}")))?;
+        Config::from_toml(&text, &origin)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn issuer(&self, name: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|i| i.name == name)
+    }
+
+    pub fn connection(&self, name: &ConnectionName) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| &c.name == name)
+    }
+
+    /// Host and port that credentials send clients to.
+    pub fn public_endpoint(&self) -> (String, u16) {
+        let host = self
+            .server
+            .public_host
+            .clone()
+            .unwrap_or_else(|| self.server.gateway_listen.ip().to_string());
+        (host, self.server.public_port.unwrap_or(self.server.gateway_listen.port()))
+    }
+
+    /// Checks everything serde cannot: unique names, references, limits and safe values.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let err = |m: String| Err(ConfigError::new(origin, m));
+        if self.server.max_ttl.is_zero() {
+            return err("server.max_ttl must be greater than zero".into());
+        }
+        if self.server.reaper_interval.is_zero() {
+            return err("server.reaper_interval must be greater than zero".into());
+        }
+
+        let mut names = HashSet::new();
+        let mut urls = HashSet::new();
+        for (i, iss) in self.issuers.iter().enumerate() {
+            let key = format!("issuers[{i}]");
+            if !names.insert(iss.name.as_str()) {
+                return err(format!("{key}.name: issuer {:?} is defined twice", iss.name));
+            }
+            if !urls.insert(iss.issuer_url()) {
+                return err(format!("{key}.url: two issuers share the URL {}", iss.issuer_url()));
+            }
+            for (field, url) in [("url", iss.url.as_ref()), ("jwks_url", iss.jwks_url.as_ref())] {
+                if let Some(url) = url
+                    && !is_secure_url(url)
+                {
+                    return err(format!(
+                        "{key}.{field}: {url} must use https (plain http is accepted only for loopback addresses)"
+                    ));
+                }
+            }
+            if iss.audience.trim().is_empty() {
+                return err(format!("{key}.audience must not be empty"));
+            }
+            if iss.algorithms.is_empty() {
+                return err(format!("{key}.algorithms must list at least one algorithm"));
+            }
+            if iss.leeway > MAX_LEEWAY {
+                return err(format!("{key}.leeway must be at most 5m"));
+            }
+        }
+
+        let mut conns = HashSet::new();
+        for (i, c) in self.connections.iter().enumerate() {
+            let key = format!("connections[{i}]");
+            if !conns.insert(&c.name) {
+                return err(format!("{key}.name: connection {:?} is defined twice", c.name.0));
+            }
+            check_identifier(&format!("{key}.name"), &c.name.0).or_else(err)?;
+            if let Some(role) = &c.default_role {
+                check_identifier(&format!("{key}.default_role"), &role.0).or_else(err)?;
+            }
+            if c.admin_pool_size == 0 {
+                return err(format!("{key}.admin_pool_size must be at least 1"));
+            }
+        }
+
+        let mut rules = HashSet::new();
+        for (i, t) in self.trust.iter().enumerate() {
+            let key = format!("trust[{i}]");
+            if !rules.insert(t.name.as_str()) {
+                return err(format!("{key}.name: trust rule {:?} is defined twice", t.name));
+            }
+            if self.issuer(&t.issuer).is_none() {
+                return err(format!("{key}.issuer: no [[issuers]] is named {:?}", t.issuer));
+            }
+            if t.claims.is_empty() {
+                return err(format!(
+                    "{key}.claims must list at least one claim (pin repository_id or project_id)"
+                ));
+            }
+            if t.connections.is_empty() {
+                return err(format!("{key}.connections must list at least one connection"));
+            }
+            for (j, name) in t.connections.iter().enumerate() {
+                let Some(conn) = self.connection(name) else {
+                    return err(format!(
+                        "{key}.connections[{j}]: no [[connections]] is named {:?}",
+                        name.0
+                    ));
+                };
+                if t.role.is_none() && conn.default_role.is_none() {
+                    return err(format!(
+                        "{key}.role: connection {:?} has no default_role, so the rule must name a role",
+                        name.0
+                    ));
+                }
+            }
+            if let Some(role) = &t.role {
+                check_identifier(&format!("{key}.role"), &role.0).or_else(err)?;
+            }
+            if t.ttl.is_zero() {
+                return err(format!("{key}.ttl must be greater than zero"));
+            }
+            if t.max_sessions == 0 {
+                return err(format!("{key}.max_sessions must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// https, or http to a loopback host (test and demo issuers).
+fn is_secure_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Role and connection names end up in SQL and user names: keep them to a plain alphabet.
+fn check_identifier(key: &str, value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: {value:?} must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter or '_'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [server]
+        state_database_url = { env = "STATE_URL" }
+        secret_key = { file = "/run/secrets/hoop" }
+
+        [[issuers]]
+        name = "github"
+        kind = "github"
+        audience = "hoop"
+
+        [[connections]]
+        name = "payments"
+        kind = "postgres"
+        admin_url = { env = "PAYMENTS_ADMIN" }
+        database = "payments"
+        default_role = "ci_reader"
+
+        [[trust]]
+        name = "deploy"
+        issuer = "github"
+        claims = { repository_id = 42, ref = { glob = "refs/heads/*" } }
+        connections = ["payments"]
+        ttl = "10m"
+    "#;
+
+    #[test]
+    fn a_valid_file_loads_with_defaults() {
+        let c = Config::from_toml(BASE, "hoop.toml").unwrap();
+        assert_eq!(c.issuers[0].issuer_url(), "https://token.actions.githubusercontent.com");
+        assert_eq!(c.trust[0].ttl, Duration::from_secs(600));
+        assert_eq!(c.trust[0].max_sessions, 4);
+        assert_eq!(c.connections[0].sslmode, SslMode::Require);
+        assert_eq!(c.public_endpoint(), ("127.0.0.1".to_string(), 6432));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name_and_line() {
+        let text = BASE.replace("audience = \"hoop\"", "audience = \"hoop\"\nissuer_url = \"x\"");
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.starts_with("hoop.toml:"), "{e}");
+        assert!(e.contains("issuer_url") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn references_are_checked() {
+        let text = BASE.replace("connections = [\"payments\"]", "connections = [\"ledger\"]");
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("trust[0].connections[0]") && e.contains("ledger"), "{e}");
+
+        let text = BASE.replace("issuer = \"github\"", "issuer = \"gitlab\"");
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("trust[0].issuer"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_issuers_are_refused_off_loopback() {
+        let text = BASE.replace(
+            "kind = \"github\"",
+            "kind = \"github\"\nurl = \"http://issuer.example\"",
+        );
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("issuers[0].url") && e.contains("https"), "{e}");
+        let text = BASE.replace(
+            "kind = \"github\"",
+            "kind = \"github\"\nurl = \"http://127.0.0.1:9999\"",
+        );
+        Config::from_toml(&text, "hoop.toml").unwrap();
+    }
+
+    #[test]
+    fn hmac_and_none_algorithms_cannot_be_configured() {
+        for alg in ["HS256", "none"] {
+            let text = BASE.replace(
+                "audience = \"hoop\"",
+                &format!("audience = \"hoop\"\nalgorithms = [\"{alg}\"]"),
+            );
+            let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+            assert!(e.contains("algorithms"), "{e}");
+        }
+    }
+
+    #[test]
+    fn role_names_are_plain_identifiers() {
+        let text = BASE.replace("\"ci_reader\"", "\"x\\\"; drop role postgres; --\"");
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("connections[0].default_role"), "{e}");
+    }
+
+    #[test]
+    fn a_rule_without_claims_is_refused() {
+        let text = BASE.replace(
+            "claims = { repository_id = 42, ref = { glob = \"refs/heads/*\" } }",
+            "claims = {}",
+        );
+        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("trust[0].claims"), "{e}");
+    }
+}

@@ -1,0 +1,2 @@
+//! The self-contained demo (`hoop demo`) and its demo-only OIDC issuer.
+pub mod issuer;

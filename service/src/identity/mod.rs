@@ -1,0 +1,109 @@
+//! OIDC id token verification: which CI run is asking.
+//!
+//! [`Verifier::verify`] turns a compact JWS into a [`VerifiedToken`] or an [`IdentityError`]
+//! with a stable code. Keys come from each issuer's JWKS ([`jwks`]), claims are parsed into a
+//! typed [`RunIdentity`] per issuer kind ([`claims`]).
+//!
+//! Architecture Invariant: a token is trusted only after its signature verified with a key of
+//! the issuer its `iss` names, with an algorithm that issuer is pinned to; `none` and HMAC
+//! algorithms are refused before any key is looked at.
+
+mod claims;
+mod jwks;
+mod verify;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use crate::config::IssuerKind as Provider;
+pub use claims::RunIdentity;
+pub use verify::{Verifier, peek_unverified_claims};
+
+/// Largest token accepted, in bytes. Real GitHub and GitLab tokens are about 1-2 KiB.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// A CI run: GitHub's `run_id`, GitLab's `pipeline_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token's `jti`: refused a second time until the token expires.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TokenId(pub String);
+
+/// A token whose signature, issuer, audience and lifetime checked out.
+#[derive(Clone, Debug)]
+pub struct VerifiedToken {
+    /// `[[issuers]] name` of the issuer that signed it.
+    pub issuer: String,
+    /// The exact `iss` claim.
+    pub issuer_url: String,
+    pub subject: String,
+    pub token_id: TokenId,
+    pub expires_at: DateTime<Utc>,
+    pub run: RunIdentity,
+    /// All claims, for trust rule matching. Values are JSON as the issuer sent them.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why a token was refused. Each variant has a stable [`code`](IdentityError::code) that the
+/// API returns and audit events record.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the token is not a well-formed JWT: {0}")]
+    Malformed(String),
+    #[error("the token is {size} bytes; at most {max} are accepted")]
+    TooLarge { size: usize, max: usize },
+    #[error("the token is signed with {alg}, which issuer {issuer} is not allowed to use")]
+    AlgorithmNotAllowed { alg: String, issuer: String },
+    #[error("the token's issuer {0:?} is not configured")]
+    UnknownIssuer(String),
+    #[error("no key {kid:?} in the JWKS of issuer {issuer}")]
+    UnknownKey { kid: String, issuer: String },
+    #[error("the token's signature does not verify")]
+    SignatureInvalid,
+    #[error("the token expired at {0}; request a fresh one")]
+    Expired(DateTime<Utc>),
+    #[error("the token is not valid before {0}")]
+    NotYetValid(DateTime<Utc>),
+    #[error("the token was issued in the future ({0}); check the issuer's clock")]
+    IssuedInFuture(DateTime<Utc>),
+    #[error("the token's audience is not {expected:?}; request the token with that audience")]
+    AudienceMismatch { expected: String },
+    #[error("the token lacks the claim {0:?}")]
+    MissingClaim(String),
+    #[error("the token's claim {claim:?} is invalid: {reason}")]
+    InvalidClaim { claim: String, reason: String },
+    #[error("the keys of issuer {issuer} cannot be fetched: {reason}")]
+    IssuerUnavailable { issuer: String, reason: String },
+}
+
+impl IdentityError {
+    /// Stable, machine-readable cause.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdentityError::Malformed(_) => "token_malformed",
+            IdentityError::TooLarge { .. } => "token_too_large",
+            IdentityError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            IdentityError::UnknownIssuer(_) => "unknown_issuer",
+            IdentityError::UnknownKey { .. } => "unknown_key",
+            IdentityError::SignatureInvalid => "signature_invalid",
+            IdentityError::Expired(_) => "token_expired",
+            IdentityError::NotYetValid(_) => "token_not_yet_valid",
+            IdentityError::IssuedInFuture(_) => "token_issued_in_future",
+            IdentityError::AudienceMismatch { .. } => "audience_mismatch",
+            IdentityError::MissingClaim(_) => "missing_claim",
+            IdentityError::InvalidClaim { .. } => "invalid_claim",
+            IdentityError::IssuerUnavailable { .. } => "issuer_unavailable",
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! hoop: run-scoped database access for CI pipelines.
+//!
+//! # Layout
+//! - [`config`]: the `hoop.toml` file, typed and validated.
+//! - [`identity`]: OIDC id token verification (JWKS cache, claims → [`identity::RunIdentity`]).
+//! - [`trust`]: trust rules, claims → a typed grant or a denial.
+//! - [`credentials`]: ephemeral credentials (user names, SCRAM verifiers).
+//! - [`upstream`]: per-run roles in upstream Postgres databases.
+//! - [`state`]: hoop's own Postgres state (migrations, credentials, used token ids).
+//! - [`audit`]: the audit trail of every exchange and revocation.
+//! - [`exchange`]: the token exchange and revocation use cases.
+//! - [`api`]: the HTTP API (axum) over [`exchange`].
+//! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
+//! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
+//! - [`cli`]: the command line.
+
+pub mod config;
+pub mod demo;
+pub mod identity;
