@@ -14,6 +14,16 @@
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`cli`]: the command line.
 
+pub mod api;
+pub mod audit;
+pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod demo;
+pub mod exchange;
 pub mod identity;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod trust;
+pub mod upstream;

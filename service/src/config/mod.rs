@@ -206,9 +206,13 @@ pub enum ClaimMatcherConfig {
     Number(i64),
     Bool(bool),
     /// Shell-style glob; `*` does not cross `/`, `**` does.
-    Glob { glob: String },
+    Glob {
+        glob: String,
+    },
     /// Regular expression, always anchored at both ends.
-    Regex { regex: String },
+    Regex {
+        regex: String,
+    },
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -286,7 +290,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(origin: &str, message: impl Into<String>) -> Self {
-        ConfigError { origin: origin.to_owned(), message: message.into() }
+        ConfigError {
+            origin: origin.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -325,7 +332,12 @@ impl Config {
             .public_host
             .clone()
             .unwrap_or_else(|| self.server.gateway_listen.ip().to_string());
-        (host, self.server.public_port.unwrap_or(self.server.gateway_listen.port()))
+        (
+            host,
+            self.server
+                .public_port
+                .unwrap_or(self.server.gateway_listen.port()),
+        )
     }
 
     /// Checks everything serde cannot: unique names, references, limits and safe values.
@@ -343,12 +355,21 @@ impl Config {
         for (i, iss) in self.issuers.iter().enumerate() {
             let key = format!("issuers[{i}]");
             if !names.insert(iss.name.as_str()) {
-                return err(format!("{key}.name: issuer {:?} is defined twice", iss.name));
+                return err(format!(
+                    "{key}.name: issuer {:?} is defined twice",
+                    iss.name
+                ));
             }
             if !urls.insert(iss.issuer_url()) {
-                return err(format!("{key}.url: two issuers share the URL {}", iss.issuer_url()));
+                return err(format!(
+                    "{key}.url: two issuers share the URL {}",
+                    iss.issuer_url()
+                ));
             }
-            for (field, url) in [("url", iss.url.as_ref()), ("jwks_url", iss.jwks_url.as_ref())] {
+            for (field, url) in [
+                ("url", iss.url.as_ref()),
+                ("jwks_url", iss.jwks_url.as_ref()),
+            ] {
                 if let Some(url) = url
                     && !is_secure_url(url)
                 {
@@ -372,7 +393,10 @@ impl Config {
         for (i, c) in self.connections.iter().enumerate() {
             let key = format!("connections[{i}]");
             if !conns.insert(&c.name) {
-                return err(format!("{key}.name: connection {:?} is defined twice", c.name.0));
+                return err(format!(
+                    "{key}.name: connection {:?} is defined twice",
+                    c.name.0
+                ));
             }
             check_identifier(&format!("{key}.name"), &c.name.0).or_else(err)?;
             if let Some(role) = &c.default_role {
@@ -387,10 +411,16 @@ impl Config {
         for (i, t) in self.trust.iter().enumerate() {
             let key = format!("trust[{i}]");
             if !rules.insert(t.name.as_str()) {
-                return err(format!("{key}.name: trust rule {:?} is defined twice", t.name));
+                return err(format!(
+                    "{key}.name: trust rule {:?} is defined twice",
+                    t.name
+                ));
             }
             if self.issuer(&t.issuer).is_none() {
-                return err(format!("{key}.issuer: no [[issuers]] is named {:?}", t.issuer));
+                return err(format!(
+                    "{key}.issuer: no [[issuers]] is named {:?}",
+                    t.issuer
+                ));
             }
             if t.claims.is_empty() {
                 return err(format!(
@@ -398,7 +428,9 @@ impl Config {
                 ));
             }
             if t.connections.is_empty() {
-                return err(format!("{key}.connections must list at least one connection"));
+                return err(format!(
+                    "{key}.connections must list at least one connection"
+                ));
             }
             for (j, name) in t.connections.iter().enumerate() {
                 let Some(conn) = self.connection(name) else {
@@ -447,7 +479,9 @@ fn check_identifier(key: &str, value: &str) -> Result<(), String> {
     let ok = !value.is_empty()
         && value.len() <= 63
         && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -489,7 +523,10 @@ mod tests {
     #[test]
     fn a_valid_file_loads_with_defaults() {
         let c = Config::from_toml(BASE, "hoop.toml").unwrap();
-        assert_eq!(c.issuers[0].issuer_url(), "https://token.actions.githubusercontent.com");
+        assert_eq!(
+            c.issuers[0].issuer_url(),
+            "https://token.actions.githubusercontent.com"
+        );
         assert_eq!(c.trust[0].ttl, Duration::from_secs(600));
         assert_eq!(c.trust[0].max_sessions, 4);
         assert_eq!(c.connections[0].sslmode, SslMode::Require);
@@ -498,8 +535,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_name_and_line() {
-        let text = BASE.replace("audience = \"hoop\"", "audience = \"hoop\"\nissuer_url = \"x\"");
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        let text = BASE.replace(
+            "audience = \"hoop\"",
+            "audience = \"hoop\"\nissuer_url = \"x\"",
+        );
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("hoop.toml:"), "{e}");
         assert!(e.contains("issuer_url") && e.contains("line"), "{e}");
     }
@@ -507,11 +549,18 @@ mod tests {
     #[test]
     fn references_are_checked() {
         let text = BASE.replace("connections = [\"payments\"]", "connections = [\"ledger\"]");
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
-        assert!(e.contains("trust[0].connections[0]") && e.contains("ledger"), "{e}");
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("trust[0].connections[0]") && e.contains("ledger"),
+            "{e}"
+        );
 
         let text = BASE.replace("issuer = \"github\"", "issuer = \"gitlab\"");
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("trust[0].issuer"), "{e}");
     }
 
@@ -521,7 +570,9 @@ mod tests {
             "kind = \"github\"",
             "kind = \"github\"\nurl = \"http://issuer.example\"",
         );
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("issuers[0].url") && e.contains("https"), "{e}");
         let text = BASE.replace(
             "kind = \"github\"",
@@ -537,7 +588,9 @@ mod tests {
                 "audience = \"hoop\"",
                 &format!("audience = \"hoop\"\nalgorithms = [\"{alg}\"]"),
             );
-            let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+            let e = Config::from_toml(&text, "hoop.toml")
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("algorithms"), "{e}");
         }
     }
@@ -545,7 +598,9 @@ mod tests {
     #[test]
     fn role_names_are_plain_identifiers() {
         let text = BASE.replace("\"ci_reader\"", "\"x\\\"; drop role postgres; --\"");
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("connections[0].default_role"), "{e}");
     }
 
@@ -555,7 +610,9 @@ mod tests {
             "claims = { repository_id = 42, ref = { glob = \"refs/heads/*\" } }",
             "claims = {}",
         );
-        let e = Config::from_toml(&text, "hoop.toml").unwrap_err().to_string();
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("trust[0].claims"), "{e}");
     }
 }

@@ -112,7 +112,9 @@ mod tests {
         let env = HashMap::from([("A".to_string(), "x".to_string())]);
         let ok = SecretSource::Env { env: "A".into() }.resolve(&env).unwrap();
         assert_eq!(ok.expose(), "x");
-        let err = SecretSource::Env { env: "B".into() }.resolve(&env).unwrap_err();
+        let err = SecretSource::Env { env: "B".into() }
+            .resolve(&env)
+            .unwrap_err();
         assert!(err.contains("B"), "{err}");
     }
 }

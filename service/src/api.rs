@@ -1,0 +1,273 @@
+//! The HTTP API, versioned under `/v1`, JSON in and out.
+//!
+//! | route | purpose |
+//! |---|---|
+//! | `POST /v1/exchange` | id token (`Authorization: Bearer`) + `{"connection": ...}` → credential |
+//! | `DELETE /v1/credentials/{id}` | revoke; `Bearer` id token of the same run, or `Basic` user:password |
+//! | `GET /healthz` | the process is up |
+//! | `GET /readyz` | the state database answers |
+//! | `GET /metrics` | Prometheus text format |
+//!
+//! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::{ConnectionName, Secret};
+use crate::exchange::{Broker, Caller, ExchangeError, IssuedCredential, RevokeAuth};
+use crate::identity::{IdentityError, MAX_TOKEN_BYTES};
+use crate::state::credentials::parse_id;
+
+/// Request bodies are tiny; anything bigger is refused before it is read.
+const MAX_BODY_BYTES: usize = 4 * 1024;
+
+pub fn router(broker: Arc<Broker>) -> Router {
+    Router::new()
+        .route("/v1/exchange", post(exchange))
+        .route("/v1/credentials/{id}", delete(revoke))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(broker)
+}
+
+/// An API error: status, stable code, and a message that says what to fix.
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ExchangeError> for ApiError {
+    fn from(e: ExchangeError) -> Self {
+        use ExchangeError as E;
+        let status = match &e {
+            E::Identity(IdentityError::IssuerUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Identity(_) | E::Replayed | E::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            E::Denied(_) | E::NotYourCredential(_) => StatusCode::FORBIDDEN,
+            E::UnknownConnection(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Upstream(_) | E::State(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeRequest {
+    connection: String,
+}
+
+async fn exchange(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = bearer_token(&headers)?;
+    let request: ExchangeRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the body must be JSON like {{\"connection\": \"name\"}}: {e}"),
+        )
+    })?;
+    let caller = Caller {
+        remote_addr: Some(peer.ip()),
+    };
+    let issued = broker
+        .exchange(token, &ConnectionName(request.connection), caller)
+        .await?;
+    let mut response = (StatusCode::CREATED, axum::Json(credential_json(&issued))).into_response();
+    // The body holds a password: no cache may keep it.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn credential_json(c: &IssuedCredential) -> serde_json::Value {
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}?sslmode={}",
+        c.username,
+        c.password.expose(),
+        url_host(&c.host),
+        c.port,
+        c.database,
+        c.sslmode
+    );
+    json!({
+        "credential_id": c.id,
+        "username": c.username,
+        "password": c.password.expose(),
+        "host": c.host,
+        "port": c.port,
+        "database": c.database,
+        "sslmode": c.sslmode,
+        "database_url": url,
+        "expires_at": c.expires_at.to_rfc3339(),
+        "trust_rule": c.trust_rule,
+        "run": {
+            "provider": c.run.provider.as_str(),
+            "repository": c.run.repository,
+            "repository_id": c.run.repository_id,
+            "run_id": c.run.run_id,
+            "attempt": c.run.attempt,
+            "run_url": c.run.run_url,
+        },
+    })
+}
+
+/// IPv6 literals need brackets in URLs.
+fn url_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+async fn revoke(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the credential id must be a UUID",
+        )
+    })?;
+    let auth = revoke_auth(&headers)?;
+    broker
+        .revoke(
+            id,
+            auth,
+            Caller {
+                remote_addr: Some(peer.ip()),
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn authorization(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "send the CI job's OIDC id token as 'Authorization: Bearer <token>'",
+        )
+    })?;
+    if value.len() > MAX_TOKEN_BYTES + 16 {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_too_large",
+            format!("the Authorization header is larger than {MAX_TOKEN_BYTES} bytes"),
+        ));
+    }
+    value.to_str().map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_malformed",
+            "the Authorization header is not ASCII",
+        )
+    })
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = authorization(headers)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "the Authorization header must be 'Bearer <id token>'",
+        )),
+    }
+}
+
+fn revoke_auth(headers: &HeaderMap) -> Result<RevokeAuth, ApiError> {
+    let value = authorization(headers)?;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "revoke with 'Authorization: Bearer <id token of the same run>' or \
+             'Authorization: Basic <user:password of the credential>'",
+        )
+    };
+    let (scheme, rest) = value.split_once(' ').ok_or_else(invalid)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(RevokeAuth::Token(rest.trim().to_owned()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid());
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| invalid())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(invalid)?;
+    Ok(RevokeAuth::Password {
+        username: username.to_owned(),
+        password: Secret::new(password),
+    })
+}
+
+async fn readyz(State(broker): State<Arc<Broker>>) -> Result<&'static str, ApiError> {
+    broker.store().ping().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_unavailable",
+            e.to_string(),
+        )
+    })?;
+    Ok("ready\n")
+}
+
+async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        broker.metrics().render(),
+    )
+}

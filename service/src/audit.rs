@@ -1,0 +1,159 @@
+//! The audit trail: every exchange, revocation and expiry, allowed or refused.
+//!
+//! Each event is a row in `hoop_audit_events` (append-only, enforced by a trigger) and a
+//! structured log line on the `hoop::audit` target.
+//!
+//! Architecture Invariant: no audit event holds a token or a password. Claims come either from
+//! a verified token's typed [`RunIdentity`](crate::identity::RunIdentity) or from a fixed
+//! allow-list of unverified claims (flagged `claims_verified = false`).
+
+use std::net::IpAddr;
+
+use deadpool_postgres::GenericClient;
+
+use crate::credentials::CredentialId;
+use crate::state::{StateError, Store};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Exchange,
+    Revoke,
+    Expire,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Exchange => "exchange",
+            Action::Revoke => "revoke",
+            Action::Expire => "expire",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Refused: the caller or its token was not entitled.
+    Denied,
+    /// Failed on hoop's side or upstream; the caller may retry.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One audit event. Build with [`AuditEvent::new`] and the `with_*` setters.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub action: Action,
+    pub outcome: Outcome,
+    pub code: String,
+    pub message: String,
+    pub remote_addr: Option<IpAddr>,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub claims: Option<serde_json::Value>,
+    pub claims_verified: bool,
+    pub trust_rule: Option<String>,
+    pub connection: Option<String>,
+    pub credential_id: Option<CredentialId>,
+}
+
+impl AuditEvent {
+    pub fn new(action: Action, outcome: Outcome, code: &str, message: impl Into<String>) -> Self {
+        AuditEvent {
+            action,
+            outcome,
+            code: code.to_owned(),
+            message: message.into(),
+            remote_addr: None,
+            issuer: None,
+            subject: None,
+            claims: None,
+            claims_verified: false,
+            trust_rule: None,
+            connection: None,
+            credential_id: None,
+        }
+    }
+
+    /// Writes the event with `client` (a transaction when it must commit with other changes)
+    /// and logs it.
+    pub async fn insert(
+        &self,
+        client: &impl GenericClient,
+        replica: &str,
+    ) -> Result<(), StateError> {
+        client
+            .execute(
+                "INSERT INTO hoop_audit_events (replica, action, outcome, code, message,
+                     remote_addr, issuer, subject, claims, claims_verified, trust_rule,
+                     connection, credential_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    &replica,
+                    &self.action.as_str(),
+                    &self.outcome.as_str(),
+                    &self.code,
+                    &self.message,
+                    &self.remote_addr.map(|a| a.to_string()),
+                    &self.issuer,
+                    &self.subject,
+                    &self.claims,
+                    &self.claims_verified,
+                    &self.trust_rule,
+                    &self.connection,
+                    &self.credential_id.map(|c| c.0),
+                ],
+            )
+            .await?;
+        self.log();
+        Ok(())
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            target: "hoop::audit",
+            action = self.action.as_str(),
+            outcome = self.outcome.as_str(),
+            code = %self.code,
+            message = %self.message,
+            remote_addr = ?self.remote_addr,
+            issuer = ?self.issuer,
+            subject = ?self.subject,
+            trust_rule = ?self.trust_rule,
+            connection = ?self.connection,
+            credential_id = ?self.credential_id.map(|c| c.0),
+        );
+    }
+}
+
+/// Writes audit events on their own connection.
+#[derive(Clone)]
+pub struct AuditLog {
+    store: Store,
+    replica: String,
+}
+
+impl AuditLog {
+    pub fn new(store: Store, replica: String) -> Self {
+        AuditLog { store, replica }
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), StateError> {
+        let client = self.store.client().await?;
+        event.insert(&client, &self.replica).await
+    }
+}

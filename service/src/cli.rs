@@ -1,0 +1,177 @@
+//! The command line: parses arguments, sets up logging, runs one command.
+//! `anyhow` lives here, at the binary's edge, and nowhere else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ProcessEnv};
+use crate::state::Store;
+use crate::trust::TrustPolicy;
+
+#[derive(Parser)]
+#[command(
+    name = "hoop",
+    version,
+    about = "Run-scoped database access for CI pipelines"
+)]
+struct Cli {
+    /// Log line format.
+    #[arg(long, global = true, env = "HOOP_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Path to hoop.toml.
+    #[arg(long, short, env = "HOOP_CONFIG")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the token exchange API (and, later, the gateway).
+    Serve(ConfigArg),
+    /// Apply state database migrations and exit.
+    Migrate(ConfigArg),
+    /// Work with the configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// A self-contained demo against the local Postgres, with a demo-only OIDC issuer.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the file, compile its rules and read its secrets; connects to nothing.
+    Check(ConfigArg),
+}
+
+/// Entry point of the `hoop` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo prints its own story; its logs would only interleave with it.
+    let default_level = if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(cli.log_format, default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(arg) => {
+            let config = Config::load(&arg.config)?;
+            let origin = arg.config.display().to_string();
+            crate::server::serve(config, &ProcessEnv, &origin, crate::server::signal()).await?;
+            Ok(())
+        }
+        Command::Migrate(arg) => {
+            let config = Config::load(&arg.config)?;
+            let url = config
+                .server
+                .state_database_url
+                .resolve(&ProcessEnv)
+                .map_err(|e| anyhow::anyhow!("server.state_database_url: {e}"))?;
+            let applied = Store::new(&url, 1)?
+                .migrate()
+                .await
+                .context("migrating the state database")?;
+            let latest = crate::state::latest_schema_version();
+            if applied.is_empty() {
+                println!("state database is up to date (schema version {latest})");
+            } else {
+                println!("applied migrations {applied:?}; schema version {latest}");
+            }
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check(arg),
+        } => check_config(&arg.config),
+        Command::Demo(args) => crate::demo::run(args).await,
+    }
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let origin = path.display().to_string();
+    let config = Config::load(path)?;
+    let policy = TrustPolicy::from_config(&config, &origin)?;
+    let server = &config.server;
+    for (key, source) in [
+        ("server.state_database_url", &server.state_database_url),
+        ("server.secret_key", &server.secret_key),
+    ] {
+        source
+            .resolve(&ProcessEnv)
+            .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
+    }
+    for (i, c) in config.connections.iter().enumerate() {
+        c.admin_url
+            .resolve(&ProcessEnv)
+            .map_err(|e| anyhow::anyhow!("{origin}: connections[{i}].admin_url: {e}"))?;
+    }
+    println!(
+        "{origin}: ok ({} issuers, {} connections, {} trust rules)",
+        config.issuers.len(),
+        config.connections.len(),
+        policy.rules().len()
+    );
+    for rule in policy.rules() {
+        let pinned = rule.claims.iter().any(|(claim, _)| {
+            matches!(
+                claim.as_str(),
+                "repository_id" | "repository_owner_id" | "project_id" | "namespace_id"
+            )
+        });
+        if !pinned {
+            println!(
+                "warning: trust rule {:?} matches no numeric id (repository_id, repository_owner_id, \
+                 project_id or namespace_id); names can be recycled by another owner",
+                rule.name
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Ephemeral credentials: the user name a run connects as and the password returned once.
+//!
+//! Architecture Invariant: a credential's password exists in the clear only in the exchange
+//! response; hoop stores a SCRAM-SHA-256 verifier ([`ScramVerifier`]) and nothing from which
+//! the password can be recovered.
+
+mod scram;
+
+use std::fmt;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::identity::RunIdentity;
+
+pub use scram::{ScramError, ScramVerifier};
+
+/// Identifies a credential in the API (`DELETE /v1/credentials/{id}`) and in audit events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CredentialId(pub Uuid);
+
+impl CredentialId {
+    pub fn new_random() -> Self {
+        CredentialId(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The database user name of a credential: `run-<run_id>-<attempt>-<6 random chars>`.
+/// It is also the name of the per-run upstream role, so a DBA sees the run in `pg_stat_activity`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Username(pub String);
+
+impl Username {
+    /// Builds the user name for a run. Run ids are digits (checked when the token was parsed);
+    /// the random suffix keeps two exchanges of one run apart.
+    pub fn for_run(run: &RunIdentity) -> Self {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut raw = [0u8; 6];
+        fill_random(&mut raw);
+        let suffix: String = raw
+            .iter()
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+            .collect();
+        // Postgres truncates identifiers at 63 bytes; the run id is capped so the suffix survives.
+        let run_id: String = run.run_id.0.chars().take(32).collect();
+        Username(format!("run-{run_id}-{}-{suffix}", run.attempt))
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A freshly generated password: 32 random bytes, base64url (43 ASCII characters, so SASLprep
+/// leaves it unchanged).
+pub fn generate_password() -> Secret {
+    let mut raw = [0u8; 32];
+    fill_random(&mut raw);
+    Secret::new(URL_SAFE_NO_PAD.encode(raw))
+}
+
+fn fill_random(buf: &mut [u8]) {
+    // The system RNG failing is not a condition hoop can continue under.
+    SystemRandom::new()
+        .fill(buf)
+        .expect("the system random number generator failed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Provider, RunId};
+
+    fn run(run_id: &str, attempt: u32) -> RunIdentity {
+        RunIdentity {
+            provider: Provider::Github,
+            repository: "acme/payments".into(),
+            repository_id: "1".into(),
+            owner: "acme".into(),
+            owner_id: "2".into(),
+            run_id: RunId(run_id.into()),
+            attempt,
+            job_id: None,
+            git_ref: None,
+            sha: None,
+            workflow: None,
+            environment: None,
+            actor: None,
+            actor_id: None,
+            event: None,
+            pull_request: false,
+            run_url: None,
+        }
+    }
+
+    #[test]
+    fn usernames_show_the_run_and_differ_per_exchange() {
+        let a = Username::for_run(&run("12345", 2));
+        let b = Username::for_run(&run("12345", 2));
+        assert!(
+            a.0.starts_with("run-12345-2-") && a.0.len() == "run-12345-2-".len() + 6,
+            "{a}"
+        );
+        assert_ne!(a, b);
+        let long = Username::for_run(&run(&"9".repeat(60), 3));
+        assert!(long.0.len() <= 63, "{long}");
+    }
+
+    #[test]
+    fn passwords_are_32_random_bytes() {
+        let a = generate_password();
+        assert_eq!(URL_SAFE_NO_PAD.decode(a.expose()).unwrap().len(), 32);
+        assert_ne!(a, generate_password());
+    }
+}

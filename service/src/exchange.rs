@@ -1,0 +1,549 @@
+//! The token exchange and revocation use cases, and the reaper that retires expired
+//! credentials. Transport-free: the HTTP API calls these and maps [`ExchangeError`] to responses.
+//!
+//! An exchange runs: verify the token → find the connection → consume the token id (replay
+//! guard) → evaluate trust rules → write the credential (`provisioning`) → create the upstream
+//! run role → mark it `active` and write the audit event in one transaction. A crash between
+//! steps leaves a `provisioning` row that the reaper cleans up.
+//!
+//! Architecture Invariant: every call to [`Broker::exchange`] and [`Broker::revoke`] writes
+//! exactly one audit event, whatever the outcome; a success is committed together with its
+//! event, so no credential is ever active without one.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
+use crate::config::{Config, ConnectionName, Secret};
+use crate::credentials::{CredentialId, ScramVerifier, Username, generate_password};
+use crate::identity::{
+    IdentityError, RunIdentity, VerifiedToken, Verifier, peek_unverified_claims,
+};
+use crate::metrics::{Metrics, OutcomeLabels};
+use crate::state::credentials::{self as creds, CredentialRecord, CredentialState, NewCredential};
+use crate::state::tokens::TokenUse;
+use crate::state::{StateError, Store};
+use crate::trust::{DenyReason, TrustDecision, TrustPolicy};
+use crate::upstream::{RunRole, UpstreamError, Upstreams};
+
+/// A provisioning row older than this belongs to an exchange that died midway.
+const STUCK_PROVISIONING: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// Token ids are remembered this long past their token's expiry (covers issuer leeway).
+const TOKEN_ID_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// Credentials retired per reaper transaction.
+const REAP_BATCH: i64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("this token was already used; request a fresh id token for every exchange")]
+    Replayed,
+    #[error("{}", deny_message(.0))]
+    Denied(DenyReason),
+    #[error("connection {0:?} is not configured on this gateway")]
+    UnknownConnection(String),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the user name and password do not belong to this credential")]
+    InvalidCredentials,
+    #[error("credential {0} does not exist")]
+    NotFound(CredentialId),
+    #[error("credential {0} belongs to another run; a run can revoke only its own credentials")]
+    NotYourCredential(CredentialId),
+}
+
+fn deny_message(reason: &DenyReason) -> String {
+    match reason {
+        DenyReason::NoMatchingRule => {
+            "no trust rule matches this token's claims for the requested \
+             issuer; check repository_id, ref and environment against the policy"
+                .into()
+        }
+        DenyReason::ConnectionNotGranted { rule } => {
+            format!(
+                "trust rule {rule:?} matches this run but does not grant the requested connection"
+            )
+        }
+        DenyReason::PullRequestNotAllowed { rule } => format!(
+            "trust rule {rule:?} matches, but this run was started by a pull/merge request and the \
+             rule does not set allow_pull_requests"
+        ),
+    }
+}
+
+impl ExchangeError {
+    /// Stable, machine-readable cause.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExchangeError::Identity(e) => e.code(),
+            ExchangeError::Replayed => "token_replayed",
+            ExchangeError::Denied(DenyReason::NoMatchingRule) => "no_matching_trust_rule",
+            ExchangeError::Denied(DenyReason::ConnectionNotGranted { .. }) => {
+                "connection_not_granted"
+            }
+            ExchangeError::Denied(DenyReason::PullRequestNotAllowed { .. }) => {
+                "pull_request_not_allowed"
+            }
+            ExchangeError::UnknownConnection(_) => "unknown_connection",
+            ExchangeError::Upstream(UpstreamError::ParentRoleMissing { .. }) => {
+                "upstream_role_missing"
+            }
+            ExchangeError::Upstream(UpstreamError::NotPermitted { .. }) => "upstream_not_permitted",
+            ExchangeError::Upstream(_) => "upstream_unavailable",
+            ExchangeError::State(_) => "state_unavailable",
+            ExchangeError::InvalidCredentials => "invalid_credentials",
+            ExchangeError::NotFound(_) => "credential_not_found",
+            ExchangeError::NotYourCredential(_) => "not_your_credential",
+        }
+    }
+
+    /// Refusals are the caller's; errors are ours or upstream's.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            ExchangeError::Identity(IdentityError::IssuerUnavailable { .. })
+            | ExchangeError::Upstream(_)
+            | ExchangeError::State(_) => Outcome::Error,
+            _ => Outcome::Denied,
+        }
+    }
+}
+
+/// Who is calling, as far as the transport knows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caller {
+    pub remote_addr: Option<IpAddr>,
+}
+
+/// A freshly issued credential. The password is here and nowhere else.
+#[derive(Debug)]
+pub struct IssuedCredential {
+    pub id: CredentialId,
+    pub username: Username,
+    pub password: Secret,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub sslmode: &'static str,
+    pub expires_at: DateTime<Utc>,
+    pub run: RunIdentity,
+    pub trust_rule: String,
+}
+
+/// How a revocation proves it may revoke.
+pub enum RevokeAuth {
+    /// An id token of the run that owns the credential (its `jti` is not consumed: revoking is
+    /// idempotent, and a job may revoke with the token it exchanged).
+    Token(String),
+    /// The credential's own user name and password.
+    Password { username: String, password: Secret },
+}
+
+/// What one reaper pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReapReport {
+    pub retired: usize,
+    pub failed: usize,
+    pub tokens_forgotten: u64,
+}
+
+/// Issues, revokes and retires credentials.
+pub struct Broker {
+    config: Arc<Config>,
+    verifier: Verifier,
+    trust: TrustPolicy,
+    store: Store,
+    upstreams: Upstreams,
+    audit: AuditLog,
+    metrics: Arc<Metrics>,
+}
+
+impl Broker {
+    pub fn new(
+        config: Arc<Config>,
+        verifier: Verifier,
+        trust: TrustPolicy,
+        store: Store,
+        upstreams: Upstreams,
+        audit: AuditLog,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Broker {
+            config,
+            verifier,
+            trust,
+            store,
+            upstreams,
+            audit,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Exchanges an id token for a credential on `connection`.
+    pub async fn exchange(
+        &self,
+        token: &str,
+        connection: &ConnectionName,
+        caller: Caller,
+    ) -> Result<IssuedCredential, ExchangeError> {
+        let started = Instant::now();
+        let mut event = AuditEvent::new(Action::Exchange, Outcome::Success, "issued", "");
+        event.remote_addr = caller.remote_addr;
+        event.connection = Some(connection.0.clone());
+        let result = self.try_exchange(token, connection, &mut event).await;
+        if let Err(e) = &result {
+            self.record_failure(event, token, e).await;
+        }
+        let (outcome, code) = match &result {
+            Ok(_) => (Outcome::Success, "issued"),
+            Err(e) => (e.outcome(), e.code()),
+        };
+        self.metrics
+            .exchanges
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+                code: code.into(),
+            })
+            .inc();
+        self.metrics
+            .exchange_seconds
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn try_exchange(
+        &self,
+        token: &str,
+        connection: &ConnectionName,
+        event: &mut AuditEvent,
+    ) -> Result<IssuedCredential, ExchangeError> {
+        let verified = self.verifier.verify(token).await?;
+        describe_token(event, &verified);
+        let conn = self
+            .config
+            .connection(connection)
+            .ok_or_else(|| ExchangeError::UnknownConnection(connection.0.clone()))?;
+        if self
+            .store
+            .use_token(&verified.issuer, &verified.token_id, verified.expires_at)
+            .await?
+            == TokenUse::Replayed
+        {
+            return Err(ExchangeError::Replayed);
+        }
+        let grant = match self.trust.evaluate(&verified, connection) {
+            TrustDecision::Granted(g) => g,
+            TrustDecision::Denied { reason } => {
+                event.trust_rule = match &reason {
+                    DenyReason::NoMatchingRule => None,
+                    DenyReason::ConnectionNotGranted { rule }
+                    | DenyReason::PullRequestNotAllowed { rule } => Some(rule.clone()),
+                };
+                return Err(ExchangeError::Denied(reason));
+            }
+        };
+        event.trust_rule = Some(grant.rule.clone());
+
+        let id = CredentialId::new_random();
+        event.credential_id = Some(id);
+        let username = Username::for_run(&verified.run);
+        let password = generate_password();
+        let verifier = ScramVerifier::generate(password.expose());
+        let ttl = chrono::TimeDelta::from_std(grant.ttl).unwrap_or(chrono::TimeDelta::MAX);
+        // Whole seconds: Postgres's VALID UNTIL and clients both see the same instant.
+        let expires_at =
+            DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default() + ttl;
+        let run = &verified.run;
+        creds::insert_provisioning(
+            &self.store.client().await?,
+            &NewCredential {
+                id,
+                username: &username,
+                verifier: &verifier,
+                connection,
+                database: &conn.database,
+                parent_role: &grant.role,
+                trust_rule: &grant.rule,
+                issuer: &verified.issuer,
+                subject: &verified.subject,
+                run,
+                max_sessions: grant.max_sessions,
+                expires_at,
+            },
+        )
+        .await?;
+
+        let comment = format!(
+            "hoop credential {id}: {} run {} attempt {} of {} (trust rule {})",
+            run.provider.as_str(),
+            run.run_id,
+            run.attempt,
+            run.repository,
+            grant.rule
+        );
+        let role = RunRole {
+            name: &username,
+            parent: &grant.role,
+            valid_until: expires_at,
+            connection_limit: grant.max_sessions,
+            comment: &comment,
+        };
+        if let Err(e) = self.upstreams.create_run_role(connection, &role).await {
+            let client = self.store.client().await?;
+            creds::transition(
+                &client,
+                id,
+                &[CredentialState::Provisioning],
+                CredentialState::Failed,
+                Some("upstream role creation failed"),
+            )
+            .await?;
+            return Err(e.into());
+        }
+
+        event.message = format!("issued {username} until {}", expires_at.to_rfc3339());
+        let mut client = self.store.client().await?;
+        let tx = client.transaction().await.map_err(StateError::from)?;
+        let activated = creds::transition(
+            &tx,
+            id,
+            &[CredentialState::Provisioning],
+            CredentialState::Active,
+            None,
+        )
+        .await?;
+        if !activated {
+            return Err(
+                StateError::Corrupt(format!("credential {id} left provisioning early")).into(),
+            );
+        }
+        event.insert(&tx, self.audit.replica()).await?;
+        tx.commit().await.map_err(StateError::from)?;
+
+        let (host, port) = self.config.public_endpoint();
+        Ok(IssuedCredential {
+            id,
+            username,
+            password,
+            host,
+            port,
+            database: conn.database.clone(),
+            sslmode: conn.sslmode.as_str(),
+            expires_at,
+            run: verified.run,
+            trust_rule: grant.rule,
+        })
+    }
+
+    /// Revokes a credential and drops its upstream role. Idempotent: revoking a credential
+    /// that is already revoked or expired succeeds.
+    pub async fn revoke(
+        &self,
+        id: CredentialId,
+        auth: RevokeAuth,
+        caller: Caller,
+    ) -> Result<(), ExchangeError> {
+        let mut event = AuditEvent::new(
+            Action::Revoke,
+            Outcome::Success,
+            "revoked",
+            "revoked by its run",
+        );
+        event.remote_addr = caller.remote_addr;
+        event.credential_id = Some(id);
+        let token = match &auth {
+            RevokeAuth::Token(t) => Some(t.clone()),
+            RevokeAuth::Password { .. } => None,
+        };
+        let result = self.try_revoke(id, auth, &mut event).await;
+        match &result {
+            Ok(()) => {
+                if let Err(e) = self.audit.record(&event).await {
+                    tracing::error!(error = %e, credential_id = %id, "cannot write the audit event of a revocation");
+                    return Err(e.into());
+                }
+            }
+            Err(e) => {
+                self.record_failure(event, token.as_deref().unwrap_or(""), e)
+                    .await
+            }
+        }
+        let (outcome, code) = match &result {
+            Ok(()) => (Outcome::Success, "revoked"),
+            Err(e) => (e.outcome(), e.code()),
+        };
+        self.metrics
+            .revocations
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+                code: code.into(),
+            })
+            .inc();
+        result
+    }
+
+    async fn try_revoke(
+        &self,
+        id: CredentialId,
+        auth: RevokeAuth,
+        event: &mut AuditEvent,
+    ) -> Result<(), ExchangeError> {
+        let record = creds::find(&self.store.client().await?, id).await?;
+        if let Some(r) = &record {
+            event.connection = Some(r.connection.0.clone());
+            event.trust_rule = Some(r.trust_rule.clone());
+        }
+        match auth {
+            RevokeAuth::Token(token) => {
+                let verified = self.verifier.verify(&token).await?;
+                describe_token(event, &verified);
+                let record = record.ok_or(ExchangeError::NotFound(id))?;
+                if !owns(&verified, &record) {
+                    return Err(ExchangeError::NotYourCredential(id));
+                }
+                self.retire(&record, CredentialState::Revoked, "revoked by its run")
+                    .await
+            }
+            RevokeAuth::Password { username, password } => {
+                // Unknown id and wrong password answer alike, so ids cannot be probed.
+                let record = record.ok_or(ExchangeError::InvalidCredentials)?;
+                let name_ok = aws_lc_rs::constant_time::verify_slices_are_equal(
+                    username.as_bytes(),
+                    record.username.0.as_bytes(),
+                )
+                .is_ok();
+                if !(record.verifier.verify_password(password.expose()) && name_ok) {
+                    return Err(ExchangeError::InvalidCredentials);
+                }
+                event.subject = Some(record.username.0.clone());
+                self.retire(
+                    &record,
+                    CredentialState::Revoked,
+                    "revoked with its password",
+                )
+                .await
+            }
+        }
+    }
+
+    /// Marks a credential `revoking`, drops its upstream role, then marks it `end`.
+    async fn retire(
+        &self,
+        record: &CredentialRecord,
+        end: CredentialState,
+        reason: &str,
+    ) -> Result<(), ExchangeError> {
+        use CredentialState::*;
+        let client = self.store.client().await?;
+        let live = [Provisioning, Active, Revoking];
+        if !creds::transition(&client, record.id, &live, Revoking, Some(reason)).await? {
+            return Ok(()); // already retired: idempotent
+        }
+        // If the drop fails the row stays `revoking`: no new session is admitted for it and the
+        // reaper retries the drop.
+        self.upstreams
+            .drop_run_role(&record.connection, &record.username, &record.parent_role)
+            .await?;
+        creds::transition(&client, record.id, &[Revoking], end, Some(reason)).await?;
+        Ok(())
+    }
+
+    /// One reaper pass: drops the upstream roles of expired, revoked-but-not-dropped and stuck
+    /// credentials, and forgets old token ids. Safe to run on every replica at once.
+    pub async fn reap(&self) -> Result<ReapReport, ExchangeError> {
+        use CredentialState::*;
+        let mut report = ReapReport::default();
+        let mut client = self.store.client().await?;
+        let tx = client.transaction().await.map_err(StateError::from)?;
+        for record in creds::lock_due_for_retirement(&tx, STUCK_PROVISIONING, REAP_BATCH).await? {
+            let (end, reason, code) = match record.state {
+                Active => (Expired, "expired", "expired"),
+                Revoking => (Revoked, "revoked", "revoked"),
+                _ => (Failed, "exchange did not complete", "abandoned"),
+            };
+            let dropped = self
+                .upstreams
+                .drop_run_role(&record.connection, &record.username, &record.parent_role)
+                .await;
+            let mut event = AuditEvent::new(Action::Expire, Outcome::Success, code, reason);
+            event.credential_id = Some(record.id);
+            event.connection = Some(record.connection.0.clone());
+            event.trust_rule = Some(record.trust_rule.clone());
+            event.subject = Some(record.username.0.clone());
+            match dropped {
+                Ok(()) => {
+                    creds::transition(&tx, record.id, &[record.state], end, Some(reason)).await?;
+                    report.retired += 1;
+                    self.metrics.expirations.inc();
+                }
+                Err(e) => {
+                    tracing::warn!(credential_id = %record.id, error = %e, "cannot drop an upstream run role; will retry");
+                    event.outcome = Outcome::Error;
+                    event.code = "upstream_unavailable".into();
+                    event.message = e.to_string();
+                    report.failed += 1;
+                }
+            }
+            event.insert(&tx, self.audit.replica()).await?;
+        }
+        tx.commit().await.map_err(StateError::from)?;
+        report.tokens_forgotten = self.store.forget_expired_tokens(TOKEN_ID_GRACE).await?;
+        Ok(report)
+    }
+
+    /// Writes the audit event of a refused or failed call. If even that fails, the refusal
+    /// stands and the failure is logged at error level (the caller gets its error either way).
+    async fn record_failure(&self, mut event: AuditEvent, token: &str, error: &ExchangeError) {
+        event.outcome = error.outcome();
+        event.code = error.code().to_owned();
+        event.message = error.to_string();
+        if event.claims.is_none() && !token.is_empty() {
+            event.claims = peek_unverified_claims(token).map(serde_json::Value::Object);
+            event.claims_verified = false;
+            if let Some(claims) = &event.claims {
+                event.issuer = claims
+                    .get("iss")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                event.subject = claims
+                    .get("sub")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+            }
+        }
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, code = event.code, "cannot write an audit event");
+        }
+    }
+}
+
+fn describe_token(event: &mut AuditEvent, verified: &VerifiedToken) {
+    event.issuer = Some(verified.issuer.clone());
+    event.subject = Some(verified.subject.clone());
+    event.claims = serde_json::to_value(&verified.run).ok();
+    event.claims_verified = true;
+}
+
+/// The token's run is the credential's run: same issuer, repository id and run id.
+fn owns(token: &VerifiedToken, record: &CredentialRecord) -> bool {
+    token.issuer == record.issuer
+        && token.run.repository_id == record.repository_id
+        && token.run.run_id.0 == record.run_id
+}

@@ -1,0 +1,219 @@
+//! `hoop serve`: wiring, the reaper loop, and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::audit::AuditLog;
+use crate::config::{Config, ConfigError, SecretEnv};
+use crate::exchange::Broker;
+use crate::identity::Verifier;
+use crate::metrics::Metrics;
+use crate::state::{StateError, Store};
+use crate::trust::TrustPolicy;
+use crate::upstream::{UpstreamError, Upstreams};
+
+/// Shortest secret key accepted, in bytes.
+const MIN_SECRET_KEY_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the API server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Tells long-running tasks to stop. Cloned into every task; [`ShutdownTrigger::trigger`] or
+/// dropping the trigger starts a graceful stop.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl Shutdown {
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (ShutdownTrigger(tx), Shutdown(rx))
+    }
+
+    /// Resolves once shutdown was triggered (or the trigger dropped).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+impl ShutdownTrigger {
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Builds the broker from a validated configuration: resolves secrets, connects to the state
+/// database and applies migrations.
+pub async fn build(
+    config: Config,
+    env: &dyn SecretEnv,
+    origin: &str,
+) -> Result<Arc<Broker>, ServeError> {
+    let trust = TrustPolicy::from_config(&config, origin)?;
+    let state_url = config
+        .server
+        .state_database_url
+        .resolve(env)
+        .map_err(|e| ConfigError::new(origin, format!("server.state_database_url: {e}")))?;
+    let secret_key = config
+        .server
+        .secret_key
+        .resolve(env)
+        .map_err(|e| ConfigError::new(origin, format!("server.secret_key: {e}")))?;
+    if secret_key.expose().len() < MIN_SECRET_KEY_BYTES {
+        return Err(ConfigError::new(
+            origin,
+            format!(
+                "server.secret_key must be at least {MIN_SECRET_KEY_BYTES} bytes \
+                 (generate one with: openssl rand -base64 48)"
+            ),
+        )
+        .into());
+    }
+    let store = Store::new(&state_url, 16)?;
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied state database migrations");
+    }
+    let upstreams = Upstreams::new(&config.connections, &secret_key, env)?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let verifier = Verifier::new(&config.issuers, http);
+    let replica = config.server.replica.clone().unwrap_or_else(host_name);
+    let audit = AuditLog::new(store.clone(), replica);
+    Ok(Arc::new(Broker::new(
+        Arc::new(config),
+        verifier,
+        trust,
+        store,
+        upstreams,
+        audit,
+        Arc::new(Metrics::new()),
+    )))
+}
+
+/// Serves the API on `listener` and runs the reaper until `shutdown`.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    reaper_interval: std::time::Duration,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let reaper = tokio::spawn(reap_forever(
+        broker.clone(),
+        reaper_interval,
+        shutdown.clone(),
+    ));
+    let app =
+        crate::api::router(broker).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.wait())
+        .await?;
+    reaper.abort();
+    Ok(())
+}
+
+/// Binds `addr` with an error that names it.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        match broker.reap().await {
+            Ok(report) if report.retired + report.failed > 0 => {
+                tracing::info!(
+                    retired = report.retired,
+                    failed = report.failed,
+                    "reaper pass"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reaper pass failed; will retry"),
+        }
+    }
+}
+
+/// Runs `hoop serve` to completion: build, bind, serve until `stop` resolves.
+pub async fn serve(
+    config: Config,
+    env: &dyn SecretEnv,
+    origin: &str,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let api_listen = config.server.api_listen;
+    let reaper_interval = config.server.reaper_interval;
+    let broker = build(config, env, origin).await?;
+    let listener = bind(api_listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "hoop API listening");
+    let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        stop.await;
+        tracing::info!("shutting down");
+        trigger.trigger();
+    });
+    run(broker, listener, reaper_interval, shutdown).await
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "hoop".into())
+}

@@ -1,0 +1,224 @@
+//! Credential rows and their lifecycle:
+//! `provisioning → active → (revoking →) revoked | expired`, or `provisioning → failed`.
+//!
+//! Functions take any client so callers can compose them with audit events in one transaction.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::StateError;
+use crate::config::{ConnectionName, DbRole};
+use crate::credentials::{CredentialId, ScramVerifier, Username};
+use crate::identity::RunIdentity;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialState {
+    /// Row written, upstream role being created.
+    Provisioning,
+    Active,
+    /// Revoked; the upstream role may still exist and is being dropped.
+    Revoking,
+    Revoked,
+    Expired,
+    /// The upstream role could not be created.
+    Failed,
+}
+
+impl CredentialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialState::Provisioning => "provisioning",
+            CredentialState::Active => "active",
+            CredentialState::Revoking => "revoking",
+            CredentialState::Revoked => "revoked",
+            CredentialState::Expired => "expired",
+            CredentialState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StateError> {
+        Ok(match s {
+            "provisioning" => CredentialState::Provisioning,
+            "active" => CredentialState::Active,
+            "revoking" => CredentialState::Revoking,
+            "revoked" => CredentialState::Revoked,
+            "expired" => CredentialState::Expired,
+            "failed" => CredentialState::Failed,
+            other => return Err(StateError::Corrupt(format!("credential state {other:?}"))),
+        })
+    }
+}
+
+/// A new credential, before its upstream role exists.
+pub struct NewCredential<'a> {
+    pub id: CredentialId,
+    pub username: &'a Username,
+    pub verifier: &'a ScramVerifier,
+    pub connection: &'a ConnectionName,
+    pub database: &'a str,
+    pub parent_role: &'a DbRole,
+    pub trust_rule: &'a str,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub run: &'a RunIdentity,
+    pub max_sessions: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored credential.
+#[derive(Clone, Debug)]
+pub struct CredentialRecord {
+    pub id: CredentialId,
+    pub username: Username,
+    pub verifier: ScramVerifier,
+    pub connection: ConnectionName,
+    pub database: String,
+    pub parent_role: DbRole,
+    pub trust_rule: String,
+    pub issuer: String,
+    pub repository_id: String,
+    pub run_id: String,
+    pub max_sessions: u32,
+    pub state: CredentialState,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, username, scram_verifier, connection, database, parent_role, trust_rule, \
+     issuer, repository_id, run_id, max_sessions, state, created_at, expires_at";
+
+impl CredentialRecord {
+    fn from_row(row: &Row) -> Result<Self, StateError> {
+        let verifier: String = row.get("scram_verifier");
+        let max_sessions: i32 = row.get("max_sessions");
+        Ok(CredentialRecord {
+            id: CredentialId(row.get("id")),
+            username: Username(row.get("username")),
+            verifier: ScramVerifier::parse(&verifier)
+                .map_err(|e| StateError::Corrupt(e.to_string()))?,
+            connection: ConnectionName(row.get("connection")),
+            database: row.get("database"),
+            parent_role: DbRole(row.get("parent_role")),
+            trust_rule: row.get("trust_rule"),
+            issuer: row.get("issuer"),
+            repository_id: row.get("repository_id"),
+            run_id: row.get("run_id"),
+            max_sessions: u32::try_from(max_sessions).unwrap_or(1),
+            state: CredentialState::parse(row.get("state"))?,
+            created_at: row.get("created_at"),
+            expires_at: row.get("expires_at"),
+        })
+    }
+
+    /// Usable now: active and not past its expiry.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.state == CredentialState::Active && now < self.expires_at
+    }
+}
+
+pub async fn insert_provisioning(
+    client: &impl GenericClient,
+    c: &NewCredential<'_>,
+) -> Result<(), StateError> {
+    let identity = serde_json::to_value(c.run).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    let max_sessions = i32::try_from(c.max_sessions).unwrap_or(i32::MAX);
+    let attempt = i32::try_from(c.run.attempt).unwrap_or(i32::MAX);
+    client
+        .execute(
+            "INSERT INTO hoop_credentials (id, username, scram_verifier, connection, database,
+                 parent_role, trust_rule, issuer, subject, provider, repository, repository_id,
+                 run_id, run_attempt, job_id, identity, max_sessions, state, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 'provisioning', $18)",
+            &[
+                &c.id.0,
+                &c.username.0,
+                &c.verifier.to_string(),
+                &c.connection.0,
+                &c.database,
+                &c.parent_role.0,
+                &c.trust_rule,
+                &c.issuer,
+                &c.subject,
+                &c.run.provider.as_str(),
+                &c.run.repository,
+                &c.run.repository_id,
+                &c.run.run_id.0,
+                &attempt,
+                &c.run.job_id,
+                &identity,
+                &max_sessions,
+                &c.expires_at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Moves a credential from one state to another; false when it was not in `from`.
+pub async fn transition(
+    client: &impl GenericClient,
+    id: CredentialId,
+    from: &[CredentialState],
+    to: CredentialState,
+    reason: Option<&str>,
+) -> Result<bool, StateError> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let n = client
+        .execute(
+            "UPDATE hoop_credentials SET state = $3,
+                 revoked_at = CASE WHEN $3 IN ('revoking', 'revoked', 'expired')
+                                   THEN coalesce(revoked_at, now()) ELSE revoked_at END,
+                 revoke_reason = coalesce(revoke_reason, $4),
+                 retired_at = CASE WHEN $3 IN ('revoked', 'expired', 'failed')
+                                   THEN now() ELSE retired_at END
+             WHERE id = $1 AND state = ANY($2)",
+            &[&id.0, &from, &to.as_str(), &reason],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn find(
+    client: &impl GenericClient,
+    id: CredentialId,
+) -> Result<Option<CredentialRecord>, StateError> {
+    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE id = $1");
+    client
+        .query_opt(&sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(CredentialRecord::from_row)
+        .transpose()
+}
+
+/// Credentials whose upstream role must be dropped now: expired while active, revoked but not
+/// yet dropped, or stuck in provisioning (a crash mid-exchange). Locked with SKIP LOCKED so
+/// replicas share the work; call inside a transaction.
+pub async fn lock_due_for_retirement(
+    client: &impl GenericClient,
+    stuck_after: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<CredentialRecord>, StateError> {
+    let stuck_before = Utc::now() - stuck_after;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM hoop_credentials
+         WHERE (state = 'active' AND expires_at <= now())
+            OR state = 'revoking'
+            OR (state = 'provisioning' AND created_at < $1)
+         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    client
+        .query(&sql, &[&stuck_before, &limit])
+        .await?
+        .iter()
+        .map(CredentialRecord::from_row)
+        .collect()
+}
+
+/// Parses a credential id from a path segment.
+pub fn parse_id(text: &str) -> Option<CredentialId> {
+    Uuid::parse_str(text).ok().map(CredentialId)
+}

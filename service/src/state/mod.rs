@@ -1,0 +1,90 @@
+//! hoop's own state in Postgres: credentials, used token ids, audit events.
+//!
+//! [`Store`] owns the connection pool; each table's queries live beside the concept they serve
+//! ([`credentials`], [`tokens`]). The schema comes from `migrations/` ([`migrations`]).
+
+pub mod credentials;
+mod migrations;
+pub mod tokens;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+use crate::config::Secret;
+
+pub use migrations::latest_version as latest_schema_version;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the state database URL is invalid: {0}")]
+    InvalidUrl(String),
+    #[error("the state database is unreachable: {0}")]
+    Unavailable(String),
+    #[error("state database error: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error(
+        "the state database has schema version {found}, newer than this hoop knows ({known}); \
+         run a newer hoop or restore the database"
+    )]
+    SchemaTooNew { found: i32, known: i32 },
+    #[error("applied migration {version} ({name}) differs from the file shipped with hoop")]
+    MigrationChanged { version: i32, name: String },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<deadpool_postgres::PoolError> for StateError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StateError::Database(e),
+            other => StateError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The state database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Builds the pool; connections are opened lazily, so this does not touch the network.
+    pub fn new(url: &Secret, max_size: usize) -> Result<Store, StateError> {
+        // The URL may hold a password: report the parse error without echoing it.
+        let pg = tokio_postgres::Config::from_str(url.expose())
+            .map_err(|_| StateError::InvalidUrl("not a valid postgres:// URL".into()))?;
+        let manager = Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StateError::Unavailable(e.to_string()))?;
+        Ok(Store { pool })
+    }
+
+    pub async fn client(&self) -> Result<deadpool_postgres::Client, StateError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Applies pending migrations; returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<i32>, StateError> {
+        let mut client = self.client().await?;
+        migrations::migrate(&mut client).await
+    }
+
+    /// `SELECT 1`: is the state database reachable now.
+    pub async fn ping(&self) -> Result<(), StateError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+}

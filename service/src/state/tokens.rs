@@ -1,0 +1,53 @@
+//! Used token ids: each `jti` is accepted once per issuer until the token expires.
+
+use chrono::{DateTime, Utc};
+
+use super::{StateError, Store};
+use crate::identity::TokenId;
+
+/// Whether this was the token's first use.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenUse {
+    First,
+    Replayed,
+}
+
+impl Store {
+    /// Records a token id; a second use of the same id is reported as [`TokenUse::Replayed`].
+    /// The primary key makes this race-free across replicas.
+    pub async fn use_token(
+        &self,
+        issuer: &str,
+        jti: &TokenId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<TokenUse, StateError> {
+        let inserted = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO hoop_used_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&issuer, &jti.0, &expires_at],
+            )
+            .await?;
+        Ok(if inserted == 1 {
+            TokenUse::First
+        } else {
+            TokenUse::Replayed
+        })
+    }
+
+    /// Forgets token ids whose tokens expired more than `grace` ago (a replay would now fail
+    /// on expiry anyway). Returns how many were forgotten.
+    pub async fn forget_expired_tokens(&self, grace: chrono::Duration) -> Result<u64, StateError> {
+        let cutoff = Utc::now() - grace;
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM hoop_used_tokens WHERE expires_at < $1",
+                &[&cutoff],
+            )
+            .await?)
+    }
+}

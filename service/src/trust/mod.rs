@@ -1,0 +1,365 @@
+//! Trust rules: which verified CI runs may have which database access.
+//!
+//! [`TrustPolicy::evaluate`] is a pure function from a verified token and a requested
+//! connection to a typed [`TrustDecision`]. Deny by default; the first rule in file order whose
+//! every condition holds wins, and its name goes into the audit trail.
+//!
+//! Architecture Invariant: a claim the token does not carry never matches, whatever the matcher
+//! (an empty glob or `.*` regex does not make a missing claim match).
+
+mod matcher;
+
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, ConnectionName, DbRole};
+use crate::identity::VerifiedToken;
+
+pub use matcher::ClaimMatcher;
+
+/// One compiled `[[trust]]` rule.
+#[derive(Debug)]
+pub struct TrustRule {
+    pub name: String,
+    pub issuer: String,
+    pub claims: Vec<(String, ClaimMatcher)>,
+    pub connections: Vec<ConnectionName>,
+    /// Already resolved against the connection's `default_role` where the rule names none.
+    roles: Vec<DbRole>,
+    pub ttl: Duration,
+    pub max_sessions: u32,
+    pub allow_pull_requests: bool,
+}
+
+/// What the trust rules grant a run for one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub rule: String,
+    pub connection: ConnectionName,
+    pub role: DbRole,
+    /// Already capped by `server.max_ttl`.
+    pub ttl: Duration,
+    pub max_sessions: u32,
+}
+
+/// The outcome of evaluating the trust rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustDecision {
+    Granted(Grant),
+    /// No rule matched. `closest` names a rule whose claims matched but that does not grant
+    /// the connection or excludes pull requests, to make the error actionable.
+    Denied {
+        reason: DenyReason,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No rule of this issuer matches the token's claims.
+    NoMatchingRule,
+    /// A rule matches the claims but does not grant the requested connection.
+    ConnectionNotGranted { rule: String },
+    /// A rule matches, but the run comes from a pull/merge request and the rule does not allow it.
+    PullRequestNotAllowed { rule: String },
+}
+
+#[derive(Debug)]
+pub struct TrustPolicy {
+    rules: Vec<TrustRule>,
+    max_ttl: Duration,
+}
+
+impl TrustPolicy {
+    /// Compiles every rule's matchers; errors name the rule and claim.
+    pub fn from_config(config: &Config, origin: &str) -> Result<TrustPolicy, ConfigError> {
+        let mut rules = Vec::with_capacity(config.trust.len());
+        for (i, t) in config.trust.iter().enumerate() {
+            let mut claims = Vec::with_capacity(t.claims.len());
+            for (claim, m) in &t.claims {
+                let matcher = ClaimMatcher::compile(m).map_err(|e| {
+                    ConfigError::new(origin, format!("trust[{i}].claims.{claim}: {e}"))
+                })?;
+                claims.push((claim.clone(), matcher));
+            }
+            let roles = t
+                .connections
+                .iter()
+                .map(|c| {
+                    t.role
+                        .clone()
+                        .or_else(|| config.connection(c)?.default_role.clone())
+                        .ok_or_else(|| {
+                            ConfigError::new(origin, format!("trust[{i}].role: no role for {c}"))
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            rules.push(TrustRule {
+                name: t.name.clone(),
+                issuer: t.issuer.clone(),
+                claims,
+                connections: t.connections.clone(),
+                roles,
+                ttl: t.ttl,
+                max_sessions: t.max_sessions,
+                allow_pull_requests: t.allow_pull_requests,
+            });
+        }
+        Ok(TrustPolicy {
+            rules,
+            max_ttl: config.server.max_ttl,
+        })
+    }
+
+    pub fn rules(&self) -> &[TrustRule] {
+        &self.rules
+    }
+
+    /// Decides whether `token` may have `connection`. Deny by default, first match wins.
+    pub fn evaluate(&self, token: &VerifiedToken, connection: &ConnectionName) -> TrustDecision {
+        let mut near_miss = None;
+        for rule in self.rules.iter().filter(|r| r.issuer == token.issuer) {
+            let claims_match = rule
+                .claims
+                .iter()
+                .all(|(name, m)| match token.claims.get(name) {
+                    Some(value) => m.matches(value),
+                    None => false,
+                });
+            if !claims_match {
+                continue;
+            }
+            if token.run.pull_request && !rule.allow_pull_requests {
+                near_miss.get_or_insert(DenyReason::PullRequestNotAllowed {
+                    rule: rule.name.clone(),
+                });
+                continue;
+            }
+            let Some(at) = rule.connections.iter().position(|c| c == connection) else {
+                near_miss.get_or_insert(DenyReason::ConnectionNotGranted {
+                    rule: rule.name.clone(),
+                });
+                continue;
+            };
+            return TrustDecision::Granted(Grant {
+                rule: rule.name.clone(),
+                connection: connection.clone(),
+                role: rule.roles[at].clone(),
+                ttl: rule.ttl.min(self.max_ttl),
+                max_sessions: rule.max_sessions,
+            });
+        }
+        TrustDecision::Denied {
+            reason: near_miss.unwrap_or(DenyReason::NoMatchingRule),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Provider, RunId, RunIdentity, TokenId};
+    use serde_json::json;
+
+    fn config(rules: &str) -> Config {
+        let text = format!(
+            r#"
+            [server]
+            state_database_url = "postgres://localhost/hoop"
+            secret_key = "0123456789abcdef0123456789abcdef"
+            max_ttl = "30m"
+            [[issuers]]
+            name = "github"
+            kind = "github"
+            audience = "hoop"
+            [[issuers]]
+            name = "gitlab"
+            kind = "gitlab"
+            audience = "hoop"
+            [[connections]]
+            name = "payments"
+            kind = "postgres"
+            admin_url = "postgres://localhost/payments"
+            database = "payments"
+            default_role = "ci_reader"
+            [[connections]]
+            name = "ledger"
+            kind = "postgres"
+            admin_url = "postgres://localhost/ledger"
+            database = "ledger"
+            {rules}"#
+        );
+        Config::from_toml(&text, "test.toml").unwrap()
+    }
+
+    fn token(issuer: &str, claims: serde_json::Value, pull_request: bool) -> VerifiedToken {
+        VerifiedToken {
+            issuer: issuer.into(),
+            issuer_url: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:acme/payments:ref:refs/heads/main".into(),
+            token_id: TokenId("j1".into()),
+            expires_at: chrono::Utc::now(),
+            run: RunIdentity {
+                provider: Provider::Github,
+                repository: "acme/payments".into(),
+                repository_id: "42".into(),
+                owner: "acme".into(),
+                owner_id: "7".into(),
+                run_id: RunId("100".into()),
+                attempt: 1,
+                job_id: None,
+                git_ref: Some("refs/heads/main".into()),
+                sha: None,
+                workflow: None,
+                environment: None,
+                actor: None,
+                actor_id: None,
+                event: None,
+                pull_request,
+                run_url: None,
+            },
+            claims: claims.as_object().unwrap().clone(),
+        }
+    }
+
+    const RULES: &str = r#"
+        [[trust]]
+        name = "deploy"
+        issuer = "github"
+        claims = { repository_id = 42, ref = { glob = "refs/heads/release/*" } }
+        connections = ["payments"]
+        ttl = "2h"
+        [[trust]]
+        name = "main"
+        issuer = "github"
+        claims = { repository_id = "42", ref = "refs/heads/main", environment = { regex = "prod|staging" } }
+        connections = ["payments", "ledger"]
+        role = "ci_migrator"
+        ttl = "10m"
+        max_sessions = 1
+    "#;
+
+    #[test]
+    fn first_matching_rule_grants_with_capped_ttl() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let t = token(
+            "github",
+            json!({"repository_id": "42", "ref": "refs/heads/release/1.2"}),
+            false,
+        );
+        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName("payments".into())) else {
+            panic!("denied")
+        };
+        assert_eq!(g.rule, "deploy");
+        assert_eq!(g.role, DbRole("ci_reader".into()));
+        assert_eq!(g.ttl, Duration::from_secs(1800), "capped by server.max_ttl");
+    }
+
+    #[test]
+    fn rule_role_overrides_the_connection_default() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let t = token(
+            "github",
+            json!({"repository_id": "42", "ref": "refs/heads/main", "environment": "prod"}),
+            false,
+        );
+        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName("ledger".into())) else {
+            panic!("denied")
+        };
+        assert_eq!(
+            (g.rule.as_str(), g.role.0.as_str(), g.max_sessions),
+            ("main", "ci_migrator", 1)
+        );
+    }
+
+    #[test]
+    fn every_claim_must_match_and_a_missing_claim_never_matches() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let conn = ConnectionName("payments".into());
+        let cases = [
+            json!({"repository_id": "43", "ref": "refs/heads/main", "environment": "prod"}),
+            json!({"repository_id": "42", "ref": "refs/heads/main"}),
+            json!({"repository_id": "42", "ref": "refs/heads/main", "environment": "production"}),
+            json!({"repository_id": "42", "ref": "refs/heads/release/1/2"}),
+        ];
+        for claims in cases {
+            let d = p.evaluate(&token("github", claims.clone(), false), &conn);
+            assert_eq!(
+                d,
+                TrustDecision::Denied {
+                    reason: DenyReason::NoMatchingRule
+                },
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_issuers_rules_never_apply() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let t = token(
+            "gitlab",
+            json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
+            false,
+        );
+        assert!(matches!(
+            p.evaluate(&t, &ConnectionName("payments".into())),
+            TrustDecision::Denied {
+                reason: DenyReason::NoMatchingRule
+            }
+        ));
+    }
+
+    #[test]
+    fn pull_requests_only_match_rules_that_allow_them() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let t = token(
+            "github",
+            json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
+            true,
+        );
+        assert_eq!(
+            p.evaluate(&t, &ConnectionName("payments".into())),
+            TrustDecision::Denied {
+                reason: DenyReason::PullRequestNotAllowed {
+                    rule: "deploy".into()
+                }
+            }
+        );
+        let allowing = RULES.replacen(
+            "ttl = \"2h\"",
+            "ttl = \"2h\"\nallow_pull_requests = true",
+            1,
+        );
+        let p = TrustPolicy::from_config(&config(&allowing), "t").unwrap();
+        assert!(matches!(
+            p.evaluate(&t, &ConnectionName("payments".into())),
+            TrustDecision::Granted(_)
+        ));
+    }
+
+    #[test]
+    fn a_matching_rule_without_the_connection_is_reported() {
+        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let t = token(
+            "github",
+            json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
+            false,
+        );
+        assert_eq!(
+            p.evaluate(&t, &ConnectionName("ledger".into())),
+            TrustDecision::Denied {
+                reason: DenyReason::ConnectionNotGranted {
+                    rule: "deploy".into()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_at_load_naming_the_claim() {
+        let bad = RULES.replace("prod|staging", "prod(");
+        let e = TrustPolicy::from_config(&config(&bad), "hoop.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trust[1].claims.environment"), "{e}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The DDL for run roles. Role statements take no bind parameters, so identifiers and literals
+//! are quoted here, and only here.
+
+use std::fmt::Write;
+
+use super::RunRole;
+use crate::config::DbRole;
+use crate::credentials::{ScramVerifier, Username};
+
+/// `"name"` with embedded quotes doubled.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled; backslashes are literal under
+/// `standard_conforming_strings` (on by default and required by hoop's admin sessions, which
+/// set it explicitly below).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+pub fn create_role(role: &RunRole<'_>, verifier: &ScramVerifier) -> String {
+    let name = ident(&role.name.0);
+    let mut sql = String::from("SET LOCAL standard_conforming_strings = on;\n");
+    let _ = writeln!(
+        sql,
+        "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+         NOBYPASSRLS INHERIT CONNECTION LIMIT {} PASSWORD {} VALID UNTIL {} IN ROLE {};",
+        role.connection_limit,
+        literal(&verifier.to_string()),
+        literal(&role.valid_until.to_rfc3339()),
+        ident(&role.parent.0),
+    );
+    let _ = writeln!(sql, "COMMENT ON ROLE {name} IS {};", literal(role.comment));
+    let _ = writeln!(
+        sql,
+        "ALTER ROLE {name} SET application_name = {};",
+        literal(&format!("hoop {}", role.name.0))
+    );
+    sql
+}
+
+pub fn disable_login(role: &Username) -> String {
+    format!("ALTER ROLE {} NOLOGIN;", ident(&role.0))
+}
+
+/// Objects the run created are handed to its parent role, privileges granted to it dropped,
+/// then the role itself.
+pub fn drop_role(role: &Username, parent: &DbRole) -> String {
+    let name = ident(&role.0);
+    format!(
+        "REASSIGN OWNED BY {name} TO {parent};\nDROP OWNED BY {name};\nDROP ROLE {name};",
+        parent = ident(&parent.0)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_quotes() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn create_role_is_one_batch_with_every_limit() {
+        let name = Username("run-1-1-abcdef".into());
+        let parent = DbRole("ci_reader".into());
+        let role = RunRole {
+            name: &name,
+            parent: &parent,
+            valid_until: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            connection_limit: 2,
+            comment: "hoop run 1 (rule 'x')",
+        };
+        let v = ScramVerifier::generate("pw");
+        let sql = create_role(&role, &v);
+        assert!(
+            sql.contains("CREATE ROLE \"run-1-1-abcdef\" WITH LOGIN"),
+            "{sql}"
+        );
+        assert!(sql.contains("CONNECTION LIMIT 2"));
+        assert!(
+            sql.contains("VALID UNTIL '2027-01-15T08:00:00+00:00'"),
+            "{sql}"
+        );
+        assert!(sql.contains("IN ROLE \"ci_reader\""));
+        assert!(sql.contains("'hoop run 1 (rule ''x'')'"));
+        assert!(sql.contains("PASSWORD 'SCRAM-SHA-256$4096:"));
+    }
+}
