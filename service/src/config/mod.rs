@@ -521,6 +521,14 @@ mod tests {
     "#;
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let text = include_str!("../../../docs/hoop.example.toml");
+        let c = Config::from_toml(text, "docs/hoop.example.toml").unwrap();
+        crate::trust::TrustPolicy::from_config(&c, "docs/hoop.example.toml").unwrap();
+        assert_eq!(c.issuers[1].issuer_url(), "https://gitlab.example.com");
+    }
+
+    #[test]
     fn a_valid_file_loads_with_defaults() {
         let c = Config::from_toml(BASE, "hoop.toml").unwrap();
         assert_eq!(

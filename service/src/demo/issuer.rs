@@ -323,3 +323,109 @@ fn owner_id(name: &str) -> u64 {
     name.bytes()
         .fold(1_000u64, |id, b| (id * 31 + u64::from(b)) % 100_000_000)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn start() -> DemoIssuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        DemoIssuer::start(listener).await.unwrap()
+    }
+
+    async fn get_json(url: &str) -> (StatusCode, Option<Value>) {
+        let response = reqwest::get(url).await.unwrap();
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.ok())
+    }
+
+    fn decode_part(part: &str) -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_discovery_and_the_current_key() {
+        let issuer = start().await;
+        assert!(issuer.url().starts_with("http://127.0.0.1:"));
+        let (status, doc) = get_json(&format!(
+            "{}/.well-known/openid-configuration",
+            issuer.url()
+        ))
+        .await;
+        let doc = doc.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(doc["issuer"], json!(issuer.url()));
+        assert_eq!(
+            doc["jwks_uri"],
+            json!(format!("{}/.well-known/jwks", issuer.url()))
+        );
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["RS256"])
+        );
+
+        let (_, jwks) = get_json(doc["jwks_uri"].as_str().unwrap()).await;
+        assert_eq!(jwks.unwrap()["keys"], json!([issuer.public_jwk()]));
+        assert_eq!(issuer.jwks_requests(), 1);
+
+        let old = issuer.public_jwk();
+        issuer.rotate_key();
+        assert_ne!(issuer.public_jwk()["kid"], old["kid"]);
+        let (_, jwks) = get_json(doc["jwks_uri"].as_str().unwrap()).await;
+        assert_eq!(jwks.unwrap()["keys"], json!([issuer.public_jwk()]));
+    }
+
+    #[tokio::test]
+    async fn minted_tokens_name_the_current_key() {
+        let issuer = start().await;
+        let claims = issuer.github_claims("hoop", "octo-org/octo-repo", 42, 7);
+        let token = issuer.mint(&claims);
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header = decode_part(parts[0]);
+        assert_eq!(
+            header,
+            json!({"alg": "RS256", "typ": "JWT", "kid": issuer.public_jwk()["kid"]})
+        );
+        assert_eq!(decode_part(parts[1]), claims);
+        assert_eq!(claims["iss"], json!(issuer.url()));
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            300
+        );
+        assert!(claims.get("environment").is_none());
+        assert_ne!(
+            claims["jti"],
+            issuer.github_claims("hoop", "o/r", 1, 1)["jti"]
+        );
+
+        let gitlab = issuer.gitlab_claims("hoop", "group/sub/project", 20, 574);
+        assert_eq!(gitlab["namespace_path"], json!("group/sub"));
+        assert_eq!(gitlab["pipeline_id"], json!("574"));
+    }
+
+    #[tokio::test]
+    async fn answers_503_when_unavailable() {
+        let issuer = start().await;
+        issuer.set_available(false);
+        for path in ["openid-configuration", "jwks"] {
+            let (status, _) = get_json(&format!("{}/.well-known/{path}", issuer.url())).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        }
+        assert_eq!(issuer.jwks_requests(), 1);
+        issuer.set_available(true);
+        let (status, _) = get_json(&format!("{}/.well-known/jwks", issuer.url())).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_issuer_stops_the_server() {
+        let issuer = start().await;
+        let url = format!("{}/.well-known/jwks", issuer.url());
+        drop(issuer);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(reqwest::get(&url).await.is_err());
+    }
+}

@@ -129,6 +129,7 @@ impl TrustedIssuer {
     ) -> Result<VerifiedToken, IdentityError> {
         let c = Claims(&claims);
         self.check_audience(&claims)?;
+        // The issuer was picked by this claim; checked again so this function stands alone.
         let issuer_url = c.required_str("iss")?;
         if issuer_url.trim_end_matches('/') != self.url {
             return Err(IdentityError::UnknownIssuer(truncated(
@@ -427,6 +428,12 @@ mod tests {
             .expect_err("the token must be refused")
     }
 
+    #[test]
+    fn the_verifier_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Verifier>();
+    }
+
     #[tokio::test]
     async fn a_valid_github_token_verifies() {
         let (issuer, verifier) = github().await;
@@ -616,25 +623,33 @@ mod tests {
 
     #[tokio::test]
     async fn a_rotated_key_verifies_once_the_refresh_interval_allows() {
+        // Long enough to cover generating the new RSA key in a loaded debug build.
+        let interval = Duration::from_secs(2);
         let issuer = demo_issuer().await;
         let mut config = issuer_config(&issuer.url(), IssuerKind::Github);
-        config.jwks_min_refresh_interval = Duration::from_millis(300);
+        config.jwks_min_refresh_interval = interval;
         let verifier = verifier_for(&[config]);
-        verifier
-            .verify(&issuer.mint(&github_claims(&issuer)))
-            .await
-            .unwrap();
+        let old_key = issuer.mint(&github_claims(&issuer));
+        verifier.verify(&old_key).await.unwrap();
+        let filled = tokio::time::Instant::now();
 
         issuer.rotate_key();
-        let token = issuer.mint(&github_claims(&issuer));
+        let new_key = issuer.mint(&github_claims(&issuer));
         // The cache was filled moments ago: the unknown kid may not trigger a fetch yet.
-        let err = refusal(&verifier, &token).await;
+        let err = refusal(&verifier, &new_key).await;
+        assert!(
+            filled.elapsed() < interval,
+            "the test was too slow to check rate limiting"
+        );
         assert!(matches!(err, IdentityError::UnknownKey { .. }), "{err:?}");
         assert_eq!(issuer.jwks_requests(), 1);
 
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        verifier.verify(&token).await.unwrap();
+        tokio::time::sleep_until(filled + interval + Duration::from_millis(100)).await;
+        verifier.verify(&new_key).await.unwrap();
         assert_eq!(issuer.jwks_requests(), 2);
+        // The JWKS no longer serves the old key.
+        let err = refusal(&verifier, &old_key).await;
+        assert!(matches!(err, IdentityError::UnknownKey { .. }), "{err:?}");
     }
 
     #[tokio::test]
