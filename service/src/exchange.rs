@@ -22,9 +22,9 @@ use crate::credentials::{CredentialId, ScramVerifier, Username, generate_passwor
 use crate::identity::{
     IdentityError, RunIdentity, VerifiedToken, Verifier, peek_unverified_claims,
 };
-use crate::metrics::{Metrics, OutcomeLabels};
+use crate::metrics::{Metrics, OutcomeLabels, Phase, PhaseTimer};
 use crate::state::credentials::{self as creds, CredentialRecord, CredentialState, NewCredential};
-use crate::state::tokens::TokenUse;
+use crate::state::tokens::{self, TokenUse};
 use crate::state::{StateError, Store};
 use crate::trust::{DenyReason, TrustDecision, TrustPolicy};
 use crate::upstream::{RunRole, UpstreamError, Upstreams};
@@ -234,23 +234,32 @@ impl Broker {
         connection: &ConnectionName,
         event: &mut AuditEvent,
     ) -> Result<IssuedCredential, ExchangeError> {
+        let mut phases = PhaseTimer::start();
         let verified = self.verifier.verify(token).await?;
+        phases.mark(&self.metrics, Phase::Verify);
         describe_token(event, &verified);
         let conn = self
             .config
             .connection(connection)
             .ok_or_else(|| ExchangeError::UnknownConnection(connection.0.clone()))?;
-        if self
-            .store
-            .use_token(&verified.issuer, &verified.token_id, verified.expires_at)
-            .await?
-            == TokenUse::Replayed
-        {
+        // The token id is consumed whatever the trust rules say: a verified token is usable once.
+        let decision = self.trust.evaluate(&verified, connection);
+        let mut client = self.store.client().await?;
+        let tx = client.transaction().await.map_err(StateError::from)?;
+        let token_use = tokens::use_token(
+            &tx,
+            &verified.issuer,
+            &verified.token_id,
+            verified.expires_at,
+        )
+        .await?;
+        if token_use == TokenUse::Replayed {
             return Err(ExchangeError::Replayed);
         }
-        let grant = match self.trust.evaluate(&verified, connection) {
+        let grant = match decision {
             TrustDecision::Granted(g) => g,
             TrustDecision::Denied { reason } => {
+                tx.commit().await.map_err(StateError::from)?;
                 event.trust_rule = match &reason {
                     DenyReason::NoMatchingRule => None,
                     DenyReason::ConnectionNotGranted { rule }
@@ -272,7 +281,7 @@ impl Broker {
             DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default() + ttl;
         let run = &verified.run;
         creds::insert_provisioning(
-            &self.store.client().await?,
+            &tx,
             &NewCredential {
                 id,
                 username: &username,
@@ -289,6 +298,9 @@ impl Broker {
             },
         )
         .await?;
+        tx.commit().await.map_err(StateError::from)?;
+        drop(client);
+        phases.mark(&self.metrics, Phase::State);
 
         let comment = format!(
             "hoop credential {id}: {} run {} attempt {} of {} (trust rule {})",
@@ -317,6 +329,7 @@ impl Broker {
             .await?;
             return Err(e.into());
         }
+        phases.mark(&self.metrics, Phase::UpstreamRole);
 
         event.message = format!("issued {username} until {}", expires_at.to_rfc3339());
         let mut client = self.store.client().await?;
@@ -336,6 +349,7 @@ impl Broker {
         }
         event.insert(&tx, self.audit.replica()).await?;
         tx.commit().await.map_err(StateError::from)?;
+        phases.mark(&self.metrics, Phase::Activate);
 
         let (host, port) = self.config.public_endpoint();
         Ok(IssuedCredential {

@@ -66,14 +66,61 @@ async fn main() {
 
     for concurrency in [1usize, 64] {
         let tokens = mint(&issuer, requests, concurrency as u64 * 1_000_000);
+        let before = phase_totals(&http, &api).await;
         let (lat, issued) = exchange_all(&http, &api, tokens, concurrency).await;
         report("exchange (CREATE ROLE on the path)", concurrency, &lat);
+        let after = phase_totals(&http, &api).await;
+        let mean = |phase: &str| {
+            let (s0, c0) = before.get(phase).copied().unwrap_or_default();
+            let (s1, c1) = after.get(phase).copied().unwrap_or_default();
+            (s1 - s0) / (c1 - c0).max(1.0) * 1000.0
+        };
+        println!(
+            "  mean per phase: verify {:.2} ms, state {:.2} ms, upstream CREATE ROLE {:.2} ms, activate {:.2} ms",
+            mean("Verify"),
+            mean("State"),
+            mean("UpstreamRole"),
+            mean("Activate")
+        );
         let lat = revoke_all(&http, &api, issued, concurrency).await;
         report("revoke (terminate + DROP ROLE)", concurrency, &lat);
         let lat = role_ddl_alone(&broker, requests, concurrency).await;
         report("CREATE ROLE + DROP ROLE alone", concurrency, &lat);
     }
     trigger.trigger();
+}
+
+/// `phase → (sum seconds, count)` of the exchange phase histogram, from `/metrics`.
+async fn phase_totals(
+    http: &reqwest::Client,
+    api: &str,
+) -> std::collections::HashMap<String, (f64, f64)> {
+    let text = http
+        .get(format!("{api}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut totals = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("hoop_exchange_phase_duration_seconds_") else {
+            continue;
+        };
+        let (kind, rest) = rest.split_once("{phase=\"").unwrap_or(("", ""));
+        let Some((phase, value)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        let entry = totals.entry(phase.to_owned()).or_insert((0.0, 0.0));
+        match kind {
+            "sum" => entry.0 = value,
+            "count" => entry.1 = value,
+            _ => {}
+        }
+    }
+    totals
 }
 
 fn report(what: &str, concurrency: usize, lat: &Latencies) {
@@ -263,12 +310,12 @@ async fn prepare(admin: &str) -> String {
         .await
         .expect("connect to Postgres");
     tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE); CREATE DATABASE {DATABASE}"
-        ))
-        .await
-        .unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"),
+        format!("CREATE DATABASE {DATABASE}"),
+    ] {
+        client.batch_execute(&sql).await.unwrap();
+    }
     client
         .batch_execute(&format!(
             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE} NOLOGIN; END IF; END $$;"

@@ -461,7 +461,7 @@ impl Config {
 }
 
 /// https, or http to a loopback host (test and demo issuers).
-fn is_secure_url(url: &Url) -> bool {
+pub(crate) fn is_secure_url(url: &Url) -> bool {
     match url.scheme() {
         "https" => true,
         "http" => match url.host() {

@@ -102,14 +102,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let conn_task = tokio::spawn(conn);
     let row = client
         .query_one(
-            "SELECT current_user::text, current_setting('application_name'),
+            "SELECT current_user::text, (SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = current_user),
                     (SELECT rolvaliduntil::text FROM pg_roles WHERE rolname = current_user),
                     (SELECT count(*) FROM payments)",
             &[],
         )
         .await?;
     println!(
-        "5. connected upstream as {} (application_name {:?}, VALID UNTIL {}): SELECT count(*) FROM payments -> {}",
+        "5. connected upstream as {} (VALID UNTIL {2}; role comment {1:?})\n   SELECT count(*) FROM payments -> {3}",
         row.get::<_, String>(0),
         row.get::<_, String>(1),
         row.get::<_, String>(2),

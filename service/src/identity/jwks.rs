@@ -283,7 +283,7 @@ impl JwksCache {
         }
         let jwks_uri =
             Url::parse(&doc.jwks_uri).map_err(|e| format!("{url}: bad jwks_uri: {e}"))?;
-        if !is_secure_url(&jwks_uri) {
+        if !crate::config::is_secure_url(&jwks_uri) {
             return Err(format!(
                 "{url}: jwks_uri {jwks_uri} must use https (plain http only for loopback)"
             ));
@@ -344,21 +344,6 @@ fn parse_jwks(body: &[u8]) -> Result<Vec<Arc<VerificationKey>>, String> {
         return Err("the JWKS holds no usable signing key".into());
     }
     Ok(keys)
-}
-
-/// https, or http to a loopback host. The same rule as the configuration's issuer URLs
-/// (`config::is_secure_url`, private there), applied to a `jwks_uri` learned by discovery.
-fn is_secure_url(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        },
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -578,7 +563,7 @@ mod tests {
 
     #[test]
     fn plain_http_jwks_uris_are_only_for_loopback() {
-        let secure = |u: &str| is_secure_url(&u.parse().unwrap());
+        let secure = |u: &str| crate::config::is_secure_url(&u.parse().unwrap());
         assert!(secure(
             "https://token.actions.githubusercontent.com/.well-known/jwks"
         ));

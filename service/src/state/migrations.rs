@@ -17,7 +17,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
 )];
 
 /// Arbitrary constant identifying hoop's migration lock.
-const LOCK_KEY: i64 = 0x686f_6f70_6d69_67;
+const LOCK_KEY: i64 = 0x0068_6f6f_706d_6967; // "hoopmig"
 
 pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)

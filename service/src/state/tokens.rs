@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use deadpool_postgres::GenericClient;
+
 use super::{StateError, Store};
 use crate::identity::TokenId;
 
@@ -12,31 +14,29 @@ pub enum TokenUse {
     Replayed,
 }
 
-impl Store {
-    /// Records a token id; a second use of the same id is reported as [`TokenUse::Replayed`].
-    /// The primary key makes this race-free across replicas.
-    pub async fn use_token(
-        &self,
-        issuer: &str,
-        jti: &TokenId,
-        expires_at: DateTime<Utc>,
-    ) -> Result<TokenUse, StateError> {
-        let inserted = self
-            .client()
-            .await?
-            .execute(
-                "INSERT INTO hoop_used_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&issuer, &jti.0, &expires_at],
-            )
-            .await?;
-        Ok(if inserted == 1 {
-            TokenUse::First
-        } else {
-            TokenUse::Replayed
-        })
-    }
+/// Records a token id (call inside the transaction that acts on the token); a second use of the same id is reported as [`TokenUse::Replayed`].
+/// The primary key makes this race-free across replicas.
+pub async fn use_token(
+    client: &impl GenericClient,
+    issuer: &str,
+    jti: &TokenId,
+    expires_at: DateTime<Utc>,
+) -> Result<TokenUse, StateError> {
+    let inserted = client
+        .execute(
+            "INSERT INTO hoop_used_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&issuer, &jti.0, &expires_at],
+        )
+        .await?;
+    Ok(if inserted == 1 {
+        TokenUse::First
+    } else {
+        TokenUse::Replayed
+    })
+}
 
+impl Store {
     /// Forgets token ids whose tokens expired more than `grace` ago (a replay would now fail
     /// on expiry anyway). Returns how many were forgotten.
     pub async fn forget_expired_tokens(&self, grace: chrono::Duration) -> Result<u64, StateError> {

@@ -32,11 +32,6 @@ pub fn create_role(role: &RunRole<'_>, verifier: &ScramVerifier) -> String {
         ident(&role.parent.0),
     );
     let _ = writeln!(sql, "COMMENT ON ROLE {name} IS {};", literal(role.comment));
-    let _ = writeln!(
-        sql,
-        "ALTER ROLE {name} SET application_name = {};",
-        literal(&format!("hoop {}", role.name.0))
-    );
     sql
 }
 
