@@ -24,6 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Action;
 use crate::config::{ConnectionName, Secret};
 use crate::exchange::{Broker, Caller, ExchangeError, IssuedCredential, RevokeAuth};
 use crate::identity::{IdentityError, MAX_TOKEN_BYTES};
@@ -66,9 +67,8 @@ impl From<ExchangeError> for ApiError {
         let status = match &e {
             E::Identity(IdentityError::IssuerUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             E::Identity(_) | E::Replayed | E::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            E::Denied(_) | E::NotYourCredential(_) => StatusCode::FORBIDDEN,
+            E::Denied(_) | E::NotYourCredential(_) | E::Inactive(_) => StatusCode::FORBIDDEN,
             E::UnknownConnection(_) => StatusCode::BAD_REQUEST,
-            E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Upstream(_) | E::State(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -100,16 +100,12 @@ async fn exchange(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let token = bearer_token(&headers)?;
-    let request: ExchangeRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("the body must be JSON like {{\"connection\": \"name\"}}: {e}"),
-        )
-    })?;
     let caller = Caller {
         remote_addr: Some(peer.ip()),
+    };
+    let (token, request) = match parse_exchange(&headers, &body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(refused(&broker, Action::Exchange, caller, e).await),
     };
     let issued = broker
         .exchange(token, &ConnectionName(request.connection), caller)
@@ -120,6 +116,29 @@ async fn exchange(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+fn parse_exchange<'h>(
+    headers: &'h HeaderMap,
+    body: &[u8],
+) -> Result<(&'h str, ExchangeRequest), ApiError> {
+    let token = bearer_token(headers)?;
+    let request = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the body must be JSON like {{\"connection\": \"name\"}}: {e}"),
+        )
+    })?;
+    Ok((token, request))
+}
+
+/// Audits a request refused here, before it reached the broker, and passes the error on.
+async fn refused(broker: &Broker, action: Action, caller: Caller, e: ApiError) -> ApiError {
+    broker
+        .record_refusal(action, caller, e.code, &e.message)
+        .await;
+    e
 }
 
 fn credential_json(c: &IssuedCredential) -> serde_json::Value {
@@ -169,23 +188,23 @@ async fn revoke(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the credential id must be a UUID",
-        )
-    })?;
-    let auth = revoke_auth(&headers)?;
-    broker
-        .revoke(
-            id,
-            auth,
-            Caller {
-                remote_addr: Some(peer.ip()),
-            },
-        )
-        .await?;
+    let caller = Caller {
+        remote_addr: Some(peer.ip()),
+    };
+    let parsed = parse_id(&id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the credential id must be a UUID",
+            )
+        })
+        .and_then(|id| Ok((id, revoke_auth(&headers)?)));
+    let (id, auth) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(refused(&broker, Action::Revoke, caller, e).await),
+    };
+    broker.revoke(id, auth, caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,12 @@
 //! The token exchange and revocation use cases, and the reaper that retires expired
 //! credentials. Transport-free: the HTTP API calls these and maps [`ExchangeError`] to responses.
 //!
-//! An exchange runs: verify the token → find the connection → consume the token id (replay
-//! guard) → evaluate trust rules → write the credential (`provisioning`) → create the upstream
-//! run role → mark it `active` and write the audit event in one transaction. A crash between
-//! steps leaves a `provisioning` row that the reaper cleans up.
+//! An exchange runs: verify the token → find the connection → evaluate trust rules → consume
+//! the token id (replay guard) and write the credential in one transaction → create the
+//! upstream run role → mark it `active` with its audit event in one transaction. A crash
+//! between steps leaves a `provisioning` row that the reaper cleans up. With
+//! `role_provisioning = "first-connect"` the credential is written `active` with its audit event
+//! in the first transaction, and [`Broker::ensure_run_role`] creates the role later.
 //!
 //! Architecture Invariant: every call to [`Broker::exchange`] and [`Broker::revoke`] writes
 //! exactly one audit event, whatever the outcome; a success is committed together with its
@@ -17,7 +19,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::config::{Config, ConnectionName, Secret};
+use crate::config::{Config, ConnectionName, RoleProvisioning, Secret};
 use crate::credentials::{CredentialId, ScramVerifier, Username, generate_password};
 use crate::identity::{
     IdentityError, RunIdentity, VerifiedToken, Verifier, peek_unverified_claims,
@@ -52,10 +54,14 @@ pub enum ExchangeError {
     State(#[from] StateError),
     #[error("the user name and password do not belong to this credential")]
     InvalidCredentials,
-    #[error("credential {0} does not exist")]
-    NotFound(CredentialId),
-    #[error("credential {0} belongs to another run; a run can revoke only its own credentials")]
+    /// Unknown ids answer the same, so ids cannot be probed with a token of any run.
+    #[error(
+        "credential {0} does not exist or belongs to another run; a run can revoke only its own \
+         credentials"
+    )]
     NotYourCredential(CredentialId),
+    #[error("credential {0} is revoked or expired")]
+    Inactive(CredentialId),
 }
 
 fn deny_message(reason: &DenyReason) -> String {
@@ -98,7 +104,7 @@ impl ExchangeError {
             ExchangeError::Upstream(_) => "upstream_unavailable",
             ExchangeError::State(_) => "state_unavailable",
             ExchangeError::InvalidCredentials => "invalid_credentials",
-            ExchangeError::NotFound(_) => "credential_not_found",
+            ExchangeError::Inactive(_) => "credential_inactive",
             ExchangeError::NotYourCredential(_) => "not_your_credential",
         }
     }
@@ -280,7 +286,8 @@ impl Broker {
         let expires_at =
             DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default() + ttl;
         let run = &verified.run;
-        creds::insert_provisioning(
+        let at_exchange = conn.role_provisioning == RoleProvisioning::Exchange;
+        creds::insert(
             &tx,
             &NewCredential {
                 id,
@@ -295,23 +302,46 @@ impl Broker {
                 run,
                 max_sessions: grant.max_sessions,
                 expires_at,
+                state: if at_exchange {
+                    CredentialState::Provisioning
+                } else {
+                    CredentialState::Active
+                },
             },
         )
         .await?;
+        event.message = format!("issued {username} until {}", expires_at.to_rfc3339());
+        let (host, port) = self.config.public_endpoint();
+        let issued = IssuedCredential {
+            id,
+            username,
+            password,
+            host,
+            port,
+            database: conn.database.clone(),
+            sslmode: conn.sslmode.as_str(),
+            expires_at,
+            run: verified.run,
+            trust_rule: grant.rule,
+        };
+        if !at_exchange {
+            event.insert(&tx, self.audit.replica()).await?;
+        }
         tx.commit().await.map_err(StateError::from)?;
         drop(client);
         phases.mark(&self.metrics, Phase::State);
+        if !at_exchange {
+            return Ok(issued);
+        }
 
-        let comment = format!(
-            "hoop credential {id}: {} run {} attempt {} of {} (trust rule {})",
-            run.provider.as_str(),
-            run.run_id,
-            run.attempt,
-            run.repository,
-            grant.rule
+        let comment = role_comment(
+            id,
+            &issued.run.run_id.0,
+            &issued.run.repository,
+            &issued.trust_rule,
         );
         let role = RunRole {
-            name: &username,
+            name: &issued.username,
             parent: &grant.role,
             valid_until: expires_at,
             connection_limit: grant.max_sessions,
@@ -331,7 +361,6 @@ impl Broker {
         }
         phases.mark(&self.metrics, Phase::UpstreamRole);
 
-        event.message = format!("issued {username} until {}", expires_at.to_rfc3339());
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
         let activated = creds::transition(
@@ -350,20 +379,28 @@ impl Broker {
         event.insert(&tx, self.audit.replica()).await?;
         tx.commit().await.map_err(StateError::from)?;
         phases.mark(&self.metrics, Phase::Activate);
+        Ok(issued)
+    }
 
-        let (host, port) = self.config.public_endpoint();
-        Ok(IssuedCredential {
-            id,
-            username,
-            password,
-            host,
-            port,
-            database: conn.database.clone(),
-            sslmode: conn.sslmode.as_str(),
-            expires_at,
-            run: verified.run,
-            trust_rule: grant.rule,
-        })
+    /// Creates the credential's upstream role if it does not exist yet: the first-connect half
+    /// of `role_provisioning = "first-connect"`. Idempotent, and safe when two sessions race.
+    pub async fn ensure_run_role(&self, id: CredentialId) -> Result<(), ExchangeError> {
+        let record = creds::find(&self.store.client().await?, id)
+            .await?
+            .filter(|r| r.is_live(Utc::now()))
+            .ok_or(ExchangeError::Inactive(id))?;
+        let comment = role_comment(id, &record.run_id, &record.repository, &record.trust_rule);
+        let role = RunRole {
+            name: &record.username,
+            parent: &record.parent_role,
+            valid_until: record.expires_at,
+            connection_limit: record.max_sessions,
+            comment: &comment,
+        };
+        Ok(self
+            .upstreams
+            .create_run_role_if_missing(&record.connection, &role)
+            .await?)
     }
 
     /// Revokes a credential and drops its upstream role. Idempotent: revoking a credential
@@ -428,12 +465,12 @@ impl Broker {
             RevokeAuth::Token(token) => {
                 let verified = self.verifier.verify(&token).await?;
                 describe_token(event, &verified);
-                let record = record.ok_or(ExchangeError::NotFound(id))?;
-                if !owns(&verified, &record) {
-                    return Err(ExchangeError::NotYourCredential(id));
+                match record {
+                    Some(record) if owns(&verified, &record) => {
+                        self.retire(id, "revoked by its run").await
+                    }
+                    _ => Err(ExchangeError::NotYourCredential(id)),
                 }
-                self.retire(&record, CredentialState::Revoked, "revoked by its run")
-                    .await
             }
             RevokeAuth::Password { username, password } => {
                 // Unknown id and wrong password answer alike, so ids cannot be probed.
@@ -447,36 +484,33 @@ impl Broker {
                     return Err(ExchangeError::InvalidCredentials);
                 }
                 event.subject = Some(record.username.0.clone());
-                self.retire(
-                    &record,
-                    CredentialState::Revoked,
-                    "revoked with its password",
-                )
-                .await
+                self.retire(id, "revoked with its password").await
             }
         }
     }
 
-    /// Marks a credential `revoking`, drops its upstream role, then marks it `end`.
-    async fn retire(
-        &self,
-        record: &CredentialRecord,
-        end: CredentialState,
-        reason: &str,
-    ) -> Result<(), ExchangeError> {
+    /// Drops a credential's upstream role and marks it `revoked`, holding the row lock
+    /// throughout so the reaper and concurrent revocations keep off it. If the drop fails the
+    /// row is left `revoking`: no new session is admitted for it, and the reaper retries.
+    /// Idempotent: a credential already retired is left as it is.
+    async fn retire(&self, id: CredentialId, reason: &str) -> Result<(), ExchangeError> {
         use CredentialState::*;
-        let client = self.store.client().await?;
-        let live = [Provisioning, Active, Revoking];
-        if !creds::transition(&client, record.id, &live, Revoking, Some(reason)).await? {
-            return Ok(()); // already retired: idempotent
+        let mut client = self.store.client().await?;
+        let tx = client.transaction().await.map_err(StateError::from)?;
+        let Some(record) = creds::lock(&tx, id).await? else {
+            return Ok(());
+        };
+        if !matches!(record.state, Provisioning | Active | Revoking) {
+            return Ok(());
         }
-        // If the drop fails the row stays `revoking`: no new session is admitted for it and the
-        // reaper retries the drop.
-        self.upstreams
+        let dropped = self
+            .upstreams
             .drop_run_role(&record.connection, &record.username, &record.parent_role)
-            .await?;
-        creds::transition(&client, record.id, &[Revoking], end, Some(reason)).await?;
-        Ok(())
+            .await;
+        let end = if dropped.is_ok() { Revoked } else { Revoking };
+        creds::transition(&tx, id, &[record.state], end, Some(reason)).await?;
+        tx.commit().await.map_err(StateError::from)?;
+        Ok(dropped?)
     }
 
     /// One reaper pass: drops the upstream roles of expired, revoked-but-not-dropped and stuck
@@ -522,6 +556,26 @@ impl Broker {
         Ok(report)
     }
 
+    /// Audits a request the transport refused before it reached a use case (no bearer token,
+    /// a body that is not JSON, ...), so that every refused request leaves an event.
+    pub async fn record_refusal(&self, action: Action, caller: Caller, code: &str, message: &str) {
+        let mut event = AuditEvent::new(action, Outcome::Denied, code, message);
+        event.remote_addr = caller.remote_addr;
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, code, "cannot write an audit event");
+        }
+        let family = match action {
+            Action::Revoke => &self.metrics.revocations,
+            _ => &self.metrics.exchanges,
+        };
+        family
+            .get_or_create(&OutcomeLabels {
+                outcome: Outcome::Denied.as_str(),
+                code: code.into(),
+            })
+            .inc();
+    }
+
     /// Writes the audit event of a refused or failed call. If even that fails, the refusal
     /// stands and the failure is logged at error level (the caller gets its error either way).
     async fn record_failure(&self, mut event: AuditEvent, token: &str, error: &ExchangeError) {
@@ -546,6 +600,11 @@ impl Broker {
             tracing::error!(error = %e, code = event.code, "cannot write an audit event");
         }
     }
+}
+
+/// Shown by `\du+` upstream: which credential, run and rule a role belongs to.
+fn role_comment(id: CredentialId, run_id: &str, repository: &str, rule: &str) -> String {
+    format!("hoop credential {id}: run {run_id} of {repository} (trust rule {rule})")
 }
 
 fn describe_token(event: &mut AuditEvent, verified: &VerifiedToken) {

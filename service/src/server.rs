@@ -110,12 +110,13 @@ pub async fn build(
         )
         .into());
     }
+    // Every secret is read before anything connects, so a missing one fails fast.
+    let upstreams = Upstreams::new(&config.connections, &secret_key, env)?;
     let store = Store::new(&state_url, 16)?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied state database migrations");
     }
-    let upstreams = Upstreams::new(&config.connections, &secret_key, env)?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()

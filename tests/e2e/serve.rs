@@ -1,1 +1,208 @@
+//! The command line: `hoop config check`, `hoop migrate`, and `hoop serve` refusing to start.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::ExitStatus;
+
+use support::*;
+
+/// A configuration file and its secret key in a scratch directory.
+struct Setup {
+    dir: ScratchDir,
+    config: String,
+}
+
+impl Setup {
+    /// `database` is both state and upstream; the issuers are never contacted.
+    fn new(database: &str, reader: &str, secret_key: &str) -> Setup {
+        let dir = ScratchDir::new();
+        let file = ConfigFile {
+            api_port: free_port(),
+            github_url: "http://127.0.0.1:9".into(),
+            gitlab_url: "http://127.0.0.1:10".into(),
+            database: database.into(),
+            reader: reader.into(),
+            secret_key_path: dir.write("secret_key", secret_key),
+            reaper_interval: "1h",
+        };
+        let config = file.render();
+        Setup { dir, config }
+    }
+
+    fn for_db(db: &TestDb) -> Setup {
+        Setup::new(&db.name, &db.reader, &random_secret_key())
+    }
+
+    /// Runs `hoop <command> --config <file with text>`; returns its status and output.
+    async fn run(
+        &self,
+        command: &[&str],
+        text: &str,
+        env: &[(&str, &str)],
+    ) -> (ExitStatus, String) {
+        let path = self.dir.write("hoop.toml", text);
+        let path = path.display().to_string();
+        let mut args = command.to_vec();
+        args.extend(["--config", &path]);
+        let log = self.dir.0.join("output.log");
+        let _ = std::fs::remove_file(&log);
+        let what = format!("hoop {}", command.join(" "));
+        run_to_exit(hoop_command(&args, env, &log), &log, &what).await
+    }
+
+    /// `hoop config check` must fail, naming the file and every one of `needles`.
+    async fn assert_check_refused(
+        &self,
+        case: &str,
+        text: &str,
+        env: &[(&str, &str)],
+        needles: &[&str],
+    ) {
+        let (status, output) = self.run(&["config", "check"], text, env).await;
+        assert!(!status.success(), "{case}: accepted: {output}");
+        assert!(
+            output.contains("hoop.toml"),
+            "{case}: the file is not named: {output}"
+        );
+        for needle in needles {
+            assert!(
+                output.contains(needle),
+                "{case}: {needle:?} not named: {output}"
+            );
+        }
+    }
+}
+
+/// Both URL variables set to `url`.
+fn secrets(url: &str) -> [(&'static str, &str); 2] {
+    [(STATE_URL_VAR, url), (ADMIN_URL_VAR, url)]
+}
+
+#[tokio::test]
+async fn config_check_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
+    let setup = Setup::new("payments_db", "ci_reader", &random_secret_key());
+    let good = setup.config.clone();
+    let env = secrets("postgres://postgres@127.0.0.1:5432/payments_db");
+    let (status, output) = setup.run(&["config", "check"], &good, &env).await;
+    assert!(status.success(), "a good file is refused: {output}");
+    assert!(output.contains(": ok ("), "{output}");
+
+    let unknown_key = good.replace("replica = \"e2e\"", "replica = \"e2e\"\ncolour = \"blue\"");
+    setup
+        .assert_check_refused("unknown key", &unknown_key, &env, &["colour", "line"])
+        .await;
+    let dangling = good.replacen(
+        "connections = [\"payments\"]",
+        "connections = [\"ledger\"]",
+        1,
+    );
+    setup
+        .assert_check_refused(
+            "dangling connection",
+            &dangling,
+            &env,
+            &["trust[0].connections[0]", "ledger"],
+        )
+        .await;
+    let hmac = good.replace(
+        "jwks_min_refresh_interval = \"1s\"",
+        "jwks_min_refresh_interval = \"1s\"\nalgorithms = [\"HS256\"]",
+    );
+    setup
+        .assert_check_refused("HMAC algorithm", &hmac, &env, &["algorithms", "HS256"])
+        .await;
+    let plain_http = good.replace("http://127.0.0.1:9", "http://issuer.example");
+    setup
+        .assert_check_refused(
+            "plain http issuer off loopback",
+            &plain_http,
+            &env,
+            &["issuers[0].url", "https"],
+        )
+        .await;
+    setup
+        .assert_check_refused("unset env secret", &good, &[], &[STATE_URL_VAR])
+        .await;
+}
+
+#[tokio::test]
+async fn migrate_applies_once_then_reports_up_to_date() {
+    let db = TestDb::create().await;
+    let setup = Setup::for_db(&db);
+    let url = db.url();
+    let (status, output) = setup.run(&["migrate"], &setup.config, &secrets(&url)).await;
+    assert!(status.success(), "{output}");
+    assert!(output.contains("applied migrations [1]"), "{output}");
+    let (status, output) = setup.run(&["migrate"], &setup.config, &secrets(&url)).await;
+    assert!(status.success(), "{output}");
+    assert!(output.contains("up to date"), "{output}");
+    assert_eq!(db.credential_count().await, 0, "the schema is in place");
+}
+
+#[tokio::test]
+async fn a_state_database_of_a_newer_hoop_is_refused() {
+    let db = TestDb::create().await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE hoop_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO hoop_schema_migrations (version, name, checksum)
+                 VALUES (999, 'from the future', 'x');",
+        )
+        .await
+        .unwrap();
+    let setup = Setup::for_db(&db);
+    let url = db.url();
+    for command in [&["migrate"][..], &["serve"]] {
+        let (status, output) = setup.run(command, &setup.config, &secrets(&url)).await;
+        assert!(
+            !status.success(),
+            "{command:?} accepted the database: {output}"
+        );
+        assert!(output.contains("newer"), "{command:?}: {output}");
+        assert!(output.contains("999"), "{command:?}: {output}");
+    }
+}
+
+#[tokio::test]
+async fn serve_names_an_unset_secret_and_prints_none() {
+    let db = TestDb::create().await;
+    let key = random_secret_key();
+    let setup = Setup::new(&db.name, &db.reader, &key);
+    let url = db.url();
+    for (set, unset) in [
+        (STATE_URL_VAR, ADMIN_URL_VAR),
+        (ADMIN_URL_VAR, STATE_URL_VAR),
+    ] {
+        let (status, output) = setup.run(&["serve"], &setup.config, &[(set, &url)]).await;
+        assert!(!status.success(), "started without {unset}: {output}");
+        assert!(output.contains(unset), "{unset} not named: {output}");
+        assert!(
+            !output.contains(&db.url_password),
+            "a URL password is printed: {output}"
+        );
+        assert!(
+            !output.contains(&key),
+            "the secret key is printed: {output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_a_short_secret_key() {
+    let db = TestDb::create().await;
+    let key = "only-31-bytes-of-secret-key-abc";
+    assert_eq!(key.len(), 31);
+    let setup = Setup::new(&db.name, &db.reader, key);
+    let (status, output) = setup
+        .run(&["serve"], &setup.config, &secrets(&db.url()))
+        .await;
+    assert!(!status.success(), "started with a short key: {output}");
+    assert!(
+        output.contains("server.secret_key") && output.contains("32"),
+        "{output}"
+    );
+    assert!(!output.contains(key), "the secret key is printed: {output}");
+}

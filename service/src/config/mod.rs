@@ -194,6 +194,21 @@ pub struct ConnectionConfig {
     /// Size of the admin connection pool.
     #[serde(default = "defaults::admin_pool_size")]
     pub admin_pool_size: usize,
+    /// When the per-run upstream role is created (default `exchange`).
+    #[serde(default)]
+    pub role_provisioning: RoleProvisioning,
+}
+
+/// When a credential's per-run upstream role is created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleProvisioning {
+    /// During the exchange: the credential is returned once its role exists upstream.
+    #[default]
+    Exchange,
+    /// When the gateway first connects upstream for the credential: exchanges touch only
+    /// hoop's state database, and runs that never connect never create a role.
+    FirstConnect,
 }
 
 /// One claim condition of a trust rule.

@@ -51,7 +51,7 @@ impl CredentialState {
     }
 }
 
-/// A new credential, before its upstream role exists.
+/// A new credential.
 pub struct NewCredential<'a> {
     pub id: CredentialId,
     pub username: &'a Username,
@@ -65,6 +65,9 @@ pub struct NewCredential<'a> {
     pub run: &'a RunIdentity,
     pub max_sessions: u32,
     pub expires_at: DateTime<Utc>,
+    /// `Provisioning` when the upstream role is created next, `Active` when it is created on
+    /// first connect.
+    pub state: CredentialState,
 }
 
 /// A stored credential.
@@ -78,6 +81,7 @@ pub struct CredentialRecord {
     pub parent_role: DbRole,
     pub trust_rule: String,
     pub issuer: String,
+    pub repository: String,
     pub repository_id: String,
     pub run_id: String,
     pub max_sessions: u32,
@@ -87,7 +91,7 @@ pub struct CredentialRecord {
 }
 
 const COLUMNS: &str = "id, username, scram_verifier, connection, database, parent_role, trust_rule, \
-     issuer, repository_id, run_id, max_sessions, state, created_at, expires_at";
+     issuer, repository, repository_id, run_id, max_sessions, state, created_at, expires_at";
 
 impl CredentialRecord {
     fn from_row(row: &Row) -> Result<Self, StateError> {
@@ -103,6 +107,7 @@ impl CredentialRecord {
             parent_role: DbRole(row.get("parent_role")),
             trust_rule: row.get("trust_rule"),
             issuer: row.get("issuer"),
+            repository: row.get("repository"),
             repository_id: row.get("repository_id"),
             run_id: row.get("run_id"),
             max_sessions: u32::try_from(max_sessions).unwrap_or(1),
@@ -118,10 +123,7 @@ impl CredentialRecord {
     }
 }
 
-pub async fn insert_provisioning(
-    client: &impl GenericClient,
-    c: &NewCredential<'_>,
-) -> Result<(), StateError> {
+pub async fn insert(client: &impl GenericClient, c: &NewCredential<'_>) -> Result<(), StateError> {
     let identity = serde_json::to_value(c.run).map_err(|e| StateError::Corrupt(e.to_string()))?;
     let max_sessions = i32::try_from(c.max_sessions).unwrap_or(i32::MAX);
     let attempt = i32::try_from(c.run.attempt).unwrap_or(i32::MAX);
@@ -131,7 +133,7 @@ pub async fn insert_provisioning(
                  parent_role, trust_rule, issuer, subject, provider, repository, repository_id,
                  run_id, run_attempt, job_id, identity, max_sessions, state, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 'provisioning', $18)",
+                 $19, $18)",
             &[
                 &c.id.0,
                 &c.username.0,
@@ -151,6 +153,7 @@ pub async fn insert_provisioning(
                 &identity,
                 &max_sessions,
                 &c.expires_at,
+                &c.state.as_str(),
             ],
         )
         .await?;
@@ -186,6 +189,20 @@ pub async fn find(
     id: CredentialId,
 ) -> Result<Option<CredentialRecord>, StateError> {
     let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE id = $1");
+    client
+        .query_opt(&sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(CredentialRecord::from_row)
+        .transpose()
+}
+
+/// Reads a credential and locks its row until the transaction ends; call inside a transaction.
+pub async fn lock(
+    client: &impl GenericClient,
+    id: CredentialId,
+) -> Result<Option<CredentialRecord>, StateError> {
+    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE id = $1 FOR UPDATE");
     client
         .query_opt(&sql, &[&id.0])
         .await?

@@ -20,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
 
 use crate::config::{ConnectionConfig, ConnectionName, DbRole, Secret, SecretEnv};
 use crate::credentials::{ScramVerifier, Username};
@@ -28,8 +29,8 @@ use crate::credentials::{ScramVerifier, Username};
 pub enum UpstreamError {
     #[error("connection {connection}: admin_url is not a valid postgres:// URL")]
     InvalidUrl { connection: String },
-    #[error("connection {connection}: cannot read admin_url: {reason}")]
-    Secret { connection: String, reason: String },
+    #[error("{key}: {reason}")]
+    Secret { key: String, reason: String },
     #[error("connection {0} is not configured")]
     UnknownConnection(String),
     #[error("connection {connection}: the upstream database is unreachable: {reason}")]
@@ -38,8 +39,12 @@ pub enum UpstreamError {
     ParentRoleMissing { connection: String, role: String },
     #[error("connection {connection}: the admin role may not manage roles: {reason}")]
     NotPermitted { connection: String, reason: String },
-    #[error("connection {connection}: {reason}")]
-    Database { connection: String, reason: String },
+    #[error("connection {connection}: {reason} (SQLSTATE {code})")]
+    Database {
+        connection: String,
+        code: String,
+        reason: String,
+    },
 }
 
 /// What a new run role looks like upstream.
@@ -66,13 +71,13 @@ impl Upstreams {
         env: &dyn SecretEnv,
     ) -> Result<Upstreams, UpstreamError> {
         let mut pools = HashMap::new();
-        for c in connections {
+        for (i, c) in connections.iter().enumerate() {
             let name = c.name.0.clone();
             let url = c
                 .admin_url
                 .resolve(env)
                 .map_err(|reason| UpstreamError::Secret {
-                    connection: name.clone(),
+                    key: format!("connections[{i}].admin_url"),
                     reason,
                 })?;
             let mut pg = tokio_postgres::Config::from_str(url.expose()).map_err(|_| {
@@ -141,10 +146,37 @@ impl Upstreams {
         let verifier = ScramVerifier::generate(self.role_password(role.name).expose());
         let batch = sql::create_role(role, &verifier);
         let client = self.client(connection).await?;
-        client
-            .batch_execute(&batch)
-            .await
-            .map_err(|e| classify(connection, role.parent, e))
+        client.batch_execute(&batch).await.map_err(|e| {
+            // The only object CREATE ROLE … IN ROLE refers to is the parent role.
+            if e.code() == Some(&SqlState::UNDEFINED_OBJECT) {
+                UpstreamError::ParentRoleMissing {
+                    connection: connection.0.clone(),
+                    role: role.parent.0.clone(),
+                }
+            } else {
+                classify(connection, e)
+            }
+        })
+    }
+
+    /// Creates the run role unless it exists; a concurrent creation of the same role counts as
+    /// success.
+    pub async fn create_run_role_if_missing(
+        &self,
+        connection: &ConnectionName,
+        role: &RunRole<'_>,
+    ) -> Result<(), UpstreamError> {
+        if self.role_exists(connection, &role.name.0).await? {
+            return Ok(());
+        }
+        match self.create_run_role(connection, role).await {
+            Err(UpstreamError::Database { code, .. })
+                if code == SqlState::DUPLICATE_OBJECT.code() =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Ends the role's sessions and drops it; objects it created go to its parent role.
@@ -156,47 +188,50 @@ impl Upstreams {
         parent: &DbRole,
     ) -> Result<(), UpstreamError> {
         let client = self.client(connection).await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role.0])
-            .await
-            .map_err(|e| classify(connection, parent, e))?;
-        if exists.is_none() {
-            return Ok(());
+        let result = async {
+            if !exists(&client, &role.0).await? {
+                return Ok(());
+            }
+            // No new logins first, so no session can start between terminate and drop.
+            client.batch_execute(&sql::disable_login(role)).await?;
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                    &[&role.0],
+                )
+                .await?;
+            client.batch_execute(&sql::drop_role(role, parent)).await
         }
-        // No new logins first, so no session can start between terminate and drop.
-        client
-            .batch_execute(&sql::disable_login(role))
-            .await
-            .map_err(|e| classify(connection, parent, e))?;
-        client
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
-                &[&role.0],
-            )
-            .await
-            .map_err(|e| classify(connection, parent, e))?;
-        client
-            .batch_execute(&sql::drop_role(role, parent))
-            .await
-            .map_err(|e| classify(connection, parent, e))
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            // Dropped meanwhile by someone else (an operator, an older replica): the goal is met.
+            Err(_) if !exists(&client, &role.0).await.unwrap_or(true) => Ok(()),
+            Err(e) => Err(classify(connection, e)),
+        }
     }
 
-    /// Whether a role exists upstream (operations and tests).
+    /// Whether a role exists upstream.
     pub async fn role_exists(
         &self,
         connection: &ConnectionName,
         role: &str,
     ) -> Result<bool, UpstreamError> {
         let client = self.client(connection).await?;
-        let row = client
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        exists(&client, role)
             .await
-            .map_err(|e| UpstreamError::Database {
-                connection: connection.0.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(row.is_some())
+            .map_err(|e| classify(connection, e))
     }
+}
+
+async fn exists(
+    client: &tokio_postgres::Client,
+    role: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await?
+        .is_some())
 }
 
 /// `HMAC-SHA-256(secret_key, "hoop upstream role v1\0" || role)`, base64url. Deterministic, so
@@ -208,33 +243,22 @@ pub fn role_password(secret_key: &hmac::Key, role: &Username) -> Secret {
     Secret::new(URL_SAFE_NO_PAD.encode(ctx.sign().as_ref()))
 }
 
-fn classify(
-    connection: &ConnectionName,
-    parent: &DbRole,
-    e: tokio_postgres::Error,
-) -> UpstreamError {
-    use tokio_postgres::error::SqlState;
+fn classify(connection: &ConnectionName, e: tokio_postgres::Error) -> UpstreamError {
     let connection = connection.0.clone();
-    match e.code() {
-        Some(c) if *c == SqlState::UNDEFINED_OBJECT => UpstreamError::ParentRoleMissing {
-            connection,
-            role: parent.0.clone(),
-        },
-        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => UpstreamError::NotPermitted {
-            connection,
-            reason: e
-                .as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
-        },
-        Some(_) => UpstreamError::Database {
-            connection,
-            reason: e
-                .as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
-        },
-        None => UpstreamError::Unavailable {
+    let Some(db) = e.as_db_error() else {
+        return UpstreamError::Unavailable {
             connection,
             reason: e.to_string(),
-        },
+        };
+    };
+    let reason = db.message().to_owned();
+    if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE {
+        UpstreamError::NotPermitted { connection, reason }
+    } else {
+        UpstreamError::Database {
+            connection,
+            code: db.code().code().to_owned(),
+            reason,
+        }
     }
 }

@@ -1,0 +1,820 @@
+//! The end-to-end harness: a throwaway Postgres database, demo OIDC issuers, a `hoop.toml`, and
+//! the real `hoop` binary run as a child process.
+//!
+//! Every test owns its database `hoop_t_<random>` (hoop's state and the upstream in one) and its
+//! parent role `hoop_t_<random>_reader`, so tests run in parallel. Both are dropped when the
+//! [`TestDb`] is, after the process is killed.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hoop::credentials::{ScramVerifier, Username};
+use hoop::demo::issuer::DemoIssuer;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio_postgres::{Client, NoTls, Row};
+
+pub const AUDIENCE: &str = "hoop-test";
+pub const CONNECTION: &str = "payments";
+/// Matched by trust rule `payments-main` (ttl 10m, max_sessions [`MAX_SESSIONS`]).
+pub const REPOSITORY: &str = "acme/payments";
+pub const REPOSITORY_ID: u64 = 1001;
+pub const MAIN_RULE: &str = "payments-main";
+pub const MAX_SESSIONS: u32 = 2;
+/// Matched by trust rule `payments-short-lived` (ttl [`SHORT_TTL`]).
+pub const SHORT_LIVED_REPOSITORY: &str = "acme/nightly";
+pub const SHORT_LIVED_REPOSITORY_ID: u64 = 3003;
+pub const SHORT_LIVED_RULE: &str = "payments-short-lived";
+pub const SHORT_TTL: &str = "2s";
+/// Matched by trust rule `payments-gitlab`.
+pub const GITLAB_PROJECT: &str = "acme/ledger";
+pub const GITLAB_PROJECT_ID: u64 = 2002;
+/// Environment variables holding the secrets `{ env = ... }` in the generated `hoop.toml`.
+pub const STATE_URL_VAR: &str = "HOOP_E2E_STATE_URL";
+pub const ADMIN_URL_VAR: &str = "HOOP_E2E_ADMIN_URL";
+/// The table the parent role may SELECT from (and nothing else).
+pub const TABLE: &str = "widgets";
+/// Bound on every wait in the suite.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+const PG_HOST: &str = "127.0.0.1";
+const PG_PORT: u16 = 5432;
+const PUBLIC_HOST: &str = "db.hoop.test";
+const PUBLIC_PORT: u16 = 7432;
+
+/// A short random lowercase suffix for names.
+pub fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Polls `check` every 100 ms until it holds; panics naming `what` after [`WAIT`].
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database
+
+/// A database of its own and a NOLOGIN parent role with SELECT on [`TABLE`].
+pub struct TestDb {
+    pub name: String,
+    pub reader: String,
+    /// Sent in every URL: trust auth ignores it, so the logs can be searched for it.
+    pub url_password: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let suffix = random_suffix();
+        let db = TestDb {
+            name: format!("hoop_t_{suffix}"),
+            reader: format!("hoop_t_{suffix}_reader"),
+            url_password: format!("url-secret-{suffix}"),
+        };
+        let admin = connect(&db.url_for("postgres")).await;
+        // CREATE DATABASE refuses to run in the implicit transaction of a multi-statement batch.
+        for statement in [
+            format!("CREATE DATABASE {}", db.name),
+            format!("CREATE ROLE {} NOLOGIN", db.reader),
+        ] {
+            admin
+                .batch_execute(&statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        db.client()
+            .await
+            .batch_execute(&format!(
+                "CREATE TABLE {TABLE} (id integer PRIMARY KEY, name text NOT NULL);
+                 INSERT INTO {TABLE} VALUES (1, 'sprocket'), (2, 'gear'), (3, 'cog');
+                 GRANT SELECT ON {TABLE} TO {reader};",
+                reader = db.reader
+            ))
+            .await
+            .expect("creating the test table");
+        db
+    }
+
+    /// `postgres://postgres:<url_password>@127.0.0.1:5432/<database>`.
+    pub fn url_for(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{}@{PG_HOST}:{PG_PORT}/{database}",
+            self.url_password
+        )
+    }
+
+    pub fn url(&self) -> String {
+        self.url_for(&self.name)
+    }
+
+    /// A superuser session on the test database.
+    pub async fn client(&self) -> Client {
+        connect(&self.url()).await
+    }
+
+    /// A session as `user` on the test database.
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host(PG_HOST)
+            .port(PG_PORT)
+            .user(user)
+            .password(password)
+            .dbname(&self.name)
+            .connect(NoTls)
+            .await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    pub async fn role_exists(&self, role: &str) -> bool {
+        self.client()
+            .await
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// Roles that are members of the parent role: the run roles hoop created for this test.
+    pub async fn run_roles(&self) -> Vec<String> {
+        self.client()
+            .await
+            .query(
+                "SELECT m.rolname::text FROM pg_auth_members a
+                 JOIN pg_roles m ON m.oid = a.member JOIN pg_roles p ON p.oid = a.roleid
+                 WHERE p.rolname = $1 ORDER BY 1",
+                &[&self.reader],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// The upstream role's `rolpassword`, parsed as a SCRAM verifier.
+    pub async fn role_verifier(&self, role: &str) -> ScramVerifier {
+        let row = self
+            .client()
+            .await
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .unwrap();
+        let text: String = row.get(0);
+        ScramVerifier::parse(&text).unwrap_or_else(|e| panic!("rolpassword {text:?}: {e}"))
+    }
+
+    pub async fn credential_state(&self, id: &str) -> String {
+        self.client()
+            .await
+            .query_one(
+                "SELECT state FROM hoop_credentials WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("no credential {id}: {e}"))
+            .get(0)
+    }
+
+    pub async fn credential_count(&self) -> i64 {
+        self.client()
+            .await
+            .query_one("SELECT count(*) FROM hoop_credentials", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Audit events with `code`, oldest first.
+    pub async fn audit_events(&self, code: &str) -> Vec<Row> {
+        self.client()
+            .await
+            .query(
+                "SELECT * FROM hoop_audit_events WHERE code = $1 ORDER BY id",
+                &[&code],
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Audit events with an id above `after`, oldest first.
+    pub async fn audit_events_after(&self, after: i64) -> Vec<Row> {
+        self.client()
+            .await
+            .query(
+                "SELECT * FROM hoop_audit_events WHERE id > $1 ORDER BY id",
+                &[&after],
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn last_audit_id(&self) -> i64 {
+        self.client()
+            .await
+            .query_one("SELECT coalesce(max(id), 0) FROM hoop_audit_events", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Every row of `table` as JSON text, to search for what must never be stored.
+    pub async fn table_text(&self, table: &str) -> String {
+        self.client()
+            .await
+            .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for TestDb {
+    /// Best effort, with `psql` because `Drop` cannot await. The database goes first: it holds
+    /// the grants that would otherwise keep the roles from being dropped. One `-c` per
+    /// statement, as DROP DATABASE refuses to run in a multi-statement transaction.
+    fn drop(&mut self) {
+        let drop_run_roles = format!(
+            "DO $$ DECLARE r record; BEGIN
+                 FOR r IN SELECT m.rolname FROM pg_auth_members a
+                          JOIN pg_roles m ON m.oid = a.member JOIN pg_roles p ON p.oid = a.roleid
+                          WHERE p.rolname = '{}'
+                 LOOP EXECUTE format('DROP ROLE %I', r.rolname); END LOOP;
+             END $$",
+            self.reader
+        );
+        let statements = [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            drop_run_roles,
+            format!("DROP ROLE IF EXISTS {}", self.reader),
+        ];
+        let mut psql = Command::new("psql");
+        psql.args([
+            "-X", "-q", "-h", PG_HOST, "-U", "postgres", "-d", "postgres",
+        ]);
+        for statement in &statements {
+            psql.args(["-c", statement]);
+        }
+        let _ = psql.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test Postgres: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/// A scratch directory, removed on drop unless the test failed (its hoop log stays for reading).
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new() -> ScratchDir {
+        let path = std::env::temp_dir().join(format!("hoop-e2e-{}", random_suffix()));
+        std::fs::create_dir_all(&path).unwrap();
+        ScratchDir(path)
+    }
+
+    /// Writes `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// What a generated `hoop.toml` points at.
+pub struct ConfigFile {
+    pub api_port: u16,
+    pub github_url: String,
+    pub gitlab_url: String,
+    pub database: String,
+    pub reader: String,
+    pub secret_key_path: PathBuf,
+    pub reaper_interval: &'static str,
+}
+
+impl ConfigFile {
+    /// The file text. Secrets come from `{ env }` and `{ file }` sources only.
+    pub fn render(&self) -> String {
+        format!(
+            r#"[server]
+api_listen = "127.0.0.1:{api_port}"
+public_host = "{PUBLIC_HOST}"
+public_port = {PUBLIC_PORT}
+state_database_url = {{ env = "{STATE_URL_VAR}" }}
+secret_key = {{ file = {key_path:?} }}
+reaper_interval = "{reaper}"
+replica = "e2e"
+
+[[issuers]]
+name = "github"
+kind = "github"
+url = "{github}"
+audience = "{AUDIENCE}"
+jwks_min_refresh_interval = "1s"
+
+[[issuers]]
+name = "gitlab"
+kind = "gitlab"
+url = "{gitlab}"
+audience = "{AUDIENCE}"
+
+[[connections]]
+name = "{CONNECTION}"
+kind = "postgres"
+admin_url = {{ env = "{ADMIN_URL_VAR}" }}
+database = "{database}"
+default_role = "{reader}"
+sslmode = "disable"
+
+[[trust]]
+name = "{MAIN_RULE}"
+issuer = "github"
+claims = {{ repository_id = {REPOSITORY_ID}, ref = "refs/heads/main" }}
+connections = ["{CONNECTION}"]
+ttl = "10m"
+max_sessions = {MAX_SESSIONS}
+
+[[trust]]
+name = "{SHORT_LIVED_RULE}"
+issuer = "github"
+claims = {{ repository_id = {SHORT_LIVED_REPOSITORY_ID}, ref = "refs/heads/main" }}
+connections = ["{CONNECTION}"]
+ttl = "{SHORT_TTL}"
+
+[[trust]]
+name = "payments-gitlab"
+issuer = "gitlab"
+claims = {{ project_id = {GITLAB_PROJECT_ID}, ref = "main" }}
+connections = ["{CONNECTION}"]
+"#,
+            api_port = self.api_port,
+            key_path = self.secret_key_path.display().to_string(),
+            reaper = self.reaper_interval,
+            github = self.github_url,
+            gitlab = self.gitlab_url,
+            database = self.database,
+            reader = self.reader,
+        )
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A random 64-character secret key.
+pub fn random_secret_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process
+
+/// `hoop <args>` with stdout and stderr appended to `log`; env vars set as given.
+pub fn hoop_command(args: &[&str], env: &[(&str, &str)], log: &Path) -> Command {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoop"));
+    cmd.args(args)
+        .env_remove(STATE_URL_VAR)
+        .env_remove(ADMIN_URL_VAR)
+        .env_remove("HOOP_CONFIG")
+        // Debug logs included: nothing secret may reach the log at any level.
+        .env("HOOP_LOG", "debug")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    cmd
+}
+
+/// Waits (bounded) for `child` to exit; kills it and panics if it does not.
+pub async fn wait_for_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit within {WAIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a command that must terminate; returns its status and its combined output.
+pub async fn run_to_exit(mut cmd: Command, log: &Path, what: &str) -> (ExitStatus, String) {
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_for_exit(&mut child, what).await;
+    (status, std::fs::read_to_string(log).unwrap_or_default())
+}
+
+/// An HTTP response: status, headers, text, and the text as JSON (`Null` if it is not).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    /// `error.code`, or "" for a success.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// A string field of the body; panics naming it if absent.
+    pub fn field(&self, name: &str) -> &str {
+        self.body[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {name:?} in {}", self.body))
+    }
+}
+
+/// How a [`Hoop`] is started.
+pub struct Options {
+    pub reaper_interval: &'static str,
+}
+
+impl Default for Options {
+    /// A reaper that stays out of the way; expiry tests ask for a fast one.
+    fn default() -> Self {
+        Options {
+            reaper_interval: "1h",
+        }
+    }
+}
+
+/// A running `hoop serve` with its issuers, database and configuration.
+pub struct Hoop {
+    pub github: DemoIssuer,
+    pub gitlab: DemoIssuer,
+    pub db: TestDb,
+    pub secret_key: String,
+    child: Option<Child>,
+    api: String,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    http: reqwest::Client,
+    // Dropped last: it holds the log.
+    dir: ScratchDir,
+}
+
+impl Hoop {
+    pub async fn start(options: Options) -> Hoop {
+        let db = TestDb::create().await;
+        let github = start_issuer().await;
+        let gitlab = start_issuer().await;
+        let dir = ScratchDir::new();
+        let secret_key = random_secret_key();
+        let api_port = free_port();
+        let config = ConfigFile {
+            api_port,
+            github_url: github.url(),
+            gitlab_url: gitlab.url(),
+            database: db.name.clone(),
+            reader: db.reader.clone(),
+            secret_key_path: dir.write("secret_key", &secret_key),
+            reaper_interval: options.reaper_interval,
+        };
+        let mut hoop = Hoop {
+            github,
+            gitlab,
+            secret_key,
+            child: None,
+            api: format!("http://127.0.0.1:{api_port}"),
+            config_path: dir.write("hoop.toml", &config.render()),
+            log_path: dir.0.join("hoop.log"),
+            http: reqwest::Client::new(),
+            db,
+            dir,
+        };
+        hoop.spawn().await;
+        hoop
+    }
+
+    async fn spawn(&mut self) {
+        let url = self.db.url();
+        let config = self.config_path.display().to_string();
+        let child = hoop_command(
+            &["serve", "--config", &config],
+            &[(STATE_URL_VAR, &url), (ADMIN_URL_VAR, &url)],
+            &self.log_path,
+        )
+        .spawn()
+        .unwrap();
+        self.child = Some(child);
+        self.wait_healthy().await;
+    }
+
+    async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.api)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "hoop serve did not become healthy (exit status {exited:?}); log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process (SIGKILL, as a crash would) and starts it again on the same files.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// Stops with SIGTERM and returns the exit status (bounded wait).
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("hoop is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        wait_for_exit(&mut child, "hoop serve after SIGTERM").await
+    }
+
+    /// Starts the process again after [`Hoop::terminate`].
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "hoop is still running");
+        self.spawn().await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn github_claims(&self, run_id: u64) -> Value {
+        self.github
+            .github_claims(AUDIENCE, REPOSITORY, REPOSITORY_ID, run_id)
+    }
+
+    /// A fresh, valid GitHub token of `run_id` in [`REPOSITORY`].
+    pub fn github_token(&self, run_id: u64) -> String {
+        self.github.mint(&self.github_claims(run_id))
+    }
+
+    /// The password hoop derives for the upstream role `username`.
+    pub fn role_password(&self, username: &str) -> String {
+        let key =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.secret_key.as_bytes());
+        hoop::upstream::role_password(&key, &Username(username.to_owned()))
+            .expose()
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::read(
+            self.http
+                .get(format!("{}{path}", self.api))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `POST /v1/exchange` for [`CONNECTION`].
+    pub async fn exchange(&self, token: &str) -> Reply {
+        self.exchange_for(token, CONNECTION).await
+    }
+
+    pub async fn exchange_for(&self, token: &str, connection: &str) -> Reply {
+        let body = json!({ "connection": connection }).to_string();
+        self.exchange_raw(Some(&format!("Bearer {token}")), body)
+            .await
+    }
+
+    /// `POST /v1/exchange` with any `Authorization` header (or none) and any body.
+    pub async fn exchange_raw(&self, authorization: Option<&str>, body: String) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/exchange", self.api))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        Reply::read(request.send().await.unwrap()).await
+    }
+
+    /// Exchanges `token` and asserts the credential was issued.
+    pub async fn issue(&self, token: &str) -> Credential {
+        let reply = self.exchange(token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "exchange: {:?}",
+            reply.body
+        );
+        Credential::from_body(&reply.body)
+    }
+
+    pub async fn revoke_with_token(&self, id: &str, token: &str) -> Reply {
+        self.revoke(id, &format!("Bearer {token}")).await
+    }
+
+    pub async fn revoke_with_password(&self, id: &str, username: &str, password: &str) -> Reply {
+        let basic = STANDARD.encode(format!("{username}:{password}"));
+        self.revoke(id, &format!("Basic {basic}")).await
+    }
+
+    async fn revoke(&self, id: &str, authorization: &str) -> Reply {
+        let response = self
+            .http
+            .delete(format!("{}/v1/credentials/{id}", self.api))
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+
+    /// Connects upstream as the credential's role, the way the gateway will: with the password
+    /// derived from the secret key.
+    pub async fn connect_as(
+        &self,
+        credential: &Credential,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let password = self.role_password(&credential.username);
+        self.db.connect_as(&credential.username, &password).await
+    }
+}
+
+impl Drop for Hoop {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {} ---", self.log_path.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+async fn start_issuer() -> DemoIssuer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    DemoIssuer::start(listener).await.unwrap()
+}
+
+/// A demo issuer that no configuration trusts.
+pub async fn foreign_issuer() -> DemoIssuer {
+    start_issuer().await
+}
+
+/// The parts of an exchange response tests use again.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Credential {
+    pub fn from_body(body: &Value) -> Credential {
+        let text = |k: &str| {
+            body[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k:?} in {body}"))
+                .to_owned()
+        };
+        Credential {
+            id: text("credential_id"),
+            username: text("username"),
+            password: text("password"),
+            expires_at: chrono::DateTime::parse_from_rfc3339(&text("expires_at"))
+                .unwrap()
+                .to_utc(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// `claims` with `name` set to `value` (`Null` removes it).
+pub fn with_claim(mut claims: Value, name: &str, value: Value) -> Value {
+    let map = claims.as_object_mut().unwrap();
+    if value.is_null() {
+        map.remove(name);
+    } else {
+        map.insert(name.to_owned(), value);
+    }
+    claims
+}
+
+/// A compact JWS over `header` and `claims` with `signature` bytes as given.
+pub fn compact_jws(header: &Value, claims: &Value, signature: &[u8]) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// An HS256 token whose HMAC key is public material (the classic key-confusion attack).
+pub fn hs256_token(key: &[u8], kid: &Value, claims: &Value) -> String {
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
+    let unsigned = compact_jws(&header, claims, b"");
+    let signing_input = unsigned.trim_end_matches('.');
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
