@@ -25,6 +25,7 @@ impl Setup {
             reader: reader.into(),
             secret_key_path: dir.write("secret_key", secret_key),
             reaper_interval: "1h",
+            role_provisioning: "exchange",
         };
         let config = file.render();
         Setup { dir, config }

@@ -334,6 +334,8 @@ pub struct ConfigFile {
     pub reader: String,
     pub secret_key_path: PathBuf,
     pub reaper_interval: &'static str,
+    /// `exchange` or `first-connect`.
+    pub role_provisioning: &'static str,
 }
 
 impl ConfigFile {
@@ -369,6 +371,7 @@ admin_url = {{ env = "{ADMIN_URL_VAR}" }}
 database = "{database}"
 default_role = "{reader}"
 sslmode = "disable"
+role_provisioning = "{role_provisioning}"
 
 [[trust]]
 name = "{MAIN_RULE}"
@@ -398,6 +401,7 @@ connections = ["{CONNECTION}"]
             gitlab = self.gitlab_url,
             database = self.database,
             reader = self.reader,
+            role_provisioning = self.role_provisioning,
         )
     }
 }
@@ -505,6 +509,7 @@ impl Reply {
 /// How a [`Hoop`] is started.
 pub struct Options {
     pub reaper_interval: &'static str,
+    pub role_provisioning: &'static str,
 }
 
 impl Default for Options {
@@ -512,6 +517,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             reaper_interval: "1h",
+            role_provisioning: "exchange",
         }
     }
 }
@@ -547,6 +553,7 @@ impl Hoop {
             reader: db.reader.clone(),
             secret_key_path: dir.write("secret_key", &secret_key),
             reaper_interval: options.reaper_interval,
+            role_provisioning: options.role_provisioning,
         };
         let mut hoop = Hoop {
             github,
