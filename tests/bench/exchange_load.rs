@@ -1,9 +1,10 @@
 //! End-to-end load on the token exchange: real HTTP, real Postgres, tokens minted ahead by the
 //! demo issuer so only hoop's work is measured (JWKS cached after the first request).
 //!
-//! Reports exchanges/s and p50/p99 latency at 1 and 64 concurrent clients, with the upstream
-//! `CREATE ROLE` on the exchange path, and the same figures for that `CREATE ROLE` alone and
-//! for revocations (`DROP ROLE`), so the cost of each part is visible.
+//! Reports exchanges/s and p50/p99 latency at 1, 16 and 64 concurrent clients for both
+//! `role_provisioning` modes: the upstream `CREATE ROLE` on the exchange path, or deferred to
+//! the first connection (measured separately, as the gateway will run it), plus revocations
+//! (`DROP ROLE`) and the mean time of each exchange phase from `/metrics`.
 //!
 //! Environment: HOOP_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 //! HOOP_BENCH_REQUESTS (per concurrency level, default 2000).
@@ -14,11 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hoop::config::{Config, ConnectionName, DbRole, ProcessEnv};
-use hoop::credentials::Username;
+use hoop::config::{Config, ProcessEnv};
+use hoop::credentials::CredentialId;
 use hoop::demo::issuer::DemoIssuer;
 use hoop::server::{self, Shutdown};
-use hoop::upstream::RunRole;
 
 const DATABASE: &str = "hoop_bench";
 const ROLE: &str = "hoop_bench_reader";
@@ -61,31 +61,40 @@ async fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     // Warm the JWKS cache and the pools.
-    let warm = exchange_all(&http, &api, mint(&issuer, 8, 0), 4).await;
+    let warm = exchange_all(&http, &api, mint(&issuer, 8, 0), "bench", 4).await;
     revoke_all(&http, &api, warm.1, 4).await;
 
-    for concurrency in [1usize, 64] {
-        let tokens = mint(&issuer, requests, concurrency as u64 * 1_000_000);
-        let before = phase_totals(&http, &api).await;
-        let (lat, issued) = exchange_all(&http, &api, tokens, concurrency).await;
-        report("exchange (CREATE ROLE on the path)", concurrency, &lat);
-        let after = phase_totals(&http, &api).await;
-        let mean = |phase: &str| {
-            let (s0, c0) = before.get(phase).copied().unwrap_or_default();
-            let (s1, c1) = after.get(phase).copied().unwrap_or_default();
-            (s1 - s0) / (c1 - c0).max(1.0) * 1000.0
-        };
-        println!(
-            "  mean per phase: verify {:.2} ms, state {:.2} ms, upstream CREATE ROLE {:.2} ms, activate {:.2} ms",
-            mean("Verify"),
-            mean("State"),
-            mean("UpstreamRole"),
-            mean("Activate")
-        );
-        let lat = revoke_all(&http, &api, issued, concurrency).await;
-        report("revoke (terminate + DROP ROLE)", concurrency, &lat);
-        let lat = role_ddl_alone(&broker, requests, concurrency).await;
-        report("CREATE ROLE + DROP ROLE alone", concurrency, &lat);
+    let modes = [
+        ("role at exchange", "bench"),
+        ("role at first connect", "bench_lazy"),
+    ];
+    for concurrency in [1usize, 16, 64] {
+        for (m, (mode, connection)) in modes.iter().enumerate() {
+            let run_base = (concurrency * 10 + m) as u64 * 1_000_000;
+            let tokens = mint(&issuer, requests, run_base);
+            let before = phase_totals(&http, &api).await;
+            let (lat, issued) = exchange_all(&http, &api, tokens, connection, concurrency).await;
+            report(&format!("exchange, {mode}"), concurrency, &lat);
+            let after = phase_totals(&http, &api).await;
+            let mean = |phase: &str| {
+                let (s0, c0) = before.get(phase).copied().unwrap_or_default();
+                let (s1, c1) = after.get(phase).copied().unwrap_or_default();
+                (s1 - s0) / (c1 - c0).max(1.0) * 1000.0
+            };
+            println!(
+                "    mean per phase: verify {:.2} ms, state {:.2} ms, CREATE ROLE {:.2} ms, activate {:.2} ms",
+                mean("Verify"),
+                mean("State"),
+                mean("UpstreamRole"),
+                mean("Activate")
+            );
+            if *connection == "bench_lazy" {
+                let lat = first_connect_all(&broker, &issued, concurrency).await;
+                report("  first connect: CREATE ROLE", concurrency, &lat);
+            }
+            let lat = revoke_all(&http, &api, issued, concurrency).await;
+            report("  revoke: terminate + DROP ROLE", concurrency, &lat);
+        }
     }
     trigger.trigger();
 }
@@ -208,6 +217,7 @@ async fn exchange_all(
     http: &reqwest::Client,
     api: &str,
     tokens: Vec<String>,
+    connection: &'static str,
     concurrency: usize,
 ) -> (Latencies, Vec<Issued>) {
     let (http, api, tokens) = (http.clone(), api.to_owned(), Arc::new(tokens));
@@ -218,7 +228,7 @@ async fn exchange_all(
             let r = http
                 .post(format!("{api}/v1/exchange"))
                 .bearer_auth(&tokens[i])
-                .json(&serde_json::json!({"connection": "bench"}))
+                .json(&serde_json::json!({ "connection": connection }))
                 .send()
                 .await
                 .unwrap();
@@ -268,36 +278,22 @@ async fn revoke_all(
     .0
 }
 
-async fn role_ddl_alone(
+/// What the gateway will do on a credential's first connection in first-connect mode.
+async fn first_connect_all(
     broker: &Arc<hoop::exchange::Broker>,
-    n: usize,
+    issued: &[Issued],
     concurrency: usize,
 ) -> Latencies {
+    let ids: Arc<Vec<CredentialId>> = Arc::new(
+        issued
+            .iter()
+            .map(|c| CredentialId(c.id.parse().unwrap()))
+            .collect(),
+    );
     let broker = broker.clone();
-    drive(n, concurrency, move |i| {
-        let broker = broker.clone();
-        async move {
-            let name = Username(format!("run-bench-{concurrency}-{i}"));
-            let parent = DbRole(ROLE.into());
-            let conn = ConnectionName("bench".into());
-            let role = RunRole {
-                name: &name,
-                parent: &parent,
-                valid_until: chrono::Utc::now() + chrono::TimeDelta::minutes(5),
-                connection_limit: 2,
-                comment: "bench",
-            };
-            broker
-                .upstreams()
-                .create_run_role(&conn, &role)
-                .await
-                .unwrap();
-            broker
-                .upstreams()
-                .drop_run_role(&conn, &name, &parent)
-                .await
-                .unwrap();
-        }
+    drive(ids.len(), concurrency, move |i| {
+        let (broker, ids) = (broker.clone(), ids.clone());
+        async move { broker.ensure_run_role(ids[i]).await.unwrap() }
     })
     .await
     .0
@@ -345,11 +341,19 @@ fn config_text(issuer: &str, db: &str) -> String {
         database = "{DATABASE}"
         default_role = "{ROLE}"
         admin_pool_size = 16
+        [[connections]]
+        name = "bench_lazy"
+        kind = "postgres"
+        admin_url = {db:?}
+        database = "{DATABASE}"
+        default_role = "{ROLE}"
+        admin_pool_size = 16
+        role_provisioning = "first-connect"
         [[trust]]
         name = "bench"
         issuer = "demo"
         claims = {{ repository_id = 1001 }}
-        connections = ["bench"]
+        connections = ["bench", "bench_lazy"]
         "#
     )
 }
