@@ -170,8 +170,11 @@ impl Upstreams {
             return Ok(());
         }
         match self.create_run_role(connection, role).await {
+            // Two first connections raced: Postgres reports the loser as a duplicate object or,
+            // when both passed its own existence check, as a unique violation on pg_authid.
             Err(UpstreamError::Database { code, .. })
-                if code == SqlState::DUPLICATE_OBJECT.code() =>
+                if code == SqlState::DUPLICATE_OBJECT.code()
+                    || code == SqlState::UNIQUE_VIOLATION.code() =>
             {
                 Ok(())
             }
