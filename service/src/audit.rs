@@ -1,4 +1,4 @@
-//! The audit trail: every exchange, revocation and expiry, allowed or refused.
+//! The audit trail: every exchange, revocation, expiry and gateway login, allowed or refused.
 //!
 //! Each event is a row in `hoop_audit_events` (append-only, enforced by a trigger) and a
 //! structured log line on the `hoop::audit` target.
@@ -19,6 +19,8 @@ pub enum Action {
     Exchange,
     Revoke,
     Expire,
+    /// A login to the gateway.
+    Connect,
 }
 
 impl Action {
@@ -27,6 +29,7 @@ impl Action {
             Action::Exchange => "exchange",
             Action::Revoke => "revoke",
             Action::Expire => "expire",
+            Action::Connect => "connect",
         }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::config::{Config, ConnectionName, RoleProvisioning, Secret};
@@ -167,7 +168,13 @@ pub struct Broker {
     upstreams: Upstreams,
     audit: AuditLog,
     metrics: Arc<Metrics>,
+    /// Credentials that stopped being live on this replica; other replicas learn it through
+    /// `NOTIFY hoop_revocations` (see [`crate::state::Store::relay_notifications`]).
+    revocations: broadcast::Sender<CredentialId>,
 }
+
+/// The Postgres channel on which replicas announce credentials that stopped being live.
+pub const REVOCATIONS_CHANNEL: &str = "hoop_revocations";
 
 impl Broker {
     pub fn new(
@@ -187,7 +194,26 @@ impl Broker {
             upstreams,
             audit,
             metrics,
+            revocations: broadcast::channel(1024).0,
         }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Credentials revoked or expired from now on, on any replica; live sessions of them end.
+    pub fn subscribe_revocations(&self) -> broadcast::Receiver<CredentialId> {
+        self.revocations.subscribe()
+    }
+
+    /// The sender side, for the notification relay of other replicas' revocations.
+    pub fn revocation_sender(&self) -> broadcast::Sender<CredentialId> {
+        self.revocations.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -509,7 +535,9 @@ impl Broker {
             .await;
         let end = if dropped.is_ok() { Revoked } else { Revoking };
         creds::transition(&tx, id, &[record.state], end, Some(reason)).await?;
+        announce_end(&tx, id).await?;
         tx.commit().await.map_err(StateError::from)?;
+        let _ = self.revocations.send(id);
         Ok(dropped?)
     }
 
@@ -518,6 +546,7 @@ impl Broker {
     pub async fn reap(&self) -> Result<ReapReport, ExchangeError> {
         use CredentialState::*;
         let mut report = ReapReport::default();
+        let mut ended = Vec::new();
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
         for record in creds::lock_due_for_retirement(&tx, STUCK_PROVISIONING, REAP_BATCH).await? {
@@ -538,6 +567,8 @@ impl Broker {
             match dropped {
                 Ok(()) => {
                     creds::transition(&tx, record.id, &[record.state], end, Some(reason)).await?;
+                    announce_end(&tx, record.id).await?;
+                    ended.push(record.id);
                     report.retired += 1;
                     self.metrics.expirations.inc();
                 }
@@ -552,6 +583,9 @@ impl Broker {
             event.insert(&tx, self.audit.replica()).await?;
         }
         tx.commit().await.map_err(StateError::from)?;
+        for id in ended {
+            let _ = self.revocations.send(id);
+        }
         report.tokens_forgotten = self.store.forget_expired_tokens(TOKEN_ID_GRACE).await?;
         Ok(report)
     }
@@ -600,6 +634,20 @@ impl Broker {
             tracing::error!(error = %e, code = event.code, "cannot write an audit event");
         }
     }
+}
+
+/// Tells every replica, on commit, that a credential is no longer live.
+async fn announce_end(
+    client: &impl deadpool_postgres::GenericClient,
+    id: CredentialId,
+) -> Result<(), StateError> {
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&REVOCATIONS_CHANNEL, &id.0.to_string()],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Shown by `\du+` upstream: which credential, run and rule a role belongs to.

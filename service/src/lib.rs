@@ -8,10 +8,14 @@
 //! - [`upstream`]: per-run roles in upstream Postgres databases.
 //! - [`state`]: hoop's own Postgres state (migrations, credentials, used token ids).
 //! - [`audit`]: the audit trail of every exchange and revocation.
+//! - [`recording`]: hash-chained session recordings, durable before a statement goes upstream.
 //! - [`exchange`]: the token exchange and revocation use cases.
+//! - [`gateway`]: the PostgreSQL gateway: TLS, SCRAM, run-role upstream login, recorded relay.
 //! - [`api`]: the HTTP API (axum) over [`exchange`].
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
+//! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
+//! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
 //! - [`cli`]: the command line.
 
 pub mod api;
@@ -21,8 +25,12 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod exchange;
+pub mod gateway;
+pub mod gateway_tls;
 pub mod identity;
+pub mod masking;
 pub mod metrics;
+pub mod recording;
 pub mod server;
 pub mod state;
 pub mod trust;

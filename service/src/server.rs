@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::audit::AuditLog;
 use crate::config::{Config, ConfigError, SecretEnv};
 use crate::exchange::Broker;
+use crate::gateway::Gateway;
 use crate::identity::Verifier;
 use crate::metrics::Metrics;
 use crate::state::{StateError, Store};
@@ -33,6 +34,8 @@ pub enum ServeError {
     },
     #[error("the API server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// Tells long-running tasks to stop. Cloned into every task; [`ShutdownTrigger::trigger`] or
@@ -190,7 +193,8 @@ async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown:
     }
 }
 
-/// Runs `hoop serve` to completion: build, bind, serve until `stop` resolves.
+/// Runs `hoop serve` to completion: build, bind, serve the API and the gateway until `stop`
+/// resolves.
 pub async fn serve(
     config: Config,
     env: &dyn SecretEnv,
@@ -198,17 +202,75 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let api_listen = config.server.api_listen;
+    let gateway_listen = config.server.gateway_listen;
     let reaper_interval = config.server.reaper_interval;
+    let (public_host, _) = config.public_endpoint();
     let broker = build(config, env, origin).await?;
+    let gateway = Arc::new(Gateway::new(
+        broker.clone(),
+        broker.config().gateway.clone(),
+        &public_host,
+    )?);
+    close_leftover_sessions(&broker).await?;
     let listener = bind(api_listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "hoop API listening");
+    let gateway_listener = bind(gateway_listen).await?;
+    tracing::info!(api = %listener.local_addr()?, gateway = %gateway_listener.local_addr()?, "hoop listening");
     let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(relay_revocations(broker.clone(), shutdown.clone()));
+    let gateway_task = tokio::spawn(crate::gateway::run(
+        gateway,
+        gateway_listener,
+        shutdown.clone(),
+    ));
     tokio::spawn(async move {
         stop.await;
         tracing::info!("shutting down");
         trigger.trigger();
     });
-    run(broker, listener, reaper_interval, shutdown).await
+    run(broker, listener, reaper_interval, shutdown).await?;
+    let _ = gateway_task.await;
+    Ok(())
+}
+
+/// Sessions this replica left `live` when it last stopped without closing them (a crash):
+/// marked `terminated` in the index; their spool files stay for the archive step.
+async fn close_leftover_sessions(broker: &Broker) -> Result<(), ServeError> {
+    let client = broker.store().client().await?;
+    let left =
+        crate::state::sessions::terminate_leftovers(&client, broker.audit().replica()).await?;
+    for (id, path) in &left {
+        tracing::warn!(session_id = %id, spool = %path, "a session was left open by a previous run; marked terminated");
+    }
+    Ok(())
+}
+
+/// Relays other replicas' `NOTIFY hoop_revocations` into the broker's revocation channel,
+/// reconnecting after failures, until shutdown.
+async fn relay_revocations(broker: Arc<Broker>, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    let sender = broker.revocation_sender();
+    loop {
+        let listening = broker
+            .store()
+            .listen(crate::exchange::REVOCATIONS_CHANNEL, |payload| {
+                if let Some(id) = crate::state::credentials::parse_id(payload) {
+                    let _ = sender.send(id);
+                }
+            });
+        tokio::select! {
+            () = &mut stop => return,
+            result = listening => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "revocation notifications interrupted; reconnecting");
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 fn host_name() -> String {

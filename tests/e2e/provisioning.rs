@@ -34,6 +34,8 @@ impl InProcess {
         let secret_key = random_secret_key();
         let text = ConfigFile {
             api_port: free_port(),
+            gateway_port: free_port(),
+            spool_dir: dir.0.join("spool"),
             github_url: github.url(),
             gitlab_url: gitlab.url(),
             database: db.name.clone(),

@@ -19,6 +19,8 @@ impl Setup {
         let dir = ScratchDir::new();
         let file = ConfigFile {
             api_port: free_port(),
+            gateway_port: free_port(),
+            spool_dir: dir.0.join("spool"),
             github_url: "http://127.0.0.1:9".into(),
             gitlab_url: "http://127.0.0.1:10".into(),
             database: database.into(),

@@ -9,7 +9,7 @@ mod secret;
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -44,6 +44,8 @@ impl fmt::Display for DbRole {
 pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
     pub issuers: Vec<IssuerConfig>,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
@@ -76,6 +78,40 @@ pub struct ServerConfig {
     pub reaper_interval: Duration,
     /// Name of this replica in audit events; defaults to the host name.
     pub replica: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// PEM certificate chain clients see; with `tls_key`. Without both, a self-signed
+    /// certificate is generated at start and its SHA-256 fingerprint logged.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not ask for TLS (default true). Credentials are passwords.
+    #[serde(default = "defaults::require_tls")]
+    pub require_tls: bool,
+    /// Directory of the session recordings (created 0700 if missing).
+    #[serde(default = "defaults::spool_dir")]
+    pub spool_dir: PathBuf,
+    /// Largest protocol message accepted, in bytes (a larger one closes that connection).
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Time a client has to finish TLS, startup and authentication.
+    #[serde(default = "defaults::handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            tls_cert: None,
+            tls_key: None,
+            require_tls: defaults::require_tls(),
+            spool_dir: defaults::spool_dir(),
+            max_message_bytes: defaults::max_message_bytes(),
+            handshake_timeout: defaults::handshake_timeout(),
+        }
+    }
 }
 
 /// The claim schema an issuer's tokens follow.
@@ -293,6 +329,18 @@ mod defaults {
     pub fn max_sessions() -> u32 {
         4
     }
+    pub fn require_tls() -> bool {
+        true
+    }
+    pub fn spool_dir() -> PathBuf {
+        PathBuf::from("hoop-spool")
+    }
+    pub fn max_message_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+    pub fn handshake_timeout() -> Duration {
+        Duration::from_secs(15)
+    }
 }
 
 /// A configuration that cannot be used, with the file and the key at fault.
@@ -363,6 +411,15 @@ impl Config {
         }
         if self.server.reaper_interval.is_zero() {
             return err("server.reaper_interval must be greater than zero".into());
+        }
+        let g = &self.gateway;
+        if g.tls_cert.is_some() != g.tls_key.is_some() {
+            return err(
+                "gateway.tls_cert and gateway.tls_key go together: set both or neither".into(),
+            );
+        }
+        if g.max_message_bytes < 1024 {
+            return err("gateway.max_message_bytes must be at least 1024".into());
         }
 
         let mut names = HashSet::new();

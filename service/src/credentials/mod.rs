@@ -5,6 +5,7 @@
 //! the password can be recovered.
 
 mod scram;
+mod scram_server;
 
 use std::fmt;
 
@@ -18,6 +19,7 @@ use crate::config::Secret;
 use crate::identity::RunIdentity;
 
 pub use scram::{ScramError, ScramVerifier};
+pub use scram_server::{ScramServer, ScramServerError};
 
 /// Identifies a credential in the API (`DELETE /v1/credentials/{id}`) and in audit events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

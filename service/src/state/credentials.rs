@@ -197,6 +197,20 @@ pub async fn find(
         .transpose()
 }
 
+/// The credential a gateway client logs in as.
+pub async fn find_by_username(
+    client: &impl GenericClient,
+    username: &str,
+) -> Result<Option<CredentialRecord>, StateError> {
+    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE username = $1");
+    client
+        .query_opt(&sql, &[&username])
+        .await?
+        .as_ref()
+        .map(CredentialRecord::from_row)
+        .transpose()
+}
+
 /// Reads a credential and locks its row until the transaction ends; call inside a transaction.
 pub async fn lock(
     client: &impl GenericClient,

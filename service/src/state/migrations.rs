@@ -10,11 +10,18 @@ use deadpool_postgres::Client;
 use super::StateError;
 
 /// `(version, name, sql)`, in order. Add a file, then a line here; never edit an applied file.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "sessions",
+        include_str!("../../../migrations/0002_sessions.sql"),
+    ),
+];
 
 /// Arbitrary constant identifying hoop's migration lock.
 const LOCK_KEY: i64 = 0x0068_6f6f_706d_6967; // "hoopmig"

@@ -1,10 +1,11 @@
 //! hoop's own state in Postgres: credentials, used token ids, audit events.
 //!
 //! [`Store`] owns the connection pool; each table's queries live beside the concept they serve
-//! ([`credentials`], [`tokens`]). The schema comes from `migrations/` ([`migrations`]).
+//! ([`credentials`], [`tokens`], [`sessions`]). The schema comes from `migrations/` ([`migrations`]).
 
 pub mod credentials;
 mod migrations;
+pub mod sessions;
 pub mod tokens;
 
 use std::str::FromStr;
@@ -47,6 +48,8 @@ impl From<deadpool_postgres::PoolError> for StateError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// For connections outside the pool (LISTEN).
+    pg: tokio_postgres::Config,
 }
 
 impl Store {
@@ -56,7 +59,7 @@ impl Store {
         let pg = tokio_postgres::Config::from_str(url.expose())
             .map_err(|_| StateError::InvalidUrl("not a valid postgres:// URL".into()))?;
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -69,7 +72,7 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StateError::Unavailable(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store { pool, pg })
     }
 
     pub async fn client(&self) -> Result<deadpool_postgres::Client, StateError> {
@@ -80,6 +83,39 @@ impl Store {
     pub async fn migrate(&self) -> Result<Vec<i32>, StateError> {
         let mut client = self.client().await?;
         migrations::migrate(&mut client).await
+    }
+
+    /// Listens on a notification channel and calls `on` with each payload, until the
+    /// connection fails (the caller reconnects). Uses its own connection: LISTEN must not be
+    /// left behind on a pooled one.
+    pub async fn listen(&self, channel: &str, on: impl Fn(&str)) -> Result<(), StateError> {
+        use tokio_postgres::AsyncMessage;
+        let (client, mut connection) = self.pg.connect(tokio_postgres::NoTls).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // poll_message both drives the connection and yields its notifications.
+        let driver = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if tx.send(n.payload().to_owned()).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                }
+            }
+        });
+        let quoted = format!("\"{}\"", channel.replace('"', "\"\""));
+        client.batch_execute(&format!("LISTEN {quoted}")).await?;
+        while let Some(payload) = rx.recv().await {
+            on(&payload);
+        }
+        match driver.await {
+            Ok(result) => result.map_err(StateError::from),
+            Err(e) => Err(StateError::Unavailable(e.to_string())),
+        }
     }
 
     /// `SELECT 1`: is the state database reachable now.

@@ -57,9 +57,18 @@ pub struct RunRole<'a> {
     pub comment: &'a str,
 }
 
+/// Where the gateway connects for a connection's sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+}
+
 /// The admin pools of every configured Postgres connection.
 pub struct Upstreams {
     pools: HashMap<ConnectionName, Pool>,
+    endpoints: HashMap<ConnectionName, Endpoint>,
     secret_key: hmac::Key,
 }
 
@@ -71,6 +80,7 @@ impl Upstreams {
         env: &dyn SecretEnv,
     ) -> Result<Upstreams, UpstreamError> {
         let mut pools = HashMap::new();
+        let mut endpoints = HashMap::new();
         for (i, c) in connections.iter().enumerate() {
             let name = c.name.0.clone();
             let url = c
@@ -88,6 +98,23 @@ impl Upstreams {
             // Owned objects are reassigned per database, so admin work happens in the
             // connection's own database.
             pg.dbname(&c.database);
+            let host = match pg.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => {
+                    return Err(UpstreamError::InvalidUrl {
+                        connection: name.clone(),
+                    });
+                }
+            };
+            let port = pg.get_ports().first().copied().unwrap_or(5432);
+            endpoints.insert(
+                c.name.clone(),
+                Endpoint {
+                    host,
+                    port,
+                    database: c.database.clone(),
+                },
+            );
             pg.application_name("hoop-admin");
             pg.connect_timeout(Duration::from_secs(5));
             let manager = Manager::from_config(
@@ -111,8 +138,26 @@ impl Upstreams {
         }
         Ok(Upstreams {
             pools,
+            endpoints,
             secret_key: hmac::Key::new(hmac::HMAC_SHA256, secret_key.expose().as_bytes()),
         })
+    }
+
+    /// Where sessions of `connection` connect upstream.
+    pub fn endpoint(&self, connection: &ConnectionName) -> Option<&Endpoint> {
+        self.endpoints.get(connection)
+    }
+
+    /// A 32-byte key for `purpose`, derived from the server's secret key, so every replica and
+    /// every restart derives the same one.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.secret_key);
+        ctx.update(b"hoop derived key v1\0");
+        ctx.update(purpose.as_bytes());
+        ctx.sign()
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA-256 is 32 bytes")
     }
 
     /// The password hoop uses to log in upstream as a run role.

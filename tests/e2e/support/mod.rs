@@ -328,6 +328,8 @@ impl Drop for ScratchDir {
 /// What a generated `hoop.toml` points at.
 pub struct ConfigFile {
     pub api_port: u16,
+    pub gateway_port: u16,
+    pub spool_dir: PathBuf,
     pub github_url: String,
     pub gitlab_url: String,
     pub database: String,
@@ -344,12 +346,16 @@ impl ConfigFile {
         format!(
             r#"[server]
 api_listen = "127.0.0.1:{api_port}"
+gateway_listen = "127.0.0.1:{gateway_port}"
 public_host = "{PUBLIC_HOST}"
 public_port = {PUBLIC_PORT}
 state_database_url = {{ env = "{STATE_URL_VAR}" }}
 secret_key = {{ file = {key_path:?} }}
 reaper_interval = "{reaper}"
 replica = "e2e"
+
+[gateway]
+spool_dir = {spool_dir:?}
 
 [[issuers]]
 name = "github"
@@ -395,6 +401,8 @@ claims = {{ project_id = {GITLAB_PROJECT_ID}, ref = "main" }}
 connections = ["{CONNECTION}"]
 "#,
             api_port = self.api_port,
+            gateway_port = self.gateway_port,
+            spool_dir = self.spool_dir.display().to_string(),
             key_path = self.secret_key_path.display().to_string(),
             reaper = self.reaper_interval,
             github = self.github_url,
@@ -530,6 +538,7 @@ pub struct Hoop {
     pub secret_key: String,
     child: Option<Child>,
     api: String,
+    pub gateway_port: u16,
     config_path: PathBuf,
     log_path: PathBuf,
     http: reqwest::Client,
@@ -545,8 +554,11 @@ impl Hoop {
         let dir = ScratchDir::new();
         let secret_key = random_secret_key();
         let api_port = free_port();
+        let gateway_port = free_port();
         let config = ConfigFile {
             api_port,
+            gateway_port,
+            spool_dir: dir.0.join("spool"),
             github_url: github.url(),
             gitlab_url: gitlab.url(),
             database: db.name.clone(),
@@ -561,6 +573,7 @@ impl Hoop {
             secret_key,
             child: None,
             api: format!("http://127.0.0.1:{api_port}"),
+            gateway_port,
             config_path: dir.write("hoop.toml", &config.render()),
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
@@ -732,6 +745,87 @@ impl Hoop {
     ) -> Result<Client, tokio_postgres::Error> {
         let password = self.role_password(&credential.username);
         self.db.connect_as(&credential.username, &password).await
+    }
+}
+
+/// Client-side helpers for sessions through the gateway.
+impl Hoop {
+    /// libpq environment for a credential, pointed at the gateway (TLS required).
+    pub fn pg_env(&self, credential: &Credential) -> Vec<(&'static str, String)> {
+        vec![
+            ("PGHOST", "127.0.0.1".into()),
+            ("PGPORT", self.gateway_port.to_string()),
+            ("PGUSER", credential.username.clone()),
+            ("PGPASSWORD", credential.password.clone()),
+            ("PGDATABASE", self.db.name.clone()),
+            ("PGSSLMODE", "require".into()),
+            ("PGCONNECT_TIMEOUT", "10".into()),
+        ]
+    }
+
+    /// Runs `psql -X -A -t -v ON_ERROR_STOP=1 <args>` through the gateway.
+    pub fn psql(&self, credential: &Credential, args: &[&str]) -> std::process::Output {
+        self.psql_with_input(credential, args, "")
+    }
+
+    pub fn psql_with_input(
+        &self,
+        credential: &Credential,
+        args: &[&str],
+        stdin: &str,
+    ) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new("psql")
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .envs(self.pg_env(credential))
+            .env_remove("PGSERVICE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql must be installed (tests/setup installs postgresql-client)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Waits until `count` gateway sessions are closed in the index (recordings finished).
+    pub async fn wait_sessions_ended(&self, count: i64) {
+        wait_until(&format!("{count} ended gateway sessions"), || async {
+            let row = self
+                .db
+                .client()
+                .await
+                .query_one(
+                    "SELECT count(*) FROM hoop_sessions WHERE state = 'ended'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) >= count
+        })
+        .await;
+    }
+
+    /// The session recordings in the spool, newest last.
+    pub fn recordings(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.0.join("spool"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
     }
 }
 

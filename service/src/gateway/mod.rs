@@ -1,0 +1,139 @@
+//! The PostgreSQL gateway: clients connect with their run credential; the gateway
+//! authenticates them, logs in upstream as the run role, and relays the session while
+//! recording every statement before it runs.
+//!
+//! - [`session`]: one connection's lifecycle (negotiate, authenticate, open, relay, close).
+//! - [`relay`]: the frame-by-frame relay and what it records.
+//! - [`upstream`]: the gateway's login upstream and upstream cancels.
+//! - [`registry`]: live sessions (ending them on revocation) and cancel keys.
+//! - [`stream`]: plain or TLS client streams behind one type.
+
+mod registry;
+mod relay;
+mod session;
+mod stream;
+mod upstream;
+
+use std::sync::Arc;
+
+use hoop_protocol::startup::CancelKey;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::config::GatewayConfig;
+use crate::exchange::Broker;
+use crate::gateway_tls::{GatewayTls, TlsError};
+use crate::recording::{RecordingError, Spool};
+use crate::server::Shutdown;
+
+pub use registry::{Ending, Registry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+}
+
+pub struct Gateway {
+    broker: Arc<Broker>,
+    tls: Option<GatewayTls>,
+    spool: Arc<Spool>,
+    registry: Registry,
+    config: GatewayConfig,
+    /// Keys the fake SCRAM verifiers of unknown users; derived from the server key so an unknown
+    /// user's salt stays the same across restarts and replicas, as a real user's does.
+    mock_key: [u8; 32],
+}
+
+impl Gateway {
+    /// Loads or generates the TLS certificate and opens the spool.
+    pub fn new(
+        broker: Arc<Broker>,
+        config: GatewayConfig,
+        public_host: &str,
+    ) -> Result<Gateway, GatewayError> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => GatewayTls::from_files(cert, key)?,
+            _ => {
+                let tls = GatewayTls::self_signed(&[public_host.to_owned(), "localhost".into()])?;
+                tracing::warn!(
+                    fingerprint = %tls.fingerprint_sha256,
+                    "gateway TLS uses a self-signed certificate generated at start; configure gateway.tls_cert and gateway.tls_key for verify-full"
+                );
+                tls
+            }
+        };
+        let spool = Spool::open(&config.spool_dir)?;
+        let mock_key = broker.upstreams().derived_key("scram mock verifier");
+        Ok(Gateway {
+            broker,
+            tls: Some(tls),
+            spool,
+            registry: Registry::default(),
+            config,
+            mock_key,
+        })
+    }
+
+    pub fn tls(&self) -> Option<&GatewayTls> {
+        self.tls.as_ref()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Forwards a client's CancelRequest to the upstream its key maps to; a stale or foreign
+    /// key cancels nothing.
+    async fn cancel(&self, key: &CancelKey) {
+        match self.registry.cancel_target(key) {
+            Some(target) => upstream::cancel(&target.upstream, &target.upstream_key).await,
+            None => tracing::info!(pid = key.pid, "cancel request with an unknown key ignored"),
+        }
+    }
+}
+
+/// Accepts gateway connections until `shutdown`, then ends the live sessions.
+pub async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdown) {
+    let ender = tokio::spawn(end_revoked_sessions(gateway.clone()));
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(session::serve(gateway.clone(), tcp, peer));
+                }
+                // Out of file descriptors and the like: keep serving the sessions we have.
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    gateway.registry.end_all(Ending::Shutdown);
+    ender.abort();
+}
+
+/// Ends the live sessions of credentials revoked or expired on any replica.
+async fn end_revoked_sessions(gateway: Arc<Gateway>) {
+    let mut revocations = gateway.broker.subscribe_revocations();
+    loop {
+        match revocations.recv().await {
+            Ok(id) => {
+                let ended = gateway.registry.end_credential(id, Ending::Revoked);
+                if ended > 0 {
+                    tracing::info!(credential_id = %id, sessions = ended, "ended the sessions of a revoked credential");
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "revocation notices were dropped")
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The scanner: digit groups, chains of groups, and PAN windows over them.
+//!
+//! Vocabulary: a *group* is a maximal run of ASCII digits. Two groups are *joined* when exactly
+//! one separator (space or dash) stands between them. A *window* is a sequence of joined
+//! groups, all joined by the same separator, holding 13 to 19 digits; it is a PAN when its
+//! digits pass the IIN table and Luhn. Overlapping PAN windows are reported as one match.
+//!
+//! Every position is visited a bounded number of times: a group is read once on the fast path,
+//! and at most once per start within the 19-digit reach of a window when groups are joined.
+
+use super::Match;
+use super::iin;
+
+pub(super) const MIN_DIGITS: u32 = 13;
+pub(super) const MAX_DIGITS: u32 = 19;
+
+/// `x * 2`, minus 9 when that is two digits: the Luhn treatment of every second digit.
+const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+
+#[inline(always)]
+pub(super) fn is_digit(b: u8) -> bool {
+    b.wrapping_sub(b'0') < 10
+}
+
+#[inline(always)]
+pub(super) fn is_separator(b: u8) -> bool {
+    b == b' ' || b == b'-'
+}
+
+/// The separator after a group ending at `end` when another group follows it
+/// (`digit SEP digit`), else `None`.
+#[inline(always)]
+pub(super) fn joint_at(h: &[u8], end: usize) -> Option<u8> {
+    match h.get(end..end + 2) {
+        Some(&[sep, next]) if is_separator(sep) && is_digit(next) => Some(sep),
+        _ => None,
+    }
+}
+
+/// Position of the first ASCII digit at or after `from`.
+///
+/// Blocks of 32 bytes are tested with a branch-free fold, which the compiler turns into a few
+/// SIMD compares; only a block that holds a digit is searched byte by byte.
+#[inline]
+fn next_digit(h: &[u8], from: usize) -> Option<usize> {
+    const BLOCK: usize = 32;
+    // Digit-dense data: the next digit is usually a few bytes away.
+    const NEAR: usize = 8;
+    let rest = h.get(from..)?;
+    if let Some(i) = rest.iter().take(NEAR).position(|&b| is_digit(b)) {
+        return Some(from + i);
+    }
+    let rest = rest.get(NEAR..)?;
+    let mut base = from + NEAR;
+    let mut blocks = rest.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        if block.iter().fold(false, |any, &b| any | is_digit(b)) {
+            return block.iter().position(|&b| is_digit(b)).map(|i| base + i);
+        }
+        base += BLOCK;
+    }
+    blocks
+        .remainder()
+        .iter()
+        .position(|&b| is_digit(b))
+        .map(|i| base + i)
+}
+
+/// End (exclusive) of the group of digits starting at `start`.
+#[inline]
+fn group_end(h: &[u8], start: usize) -> usize {
+    h[start..]
+        .iter()
+        .position(|&b| !is_digit(b))
+        .map_or(h.len(), |i| start + i)
+}
+
+/// Digits of a window read left to right: count, the first six (for the IIN), and the Luhn
+/// sum under both parities, since the parity is fixed by the window's last digit.
+#[derive(Default)]
+struct Digits {
+    count: u32,
+    first_six: u32,
+    /// `luhn[p]`: digits at index parity `p` taken plain, the others doubled.
+    luhn: [u32; 2],
+}
+
+impl Digits {
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        let d = usize::from(byte - b'0');
+        if self.count < 6 {
+            self.first_six = self.first_six * 10 + d as u32;
+        }
+        let parity = (self.count & 1) as usize;
+        self.luhn[parity] += d as u32;
+        self.luhn[parity ^ 1] += DOUBLED[d];
+        self.count += 1;
+    }
+
+    /// Luhn over the digits pushed so far: the rightmost digit is taken plain.
+    #[inline(always)]
+    fn luhn_valid(&self) -> bool {
+        self.luhn[((self.count + 1) & 1) as usize].is_multiple_of(10)
+    }
+}
+
+/// Whether a lone group of 13–19 digits is a PAN.
+#[inline]
+fn group_is_pan(group: &[u8]) -> bool {
+    let first_six = group[..6]
+        .iter()
+        .fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+    if iin::brand_of(first_six).is_none() {
+        return false;
+    }
+    let mut digits = Digits::default();
+    group.iter().for_each(|&b| digits.push(b));
+    digits.luhn_valid()
+}
+
+/// End of the longest PAN window that starts with the group at `start`, if any.
+fn longest_window(h: &[u8], start: usize) -> Option<usize> {
+    let mut digits = Digits::default();
+    let mut separator = None;
+    let mut best = None;
+    let mut i = start;
+    loop {
+        while let Some(&b) = h.get(i).filter(|b| is_digit(**b)) {
+            if digits.count == MAX_DIGITS {
+                return best;
+            }
+            digits.push(b);
+            let known = match digits.count {
+                2 => iin::may_start(digits.first_six),
+                6 => iin::brand_of(digits.first_six).is_some(),
+                _ => true,
+            };
+            if !known {
+                return None;
+            }
+            i += 1;
+        }
+        if digits.count >= MIN_DIGITS && digits.luhn_valid() {
+            best = Some(i);
+        }
+        match joint_at(h, i) {
+            Some(sep) if separator.is_none_or(|s| s == sep) => {
+                separator = Some(sep);
+                i += 1;
+            }
+            _ => return best,
+        }
+    }
+}
+
+/// The first match at or after `pos`. `pos` must not be inside a group (0, or the end of a
+/// previous match).
+pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
+    loop {
+        let start = next_digit(h, pos)?;
+        let end = group_end(h, start);
+        let len = (end - start) as u32;
+        if len > MAX_DIGITS {
+            // Some other number: neither it nor any window inside it is a PAN.
+            pos = end;
+            continue;
+        }
+        if joint_at(h, end).is_none() {
+            // The common case: a lone group.
+            if len >= MIN_DIGITS && group_is_pan(&h[start..end]) {
+                return Some(Match { start, end });
+            }
+            pos = end;
+            continue;
+        }
+        match longest_window(h, start) {
+            // The next group of the chain is the next start.
+            None => pos = end + 1,
+            Some(window_end) => return Some(merge_overlapping(h, start, end, window_end)),
+        }
+    }
+}
+
+/// Grows the match `start..window_end` with every PAN window that starts inside it.
+fn merge_overlapping(h: &[u8], start: usize, first_group_end: usize, window_end: usize) -> Match {
+    let mut end = window_end;
+    let mut group_end_at = first_group_end;
+    while joint_at(h, group_end_at).is_some() {
+        let next = group_end_at + 1;
+        if next >= end {
+            break;
+        }
+        if let Some(other_end) = longest_window(h, next) {
+            end = end.max(other_end);
+        }
+        group_end_at = group_end(h, next);
+    }
+    Match { start, end }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_digit_across_blocks() {
+        let mut text = vec![b'x'; 100];
+        assert_eq!(next_digit(&text, 0), None);
+        for at in [0, 1, 31, 32, 33, 63, 64, 95, 96, 99] {
+            text.fill(b'x');
+            text[at] = b'7';
+            assert_eq!(next_digit(&text, 0), Some(at));
+            assert_eq!(next_digit(&text, at), Some(at));
+            assert_eq!(next_digit(&text, at + 1), None);
+        }
+        assert_eq!(next_digit(&text, 200), None);
+    }
+
+    #[test]
+    fn luhn_parities() {
+        for (number, valid) in [
+            ("4111111111111111", true),
+            ("4111111111111112", false),
+            ("378282246310005", true),
+            ("30569309025904", true),
+            ("79927398713", true),
+            ("79927398710", false),
+        ] {
+            let mut digits = Digits::default();
+            number.bytes().for_each(|b| digits.push(b));
+            assert_eq!(digits.luhn_valid(), valid, "{number}");
+        }
+    }
+}

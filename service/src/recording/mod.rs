@@ -1,0 +1,81 @@
+//! Session recording: a hash-chained, append-only event file per gateway session.
+//!
+//! A [`Spool`] owns the spool directory and one writer thread that does group commit: lines
+//! from every session are written, each touched file is `fdatasync`ed once per round, then all
+//! are acknowledged. A [`Recorder`] builds and hashes its session's lines (`seq`, `ts`, `prev` =
+//! SHA-256 of the previous line) and waits for the acknowledgement. [`verify`] checks a file
+//! offline; [`recover`] repairs what a crash left. The line format is specified for auditors
+//! in `docs/recording-format.md`.
+//!
+//! Architecture Invariant: a statement event is on stable storage before
+//! [`Recorder::append_durable`] returns `Ok`; after a failed write or sync the recording is
+//! poisoned, nothing written after the failure is ever acknowledged, and the file holds only
+//! complete lines (fail closed, PCI DSS 10.7).
+
+mod chain;
+mod event;
+mod spool;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use chain::{
+    ChainError, ChainReport, LineProblem, RecoveredRecording, recover, verify, verify_session,
+};
+pub use event::{ChainHash, Event, GENESIS_PREFIX, RESERVED_KEYS};
+pub use spool::{Recorder, RecordingSummary, Spool};
+
+/// Errors of the recording layer. Every one of them means "do not forward the statement".
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("recording spool I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the spool directory {dir} is not writable ({source}); fix its permissions or mount, \
+         or configure another directory"
+    )]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the spool directory {dir} is locked by another hoop process; give each process its own \
+         spool directory"
+    )]
+    Locked { dir: PathBuf },
+    #[error(
+        "this session's recording failed earlier ({reason}); its statements are refused until \
+         the session ends"
+    )]
+    Poisoned { reason: String },
+    #[error("the recording writer has stopped; no statement can be recorded")]
+    Closed,
+    #[error("a recording for this session already exists: {path}")]
+    SessionExists { path: PathBuf },
+    #[error("invalid session id `{session_id}`: use 1-128 ASCII letters, digits, `-`, `_`, `.`")]
+    InvalidSessionId { session_id: String },
+    #[error(
+        "event field `{field}` is reserved (seq, ts, kind and prev are written by the recorder)"
+    )]
+    ReservedField { field: &'static str },
+    #[error("could not encode an event: {source}")]
+    Encode {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} is {found} bytes, recovery saw {expected}: it changed since it was recovered")]
+    ResumeMismatch {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+}

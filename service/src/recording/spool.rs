@@ -1,0 +1,422 @@
+//! [`Spool`] (the directory and its writer thread) and [`Recorder`] (one session's chain).
+
+use std::collections::HashSet;
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use super::RecordingError;
+use super::chain::RecoveredRecording;
+use super::event::{ChainHash, Event, encode_line};
+use super::writer::{self, AckReceiver, FileId, Op, Request, Shared};
+
+/// Longest accepted session id; it becomes a file name.
+const MAX_SESSION_ID: usize = 128;
+
+/// The spool directory and its writer thread. Opened once per process and shared (`Arc`).
+///
+/// The directory is locked (`flock` on `<dir>/.lock`) for the spool's lifetime, so a second
+/// process cannot treat this process's live recordings as crash leftovers.
+pub struct Spool {
+    dir: PathBuf,
+    tx: mpsc::UnboundedSender<Request>,
+    next_id: AtomicU64,
+    /// Session ids with a live [`Recorder`] in this process.
+    live: Mutex<HashSet<String>>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool").field("dir", &self.dir).finish()
+    }
+}
+
+impl Spool {
+    /// Opens (creating it with mode 0700 if missing) and locks the spool directory, checks that
+    /// a file can really be created in it, and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<Arc<Spool>, RecordingError> {
+        let not_writable = |source| RecordingError::NotWritable {
+            dir: dir.to_owned(),
+            source,
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(not_writable)?;
+        let lock = lock_dir(dir)?;
+        probe_writable(dir).map_err(not_writable)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        writer::spawn(dir.to_owned(), rx).map_err(|source| RecordingError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(Arc::new(Spool {
+            dir: dir.to_owned(),
+            tx,
+            next_id: AtomicU64::new(0),
+            live: Mutex::new(HashSet::new()),
+            _lock: lock,
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the recording of `session_id` lives: `<dir>/<session_id>.jsonl`.
+    pub fn path_for(&self, session_id: &str) -> PathBuf {
+        self.dir.join(format!("{session_id}.jsonl"))
+    }
+
+    /// Creates `<dir>/<session_id>.jsonl` (`O_EXCL`, mode 0600) and makes the first event and
+    /// the file's directory entry durable before returning.
+    pub async fn create(
+        self: &Arc<Self>,
+        session_id: &str,
+        first: Event,
+    ) -> Result<Recorder, RecordingError> {
+        check_session_id(session_id)?;
+        let path = self.path_for(session_id);
+        let shared = Arc::new(Shared::new(session_id, path));
+        let mut recorder = self.recorder(shared.clone(), 0, ChainHash::genesis(session_id), 0)?;
+        let created = async {
+            let (_, ack) = recorder.submit(&first, true, |line| Op::Create { shared, line })?;
+            recorder.wait(ack).await
+        }
+        .await;
+        match created {
+            Ok(()) => Ok(recorder),
+            Err(e) => Err(recorder.abandon(e)),
+        }
+    }
+
+    /// Reopens a recording that [`recover`](super::recover) repaired, to append to it (typically
+    /// a `terminated` event, then [`Recorder::finish`]).
+    pub async fn resume(
+        self: &Arc<Self>,
+        recovered: &RecoveredRecording,
+    ) -> Result<Recorder, RecordingError> {
+        let chain = &recovered.chain;
+        check_session_id(&chain.session_id)?;
+        let path = self.path_for(&chain.session_id);
+        let shared = Arc::new(Shared::new(&chain.session_id, path));
+        let recorder = self.recorder(shared.clone(), chain.events, chain.head, chain.bytes)?;
+        let (ack_tx, ack) = oneshot::channel();
+        let op = Op::Resume {
+            shared,
+            len: chain.bytes,
+        };
+        let resumed = async {
+            recorder.send(op, Some(ack_tx))?;
+            recorder.wait(Some(ack)).await
+        }
+        .await;
+        match resumed {
+            Ok(()) => Ok(recorder),
+            Err(e) => Err(recorder.abandon(e)),
+        }
+    }
+
+    /// Spool files (`*.jsonl`) that no live recorder of this process owns, sorted: at start,
+    /// the sessions a crash left behind; later, also finished recordings not yet archived.
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>, RecordingError> {
+        let io = |source| RecordingError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let is_spool_file = path.extension().is_some_and(|e| e == "jsonl");
+            let is_live = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| live.contains(s));
+            if is_spool_file && !is_live && path.is_file() {
+                found.push(path);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Registers a live recorder; a session id can have one recorder at a time.
+    fn recorder(
+        self: &Arc<Self>,
+        shared: Arc<Shared>,
+        next_seq: u64,
+        head: ChainHash,
+        bytes: u64,
+    ) -> Result<Recorder, RecordingError> {
+        let fresh = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(shared.session_id.clone());
+        if !fresh {
+            return Err(RecordingError::SessionExists {
+                path: shared.path.clone(),
+            });
+        }
+        Ok(Recorder {
+            spool: self.clone(),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            shared,
+            next_seq,
+            head,
+            bytes,
+            line_hint: 256,
+            finished: false,
+        })
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File, RecordingError> {
+    let path = dir.join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| RecordingError::NotWritable {
+            dir: dir.to_owned(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(RecordingError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(TryLockError::Error(source)) => Err(RecordingError::Io { path, source }),
+    }
+}
+
+/// Permission bits are not enough to know (root ignores them; a read-only mount does not):
+/// create, write and sync a real file.
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(format!(".probe-{}", uuid::Uuid::new_v4()));
+    let result = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(b"probe\n")?;
+            f.sync_data()
+        });
+    let removed = fs::remove_file(&path);
+    result.and(removed)
+}
+
+/// Session ids become file names: ASCII letters, digits, `-`, `_`, `.`, not starting with `.`.
+fn check_session_id(session_id: &str) -> Result<(), RecordingError> {
+    let ok = !session_id.is_empty()
+        && session_id.len() <= MAX_SESSION_ID
+        && !session_id.starts_with('.')
+        && session_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RecordingError::InvalidSessionId {
+            session_id: session_id.escape_default().to_string(),
+        })
+    }
+}
+
+/// What a finished recording is: the archiver signs `head` and `events` into the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingSummary {
+    pub session_id: String,
+    pub path: PathBuf,
+    pub events: u64,
+    /// Hex SHA-256 of the last line (without its newline).
+    pub head: String,
+    pub bytes: u64,
+}
+
+/// One session's recording, owned by its connection task. Holds the chain state (next seq,
+/// head) so lines are built and hashed on the caller's side; the writer thread only writes.
+pub struct Recorder {
+    spool: Arc<Spool>,
+    id: FileId,
+    shared: Arc<Shared>,
+    next_seq: u64,
+    head: ChainHash,
+    bytes: u64,
+    /// Length of the previous line: sizes the next line buffer so it rarely reallocates.
+    line_hint: usize,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.shared.path)
+            .field("next_seq", &self.next_seq)
+            .field("poisoned", &self.is_poisoned())
+            .finish()
+    }
+}
+
+impl Recorder {
+    /// Appends and returns once the line is on stable storage (`fdatasync`), sharing the sync
+    /// with every other session queued in the same round (group commit).
+    ///
+    /// Forward the statement upstream only after this returned `Ok`. Dropping the future early
+    /// keeps the chain intact (the line is still written) but proves nothing about durability.
+    pub async fn append_durable(&mut self, event: Event) -> Result<u64, RecordingError> {
+        let (seq, ack) = self.submit(&event, true, Op::Append)?;
+        self.wait(ack).await?;
+        Ok(seq)
+    }
+
+    /// Appends without waiting; the line becomes durable with the next sync round. For events
+    /// after the fact (completions, notices). A failure shows up as `Poisoned` on a later call.
+    pub fn append(&mut self, event: Event) -> Result<u64, RecordingError> {
+        self.submit(&event, false, Op::Append).map(|(seq, _)| seq)
+    }
+
+    /// Writes the last event durably and closes the file. On error the file stays in the spool
+    /// and is found by [`Spool::leftovers`].
+    pub async fn finish(mut self, last: Event) -> Result<RecordingSummary, RecordingError> {
+        let (_, ack) = self.submit(&last, true, Op::Close)?;
+        self.wait(ack).await?;
+        self.finished = true;
+        Ok(RecordingSummary {
+            session_id: self.shared.session_id.clone(),
+            path: self.shared.path.clone(),
+            events: self.next_seq,
+            head: self.head.to_hex(),
+            bytes: self.bytes,
+        })
+    }
+
+    /// Drops a recorder that never opened its file, without the "no end event" warning.
+    fn abandon(mut self, error: RecordingError) -> RecordingError {
+        self.finished = true;
+        error
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poison_reason().is_some()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The seq the next event gets (= events accepted so far).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Hash of the last accepted line.
+    pub fn head(&self) -> ChainHash {
+        self.head
+    }
+
+    /// File length once every accepted line is written.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Encodes and hashes the line here (off the writer thread) and queues it. The chain state
+    /// advances only once the line is queued, so a rejected event leaves no gap.
+    fn submit(
+        &mut self,
+        event: &Event,
+        durable: bool,
+        op: impl FnOnce(Vec<u8>) -> Op,
+    ) -> Result<(u64, Option<AckReceiver>), RecordingError> {
+        if let Some(reason) = self.shared.poison_reason() {
+            return Err(RecordingError::Poisoned {
+                reason: reason.to_owned(),
+            });
+        }
+        if let Some(field) = event.reserved_field() {
+            return Err(RecordingError::ReservedField { field });
+        }
+        let mut line = Vec::with_capacity(self.line_hint + 64);
+        let seq = self.next_seq;
+        encode_line(&mut line, seq, Utc::now(), event, &self.head)
+            .map_err(|source| RecordingError::Encode { source })?;
+        let head = ChainHash::of(&line[..line.len() - 1]);
+        let len = line.len();
+        let (ack_tx, ack_rx) = match durable {
+            true => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        self.send(op(line), ack_tx)?;
+        self.next_seq += 1;
+        self.head = head;
+        self.bytes += len as u64;
+        self.line_hint = len;
+        Ok((seq, ack_rx))
+    }
+
+    fn send(&self, op: Op, ack: Option<writer::Ack>) -> Result<(), RecordingError> {
+        let request = Request {
+            id: self.id,
+            op,
+            ack,
+        };
+        self.spool.tx.send(request).map_err(|_| self.writer_gone())
+    }
+
+    async fn wait(&self, ack: Option<AckReceiver>) -> Result<(), RecordingError> {
+        match ack {
+            None => Ok(()),
+            Some(ack) => ack.await.unwrap_or_else(|_| Err(self.writer_gone())),
+        }
+    }
+
+    fn writer_gone(&self) -> RecordingError {
+        self.shared
+            .poison("the recording writer thread stopped".to_owned());
+        RecordingError::Closed
+    }
+
+    /// Test hook: sends this recording's next writes to `path` (e.g. `/dev/full`).
+    #[cfg(test)]
+    pub(super) async fn redirect_for_test(&self, path: &Path) -> Result<(), RecordingError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Redirect(path.to_owned()), Some(tx))?;
+        self.wait(Some(rx)).await
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The connection task ended without `finish` (panic, cancellation, error): release
+            // the file; it stays in the spool for recovery and archiving as `terminated`.
+            let _ = self.send(Op::Release, None);
+            if !std::thread::panicking() {
+                tracing::warn!(
+                    session_id = %self.shared.session_id,
+                    "session recording dropped without an end event"
+                );
+            }
+        }
+        self.spool
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.shared.session_id);
+    }
+}

@@ -1,0 +1,462 @@
+//! Tests on real files with real `fdatasync`, in the system temp directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hoop-rec-{tag}-{}", uuid::Uuid::new_v4()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn statement(i: usize) -> Event {
+    Event::new("statement")
+        .with("sql", format!("select * from orders where id = {i}"))
+        .with("decision", "allow")
+        .with("rule", Value::Null)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    fs::write(path, text).unwrap();
+}
+
+/// A finished recording of `n` statements between a start and an end event.
+async fn recorded(spool: &Arc<Spool>, session: &str, n: usize) -> RecordingSummary {
+    let first = Event::new("start").with("user", "run-1-1-abc");
+    let mut recorder = spool.create(session, first).await.unwrap();
+    for i in 0..n {
+        recorder.append_durable(statement(i)).await.unwrap();
+        recorder
+            .append(Event::new("complete").with("rows", i))
+            .unwrap();
+    }
+    recorder.finish(Event::new("end")).await.unwrap()
+}
+
+#[tokio::test]
+async fn append_and_finish_produce_an_exact_chain() {
+    let tmp = TempDir::new("chain");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let summary = recorded(&spool, "sess-1", 3).await;
+
+    let report = verify(&summary.path).unwrap();
+    assert_eq!(report.events, 8);
+    assert_eq!(summary.events, 8);
+    assert_eq!(report.head.to_hex(), summary.head);
+    assert_eq!(report.bytes, summary.bytes);
+    assert_eq!(fs::metadata(&summary.path).unwrap().len(), summary.bytes);
+    assert_eq!(report.last_kind.as_deref(), Some("end"));
+
+    // Re-derive every link independently of the walker.
+    let lines = lines(&summary.path);
+    let mut prev = ChainHash::of(b"hoop-recording-v1:sess-1").to_hex();
+    for (seq, line) in lines.iter().enumerate() {
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["seq"], json!(seq));
+        assert_eq!(value["prev"], json!(prev), "line {}", seq + 1);
+        assert!(line.starts_with(&format!("{{\"seq\":{seq},\"ts\":\"")));
+        assert!(line.ends_with(&format!(",\"prev\":\"{prev}\"}}")));
+        prev = ChainHash::of(line.as_bytes()).to_hex();
+    }
+    assert_eq!(prev, summary.head);
+    assert!(lines[1].contains(
+        r#""kind":"statement","sql":"select * from orders where id = 0","decision":"allow","rule":null,"prev""#
+    ));
+
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &fs::metadata(&summary.path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&tmp.0).unwrap().permissions());
+    assert_eq!(dir_mode & 0o777, 0o700);
+}
+
+/// Tampers with a fresh 8-line recording and returns the line `verify` names.
+async fn tampered(edit: impl FnOnce(&mut Vec<String>)) -> (u64, String) {
+    let tmp = TempDir::new("tamper");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let summary = recorded(&spool, "sess-t", 3).await;
+    let mut content = lines(&summary.path);
+    edit(&mut content);
+    write_lines(&summary.path, &content);
+    let err = verify(&summary.path).unwrap_err();
+    (err.line().unwrap(), err.to_string())
+}
+
+#[tokio::test]
+async fn tampering_is_detected_and_located() {
+    // A changed byte in line 4: line 5's prev no longer matches.
+    let (line, msg) = tampered(|l| {
+        let edited = l[3].replacen("id = 1", "id = 7", 1);
+        assert_ne!(edited, l[3]);
+        l[3] = edited;
+    })
+    .await;
+    assert_eq!(line, 5, "{msg}");
+    assert!(msg.contains("previous line was altered"), "{msg}");
+
+    // A changed byte that breaks the JSON is named on its own line.
+    let (line, msg) = tampered(|l| l[3] = l[3].replacen('{', "[", 1)).await;
+    assert_eq!(line, 4, "{msg}");
+
+    // Line 3 deleted: the line now at 3 carries seq 3.
+    let (line, msg) = tampered(|l| drop(l.remove(2))).await;
+    assert_eq!(line, 3, "{msg}");
+    assert!(msg.contains("seq is 3, expected 2"), "{msg}");
+
+    // Lines 3 and 4 swapped.
+    let (line, msg) = tampered(|l| l.swap(2, 3)).await;
+    assert_eq!(line, 3, "{msg}");
+
+    // The first line moved to another session's genesis.
+    let (line, msg) = tampered(|l| {
+        let other = ChainHash::genesis("someone-else").to_hex();
+        let mine = ChainHash::genesis("sess-t").to_hex();
+        l[0] = l[0].replace(&mine, &other);
+    })
+    .await;
+    assert_eq!(line, 1, "{msg}");
+    assert!(msg.contains("genesis"), "{msg}");
+
+    // A field renamed to a reserved key.
+    let (line, msg) = tampered(|l| l[1] = l[1].replacen("\"sql\"", "\"seq\"", 1)).await;
+    assert_eq!(line, 2, "{msg}");
+    assert!(msg.contains("duplicate key `seq`"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_cut_last_line_is_named() {
+    let tmp = TempDir::new("cut");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let summary = recorded(&spool, "sess-c", 3).await;
+    let len = fs::metadata(&summary.path).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&summary.path)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let err = verify(&summary.path).unwrap_err();
+    assert_eq!(err.line(), Some(8), "{err}");
+    assert!(err.to_string().contains("incomplete"), "{err}");
+}
+
+#[tokio::test]
+async fn recover_cuts_a_partial_line_and_resume_terminates_the_chain() {
+    let tmp = TempDir::new("recover");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool.create("sess-r", Event::new("start")).await.unwrap();
+    for i in 0..4 {
+        recorder.append_durable(statement(i)).await.unwrap();
+    }
+    let path = recorder.path().to_owned();
+    let (events, head, bytes) = (recorder.next_seq(), recorder.head(), recorder.bytes());
+    drop(recorder);
+    // A crash mid-write: half a line after the last complete one.
+    let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"seq\":5,\"ts\":\"2026-").unwrap();
+    drop(file);
+    assert_eq!(spool.leftovers().unwrap(), vec![path.clone()]);
+    assert!(verify(&path).is_err());
+
+    let recovered = recover(&path).unwrap();
+    assert_eq!(recovered.truncated_bytes, 20);
+    assert_eq!(recovered.events(), events);
+    assert_eq!(recovered.head(), head);
+    assert_eq!(recovered.chain.bytes, bytes);
+    assert_eq!(recovered.chain.last_kind.as_deref(), Some("statement"));
+    assert_eq!(verify(&path).unwrap().head, head);
+    // Idempotent.
+    assert_eq!(recover(&path).unwrap().truncated_bytes, 0);
+
+    let mut resumed = spool.resume(&recovered).await.unwrap();
+    assert!(
+        spool.leftovers().unwrap().is_empty(),
+        "a live recording is not a leftover"
+    );
+    resumed
+        .append_durable(Event::new("terminated").with("reason", "gateway restarted"))
+        .await
+        .unwrap();
+    let summary = resumed.finish(Event::new("end")).await.unwrap();
+    let report = verify(&path).unwrap();
+    assert_eq!(report.events, events + 2);
+    assert_eq!(report.head.to_hex(), summary.head);
+}
+
+#[tokio::test]
+async fn recover_refuses_a_tampered_complete_line() {
+    let tmp = TempDir::new("recover-bad");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let summary = recorded(&spool, "sess-b", 2).await;
+    let mut content = lines(&summary.path);
+    content.remove(1);
+    write_lines(&summary.path, &content);
+    let len = fs::metadata(&summary.path).unwrap().len();
+    assert_eq!(recover(&summary.path).unwrap_err().line(), Some(2));
+    assert_eq!(
+        fs::metadata(&summary.path).unwrap().len(),
+        len,
+        "nothing cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sessions_all_verify_and_acks_follow_writes() {
+    let tmp = TempDir::new("concurrent");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut tasks = Vec::new();
+    for s in 0..16 {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            let session = format!("sess-{s}");
+            let mut recorder = spool.create(&session, Event::new("start")).await.unwrap();
+            for i in 0..200 {
+                recorder.append_durable(statement(i)).await.unwrap();
+                // The ack came after the bytes were written: the file already holds the line.
+                let len = fs::metadata(recorder.path()).unwrap().len();
+                assert!(len >= recorder.bytes(), "acked before written");
+            }
+            recorder.finish(Event::new("end")).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        let summary = task.await.unwrap();
+        let report = verify(&summary.path).unwrap();
+        assert_eq!(report.events, 202);
+        assert_eq!(report.head.to_hex(), summary.head);
+    }
+    assert_eq!(spool.leftovers().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn misuse_is_refused_without_breaking_the_chain() {
+    let tmp = TempDir::new("misuse");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool.create("sess-m", Event::new("start")).await.unwrap();
+    for field in RESERVED_KEYS {
+        let event = Event::new("statement").with(field, 1);
+        assert!(matches!(
+            recorder.append_durable(event).await,
+            Err(RecordingError::ReservedField { .. })
+        ));
+    }
+    assert!(!recorder.is_poisoned());
+    assert!(matches!(
+        spool.create("sess-m", Event::new("start")).await,
+        Err(RecordingError::SessionExists { .. })
+    ));
+    for bad in ["", "../x", ".hidden", "a/b", "é"] {
+        assert!(matches!(
+            spool.create(bad, Event::new("start")).await,
+            Err(RecordingError::InvalidSessionId { .. })
+        ));
+    }
+    assert!(matches!(
+        Spool::open(&tmp.0),
+        Err(RecordingError::Locked { .. })
+    ));
+    assert_eq!(recorder.append_durable(statement(0)).await.unwrap(), 1);
+    let summary = recorder.finish(Event::new("end")).await.unwrap();
+    assert_eq!(verify(&summary.path).unwrap().events, 3);
+    // A finished session's file exists: its id cannot be reused.
+    assert!(matches!(
+        spool.create("sess-m", Event::new("start")).await,
+        Err(RecordingError::SessionExists { .. })
+    ));
+}
+
+/// Real ENOSPC from the kernel: `/dev/full` fails every write with "No space left on device".
+/// The recording is pointed at it after its first lines (a test-only writer hook), which works
+/// as root too, where a read-only directory would not stop writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_poisons_only_that_recording() {
+    let tmp = TempDir::new("full");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut victim = spool.create("victim", Event::new("start")).await.unwrap();
+    let mut bystander = spool
+        .create("bystander", Event::new("start"))
+        .await
+        .unwrap();
+    victim.append_durable(statement(0)).await.unwrap();
+    let good_len = victim.bytes();
+
+    victim
+        .redirect_for_test(Path::new("/dev/full"))
+        .await
+        .unwrap();
+    let err = victim.append_durable(statement(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "{err}"
+    );
+    assert!(victim.is_poisoned());
+    assert!(matches!(
+        victim.append(statement(2)),
+        Err(RecordingError::Poisoned { .. })
+    ));
+    assert!(matches!(
+        victim.append_durable(statement(3)).await,
+        Err(RecordingError::Poisoned { .. })
+    ));
+    let victim_path = victim.path().to_owned();
+    assert!(matches!(
+        victim.finish(Event::new("end")).await,
+        Err(RecordingError::Poisoned { .. })
+    ));
+
+    // The real file holds exactly the acknowledged, complete lines.
+    assert_eq!(fs::metadata(&victim_path).unwrap().len(), good_len);
+    assert_eq!(verify(&victim_path).unwrap().events, 2);
+
+    // Another session of the same spool carries on.
+    bystander.append_durable(statement(0)).await.unwrap();
+    let summary = bystander.finish(Event::new("end")).await.unwrap();
+    assert_eq!(verify(&summary.path).unwrap().events, 3);
+}
+
+/// A spool on a real, tiny tmpfs filled up mid-line: the kernel accepts part of the line, then
+/// refuses the rest. Needs `mount` (root with CAP_SYS_ADMIN); skipped with a message otherwise.
+#[tokio::test]
+async fn a_full_disk_mid_line_leaves_only_complete_lines() {
+    let tmp = TempDir::new("tmpfs");
+    fs::create_dir_all(&tmp.0).unwrap();
+    let Some(_mount) = TmpfsMount::new(&tmp.0, "64k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+        return;
+    };
+    let spool = Spool::open(&tmp.0.join("spool")).unwrap();
+    let mut recorder = spool
+        .create("sess-full", Event::new("start"))
+        .await
+        .unwrap();
+    let filler = "x".repeat(1000);
+    let mut acked = recorder.bytes();
+    let err = loop {
+        match recorder
+            .append_durable(Event::new("statement").with("sql", filler.as_str()))
+            .await
+        {
+            Ok(_) => acked = recorder.bytes(),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "{err}"
+    );
+    assert!(recorder.is_poisoned());
+    assert!(matches!(
+        recorder.append(statement(0)),
+        Err(RecordingError::Poisoned { .. })
+    ));
+    // The refused line straddled the 64 KiB limit, so the kernel took part of it first.
+    assert!(acked < 64 * 1024 && recorder.bytes() > 64 * 1024, "{acked}");
+    let path = recorder.path().to_owned();
+    drop(recorder);
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        acked,
+        "cut back to the last line"
+    );
+    let report = verify(&path).unwrap();
+    assert!(report.events > 10, "{report:?}");
+    println!(
+        "tmpfs filled after {} events, {} bytes",
+        report.events, report.bytes
+    );
+}
+
+/// Mounts a tmpfs of `size` on `dir` for the test's duration.
+struct TmpfsMount(PathBuf);
+
+impl TmpfsMount {
+    fn new(dir: &Path, size: &str) -> Option<Self> {
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| TmpfsMount(dir.to_owned()))
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Group commit, measured (printed, never asserted): durable appends per second for one session
+/// alone and for 8 concurrent sessions. Run with `--nocapture` to see the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_throughput() {
+    let tmp = TempDir::new("bench");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let per_session = 300;
+    let (one, _) = durable_rate(&spool, "solo", 1, per_session).await;
+    let (eight, rounds) = durable_rate(&spool, "group", 8, per_session).await;
+    println!(
+        "group commit: 1 session {one:.0} durable appends/s; 8 sessions {eight:.0}/s total \
+         ({:.1}x, {:.0}/s per session); {rounds}",
+        eight / one,
+        eight / 8.0
+    );
+}
+
+async fn durable_rate(spool: &Arc<Spool>, tag: &str, sessions: usize, n: usize) -> (f64, String) {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..sessions {
+        let spool = spool.clone();
+        let session = format!("{tag}-{s}");
+        tasks.push(tokio::spawn(async move {
+            let mut recorder = spool.create(&session, Event::new("start")).await.unwrap();
+            for i in 0..n {
+                recorder.append_durable(statement(i)).await.unwrap();
+            }
+            recorder.finish(Event::new("end")).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let rate = (sessions * n) as f64 / elapsed;
+    (rate, format!("{sessions}x{n} in {elapsed:.2}s"))
+}
