@@ -529,15 +529,18 @@ impl Broker {
         if !matches!(record.state, Provisioning | Active | Revoking) {
             return Ok(());
         }
+        // Gateway sessions end first, with a message that says why, before dropping the role
+        // makes the upstream kill their backends. The notice goes out at once (its own
+        // autocommit statement); the row lock keeps the reaper off meanwhile.
+        let _ = self.revocations.send(id);
+        announce_end(&self.store.client().await?, id).await?;
         let dropped = self
             .upstreams
             .drop_run_role(&record.connection, &record.username, &record.parent_role)
             .await;
         let end = if dropped.is_ok() { Revoked } else { Revoking };
         creds::transition(&tx, id, &[record.state], end, Some(reason)).await?;
-        announce_end(&tx, id).await?;
         tx.commit().await.map_err(StateError::from)?;
-        let _ = self.revocations.send(id);
         Ok(dropped?)
     }
 
@@ -636,7 +639,8 @@ impl Broker {
     }
 }
 
-/// Tells every replica, on commit, that a credential is no longer live.
+/// Tells every replica that a credential is no longer live (on commit, when `client` is in a
+/// transaction).
 async fn announce_end(
     client: &impl deadpool_postgres::GenericClient,
     id: CredentialId,

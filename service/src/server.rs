@@ -212,6 +212,13 @@ pub async fn serve(
         &public_host,
     )?);
     close_leftover_sessions(&broker).await?;
+    let closed = gateway.close_crashed_recordings().await;
+    if closed > 0 {
+        tracing::warn!(
+            recordings = closed,
+            "closed recordings a previous run left open"
+        );
+    }
     let listener = bind(api_listen).await?;
     let gateway_listener = bind(gateway_listen).await?;
     tracing::info!(api = %listener.local_addr()?, gateway = %gateway_listener.local_addr()?, "hoop listening");

@@ -1,11 +1,36 @@
-//! The gateway end to end: real `hoop serve`, real Postgres, real `psql` and tokio-postgres.
+//! The gateway end to end: real `hoop serve`, real Postgres, real `psql`, `pgbench` and
+//! tokio-postgres, and raw protocol bytes for what no well-behaved client sends.
 
 #[path = "support/mod.rs"]
 mod support;
 
-use support::*;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-fn stdout(out: &std::process::Output) -> String {
+use bytes::BytesMut;
+use hoop_protocol::backend::{Authentication, BackendMessage, ErrorFields};
+use hoop_protocol::startup::{self, StartupMessage};
+use hoop_protocol::{decode_frame, frontend};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::{DbError, SqlState};
+
+const PGBENCH: &str = "/usr/lib/postgresql/15/bin/pgbench";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
         "psql failed: {}\n{}",
@@ -15,13 +40,304 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
+/// The events of a recording, after its hash chain verified.
+fn verified_events(path: &Path) -> Vec<Value> {
+    let report = hoop::recording::verify(path)
+        .unwrap_or_else(|e| panic!("{} does not verify: {e}", path.display()));
+    let events: Vec<Value> = std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(report.events as usize, events.len());
+    events
+}
+
+/// Every recording of `username`'s sessions, verified, oldest first.
+fn recordings_of(hoop: &Hoop, username: &str) -> Vec<Vec<Value>> {
+    hoop.recordings()
+        .iter()
+        .map(|p| verified_events(p))
+        .filter(|events| events[0]["username"] == username)
         .collect()
 }
+
+/// The verified recording of `username`'s only session.
+fn recording_of(hoop: &Hoop, username: &str) -> Vec<Value> {
+    let mut found = recordings_of(hoop, username);
+    assert_eq!(found.len(), 1, "one recording for {username}");
+    found.pop().unwrap()
+}
+
+/// One line per event: its kind and the field that tells events of that kind apart (text with
+/// its whitespace collapsed).
+fn trace(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let kind = e["kind"].as_str().unwrap();
+            let key = match kind {
+                "statement" | "parse" => "sql",
+                "complete" => "tag",
+                "error" => "sqlstate",
+                "notice" => "message",
+                "notification" => "channel",
+                "copy_in_end" => "completed",
+                "session_end" => "reason",
+                _ => return kind.to_owned(),
+            };
+            let value = match &e[key] {
+                Value::String(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+                other => other.to_string(),
+            };
+            format!("{kind} {value}")
+        })
+        .collect()
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+fn end_reason(events: &[Value]) -> &str {
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "session_end", "{last}");
+    last["reason"].as_str().unwrap()
+}
+
+/// The server error that refused a login through the gateway.
+async fn refusal(config: &tokio_postgres::Config) -> DbError {
+    match config.connect(gateway_tls()).await {
+        Ok(_) => panic!("the gateway accepted a login it must refuse"),
+        Err(e) => e
+            .as_db_error()
+            .unwrap_or_else(|| panic!("not a server error: {e}"))
+            .clone(),
+    }
+}
+
+/// Asserts there is a denied `connect` audit event with `code` for `subject`.
+async fn assert_connect_denied(hoop: &Hoop, code: &str, subject: &str) {
+    let events = hoop.db.audit_events(code).await;
+    assert!(
+        events.iter().any(|e| {
+            e.get::<_, String>("action") == "connect"
+                && e.get::<_, String>("outcome") == "denied"
+                && e.get::<_, Option<String>>("subject").as_deref() == Some(subject)
+        }),
+        "no denied connect event {code} for {subject}: {events:?}"
+    );
+}
+
+/// Waits until a query containing `needle` runs upstream as `role`.
+async fn wait_running(db: &TestDb, role: &str, needle: &str) {
+    let admin = db.client().await;
+    wait_until(&format!("{needle} to run as {role}"), || async {
+        admin
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity
+                 WHERE usename = $1 AND state = 'active' AND strpos(query, $2) > 0",
+                &[&role, &needle],
+            )
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+}
+
+/// Waits for a connection task the server is expected to end, and returns the server's error.
+async fn server_ending(
+    connection: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) -> DbError {
+    let result = tokio::time::timeout(WAIT, connection)
+        .await
+        .expect("the gateway ends the session")
+        .unwrap();
+    let error = result.expect_err("the session ends with an error");
+    error
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a server error: {error}"))
+        .clone()
+}
+
+async fn grant(hoop: &Hoop, statement: &str) {
+    let statement = statement
+        .replace("{db}", &hoop.db.name)
+        .replace("{reader}", &hoop.db.reader);
+    hoop.db
+        .client()
+        .await
+        .batch_execute(&statement)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// A plaintext protocol client that logs in properly, then sends whatever it is told to.
+struct RawClient {
+    tcp: TcpStream,
+    input: BytesMut,
+}
+
+impl RawClient {
+    /// StartupMessage and SCRAM-SHA-256 up to ReadyForQuery (the gateway must allow plaintext).
+    async fn login(hoop: &Hoop, credential: &Credential) -> RawClient {
+        let tcp = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
+            .await
+            .unwrap();
+        let mut client = RawClient {
+            tcp,
+            input: BytesMut::new(),
+        };
+        let mut out = BytesMut::new();
+        let params = [("user", &credential.username), ("database", &hoop.db.name)];
+        startup::encode_startup(
+            &StartupMessage {
+                version: startup::PROTOCOL_3_0,
+                params: params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            &mut out,
+        );
+        client.send(&out).await;
+        let mut scram = ScramSha256::new(
+            credential.password.as_bytes(),
+            ChannelBinding::unsupported(),
+        );
+        loop {
+            out.clear();
+            match client.next().await.expect("the gateway answers the login") {
+                BackendMessage::Authentication(Authentication::Sasl { .. }) => {
+                    frontend::encode_sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut out)
+                }
+                BackendMessage::Authentication(Authentication::SaslContinue(data)) => {
+                    scram.update(&data).unwrap();
+                    frontend::encode_sasl_response(scram.message(), &mut out);
+                }
+                BackendMessage::Authentication(Authentication::SaslFinal(data)) => {
+                    scram.finish(&data).expect("the gateway proves the verifier")
+                }
+                BackendMessage::ReadyForQuery { .. } => return client,
+                BackendMessage::ErrorResponse(e) => panic!("login refused: {e:?}"),
+                _ => {}
+            }
+            if !out.is_empty() {
+                client.send(&out).await;
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.tcp.write_all(bytes).await.unwrap();
+    }
+
+    /// The next message; `None` once the gateway closed the connection.
+    async fn next(&mut self) -> Option<BackendMessage> {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.input, usize::MAX).unwrap() {
+                return Some(BackendMessage::decode(&frame).unwrap());
+            }
+            let read = tokio::time::timeout(WAIT, self.tcp.read_buf(&mut self.input))
+                .await
+                .expect("the gateway answers or closes");
+            // A reset is a close too.
+            if read.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Reads to the end of the connection; the last error the gateway sent before closing it.
+    async fn error_before_close(&mut self) -> Option<ErrorFields> {
+        let mut error = None;
+        while let Some(message) = self.next().await {
+            if let BackendMessage::ErrorResponse(fields) = message {
+                error = Some(fields);
+            }
+        }
+        error
+    }
+}
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None` where this process may not mount (not root, or in a restricted container).
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let path = std::env::temp_dir().join(format!("hoop-e2e-tmpfs-{}", random_suffix()));
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            Some(Tmpfs(path))
+        } else {
+            let _ = std::fs::remove_dir(&path);
+            None
+        }
+    }
+
+    /// Writes a file until the file system is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        while matches!(file.write(&[0u8; 4096]), Ok(n) if n > 0) {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A CA, and a server certificate and key for `localhost` that it signed, as PEM files.
+fn write_certificate_chain(dir: &ScratchDir, prefix: &str) -> (PathBuf, TlsFiles) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("hoop e2e {prefix} CA"));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let ca_path = dir.write(&format!("{prefix}-ca.pem"), &ca.pem());
+    let files = TlsFiles {
+        cert: dir.write(&format!("{prefix}-server.pem"), &server.pem()),
+        key: dir.write(&format!("{prefix}-server.key"), &server_key.serialize_pem()),
+    };
+    (ca_path, files)
+}
+
+/// `VmHWM` of a process (its peak resident set), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/<pid>/status");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    kib * 1024
+}
+
+// ---------------------------------------------------------------------------------------------
+// psql
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_works_through_the_gateway_and_every_statement_is_recorded() {
@@ -43,24 +359,737 @@ async fn psql_works_through_the_gateway_and_every_statement_is_recorded() {
     assert!(text.contains("hoop run 9001"), "{text}");
 
     hoop.wait_sessions_ended(1).await;
-    let recordings = hoop.recordings();
-    assert_eq!(recordings.len(), 1, "one recording per session");
-    let report = hoop::recording::verify(&recordings[0]).expect("the hash chain verifies");
-    let events = events(&recordings[0]);
-    assert_eq!(report.events as usize, events.len());
-    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.first(), Some(&"session_start"));
-    assert_eq!(kinds.last(), Some(&"session_end"));
-    let sql: Vec<&str> = events
+    let events = recording_of(&hoop, &credential.username);
+    assert_eq!(events[0]["kind"], "session_start");
+    assert_eq!(events[0]["tls"], true);
+    assert_eq!(
+        trace(&events),
+        [
+            "session_start",
+            "statement SELECT count(*) FROM widgets",
+            "complete SELECT 1",
+            "statement SELECT current_user, current_setting('application_name')",
+            "complete SELECT 1",
+            "terminate",
+            "session_end client terminated",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_batches_errors_copy_notices_and_notifications_are_relayed_and_recorded() {
+    let hoop = Hoop::start(Options::default()).await;
+    grant(&hoop, "GRANT TEMP ON DATABASE {db} TO {reader}").await;
+    let credential = hoop.issue(&hoop.github_token(9101)).await;
+
+    let commands = [
+        "SELECT 1; SELECT 2",
+        "BEGIN",
+        "SELECT 1/0",
+        "ROLLBACK",
+        "SELECT 'still usable'",
+        r"\copy widgets TO STDOUT",
+        "CREATE TEMP TABLE parts (id integer, name text)",
+        "COPY parts FROM STDIN",
+        "SELECT string_agg(name, ',' ORDER BY id) FROM parts",
+        "DO $$ BEGIN RAISE NOTICE 'hi'; END $$",
+        "LISTEN c; NOTIFY c, 'x'",
+    ];
+    let mut args = vec!["-v", "ON_ERROR_STOP=0"];
+    for command in commands {
+        args.extend(["-c", command]);
+    }
+    let out = hoop.psql_with_input(&credential, &args, "4\tbolt\n5\tnut\n");
+    let (text, errors) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        "1",
+        "2",
+        "still usable",
+        "1\tsprocket",
+        "3\tcog",
+        "bolt,nut",
+        "Asynchronous notification \"c\" with payload \"x\" received from server process with PID",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(expected)),
+            "{expected:?} not in psql's output:\n{text}\n{errors}"
+        );
+    }
+    assert!(errors.contains("ERROR:  division by zero"), "{errors}");
+    assert!(errors.contains("NOTICE:  hi"), "{errors}");
+
+    hoop.wait_sessions_ended(1).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert_eq!(
+        trace(&events),
+        [
+            "session_start",
+            "statement SELECT 1; SELECT 2",
+            "complete SELECT 1",
+            "complete SELECT 1",
+            "statement BEGIN",
+            "complete BEGIN",
+            "statement SELECT 1/0",
+            "error 22012",
+            "statement ROLLBACK",
+            "complete ROLLBACK",
+            "statement SELECT 'still usable'",
+            "complete SELECT 1",
+            "statement COPY widgets TO STDOUT",
+            "complete COPY 3",
+            "statement CREATE TEMP TABLE parts (id integer, name text)",
+            "complete CREATE TABLE",
+            "statement COPY parts FROM STDIN",
+            "copy_in_end true",
+            "complete COPY 2",
+            "statement SELECT string_agg(name, ',' ORDER BY id) FROM parts",
+            "complete SELECT 1",
+            "statement DO $$ BEGIN RAISE NOTICE 'hi'; END $$",
+            "notice hi",
+            "complete DO",
+            "statement LISTEN c; NOTIFY c, 'x'",
+            "complete LISTEN",
+            "complete NOTIFY",
+            "notification c",
+            "terminate",
+            "session_end client terminated",
+        ]
+    );
+    let error = of_kind(&events, "error")[0];
+    assert_eq!(error["message"], "division by zero");
+    // COPY data is the table's content: only its size is recorded.
+    let copy = of_kind(&events, "copy_in_end")[0];
+    assert_eq!(copy["bytes"], "4\tbolt\n5\tnut\n".len());
+    assert_eq!(of_kind(&events, "notification")[0]["payload_bytes"], 1);
+    assert_eq!(events.last().unwrap()["statements"], commands.len());
+    assert_eq!(events.last().unwrap()["errors"], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokio-postgres: extended protocol over TLS
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extended_protocol_over_tls_is_relayed_and_recorded() {
+    let hoop = Hoop::start(Options::default()).await;
+    grant(&hoop, "GRANT TEMP ON DATABASE {db} TO {reader}").await;
+    let credential = hoop.issue(&hoop.github_token(9201)).await;
+    let mut client = hoop.connect_gateway(&credential).await.unwrap();
+
+    // One named statement, binary parameters and results, run twice.
+    let echo_sql = "SELECT $1::int8 * 2, $2::text || '!', $3::bytea";
+    let echo = client.prepare(echo_sql).await.unwrap();
+    let inputs: [(i64, &str, Vec<u8>); 2] = [(21, "hi", vec![0, 1, 255]), (-4, "", vec![])];
+    for (number, text, bytes) in &inputs {
+        let row = client
+            .query_one(&echo, &[number, text, bytes])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), number * 2);
+        assert_eq!(row.get::<_, String>(1), format!("{text}!"));
+        assert_eq!(&row.get::<_, Vec<u8>>(2), bytes);
+    }
+    let null = client
+        .query_one("SELECT $1::text IS NULL", &[&None::<String>])
+        .await
+        .unwrap();
+    assert!(null.get::<_, bool>(0));
+
+    // Pipelined: three executions sent before the first answer, answered in order.
+    let name_of = client
+        .prepare("SELECT name FROM widgets WHERE id = $1")
+        .await
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        client.query_one(&name_of, &[&1i32]),
+        client.query_one(&name_of, &[&2i32]),
+        client.query_one(&name_of, &[&3i32]),
+    );
+    let names: Vec<String> = [a, b, c].into_iter().map(|r| r.unwrap().get(0)).collect();
+    assert_eq!(names, ["sprocket", "gear", "cog"]);
+
+    // Transactions.
+    client
+        .batch_execute("CREATE TEMP TABLE notes (body text)")
+        .await
+        .unwrap();
+    let insert = "INSERT INTO notes VALUES ($1)";
+    let tx = client.transaction().await.unwrap();
+    tx.execute(insert, &[&"rolled back"]).await.unwrap();
+    tx.rollback().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute(insert, &[&"kept"]).await.unwrap();
+    tx.commit().await.unwrap();
+    let bodies: Vec<String> = client
+        .query("SELECT body FROM notes", &[])
+        .await
+        .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "statement")
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(bodies, ["kept"]);
+    drop(client);
+
+    hoop.wait_sessions_ended(1).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert_eq!(events[0]["tls"], true);
+    let echo_parses: Vec<&Value> = of_kind(&events, "parse")
+        .into_iter()
+        .filter(|e| e["sql"] == echo_sql)
+        .collect();
+    assert_eq!(echo_parses.len(), 1, "a named statement is parsed once");
+    let echo_name = echo_parses[0]["statement"].as_str().unwrap();
+    assert!(!echo_name.is_empty());
+    let echo_binds: Vec<&Value> = of_kind(&events, "bind")
+        .into_iter()
+        .filter(|e| e["statement"] == echo_name)
+        .map(|e| &e["params"])
+        .collect();
+    assert_eq!(
+        echo_binds,
+        [
+            &json!([{"binary_bytes": 8}, {"binary_bytes": 2}, {"binary_bytes": 3}]),
+            &json!([{"binary_bytes": 8}, {"binary_bytes": 0}, {"binary_bytes": 0}]),
+        ],
+        "binary parameters are recorded by size"
+    );
+    let binds = of_kind(&events, "bind");
+    assert!(binds.iter().any(|e| e["params"] == json!([null])));
+    assert_eq!(
+        of_kind(&events, "execute").len(),
+        binds.len(),
+        "every bound portal was executed"
+    );
+    let tags: Vec<&str> = of_kind(&events, "complete")
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            "SELECT 1",
+            "SELECT 1",
+            "SELECT 1",
+            "SELECT 1",
+            "SELECT 1",
+            "SELECT 1",
+            "CREATE TABLE",
+            "BEGIN",
+            "INSERT 0 1",
+            "ROLLBACK",
+            "BEGIN",
+            "INSERT 0 1",
+            "COMMIT",
+            "SELECT 1",
+        ]
+    );
+    let simple: Vec<&str> = of_kind(&events, "statement")
+        .iter()
         .map(|e| e["sql"].as_str().unwrap())
         .collect();
     assert_eq!(
-        sql,
+        simple,
         [
-            "SELECT count(*) FROM widgets",
-            "SELECT current_user, current_setting('application_name')"
+            "CREATE TEMP TABLE notes (body text)",
+            "BEGIN",
+            "ROLLBACK",
+            "BEGIN",
+            "COMMIT"
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancel
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_the_running_query_and_a_forged_key_cancels_nothing() {
+    let hoop = Hoop::start(Options::default()).await;
+    let credential = hoop.issue(&hoop.github_token(9301)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let token = client.cancel_token();
+
+    let sleeper = tokio::spawn(async move {
+        let result = client.simple_query("SELECT pg_sleep(30)").await;
+        (client, result)
+    });
+    wait_running(&hoop.db, &credential.username, "pg_sleep(30)").await;
+    token.cancel_query(gateway_tls()).await.unwrap();
+    let (client, result) = tokio::time::timeout(WAIT, sleeper)
+        .await
+        .expect("the cancelled query returns")
+        .unwrap();
+    let error = result.expect_err("the query was cancelled");
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+
+    // A CancelRequest with a key the gateway never gave out (plaintext, as libpq may send it).
+    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(2)").await });
+    wait_running(&hoop.db, &credential.username, "pg_sleep(2)").await;
+    let mut forged = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
+        .await
+        .unwrap();
+    let mut request = Vec::from(16u32.to_be_bytes());
+    request.extend(startup::CANCEL_REQUEST_CODE.to_be_bytes());
+    request.extend(0x1234_5678u32.to_be_bytes());
+    request.extend(0x0bad_cafeu32.to_be_bytes());
+    forged.write_all(&request).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, forged.read_to_end(&mut rest))
+        .await
+        .expect("the gateway closes a cancel connection")
+        .unwrap();
+    assert!(rest.is_empty(), "a cancel request gets no answer");
+    wait_until("the forged cancel to be logged", || async {
+        hoop.log()
+            .contains("cancel request with an unknown key ignored")
+    })
+    .await;
+    let result = tokio::time::timeout(WAIT, sleeper)
+        .await
+        .expect("pg_sleep(2) returns")
+        .unwrap();
+    result.expect("a forged cancel key cancels nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refused logins
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_logins_get_their_sqlstate_and_a_denied_audit_event() {
+    let hoop = Hoop::start(Options::default()).await;
+    let credential = hoop.issue(&hoop.github_token(9401)).await;
+    let user = &credential.username;
+    let password_failed = |user: &str| format!("password authentication failed for user \"{user}\"");
+
+    let mut wrong_password = hoop.gateway_config(&credential);
+    wrong_password.password("not-the-password");
+    let e = refusal(&wrong_password).await;
+    assert_eq!((e.code(), e.severity()), (&SqlState::INVALID_PASSWORD, "FATAL"));
+    assert_eq!(e.message(), password_failed(user));
+    assert_connect_denied(&hoop, "password_failed", user).await;
+
+    let unknown = format!("run-1-1-{}", random_suffix());
+    let mut unknown_user = hoop.gateway_config(&credential);
+    unknown_user.user(&unknown);
+    let e = refusal(&unknown_user).await;
+    assert_eq!(e.code(), &SqlState::INVALID_PASSWORD);
+    assert_eq!(e.message(), password_failed(&unknown), "same as a wrong password");
+    assert_connect_denied(&hoop, "password_failed", &unknown).await;
+
+    let mut wrong_database = hoop.gateway_config(&credential);
+    wrong_database.dbname("postgres");
+    let e = refusal(&wrong_database).await;
+    assert_eq!(e.code(), &SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+    assert!(
+        e.message()
+            .contains(&format!("is for database \"{}\", not \"postgres\"", hoop.db.name)),
+        "{}",
+        e.message()
+    );
+    assert_connect_denied(&hoop, "database_mismatch", user).await;
+
+    let mut plaintext = hoop.gateway_config(&credential);
+    plaintext.ssl_mode(SslMode::Disable);
+    let e = refusal(&plaintext).await;
+    assert_eq!(e.code(), &SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+    assert!(e.message().contains("sslmode=require"), "{}", e.message());
+    assert_connect_denied(&hoop, "tls_required", user).await;
+
+    // The rule allows MAX_SESSIONS at once; one more is refused while they are open.
+    let mut held = Vec::new();
+    for _ in 0..MAX_SESSIONS {
+        held.push(hoop.connect_gateway(&credential).await.unwrap());
+    }
+    let e = refusal(&hoop.gateway_config(&credential)).await;
+    assert_eq!(e.code(), &SqlState::TOO_MANY_CONNECTIONS);
+    assert!(
+        e.message()
+            .contains(&format!("already has its maximum of {MAX_SESSIONS} sessions")),
+        "{}",
+        e.message()
+    );
+    assert_connect_denied(&hoop, "session_limit", user).await;
+    for client in &held {
+        client.simple_query("SELECT 1").await.unwrap();
+    }
+
+    let revoked = hoop.issue(&hoop.github_token(9402)).await;
+    let reply = hoop
+        .revoke_with_token(&revoked.id, &hoop.github_token(9402))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let e = refusal(&hoop.gateway_config(&revoked)).await;
+    assert_eq!(e.code(), &SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+    assert!(e.message().contains("revoked"), "{}", e.message());
+    assert_connect_denied(&hoop, "credential_inactive", &revoked.username).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions ended by the gateway
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_credential_ends_its_live_session() {
+    let hoop = Hoop::start(Options::default()).await;
+    let credential = hoop.issue(&hoop.github_token(9501)).await;
+    let (client, connection) = hoop.gateway_session(&credential).await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+
+    let reply = hoop
+        .revoke_with_token(&credential.id, &hoop.github_token(9501))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let fatal = server_ending(connection).await;
+    assert_eq!(
+        (fatal.code(), fatal.severity()),
+        (&SqlState::ADMIN_SHUTDOWN, "FATAL")
+    );
+    assert!(
+        fatal.message().contains("credential was revoked"),
+        "{}",
+        fatal.message()
+    );
+    assert!(client.simple_query("SELECT 1").await.is_err());
+
+    hoop.wait_sessions_ended(1).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert_eq!(end_reason(&events), "credential revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_its_credential_expires_and_cannot_log_in_again() {
+    let hoop = Hoop::start(Options::default()).await;
+    let credential = hoop.issue(&hoop.short_lived_token(9601)).await;
+    let (client, connection) = hoop.gateway_session(&credential).await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+
+    let fatal = server_ending(connection).await;
+    assert!(chrono::Utc::now() >= credential.expires_at);
+    assert_eq!(fatal.code(), &SqlState::ADMIN_SHUTDOWN);
+    assert!(
+        fatal.message().contains("credential expired"),
+        "{}",
+        fatal.message()
+    );
+    hoop.wait_sessions_ended(1).await;
+    assert_eq!(
+        end_reason(&recording_of(&hoop, &credential.username)),
+        "credential expired"
+    );
+
+    let e = refusal(&hoop.gateway_config(&credential)).await;
+    assert_eq!(e.code(), &SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+    assert!(
+        e.message().contains("expired") && !e.message().contains("is active"),
+        "{}",
+        e.message()
+    );
+    assert_connect_denied(&hoop, "credential_inactive", &credential.username).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_full_accepts_the_configured_certificate_only() {
+    let certs = ScratchDir::new();
+    let (ca, server) = write_certificate_chain(&certs, "gateway");
+    let (other_ca, _) = write_certificate_chain(&certs, "other");
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            tls: Some(server),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let credential = hoop.issue(&hoop.github_token(9701)).await;
+    let psql = |host: &str, root: &Path| {
+        hoop.psql_command(&credential)
+            .args(["-c", "SELECT 'verified'"])
+            .env("PGHOST", host)
+            .env("PGSSLMODE", "verify-full")
+            .env("PGSSLROOTCERT", root)
+            .output()
+            .unwrap()
+    };
+
+    assert_eq!(stdout(&psql("localhost", &ca)), "verified");
+
+    let untrusted = psql("localhost", &other_ca);
+    assert!(!untrusted.status.success());
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
+
+    let wrong_name = psql("127.0.0.1", &ca);
+    assert!(!wrong_name.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_name.stderr);
+    assert!(stderr.contains("does not match host name"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocol abuse
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_abuse_closes_only_the_offending_connection() {
+    const MAX_MESSAGE: usize = 65_536;
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            require_tls: Some(false),
+            max_message_bytes: Some(MAX_MESSAGE),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let good = hoop
+        .connect_gateway(&hoop.issue(&hoop.github_token(9801)).await)
+        .await
+        .unwrap();
+    let count_widgets = || async {
+        let row = good
+            .query_one("SELECT count(*) FROM widgets", &[])
+            .await
+            .expect("the good session keeps working");
+        assert_eq!(row.get::<_, i64>(0), 3);
+    };
+    count_widgets().await;
+
+    let declared = u32::try_from(MAX_MESSAGE + 100).unwrap();
+    let mut oversized = b"Q".to_vec();
+    oversized.extend(declared.to_be_bytes());
+    oversized.extend(b"SELECT 1");
+    let garbage = [0xff, 0, 0, 0, 2].to_vec();
+    for (ended, (run_id, bytes)) in [(9802, oversized), (9803, garbage)].into_iter().enumerate() {
+        let credential = hoop.issue(&hoop.github_token(run_id)).await;
+        let mut bad = RawClient::login(&hoop, &credential).await;
+        bad.send(&bytes).await;
+        let error = bad
+            .error_before_close()
+            .await
+            .expect("an error before the close");
+        assert_eq!(
+            (error.severity(), error.sqlstate()),
+            (Some("FATAL"), Some("08P01")),
+            "{error:?}"
+        );
+        count_widgets().await;
+        hoop.wait_sessions_ended(ended as i64 + 1).await;
+        let events = recording_of(&hoop, &credential.username);
+        assert!(
+            end_reason(&events).starts_with("protocol violation"),
+            "{}",
+            end_reason(&events)
+        );
+        assert!(of_kind(&events, "statement").is_empty());
+    }
+
+    // A message cut short, then the client is gone: nothing of it is recorded or run.
+    let credential = hoop.issue(&hoop.github_token(9804)).await;
+    let mut truncated = RawClient::login(&hoop, &credential).await;
+    let mut partial = b"Q".to_vec();
+    partial.extend(100u32.to_be_bytes());
+    partial.extend(b"SELECT 1");
+    truncated.send(&partial).await;
+    truncated.tcp.shutdown().await.unwrap();
+    assert!(truncated.error_before_close().await.is_none());
+    count_widgets().await;
+    hoop.wait_sessions_ended(3).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert_eq!(end_reason(&events), "client disconnected");
+    assert!(of_kind(&events, "statement").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording failure
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_refuses_the_statement_before_it_runs() {
+    let Some(tmpfs) = Tmpfs::mount("256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root outside a restricted container)");
+        return;
+    };
+    let hoop = Hoop::start(Options {
+        spool_dir: Some(tmpfs.0.join("spool")),
+        ..Options::default()
+    })
+    .await;
+    grant(
+        &hoop,
+        "CREATE TABLE ledger (entry text); GRANT SELECT, INSERT ON ledger TO {reader}",
+    )
+    .await;
+    let credential = hoop.issue(&hoop.github_token(9901)).await;
+    let (client, connection) = hoop.gateway_session(&credential).await.unwrap();
+    client
+        .simple_query("INSERT INTO ledger VALUES ('recorded')")
+        .await
+        .unwrap();
+
+    let filler = tmpfs.fill();
+    // Its event is larger than a page, so it cannot fit in what the session's file has left.
+    let refused = format!("INSERT INTO ledger VALUES ('{}')", "x".repeat(8192));
+    let error = client
+        .simple_query(&refused)
+        .await
+        .expect_err("the statement is refused");
+    let fatal = match error.as_db_error() {
+        Some(db) => db.clone(),
+        None => server_ending(connection).await,
+    };
+    assert_eq!(
+        (fatal.code().code(), fatal.severity()),
+        ("58030", "FATAL"),
+        "{fatal}"
+    );
+    let rows: Vec<String> = hoop
+        .db
+        .client()
+        .await
+        .query("SELECT entry FROM ledger", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["recorded"], "the unrecorded statement did not run");
+    hoop.wait_sessions_ended(1).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert!(
+        !events.iter().any(|e| e.to_string().contains("xxxxxxxx")),
+        "{events:?}"
+    );
+
+    // Other sessions are recorded again once there is room.
+    std::fs::remove_file(filler).unwrap();
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    client
+        .simple_query("INSERT INTO ledger VALUES ('again')")
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_runs_through_the_gateway_in_every_query_mode() {
+    let hoop = Hoop::start(Options::default()).await;
+    let init = Command::new(PGBENCH)
+        .args(["-i", "-q", "-h", "127.0.0.1", "-U", "postgres", &hoop.db.name])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    grant(
+        &hoop,
+        "GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history \
+         TO {reader}",
+    )
+    .await;
+
+    // GitLab credentials: pgbench's first connection (it reads the scale) may still count
+    // upstream when its two clients connect, which the 2-session main rule would refuse.
+    for (run_id, mode) in [(9951, "simple"), (9952, "extended"), (9953, "prepared")] {
+        let credential = hoop.issue(&hoop.gitlab_token(run_id)).await;
+        let out = Command::new(PGBENCH)
+            .args(["-S", "-n", "-t", "200", "-c", "2", "-M", mode])
+            .envs(hoop.pg_env(&credential))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("number of transactions actually processed: 400/400"),
+            "pgbench -M {mode}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let events: Vec<Value> = recordings_of(&hoop, &credential.username)
+            .into_iter()
+            .flatten()
+            .collect();
+        let executed = match mode {
+            "simple" => of_kind(&events, "statement").len(),
+            _ => of_kind(&events, "execute").len(),
+        };
+        assert!(executed >= 400, "-M {mode}: {executed} statements recorded");
+        let parses = of_kind(&events, "parse");
+        let binds = of_kind(&events, "bind");
+        match mode {
+            "simple" => assert!(parses.is_empty() && binds.is_empty()),
+            "extended" => assert_eq!(parses.len(), 400),
+            _ => assert_eq!(parses.len(), 2, "one prepared statement per client"),
+        }
+        if mode != "simple" {
+            // pgbench binds the account id as text: recorded as it was sent.
+            assert_eq!(binds.len(), 400);
+            for bind in binds {
+                let aid = bind["params"][0].as_str().unwrap_or_default();
+                assert!(aid.parse::<u32>().is_ok(), "{bind}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_result_streams_to_a_slow_reader_in_bounded_memory() {
+    const ROWS: usize = 300_000;
+    const WIDTH: usize = 1000;
+    const PEAK_RSS_BOUND: u64 = 200 << 20;
+    let hoop = Hoop::start(Options::default()).await;
+    let credential = hoop.issue(&hoop.github_token(9961)).await;
+
+    // COPY, because psql writes COPY data as it arrives (a SELECT result is read whole first),
+    // so a slow pipe reader slows psql, then the gateway, then the upstream.
+    let sql = format!("COPY (SELECT repeat('x', {WIDTH}) FROM generate_series(1, {ROWS})) TO STDOUT");
+    let mut psql = hoop
+        .psql_command(&credential)
+        .args(["-c", &sql])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = psql.stdout.take().unwrap();
+    let (bytes, lines) = tokio::task::spawn_blocking(move || {
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut since_pause = 0;
+        loop {
+            let n = pipe.read(&mut chunk).unwrap();
+            if n == 0 {
+                return (bytes, lines);
+            }
+            bytes += n;
+            lines += chunk[..n].iter().filter(|&&b| b == b'\n').count();
+            since_pause += n;
+            if since_pause >= 1 << 20 {
+                since_pause = 0;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let status = wait_for_exit(&mut psql, "psql").await;
+    let mut errors = String::new();
+    psql.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+    assert!(status.success(), "{errors}");
+    assert_eq!(lines, ROWS);
+    assert_eq!(bytes, ROWS * (WIDTH + 1));
+
+    let peak = peak_rss(hoop.pid());
+    assert!(
+        peak < PEAK_RSS_BOUND,
+        "hoop's peak RSS was {} MiB while relaying {} MiB",
+        peak >> 20,
+        bytes >> 20
+    );
+    hoop.wait_sessions_ended(1).await;
+    let events = recording_of(&hoop, &credential.username);
+    assert!(trace(&events).contains(&format!("complete COPY {ROWS}")));
 }

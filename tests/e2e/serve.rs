@@ -136,7 +136,7 @@ async fn migrate_applies_once_then_reports_up_to_date() {
     let url = db.url();
     let (status, output) = setup.run(&["migrate"], &setup.config, &secrets(&url)).await;
     assert!(status.success(), "{output}");
-    assert!(output.contains("applied migrations [1]"), "{output}");
+    assert!(output.contains("applied migrations [1, 2]"), "{output}");
     let (status, output) = setup.run(&["migrate"], &setup.config, &secrets(&url)).await;
     assert!(status.success(), "{output}");
     assert!(output.contains("up to date"), "{output}");

@@ -230,7 +230,7 @@ pub struct ConnectionConfig {
     /// Size of the admin connection pool.
     #[serde(default = "defaults::admin_pool_size")]
     pub admin_pool_size: usize,
-    /// When the per-run upstream role is created (default `exchange`).
+    /// When the per-run upstream role is created (default `first-connect`).
     #[serde(default)]
     pub role_provisioning: RoleProvisioning,
 }
@@ -240,10 +240,10 @@ pub struct ConnectionConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum RoleProvisioning {
     /// During the exchange: the credential is returned once its role exists upstream.
-    #[default]
     Exchange,
     /// When the gateway first connects upstream for the credential: exchanges touch only
     /// hoop's state database, and runs that never connect never create a role.
+    #[default]
     FirstConnect,
 }
 

@@ -1,19 +1,23 @@
-//! `hoop demo`: the whole token exchange on embedded defaults, in a few printed steps.
+//! `hoop demo`: a CI job's database access on embedded defaults, in a few printed steps.
 //!
 //! It prepares a `hoop_demo` database on the local Postgres (state and upstream in one), starts
-//! the demo-only OIDC issuer ([`issuer`]) and the real API in-process on loopback ports, and
-//! plays a CI job: exchange, replay, connect as the per-run role, revoke.
+//! the demo-only OIDC issuer ([`issuer`]), the real API and the real gateway in-process on
+//! loopback ports, and plays a CI job: exchange, replay, connect through the gateway, revoke,
+//! then shows the session's verified recording and the audit trail.
 
 pub mod issuer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use serde_json::Value;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{Config, ProcessEnv};
+use crate::gateway::Gateway;
 use crate::server::{self, Shutdown};
 use issuer::DemoIssuer;
 
@@ -35,8 +39,13 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let admin_url = prepare_database(&args.database_url).await?;
     let issuer = DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    let config = demo_config(&issuer.url(), &admin_url)?;
+    let spool = std::env::temp_dir().join(format!("hoop-demo-spool-{}", std::process::id()));
+    let gateway_listener = server::bind("127.0.0.1:0".parse()?).await?;
+    let gateway_port = gateway_listener.local_addr()?.port();
+    let config = demo_config(&issuer.url(), &admin_url, gateway_port, &spool)?;
+    let gateway_config = config.gateway.clone();
     let broker = server::build(config, &ProcessEnv, "demo").await?;
+    let gateway = Arc::new(Gateway::new(broker.clone(), gateway_config, "127.0.0.1")?);
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
     let api = format!("http://{}", listener.local_addr()?);
     let (trigger, shutdown) = Shutdown::new();
@@ -44,16 +53,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         broker.clone(),
         listener,
         Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    tokio::spawn(crate::gateway::run(
+        gateway.clone(),
+        gateway_listener,
         shutdown,
     ));
 
-    println!("hoop demo: token exchange on embedded defaults");
+    println!("hoop demo: a CI job's database access, on embedded defaults");
     println!(
         "  database (state and upstream)  {}",
         redact_url(&admin_url)
     );
     println!("  demo OIDC issuer (demo only)   {}", issuer.url());
-    println!("  hoop API                       {api}\n");
+    println!("  hoop API                       {api}");
+    println!("  hoop gateway (TLS, recorded)   127.0.0.1:{gateway_port}\n");
 
     let http = reqwest::Client::new();
     let claims = issuer.github_claims(AUDIENCE, "acme/payments", 1001, 4242);
@@ -80,7 +95,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "3. the same token again -> {status} {}",
         body["error"]["code"].as_str().unwrap_or("?")
     );
-
     let other = issuer.mint(&issuer.github_claims(AUDIENCE, "mallory/payments", 666, 4243));
     let (status, body) = post_exchange(&http, &api, &other).await?;
     println!(
@@ -88,36 +102,41 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         body["error"]["code"].as_str().unwrap_or("?")
     );
 
-    let role_password = broker
-        .upstreams()
-        .role_password(&crate::credentials::Username(user.clone()));
-    let mut pg = tokio_postgres::Config::from_str(&admin_url)?;
-    pg.user(&user)
-        .password(role_password.expose())
-        .dbname(DEMO_DATABASE);
-    let (client, conn) = pg
-        .connect(tokio_postgres::NoTls)
+    // The job's client: unchanged libpq-style settings pointed at the gateway, verify-full TLS.
+    let tls = client_tls(
+        gateway
+            .tls()
+            .map(|t| t.certificate_pem.as_str())
+            .unwrap_or_default(),
+    )?;
+    let pg_url = format!(
+        "postgres://{user}:{password}@127.0.0.1:{gateway_port}/{DEMO_DATABASE}?sslmode=require"
+    );
+    let (client, conn) = tokio_postgres::connect(&pg_url, tls.clone())
         .await
-        .context("connecting as the run role")?;
+        .context("connecting through the gateway")?;
     let conn_task = tokio::spawn(conn);
     let row = client
         .query_one(
-            "SELECT current_user::text, (SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = current_user),
+            "SELECT current_user::text, current_setting('application_name'),
                     (SELECT rolvaliduntil::text FROM pg_roles WHERE rolname = current_user),
                     (SELECT count(*) FROM payments)",
             &[],
         )
         .await?;
     println!(
-        "5. connected upstream as {} (VALID UNTIL {2}; role comment {1:?})\n   SELECT count(*) FROM payments -> {3}",
+        "5. through the gateway (TLS, SCRAM) as {} (VALID UNTIL {}, application_name {:?})\n   SELECT count(*) FROM payments -> {}",
         row.get::<_, String>(0),
-        row.get::<_, String>(1),
         row.get::<_, String>(2),
+        row.get::<_, String>(1),
         row.get::<_, i64>(3),
     );
     match client.execute("DELETE FROM payments", &[]).await {
         Ok(_) => bail!("the run role could delete rows; the demo role has too many privileges"),
-        Err(e) => println!("   DELETE FROM payments -> refused: {}", db_message(&e)),
+        Err(e) => println!(
+            "   DELETE FROM payments -> refused upstream: {}",
+            db_message(&e)
+        ),
     }
 
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -127,17 +146,48 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .send()
         .await?
         .status();
-    drop(client);
-    let _ = conn_task.await;
-    let again = pg.connect(tokio_postgres::NoTls).await;
+    println!("6. DELETE /v1/credentials/{id} -> {}", status.as_u16());
+    let live = client.query_one("SELECT 1", &[]).await;
     println!(
-        "6. DELETE /v1/credentials/{id} -> {}; role dropped, connecting again -> {}",
-        status.as_u16(),
+        "   the open session -> {}",
+        match &live {
+            Ok(_) => "STILL OPEN (unexpected)".to_string(),
+            Err(e) => format!("ended: {}", db_message(e)),
+        }
+    );
+    let _ = conn_task.await;
+    let again = tokio_postgres::connect(&pg_url, tls).await;
+    println!(
+        "   connecting again -> {}",
         match &again {
             Ok(_) => "ACCEPTED (unexpected)".to_string(),
             Err(e) => format!("refused: {}", db_message(e)),
         }
     );
+
+    // The session's recording: written before each statement ran, hash-chained.
+    let recording = wait_for_recording(&spool).await?;
+    let report = crate::recording::verify(&recording)?;
+    println!(
+        "7. recording {} : {} events, chain verifies (head {}…)",
+        recording.display(),
+        report.events,
+        &report.head.to_hex()[..16]
+    );
+    for line in std::fs::read_to_string(&recording)?.lines() {
+        let event: Value = serde_json::from_str(line)?;
+        let detail = event
+            .get("sql")
+            .or(event.get("tag"))
+            .or(event.get("message"))
+            .or(event.get("reason"));
+        println!(
+            "   #{:<2} {:<14} {}",
+            event["seq"],
+            event["kind"].as_str().unwrap_or_default(),
+            detail.and_then(Value::as_str).unwrap_or_default()
+        );
+    }
 
     let rows = broker
         .store()
@@ -146,12 +196,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .query(
             "SELECT action, outcome, code, coalesce(trust_rule, '-'), coalesce(subject, '-')
              FROM hoop_audit_events WHERE credential_id = $1::text::uuid OR (at > now() - interval '1 minute' AND outcome <> 'success')
-             ORDER BY id DESC LIMIT 6",
+             ORDER BY id LIMIT 10",
             &[&id],
         )
         .await?;
-    println!("7. audit trail (never a token or a password):");
-    for r in rows.iter().rev() {
+    println!("8. audit trail (never a token or a password):");
+    for r in &rows {
         println!(
             "   {:<8} {:<8} {:<24} rule {:<16} {}",
             r.get::<_, String>(0),
@@ -163,11 +213,51 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     trigger.trigger();
     serving.await??;
-    if again.is_ok() {
-        bail!("the revoked credential still connects");
+    let _ = std::fs::remove_dir_all(&spool);
+    if live.is_ok() || again.is_ok() {
+        bail!("the revoked credential still works");
     }
-    println!("\ndone: the credential worked only for its run, only while it lived.");
+    println!(
+        "\ndone: the credential worked only for its run, only while it lived, and every statement is on record."
+    );
+    println!(
+        "in a pipeline: `uses: <org>/hoop/action@v1` (GitHub) or `extends: .hoop-db` (GitLab) do steps 1-2 and 6."
+    );
     Ok(())
+}
+
+/// A TLS client that trusts exactly the gateway's certificate (what `sslmode=verify-full`
+/// with `sslrootcert` does for libpq).
+fn client_tls(certificate_pem: &str) -> anyhow::Result<MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(certificate_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// The demo's one recording, once its session has closed it.
+async fn wait_for_recording(spool: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    for _ in 0..100 {
+        let found = std::fs::read_dir(spool)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        if let Some(path) = found
+            && crate::recording::verify(&path)?.last_kind.as_deref() == Some("session_end")
+        {
+            return Ok(path);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the session's recording was not closed")
 }
 
 async fn post_exchange(
@@ -233,7 +323,12 @@ async fn prepare_database(url: &str) -> anyhow::Result<String> {
     Ok(parsed.to_string())
 }
 
-fn demo_config(issuer_url: &str, admin_url: &str) -> anyhow::Result<Config> {
+fn demo_config(
+    issuer_url: &str,
+    admin_url: &str,
+    gateway_port: u16,
+    spool: &std::path::Path,
+) -> anyhow::Result<Config> {
     let mut key = [0u8; 48];
     aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
     let key = base64::engine::general_purpose::STANDARD.encode(key);
@@ -241,9 +336,13 @@ fn demo_config(issuer_url: &str, admin_url: &str) -> anyhow::Result<Config> {
         r#"
         [server]
         api_listen = "127.0.0.1:0"
+        gateway_listen = "127.0.0.1:{gateway_port}"
         state_database_url = {admin_url:?}
         secret_key = {key:?}
         max_ttl = "15m"
+
+        [gateway]
+        spool_dir = {spool:?}
 
         [[issuers]]
         name = "demo"
@@ -257,7 +356,7 @@ fn demo_config(issuer_url: &str, admin_url: &str) -> anyhow::Result<Config> {
         admin_url = {admin_url:?}
         database = "{DEMO_DATABASE}"
         default_role = "{DEMO_ROLE}"
-        sslmode = "disable"
+        role_provisioning = "first-connect"
 
         [[trust]]
         name = "payments-main"

@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::config::GatewayConfig;
 use crate::exchange::Broker;
 use crate::gateway_tls::{GatewayTls, TlsError};
-use crate::recording::{RecordingError, Spool};
+use crate::recording::{Event, RecordingError, Spool};
 use crate::server::Shutdown;
 
 pub use registry::{Ending, Registry};
@@ -83,6 +83,46 @@ impl Gateway {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Closes recordings a crash left open: a trailing partial line is cut off and a
+    /// `session_end` event with reason "terminated" is appended, so every recording in the
+    /// spool ends cleanly and verifies. Recordings that do not verify are left untouched for
+    /// an operator, with an alert. Run at start, before accepting sessions.
+    pub async fn close_crashed_recordings(&self) -> usize {
+        let files = match self.spool.leftovers() {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::error!(target: "hoop::alert", error = %e, "cannot list the spool");
+                return 0;
+            }
+        };
+        let mut closed = 0;
+        for path in files {
+            let recovered = match crate::recording::recover(&path) {
+                Ok(r) if r.chain.last_kind.as_deref() == Some("session_end") => continue,
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(target: "hoop::alert", path = %path.display(), error = %e, "a recording in the spool does not verify; left for inspection");
+                    continue;
+                }
+            };
+            let reason = "terminated: the gateway stopped without closing the session";
+            let result = match self.spool.resume(&recovered).await {
+                Ok(recorder) => recorder
+                    .finish(Event::new("session_end").with("reason", reason))
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => closed += 1,
+                Err(e) => {
+                    tracing::error!(target: "hoop::alert", path = %path.display(), error = %e, "cannot close a crashed recording")
+                }
+            }
+        }
+        closed
     }
 
     /// Forwards a client's CancelRequest to the upstream its key maps to; a stale or foreign

@@ -115,6 +115,8 @@ pub async fn run(
             r = relay.client.read_buf(&mut relay.client_in) => match r {
                 Ok(0) => Err(Ended::ClientGone),
                 Ok(_) => relay.forward_client().await,
+                // A TLS client that hangs up without close_notify has simply gone.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Ended::ClientGone),
                 Err(e) => Err(Ended::Io(e)),
             },
             r = relay.upstream.read_buf(&mut relay.upstream_in) => match r {

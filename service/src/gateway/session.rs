@@ -341,11 +341,15 @@ fn login_refusal(
     database: &str,
 ) -> Option<(&'static str, &'static str, String)> {
     if !record.is_live(Utc::now()) {
+        use crate::state::credentials::CredentialState as S;
+        let what = match record.state {
+            S::Revoked | S::Revoking => "was revoked".to_owned(),
+            S::Failed => "was never provisioned".to_owned(),
+            _ => format!("expired at {}", record.expires_at.to_rfc3339()),
+        };
         let msg = format!(
-            "credential {} is {} (it expired or was revoked at the latest {}); exchange a new id token",
-            record.username,
-            record.state.as_str(),
-            record.expires_at.to_rfc3339()
+            "credential {} {what}; exchange a new id token",
+            record.username
         );
         return Some(("credential_inactive", "28000", msg));
     }

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -18,7 +19,10 @@ use hoop::demo::issuer::DemoIssuer;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub const AUDIENCE: &str = "hoop-test";
 pub const CONNECTION: &str = "payments";
@@ -340,9 +344,51 @@ pub struct ConfigFile {
     pub role_provisioning: &'static str,
 }
 
+/// A PEM certificate chain and its key, for `[gateway] tls_cert` and `tls_key`.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[gateway]` settings a test may set; `None` leaves hoop's default.
+#[derive(Clone, Debug, Default)]
+pub struct GatewaySettings {
+    /// Without it hoop generates a self-signed certificate.
+    pub tls: Option<TlsFiles>,
+    pub require_tls: Option<bool>,
+    pub max_message_bytes: Option<usize>,
+}
+
+impl GatewaySettings {
+    /// The lines that follow `spool_dir` in `[gateway]`.
+    fn render(&self) -> String {
+        let mut lines = String::new();
+        if let Some(tls) = &self.tls {
+            lines += &format!(
+                "tls_cert = {:?}\ntls_key = {:?}\n",
+                tls.cert.display().to_string(),
+                tls.key.display().to_string()
+            );
+        }
+        if let Some(required) = self.require_tls {
+            lines += &format!("require_tls = {required}\n");
+        }
+        if let Some(bytes) = self.max_message_bytes {
+            lines += &format!("max_message_bytes = {bytes}\n");
+        }
+        lines
+    }
+}
+
 impl ConfigFile {
-    /// The file text. Secrets come from `{ env }` and `{ file }` sources only.
+    /// The file text, with hoop's default gateway settings.
     pub fn render(&self) -> String {
+        self.render_with(&GatewaySettings::default())
+    }
+
+    /// The file text. Secrets come from `{ env }` and `{ file }` sources only.
+    pub fn render_with(&self, gateway: &GatewaySettings) -> String {
         format!(
             r#"[server]
 api_listen = "127.0.0.1:{api_port}"
@@ -356,7 +402,7 @@ replica = "e2e"
 
 [gateway]
 spool_dir = {spool_dir:?}
-
+{gateway_settings}
 [[issuers]]
 name = "github"
 kind = "github"
@@ -403,6 +449,7 @@ connections = ["{CONNECTION}"]
             api_port = self.api_port,
             gateway_port = self.gateway_port,
             spool_dir = self.spool_dir.display().to_string(),
+            gateway_settings = gateway.render(),
             key_path = self.secret_key_path.display().to_string(),
             reaper = self.reaper_interval,
             github = self.github_url,
@@ -518,6 +565,9 @@ impl Reply {
 pub struct Options {
     pub reaper_interval: &'static str,
     pub role_provisioning: &'static str,
+    /// The recordings' directory; `spool` in the scratch directory if `None`.
+    pub spool_dir: Option<PathBuf>,
+    pub gateway: GatewaySettings,
 }
 
 impl Default for Options {
@@ -526,6 +576,8 @@ impl Default for Options {
         Options {
             reaper_interval: "1h",
             role_provisioning: "exchange",
+            spool_dir: None,
+            gateway: GatewaySettings::default(),
         }
     }
 }
@@ -539,6 +591,7 @@ pub struct Hoop {
     child: Option<Child>,
     api: String,
     pub gateway_port: u16,
+    pub spool_dir: PathBuf,
     config_path: PathBuf,
     log_path: PathBuf,
     http: reqwest::Client,
@@ -555,10 +608,11 @@ impl Hoop {
         let secret_key = random_secret_key();
         let api_port = free_port();
         let gateway_port = free_port();
+        let spool_dir = options.spool_dir.unwrap_or_else(|| dir.0.join("spool"));
         let config = ConfigFile {
             api_port,
             gateway_port,
-            spool_dir: dir.0.join("spool"),
+            spool_dir: spool_dir.clone(),
             github_url: github.url(),
             gitlab_url: gitlab.url(),
             database: db.name.clone(),
@@ -574,7 +628,8 @@ impl Hoop {
             child: None,
             api: format!("http://127.0.0.1:{api_port}"),
             gateway_port,
-            config_path: dir.write("hoop.toml", &config.render()),
+            spool_dir,
+            config_path: dir.write("hoop.toml", &config.render_with(&options.gateway)),
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
             db,
@@ -646,6 +701,11 @@ impl Hoop {
         }
     }
 
+    /// The process id of the running `hoop serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("hoop is running").id()
+    }
+
     /// Everything the process wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -659,6 +719,26 @@ impl Hoop {
     /// A fresh, valid GitHub token of `run_id` in [`REPOSITORY`].
     pub fn github_token(&self, run_id: u64) -> String {
         self.github.mint(&self.github_claims(run_id))
+    }
+
+    /// A fresh, valid GitHub token of `run_id` in [`SHORT_LIVED_REPOSITORY`] (ttl [`SHORT_TTL`]).
+    pub fn short_lived_token(&self, run_id: u64) -> String {
+        self.github.mint(&self.github.github_claims(
+            AUDIENCE,
+            SHORT_LIVED_REPOSITORY,
+            SHORT_LIVED_REPOSITORY_ID,
+            run_id,
+        ))
+    }
+
+    /// A fresh, valid GitLab token of `run_id` in [`GITLAB_PROJECT`] (the default session limit).
+    pub fn gitlab_token(&self, run_id: u64) -> String {
+        self.gitlab.mint(&self.gitlab.gitlab_claims(
+            AUDIENCE,
+            GITLAB_PROJECT,
+            GITLAB_PROJECT_ID,
+            run_id,
+        ))
     }
 
     /// The password hoop derives for the upstream role `username`.
@@ -775,11 +855,9 @@ impl Hoop {
         stdin: &str,
     ) -> std::process::Output {
         use std::io::Write;
-        let mut child = Command::new("psql")
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        let mut child = self
+            .psql_command(credential)
             .args(args)
-            .envs(self.pg_env(credential))
-            .env_remove("PGSERVICE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -792,6 +870,55 @@ impl Hoop {
             .write_all(stdin.as_bytes())
             .unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    /// `psql -X -A -t -v ON_ERROR_STOP=1` through the gateway, to add arguments, environment
+    /// and stdio to.
+    pub fn psql_command(&self, credential: &Credential) -> Command {
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .envs(self.pg_env(credential))
+            .env_remove("PGSERVICE");
+        psql
+    }
+
+    /// tokio-postgres settings for a credential, pointed at the gateway; use with
+    /// [`gateway_tls`] (sslmode=require).
+    pub fn gateway_config(&self, credential: &Credential) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.gateway_port)
+            .user(&credential.username)
+            .password(&credential.password)
+            .dbname(&self.db.name)
+            .ssl_mode(SslMode::Require)
+            .connect_timeout(WAIT);
+        config
+    }
+
+    /// A TLS session through the gateway; the connection task is returned so a test can see
+    /// how the server ended it.
+    pub async fn gateway_session(
+        &self,
+        credential: &Credential,
+    ) -> Result<(Client, JoinHandle<Result<(), tokio_postgres::Error>>), tokio_postgres::Error>
+    {
+        let (client, connection) = self
+            .gateway_config(credential)
+            .connect(gateway_tls())
+            .await?;
+        Ok((client, tokio::spawn(connection)))
+    }
+
+    /// A TLS session through the gateway.
+    pub async fn connect_gateway(
+        &self,
+        credential: &Credential,
+    ) -> Result<Client, tokio_postgres::Error> {
+        self.gateway_session(credential)
+            .await
+            .map(|(client, _)| client)
     }
 
     /// Waits until `count` gateway sessions are closed in the index (recordings finished).
@@ -814,7 +941,7 @@ impl Hoop {
 
     /// The session recordings in the spool, newest last.
     pub fn recordings(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.0.join("spool"))
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.spool_dir)
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.path())
@@ -918,4 +1045,70 @@ pub fn hs256_token(key: &[u8], kid: &Value, claims: &Value) -> String {
 /// Seconds since the epoch.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS to the gateway
+
+/// TLS for tokio-postgres that accepts any server certificate, like libpq's sslmode=require:
+/// the default gateway certificate is self-signed. Test use only.
+pub fn gateway_tls() -> MakeRustlsConnect {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCertForTests(provider)))
+        .with_no_client_auth();
+    MakeRustlsConnect::new(config)
+}
+
+/// Accepts every certificate but still checks the handshake signatures (so the peer holds the
+/// key of the certificate it sent). Never outside tests.
+#[derive(Debug)]
+struct AcceptAnyServerCertForTests(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServerCertForTests {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
