@@ -1127,3 +1127,29 @@ async fn a_large_result_streams_to_a_stalled_reader_in_bounded_memory() {
     let events = recording_of(&hoop, &credential.username);
     assert!(trace(&events).contains(&format!("complete COPY {ROWS}")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_on_one_replica_ends_the_session_on_another() {
+    let hoop = Hoop::start(Options::default()).await;
+    let replica = hoop.second_replica().await;
+    let credential = hoop.issue(&hoop.github_token(9901)).await;
+    let config = hoop.gateway_config_on(&credential, replica.gateway_port);
+    let (client, connection) = config.connect(gateway_tls()).await.unwrap();
+    let connection = tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+
+    // Revoked through the first replica's API; the session lives on the second's gateway.
+    let reply = hoop
+        .revoke_with_token(&credential.id, &hoop.github_token(9901))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let fatal = server_ending(connection).await;
+    assert_eq!(fatal.code(), &SqlState::ADMIN_SHUTDOWN);
+    assert!(
+        fatal.message().contains("credential was revoked"),
+        "{}",
+        fatal.message()
+    );
+    assert!(client.simple_query("SELECT 1").await.is_err());
+    drop(replica);
+}

@@ -33,6 +33,7 @@ impl InProcess {
         let dir = ScratchDir::new();
         let secret_key = random_secret_key();
         let text = ConfigFile {
+            replica: "e2e",
             api_port: free_port(),
             gateway_port: free_port(),
             spool_dir: dir.0.join("spool"),

@@ -18,6 +18,7 @@ impl Setup {
     fn new(database: &str, reader: &str, secret_key: &str) -> Setup {
         let dir = ScratchDir::new();
         let file = ConfigFile {
+            replica: "e2e",
             api_port: free_port(),
             gateway_port: free_port(),
             spool_dir: dir.0.join("spool"),

@@ -47,6 +47,9 @@ pub enum UpstreamError {
     },
 }
 
+/// How long a dropped role's sessions get to close on their own before they are terminated.
+const SESSION_DRAIN: Duration = Duration::from_secs(1);
+
 /// What a new run role looks like upstream.
 pub struct RunRole<'a> {
     pub name: &'a Username,
@@ -242,6 +245,13 @@ impl Upstreams {
             }
             // No new logins first, so no session can start between terminate and drop.
             client.batch_execute(&sql::disable_login(role)).await?;
+            // Gateways end their own sessions with a message that says why (they were told
+            // before this call); give them a moment to close before Postgres's blunter
+            // "terminating connection due to administrator command".
+            let deadline = tokio::time::Instant::now() + SESSION_DRAIN;
+            while backends(&client, &role.0).await? > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             client
                 .execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
@@ -270,6 +280,20 @@ impl Upstreams {
             .await
             .map_err(|e| classify(connection, e))
     }
+}
+
+/// Live backends of a role.
+async fn backends(
+    client: &tokio_postgres::Client,
+    role: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1",
+            &[&role],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 async fn exists(

@@ -330,7 +330,10 @@ impl Drop for ScratchDir {
 }
 
 /// What a generated `hoop.toml` points at.
+#[derive(Clone)]
 pub struct ConfigFile {
+    /// Distinct per process sharing a state database.
+    pub replica: &'static str,
     pub api_port: u16,
     pub gateway_port: u16,
     pub spool_dir: PathBuf,
@@ -398,7 +401,7 @@ public_port = {PUBLIC_PORT}
 state_database_url = {{ env = "{STATE_URL_VAR}" }}
 secret_key = {{ file = {key_path:?} }}
 reaper_interval = "{reaper}"
-replica = "e2e"
+replica = "{replica}"
 
 [gateway]
 spool_dir = {spool_dir:?}
@@ -446,6 +449,7 @@ issuer = "gitlab"
 claims = {{ project_id = {GITLAB_PROJECT_ID}, ref = "main" }}
 connections = ["{CONNECTION}"]
 "#,
+            replica = self.replica,
             api_port = self.api_port,
             gateway_port = self.gateway_port,
             spool_dir = self.spool_dir.display().to_string(),
@@ -593,6 +597,8 @@ pub struct Hoop {
     pub gateway_port: u16,
     pub spool_dir: PathBuf,
     config_path: PathBuf,
+    config: ConfigFile,
+    gateway: GatewaySettings,
     log_path: PathBuf,
     http: reqwest::Client,
     // Dropped last: it holds the log.
@@ -610,6 +616,7 @@ impl Hoop {
         let gateway_port = free_port();
         let spool_dir = options.spool_dir.unwrap_or_else(|| dir.0.join("spool"));
         let config = ConfigFile {
+            replica: "e2e",
             api_port,
             gateway_port,
             spool_dir: spool_dir.clone(),
@@ -630,6 +637,8 @@ impl Hoop {
             gateway_port,
             spool_dir,
             config_path: dir.write("hoop.toml", &config.render_with(&options.gateway)),
+            config: config.clone(),
+            gateway: options.gateway.clone(),
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
             db,
@@ -640,17 +649,53 @@ impl Hoop {
     }
 
     async fn spawn(&mut self) {
-        let url = self.db.url();
-        let config = self.config_path.display().to_string();
-        let child = hoop_command(
-            &["serve", "--config", &config],
-            &[(STATE_URL_VAR, &url), (ADMIN_URL_VAR, &url)],
-            &self.log_path,
-        )
-        .spawn()
-        .unwrap();
+        let child = self.serve(&self.config_path, &self.log_path);
         self.child = Some(child);
         self.wait_healthy().await;
+    }
+
+    /// `hoop serve --config <config>` on this test's database, logging to `log`.
+    fn serve(&self, config: &Path, log: &Path) -> Child {
+        let url = self.db.url();
+        let config = config.display().to_string();
+        hoop_command(
+            &["serve", "--config", &config],
+            &[(STATE_URL_VAR, &url), (ADMIN_URL_VAR, &url)],
+            log,
+        )
+        .spawn()
+        .unwrap()
+    }
+
+    /// A second `hoop serve` on the same state database, secret key and issuers, with its own
+    /// ports, spool and replica name: what a second replica behind a load balancer is.
+    pub async fn second_replica(&self) -> Replica {
+        let mut config = self.config.clone();
+        config.replica = "e2e-b";
+        config.api_port = free_port();
+        config.gateway_port = free_port();
+        config.spool_dir = self.dir.0.join("spool-b");
+        let path = self
+            .dir
+            .write("hoop-b.toml", &config.render_with(&self.gateway));
+        let log = self.dir.0.join("hoop-b.log");
+        let mut replica = Replica {
+            child: self.serve(&path, &log),
+            api: format!("http://127.0.0.1:{}", config.api_port),
+            gateway_port: config.gateway_port,
+        };
+        let deadline = Instant::now() + WAIT;
+        while !matches!(self.http.get(format!("{}/healthz", replica.api)).send().await, Ok(r) if r.status() == StatusCode::OK)
+        {
+            let exited = replica.child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "the second replica did not become healthy ({exited:?}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        replica
     }
 
     async fn wait_healthy(&mut self) {
@@ -885,10 +930,15 @@ impl Hoop {
     /// tokio-postgres settings for a credential, pointed at the gateway; use with
     /// [`gateway_tls`] (sslmode=require).
     pub fn gateway_config(&self, credential: &Credential) -> tokio_postgres::Config {
+        self.gateway_config_on(credential, self.gateway_port)
+    }
+
+    /// The same, for the gateway listening on `port` (another replica's).
+    pub fn gateway_config_on(&self, credential: &Credential, port: u16) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
             .host("127.0.0.1")
-            .port(self.gateway_port)
+            .port(port)
             .user(&credential.username)
             .password(&credential.password)
             .dbname(&self.db.name)
@@ -953,6 +1003,20 @@ impl Hoop {
             .collect();
         files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         files
+    }
+}
+
+/// A second `hoop serve` process; killed on drop.
+pub struct Replica {
+    child: Child,
+    pub api: String,
+    pub gateway_port: u16,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -160,15 +160,15 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
     loop {
         let start = next_digit(h, pos)?;
         let end = group_end(h, start);
-        let len = (end - start) as u32;
-        if len > MAX_DIGITS {
+        let len = end - start;
+        if len > MAX_DIGITS as usize {
             // Some other number: neither it nor any window inside it is a PAN.
             pos = end;
             continue;
         }
         if joint_at(h, end).is_none() {
             // The common case: a lone group.
-            if len >= MIN_DIGITS && group_is_pan(&h[start..end]) {
+            if len >= MIN_DIGITS as usize && group_is_pan(&h[start..end]) {
                 return Some(Match { start, end });
             }
             pos = end;

@@ -1,0 +1,771 @@
+//! End-to-end benchmark of the PostgreSQL gateway: the real `hoop serve` binary as a child
+//! process (so its RSS is its own), a credential exchanged over HTTP for a demo-issuer token, and
+//! the stock clients a CI job uses (`pgbench`, `psql`).
+//!
+//! In one run, against Postgres directly, PgBouncer (session mode) and hoop with recording on,
+//! TLS off and on:
+//! - `pgbench -S` (select-only), `-M simple` and `-M prepared`, 1 and 8 clients: TPS, its ratio
+//!   to direct and to PgBouncer, p50/p99 latency from pgbench's per-transaction log;
+//! - a large `COPY ... TO STDOUT` streamed to `psql`: bytes/s, its ratio to direct, and hoop's
+//!   RSS before each run and its peak during it (VmHWM, reset before the run), for ~100 MB and
+//!   the full size, to show the gateway does not buffer the result.
+//!
+//! Run with tests/bench/gateway.sh (it installs PgBouncer). Needs Postgres 15 at 127.0.0.1:5432
+//! with trust auth for the superuser `postgres`. Environment: HOOP_BENCH_SECONDS (per pgbench
+//! run, default 15), HOOP_BENCH_STREAM_MB (default 1024), HOOP_LOG (hoop's, default warn).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hoop::demo::issuer::DemoIssuer;
+use tokio::process::Command;
+
+const PG_HOST: &str = "127.0.0.1";
+const PG_PORT: u16 = 5432;
+const PG_USER: &str = "postgres";
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+const DATABASE: &str = "hoop_gwbench";
+/// The policy role of the run roles: CONNECT and SELECT on the pgbench tables.
+const ROLE: &str = "hoop_gwbench_reader";
+const SCALE: u32 = 10;
+const AUDIENCE: &str = "hoop-gwbench";
+const CONNECTION: &str = "bench";
+const REPOSITORY_ID: u64 = 1001;
+const MODES: [&str; 2] = ["simple", "prepared"];
+const CLIENTS: [u32; 2] = [1, 8];
+/// Bytes per row of the streamed COPY text: `repeat('x', 1000)` and a newline.
+const STREAM_ROW_BYTES: u64 = 1001;
+/// The smaller streaming run, to compare hoop's peak RSS with the full-size one.
+const SMALL_STREAM_MB: u64 = 100;
+const MIB: f64 = 1024.0 * 1024.0;
+/// Bound on a server becoming ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Settings {
+    seconds: u64,
+    stream_mb: u64,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            seconds: env_number("HOOP_BENCH_SECONDS", 15),
+            stream_mb: env_number("HOOP_BENCH_STREAM_MB", 1024),
+        }
+    }
+
+    /// What the streaming table covers: ~100 MB, then the full size.
+    fn stream_sizes(&self) -> Vec<u64> {
+        let mut sizes = vec![SMALL_STREAM_MB.min(self.stream_mb), self.stream_mb];
+        sizes.dedup();
+        sizes
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let settings = Settings::from_env();
+    let scratch = Scratch::create();
+    let direct = Target {
+        name: "direct",
+        via: Via::Postgres,
+        host: PG_HOST.into(),
+        port: PG_PORT,
+        user: PG_USER.into(),
+        password: String::new(),
+        sslmode: "disable",
+    };
+    prepare_database(&direct).await;
+
+    let issuer = DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let hoop = Hoop::start(&issuer, &scratch).await;
+    let credential = hoop.exchange(&issuer).await;
+    let pgbouncer = PgBouncer::start(&scratch).await;
+    let through_pgbouncer = Target {
+        name: "pgbouncer",
+        via: Via::PgBouncer,
+        port: pgbouncer.port,
+        ..direct.clone()
+    };
+    let targets = [
+        direct,
+        through_pgbouncer,
+        credential.target("hoop", "disable"),
+        credential.target("hoop+tls", "require"),
+    ];
+
+    println!(
+        "hoop gateway benchmark: {} cores, load average {} (shared machine: other builds may run)",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average()
+    );
+    pgbench_table(&targets, &settings, &scratch).await;
+    stream_table(&targets, &settings, hoop.server.pid()).await;
+    hoop.revoke(&credential).await;
+
+    let hoop_tls = &targets[3];
+    println!("\nload average at the end {}", load_average());
+    println!("commands (hoop+tls shown; PGPASSWORD elided):");
+    println!(
+        "  {}",
+        command_line(&pgbench_command(
+            hoop_tls,
+            "prepared",
+            8,
+            settings.seconds,
+            Path::new("LOGDIR/tx")
+        ))
+    );
+    println!(
+        "  {}",
+        command_line(&copy_command(hoop_tls, stream_rows(settings.stream_mb)))
+    );
+    println!(
+        "  HOOP_BENCH_SECONDS={} HOOP_BENCH_STREAM_MB={} cargo bench -p hoop --bench gateway_load --locked",
+        settings.seconds, settings.stream_mb
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+/// `pgbench -S` for every mode and client count against every target, one table row each.
+async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratch) {
+    println!(
+        "\npgbench -S, scale {SCALE}, {} s per run\n{:<9}{:>3}  {:<10}{:>10}{:>9}{:>11}{:>9}{:>9}",
+        settings.seconds, "mode", "c", "target", "tps", "×direct", "×pgbouncer", "p50 ms", "p99 ms"
+    );
+    for mode in MODES {
+        for clients in CLIENTS {
+            let mut runs = Vec::new();
+            for target in targets {
+                let log_dir = scratch
+                    .0
+                    .join(format!("pgbench-{mode}-{clients}-{}", target.name));
+                runs.push(pgbench_select(target, mode, clients, settings.seconds, &log_dir).await);
+            }
+            let tps_of = |via| runs[targets.iter().position(|t| t.via == via).unwrap()].tps;
+            let (direct, pgbouncer) = (tps_of(Via::Postgres), tps_of(Via::PgBouncer));
+            for (target, run) in targets.iter().zip(&runs) {
+                println!(
+                    "{mode:<9}{clients:>3}  {:<10}{:>10.0}{:>9.2}{:>11.2}{:>9.3}{:>9.3}",
+                    target.name,
+                    run.tps,
+                    run.tps / direct,
+                    run.tps / pgbouncer,
+                    run.p50_ms,
+                    run.p99_ms
+                );
+            }
+        }
+    }
+}
+
+/// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed).
+async fn stream_table(targets: &[Target], settings: &Settings, hoop_pid: u32) {
+    println!(
+        "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null\n{:>8}  {:<10}{:>9}{:>9}{:>15}{:>13}",
+        "MiB", "target", "MiB/s", "×direct", "hoop RSS MiB", "peak MiB"
+    );
+    for megabytes in settings.stream_sizes() {
+        let mut direct = None;
+        for target in targets.iter().filter(|t| t.via != Via::PgBouncer) {
+            let watch = (target.via == Via::Hoop).then_some(hoop_pid);
+            let run = stream_copy(target, megabytes, watch).await;
+            let direct = *direct.get_or_insert(run.bytes_per_s);
+            let (before, peak) = run.rss.map_or(("-".into(), "-".into()), |r| {
+                (
+                    format!("{:.1}", r.before_kib as f64 / 1024.0),
+                    format!("{:.1}", r.peak_kib as f64 / 1024.0),
+                )
+            });
+            println!(
+                "{megabytes:>8}  {:<10}{:>9.1}{:>9.2}{before:>15}{peak:>13}",
+                target.name,
+                run.bytes_per_s / MIB,
+                run.bytes_per_s / direct,
+            );
+        }
+    }
+}
+
+struct PgbenchRun {
+    tps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn pgbench_select(
+    target: &Target,
+    mode: &str,
+    clients: u32,
+    seconds: u64,
+    log_dir: &Path,
+) -> PgbenchRun {
+    std::fs::create_dir_all(log_dir).unwrap();
+    let mut cmd = pgbench_command(target, mode, clients, seconds, &log_dir.join("tx"));
+    cmd.stdout(Stdio::piped());
+    let out = run_checked(
+        cmd,
+        &format!("pgbench -M {mode} -c {clients} via {}", target.name),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tps = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in the pgbench output:\n{stdout}"));
+    let mut latencies = transaction_latencies_us(log_dir);
+    std::fs::remove_dir_all(log_dir).unwrap();
+    assert!(!latencies.is_empty(), "pgbench logged no transaction");
+    latencies.sort_unstable();
+    PgbenchRun {
+        tps,
+        p50_ms: percentile_ms(&latencies, 0.50),
+        p99_ms: percentile_ms(&latencies, 0.99),
+    }
+}
+
+fn pgbench_command(
+    target: &Target,
+    mode: &str,
+    clients: u32,
+    seconds: u64,
+    log_prefix: &Path,
+) -> Command {
+    let mut cmd = target.client(&format!("{PG_BIN}/pgbench"));
+    cmd.args(["-n", "-S", "-M", mode])
+        .args(["-c", &clients.to_string()])
+        .args(["-j", &clients.min(2).to_string()])
+        .args(["-T", &seconds.to_string()])
+        .args(["-l", "--log-prefix"])
+        .arg(log_prefix);
+    cmd
+}
+
+/// The `time` column (µs) of every pgbench per-transaction log in `dir` (one file per thread):
+/// `client_id transaction_no time script_no time_epoch time_us`.
+fn transaction_latencies_us(dir: &Path) -> Vec<u64> {
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let time = line.split_whitespace().nth(2);
+            latencies.push(
+                time.and_then(|t| t.parse().ok())
+                    .unwrap_or_else(|| panic!("bad pgbench log line {line:?}")),
+            );
+        }
+    }
+    latencies
+}
+
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    let i = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    sorted_us[i] as f64 / 1000.0
+}
+
+struct StreamRun {
+    bytes_per_s: f64,
+    rss: Option<Rss>,
+}
+
+struct Rss {
+    before_kib: u64,
+    peak_kib: u64,
+}
+
+/// Streams `megabytes` MiB through `target`; with `watch`, that process's RSS before the run and
+/// its peak during it.
+async fn stream_copy(target: &Target, megabytes: u64, watch: Option<u32>) -> StreamRun {
+    let rows = stream_rows(megabytes);
+    let before_kib = watch.map(|pid| {
+        reset_peak_rss(pid);
+        status_kib(pid, "VmRSS")
+    });
+    let started = Instant::now();
+    run_checked(
+        copy_command(target, rows),
+        &format!("COPY of {megabytes} MiB via {}", target.name),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    StreamRun {
+        bytes_per_s: (rows * STREAM_ROW_BYTES) as f64 / elapsed.as_secs_f64(),
+        rss: watch.zip(before_kib).map(|(pid, before_kib)| Rss {
+            before_kib,
+            peak_kib: status_kib(pid, "VmHWM"),
+        }),
+    }
+}
+
+fn stream_rows(megabytes: u64) -> u64 {
+    megabytes * 1024 * 1024 / STREAM_ROW_BYTES
+}
+
+fn copy_command(target: &Target, rows: u64) -> Command {
+    let mut cmd = target.client(&format!("{PG_BIN}/psql"));
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            "COPY (SELECT repeat('x', 1000) FROM generate_series(1, {rows})) TO STDOUT"
+        ))
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Resets the peak RSS (VmHWM) of `pid` to its current RSS (`clear_refs` 5, Linux 4.0+).
+fn reset_peak_rss(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .unwrap_or_else(|e| panic!("cannot reset the peak RSS of {pid}: {e}"));
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets and client processes
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Postgres,
+    PgBouncer,
+    Hoop,
+}
+
+/// Where a client connects, as libpq environment.
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    via: Via,
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    sslmode: &'static str,
+}
+
+impl Target {
+    /// `program` with this target's libpq environment.
+    fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("PGSERVICE")
+            .env_remove("PGOPTIONS")
+            .env("PGHOST", &self.host)
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password)
+            .env("PGDATABASE", DATABASE)
+            .env("PGSSLMODE", self.sslmode)
+            .env("PGCONNECT_TIMEOUT", "10");
+        cmd
+    }
+}
+
+/// Runs `cmd` (stdout as the caller set it up) and panics with its output if it fails.
+async fn run_checked(mut cmd: Command, what: &str) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+/// `cmd` as a shell line, its libpq environment first.
+fn command_line(cmd: &Command) -> String {
+    let cmd = cmd.as_std();
+    let quote = |s: &str| {
+        if s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:+".contains(c))
+        {
+            s.to_owned()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let env = cmd.get_envs().filter_map(|(k, v)| {
+        let (k, v) = (k.to_str()?, v?.to_str()?);
+        Some(if k == "PGPASSWORD" {
+            format!("{k}=…")
+        } else {
+            format!("{k}={}", quote(v))
+        })
+    });
+    let program = std::iter::once(quote(cmd.get_program().to_str().unwrap()));
+    let args = cmd.get_args().map(|a| quote(&a.to_string_lossy()));
+    env.chain(program).chain(args).collect::<Vec<_>>().join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database, servers and scratch files
+
+async fn prepare_database(direct: &Target) {
+    let admin = connect("postgres").await;
+    // One statement per call: DROP/CREATE DATABASE refuse to run in a transaction block.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"),
+        // Run roles left by an interrupted run (a finished run revokes its credential).
+        format!(
+            "DO $$ DECLARE r record; BEGIN
+                 FOR r IN SELECT m.rolname FROM pg_auth_members a
+                          JOIN pg_roles m ON m.oid = a.member JOIN pg_roles p ON p.oid = a.roleid
+                          WHERE p.rolname = '{ROLE}'
+                 LOOP EXECUTE format('DROP ROLE %I', r.rolname); END LOOP;
+             END $$"
+        ),
+        format!("CREATE DATABASE {DATABASE}"),
+        format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE} NOLOGIN; END IF; END $$"
+        ),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let mut init = direct.client(&format!("{PG_BIN}/pgbench"));
+    init.args(["-i", "-q", "-s", &SCALE.to_string()])
+        .stdout(Stdio::null());
+    run_checked(init, "pgbench -i").await;
+    connect(DATABASE)
+        .await
+        .batch_execute(&format!(
+            "GRANT CONNECT ON DATABASE {DATABASE} TO {ROLE};
+             GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history
+             TO {ROLE};"
+        ))
+        .await
+        .unwrap();
+}
+
+async fn connect(database: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host(PG_HOST)
+        .port(PG_PORT)
+        .user(PG_USER)
+        .dbname(database)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Postgres at {PG_HOST}:{PG_PORT}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// A long-running child process (hoop, PgBouncer), killed when dropped, also on panic.
+struct Server {
+    name: &'static str,
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `cmd` with stdout and stderr in `log`.
+    fn spawn(name: &'static str, mut cmd: std::process::Command, log: PathBuf) -> Server {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Server { name, child, log }
+    }
+
+    /// Polls `ready` until it holds; panics with the log if the process exits or time runs out.
+    async fn wait_ready(&mut self, mut ready: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !ready().await {
+            let exited = self.child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "{} did not become ready (exit status {exited:?}); log:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hoop serve` (the release binary) with its HTTP API.
+struct Hoop {
+    server: Server,
+    api: String,
+    http: reqwest::Client,
+}
+
+/// An exchanged credential: what a CI job hands to libpq.
+struct Credential {
+    id: String,
+    username: String,
+    password: String,
+    host: String,
+    port: u16,
+}
+
+impl Credential {
+    fn target(&self, name: &'static str, sslmode: &'static str) -> Target {
+        Target {
+            name,
+            via: Via::Hoop,
+            host: self.host.clone(),
+            port: self.port,
+            user: self.username.clone(),
+            password: self.password.clone(),
+            sslmode,
+        }
+    }
+}
+
+impl Hoop {
+    async fn start(issuer: &DemoIssuer, scratch: &Scratch) -> Hoop {
+        let api_port = free_port();
+        let db = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}");
+        let config = scratch.write(
+            "hoop.toml",
+            &format!(
+                r#"[server]
+api_listen = "127.0.0.1:{api_port}"
+gateway_listen = "127.0.0.1:{gateway_port}"
+state_database_url = {db:?}
+secret_key = "gwbench-secret-key-0123456789abcdef0123456789"
+replica = "gwbench"
+
+[gateway]
+require_tls = false
+spool_dir = {spool:?}
+
+[[issuers]]
+name = "demo"
+kind = "github"
+url = {issuer:?}
+audience = "{AUDIENCE}"
+
+[[connections]]
+name = "{CONNECTION}"
+kind = "postgres"
+admin_url = {db:?}
+database = "{DATABASE}"
+default_role = "{ROLE}"
+sslmode = "disable"
+role_provisioning = "exchange"
+
+[[trust]]
+name = "gwbench"
+issuer = "demo"
+claims = {{ repository_id = {REPOSITORY_ID} }}
+connections = ["{CONNECTION}"]
+ttl = "1h"
+max_sessions = 16
+"#,
+                gateway_port = free_port(),
+                spool = scratch.0.join("spool").display().to_string(),
+                issuer = issuer.url(),
+            ),
+        );
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("HOOP_CONFIG")
+            .env(
+                "HOOP_LOG",
+                std::env::var("HOOP_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        let mut hoop = Hoop {
+            server: Server::spawn("hoop serve", cmd, scratch.0.join("hoop.log")),
+            api: format!("http://127.0.0.1:{api_port}"),
+            http: reqwest::Client::new(),
+        };
+        let (http, health) = (hoop.http.clone(), format!("{}/healthz", hoop.api));
+        hoop.server
+            .wait_ready(async || {
+                http.get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+            })
+            .await;
+        hoop
+    }
+
+    /// `POST /v1/exchange` with a freshly minted token, as a CI job does.
+    async fn exchange(&self, issuer: &DemoIssuer) -> Credential {
+        let token = issuer.mint(&issuer.github_claims(AUDIENCE, "acme/payments", REPOSITORY_ID, 1));
+        let r = self
+            .http
+            .post(format!("{}/v1/exchange", self.api))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "connection": CONNECTION }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            201,
+            "exchange failed: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {body}"))
+                .to_owned()
+        };
+        Credential {
+            id: field("credential_id"),
+            username: field("username"),
+            password: field("password"),
+            host: field("host"),
+            port: body["port"].as_u64().unwrap().try_into().unwrap(),
+        }
+    }
+
+    /// Revokes the credential (hoop drops its upstream role).
+    async fn revoke(&self, credential: &Credential) {
+        let r = self
+            .http
+            .delete(format!("{}/v1/credentials/{}", self.api, credential.id))
+            .basic_auth(&credential.username, Some(&credential.password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "revocation failed");
+    }
+}
+
+/// PgBouncer in session mode in front of the bench database, as `nobody` (it refuses root).
+struct PgBouncer {
+    _server: Server,
+    port: u16,
+}
+
+impl PgBouncer {
+    async fn start(scratch: &Scratch) -> PgBouncer {
+        let port = free_port();
+        let users = scratch.write("pgbouncer-users.txt", &format!("\"{PG_USER}\" \"\"\n"));
+        let ini = scratch.write(
+            "pgbouncer.ini",
+            &format!(
+                "[databases]
+{DATABASE} = host={PG_HOST} port={PG_PORT} dbname={DATABASE}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+",
+                users = users.display()
+            ),
+        );
+        let mut cmd = std::process::Command::new(PGBOUNCER);
+        cmd.args(["-q", "-u", "nobody"]).arg(&ini);
+        let mut server = Server::spawn("pgbouncer", cmd, scratch.0.join("pgbouncer.log"));
+        server
+            .wait_ready(async || {
+                tokio::net::TcpStream::connect((PG_HOST, port))
+                    .await
+                    .is_ok()
+            })
+            .await;
+        PgBouncer {
+            _server: server,
+            port,
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The run's files (configs, logs, recordings): removed at the end, kept after a panic.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn create() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("hoop-gwbench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // PgBouncer reads its files as `nobody`.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `name` (world-readable) and returns its path.
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
