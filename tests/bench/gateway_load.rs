@@ -417,6 +417,8 @@ fn command_line(cmd: &Command) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:+".contains(c))
         {
             s.to_owned()
+        } else if !s.contains(['"', '$', '`', '\\', '!']) {
+            format!("\"{s}\"")
         } else {
             format!("'{}'", s.replace('\'', r"'\''"))
         }
