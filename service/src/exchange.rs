@@ -476,6 +476,35 @@ impl Broker {
         result
     }
 
+    /// Revokes a credential on hoop's own initiative (its CI run completed, as the run watcher
+    /// saw), with an audit event naming `why`. Idempotent like [`Broker::revoke`].
+    pub async fn revoke_because(
+        &self,
+        id: CredentialId,
+        code: &str,
+        why: &str,
+    ) -> Result<(), ExchangeError> {
+        let result = self.retire(id, why).await;
+        let mut event = AuditEvent::new(Action::Revoke, Outcome::Success, code, why);
+        event.credential_id = Some(id);
+        if let Err(e) = &result {
+            event.outcome = e.outcome();
+            event.code = e.code().to_owned();
+            event.message = format!("{why}: {e}");
+        }
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, credential_id = %id, "cannot write the audit event of a revocation");
+        }
+        self.metrics
+            .revocations
+            .get_or_create(&OutcomeLabels {
+                outcome: event.outcome.as_str(),
+                code: event.code.clone(),
+            })
+            .inc();
+        result
+    }
+
     async fn try_revoke(
         &self,
         id: CredentialId,

@@ -249,6 +249,45 @@ pub async fn lock_due_for_retirement(
         .collect()
 }
 
+/// A live credential and the CI run it belongs to, for the run watcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRun {
+    pub id: CredentialId,
+    pub issuer: String,
+    /// `github` or `gitlab`.
+    pub provider: String,
+    pub repository: String,
+    pub repository_id: String,
+    pub run_id: String,
+    pub attempt: i32,
+    pub job_id: Option<String>,
+}
+
+/// Credentials that are live now, with their runs.
+pub async fn live_runs(client: &impl GenericClient) -> Result<Vec<LiveRun>, StateError> {
+    let rows = client
+        .query(
+            "SELECT id, issuer, provider, repository, repository_id, run_id, run_attempt, job_id
+             FROM hoop_credentials WHERE state = 'active' AND expires_at > now()
+             ORDER BY created_at",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| LiveRun {
+            id: CredentialId(r.get(0)),
+            issuer: r.get(1),
+            provider: r.get(2),
+            repository: r.get(3),
+            repository_id: r.get(4),
+            run_id: r.get(5),
+            attempt: r.get(6),
+            job_id: r.get(7),
+        })
+        .collect())
+}
+
 /// Parses a credential id from a path segment.
 pub fn parse_id(text: &str) -> Option<CredentialId> {
     Uuid::parse_str(text).ok().map(CredentialId)
