@@ -25,8 +25,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::Action;
-use crate::config::{ConnectionName, Secret};
-use crate::exchange::{Broker, Caller, ExchangeError, IssuedCredential, RevokeAuth};
+use crate::config::{ConnectionName, DbRole, Secret};
+use crate::exchange::{
+    Broker, Caller, ExchangeError, ExchangeRequest, IssuedCredential, RevokeAuth,
+};
 use crate::identity::{IdentityError, MAX_TOKEN_BYTES};
 use crate::state::credentials::parse_id;
 
@@ -67,7 +69,9 @@ impl From<ExchangeError> for ApiError {
         let status = match &e {
             E::Identity(IdentityError::IssuerUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             E::Identity(_) | E::Replayed | E::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            E::Denied(_) | E::NotYourCredential(_) | E::Inactive(_) => StatusCode::FORBIDDEN,
+            E::Denied(_) | E::NotYourCredential(_) | E::Inactive(_) | E::RoleNotGranted { .. } => {
+                StatusCode::FORBIDDEN
+            }
             E::UnknownConnection(_) => StatusCode::BAD_REQUEST,
             E::Upstream(_) | E::State(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -90,8 +94,10 @@ impl IntoResponse for ApiError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExchangeRequest {
+struct ExchangeBody {
     connection: String,
+    /// Optional: the role the caller expects; it must be the one its trust rule grants.
+    role: Option<String>,
 }
 
 async fn exchange(
@@ -103,12 +109,19 @@ async fn exchange(
     let caller = Caller {
         remote_addr: Some(peer.ip()),
     };
-    let (token, request) = match parse_exchange(&headers, &body) {
+    let (token, body) = match parse_exchange(&headers, &body) {
         Ok(parsed) => parsed,
         Err(e) => return Err(refused(&broker, Action::Exchange, caller, e).await),
     };
     let issued = broker
-        .exchange(token, &ConnectionName(request.connection), caller)
+        .exchange(
+            token,
+            &ExchangeRequest {
+                connection: ConnectionName(body.connection),
+                role: body.role.map(DbRole),
+            },
+            caller,
+        )
         .await?;
     let mut response = (StatusCode::CREATED, axum::Json(credential_json(&issued))).into_response();
     // The body holds a password: no cache may keep it.
@@ -121,7 +134,7 @@ async fn exchange(
 fn parse_exchange<'h>(
     headers: &'h HeaderMap,
     body: &[u8],
-) -> Result<(&'h str, ExchangeRequest), ApiError> {
+) -> Result<(&'h str, ExchangeBody), ApiError> {
     let token = bearer_token(headers)?;
     let request = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(

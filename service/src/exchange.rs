@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::config::{Config, ConnectionName, RoleProvisioning, Secret};
+use crate::config::{Config, ConnectionName, DbRole, RoleProvisioning, Secret};
 use crate::credentials::{CredentialId, ScramVerifier, Username, generate_password};
 use crate::identity::{
     IdentityError, RunIdentity, VerifiedToken, Verifier, peek_unverified_claims,
@@ -63,6 +63,15 @@ pub enum ExchangeError {
     NotYourCredential(CredentialId),
     #[error("credential {0} is revoked or expired")]
     Inactive(CredentialId),
+    #[error(
+        "role {requested:?} was requested, but trust rule {rule:?} grants {granted:?}; omit the \
+         role or ask for the policy to grant it"
+    )]
+    RoleNotGranted {
+        requested: String,
+        granted: String,
+        rule: String,
+    },
 }
 
 fn deny_message(reason: &DenyReason) -> String {
@@ -106,6 +115,7 @@ impl ExchangeError {
             ExchangeError::State(_) => "state_unavailable",
             ExchangeError::InvalidCredentials => "invalid_credentials",
             ExchangeError::Inactive(_) => "credential_inactive",
+            ExchangeError::RoleNotGranted { .. } => "role_not_granted",
             ExchangeError::NotYourCredential(_) => "not_your_credential",
         }
     }
@@ -117,6 +127,23 @@ impl ExchangeError {
             | ExchangeError::Upstream(_)
             | ExchangeError::State(_) => Outcome::Error,
             _ => Outcome::Denied,
+        }
+    }
+}
+
+/// What an exchange asks for.
+#[derive(Clone, Debug)]
+pub struct ExchangeRequest {
+    pub connection: ConnectionName,
+    /// A specific role; it must be the one the matching trust rule grants.
+    pub role: Option<DbRole>,
+}
+
+impl ExchangeRequest {
+    pub fn new(connection: &str) -> Self {
+        ExchangeRequest {
+            connection: ConnectionName(connection.to_owned()),
+            role: None,
         }
     }
 }
@@ -232,14 +259,15 @@ impl Broker {
     pub async fn exchange(
         &self,
         token: &str,
-        connection: &ConnectionName,
+        request: &ExchangeRequest,
         caller: Caller,
     ) -> Result<IssuedCredential, ExchangeError> {
+        let connection = &request.connection;
         let started = Instant::now();
         let mut event = AuditEvent::new(Action::Exchange, Outcome::Success, "issued", "");
         event.remote_addr = caller.remote_addr;
         event.connection = Some(connection.0.clone());
-        let result = self.try_exchange(token, connection, &mut event).await;
+        let result = self.try_exchange(token, request, &mut event).await;
         if let Err(e) = &result {
             self.record_failure(event, token, e).await;
         }
@@ -263,9 +291,10 @@ impl Broker {
     async fn try_exchange(
         &self,
         token: &str,
-        connection: &ConnectionName,
+        request: &ExchangeRequest,
         event: &mut AuditEvent,
     ) -> Result<IssuedCredential, ExchangeError> {
+        let connection = &request.connection;
         let mut phases = PhaseTimer::start();
         let verified = self.verifier.verify(token).await?;
         phases.mark(&self.metrics, Phase::Verify);
@@ -301,6 +330,16 @@ impl Broker {
             }
         };
         event.trust_rule = Some(grant.rule.clone());
+        if let Some(requested) = &request.role
+            && *requested != grant.role
+        {
+            tx.commit().await.map_err(StateError::from)?;
+            return Err(ExchangeError::RoleNotGranted {
+                requested: requested.0.clone(),
+                granted: grant.role.0.clone(),
+                rule: grant.rule,
+            });
+        }
 
         let id = CredentialId::new_random();
         event.credential_id = Some(id);

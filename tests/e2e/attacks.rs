@@ -258,6 +258,15 @@ fn attack_matrix(
             )
         },
         Attack {
+            body: json!({"connection": CONNECTION, "role": "postgres"}).to_string(),
+            ..Attack::new(
+                "a role the rule does not grant",
+                &hoop.github_token(38),
+                StatusCode::FORBIDDEN,
+                "role_not_granted",
+            )
+        },
+        Attack {
             body: json!({"connection": "ledger"}).to_string(),
             ..Attack::new(
                 "unknown connection",

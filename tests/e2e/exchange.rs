@@ -480,3 +480,25 @@ async fn revocations_do_not_race_a_busy_reaper() {
     );
     assert!(hoop.db.run_roles().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_the_granted_role_is_accepted() {
+    let hoop = Hoop::start(Options::default()).await;
+    let body = json!({"connection": CONNECTION, "role": hoop.db.reader}).to_string();
+    let token = hoop.github_token(4343);
+    let reply = hoop
+        .exchange_raw(Some(&format!("Bearer {token}")), body)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let credential = Credential::from_body(&reply.body);
+    let client = hoop.connect_as(&credential).await.unwrap();
+    let granted: bool = client
+        .query_one(
+            "SELECT pg_has_role(current_user, $1::text, 'MEMBER')",
+            &[&hoop.db.reader],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(granted, "the run role is a member of the requested role");
+}

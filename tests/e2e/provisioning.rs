@@ -7,9 +7,9 @@ mod support;
 
 use std::collections::HashMap;
 
-use hoop::config::{Config, ConnectionName, Secret};
+use hoop::config::{Config, Secret};
 use hoop::demo::issuer::DemoIssuer;
-use hoop::exchange::{Broker, Caller, IssuedCredential, RevokeAuth};
+use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential, RevokeAuth};
 use support::*;
 
 struct InProcess {
@@ -71,7 +71,7 @@ impl InProcess {
         self.broker
             .exchange(
                 &self.github.mint(&claims),
-                &ConnectionName(CONNECTION.into()),
+                &ExchangeRequest::new(CONNECTION),
                 Caller::default(),
             )
             .await
