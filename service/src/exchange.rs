@@ -196,7 +196,7 @@ pub struct Broker {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     /// Credentials that stopped being live on this replica; other replicas learn it through
-    /// `NOTIFY hoop_revocations` (see [`crate::state::Store::relay_notifications`]).
+    /// `NOTIFY hoop_revocations` (see [`crate::state::Store::listen`]).
     revocations: broadcast::Sender<CredentialId>,
 }
 

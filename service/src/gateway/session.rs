@@ -199,33 +199,8 @@ async fn session(
     peer: SocketAddr,
 ) -> Result<(), SessionError> {
     let user = startup.get("user").unwrap_or_default().to_owned();
-    if !stream.is_tls() && gateway.config.require_tls {
-        let msg = "hoop accepts only TLS connections: connect with sslmode=require (or stricter)";
-        refuse(
-            gateway,
-            stream,
-            peer,
-            &user,
-            None,
-            ("tls_required", "28000", msg.into()),
-        )
-        .await;
-        return Ok(());
-    }
-    if startup
-        .get("replication")
-        .is_some_and(|v| v != "false" && v != "0")
-    {
-        let msg = "replication connections are not allowed through hoop";
-        refuse(
-            gateway,
-            stream,
-            peer,
-            &user,
-            None,
-            ("replication_refused", "28000", msg.into()),
-        )
-        .await;
+    if let Some(why) = startup_refusal(&startup, stream.is_tls(), gateway.config.require_tls) {
+        refuse(gateway, stream, peer, &user, None, why).await;
         return Ok(());
     }
 
@@ -238,6 +213,26 @@ async fn session(
         return Ok(());
     }
     open(gateway, stream, &startup, record, peer).await
+}
+
+/// Why a startup is refused before authentication: `(audit code, SQLSTATE, message)`.
+fn startup_refusal(
+    startup: &StartupMessage,
+    tls: bool,
+    require_tls: bool,
+) -> Option<(&'static str, &'static str, String)> {
+    if !tls && require_tls {
+        let msg = "hoop accepts only TLS connections: connect with sslmode=require (or stricter)";
+        return Some(("tls_required", "28000", msg.into()));
+    }
+    if startup
+        .get("replication")
+        .is_some_and(|v| v != "false" && v != "0")
+    {
+        let msg = "replication connections are not allowed through hoop";
+        return Some(("replication_refused", "28000", msg.into()));
+    }
+    None
 }
 
 /// Runs SCRAM-SHA-256 against the credential's verifier. `None` after a refusal was sent.

@@ -188,13 +188,7 @@ pub async fn find(
     client: &impl GenericClient,
     id: CredentialId,
 ) -> Result<Option<CredentialRecord>, StateError> {
-    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE id = $1");
-    client
-        .query_opt(&sql, &[&id.0])
-        .await?
-        .as_ref()
-        .map(CredentialRecord::from_row)
-        .transpose()
+    select_one(client, "id = $1", &id.0).await
 }
 
 /// The credential a gateway client logs in as.
@@ -202,13 +196,7 @@ pub async fn find_by_username(
     client: &impl GenericClient,
     username: &str,
 ) -> Result<Option<CredentialRecord>, StateError> {
-    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE username = $1");
-    client
-        .query_opt(&sql, &[&username])
-        .await?
-        .as_ref()
-        .map(CredentialRecord::from_row)
-        .transpose()
+    select_one(client, "username = $1", &username).await
 }
 
 /// Reads a credential and locks its row until the transaction ends; call inside a transaction.
@@ -216,9 +204,17 @@ pub async fn lock(
     client: &impl GenericClient,
     id: CredentialId,
 ) -> Result<Option<CredentialRecord>, StateError> {
-    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE id = $1 FOR UPDATE");
+    select_one(client, "id = $1 FOR UPDATE", &id.0).await
+}
+
+async fn select_one(
+    client: &impl GenericClient,
+    filter: &str,
+    param: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Option<CredentialRecord>, StateError> {
+    let sql = format!("SELECT {COLUMNS} FROM hoop_credentials WHERE {filter}");
     client
-        .query_opt(&sql, &[&id.0])
+        .query_opt(&sql, &[param])
         .await?
         .as_ref()
         .map(CredentialRecord::from_row)
