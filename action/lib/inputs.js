@@ -1,0 +1,37 @@
+// The action's inputs (action.yml), read and checked once for main and post.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { ActionError, getBooleanInput, getInput } from './runner.js';
+import { apiBase } from './hoop.js';
+
+/** PEM text, or the path of a PEM file; `''` when not given. */
+function readCaCert() {
+  const value = getInput('ca-cert');
+  if (value === '') return '';
+  if (value.includes('-----BEGIN CERTIFICATE-----')) return `${value}\n`;
+  if (!value.includes('\n') && existsSync(value)) {
+    const text = readFileSync(value, 'utf8');
+    if (text.includes('-----BEGIN CERTIFICATE-----')) return text;
+  }
+  throw new ActionError('ca-cert must be PEM text starting with -----BEGIN CERTIFICATE----- (or the path of such a file)');
+}
+
+export function readInputs() {
+  return {
+    base: apiBase(getInput('gateway-url', { required: true })),
+    connection: getInput('connection', { required: true }),
+    audience: getInput('audience') || 'hoop',
+    role: getInput('role'),
+    exportEnv: getBooleanInput('export-env', true),
+    ca: readCaCert(),
+  };
+}
+
+/** What `post` needs: it must not fail on inputs `main` did not need. */
+export function readPostInputs() {
+  return {
+    base: apiBase(getInput('gateway-url', { required: true })),
+    audience: getInput('audience') || 'hoop',
+    ca: readCaCert(),
+  };
+}

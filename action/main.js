@@ -1,0 +1,82 @@
+// The action's main step: id token → hoop credential → masked outputs and libpq environment.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { exchange } from './lib/hoop.js';
+import { readInputs } from './lib/inputs.js';
+import { requestIdToken } from './lib/oidc.js';
+import { ActionError, exportVariable, info, mask, saveState, setFailed, setOutput } from './lib/runner.js';
+
+/** Writes the CA certificate where psql can read it; returns the path. */
+function writeCaFile(pem) {
+  const dir = process.env.RUNNER_TEMP || tmpdir();
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'hoop-ca.pem');
+  writeFileSync(path, pem, { mode: 0o644 });
+  return path;
+}
+
+/** The URL with the query parameters `params` set, replacing those of the same name. */
+function withParams(url, params) {
+  const at = url.indexOf('?');
+  const base = at < 0 ? url : url.slice(0, at);
+  const query = at < 0 ? '' : url.slice(at + 1);
+  const kept = query.split('&').filter((p) => p && !Object.hasOwn(params, p.split('=')[0]));
+  const added = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+  return `${base}?${[...kept, ...added].join('&')}`;
+}
+
+async function main() {
+  const inputs = readInputs();
+  const token = await requestIdToken(inputs.audience);
+  const c = await exchange({ ...inputs, token });
+
+  // Before anything else can print them.
+  mask(c.password);
+  mask(c.database_url);
+  // For post: the id only. post revokes with a fresh id token of this run, not with the password.
+  saveState('credential_id', c.credential_id);
+  saveState('expires_at', c.expires_at);
+
+  let sslmode = c.sslmode || 'require';
+  let databaseUrl = c.database_url;
+  let rootCert = '';
+  if (inputs.ca) {
+    rootCert = writeCaFile(inputs.ca);
+    sslmode = 'verify-full';
+    databaseUrl = withParams(databaseUrl, { sslmode, sslrootcert: rootCert });
+    mask(databaseUrl);
+  }
+
+  setOutput('credential-id', c.credential_id);
+  setOutput('username', c.username);
+  setOutput('host', c.host);
+  setOutput('port', String(c.port));
+  setOutput('database', c.database);
+  setOutput('database-url', databaseUrl);
+  setOutput('expires-at', c.expires_at);
+
+  if (inputs.exportEnv) {
+    const env = {
+      PGHOST: c.host,
+      PGPORT: String(c.port),
+      PGUSER: c.username,
+      PGPASSWORD: c.password,
+      PGDATABASE: c.database,
+      PGSSLMODE: sslmode,
+      DATABASE_URL: databaseUrl,
+    };
+    if (rootCert) env.PGSSLROOTCERT = rootCert;
+    for (const [name, value] of Object.entries(env)) exportVariable(name, value);
+  }
+
+  info(
+    `hoop: credential ${c.credential_id} for ${c.username}@${c.host}:${c.port}/${c.database} ` +
+      `(sslmode ${sslmode}${c.trust_rule ? `, trust rule ${c.trust_rule}` : ''}), expires at ${c.expires_at}` +
+      (inputs.exportEnv ? '; PG* variables and DATABASE_URL exported to the next steps' : ''),
+  );
+}
+
+main().catch((e) => setFailed(e instanceof ActionError ? e.message : (e?.stack ?? String(e))));

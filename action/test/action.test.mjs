@@ -1,0 +1,268 @@
+// The action's real main.js and post.js against the real `hoop serve` ($HOOP_BIN), a test OIDC
+// issuer serving the runner's id-token endpoint, and psql. Needs Postgres on 127.0.0.1:5432 with
+// trust auth for `postgres`, psql and openssl.
+//
+//   HOOP_BIN=target/debug/hoop node --test action/test/*.test.mjs
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+  AUDIENCE,
+  CONNECTION,
+  Job,
+  TABLE,
+  adminSql,
+  createDatabase,
+  dropDatabase,
+  freePort,
+  makeCertificates,
+  masks,
+  startHoop,
+  startIssuer,
+  tlsProxy,
+} from '../testing/harness.mjs';
+
+let dir;
+let db;
+let issuer;
+let hoop;
+let certs;
+let proxy;
+const jobs = [];
+
+function job(options) {
+  const j = new Job(issuer, options);
+  jobs.push(j);
+  return j;
+}
+
+function inputs(extra = {}) {
+  return { 'gateway-url': hoop.api, connection: CONNECTION, ...extra };
+}
+
+async function credentialState(id) {
+  return adminSql(db.name, `SELECT state FROM hoop_credentials WHERE id = '${id}'`);
+}
+
+/** Nothing the step printed contains a token this test's issuer minted, nor its signature. */
+function assertNoToken(output) {
+  assert.ok(issuer.minted.length > 0, 'the issuer minted a token');
+  for (const token of issuer.minted) {
+    const signature = token.split('.')[2];
+    assert.ok(!output.includes(signature), 'a token signature was printed');
+  }
+}
+
+describe('hoop GitHub Action', () => {
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hoop-action-test-'));
+    certs = await makeCertificates(dir);
+    issuer = await startIssuer();
+    db = await createDatabase();
+    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs });
+    proxy = await tlsProxy(Number(new URL(hoop.api).port), certs);
+  });
+
+  after(async () => {
+    await hoop?.stop();
+    await issuer?.close();
+    await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve()));
+    if (db) await dropDatabase(db);
+    for (const j of jobs) j.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exchanges, exports masked variables psql can use, and revokes in post', async () => {
+    const j = job({ inputs: inputs() });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+
+    const out = j.outputs();
+    const env = j.exported();
+    const state = j.state();
+    const password = env.PGPASSWORD;
+    assert.match(password, /^[A-Za-z0-9_-]{43}$/);
+
+    // The password and the URL holding it are masked, before anything else is printed.
+    const lines = main.stdout.split('\n');
+    assert.deepEqual(masks(main.stdout), [password, out['database-url']]);
+    assert.ok(lines[0].startsWith('::add-mask::'), main.stdout);
+    const unmasked = lines.filter((l) => !l.startsWith('::add-mask::')).join('\n') + main.stderr;
+    assert.ok(!unmasked.includes(password), 'the password was printed');
+    assertNoToken(main.output);
+
+    assert.deepEqual(Object.keys(out).sort(), [
+      'credential-id', 'database', 'database-url', 'expires-at', 'host', 'port', 'username',
+    ]);
+    assert.match(out['credential-id'], /^[0-9a-f-]{36}$/);
+    assert.match(out.username, /^run-5150-1-/);
+    assert.equal(out.host, '127.0.0.1');
+    assert.equal(out.port, String(hoop.gatewayPort));
+    assert.equal(out.database, db.name);
+    assert.ok(!Number.isNaN(Date.parse(out['expires-at'])));
+    assert.equal(
+      out['database-url'],
+      `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`,
+    );
+
+    assert.deepEqual(env, {
+      PGHOST: '127.0.0.1',
+      PGPORT: String(hoop.gatewayPort),
+      PGUSER: out.username,
+      PGPASSWORD: password,
+      PGDATABASE: db.name,
+      PGSSLMODE: 'require',
+      DATABASE_URL: out['database-url'],
+    });
+    // post gets the id, never the password.
+    assert.deepEqual(state, { credential_id: out['credential-id'], expires_at: out['expires-at'] });
+
+    // A later step of the job: unchanged psql, through the gateway.
+    const psql = await j.psql(`select count(*) from ${TABLE}`);
+    assert.equal(psql.code, 0, psql.output);
+    assert.equal(psql.stdout.trim(), '3');
+    assert.equal(await credentialState(out['credential-id']), 'active');
+
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, new RegExp(`revoked credential ${out['credential-id']}`));
+    assert.ok(!post.stdout.includes('::warning::'), post.stdout);
+    assertNoToken(post.output);
+
+    assert.equal(await credentialState(out['credential-id']), 'revoked');
+    const dead = await j.psql('select 1');
+    assert.notEqual(dead.code, 0, 'the revoked credential still connects');
+  });
+
+  it('with ca-cert, calls hoop over verified TLS and exports verify-full for psql', async () => {
+    const api = `https://127.0.0.1:${proxy.address().port}`;
+    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+
+    const env = j.exported();
+    const rootCert = join(j.env.RUNNER_TEMP, 'hoop-ca.pem');
+    assert.equal(env.PGSSLMODE, 'verify-full');
+    assert.equal(env.PGSSLROOTCERT, rootCert);
+    assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
+    assert.match(env.DATABASE_URL, /\?sslmode=verify-full&sslrootcert=%2F/);
+    const [password, apiUrl, exportedUrl, ...more] = masks(main.stdout);
+    assert.equal(password, env.PGPASSWORD);
+    assert.match(apiUrl, /\?sslmode=require$/);
+    assert.equal(exportedUrl, env.DATABASE_URL);
+    assert.deepEqual(more, []);
+
+    const psql = await j.psql(`select count(*) from ${TABLE}`);
+    assert.equal(psql.code, 0, psql.output);
+    assert.equal(psql.stdout.trim(), '3');
+    // The URL alone carries verify-full and the CA file.
+    const viaUrl = await j.psql(`select count(*) from ${TABLE}`, { url: env.DATABASE_URL });
+    assert.equal(viaUrl.code, 0, viaUrl.output);
+
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, /revoked credential/);
+    assert.equal(await credentialState(j.state().credential_id), 'revoked');
+  });
+
+  it('says to pass ca-cert when hoop presents a certificate the runner does not trust', async () => {
+    const api = `https://127.0.0.1:${proxy.address().port}`;
+    const j = job({ inputs: inputs({ 'gateway-url': api }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::TLS to hoop at https:\/\/127\.0\.0\.1:\d+ failed/);
+    assert.match(main.stdout, /ca-cert input/);
+    assert.deepEqual(j.state(), {});
+  });
+
+  it('export-env: false sets outputs only', async () => {
+    const j = job({ inputs: inputs({ 'export-env': 'false' }) });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+    assert.deepEqual(j.exported(), {});
+    assert.match(j.outputs()['database-url'], /^postgres:\/\/run-/);
+    assert.equal((await j.post()).code, 0);
+    assert.equal(await credentialState(j.state().credential_id), 'revoked');
+  });
+
+  it('fails with the permission to add when the job has no id-token: write', async () => {
+    const j = job({ inputs: inputs(), idToken: false });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::.*ACTIONS_ID_TOKEN_REQUEST_URL is not set/);
+    assert.match(main.stdout, /permissions: id-token: write/);
+    assert.deepEqual(j.state(), {});
+    assert.deepEqual(j.outputs(), {});
+
+    // post of a job that got no credential has nothing to do, and says so.
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, /nothing to revoke/);
+  });
+
+  it('names the audience to request when hoop expects another one', async () => {
+    const j = job({ inputs: inputs({ audience: 'sts.amazonaws.com' }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::hoop refused \(HTTP 401\) audience_mismatch/);
+    assert.ok(main.stdout.includes(`"${AUDIENCE}"`), main.stdout);
+    assert.match(main.stdout, /requested a token for audience "sts\.amazonaws\.com"/);
+    assertNoToken(main.output);
+  });
+
+  it('names the URL when hoop cannot be reached', async () => {
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const j = job({ inputs: inputs({ 'gateway-url': down }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.ok(main.stdout.includes(`::error::Cannot reach hoop at ${down} (connect ECONNREFUSED`), main.stdout);
+    assert.match(main.stdout, /gateway-url input/);
+  });
+
+  it('prints the checked claims, never the token, when no trust rule matches', async () => {
+    const j = job({ inputs: inputs(), claims: { repository_id: '666', repository: 'evil/payments' } });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::hoop refused \(HTTP 403\) no_matching_trust_rule/);
+    // Workflow commands carry newlines as %0A.
+    const message = main.stdout.replace(/%0A/g, '\n');
+    assert.match(message, /^ {2}repository_id: "666"$/m);
+    assert.match(message, /^ {2}repository: "evil\/payments"$/m);
+    assert.match(message, /^ {2}ref: "refs\/heads\/main"$/m);
+    assert.match(message, /^ {2}aud: "hoop"$/m);
+    assert.match(message, /^ {2}environment: \(absent\)$/m);
+    assertNoToken(main.output);
+    const token = issuer.minted.at(-1);
+    assert.ok(!main.output.includes(token.split('.')[1]), 'the token payload was printed as is');
+  });
+
+  it('sends the role input, and fails when the rule grants another role', async () => {
+    const granted = job({ inputs: inputs({ role: db.reader }) });
+    const ok = await granted.main();
+    assert.equal(ok.code, 0, ok.output);
+    assert.equal((await granted.post()).code, 0);
+
+    const j = job({ inputs: inputs({ role: 'ci_migrator' }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::hoop refused \(HTTP 403\) role_not_granted: /);
+    assert.match(main.stdout, /The role input \("ci_migrator"\) is not the role the matching trust rule grants/);
+    assert.deepEqual(j.state(), {});
+  });
+
+  it('post warns but does not fail when it cannot revoke', async () => {
+    const j = job({ inputs: inputs() });
+    assert.equal((await j.main()).code, 0);
+    const id = j.state().credential_id;
+    j.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = 'expired-request-token';
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, new RegExp(`::warning::hoop: could not revoke credential ${id}: .*HTTP 401`));
+    assert.ok(post.stdout.includes(`It expires at ${j.state().expires_at} anyway.`), post.stdout);
+    assert.equal(await credentialState(id), 'active');
+  });
+});

@@ -1,0 +1,427 @@
+// Test harness for the action (kept out of test/, where `node --test` would run it as a test): a GitHub-like OIDC issuer, a throwaway database, certificates,
+// a real `hoop serve` (HOOP_BIN), and child processes with a runner-like environment.
+
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+
+export const ACTION_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const AUDIENCE = 'hoop';
+export const CONNECTION = 'payments';
+export const REPOSITORY = 'acme/payments';
+export const REPOSITORY_ID = '4711';
+export const TABLE = 'widgets';
+const PG = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
+const WAIT_MS = 20_000;
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/**
+ * Runs `command args` to completion (killed after `timeoutMs`). Never synchronous: the issuer
+ * in this process must keep answering hoop while children run.
+ */
+export function run(command, args, { env = process.env, input = '', timeoutMs = WAIT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, output: stdout + stderr });
+    });
+    if (input) {
+      child.stdin.on('error', () => {}); // EPIPE when the child exits without reading it all
+      child.stdin.end(input);
+    }
+  });
+}
+
+/** `psql` as the superuser (trust auth on 127.0.0.1). */
+export async function adminSql(database, sql) {
+  const r = await run('psql', [...PG, '-A', '-t', '-d', database, '-c', sql]);
+  if (r.code !== 0) throw new Error(`psql ${sql}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database
+
+/** A database with a table and a NOLOGIN role allowed to SELECT from it. */
+export async function createDatabase() {
+  const suffix = randomBytes(6).toString('hex');
+  const db = { name: `hoop_action_${suffix}`, reader: `hoop_action_${suffix}_reader` };
+  await adminSql('postgres', `CREATE DATABASE ${db.name}`);
+  await adminSql('postgres', `CREATE ROLE ${db.reader} NOLOGIN`);
+  await adminSql(
+    db.name,
+    `CREATE TABLE ${TABLE} (id integer PRIMARY KEY, name text NOT NULL);
+     INSERT INTO ${TABLE} VALUES (1, 'sprocket'), (2, 'gear'), (3, 'cog');
+     GRANT SELECT ON ${TABLE} TO ${db.reader};`,
+  );
+  return db;
+}
+
+/** Drops the database first (it holds the grants), then the run roles and the parent role. */
+export async function dropDatabase(db) {
+  const statements = [
+    `DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`,
+    `DO $$ DECLARE r record; BEGIN
+       FOR r IN SELECT m.rolname FROM pg_auth_members a
+                JOIN pg_roles m ON m.oid = a.member JOIN pg_roles p ON p.oid = a.roleid
+                WHERE p.rolname = '${db.reader}'
+       LOOP EXECUTE format('DROP ROLE %I', r.rolname); END LOOP; END $$`,
+    `DROP ROLE IF EXISTS ${db.reader}`,
+  ];
+  for (const sql of statements) await adminSql('postgres', sql).catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates (openssl): a CA and a leaf for 127.0.0.1 and localhost
+
+export async function makeCertificates(dir) {
+  const path = (name) => join(dir, name);
+  const steps = [
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+      '-subj', '/CN=hoop test CA', '-keyout', path('ca.key'), '-out', path('ca.pem')],
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-subj', '/CN=127.0.0.1', '-keyout', path('leaf.key'), '-out', path('leaf.csr')],
+    ['x509', '-req', '-in', path('leaf.csr'), '-CA', path('ca.pem'), '-CAkey', path('ca.key'),
+      '-CAcreateserial', '-days', '2', '-extfile', path('leaf.ext'), '-out', path('leaf.pem')],
+  ];
+  writeFileSync(path('leaf.ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n');
+  for (const args of steps) {
+    const r = await run('openssl', args);
+    if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  }
+  return { ca: path('ca.pem'), cert: path('leaf.pem'), key: path('leaf.key') };
+}
+
+/** A TLS front for the plain-HTTP API (what a load balancer would be). */
+export function tlsProxy(target, { cert, key }) {
+  return new Promise((resolve) => {
+    const server = tls.createServer(
+      { cert: readFileSync(cert), key: readFileSync(key) },
+      (socket) => {
+        const upstream = net.connect(target, '127.0.0.1');
+        socket.pipe(upstream).pipe(socket);
+        const close = () => { socket.destroy(); upstream.destroy(); };
+        socket.on('error', close);
+        upstream.on('error', close);
+      },
+    );
+    server.on('tlsClientError', () => {});
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A GitHub-like OIDC issuer
+
+function b64url(value) {
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+}
+
+/**
+ * Discovery, JWKS, and the runner's token service: `GET /token?audience=X` with
+ * `Authorization: bearer <request token>`. Each request token is a "job" with claim overrides,
+ * registered with `job()`; every token minted is kept in `minted`.
+ */
+export async function startIssuer() {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = randomUUID();
+  const jobs = new Map();
+  const minted = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, issuer.url);
+    const reply = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (url.pathname === '/.well-known/openid-configuration') {
+      return reply(200, { issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, id_token_signing_alg_values_supported: ['RS256'] });
+    }
+    if (url.pathname === '/jwks') {
+      return reply(200, { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] });
+    }
+    if (url.pathname === '/token') {
+      const auth = req.headers.authorization ?? '';
+      const job = /^bearer /i.test(auth) ? jobs.get(auth.slice(7)) : undefined;
+      if (!job) return reply(401, { message: 'bad request token' });
+      const audience = url.searchParams.get('audience') ?? 'https://github.com/acme';
+      const token = issuer.mint({ ...issuer.claims(audience), ...job });
+      return reply(200, { count: 1, value: token });
+    }
+    reply(404, { message: 'not found' });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  const issuer = {
+    url: `http://127.0.0.1:${server.address().port}`,
+    minted,
+    close: () => new Promise((resolve) => server.close(resolve)),
+    /** A request token for a job whose claims differ from the default by `overrides`. */
+    job(overrides = {}) {
+      const requestToken = randomBytes(16).toString('hex');
+      jobs.set(requestToken, overrides);
+      return requestToken;
+    },
+    /** GitHub-shaped claims of a push to main of REPOSITORY. */
+    claims(audience) {
+      const now = Math.floor(Date.now() / 1000);
+      const sha = randomBytes(20).toString('hex');
+      const workflowRef = `${REPOSITORY}/.github/workflows/deploy.yml@refs/heads/main`;
+      return {
+        iss: issuer.url,
+        aud: audience,
+        sub: `repo:${REPOSITORY}:ref:refs/heads/main`,
+        jti: randomUUID(),
+        iat: now,
+        nbf: now,
+        exp: now + 300,
+        ref: 'refs/heads/main',
+        ref_type: 'branch',
+        sha,
+        repository: REPOSITORY,
+        repository_id: REPOSITORY_ID,
+        repository_owner: 'acme',
+        repository_owner_id: '99',
+        run_id: '5150',
+        run_number: '7',
+        run_attempt: '1',
+        actor: 'octocat',
+        workflow: 'deploy',
+        workflow_ref: workflowRef,
+        job_workflow_ref: workflowRef,
+        event_name: 'push',
+        runner_environment: 'github-hosted',
+      };
+    },
+    mint(claims) {
+      const input = `${b64url({ alg: 'RS256', typ: 'JWT', kid })}.${b64url(claims)}`;
+      const token = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+      minted.push(token);
+      return token;
+    },
+  };
+  return issuer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// hoop
+
+/** Writes hoop.toml, starts `$HOOP_BIN serve`, and waits for /healthz. */
+export async function startHoop({ dir, db, issuer, tlsFiles }) {
+  const bin = process.env.HOOP_BIN;
+  if (!bin) {
+    throw new Error('HOOP_BIN is not set: build hoop (cargo build -p hoop) and run HOOP_BIN=<target>/debug/hoop node --test action/test/*.test.mjs');
+  }
+  const apiPort = await freePort();
+  const gatewayPort = await freePort();
+  const adminUrl = `postgres://postgres@127.0.0.1:5432/${db.name}`;
+  const config = `[server]
+api_listen = "127.0.0.1:${apiPort}"
+gateway_listen = "127.0.0.1:${gatewayPort}"
+public_host = "127.0.0.1"
+state_database_url = "${adminUrl}"
+secret_key = "${randomBytes(32).toString('hex')}"
+reaper_interval = "1h"
+replica = "action-test"
+
+[gateway]
+spool_dir = ${JSON.stringify(join(dir, 'spool'))}
+tls_cert = ${JSON.stringify(tlsFiles.cert)}
+tls_key = ${JSON.stringify(tlsFiles.key)}
+
+[[issuers]]
+name = "github"
+kind = "github"
+url = "${issuer.url}"
+audience = "${AUDIENCE}"
+
+[[connections]]
+name = "${CONNECTION}"
+kind = "postgres"
+admin_url = "${adminUrl}"
+database = "${db.name}"
+default_role = "${db.reader}"
+
+[[trust]]
+name = "payments-main"
+issuer = "github"
+claims = { repository_id = "${REPOSITORY_ID}", ref = "refs/heads/main" }
+connections = ["${CONNECTION}"]
+ttl = "10m"
+`;
+  const configPath = join(dir, 'hoop.toml');
+  writeFileSync(configPath, config);
+  const logPath = join(dir, 'hoop.log');
+  let log = '';
+  const child = spawn(bin, ['serve', '--config', configPath], {
+    env: { PATH: process.env.PATH, HOOP_LOG: 'hoop=debug' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+
+  const api = `http://127.0.0.1:${apiPort}`;
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    try {
+      if ((await fetch(`${api}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`hoop serve did not become healthy (${JSON.stringify(exited)}); log:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    api,
+    gatewayPort,
+    log: () => log,
+    saveLog: () => writeFileSync(logPath, log),
+    stop: () =>
+      new Promise((resolve) => {
+        if (exited) return resolve();
+        child.on('exit', resolve);
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A runner-like environment
+
+/** Parses a GITHUB_OUTPUT/GITHUB_ENV/GITHUB_STATE file (`name<<delimiter` blocks). */
+export function parseFileCommands(path) {
+  let text;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  const values = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^=<]+)<<(ghadelimiter_[0-9a-f-]+)$/.exec(lines[i]);
+    if (!m) {
+      if (lines[i] !== '') throw new Error(`${path}: unexpected line ${JSON.stringify(lines[i])}`);
+      continue;
+    }
+    const end = lines.indexOf(m[2], i + 1);
+    if (end < 0) throw new Error(`${path}: no closing delimiter for ${m[1]}`);
+    values[m[1]] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  return values;
+}
+
+/** One job of a runner: its files, its id-token request credentials, and its inputs. */
+export class Job {
+  constructor(issuer, { inputs = {}, claims = {}, idToken = true } = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'hoop-action-job-'));
+    this.files = {
+      GITHUB_ENV: join(this.dir, 'env'),
+      GITHUB_OUTPUT: join(this.dir, 'output'),
+      GITHUB_STATE: join(this.dir, 'state'),
+    };
+    for (const path of Object.values(this.files)) writeFileSync(path, '');
+    // What the runner sets for every input: the given value or the default of action.yml.
+    const defaults = { audience: 'hoop', role: '', 'export-env': 'true', 'ca-cert': '' };
+    this.inputs = { ...defaults, ...inputs };
+    this.env = {
+      PATH: process.env.PATH,
+      HOME: this.dir,
+      RUNNER_TEMP: join(this.dir, 'tmp'),
+      GITHUB_ACTIONS: 'true',
+      ...this.files,
+    };
+    if (idToken) {
+      this.env.ACTIONS_ID_TOKEN_REQUEST_URL = `${issuer.url}/token?api-version=2.0`;
+      this.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = issuer.job(claims);
+    }
+    for (const [name, value] of Object.entries(this.inputs)) {
+      this.env[`INPUT_${name.toUpperCase()}`] = value;
+    }
+  }
+
+  /** `node action/main.js` as the runner would start it. */
+  main() {
+    return run(process.execPath, [join(ACTION_DIR, 'main.js')], { env: this.env });
+  }
+
+  /** `node action/post.js` with the state main saved, as `STATE_<name>`. */
+  post() {
+    const state = Object.fromEntries(
+      Object.entries(this.state()).map(([name, value]) => [`STATE_${name}`, value]),
+    );
+    return run(process.execPath, [join(ACTION_DIR, 'post.js')], { env: { ...this.env, ...state } });
+  }
+
+  outputs() {
+    return parseFileCommands(this.files.GITHUB_OUTPUT);
+  }
+
+  exported() {
+    return parseFileCommands(this.files.GITHUB_ENV);
+  }
+
+  state() {
+    return parseFileCommands(this.files.GITHUB_STATE);
+  }
+
+  /**
+   * A later step: `psql -X -A -t -c <sql>` with the variables the action exported, or with only
+   * `url` (as in `psql "$DATABASE_URL"`).
+   */
+  psql(sql, { url } = {}) {
+    const base = { PATH: process.env.PATH, HOME: this.dir, PGCONNECT_TIMEOUT: '10' };
+    const env = url ? base : { ...base, ...this.exported() };
+    const args = ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql];
+    return run('psql', url ? [url, ...args] : args, { env });
+  }
+
+  cleanup() {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The `::add-mask::` values in a step's stdout, unescaped as the runner does. */
+export function masks(stdout) {
+  return stdout
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('::add-mask::'))
+    .map((l) =>
+      l
+        .slice('::add-mask::'.length)
+        .replace(/%0D/g, '\r')
+        .replace(/%0A/g, '\n')
+        .replace(/%25/g, '%'),
+    );
+}
