@@ -147,6 +147,18 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .resolve(&ProcessEnv)
             .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
     }
+    if let Some(w) = &config.watcher {
+        for (key, source) in [
+            ("watcher.github_token", &w.github_token),
+            ("watcher.gitlab_token", &w.gitlab_token),
+        ] {
+            if let Some(source) = source {
+                source
+                    .resolve(&ProcessEnv)
+                    .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
+            }
+        }
+    }
     for (i, c) in config.connections.iter().enumerate() {
         c.admin_url
             .resolve(&ProcessEnv)

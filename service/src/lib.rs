@@ -13,6 +13,7 @@
 //! - [`gateway`]: the PostgreSQL gateway: TLS, SCRAM, run-role upstream login, recorded relay.
 //! - [`api`]: the HTTP API (axum) over [`exchange`].
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
+//! - [`watcher`]: the run watcher: revokes credentials whose CI run or job has completed.
 //! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
@@ -35,3 +36,4 @@ pub mod server;
 pub mod state;
 pub mod trust;
 pub mod upstream;
+pub mod watcher;

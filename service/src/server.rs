@@ -36,6 +36,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayError),
+    #[error(transparent)]
+    Watcher(#[from] crate::watcher::WatcherError),
 }
 
 /// Tells long-running tasks to stop. Cloned into every task; [`ShutdownTrigger::trigger`] or
@@ -211,6 +213,16 @@ pub async fn serve(
         broker.config().gateway.clone(),
         &public_host,
     )?);
+    // Built before anything listens, so a missing watcher token fails the start.
+    let watcher = match &broker.config().watcher {
+        Some(w) => Some(crate::watcher::Watcher::new(
+            broker.clone(),
+            w,
+            env,
+            origin,
+        )?),
+        None => None,
+    };
     close_leftover_sessions(&broker).await?;
     let closed = gateway.close_crashed_recordings().await;
     if closed > 0 {
@@ -224,6 +236,9 @@ pub async fn serve(
     tracing::info!(api = %listener.local_addr()?, gateway = %gateway_listener.local_addr()?, "hoop listening");
     let (trigger, shutdown) = Shutdown::new();
     tokio::spawn(relay_revocations(broker.clone(), shutdown.clone()));
+    if let Some(watcher) = watcher {
+        tokio::spawn(watcher.run(shutdown.clone()));
+    }
     let gateway_task = tokio::spawn(crate::gateway::run(
         gateway,
         gateway_listener,

@@ -51,6 +51,9 @@ pub struct Config {
     pub connections: Vec<ConnectionConfig>,
     #[serde(default)]
     pub trust: Vec<TrustRuleConfig>,
+    /// The run watcher; absent: credentials live until revoked by their run or expired.
+    #[serde(default)]
+    pub watcher: Option<WatcherConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,8 +293,35 @@ pub struct TrustRuleConfig {
     pub allow_pull_requests: bool,
 }
 
+/// `[watcher]`: revoke credentials whose CI run or job has completed, by polling the CI APIs
+/// (the safety net for cancelled jobs and dead runners that never run their revoke step).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatcherConfig {
+    /// Time between two passes over the live credentials (default 60s, at least 1s).
+    #[serde(default = "defaults::watcher_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// GitHub token with `actions:read` on the watched repositories; without it GitHub runs
+    /// are not watched.
+    pub github_token: Option<SecretSource>,
+    /// GitHub REST API base (default `https://api.github.com`; GHES: `https://<host>/api/v3`).
+    #[serde(default = "defaults::github_api_url")]
+    pub github_api_url: Url,
+    /// GitLab token with `read_api`; without it GitLab jobs are not watched.
+    pub gitlab_token: Option<SecretSource>,
+    /// GitLab instance URL (default: the `url` of the one gitlab-kind issuer).
+    pub gitlab_url: Option<Url>,
+}
+
 mod defaults {
     use super::*;
+
+    pub fn watcher_interval() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn github_api_url() -> Url {
+        Url::parse("https://api.github.com").expect("a valid URL")
+    }
 
     pub fn api_listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
@@ -362,6 +392,8 @@ impl ConfigError {
 
 /// Longest leeway accepted: clock skew beyond this is a broken clock, not skew.
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Shortest watcher interval accepted: tests use 1s; production wants a minute (rate limits).
+const MIN_WATCHER_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -528,7 +560,64 @@ impl Config {
                 return err(format!("{key}.max_sessions must be at least 1"));
             }
         }
+        if let Some(w) = &self.watcher {
+            self.validate_watcher(w).or_else(err)?;
+        }
         Ok(())
+    }
+
+    fn validate_watcher(&self, w: &WatcherConfig) -> Result<(), String> {
+        if w.interval < MIN_WATCHER_INTERVAL {
+            return Err("watcher.interval must be at least 1s".into());
+        }
+        if w.github_token.is_none() && w.gitlab_token.is_none() {
+            return Err(
+                "[watcher] needs github_token or gitlab_token (or both); without a token there is \
+                 nothing to watch, so remove the section"
+                    .into(),
+            );
+        }
+        if !is_secure_url(&w.github_api_url) {
+            return Err(format!(
+                "watcher.github_api_url: {} must use https (plain http is accepted only for loopback addresses)",
+                w.github_api_url
+            ));
+        }
+        if let Some(url) = &w.gitlab_url
+            && !is_secure_url(url)
+        {
+            return Err(format!(
+                "watcher.gitlab_url: {url} must use https (plain http is accepted only for loopback addresses)"
+            ));
+        }
+        if w.gitlab_token.is_some() && w.gitlab_url.is_none() {
+            let gitlab_issuers = self
+                .issuers
+                .iter()
+                .filter(|i| i.kind == IssuerKind::Gitlab)
+                .count();
+            if gitlab_issuers != 1 {
+                return Err(format!(
+                    "watcher.gitlab_url: set it; it defaults to the url of the gitlab issuer, \
+                     but {gitlab_issuers} gitlab issuers are configured"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The GitLab instance the watcher asks about jobs: `watcher.gitlab_url`, or else the URL
+    /// of the one gitlab-kind issuer (validation guarantees there is one when it matters).
+    pub fn watcher_gitlab_url(&self) -> Option<String> {
+        let configured = self.watcher.as_ref()?.gitlab_url.as_ref();
+        match configured {
+            Some(url) => Some(url.as_str().trim_end_matches('/').to_owned()),
+            None => self
+                .issuers
+                .iter()
+                .find(|i| i.kind == IssuerKind::Gitlab)
+                .map(IssuerConfig::issuer_url),
+        }
     }
 }
 
@@ -694,5 +783,65 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("trust[0].claims"), "{e}");
+    }
+
+    #[test]
+    fn the_watcher_is_off_unless_configured_and_has_defaults() {
+        assert!(
+            Config::from_toml(BASE, "hoop.toml")
+                .unwrap()
+                .watcher
+                .is_none()
+        );
+        let text = format!("{BASE}\n[watcher]\ngithub_token = {{ env = \"GH\" }}\n");
+        let c = Config::from_toml(&text, "hoop.toml").unwrap();
+        let w = c.watcher.as_ref().unwrap();
+        assert_eq!(w.interval, Duration::from_secs(60));
+        assert_eq!(w.github_api_url.as_str(), "https://api.github.com/");
+        assert!(w.gitlab_token.is_none());
+    }
+
+    #[test]
+    fn the_watcher_needs_a_token_a_sane_interval_and_safe_urls() {
+        for (section, key) in [
+            ("interval = \"1m\"", "github_token or gitlab_token"),
+            (
+                "github_token = \"t\"\ninterval = \"500ms\"",
+                "watcher.interval",
+            ),
+            (
+                "github_token = \"t\"\ngithub_api_url = \"http://api.example.com\"",
+                "watcher.github_api_url",
+            ),
+            (
+                "gitlab_token = \"t\"\ngitlab_url = \"http://gitlab.example.com\"",
+                "watcher.gitlab_url",
+            ),
+            // No gitlab issuer to default to.
+            ("gitlab_token = \"t\"", "watcher.gitlab_url"),
+            (
+                "github_token = \"t\"\ntoken = \"t\"",
+                "unknown field `token`",
+            ),
+        ] {
+            let text = format!("{BASE}\n[watcher]\n{section}\n");
+            let e = Config::from_toml(&text, "hoop.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{section}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_gitlab_url_defaults_to_the_gitlab_issuer() {
+        let text = format!(
+            "{BASE}\n[[issuers]]\nname = \"gl\"\nkind = \"gitlab\"\nurl = \"https://gitlab.example.com/\"\n\
+             audience = \"hoop\"\n\n[watcher]\ngitlab_token = \"t\"\n"
+        );
+        let c = Config::from_toml(&text, "hoop.toml").unwrap();
+        assert_eq!(
+            c.watcher_gitlab_url().as_deref(),
+            Some("https://gitlab.example.com")
+        );
     }
 }

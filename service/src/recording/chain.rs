@@ -261,6 +261,24 @@ impl ChainWalker {
         }
     }
 
+    /// Continues the chain of a recording already walked (journal replay).
+    pub(super) fn resume(report: &ChainReport) -> Self {
+        ChainWalker {
+            session_id: report.session_id.clone(),
+            events: report.events,
+            head: report.head,
+            bytes: report.bytes,
+            first_ts: report.first_ts.clone(),
+            last_ts: report.last_ts.clone(),
+            last_kind: report.last_kind.clone(),
+        }
+    }
+
+    /// Lines accepted so far: the seq the next line must carry.
+    pub(super) fn events(&self) -> u64 {
+        self.events
+    }
+
     /// The 1-based number of the line `push` is about to judge.
     fn next_line(&self) -> u64 {
         self.events + 1

@@ -1,19 +1,26 @@
 //! Session recording: a hash-chained, append-only event file per gateway session.
 //!
-//! A [`Spool`] owns the spool directory and one writer thread that does group commit: lines
-//! from every session are written, each touched file is `fdatasync`ed once per round, then all
-//! are acknowledged. A [`Recorder`] builds and hashes its session's lines (`seq`, `ts`, `prev` =
-//! SHA-256 of the previous line) and waits for the acknowledgement. [`verify`] checks a file
-//! offline; [`recover`] repairs what a crash left. The line format is specified for auditors
-//! in `docs/recording-format.md`.
+//! A [`Spool`] owns the spool directory and one writer thread that does group commit through a
+//! shared journal: every line of every session is written to its session file (no sync) and
+//! appended to `<spool>/journal/<n>.wal`; one `fdatasync` of the journal per round makes all of
+//! the round's lines durable, then they are acknowledged. Session files are synced when their
+//! session finishes and before a journal segment holding their lines is deleted. At
+//! [`Spool::open`] the journal a crash left is replayed into the session files. A [`Recorder`]
+//! builds and hashes its session's lines (`seq`, `ts`, `prev` = SHA-256 of the previous line)
+//! and waits for the acknowledgement. [`verify`] checks a file offline; [`recover`] repairs
+//! what a crash left. The line format and the journal are specified in
+//! `docs/recording-format.md`; auditors verify only the session files.
 //!
-//! Architecture Invariant: a statement event is on stable storage before
-//! [`Recorder::append_durable`] returns `Ok`; after a failed write or sync the recording is
-//! poisoned, nothing written after the failure is ever acknowledged, and the file holds only
-//! complete lines (fail closed, PCI DSS 10.7).
+//! Architecture Invariant: a statement event is on stable storage (in the synced journal, and
+//! in its session file once replayed or synced) before [`Recorder::append_durable`] returns
+//! `Ok`; after a failed write or sync the recording is poisoned, nothing written after the
+//! failure is ever acknowledged, and the file holds only complete lines (fail closed, PCI DSS
+//! 10.7). A failed journal write or sync poisons every recording with a line in that round.
 
 mod chain;
 mod event;
+mod journal;
+mod replay;
 mod spool;
 mod writer;
 

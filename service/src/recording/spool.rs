@@ -1,4 +1,5 @@
-//! [`Spool`] (the directory and its writer thread) and [`Recorder`] (one session's chain).
+//! [`Spool`] (the directory, its journal and its writer thread) and [`Recorder`] (one
+//! session's chain).
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::RecordingError;
 use super::chain::RecoveredRecording;
 use super::event::{ChainHash, Event, encode_line};
+use super::journal::{self, Journal, Record};
+use super::replay;
 use super::writer::{self, AckReceiver, FileId, Op, Request, Shared};
 
 /// Longest accepted session id; it becomes a file name.
@@ -22,13 +25,19 @@ const MAX_SESSION_ID: usize = 128;
 /// The spool directory and its writer thread. Opened once per process and shared (`Arc`).
 ///
 /// The directory is locked (`flock` on `<dir>/.lock`) for the spool's lifetime, so a second
-/// process cannot treat this process's live recordings as crash leftovers.
+/// process cannot treat this process's live recordings as crash leftovers. The journal
+/// (`<dir>/journal/`) a previous process left is replayed when the spool is opened.
 pub struct Spool {
     dir: PathBuf,
     tx: mpsc::UnboundedSender<Request>,
     next_id: AtomicU64,
     /// Session ids with a live [`Recorder`] in this process.
     live: Mutex<HashSet<String>>,
+    /// Session ids whose files journal replay left for an operator: never leftovers.
+    held: HashSet<String>,
+    /// Journal `fdatasync`s that made a round durable (a metric; tests compare it with the
+    /// number of durable appends).
+    journal_syncs: Arc<AtomicU64>,
     _lock: File,
 }
 
@@ -40,8 +49,17 @@ impl std::fmt::Debug for Spool {
 
 impl Spool {
     /// Opens (creating it with mode 0700 if missing) and locks the spool directory, checks that
-    /// a file can really be created in it, and starts the writer thread.
+    /// a file can really be created in it, replays the journal a previous process left (every
+    /// line it made durable is restored to its session file), and starts the writer thread.
     pub fn open(dir: &Path) -> Result<Arc<Spool>, RecordingError> {
+        Self::open_with_segment_bytes(dir, journal::SEGMENT_BYTES)
+    }
+
+    /// [`Spool::open`] with journal segments sealed at `segment_bytes` (tests use small ones).
+    pub(super) fn open_with_segment_bytes(
+        dir: &Path,
+        segment_bytes: u64,
+    ) -> Result<Arc<Spool>, RecordingError> {
         let not_writable = |source| RecordingError::NotWritable {
             dir: dir.to_owned(),
             source,
@@ -53,8 +71,16 @@ impl Spool {
             .map_err(not_writable)?;
         let lock = lock_dir(dir)?;
         probe_writable(dir).map_err(not_writable)?;
+        let replayed = replay::replay(dir)?;
+        let journal_syncs = Arc::new(AtomicU64::new(0));
+        let journal = Journal::new(
+            journal::dir_of(dir),
+            segment_bytes,
+            replayed.next_segment,
+            journal_syncs.clone(),
+        );
         let (tx, rx) = mpsc::unbounded_channel();
-        writer::spawn(dir.to_owned(), rx).map_err(|source| RecordingError::Io {
+        writer::spawn(dir.to_owned(), journal, rx).map_err(|source| RecordingError::Io {
             path: dir.to_owned(),
             source,
         })?;
@@ -63,8 +89,16 @@ impl Spool {
             tx,
             next_id: AtomicU64::new(0),
             live: Mutex::new(HashSet::new()),
+            held: replayed.held,
+            journal_syncs,
             _lock: lock,
         }))
+    }
+
+    /// How many journal syncs made a round durable since the spool was opened. Far fewer than
+    /// durable appends under concurrency: that is the group commit.
+    pub fn journal_syncs(&self) -> u64 {
+        self.journal_syncs.load(Ordering::Relaxed)
     }
 
     pub fn dir(&self) -> &Path {
@@ -88,7 +122,7 @@ impl Spool {
         let shared = Arc::new(Shared::new(session_id, path));
         let mut recorder = self.recorder(shared.clone(), 0, ChainHash::genesis(session_id), 0)?;
         let created = async {
-            let (_, ack) = recorder.submit(&first, true, |line| Op::Create { shared, line })?;
+            let (_, ack) = recorder.submit(&first, true, |record| Op::Create { shared, record })?;
             recorder.wait(ack).await
         }
         .await;
@@ -126,7 +160,9 @@ impl Spool {
     }
 
     /// Spool files (`*.jsonl`) that no live recorder of this process owns, sorted: at start,
-    /// the sessions a crash left behind; later, also finished recordings not yet archived.
+    /// the sessions a crash left behind (already completed from the journal); later, also
+    /// finished recordings not yet archived. Files journal replay left for an operator (it
+    /// raised an alert) are not listed.
     pub fn leftovers(&self) -> Result<Vec<PathBuf>, RecordingError> {
         let io = |source| RecordingError::Io {
             path: self.dir.clone(),
@@ -140,7 +176,7 @@ impl Spool {
             let is_live = path
                 .file_stem()
                 .and_then(|s| s.to_str())
-                .is_some_and(|s| live.contains(s));
+                .is_some_and(|s| live.contains(s) || self.held.contains(s));
             if is_spool_file && !is_live && path.is_file() {
                 found.push(path);
             }
@@ -219,7 +255,7 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Session ids become file names: ASCII letters, digits, `-`, `_`, `.`, not starting with `.`.
-fn check_session_id(session_id: &str) -> Result<(), RecordingError> {
+pub(super) fn check_session_id(session_id: &str) -> Result<(), RecordingError> {
     let ok = !session_id.is_empty()
         && session_id.len() <= MAX_SESSION_ID
         && !session_id.starts_with('.')
@@ -271,8 +307,9 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Appends and returns once the line is on stable storage (`fdatasync`), sharing the sync
-    /// with every other session queued in the same round (group commit).
+    /// Appends and returns once the line is on stable storage (`fdatasync` of the spool's
+    /// journal), sharing the sync with every other session queued in the same round (group
+    /// commit). The session file has the line too (written, synced at `finish`).
     ///
     /// Forward the statement upstream only after this returned `Ok`. Dropping the future early
     /// keeps the chain intact (the line is still written) but proves nothing about durability.
@@ -288,8 +325,8 @@ impl Recorder {
         self.submit(&event, false, Op::Append).map(|(seq, _)| seq)
     }
 
-    /// Writes the last event durably and closes the file. On error the file stays in the spool
-    /// and is found by [`Spool::leftovers`].
+    /// Writes the last event durably, syncs the session file and closes it. On error the file
+    /// stays in the spool and is found by [`Spool::leftovers`].
     pub async fn finish(mut self, last: Event) -> Result<RecordingSummary, RecordingError> {
         let (_, ack) = self.submit(&last, true, Op::Close)?;
         self.wait(ack).await?;
@@ -338,7 +375,7 @@ impl Recorder {
         &mut self,
         event: &Event,
         durable: bool,
-        op: impl FnOnce(Vec<u8>) -> Op,
+        op: impl FnOnce(Record) -> Op,
     ) -> Result<(u64, Option<AckReceiver>), RecordingError> {
         if let Some(reason) = self.shared.poison_reason() {
             return Err(RecordingError::Poisoned {
@@ -348,10 +385,12 @@ impl Recorder {
         if let Some(field) = event.reserved_field() {
             return Err(RecordingError::ReservedField { field });
         }
-        let mut line = Vec::with_capacity(self.line_hint + 64);
         let seq = self.next_seq;
-        encode_line(&mut line, seq, Utc::now(), event, &self.head)
+        let mut record = Record::new(&self.shared.session_id, seq, self.line_hint + 64);
+        encode_line(record.line_buffer(), seq, Utc::now(), event, &self.head)
             .map_err(|source| RecordingError::Encode { source })?;
+        record.seal();
+        let line = record.line();
         let head = ChainHash::of(&line[..line.len() - 1]);
         let len = line.len();
         let (ack_tx, ack_rx) = match durable {
@@ -361,7 +400,7 @@ impl Recorder {
             }
             false => (None, None),
         };
-        self.send(op(line), ack_tx)?;
+        self.send(op(record), ack_tx)?;
         self.next_seq += 1;
         self.head = head;
         self.bytes += len as u64;
@@ -397,6 +436,24 @@ impl Recorder {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Redirect(path.to_owned()), Some(tx))?;
         self.wait(Some(rx)).await
+    }
+}
+
+#[cfg(test)]
+impl Spool {
+    /// Test hook: sends the journal's next writes to `path` (e.g. `/dev/full`).
+    pub(super) async fn redirect_journal_for_test(
+        &self,
+        path: &Path,
+    ) -> Result<(), RecordingError> {
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            id: FileId::MAX,
+            op: Op::RedirectJournal(path.to_owned()),
+            ack: Some(tx),
+        };
+        self.tx.send(request).map_err(|_| RecordingError::Closed)?;
+        rx.await.unwrap_or(Err(RecordingError::Closed))
     }
 }
 

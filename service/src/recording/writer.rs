@@ -1,12 +1,17 @@
 //! The spool's writer thread: group commit across every session of the process.
 //!
-//! One round: block for a request, drain what else is queued (bounded), write each line in
-//! order, `fdatasync` every touched file once (and the directory once if a file was created),
-//! then acknowledge. Blocking I/O is right here: this is a plain thread, not a tokio worker.
+//! One round: block for a request, drain what else is queued (bounded), write each line to its
+//! session file in order (no sync), append the round's lines to the shared journal, then ONE
+//! `fdatasync` of the journal makes the whole round durable, whichever sessions it touched. The
+//! directory is synced once if a file was created; a finishing session's file is synced in
+//! parallel with the journal. Then the round is acknowledged. Blocking I/O is right here: this
+//! is a plain thread, not a tokio worker.
 //!
-//! Architecture Invariant: an acknowledgement is `Ok` only if the file's synced length covers the
-//! end of that line; after a failed write or sync the file is poisoned and nothing written to it
-//! later is acknowledged (nothing later is even written).
+//! Architecture Invariant: an acknowledgement is `Ok` only if the line is on stable storage (the
+//! journal synced past its record, or its file synced past it) and its recording is not
+//! poisoned; after a failed write or sync the recording is poisoned, its file is cut back to
+//! its durable lines, and nothing written to it later is acknowledged (nothing later is even
+//! written). A failed journal write or sync poisons every recording with a line in the round.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -18,6 +23,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 use super::RecordingError;
+use super::journal::{Journal, Journaled, Record};
 
 /// Requests drained into one round at most, so one round's latency stays bounded under load.
 const MAX_ROUND: usize = 4096;
@@ -75,21 +81,24 @@ pub(super) enum Op {
     /// Create the file (`O_EXCL`, 0600) and write its first line.
     Create {
         shared: Arc<Shared>,
-        line: Vec<u8>,
+        record: Record,
     },
     /// Reopen a recovered file of `len` bytes to append to it.
     Resume {
         shared: Arc<Shared>,
         len: u64,
     },
-    Append(Vec<u8>),
-    /// Append the last line, sync, and close.
-    Close(Vec<u8>),
+    Append(Record),
+    /// Append the last line, sync the file, and close it.
+    Close(Record),
     /// The recorder went away without finishing: sync what was written and close.
     Release,
     /// Test hook: point an open recording at another file (`/dev/full`) to get real write errors.
     #[cfg(test)]
     Redirect(PathBuf),
+    /// Test hook: point the journal's active segment at another file, likewise.
+    #[cfg(test)]
+    RedirectJournal(PathBuf),
 }
 
 /// A session file the writer holds open.
@@ -98,7 +107,9 @@ struct OpenFile {
     shared: Arc<Shared>,
     /// End of the last complete line written (where a failed write is cut back to).
     written: u64,
-    /// End of the last line known to be on stable storage.
+    /// End of the last line on stable storage, through the journal or the file's own sync.
+    durable: u64,
+    /// End of the last line the file itself has on stable storage.
     synced: u64,
     created_this_round: bool,
     closing: bool,
@@ -138,15 +149,27 @@ impl OpenFile {
         }
     }
 
-    /// Makes everything written durable, or poisons the recording and drops the unsynced tail:
-    /// after a failed fsync the kernel may have discarded those pages, so they count as lost.
+    /// Makes everything written durable in the file itself, or poisons the recording and drops
+    /// the lines that were not durable: after a failed fsync the kernel may have discarded those
+    /// pages, so they count as lost (the durable ones are still in the journal).
     fn sync(&mut self) {
         match self.file.sync_data() {
-            Ok(()) => self.synced = self.written,
+            Ok(()) => {
+                self.synced = self.written;
+                self.durable = self.durable.max(self.synced);
+            }
             Err(e) => {
                 self.shared.poison(format!("fdatasync failed: {e}"));
-                self.cut_back(self.synced);
+                self.cut_back(self.durable);
             }
+        }
+    }
+
+    /// The journal lost this round: the lines are not durable, so they go.
+    fn journal_failed(&mut self, reason: &str) {
+        self.shared.poison(format!("journal failed: {reason}"));
+        if self.written > self.durable {
+            self.cut_back(self.durable);
         }
     }
 
@@ -161,6 +184,7 @@ impl OpenFile {
             );
         }
         self.written = len;
+        self.synced = self.synced.min(len);
     }
 }
 
@@ -173,7 +197,10 @@ struct Pending {
 
 #[derive(Default)]
 struct Round {
+    /// Files created or closing this round.
     touched: Vec<FileId>,
+    /// Lines written to their files this round, for the journal.
+    records: Vec<Journaled>,
     pending: Vec<Pending>,
 }
 
@@ -181,14 +208,20 @@ pub(super) struct Writer {
     dir: PathBuf,
     files: HashMap<FileId, OpenFile>,
     rx: mpsc::UnboundedReceiver<Request>,
+    journal: Journal,
 }
 
 /// Starts the writer thread; it ends when every sender (the spool and its recorders) is gone.
-pub(super) fn spawn(dir: PathBuf, rx: mpsc::UnboundedReceiver<Request>) -> io::Result<()> {
+pub(super) fn spawn(
+    dir: PathBuf,
+    journal: Journal,
+    rx: mpsc::UnboundedReceiver<Request>,
+) -> io::Result<()> {
     let writer = Writer {
         dir,
         files: HashMap::new(),
         rx,
+        journal,
     };
     std::thread::Builder::new()
         .name("hoop-recording".into())
@@ -217,7 +250,7 @@ impl Writer {
         while let Some(first) = self.rx.blocking_recv() {
             let mut round = Round::default();
             self.apply(first, &mut round);
-            while round.pending.len() + round.touched.len() < MAX_ROUND {
+            for _ in 1..MAX_ROUND {
                 match self.rx.try_recv() {
                     Ok(request) => self.apply(request, &mut round),
                     Err(_) => break,
@@ -227,20 +260,26 @@ impl Writer {
         }
     }
 
-    /// Phase 1 of a round: performs the request's write (no sync yet).
+    /// Phase 1 of a round: performs the request's write to its session file (no sync yet).
     fn apply(&mut self, request: Request, round: &mut Round) {
         let Request { id, op, ack } = request;
         let result = match op {
-            Op::Create { shared, line } => self.create(id, shared, line, round),
+            Op::Create { shared, record } => self.create(id, shared, record, round),
             Op::Resume { shared, len } => self.resume(id, shared, len),
-            Op::Append(line) => self.append(id, &line, false, round),
-            Op::Close(line) => self.append(id, &line, true, round),
+            Op::Append(record) => self.append(id, record, false, round),
+            Op::Close(record) => self.append(id, record, true, round),
             Op::Release => {
                 self.release(id, round);
                 Ok(None)
             }
             #[cfg(test)]
             Op::Redirect(path) => self.redirect(id, &path),
+            #[cfg(test)]
+            Op::RedirectJournal(path) => self
+                .journal
+                .redirect_for_test(&path)
+                .map(|()| None)
+                .map_err(|source| open_error(&path, source)),
         };
         match (result, ack) {
             (Ok(Some(end)), Some(ack)) => round.pending.push(Pending { id, end, ack }),
@@ -255,7 +294,7 @@ impl Writer {
         &mut self,
         id: FileId,
         shared: Arc<Shared>,
-        line: Vec<u8>,
+        record: Record,
         round: &mut Round,
     ) -> Result<Option<u64>, RecordingError> {
         let file = OpenOptions::new()
@@ -268,11 +307,12 @@ impl Writer {
             file,
             shared,
             written: 0,
+            durable: 0,
             synced: 0,
             created_this_round: true,
             closing: false,
         };
-        if let Err(e) = open.write_line(&line) {
+        if let Err(e) = open.write_line(record.line()) {
             // Nothing of this session was acknowledged: leave no empty file for recovery.
             let _ = std::fs::remove_file(&open.shared.path);
             return Err(open.io_error(e));
@@ -280,6 +320,7 @@ impl Writer {
         let end = open.written;
         self.files.insert(id, open);
         round.touched.push(id);
+        round.records.push(Journaled { id, end, record });
         Ok(Some(end))
     }
 
@@ -309,6 +350,7 @@ impl Writer {
             file,
             shared,
             written: len,
+            durable: len,
             synced: len,
             created_this_round: false,
             closing: false,
@@ -320,7 +362,7 @@ impl Writer {
     fn append(
         &mut self,
         id: FileId,
-        line: &[u8],
+        record: Record,
         close: bool,
         round: &mut Round,
     ) -> Result<Option<u64>, RecordingError> {
@@ -334,9 +376,11 @@ impl Writer {
         if open.poisoned() {
             return Err(open.poisoned_error());
         }
-        open.write_line(line).map_err(|e| open.io_error(e))?;
-        round.touched.push(id);
-        Ok(Some(open.written))
+        open.write_line(record.line())
+            .map_err(|e| open.io_error(e))?;
+        let end = open.written;
+        round.records.push(Journaled { id, end, record });
+        Ok(Some(end))
     }
 
     fn release(&mut self, id: FileId, round: &mut Round) {
@@ -356,22 +400,23 @@ impl Writer {
         Ok(None)
     }
 
-    /// Phase 2 of a round: one sync per touched file, the directory once if files were created,
+    /// Phase 2 of a round: the journal written and synced once (finishing files synced
+    /// alongside), the directory once if files were created, sealed journal segments retired,
     /// then the acknowledgements, then closes.
     fn commit(&mut self, mut round: Round) {
         round.touched.sort_unstable();
         round.touched.dedup();
-        let created = self.sync_files(&round.touched);
-        if created {
+        let journal_path = self.journal.path();
+        let journal = self.write_and_sync(&round.touched, &round.records);
+        self.settle_journal(&journal, &journal_path, &round.records);
+        self.settle_files(&round.touched);
+        if round.touched.iter().any(|id| self.is_created(*id)) {
             self.sync_dir(&round.touched);
         }
+        self.retire_segments();
+        let journal_error = journal.err().map(|e| (journal_path, e));
         for Pending { id, end, ack } in round.pending {
-            let result = match self.files.get(&id) {
-                Some(open) if open.synced >= end => Ok(()),
-                Some(open) => Err(open.poisoned_error()),
-                None => Err(RecordingError::Closed),
-            };
-            let _ = ack.send(result);
+            let _ = ack.send(self.ack_result(id, end, journal_error.as_ref()));
         }
         for id in round.touched {
             if self.files.get(&id).is_some_and(|open| open.closing) {
@@ -380,33 +425,96 @@ impl Writer {
         }
     }
 
-    /// Syncs every touched file with unsynced lines; returns whether one was created this round.
-    ///
-    /// Several files are synced from parallel threads: ext4 (jbd2) and XFS fold concurrent
-    /// fsyncs into one journal commit, whereas one after another each pays a full commit, which
-    /// made 8 sessions slower than 1 (measured, see `group_commit_throughput`).
-    fn sync_files(&mut self, touched: &[FileId]) -> bool {
-        let mut created = false;
-        let mut dirty: Vec<&mut OpenFile> = Vec::with_capacity(touched.len());
-        for (id, open) in &mut self.files {
-            if touched.binary_search(id).is_ok() {
-                created |= open.created_this_round;
-                if open.written > open.synced {
-                    dirty.push(open);
+    /// Writes the round's records to the journal, then syncs it and, in parallel, the files
+    /// that close this round.
+    fn write_and_sync(&mut self, touched: &[FileId], records: &[Journaled]) -> io::Result<()> {
+        let written = self.journal.write(records);
+        let journal = written.is_ok().then(|| self.journal.to_sync()).flatten();
+        let mut closing = dirty_files(&mut self.files, touched, |open| open.closing);
+        let synced = parallel_sync(journal, &mut closing).unwrap_or(Ok(()));
+        written.and(synced)
+    }
+
+    /// Counts the round's records in the journal, or poisons their recordings.
+    fn settle_journal(&mut self, result: &io::Result<()>, path: &Path, records: &[Journaled]) {
+        self.journal.synced(result, records);
+        match result {
+            Ok(()) => {
+                for r in records {
+                    if let Some(open) = self.files.get_mut(&r.id) {
+                        open.durable = open.durable.max(r.end);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(
+                    target: "hoop::alert",
+                    path = %path.display(),
+                    error = %e,
+                    sessions = records.len(),
+                    "the recording journal failed; every session with a line in this round is refused"
+                );
+                let reason = e.to_string();
+                for r in records {
+                    if let Some(open) = self.files.get_mut(&r.id) {
+                        open.journal_failed(&reason);
+                    }
                 }
             }
         }
-        match dirty.as_mut_slice() {
-            [] => {}
-            [one] => one.sync(),
-            many => std::thread::scope(|scope| {
-                let lanes = many.len().min(MAX_SYNC_THREADS);
-                for lane in many.chunks_mut(many.len().div_ceil(lanes)) {
-                    scope.spawn(move || lane.iter_mut().for_each(|open| open.sync()));
-                }
-            }),
+    }
+
+    /// Tells the journal how far the closing files are synced.
+    fn settle_files(&mut self, touched: &[FileId]) {
+        for id in touched {
+            if let Some(open) = self.files.get(id) {
+                self.journal.file_synced(*id, open.synced);
+            }
         }
-        created
+    }
+
+    fn is_created(&self, id: FileId) -> bool {
+        self.files
+            .get(&id)
+            .is_some_and(|open| open.created_this_round)
+    }
+
+    fn ack_result(
+        &self,
+        id: FileId,
+        end: u64,
+        journal_error: Option<&(PathBuf, io::Error)>,
+    ) -> Result<(), RecordingError> {
+        if let Some((path, e)) = journal_error {
+            return Err(RecordingError::Io {
+                path: path.clone(),
+                source: copy_io_error(e),
+            });
+        }
+        match self.files.get(&id) {
+            Some(open) if open.durable >= end && !open.poisoned() => Ok(()),
+            Some(open) => Err(open.poisoned_error()),
+            None => Err(RecordingError::Closed),
+        }
+    }
+
+    /// Sealed journal segments wait for their sessions' files: sync those (in parallel), then
+    /// delete every segment nothing waits for. Once per segment, so rarely.
+    fn retire_segments(&mut self) {
+        let awaited = self.journal.awaited();
+        if awaited.is_empty() {
+            self.journal.retire(|_| true);
+            return;
+        }
+        let mut dirty = dirty_files(&mut self.files, &awaited, |_| true);
+        parallel_sync(None, &mut dirty);
+        for id in awaited {
+            if let Some(open) = self.files.get(&id) {
+                self.journal.file_synced(id, open.synced);
+            }
+        }
+        let files = &self.files;
+        self.journal.retire(|id| files.contains_key(&id));
     }
 
     /// A new file's name is durable only once its directory is synced; until then a crash could
@@ -422,9 +530,48 @@ impl Writer {
             }
             if let Err(e) = &result {
                 open.shared.poison(format!("directory fsync failed: {e}"));
-                open.synced = 0;
             }
         }
+    }
+}
+
+/// The open files among `ids` (sorted) that match `filter` and have unsynced lines.
+fn dirty_files<'f>(
+    files: &'f mut HashMap<FileId, OpenFile>,
+    ids: &[FileId],
+    filter: impl Fn(&OpenFile) -> bool,
+) -> Vec<&'f mut OpenFile> {
+    files
+        .iter_mut()
+        .filter(|(id, open)| {
+            ids.binary_search(id).is_ok() && filter(open) && open.written > open.synced
+        })
+        .map(|(_, open)| open)
+        .collect()
+}
+
+/// Syncs the journal file (on this thread) and `files` (on helper threads) at the same time;
+/// returns the journal's result. ext4 (jbd2) and XFS fold concurrent fsyncs into one journal
+/// commit, whereas one after another each pays a full commit. No thread is started when there
+/// are no files, which is every round but a session's last.
+fn parallel_sync(journal: Option<&File>, files: &mut [&mut OpenFile]) -> Option<io::Result<()>> {
+    if files.is_empty() {
+        return journal.map(File::sync_data);
+    }
+    std::thread::scope(|scope| {
+        let lanes = files.len().min(MAX_SYNC_THREADS);
+        for lane in files.chunks_mut(files.len().div_ceil(lanes)) {
+            scope.spawn(move || lane.iter_mut().for_each(|open| open.sync()));
+        }
+        journal.map(File::sync_data)
+    })
+}
+
+/// `io::Error` is not `Clone`; every acknowledgement of a failed round gets its own copy.
+fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 

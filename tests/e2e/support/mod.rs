@@ -593,7 +593,8 @@ pub struct Hoop {
     pub db: TestDb,
     pub secret_key: String,
     child: Option<Child>,
-    api: String,
+    /// The API's base URL, `http://127.0.0.1:PORT`.
+    pub api: String,
     pub gateway_port: u16,
     pub spool_dir: PathBuf,
     config_path: PathBuf,
