@@ -24,12 +24,7 @@ struct InProcess {
 impl InProcess {
     async fn start() -> InProcess {
         let db = TestDb::create().await;
-        let issuer = || async {
-            DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-                .await
-                .unwrap()
-        };
-        let (github, gitlab) = (issuer().await, issuer().await);
+        let (github, gitlab) = (start_issuer().await, start_issuer().await);
         let dir = ScratchDir::new();
         let secret_key = random_secret_key();
         let text = ConfigFile {

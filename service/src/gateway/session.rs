@@ -169,6 +169,16 @@ pub(super) async fn fatal(stream: &mut ClientStream, sqlstate: &str, message: &s
     let _ = stream.write_all(&out).await;
 }
 
+/// FATAL for a client whose session cannot be looked up or indexed: hoop's own state is down.
+async fn state_unavailable(stream: &mut ClientStream) {
+    fatal(
+        stream,
+        "08006",
+        "hoop cannot reach its state database; try again later",
+    )
+    .await;
+}
+
 /// Refuses a login: audit event, then FATAL to the client.
 async fn refuse(
     gateway: &Gateway,
@@ -250,12 +260,7 @@ async fn authenticate(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "the gateway cannot read credentials");
-            fatal(
-                stream,
-                "08006",
-                "hoop cannot reach its state database; try again later",
-            )
-            .await;
+            state_unavailable(stream).await;
             return Ok(None);
         }
     };
@@ -532,12 +537,7 @@ async fn open(
     };
     if let Err(e) = indexed.await {
         tracing::error!(error = %e, "cannot index a gateway session; refusing it");
-        fatal(
-            stream,
-            "08006",
-            "hoop cannot reach its state database; try again later",
-        )
-        .await;
+        state_unavailable(stream).await;
         let _ = recorder
             .finish(Event::new("session_end").with("reason", "state database unavailable"))
             .await;

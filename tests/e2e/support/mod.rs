@@ -1035,7 +1035,8 @@ impl Drop for Hoop {
     }
 }
 
-async fn start_issuer() -> DemoIssuer {
+/// A demo OIDC issuer on a free loopback port.
+pub async fn start_issuer() -> DemoIssuer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     DemoIssuer::start(listener).await.unwrap()
 }

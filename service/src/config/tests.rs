@@ -1,0 +1,192 @@
+//! Loading and validating configuration files.
+
+use super::*;
+
+const BASE: &str = r#"
+    [server]
+    state_database_url = { env = "STATE_URL" }
+    secret_key = { file = "/run/secrets/hoop" }
+
+    [[issuers]]
+    name = "github"
+    kind = "github"
+    audience = "hoop"
+
+    [[connections]]
+    name = "payments"
+    kind = "postgres"
+    admin_url = { env = "PAYMENTS_ADMIN" }
+    database = "payments"
+    default_role = "ci_reader"
+
+    [[trust]]
+    name = "deploy"
+    issuer = "github"
+    claims = { repository_id = 42, ref = { glob = "refs/heads/*" } }
+    connections = ["payments"]
+    ttl = "10m"
+"#;
+
+#[test]
+fn the_documented_example_is_valid() {
+    let text = include_str!("../../../docs/hoop.example.toml");
+    let c = Config::from_toml(text, "docs/hoop.example.toml").unwrap();
+    crate::trust::TrustPolicy::from_config(&c, "docs/hoop.example.toml").unwrap();
+    assert_eq!(c.issuers[1].issuer_url(), "https://gitlab.example.com");
+}
+
+#[test]
+fn a_valid_file_loads_with_defaults() {
+    let c = Config::from_toml(BASE, "hoop.toml").unwrap();
+    assert_eq!(
+        c.issuers[0].issuer_url(),
+        "https://token.actions.githubusercontent.com"
+    );
+    assert_eq!(c.trust[0].ttl, Duration::from_secs(600));
+    assert_eq!(c.trust[0].max_sessions, 4);
+    assert_eq!(c.connections[0].sslmode, SslMode::Require);
+    assert_eq!(c.public_endpoint(), ("127.0.0.1".to_string(), 6432));
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name_and_line() {
+    let text = BASE.replace(
+        "audience = \"hoop\"",
+        "audience = \"hoop\"\nissuer_url = \"x\"",
+    );
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("hoop.toml:"), "{e}");
+    assert!(e.contains("issuer_url") && e.contains("line"), "{e}");
+}
+
+#[test]
+fn references_are_checked() {
+    let text = BASE.replace("connections = [\"payments\"]", "connections = [\"ledger\"]");
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("trust[0].connections[0]") && e.contains("ledger"),
+        "{e}"
+    );
+
+    let text = BASE.replace("issuer = \"github\"", "issuer = \"gitlab\"");
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("trust[0].issuer"), "{e}");
+}
+
+#[test]
+fn plain_http_issuers_are_refused_off_loopback() {
+    let text = BASE.replace(
+        "kind = \"github\"",
+        "kind = \"github\"\nurl = \"http://issuer.example\"",
+    );
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("issuers[0].url") && e.contains("https"), "{e}");
+    let text = BASE.replace(
+        "kind = \"github\"",
+        "kind = \"github\"\nurl = \"http://127.0.0.1:9999\"",
+    );
+    Config::from_toml(&text, "hoop.toml").unwrap();
+}
+
+#[test]
+fn hmac_and_none_algorithms_cannot_be_configured() {
+    for alg in ["HS256", "none"] {
+        let text = BASE.replace(
+            "audience = \"hoop\"",
+            &format!("audience = \"hoop\"\nalgorithms = [\"{alg}\"]"),
+        );
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("algorithms"), "{e}");
+    }
+}
+
+#[test]
+fn role_names_are_plain_identifiers() {
+    let text = BASE.replace("\"ci_reader\"", "\"x\\\"; drop role postgres; --\"");
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("connections[0].default_role"), "{e}");
+}
+
+#[test]
+fn a_rule_without_claims_is_refused() {
+    let text = BASE.replace(
+        "claims = { repository_id = 42, ref = { glob = \"refs/heads/*\" } }",
+        "claims = {}",
+    );
+    let e = Config::from_toml(&text, "hoop.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("trust[0].claims"), "{e}");
+}
+
+#[test]
+fn the_watcher_is_off_unless_configured_and_has_defaults() {
+    assert!(
+        Config::from_toml(BASE, "hoop.toml")
+            .unwrap()
+            .watcher
+            .is_none()
+    );
+    let text = format!("{BASE}\n[watcher]\ngithub_token = {{ env = \"GH\" }}\n");
+    let c = Config::from_toml(&text, "hoop.toml").unwrap();
+    let w = c.watcher.as_ref().unwrap();
+    assert_eq!(w.interval, Duration::from_secs(60));
+    assert_eq!(w.github_api_url.as_str(), "https://api.github.com/");
+    assert!(w.gitlab_token.is_none());
+}
+
+#[test]
+fn the_watcher_needs_a_token_a_sane_interval_and_safe_urls() {
+    for (section, key) in [
+        ("interval = \"1m\"", "github_token or gitlab_token"),
+        (
+            "github_token = \"t\"\ninterval = \"500ms\"",
+            "watcher.interval",
+        ),
+        (
+            "github_token = \"t\"\ngithub_api_url = \"http://api.example.com\"",
+            "watcher.github_api_url",
+        ),
+        (
+            "gitlab_token = \"t\"\ngitlab_url = \"http://gitlab.example.com\"",
+            "watcher.gitlab_url",
+        ),
+        // No gitlab issuer to default to.
+        ("gitlab_token = \"t\"", "watcher.gitlab_url"),
+        (
+            "github_token = \"t\"\ntoken = \"t\"",
+            "unknown field `token`",
+        ),
+    ] {
+        let text = format!("{BASE}\n[watcher]\n{section}\n");
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{section}: {e}");
+    }
+}
+
+#[test]
+fn the_gitlab_url_defaults_to_the_gitlab_issuer() {
+    let text = format!(
+        "{BASE}\n[[issuers]]\nname = \"gl\"\nkind = \"gitlab\"\nurl = \"https://gitlab.example.com/\"\n\
+         audience = \"hoop\"\n\n[watcher]\ngitlab_token = \"t\"\n"
+    );
+    let c = Config::from_toml(&text, "hoop.toml").unwrap();
+    assert_eq!(
+        c.watcher_gitlab_url().as_deref(),
+        Some("https://gitlab.example.com")
+    );
+}
