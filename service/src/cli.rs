@@ -147,6 +147,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .resolve(&ProcessEnv)
             .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
     }
+    if let (Some(cert), Some(key)) = (&config.gateway.tls_cert, &config.gateway.tls_key) {
+        let tls = crate::gateway_tls::GatewayTls::from_files(cert, key)
+            .map_err(|e| anyhow::anyhow!("{origin}: gateway.tls_cert/tls_key: {e}"))?;
+        println!(
+            "gateway certificate SHA-256 fingerprint {}",
+            tls.fingerprint_sha256
+        );
+    }
     if let Some(w) = &config.watcher {
         for (key, source) in [
             ("watcher.github_token", &w.github_token),

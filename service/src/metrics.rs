@@ -5,6 +5,7 @@ use std::time::Instant;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -57,6 +58,13 @@ pub struct Metrics {
     pub expirations: Counter,
     pub exchange_seconds: Histogram,
     pub exchange_phase_seconds: Family<PhaseLabels, Histogram>,
+    /// Gateway logins by outcome and code (`connected`, `password_failed`, ...).
+    pub logins: Family<OutcomeLabels, Counter>,
+    pub sessions_live: Gauge,
+    /// Statements recorded and forwarded, counted when their session ends.
+    pub statements: Counter,
+    /// Sessions refused or ended because their recording could not be written (PCI DSS 10.7).
+    pub recording_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -100,8 +108,36 @@ impl Metrics {
             "Time spent in each phase of successful token exchanges",
             exchange_phase_seconds.clone(),
         );
+        let logins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "gateway_logins",
+            "Gateway logins by outcome and code",
+            logins.clone(),
+        );
+        let sessions_live = Gauge::default();
+        registry.register(
+            "gateway_sessions_live",
+            "Gateway sessions open now",
+            sessions_live.clone(),
+        );
+        let statements = Counter::default();
+        registry.register(
+            "gateway_statements",
+            "Statements recorded and forwarded (counted at session end)",
+            statements.clone(),
+        );
+        let recording_failures = Counter::default();
+        registry.register(
+            "gateway_recording_failures",
+            "Sessions refused or ended because their recording could not be written",
+            recording_failures.clone(),
+        );
         Metrics {
             registry,
+            logins,
+            sessions_live,
+            statements,
+            recording_failures,
             exchanges,
             revocations,
             expirations,

@@ -362,6 +362,17 @@ async fn psql_works_through_the_gateway_and_every_statement_is_recorded() {
     assert!(text.contains("hoop run 9001"), "{text}");
 
     hoop.wait_sessions_ended(1).await;
+    let metrics = hoop.get("/metrics").await.text;
+    for line in [
+        "hoop_gateway_logins_total{outcome=\"success\",code=\"connected\"} 1",
+        "hoop_gateway_statements_total 2",
+        "hoop_gateway_sessions_live 0",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "{line:?} not in /metrics:\n{metrics}"
+        );
+    }
     let events = recording_of(&hoop, &credential.username);
     assert_eq!(events[0]["kind"], "session_start");
     assert_eq!(events[0]["tls"], true);

@@ -34,6 +34,7 @@ use super::upstream::{self, UpstreamConnectError};
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::config::RoleProvisioning;
 use crate::credentials::ScramServer;
+use crate::metrics::OutcomeLabels;
 use crate::recording::Event;
 use crate::state::credentials::{self as creds, CredentialRecord};
 use crate::state::sessions::{self, NewSession, SessionEnd, SessionId};
@@ -169,6 +170,14 @@ pub(super) async fn fatal(stream: &mut ClientStream, sqlstate: &str, message: &s
     let _ = stream.write_all(&out).await;
 }
 
+fn count_login(gateway: &Gateway, outcome: Outcome, code: &str) {
+    let labels = OutcomeLabels {
+        outcome: outcome.as_str(),
+        code: code.to_owned(),
+    };
+    gateway.broker.metrics().logins.get_or_create(&labels).inc();
+}
+
 /// FATAL for a client whose session cannot be looked up or indexed: hoop's own state is down.
 async fn state_unavailable(stream: &mut ClientStream) {
     fatal(
@@ -199,6 +208,7 @@ async fn refuse(
     if let Err(e) = gateway.broker.audit().record(&event).await {
         tracing::error!(error = %e, "cannot write the audit event of a refused gateway login");
     }
+    count_login(gateway, Outcome::Denied, code);
     fatal(stream, sqlstate, &message).await;
 }
 
@@ -439,6 +449,7 @@ async fn open(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(target: "hoop::alert", error = %e, "cannot start a session recording; refusing the session");
+            gateway.broker.metrics().recording_failures.inc();
             let msg = "hoop cannot record this session, so it refuses it (PCI DSS 10.7); tell the operators";
             refuse(
                 gateway,
@@ -568,6 +579,9 @@ async fn open(
         tracing::error!(error = %e, "cannot write the audit event of a gateway login");
     }
     tracing::info!(%session_id, user, %peer, "gateway session started");
+    count_login(gateway, Outcome::Success, "connected");
+    let metrics = gateway.broker.metrics();
+    metrics.sessions_live.inc();
 
     let expires_at = record.expires_at;
     let outcome = relay::run(
@@ -582,11 +596,14 @@ async fn open(
         gateway.config.max_message_bytes,
     )
     .await;
+    metrics.sessions_live.dec();
+    metrics.statements.inc_by(outcome.statements);
     let summary = match &outcome.recording {
         Ok(s) => json!({"events": s.events, "head": s.head}),
         Err(e) => json!({"error": e.to_string()}),
     };
     if let Ended::RecordingFailed(e) = &outcome.ended {
+        metrics.recording_failures.inc();
         tracing::error!(target: "hoop::alert", %session_id, error = %e, "session recording failed; the session was ended");
     }
     let end = SessionEnd {
