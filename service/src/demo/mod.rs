@@ -103,12 +103,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     // The job's client: unchanged libpq-style settings pointed at the gateway, verify-full TLS.
-    let tls = client_tls(
-        gateway
-            .tls()
-            .map(|t| t.certificate_pem.as_str())
-            .unwrap_or_default(),
-    )?;
+    let tls = client_tls(&gateway.tls().certificate_pem)?;
     let pg_url = format!(
         "postgres://{user}:{password}@127.0.0.1:{gateway_port}/{DEMO_DATABASE}?sslmode=require"
     );

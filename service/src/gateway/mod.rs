@@ -38,7 +38,7 @@ pub enum GatewayError {
 
 pub struct Gateway {
     broker: Arc<Broker>,
-    tls: Option<GatewayTls>,
+    tls: GatewayTls,
     spool: Arc<Spool>,
     registry: Registry,
     config: GatewayConfig,
@@ -69,7 +69,7 @@ impl Gateway {
         let mock_key = broker.upstreams().derived_key("scram mock verifier");
         Ok(Gateway {
             broker,
-            tls: Some(tls),
+            tls,
             spool,
             registry: Registry::default(),
             config,
@@ -77,8 +77,8 @@ impl Gateway {
         })
     }
 
-    pub fn tls(&self) -> Option<&GatewayTls> {
-        self.tls.as_ref()
+    pub fn tls(&self) -> &GatewayTls {
+        &self.tls
     }
 
     pub fn registry(&self) -> &Registry {

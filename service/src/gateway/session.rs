@@ -108,12 +108,9 @@ async fn negotiate(
                 if !buf.is_empty() {
                     return Err(SessionError::BufferedBeforeTls);
                 }
-                let Some(tls) = &gateway.tls else {
-                    tcp.write_all(b"N").await?;
-                    continue;
-                };
                 tcp.write_all(b"S").await?;
-                let mut stream = tls.acceptor.accept(tcp).await.map_err(SessionError::Tls)?;
+                let accepted = gateway.tls.acceptor.accept(tcp).await;
+                let mut stream = accepted.map_err(SessionError::Tls)?;
                 return match read_startup(&mut stream, &mut buf).await? {
                     StartupRequest::Startup(m) => {
                         Ok(Some((ClientStream::Tls(Box::new(stream)), m)))
