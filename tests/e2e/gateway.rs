@@ -181,26 +181,8 @@ struct RawClient {
 impl RawClient {
     /// StartupMessage and SCRAM-SHA-256 up to ReadyForQuery (the gateway must allow plaintext).
     async fn login(hoop: &Hoop, credential: &Credential) -> RawClient {
-        let tcp = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
-            .await
-            .unwrap();
-        let mut client = RawClient {
-            tcp,
-            input: BytesMut::new(),
-        };
+        let mut client = RawClient::start(hoop, credential).await;
         let mut out = BytesMut::new();
-        let params = [("user", &credential.username), ("database", &hoop.db.name)];
-        startup::encode_startup(
-            &StartupMessage {
-                version: startup::PROTOCOL_3_0,
-                params: params
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            },
-            &mut out,
-        );
-        client.send(&out).await;
         let mut scram = ScramSha256::new(
             credential.password.as_bytes(),
             ChannelBinding::unsupported(),
@@ -230,6 +212,31 @@ impl RawClient {
                 client.send(&out).await;
             }
         }
+    }
+
+    /// Connects and sends only the StartupMessage.
+    async fn start(hoop: &Hoop, credential: &Credential) -> RawClient {
+        let tcp = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
+            .await
+            .unwrap();
+        let mut client = RawClient {
+            tcp,
+            input: BytesMut::new(),
+        };
+        let mut out = BytesMut::new();
+        let params = [("user", &credential.username), ("database", &hoop.db.name)];
+        startup::encode_startup(
+            &StartupMessage {
+                version: startup::PROTOCOL_3_0,
+                params: params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            &mut out,
+        );
+        client.send(&out).await;
+        client
     }
 
     async fn send(&mut self, bytes: &[u8]) {
@@ -1163,4 +1170,39 @@ async fn revoking_on_one_replica_ends_the_session_on_another() {
     );
     assert!(client.simple_query("SELECT 1").await.is_err());
     drop(replica);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stalling_mid_authentication_is_cut_off() {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            require_tls: Some(false),
+            handshake_timeout: Some("1s"),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let credential = hoop.issue(&hoop.github_token(9951)).await;
+    let mut stalled = RawClient::start(&hoop, &credential).await;
+    assert!(matches!(
+        stalled.next().await,
+        Some(BackendMessage::Authentication(Authentication::Sasl { .. }))
+    ));
+    // Never answers the SASL request.
+    let error = stalled
+        .error_before_close()
+        .await
+        .expect("an error before the close");
+    assert_eq!(error.severity(), Some("FATAL"), "{error:?}");
+    assert!(
+        error
+            .message()
+            .unwrap_or_default()
+            .contains("authentication due to timeout"),
+        "{error:?}"
+    );
+    // The gateway still serves others.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
 }

@@ -53,6 +53,9 @@ const FORWARDED_PARAMETERS: &[&str] = &[
     "idle_in_transaction_session_timeout",
 ];
 
+/// How long the upstream may take to accept the run role's login.
+const UPSTREAM_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Startup packets are tiny; a large one is an attack or a mistake.
 const MAX_STARTUP_BYTES: usize = 10_000;
 
@@ -221,7 +224,17 @@ async fn session(
         return Ok(());
     }
 
-    let Some(record) = authenticate(gateway, stream, &user, peer).await? else {
+    // The handshake timeout covers authentication too: a client that stalls mid-SCRAM holds
+    // nothing for long.
+    let authenticated = tokio::time::timeout(
+        gateway.config.handshake_timeout,
+        authenticate(gateway, stream, &user, peer),
+    );
+    let Ok(authenticated) = authenticated.await else {
+        fatal(stream, "08006", "canceling authentication due to timeout").await;
+        return Err(SessionError::HandshakeTimeout);
+    };
+    let Some(record) = authenticated? else {
         return Ok(());
     };
     let database = startup.get("database").unwrap_or(&user).to_owned();
@@ -475,7 +488,20 @@ async fn open(
         app_name.chars().take(63).collect(),
     ));
     let password = gateway.broker.upstreams().role_password(&record.username);
-    let upstream = match upstream::connect(&endpoint, &user, &password, params).await {
+    let connecting = tokio::time::timeout(
+        UPSTREAM_CONNECT_TIMEOUT,
+        upstream::connect(&endpoint, &user, &password, params),
+    );
+    let connected = connecting.await.unwrap_or_else(|_| {
+        Err(UpstreamConnectError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer from {}:{} within {UPSTREAM_CONNECT_TIMEOUT:?}",
+                endpoint.host, endpoint.port
+            ),
+        )))
+    });
+    let upstream = match connected {
         Ok(u) => u,
         Err(e) => {
             let (code, sqlstate, msg) = match &e {

@@ -361,6 +361,7 @@ pub struct GatewaySettings {
     pub tls: Option<TlsFiles>,
     pub require_tls: Option<bool>,
     pub max_message_bytes: Option<usize>,
+    pub handshake_timeout: Option<&'static str>,
 }
 
 impl GatewaySettings {
@@ -379,6 +380,9 @@ impl GatewaySettings {
         }
         if let Some(bytes) = self.max_message_bytes {
             lines += &format!("max_message_bytes = {bytes}\n");
+        }
+        if let Some(timeout) = self.handshake_timeout {
+            lines += &format!("handshake_timeout = {timeout:?}\n");
         }
         lines
     }
