@@ -212,6 +212,28 @@ async fn refuse(
     fatal(stream, sqlstate, &message).await;
 }
 
+/// An authenticated login in progress: what a refusal's audit event names.
+struct Login<'a> {
+    gateway: &'a Gateway,
+    peer: SocketAddr,
+    user: &'a str,
+    record: &'a CredentialRecord,
+}
+
+impl Login<'_> {
+    async fn refuse(&self, stream: &mut ClientStream, why: (&str, &str, String)) {
+        refuse(
+            self.gateway,
+            stream,
+            self.peer,
+            self.user,
+            Some(self.record),
+            why,
+        )
+        .await;
+    }
+}
+
 async fn session(
     gateway: &Gateway,
     stream: &mut ClientStream,
@@ -392,6 +414,12 @@ async fn open(
     peer: SocketAddr,
 ) -> Result<(), SessionError> {
     let user = record.username.0.clone();
+    let login = Login {
+        gateway,
+        peer,
+        user: &user,
+        record: &record,
+    };
     let conn_config = gateway
         .broker
         .config()
@@ -409,15 +437,9 @@ async fn open(
             "connection {} is no longer configured on this gateway",
             record.connection
         );
-        refuse(
-            gateway,
-            stream,
-            peer,
-            &user,
-            Some(&record),
-            ("unknown_connection", "08004", msg),
-        )
-        .await;
+        login
+            .refuse(stream, ("unknown_connection", "08004", msg))
+            .await;
         return Ok(());
     };
     if conn_config.role_provisioning == RoleProvisioning::FirstConnect
@@ -425,15 +447,7 @@ async fn open(
     {
         tracing::error!(error = %e, credential_id = %record.id, "cannot create the run role");
         let msg = format!("hoop cannot create the upstream role: {e}");
-        refuse(
-            gateway,
-            stream,
-            peer,
-            &user,
-            Some(&record),
-            (e.code(), "08004", msg),
-        )
-        .await;
+        login.refuse(stream, (e.code(), "08004", msg)).await;
         return Ok(());
     }
 
@@ -461,15 +475,9 @@ async fn open(
             tracing::error!(target: "hoop::alert", error = %e, "cannot start a session recording; refusing the session");
             gateway.broker.metrics().recording_failures.inc();
             let msg = "hoop cannot record this session, so it refuses it (PCI DSS 10.7); tell the operators";
-            refuse(
-                gateway,
-                stream,
-                peer,
-                &user,
-                Some(&record),
-                ("recording_unavailable", "58030", msg.into()),
-            )
-            .await;
+            login
+                .refuse(stream, ("recording_unavailable", "58030", msg.into()))
+                .await;
             return Ok(());
         }
     };
@@ -523,15 +531,7 @@ async fn open(
                 ),
                 _ => ("upstream_unavailable", "08006", e.to_string()),
             };
-            refuse(
-                gateway,
-                stream,
-                peer,
-                &user,
-                Some(&record),
-                (code, sqlstate, msg.clone()),
-            )
-            .await;
+            login.refuse(stream, (code, sqlstate, msg.clone())).await;
             let _ = recorder
                 .finish(Event::new("session_end").with("reason", msg))
                 .await;
