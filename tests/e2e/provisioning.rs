@@ -5,87 +5,27 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
-
-use hoop::config::{Config, Secret};
-use hoop::demo::issuer::DemoIssuer;
-use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential, RevokeAuth};
+use hoop::config::Secret;
+use hoop::exchange::{Caller, IssuedCredential, RevokeAuth};
 use support::*;
 
-struct InProcess {
-    broker: std::sync::Arc<Broker>,
-    github: DemoIssuer,
-    db: TestDb,
-    secret_key: String,
-    _gitlab: DemoIssuer,
-    _dir: ScratchDir,
+/// The harness' in-process hoop with `role_provisioning = "first-connect"`.
+async fn start() -> InProcessHoop {
+    InProcessHoop::start("first-connect", |_| String::new(), &[]).await
 }
 
-impl InProcess {
-    async fn start() -> InProcess {
-        let db = TestDb::create().await;
-        let (github, gitlab) = (start_issuer().await, start_issuer().await);
-        let dir = ScratchDir::new();
-        let secret_key = random_secret_key();
-        let text = ConfigFile {
-            replica: "e2e",
-            api_port: free_port(),
-            gateway_port: free_port(),
-            spool_dir: dir.0.join("spool"),
-            github_url: github.url(),
-            gitlab_url: gitlab.url(),
-            database: db.name.clone(),
-            reader: db.reader.clone(),
-            secret_key_path: dir.write("secret_key", &secret_key),
-            reaper_interval: "1h",
-            role_provisioning: "first-connect",
-        }
-        .render();
-        let env = HashMap::from([
-            (STATE_URL_VAR.to_owned(), db.url()),
-            (ADMIN_URL_VAR.to_owned(), db.url()),
-        ]);
-        let config = Config::from_toml(&text, "hoop.toml").unwrap();
-        let broker = hoop::server::build(config, &env, "hoop.toml")
-            .await
-            .unwrap();
-        InProcess {
-            broker,
-            github,
-            db,
-            secret_key,
-            _gitlab: gitlab,
-            _dir: dir,
-        }
-    }
-
-    async fn exchange(&self, run_id: u64) -> IssuedCredential {
-        let claims = self
-            .github
-            .github_claims(AUDIENCE, REPOSITORY, REPOSITORY_ID, run_id);
-        self.broker
-            .exchange(
-                &self.github.mint(&claims),
-                &ExchangeRequest::new(CONNECTION),
-                Caller::default(),
-            )
-            .await
-            .unwrap()
-    }
-
-    fn role_password(&self, username: &str) -> String {
-        let key =
-            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.secret_key.as_bytes());
-        hoop::upstream::role_password(&key, &hoop::credentials::Username(username.into()))
-            .expose()
-            .to_owned()
-    }
+/// A credential of GitHub run `run_id` of [`REPOSITORY`].
+async fn issue(hoop: &InProcessHoop, run_id: u64) -> IssuedCredential {
+    let claims = hoop
+        .github
+        .github_claims(AUDIENCE, REPOSITORY, REPOSITORY_ID, run_id);
+    hoop.exchange(&hoop.github.mint(&claims)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_role_is_created_on_first_connect_and_only_once() {
-    let hoop = InProcess::start().await;
-    let issued = hoop.exchange(8001).await;
+    let hoop = start().await;
+    let issued = issue(&hoop, 8001).await;
     let user = issued.username.0.clone();
     assert!(
         !hoop.db.role_exists(&user).await,
@@ -120,10 +60,10 @@ async fn the_role_is_created_on_first_connect_and_only_once() {
     assert_eq!(valid_until, issued.expires_at);
     assert_eq!(row.get::<_, i32>(1), MAX_SESSIONS as i32);
     let verifier = hoop.db.role_verifier(&user).await;
-    assert!(verifier.verify_password(&hoop.role_password(&user)));
+    assert!(verifier.verify_password(&derived_role_password(&hoop.secret_key, &user)));
     let client = hoop
         .db
-        .connect_as(&user, &hoop.role_password(&user))
+        .connect_as(&user, &derived_role_password(&hoop.secret_key, &user))
         .await
         .unwrap();
     let count: i64 = client
@@ -159,8 +99,8 @@ async fn the_role_is_created_on_first_connect_and_only_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_that_never_connected_revokes_cleanly() {
-    let hoop = InProcess::start().await;
-    let issued = hoop.exchange(8002).await;
+    let hoop = start().await;
+    let issued = issue(&hoop, 8002).await;
     hoop.broker
         .revoke(
             issued.id,

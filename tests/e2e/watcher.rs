@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hoop::config::Config;
 use hoop::demo::issuer::DemoIssuer;
 use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential};
 use hoop::watcher::{PassReport, Watcher};
@@ -277,57 +276,38 @@ struct InProcess {
 
 impl InProcess {
     async fn start() -> InProcess {
-        let db = TestDb::create().await;
-        let (github, gitlab) = (start_issuer().await, start_issuer().await);
         let (api, api_url) = StandIn::start().await;
-        let dir = ScratchDir::new();
-        let mut text = ConfigFile {
-            replica: "e2e",
-            api_port: free_port(),
-            gateway_port: free_port(),
-            spool_dir: dir.0.join("spool"),
-            github_url: github.url(),
-            gitlab_url: gitlab.url(),
-            database: db.name.clone(),
-            reader: db.reader.clone(),
-            secret_key_path: dir.write("secret_key", &random_secret_key()),
-            reaper_interval: "1h",
-            role_provisioning: "exchange",
-        }
-        .render();
-        text += &format!(
-            r#"
+        let watcher_section = |dir: &ScratchDir| {
+            let gitlab_token = dir.write("gitlab_token", &format!("{GITLAB_TOKEN}\n"));
+            format!(
+                r#"
 [watcher]
 interval = "1s"
 github_token = {{ env = "HOOP_E2E_GITHUB_TOKEN" }}
 github_api_url = "{api_url}"
-gitlab_token = {{ file = {gitlab_token:?} }}
+gitlab_token = {{ file = {:?} }}
 gitlab_url = "{api_url}"
 "#,
-            gitlab_token = dir
-                .write("gitlab_token", &format!("{GITLAB_TOKEN}\n"))
-                .display()
-                .to_string(),
-        );
-        let env = HashMap::from([
-            (STATE_URL_VAR.to_owned(), db.url()),
-            (ADMIN_URL_VAR.to_owned(), db.url()),
-            ("HOOP_E2E_GITHUB_TOKEN".to_owned(), GITHUB_TOKEN.to_owned()),
-        ]);
-        let config = Config::from_toml(&text, "hoop.toml").unwrap();
-        let watcher_config = config.watcher.clone().unwrap();
-        let broker = hoop::server::build(config, &env, "hoop.toml")
-            .await
-            .unwrap();
-        let watcher = Watcher::new(broker.clone(), &watcher_config, &env, "hoop.toml").unwrap();
+                gitlab_token.display().to_string()
+            )
+        };
+        let hoop = InProcessHoop::start(
+            "exchange",
+            watcher_section,
+            &[("HOOP_E2E_GITHUB_TOKEN", GITHUB_TOKEN)],
+        )
+        .await;
+        let watcher_config = hoop.config.watcher.clone().unwrap();
+        let watcher =
+            Watcher::new(hoop.broker.clone(), &watcher_config, &hoop.env, "hoop.toml").unwrap();
         InProcess {
-            broker,
+            broker: hoop.broker,
             watcher,
             api,
-            github,
-            gitlab,
-            db,
-            _dir: dir,
+            github: hoop.github,
+            gitlab: hoop.gitlab,
+            db: hoop.db,
+            _dir: hoop.dir,
         }
     }
 

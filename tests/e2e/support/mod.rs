@@ -793,11 +793,7 @@ impl Hoop {
 
     /// The password hoop derives for the upstream role `username`.
     pub fn role_password(&self, username: &str) -> String {
-        let key =
-            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.secret_key.as_bytes());
-        hoop::upstream::role_password(&key, &Username(username.to_owned()))
-            .expose()
-            .to_owned()
+        derived_role_password(&self.secret_key, username)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -1008,6 +1004,86 @@ impl Hoop {
             .collect();
         files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         files
+    }
+}
+
+/// The upstream password hoop derives for a run role from the server's secret key.
+pub fn derived_role_password(secret_key: &str, username: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret_key.as_bytes());
+    hoop::upstream::role_password(&key, &Username(username.to_owned()))
+        .expose()
+        .to_owned()
+}
+
+/// hoop's broker built in-process on a fresh test database with the harness configuration,
+/// for tests of library calls the HTTP API does not expose (the gateway's first connect, the
+/// run watcher's passes).
+pub struct InProcessHoop {
+    pub broker: Arc<hoop::exchange::Broker>,
+    /// The parsed configuration the broker was built from.
+    pub config: hoop::config::Config,
+    /// The variables its `{ env = ... }` secrets read.
+    pub env: std::collections::HashMap<String, String>,
+    pub github: DemoIssuer,
+    pub gitlab: DemoIssuer,
+    pub db: TestDb,
+    pub secret_key: String,
+    pub dir: ScratchDir,
+}
+
+impl InProcessHoop {
+    /// `extra` appends sections to the generated `hoop.toml` (it may write files in the scratch
+    /// directory); `env` adds variables its secrets name.
+    pub async fn start(
+        role_provisioning: &'static str,
+        extra: impl FnOnce(&ScratchDir) -> String,
+        env: &[(&str, &str)],
+    ) -> InProcessHoop {
+        let db = TestDb::create().await;
+        let (github, gitlab) = (start_issuer().await, start_issuer().await);
+        let dir = ScratchDir::new();
+        let secret_key = random_secret_key();
+        let mut text = ConfigFile {
+            replica: "e2e",
+            api_port: free_port(),
+            gateway_port: free_port(),
+            spool_dir: dir.0.join("spool"),
+            github_url: github.url(),
+            gitlab_url: gitlab.url(),
+            database: db.name.clone(),
+            reader: db.reader.clone(),
+            secret_key_path: dir.write("secret_key", &secret_key),
+            reaper_interval: "1h",
+            role_provisioning,
+        }
+        .render();
+        text += &extra(&dir);
+        let mut vars = std::collections::HashMap::from([
+            (STATE_URL_VAR.to_owned(), db.url()),
+            (ADMIN_URL_VAR.to_owned(), db.url()),
+        ]);
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = hoop::config::Config::from_toml(&text, "hoop.toml").unwrap();
+        let broker = hoop::server::build(config.clone(), &vars, "hoop.toml")
+            .await
+            .unwrap();
+        InProcessHoop {
+            broker,
+            config,
+            env: vars,
+            github,
+            gitlab,
+            db,
+            secret_key,
+            dir,
+        }
+    }
+
+    /// Exchanges `token` for a credential on the harness connection.
+    pub async fn exchange(&self, token: &str) -> hoop::exchange::IssuedCredential {
+        let request = hoop::exchange::ExchangeRequest::new(CONNECTION);
+        let caller = hoop::exchange::Caller::default();
+        self.broker.exchange(token, &request, caller).await.unwrap()
     }
 }
 
