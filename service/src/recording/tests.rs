@@ -299,30 +299,41 @@ async fn misuse_is_refused_without_breaking_the_chain() {
     ));
 }
 
-/// Real ENOSPC from the kernel: `/dev/full` fails every write with "No space left on device".
-/// The recording is pointed at it after its first lines (a test-only writer hook), which works
-/// as root too, where a read-only directory would not stop writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_write_poisons_only_that_recording() {
-    let tmp = TempDir::new("full");
+/// A spool with two recordings, the victim having one durable statement; returns the victim's
+/// acknowledged length too.
+async fn victim_and_bystander(name: &str) -> (TempDir, Arc<Spool>, Recorder, Recorder, u64) {
+    let tmp = TempDir::new(name);
     let spool = Spool::open(&tmp.0).unwrap();
     let mut victim = spool.create("victim", Event::new("start")).await.unwrap();
-    let mut bystander = spool
+    let bystander = spool
         .create("bystander", Event::new("start"))
         .await
         .unwrap();
     victim.append_durable(statement(0)).await.unwrap();
     let good_len = victim.bytes();
+    (tmp, spool, victim, bystander, good_len)
+}
+
+fn assert_no_space(err: &RecordingError) {
+    assert!(
+        matches!(err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "{err}"
+    );
+}
+
+/// Real ENOSPC from the kernel: `/dev/full` fails every write with "No space left on device".
+/// The recording is pointed at it after its first lines (a test-only writer hook), which works
+/// as root too, where a read-only directory would not stop writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_poisons_only_that_recording() {
+    let (_tmp, _spool, mut victim, mut bystander, good_len) = victim_and_bystander("full").await;
 
     victim
         .redirect_for_test(Path::new("/dev/full"))
         .await
         .unwrap();
     let err = victim.append_durable(statement(1)).await.unwrap_err();
-    assert!(
-        matches!(&err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
-        "{err}"
-    );
+    assert_no_space(&err);
     assert!(victim.is_poisoned());
     assert!(matches!(
         victim.append(statement(2)),
@@ -378,10 +389,7 @@ async fn a_full_disk_mid_line_leaves_only_complete_lines() {
             Err(e) => break e,
         }
     };
-    assert!(
-        matches!(&err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
-        "{err}"
-    );
+    assert_no_space(&err);
     assert!(recorder.is_poisoned());
     assert!(matches!(
         recorder.append(statement(0)),
@@ -686,25 +694,15 @@ async fn segments_rotate_and_are_deleted_once_their_sessions_are_synced() {
 /// and cut back to its acknowledged lines; the next round gets a new segment.
 #[tokio::test]
 async fn a_failed_journal_write_poisons_the_round_and_the_journal_moves_on() {
-    let tmp = TempDir::new("journal-full");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let mut victim = spool.create("victim", Event::new("start")).await.unwrap();
-    let mut bystander = spool
-        .create("bystander", Event::new("start"))
-        .await
-        .unwrap();
-    victim.append_durable(statement(0)).await.unwrap();
-    let good_len = victim.bytes();
+    let (_tmp, spool, mut victim, mut bystander, good_len) =
+        victim_and_bystander("journal-full").await;
 
     spool
         .redirect_journal_for_test(Path::new("/dev/full"))
         .await
         .unwrap();
     let err = victim.append_durable(statement(1)).await.unwrap_err();
-    assert!(
-        matches!(&err, RecordingError::Io { source, .. } if source.raw_os_error() == Some(28)),
-        "{err}"
-    );
+    assert_no_space(&err);
     assert!(victim.is_poisoned());
     assert!(matches!(
         victim.append_durable(statement(2)).await,
