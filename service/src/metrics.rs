@@ -65,6 +65,8 @@ pub struct Metrics {
     pub statements: Counter,
     /// Sessions refused or ended because their recording could not be written (PCI DSS 10.7).
     pub recording_failures: Counter,
+    /// Result values masked by the gateway (counted when their session ends).
+    pub masked_values: Counter,
 }
 
 impl Default for Metrics {
@@ -132,8 +134,15 @@ impl Metrics {
             "Sessions refused or ended because their recording could not be written",
             recording_failures.clone(),
         );
+        let masked_values = Counter::default();
+        registry.register(
+            "gateway_masked_values",
+            "Result values masked (card numbers, custom detectors, column rules), counted at session end",
+            masked_values.clone(),
+        );
         Metrics {
             registry,
+            masked_values,
             logins,
             sessions_live,
             statements,

@@ -7,7 +7,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::audit::AuditLog;
-use crate::config::{Config, ConfigError, SecretEnv};
+use crate::config::{Config, ConfigError, MaskingConfig, PanStyle, SecretEnv};
+use crate::masking::pan::TokenKey;
+use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
 use crate::exchange::Broker;
 use crate::gateway::Gateway;
 use crate::identity::Verifier;
@@ -195,6 +197,42 @@ async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown:
     }
 }
 
+/// The masking policy of `[masking]`, with its token key read from its source.
+pub fn masking_policy(
+    config: &MaskingConfig,
+    env: &dyn SecretEnv,
+    origin: &str,
+) -> Result<MaskingPolicy, ConfigError> {
+    let err = |key: &str, e: String| ConfigError::new(origin, format!("masking.{key}: {e}"));
+    let style = match config.style {
+        PanStyle::BinAndLastFour => MaskStyle::BinAndLastFour,
+        PanStyle::LastFour => MaskStyle::LastFour,
+        PanStyle::Redact => MaskStyle::Redact,
+        PanStyle::Token => {
+            let source = config
+                .token_key
+                .as_ref()
+                .ok_or_else(|| err("token_key", "style \"token\" needs a key".into()))?;
+            let secret = source.resolve(env).map_err(|e| err("token_key", e))?;
+            let key = TokenKey::new(secret.expose().as_bytes())
+                .map_err(|e| err("token_key", e.to_string()))?;
+            MaskStyle::Token { key }
+        }
+    };
+    let detectors = config
+        .detectors
+        .iter()
+        .map(|d| Detector::new(&d.name, &d.pattern))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err("detectors", e.to_string()))?;
+    Ok(MaskingPolicy {
+        masker: Masker::new(style, detectors).map_err(|e| err("detectors", e.to_string()))?,
+        columns: ColumnRules::compile(&config.columns)
+            .map_err(|e| err("columns", e.to_string()))?,
+        results: config.results,
+    })
+}
+
 /// Runs `hoop serve` to completion: build, bind, serve the API and the gateway until `stop`
 /// resolves.
 pub async fn serve(
@@ -207,10 +245,12 @@ pub async fn serve(
     let gateway_listen = config.server.gateway_listen;
     let reaper_interval = config.server.reaper_interval;
     let (public_host, _) = config.public_endpoint();
+    let masking = masking_policy(&config.masking, env, origin)?;
     let broker = build(config, env, origin).await?;
     let gateway = Arc::new(Gateway::new(
         broker.clone(),
         broker.config().gateway.clone(),
+        masking,
         &public_host,
     )?);
     // Built before anything listens, so a missing watcher token fails the start.

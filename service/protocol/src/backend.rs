@@ -5,7 +5,8 @@
 //! Variants without fields (RowDescription, DataRow, Copy*, ...) are recognised by their tag
 //! alone: their bodies are **not** validated. The gateway relays those frames unchanged, the
 //! upstream server is the authority on their layout, and DataRow is the hot path of large
-//! results, so decoding it costs one tag match and nothing more.
+//! results, so decoding it costs one tag match and nothing more. A caller that must read or
+//! rewrite one decodes it with [`crate::rows`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -364,6 +365,16 @@ pub fn encode_command_complete(tag: &str, buf: &mut BytesMut) {
     write_tagged(tag::COMMAND_COMPLETE, buf, |b| put_cstr(b, tag));
 }
 
+/// Writes a NotificationResponse, e.g. to relay one with its payload masked. `channel` and
+/// `payload` are cut at an interior NUL, if any.
+pub fn encode_notification_response(pid: i32, channel: &str, payload: &str, buf: &mut BytesMut) {
+    write_tagged(tag::NOTIFICATION_RESPONSE, buf, |b| {
+        b.put_i32(pid);
+        put_cstr(b, channel);
+        put_cstr(b, payload);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +527,35 @@ mod tests {
     }
 
     #[test]
+    fn notification_round_trips() {
+        for (pid, channel, payload) in [(12345, "jobs", "card ************1111"), (-1, "", "")] {
+            let bytes = encoded(|b| encode_notification_response(pid, channel, payload, b));
+            assert_eq!(
+                decode(&bytes),
+                Ok(BackendMessage::NotificationResponse {
+                    pid,
+                    channel: channel.into(),
+                    payload: payload.into()
+                })
+            );
+        }
+        assert_eq!(
+            encoded(|b| encode_notification_response(12345, "jobs", "done:42", b)),
+            msg(b'A', b"\0\0\x30\x39jobs\0done:42\0")
+        );
+        // An interior NUL would otherwise end the payload early and leave trailing bytes.
+        let bytes = encoded(|b| encode_notification_response(1, "jobs", "a\0b", b));
+        assert_eq!(
+            decode(&bytes),
+            Ok(BackendMessage::NotificationResponse {
+                pid: 1,
+                channel: "jobs".into(),
+                payload: "a".into()
+            })
+        );
+    }
+
+    #[test]
     fn malformed_bodies_are_refused() {
         // Authentication without its code.
         assert_malformed(msg(b'R', b"\0\0"));
@@ -544,13 +584,17 @@ mod tests {
 
     #[test]
     fn partial_input_at_every_split_point_needs_more_and_consumes_nothing() {
-        let bytes = encoded(|b| {
-            encode_error_response(&ErrorFields::new("ERROR", "42P01", "no such table"), b)
-        });
-        for cut in 0..bytes.len() {
-            let mut buf = BytesMut::from(&bytes[..cut]);
-            assert_eq!(decode_frame(&mut buf, 1024), Ok(None), "cut at {cut}");
-            assert_eq!(buf.len(), cut);
+        for bytes in [
+            encoded(|b| {
+                encode_error_response(&ErrorFields::new("ERROR", "42P01", "no such table"), b)
+            }),
+            encoded(|b| encode_notification_response(7, "jobs", "done", b)),
+        ] {
+            for cut in 0..bytes.len() {
+                let mut buf = BytesMut::from(&bytes[..cut]);
+                assert_eq!(decode_frame(&mut buf, 1024), Ok(None), "cut at {cut}");
+                assert_eq!(buf.len(), cut);
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use crate::ProtocolError;
 
 /// A cursor over one message body. Every read is bounds-checked and fails with
 /// [`ProtocolError::Malformed`], so decoders never index past the end.
+#[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }

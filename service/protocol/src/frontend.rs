@@ -254,6 +254,18 @@ pub fn encode_sasl_response(data: &[u8], buf: &mut BytesMut) {
     write_tagged(tag::AUTH_RESPONSE, buf, |b| b.put_slice(data));
 }
 
+/// Writes a Describe of a statement or portal. The gateway sends one before an Execute of a
+/// portal nobody described, to learn the types of the rows it is about to mask.
+pub fn encode_describe(target: Target, name: &str, buf: &mut BytesMut) {
+    write_tagged(tag::DESCRIBE, buf, |b| {
+        b.put_u8(match target {
+            Target::Statement => b'S',
+            Target::Portal => b'P',
+        });
+        put_cstr(b, name);
+    });
+}
+
 /// Writes a Terminate.
 pub fn encode_terminate(buf: &mut BytesMut) {
     write_tagged(tag::TERMINATE, buf, |_| {});
@@ -268,6 +280,22 @@ pub fn encode_sync(buf: &mut BytesMut) {
 mod tests {
     use super::*;
     use crate::body::msg;
+
+    #[test]
+    fn describe_round_trips() {
+        for target in [Target::Statement, Target::Portal] {
+            let mut buf = BytesMut::new();
+            encode_describe(target, "p1", &mut buf);
+            let frame = crate::decode_frame(&mut buf, 1024).unwrap().unwrap();
+            assert_eq!(
+                FrontendMessage::decode(&frame),
+                Ok(FrontendMessage::Describe {
+                    target,
+                    name: "p1".into()
+                })
+            );
+        }
+    }
     use crate::decode_frame;
 
     fn frame(bytes: &[u8]) -> Frame {

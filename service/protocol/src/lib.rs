@@ -10,6 +10,9 @@
 //!   uses when it is the client upstream.
 //! - [`backend`]: server → client messages decoded from a [`Frame`], and the encoders the gateway
 //!   uses to talk to its own clients.
+//! - [`rows`]: typed RowDescription, DataRow (zero-copy reader, in-place writer),
+//!   ParameterDescription and Copy{In,Out,Both}Response, for the frames the gateway reads or
+//!   rewrites rather than relays.
 //! - [`error`]: [`ProtocolError`], the one error type of the crate.
 //! - `body` (private): the bounds-checked cursor decoders read bodies with, and the writer every
 //!   encoder frames its output through.
@@ -35,6 +38,7 @@ mod body;
 pub mod error;
 pub mod frame;
 pub mod frontend;
+pub mod rows;
 pub mod startup;
 
 pub use error::ProtocolError;

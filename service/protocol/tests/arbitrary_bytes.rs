@@ -6,6 +6,7 @@
 use bytes::BytesMut;
 use hoop_protocol::backend::{self, BackendMessage, ErrorFields};
 use hoop_protocol::frontend::{self, FrontendMessage};
+use hoop_protocol::rows::{self, DataRowWriter, FieldDescription};
 use hoop_protocol::startup::{self, CancelKey, StartupMessage};
 use hoop_protocol::{Frame, ProtocolError, decode_frame};
 
@@ -73,7 +74,28 @@ fn valid_messages() -> Vec<Vec<u8>> {
             };
             backend::encode_backend_key_data(&key, b);
         }),
-        Box::new(|b| b.extend_from_slice(b"A\0\0\0\x0f\0\0\0\x01ch\0pay\0")),
+        Box::new(|b| backend::encode_notification_response(1, "ch", "pay", b)),
+        Box::new(|b| {
+            let field = FieldDescription {
+                name: "card".into(),
+                table_oid: 16384,
+                column: 2,
+                type_oid: 25,
+                type_size: -1,
+                type_modifier: -1,
+                format: 0,
+            };
+            rows::encode_row_description(&[field], b);
+        }),
+        Box::new(|b| {
+            let mut row = DataRowWriter::new(b, 3);
+            row.push(b"4111");
+            row.push_null();
+            row.push(b"");
+            row.finish();
+        }),
+        Box::new(|b| b.extend_from_slice(b"H\0\0\0\x0b\x01\0\x02\0\x01\0\x01")),
+        Box::new(|b| b.extend_from_slice(b"t\0\0\0\x0a\0\x01\0\0\0\x17")),
         Box::new(|b| {
             let msg = StartupMessage {
                 version: startup::PROTOCOL_3_0,
@@ -143,6 +165,12 @@ fn check_messages(frame: &Frame) {
         let _ = frontend::decode_sasl_initial_response(&body);
     }
     let _ = BackendMessage::decode(frame);
+    let _ = rows::decode_row_description(frame);
+    if let Ok(row) = rows::decode_data_row(frame) {
+        assert_eq!(row.iter().count(), row.len());
+    }
+    let _ = rows::decode_copy_response(frame);
+    let _ = rows::decode_parameter_description(frame);
 }
 
 fn check_startup(input: &[u8]) {

@@ -8,6 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use hoop_protocol::backend::{Authentication, BackendMessage};
 use hoop_protocol::frontend::{self, FrontendMessage, Target};
+use hoop_protocol::rows::{self, FieldDescription};
 use hoop_protocol::startup::{self, StartupRequest};
 use hoop_protocol::{DEFAULT_MAX_MESSAGE_LEN, Frame, decode_frame};
 
@@ -238,7 +239,22 @@ fn server_messages_decode() {
     assert_eq!(key.pid, 12345);
     assert_eq!(decoded[6], BackendMessage::ReadyForQuery { status: b'I' });
     assert_eq!(decoded[7], BackendMessage::RowDescription);
+    let field = |name: &str, column, type_oid, type_size| FieldDescription {
+        name: name.into(),
+        table_oid: 16384,
+        column,
+        type_oid,
+        type_size,
+        type_modifier: -1,
+        format: 0,
+    };
+    assert_eq!(
+        rows::decode_row_description(&frames[7]),
+        Ok(vec![field("id", 1, 23, 4), field("name", 2, 25, -1)])
+    );
     assert_eq!(decoded[8], BackendMessage::DataRow);
+    let row = rows::decode_data_row(&frames[8]).unwrap();
+    assert_eq!(row.iter().collect::<Vec<_>>(), [Some(&b"42"[..]), None]);
     assert_eq!(
         decoded[9],
         BackendMessage::CommandComplete {

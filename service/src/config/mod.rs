@@ -54,6 +54,9 @@ pub struct Config {
     /// The run watcher; absent: credentials live until revoked by their run or expired.
     #[serde(default)]
     pub watcher: Option<WatcherConfig>,
+    /// How card numbers and other sensitive values are masked in results and recordings.
+    #[serde(default)]
+    pub masking: MaskingConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -115,6 +118,64 @@ impl Default for GatewayConfig {
             handshake_timeout: defaults::handshake_timeout(),
         }
     }
+}
+
+/// `[masking]`: what clients and recordings see of card numbers and of columns masked by rule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingConfig {
+    /// How a detected PAN is shown (default `bin-and-last-four`, the PCI DSS 3.4.1 maximum).
+    #[serde(default)]
+    pub style: PanStyle,
+    /// The HMAC key of `style = "token"`: at least 32 bytes, the same on every replica.
+    pub token_key: Option<SecretSource>,
+    /// Mask what clients receive (default true). Recordings are masked whatever this says;
+    /// false exists to measure masking's cost and is logged as an alert at start.
+    #[serde(default = "defaults::mask_results")]
+    pub results: bool,
+    /// Columns masked whatever their content.
+    #[serde(default)]
+    pub columns: Vec<crate::masking::rules::ColumnRuleConfig>,
+    /// Named regular expressions masked like PANs.
+    #[serde(default)]
+    pub detectors: Vec<DetectorConfig>,
+}
+
+impl Default for MaskingConfig {
+    fn default() -> Self {
+        MaskingConfig {
+            style: PanStyle::default(),
+            token_key: None,
+            results: defaults::mask_results(),
+            columns: Vec::new(),
+            detectors: Vec::new(),
+        }
+    }
+}
+
+/// `[masking] style`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PanStyle {
+    /// `411111******1111`
+    #[default]
+    BinAndLastFour,
+    /// `************1111`
+    LastFour,
+    /// `****************`
+    Redact,
+    /// `pan_kqbtfmhdsrnplgcj`: a keyed HMAC of the digits (needs `token_key`).
+    Token,
+}
+
+/// `[[masking.detectors]]`: a named pattern masked wherever PANs are.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Named in recordings when it masks something.
+    pub name: String,
+    /// A regular expression (Rust `regex` syntax, unanchored; must not match the empty text).
+    pub pattern: String,
 }
 
 /// The claim schema an issuer's tokens follow.
@@ -371,6 +432,9 @@ mod defaults {
     pub fn handshake_timeout() -> Duration {
         Duration::from_secs(15)
     }
+    pub fn mask_results() -> bool {
+        true
+    }
 }
 
 /// A configuration that cannot be used, with the file and the key at fault.
@@ -562,6 +626,49 @@ impl Config {
         }
         if let Some(w) = &self.watcher {
             self.validate_watcher(w).or_else(err)?;
+        }
+        self.validate_masking().or_else(err)?;
+        Ok(())
+    }
+
+    /// Patterns and globs compile, connection names exist, a token style has its key.
+    fn validate_masking(&self) -> Result<(), String> {
+        let m = &self.masking;
+        if m.style == PanStyle::Token && m.token_key.is_none() {
+            return Err("masking.token_key: style \"token\" needs a key of at least 32 bytes \
+                 (e.g. token_key = { env = \"HOOP_PAN_TOKEN_KEY\" })"
+                .into());
+        }
+        if m.style != PanStyle::Token && m.token_key.is_some() {
+            return Err("masking.token_key is only used with style = \"token\"".into());
+        }
+        let mut names = HashSet::new();
+        for (i, d) in m.detectors.iter().enumerate() {
+            if d.name.is_empty() || d.name == "pan" || !names.insert(d.name.as_str()) {
+                return Err(format!(
+                    "masking.detectors[{i}].name: {:?} must be unique, non-empty and not \"pan\"",
+                    d.name
+                ));
+            }
+            crate::masking::Detector::new(&d.name, &d.pattern)
+                .map_err(|e| format!("masking.detectors[{i}].pattern: {e}"))?;
+        }
+        if m.detectors.len() > crate::masking::Masker::MAX_DETECTORS {
+            return Err(format!(
+                "masking.detectors: at most {} detectors",
+                crate::masking::Masker::MAX_DETECTORS
+            ));
+        }
+        crate::masking::ColumnRules::compile(&m.columns)
+            .map_err(|e| format!("masking.columns: {e}"))?;
+        for (i, rule) in m.columns.iter().enumerate() {
+            for (j, name) in rule.connections.iter().enumerate() {
+                if self.connection(&ConnectionName(name.clone())).is_none() {
+                    return Err(format!(
+                        "masking.columns[{i}].connections[{j}]: no [[connections]] is named {name:?}"
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -44,8 +44,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let gateway_port = gateway_listener.local_addr()?.port();
     let config = demo_config(&issuer.url(), &admin_url, gateway_port, &spool)?;
     let gateway_config = config.gateway.clone();
+    let masking = server::masking_policy(&config.masking, &ProcessEnv, "demo")?;
     let broker = server::build(config, &ProcessEnv, "demo").await?;
-    let gateway = Arc::new(Gateway::new(broker.clone(), gateway_config, "127.0.0.1")?);
+    let gateway = Arc::new(Gateway::new(
+        broker.clone(),
+        gateway_config,
+        masking,
+        "127.0.0.1",
+    )?);
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
     let api = format!("http://{}", listener.local_addr()?);
     let (trigger, shutdown) = Shutdown::new();

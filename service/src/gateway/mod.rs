@@ -8,8 +8,10 @@
 //! - [`registry`]: live sessions (ending them on revocation) and cancel keys.
 //! - [`stream`]: plain or TLS client streams behind one type.
 
+mod catalog;
 mod registry;
 mod relay;
+mod results;
 mod session;
 mod stream;
 mod upstream;
@@ -23,6 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::config::GatewayConfig;
 use crate::exchange::Broker;
 use crate::gateway_tls::{GatewayTls, TlsError};
+use crate::masking::MaskingPolicy;
 use crate::recording::{Event, RecordingError, Spool};
 use crate::server::Shutdown;
 
@@ -42,6 +45,9 @@ pub struct Gateway {
     spool: Arc<Spool>,
     registry: Registry,
     config: GatewayConfig,
+    masking: MaskingPolicy,
+    /// Names result columns for column masking rules.
+    catalog: catalog::Catalog,
     /// Keys the fake SCRAM verifiers of unknown users; derived from the server key so an unknown
     /// user's salt stays the same across restarts and replicas, as a real user's does.
     mock_key: [u8; 32],
@@ -52,8 +58,12 @@ impl Gateway {
     pub fn new(
         broker: Arc<Broker>,
         config: GatewayConfig,
+        masking: MaskingPolicy,
         public_host: &str,
     ) -> Result<Gateway, GatewayError> {
+        if !masking.results {
+            tracing::error!(target: "hoop::alert", "masking.results = false: card numbers in query results reach clients unmasked (PCI DSS 3.4.1); recordings stay masked");
+        }
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => GatewayTls::from_files(cert, key)?,
             _ => {
@@ -73,6 +83,8 @@ impl Gateway {
             spool,
             registry: Registry::default(),
             config,
+            masking,
+            catalog: catalog::Catalog::default(),
             mock_key,
         })
     }

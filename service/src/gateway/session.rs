@@ -581,7 +581,12 @@ async fn open(
     let mut out = BytesMut::new();
     backend::encode_authentication(&Authentication::Ok, &mut out);
     for (name, value) in &upstream.parameters {
-        backend::encode_parameter_status(name, value, &mut out);
+        // Settings echo what a client set, and a client can set application_name to anything.
+        let value = match gateway.masking.results {
+            true => gateway.masking.masker.mask_str(value),
+            false => value.into(),
+        };
+        backend::encode_parameter_status(name, &value, &mut out);
     }
     backend::encode_backend_key_data(&registration.key, &mut out);
     backend::encode_ready_for_query(b'I', &mut out);
@@ -614,6 +619,12 @@ async fn open(
             pending: upstream.pending,
         },
         recorder,
+        relay::Masking {
+            policy: &gateway.masking,
+            catalog: &gateway.catalog,
+            upstreams: gateway.broker.upstreams(),
+            connection: &record.connection,
+        },
         registration.ending.clone(),
         expires_at,
         gateway.config.max_message_bytes,
@@ -621,6 +632,7 @@ async fn open(
     .await;
     metrics.sessions_live.dec();
     metrics.statements.inc_by(outcome.statements);
+    metrics.masked_values.inc_by(outcome.masked_values);
     let summary = match &outcome.recording {
         Ok(s) => json!({"events": s.events, "head": s.head}),
         Err(e) => json!({"error": e.to_string()}),

@@ -9,6 +9,7 @@
 //! Architecture Invariant: the upstream role's password never leaves hoop. Postgres receives
 //! only its SCRAM verifier, so not even a statement log on the upstream holds it.
 
+pub mod catalog;
 mod sql;
 
 use std::collections::HashMap;
