@@ -2,13 +2,19 @@
 //! process (so its RSS is its own), a credential exchanged over HTTP for a demo-issuer token, and
 //! the stock clients a CI job uses (`pgbench`, `psql`).
 //!
-//! In one run, against Postgres directly, PgBouncer (session mode) and hoop with recording on,
-//! TLS off and on:
+//! In one run, against Postgres directly, PgBouncer (session mode) and hoop with recording on
+//! and results masked (the default `[masking]`), TLS off and on:
 //! - `pgbench -S` (select-only), `-M simple` and `-M prepared`, 1 and 8 clients: TPS, its ratio
 //!   to direct and to PgBouncer, p50/p99 latency from pgbench's per-transaction log;
 //! - a large `COPY ... TO STDOUT` streamed to `psql`: bytes/s, its ratio to direct, and hoop's
 //!   RSS before each run and its peak during it (VmHWM, reset before the run), for ~100 MB and
-//!   the full size, to show the gateway does not buffer the result.
+//!   the full size, to show the gateway does not buffer the result;
+//! - the cost of masking: `SELECT *` of a table with a card number in every row (and in the
+//!   free text of some), ~100 MB and the full size, against Postgres directly, a second hoop
+//!   with `[masking] results = false` and hoop masking results; bytes/s, its ratio to direct,
+//!   and each hoop's RSS before and peak. The rows are read by a minimal in-process client
+//!   that counts DataRow bytes without decoding them (psql would buffer the whole result, or
+//!   with `FETCH_COUNT` add a round trip per batch and its own formatting to the measurement).
 //!
 //! Run with tests/bench/gateway.sh (it installs PgBouncer). Needs Postgres 15 at 127.0.0.1:5432
 //! with trust auth for the superuser `postgres`. Environment: HOOP_BENCH_SECONDS (per pgbench
@@ -19,7 +25,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, BytesMut};
 use hoop::demo::issuer::DemoIssuer;
+use hoop::masking::pan;
+use hoop_protocol::backend::{Authentication, BackendMessage};
+use hoop_protocol::startup::{self, StartupMessage};
+use hoop_protocol::{decode_frame, frontend};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::process::Command;
 
 const PG_HOST: &str = "127.0.0.1";
@@ -41,6 +55,15 @@ const STREAM_ROW_BYTES: u64 = 1001;
 /// The smaller streaming run, to compare hoop's peak RSS with the full-size one.
 const SMALL_STREAM_MB: u64 = 100;
 const MIB: f64 = 1024.0 * 1024.0;
+/// The masking run's table: a test card number in every row's `pan`, and one in the `note` of
+/// 1 row in 10.
+const CARDS_TABLE: &str = "hoop_gwbench_cards";
+/// DataRow bytes per row of [`CARDS_TABLE`] in text format, a slight underestimate (the exact
+/// figure is ~151): sizes the table so that its result is at least the size asked for. The
+/// client counts the actual bytes.
+const CARDS_ROW_BYTES: u64 = 150;
+/// The masking run checks 1 row in this many for (un)masked card numbers.
+const CARDS_CHECK_EVERY: u64 = 4096;
 /// Bound on a server becoming ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -92,7 +115,7 @@ async fn main() {
     let issuer = DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
         .unwrap();
-    let hoop = Hoop::start(&issuer, &scratch).await;
+    let hoop = Hoop::start(&issuer, &scratch, MaskResults::Yes).await;
     let credential = hoop.exchange(&issuer).await;
     let pgbouncer = PgBouncer::start(&scratch).await;
     let through_pgbouncer = Target {
@@ -115,6 +138,22 @@ async fn main() {
     );
     pgbench_table(&targets, &settings, &scratch).await;
     stream_table(&targets, &settings, hoop.server.pid()).await;
+
+    // The cost of masking: the same rows through a hoop that relays results unmasked.
+    prepare_cards_table(cards_rows(settings.stream_mb)).await;
+    let unmasked = Hoop::start(&issuer, &scratch, MaskResults::No).await;
+    let unmasked_credential = unmasked.exchange(&issuer).await;
+    let masking_targets = [
+        (targets[0].clone(), None),
+        (
+            unmasked_credential.target("hoop-nomask", "disable"),
+            Some(unmasked.server.pid()),
+        ),
+        (targets[2].clone(), Some(hoop.server.pid())),
+    ];
+    masking_table(&masking_targets, &settings).await;
+    unmasked.revoke(&unmasked_credential).await;
+    drop(unmasked);
     hoop.revoke(&credential).await;
 
     let hoop_tls = &targets[3];
@@ -135,6 +174,11 @@ async fn main() {
         command_line(&copy_command(hoop_tls, stream_rows(settings.stream_mb)))
     );
     println!(
+        "  SELECT * FROM {CARDS_TABLE} [LIMIT n] by the in-process client (simple query, text \
+         format); with psql: psql -X -A -t -v FETCH_COUNT=10000 -o /dev/null -c \"SELECT * FROM \
+         {CARDS_TABLE}\""
+    );
+    println!(
         "  HOOP_BENCH_SECONDS={} HOOP_BENCH_STREAM_MB={} cargo bench -p hoop --bench gateway_load --locked",
         settings.seconds, settings.stream_mb
     );
@@ -146,7 +190,8 @@ async fn main() {
 /// `pgbench -S` for every mode and client count against every target, one table row each.
 async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratch) {
     println!(
-        "\npgbench -S, scale {SCALE}, {} s per run\n{:<9}{:>3}  {:<10}{:>10}{:>9}{:>11}{:>9}{:>9}",
+        "\npgbench -S, scale {SCALE}, {} s per run; hoop and hoop+tls mask results (default \
+         [masking], results = true) and record\n{:<9}{:>3}  {:<10}{:>10}{:>9}{:>11}{:>9}{:>9}",
         settings.seconds, "mode", "c", "target", "tps", "×direct", "×pgbouncer", "p50 ms", "p99 ms"
     );
     for mode in MODES {
@@ -178,7 +223,7 @@ async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratc
 /// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed).
 async fn stream_table(targets: &[Target], settings: &Settings, hoop_pid: u32) {
     println!(
-        "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null\n{:>8}  {:<10}{:>9}{:>9}{:>15}{:>13}",
+        "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null; hoop masks COPY data\n{:>8}  {:<10}{:>9}{:>9}{:>15}{:>13}",
         "MiB", "target", "MiB/s", "×direct", "hoop RSS MiB", "peak MiB"
     );
     for megabytes in settings.stream_sizes() {
@@ -328,6 +373,68 @@ fn copy_command(target: &Target, rows: u64) -> Command {
     cmd
 }
 
+/// Rows of [`CARDS_TABLE`] whose result is at least `megabytes` MiB.
+fn cards_rows(megabytes: u64) -> u64 {
+    (megabytes * 1024 * 1024).div_ceil(CARDS_ROW_BYTES)
+}
+
+/// `SELECT *` of [`CARDS_TABLE`] at each size, direct, through hoop without masking and
+/// through hoop masking results; with a pid, that hoop's RSS before the run and its peak.
+async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
+    println!(
+        "\nSELECT * FROM {CARDS_TABLE} (id bigint, pan text, note text, amount numeric; a card \
+         number in every row, and in the note of 1 in 10), simple query, text format, DataRows \
+         read by an in-process client; load average {}\n{:>8}{:>10}  {:<12}{:>9}{:>9}{:>15}{:>13}",
+        load_average(),
+        "MiB",
+        "rows",
+        "target",
+        "MiB/s",
+        "×direct",
+        "hoop RSS MiB",
+        "peak MiB"
+    );
+    for megabytes in settings.stream_sizes() {
+        let rows = cards_rows(megabytes);
+        let sql = if megabytes == settings.stream_mb {
+            format!("SELECT * FROM {CARDS_TABLE}")
+        } else {
+            format!("SELECT * FROM {CARDS_TABLE} LIMIT {rows}")
+        };
+        let mut direct = None;
+        for (target, watch) in targets {
+            let before_kib = watch.map(|pid| {
+                reset_peak_rss(pid);
+                status_kib(pid, "VmRSS")
+            });
+            let run = RawClient::connect(target).await.select(&sql).await;
+            let peak_kib = watch.map(|pid| status_kib(pid, "VmHWM"));
+            assert_eq!(run.rows, rows, "rows of {sql:?} via {}", target.name);
+            // The pan column holds a card number in every row: masked by exactly one target.
+            let masks = target.name == "hoop";
+            let expected = if masks { 0 } else { run.checked };
+            assert_eq!(
+                run.checked_with_pan, expected,
+                "rows with a card number of {} checked via {}",
+                run.checked, target.name
+            );
+            let bytes_per_s = run.bytes as f64 / run.elapsed.as_secs_f64();
+            let direct = *direct.get_or_insert(bytes_per_s);
+            let kib =
+                |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+            println!(
+                "{:>8.0}{rows:>10}  {:<12}{:>9.1}{:>9.2}{:>15}{:>13}",
+                run.bytes as f64 / MIB,
+                target.name,
+                bytes_per_s / MIB,
+                bytes_per_s / direct,
+                kib(before_kib),
+                kib(peak_kib),
+            );
+        }
+    }
+}
+
 /// Resets the peak RSS (VmHWM) of `pid` to its current RSS (`clear_refs` 5, Linux 4.0+).
 fn reset_peak_rss(pid: u32) {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
@@ -388,6 +495,169 @@ impl Target {
             .env("PGSSLMODE", self.sslmode)
             .env("PGCONNECT_TIMEOUT", "10");
         cmd
+    }
+}
+
+/// A minimal client for the masking run: logs in (trust, cleartext or SCRAM, no TLS), sends
+/// one simple query and reads its result frame by frame from one buffer, counting DataRow bytes
+/// without decoding them, so it costs little next to the server and gateway it measures (and
+/// holds one read buffer, whatever the result's size).
+struct RawClient {
+    tcp: TcpStream,
+    input: BytesMut,
+    name: &'static str,
+}
+
+/// One result read by [`RawClient::select`].
+struct SelectRun {
+    rows: u64,
+    /// DataRow bytes, headers included.
+    bytes: u64,
+    /// From sending the query to ReadyForQuery.
+    elapsed: Duration,
+    /// Rows checked for a card number (1 in [`CARDS_CHECK_EVERY`]), and how many held one.
+    checked: u64,
+    checked_with_pan: u64,
+}
+
+impl RawClient {
+    const READ_BUFFER: usize = 256 * 1024;
+
+    async fn connect(target: &Target) -> RawClient {
+        assert_eq!(target.sslmode, "disable", "the raw client speaks no TLS");
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", target.name));
+        tcp.set_nodelay(true).unwrap();
+        let mut client = RawClient {
+            tcp,
+            input: BytesMut::with_capacity(Self::READ_BUFFER),
+            name: target.name,
+        };
+        let mut out = BytesMut::new();
+        startup::encode_startup(
+            &StartupMessage {
+                version: startup::PROTOCOL_3_0,
+                params: vec![
+                    ("user".into(), target.user.clone()),
+                    ("database".into(), DATABASE.into()),
+                ],
+            },
+            &mut out,
+        );
+        client.send(&out).await;
+        let mut scram = None;
+        loop {
+            let frame = client.next_frame().await;
+            let mut out = BytesMut::new();
+            match BackendMessage::decode(&frame).unwrap() {
+                BackendMessage::Authentication(Authentication::Ok) => {}
+                BackendMessage::Authentication(Authentication::CleartextPassword) => {
+                    frontend::encode_password(&target.password, &mut out)
+                }
+                BackendMessage::Authentication(Authentication::Sasl { .. }) => {
+                    let client =
+                        ScramSha256::new(target.password.as_bytes(), ChannelBinding::unsupported());
+                    frontend::encode_sasl_initial_response(
+                        "SCRAM-SHA-256",
+                        client.message(),
+                        &mut out,
+                    );
+                    scram = Some(client);
+                }
+                BackendMessage::Authentication(Authentication::SaslContinue(data)) => {
+                    let scram = scram.as_mut().expect("SASL continue before SASL");
+                    scram.update(&data).unwrap();
+                    frontend::encode_sasl_response(scram.message(), &mut out);
+                }
+                BackendMessage::Authentication(Authentication::SaslFinal(data)) => scram
+                    .as_mut()
+                    .expect("SASL final before SASL")
+                    .finish(&data)
+                    .unwrap(),
+                BackendMessage::Authentication(other) => {
+                    panic!("{}: unexpected authentication {other:?}", target.name)
+                }
+                BackendMessage::ErrorResponse(e) => panic!("{}: login refused: {e:?}", target.name),
+                BackendMessage::ReadyForQuery { .. } => return client,
+                _ => {}
+            }
+            if !out.is_empty() {
+                client.send(&out).await;
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.tcp.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more bytes into the buffer; panics if the server closed the connection.
+    async fn fill(&mut self) {
+        self.input.reserve(Self::READ_BUFFER);
+        let read = self.tcp.read_buf(&mut self.input).await.unwrap();
+        assert!(read > 0, "{} closed the connection", self.name);
+    }
+
+    /// The next message (login only: the result is read by [`RawClient::select`]).
+    async fn next_frame(&mut self) -> hoop_protocol::Frame {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.input, 1 << 20).unwrap() {
+                return frame;
+            }
+            self.fill().await;
+        }
+    }
+
+    /// Runs `sql` (one simple query) and reads its result to ReadyForQuery.
+    async fn select(mut self, sql: &str) -> SelectRun {
+        let mut out = BytesMut::new();
+        frontend::encode_query(sql, &mut out);
+        let started = Instant::now();
+        self.send(&out).await;
+        let mut run = SelectRun {
+            rows: 0,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            checked: 0,
+            checked_with_pan: 0,
+        };
+        loop {
+            let mut at = 0;
+            while let Some(header) = self.input.get(at..at + 5) {
+                let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+                let end = at + 1 + len as usize;
+                let Some(frame) = self.input.get(at..end) else {
+                    break;
+                };
+                match frame[0] {
+                    b'D' => {
+                        run.rows += 1;
+                        run.bytes += frame.len() as u64;
+                        if run.rows.is_multiple_of(CARDS_CHECK_EVERY) {
+                            run.checked += 1;
+                            run.checked_with_pan += u64::from(pan::contains_pan(&frame[5..]));
+                        }
+                    }
+                    b'E' => panic!(
+                        "{sql:?} via {} failed: {}",
+                        self.name,
+                        String::from_utf8_lossy(&frame[5..])
+                    ),
+                    b'Z' => {
+                        run.elapsed = started.elapsed();
+                        let mut terminate = BytesMut::new();
+                        frontend::encode_terminate(&mut terminate);
+                        self.send(&terminate).await;
+                        return run;
+                    }
+                    _ => {}
+                }
+                at = end;
+            }
+            self.input.advance(at);
+            self.fill().await;
+        }
     }
 }
 
@@ -476,6 +746,51 @@ async fn prepare_database(direct: &Target) {
         ))
         .await
         .unwrap();
+}
+
+/// (Re)creates [`CARDS_TABLE`] with `rows` rows, server-side. The card numbers are well-known
+/// test PANs (Visa, Mastercard, Amex, Discover by `id % 4`; a spaced Visa in the notes), so
+/// every row is Luhn-valid without computing check digits in SQL. Unlogged and frozen: the
+/// runs read it from the page cache with hint bits set, so no run pays for the first scan.
+async fn prepare_cards_table(rows: u64) {
+    let started = Instant::now();
+    let db = connect(DATABASE).await;
+    for sql in [
+        format!("DROP TABLE IF EXISTS {CARDS_TABLE}"),
+        format!(
+            "CREATE UNLOGGED TABLE {CARDS_TABLE} (id bigint, pan text, note text, amount numeric)"
+        ),
+        format!(
+            "INSERT INTO {CARDS_TABLE}
+             SELECT i,
+                    (ARRAY['4111111111111111', '5555555555554444', '378282246310005',
+                           '6011111111111117'])[(i % 4)::int + 1],
+                    CASE WHEN i % 10 = 0
+                         THEN rpad('refund to card 4012 8888 8888 1881 approved, ticket ' || i,
+                                   100, ' ok')
+                         ELSE rpad('order ' || i || ' shipped to the warehouse, customer \
+                                    notified by email', 100, ' ok')
+                    END,
+                    round((i % 100000)::numeric / 100, 2)
+             FROM generate_series(1::bigint, {rows}) AS i"
+        ),
+        format!("VACUUM (FREEZE, ANALYZE) {CARDS_TABLE}"),
+        format!("GRANT SELECT ON {CARDS_TABLE} TO {ROLE}"),
+    ] {
+        db.batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let size: i64 = db
+        .query_one(&format!("SELECT pg_table_size('{CARDS_TABLE}')"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    println!(
+        "\n{CARDS_TABLE}: {rows} rows, {:.0} MiB on disk, made in {:.1} s",
+        size as f64 / MIB,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn connect(database: &str) -> tokio_postgres::Client {
@@ -568,24 +883,40 @@ impl Credential {
     }
 }
 
+/// Whether a hoop masks what clients receive (`[masking] results`; recordings are masked
+/// either way).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MaskResults {
+    /// The default configuration: no `[masking]` section.
+    Yes,
+    /// `[masking] results = false`, to measure what masking costs.
+    No,
+}
+
 impl Hoop {
-    async fn start(issuer: &DemoIssuer, scratch: &Scratch) -> Hoop {
+    /// Starts `hoop serve`; a second instance (another [`MaskResults`]) shares the state
+    /// database as another replica, with files of its own.
+    async fn start(issuer: &DemoIssuer, scratch: &Scratch, mask: MaskResults) -> Hoop {
+        let (suffix, masking) = match mask {
+            MaskResults::Yes => ("", ""),
+            MaskResults::No => ("-nomask", "\n[masking]\nresults = false\n"),
+        };
         let api_port = free_port();
         let db = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}");
         let config = scratch.write(
-            "hoop.toml",
+            &format!("hoop{suffix}.toml"),
             &format!(
                 r#"[server]
 api_listen = "127.0.0.1:{api_port}"
 gateway_listen = "127.0.0.1:{gateway_port}"
 state_database_url = {db:?}
 secret_key = "gwbench-secret-key-0123456789abcdef0123456789"
-replica = "gwbench"
+replica = "gwbench{suffix}"
 
 [gateway]
 require_tls = false
 spool_dir = {spool:?}
-
+{masking}
 [[issuers]]
 name = "demo"
 kind = "github"
@@ -610,7 +941,11 @@ ttl = "1h"
 max_sessions = 16
 "#,
                 gateway_port = free_port(),
-                spool = scratch.0.join("spool").display().to_string(),
+                spool = scratch
+                    .0
+                    .join(format!("spool{suffix}"))
+                    .display()
+                    .to_string(),
                 issuer = issuer.url(),
             ),
         );
@@ -624,7 +959,11 @@ max_sessions = 16
                 std::env::var("HOOP_LOG").unwrap_or_else(|_| "warn".into()),
             );
         let mut hoop = Hoop {
-            server: Server::spawn("hoop serve", cmd, scratch.0.join("hoop.log")),
+            server: Server::spawn(
+                "hoop serve",
+                cmd,
+                scratch.0.join(format!("hoop{suffix}.log")),
+            ),
             api: format!("http://127.0.0.1:{api_port}"),
             http: reqwest::Client::new(),
         };

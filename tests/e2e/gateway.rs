@@ -245,9 +245,15 @@ impl RawClient {
 
     /// The next message; `None` once the gateway closed the connection.
     async fn next(&mut self) -> Option<BackendMessage> {
+        let frame = self.next_frame().await?;
+        Some(BackendMessage::decode(&frame).unwrap())
+    }
+
+    /// The next message's frame; `None` once the gateway closed the connection.
+    async fn next_frame(&mut self) -> Option<hoop_protocol::Frame> {
         loop {
             if let Some(frame) = decode_frame(&mut self.input, usize::MAX).unwrap() {
-                return Some(BackendMessage::decode(&frame).unwrap());
+                return Some(frame);
             }
             let read = tokio::time::timeout(WAIT, self.tcp.read_buf(&mut self.input))
                 .await
@@ -1205,4 +1211,66 @@ async fn a_client_stalling_mid_authentication_is_cut_off() {
     // The gateway still serves others.
     let client = hoop.connect_gateway(&credential).await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Masking of rows nobody described
+
+/// A tagged message built by hand: what a minimal driver sends.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![tag];
+    bytes.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[tokio::test]
+async fn rows_of_a_portal_nobody_described_are_typed_by_the_gateway_and_masked() {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            require_tls: Some(false),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let credential = hoop.issue(&hoop.github_token(9901)).await;
+    let mut client = RawClient::login(&hoop, &credential).await;
+    // Parse, Bind with binary results, Execute, Sync: no Describe anywhere.
+    let sql = b"SELECT '4111111111111111'::text, 4111111111111111::int8, 7::int4\0";
+    let mut batch = message(b'P', &[b"\0".as_slice(), sql, &0i16.to_be_bytes()].concat());
+    let bind = [
+        b"\0\0".as_slice(),
+        &0i16.to_be_bytes(),
+        &0i16.to_be_bytes(),
+        &1i16.to_be_bytes(),
+        &1i16.to_be_bytes(),
+    ]
+    .concat();
+    batch.extend(message(b'B', &bind));
+    batch.extend(message(b'E', &[b"\0".as_slice(), &0i32.to_be_bytes()].concat()));
+    batch.extend(message(b'S', b""));
+    client.send(&batch).await;
+    let mut tags = Vec::new();
+    let mut values = Vec::new();
+    while let Some(frame) = client.next_frame().await {
+        tags.push(frame.tag);
+        if frame.tag == b'D' {
+            let row = hoop_protocol::rows::decode_data_row(&frame).unwrap();
+            values = row.iter().map(|v| v.map(<[u8]>::to_vec)).collect();
+        }
+        if frame.tag == b'Z' {
+            break;
+        }
+    }
+    // The gateway's own Describe was answered to the gateway: the client sees no RowDescription.
+    assert_eq!(tags, b"12DCZ", "{}", String::from_utf8_lossy(&tags));
+    assert_eq!(
+        values,
+        [
+            Some(b"411111******1111".to_vec()),
+            None,
+            Some(7i32.to_be_bytes().to_vec())
+        ]
+    );
 }

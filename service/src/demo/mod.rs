@@ -132,6 +132,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         row.get::<_, String>(1),
         row.get::<_, i64>(3),
     );
+    // Stored in full upstream; what leaves the gateway is the PCI display form.
+    for row in client
+        .query("SELECT holder, number, cvv FROM cards ORDER BY id", &[])
+        .await?
+    {
+        println!(
+            "   SELECT holder, number, cvv FROM cards -> {} | {} | {}",
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+        );
+    }
     match client.execute("DELETE FROM payments", &[]).await {
         Ok(_) => bail!("the run role could delete rows; the demo role has too many privileges"),
         Err(e) => println!(
@@ -315,8 +327,15 @@ async fn prepare_database(url: &str) -> anyhow::Result<String> {
                  SELECT * FROM (VALUES ('coffee', 450, '4242'), ('books', 2599, '1881'),
                                        ('rail', 8900, '0005')) v
                  WHERE NOT EXISTS (SELECT 1 FROM payments);
+             CREATE TABLE IF NOT EXISTS cards (
+                 id serial PRIMARY KEY, holder text NOT NULL, number text NOT NULL,
+                 cvv text NOT NULL);
+             INSERT INTO cards (holder, number, cvv)
+                 SELECT * FROM (VALUES ('A. Lovelace', '4111111111111111', '123'),
+                                       ('C. Babbage', '5555 5555 5555 4444', '456')) v
+                 WHERE NOT EXISTS (SELECT 1 FROM cards);
              GRANT CONNECT ON DATABASE {DEMO_DATABASE} TO {DEMO_ROLE};
-             GRANT SELECT ON payments TO {DEMO_ROLE};"
+             GRANT SELECT ON payments, cards TO {DEMO_ROLE};"
         ))
         .await?;
     let mut parsed = url::Url::parse(url)?;
@@ -366,6 +385,12 @@ fn demo_config(
         connections = ["payments"]
         ttl = "10m"
         max_sessions = 2
+
+        # Card numbers are masked wherever they appear; the CVV column whatever it holds.
+        [[masking.columns]]
+        name = "card-verification"
+        table = "cards"
+        columns = ["cvv"]
         "#
     );
     Ok(Config::from_toml(&text, "demo")?)

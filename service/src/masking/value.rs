@@ -1,9 +1,45 @@
 //! One result value, masked according to its type and wire format.
 //!
-//! (Skeleton: the binary decoders are being written; until then every value is scanned as
-//! bytes, which masks text PANs but not numbers held in binary.)
+//! Scanning a value's bytes as text ([`Masker::mask_into`]) finds PANs written as digits, which
+//! is every text-format value and every binary value that is text on the wire. It misses a PAN
+//! held as a number in binary (`int8`, `numeric`, `float8`, as elements of arrays or fields of
+//! records), as hex (`bytea` in text format), in exponent form (`float8` text, JSON numbers
+//! like `4.111111111111111e15`) or as a bare JSON number whose masked form would no longer be
+//! JSON. This module decodes those forms, renders the numbers as decimal digits, and scans
+//! those.
+//!
+//! Decisions, each one erring on the side of masking:
+//! - A binary number that holds a PAN becomes SQL NULL ([`Verdict::Null`]): its type cannot
+//!   show `*`.
+//! - Malformed binary (a length that does not add up, an unknown version byte) is scanned as
+//!   raw bytes, like any type hoop does not know.
+//! - Arrays and records nested deeper than [`MAX_DEPTH`] become NULL without being looked at.
+//! - A nested value of a type [`kind_of`] does not know (a user composite inside an array or
+//!   record: the catalog only maps the top-level column) that parses as a binary record is
+//!   masked as one, and scanned as raw bytes as well.
+//!
+//! Known limits, documented rather than handled:
+//! - Text inside JSON strings is scanned as written: a PAN spelled with `\u` escapes
+//!   (`"\u0034111…"`) is not decoded, and so not found.
+//! - In text format, arrays and records are scanned as text: a `bytea` element in hex or a
+//!   `float8` element in exponent form inside them is not decoded.
+//! - Custom detectors see the rendering of binary numbers (so a binary number they match becomes
+//!   NULL) but not the canonical form of a JSON number in exponent notation.
+//!
+//! Allocation: none on the path where nothing is masked, beyond `scratch`'s growth, with one
+//! exception: a hex `bytea` text value under a policy with custom detectors costs one buffer
+//! (the detectors need the decoded bytes and an output of their own).
+
+mod binary;
+mod json;
+#[cfg(test)]
+mod tests;
 
 use super::{Hits, Masker};
+
+/// How deeply binary arrays and records may nest before a value is nulled unread. Postgres
+/// allows deeper nesting than anyone uses; recursion must stay bounded whatever the input.
+pub const MAX_DEPTH: u32 = 8;
 
 /// The wire format of a value: the format code of RowDescription, Bind or CopyOutResponse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +51,11 @@ pub enum Format {
 impl Format {
     /// 0 is text; any other code is binary (1 is the only other one Postgres defines).
     pub fn from_code(code: i16) -> Format {
-        if code == 0 { Format::Text } else { Format::Binary }
+        if code == 0 {
+            Format::Text
+        } else {
+            Format::Binary
+        }
     }
 }
 
@@ -41,9 +81,42 @@ pub enum ValueKind {
     Other,
 }
 
+/// OIDs of the built-in array types (pg_type.dat, `typcategory => 'A'`, plus `int2vector`
+/// and `oidvector`, whose binary form is an array's, and the `anyarray` pseudo-types), sorted.
+const ARRAY_OIDS: &[u32] = &[
+    22, 30, 143, 199, 271, 629, 651, 719, 775, 791, 1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008,
+    1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016, 1017, 1018, 1019, 1020, 1021, 1022, 1027, 1028,
+    1034, 1040, 1041, 1115, 1182, 1183, 1185, 1187, 1231, 1263, 1270, 1561, 1563, 2201, 2207, 2208,
+    2209, 2210, 2211, 2277, 2287, 2949, 2951, 3221, 3643, 3644, 3645, 3735, 3770, 3807, 3905, 3907,
+    3909, 3911, 3913, 3927, 4073, 4090, 4097, 4192, 5039, 5078, 6150, 6151, 6152, 6153, 6155, 6157,
+];
+
 /// The kind of a built-in type by its OID; unknown OIDs are [`ValueKind::Other`].
-pub fn kind_of(_type_oid: u32) -> ValueKind {
-    ValueKind::Other
+///
+/// Inert types are those whose text form cannot hold a 13-digit group and whose binary form
+/// is a fixed-size number or address (a timestamp is 8 bytes of microseconds; `int4` prints at
+/// most 10 digits; a `uuid`'s text would even look like joined digit groups). When in doubt a
+/// type is not inert: `money` (an `int8` of cents), `xid8`, `interval` and the `reg*` types
+/// (which print names) are [`ValueKind::Other`]. `tsvector` is text in text format but not in
+/// binary, which is what [`ValueKind::Other`] does.
+pub fn kind_of(type_oid: u32) -> ValueKind {
+    match type_oid {
+        // bool, int2, int4, oid, xid, cid, float4, date, time, timestamp, timestamptz, timetz,
+        // uuid, inet, cidr, macaddr, macaddr8.
+        16 | 21 | 23 | 26 | 28 | 29 | 700 | 1082 | 1083 | 1114 | 1184 | 1266 | 2950 | 869 | 650
+        | 829 | 774 => ValueKind::Inert,
+        // text, varchar, bpchar, name, "char", unknown, xml, refcursor.
+        25 | 1043 | 1042 | 19 | 18 | 705 | 142 | 1790 => ValueKind::Text,
+        114 => ValueKind::Json,
+        3802 => ValueKind::Jsonb,
+        17 => ValueKind::Bytea,
+        20 => ValueKind::Int8,
+        1700 => ValueKind::Numeric,
+        701 => ValueKind::Float8,
+        2249 => ValueKind::Record,
+        oid if ARRAY_OIDS.binary_search(&oid).is_ok() => ValueKind::Array,
+        _ => ValueKind::Other,
+    }
 }
 
 /// What became of one value.
@@ -60,47 +133,240 @@ pub enum Verdict {
 
 /// Masks one value; `scratch` (cleared first) receives the replacement when the verdict is
 /// [`Verdict::Replaced`].
+///
+/// Every value of a result passes here: when nothing is masked, nothing is allocated beyond
+/// `scratch`'s growth (see the module documentation for the one exception).
 pub fn mask_value(
     masker: &Masker,
-    _kind: &ValueKind,
-    _format: Format,
+    kind: &ValueKind,
+    format: Format,
     value: &[u8],
     scratch: &mut Vec<u8>,
 ) -> (Verdict, Hits) {
-    let hits = masker.mask_into(value, scratch);
-    let verdict = if hits.any() {
-        Verdict::Replaced
-    } else {
-        Verdict::Unchanged
-    };
-    (verdict, hits)
+    mask_at(masker, kind, format, value, scratch, 0)
 }
 
-/// The replacement of a value a column rule masks whatever its content.
+/// [`mask_value`] for a value nested `depth` arrays or records deep.
+fn mask_at(
+    masker: &Masker,
+    kind: &ValueKind,
+    format: Format,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+    depth: u32,
+) -> (Verdict, Hits) {
+    scratch.clear();
+    match format {
+        Format::Text => mask_text(masker, kind, value, scratch),
+        Format::Binary => binary::mask(masker, kind, value, scratch, depth),
+    }
+}
+
+fn mask_text(
+    masker: &Masker,
+    kind: &ValueKind,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+) -> (Verdict, Hits) {
+    match kind {
+        ValueKind::Inert => (Verdict::Unchanged, Hits::default()),
+        // Text-format jsonb is plain JSON text, like json.
+        ValueKind::Json | ValueKind::Jsonb => json::mask(masker, value, scratch),
+        ValueKind::Bytea => mask_bytea_text(masker, value, scratch),
+        ValueKind::Float8 => mask_float8_text(masker, value, scratch),
+        ValueKind::Text
+        | ValueKind::Int8
+        | ValueKind::Numeric
+        | ValueKind::Array
+        | ValueKind::Record
+        | ValueKind::Other => scan(masker, value, scratch),
+    }
+}
+
+/// The value's bytes scanned as text: [`Masker::mask_into`] with its verdict.
+fn scan(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let hits = masker.mask_into(value, scratch);
+    if hits.any() {
+        (Verdict::Replaced, hits)
+    } else {
+        (Verdict::Unchanged, hits)
+    }
+}
+
+/// Hex-format `bytea` (`\x4111…`, what Postgres prints by default) is decoded and the bytes
+/// scanned: a PAN stored as bytes would otherwise reach the client as hex digits no scanner
+/// sees. The replacement is re-encoded as lowercase hex. Escape format, or hex that does not
+/// decode, is scanned as text.
+fn mask_bytea_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let Some(hex) = value.strip_prefix(b"\\x") else {
+        return scan(masker, value, scratch);
+    };
+    if !decode_hex(hex, scratch) {
+        return scan(masker, value, scratch);
+    }
+    let mut decoded = std::mem::take(scratch);
+    // Into the empty buffer: it only allocates when there is something to write (a PAN, or
+    // any value under custom detectors).
+    let hits = masker.mask_into(&decoded, scratch);
+    if !hits.any() {
+        decoded.clear();
+        *scratch = decoded;
+        return (Verdict::Unchanged, hits);
+    }
+    // `decoded` is spare now: the re-encoding goes there, then swaps in.
+    decoded.clear();
+    decoded.reserve(2 + 2 * scratch.len());
+    decoded.extend_from_slice(b"\\x");
+    for &b in scratch.iter() {
+        decoded.push(HEX[usize::from(b >> 4)]);
+        decoded.push(HEX[usize::from(b & 0x0f)]);
+    }
+    std::mem::swap(scratch, &mut decoded);
+    (Verdict::Replaced, hits)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Decodes `bytea` hex digits (after `\x`) into `out`, as Postgres reads them: pairs of hex
+/// digits, whitespace allowed between pairs. `false` when `hex` is not that.
+fn decode_hex(hex: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.reserve(hex.len() / 2);
+    let mut bytes = hex.iter().copied();
+    while let Some(high) = bytes.next() {
+        if matches!(high, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        let (Some(high), Some(low)) = (hex_value(high), bytes.next().and_then(hex_value)) else {
+            out.clear();
+            return false;
+        };
+        out.push((high << 4) | low);
+    }
+    true
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `float8` text holding a PAN prints in exponent form (`4.111111111111111e+15`), which no
+/// digit scanner recognises: an integral value of 13 to 19 digits is rendered as an integer
+/// and scanned; if that finds anything, the masked integer replaces the value. Otherwise the
+/// text is scanned as written (Postgres prints smaller values with all their digits).
+fn mask_float8_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let parsed = std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok());
+    let mut digits = IntegerDigits::new();
+    if let Some(integer) = parsed.and_then(|v| digits.of_f64(v)) {
+        let hits = masker.mask_into(integer, scratch);
+        if hits.any() {
+            return (Verdict::Replaced, hits);
+        }
+    }
+    scan(masker, value, scratch)
+}
+
+/// A stack buffer for the decimal digits of a 64-bit integer, sign included.
+struct IntegerDigits {
+    buf: [u8; 24],
+}
+
+impl IntegerDigits {
+    fn new() -> IntegerDigits {
+        IntegerDigits { buf: [0; 24] }
+    }
+
+    /// The decimal digits of `sign * magnitude`.
+    fn of(&mut self, negative: bool, mut magnitude: u64) -> &[u8] {
+        // Written right to left; 20 digits and a sign fit.
+        let mut at = self.buf.len();
+        loop {
+            at -= 1;
+            self.buf[at] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            at -= 1;
+            self.buf[at] = b'-';
+        }
+        &self.buf[at..]
+    }
+
+    fn of_i64(&mut self, v: i64) -> &[u8] {
+        self.of(v < 0, v.unsigned_abs())
+    }
+
+    /// The digits of an integral `v` with 13 to 19 digits (the only floats that can be a
+    /// PAN), `None` for any other value.
+    fn of_f64(&mut self, v: f64) -> Option<&[u8]> {
+        let magnitude = v.abs();
+        let integral = v.is_finite() && v.fract() == 0.0;
+        // 1e19 < u64::MAX, so the conversion below is exact for every integral value here.
+        if !integral || !(1e12..1e19).contains(&magnitude) {
+            return None;
+        }
+        Some(self.of(v.is_sign_negative(), magnitude as u64))
+    }
+}
+
+/// The replacement of a value a column rule masks whatever its content: `****` where the
+/// type is text, a JSON string where it is JSON, NULL where no replacement would parse.
 pub fn redact_value(kind: &ValueKind, format: Format, scratch: &mut Vec<u8>) -> Verdict {
     scratch.clear();
-    match (kind, format) {
-        (ValueKind::Text, _) | (ValueKind::Other, Format::Text) => {
-            scratch.extend_from_slice(b"****");
-            Verdict::Replaced
-        }
-        _ => Verdict::Null,
-    }
+    let replacement: &[u8] = match (kind, format) {
+        (ValueKind::Text, _) | (ValueKind::Other, Format::Text) => b"****",
+        (ValueKind::Json, _) | (ValueKind::Jsonb, Format::Text) => b"\"****\"",
+        (ValueKind::Jsonb, Format::Binary) => b"\x01\"****\"",
+        _ => return Verdict::Null,
+    };
+    scratch.extend_from_slice(replacement);
+    Verdict::Replaced
 }
 
 /// A value as a recording shows it (bind parameters): its text, masked, when its type and
 /// format let it be read as text; `None` when only its size should be recorded.
+///
+/// Whatever the kind says, the text is scanned once more as it is recorded: a parameter
+/// declared `int4` but sent as `4111111111111111` is an error for Postgres, and still must
+/// not reach a recording.
 pub fn recorded_text(
     masker: &Masker,
     kind: &ValueKind,
     format: Format,
     value: &[u8],
 ) -> Option<String> {
+    let masked = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        masker.mask_str(&text).into_owned()
+    };
     match (kind, format) {
-        (_, Format::Text) | (ValueKind::Text | ValueKind::Json, Format::Binary) => {
-            let text = String::from_utf8_lossy(value);
-            Some(masker.mask_str(&text).into_owned())
+        (_, Format::Text) => {
+            // Kind-aware first (hex bytea, float exponents, JSON numbers), then as text.
+            let mut scratch = Vec::new();
+            match mask_value(masker, kind, format, value, &mut scratch).0 {
+                Verdict::Unchanged => Some(masked(value)),
+                Verdict::Replaced => Some(masked(&scratch)),
+                Verdict::Null => None,
+            }
         }
-        _ => None,
+        (ValueKind::Text | ValueKind::Json, Format::Binary) => Some(masked(value)),
+        (ValueKind::Jsonb, Format::Binary) => match value.split_first() {
+            Some((1, json)) => Some(masked(json)),
+            _ => None,
+        },
+        (ValueKind::Int8 | ValueKind::Numeric | ValueKind::Float8, Format::Binary) => {
+            binary::decimal_text(kind, value).map(|text| masked(text.as_bytes()))
+        }
+        (_, Format::Binary) => None,
     }
 }

@@ -162,7 +162,21 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
         let end = group_end(h, start);
         let len = end - start;
         if len > MAX_DIGITS as usize {
-            // Some other number: neither it nor any window inside it is a PAN.
+            // Some other number: no window inside it is a PAN, unless it is a PAN padded
+            // with zeros (`lpad(pan, 24, '0')`, fixed-width exports).
+            let significant = h[start..end]
+                .iter()
+                .position(|&b| b != b'0')
+                .map_or(end, |i| start + i);
+            let rest = end - significant;
+            if (MIN_DIGITS as usize..=MAX_DIGITS as usize).contains(&rest)
+                && group_is_pan(&h[significant..end])
+            {
+                return Some(Match {
+                    start: significant,
+                    end,
+                });
+            }
             pos = end;
             continue;
         }

@@ -39,6 +39,17 @@ fn key(byte: u8) -> TokenKey {
 }
 
 #[test]
+fn zero_padded_pans_are_found_and_other_long_numbers_are_not() {
+    assert_eq!(matches("000000004111111111111111"), ["4111111111111111"]);
+    assert_eq!(
+        mask("x 000000004111111111111111 y", &MaskStyle::BinAndLastFour),
+        "x 00000000411111******1111 y"
+    );
+    assert!(matches("12345678901234567890").is_empty());
+    assert!(matches("00000004111111111111112").is_empty());
+}
+
+#[test]
 fn detects_test_cards_of_every_brand() {
     for pan in [
         "4111111111111111",
@@ -398,6 +409,25 @@ fn oracle(h: &[u8]) -> Vec<Match> {
         }
     }
     let mut windows: Vec<Match> = Vec::new();
+    for &(start, end) in &groups {
+        // A zero-padded PAN: a group of more than 19 digits whose significant digits are one.
+        let digits = std::str::from_utf8(&h[start..end]).unwrap();
+        let significant = digits.trim_start_matches('0');
+        let padded_start = end - significant.len();
+        if digits.len() > 19
+            && (13..=19).contains(&significant.len())
+            && IIN_RANGES.iter().any(|row| {
+                let p: u32 = significant[..usize::from(row.digits)].parse().unwrap();
+                (row.low..=row.high).contains(&p)
+            })
+            && luhn(significant)
+        {
+            windows.push(Match {
+                start: padded_start,
+                end,
+            });
+        }
+    }
     for a in 0..groups.len() {
         let mut separator = None;
         let mut digits = String::new();

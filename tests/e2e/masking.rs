@@ -1,0 +1,540 @@
+//! Masking end to end: card numbers (PANs) stored every way Postgres can hold them, extracted
+//! every way SQL can, through the real gateway with real clients (`psql` in text, tokio-postgres
+//! in binary), must never reach the client's bytes or the session's recording; values that
+//! are not card numbers must arrive exactly as Postgres sent them.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Credential, GatewaySettings, Hoop, Options};
+use tokio_postgres::types::{FromSql, Type};
+
+/// Test cards of four brands and lengths (all Luhn-valid, known IINs).
+const VISA: &str = "4111111111111111";
+const MASTERCARD: &str = "5555555555554444";
+const AMEX: &str = "378282246310005";
+const DISCOVER: &str = "6011111111111117";
+const PANS: [&str; 4] = [VISA, MASTERCARD, AMEX, DISCOVER];
+
+/// The table every test reads: each PAN in every column type, plus columns a rule masks.
+const SCHEMA: &str = "
+CREATE TYPE card_ref AS (label text, number bigint);
+CREATE TABLE cards (
+    id int PRIMARY KEY,
+    pan text UNIQUE,
+    pan_varchar varchar(32),
+    pan_char char(19),
+    pan_bigint bigint,
+    pan_numeric numeric,
+    pan_spaced text,
+    pan_dashed text,
+    note text,
+    doc json,
+    docb jsonb,
+    pans text[],
+    numbers bigint[],
+    ref card_ref,
+    raw bytea,
+    cvv text,
+    exp_month int,
+    CHECK (note <> 'forbidden')
+);
+INSERT INTO cards VALUES
+ (1, '4111111111111111', '4111111111111111', '4111111111111111', 4111111111111111,
+  4111111111111111, '4111 1111 1111 1111', '4111-1111-1111-1111', 'paid with 4111111111111111, thanks',
+  '{\"pan\": \"4111111111111111\", \"n\": 4111111111111111}', '{\"pan\": \"4111111111111111\", \"n\": 4111111111111111}',
+  ARRAY['4111111111111111', 'x'], ARRAY[4111111111111111, 7], ROW('visa', 4111111111111111),
+  convert_to('card=4111111111111111', 'UTF8'), '123', 12),
+ (2, '5555555555554444', '5555555555554444', '5555555555554444', 5555555555554444,
+  5555555555554444, '5555 5555 5555 4444', '5555-5555-5555-4444', 'mc 5555555555554444',
+  '{\"pan\": \"5555555555554444\"}', '{\"pan\": \"5555555555554444\"}',
+  ARRAY['5555555555554444'], ARRAY[5555555555554444], ROW('mc', 5555555555554444),
+  convert_to('5555555555554444', 'UTF8'), '456', 1),
+ (3, '378282246310005', '378282246310005', '378282246310005', 378282246310005,
+  378282246310005, '3782 822463 10005', '3782-822463-10005', 'amex 378282246310005',
+  '{\"pan\": \"378282246310005\"}', '{\"pan\": \"378282246310005\"}',
+  ARRAY['378282246310005'], ARRAY[378282246310005], ROW('amex', 378282246310005),
+  convert_to('378282246310005', 'UTF8'), '7890', 3),
+ (4, '6011111111111117', '6011111111111117', '6011111111111117', 6011111111111117,
+  6011111111111117, '6011 1111 1111 1117', '6011-1111-1111-1117', 'discover 6011111111111117',
+  '{\"pan\": \"6011111111111117\"}', '{\"pan\": \"6011111111111117\"}',
+  ARRAY['6011111111111117'], ARRAY[6011111111111117], ROW('disc', 6011111111111117),
+  convert_to('6011111111111117', 'UTF8'), '000', 9);
+CREATE TABLE lookalikes (
+    order_id bigint, phone text, placed_at timestamptz, ref uuid, big numeric, label text
+);
+INSERT INTO lookalikes VALUES
+ (1000000000001, '+1 415 555 2671', '2026-12-02 04:44:14.123456+00',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 12345678901234567890, 'order 1000000000001'),
+ (4111111111111112, '(415) 555-2671', '1999-01-01 00:00:00+00',
+  '00000000-0000-0000-0000-000000000000', 4111111111111112, 'invoice 2026-12-02-000042'),
+ (9223372036854775807, '0044 20 7946 0958', '2000-02-29 12:00:00+00',
+  'f47ac10b-58cc-4372-a567-0e02b2c3d479', 1234567890123.45, 'id 123456789012 ok');
+";
+
+/// Independent of hoop's scanner: the textbook Luhn check.
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d > 4 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Every card number in `bytes`: a run of digits (single spaces or dashes between them
+/// allowed) of 13 to 19 digits that passes Luhn, and any of the test PANs wherever it stands.
+fn leaks(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut found = Vec::new();
+    let mut digits = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i <= chars.len() {
+        let c = chars.get(i).copied();
+        match c {
+            Some(d) if d.is_ascii_digit() => digits.push(d),
+            Some(' ' | '-')
+                if !digits.is_empty()
+                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()) => {}
+            _ => {
+                if (13..=19).contains(&digits.len()) && luhn(&digits) {
+                    found.push(digits.clone());
+                }
+                digits.clear();
+            }
+        }
+        i += 1;
+    }
+    let squeezed: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    for pan in PANS {
+        if squeezed.contains(pan) {
+            found.push(pan.to_owned());
+        }
+    }
+    found
+}
+
+fn assert_no_leak(what: &str, bytes: &[u8]) {
+    let found = leaks(bytes);
+    assert!(
+        found.is_empty(),
+        "{what}: card numbers leaked: {found:?}\n{}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every event of every recording, without its chain link (hex hashes hold random digit runs
+/// that are not data), one JSON line each.
+fn spool_bytes(hoop: &Hoop) -> Vec<u8> {
+    let mut all = Vec::new();
+    for path in hoop.recordings() {
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let mut event: Value = serde_json::from_str(line).unwrap();
+            event.as_object_mut().unwrap().remove("prev");
+            all.extend(event.to_string().into_bytes());
+            all.push(b'\n');
+        }
+    }
+    all
+}
+
+fn recorded_events(hoop: &Hoop) -> Vec<Value> {
+    String::from_utf8(spool_bytes(hoop))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A hoop whose test database holds the `cards` and `lookalikes` tables, readable (and, for
+/// the error cases, writable) by the run role.
+async fn start(masking: Option<&str>) -> (Hoop, Credential) {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            masking: masking.map(str::to_owned),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let db = hoop.db.client().await;
+    db.batch_execute(SCHEMA).await.expect("creating the corpus");
+    db.batch_execute(&format!(
+        "GRANT SELECT, INSERT, UPDATE ON cards, lookalikes TO {r};
+         GRANT USAGE ON TYPE card_ref TO {r};",
+        r = hoop.db.reader
+    ))
+    .await
+    .unwrap();
+    let credential = hoop.issue(&hoop.github_token(7001)).await;
+    (hoop, credential)
+}
+
+/// Extraction tricks over the corpus, one statement each; all go through one psql session.
+const TEXT_CORPUS: &[&str] = &[
+    "SELECT * FROM cards ORDER BY id",
+    "SELECT pan, pan_varchar, pan_char, pan_bigint, pan_numeric FROM cards",
+    "SELECT pan_spaced, pan_dashed, note FROM cards",
+    "SELECT doc, docb, docb->'pan', docb->'n', doc->>'pan' FROM cards",
+    "SELECT pans, numbers, pans[1], numbers[1] FROM cards",
+    "SELECT ref, (ref).number, (ref).label FROM cards",
+    "SELECT raw, encode(raw, 'escape'), encode(raw, 'hex') FROM cards",
+    "SELECT substr(pan, 1, 16), substr(pan, 1), concat('card:', pan), 'x' || pan || 'y' FROM cards",
+    "SELECT string_agg(pan, ', '), array_agg(pan), array_agg(pan_bigint) FROM cards",
+    "SELECT row_to_json(c) FROM cards c",
+    "SELECT to_json(pan), to_jsonb(pan_bigint), json_build_object('p', pan_numeric) FROM cards",
+    "SELECT format('%s', pan), format('%s-%s', left(pan, 8), right(pan, 8)) FROM cards",
+    "SELECT pan::text, pan_bigint::text, pan_numeric::text, pan_numeric::float8, pan_bigint::float8 FROM cards",
+    "SELECT lpad(pan, 24, '0'), rpad(pan, 20, ' '), upper(pan), trim(pan_char) FROM cards",
+    "SELECT pan_bigint + 0, pan_numeric * 1, pan_bigint::numeric(20,2) FROM cards",
+    "SELECT row(pan, pan_bigint), (SELECT array_agg(c) FROM cards c) FROM cards",
+    "SELECT jsonb_agg(docb), json_agg(pan_spaced) FROM cards",
+    "SELECT 4111111111111111 AS literal, '5555-5555-5555-4444' AS dashed",
+    "SELECT 1 AS \"4111111111111111\"",
+    "SELECT pan FROM cards WHERE pan = '4111111111111111'",
+];
+
+#[tokio::test]
+async fn psql_sees_every_card_number_masked_whatever_the_type_or_extraction() {
+    let (hoop, credential) = start(None).await;
+    let mut script = String::new();
+    for sql in TEXT_CORPUS {
+        script.push_str(sql);
+        script.push_str(";\n");
+    }
+    let out = stdout(&hoop.psql_with_input(&credential, &["-f", "-"], &script));
+    assert_no_leak("psql output", out.as_bytes());
+    // The PCI display form: BIN and last four.
+    let first = stdout(&hoop.psql(
+        &credential,
+        &["-c", "SELECT pan, pan_spaced, note FROM cards WHERE id = 1"],
+    ));
+    assert_eq!(
+        first.trim(),
+        "411111******1111|4111 11** **** 1111|paid with 411111******1111, thanks"
+    );
+    // JSON stays JSON: a number PAN becomes a string of its masked form.
+    let json = stdout(&hoop.psql(&credential, &["-c", "SELECT doc FROM cards WHERE id = 1"]));
+    let doc: Value = serde_json::from_str(json.trim()).expect("masked json parses");
+    assert_eq!(doc["pan"], "411111******1111");
+    assert_eq!(doc["n"], "411111******1111");
+
+    hoop.wait_sessions_ended(2).await;
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+    // What was masked is recorded, by column and detector, without the values.
+    let masked: Vec<Value> = recorded_events(&hoop)
+        .into_iter()
+        .filter(|e| e["kind"] == "masked")
+        .collect();
+    assert!(!masked.is_empty(), "no masked events recorded");
+    let columns: Vec<&Value> = masked
+        .iter()
+        .flat_map(|e| e["columns"].as_array().unwrap())
+        .collect();
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["column"] == "pan" && c["values"] == 4 && c["by"][0] == "pan"),
+        "{columns:?}"
+    );
+}
+
+/// Any value's raw bytes, whatever its type (NULL is `None`).
+struct Raw(Vec<u8>);
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn binary_results_are_masked_or_nulled_by_type() {
+    let (hoop, credential) = start(None).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    // tokio-postgres asks for every result column in binary.
+    let rows = client
+        .query("SELECT * FROM cards ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        for i in 0..row.len() {
+            let value: Option<Raw> = row.get(i);
+            if let Some(Raw(bytes)) = value {
+                assert_no_leak(&format!("column {}", row.columns()[i].name()), &bytes);
+            }
+        }
+        // A binary int8 or numeric cannot show `*`: the value arrives as NULL.
+        assert!(row.get::<_, Option<i64>>("pan_bigint").is_none());
+        assert!(row.get::<_, Option<Raw>>("pan_numeric").is_none());
+        // Text types keep the display form.
+        let pan: String = row.get("pan");
+        assert!(pan.contains("*****"), "{pan}");
+        let exp: i32 = row.get("exp_month");
+        assert!(exp > 0);
+    }
+    let first: Value = rows[0].get("docb");
+    assert_eq!(first["pan"], "411111******1111");
+    assert_eq!(first["n"], "411111******1111");
+    let pans: Vec<String> = rows[0].get("pans");
+    assert_eq!(pans, ["411111******1111", "x"]);
+    // An array of int8 loses the PAN element only.
+    let numbers: Vec<Option<i64>> = rows[0].get("numbers");
+    assert_eq!(numbers, [None, Some(7)]);
+
+    // Extended protocol with bind parameters, a named statement reused, float8.
+    let statement = client
+        .prepare("SELECT pan, pan_bigint::float8, $1::text FROM cards WHERE id = $2")
+        .await
+        .unwrap();
+    for id in [1, 2, 3, 4] {
+        let row = client
+            .query_one(&statement, &[&"order 42", &id])
+            .await
+            .unwrap();
+        let pan: String = row.get(0);
+        assert!(pan.contains("****"), "{pan}");
+        assert!(row.get::<_, Option<f64>>(1).is_none());
+        assert_eq!(row.get::<_, String>(2), "order 42");
+    }
+    // A PAN sent as a parameter comes back masked, and is recorded masked.
+    let echoed: String = client
+        .query_one("SELECT $1::text", &[&VISA])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(echoed, "411111******1111");
+    let bigint: Option<i64> = client
+        .query_one("SELECT $1::int8", &[&4111111111111111i64])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bigint, None);
+    drop(client);
+    hoop.wait_sessions_ended(1).await;
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+    let binds: Vec<Value> = recorded_events(&hoop)
+        .into_iter()
+        .filter(|e| e["kind"] == "bind")
+        .collect();
+    assert!(
+        binds
+            .iter()
+            .any(|b| b["params"][0] == "411111******1111"),
+        "a binary int8/text PAN parameter is recorded masked: {binds:?}"
+    );
+}
+
+#[tokio::test]
+async fn errors_notices_and_notifications_never_echo_a_card_number() {
+    let (hoop, credential) = start(None).await;
+    // A unique violation's DETAIL echoes the key.
+    let dup = hoop.psql(
+        &credential,
+        &["-c", "INSERT INTO cards (id, pan) VALUES (99, '4111111111111111')"],
+    );
+    assert!(!dup.status.success());
+    let stderr = String::from_utf8_lossy(&dup.stderr);
+    assert!(stderr.contains("duplicate key"), "{stderr}");
+    assert!(stderr.contains("411111******1111"), "{stderr}");
+    assert_no_leak("unique violation", &dup.stderr);
+    // A check failure's DETAIL shows the whole failing row.
+    let check = hoop.psql(
+        &credential,
+        &["-c", "UPDATE cards SET note = 'forbidden' WHERE id = 2"],
+    );
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(stderr.contains("Failing row contains"), "{stderr}");
+    assert_no_leak("check violation", &check.stderr);
+    // RAISE NOTICE and RAISE EXCEPTION in a DO block; NOTIFY payloads.
+    let script = "
+        DO $$ BEGIN RAISE NOTICE 'card %', (SELECT pan FROM cards WHERE id = 3); END $$;
+        LISTEN payments;
+        NOTIFY payments, 'charge 6011111111111117 ok';
+        SELECT 1;
+        DO $$ BEGIN RAISE EXCEPTION 'bad card %', '5555555555554444' USING DETAIL = '4111 1111 1111 1111', HINT = 'try 378282246310005'; END $$;
+    ";
+    let out = hoop.psql_with_input(&credential, &["-v", "ON_ERROR_STOP=0", "-f", "-"], script);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stderr.contains("NOTICE:  card 3782"), "{stderr}");
+    assert!(stdout.contains("Asynchronous notification") || stderr.contains("Asynchronous notification"), "{stdout}{stderr}");
+    assert!(stderr.contains("bad card 555555******4444"), "{stderr}");
+    assert_no_leak("notices and notifications", out.stdout.as_slice());
+    assert_no_leak("notices and errors", out.stderr.as_slice());
+    // The session's own settings: application_name is echoed in ParameterStatus.
+    let settings = stdout_of(&hoop.psql(
+        &credential,
+        &["-c", "SET application_name = 'x 4111111111111111'", "-c", "SHOW application_name"],
+    ));
+    assert_no_leak("settings", settings.as_bytes());
+    hoop.wait_sessions_ended(4).await;
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+}
+
+fn stdout_of(out: &Output) -> String {
+    stdout(out)
+}
+
+#[tokio::test]
+async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
+    let (hoop, credential) = start(None).await;
+    for format in ["text", "csv"] {
+        let sql = format!("COPY cards TO STDOUT (FORMAT {format})");
+        let out = stdout(&hoop.psql(&credential, &["-c", &sql]));
+        assert_eq!(out.lines().count(), 4, "{out}");
+        assert!(out.contains("411111******1111"), "{out}");
+        assert_no_leak(&format!("COPY {format}"), out.as_bytes());
+    }
+    // \copy is COPY TO STDOUT on the wire.
+    let out = stdout(&hoop.psql(&credential, &["-c", "\\copy (SELECT pan, note FROM cards) to stdout with csv"]));
+    assert_no_leak("\\copy", out.as_bytes());
+    // Binary COPY cannot be masked: refused, and the session stays usable.
+    let out = hoop.psql(
+        &credential,
+        &[
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-c",
+            "COPY cards TO STDOUT (FORMAT binary)",
+            "-c",
+            "SELECT 'still here'",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hoop refuses binary COPY"), "{stderr}");
+    assert_no_leak("binary COPY", &out.stdout);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still here"));
+    hoop.wait_sessions_ended(4).await;
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+    assert!(
+        recorded_events(&hoop)
+            .iter()
+            .any(|e| e["kind"] == "copy_out_refused")
+    );
+}
+
+#[tokio::test]
+async fn values_that_are_not_card_numbers_arrive_exactly_as_postgres_sent_them() {
+    let (hoop, credential) = start(None).await;
+    let sql = "SELECT order_id, phone, placed_at, ref, big, label, order_id::text, big::float8 FROM lookalikes ORDER BY 1";
+    let through = stdout(&hoop.psql(&credential, &["-c", sql]));
+    let direct = {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-A", "-t", "-c", sql, &hoop.db.url()])
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    assert_eq!(through, direct);
+    // The same in binary.
+    let gateway = hoop.connect_gateway(&credential).await.unwrap();
+    let direct_client = hoop.db.client().await;
+    let a = gateway.query(sql, &[]).await.unwrap();
+    let b = direct_client.query(sql, &[]).await.unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        for i in 0..x.len() {
+            let (Raw(x), Raw(y)) = (x.get::<_, Raw>(i), y.get::<_, Raw>(i));
+            assert_eq!(x, y, "column {i}");
+        }
+    }
+}
+
+const RULES: &str = r#"
+[masking]
+[[masking.columns]]
+name = "card-secrets"
+table = "public.cards"
+columns = ["cvv", "exp_*"]
+
+[[masking.detectors]]
+name = "order-ref"
+pattern = 'ORD-[0-9]{6}'
+"#;
+
+#[tokio::test]
+async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
+    let (hoop, credential) = start(Some(RULES)).await;
+    let out = stdout(&hoop.psql(
+        &credential,
+        &["-c", "SELECT id, cvv, exp_month, 'ref ORD-123456' FROM cards ORDER BY id"],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1|****||ref **********");
+    assert_eq!(lines.len(), 4);
+    // Binary: text columns become ****, other types NULL.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let row = client
+        .query_one("SELECT cvv, exp_month, id FROM cards WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "****");
+    assert_eq!(row.get::<_, Option<i32>>(1), None);
+    assert_eq!(row.get::<_, i32>(2), 2);
+    drop(client);
+    hoop.wait_sessions_ended(2).await;
+    let rules: Vec<Value> = recorded_events(&hoop)
+        .into_iter()
+        .filter(|e| e["kind"] == "masked")
+        .flat_map(|e| e["columns"].as_array().unwrap().clone())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|c| c["column"] == "public.cards.cvv" && c["by"][0] == "rule:card-secrets"),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().any(|c| c["by"][0] == "order-ref"),
+        "{rules:?}"
+    );
+    let spool = String::from_utf8(spool_bytes(&hoop)).unwrap();
+    assert!(!spool.contains("ORD-123456"), "custom detectors apply to recordings too");
+}
+
+#[tokio::test]
+async fn token_style_gives_the_same_card_the_same_token() {
+    let config = format!(
+        "[masking]\nstyle = \"token\"\ntoken_key = \"{}\"\n",
+        "k".repeat(40)
+    );
+    let (hoop, credential) = start(Some(&config)).await;
+    let out = stdout(&hoop.psql(
+        &credential,
+        &["-c", "SELECT pan, pan_spaced FROM cards ORDER BY id"],
+    ));
+    assert_no_leak("tokens", out.as_bytes());
+    for line in out.lines() {
+        let (a, b) = line.split_once('|').unwrap();
+        assert!(a.starts_with("pan_") && a.len() == 20, "{line}");
+        assert_eq!(a, b, "spaced and plain forms of a card get one token");
+    }
+}
