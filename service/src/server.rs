@@ -8,11 +8,11 @@ use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::config::{Config, ConfigError, MaskingConfig, PanStyle, SecretEnv};
-use crate::masking::pan::TokenKey;
-use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
 use crate::exchange::Broker;
 use crate::gateway::Gateway;
 use crate::identity::Verifier;
+use crate::masking::pan::TokenKey;
+use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
 use crate::metrics::Metrics;
 use crate::state::{StateError, Store};
 use crate::trust::TrustPolicy;

@@ -1248,7 +1248,10 @@ async fn rows_of_a_portal_nobody_described_are_typed_by_the_gateway_and_masked()
     ]
     .concat();
     batch.extend(message(b'B', &bind));
-    batch.extend(message(b'E', &[b"\0".as_slice(), &0i32.to_be_bytes()].concat()));
+    batch.extend(message(
+        b'E',
+        &[b"\0".as_slice(), &0i32.to_be_bytes()].concat(),
+    ));
     batch.extend(message(b'S', b""));
     client.send(&batch).await;
     let mut tags = Vec::new();

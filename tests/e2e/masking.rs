@@ -105,8 +105,7 @@ fn leaks(bytes: &[u8]) -> Vec<String> {
         match c {
             Some(d) if d.is_ascii_digit() => digits.push(d),
             Some(' ' | '-')
-                if !digits.is_empty()
-                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()) => {}
+                if !digits.is_empty() && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()) => {}
             _ => {
                 if (13..=19).contains(&digits.len()) && luhn(&digits) {
                     found.push(digits.clone());
@@ -343,9 +342,7 @@ async fn binary_results_are_masked_or_nulled_by_type() {
         .filter(|e| e["kind"] == "bind")
         .collect();
     assert!(
-        binds
-            .iter()
-            .any(|b| b["params"][0] == "411111******1111"),
+        binds.iter().any(|b| b["params"][0] == "411111******1111"),
         "a binary int8/text PAN parameter is recorded masked: {binds:?}"
     );
 }
@@ -356,7 +353,10 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
     // A unique violation's DETAIL echoes the key.
     let dup = hoop.psql(
         &credential,
-        &["-c", "INSERT INTO cards (id, pan) VALUES (99, '4111111111111111')"],
+        &[
+            "-c",
+            "INSERT INTO cards (id, pan) VALUES (99, '4111111111111111')",
+        ],
     );
     assert!(!dup.status.success());
     let stderr = String::from_utf8_lossy(&dup.stderr);
@@ -386,14 +386,23 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(stderr.contains("NOTICE:  card 3782"), "{stderr}");
-    assert!(stdout.contains("Asynchronous notification") || stderr.contains("Asynchronous notification"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Asynchronous notification")
+            || stderr.contains("Asynchronous notification"),
+        "{stdout}{stderr}"
+    );
     assert!(stderr.contains("bad card 555555******4444"), "{stderr}");
     assert_no_leak("notices and notifications", out.stdout.as_slice());
     assert_no_leak("notices and errors", out.stderr.as_slice());
     // The session's own settings: application_name is echoed in ParameterStatus.
     let settings = stdout_of(&hoop.psql(
         &credential,
-        &["-c", "SET application_name = 'x 4111111111111111'", "-c", "SHOW application_name"],
+        &[
+            "-c",
+            "SET application_name = 'x 4111111111111111'",
+            "-c",
+            "SHOW application_name",
+        ],
     ));
     assert_no_leak("settings", settings.as_bytes());
     hoop.wait_sessions_ended(4).await;
@@ -415,7 +424,13 @@ async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
         assert_no_leak(&format!("COPY {format}"), out.as_bytes());
     }
     // \copy is COPY TO STDOUT on the wire.
-    let out = stdout(&hoop.psql(&credential, &["-c", "\\copy (SELECT pan, note FROM cards) to stdout with csv"]));
+    let out = stdout(&hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "\\copy (SELECT pan, note FROM cards) to stdout with csv",
+        ],
+    ));
     assert_no_leak("\\copy", out.as_bytes());
     // Binary COPY cannot be masked: refused, and the session stays usable.
     let out = hoop.psql(
@@ -485,7 +500,10 @@ async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
     let (hoop, credential) = start(Some(RULES)).await;
     let out = stdout(&hoop.psql(
         &credential,
-        &["-c", "SELECT id, cvv, exp_month, 'ref ORD-123456' FROM cards ORDER BY id"],
+        &[
+            "-c",
+            "SELECT id, cvv, exp_month, 'ref ORD-123456' FROM cards ORDER BY id",
+        ],
     ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1|****||ref **********");
@@ -512,12 +530,12 @@ async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
             .any(|c| c["column"] == "public.cards.cvv" && c["by"][0] == "rule:card-secrets"),
         "{rules:?}"
     );
-    assert!(
-        rules.iter().any(|c| c["by"][0] == "order-ref"),
-        "{rules:?}"
-    );
+    assert!(rules.iter().any(|c| c["by"][0] == "order-ref"), "{rules:?}");
     let spool = String::from_utf8(spool_bytes(&hoop)).unwrap();
-    assert!(!spool.contains("ORD-123456"), "custom detectors apply to recordings too");
+    assert!(
+        !spool.contains("ORD-123456"),
+        "custom detectors apply to recordings too"
+    );
 }
 
 #[tokio::test]

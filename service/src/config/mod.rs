@@ -635,9 +635,11 @@ impl Config {
     fn validate_masking(&self) -> Result<(), String> {
         let m = &self.masking;
         if m.style == PanStyle::Token && m.token_key.is_none() {
-            return Err("masking.token_key: style \"token\" needs a key of at least 32 bytes \
+            return Err(
+                "masking.token_key: style \"token\" needs a key of at least 32 bytes \
                  (e.g. token_key = { env = \"HOOP_PAN_TOKEN_KEY\" })"
-                .into());
+                    .into(),
+            );
         }
         if m.style != PanStyle::Token && m.token_key.is_some() {
             return Err("masking.token_key is only used with style = \"token\"".into());

@@ -193,12 +193,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .get("sql")
             .or(event.get("tag"))
             .or(event.get("message"))
-            .or(event.get("reason"));
+            .or(event.get("reason"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // What a result had masked: columns, counts and detectors, never the values.
+        let masked = event
+            .get("columns")
+            .and_then(Value::as_array)
+            .map(|columns| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} ×{} by {}",
+                            c["column"].as_str().unwrap_or("?"),
+                            c["values"],
+                            c["by"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
         println!(
             "   #{:<2} {:<14} {}",
             event["seq"],
             event["kind"].as_str().unwrap_or_default(),
-            detail.and_then(Value::as_str).unwrap_or_default()
+            detail.or(masked).unwrap_or_default()
         );
     }
 

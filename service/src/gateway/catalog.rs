@@ -28,10 +28,12 @@ pub const TTL: Duration = Duration::from_secs(60);
 const FIRST_USER_OID: u32 = 16384;
 
 type Key = (ConnectionName, u32);
+/// When an answer was read, and the table it named (`None`: no such table).
+type TableEntry = (Instant, Option<Arc<TableColumns>>);
 
 #[derive(Default)]
 pub struct Catalog {
-    tables: Mutex<HashMap<Key, (Instant, Option<Arc<TableColumns>>)>>,
+    tables: Mutex<HashMap<Key, TableEntry>>,
     types: Mutex<HashMap<Key, (Instant, UserType)>>,
 }
 

@@ -364,13 +364,11 @@ impl Relay<'_> {
                 Ok(None) => break,
                 Err(e) => return Err(self.upstream_violation(e.to_string()).await),
             };
-            if matches!(frame.tag, b'C' | b'E' | b'N' | b'A')
-                && let Some(event) = self.upstream_event(&frame)
-            {
-                self.recorder
-                    .append(event)
-                    .map_err(Ended::RecordingFailed)?;
-            }
+            // Recorded after masking, so what a result masked comes before its completion.
+            let event = match frame.tag {
+                b'C' | b'E' | b'N' | b'A' => self.upstream_event(&frame),
+                _ => None,
+            };
             if self.masking.policy.results {
                 match self.mask_upstream(frame).await {
                     Ok(()) => {}
@@ -379,6 +377,11 @@ impl Relay<'_> {
                 }
             } else {
                 self.out.extend_from_slice(&frame.raw);
+            }
+            if let Some(event) = event {
+                self.recorder
+                    .append(event)
+                    .map_err(Ended::RecordingFailed)?;
             }
         }
         if !self.out.is_empty() {
@@ -401,8 +404,7 @@ impl Relay<'_> {
                 (Some(Arc::from(fields)), None)
             }
             b't' => {
-                let params =
-                    rows::decode_parameter_description(&frame)?;
+                let params = rows::decode_parameter_description(&frame)?;
                 (None, Some(params))
             }
             _ => (None, None),
@@ -431,8 +433,7 @@ impl Relay<'_> {
                     &mut self.out,
                     &mut self.scratch,
                     &mut self.tally,
-                )
-                ?;
+                )?;
                 self.plan = Some(plan);
                 return Ok(());
             }
@@ -612,11 +613,20 @@ impl Relay<'_> {
             .map(|(i, c)| {
                 let column = plan.as_ref().and_then(|p| p.columns.get(i));
                 let label = column.map_or_else(
-                    || if plan.is_none() { "copy".to_owned() } else { format!("#{i}") },
+                    || {
+                        if plan.is_none() {
+                            "copy".to_owned()
+                        } else {
+                            format!("#{i}")
+                        }
+                    },
                     |c| c.label.to_string(),
                 );
-                let mut by: Vec<String> =
-                    masker.hit_names(c.hits).into_iter().map(str::to_owned).collect();
+                let mut by: Vec<String> = masker
+                    .hit_names(c.hits)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
                 if c.by_rule
                     && let Some(rule) = column.and_then(|c| c.rule)
                 {
@@ -738,8 +748,18 @@ fn is_ddl(frame: &Frame) -> bool {
 fn diagnostic(masker: &Masker, kind: &'static str, fields: &ErrorFields) -> Event {
     let mut event = Event::new(kind)
         .with("sqlstate", fields.sqlstate().unwrap_or_default().to_owned())
-        .with("message", masker.mask_str(fields.message().unwrap_or_default()).into_owned())
-        .with("detail", masker.mask_str(fields.get(b'D').unwrap_or_default()).into_owned());
+        .with(
+            "message",
+            masker
+                .mask_str(fields.message().unwrap_or_default())
+                .into_owned(),
+        )
+        .with(
+            "detail",
+            masker
+                .mask_str(fields.get(b'D').unwrap_or_default())
+                .into_owned(),
+        );
     for (code, name) in [(b'H', "hint"), (b'W', "where"), (b'q', "internal_query")] {
         if let Some(v) = fields.get(code) {
             event = event.with(name, masker.mask_str(v).into_owned());

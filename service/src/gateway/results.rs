@@ -449,13 +449,20 @@ mod tests {
     fn prepared_statement_described_then_bound_binary() {
         // tokio-postgres: Parse, Describe S, Sync; later Bind (binary results), Execute, Sync.
         let mut t = Tracker::default();
-        for m in [parse("s1"), describe(Target::Statement, "s1"), FrontendMessage::Sync] {
+        for m in [
+            parse("s1"),
+            describe(Target::Statement, "s1"),
+            FrontendMessage::Sync,
+        ] {
             assert_eq!(t.client(&m), ClientStep::Forward);
         }
         t.upstream(b'1', None, None);
         t.upstream(b't', None, Some(vec![25]));
         let f = fields(&[("pan", 25, 0), ("id", 20, 0)]);
-        assert!(matches!(t.upstream(b'T', Some(f), None), UpstreamStep::Described));
+        assert!(matches!(
+            t.upstream(b'T', Some(f), None),
+            UpstreamStep::Described
+        ));
         t.upstream(b'Z', None, None);
         assert_eq!(t.statement("s1").unwrap().param_types(), [25]);
 
@@ -466,7 +473,10 @@ mod tests {
         let (names, formats) = row_columns(t.upstream(b'D', None, None)).unwrap();
         assert_eq!(names, ["pan", "id"]);
         assert_eq!(formats, [Format::Binary, Format::Binary]);
-        assert!(matches!(t.upstream(b'C', None, None), UpstreamStep::ResultEnd));
+        assert!(matches!(
+            t.upstream(b'C', None, None),
+            UpstreamStep::ResultEnd
+        ));
         t.upstream(b'Z', None, None);
         assert!(t.expected.is_empty());
     }
@@ -487,7 +497,10 @@ mod tests {
         t.upstream(b'1', None, None);
         t.upstream(b'2', None, None);
         let f = fields(&[("a", 25, 0), ("b", 20, 1)]);
-        assert!(matches!(t.upstream(b'T', Some(f), None), UpstreamStep::Described));
+        assert!(matches!(
+            t.upstream(b'T', Some(f), None),
+            UpstreamStep::Described
+        ));
         let (_, formats) = row_columns(t.upstream(b'D', None, None)).unwrap();
         assert_eq!(formats, [Format::Text, Format::Binary]);
     }
@@ -502,9 +515,15 @@ mod tests {
         t.upstream(b'1', None, None);
         t.upstream(b'2', None, None);
         let f = fields(&[("pan", 25, 1)]);
-        assert!(matches!(t.upstream(b'T', Some(f), None), UpstreamStep::Swallow));
+        assert!(matches!(
+            t.upstream(b'T', Some(f), None),
+            UpstreamStep::Swallow
+        ));
         let (names, formats) = row_columns(t.upstream(b'D', None, None)).unwrap();
-        assert_eq!((names, formats), (vec!["pan".to_owned()], vec![Format::Binary]));
+        assert_eq!(
+            (names, formats),
+            (vec!["pan".to_owned()], vec![Format::Binary])
+        );
         // A second Execute of the same portal needs no second Describe.
         assert_eq!(t.client(&execute("")), ClientStep::Forward);
     }
@@ -514,11 +533,20 @@ mod tests {
         let mut t = Tracker::default();
         t.client(&parse(""));
         t.client(&bind("", "", vec![]));
-        assert!(matches!(t.client(&execute("")), ClientStep::DescribeFirst(_)));
+        assert!(matches!(
+            t.client(&execute("")),
+            ClientStep::DescribeFirst(_)
+        ));
         t.upstream(b'1', None, None);
         t.upstream(b'2', None, None);
-        assert!(matches!(t.upstream(b'n', None, None), UpstreamStep::Swallow));
-        assert!(matches!(t.upstream(b'C', None, None), UpstreamStep::ResultEnd));
+        assert!(matches!(
+            t.upstream(b'n', None, None),
+            UpstreamStep::Swallow
+        ));
+        assert!(matches!(
+            t.upstream(b'C', None, None),
+            UpstreamStep::ResultEnd
+        ));
     }
 
     #[test]
@@ -528,7 +556,10 @@ mod tests {
             sql: "select 1; select 2".into(),
         });
         let f = fields(&[("x", 25, 0)]);
-        assert!(matches!(t.upstream(b'T', Some(f), None), UpstreamStep::Describes(_)));
+        assert!(matches!(
+            t.upstream(b'T', Some(f), None),
+            UpstreamStep::Describes(_)
+        ));
         t.set_current_plan(Arc::new(RowPlan::default()));
         assert!(matches!(
             t.upstream(b'D', None, None),
@@ -553,16 +584,24 @@ mod tests {
             describe(Target::Portal, "p"),
             execute("p"),
             FrontendMessage::Sync,
-            FrontendMessage::Query { sql: "select 1".into() },
+            FrontendMessage::Query {
+                sql: "select 1".into(),
+            },
         ] {
             t.client(&m);
         }
-        assert!(matches!(t.upstream(b'E', None, None), UpstreamStep::ResultEnd));
+        assert!(matches!(
+            t.upstream(b'E', None, None),
+            UpstreamStep::ResultEnd
+        ));
         assert!(matches!(t.expected.front(), Some(Expect::Sync)));
         t.upstream(b'Z', None, None);
         assert!(matches!(t.expected.front(), Some(Expect::Query)));
         let f = fields(&[("x", 25, 0)]);
-        assert!(matches!(t.upstream(b'T', Some(f), None), UpstreamStep::Describes(_)));
+        assert!(matches!(
+            t.upstream(b'T', Some(f), None),
+            UpstreamStep::Describes(_)
+        ));
     }
 
     #[test]

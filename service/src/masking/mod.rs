@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use regex::bytes::Regex;
 
 pub use pan::MaskStyle;
-pub use rules::{ColumnRules, ColumnRuleId};
+pub use rules::{ColumnRuleId, ColumnRules};
 
 /// Errors of the masking layer. Scanning and masking cannot fail; only building the policy
 /// (a tokenization key, a detector's pattern, a column glob) can.
@@ -254,7 +254,10 @@ mod tests {
     fn text_without_anything_to_mask_is_left_alone() {
         let masker = masker_with(&[("ssn", r"\b\d{3}-\d{2}-\d{4}\b")]);
         let mut scratch = vec![1, 2, 3];
-        assert_eq!(masker.mask_into(b"order 12345", &mut scratch), Hits::default());
+        assert_eq!(
+            masker.mask_into(b"order 12345", &mut scratch),
+            Hits::default()
+        );
         assert!(scratch.is_empty());
         assert!(matches!(masker.mask_str("order 12345"), Cow::Borrowed(_)));
     }
@@ -265,7 +268,13 @@ mod tests {
         let mut scratch = Vec::new();
         let hits = masker.mask_into(b"4111111111111111 and 078-05-1120", &mut scratch);
         assert_eq!(scratch, b"411111******1111 and ***********");
-        assert_eq!(hits, Hits { pans: 1, detectors: 0b01 });
+        assert_eq!(
+            hits,
+            Hits {
+                pans: 1,
+                detectors: 0b01
+            }
+        );
         assert_eq!(masker.hit_names(hits), ["pan", "ssn"]);
         assert_eq!(
             masker.mask_str("ssn 078-05-1120 ünïcode"),
@@ -282,7 +291,10 @@ mod tests {
         let hits = masker.mask_into(b"card 4111111111111111.", &mut scratch);
         assert_eq!(hits.pans, 1);
         let text = String::from_utf8(scratch).unwrap();
-        assert!(text.starts_with("card pan_") && text.ends_with('.'), "{text}");
+        assert!(
+            text.starts_with("card pan_") && text.ends_with('.'),
+            "{text}"
+        );
         assert!(!pan::contains_pan(text.as_bytes()));
     }
 
@@ -296,7 +308,9 @@ mod tests {
             Detector::new("bad", "("),
             Err(MaskingError::InvalidDetector { .. })
         ));
-        let many = (0..65).map(|i| Detector::new(&format!("d{i}"), "q").unwrap()).collect();
+        let many = (0..65)
+            .map(|i| Detector::new(&format!("d{i}"), "q").unwrap())
+            .collect();
         assert!(Masker::new(MaskStyle::Redact, many).is_err());
     }
 }

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use hoop_protocol::Frame;
 use hoop_protocol::ProtocolError;
 use hoop_protocol::rows::{DataRowWriter, decode_data_row};
-use hoop_protocol::Frame;
 
 use super::value::{self, Format, ValueKind, Verdict};
 use super::{ColumnRuleId, Hits, Masker};

@@ -170,12 +170,21 @@ mod tests {
         .unwrap();
         let find = |conn, schema, table, column| rules.find(conn, schema, table, column);
         assert_eq!(find("x", "public", "cards", "cvv"), Some(ColumnRuleId(0)));
-        assert_eq!(find("x", "public", "CARDS", "Exp_Month"), Some(ColumnRuleId(0)));
+        assert_eq!(
+            find("x", "public", "CARDS", "Exp_Month"),
+            Some(ColumnRuleId(0))
+        );
         assert_eq!(find("x", "other", "cards", "cvv"), None);
         assert_eq!(find("x", "public", "cards", "pan"), None);
-        assert_eq!(find("payments", "billing", "customers", "full_name"), Some(ColumnRuleId(1)));
+        assert_eq!(
+            find("payments", "billing", "customers", "full_name"),
+            Some(ColumnRuleId(1))
+        );
         assert_eq!(find("reports", "billing", "customers", "full_name"), None);
-        assert_eq!(find("x", "vault_eu", "keys", "secret"), Some(ColumnRuleId(2)));
+        assert_eq!(
+            find("x", "vault_eu", "keys", "secret"),
+            Some(ColumnRuleId(2))
+        );
         assert_eq!(rules.name(ColumnRuleId(1)), "columns[1]");
         assert!(rules.any_for("reports") && !rules.is_empty());
     }
@@ -188,7 +197,10 @@ mod tests {
             rule("cards", &[], &[]),
             rule("cards", &["[x"], &[]),
         ] {
-            assert!(ColumnRules::compile(&[bad.clone()]).is_err(), "{bad:?}");
+            assert!(
+                ColumnRules::compile(std::slice::from_ref(&bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

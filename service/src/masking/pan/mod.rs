@@ -8,8 +8,8 @@
 //!
 //! Decisions, each one erring on the side of masking:
 //! - A contiguous run of more than 19 digits is some other number: no window inside it is a
-//!   PAN, except a PAN padded with leading zeros (`000000004111111111111111`), whose
-//!   significant digits are the match.
+//!   PAN, except a PAN padded with leading zeros (`000000004111111111111111`): then the
+//!   whole run is the match (the zeros count as its head, so less is shown).
 //! - Joined groups are searched window by window, so `4111 1111 1111 1111 123` (a PAN and a
 //!   CVV) and `paid 100 4111111111111111` are found. Overlapping PAN windows form one match,
 //!   whose digits may then exceed 19.

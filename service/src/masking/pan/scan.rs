@@ -163,7 +163,8 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
         let len = end - start;
         if len > MAX_DIGITS as usize {
             // Some other number: no window inside it is a PAN, unless it is a PAN padded
-            // with zeros (`lpad(pan, 24, '0')`, fixed-width exports).
+            // with zeros (`lpad(pan, 24, '0')`, fixed-width exports). Then the whole group is
+            // the match, so a match never starts right after a digit.
             let significant = h[start..end]
                 .iter()
                 .position(|&b| b != b'0')
@@ -172,10 +173,7 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
             if (MIN_DIGITS as usize..=MAX_DIGITS as usize).contains(&rest)
                 && group_is_pan(&h[significant..end])
             {
-                return Some(Match {
-                    start: significant,
-                    end,
-                });
+                return Some(Match { start, end });
             }
             pos = end;
             continue;

@@ -40,10 +40,14 @@ fn key(byte: u8) -> TokenKey {
 
 #[test]
 fn zero_padded_pans_are_found_and_other_long_numbers_are_not() {
-    assert_eq!(matches("000000004111111111111111"), ["4111111111111111"]);
+    assert_eq!(
+        matches("000000004111111111111111"),
+        ["000000004111111111111111"]
+    );
+    // The padding counts as the head: fewer digits are shown, never more.
     assert_eq!(
         mask("x 000000004111111111111111 y", &MaskStyle::BinAndLastFour),
-        "x 00000000411111******1111 y"
+        "x 000000**************1111 y"
     );
     assert!(matches("12345678901234567890").is_empty());
     assert!(matches("00000004111111111111112").is_empty());
@@ -413,7 +417,6 @@ fn oracle(h: &[u8]) -> Vec<Match> {
         // A zero-padded PAN: a group of more than 19 digits whose significant digits are one.
         let digits = std::str::from_utf8(&h[start..end]).unwrap();
         let significant = digits.trim_start_matches('0');
-        let padded_start = end - significant.len();
         if digits.len() > 19
             && (13..=19).contains(&significant.len())
             && IIN_RANGES.iter().any(|row| {
@@ -422,10 +425,7 @@ fn oracle(h: &[u8]) -> Vec<Match> {
             })
             && luhn(significant)
         {
-            windows.push(Match {
-                start: padded_start,
-                end,
-            });
+            windows.push(Match { start, end });
         }
     }
     for a in 0..groups.len() {

@@ -383,8 +383,15 @@ fn text_values_are_scanned_and_inert_ones_skipped() {
     // Longer than any inert type's binary form: not what the type says, so scanned.
     let long = b"card: 4111111111111111 !!";
     replaced(&ValueKind::Inert, Format::Binary, long);
-    let out = replaced(&ValueKind::Array, Format::Binary, &array(23, &[1], &[Some(long.to_vec())]));
-    assert_eq!(decode_array(&out).elements, [Some(b"card: 411111******1111 !!".to_vec())]);
+    let out = replaced(
+        &ValueKind::Array,
+        Format::Binary,
+        &array(23, &[1], &[Some(long.to_vec())]),
+    );
+    assert_eq!(
+        decode_array(&out).elements,
+        [Some(b"card: 411111******1111 !!".to_vec())]
+    );
     let ints = array(23, &[2], &[Some(7i32.to_be_bytes().to_vec()), None]);
     assert_unchanged(&ValueKind::Array, Format::Binary, &ints);
     let out = replaced(
