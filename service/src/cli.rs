@@ -88,9 +88,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Targets whose debug and info logs print SQL text and parameters of hoop's own state and
+/// admin connections (SCRAM verifiers, demo data): capped at warn whatever `HOOP_LOG` says, so no
+/// filter setting can put a secret or a card number in a log line.
+const CAPPED_TARGETS: &[&str] = &["tokio_postgres=warn"];
+
 fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOP_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("HOOP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    for directive in CAPPED_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
