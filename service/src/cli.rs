@@ -182,12 +182,20 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .resolve(&ProcessEnv)
             .map_err(|e| anyhow::anyhow!("{origin}: connections[{i}].admin_url: {e}"))?;
     }
+    let masking = crate::server::masking_policy(&config.masking, &ProcessEnv, &origin)?;
     println!(
-        "{origin}: ok ({} issuers, {} connections, {} trust rules)",
+        "{origin}: ok ({} issuers, {} connections, {} trust rules, {} masking column rules, {} detectors)",
         config.issuers.len(),
         config.connections.len(),
-        policy.rules().len()
+        policy.rules().len(),
+        config.masking.columns.len(),
+        masking.masker.detectors().len(),
     );
+    if !masking.results {
+        println!(
+            "warning: masking.results = false: card numbers in results reach clients unmasked (PCI DSS 3.4.1)"
+        );
+    }
     for rule in policy.rules() {
         let pinned = rule.claims.iter().any(|(claim, _)| {
             matches!(

@@ -190,3 +190,46 @@ fn the_gitlab_url_defaults_to_the_gitlab_issuer() {
         Some("https://gitlab.example.com")
     );
 }
+
+#[test]
+fn masking_defaults_to_pci_display_and_masked_results() {
+    let c = Config::from_toml(BASE, "hoop.toml").unwrap();
+    assert_eq!(c.masking.style, PanStyle::BinAndLastFour);
+    assert!(c.masking.results);
+    assert!(c.masking.columns.is_empty() && c.masking.detectors.is_empty());
+}
+
+#[test]
+fn masking_mistakes_are_refused_with_their_key() {
+    for (section, key) in [
+        ("[masking]\nstyle = \"token\"", "masking.token_key"),
+        ("[masking]\ntoken_key = \"x\"", "masking.token_key"),
+        (
+            "[[masking.detectors]]\nname = \"d\"\npattern = \"(\"",
+            "masking.detectors[0].pattern",
+        ),
+        (
+            "[[masking.detectors]]\nname = \"pan\"\npattern = \"x\"",
+            "masking.detectors[0].name",
+        ),
+        (
+            "[[masking.detectors]]\nname = \"empty\"\npattern = \"a*\"",
+            "masking.detectors[0].pattern",
+        ),
+        (
+            "[[masking.columns]]\ntable = \"cards\"\ncolumns = [\"cvv\"]\nconnections = [\"nope\"]",
+            "masking.columns[0].connections[0]",
+        ),
+        (
+            "[[masking.columns]]\ntable = \"a.b.c\"\ncolumns = [\"cvv\"]",
+            "masking.columns",
+        ),
+        ("[masking]\nstyle = \"show-all\"", "style"),
+    ] {
+        let text = format!("{BASE}\n{section}\n");
+        let e = Config::from_toml(&text, "hoop.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{section:?}: {e}");
+    }
+}
