@@ -217,12 +217,15 @@ async fn serve_refuses_a_short_secret_key() {
 async fn the_demo_runs_end_to_end_and_never_prints_a_card_number() {
     let dir = ScratchDir::new();
     let log = dir.0.join("demo.log");
-    let (status, output) =
-        run_to_exit(hoop_command(&["demo"], &[], &log), &log, "hoop demo").await;
+    let (status, output) = run_to_exit(hoop_command(&["demo"], &[], &log), &log, "hoop demo").await;
     assert!(status.success(), "{output}");
     assert!(output.contains("411111******1111 | ****"), "{output}");
     assert!(output.contains("chain verifies"), "{output}");
-    for pan in ["4111111111111111", "5555 5555 5555 4444", "5555555555554444"] {
+    for pan in [
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "5555555555554444",
+    ] {
         assert!(!output.contains(pan), "the demo printed {pan}: {output}");
     }
 }

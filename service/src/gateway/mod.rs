@@ -9,6 +9,7 @@
 //! - [`stream`]: plain or TLS client streams behind one type.
 
 mod catalog;
+mod masking;
 mod registry;
 mod relay;
 mod results;

@@ -8,30 +8,25 @@
 //! stops the upstream reads (TCP backpressure) instead of growing a buffer.
 
 use std::fmt;
-use std::sync::Arc;
 
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
-use hoop_protocol::backend::{self, BackendMessage, ErrorFields};
+use hoop_protocol::backend::{BackendMessage, ErrorFields};
 use hoop_protocol::frontend::{self, FrontendMessage, Target};
-use hoop_protocol::rows::{self, FieldDescription};
 use hoop_protocol::{Frame, decode_frame};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::catalog::Catalog;
+use super::masking::{Fault, Masking, ResultMasker};
 use super::registry::Ending;
-use super::results::{ClientStep, RowSource, Tracker, UpstreamStep};
+use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
-use crate::config::ConnectionName;
-use crate::masking::row::{self as row_masking, MaskTally, RowPlan};
+use crate::masking::Masker;
 use crate::masking::value::{self, Format};
-use crate::masking::{Masker, MaskingPolicy};
 use crate::recording::{Event, Recorder, RecordingError, RecordingSummary};
-use crate::upstream::Upstreams;
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
 const MAX_UPSTREAM_MESSAGE: usize = 1 << 30;
@@ -82,44 +77,6 @@ pub struct Outcome {
     pub recording: Result<RecordingSummary, RecordingError>,
 }
 
-/// What the relay masks with: the deployment's policy, the catalog cache that names result
-/// columns, and the session's connection.
-pub struct Masking<'a> {
-    pub policy: &'a MaskingPolicy,
-    pub catalog: &'a Catalog,
-    pub upstreams: &'a Upstreams,
-    pub connection: &'a ConnectionName,
-}
-
-/// Why an upstream message could not be relayed.
-enum Fault {
-    /// It does not parse: the upstream broke the protocol.
-    Malformed(String),
-    Recording(RecordingError),
-}
-
-impl From<RecordingError> for Fault {
-    fn from(e: RecordingError) -> Self {
-        Fault::Recording(e)
-    }
-}
-
-impl From<hoop_protocol::ProtocolError> for Fault {
-    fn from(e: hoop_protocol::ProtocolError) -> Self {
-        Fault::Malformed(e.to_string())
-    }
-}
-
-/// The COPY TO STDOUT in progress, if any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CopyOut {
-    /// Text or CSV: each CopyData is masked as text.
-    Text,
-    /// Binary: refused (its values carry no types to mask them by); the upstream's CopyData,
-    /// CopyDone and CommandComplete are swallowed, the client got an error instead.
-    Refused,
-}
-
 struct Relay<'a> {
     client: &'a mut ClientStream,
     upstream: TcpStream,
@@ -131,16 +88,7 @@ struct Relay<'a> {
     statements: u64,
     errors: u64,
     copy_in_bytes: u64,
-    masking: Masking<'a>,
-    tracker: Tracker,
-    /// The plan of the rows being masked now, and what was masked in their result so far.
-    plan: Option<Arc<RowPlan>>,
-    tally: MaskTally,
-    masked_values: u64,
-    copy_out: Option<CopyOut>,
-    /// A refused binary COPY's CommandComplete is still to come (and to swallow).
-    swallow_complete: bool,
-    scratch: Vec<u8>,
+    masker: ResultMasker<'a>,
 }
 
 pub async fn run(
@@ -162,14 +110,7 @@ pub async fn run(
         statements: 0,
         errors: 0,
         copy_in_bytes: 0,
-        masking,
-        tracker: Tracker::default(),
-        plan: None,
-        tally: MaskTally::default(),
-        masked_values: 0,
-        copy_out: None,
-        swallow_complete: false,
-        scratch: Vec::new(),
+        masker: ResultMasker::new(masking),
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -217,7 +158,7 @@ pub async fn run(
         ended,
         statements: relay.statements,
         errors: relay.errors,
-        masked_values: relay.masked_values,
+        masked_values: relay.masker.masked_values(),
         recording,
     }
 }
@@ -243,7 +184,7 @@ impl Relay<'_> {
                 if let Some(event) = self.client_event(message) {
                     events.push(event);
                 }
-                if let ClientStep::DescribeFirst(portal) = self.tracker.client(message) {
+                if let ClientStep::DescribeFirst(portal) = self.masker.client(message) {
                     // The rows of an undescribed portal must be typed before they are masked;
                     // the answer to this Describe is swallowed on its way back.
                     frontend::encode_describe(Target::Portal, &portal, &mut self.out);
@@ -285,7 +226,7 @@ impl Relay<'_> {
 
     /// The recording event for a client message, if it is one the evidence needs.
     fn client_event(&mut self, message: &FrontendMessage) -> Option<Event> {
-        let policy = self.masking.policy;
+        let policy = self.masker.policy();
         let masker = &policy.masker;
         match message {
             FrontendMessage::Query { sql } => {
@@ -308,11 +249,7 @@ impl Relay<'_> {
                 params,
                 ..
             } => {
-                let types = self
-                    .tracker
-                    .statement(statement)
-                    .map(|s| s.param_types().to_vec())
-                    .unwrap_or_default();
+                let types = self.masker.param_types(statement);
                 Some(
                     Event::new("bind")
                         .with("portal", portal.clone())
@@ -369,8 +306,12 @@ impl Relay<'_> {
                 b'C' | b'E' | b'N' | b'A' => self.upstream_event(&frame),
                 _ => None,
             };
-            if self.masking.policy.results {
-                match self.mask_upstream(frame).await {
+            if self.masker.policy().results {
+                let relayed = self
+                    .masker
+                    .relay(frame, &mut self.out, &mut self.recorder)
+                    .await;
+                match relayed {
                     Ok(()) => {}
                     Err(Fault::Malformed(e)) => return Err(self.upstream_violation(e).await),
                     Err(Fault::Recording(e)) => return Err(Ended::RecordingFailed(e)),
@@ -393,256 +334,8 @@ impl Relay<'_> {
         Ok(())
     }
 
-    /// Appends `frame` to `out` masked: rows by their plan, text-bearing messages field by
-    /// field, COPY data as text. `Err` is an upstream message that does not parse.
-    async fn mask_upstream(&mut self, frame: Frame) -> Result<(), Fault> {
-        let policy = self.masking.policy;
-        let masker = &policy.masker;
-        let (fields, params) = match frame.tag {
-            b'T' => {
-                let fields = rows::decode_row_description(&frame)?;
-                (Some(Arc::from(fields)), None)
-            }
-            b't' => {
-                let params = rows::decode_parameter_description(&frame)?;
-                (None, Some(params))
-            }
-            _ => (None, None),
-        };
-        match self.tracker.upstream(frame.tag, fields, params) {
-            UpstreamStep::Swallow => return Ok(()),
-            UpstreamStep::Describes(fields) => {
-                let formats: Vec<Format> =
-                    fields.iter().map(|f| Format::from_code(f.format)).collect();
-                let plan = Arc::new(self.plan(&fields, &formats).await);
-                self.tracker.set_current_plan(plan);
-                push_row_description(masker, &fields, &frame, &mut self.out);
-                return Ok(());
-            }
-            UpstreamStep::Described => {
-                let fields = rows::decode_row_description(&frame)?;
-                push_row_description(masker, &fields, &frame, &mut self.out);
-                return Ok(());
-            }
-            UpstreamStep::Row(source) => {
-                let plan = self.row_plan(source).await;
-                row_masking::mask_data_row(
-                    &plan,
-                    masker,
-                    &frame,
-                    &mut self.out,
-                    &mut self.scratch,
-                    &mut self.tally,
-                )?;
-                self.plan = Some(plan);
-                return Ok(());
-            }
-            UpstreamStep::ResultEnd => self.flush_tally()?,
-            UpstreamStep::Relay => {}
-        }
-        match frame.tag {
-            b'E' | b'N' => {
-                let fields = match BackendMessage::decode(&frame)? {
-                    BackendMessage::ErrorResponse(f) | BackendMessage::NoticeResponse(f) => f,
-                    _ => unreachable_fields(),
-                };
-                let masked = ErrorFields(
-                    fields
-                        .0
-                        .iter()
-                        .map(|(code, v)| (*code, masker.mask_str(v).into_owned()))
-                        .collect(),
-                );
-                if masked == fields {
-                    self.out.extend_from_slice(&frame.raw);
-                } else if frame.tag == b'E' {
-                    backend::encode_error_response(&masked, &mut self.out);
-                } else {
-                    backend::encode_notice_response(&masked, &mut self.out);
-                }
-            }
-            b'A' => match BackendMessage::decode(&frame)? {
-                BackendMessage::NotificationResponse {
-                    pid,
-                    channel,
-                    payload,
-                } => {
-                    let (c, p) = (masker.mask_str(&channel), masker.mask_str(&payload));
-                    if c == channel && p == payload {
-                        self.out.extend_from_slice(&frame.raw);
-                    } else {
-                        backend::encode_notification_response(pid, &c, &p, &mut self.out);
-                    }
-                }
-                _ => self.out.extend_from_slice(&frame.raw),
-            },
-            b'S' => match BackendMessage::decode(&frame)? {
-                BackendMessage::ParameterStatus { name, value } => {
-                    let masked = masker.mask_str(&value);
-                    if masked == value {
-                        self.out.extend_from_slice(&frame.raw);
-                    } else {
-                        backend::encode_parameter_status(&name, &masked, &mut self.out);
-                    }
-                }
-                _ => self.out.extend_from_slice(&frame.raw),
-            },
-            b'H' => {
-                let response = rows::decode_copy_response(&frame)?;
-                if response.format == 0 && response.column_formats.iter().all(|&f| f == 0) {
-                    self.copy_out = Some(CopyOut::Text);
-                    self.out.extend_from_slice(&frame.raw);
-                } else {
-                    self.copy_out = Some(CopyOut::Refused);
-                    self.swallow_complete = true;
-                    let refusal = ErrorFields::new(
-                        "ERROR",
-                        "0A000",
-                        "hoop refuses binary COPY TO STDOUT: its values carry no types, so \
-                         card numbers in them could not be masked",
-                    )
-                    .with(b'H', "use COPY ... TO STDOUT (FORMAT text) or (FORMAT csv)");
-                    backend::encode_error_response(&refusal, &mut self.out);
-                    self.recorder
-                        .append(Event::new("copy_out_refused").with("reason", "binary format"))?;
-                }
-            }
-            b'd' | b'c' if self.copy_out == Some(CopyOut::Refused) => {
-                if frame.tag == b'c' {
-                    self.copy_out = None;
-                }
-            }
-            b'd' => {
-                let payload = frame.body();
-                let hits = masker.mask_into(payload, &mut self.scratch);
-                if hits.any() {
-                    self.tally_copy(hits);
-                    push_copy_data(&self.scratch, &mut self.out);
-                } else {
-                    self.out.extend_from_slice(&frame.raw);
-                }
-            }
-            b'c' => {
-                self.copy_out = None;
-                self.out.extend_from_slice(&frame.raw);
-            }
-            b'C' if std::mem::take(&mut self.swallow_complete) => {}
-            b'C' => {
-                if is_ddl(&frame) {
-                    self.masking.catalog.invalidate(self.masking.connection);
-                }
-                self.out.extend_from_slice(&frame.raw);
-            }
-            b'V' => {
-                let hits = masker.mask_into(frame.body(), &mut self.scratch);
-                if hits.any() && masker.keeps_length() {
-                    // Same length: the value's length word still holds.
-                    let start = self.out.len();
-                    self.out.extend_from_slice(&frame.raw[..5]);
-                    self.out.extend_from_slice(&self.scratch);
-                    debug_assert_eq!(self.out.len() - start, frame.raw.len());
-                } else if hits.any() {
-                    backend::encode_error_response(
-                        &ErrorFields::new(
-                            "ERROR",
-                            "42501",
-                            "hoop withheld a function call result that held a card number",
-                        ),
-                        &mut self.out,
-                    );
-                } else {
-                    self.out.extend_from_slice(&frame.raw);
-                }
-            }
-            _ => self.out.extend_from_slice(&frame.raw),
-        }
-        Ok(())
-    }
-
-    /// The plan for rows of `source`, built (and kept on the portal) the first time.
-    async fn row_plan(&mut self, source: RowSource) -> Arc<RowPlan> {
-        match source {
-            RowSource::Current(plan) => plan,
-            RowSource::Portal(portal) => {
-                if let Some(plan) = portal.plan.get() {
-                    return plan.clone();
-                }
-                let Some((fields, formats)) = portal.columns() else {
-                    return Arc::new(RowPlan::unknown(Format::Text));
-                };
-                let plan = Arc::new(self.plan(&fields, &formats).await);
-                portal.plan.get_or_init(|| plan).clone()
-            }
-            RowSource::Unknown(portal) => {
-                let format = portal.map_or(Format::Text, |p| p.bound_format(0));
-                Arc::new(RowPlan::unknown(format))
-            }
-        }
-    }
-
-    async fn plan(&self, fields: &[FieldDescription], formats: &[Format]) -> RowPlan {
-        let m = &self.masking;
-        m.catalog
-            .plan(m.upstreams, m.policy, m.connection, fields, formats)
-            .await
-    }
-
-    fn tally_copy(&mut self, hits: crate::masking::Hits) {
-        self.tally.columns.resize(1, Default::default());
-        let c = &mut self.tally.columns[0];
-        c.values += 1;
-        c.hits.add(hits);
-        self.plan = None;
-    }
-
-    /// Records what the result that just ended had masked: per column, how many values and
-    /// what found them; never the values.
-    fn flush_tally(&mut self) -> Result<(), RecordingError> {
-        if self.tally.is_empty() {
-            return Ok(());
-        }
-        let tally = std::mem::take(&mut self.tally);
-        let plan = self.plan.take();
-        let policy = self.masking.policy;
-        let masker = &policy.masker;
-        let columns: Vec<Value> = tally
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.values > 0)
-            .map(|(i, c)| {
-                let column = plan.as_ref().and_then(|p| p.columns.get(i));
-                let label = column.map_or_else(
-                    || {
-                        if plan.is_none() {
-                            "copy".to_owned()
-                        } else {
-                            format!("#{i}")
-                        }
-                    },
-                    |c| c.label.to_string(),
-                );
-                let mut by: Vec<String> = masker
-                    .hit_names(c.hits)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
-                if c.by_rule
-                    && let Some(rule) = column.and_then(|c| c.rule)
-                {
-                    by.push(format!("rule:{}", policy.columns.name(rule)));
-                }
-                json!({"column": label, "values": c.values, "by": by})
-            })
-            .collect();
-        self.masked_values += tally.values();
-        self.recorder
-            .append(Event::new("masked").with("columns", Value::Array(columns)))
-            .map(|_| ())
-    }
-
     fn upstream_event(&mut self, frame: &Frame) -> Option<Event> {
-        let policy = self.masking.policy;
+        let policy = self.masker.policy();
         let masker = &policy.masker;
         match BackendMessage::decode(frame).ok()? {
             BackendMessage::CommandComplete { tag } => {
@@ -696,53 +389,6 @@ fn decode_client(frame: &Frame) -> Result<Option<FrontendMessage>, String> {
     FrontendMessage::decode(frame)
         .map(Some)
         .map_err(|e| e.to_string())
-}
-
-/// `ErrorResponse` and `NoticeResponse` decode to their fields; any other message here would be
-/// a decoder bug, answered with no fields (so nothing unmasked is kept).
-fn unreachable_fields() -> ErrorFields {
-    ErrorFields(Vec::new())
-}
-
-/// A RowDescription, its column names masked (an alias can be a card number).
-fn push_row_description(
-    masker: &Masker,
-    fields: &[FieldDescription],
-    frame: &Frame,
-    out: &mut BytesMut,
-) {
-    if fields
-        .iter()
-        .all(|f| matches!(masker.mask_str(&f.name), std::borrow::Cow::Borrowed(_)))
-    {
-        out.extend_from_slice(&frame.raw);
-        return;
-    }
-    let masked: Vec<FieldDescription> = fields
-        .iter()
-        .map(|f| FieldDescription {
-            name: masker.mask_str(&f.name).into_owned(),
-            ..f.clone()
-        })
-        .collect();
-    rows::encode_row_description(&masked, out);
-}
-
-/// A CopyData message holding `payload`.
-fn push_copy_data(payload: &[u8], out: &mut BytesMut) {
-    use bytes::BufMut;
-    out.put_u8(b'd');
-    // COPY rows come from one upstream message (≤ 1 GiB), and masking keeps or shortens most.
-    out.put_i32(i32::try_from(payload.len() + 4).unwrap_or(i32::MAX));
-    out.put_slice(payload);
-}
-
-/// Whether a CommandComplete tag is DDL that can rename, add or drop columns or types.
-fn is_ddl(frame: &Frame) -> bool {
-    let tag = frame.body();
-    [&b"ALTER "[..], b"DROP ", b"CREATE "]
-        .iter()
-        .any(|p| tag.starts_with(p))
 }
 
 fn diagnostic(masker: &Masker, kind: &'static str, fields: &ErrorFields) -> Event {

@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Gateway;
+use super::masking;
 use super::registry::CancelTarget;
 use super::relay::{self, Ended};
 use super::stream::ClientStream;
@@ -619,7 +620,7 @@ async fn open(
             pending: upstream.pending,
         },
         recorder,
-        relay::Masking {
+        masking::Masking {
             policy: &gateway.masking,
             catalog: &gateway.catalog,
             upstreams: gateway.broker.upstreams(),
