@@ -2,17 +2,17 @@
 //! process (so its RSS is its own), a credential exchanged over HTTP for a demo-issuer token, and
 //! the stock clients a CI job uses (`pgbench`, `psql`).
 //!
-//! In one run, against Postgres directly, PgBouncer (session mode) and hoop with recording on
-//! and results masked (the default `[masking]`), TLS off and on:
+//! In one run, against Postgres directly, PgBouncer (session mode), hoop with recording on and
+//! results masked (the default `[masking]`), TLS off and on, and a second hoop with
+//! `[masking] results = false` (recording on, TLS off), to show what masking costs:
 //! - `pgbench -S` (select-only), `-M simple` and `-M prepared`, 1 and 8 clients: TPS, its ratio
 //!   to direct and to PgBouncer, p50/p99 latency from pgbench's per-transaction log;
 //! - a large `COPY ... TO STDOUT` streamed to `psql`: bytes/s, its ratio to direct, and hoop's
 //!   RSS before each run and its peak during it (VmHWM, reset before the run), for ~100 MB and
 //!   the full size, to show the gateway does not buffer the result;
-//! - the cost of masking: `SELECT *` of a table with a card number in every row (and in the
-//!   free text of some), ~100 MB and the full size, against Postgres directly, a second hoop
-//!   with `[masking] results = false` and hoop masking results; bytes/s, its ratio to direct,
-//!   and each hoop's RSS before and peak. The rows are read by a minimal in-process client
+//! - `SELECT *` of a table with a card number in every row (and in the free text of some),
+//!   ~100 MB and the full size, against Postgres directly and both hoops (TLS off): bytes/s,
+//!   its ratio to direct, and each hoop's RSS before and peak. The rows are read by a minimal in-process client
 //!   that counts DataRow bytes without decoding them (psql would buffer the whole result, or
 //!   with `FETCH_COUNT` add a round trip per batch and its own formatting to the measurement).
 //!
@@ -117,6 +117,9 @@ async fn main() {
         .unwrap();
     let hoop = Hoop::start(&issuer, &scratch, MaskResults::Yes).await;
     let credential = hoop.exchange(&issuer).await;
+    // The same gateway relaying results unmasked: what masking costs.
+    let unmasked = Hoop::start(&issuer, &scratch, MaskResults::No).await;
+    let unmasked_credential = unmasked.exchange(&issuer).await;
     let pgbouncer = PgBouncer::start(&scratch).await;
     let through_pgbouncer = Target {
         name: "pgbouncer",
@@ -127,9 +130,21 @@ async fn main() {
     let targets = [
         direct,
         through_pgbouncer,
+        unmasked_credential.target("hoop-nomask", "disable"),
         credential.target("hoop", "disable"),
         credential.target("hoop+tls", "require"),
     ];
+    // Streaming targets, with the pid whose RSS is watched.
+    let pid_of = |target: &Target| match target.name {
+        "hoop-nomask" => Some(unmasked.server.pid()),
+        name if name.starts_with("hoop") => Some(hoop.server.pid()),
+        _ => None,
+    };
+    let streamed: Vec<(Target, Option<u32>)> = targets
+        .iter()
+        .filter(|t| t.via != Via::PgBouncer)
+        .map(|t| (t.clone(), pid_of(t)))
+        .collect();
 
     println!(
         "hoop gateway benchmark: {} cores, load average {} (shared machine: other builds may run)",
@@ -137,26 +152,19 @@ async fn main() {
         load_average()
     );
     pgbench_table(&targets, &settings, &scratch).await;
-    stream_table(&targets, &settings, hoop.server.pid()).await;
-
-    // The cost of masking: the same rows through a hoop that relays results unmasked.
+    stream_table(&streamed, &settings).await;
     prepare_cards_table(cards_rows(settings.stream_mb)).await;
-    let unmasked = Hoop::start(&issuer, &scratch, MaskResults::No).await;
-    let unmasked_credential = unmasked.exchange(&issuer).await;
-    let masking_targets = [
-        (targets[0].clone(), None),
-        (
-            unmasked_credential.target("hoop-nomask", "disable"),
-            Some(unmasked.server.pid()),
-        ),
-        (targets[2].clone(), Some(hoop.server.pid())),
-    ];
-    masking_table(&masking_targets, &settings).await;
+    // TLS is the same cost with masking or without: the raw client speaks none.
+    let plain: Vec<_> = streamed
+        .iter()
+        .filter(|(t, _)| t.sslmode == "disable")
+        .cloned()
+        .collect();
+    masking_table(&plain, &settings).await;
     unmasked.revoke(&unmasked_credential).await;
-    drop(unmasked);
     hoop.revoke(&credential).await;
 
-    let hoop_tls = &targets[3];
+    let hoop_tls = &targets[4];
     println!("\nload average at the end {}", load_average());
     println!("commands (hoop+tls shown; PGPASSWORD elided):");
     println!(
@@ -190,8 +198,8 @@ async fn main() {
 /// `pgbench -S` for every mode and client count against every target, one table row each.
 async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratch) {
     println!(
-        "\npgbench -S, scale {SCALE}, {} s per run; hoop and hoop+tls mask results (default \
-         [masking], results = true) and record\n{:<9}{:>3}  {:<10}{:>10}{:>9}{:>11}{:>9}{:>9}",
+        "\npgbench -S, scale {SCALE}, {} s per run; every hoop records; hoop and hoop+tls mask \
+         results (default [masking], results = true), hoop-nomask does not (results = false)\n{:<9}{:>3}  {:<12}{:>10}{:>9}{:>11}{:>9}{:>9}",
         settings.seconds, "mode", "c", "target", "tps", "×direct", "×pgbouncer", "p50 ms", "p99 ms"
     );
     for mode in MODES {
@@ -207,7 +215,7 @@ async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratc
             let (direct, pgbouncer) = (tps_of(Via::Postgres), tps_of(Via::PgBouncer));
             for (target, run) in targets.iter().zip(&runs) {
                 println!(
-                    "{mode:<9}{clients:>3}  {:<10}{:>10.0}{:>9.2}{:>11.2}{:>9.3}{:>9.3}",
+                    "{mode:<9}{clients:>3}  {:<12}{:>10.0}{:>9.2}{:>11.2}{:>9.3}{:>9.3}",
                     target.name,
                     run.tps,
                     run.tps / direct,
@@ -220,17 +228,17 @@ async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratc
     }
 }
 
-/// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed).
-async fn stream_table(targets: &[Target], settings: &Settings, hoop_pid: u32) {
+/// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed); with a
+/// pid, that hoop's RSS before the run and its peak.
+async fn stream_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
     println!(
-        "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null; hoop masks COPY data\n{:>8}  {:<10}{:>9}{:>9}{:>15}{:>13}",
+        "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null; hoop masks COPY data (hoop-nomask does not)\n{:>8}  {:<12}{:>9}{:>9}{:>15}{:>13}",
         "MiB", "target", "MiB/s", "×direct", "hoop RSS MiB", "peak MiB"
     );
     for megabytes in settings.stream_sizes() {
         let mut direct = None;
-        for target in targets.iter().filter(|t| t.via != Via::PgBouncer) {
-            let watch = (target.via == Via::Hoop).then_some(hoop_pid);
-            let run = stream_copy(target, megabytes, watch).await;
+        for (target, watch) in targets {
+            let run = stream_copy(target, megabytes, *watch).await;
             let direct = *direct.get_or_insert(run.bytes_per_s);
             let (before, peak) = run.rss.map_or(("-".into(), "-".into()), |r| {
                 (
@@ -239,7 +247,7 @@ async fn stream_table(targets: &[Target], settings: &Settings, hoop_pid: u32) {
                 )
             });
             println!(
-                "{megabytes:>8}  {:<10}{:>9.1}{:>9.2}{before:>15}{peak:>13}",
+                "{megabytes:>8}  {:<12}{:>9.1}{:>9.2}{before:>15}{peak:>13}",
                 target.name,
                 run.bytes_per_s / MIB,
                 run.bytes_per_s / direct,

@@ -14,6 +14,8 @@
 //! - Malformed binary (a length that does not add up, an unknown version byte) is scanned as
 //!   raw bytes, like any type hoop does not know.
 //! - Arrays and records nested deeper than [`MAX_DEPTH`] become NULL without being looked at.
+//! - A binary value of an inert type longer than any inert type's binary form (20 bytes) is
+//!   not what its type says, and is scanned as raw bytes.
 //! - A nested value of a type [`kind_of`] does not know (a user composite inside an array or
 //!   record: the catalog only maps the top-level column) that parses as a binary record is
 //!   masked as one, and scanned as raw bytes as well.
@@ -24,11 +26,14 @@
 //! - In text format, arrays and records are scanned as text: a `bytea` element in hex or a
 //!   `float8` element in exponent form inside them is not decoded.
 //! - Custom detectors see the rendering of binary numbers (so a binary number they match becomes
-//!   NULL) but not the canonical form of a JSON number in exponent notation.
+//!   NULL), but the plain form of a JSON number in exponent notation only when it has 13 to 19
+//!   digits on one side of its point (the only such numbers that are rewritten).
 //!
-//! Allocation: none on the path where nothing is masked, beyond `scratch`'s growth, with one
-//! exception: a hex `bytea` text value under a policy with custom detectors costs one buffer
-//! (the detectors need the decoded bytes and an output of their own).
+//! Allocation: none on the path where nothing is masked, beyond `scratch`'s growth (measured
+//! with a counting allocator for every kind), except under a policy with custom detectors for
+//! two rare shapes, which cost one buffer each: a hex `bytea` text value, and a binary
+//! `numeric` whose text is longer than 160 bytes (the detectors need the decoded or rendered
+//! bytes and an output of their own).
 
 mod binary;
 mod json;
