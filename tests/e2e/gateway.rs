@@ -1276,4 +1276,66 @@ async fn rows_of_a_portal_nobody_described_are_typed_by_the_gateway_and_masked()
             Some(7i32.to_be_bytes().to_vec())
         ]
     );
+
+    // A setting echoed in ParameterStatus, and a fast-path function result (quote_literal(text),
+    // OID 1283, one text argument, text result).
+    let mut batch = Vec::new();
+    batch.extend(message(
+        b'Q',
+        b"SET application_name = 'x 4111111111111111'\0",
+    ));
+    let pan = b"4111111111111111";
+    let call = [
+        &1283i32.to_be_bytes()[..],
+        &1i16.to_be_bytes(),
+        &0i16.to_be_bytes(),
+        &1i16.to_be_bytes(),
+        &(pan.len() as i32).to_be_bytes(),
+        pan,
+        &0i16.to_be_bytes(),
+    ]
+    .concat();
+    batch.extend(message(b'F', &call));
+    client.send(&batch).await;
+    let mut seen = Vec::new();
+    let mut ready = 0;
+    while let Some(frame) = client.next_frame().await {
+        seen.push(frame.tag);
+        if frame.tag == b'E' {
+            panic!(
+                "the function call failed: {:?}",
+                BackendMessage::decode(&frame)
+            );
+        }
+        assert!(
+            !String::from_utf8_lossy(&frame.raw).contains("4111111111111111"),
+            "a {} message carried the card number",
+            char::from(frame.tag)
+        );
+        if frame.tag == b'S' {
+            let Ok(BackendMessage::ParameterStatus { name, value }) =
+                BackendMessage::decode(&frame)
+            else {
+                panic!("not a ParameterStatus");
+            };
+            assert_eq!(
+                (name.as_str(), value.as_str()),
+                ("application_name", "x 411111******1111")
+            );
+        }
+        if frame.tag == b'V' {
+            assert!(String::from_utf8_lossy(&frame.raw).contains("411111******1111"));
+        }
+        if frame.tag == b'Z' {
+            ready += 1;
+            if ready == 2 {
+                break;
+            }
+        }
+    }
+    assert!(
+        seen.contains(&b'S') && seen.contains(&b'V'),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
 }
