@@ -62,6 +62,8 @@ const CARDS_TABLE: &str = "hoop_gwbench_cards";
 /// figure is ~151): sizes the table so that its result is at least the size asked for. The
 /// client counts the actual bytes.
 const CARDS_ROW_BYTES: u64 = 150;
+/// Rounds of the masking run (each target once per round, in turn).
+const CARDS_ROUNDS: usize = 3;
 /// The masking run checks 1 row in this many for (un)masked card numbers.
 const CARDS_CHECK_EVERY: u64 = 4096;
 /// Bound on a server becoming ready.
@@ -387,17 +389,21 @@ fn cards_rows(megabytes: u64) -> u64 {
 }
 
 /// `SELECT *` of [`CARDS_TABLE`] at each size, direct, through hoop without masking and
-/// through hoop masking results; with a pid, that hoop's RSS before the run and its peak.
+/// through hoop masking results, [`CARDS_ROUNDS`] rounds in turn (the machine is shared: one
+/// run can be slowed by another process); the median throughput, its range, and with a pid,
+/// that hoop's RSS before the first round and its highest peak over the rounds.
 async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
     println!(
         "\nSELECT * FROM {CARDS_TABLE} (id bigint, pan text, note text, amount numeric; a card \
          number in every row, and in the note of 1 in 10), simple query, text format, DataRows \
-         read by an in-process client; load average {}\n{:>8}{:>10}  {:<12}{:>9}{:>9}{:>15}{:>13}",
+         read by an in-process client; median of {CARDS_ROUNDS} rounds in turn; load average \
+         {}\n{:>8}{:>10}  {:<12}{:>9}{:>15}{:>9}{:>15}{:>13}",
         load_average(),
         "MiB",
         "rows",
         "target",
         "MiB/s",
+        "(min–max)",
         "×direct",
         "hoop RSS MiB",
         "peak MiB"
@@ -409,37 +415,65 @@ async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
         } else {
             format!("SELECT * FROM {CARDS_TABLE} LIMIT {rows}")
         };
-        let mut direct = None;
-        for (target, watch) in targets {
-            let before_kib = watch.map(|pid| {
-                reset_peak_rss(pid);
-                status_kib(pid, "VmRSS")
-            });
-            let run = RawClient::connect(target).await.select(&sql).await;
-            let peak_kib = watch.map(|pid| status_kib(pid, "VmHWM"));
-            assert_eq!(run.rows, rows, "rows of {sql:?} via {}", target.name);
-            // The pan column holds a card number in every row: masked by exactly one target.
-            let masks = target.name == "hoop";
-            let expected = if masks { 0 } else { run.checked };
-            assert_eq!(
-                run.checked_with_pan, expected,
-                "rows with a card number of {} checked via {}",
-                run.checked, target.name
+        let mut speeds = vec![Vec::new(); targets.len()];
+        let mut bytes = vec![0; targets.len()];
+        let mut before = vec![None; targets.len()];
+        let mut peak: Vec<Option<u64>> = vec![None; targets.len()];
+        for _ in 0..CARDS_ROUNDS {
+            for (i, (target, watch)) in targets.iter().enumerate() {
+                let before_kib = watch.map(|pid| {
+                    reset_peak_rss(pid);
+                    status_kib(pid, "VmRSS")
+                });
+                let run = RawClient::connect(target).await.select(&sql).await;
+                let peak_kib = watch.map(|pid| status_kib(pid, "VmHWM"));
+                assert_eq!(run.rows, rows, "rows of {sql:?} via {}", target.name);
+                // The pan column holds a card number in every row: only "hoop" masks it.
+                let expected = if target.name == "hoop" {
+                    0
+                } else {
+                    run.checked
+                };
+                assert_eq!(
+                    run.checked_with_pan, expected,
+                    "rows with a card number of {} checked via {}",
+                    run.checked, target.name
+                );
+                speeds[i].push(run.bytes as f64 / run.elapsed.as_secs_f64());
+                bytes[i] = run.bytes;
+                before[i] = before[i].or(before_kib);
+                peak[i] = peak[i].max(peak_kib);
+            }
+        }
+        let medians: Vec<f64> = speeds.iter_mut().map(|s| median(s)).collect();
+        let kib = |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+        for (i, (target, _)) in targets.iter().enumerate() {
+            let range = format!(
+                "({:.0}–{:.0})",
+                speeds[i][0] / MIB,
+                speeds[i][speeds[i].len() - 1] / MIB
             );
-            let bytes_per_s = run.bytes as f64 / run.elapsed.as_secs_f64();
-            let direct = *direct.get_or_insert(bytes_per_s);
-            let kib =
-                |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
             println!(
-                "{:>8.0}{rows:>10}  {:<12}{:>9.1}{:>9.2}{:>15}{:>13}",
-                run.bytes as f64 / MIB,
+                "{:>8.0}{rows:>10}  {:<12}{:>9.1}{range:>15}{:>9.2}{:>15}{:>13}",
+                bytes[i] as f64 / MIB,
                 target.name,
-                bytes_per_s / MIB,
-                bytes_per_s / direct,
-                kib(before_kib),
-                kib(peak_kib),
+                medians[i] / MIB,
+                medians[i] / medians[0],
+                kib(before[i]),
+                kib(peak[i]),
             );
         }
+    }
+}
+
+/// The median of `values`, which it sorts.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 

@@ -15,13 +15,23 @@
 //!   space or dash separators, then a digit-boundary, IIN and Luhn check of each candidate in
 //!   plain Rust. It does less than hoop's scanner (no window search inside longer chains of
 //!   groups, so `4111 1111 1111 1111 123` is missed), so it is a lower bound on a regex's cost.
+//!
+//! Then `mask_into` on one ~40-byte value, and per DataRow: 10,000 rows shaped like the
+//! gateway benchmark's card table, relayed unmasked (a copy) or through `mask_data_row`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use hoop::masking::Masker;
 use hoop::masking::pan::{self, MaskStyle, iin::IIN_RANGES};
+use hoop::masking::row::{ColumnPlan, MaskTally, RowPlan, mask_data_row};
+use hoop::masking::value::{Format, ValueKind};
+use hoop_protocol::Frame;
+use hoop_protocol::rows::DataRowWriter;
 use regex::bytes::Regex;
 
 const SIZE: usize = 16 << 20;
@@ -363,10 +373,134 @@ fn per_value(c: &mut Criterion) {
     group.finish();
 }
 
+/// Text-format DataRows shaped like the gateway benchmark's `hoop_gwbench_cards`
+/// (`id bigint, pan text, note text, amount numeric`, ~150 bytes); `pan` holds a test card
+/// number in every row when `cards`, else a 16-digit order number (no known IIN). The note
+/// holds a card number in 1 row in 10 either way.
+fn card_rows(cards: bool, count: u64) -> Vec<Frame> {
+    const PANS: [&str; 4] = [
+        "4111111111111111",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+    ];
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for id in 1..=count {
+        let pan = if cards {
+            PANS[(id % 4) as usize].to_owned()
+        } else {
+            (1_000_000_000_000_000 + id).to_string()
+        };
+        let mut note = if id % 10 == 0 {
+            format!("refund to card 4012 8888 8888 1881 approved, ticket {id}")
+        } else {
+            format!("order {id} shipped to the warehouse, customer notified by email")
+        };
+        while note.len() < 100 {
+            note.push_str(" ok");
+        }
+        note.truncate(100);
+        let amount = format!("{}.{:02}", (id % 100_000) / 100, id % 100);
+        let mut row = DataRowWriter::new(&mut buf, 4);
+        for value in [id.to_string(), pan, note, amount] {
+            row.push(value.as_bytes());
+        }
+        row.finish();
+        frames.push(Frame {
+            tag: b'D',
+            raw: buf.split().freeze(),
+        });
+    }
+    frames
+}
+
+/// The gateway's per-row work on such rows: relayed as they are (`[masking] results = false`)
+/// or masked by their plan (`mask_data_row`, what `hoop` does per DataRow), into one output
+/// buffer as the relay does.
+fn per_row(c: &mut Criterion) {
+    const ROWS: u64 = 10_000;
+    let masker = Masker::pci_default();
+    let column = |name: &str, kind| ColumnPlan {
+        label: Arc::from(name),
+        kind,
+        format: Format::Text,
+        rule: None,
+    };
+    let plan = RowPlan {
+        columns: vec![
+            column("public.cards.id", ValueKind::Int8),
+            column("public.cards.pan", ValueKind::Text),
+            column("public.cards.note", ValueKind::Text),
+            column("public.cards.amount", ValueKind::Numeric),
+        ],
+        fallback: None,
+    };
+    let mut group = c.benchmark_group("data_row");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (name, cards) in [("pan_in_every_row", true), ("no_pan_in_pan_column", false)] {
+        let frames = card_rows(cards, ROWS);
+        let bytes: usize = frames.iter().map(|f| f.raw.len()).sum();
+        let mut check = BytesMut::new();
+        let mut tally = MaskTally::default();
+        for frame in &frames {
+            mask_data_row(
+                &plan,
+                &masker,
+                frame,
+                &mut check,
+                &mut Vec::new(),
+                &mut tally,
+            )
+            .unwrap();
+        }
+        eprintln!(
+            "data_row/{name}: {ROWS} rows, {bytes} bytes ({} per row), {} values masked",
+            bytes as u64 / ROWS,
+            tally.values()
+        );
+        group.throughput(Throughput::Bytes(bytes as u64));
+        let mut out = BytesMut::with_capacity(bytes);
+        group.bench_function(format!("{name}/relay_unmasked"), |b| {
+            b.iter(|| {
+                out.clear();
+                for frame in &frames {
+                    out.extend_from_slice(&black_box(frame).raw);
+                }
+                out.len()
+            })
+        });
+        let mut scratch = Vec::new();
+        group.bench_function(format!("{name}/mask_data_row"), |b| {
+            b.iter(|| {
+                out.clear();
+                let mut tally = MaskTally::default();
+                for frame in &frames {
+                    mask_data_row(
+                        &plan,
+                        &masker,
+                        black_box(frame),
+                        &mut out,
+                        &mut scratch,
+                        &mut tally,
+                    )
+                    .unwrap();
+                }
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     scanners(&mut c);
     per_value(&mut c);
+    per_row(&mut c);
     c.final_summary();
     eprintln!("pan_scan: load average at the end {}", load_average());
 }

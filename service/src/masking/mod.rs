@@ -181,9 +181,9 @@ impl Masker {
                 hits.pans = pan::find(text).count() as u32;
                 scratch.extend_from_slice(masked.as_bytes());
             }
-            (style, Some(_)) => {
+            (style, Some(first)) => {
                 scratch.extend_from_slice(text);
-                hits.pans = pan::mask_in_place(scratch, style) as u32;
+                hits.pans = pan::mask_in_place_from(scratch, style, first) as u32;
             }
         }
         for (i, detector) in self.detectors.iter().enumerate() {

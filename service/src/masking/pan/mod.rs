@@ -90,12 +90,23 @@ pub fn contains_pan(haystack: &[u8]) -> bool {
 /// Same-length masking keeps protocol framing intact (the gateway masks DataRow bytes in
 /// place). A side of a PAN joined by one separator to other digits keeps no digit.
 pub fn mask_in_place(buf: &mut [u8], style: &MaskStyle) -> usize {
+    match scan::next_match(buf, 0) {
+        Some(first) => mask_in_place_from(buf, style, first),
+        None => 0,
+    }
+}
+
+/// [`mask_in_place`] for a caller that already found the first match (with [`find`] on these
+/// same bytes), so the scan does not start over: the hot path of a value that holds a PAN.
+pub fn mask_in_place_from(buf: &mut [u8], style: &MaskStyle, first: Match) -> usize {
     let mut count = 0;
     let mut previous_end = None;
-    while let Some(m) = scan::next_match(buf, previous_end.unwrap_or(0)) {
+    let mut next = Some(first);
+    while let Some(m) = next {
         Kept::for_match(style, buf, m, previous_end).apply_in_place(&mut buf[m.range()]);
         count += 1;
         previous_end = Some(m.end);
+        next = scan::next_match(buf, m.end);
     }
     count
 }
