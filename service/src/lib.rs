@@ -17,6 +17,7 @@
 //! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
+//! - [`policy`]: statement classification with Postgres's own parser (pure), for the rules.
 //! - [`cli`]: the command line.
 
 pub mod api;
@@ -31,6 +32,7 @@ pub mod gateway_tls;
 pub mod identity;
 pub mod masking;
 pub mod metrics;
+pub mod policy;
 pub mod recording;
 pub mod server;
 pub mod state;

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub recording_failures: Counter,
     /// Result values masked by the gateway (counted when their session ends).
     pub masked_values: Counter,
+    /// Statements the statement policy denied (counted when their session ends).
+    pub statements_denied: Counter,
 }
 
 impl Default for Metrics {
@@ -140,9 +142,16 @@ impl Metrics {
             "Result values masked (card numbers, custom detectors, column rules), counted at session end",
             masked_values.clone(),
         );
+        let statements_denied = Counter::default();
+        registry.register(
+            "gateway_statements_denied",
+            "Statements the statement policy denied, counted at session end",
+            statements_denied.clone(),
+        );
         Metrics {
             registry,
             masked_values,
+            statements_denied,
             logins,
             sessions_live,
             statements,

@@ -10,10 +10,13 @@ use crate::audit::AuditLog;
 use crate::config::{Config, ConfigError, MaskingConfig, PanStyle, SecretEnv};
 use crate::exchange::Broker;
 use crate::gateway::Gateway;
+use crate::gateway::StatementPolicy;
 use crate::identity::Verifier;
 use crate::masking::pan::TokenKey;
 use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
 use crate::metrics::Metrics;
+use crate::policy::classify::Classifier;
+use crate::policy::rules::Rules;
 use crate::state::{StateError, Store};
 use crate::trust::TrustPolicy;
 use crate::upstream::{UpstreamError, Upstreams};
@@ -197,6 +200,20 @@ async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown:
     }
 }
 
+/// The statement policy of `[policy]` and `[[rules]]`.
+pub fn statement_policy(config: &Config, origin: &str) -> Result<StatementPolicy, ConfigError> {
+    let rules = Rules::compile(&config.policy, &config.rules)
+        .map_err(|e| ConfigError::new(origin, e.to_string()))?;
+    let classifier = Arc::new(Classifier::new(
+        config.policy.max_statement_bytes,
+        CLASSIFIER_CACHE_ENTRIES,
+    ));
+    Ok(StatementPolicy::new(classifier, rules))
+}
+
+/// Statement texts whose classification is kept (exact text → classification).
+const CLASSIFIER_CACHE_ENTRIES: usize = 4096;
+
 /// The masking policy of `[masking]`, with its token key read from its source.
 pub fn masking_policy(
     config: &MaskingConfig,
@@ -246,11 +263,13 @@ pub async fn serve(
     let reaper_interval = config.server.reaper_interval;
     let (public_host, _) = config.public_endpoint();
     let masking = masking_policy(&config.masking, env, origin)?;
+    let statements = statement_policy(&config, origin)?;
     let broker = build(config, env, origin).await?;
     let gateway = Arc::new(Gateway::new(
         broker.clone(),
         broker.config().gateway.clone(),
         masking,
+        statements,
         &public_host,
     )?);
     // Built before anything listens, so a missing watcher token fails the start.

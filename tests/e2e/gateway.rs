@@ -1229,6 +1229,8 @@ async fn rows_of_a_portal_nobody_described_are_typed_by_the_gateway_and_masked()
     let hoop = Hoop::start(Options {
         gateway: GatewaySettings {
             require_tls: Some(false),
+            // Without deny rules a FunctionCall message may run (the default pack refuses it).
+            extra: Some("[policy]\ndefault_rules = false\n".into()),
             ..GatewaySettings::default()
         },
         ..Options::default()

@@ -171,7 +171,7 @@ fn recorded_events(hoop: &Hoop) -> Vec<Value> {
 async fn start(masking: Option<&str>) -> (Hoop, Credential) {
     let hoop = Hoop::start(Options {
         gateway: GatewaySettings {
-            masking: masking.map(str::to_owned),
+            extra: masking.map(str::to_owned),
             ..GatewaySettings::default()
         },
         ..Options::default()

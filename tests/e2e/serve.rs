@@ -221,6 +221,10 @@ async fn the_demo_runs_end_to_end_and_never_prints_a_card_number() {
     assert!(status.success(), "{output}");
     assert!(output.contains("411111******1111 | ****"), "{output}");
     assert!(output.contains("chain verifies"), "{output}");
+    assert!(
+        output.contains("DROP TABLE cards -> refused by hoop: hoop policy denied this statement"),
+        "{output}"
+    );
     for pan in [
         "4111111111111111",
         "5555 5555 5555 4444",

@@ -266,6 +266,37 @@ pub fn encode_describe(target: Target, name: &str, buf: &mut BytesMut) {
     });
 }
 
+/// Writes a Parse. The gateway sends its own statements (a policy denial's error) this way.
+pub fn encode_parse(statement: &str, sql: &str, param_types: &[u32], buf: &mut BytesMut) {
+    write_tagged(tag::PARSE, buf, |b| {
+        put_cstr(b, statement);
+        put_cstr(b, sql);
+        b.put_i16(i16::try_from(param_types.len()).expect("at most i16::MAX parameter types"));
+        for oid in param_types {
+            b.put_u32(*oid);
+        }
+    });
+}
+
+/// Writes a Bind of `statement` to `portal` with no parameters and text results.
+pub fn encode_bind_without_parameters(portal: &str, statement: &str, buf: &mut BytesMut) {
+    write_tagged(tag::BIND, buf, |b| {
+        put_cstr(b, portal);
+        put_cstr(b, statement);
+        b.put_i16(0);
+        b.put_i16(0);
+        b.put_i16(0);
+    });
+}
+
+/// Writes an Execute of `portal`; `max_rows` 0 means all rows.
+pub fn encode_execute(portal: &str, max_rows: i32, buf: &mut BytesMut) {
+    write_tagged(tag::EXECUTE, buf, |b| {
+        put_cstr(b, portal);
+        b.put_i32(max_rows);
+    });
+}
+
 /// Writes a Terminate.
 pub fn encode_terminate(buf: &mut BytesMut) {
     write_tagged(tag::TERMINATE, buf, |_| {});
@@ -280,6 +311,41 @@ pub fn encode_sync(buf: &mut BytesMut) {
 mod tests {
     use super::*;
     use crate::body::msg;
+
+    #[test]
+    fn parse_bind_execute_round_trip() {
+        let mut buf = BytesMut::new();
+        encode_parse("s", "select $1", &[25], &mut buf);
+        encode_bind_without_parameters("p", "s", &mut buf);
+        encode_execute("p", 0, &mut buf);
+        let mut next =
+            || FrontendMessage::decode(&crate::decode_frame(&mut buf, 1024).unwrap().unwrap());
+        assert_eq!(
+            next(),
+            Ok(FrontendMessage::Parse {
+                statement: "s".into(),
+                sql: "select $1".into(),
+                param_types: vec![25]
+            })
+        );
+        assert_eq!(
+            next(),
+            Ok(FrontendMessage::Bind {
+                portal: "p".into(),
+                statement: "s".into(),
+                param_formats: vec![],
+                params: vec![],
+                result_formats: vec![]
+            })
+        );
+        assert_eq!(
+            next(),
+            Ok(FrontendMessage::Execute {
+                portal: "p".into(),
+                max_rows: 0
+            })
+        );
+    }
 
     #[test]
     fn describe_round_trips() {

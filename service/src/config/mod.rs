@@ -57,6 +57,12 @@ pub struct Config {
     /// How card numbers and other sensitive values are masked in results and recordings.
     #[serde(default)]
     pub masking: MaskingConfig,
+    /// The statement policy's default rule pack and what it protects.
+    #[serde(default)]
+    pub policy: crate::policy::rules::PolicyConfig,
+    /// Statement rules, in order: the first that matches decides, before the default pack.
+    #[serde(default)]
+    pub rules: Vec<crate::policy::rules::RuleConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -628,6 +634,27 @@ impl Config {
             self.validate_watcher(w).or_else(err)?;
         }
         self.validate_masking().or_else(err)?;
+        self.validate_rules().or_else(err)?;
+        Ok(())
+    }
+
+    /// Rules compile (kinds exist, globs parse, every rule has a condition, ids are unique) and
+    /// name configured connections.
+    fn validate_rules(&self) -> Result<(), String> {
+        if self.policy.max_statement_bytes < 1024 {
+            return Err("policy.max_statement_bytes must be at least 1024".into());
+        }
+        crate::policy::rules::Rules::compile(&self.policy, &self.rules)
+            .map_err(|e| e.to_string())?;
+        for (i, rule) in self.rules.iter().enumerate() {
+            for (j, name) in rule.connections.iter().enumerate() {
+                if self.connection(&ConnectionName(name.clone())).is_none() {
+                    return Err(format!(
+                        "rules[{i}].connections[{j}]: no [[connections]] is named {name:?}"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 

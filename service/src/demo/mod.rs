@@ -45,11 +45,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config = demo_config(&issuer.url(), &admin_url, gateway_port, &spool)?;
     let gateway_config = config.gateway.clone();
     let masking = server::masking_policy(&config.masking, &ProcessEnv, "demo")?;
+    let statements = server::statement_policy(&config, "demo")?;
     let broker = server::build(config, &ProcessEnv, "demo").await?;
     let gateway = Arc::new(Gateway::new(
         broker.clone(),
         gateway_config,
         masking,
+        statements,
         "127.0.0.1",
     )?);
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
@@ -134,15 +136,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     // Stored in full upstream; what leaves the gateway is the PCI display form.
     for row in client
-        .query("SELECT holder, number, cvv FROM cards ORDER BY id", &[])
+        .query(
+            "SELECT holder, number, cvv FROM cards ORDER BY id LIMIT 10",
+            &[],
+        )
         .await?
     {
         println!(
-            "   SELECT holder, number, cvv FROM cards -> {} | {} | {}",
+            "   SELECT holder, number, cvv FROM cards LIMIT 10 -> {} | {} | {}",
             row.get::<_, String>(0),
             row.get::<_, String>(1),
             row.get::<_, String>(2),
         );
+    }
+    // The statement policy decides before anything reaches the database.
+    for sql in ["DROP TABLE cards", "SELECT number FROM cards"] {
+        match client.batch_execute(sql).await {
+            Ok(()) => bail!("{sql} ran; the statement policy should have refused it"),
+            Err(e) => println!("   {sql} -> refused by hoop: {}", db_message(&e)),
+        }
     }
     match client.execute("DELETE FROM payments", &[]).await {
         Ok(_) => bail!("the run role could delete rows; the demo role has too many privileges"),
@@ -405,6 +417,11 @@ fn demo_config(
         connections = ["payments"]
         ttl = "10m"
         max_sessions = 2
+
+        # The default rule pack protects these tables and refuses unbounded reads of card numbers.
+        [policy]
+        protected_tables = ["cards", "payments"]
+        pan_columns = ["cards.number"]
 
         # Card numbers are masked wherever they appear; the CVV column whatever it holds.
         [[masking.columns]]

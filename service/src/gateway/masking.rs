@@ -79,8 +79,8 @@ pub struct ResultMasker<'a> {
 impl<'a> ResultMasker<'a> {
     pub fn new(masking: Masking<'a>) -> ResultMasker<'a> {
         ResultMasker {
+            tracker: Tracker::new(masking.policy.results),
             masking,
-            tracker: Tracker::default(),
             plan: None,
             tally: MaskTally::default(),
             masked_values: 0,
@@ -94,19 +94,25 @@ impl<'a> ResultMasker<'a> {
         self.masking.policy
     }
 
+    /// The session's connection.
+    pub fn connection(&self) -> &'a ConnectionName {
+        self.masking.connection
+    }
+
     /// Values masked so far in the session.
     pub fn masked_values(&self) -> u64 {
         self.masked_values
     }
 
-    /// Notes a client message about to be forwarded; with result masking off, nothing is
-    /// tracked and nothing injected.
+    /// Notes a client message about to be forwarded (with result masking off, no Describe is
+    /// ever asked for).
     pub fn client(&mut self, message: &FrontendMessage) -> ClientStep {
-        if self.masking.policy.results {
-            self.tracker.client(message)
-        } else {
-            ClientStep::Forward
-        }
+        self.tracker.client(message)
+    }
+
+    /// Notes the gateway's own Parse, Bind and Execute of a policy denial.
+    pub fn injected(&mut self) {
+        self.tracker.injected();
     }
 
     /// The parameter types of a prepared statement, as far as known.
@@ -127,6 +133,17 @@ impl<'a> ResultMasker<'a> {
     ) -> Result<(), Fault> {
         let policy = self.masking.policy;
         let masker = &policy.masker;
+        if !policy.results {
+            // Nothing is masked; the tracker still follows the session, so the answers to the
+            // gateway's own messages never reach the client.
+            if !matches!(
+                self.tracker.upstream(frame.tag, None, None),
+                UpstreamStep::Swallow
+            ) {
+                out.extend_from_slice(&frame.raw);
+            }
+            return Ok(());
+        }
         let (fields, params) = match frame.tag {
             b'T' => {
                 let fields = rows::decode_row_description(&frame)?;
@@ -175,10 +192,14 @@ impl<'a> ResultMasker<'a> {
                     BackendMessage::ErrorResponse(f) | BackendMessage::NoticeResponse(f) => f,
                     _ => unreachable_fields(),
                 };
+                let denial = super::policy::is_denial(fields.sqlstate(), fields.message());
                 let masked = ErrorFields(
                     fields
                         .0
                         .iter()
+                        // A denial's context (`PL/pgSQL function inline_code_block ...`) and
+                        // source location are the gateway's, not the client's statement's.
+                        .filter(|(code, _)| !(denial && matches!(code, b'W' | b'F' | b'L' | b'R')))
                         .map(|(code, v)| (*code, masker.mask_str(v).into_owned()))
                         .collect(),
                 );

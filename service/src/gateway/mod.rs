@@ -10,6 +10,7 @@
 
 mod catalog;
 mod masking;
+mod policy;
 mod registry;
 mod relay;
 mod results;
@@ -30,6 +31,7 @@ use crate::masking::MaskingPolicy;
 use crate::recording::{Event, RecordingError, Spool};
 use crate::server::Shutdown;
 
+pub use policy::StatementPolicy;
 pub use registry::{Ending, Registry};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,8 @@ pub struct Gateway {
     registry: Registry,
     config: GatewayConfig,
     masking: MaskingPolicy,
+    /// Classifies and decides every statement before it is forwarded.
+    statements: StatementPolicy,
     /// Names result columns for column masking rules.
     catalog: catalog::Catalog,
     /// Keys the fake SCRAM verifiers of unknown users; derived from the server key so an unknown
@@ -60,6 +64,7 @@ impl Gateway {
         broker: Arc<Broker>,
         config: GatewayConfig,
         masking: MaskingPolicy,
+        statements: StatementPolicy,
         public_host: &str,
     ) -> Result<Gateway, GatewayError> {
         if !masking.results {
@@ -85,6 +90,7 @@ impl Gateway {
             registry: Registry::default(),
             config,
             masking,
+            statements,
             catalog: catalog::Catalog::default(),
             mock_key,
         })

@@ -20,12 +20,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::masking::{Fault, Masking, ResultMasker};
+use super::policy::{self, StatementPolicy};
 use super::registry::Ending;
 use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
+use crate::policy::rules::Decision;
 use crate::recording::{Event, Recorder, RecordingError, RecordingSummary};
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
@@ -74,6 +76,8 @@ pub struct Outcome {
     pub statements: u64,
     pub errors: u64,
     pub masked_values: u64,
+    /// Statements the policy denied.
+    pub denied: u64,
     pub recording: Result<RecordingSummary, RecordingError>,
 }
 
@@ -89,12 +93,15 @@ struct Relay<'a> {
     errors: u64,
     copy_in_bytes: u64,
     masker: ResultMasker<'a>,
+    statements_policy: &'a StatementPolicy,
+    denied: u64,
 }
 
-pub async fn run(
-    sides: Sides<'_>,
+pub async fn run<'a>(
+    sides: Sides<'a>,
     recorder: Recorder,
-    masking: Masking<'_>,
+    masking: Masking<'a>,
+    statements_policy: &'a StatementPolicy,
     mut ending: watch::Receiver<Option<Ending>>,
     expires_at: DateTime<Utc>,
     max_message: usize,
@@ -111,6 +118,8 @@ pub async fn run(
         errors: 0,
         copy_in_bytes: 0,
         masker: ResultMasker::new(masking),
+        statements_policy,
+        denied: 0,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -159,6 +168,7 @@ pub async fn run(
         statements: relay.statements,
         errors: relay.errors,
         masked_values: relay.masker.masked_values(),
+        denied: relay.denied,
         recording,
     }
 }
@@ -180,18 +190,37 @@ impl Relay<'_> {
                 Ok(message) => message,
                 Err(e) => return Err(self.violation(e).await),
             };
-            if let Some(message) = &message {
-                if let Some(event) = self.client_event(message) {
-                    events.push(event);
+            terminate |= frame.tag == b'X';
+            let Some(message) = &message else {
+                self.out.extend_from_slice(&frame.raw);
+                continue;
+            };
+            let decision = self.decide(message).await;
+            if let Some(event) = self.client_event(message, decision.as_ref()) {
+                events.push(event);
+            }
+            match (message, decision) {
+                (FrontendMessage::Parse { .. }, Some(d)) if policy::denies(&d) => {
+                    // The client's statement is never created upstream: the gateway's own
+                    // statement raises the denial in its place.
+                    self.masker.injected();
+                    self.statements_policy
+                        .encode_denied_parse(&d, &mut self.out);
                 }
-                if let ClientStep::DescribeFirst(portal) = self.masker.client(message) {
-                    // The rows of an undescribed portal must be typed before they are masked;
-                    // the answer to this Describe is swallowed on its way back.
-                    frontend::encode_describe(Target::Portal, &portal, &mut self.out);
+                (_, Some(d)) if policy::denies(&d) => {
+                    self.masker.client(message);
+                    self.statements_policy
+                        .encode_denied_query(&d, &mut self.out);
+                }
+                _ => {
+                    if let ClientStep::DescribeFirst(portal) = self.masker.client(message) {
+                        // The rows of an undescribed portal must be typed before they are
+                        // masked; the answer to this Describe is swallowed on its way back.
+                        frontend::encode_describe(Target::Portal, &portal, &mut self.out);
+                    }
+                    self.out.extend_from_slice(&frame.raw);
                 }
             }
-            terminate |= frame.tag == b'X';
-            self.out.extend_from_slice(&frame.raw);
         }
         // All events before the last one ride on its sync: one durable append per batch.
         let last = events.pop();
@@ -224,24 +253,59 @@ impl Relay<'_> {
         }
     }
 
+    /// The statement policy's decision on a Query, Parse or FunctionCall; `None` for other
+    /// messages.
+    async fn decide(&mut self, message: &FrontendMessage) -> Option<Decision> {
+        let connection = &self.masker.connection().0;
+        let decision = match message {
+            FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
+                self.statements_policy.decide(connection, sql).await.0
+            }
+            FrontendMessage::FunctionCall { .. } => {
+                self.statements_policy.function_call(connection)
+            }
+            _ => return None,
+        };
+        if policy::denies(&decision) {
+            self.denied += 1;
+            tracing::info!(
+                target: "hoop::audit",
+                rule = decision.rule.as_deref().unwrap_or("-"),
+                connection = %connection,
+                "statement denied by the policy"
+            );
+        }
+        Some(decision)
+    }
+
     /// The recording event for a client message, if it is one the evidence needs.
-    fn client_event(&mut self, message: &FrontendMessage) -> Option<Event> {
+    fn client_event(
+        &mut self,
+        message: &FrontendMessage,
+        decision: Option<&Decision>,
+    ) -> Option<Event> {
         let policy = self.masker.policy();
         let masker = &policy.masker;
+        let decided = |event: Event| match decision {
+            Some(d) => event
+                .with("decision", if policy::denies(d) { "deny" } else { "allow" })
+                .with("rule", d.rule.clone().unwrap_or_default()),
+            None => event,
+        };
         match message {
             FrontendMessage::Query { sql } => {
                 self.statements += 1;
-                Some(
+                Some(decided(
                     Event::new("statement")
                         .with("protocol", "simple")
                         .with("sql", masker.mask_str(sql).into_owned()),
-                )
+                ))
             }
-            FrontendMessage::Parse { statement, sql, .. } => Some(
+            FrontendMessage::Parse { statement, sql, .. } => Some(decided(
                 Event::new("parse")
                     .with("statement", statement.clone())
                     .with("sql", masker.mask_str(sql).into_owned()),
-            ),
+            )),
             FrontendMessage::Bind {
                 portal,
                 statement,
@@ -270,7 +334,9 @@ impl Relay<'_> {
             }
             FrontendMessage::FunctionCall { function_oid } => {
                 self.statements += 1;
-                Some(Event::new("function_call").with("function_oid", *function_oid))
+                Some(decided(
+                    Event::new("function_call").with("function_oid", *function_oid),
+                ))
             }
             FrontendMessage::CopyData(data) => {
                 // COPY data is not recorded (it is the table's content), only its size.
@@ -306,18 +372,14 @@ impl Relay<'_> {
                 b'C' | b'E' | b'N' | b'A' => self.upstream_event(&frame),
                 _ => None,
             };
-            if self.masker.policy().results {
-                let relayed = self
-                    .masker
-                    .relay(frame, &mut self.out, &mut self.recorder)
-                    .await;
-                match relayed {
-                    Ok(()) => {}
-                    Err(Fault::Malformed(e)) => return Err(self.upstream_violation(e).await),
-                    Err(Fault::Recording(e)) => return Err(Ended::RecordingFailed(e)),
-                }
-            } else {
-                self.out.extend_from_slice(&frame.raw);
+            let relayed = self
+                .masker
+                .relay(frame, &mut self.out, &mut self.recorder)
+                .await;
+            match relayed {
+                Ok(()) => {}
+                Err(Fault::Malformed(e)) => return Err(self.upstream_violation(e).await),
+                Err(Fault::Recording(e)) => return Err(Ended::RecordingFailed(e)),
             }
             if let Some(event) = event {
                 self.recorder

@@ -110,6 +110,11 @@ enum Expect {
     Execute(Arc<Portal>),
     Close,
     Sync,
+    /// The gateway's own Parse, Bind and Execute (a policy denial, `gateway/policy.rs`): their
+    /// answers are not the client's.
+    InjectedParse,
+    InjectedBind,
+    InjectedExecute,
 }
 
 /// What to do with a client message the tracker has seen.
@@ -151,16 +156,44 @@ pub enum UpstreamStep {
 }
 
 /// Follows one session's statements, portals and pending responses.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tracker {
     statements: HashMap<String, Arc<Statement>>,
     portals: HashMap<String, Arc<Portal>>,
     expected: VecDeque<Expect>,
     /// The plan of the simple-query result being received.
     current: Option<Arc<RowPlan>>,
+    /// Whether an undescribed portal gets a Describe first (only results being masked need
+    /// their types).
+    describe_portals: bool,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::new(true)
+    }
 }
 
 impl Tracker {
+    pub fn new(describe_portals: bool) -> Tracker {
+        Tracker {
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            expected: VecDeque::new(),
+            current: None,
+            describe_portals,
+        }
+    }
+
+    /// Notes the gateway's own Parse, Bind and Execute, sent in place of a denied Parse.
+    pub fn injected(&mut self) {
+        self.expected.extend([
+            Expect::InjectedParse,
+            Expect::InjectedBind,
+            Expect::InjectedExecute,
+        ]);
+    }
+
     /// Notes a client message about to be forwarded.
     pub fn client(&mut self, message: &FrontendMessage) -> ClientStep {
         match message {
@@ -219,7 +252,7 @@ impl Tracker {
             },
             FrontendMessage::Execute { portal, .. } => {
                 let bound = self.portal(portal);
-                let step = if bound.shape_coming() {
+                let step = if bound.shape_coming() || !self.describe_portals {
                     ClientStep::Forward
                 } else {
                     bound.describe_sent.store(true, Ordering::Relaxed);
@@ -327,8 +360,15 @@ impl Tracker {
                 }
                 UpstreamStep::Relay
             }
-            b'1' | b'2' | b'3' => {
-                self.pop_if(|e| matches!(e, Expect::Parse | Expect::Bind | Expect::Close));
+            b'1' | b'2' => {
+                if self.pop_if(|e| matches!(e, Expect::InjectedParse | Expect::InjectedBind)) {
+                    return UpstreamStep::Swallow;
+                }
+                self.pop_if(|e| matches!(e, Expect::Parse | Expect::Bind));
+                UpstreamStep::Relay
+            }
+            b'3' => {
+                self.pop_if(|e| matches!(e, Expect::Close));
                 UpstreamStep::Relay
             }
             b'D' => match self.expected.front() {
@@ -342,6 +382,9 @@ impl Tracker {
                 },
             },
             b'C' | b'I' | b's' => {
+                if self.pop_if(|e| matches!(e, Expect::InjectedExecute)) {
+                    return UpstreamStep::Swallow;
+                }
                 if !self.pop_if(|e| matches!(e, Expect::Execute(_))) {
                     self.current = None;
                 }
@@ -602,6 +645,30 @@ mod tests {
             t.upstream(b'T', Some(f), None),
             UpstreamStep::Describes(_)
         ));
+    }
+
+    #[test]
+    fn the_completions_of_an_injected_denial_are_swallowed_and_its_error_relayed() {
+        let mut t = Tracker::default();
+        // The client's Parse was denied: the gateway sent its own Parse/Bind/Execute instead.
+        t.injected();
+        t.client(&bind("", "denied", vec![]));
+        t.client(&execute(""));
+        t.client(&FrontendMessage::Sync);
+        assert!(matches!(
+            t.upstream(b'1', None, None),
+            UpstreamStep::Swallow
+        ));
+        assert!(matches!(
+            t.upstream(b'2', None, None),
+            UpstreamStep::Swallow
+        ));
+        assert!(matches!(
+            t.upstream(b'E', None, None),
+            UpstreamStep::ResultEnd
+        ));
+        assert!(matches!(t.upstream(b'Z', None, None), UpstreamStep::Relay));
+        assert!(t.expected.is_empty());
     }
 
     #[test]

@@ -626,6 +626,7 @@ async fn open(
             upstreams: gateway.broker.upstreams(),
             connection: &record.connection,
         },
+        &gateway.statements,
         registration.ending.clone(),
         expires_at,
         gateway.config.max_message_bytes,
@@ -634,6 +635,7 @@ async fn open(
     metrics.sessions_live.dec();
     metrics.statements.inc_by(outcome.statements);
     metrics.masked_values.inc_by(outcome.masked_values);
+    metrics.statements_denied.inc_by(outcome.denied);
     let summary = match &outcome.recording {
         Ok(s) => json!({"events": s.events, "head": s.head}),
         Err(e) => json!({"error": e.to_string()}),

@@ -362,8 +362,8 @@ pub struct GatewaySettings {
     pub require_tls: Option<bool>,
     pub max_message_bytes: Option<usize>,
     pub handshake_timeout: Option<&'static str>,
-    /// A `[masking]` section (and its `[[masking.*]]` tables), verbatim.
-    pub masking: Option<String>,
+    /// Sections appended to the file verbatim (`[masking]`, `[policy]`, `[[rules]]`...).
+    pub extra: Option<String>,
 }
 
 impl GatewaySettings {
@@ -455,9 +455,9 @@ issuer = "gitlab"
 claims = {{ project_id = {GITLAB_PROJECT_ID}, ref = "main" }}
 connections = ["{CONNECTION}"]
 
-{masking}
+{extra}
 "#,
-            masking = gateway.masking.as_deref().unwrap_or_default(),
+            extra = gateway.extra.as_deref().unwrap_or_default(),
             replica = self.replica,
             api_port = self.api_port,
             gateway_port = self.gateway_port,

@@ -1,0 +1,130 @@
+//! Statement policy at the gateway: classify what a client sends, decide, and turn a denial
+//! into an error raised by the upstream itself.
+//!
+//! A denied statement never reaches the upstream. In its place the gateway sends a `DO` block
+//! that raises SQLSTATE 42501 with the rule id and the reason, so the error comes from Postgres
+//! with Postgres's own semantics: inside a transaction block the transaction is aborted, and in
+//! the extended protocol the upstream skips every message up to the client's Sync. The session
+//! stays usable, and nothing about the denial depends on the gateway imitating Postgres.
+//!
+//! - simple Query (all its statements) and FunctionCall: replaced by a Query of the `DO` block;
+//! - Parse: replaced by Parse, Bind and Execute of the `DO` block under the unnamed statement
+//!   and portal; their ParseComplete and BindComplete are consumed by the gateway
+//!   ([`super::results::Tracker::injected`]). The client's statement is never created, so no
+//!   later Bind or Execute can run it.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use hoop_protocol::frontend;
+
+use crate::policy::classify::{Classification, Classifier, ClassifyError};
+use crate::policy::rules::{Action, Decision, Rules};
+
+/// How every denial's message starts.
+pub const DENIAL_PREFIX: &str = "hoop policy denied this statement";
+
+/// Whether an ErrorResponse is a denial raised by the gateway's `DO` block: its context and
+/// source-location fields describe that block, not the client's statement, and are dropped.
+pub fn is_denial(sqlstate: Option<&str>, message: Option<&str>) -> bool {
+    sqlstate == Some("42501") && message.is_some_and(|m| m.starts_with(DENIAL_PREFIX))
+}
+
+/// The deployment's statement policy.
+pub struct StatementPolicy {
+    pub classifier: Arc<Classifier>,
+    pub rules: Rules,
+    /// Dollar-quote tag of the denial blocks; random per process, so no configured text can end
+    /// the block early.
+    tag: String,
+}
+
+impl StatementPolicy {
+    pub fn new(classifier: Arc<Classifier>, rules: Rules) -> StatementPolicy {
+        let tag = format!("hoop_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        StatementPolicy {
+            classifier,
+            rules,
+            tag,
+        }
+    }
+
+    /// The decision on `sql` from a session of `connection`, with its classification when the
+    /// text could be classified.
+    pub async fn decide(
+        &self,
+        connection: &str,
+        sql: &str,
+    ) -> (Decision, Option<Arc<Classification>>) {
+        match self.classifier.classify_async(sql.to_owned()).await {
+            Ok(c) => (self.rules.decide(connection, sql, &c), Some(c)),
+            Err(e) => (
+                self.rules.undecidable(connection, &undecidable_why(&e)),
+                None,
+            ),
+        }
+    }
+
+    /// The decision on a FunctionCall message ([`Rules::function_call`]).
+    pub fn function_call(&self, connection: &str) -> Decision {
+        self.rules.function_call(connection)
+    }
+
+    /// A simple Query that raises the denial upstream.
+    pub fn encode_denied_query(&self, decision: &Decision, buf: &mut BytesMut) {
+        frontend::encode_query(&self.denial_block(decision), buf);
+    }
+
+    /// Parse, Bind and Execute that raise the denial upstream, in place of a denied Parse.
+    pub fn encode_denied_parse(&self, decision: &Decision, buf: &mut BytesMut) {
+        frontend::encode_parse("", &self.denial_block(decision), &[], buf);
+        frontend::encode_bind_without_parameters("", "", buf);
+        frontend::encode_execute("", 0, buf);
+    }
+
+    /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.
+    fn denial_block(&self, decision: &Decision) -> String {
+        let rule = decision.rule.as_deref().unwrap_or("policy");
+        let message = format!("{DENIAL_PREFIX} (rule {rule})");
+        format!(
+            "DO ${tag}$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = {message}, \
+             DETAIL = {detail}, HINT = {hint}; END ${tag}$",
+            tag = self.tag,
+            message = literal(&message, &self.tag),
+            detail = literal(&decision.reason, &self.tag),
+            hint = literal(
+                "ask the owners of the statement policy, or run it outside CI",
+                &self.tag
+            ),
+        )
+    }
+}
+
+fn undecidable_why(e: &ClassifyError) -> String {
+    e.to_string()
+}
+
+/// `text` as a SQL string literal inside a `$tag$` block: quotes doubled, NULs (which would end
+/// the protocol string) and the tag itself removed.
+fn literal(text: &str, tag: &str) -> String {
+    let clean = text.replace('\0', "").replace(tag, "");
+    format!("'{}'", clean.replace('\'', "''"))
+}
+
+/// Whether a decision keeps the statement from the upstream.
+pub fn denies(decision: &Decision) -> bool {
+    decision.action == Action::Deny
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_cannot_break_out_of_the_block() {
+        let tag = "hoop_abc";
+        assert_eq!(literal("it's", tag), "'it''s'");
+        assert_eq!(literal("a\0b", tag), "'ab'");
+        assert_eq!(literal("x $hoop_abc$ y", tag), "'x $$ y'");
+    }
+}

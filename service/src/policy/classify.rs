@@ -1,0 +1,289 @@
+//! Statement classification with Postgres's own parser.
+//!
+//! [`classify`] parses a SQL text with libpg_query (the `pg_query` crate) and walks **every
+//! node** of the resulting tree, so what a rule needs to see is found wherever the grammar
+//! allows it: DML inside a `WITH`, a `PREPARE` body, an `EXPLAIN ANALYZE` target, a subquery,
+//! a set operation, `RETURNING`, `MERGE`, `INSERT … SELECT`, a `DEFAULT` expression, one
+//! statement of several in one Query message. Comments, case, quoting and dollar quoting are
+//! the parser's business, not ours: `SELECT $$DROP TABLE cards$$` is a SELECT of a string.
+//!
+//! What is *not* analysed, and says so: the bodies of `DO` blocks and of functions and
+//! procedures written in a procedural language or as a string (`opaque_body`); what a called
+//! function, a view, a rule or a trigger does when it runs (only its name is reported); which
+//! prepared statement an `EXECUTE` runs (the `PREPARE` is where its body is seen, and
+//! [`Statement::prepared`] names it so a session can connect the two).
+//!
+//! [`Classifier`] adds a bounded cache and runs the parser on worker threads with a large
+//! stack. Invariants:
+//! - no input panics or aborts the process: parser errors, too-deep trees and texts over the
+//!   size cap are [`ClassifyError`]s;
+//! - every list in a [`Statement`] is sorted and free of duplicates, so results compare and
+//!   cache deterministically;
+//! - names are the parser's: unquoted identifiers folded to lower case, quoted ones as
+//!   written. `"PG_READ_FILE"` is a different function from `pg_read_file`, as in Postgres.
+
+mod children;
+mod classifier;
+mod kind;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::ops::Range;
+
+use pg_query::{FingerprintOptions, ParserOptions};
+
+pub use classifier::Classifier;
+pub use kind::StatementKind;
+
+/// The size cap [`classify`] applies; [`Classifier::new`] takes its own.
+pub const DEFAULT_MAX_LEN: usize = 1 << 20;
+
+/// A relation or function name as the parser saw it: unquoted identifiers already folded to
+/// lower case by the parser, quoted ones kept as written. A catalog (database) qualifier, as
+/// in `db.public.cards`, is dropped: Postgres only accepts the current database there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ObjectName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl ObjectName {
+    /// A name from the parser's list of identifiers (`[schema,] name`, or
+    /// `catalog, schema, name`); `None` if the list is empty or holds something else.
+    fn from_parts<'a>(parts: impl DoubleEndedIterator<Item = &'a str>) -> Option<ObjectName> {
+        let mut parts = parts.rev();
+        let name = parts.next()?.to_owned();
+        let schema = parts.next().map(str::to_owned);
+        Some(ObjectName { schema, name })
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Which way a COPY moves rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyDirection {
+    /// `COPY … FROM`: rows into a table.
+    From,
+    /// `COPY … TO`: rows out of a table or query.
+    To,
+}
+
+/// The shape of a COPY statement.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CopyInfo {
+    pub direction: CopyDirection,
+    /// `FROM PROGRAM` / `TO PROGRAM`: a shell command run by the database server.
+    pub program: bool,
+    /// `FROM STDIN` / `TO STDOUT`: the data travels over the connection (psql's `\copy`
+    /// arrives like this). False for a server-side file or a program.
+    pub stdio: bool,
+}
+
+/// A column reference as written (`pan`, `c.pan`, `public.cards.pan`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ColumnRef {
+    /// Everything before the column name, joined with `.` (`c` in `c.pan`, `public.cards` in
+    /// `public.cards.pan`); `None` for a bare column name.
+    pub qualifier: Option<String>,
+    pub name: String,
+}
+
+/// What one statement of a SQL text does.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Statement {
+    pub kind: StatementKind,
+    /// Every statement kind found *inside* this one (CTE bodies, PREPARE and EXPLAIN targets,
+    /// subqueries, set-operation arms, rule actions, `BEGIN ATOMIC` bodies, `SELECT … INTO`
+    /// as [`StatementKind::CreateTable`]), so DML nested in a SELECT's WITH is visible.
+    pub inner_kinds: Vec<StatementKind>,
+    /// Relations read anywhere: FROM, JOIN, subqueries, CTE bodies, USING, MERGE sources,
+    /// `COPY … TO`, `LIKE`/`REFERENCES` sources, view definitions; and the target of DML with
+    /// a `RETURNING` list, whose rows go back to the client. A name that refers to a CTE in
+    /// scope is not a relation and is not listed.
+    pub reads: Vec<ObjectName>,
+    /// Relations written, created, altered, dropped, truncated, locked, vacuumed, copied into,
+    /// granted on, or commented on, anywhere (DML inside CTEs, PREPARE and EXPLAIN targets
+    /// included; EXPLAIN without ANALYZE does not run its target, but it is listed all the same).
+    /// `DROP SCHEMA … CASCADE` and `DROP OWNED` name no relation: rules catch them by kind.
+    pub writes: Vec<ObjectName>,
+    /// Every function called anywhere (function-call syntax in any expression, DEFAULTs,
+    /// CHECKs, `CALL`, `FROM f()`), plus the functions a new trigger or event trigger will
+    /// call. SQL-standard forms that the parser turns into calls appear as the parser names
+    /// them (`EXTRACT` is `pg_catalog.extract`). Operators and casts are not listed.
+    pub functions: Vec<ObjectName>,
+    /// Column references anywhere (select list, WHERE, JOIN conditions, ORDER BY, RETURNING).
+    pub columns: Vec<ColumnRef>,
+    /// A `*` or `t.*` anywhere, or a whole-row reference: a bare name that is also a relation
+    /// or alias of the statement (`SELECT c FROM cards c`, `row_to_json(c)`), which returns
+    /// every column without naming one. Conservative: a column that happens to share a
+    /// relation's name sets it too.
+    pub star: bool,
+    /// Set for a COPY statement.
+    pub copy: Option<CopyInfo>,
+    /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
+    /// LIMIT / FETCH FIRST of a constant or a parameter. A syntactic hint for rules, not a
+    /// guarantee: `WHERE true` and `LIMIT ALL` do not count, `WHERE id > 0` does. False for
+    /// every other kind.
+    pub bounded: bool,
+    /// A `DO` block, or a function or procedure whose body is a string in some language
+    /// (plpgsql, SQL in quotes, C...): the classifier does not look inside it. A SQL-standard
+    /// body (`BEGIN ATOMIC … END`, `RETURN expr`) is parsed and analysed, so it is not opaque.
+    pub opaque_body: bool,
+    /// The run-time parameter of SET, RESET, SHOW and ALTER SYSTEM, lower-cased as Postgres
+    /// compares parameter names (`role`, `search_path`, `all`); `None` for RESET ALL and for
+    /// other kinds.
+    pub setting: Option<String>,
+    /// The prepared statement named by PREPARE, EXECUTE or DEALLOCATE (`None` for
+    /// `DEALLOCATE ALL` and for other kinds).
+    pub prepared: Option<String>,
+    /// Where this statement is in the classified text, in bytes.
+    pub text_range: Range<usize>,
+}
+
+/// What a whole SQL text does, statement by statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Classification {
+    /// In text order; empty for a text with no statement (only comments or semicolons).
+    pub statements: Vec<Statement>,
+    /// pg_query's fingerprint of the whole text (16 hex digits), for caching decisions and for
+    /// approvals that cover "the same statement". Constants do not count (`WHERE id = 1` and
+    /// `WHERE id = 2` share one), relation names do in full, schema included (Postgres 17
+    /// rules; Postgres 18's default would let `FROM secret.cards c` share the fingerprint of
+    /// `FROM public.orders c`).
+    pub fingerprint: String,
+}
+
+/// Why a text could not be classified. The policy must treat every one as "unknown", never
+/// as "harmless".
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ClassifyError {
+    #[error("the statement text is {len} bytes; at most {max} are classified (send it in parts)")]
+    TooLong { len: usize, max: usize },
+    #[error("the statement does not parse: {message}")]
+    Parse { message: String },
+    #[error("the statement is nested too deeply to classify (simplify its nesting)")]
+    TooDeep,
+    /// The classifier itself failed (a worker thread gone, a bug caught). Never expected.
+    #[error("the statement could not be classified: {message}")]
+    Internal { message: String },
+}
+
+/// How the server will read the text's string literals, which decides where strings, and so
+/// statements, end. With `standard_conforming_strings = off`, `SELECT 'x\''; DROP TABLE cards;
+/// --'` is a SELECT and then a DROP; with it on (Postgres's default since 9.1) it is one SELECT
+/// of a string. A client can turn it off (`SET`, startup options, role or database defaults),
+/// so the gateway must follow the session's value, which the server reports in ParameterStatus
+/// messages, and classify with it. It is the only setting that changes how a text parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Syntax {
+    pub standard_conforming_strings: bool,
+}
+
+impl Default for Syntax {
+    fn default() -> Self {
+        Syntax {
+            standard_conforming_strings: true,
+        }
+    }
+}
+
+impl Syntax {
+    fn parser_options(self) -> ParserOptions {
+        if self.standard_conforming_strings {
+            ParserOptions::DEFAULT
+        } else {
+            ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS
+        }
+    }
+}
+
+/// Classifies a SQL text (one Query message, possibly several statements; or one Parse
+/// message) on the caller's thread, with the default [`Syntax`] and the [`DEFAULT_MAX_LEN`]
+/// cap. The gateway uses [`Classifier`], which also caches and runs on a large stack; a caller
+/// of this function should leave the parser at least 2 MiB of stack.
+pub fn classify(sql: &str) -> Result<Classification, ClassifyError> {
+    classify_with(sql, DEFAULT_MAX_LEN, Syntax::default())
+}
+
+/// [`classify`] with a size cap of `max_len` bytes, checked before anything is parsed, and the
+/// session's string [`Syntax`].
+pub fn classify_with(
+    sql: &str,
+    max_len: usize,
+    syntax: Syntax,
+) -> Result<Classification, ClassifyError> {
+    if sql.len() > max_len {
+        return Err(ClassifyError::TooLong {
+            len: sql.len(),
+            max: max_len,
+        });
+    }
+    // pg_query's own Rust code indexes and casts in places; whatever it or the walk might do
+    // on an input nobody foresaw, a panic here becomes an error, not a dead gateway.
+    std::panic::catch_unwind(|| parse_and_walk(sql, syntax.parser_options())).unwrap_or_else(|_| {
+        Err(ClassifyError::Internal {
+            message: "the parser wrapper panicked".to_owned(),
+        })
+    })
+}
+
+fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, ClassifyError> {
+    let parsed = pg_query::parse(sql, options).map_err(parser_error)?;
+    let statements = parsed
+        .protobuf
+        .stmts
+        .iter()
+        .map(|raw| walk::statement(raw, sql))
+        .collect();
+    // Only after a successful parse: the tree is then known to be shallow enough for the
+    // fingerprint's own recursion (see `parser_error`).
+    let fingerprint = pg_query::fingerprint(
+        sql,
+        options,
+        FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,
+    )
+    .map_err(parser_error)?;
+    Ok(Classification {
+        statements,
+        fingerprint: fingerprint.hex,
+    })
+}
+
+/// Maps pg_query's errors. Depth is bounded three times before any of our code sees a tree:
+/// the grammar's own stack holds 10,000 entries ("memory exhausted" past that); libpg_query
+/// measures the calling thread's stack and raises "stack depth limit exceeded" (using at most
+/// 2 MB of it, like a Postgres backend); and prost refuses to decode messages nested more than
+/// 100 deep, which is the limit met first in practice (about 25 nested subqueries, or 48
+/// terms of `a + b + …`). All three mean [`ClassifyError::TooDeep`].
+fn parser_error(error: pg_query::Error) -> ClassifyError {
+    match error {
+        pg_query::Error::Parse(message)
+            if message.contains("stack depth limit exceeded")
+                || message.starts_with("memory exhausted") =>
+        {
+            ClassifyError::TooDeep
+        }
+        pg_query::Error::Decode(error) if error.to_string().contains("recursion limit") => {
+            ClassifyError::TooDeep
+        }
+        pg_query::Error::Parse(message) => ClassifyError::Parse { message },
+        pg_query::Error::Conversion(_) => ClassifyError::Parse {
+            message: "the statement text contains a NUL byte".to_owned(),
+        },
+        other => ClassifyError::Parse {
+            message: other.to_string(),
+        },
+    }
+}

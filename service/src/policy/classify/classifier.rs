@@ -1,0 +1,244 @@
+//! [`Classifier`]: a cache of classifications, and parsing on big-stack worker threads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use super::{Classification, ClassifyError, Syntax, classify_with};
+
+/// Stack of each worker thread. libpg_query measures the stack it runs on and lets the parser
+/// use at most 2 MB of it; the rest is headroom for its error handling and for the tree walk.
+const WORKER_STACK: usize = 64 << 20;
+
+/// Texts longer than this are classified every time rather than cached, so the cache holds at
+/// most `cache_entries` × 8 KiB of text (ORM and report queries are far shorter; long texts
+/// are migrations, which run once).
+const MAX_CACHED_TEXT: usize = 8 << 10;
+
+type Outcome = Result<Classification, ClassifyError>;
+
+enum Reply {
+    Blocking(mpsc::SyncSender<Outcome>),
+    Async(tokio::sync::oneshot::Sender<Outcome>),
+}
+
+struct Job {
+    sql: String,
+    syntax: Syntax,
+    reply: Reply,
+}
+
+/// One map per [`Syntax`]: the same text can mean two things.
+#[derive(Default)]
+struct Cache {
+    by_syntax: [HashMap<String, Arc<Classification>>; 2],
+}
+
+impl Cache {
+    fn map(&mut self, syntax: Syntax) -> &mut HashMap<String, Arc<Classification>> {
+        &mut self.by_syntax[usize::from(syntax.standard_conforming_strings)]
+    }
+
+    fn len(&self) -> usize {
+        self.by_syntax.iter().map(HashMap::len).sum()
+    }
+}
+
+/// Classification with a bounded cache keyed by the exact text, and parsing on dedicated
+/// threads with a large stack (deeply nested SQL must not overflow the gateway's task stacks).
+///
+/// The cache holds at most `cache_entries` texts; when it is full, about half of it (an
+/// arbitrary half: the map's iteration order) is dropped before the next insert. Simple, and
+/// a hot statement is back in the cache after its next use. Errors are not cached.
+pub struct Classifier {
+    max_len: usize,
+    cache_entries: usize,
+    cache: Mutex<Cache>,
+    /// `None` if no worker thread could be started: classification then runs on the caller's
+    /// thread, still safe (libpg_query checks the depth against the stack it has) but with less
+    /// room for nesting.
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+impl Classifier {
+    /// A classifier for texts of at most `max_len` bytes, caching up to `cache_entries`
+    /// classifications (0: no cache). Starts its worker threads (one per core, at most 4);
+    /// they stop when the classifier is dropped.
+    pub fn new(max_len: usize, cache_entries: usize) -> Classifier {
+        let workers = thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut started = 0;
+        for index in 0..workers {
+            let receiver = Arc::clone(&receiver);
+            let spawned = thread::Builder::new()
+                .name(format!("hoop-classify-{index}"))
+                .stack_size(WORKER_STACK)
+                .spawn(move || work(&receiver, max_len));
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        Classifier {
+            max_len,
+            cache_entries,
+            cache: Mutex::new(Cache::default()),
+            jobs: (started > 0).then_some(sender),
+        }
+    }
+
+    /// Classifies `sql` read with the default [`Syntax`], from the cache if the same text was
+    /// seen. Blocking (a parse takes microseconds to milliseconds): call it from
+    /// `tokio::task::spawn_blocking`, or use [`classify_async`](Self::classify_async).
+    pub fn classify(&self, sql: &str) -> Result<Arc<Classification>, ClassifyError> {
+        self.classify_with(sql, Syntax::default())
+    }
+
+    /// [`classify`](Self::classify) with the session's string [`Syntax`].
+    pub fn classify_with(
+        &self,
+        sql: &str,
+        syntax: Syntax,
+    ) -> Result<Arc<Classification>, ClassifyError> {
+        if let Some(hit) = self.cached(sql, syntax)? {
+            return Ok(hit);
+        }
+        let (reply, outcome) = mpsc::sync_channel(1);
+        let outcome = match self.submit(sql.to_owned(), syntax, Reply::Blocking(reply)) {
+            Some(()) => outcome.recv().unwrap_or_else(|_| Err(worker_gone())),
+            None => classify_with(sql, self.max_len, syntax),
+        };
+        Ok(self.remember(sql, syntax, outcome?))
+    }
+
+    /// [`classify`](Self::classify) for async callers: the parse runs on a worker thread while
+    /// the task waits.
+    pub async fn classify_async(
+        self: &Arc<Self>,
+        sql: String,
+    ) -> Result<Arc<Classification>, ClassifyError> {
+        self.classify_async_with(sql, Syntax::default()).await
+    }
+
+    /// [`classify_async`](Self::classify_async) with the session's string [`Syntax`].
+    pub async fn classify_async_with(
+        self: &Arc<Self>,
+        sql: String,
+        syntax: Syntax,
+    ) -> Result<Arc<Classification>, ClassifyError> {
+        if let Some(hit) = self.cached(&sql, syntax)? {
+            return Ok(hit);
+        }
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let outcome = match self.submit(sql.clone(), syntax, Reply::Async(reply)) {
+            Some(()) => outcome.await.unwrap_or_else(|_| Err(worker_gone())),
+            None => {
+                let (text, max_len) = (sql.clone(), self.max_len);
+                tokio::task::spawn_blocking(move || classify_with(&text, max_len, syntax))
+                    .await
+                    .unwrap_or_else(|_| Err(worker_gone()))
+            }
+        };
+        Ok(self.remember(&sql, syntax, outcome?))
+    }
+
+    /// How many classifications the cache holds now.
+    pub fn cached_entries(&self) -> usize {
+        self.lock_cache().len()
+    }
+
+    /// The size check, then the cache; `Ok(None)` is a miss.
+    fn cached(
+        &self,
+        sql: &str,
+        syntax: Syntax,
+    ) -> Result<Option<Arc<Classification>>, ClassifyError> {
+        if sql.len() > self.max_len {
+            return Err(ClassifyError::TooLong {
+                len: sql.len(),
+                max: self.max_len,
+            });
+        }
+        Ok(self.lock_cache().map(syntax).get(sql).cloned())
+    }
+
+    /// `None` if there is no worker to send the job to.
+    fn submit(&self, sql: String, syntax: Syntax, reply: Reply) -> Option<()> {
+        let job = Job { sql, syntax, reply };
+        self.jobs.as_ref()?.send(job).ok()
+    }
+
+    fn remember(
+        &self,
+        sql: &str,
+        syntax: Syntax,
+        classification: Classification,
+    ) -> Arc<Classification> {
+        let classification = Arc::new(classification);
+        if self.cache_entries == 0 || sql.len() > MAX_CACHED_TEXT {
+            return classification;
+        }
+        let mut cache = self.lock_cache();
+        if cache.len() >= self.cache_entries {
+            let mut keep = false;
+            for map in &mut cache.by_syntax {
+                map.retain(|_, _| {
+                    keep = !keep;
+                    keep
+                });
+            }
+        }
+        // Two callers may race on one text; the first classification stays, so every later
+        // hit returns that same Arc.
+        Arc::clone(
+            cache
+                .map(syntax)
+                .entry(sql.to_owned())
+                .or_insert(classification),
+        )
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // The cache holds plain data, valid whatever a panicking holder was doing.
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("max_len", &self.max_len)
+            .field("cache_entries", &self.cache_entries)
+            .field("workers", &self.jobs.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A worker: takes jobs until the classifier (the only sender) is dropped.
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, max_len: usize) {
+    loop {
+        let job = {
+            let receiver = jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            receiver.recv()
+        };
+        let Ok(job) = job else { return };
+        let outcome = classify_with(&job.sql, max_len, job.syntax);
+        // A caller that stopped waiting (a cancelled task) is not an error.
+        match job.reply {
+            Reply::Blocking(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Reply::Async(reply) => {
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}
+
+fn worker_gone() -> ClassifyError {
+    ClassifyError::Internal {
+        message: "the classifier's worker thread stopped".to_owned(),
+    }
+}

@@ -1,0 +1,511 @@
+//! The walk over one statement's parse tree.
+//!
+//! Iterative (an explicit stack, never recursion), so the walk's own depth cannot overflow
+//! whatever the tree; [`children::for_each_child`] guarantees every node is reached. Each node
+//! is visited before its children, which lets a parent decide how a child is read:
+//! - a relation a parent writes (`DELETE FROM cards`) is *claimed*: the parent records it as a
+//!   write, and the relation's own visit adds no read;
+//! - a `WITH` list opens a *scope* of CTE names, so `FROM d` inside it is not a table `d`.
+//!   Scoping follows Postgres: a CTE body sees the CTEs listed before it (all of them with
+//!   `RECURSIVE`), the statement sees them all, and a DML target never refers to a CTE.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use pg_query::protobuf::{self as pb, a_const};
+use pg_query::{NodeEnum, NodeRef};
+
+use super::kind::{self, StatementKind};
+use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children};
+
+/// Classifies one statement of `sql` (the text `raw` was parsed from).
+pub(super) fn statement(raw: &pb::RawStmt, sql: &str) -> Statement {
+    let text_range = text_range(raw, sql);
+    let Some(root) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
+        // The parser never produces a RawStmt without a statement; describe it as unknown.
+        return Statement::empty(StatementKind::Other, text_range);
+    };
+    let root = root.to_ref();
+    let mut walk = Walk::default();
+    walk.run(root);
+    walk.finish(root, text_range)
+}
+
+impl Statement {
+    pub(super) fn empty(kind: StatementKind, text_range: Range<usize>) -> Statement {
+        Statement {
+            kind,
+            inner_kinds: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            functions: Vec::new(),
+            columns: Vec::new(),
+            star: false,
+            copy: None,
+            bounded: false,
+            opaque_body: false,
+            setting: None,
+            prepared: None,
+            text_range,
+        }
+    }
+}
+
+/// `stmt_location` and `stmt_len` are byte offsets; a length of 0 means "to the end".
+fn text_range(raw: &pb::RawStmt, sql: &str) -> Range<usize> {
+    let start = usize::try_from(raw.stmt_location)
+        .unwrap_or(0)
+        .min(sql.len());
+    let end = match usize::try_from(raw.stmt_len) {
+        Ok(0) | Err(_) => sql.len(),
+        Ok(len) => start.saturating_add(len).min(sql.len()),
+    };
+    start..end
+}
+
+/// Names of the CTEs visible at some point of the tree.
+struct Scope<'a> {
+    parent: Option<usize>,
+    ctes: Vec<&'a str>,
+}
+
+/// What a parent decided about one of its descendants, keyed by the descendant's address.
+#[derive(Clone, Copy)]
+enum Claim {
+    /// A relation the parent has already accounted for (a write target, or an alias listed in
+    /// `FOR UPDATE OF`): its own visit records nothing.
+    Recorded,
+    /// A CTE: its body sees this scope.
+    Scope(usize),
+}
+
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    node: NodeRef<'a>,
+    scope: usize,
+}
+
+#[derive(Default)]
+struct Walk<'a> {
+    scopes: Vec<Scope<'a>>,
+    claims: HashMap<usize, Claim>,
+    inner_kinds: Vec<StatementKind>,
+    reads: Vec<ObjectName>,
+    writes: Vec<ObjectName>,
+    functions: Vec<ObjectName>,
+    columns: Vec<ColumnRef>,
+    star: bool,
+    opaque_body: bool,
+    /// Relation names, CTE names and aliases: what a bare name could be the whole row of.
+    row_sources: HashSet<&'a str>,
+    bare_columns: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn run(&mut self, root: NodeRef<'a>) {
+        self.scopes.push(Scope {
+            parent: None,
+            ctes: Vec::new(),
+        });
+        let mut stack = vec![Item {
+            node: root,
+            scope: 0,
+        }];
+        let mut is_root = true;
+        while let Some(item) = stack.pop() {
+            let scope = self.visit(item, is_root);
+            is_root = false;
+            children::for_each_child(item.node, &mut |node| stack.push(Item { node, scope }));
+        }
+    }
+
+    /// Records what `item` itself says; returns the scope its children see.
+    fn visit(&mut self, item: Item<'a>, is_root: bool) -> usize {
+        // A VALUES list (`INSERT … VALUES`, `FROM (VALUES …)`) is a SelectStmt to the parser but
+        // reads nothing; its expressions are walked all the same.
+        let values_list = matches!(item.node, NodeRef::SelectStmt(s) if !s.values_lists.is_empty());
+        if !is_root
+            && !values_list
+            && let Some(kind) = kind::of(item.node)
+        {
+            self.inner_kinds.push(kind);
+        }
+        let scope = item.scope;
+        match item.node {
+            NodeRef::RangeVar(rv) => {
+                self.row_sources.insert(&rv.relname);
+                let claimed = self.claim_of(NodeRef::RangeVar(rv)).is_some();
+                let unqualified = rv.schemaname.is_empty() && rv.catalogname.is_empty();
+                if !claimed && !(unqualified && self.is_cte(scope, &rv.relname)) {
+                    self.reads.push(relation(rv));
+                }
+            }
+            NodeRef::Alias(alias) => {
+                self.row_sources.insert(&alias.aliasname);
+            }
+            NodeRef::CommonTableExpr(cte) => {
+                self.row_sources.insert(&cte.ctename);
+                if let Some(Claim::Scope(body)) = self.claim_of(NodeRef::CommonTableExpr(cte)) {
+                    return body;
+                }
+            }
+            NodeRef::AStar(_) => self.star = true,
+            NodeRef::ColumnRef(c) => self.column(c),
+            NodeRef::FuncCall(f) => self.function(&f.funcname),
+
+            NodeRef::SelectStmt(s) => {
+                if s.into_clause.is_some() {
+                    // SELECT … INTO creates a table: as much a CREATE TABLE as CREATE TABLE AS.
+                    self.inner_kinds.push(StatementKind::CreateTable);
+                }
+                for locking in &s.locking_clause {
+                    if let Some(NodeEnum::LockingClause(l)) = &locking.node {
+                        // `FOR UPDATE OF c` names FROM items (aliases), not relations.
+                        for rel in &l.locked_rels {
+                            if let Some(NodeEnum::RangeVar(rv)) = &rel.node {
+                                self.claim(NodeRef::RangeVar(rv), Claim::Recorded);
+                            }
+                        }
+                    }
+                }
+                return self.with_scope(scope, s.with_clause.as_ref());
+            }
+            NodeRef::InsertStmt(s) => {
+                self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                return self.with_scope(scope, s.with_clause.as_ref());
+            }
+            NodeRef::UpdateStmt(s) => {
+                self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                return self.with_scope(scope, s.with_clause.as_ref());
+            }
+            NodeRef::DeleteStmt(s) => {
+                self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                return self.with_scope(scope, s.with_clause.as_ref());
+            }
+            NodeRef::MergeStmt(s) => {
+                self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                return self.with_scope(scope, s.with_clause.as_ref());
+            }
+            NodeRef::CopyStmt(s) if s.is_from => self.target(s.relation.as_ref(), false),
+            NodeRef::IntoClause(into) => self.target(into.rel.as_ref(), false),
+            NodeRef::TruncateStmt(s) => self.targets(&s.relations),
+            NodeRef::LockStmt(s) => self.targets(&s.relations),
+            NodeRef::CreateStmt(s) => {
+                self.target(s.relation.as_ref(), false);
+                // INHERITS (cards) and PARTITION OF cards change what `FROM cards` returns.
+                self.targets(&s.inh_relations);
+            }
+            NodeRef::IndexStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::ViewStmt(s) => self.target(s.view.as_ref(), false),
+            NodeRef::AlterTableStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::AlterTableCmd(cmd) => {
+                // ALTER TABLE … INHERIT cards: the parent changes too.
+                if let Some(NodeEnum::RangeVar(rv)) = cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                {
+                    self.target(Some(rv), false);
+                }
+            }
+            NodeRef::PartitionCmd(p) => self.target(p.name.as_ref(), false),
+            NodeRef::RenameStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::AlterObjectSchemaStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::AlterOwnerStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::CreateTrigStmt(s) => {
+                self.target(s.relation.as_ref(), false);
+                self.function(&s.funcname);
+            }
+            NodeRef::CreateEventTrigStmt(s) => self.function(&s.funcname),
+            NodeRef::RuleStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::CreatePolicyStmt(s) => self.target(s.table.as_ref(), false),
+            NodeRef::AlterPolicyStmt(s) => self.target(s.table.as_ref(), false),
+            NodeRef::ClusterStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::ReindexStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::RefreshMatViewStmt(s) => self.target(s.relation.as_ref(), false),
+            NodeRef::CreateSeqStmt(s) => self.target(s.sequence.as_ref(), false),
+            NodeRef::AlterSeqStmt(s) => self.target(s.sequence.as_ref(), false),
+            NodeRef::VacuumStmt(s) if s.is_vacuumcmd => {
+                for rel in &s.rels {
+                    if let Some(NodeEnum::VacuumRelation(vr)) = &rel.node {
+                        self.target(vr.relation.as_ref(), false);
+                    }
+                }
+            }
+            NodeRef::GrantStmt(s) => {
+                let on_relations = matches!(
+                    pb::ObjectType::try_from(s.objtype),
+                    Ok(pb::ObjectType::ObjectTable | pb::ObjectType::ObjectSequence)
+                );
+                let named = pb::GrantTargetType::try_from(s.targtype)
+                    == Ok(pb::GrantTargetType::AclTargetObject);
+                if on_relations && named {
+                    self.targets(&s.objects);
+                }
+            }
+            NodeRef::DropStmt(s) => {
+                for object in &s.objects {
+                    self.named_object(s.remove_type, object);
+                }
+            }
+            NodeRef::CommentStmt(s) => {
+                if let Some(object) = &s.object {
+                    self.named_object(s.objtype, object);
+                }
+            }
+            NodeRef::DoStmt(_) => self.opaque_body = true,
+            NodeRef::CreateFunctionStmt(s) => {
+                if s.sql_body.is_none() {
+                    self.opaque_body = true;
+                }
+            }
+            _ => {}
+        }
+        scope
+    }
+
+    fn finish(mut self, root: NodeRef<'a>, text_range: Range<usize>) -> Statement {
+        let whole_row = self
+            .bare_columns
+            .iter()
+            .any(|name| self.row_sources.contains(name));
+        let mut statement = Statement {
+            kind: kind::of(root).unwrap_or(StatementKind::Other),
+            inner_kinds: sorted(self.inner_kinds),
+            reads: sorted(std::mem::take(&mut self.reads)),
+            writes: sorted(std::mem::take(&mut self.writes)),
+            functions: sorted(std::mem::take(&mut self.functions)),
+            columns: sorted(std::mem::take(&mut self.columns)),
+            star: self.star || whole_row,
+            copy: None,
+            bounded: bounded(root),
+            opaque_body: self.opaque_body,
+            setting: None,
+            prepared: None,
+            text_range,
+        };
+        match root {
+            NodeRef::CopyStmt(s) => {
+                statement.copy = Some(CopyInfo {
+                    direction: if s.is_from {
+                        CopyDirection::From
+                    } else {
+                        CopyDirection::To
+                    },
+                    program: s.is_program,
+                    stdio: !s.is_program && s.filename.is_empty(),
+                });
+            }
+            NodeRef::VariableSetStmt(s) => statement.setting = setting(s),
+            NodeRef::AlterSystemStmt(s) => statement.setting = s.setstmt.as_ref().and_then(setting),
+            NodeRef::VariableShowStmt(s) => statement.setting = Some(s.name.to_ascii_lowercase()),
+            NodeRef::PrepareStmt(s) => statement.prepared = Some(s.name.clone()),
+            NodeRef::ExecuteStmt(s) => statement.prepared = Some(s.name.clone()),
+            NodeRef::DeallocateStmt(s) if !s.isall && !s.name.is_empty() => {
+                statement.prepared = Some(s.name.clone());
+            }
+            _ => {}
+        }
+        statement
+    }
+
+    fn claim(&mut self, node: NodeRef<'_>, claim: Claim) {
+        self.claims.insert(children::address(node), claim);
+    }
+
+    fn claim_of(&self, node: NodeRef<'_>) -> Option<Claim> {
+        self.claims.get(&children::address(node)).copied()
+    }
+
+    /// A relation the statement writes; with `also_read`, its rows also go back to the client.
+    fn target(&mut self, rv: Option<&pb::RangeVar>, also_read: bool) {
+        let Some(rv) = rv else { return };
+        self.writes.push(relation(rv));
+        if also_read {
+            self.reads.push(relation(rv));
+        }
+        self.claim(NodeRef::RangeVar(rv), Claim::Recorded);
+    }
+
+    fn targets(&mut self, nodes: &[pb::Node]) {
+        for node in nodes {
+            if let Some(NodeEnum::RangeVar(rv)) = &node.node {
+                self.target(Some(rv), false);
+            }
+        }
+    }
+
+    /// An object named by a list of identifiers, as DROP and COMMENT name them: a relation is
+    /// written; for a part of a relation (trigger, rule, policy, column, constraint) the
+    /// relation it belongs to is.
+    fn named_object(&mut self, object_type: i32, object: &pb::Node) {
+        use pb::ObjectType as T;
+        let Some(NodeEnum::List(list)) = &object.node else {
+            return;
+        };
+        let parts = || list.items.iter().filter_map(string);
+        let name = match T::try_from(object_type) {
+            Ok(
+                T::ObjectTable
+                | T::ObjectView
+                | T::ObjectMatview
+                | T::ObjectSequence
+                | T::ObjectIndex
+                | T::ObjectForeignTable,
+            ) => ObjectName::from_parts(parts()),
+            Ok(
+                T::ObjectTrigger
+                | T::ObjectRule
+                | T::ObjectPolicy
+                | T::ObjectColumn
+                | T::ObjectTabconstraint,
+            ) => {
+                let owner: Vec<&str> = parts().collect();
+                owner
+                    .split_last()
+                    .and_then(|(_, owner)| ObjectName::from_parts(owner.iter().copied()))
+            }
+            _ => None,
+        };
+        self.writes.extend(name);
+    }
+
+    fn function(&mut self, funcname: &[pb::Node]) {
+        let parts: Vec<&str> = funcname.iter().filter_map(string).collect();
+        self.functions
+            .extend(ObjectName::from_parts(parts.iter().copied()));
+    }
+
+    fn column(&mut self, c: &'a pb::ColumnRef) {
+        let parts: Vec<&'a str> = c.fields.iter().filter_map(string).collect();
+        // `t.*` ends in an A_Star, which its own visit records; it names no column.
+        let ends_in_star = c
+            .fields
+            .last()
+            .is_some_and(|f| matches!(f.node, Some(NodeEnum::AStar(_))));
+        if ends_in_star {
+            return;
+        }
+        let Some((name, qualifier)) = parts.split_last() else {
+            return;
+        };
+        if qualifier.is_empty() {
+            self.bare_columns.push(name);
+        }
+        self.columns.push(ColumnRef {
+            qualifier: (!qualifier.is_empty()).then(|| qualifier.join(".")),
+            name: (*name).to_owned(),
+        });
+    }
+
+    /// Opens the scope of a `WITH` list (if any) under `outer`; returns the scope the rest of
+    /// the statement sees and claims each CTE's body scope.
+    fn with_scope(&mut self, outer: usize, with: Option<&'a pb::WithClause>) -> usize {
+        let Some(with) = with else { return outer };
+        let ctes: Vec<&'a pb::CommonTableExpr> = with
+            .ctes
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::CommonTableExpr(cte)) => Some(&**cte),
+                _ => None,
+            })
+            .collect();
+        let all = self.new_scope(outer, ctes.iter().map(|c| c.ctename.as_str()).collect());
+        let mut before = outer;
+        for cte in ctes {
+            let body = if with.recursive { all } else { before };
+            self.claim(NodeRef::CommonTableExpr(cte), Claim::Scope(body));
+            before = self.new_scope(before, vec![cte.ctename.as_str()]);
+        }
+        all
+    }
+
+    fn new_scope(&mut self, parent: usize, ctes: Vec<&'a str>) -> usize {
+        self.scopes.push(Scope {
+            parent: Some(parent),
+            ctes,
+        });
+        self.scopes.len() - 1
+    }
+
+    fn is_cte(&self, mut scope: usize, name: &str) -> bool {
+        loop {
+            let Some(s) = self.scopes.get(scope) else {
+                return false;
+            };
+            if s.ctes.contains(&name) {
+                return true;
+            }
+            match s.parent {
+                Some(parent) => scope = parent,
+                None => return false,
+            }
+        }
+    }
+}
+
+fn relation(rv: &pb::RangeVar) -> ObjectName {
+    ObjectName {
+        schema: (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone()),
+        name: rv.relname.clone(),
+    }
+}
+
+fn string(node: &pb::Node) -> Option<&str> {
+    match &node.node {
+        Some(NodeEnum::String(s)) => Some(&s.sval),
+        _ => None,
+    }
+}
+
+fn returns(returning: &Option<pb::ReturningClause>) -> bool {
+    returning.as_ref().is_some_and(|r| !r.exprs.is_empty())
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort_unstable();
+    items.dedup();
+    items
+}
+
+fn setting(s: &pb::VariableSetStmt) -> Option<String> {
+    let all = pb::VariableSetKind::try_from(s.kind) == Ok(pb::VariableSetKind::VarResetAll);
+    (!all).then(|| s.name.to_ascii_lowercase())
+}
+
+/// Whether the top-level SELECT, UPDATE or DELETE is bounded (see [`Statement::bounded`]).
+fn bounded(root: NodeRef<'_>) -> bool {
+    match root {
+        NodeRef::SelectStmt(s) => {
+            constant_limit(s.limit_count.as_deref()) || filters_rows(s.where_clause.as_deref())
+        }
+        NodeRef::UpdateStmt(s) => filters_rows(s.where_clause.as_deref()),
+        NodeRef::DeleteStmt(s) => filters_rows(s.where_clause.as_deref()),
+        _ => false,
+    }
+}
+
+/// `LIMIT 10`, `FETCH FIRST 10 ROWS ONLY`, `LIMIT $1`; not `LIMIT ALL` or `LIMIT NULL` (a null
+/// constant to the parser), nor an expression.
+fn constant_limit(limit: Option<&pb::Node>) -> bool {
+    match limit.and_then(|n| n.node.as_ref()) {
+        Some(NodeEnum::AConst(c)) => {
+            !c.isnull && matches!(c.val, Some(a_const::Val::Ival(_) | a_const::Val::Fval(_)))
+        }
+        Some(NodeEnum::ParamRef(_)) => true,
+        _ => false,
+    }
+}
+
+/// A WHERE clause that mentions a column (or `CURRENT OF` a cursor): `WHERE true` and
+/// `WHERE 1 = 1` do not filter.
+fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
+    let Some(root) = where_clause.and_then(|n| n.node.as_ref()) else {
+        return false;
+    };
+    let mut stack = vec![root.to_ref()];
+    while let Some(node) = stack.pop() {
+        if matches!(node, NodeRef::ColumnRef(_) | NodeRef::CurrentOfExpr(_)) {
+            return true;
+        }
+        children::for_each_child(node, &mut |child| stack.push(child));
+    }
+    false
+}

@@ -1,0 +1,714 @@
+//! Statement rules: a classified statement and its session ▶ a typed decision.
+//!
+//! Rules come from `[[rules]]` in the configuration, in file order, then the default rule pack
+//! (unless `policy.default_rules = false`). The first rule whose every condition holds decides;
+//! a statement no rule matches is allowed. A text of several statements is decided statement by
+//! statement, and the strictest decision wins (one denied statement denies the text).
+//!
+//! Conditions of one rule are all required; the values listed for one condition are
+//! alternatives. Table and function globs are case-insensitive and match `schema.name` when
+//! the pattern has a dot, else the bare name (any schema): masking one statement too many is
+//! the safe mistake.
+//!
+//! Pure: no I/O. Architecture Invariant: a text that cannot be classified is denied whenever a
+//! deny rule applies to its connection (fail closed); the default pack always applies.
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::Deserialize;
+
+use super::classify::{Classification, CopyDirection, ObjectName, Statement, StatementKind};
+
+/// What a rule does with the statements it matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    #[default]
+    Deny,
+}
+
+/// `[policy]`: the default rule pack and what it protects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The default rule pack (see [`default_pack`]); on unless turned off.
+    #[serde(default = "default_true")]
+    pub default_rules: bool,
+    /// Tables the default pack protects from DROP, TRUNCATE and COPY TO (globs).
+    #[serde(default)]
+    pub protected_tables: Vec<String>,
+    /// `table.column` globs holding card numbers: the default pack refuses SELECTs of them
+    /// without a WHERE or LIMIT.
+    #[serde(default)]
+    pub pan_columns: Vec<String>,
+    /// Longest statement text classified; a longer one cannot be decided, so it is denied.
+    #[serde(default = "default_max_statement_bytes")]
+    pub max_statement_bytes: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            default_rules: true,
+            protected_tables: Vec::new(),
+            pan_columns: Vec::new(),
+            max_statement_bytes: default_max_statement_bytes(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_statement_bytes() -> usize {
+    1 << 20
+}
+
+/// `[[rules]]`: one rule as configured.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Named in the client's error, the recording and the audit trail.
+    pub id: String,
+    pub action: Action,
+    /// Shown to the client with a denial.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Connections the rule applies to; empty: all.
+    #[serde(default)]
+    pub connections: Vec<String>,
+    /// Statement kinds (`drop`, `select`, `copy`, `set_role`...), top-level or nested.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Tables read or written (globs).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Tables written (globs).
+    #[serde(default)]
+    pub writes: Vec<String>,
+    /// Functions called (globs).
+    #[serde(default)]
+    pub functions: Vec<String>,
+    /// Column names referenced (globs); `*` targets count as every column.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// `false`: only statements without WHERE or LIMIT; `true`: only bounded ones.
+    pub bounded: Option<bool>,
+    /// COPY direction: `to` or `from`.
+    pub copy: Option<String>,
+    /// Only COPY ... PROGRAM.
+    #[serde(default)]
+    pub copy_program: bool,
+    /// Only DO blocks and function bodies whose text mentions one of these names (lower case;
+    /// set by the default pack, not configurable: bodies are not parsed, so this is a text
+    /// search that errs on the side of matching).
+    #[serde(skip)]
+    pub opaque_body_mentions: Vec<String>,
+}
+
+/// Errors of the policy layer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RuleError {
+    #[error("rules[{index}] ({id}): {message}")]
+    Invalid {
+        index: usize,
+        id: String,
+        message: String,
+    },
+    #[error("rule id {0:?} is used twice")]
+    DuplicateId(String),
+}
+
+/// A compiled rule.
+struct Rule {
+    id: String,
+    action: Action,
+    reason: String,
+    connections: Vec<String>,
+    kinds: Vec<StatementKind>,
+    tables: Vec<NameGlob>,
+    writes: Vec<NameGlob>,
+    functions: Vec<NameGlob>,
+    columns: Vec<GlobMatcher>,
+    bounded: Option<bool>,
+    copy: Option<CopyDirection>,
+    copy_program: bool,
+    opaque_body_mentions: Vec<String>,
+}
+
+/// A glob over `schema.name` (pattern with a dot) or the bare name.
+struct NameGlob {
+    qualified: bool,
+    glob: GlobMatcher,
+}
+
+impl NameGlob {
+    fn matches(&self, name: &ObjectName) -> bool {
+        if self.qualified {
+            // An unqualified name is matched as if it were in `public`, where Postgres's
+            // default search path resolves it.
+            let schema = name.schema.as_deref().unwrap_or("public");
+            self.glob.is_match(format!("{schema}.{}", name.name))
+        } else {
+            self.glob.is_match(&name.name)
+        }
+    }
+}
+
+fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .case_insensitive(true)
+        .literal_separator(false)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))
+}
+
+fn name_glob(pattern: &str) -> Result<NameGlob, String> {
+    Ok(NameGlob {
+        qualified: pattern.contains('.'),
+        glob: glob(pattern)?,
+    })
+}
+
+impl Rule {
+    fn compile(c: &RuleConfig) -> Result<Rule, String> {
+        if c.id.trim().is_empty() {
+            return Err("id must not be empty".into());
+        }
+        let kinds = c
+            .kinds
+            .iter()
+            .map(|k| {
+                StatementKind::from_name(k).ok_or_else(|| format!("unknown statement kind {k:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let copy = match c.copy.as_deref() {
+            None => None,
+            Some("to") => Some(CopyDirection::To),
+            Some("from") => Some(CopyDirection::From),
+            Some(other) => return Err(format!("copy must be \"to\" or \"from\", not {other:?}")),
+        };
+        let globs = |list: &[String]| {
+            list.iter()
+                .map(|p| name_glob(p))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let rule = Rule {
+            id: c.id.clone(),
+            action: c.action,
+            reason: c.reason.clone().unwrap_or_else(|| match c.action {
+                Action::Deny => "the statement policy refuses it".into(),
+                Action::Allow => String::new(),
+            }),
+            connections: c.connections.clone(),
+            kinds,
+            tables: globs(&c.tables)?,
+            writes: globs(&c.writes)?,
+            functions: globs(&c.functions)?,
+            columns: c
+                .columns
+                .iter()
+                .map(|p| glob(p))
+                .collect::<Result<_, _>>()?,
+            bounded: c.bounded,
+            copy,
+            copy_program: c.copy_program,
+            opaque_body_mentions: c.opaque_body_mentions.clone(),
+        };
+        if rule.kinds.is_empty()
+            && rule.tables.is_empty()
+            && rule.writes.is_empty()
+            && rule.functions.is_empty()
+            && rule.columns.is_empty()
+            && rule.copy.is_none()
+            && !rule.copy_program
+            && rule.opaque_body_mentions.is_empty()
+        {
+            return Err(
+                "the rule has no condition on kinds, tables, writes, functions, columns or copy, \
+                 so it would match every statement"
+                    .into(),
+            );
+        }
+        Ok(rule)
+    }
+
+    fn applies_to(&self, connection: &str) -> bool {
+        self.connections.is_empty() || self.connections.iter().any(|c| c == connection)
+    }
+
+    /// Whether every condition holds for `s`, one statement of `text` (lower-cased).
+    fn matches(&self, s: &Statement, text: &str) -> bool {
+        if !self.opaque_body_mentions.is_empty()
+            && !(s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)))
+        {
+            return false;
+        }
+        let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
+        (self.kinds.is_empty() || kinds().any(|k| self.kinds.contains(&k)))
+            && (self.tables.is_empty()
+                || s.reads
+                    .iter()
+                    .chain(&s.writes)
+                    .any(|t| self.tables.iter().any(|g| g.matches(t))))
+            && (self.writes.is_empty()
+                || s.writes
+                    .iter()
+                    .any(|t| self.writes.iter().any(|g| g.matches(t))))
+            && (self.functions.is_empty()
+                || s.functions
+                    .iter()
+                    .any(|f| self.functions.iter().any(|g| g.matches(f))))
+            && (self.columns.is_empty()
+                || s.star
+                || s.columns
+                    .iter()
+                    .any(|c| self.columns.iter().any(|g| g.is_match(&c.name))))
+            && self.bounded.is_none_or(|b| b == s.bounded)
+            && self
+                .copy
+                .is_none_or(|d| s.copy.as_ref().is_some_and(|c| c.direction == d))
+            && (!self.copy_program || s.copy.as_ref().is_some_and(|c| c.program))
+    }
+}
+
+/// What the policy says about one text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    /// The deciding rule; `None` when no rule matched (allowed).
+    pub rule: Option<String>,
+    /// For a denial: why, in words for the person reading the client's error.
+    pub reason: String,
+}
+
+impl Decision {
+    fn allow() -> Decision {
+        Decision {
+            action: Action::Allow,
+            rule: None,
+            reason: String::new(),
+        }
+    }
+}
+
+/// The compiled rules of a deployment: configured ones first, then the default pack.
+pub struct Rules {
+    rules: Vec<Rule>,
+}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.rules.iter().map(|r| &r.id))
+            .finish()
+    }
+}
+
+impl Rules {
+    pub fn compile(policy: &PolicyConfig, configured: &[RuleConfig]) -> Result<Rules, RuleError> {
+        let mut rules = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        let pack = if policy.default_rules {
+            default_pack(policy)
+        } else {
+            Vec::new()
+        };
+        for (index, c) in configured.iter().chain(&pack).enumerate() {
+            if !ids.insert(c.id.clone()) {
+                return Err(RuleError::DuplicateId(c.id.clone()));
+            }
+            rules.push(Rule::compile(c).map_err(|message| RuleError::Invalid {
+                index,
+                id: c.id.clone(),
+                message,
+            })?);
+        }
+        Ok(Rules { rules })
+    }
+
+    /// Whether a deny rule applies to `connection` (then unclassifiable text is denied).
+    pub fn may_deny(&self, connection: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.action == Action::Deny && r.applies_to(connection))
+    }
+
+    /// The decision on a classified text (`sql` is its text): per statement the first
+    /// matching rule, and the strictest over the statements.
+    pub fn decide(&self, connection: &str, sql: &str, text: &Classification) -> Decision {
+        let lower = sql.to_lowercase();
+        let mut decision = Decision::allow();
+        for statement in &text.statements {
+            let matched = self
+                .rules
+                .iter()
+                .filter(|r| r.applies_to(connection))
+                .find(|r| r.matches(statement, &lower));
+            if let Some(rule) = matched
+                && rule.action == Action::Deny
+            {
+                return Decision {
+                    action: Action::Deny,
+                    rule: Some(rule.id.clone()),
+                    reason: rule.reason.clone(),
+                };
+            } else if let Some(rule) = matched
+                && decision.rule.is_none()
+            {
+                decision.rule = Some(rule.id.clone());
+            }
+        }
+        decision
+    }
+
+    /// The decision on a FunctionCall protocol message: it names its function by OID and
+    /// carries its arguments as values, nothing a rule can see, so it is refused whenever a deny
+    /// rule applies.
+    pub fn function_call(&self, connection: &str) -> Decision {
+        if self.may_deny(connection) {
+            Decision {
+                action: Action::Deny,
+                rule: Some("default.no-function-call".into()),
+                reason: "the FunctionCall protocol message names its function by OID, which \
+                         rules cannot see; call the function in SQL instead"
+                    .into(),
+            }
+        } else {
+            Decision::allow()
+        }
+    }
+
+    /// The decision on a text that could not be classified: denied when any deny rule applies.
+    pub fn undecidable(&self, connection: &str, why: &str) -> Decision {
+        if self.may_deny(connection) {
+            Decision {
+                action: Action::Deny,
+                rule: Some("unclassifiable".into()),
+                reason: format!(
+                    "hoop could not classify the statement ({why}), so it refuses it rather than \
+                     guess"
+                ),
+            }
+        } else {
+            Decision::allow()
+        }
+    }
+}
+
+/// Functions that read or write the server's files, large objects on disk, or other servers.
+const FILE_AND_NETWORK_FUNCTIONS: &[&str] = &[
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "pg_stat_file",
+    "lo_import",
+    "lo_export",
+    "dblink*",
+];
+
+/// The default rule pack, ids `default.*`. Protected tables and PAN columns come from
+/// `[policy]`; the rules on functions, COPY PROGRAM, ALTER SYSTEM and roles hold everywhere.
+pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut pack = vec![
+        RuleConfig {
+            id: "default.no-copy-program".into(),
+            action: Action::Deny,
+            reason: Some("COPY ... PROGRAM runs a shell command on the database server".into()),
+            copy_program: true,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            id: "default.no-server-files".into(),
+            action: Action::Deny,
+            reason: Some(
+                "functions that read server files, move large objects to disk or reach other \
+                 servers are not available through hoop"
+                    .into(),
+            ),
+            functions: strings(FILE_AND_NETWORK_FUNCTIONS),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            id: "default.no-alter-system".into(),
+            action: Action::Deny,
+            reason: Some("ALTER SYSTEM changes the server's configuration".into()),
+            kinds: strings(&["alter_system"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            id: "default.no-role-switch".into(),
+            action: Action::Deny,
+            reason: Some(
+                "a run's session keeps the run's role: SET ROLE, RESET ROLE and SET SESSION \
+                 AUTHORIZATION are refused"
+                    .into(),
+            ),
+            kinds: strings(&["set_role", "reset_role", "set_session_authorization"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            id: "default.no-role-changes".into(),
+            action: Action::Deny,
+            reason: Some("roles and grants are managed outside CI runs".into()),
+            kinds: strings(&["create_role", "alter_role", "drop_role", "grant", "revoke"]),
+            ..RuleConfig::default()
+        },
+    ];
+    if !policy.protected_tables.is_empty() {
+        pack.push(RuleConfig {
+            id: "default.no-drop-protected".into(),
+            action: Action::Deny,
+            reason: Some("protected tables are not dropped or truncated from a CI run".into()),
+            kinds: strings(&["drop", "truncate"]),
+            tables: policy.protected_tables.clone(),
+            ..RuleConfig::default()
+        });
+        // A DO block or function body is not parsed: one that names a protected table is
+        // refused (held for approval once approvals exist), one whose table pattern is a glob
+        // cannot be searched for, so every body is then refused.
+        let mentions = policy
+            .protected_tables
+            .iter()
+            .map(|t| {
+                let name = t.rsplit('.').next().unwrap_or(t).to_lowercase();
+                if name.contains(['*', '?', '[']) {
+                    String::new()
+                } else {
+                    name
+                }
+            })
+            .collect();
+        pack.push(RuleConfig {
+            id: "default.opaque-body-protected".into(),
+            action: Action::Deny,
+            reason: Some(
+                "DO blocks and function bodies are not analysed, and this one names a \
+                 protected table; run it outside CI"
+                    .into(),
+            ),
+            opaque_body_mentions: mentions,
+            ..RuleConfig::default()
+        });
+        pack.push(RuleConfig {
+            id: "default.no-copy-out-protected".into(),
+            action: Action::Deny,
+            reason: Some("protected tables are not copied out of the database".into()),
+            copy: Some("to".into()),
+            tables: policy.protected_tables.clone(),
+            ..RuleConfig::default()
+        });
+    }
+    for (i, column) in policy.pan_columns.iter().enumerate() {
+        let (table, name) = column.rsplit_once('.').unwrap_or(("*", column));
+        pack.push(RuleConfig {
+            id: format!("default.no-unbounded-pan-select.{i}"),
+            action: Action::Deny,
+            reason: Some(format!(
+                "{column} holds card numbers: select it with a WHERE clause or a LIMIT"
+            )),
+            kinds: strings(&["select"]),
+            tables: vec![table.to_owned()],
+            columns: vec![name.to_owned()],
+            bounded: Some(false),
+            ..RuleConfig::default()
+        });
+    }
+    pack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::classify::classify;
+
+    fn policy() -> PolicyConfig {
+        PolicyConfig {
+            protected_tables: vec!["cards".into(), "billing.*".into()],
+            pan_columns: vec!["cards.pan".into()],
+            ..PolicyConfig::default()
+        }
+    }
+
+    fn decide(rules: &Rules, sql: &str) -> Decision {
+        let c = classify(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rules.decide("payments", sql, &c)
+    }
+
+    fn denied_by(rules: &Rules, sql: &str) -> Option<String> {
+        let d = decide(rules, sql);
+        (d.action == Action::Deny).then(|| d.rule.unwrap_or_default())
+    }
+
+    #[test]
+    fn the_default_pack_denies_what_it_lists() {
+        let rules = Rules::compile(&policy(), &[]).unwrap();
+        for (sql, rule) in [
+            ("DROP TABLE cards", "default.no-drop-protected"),
+            ("TRUNCATE billing.invoices", "default.no-drop-protected"),
+            ("COPY cards TO STDOUT", "default.no-copy-out-protected"),
+            ("COPY x FROM PROGRAM 'id'", "default.no-copy-program"),
+            (
+                "SELECT pg_read_file('/etc/passwd')",
+                "default.no-server-files",
+            ),
+            (
+                "SELECT public.dblink_exec('x', 'y')",
+                "default.no-server-files",
+            ),
+            ("SET ROLE admin", "default.no-role-switch"),
+            ("ALTER SYSTEM SET fsync = off", "default.no-alter-system"),
+            ("GRANT admin TO me", "default.no-role-changes"),
+            ("SELECT pan FROM cards", "default.no-unbounded-pan-select.0"),
+            (
+                "SELECT * FROM public.cards",
+                "default.no-unbounded-pan-select.0",
+            ),
+            (
+                "DO $$ BEGIN DELETE FROM cards; END $$",
+                "default.opaque-body-protected",
+            ),
+        ] {
+            assert_eq!(denied_by(&rules, sql).as_deref(), Some(rule), "{sql}");
+        }
+        for sql in [
+            "SELECT pan FROM cards WHERE id = 1",
+            "SELECT pan FROM cards LIMIT 5",
+            "SELECT count(*) FROM cards",
+            "DROP TABLE scratch",
+            "COPY orders TO STDOUT",
+            "SELECT $$DROP TABLE cards$$",
+        ] {
+            assert_eq!(denied_by(&rules, sql), None, "{sql}");
+        }
+        // A glob among the protected tables cannot be searched for in a body: every body is
+        // refused. With plain names, only bodies that name one.
+        let body = "DO $$ BEGIN PERFORM 1; END $$";
+        assert!(denied_by(&rules, body).is_some());
+        let plain = PolicyConfig {
+            protected_tables: vec!["cards".into()],
+            ..PolicyConfig::default()
+        };
+        let rules = Rules::compile(&plain, &[]).unwrap();
+        assert_eq!(denied_by(&rules, body), None);
+        assert!(
+            denied_by(
+                &rules,
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT count(*) FROM Cards'"
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn configured_rules_come_first_and_one_denied_statement_denies_the_text() {
+        let configured = [
+            RuleConfig {
+                id: "scratch".into(),
+                action: Action::Allow,
+                kinds: vec!["drop".into()],
+                tables: vec!["cards".into()],
+                connections: vec!["sandbox".into()],
+                ..RuleConfig::default()
+            },
+            RuleConfig {
+                id: "no-card-writes".into(),
+                action: Action::Deny,
+                kinds: vec!["delete".into()],
+                tables: vec!["public.cards".into()],
+                ..RuleConfig::default()
+            },
+        ];
+        let rules = Rules::compile(&policy(), &configured).unwrap();
+        assert_eq!(
+            denied_by(
+                &rules,
+                "SELECT 1; WITH d AS (DELETE FROM cards RETURNING 1) SELECT 1"
+            )
+            .as_deref(),
+            Some("no-card-writes")
+        );
+        // The allow rule applies to its connection only.
+        let c = classify("DROP TABLE cards").unwrap();
+        assert_eq!(
+            rules.decide("sandbox", "DROP TABLE cards", &c).action,
+            Action::Allow
+        );
+        assert_eq!(
+            rules.decide("payments", "DROP TABLE cards", &c).action,
+            Action::Deny
+        );
+    }
+
+    #[test]
+    fn unclassifiable_text_is_denied_while_a_deny_rule_applies() {
+        let rules = Rules::compile(&policy(), &[]).unwrap();
+        assert_eq!(
+            rules.undecidable("payments", "syntax error").action,
+            Action::Deny
+        );
+        assert_eq!(
+            rules.function_call("payments").rule.as_deref(),
+            Some("default.no-function-call")
+        );
+        let none = Rules::compile(
+            &PolicyConfig {
+                default_rules: false,
+                ..PolicyConfig::default()
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            none.undecidable("payments", "syntax error").action,
+            Action::Allow
+        );
+        assert_eq!(none.function_call("payments").action, Action::Allow);
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_their_index() {
+        for (bad, needle) in [
+            (
+                RuleConfig {
+                    id: "x".into(),
+                    ..RuleConfig::default()
+                },
+                "no condition",
+            ),
+            (
+                RuleConfig {
+                    id: "y".into(),
+                    kinds: vec!["obliterate".into()],
+                    ..RuleConfig::default()
+                },
+                "unknown statement kind",
+            ),
+            (
+                RuleConfig {
+                    id: "z".into(),
+                    tables: vec!["[x".into()],
+                    ..RuleConfig::default()
+                },
+                "invalid glob",
+            ),
+        ] {
+            let e = Rules::compile(&PolicyConfig::default(), std::slice::from_ref(&bad))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("rules[0]") && e.contains(needle), "{e}");
+        }
+        let twice = RuleConfig {
+            id: "default.no-alter-system".into(),
+            kinds: vec!["drop".into()],
+            ..RuleConfig::default()
+        };
+        assert!(matches!(
+            Rules::compile(&PolicyConfig::default(), &[twice]),
+            Err(RuleError::DuplicateId(_))
+        ));
+    }
+}

@@ -1,0 +1,288 @@
+//! The statement policy end to end: a bypass corpus sent through the real gateway with `psql`
+//! and tokio-postgres must be denied (SQLSTATE 42501, the rule named) with the session still
+//! usable; a benign corpus of migrations, reports and ORM queries must run untouched.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Credential, GatewaySettings, Hoop, Options};
+use tokio_postgres::error::SqlState;
+
+const POLICY: &str = r#"
+[policy]
+protected_tables = ["cards"]
+pan_columns = ["cards.pan"]
+
+[[rules]]
+id = "no-card-writes"
+action = "deny"
+reason = "cards change only through the card service"
+kinds = ["delete", "update", "insert"]
+tables = ["public.cards"]
+"#;
+
+async fn start() -> (Hoop, Credential) {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(POLICY.to_owned()),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let db = hoop.db.client().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE cards (id int PRIMARY KEY, pan text, holder text);
+         INSERT INTO cards VALUES (1, '4111111111111111', 'A');
+         CREATE TABLE orders (id serial PRIMARY KEY, card_id int, total numeric, placed_at timestamptz DEFAULT now());
+         INSERT INTO orders (card_id, total) VALUES (1, 10), (1, 20);
+         GRANT ALL ON cards, orders, orders_id_seq TO {r};
+         GRANT CREATE ON SCHEMA public TO {r};",
+        r = hoop.db.reader
+    ))
+    .await
+    .unwrap();
+    let credential = hoop.issue(&hoop.github_token(8101)).await;
+    (hoop, credential)
+}
+
+fn denied(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "ran: {stderr}");
+    stderr
+}
+
+/// Statements that must never run, each with the rule expected to stop it.
+const BYPASSES: &[(&str, &str)] = &[
+    ("DROP TABLE cards", "default.no-drop-protected"),
+    (
+        "/* harmless */ DROP TABLE cards",
+        "default.no-drop-protected",
+    ),
+    (
+        "-- a comment\nDROP TABLE cards",
+        "default.no-drop-protected",
+    ),
+    ("dRoP tAbLe CARDS", "default.no-drop-protected"),
+    ("DROP TABLE \"cards\"", "default.no-drop-protected"),
+    ("DROP TABLE public.cards", "default.no-drop-protected"),
+    ("SELECT 1; DROP TABLE cards", "default.no-drop-protected"),
+    ("TRUNCATE cards", "default.no-drop-protected"),
+    ("TRUNCATE TABLE orders, cards", "default.no-drop-protected"),
+    ("DELETE FROM cards", "no-card-writes"),
+    (
+        "UPDATE public.cards SET pan = NULL WHERE id = 1",
+        "no-card-writes",
+    ),
+    (
+        "WITH d AS (DELETE FROM cards RETURNING *) SELECT count(*) FROM d",
+        "no-card-writes",
+    ),
+    (
+        "WITH u AS (UPDATE cards SET holder = 'x' RETURNING 1) SELECT 1",
+        "no-card-writes",
+    ),
+    ("PREPARE p AS DELETE FROM cards", "no-card-writes"),
+    ("EXPLAIN ANALYZE DELETE FROM cards", "no-card-writes"),
+    (
+        "INSERT INTO cards SELECT id + 100, pan, holder FROM cards",
+        "no-card-writes",
+    ),
+    ("COPY cards TO STDOUT", "default.no-copy-out-protected"),
+    (
+        "COPY (SELECT * FROM cards) TO STDOUT",
+        "default.no-copy-out-protected",
+    ),
+    ("COPY orders FROM PROGRAM 'id'", "default.no-copy-program"),
+    (
+        "SELECT pg_read_file('/etc/passwd')",
+        "default.no-server-files",
+    ),
+    (
+        "SELECT pg_catalog.pg_read_file('/etc/passwd')",
+        "default.no-server-files",
+    ),
+    ("SELECT lo_export(1, '/tmp/x')", "default.no-server-files"),
+    (
+        "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)",
+        "default.no-server-files",
+    ),
+    (
+        "DO $x$ BEGIN EXECUTE 'DROP TABLE cards'; END $x$",
+        "default.opaque-body-protected",
+    ),
+    (
+        "CREATE FUNCTION wipe() RETURNS void LANGUAGE sql AS 'DELETE FROM cards'",
+        "default.opaque-body-protected",
+    ),
+    ("SET ROLE postgres", "default.no-role-switch"),
+    ("RESET ROLE", "default.no-role-switch"),
+    (
+        "SET SESSION AUTHORIZATION postgres",
+        "default.no-role-switch",
+    ),
+    (
+        "ALTER SYSTEM SET work_mem = '1GB'",
+        "default.no-alter-system",
+    ),
+    (
+        "GRANT SELECT ON orders TO PUBLIC",
+        "default.no-role-changes",
+    ),
+    ("CREATE ROLE intruder", "default.no-role-changes"),
+    ("SELECT pan FROM cards", "default.no-unbounded-pan-select.0"),
+    ("SELECT * FROM cards", "default.no-unbounded-pan-select.0"),
+    (
+        "SELECT c.pan FROM cards c JOIN orders o ON o.card_id = c.id",
+        "default.no-unbounded-pan-select.0",
+    ),
+];
+
+#[tokio::test]
+async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
+    let (hoop, credential) = start().await;
+    for (sql, rule) in BYPASSES {
+        let out = hoop.psql(&credential, &["-c", sql]);
+        let stderr = denied(&out);
+        assert!(
+            stderr.contains("hoop policy denied this statement") && stderr.contains(rule),
+            "{sql:?}: expected rule {rule}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("CONTEXT"),
+            "the denial's own context is dropped: {stderr}"
+        );
+    }
+    // \copy is COPY ... TO STDOUT on the wire.
+    let stderr = denied(&hoop.psql(&credential, &["-c", "\\copy cards to '/dev/null'"]));
+    assert!(stderr.contains("default.no-copy-out-protected"), "{stderr}");
+    // Nothing ran: the table and its row are still there.
+    let still = hoop
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM cards", &[])
+        .await
+        .unwrap();
+    assert_eq!(still.get::<_, i64>(0), 1);
+
+    // In one session: a denial inside a transaction aborts it as an error would, and the
+    // session goes on.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let e = client.batch_execute("DROP TABLE cards").await.unwrap_err();
+    let db = e.as_db_error().expect("an error from the server");
+    assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE);
+    assert!(db.message().contains("default.no-drop-protected"), "{db:?}");
+    assert!(
+        db.detail().is_some_and(|d| d.contains("not dropped")),
+        "{db:?}"
+    );
+    client.batch_execute("BEGIN").await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    assert!(client.batch_execute("TRUNCATE cards").await.is_err());
+    let aborted = client.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(
+        aborted.as_db_error().map(|d| d.code().clone()),
+        Some(SqlState::IN_FAILED_SQL_TRANSACTION)
+    );
+    client.batch_execute("ROLLBACK").await.unwrap();
+    // Extended protocol: a denied prepared statement cannot be bound or executed later.
+    let prepared = client.prepare("DELETE FROM cards WHERE id = $1").await;
+    let e = prepared.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    let ok = client
+        .query_one(
+            "SELECT count(*) FROM orders WHERE total > $1::int",
+            &[&5i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.get::<_, i64>(0), 2);
+    drop(client);
+
+    hoop.wait_sessions_ended(1).await;
+    let denials: Vec<Value> = hoop
+        .recordings()
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|e| e["decision"] == "deny")
+        .collect();
+    assert!(denials.len() > BYPASSES.len(), "{}", denials.len());
+    assert!(
+        denials
+            .iter()
+            .all(|e| e["rule"].as_str().is_some_and(|r| !r.is_empty()))
+    );
+    // The PAN in a denied statement's text is masked in the recording too.
+    let metrics = hoop.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("hoop_gateway_statements_denied_total"),
+        "{}",
+        metrics.text
+    );
+}
+
+/// Migrations, reports and ORM-style queries a CI job runs: none may be refused.
+const BENIGN: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_notes (id bigserial PRIMARY KEY, note text NOT NULL)",
+    "ALTER TABLE audit_notes ADD COLUMN IF NOT EXISTS created_at timestamptz DEFAULT now()",
+    "CREATE INDEX IF NOT EXISTS audit_notes_created ON audit_notes (created_at)",
+    "INSERT INTO audit_notes (note) VALUES ('deployed'), ('migrated')",
+    "UPDATE orders SET total = total + 1 WHERE id = 1",
+    "DELETE FROM audit_notes WHERE note = 'migrated'",
+    "SELECT o.id, o.total, sum(o.total) OVER (ORDER BY o.id) FROM orders o ORDER BY o.id",
+    "WITH t AS (SELECT card_id, sum(total) AS s FROM orders GROUP BY card_id) SELECT * FROM t",
+    "SELECT count(*) FROM cards",
+    "SELECT id, holder FROM cards WHERE id = 1",
+    "SELECT pan FROM cards WHERE id = 1",
+    "SELECT pan FROM cards LIMIT 1",
+    "SELECT holder FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.total > 5",
+    "BEGIN; SELECT 1; COMMIT",
+    "SET search_path = public",
+    "SHOW server_version",
+    "SELECT now(), current_user, version()",
+    "SELECT $$DROP TABLE cards$$",
+    "DO $$ BEGIN PERFORM 1; END $$",
+    "COPY (SELECT id, total FROM orders) TO STDOUT",
+    "DROP TABLE audit_notes",
+];
+
+#[tokio::test]
+async fn the_benign_corpus_runs_untouched() {
+    let (hoop, credential) = start().await;
+    for sql in BENIGN {
+        let out = hoop.psql(&credential, &["-c", sql]);
+        assert!(
+            out.status.success(),
+            "{sql:?} was refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // ORM-style, through the extended protocol with parameters.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let rows = client
+        .query(
+            "SELECT \"orders\".\"id\", \"orders\".\"total\" FROM \"orders\" WHERE \"orders\".\"card_id\" = $1 ORDER BY \"orders\".\"id\" LIMIT $2",
+            &[&1i32, &10i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    client
+        .execute(
+            "INSERT INTO orders (card_id, total) VALUES ($1, $2::int)",
+            &[&1i32, &3i32],
+        )
+        .await
+        .unwrap();
+}
