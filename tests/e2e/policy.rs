@@ -155,6 +155,19 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
             "the denial's own context is dropped: {stderr}"
         );
     }
+    // A session without standard_conforming_strings reads backslashes in strings as escapes:
+    // this text is a SELECT and then a DROP to it, and a syntax error to the default parser.
+    let out = hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "SET standard_conforming_strings = off",
+            "-c",
+            "SELECT 'a\\'' ; DROP TABLE cards; --'",
+        ],
+    );
+    let stderr = denied(&out);
+    assert!(stderr.contains("hoop policy denied this statement"), "{stderr}");
     // \copy is COPY ... TO STDOUT on the wire.
     let stderr = denied(&hoop.psql(&credential, &["-c", "\\copy cards to '/dev/null'"]));
     assert!(stderr.contains("default.no-copy-out-protected"), "{stderr}");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use hoop_protocol::frontend;
 
-use crate::policy::classify::{Classification, Classifier, ClassifyError};
+use crate::policy::classify::{Classification, Classifier, ClassifyError, Syntax};
 use crate::policy::rules::{Action, Decision, Rules};
 
 /// How every denial's message starts.
@@ -51,12 +51,40 @@ impl StatementPolicy {
 
     /// The decision on `sql` from a session of `connection`, with its classification when the
     /// text could be classified.
+    ///
+    /// A text with a backslash is classified under both string syntaxes
+    /// (`standard_conforming_strings` on and off) and the stricter decision wins: the setting
+    /// can change between the moment the gateway reads a pipelined statement and the moment
+    /// Postgres parses it, so the gateway does not bet on either.
     pub async fn decide(
         &self,
         connection: &str,
         sql: &str,
     ) -> (Decision, Option<Arc<Classification>>) {
-        match self.classifier.classify_async(sql.to_owned()).await {
+        let (decision, classification) = self.decide_with(connection, sql, Syntax::default()).await;
+        if !sql.contains('\\') || denies(&decision) {
+            return (decision, classification);
+        }
+        let legacy = Syntax {
+            standard_conforming_strings: false,
+        };
+        match self.decide_with(connection, sql, legacy).await {
+            (other, c) if denies(&other) => (other, c),
+            _ => (decision, classification),
+        }
+    }
+
+    async fn decide_with(
+        &self,
+        connection: &str,
+        sql: &str,
+        syntax: Syntax,
+    ) -> (Decision, Option<Arc<Classification>>) {
+        let classified = self
+            .classifier
+            .classify_async_with(sql.to_owned(), syntax)
+            .await;
+        match classified {
             Ok(c) => (self.rules.decide(connection, sql, &c), Some(c)),
             Err(e) => (
                 self.rules.undecidable(connection, &undecidable_why(&e)),
