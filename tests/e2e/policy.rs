@@ -117,6 +117,7 @@ const BYPASSES: &[(&str, &str)] = &[
         "CREATE FUNCTION wipe() RETURNS void LANGUAGE sql AS 'DELETE FROM cards'",
         "default.opaque-body-protected",
     ),
+    ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
     ("SET ROLE postgres", "default.no-role-switch"),
     ("RESET ROLE", "default.no-role-switch"),
     (
@@ -167,7 +168,19 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
         ],
     );
     let stderr = denied(&out);
-    assert!(stderr.contains("hoop policy denied this statement"), "{stderr}");
+    assert!(
+        stderr.contains("hoop policy denied this statement"),
+        "{stderr}"
+    );
+    // A client encoding whose characters can end in a backslash byte is refused at startup.
+    let out = hoop
+        .psql_command(&credential)
+        .env("PGCLIENTENCODING", "SJIS")
+        .args(["-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    let stderr = denied(&out);
+    assert!(stderr.contains("client_encoding"), "{stderr}");
     // \copy is COPY ... TO STDOUT on the wire.
     let stderr = denied(&hoop.psql(&credential, &["-c", "\\copy cards to '/dev/null'"]));
     assert!(stderr.contains("default.no-copy-out-protected"), "{stderr}");

@@ -54,6 +54,25 @@ const FORWARDED_PARAMETERS: &[&str] = &[
     "idle_in_transaction_session_timeout",
 ];
 
+/// Client encodings (and their aliases, lower case, without `-`/`_`) whose multi-byte
+/// characters may end in a backslash or quote byte.
+const UNSAFE_CLIENT_ENCODINGS: &[&str] = &[
+    "sjis",
+    "shiftjis",
+    "mskanji",
+    "win932",
+    "cp932",
+    "shiftjis2004",
+    "big5",
+    "win950",
+    "cp950",
+    "gbk",
+    "win936",
+    "cp936",
+    "gb18030",
+    "johab",
+];
+
 /// How long the upstream may take to accept the run role's login.
 const UPSTREAM_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -277,6 +296,21 @@ fn startup_refusal(
     if !tls && require_tls {
         let msg = "hoop accepts only TLS connections: connect with sslmode=require (or stricter)";
         return Some(("tls_required", "28000", msg.into()));
+    }
+    // Statements are classified as UTF-8. In these client-only encodings the second byte of a
+    // character can be a backslash or a quote, so the upstream would split a text where the
+    // classifier did not.
+    if let Some(encoding) = startup.get("client_encoding")
+        && UNSAFE_CLIENT_ENCODINGS.contains(
+            &encoding
+                .to_ascii_lowercase()
+                .replace(['-', '_'], "")
+                .as_str(),
+        )
+    {
+        let msg =
+            format!("hoop does not accept client_encoding {encoding:?}: set PGCLIENTENCODING=UTF8");
+        return Some(("client_encoding_refused", "22023", msg));
     }
     if startup
         .get("replication")

@@ -11,7 +11,13 @@
 //! procedures written in a procedural language or as a string (`opaque_body`); what a called
 //! function, a view, a rule or a trigger does when it runs (only its name is reported); which
 //! prepared statement an `EXECUTE` runs (the `PREPARE` is where its body is seen, and
-//! [`Statement::prepared`] names it so a session can connect the two).
+//! [`Statement::prepared`] names it so a session can connect the two); SQL inside strings
+//! (`dblink_exec('…', 'DROP …')`). Names are not resolved against the catalog: an unqualified
+//! `cards` is whichever `cards` the session's `search_path` finds, and `t.f` for a function
+//! `f` of a row type (attribute notation) looks like a column.
+//!
+//! The text must be read as the server will read it: see [`Syntax`]
+//! (`standard_conforming_strings`).
 //!
 //! [`Classifier`] adds a bounded cache and runs the parser on worker threads with a large
 //! stack. Invariants:
@@ -153,7 +159,7 @@ pub struct Statement {
 }
 
 /// What a whole SQL text does, statement by statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Classification {
     /// In text order; empty for a text with no statement (only comments or semicolons).
     pub statements: Vec<Statement>,
@@ -265,8 +271,9 @@ fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, C
 /// the grammar's own stack holds 10,000 entries ("memory exhausted" past that); libpg_query
 /// measures the calling thread's stack and raises "stack depth limit exceeded" (using at most
 /// 2 MB of it, like a Postgres backend); and prost refuses to decode messages nested more than
-/// 100 deep, which is the limit met first in practice (about 25 nested subqueries, or 48
-/// terms of `a + b + …`). All three mean [`ClassifyError::TooDeep`].
+/// 100 deep, which is the limit met first in practice: 22 nested subqueries or CASEs, 46
+/// terms of `a + b + …` or `a || b || …` (AND, OR and IN lists are flat: no limit). All three
+/// mean [`ClassifyError::TooDeep`].
 fn parser_error(error: pg_query::Error) -> ClassifyError {
     match error {
         pg_query::Error::Parse(message)

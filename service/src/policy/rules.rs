@@ -100,6 +100,10 @@ pub struct RuleConfig {
     /// Only COPY ... PROGRAM.
     #[serde(default)]
     pub copy_program: bool,
+    /// Run-time parameters set, reset or shown (`SET x`, `ALTER SYSTEM SET x`); names compared
+    /// case-insensitively.
+    #[serde(default)]
+    pub settings: Vec<String>,
     /// Only DO blocks and function bodies whose text mentions one of these names (lower case;
     /// set by the default pack, not configurable: bodies are not parsed, so this is a text
     /// search that errs on the side of matching).
@@ -134,25 +138,25 @@ struct Rule {
     bounded: Option<bool>,
     copy: Option<CopyDirection>,
     copy_program: bool,
+    settings: Vec<String>,
     opaque_body_mentions: Vec<String>,
 }
 
 /// A glob over `schema.name` (pattern with a dot) or the bare name.
 struct NameGlob {
-    qualified: bool,
-    glob: GlobMatcher,
+    schema: Option<GlobMatcher>,
+    name: GlobMatcher,
 }
 
 impl NameGlob {
+    /// An unqualified name matches whatever the pattern's schema: the session's `search_path`
+    /// decides where it resolves, and a client can set it.
     fn matches(&self, name: &ObjectName) -> bool {
-        if self.qualified {
-            // An unqualified name is matched as if it were in `public`, where Postgres's
-            // default search path resolves it.
-            let schema = name.schema.as_deref().unwrap_or("public");
-            self.glob.is_match(format!("{schema}.{}", name.name))
-        } else {
-            self.glob.is_match(&name.name)
-        }
+        self.name.is_match(&name.name)
+            && match (&self.schema, &name.schema) {
+                (Some(pattern), Some(schema)) => pattern.is_match(schema),
+                _ => true,
+            }
     }
 }
 
@@ -166,10 +170,17 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 }
 
 fn name_glob(pattern: &str) -> Result<NameGlob, String> {
-    Ok(NameGlob {
-        qualified: pattern.contains('.'),
-        glob: glob(pattern)?,
-    })
+    match pattern.rsplit_once('.') {
+        Some((schema, name)) if !schema.is_empty() && !name.is_empty() => Ok(NameGlob {
+            schema: Some(glob(schema)?),
+            name: glob(name)?,
+        }),
+        Some(_) => Err(format!("{pattern:?} is neither `name` nor `schema.name`")),
+        None => Ok(NameGlob {
+            schema: None,
+            name: glob(pattern)?,
+        }),
+    }
 }
 
 impl Rule {
@@ -215,6 +226,7 @@ impl Rule {
             bounded: c.bounded,
             copy,
             copy_program: c.copy_program,
+            settings: c.settings.iter().map(|n| n.to_lowercase()).collect(),
             opaque_body_mentions: c.opaque_body_mentions.clone(),
         };
         if rule.kinds.is_empty()
@@ -224,6 +236,7 @@ impl Rule {
             && rule.columns.is_empty()
             && rule.copy.is_none()
             && !rule.copy_program
+            && rule.settings.is_empty()
             && rule.opaque_body_mentions.is_empty()
         {
             return Err(
@@ -241,9 +254,9 @@ impl Rule {
 
     /// Whether every condition holds for `s`, one statement of `text` (lower-cased).
     fn matches(&self, s: &Statement, text: &str) -> bool {
-        if !self.opaque_body_mentions.is_empty()
-            && !(s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)))
-        {
+        let body_named = self.opaque_body_mentions.is_empty()
+            || (s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)));
+        if !body_named {
             return false;
         }
         let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
@@ -271,6 +284,10 @@ impl Rule {
                 .copy
                 .is_none_or(|d| s.copy.as_ref().is_some_and(|c| c.direction == d))
             && (!self.copy_program || s.copy.as_ref().is_some_and(|c| c.program))
+            && (self.settings.is_empty()
+                || s.setting
+                    .as_ref()
+                    .is_some_and(|n| self.settings.contains(&n.to_lowercase())))
     }
 }
 
@@ -451,6 +468,16 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             ..RuleConfig::default()
         },
         RuleConfig {
+            id: "default.no-client-encoding".into(),
+            action: Action::Deny,
+            reason: Some(
+                "the gateway classifies statements as UTF-8; client_encoding stays UTF8".into(),
+            ),
+            kinds: strings(&["set", "reset"]),
+            settings: strings(&["client_encoding", "names"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
             id: "default.no-role-changes".into(),
             action: Action::Deny,
             reason: Some("roles and grants are managed outside CI runs".into()),
@@ -562,6 +589,9 @@ mod tests {
             ("SET ROLE admin", "default.no-role-switch"),
             ("ALTER SYSTEM SET fsync = off", "default.no-alter-system"),
             ("GRANT admin TO me", "default.no-role-changes"),
+            ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
+            ("SET NAMES 'LATIN1'", "default.no-client-encoding"),
+            ("TRUNCATE elsewhere.cards", "default.no-drop-protected"),
             ("SELECT pan FROM cards", "default.no-unbounded-pan-select.0"),
             (
                 "SELECT * FROM public.cards",
@@ -578,12 +608,14 @@ mod tests {
             "SELECT pan FROM cards WHERE id = 1",
             "SELECT pan FROM cards LIMIT 5",
             "SELECT count(*) FROM cards",
-            "DROP TABLE scratch",
-            "COPY orders TO STDOUT",
+            "DROP TABLE other.scratch",
+            "COPY public.orders TO STDOUT",
             "SELECT $$DROP TABLE cards$$",
         ] {
             assert_eq!(denied_by(&rules, sql), None, "{sql}");
         }
+        // `billing.*` covers every unqualified name: the search path decides where it lands.
+        assert!(denied_by(&rules, "DROP TABLE scratch").is_some());
         // A glob among the protected tables cannot be searched for in a body: every body is
         // refused. With plain names, only bodies that name one.
         let body = "DO $$ BEGIN PERFORM 1; END $$";
@@ -631,6 +663,18 @@ mod tests {
             .as_deref(),
             Some("no-card-writes")
         );
+        // A bare name may resolve to any schema (search_path): a dotted pattern matches it.
+        let ledger = RuleConfig {
+            id: "ledger".into(),
+            action: Action::Deny,
+            kinds: vec!["drop".into()],
+            tables: vec!["billing.ledger".into()],
+            ..RuleConfig::default()
+        };
+        let strict = Rules::compile(&PolicyConfig::default(), &[ledger]).unwrap();
+        assert!(denied_by(&strict, "DROP TABLE ledger").is_some());
+        assert!(denied_by(&strict, "DROP TABLE billing.ledger").is_some());
+        assert!(denied_by(&strict, "DROP TABLE other.ledger").is_none());
         // The allow rule applies to its connection only.
         let c = classify("DROP TABLE cards").unwrap();
         assert_eq!(

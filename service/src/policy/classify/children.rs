@@ -1,12 +1,15 @@
-// Generated from pg_query 18.1.0's `src/protobuf.rs` (every `Node` variant, every field), then
-// formatted with rustfmt. Every struct is destructured without `..`, so a pg_query upgrade
-// that adds a node type or a field fails to compile here until the new field is listed: a
-// field holding a `Node` (or a message that is itself a node, like `RangeVar`) is a child.
+//! The children of every parse-tree node: what makes the walk reach *every* node.
+//!
+//! Generated from pg_query 18.1.0's `src/protobuf.rs` (every `Node` variant, every field),
+//! then formatted with rustfmt; kept by hand since. Every struct is destructured without `..`,
+//! so a pg_query upgrade that adds a node type or a field fails to compile here until it is
+//! listed: a field holding a `Node` (or a message that is itself a node, like `RangeVar`) is a
+//! child, anything else is `_`. A new statement node also needs its kind in `kind.rs`.
 
 use pg_query::NodeRef;
 use pg_query::protobuf as pb;
 
-/// Calls `visit` with every direct child of `node`: each field that holds a node, in field
+/// Calls `visit` with every direct child of `parent`: each field that holds a node, in field
 /// order. Scalars (names, flags, enum codes, locations) are not children.
 pub(super) fn for_each_child<'a>(parent: NodeRef<'a>, visit: &mut impl FnMut(NodeRef<'a>)) {
     match parent {

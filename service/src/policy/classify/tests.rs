@@ -893,17 +893,22 @@ fn long_sum(n: usize) -> String {
 fn deep_nesting_is_an_error_never_a_crash() {
     let classifier = Classifier::new(DEFAULT_MAX_LEN, 0);
     // Ordinary depths classify.
-    let s = classifier.classify(&nested_subqueries(20)).unwrap();
+    let s = classifier.classify(&nested_subqueries(22)).unwrap();
     assert_eq!(s.statements[0].reads, names(&["cards"]));
-    assert!(classifier.classify(&long_sum(40)).is_ok());
+    assert!(classifier.classify(&long_sum(46)).is_ok());
+    let many = format!(
+        "SELECT 1 FROM t WHERE {}",
+        vec!["(a = 1 AND b = $1)"; 5_000].join(" OR ")
+    );
+    assert!(classifier.classify(&many).is_ok());
     // Parentheses alone build no nodes.
     assert!(classifier.classify(&nested_parens(1000)).is_ok());
-    // Past the limits, TooDeep: from the decoder (about 25 subqueries, 48 terms), from the
-    // grammar's stack (10,000 parentheses), or from libpg_query's stack check.
+    // Past the limits, TooDeep: from the decoder (23 subqueries, 47 terms), from the grammar's
+    // stack (10,000 parentheses), or from libpg_query's stack check.
     for sql in [
-        nested_subqueries(30),
+        nested_subqueries(23),
         nested_subqueries(10_000),
-        long_sum(100),
+        long_sum(47),
         long_sum(100_000),
         nested_parens(10_000),
         format!("SELECT {}1{}", "ARRAY[".repeat(5_000), "]".repeat(5_000)),

@@ -134,9 +134,10 @@ impl<'a> Walk<'a> {
         match item.node {
             NodeRef::RangeVar(rv) => {
                 self.row_sources.insert(&rv.relname);
-                let claimed = self.claim_of(NodeRef::RangeVar(rv)).is_some();
                 let unqualified = rv.schemaname.is_empty() && rv.catalogname.is_empty();
-                if !claimed && !(unqualified && self.is_cte(scope, &rv.relname)) {
+                let accounted_for = self.claim_of(NodeRef::RangeVar(rv)).is_some()
+                    || (unqualified && self.is_cte(scope, &rv.relname));
+                if !accounted_for {
                     self.reads.push(relation(rv));
                 }
             }
@@ -251,11 +252,7 @@ impl<'a> Walk<'a> {
                 }
             }
             NodeRef::DoStmt(_) => self.opaque_body = true,
-            NodeRef::CreateFunctionStmt(s) => {
-                if s.sql_body.is_none() {
-                    self.opaque_body = true;
-                }
-            }
+            NodeRef::CreateFunctionStmt(s) if s.sql_body.is_none() => self.opaque_body = true,
             _ => {}
         }
         scope
