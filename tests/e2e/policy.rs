@@ -218,6 +218,26 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
     let prepared = client.prepare("DELETE FROM cards WHERE id = $1").await;
     let e = prepared.unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // A second denial in the same session, and statements prepared before it still work.
+    let kept = client.prepare("SELECT count(*) FROM orders").await.unwrap();
+    for _ in 0..2 {
+        let e = client.prepare("TRUNCATE cards").await.unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    }
+    assert_eq!(
+        client.query_one(&kept, &[]).await.unwrap().get::<_, i64>(0),
+        2
+    );
+    // A second denial in the same session, and statements prepared before it still work.
+    let kept = client.prepare("SELECT count(*) FROM orders").await.unwrap();
+    for _ in 0..2 {
+        let e = client.prepare("TRUNCATE cards").await.unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    }
+    assert_eq!(
+        client.query_one(&kept, &[]).await.unwrap().get::<_, i64>(0),
+        2
+    );
     let ok = client
         .query_one(
             "SELECT count(*) FROM orders WHERE total > $1::int",

@@ -8,8 +8,8 @@
 //! stays usable, and nothing about the denial depends on the gateway imitating Postgres.
 //!
 //! - simple Query (all its statements) and FunctionCall: replaced by a Query of the `DO` block;
-//! - Parse: replaced by Parse, Bind and Execute of the `DO` block under the unnamed statement
-//!   and portal; their ParseComplete and BindComplete are consumed by the gateway
+//! - Parse: replaced by Parse, Bind and Execute of the `DO` block under a statement and portal
+//!   named for the denial; their ParseComplete and BindComplete are consumed by the gateway
 //!   ([`super::results::Tracker::injected`]). The client's statement is never created, so no
 //!   later Bind or Execute can run it.
 
@@ -104,10 +104,13 @@ impl StatementPolicy {
     }
 
     /// Parse, Bind and Execute that raise the denial upstream, in place of a denied Parse.
-    pub fn encode_denied_parse(&self, decision: &Decision, buf: &mut BytesMut) {
-        frontend::encode_parse("", &self.denial_block(decision), &[], buf);
-        frontend::encode_bind_without_parameters("", "", buf);
-        frontend::encode_execute("", 0, buf);
+    /// Their statement and portal are named for this denial (`serial` counts the session's
+    /// denials), so the client's unnamed statement and portal are left as they were.
+    pub fn encode_denied_parse(&self, decision: &Decision, serial: u64, buf: &mut BytesMut) {
+        let name = format!("{}_{serial}", self.tag);
+        frontend::encode_parse(&name, &self.denial_block(decision), &[], buf);
+        frontend::encode_bind_without_parameters(&name, &name, buf);
+        frontend::encode_execute(&name, 0, buf);
     }
 
     /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.

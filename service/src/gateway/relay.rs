@@ -205,7 +205,7 @@ impl Relay<'_> {
                     // statement raises the denial in its place.
                     self.masker.injected();
                     self.statements_policy
-                        .encode_denied_parse(&d, &mut self.out);
+                        .encode_denied_parse(&d, self.denied, &mut self.out);
                 }
                 (_, Some(d)) if policy::denies(&d) => {
                     self.masker.client(message);
