@@ -21,6 +21,8 @@ pub enum Action {
     Expire,
     /// A login to the gateway.
     Connect,
+    /// A statement the statement policy refused.
+    Statement,
 }
 
 impl Action {
@@ -30,6 +32,7 @@ impl Action {
             Action::Revoke => "revoke",
             Action::Expire => "expire",
             Action::Connect => "connect",
+            Action::Statement => "statement",
         }
     }
 }

@@ -268,6 +268,9 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
             .all(|e| e["rule"].as_str().is_some_and(|r| !r.is_empty()))
     );
     // The PAN in a denied statement's text is masked in the recording too.
+    // Every denial is an audit event naming its rule and the run's credential, without SQL.
+    let audited = hoop.db.audit_events("default.no-drop-protected").await;
+    assert!(audited.len() >= 9, "{}", audited.len());
     let metrics = hoop.get("/metrics").await;
     assert!(
         metrics

@@ -25,6 +25,7 @@ use super::registry::Ending;
 use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
 use crate::policy::rules::Decision;
@@ -95,6 +96,15 @@ struct Relay<'a> {
     masker: ResultMasker<'a>,
     statements_policy: &'a StatementPolicy,
     denied: u64,
+    audit: DenialAudit<'a>,
+}
+
+/// Where a denial's audit event goes, and what it says about the session (never the SQL:
+/// statement text can hold card numbers; the recording holds it masked).
+pub struct DenialAudit<'a> {
+    pub log: &'a AuditLog,
+    /// Subject, credential, connection, trust rule and address of the session.
+    pub template: AuditEvent,
 }
 
 pub async fn run<'a>(
@@ -102,6 +112,7 @@ pub async fn run<'a>(
     recorder: Recorder,
     masking: Masking<'a>,
     statements_policy: &'a StatementPolicy,
+    audit: DenialAudit<'a>,
     mut ending: watch::Receiver<Option<Ending>>,
     expires_at: DateTime<Utc>,
     max_message: usize,
@@ -120,6 +131,7 @@ pub async fn run<'a>(
         masker: ResultMasker::new(masking),
         statements_policy,
         denied: 0,
+        audit,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -268,12 +280,13 @@ impl Relay<'_> {
         };
         if policy::denies(&decision) {
             self.denied += 1;
-            tracing::info!(
-                target: "hoop::audit",
-                rule = decision.rule.as_deref().unwrap_or("-"),
-                connection = %connection,
-                "statement denied by the policy"
-            );
+            let mut event = self.audit.template.clone();
+            event.code = decision.rule.clone().unwrap_or_else(|| "policy".into());
+            event.message = decision.reason.clone();
+            // The statement was refused either way; a lost audit row is an operator alert.
+            if let Err(e) = self.audit.log.record(&event).await {
+                tracing::error!(target: "hoop::alert", error = %e, rule = %event.code, "cannot write the audit event of a denied statement");
+            }
         }
         Some(decision)
     }

@@ -661,6 +661,18 @@ async fn open(
             connection: &record.connection,
         },
         &gateway.statements,
+        relay::DenialAudit {
+            log: gateway.broker.audit(),
+            template: {
+                let mut e = AuditEvent::new(Action::Statement, Outcome::Denied, "", "");
+                e.remote_addr = Some(peer.ip());
+                e.subject = Some(user.clone());
+                e.credential_id = Some(record.id);
+                e.connection = Some(record.connection.0.clone());
+                e.trust_rule = Some(record.trust_rule.clone());
+                e
+            },
+        },
         registration.ending.clone(),
         expires_at,
         gateway.config.max_message_bytes,
