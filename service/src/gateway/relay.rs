@@ -107,12 +107,18 @@ pub struct DenialAudit<'a> {
     pub template: AuditEvent,
 }
 
+/// What the relay enforces on a session: masking of what comes back, the statement policy on
+/// what goes up, and where denials are audited.
+pub struct Controls<'a> {
+    pub masking: Masking<'a>,
+    pub statements: &'a StatementPolicy,
+    pub audit: DenialAudit<'a>,
+}
+
 pub async fn run<'a>(
     sides: Sides<'a>,
     recorder: Recorder,
-    masking: Masking<'a>,
-    statements_policy: &'a StatementPolicy,
-    audit: DenialAudit<'a>,
+    controls: Controls<'a>,
     mut ending: watch::Receiver<Option<Ending>>,
     expires_at: DateTime<Utc>,
     max_message: usize,
@@ -128,10 +134,10 @@ pub async fn run<'a>(
         statements: 0,
         errors: 0,
         copy_in_bytes: 0,
-        masker: ResultMasker::new(masking),
-        statements_policy,
+        masker: ResultMasker::new(controls.masking),
+        statements_policy: controls.statements,
         denied: 0,
-        audit,
+        audit: controls.audit,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);

@@ -654,23 +654,21 @@ async fn open(
             pending: upstream.pending,
         },
         recorder,
-        masking::Masking {
-            policy: &gateway.masking,
-            catalog: &gateway.catalog,
-            upstreams: gateway.broker.upstreams(),
-            connection: &record.connection,
-        },
-        &gateway.statements,
-        relay::DenialAudit {
-            log: gateway.broker.audit(),
-            template: {
-                let mut e = AuditEvent::new(Action::Statement, Outcome::Denied, "", "");
-                e.remote_addr = Some(peer.ip());
-                e.subject = Some(user.clone());
-                e.credential_id = Some(record.id);
-                e.connection = Some(record.connection.0.clone());
-                e.trust_rule = Some(record.trust_rule.clone());
-                e
+        relay::Controls {
+            masking: masking::Masking {
+                policy: &gateway.masking,
+                catalog: &gateway.catalog,
+                upstreams: gateway.broker.upstreams(),
+                connection: &record.connection,
+            },
+            statements: &gateway.statements,
+            audit: relay::DenialAudit {
+                log: gateway.broker.audit(),
+                template: AuditEvent {
+                    action: Action::Statement,
+                    outcome: Outcome::Denied,
+                    ..event
+                },
             },
         },
         registration.ending.clone(),
