@@ -1,9 +1,11 @@
 //! The PostgreSQL gateway: clients connect with their run credential; the gateway
 //! authenticates them, logs in upstream as the run role, and relays the session while
-//! recording every statement before it runs.
+//! deciding and recording every statement before it runs and masking what comes back.
 //!
 //! - [`session`]: one connection's lifecycle (negotiate, authenticate, open, relay, close).
 //! - [`relay`]: the frame-by-frame relay and what it records.
+//! - [`policy`]: the statement policy's decisions, and denials raised upstream.
+//! - [`masking`] with [`results`] and [`catalog`]: result masking, row typing, column names.
 //! - [`upstream`]: the gateway's login upstream and upstream cancels.
 //! - [`registry`]: live sessions (ending them on revocation) and cancel keys.
 //! - [`stream`]: plain or TLS client streams behind one type.

@@ -1,5 +1,7 @@
-//! The relay: client and upstream bytes, frame by frame, with every statement recorded before
-//! it is forwarded.
+//! The relay: client and upstream bytes, frame by frame. Every statement is decided by the
+//! statement policy ([`super::policy`]) and recorded before it is forwarded (a denied one is
+//! replaced by its denial); every upstream frame is masked ([`super::masking`]) before it
+//! reaches the client.
 //!
 //! Buffers: `client_in` holds client bytes until they form whole frames (at most one partial
 //! frame is kept, bounded by `max_message_bytes`); `upstream_in` likewise for the upstream (bounded
