@@ -183,14 +183,26 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{origin}: connections[{i}].admin_url: {e}"))?;
     }
     let masking = crate::server::masking_policy(&config.masking, &ProcessEnv, &origin)?;
+    crate::server::statement_policy(&config, &origin)?;
     println!(
-        "{origin}: ok ({} issuers, {} connections, {} trust rules, {} masking column rules, {} detectors)",
+        "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",
         config.issuers.len(),
         config.connections.len(),
         policy.rules().len(),
+        config.rules.len(),
+        if config.policy.default_rules {
+            " + the default pack"
+        } else {
+            ""
+        },
         config.masking.columns.len(),
         masking.masker.detectors().len(),
     );
+    if !config.policy.default_rules {
+        println!(
+            "warning: policy.default_rules = false: COPY PROGRAM, server-file functions, SET ROLE and the like are not refused unless a rule says so"
+        );
+    }
     if !masking.results {
         println!(
             "warning: masking.results = false: card numbers in results reach clients unmasked (PCI DSS 3.4.1)"
