@@ -30,13 +30,7 @@ const PGBENCH: &str = "/usr/lib/postgresql/15/bin/pgbench";
 // Helpers
 
 fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "psql failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    stdout_of(out).trim().to_owned()
 }
 
 /// The events of a recording, after its hash chain verified.

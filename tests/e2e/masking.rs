@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::process::Output;
-
 use serde_json::Value;
-use support::{Credential, GatewaySettings, Hoop, Options};
+use support::{Credential, GatewaySettings, Hoop, Options, stdout_of};
 use tokio_postgres::types::{FromSql, Type};
 
 /// Test cards of four brands and lengths (all Luhn-valid, known IINs).
@@ -133,16 +131,6 @@ fn assert_no_leak(what: &str, bytes: &[u8]) {
     );
 }
 
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "psql failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Every event of every recording, without its chain link (hex hashes hold random digit runs
 /// that are not data), one JSON line each.
 fn spool_bytes(hoop: &Hoop) -> Vec<u8> {
@@ -222,10 +210,10 @@ async fn psql_sees_every_card_number_masked_whatever_the_type_or_extraction() {
         script.push_str(sql);
         script.push_str(";\n");
     }
-    let out = stdout(&hoop.psql_with_input(&credential, &["-f", "-"], &script));
+    let out = stdout_of(&hoop.psql_with_input(&credential, &["-f", "-"], &script));
     assert_no_leak("psql output", out.as_bytes());
     // The PCI display form: BIN and last four.
-    let first = stdout(&hoop.psql(
+    let first = stdout_of(&hoop.psql(
         &credential,
         &["-c", "SELECT pan, pan_spaced, note FROM cards WHERE id = 1"],
     ));
@@ -234,7 +222,7 @@ async fn psql_sees_every_card_number_masked_whatever_the_type_or_extraction() {
         "411111******1111|4111 11** **** 1111|paid with 411111******1111, thanks"
     );
     // JSON stays JSON: a number PAN becomes a string of its masked form.
-    let json = stdout(&hoop.psql(&credential, &["-c", "SELECT doc FROM cards WHERE id = 1"]));
+    let json = stdout_of(&hoop.psql(&credential, &["-c", "SELECT doc FROM cards WHERE id = 1"]));
     let doc: Value = serde_json::from_str(json.trim()).expect("masked json parses");
     assert_eq!(doc["pan"], "411111******1111");
     assert_eq!(doc["n"], "411111******1111");
@@ -409,22 +397,18 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
     assert_no_leak("recordings", &spool_bytes(&hoop));
 }
 
-fn stdout_of(out: &Output) -> String {
-    stdout(out)
-}
-
 #[tokio::test]
 async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
     let (hoop, credential) = start(None).await;
     for format in ["text", "csv"] {
         let sql = format!("COPY cards TO STDOUT (FORMAT {format})");
-        let out = stdout(&hoop.psql(&credential, &["-c", &sql]));
+        let out = stdout_of(&hoop.psql(&credential, &["-c", &sql]));
         assert_eq!(out.lines().count(), 4, "{out}");
         assert!(out.contains("411111******1111"), "{out}");
         assert_no_leak(&format!("COPY {format}"), out.as_bytes());
     }
     // \copy is COPY TO STDOUT on the wire.
-    let out = stdout(&hoop.psql(
+    let out = stdout_of(&hoop.psql(
         &credential,
         &[
             "-c",
@@ -461,13 +445,13 @@ async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
 async fn values_that_are_not_card_numbers_arrive_exactly_as_postgres_sent_them() {
     let (hoop, credential) = start(None).await;
     let sql = "SELECT order_id, phone, placed_at, ref, big, label, order_id::text, big::float8 FROM lookalikes ORDER BY 1";
-    let through = stdout(&hoop.psql(&credential, &["-c", sql]));
+    let through = stdout_of(&hoop.psql(&credential, &["-c", sql]));
     let direct = {
         let out = std::process::Command::new("psql")
             .args(["-X", "-A", "-t", "-c", sql, &hoop.db.url()])
             .output()
             .unwrap();
-        stdout(&out)
+        stdout_of(&out)
     };
     assert_eq!(through, direct);
     // The same in binary.
@@ -498,7 +482,7 @@ pattern = 'ORD-[0-9]{6}'
 #[tokio::test]
 async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
     let (hoop, credential) = start(Some(RULES)).await;
-    let out = stdout(&hoop.psql(
+    let out = stdout_of(&hoop.psql(
         &credential,
         &[
             "-c",
@@ -545,7 +529,7 @@ async fn token_style_gives_the_same_card_the_same_token() {
         "k".repeat(40)
     );
     let (hoop, credential) = start(Some(&config)).await;
-    let out = stdout(&hoop.psql(
+    let out = stdout_of(&hoop.psql(
         &credential,
         &["-c", "SELECT pan, pan_spaced FROM cards ORDER BY id"],
     ));

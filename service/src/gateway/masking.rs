@@ -165,8 +165,7 @@ impl<'a> ResultMasker<'a> {
                 push_row_description(masker, &fields, &frame, out);
                 return Ok(());
             }
-            UpstreamStep::Described => {
-                let fields = rows::decode_row_description(&frame)?;
+            UpstreamStep::Described(fields) => {
                 push_row_description(masker, &fields, &frame, out);
                 return Ok(());
             }

@@ -80,10 +80,7 @@ impl StatementPolicy {
         sql: &str,
         syntax: Syntax,
     ) -> (Decision, Option<Arc<Classification>>) {
-        let classified = self
-            .classifier
-            .classify_async_with(sql.to_owned(), syntax)
-            .await;
+        let classified = self.classifier.classify_async_with(sql, syntax).await;
         match classified {
             Ok(c) => (self.rules.decide(connection, sql, &c), Some(c)),
             Err(e) => (

@@ -145,7 +145,7 @@ pub enum UpstreamStep {
     /// and relay it.
     Describes(Fields),
     /// A Describe answer for the client: the statement or portal now knows its columns.
-    Described,
+    Described(Fields),
     /// The answer to an injected Describe: swallow it.
     Swallow,
     /// A DataRow: mask it by its source.
@@ -314,18 +314,18 @@ impl Tracker {
                 let fields = fields.unwrap_or_else(|| Arc::from(Vec::new()));
                 match self.expected.front() {
                     Some(Expect::DescribeStatement(statement)) => {
-                        let _ = statement.fields.set(Some(fields));
+                        let _ = statement.fields.set(Some(fields.clone()));
                         self.expected.pop_front();
-                        UpstreamStep::Described
+                        UpstreamStep::Described(fields)
                     }
                     Some(Expect::DescribePortal { portal, injected }) => {
-                        let _ = portal.fields.set(Some(fields));
+                        let _ = portal.fields.set(Some(fields.clone()));
                         let injected = *injected;
                         self.expected.pop_front();
                         if injected {
                             UpstreamStep::Swallow
                         } else {
-                            UpstreamStep::Described
+                            UpstreamStep::Described(fields)
                         }
                     }
                     _ => {
@@ -504,7 +504,7 @@ mod tests {
         let f = fields(&[("pan", 25, 0), ("id", 20, 0)]);
         assert!(matches!(
             t.upstream(b'T', Some(f), None),
-            UpstreamStep::Described
+            UpstreamStep::Described(_)
         ));
         t.upstream(b'Z', None, None);
         assert_eq!(t.statement("s1").unwrap().param_types(), [25]);
@@ -542,7 +542,7 @@ mod tests {
         let f = fields(&[("a", 25, 0), ("b", 20, 1)]);
         assert!(matches!(
             t.upstream(b'T', Some(f), None),
-            UpstreamStep::Described
+            UpstreamStep::Described(_)
         ));
         let (_, formats) = row_columns(t.upstream(b'D', None, None)).unwrap();
         assert_eq!(formats, [Format::Text, Format::Binary]);

@@ -356,7 +356,12 @@ impl Rules {
     /// The decision on a classified text (`sql` is its text): per statement the first
     /// matching rule, and the strictest over the statements.
     pub fn decide(&self, connection: &str, sql: &str, text: &Classification) -> Decision {
-        let lower = sql.to_lowercase();
+        // Only body rules read the text; lower-case it once, and only for a text with a body.
+        let lower = if text.statements.iter().any(|s| s.opaque_body) {
+            sql.to_lowercase()
+        } else {
+            String::new()
+        };
         let mut decision = Decision::allow();
         for statement in &text.statements {
             let matched = self

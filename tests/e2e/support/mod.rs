@@ -531,6 +531,18 @@ pub async fn wait_for_exit(child: &mut Child, what: &str) -> ExitStatus {
     }
 }
 
+/// The standard output of a command that must have succeeded (a failure panics with both
+/// streams).
+pub fn stdout_of(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs a command that must terminate; returns its status and its combined output.
 pub async fn run_to_exit(mut cmd: Command, log: &Path, what: &str) -> (ExitStatus, String) {
     let mut child = cmd.spawn().unwrap();

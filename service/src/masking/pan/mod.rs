@@ -29,7 +29,7 @@ mod scan;
 mod style;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::borrow::Cow;
 use std::iter::FusedIterator;

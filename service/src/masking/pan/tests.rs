@@ -15,8 +15,9 @@ fn with_check_digit(body: &str) -> String {
         .expect("one check digit always fits")
 }
 
-/// Textbook Luhn over the digits of `number`, independent of the scanner's.
-fn luhn(number: &str) -> bool {
+/// Textbook Luhn over the digits of `number`, independent of the scanner's (shared with the
+/// value tests).
+pub(crate) fn luhn(number: &str) -> bool {
     let sum: u32 = number
         .bytes()
         .filter(u8::is_ascii_digit)

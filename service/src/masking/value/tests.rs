@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::binary::testing::numeric_text;
 use super::*;
+use crate::masking::pan::tests::luhn;
 use crate::masking::pan::{MaskStyle, TokenKey};
 use crate::masking::{Detector, Hits, Masker};
 
@@ -9,24 +10,6 @@ const PAN: &str = "4111111111111111";
 const MASKED: &str = "411111******1111";
 
 // ---- Independent checks ----
-
-/// Textbook Luhn over a digit string, independent of the scanner's.
-fn luhn(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
 
 /// Every run of 13–19 digits that passes Luhn, whatever its leading digits, written
 /// contiguously or as groups joined by single spaces or single dashes: stricter than the

@@ -115,7 +115,7 @@ impl Classifier {
     /// the task waits.
     pub async fn classify_async(
         self: &Arc<Self>,
-        sql: String,
+        sql: &str,
     ) -> Result<Arc<Classification>, ClassifyError> {
         self.classify_async_with(sql, Syntax::default()).await
     }
@@ -123,23 +123,24 @@ impl Classifier {
     /// [`classify_async`](Self::classify_async) with the session's string [`Syntax`].
     pub async fn classify_async_with(
         self: &Arc<Self>,
-        sql: String,
+        sql: &str,
         syntax: Syntax,
     ) -> Result<Arc<Classification>, ClassifyError> {
-        if let Some(hit) = self.cached(&sql, syntax)? {
+        // A hit (the common case: ORM and pgbench texts repeat) copies nothing.
+        if let Some(hit) = self.cached(sql, syntax)? {
             return Ok(hit);
         }
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        let outcome = match self.submit(sql.clone(), syntax, Reply::Async(reply)) {
+        let outcome = match self.submit(sql.to_owned(), syntax, Reply::Async(reply)) {
             Some(()) => outcome.await.unwrap_or_else(|_| Err(worker_gone())),
             None => {
-                let (text, max_len) = (sql.clone(), self.max_len);
+                let (text, max_len) = (sql.to_owned(), self.max_len);
                 tokio::task::spawn_blocking(move || classify_with(&text, max_len, syntax))
                     .await
                     .unwrap_or_else(|_| Err(worker_gone()))
             }
         };
-        Ok(self.remember(&sql, syntax, outcome?))
+        Ok(self.remember(sql, syntax, outcome?))
     }
 
     /// How many classifications the cache holds now.

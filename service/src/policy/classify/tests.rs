@@ -980,7 +980,7 @@ fn cache_hits_return_the_same_classification() {
 async fn classify_async_runs_on_the_workers_and_shares_the_cache() {
     let classifier = Arc::new(Classifier::new(DEFAULT_MAX_LEN, 16));
     let a = classifier
-        .classify_async("WITH d AS (DELETE FROM cards RETURNING *) SELECT * FROM d".into())
+        .classify_async("WITH d AS (DELETE FROM cards RETURNING *) SELECT * FROM d")
         .await
         .unwrap();
     assert_eq!(a.statements[0].writes, names(&["cards"]));
@@ -990,7 +990,7 @@ async fn classify_async_runs_on_the_workers_and_shares_the_cache() {
     assert!(Arc::ptr_eq(&a, &b));
     assert_eq!(
         classifier
-            .classify_async(nested_subqueries(10_000))
+            .classify_async(&nested_subqueries(10_000))
             .await
             .map(|_| ()),
         Err(ClassifyError::TooDeep)
@@ -1000,7 +1000,7 @@ async fn classify_async_runs_on_the_workers_and_shares_the_cache() {
             let classifier = Arc::clone(&classifier);
             tokio::spawn(async move {
                 classifier
-                    .classify_async(format!("SELECT {i} FROM t"))
+                    .classify_async(&format!("SELECT {i} FROM t"))
                     .await
             })
         })
