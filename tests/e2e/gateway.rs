@@ -1044,6 +1044,8 @@ async fn pgbench_runs_through_the_gateway_in_every_query_mode() {
             String::from_utf8_lossy(&out.stderr)
         );
 
+        // pgbench exits once it has sent Terminate; the gateway closes the recordings after.
+        hoop.wait_sessions_of_ended(&credential.username).await;
         let events: Vec<Value> = recordings_of(&hoop, &credential.username)
             .into_iter()
             .flatten()

@@ -1007,6 +1007,26 @@ impl Hoop {
         .await;
     }
 
+    /// Waits until `username` has at least one gateway session and none is still live, so
+    /// every one of its recordings is finished.
+    pub async fn wait_sessions_of_ended(&self, username: &str) {
+        wait_until(&format!("the sessions of {username} to end"), || async {
+            let row = self
+                .db
+                .client()
+                .await
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE state = 'live') \
+                     FROM hoop_sessions WHERE username = $1",
+                    &[&username],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) > 0 && row.get::<_, i64>(1) == 0
+        })
+        .await;
+    }
+
     /// The session recordings in the spool, newest last.
     pub fn recordings(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.spool_dir)
