@@ -23,6 +23,9 @@ pub enum Action {
     Connect,
     /// A statement the statement policy refused.
     Statement,
+    /// A held statement's approval: requested, decided, expired or withdrawn, and refused
+    /// attempts to decide it.
+    Approval,
 }
 
 impl Action {
@@ -33,6 +36,7 @@ impl Action {
             Action::Expire => "expire",
             Action::Connect => "connect",
             Action::Statement => "statement",
+            Action::Approval => "approval",
         }
     }
 }

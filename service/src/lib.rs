@@ -18,9 +18,13 @@
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
 //! - [`policy`]: statement classification with Postgres's own parser (pure), for the rules.
+//! - [`approvals`]: just-in-time approval of held statements: store, waiters, notifications.
+//! - [`archive`]: signed session archives and period digests (format, keys, verification).
 //! - [`cli`]: the command line.
 
 pub mod api;
+pub mod approvals;
+pub mod archive;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub masked_values: Counter,
     /// Statements the statement policy denied (counted when their session ends).
     pub statements_denied: Counter,
+    /// Statements held for an approval, whatever came of it (counted when their session ends).
+    pub statements_held: Counter,
 }
 
 impl Default for Metrics {
@@ -148,10 +150,17 @@ impl Metrics {
             "Statements the statement policy denied, counted at session end",
             statements_denied.clone(),
         );
+        let statements_held = Counter::default();
+        registry.register(
+            "gateway_statements_held",
+            "Statements held for a just-in-time approval, counted at session end",
+            statements_held.clone(),
+        );
         Metrics {
             registry,
             masked_values,
             statements_denied,
+            statements_held,
             logins,
             sessions_live,
             statements,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::approvals::Approvals;
+use crate::approvals::notify::Notifier;
 use crate::audit::AuditLog;
 use crate::config::{Config, ConfigError, MaskingConfig, PanStyle, SecretEnv};
 use crate::exchange::Broker;
@@ -147,18 +149,18 @@ pub async fn build(
 
 /// Serves the API on `listener` and runs the reaper until `shutdown`.
 pub async fn run(
-    broker: Arc<Broker>,
+    state: crate::api::ApiState,
     listener: TcpListener,
     reaper_interval: std::time::Duration,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let reaper = tokio::spawn(reap_forever(
-        broker.clone(),
+        state.broker.clone(),
         reaper_interval,
         shutdown.clone(),
     ));
     let app =
-        crate::api::router(broker).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        crate::api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.wait())
         .await?;
@@ -200,9 +202,28 @@ async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown:
     }
 }
 
+/// The approvals service of `[approvals]`, its notifier's secrets read.
+pub fn approvals(
+    broker: &Broker,
+    env: &dyn SecretEnv,
+    origin: &str,
+) -> Result<Approvals, ConfigError> {
+    let config = &broker.config().approvals;
+    let notifier = Notifier::new(&config.notify, env)
+        .map_err(|e| ConfigError::new(origin, format!("approvals.notify: {e}")))?;
+    let default_url = format!("http://{}", broker.config().server.api_listen);
+    Ok(Approvals::new(
+        broker.store().clone(),
+        broker.audit().clone(),
+        config,
+        notifier,
+        &default_url,
+    ))
+}
+
 /// The statement policy of `[policy]` and `[[rules]]`.
 pub fn statement_policy(config: &Config, origin: &str) -> Result<StatementPolicy, ConfigError> {
-    let rules = Rules::compile(&config.policy, &config.rules)
+    let rules = Rules::compile(&config.policy, &config.rules, config.approvals_available())
         .map_err(|e| ConfigError::new(origin, e.to_string()))?;
     let classifier = Arc::new(Classifier::new(
         config.policy.max_statement_bytes,
@@ -265,11 +286,13 @@ pub async fn serve(
     let masking = masking_policy(&config.masking, env, origin)?;
     let statements = statement_policy(&config, origin)?;
     let broker = build(config, env, origin).await?;
+    let approvals = Arc::new(approvals(&broker, env, origin)?);
     let gateway = Arc::new(Gateway::new(
         broker.clone(),
         broker.config().gateway.clone(),
         masking,
         statements,
+        approvals.clone(),
         &public_host,
     )?);
     // Built before anything listens, so a missing watcher token fails the start.
@@ -295,6 +318,7 @@ pub async fn serve(
     tracing::info!(api = %listener.local_addr()?, gateway = %gateway_listener.local_addr()?, "hoop listening");
     let (trigger, shutdown) = Shutdown::new();
     tokio::spawn(relay_revocations(broker.clone(), shutdown.clone()));
+    tokio::spawn(approvals.clone().listen(shutdown.clone()));
     if let Some(watcher) = watcher {
         tokio::spawn(watcher.run(shutdown.clone()));
     }
@@ -308,7 +332,8 @@ pub async fn serve(
         tracing::info!("shutting down");
         trigger.trigger();
     });
-    run(broker, listener, reaper_interval, shutdown).await?;
+    let state = crate::api::ApiState { broker, approvals };
+    run(state, listener, reaper_interval, shutdown).await?;
     let _ = gateway_task.await;
     Ok(())
 }

@@ -63,6 +63,10 @@ pub struct Config {
     /// Statement rules, in order: the first that matches decides, before the default pack.
     #[serde(default)]
     pub rules: Vec<crate::policy::rules::RuleConfig>,
+    /// Just-in-time approvals of statements `approve` rules hold: approvers, timeout,
+    /// notifications.
+    #[serde(default)]
+    pub approvals: crate::approvals::ApprovalsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -638,13 +642,23 @@ impl Config {
         Ok(())
     }
 
+    /// Whether `approve` rules can be granted: there are approvers.
+    pub fn approvals_available(&self) -> crate::policy::rules::Approvals {
+        if self.approvals.approvers.is_empty() {
+            crate::policy::rules::Approvals::Unavailable
+        } else {
+            crate::policy::rules::Approvals::Available
+        }
+    }
+
     /// Rules compile (kinds exist, globs parse, every rule has a condition, ids are unique) and
     /// name configured connections.
     fn validate_rules(&self) -> Result<(), String> {
         if self.policy.max_statement_bytes < 1024 {
             return Err("policy.max_statement_bytes must be at least 1024".into());
         }
-        crate::policy::rules::Rules::compile(&self.policy, &self.rules)
+        self.approvals.validate()?;
+        crate::policy::rules::Rules::compile(&self.policy, &self.rules, self.approvals_available())
             .map_err(|e| e.to_string())?;
         for (i, rule) in self.rules.iter().enumerate() {
             for (j, name) in rule.connections.iter().enumerate() {

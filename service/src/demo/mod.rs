@@ -2,8 +2,9 @@
 //!
 //! It prepares a `hoop_demo` database on the local Postgres (state and upstream in one), starts
 //! the demo-only OIDC issuer ([`issuer`]), the real API and the real gateway in-process on
-//! loopback ports, and plays a CI job: exchange, replay, connect through the gateway, revoke,
-//! then shows the session's verified recording and the audit trail.
+//! loopback ports, and plays a CI job: exchange, replay, connect through the gateway (masked
+//! results, refused statements, a statement held until an approver approves it), revoke, then
+//! shows the session's verified recording and the audit trail.
 
 pub mod issuer;
 
@@ -42,23 +43,39 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let spool = std::env::temp_dir().join(format!("hoop-demo-spool-{}", std::process::id()));
     let gateway_listener = server::bind("127.0.0.1:0".parse()?).await?;
     let gateway_port = gateway_listener.local_addr()?.port();
-    let config = demo_config(&issuer.url(), &admin_url, gateway_port, &spool)?;
+    let listener = server::bind("127.0.0.1:0".parse()?).await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    // The demo's approver: a fresh token, only its hash in the configuration.
+    let (approver_token, approver_hash) = crate::approvals::new_token();
+    let config = demo_config(
+        &issuer.url(),
+        &admin_url,
+        gateway_port,
+        &spool,
+        &api,
+        &approver_hash,
+    )?;
     let gateway_config = config.gateway.clone();
     let masking = server::masking_policy(&config.masking, &ProcessEnv, "demo")?;
     let statements = server::statement_policy(&config, "demo")?;
     let broker = server::build(config, &ProcessEnv, "demo").await?;
+    let approvals = Arc::new(server::approvals(&broker, &ProcessEnv, "demo")?);
     let gateway = Arc::new(Gateway::new(
         broker.clone(),
         gateway_config,
         masking,
         statements,
+        approvals.clone(),
         "127.0.0.1",
     )?);
-    let listener = server::bind("127.0.0.1:0".parse()?).await?;
-    let api = format!("http://{}", listener.local_addr()?);
     let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(approvals.clone().listen(shutdown.clone()));
+    let state = crate::api::ApiState {
+        broker: broker.clone(),
+        approvals: approvals.clone(),
+    };
     let serving = tokio::spawn(server::run(
-        broker.clone(),
+        state,
         listener,
         Duration::from_secs(5),
         shutdown.clone(),
@@ -156,6 +173,38 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Err(e) => println!("   {sql} -> refused by hoop: {}", db_message(&e)),
         }
     }
+    // A write to payments is held until someone other than the run's actor approves it.
+    let update = "UPDATE payments SET amount_cents = amount_cents + 25 WHERE merchant = 'coffee'";
+    let approver = async {
+        let approval = wait_for_approval(&http, &api, approver_token.expose()).await?;
+        let approval_id = approval["id"].as_str().unwrap_or_default().to_owned();
+        println!(
+            "   {update}\n     -> held for approval {approval_id} (rule {}); the job waits",
+            approval["rule"].as_str().unwrap_or_default()
+        );
+        println!(
+            "   approver: GET /v1/approvals -> {:?} from {} run {} by {}",
+            approval["statement"].as_str().unwrap_or_default(),
+            approval["run"]["repository"].as_str().unwrap_or_default(),
+            approval["run"]["run_id"].as_str().unwrap_or_default(),
+            approval["run"]["actor"].as_str().unwrap_or_default(),
+        );
+        let decided = http
+            .post(format!("{api}/v1/approvals/{approval_id}/approve"))
+            .bearer_auth(approver_token.expose())
+            .json(&serde_json::json!({"comment": "reviewed in the demo"}))
+            .send()
+            .await?;
+        println!(
+            "   approver demo-approver (not the actor): POST /v1/approvals/{approval_id}/approve -> {}",
+            decided.status().as_u16()
+        );
+        anyhow::Ok(())
+    };
+    let (held, approved) = tokio::join!(client.execute(update, &[]), approver);
+    approved?;
+    let rows = held.context("the approved statement failed")?;
+    println!("   the held UPDATE -> ran after the approval: {rows} row updated");
     match client.execute("DELETE FROM payments", &[]).await {
         Ok(_) => bail!("the run role could delete rows; the demo role has too many privileges"),
         Err(e) => println!(
@@ -206,6 +255,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .or(event.get("tag"))
             .or(event.get("message"))
             .or(event.get("reason"))
+            .or(event.get("outcome"))
             .and_then(Value::as_str)
             .map(str::to_owned);
         // What a result had masked: columns, counts and detectors, never the values.
@@ -241,7 +291,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .query(
             "SELECT action, outcome, code, coalesce(trust_rule, '-'), coalesce(subject, '-')
              FROM hoop_audit_events WHERE credential_id = $1::text::uuid OR (at > now() - interval '1 minute' AND outcome <> 'success')
-             ORDER BY id LIMIT 10",
+             ORDER BY id LIMIT 12",
             &[&id],
         )
         .await?;
@@ -286,6 +336,28 @@ fn client_tls(certificate_pem: &str) -> anyhow::Result<MakeRustlsConnect> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// The one pending approval, once the gateway has requested it.
+async fn wait_for_approval(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+) -> anyhow::Result<Value> {
+    for _ in 0..200 {
+        let body: Value = http
+            .get(format!("{api}/v1/approvals"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(first) = body["approvals"].as_array().and_then(|a| a.first()) {
+            return Ok(first.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the held statement's approval never appeared")
 }
 
 /// The demo's one recording, once its session has closed it.
@@ -367,7 +439,8 @@ async fn prepare_database(url: &str) -> anyhow::Result<String> {
                                        ('C. Babbage', '5555 5555 5555 4444', '456')) v
                  WHERE NOT EXISTS (SELECT 1 FROM cards);
              GRANT CONNECT ON DATABASE {DEMO_DATABASE} TO {DEMO_ROLE};
-             GRANT SELECT ON payments, cards TO {DEMO_ROLE};"
+             GRANT SELECT ON payments, cards TO {DEMO_ROLE};
+             GRANT UPDATE (amount_cents) ON payments TO {DEMO_ROLE};"
         ))
         .await?;
     let mut parsed = url::Url::parse(url)?;
@@ -380,6 +453,8 @@ fn demo_config(
     admin_url: &str,
     gateway_port: u16,
     spool: &std::path::Path,
+    api: &str,
+    approver_hash: &str,
 ) -> anyhow::Result<Config> {
     let mut key = [0u8; 48];
     aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
@@ -422,6 +497,23 @@ fn demo_config(
         [policy]
         protected_tables = ["cards", "payments"]
         pan_columns = ["cards.number"]
+
+        # Writes to payments wait for an approver (who must not be the run's actor).
+        [[rules]]
+        id = "payments-writes"
+        action = "approve"
+        reason = "changes to payments need a second pair of eyes"
+        kinds = ["update"]
+        tables = ["payments"]
+
+        [approvals]
+        timeout = "1m"
+        public_url = {api:?}
+
+        [[approvals.approvers]]
+        name = "demo-approver"
+        token_sha256 = "{approver_hash}"
+        github_login = "demo-approver"
 
         # Card numbers are masked wherever they appear; the CVV column whatever it holds.
         [[masking.columns]]

@@ -5,12 +5,14 @@
 //! - [`session`]: one connection's lifecycle (negotiate, authenticate, open, relay, close).
 //! - [`relay`]: the frame-by-frame relay and what it records.
 //! - [`policy`]: the statement policy's decisions, and denials raised upstream.
+//! - [`hold`]: a statement held for approval: the client's notices, how a hold ends.
 //! - [`masking`] with [`results`] and [`catalog`]: result masking, row typing, column names.
 //! - [`upstream`]: the gateway's login upstream and upstream cancels.
 //! - [`registry`]: live sessions (ending them on revocation) and cancel keys.
 //! - [`stream`]: plain or TLS client streams behind one type.
 
 mod catalog;
+mod hold;
 mod masking;
 mod policy;
 mod registry;
@@ -55,6 +57,8 @@ pub struct Gateway {
     statements: StatementPolicy,
     /// Names result columns for column masking rules.
     catalog: catalog::Catalog,
+    /// Holds statements for approval and hears of decisions.
+    approvals: Arc<crate::approvals::Approvals>,
     /// Keys the fake SCRAM verifiers of unknown users; derived from the server key so an unknown
     /// user's salt stays the same across restarts and replicas, as a real user's does.
     mock_key: [u8; 32],
@@ -67,6 +71,7 @@ impl Gateway {
         config: GatewayConfig,
         masking: MaskingPolicy,
         statements: StatementPolicy,
+        approvals: Arc<crate::approvals::Approvals>,
         public_host: &str,
     ) -> Result<Gateway, GatewayError> {
         if !masking.results {
@@ -94,6 +99,7 @@ impl Gateway {
             masking,
             statements,
             catalog: catalog::Catalog::default(),
+            approvals,
             mock_key,
         })
     }
@@ -150,7 +156,11 @@ impl Gateway {
     /// key cancels nothing.
     async fn cancel(&self, key: &CancelKey) {
         match self.registry.cancel_target(key) {
-            Some(target) => upstream::cancel(&target.upstream, &target.upstream_key).await,
+            Some(target) => {
+                // Only a statement held right now hears it; a later hold is not cancelled.
+                target.held.notify_waiters();
+                upstream::cancel(&target.upstream, &target.upstream_key).await
+            }
             None => tracing::info!(pid = key.pid, "cancel request with an unknown key ignored"),
         }
     }

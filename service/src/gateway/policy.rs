@@ -19,15 +19,41 @@ use bytes::BytesMut;
 use hoop_protocol::frontend;
 
 use crate::policy::classify::{Classification, Classifier, ClassifyError, Syntax};
-use crate::policy::rules::{Action, Decision, Rules};
+use crate::policy::rules::{Action, Decision, Rules, Subject};
 
 /// How every denial's message starts.
 pub const DENIAL_PREFIX: &str = "hoop policy denied this statement";
+/// How every message about a held statement's approval starts.
+pub const APPROVAL_PREFIX: &str = "hoop approval";
 
-/// Whether an ErrorResponse is a denial raised by the gateway's `DO` block: its context and
+/// Whether an ErrorResponse was raised by one of the gateway's `DO` blocks: its context and
 /// source-location fields describe that block, not the client's statement, and are dropped.
 pub fn is_denial(sqlstate: Option<&str>, message: Option<&str>) -> bool {
-    sqlstate == Some("42501") && message.is_some_and(|m| m.starts_with(DENIAL_PREFIX))
+    matches!(sqlstate, Some("42501" | "57014"))
+        && message.is_some_and(|m| m.starts_with(DENIAL_PREFIX) || m.starts_with(APPROVAL_PREFIX))
+}
+
+/// An error the upstream raises in place of a statement that does not run: a denial, or a
+/// held statement that was not approved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub sqlstate: &'static str,
+    pub message: String,
+    pub detail: String,
+    pub hint: String,
+}
+
+impl Refusal {
+    /// The refusal of a denied statement: 42501 naming the rule.
+    pub fn denied(decision: &Decision) -> Refusal {
+        let rule = decision.rule.as_deref().unwrap_or("policy");
+        Refusal {
+            sqlstate: "42501",
+            message: format!("{DENIAL_PREFIX} (rule {rule})"),
+            detail: decision.reason.clone(),
+            hint: "ask the owners of the statement policy, or run it outside CI".into(),
+        }
+    }
 }
 
 /// The deployment's statement policy.
@@ -58,73 +84,75 @@ impl StatementPolicy {
     /// Postgres parses it, so the gateway does not bet on either.
     pub async fn decide(
         &self,
-        connection: &str,
+        subject: &Subject<'_>,
         sql: &str,
     ) -> (Decision, Option<Arc<Classification>>) {
-        let (decision, classification) = self.decide_with(connection, sql, Syntax::default()).await;
+        let (decision, classification) = self.decide_with(subject, sql, Syntax::default()).await;
         if !sql.contains('\\') || denies(&decision) {
             return (decision, classification);
         }
         let legacy = Syntax {
             standard_conforming_strings: false,
         };
-        match self.decide_with(connection, sql, legacy).await {
-            (other, c) if denies(&other) => (other, c),
+        match self.decide_with(subject, sql, legacy).await {
+            (other, c) if strictness(other.action) > strictness(decision.action) => (other, c),
             _ => (decision, classification),
         }
     }
 
     async fn decide_with(
         &self,
-        connection: &str,
+        subject: &Subject<'_>,
         sql: &str,
         syntax: Syntax,
     ) -> (Decision, Option<Arc<Classification>>) {
         let classified = self.classifier.classify_async_with(sql, syntax).await;
         match classified {
-            Ok(c) => (self.rules.decide(connection, sql, &c), Some(c)),
-            Err(e) => (
-                self.rules.undecidable(connection, &undecidable_why(&e)),
-                None,
-            ),
+            Ok(c) => (self.rules.decide(subject, sql, &c), Some(c)),
+            Err(e) => (self.rules.undecidable(subject, &undecidable_why(&e)), None),
         }
     }
 
     /// The decision on a FunctionCall message ([`Rules::function_call`]).
-    pub fn function_call(&self, connection: &str) -> Decision {
-        self.rules.function_call(connection)
+    pub fn function_call(&self, subject: &Subject<'_>) -> Decision {
+        self.rules.function_call(subject)
     }
 
-    /// A simple Query that raises the denial upstream.
-    pub fn encode_denied_query(&self, decision: &Decision, buf: &mut BytesMut) {
-        frontend::encode_query(&self.denial_block(decision), buf);
+    /// A simple Query that raises the refusal upstream.
+    pub fn encode_refused_query(&self, refusal: &Refusal, buf: &mut BytesMut) {
+        frontend::encode_query(&self.raise_block(refusal), buf);
     }
 
-    /// Parse, Bind and Execute that raise the denial upstream, in place of a denied Parse.
-    /// Their statement and portal are named for this denial (`serial` counts the session's
-    /// denials), so the client's unnamed statement and portal are left as they were.
-    pub fn encode_denied_parse(&self, decision: &Decision, serial: u64, buf: &mut BytesMut) {
+    /// Parse, Bind and Execute that raise the refusal upstream, in place of a refused Parse.
+    /// Their statement and portal are named for this refusal (`serial` counts the session's
+    /// refusals), so the client's unnamed statement and portal are left as they were.
+    pub fn encode_refused_parse(&self, refusal: &Refusal, serial: u64, buf: &mut BytesMut) {
         let name = format!("{}_{serial}", self.tag);
-        frontend::encode_parse(&name, &self.denial_block(decision), &[], buf);
+        frontend::encode_parse(&name, &self.raise_block(refusal), &[], buf);
         frontend::encode_bind_without_parameters(&name, &name, buf);
         frontend::encode_execute(&name, 0, buf);
     }
 
     /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.
-    fn denial_block(&self, decision: &Decision) -> String {
-        let rule = decision.rule.as_deref().unwrap_or("policy");
-        let message = format!("{DENIAL_PREFIX} (rule {rule})");
+    fn raise_block(&self, refusal: &Refusal) -> String {
         format!(
-            "DO ${tag}$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = {message}, \
+            "DO ${tag}$ BEGIN RAISE EXCEPTION USING ERRCODE = '{code}', MESSAGE = {message}, \
              DETAIL = {detail}, HINT = {hint}; END ${tag}$",
             tag = self.tag,
-            message = literal(&message, &self.tag),
-            detail = literal(&decision.reason, &self.tag),
-            hint = literal(
-                "ask the owners of the statement policy, or run it outside CI",
-                &self.tag
-            ),
+            code = refusal.sqlstate,
+            message = literal(&refusal.message, &self.tag),
+            detail = literal(&refusal.detail, &self.tag),
+            hint = literal(&refusal.hint, &self.tag),
         )
+    }
+}
+
+/// Deny over approve over allow.
+fn strictness(action: Action) -> u8 {
+    match action {
+        Action::Allow => 0,
+        Action::Approve => 1,
+        Action::Deny => 2,
     }
 }
 
@@ -139,9 +167,14 @@ fn literal(text: &str, tag: &str) -> String {
     format!("'{}'", clean.replace('\'', "''"))
 }
 
-/// Whether a decision keeps the statement from the upstream.
+/// Whether a decision keeps the statement from the upstream for good.
 pub fn denies(decision: &Decision) -> bool {
     decision.action == Action::Deny
+}
+
+/// Whether a decision holds the statement for an approver.
+pub fn holds(decision: &Decision) -> bool {
+    decision.action == Action::Approve
 }
 
 #[cfg(test)]

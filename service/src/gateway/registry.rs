@@ -2,12 +2,12 @@
 //! client's cancel key points upstream.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use bytes::Bytes;
 use hoop_protocol::startup::CancelKey;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::credentials::CredentialId;
 use crate::state::sessions::SessionId;
@@ -46,6 +46,9 @@ pub struct CancelTarget {
     pub secret: Bytes,
     pub upstream: Endpoint,
     pub upstream_key: CancelKey,
+    /// Woken by a cancel: a statement held for approval is not running upstream, so the
+    /// session itself must hear of it.
+    pub held: Arc<Notify>,
 }
 
 /// What a session keeps while it is registered; dropping it deregisters the session.
@@ -55,6 +58,8 @@ pub struct Registration<'a> {
     session: SessionId,
     pub key: CancelKey,
     pub ending: watch::Receiver<Option<Ending>>,
+    /// What a CancelRequest with [`Self::key`] wakes ([`CancelTarget::held`]).
+    pub cancel: Arc<Notify>,
 }
 
 impl Drop for Registration<'_> {
@@ -110,6 +115,7 @@ impl Registry {
             session,
             key,
             ending: rx,
+            cancel: Arc::new(Notify::new()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The relay: client and upstream bytes, frame by frame. Every statement is decided by the
 //! statement policy ([`super::policy`]) and recorded before it is forwarded (a denied one is
-//! replaced by its denial); every upstream frame is masked ([`super::masking`]) before it
-//! reaches the client.
+//! replaced by its denial; a held one waits for its approval, [`super::hold`], while the
+//! session keeps relaying what the upstream still sends); every upstream frame is masked
+//! ([`super::masking`]) before it reaches the client.
 //!
 //! Buffers: `client_in` holds client bytes until they form whole frames (at most one partial
 //! frame is kept, bounded by `max_message_bytes`); `upstream_in` likewise for the upstream (bounded
@@ -10,6 +11,7 @@
 //! stops the upstream reads (TCP backpressure) instead of growing a buffer.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
@@ -19,19 +21,24 @@ use hoop_protocol::{Frame, decode_frame};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use super::hold::{HoldNotice, HoldOutcome};
 use super::masking::{Fault, Masking, ResultMasker};
-use super::policy::{self, StatementPolicy};
+use super::policy::{self, Refusal, StatementPolicy};
 use super::registry::Ending;
 use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
+use crate::approvals::{ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
-use crate::policy::rules::Decision;
+use crate::policy::classify::Classification;
+use crate::policy::rules::{Decision, Subject};
 use crate::recording::{Event, Recorder, RecordingError, RecordingSummary};
+use crate::state::credentials::CredentialRecord;
+use crate::state::sessions::SessionId;
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
 const MAX_UPSTREAM_MESSAGE: usize = 1 << 30;
@@ -81,6 +88,8 @@ pub struct Outcome {
     pub masked_values: u64,
     /// Statements the policy denied.
     pub denied: u64,
+    /// Statements held for approval.
+    pub held: u64,
     pub recording: Result<RecordingSummary, RecordingError>,
 }
 
@@ -98,7 +107,22 @@ struct Relay<'a> {
     masker: ResultMasker<'a>,
     statements_policy: &'a StatementPolicy,
     denied: u64,
+    held: u64,
+    /// Statements replaced by a refusal; names the refusal's statement and portal.
+    refused: u64,
     audit: DenialAudit<'a>,
+    session: SessionFacts<'a>,
+    ending: watch::Receiver<Option<Ending>>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Who the session is: what rules match on and approvals name.
+pub struct SessionFacts<'a> {
+    pub id: SessionId,
+    pub credential: &'a CredentialRecord,
+    pub approvals: &'a Approvals,
+    /// Woken by the client's CancelRequest ([`super::registry::CancelTarget::held`]).
+    pub cancel: Arc<Notify>,
 }
 
 /// Where a denial's audit event goes, and what it says about the session (never the SQL:
@@ -115,13 +139,14 @@ pub struct Controls<'a> {
     pub masking: Masking<'a>,
     pub statements: &'a StatementPolicy,
     pub audit: DenialAudit<'a>,
+    pub session: SessionFacts<'a>,
 }
 
 pub async fn run<'a>(
     sides: Sides<'a>,
     recorder: Recorder,
     controls: Controls<'a>,
-    mut ending: watch::Receiver<Option<Ending>>,
+    ending: watch::Receiver<Option<Ending>>,
     expires_at: DateTime<Utc>,
     max_message: usize,
 ) -> Outcome {
@@ -139,7 +164,12 @@ pub async fn run<'a>(
         masker: ResultMasker::new(controls.masking),
         statements_policy: controls.statements,
         denied: 0,
+        held: 0,
+        refused: 0,
         audit: controls.audit,
+        session: controls.session,
+        ending,
+        expires_at,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -160,11 +190,8 @@ pub async fn run<'a>(
                 Ok(_) => relay.forward_upstream().await,
                 Err(e) => Err(Ended::Io(e)),
             },
-            changed = ending.changed() => {
-                let why = match changed {
-                    Ok(()) => ending.borrow().clone().unwrap_or(Ending::Shutdown),
-                    Err(_) => Ending::Shutdown,
-                };
+            changed = relay.ending.changed() => {
+                let why = ending_of(changed, &relay.ending);
                 fatal(relay.client, "57P01", why.message()).await;
                 Err(Ended::By(why))
             }
@@ -189,7 +216,19 @@ pub async fn run<'a>(
         errors: relay.errors,
         masked_values: relay.masker.masked_values(),
         denied: relay.denied,
+        held: relay.held,
         recording,
+    }
+}
+
+/// Why the registry ended the session.
+fn ending_of(
+    changed: Result<(), watch::error::RecvError>,
+    ending: &watch::Receiver<Option<Ending>>,
+) -> Ending {
+    match changed {
+        Ok(()) => ending.borrow().clone().unwrap_or(Ending::Shutdown),
+        Err(_) => Ending::Shutdown,
     }
 }
 
@@ -215,22 +254,40 @@ impl Relay<'_> {
                 self.out.extend_from_slice(&frame.raw);
                 continue;
             };
-            let decision = self.decide(message).await;
-            if let Some(event) = self.client_event(message, decision.as_ref()) {
+            let ruling = self.decide(message).await;
+            let decision = ruling.as_ref().map(|(d, _)| d);
+            if let Some(event) = self.client_event(message, decision) {
                 events.push(event);
             }
-            match (message, decision) {
-                (FrontendMessage::Parse { .. }, Some(d)) if policy::denies(&d) => {
+            let refusal = match ruling {
+                Some((d, _)) if policy::denies(&d) => Some(Refusal::denied(&d)),
+                Some((d, classification)) if policy::holds(&d) => {
+                    // What came before the held statement runs now; what comes after waits
+                    // in `client_in` until the hold ends.
+                    self.flush(&mut events).await?;
+                    let outcome = self
+                        .hold(&d, classification.as_deref(), statement_text(message))
+                        .await?;
+                    // `out` carried upstream results to the client during the hold.
+                    self.out.clear();
+                    events.push(outcome.event());
+                    outcome.refusal()
+                }
+                _ => None,
+            };
+            match (message, refusal) {
+                (FrontendMessage::Parse { .. }, Some(r)) => {
                     // The client's statement is never created upstream: the gateway's own
-                    // statement raises the denial in its place.
+                    // statement raises the refusal in its place.
+                    self.refused += 1;
                     self.masker.injected();
                     self.statements_policy
-                        .encode_denied_parse(&d, self.denied, &mut self.out);
+                        .encode_refused_parse(&r, self.refused, &mut self.out);
                 }
-                (_, Some(d)) if policy::denies(&d) => {
+                (_, Some(r)) => {
                     self.masker.client(message);
                     self.statements_policy
-                        .encode_denied_query(&d, &mut self.out);
+                        .encode_refused_query(&r, &mut self.out);
                 }
                 _ => {
                     if let ClientStep::DescribeFirst(portal) = self.masker.client(message) {
@@ -242,9 +299,19 @@ impl Relay<'_> {
                 }
             }
         }
-        // All events before the last one ride on its sync: one durable append per batch.
+        self.flush(&mut events).await?;
+        if terminate {
+            Err(Ended::Terminated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records `events` (all but the last ride on the last one's sync: one durable append per
+    /// batch), then forwards `out`: nothing goes upstream before its events are durable.
+    async fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), Ended> {
         let last = events.pop();
-        for event in events {
+        for event in events.drain(..) {
             self.recorder
                 .append(event)
                 .map_err(Ended::RecordingFailed)?;
@@ -265,24 +332,25 @@ impl Relay<'_> {
                 .write_all(&self.out)
                 .await
                 .map_err(|_| Ended::UpstreamGone)?;
+            self.out.clear();
         }
-        if terminate {
-            Err(Ended::Terminated)
-        } else {
-            Ok(())
-        }
+        Ok(())
     }
 
-    /// The statement policy's decision on a Query, Parse or FunctionCall; `None` for other
-    /// messages.
-    async fn decide(&mut self, message: &FrontendMessage) -> Option<Decision> {
+    /// The statement policy's decision on a Query, Parse or FunctionCall, with the text's
+    /// classification; `None` for other messages.
+    async fn decide(
+        &mut self,
+        message: &FrontendMessage,
+    ) -> Option<(Decision, Option<Arc<Classification>>)> {
         let connection = &self.masker.connection().0;
-        let decision = match message {
+        let subject = Subject::new(connection, &self.session.credential.identity);
+        let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
-                self.statements_policy.decide(connection, sql).await.0
+                self.statements_policy.decide(&subject, sql).await
             }
             FrontendMessage::FunctionCall { .. } => {
-                self.statements_policy.function_call(connection)
+                (self.statements_policy.function_call(&subject), None)
             }
             _ => return None,
         };
@@ -296,7 +364,168 @@ impl Relay<'_> {
                 tracing::error!(target: "hoop::alert", error = %e, rule = %event.code, "cannot write the audit event of a denied statement");
             }
         }
-        Some(decision)
+        Some((decision, classification))
+    }
+
+    /// Holds one statement until its approval is decided, the hold times out or the client
+    /// cancels. Meanwhile the session goes on relaying what the upstream sends, reminds the
+    /// client what it waits for, and ends as usual on revocation, expiry or shutdown
+    /// (withdrawing the request). `Err` ends the session.
+    async fn hold(
+        &mut self,
+        decision: &Decision,
+        classification: Option<&Classification>,
+        sql: &str,
+    ) -> Result<HoldOutcome, Ended> {
+        self.held += 1;
+        let rule = decision.rule.clone().unwrap_or_default();
+        let unavailable = |why: String| HoldOutcome::Unavailable {
+            rule: rule.clone(),
+            why,
+        };
+        let Some(classification) = classification else {
+            return Ok(unavailable(
+                "the statement could not be fingerprinted".into(),
+            ));
+        };
+        let approvals = self.session.approvals;
+        let credential = self.session.credential;
+        let fingerprint = &classification.fingerprint;
+        match approvals
+            .covering(&credential.issuer, &credential.identity, fingerprint)
+            .await
+        {
+            Ok(Some(r)) => {
+                return Ok(HoldOutcome::Covered {
+                    id: r.id,
+                    by: r.decided_by.unwrap_or_default(),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => return Ok(unavailable(e.to_string())),
+        }
+        let masked = self.masker.policy().masker.mask_str(sql).into_owned();
+        let requested = approvals
+            .request(&HoldRequest {
+                credential_id: credential.id,
+                session_id: self.session.id,
+                connection: &credential.connection.0,
+                rule: &rule,
+                reason: &decision.reason,
+                statement: &masked,
+                fingerprint,
+                issuer: &credential.issuer,
+                run: &credential.identity,
+                audit: &self.audit.template,
+            })
+            .await;
+        let (record, waiter) = match requested {
+            Ok(requested) => requested,
+            Err(e) => return Ok(unavailable(e.to_string())),
+        };
+        let id = record.id;
+        self.recorder
+            .append(
+                Event::new("approval_requested")
+                    .with("approval_id", id.to_string())
+                    .with("rule", rule.clone()),
+            )
+            .map_err(Ended::RecordingFailed)?;
+        let context = self.audit.template.clone();
+        let withdraw = |why: &'static str| {
+            let context = context.clone();
+            async move {
+                let resolution = Resolution::Withdrawn { why };
+                if let Err(e) = approvals.close(id, &resolution, &context).await {
+                    tracing::warn!(approval_id = %id, error = %e, "cannot mark an approval withdrawn; it expires unused");
+                }
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let until = |at: DateTime<Utc>| now + (at - Utc::now()).to_std().unwrap_or_default();
+        let deadline = until(record.expires_at);
+        let session_end = until(self.expires_at);
+        let (url, command) = (approvals.url_of(id), approvals.command_for(id));
+        let cancel = self.session.cancel.clone();
+        let mut reminder = tokio::time::interval(approvals.notice_interval());
+        loop {
+            self.upstream_in.reserve(READ_CHUNK);
+            // What the client pipelines behind the held statement waits here, within bounds.
+            let room = self.client_in.len() < self.max_message + READ_CHUNK;
+            if room {
+                self.client_in.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                _ = reminder.tick() => {
+                    let notice = HoldNotice {
+                        id,
+                        rule: &rule,
+                        reason: &decision.reason,
+                        url: &url,
+                        command: &command,
+                        remaining: deadline.saturating_duration_since(tokio::time::Instant::now()),
+                    };
+                    let mut buf = BytesMut::new();
+                    hoop_protocol::backend::encode_notice_response(&notice.fields(), &mut buf);
+                    if self.client.write_all(&buf).await.is_err() {
+                        withdraw("the client disconnected").await;
+                        return Err(Ended::ClientGone);
+                    }
+                }
+                () = waiter.changed() => {
+                    if let Ok(r) = approvals.get(id).await
+                        && let Some(outcome) = ended_hold(&r, approvals.timeout())
+                    {
+                        return Ok(outcome);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let closed = approvals.close(id, &Resolution::Expired, &context).await;
+                    let raced = match closed {
+                        Ok(None) => approvals.get(id).await.ok(),
+                        _ => None,
+                    };
+                    // A decision that beat the timeout stands; anything else is a timeout
+                    // (a decision is refused past the deadline, so none can land later).
+                    return Ok(raced
+                        .and_then(|r| ended_hold(&r, approvals.timeout()))
+                        .unwrap_or(HoldOutcome::Expired { id, after: approvals.timeout() }));
+                }
+                () = cancel.notified() => {
+                    withdraw("the client cancelled the statement").await;
+                    return Ok(HoldOutcome::Cancelled { id });
+                }
+                r = self.client.read_buf(&mut self.client_in), if room => match r {
+                    Ok(0) | Err(_) => {
+                        withdraw("the client disconnected").await;
+                        return Err(Ended::ClientGone);
+                    }
+                    Ok(_) => {}
+                },
+                r = self.upstream.read_buf(&mut self.upstream_in) => {
+                    let relayed = match r {
+                        Ok(0) => Err(Ended::UpstreamGone),
+                        Ok(_) => self.forward_upstream().await,
+                        Err(e) => Err(Ended::Io(e)),
+                    };
+                    if let Err(ended) = relayed {
+                        withdraw("the upstream session ended").await;
+                        return Err(ended);
+                    }
+                }
+                changed = self.ending.changed() => {
+                    withdraw("the session was ended").await;
+                    let why = ending_of(changed, &self.ending);
+                    fatal(self.client, "57P01", why.message()).await;
+                    return Err(Ended::By(why));
+                }
+                () = tokio::time::sleep_until(session_end) => {
+                    withdraw("the credential expired").await;
+                    fatal(self.client, "57P01", Ending::Expired.message()).await;
+                    return Err(Ended::By(Ending::Expired));
+                }
+            }
+        }
     }
 
     /// The recording event for a client message, if it is one the evidence needs.
@@ -309,7 +538,7 @@ impl Relay<'_> {
         let masker = &policy.masker;
         let decided = |event: Event| match decision {
             Some(d) => event
-                .with("decision", if policy::denies(d) { "deny" } else { "allow" })
+                .with("decision", d.action.as_str())
                 .with("rule", d.rule.clone().unwrap_or_default()),
             None => event,
         };
@@ -458,6 +687,35 @@ impl Relay<'_> {
         )
         .await;
         Ended::ProtocolViolation(reason)
+    }
+}
+
+/// How a decided approval ends its hold; `None` while it is pending.
+fn ended_hold(record: &ApprovalRecord, timeout: std::time::Duration) -> Option<HoldOutcome> {
+    let id = record.id;
+    let by = record.decided_by.clone().unwrap_or_default();
+    Some(match record.state {
+        ApprovalState::Pending => return None,
+        ApprovalState::Approved => HoldOutcome::Approved {
+            id,
+            by,
+            scope: record.scope.unwrap_or(Scope::Once),
+        },
+        ApprovalState::Denied => HoldOutcome::Denied {
+            id,
+            by,
+            comment: record.comment.clone(),
+        },
+        ApprovalState::Expired => HoldOutcome::Expired { id, after: timeout },
+        ApprovalState::Withdrawn => HoldOutcome::Cancelled { id },
+    })
+}
+
+/// The SQL text of a Query or Parse.
+fn statement_text(message: &FrontendMessage) -> &str {
+    match message {
+        FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => sql,
+        _ => "",
     }
 }
 

@@ -580,6 +580,7 @@ async fn open(
                 secret: registration.key.secret.clone(),
                 upstream: endpoint.clone(),
                 upstream_key: key.clone(),
+                held: registration.cancel.clone(),
             },
         );
     }
@@ -670,6 +671,12 @@ async fn open(
                     ..event
                 },
             },
+            session: relay::SessionFacts {
+                id: session_id,
+                credential: &record,
+                approvals: &gateway.approvals,
+                cancel: registration.cancel.clone(),
+            },
         },
         registration.ending.clone(),
         expires_at,
@@ -680,6 +687,7 @@ async fn open(
     metrics.statements.inc_by(outcome.statements);
     metrics.masked_values.inc_by(outcome.masked_values);
     metrics.statements_denied.inc_by(outcome.denied);
+    metrics.statements_held.inc_by(outcome.held);
     let summary = match &outcome.recording {
         Ok(s) => json!({"events": s.events, "head": s.head}),
         Err(e) => json!({"error": e.to_string()}),

@@ -3,13 +3,14 @@
 //! Both issuers send ids as JSON strings; numbers are accepted too. Ids must be decimal digits,
 //! so a trust rule pinning `repository_id = 42` cannot be met by `"42 "` or `"0x2a"`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{IdentityError, Provider, RunId};
 
-/// Who is asking: the CI run behind a verified token, in provider-neutral terms.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Who is asking: the CI run behind a verified token, in provider-neutral terms. Stored with
+/// each credential (`hoop_credentials.identity`) and read back by the gateway for its rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunIdentity {
     pub provider: Provider,
     /// GitHub `repository` (`owner/name`); GitLab `project_path`.

@@ -25,7 +25,7 @@ pub use verify::{Verifier, peek_unverified_claims};
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// A CI run: GitHub's `run_id`, GitLab's `pipeline_id`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct RunId(pub String);
 

@@ -3,20 +3,25 @@
 //! Rules come from `[[rules]]` in the configuration, in file order, then the default rule pack
 //! (unless `policy.default_rules = false`). The first rule whose every condition holds decides;
 //! a statement no rule matches is allowed. A text of several statements is decided statement by
-//! statement, and the strictest decision wins (one denied statement denies the text).
+//! statement, and the strictest decision wins: deny, then approve, then allow (one denied
+//! statement denies the text; one held statement holds all of it).
 //!
 //! Conditions of one rule are all required; the values listed for one condition are
 //! alternatives. Table and function globs are case-insensitive and match `schema.name` when
 //! the pattern has a dot, else the bare name (any schema): masking one statement too many is
 //! the safe mistake.
 //!
+//! A rule may also name the run it applies to (`[rules.run]`: repository, environment, ref,
+//! event, actor, workflow, provider, pull request), read from the run's verified claims.
+//!
 //! Pure: no I/O. Architecture Invariant: a text that cannot be classified is denied whenever a
-//! deny rule applies to its connection (fail closed); the default pack always applies.
+//! deny or approve rule applies to its session (fail closed); the default pack always applies.
 
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use super::classify::{Classification, CopyDirection, ObjectName, Statement, StatementKind};
+use crate::identity::RunIdentity;
 
 /// What a rule does with the statements it matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -25,6 +30,80 @@ pub enum Action {
     Allow,
     #[default]
     Deny,
+    /// Hold the statement until an approver allows it (or it is denied, or times out).
+    Approve,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Approve => "approve",
+        }
+    }
+}
+
+/// Whether the deployment can grant approvals (it has approvers). Without them an `approve`
+/// rule of the default pack denies instead, and a configured one is a configuration error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approvals {
+    Available,
+    Unavailable,
+}
+
+/// Who sends a statement: the session's connection and, once logged in, its run's claims.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub connection: &'a str,
+    pub run: Option<&'a RunIdentity>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(connection: &'a str, run: &'a RunIdentity) -> Subject<'a> {
+        Subject {
+            connection,
+            run: Some(run),
+        }
+    }
+
+    /// A connection with no run known (`config check`, tests): rules naming a run never match.
+    pub fn connection(connection: &'a str) -> Subject<'a> {
+        Subject {
+            connection,
+            run: None,
+        }
+    }
+}
+
+/// `[rules.run]`: conditions on the run's verified claims. Values are globs (case-insensitive);
+/// a claim the run's token does not carry never matches.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConditions {
+    /// `github` or `gitlab`.
+    #[serde(default)]
+    pub provider: Vec<String>,
+    /// GitHub `owner/name`; GitLab `group/project`.
+    #[serde(default)]
+    pub repository: Vec<String>,
+    /// The deployment environment of the job (GitHub `environment`, GitLab `environment`).
+    #[serde(default)]
+    pub environment: Vec<String>,
+    /// The git ref (`refs/heads/main`; GitLab: the branch or tag name).
+    #[serde(default, rename = "ref")]
+    pub git_ref: Vec<String>,
+    /// GitHub `event_name`; GitLab `pipeline_source`.
+    #[serde(default)]
+    pub event: Vec<String>,
+    /// GitHub `actor`; GitLab `user_login`.
+    #[serde(default)]
+    pub actor: Vec<String>,
+    /// GitHub `workflow_ref`; GitLab `ci_config_ref_uri`.
+    #[serde(default)]
+    pub workflow: Vec<String>,
+    /// Only runs started by a pull or merge request (`true`) or only other runs (`false`).
+    pub pull_request: Option<bool>,
 }
 
 /// `[policy]`: the default rule pack and what it protects.
@@ -100,6 +179,9 @@ pub struct RuleConfig {
     /// Only COPY ... PROGRAM.
     #[serde(default)]
     pub copy_program: bool,
+    /// Only sessions of runs whose claims match.
+    #[serde(default)]
+    pub run: RunConditions,
     /// Run-time parameters set, reset or shown (`SET x`, `ALTER SYSTEM SET x`); names compared
     /// case-insensitively.
     #[serde(default)]
@@ -140,6 +222,80 @@ struct Rule {
     copy_program: bool,
     settings: Vec<String>,
     opaque_body_mentions: Vec<String>,
+    run: RunMatcher,
+}
+
+/// Compiled [`RunConditions`].
+#[derive(Default)]
+struct RunMatcher {
+    claims: Vec<(RunClaim, Vec<GlobMatcher>)>,
+    pull_request: Option<bool>,
+}
+
+#[derive(Clone, Copy)]
+enum RunClaim {
+    Provider,
+    Repository,
+    Environment,
+    Ref,
+    Event,
+    Actor,
+    Workflow,
+}
+
+impl RunClaim {
+    fn of(self, run: &RunIdentity) -> Option<&str> {
+        match self {
+            RunClaim::Provider => Some(run.provider.as_str()),
+            RunClaim::Repository => Some(&run.repository),
+            RunClaim::Environment => run.environment.as_deref(),
+            RunClaim::Ref => run.git_ref.as_deref(),
+            RunClaim::Event => run.event.as_deref(),
+            RunClaim::Actor => run.actor.as_deref(),
+            RunClaim::Workflow => run.workflow.as_deref(),
+        }
+    }
+}
+
+impl RunMatcher {
+    fn compile(c: &RunConditions) -> Result<RunMatcher, String> {
+        let mut claims = Vec::new();
+        for (claim, patterns) in [
+            (RunClaim::Provider, &c.provider),
+            (RunClaim::Repository, &c.repository),
+            (RunClaim::Environment, &c.environment),
+            (RunClaim::Ref, &c.git_ref),
+            (RunClaim::Event, &c.event),
+            (RunClaim::Actor, &c.actor),
+            (RunClaim::Workflow, &c.workflow),
+        ] {
+            if !patterns.is_empty() {
+                let globs = patterns.iter().map(|p| glob(p)).collect::<Result<_, _>>()?;
+                claims.push((claim, globs));
+            }
+        }
+        Ok(RunMatcher {
+            claims,
+            pull_request: c.pull_request,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.claims.is_empty() && self.pull_request.is_none()
+    }
+
+    /// Every condition holds for the run; with no run known, only an empty matcher holds.
+    fn matches(&self, run: Option<&RunIdentity>) -> bool {
+        let Some(run) = run else {
+            return self.is_empty();
+        };
+        self.pull_request.is_none_or(|p| p == run.pull_request)
+            && self.claims.iter().all(|(claim, globs)| {
+                claim
+                    .of(run)
+                    .is_some_and(|value| globs.iter().any(|g| g.is_match(value)))
+            })
+    }
 }
 
 /// A glob over `schema.name` (pattern with a dot) or the bare name.
@@ -188,6 +344,7 @@ impl Rule {
         if c.id.trim().is_empty() {
             return Err("id must not be empty".into());
         }
+        let run = RunMatcher::compile(&c.run)?;
         let kinds = c
             .kinds
             .iter()
@@ -211,6 +368,7 @@ impl Rule {
             action: c.action,
             reason: c.reason.clone().unwrap_or_else(|| match c.action {
                 Action::Deny => "the statement policy refuses it".into(),
+                Action::Approve => "the statement policy holds it for an approver".into(),
                 Action::Allow => String::new(),
             }),
             connections: c.connections.clone(),
@@ -228,6 +386,7 @@ impl Rule {
             copy_program: c.copy_program,
             settings: c.settings.iter().map(|n| n.to_lowercase()).collect(),
             opaque_body_mentions: c.opaque_body_mentions.clone(),
+            run,
         };
         if rule.kinds.is_empty()
             && rule.tables.is_empty()
@@ -248,8 +407,9 @@ impl Rule {
         Ok(rule)
     }
 
-    fn applies_to(&self, connection: &str) -> bool {
-        self.connections.is_empty() || self.connections.iter().any(|c| c == connection)
+    fn applies_to(&self, subject: &Subject) -> bool {
+        (self.connections.is_empty() || self.connections.iter().any(|c| c == subject.connection))
+            && self.run.matches(subject.run)
     }
 
     /// Whether every condition holds for `s`, one statement of `text` (lower-cased).
@@ -297,7 +457,7 @@ pub struct Decision {
     pub action: Action,
     /// The deciding rule; `None` when no rule matched (allowed).
     pub rule: Option<String>,
-    /// For a denial: why, in words for the person reading the client's error.
+    /// For a denial or a hold: why, in words for the person reading the client's error.
     pub reason: String,
 }
 
@@ -325,37 +485,57 @@ impl std::fmt::Debug for Rules {
 }
 
 impl Rules {
-    pub fn compile(policy: &PolicyConfig, configured: &[RuleConfig]) -> Result<Rules, RuleError> {
+    pub fn compile(
+        policy: &PolicyConfig,
+        configured: &[RuleConfig],
+        approvals: Approvals,
+    ) -> Result<Rules, RuleError> {
         let mut rules = Vec::new();
         let mut ids = std::collections::HashSet::new();
-        let pack = if policy.default_rules {
+        let mut pack = if policy.default_rules {
             default_pack(policy)
         } else {
             Vec::new()
         };
+        if approvals == Approvals::Unavailable {
+            for rule in pack.iter_mut().filter(|r| r.action == Action::Approve) {
+                rule.action = Action::Deny;
+                let reason = rule.reason.take().unwrap_or_default();
+                rule.reason = Some(format!(
+                    "{reason}; it needs an approver, and this deployment has none"
+                ));
+            }
+        }
         for (index, c) in configured.iter().chain(&pack).enumerate() {
             if !ids.insert(c.id.clone()) {
                 return Err(RuleError::DuplicateId(c.id.clone()));
             }
-            rules.push(Rule::compile(c).map_err(|message| RuleError::Invalid {
+            let invalid = |message: String| RuleError::Invalid {
                 index,
                 id: c.id.clone(),
                 message,
-            })?);
+            };
+            if c.action == Action::Approve && approvals == Approvals::Unavailable {
+                return Err(invalid(
+                    "action \"approve\" needs approvers: add [[approvals.approvers]]".into(),
+                ));
+            }
+            rules.push(Rule::compile(c).map_err(invalid)?);
         }
         Ok(Rules { rules })
     }
 
-    /// Whether a deny rule applies to `connection` (then unclassifiable text is denied).
-    pub fn may_deny(&self, connection: &str) -> bool {
+    /// Whether a deny or approve rule applies to the subject (then unclassifiable text is
+    /// denied).
+    pub fn may_deny(&self, subject: &Subject) -> bool {
         self.rules
             .iter()
-            .any(|r| r.action == Action::Deny && r.applies_to(connection))
+            .any(|r| r.action != Action::Allow && r.applies_to(subject))
     }
 
     /// The decision on a classified text (`sql` is its text): per statement the first
-    /// matching rule, and the strictest over the statements.
-    pub fn decide(&self, connection: &str, sql: &str, text: &Classification) -> Decision {
+    /// matching rule, and the strictest over the statements (deny, approve, allow).
+    pub fn decide(&self, subject: &Subject, sql: &str, text: &Classification) -> Decision {
         // Only body rules read the text; lower-case it once, and only for a text with a body.
         let lower = if text.statements.iter().any(|s| s.opaque_body) {
             sql.to_lowercase()
@@ -367,20 +547,24 @@ impl Rules {
             let matched = self
                 .rules
                 .iter()
-                .filter(|r| r.applies_to(connection))
+                .filter(|r| r.applies_to(subject))
                 .find(|r| r.matches(statement, &lower));
-            if let Some(rule) = matched
-                && rule.action == Action::Deny
-            {
-                return Decision {
-                    action: Action::Deny,
+            let Some(rule) = matched else { continue };
+            let stricter = match (rule.action, decision.action) {
+                (Action::Deny, _) => true,
+                (Action::Approve, Action::Allow) => true,
+                (Action::Allow, Action::Allow) => decision.rule.is_none(),
+                _ => false,
+            };
+            if stricter {
+                decision = Decision {
+                    action: rule.action,
                     rule: Some(rule.id.clone()),
                     reason: rule.reason.clone(),
                 };
-            } else if let Some(rule) = matched
-                && decision.rule.is_none()
-            {
-                decision.rule = Some(rule.id.clone());
+            }
+            if decision.action == Action::Deny {
+                break;
             }
         }
         decision
@@ -389,8 +573,8 @@ impl Rules {
     /// The decision on a FunctionCall protocol message: it names its function by OID and
     /// carries its arguments as values, nothing a rule can see, so it is refused whenever a deny
     /// rule applies.
-    pub fn function_call(&self, connection: &str) -> Decision {
-        if self.may_deny(connection) {
+    pub fn function_call(&self, subject: &Subject) -> Decision {
+        if self.may_deny(subject) {
             Decision {
                 action: Action::Deny,
                 rule: Some("default.no-function-call".into()),
@@ -404,8 +588,8 @@ impl Rules {
     }
 
     /// The decision on a text that could not be classified: denied when any deny rule applies.
-    pub fn undecidable(&self, connection: &str, why: &str) -> Decision {
-        if self.may_deny(connection) {
+    pub fn undecidable(&self, subject: &Subject, why: &str) -> Decision {
+        if self.may_deny(subject) {
             Decision {
                 action: Action::Deny,
                 rule: Some("unclassifiable".into()),
@@ -499,9 +683,9 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             tables: policy.protected_tables.clone(),
             ..RuleConfig::default()
         });
-        // A DO block or function body is not parsed: one that names a protected table is
-        // refused (held for approval once approvals exist), one whose table pattern is a glob
-        // cannot be searched for, so every body is then refused.
+        // A DO block or function body is not parsed: one that names a protected table is held
+        // for approval (refused where there are no approvers); when a table pattern is a glob
+        // it cannot be searched for, so every body is held.
         let mentions = policy
             .protected_tables
             .iter()
@@ -516,10 +700,10 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             .collect();
         pack.push(RuleConfig {
             id: "default.opaque-body-protected".into(),
-            action: Action::Deny,
+            action: Action::Approve,
             reason: Some(
                 "DO blocks and function bodies are not analysed, and this one names a \
-                 protected table; run it outside CI"
+                 protected table"
                     .into(),
             ),
             opaque_body_mentions: mentions,
@@ -567,17 +751,18 @@ mod tests {
 
     fn decide(rules: &Rules, sql: &str) -> Decision {
         let c = classify(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rules.decide("payments", sql, &c)
+        rules.decide(&Subject::connection("payments"), sql, &c)
     }
 
+    /// The rule that denies or holds `sql`.
     fn denied_by(rules: &Rules, sql: &str) -> Option<String> {
         let d = decide(rules, sql);
-        (d.action == Action::Deny).then(|| d.rule.unwrap_or_default())
+        (d.action != Action::Allow).then(|| d.rule.unwrap_or_default())
     }
 
     #[test]
     fn the_default_pack_denies_what_it_lists() {
-        let rules = Rules::compile(&policy(), &[]).unwrap();
+        let rules = Rules::compile(&policy(), &[], Approvals::Available).unwrap();
         for (sql, rule) in [
             ("DROP TABLE cards", "default.no-drop-protected"),
             ("TRUNCATE billing.invoices", "default.no-drop-protected"),
@@ -629,7 +814,7 @@ mod tests {
             protected_tables: vec!["cards".into()],
             ..PolicyConfig::default()
         };
-        let rules = Rules::compile(&plain, &[]).unwrap();
+        let rules = Rules::compile(&plain, &[], Approvals::Available).unwrap();
         assert_eq!(denied_by(&rules, body), None);
         assert!(
             denied_by(
@@ -659,7 +844,7 @@ mod tests {
                 ..RuleConfig::default()
             },
         ];
-        let rules = Rules::compile(&policy(), &configured).unwrap();
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available).unwrap();
         assert_eq!(
             denied_by(
                 &rules,
@@ -676,31 +861,41 @@ mod tests {
             tables: vec!["billing.ledger".into()],
             ..RuleConfig::default()
         };
-        let strict = Rules::compile(&PolicyConfig::default(), &[ledger]).unwrap();
+        let strict =
+            Rules::compile(&PolicyConfig::default(), &[ledger], Approvals::Available).unwrap();
         assert!(denied_by(&strict, "DROP TABLE ledger").is_some());
         assert!(denied_by(&strict, "DROP TABLE billing.ledger").is_some());
         assert!(denied_by(&strict, "DROP TABLE other.ledger").is_none());
         // The allow rule applies to its connection only.
         let c = classify("DROP TABLE cards").unwrap();
         assert_eq!(
-            rules.decide("sandbox", "DROP TABLE cards", &c).action,
+            rules
+                .decide(&Subject::connection("sandbox"), "DROP TABLE cards", &c)
+                .action,
             Action::Allow
         );
         assert_eq!(
-            rules.decide("payments", "DROP TABLE cards", &c).action,
+            rules
+                .decide(&Subject::connection("payments"), "DROP TABLE cards", &c)
+                .action,
             Action::Deny
         );
     }
 
     #[test]
     fn unclassifiable_text_is_denied_while_a_deny_rule_applies() {
-        let rules = Rules::compile(&policy(), &[]).unwrap();
+        let rules = Rules::compile(&policy(), &[], Approvals::Available).unwrap();
         assert_eq!(
-            rules.undecidable("payments", "syntax error").action,
+            rules
+                .undecidable(&Subject::connection("payments"), "syntax error")
+                .action,
             Action::Deny
         );
         assert_eq!(
-            rules.function_call("payments").rule.as_deref(),
+            rules
+                .function_call(&Subject::connection("payments"))
+                .rule
+                .as_deref(),
             Some("default.no-function-call")
         );
         let none = Rules::compile(
@@ -709,13 +904,116 @@ mod tests {
                 ..PolicyConfig::default()
             },
             &[],
+            Approvals::Available,
         )
         .unwrap();
         assert_eq!(
-            none.undecidable("payments", "syntax error").action,
+            none.undecidable(&Subject::connection("payments"), "syntax error")
+                .action,
             Action::Allow
         );
-        assert_eq!(none.function_call("payments").action, Action::Allow);
+        assert_eq!(
+            none.function_call(&Subject::connection("payments")).action,
+            Action::Allow
+        );
+    }
+
+    fn run(environment: Option<&str>, pull_request: bool) -> RunIdentity {
+        RunIdentity {
+            provider: crate::identity::Provider::Github,
+            repository: "acme/ledger".into(),
+            repository_id: "1".into(),
+            owner: "acme".into(),
+            owner_id: "2".into(),
+            run_id: crate::identity::RunId("77".into()),
+            attempt: 1,
+            job_id: None,
+            git_ref: Some("refs/heads/main".into()),
+            sha: None,
+            workflow: None,
+            environment: environment.map(str::to_owned),
+            actor: Some("dev".into()),
+            actor_id: None,
+            event: Some("push".into()),
+            pull_request,
+            run_url: None,
+        }
+    }
+
+    #[test]
+    fn approve_sits_between_deny_and_allow_and_rules_can_name_the_run() {
+        let configured = [RuleConfig {
+            id: "prod-migrations".into(),
+            action: Action::Approve,
+            kinds: vec!["alter".into()],
+            tables: vec!["payments".into()],
+            run: RunConditions {
+                environment: vec!["prod*".into()],
+                repository: vec!["ACME/*".into()],
+                ..RunConditions::default()
+            },
+            ..RuleConfig::default()
+        }];
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available).unwrap();
+        let alter = "ALTER TABLE payments ADD COLUMN note text";
+        let c = classify(alter).unwrap();
+        let production = run(Some("production"), false);
+        let held = rules.decide(&Subject::new("payments", &production), alter, &c);
+        assert_eq!(
+            (held.action, held.rule.as_deref()),
+            (Action::Approve, Some("prod-migrations"))
+        );
+        // Another environment, a run without one, or no run known: the rule does not apply.
+        for other in [run(Some("staging"), false), run(None, false)] {
+            let d = rules.decide(&Subject::new("payments", &other), alter, &c);
+            assert_eq!(d.action, Action::Allow);
+        }
+        let d = rules.decide(&Subject::connection("payments"), alter, &c);
+        assert_eq!(d.action, Action::Allow);
+        // In one text, a denied statement outranks a held one.
+        let both = format!("{alter}; DROP TABLE cards");
+        let c = classify(&both).unwrap();
+        let d = rules.decide(&Subject::new("payments", &production), &both, &c);
+        assert_eq!(d.rule.as_deref(), Some("default.no-drop-protected"));
+        // A body naming a protected table is held by the default pack.
+        let body = "DO $$ BEGIN DELETE FROM cards; END $$";
+        assert_eq!(decide(&rules, body).action, Action::Approve);
+        // Without approvers it is denied instead, and a configured approve rule is refused.
+        let none = Rules::compile(&policy(), &[], Approvals::Unavailable).unwrap();
+        let d = decide(&none, body);
+        assert_eq!(d.action, Action::Deny);
+        assert!(
+            d.reason.contains("no approver") || d.reason.contains("has none"),
+            "{}",
+            d.reason
+        );
+        let e = Rules::compile(&policy(), &configured, Approvals::Unavailable).unwrap_err();
+        assert!(e.to_string().contains("approvers"), "{e}");
+        // A pull-request condition.
+        let pr_only = RuleConfig {
+            id: "pr".into(),
+            action: Action::Deny,
+            kinds: vec!["delete".into()],
+            run: RunConditions {
+                pull_request: Some(true),
+                ..RunConditions::default()
+            },
+            ..RuleConfig::default()
+        };
+        let rules =
+            Rules::compile(&PolicyConfig::default(), &[pr_only], Approvals::Available).unwrap();
+        let delete = "DELETE FROM t WHERE id = 1";
+        let c = classify(delete).unwrap();
+        let pr = run(None, true);
+        let push = run(None, false);
+        assert_eq!(
+            rules.decide(&Subject::new("x", &pr), delete, &c).action,
+            Action::Deny
+        );
+        assert_eq!(
+            rules.decide(&Subject::new("x", &push), delete, &c).action,
+            Action::Allow
+        );
     }
 
     #[test]
@@ -745,9 +1043,13 @@ mod tests {
                 "invalid glob",
             ),
         ] {
-            let e = Rules::compile(&PolicyConfig::default(), std::slice::from_ref(&bad))
-                .unwrap_err()
-                .to_string();
+            let e = Rules::compile(
+                &PolicyConfig::default(),
+                std::slice::from_ref(&bad),
+                Approvals::Available,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(e.contains("rules[0]") && e.contains(needle), "{e}");
         }
         let twice = RuleConfig {
@@ -756,7 +1058,7 @@ mod tests {
             ..RuleConfig::default()
         };
         assert!(matches!(
-            Rules::compile(&PolicyConfig::default(), &[twice]),
+            Rules::compile(&PolicyConfig::default(), &[twice], Approvals::Available),
             Err(RuleError::DuplicateId(_))
         ));
     }

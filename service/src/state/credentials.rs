@@ -84,6 +84,9 @@ pub struct CredentialRecord {
     pub repository: String,
     pub repository_id: String,
     pub run_id: String,
+    /// The verified claims of the run, as the exchange stored them: the gateway's rules and
+    /// approvals read them.
+    pub identity: RunIdentity,
     pub max_sessions: u32,
     pub state: CredentialState,
     pub created_at: DateTime<Utc>,
@@ -91,7 +94,7 @@ pub struct CredentialRecord {
 }
 
 const COLUMNS: &str = "id, username, scram_verifier, connection, database, parent_role, trust_rule, \
-     issuer, repository, repository_id, run_id, max_sessions, state, created_at, expires_at";
+     issuer, repository, repository_id, run_id, identity, max_sessions, state, created_at, expires_at";
 
 impl CredentialRecord {
     fn from_row(row: &Row) -> Result<Self, StateError> {
@@ -110,6 +113,8 @@ impl CredentialRecord {
             repository: row.get("repository"),
             repository_id: row.get("repository_id"),
             run_id: row.get("run_id"),
+            identity: serde_json::from_value(row.get("identity"))
+                .map_err(|e| StateError::Corrupt(format!("credential identity: {e}")))?,
             max_sessions: u32::try_from(max_sessions).unwrap_or(1),
             state: CredentialState::parse(row.get("state"))?,
             created_at: row.get("created_at"),

@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sessions",
         include_str!("../../../migrations/0002_sessions.sql"),
     ),
+    (
+        3,
+        "approvals",
+        include_str!("../../../migrations/0003_approvals.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying hoop's migration lock.

@@ -3,6 +3,7 @@
 //! [`Store`] owns the connection pool; each table's queries live beside the concept they serve
 //! ([`credentials`], [`tokens`], [`sessions`]). The schema comes from `migrations/` ([`migrations`]).
 
+pub mod approvals;
 pub mod credentials;
 mod migrations;
 pub mod sessions;

@@ -1,6 +1,8 @@
 //! The command line: parses arguments, sets up logging, runs one command.
 //! `anyhow` lives here, at the binary's edge, and nowhere else.
 
+mod approvals;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +53,8 @@ enum Command {
     },
     /// A self-contained demo against the local Postgres, with a demo-only OIDC issuer.
     Demo(crate::demo::DemoArgs),
+    /// List, show, approve and deny statements held for approval (against a running hoop).
+    Approvals(approvals::ApprovalsArgs),
 }
 
 #[derive(Subcommand)]
@@ -63,7 +67,7 @@ enum ConfigCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its logs would only interleave with it.
-    let default_level = if matches!(cli.command, Command::Demo(_)) {
+    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Approvals(_)) {
         "warn"
     } else {
         "info"
@@ -141,6 +145,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: ConfigCommand::Check(arg),
         } => check_config(&arg.config),
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Approvals(args) => approvals::run(args).await,
     }
 }
 

@@ -4,6 +4,10 @@
 //! |---|---|
 //! | `POST /v1/exchange` | id token (`Authorization: Bearer`) + `{"connection": ...}` → credential |
 //! | `DELETE /v1/credentials/{id}` | revoke; `Bearer` id token of the same run, or `Basic` user:password |
+//! | `GET /v1/approvals` | held statements (`?state=pending`); approver token |
+//! | `GET /v1/approvals/{id}` | one approval; approver token |
+//! | `POST /v1/approvals/{id}/approve` | `{"scope": "once" \| "run", "comment": ...}`; approver token |
+//! | `POST /v1/approvals/{id}/deny` | `{"comment": ...}`; approver token |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the state database answers |
 //! | `GET /metrics` | Prometheus text format |
@@ -13,9 +17,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod approvals;
+
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -24,6 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::approvals::Approvals;
 use crate::audit::Action;
 use crate::config::{ConnectionName, DbRole, Secret};
 use crate::exchange::{
@@ -35,15 +42,32 @@ use crate::state::credentials::parse_id;
 /// Request bodies are tiny; anything bigger is refused before it is read.
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
-pub fn router(broker: Arc<Broker>) -> Router {
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub broker: Arc<Broker>,
+    pub approvals: Arc<Approvals>,
+}
+
+impl FromRef<ApiState> for Arc<Broker> {
+    fn from_ref(state: &ApiState) -> Arc<Broker> {
+        state.broker.clone()
+    }
+}
+
+pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/exchange", post(exchange))
         .route("/v1/credentials/{id}", delete(revoke))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", get(approvals::show))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(broker)
+        .with_state(state)
 }
 
 /// An API error: status, stable code, and a message that says what to fix.

@@ -1,0 +1,626 @@
+//! Just-in-time approval of held statements.
+//!
+//! A statement an `approve` rule matches is held by the gateway session that received it
+//! ([`crate::gateway`]), not the session: [`Approvals::request`] stores the approval (statement
+//! masked), audits it and notifies ([`notify`]); the session waits on a [`Waiter`] that wakes
+//! when `NOTIFY hoop_approvals` names the approval, whichever replica recorded the decision.
+//! Approvers decide through the API with their tokens ([`Approvers`]); [`Approvals::decide`]
+//! enforces dual control (the approver is not the run's actor) and audits every decision and
+//! every refused attempt.
+//!
+//! Architecture Invariant: nothing approves a statement but a stored `approved` row written by
+//! [`Approvals::decide`] for an authenticated approver who is not the run's actor. A timeout, a
+//! lost notification, a failed notification or an unreachable state database all end as a
+//! refusal.
+
+pub mod config;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+pub use self::config::{ApprovalsConfig, ApproverConfig};
+use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
+use crate::credentials::CredentialId;
+use crate::identity::{Provider, RunIdentity};
+use crate::server::Shutdown;
+pub use crate::state::approvals::{
+    ApprovalId, ApprovalRecord, ApprovalState, NewApproval, Resolution, Scope,
+};
+use crate::state::{StateError, Store, approvals as table};
+
+/// Errors of the approvals layer, each with a stable code for the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("no approval has the id {0}")]
+    NotFound(ApprovalId),
+    #[error("approval {id} is already {state}; nothing was changed")]
+    NotPending { id: ApprovalId, state: &'static str },
+    #[error(
+        "dual control: {approver} started this run ({provider} user {actor:?}) and cannot \
+         approve its statements; ask another approver"
+    )]
+    DualControl {
+        approver: String,
+        provider: &'static str,
+        actor: String,
+    },
+    #[error(
+        "dual control cannot be checked: approver {approver} has no {provider}_login \
+         configured, or the run names no actor; add the login to [[approvals.approvers]]"
+    )]
+    DualControlUnknown {
+        approver: String,
+        provider: &'static str,
+    },
+}
+
+impl ApprovalError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApprovalError::State(_) => "state_unavailable",
+            ApprovalError::NotFound(_) => "not_found",
+            ApprovalError::NotPending { .. } => "not_pending",
+            ApprovalError::DualControl { .. } => "dual_control",
+            ApprovalError::DualControlUnknown { .. } => "dual_control_unknown",
+        }
+    }
+}
+
+/// One approver, with the SHA-256 of their token.
+#[derive(Clone, Debug)]
+pub struct Approver {
+    pub name: String,
+    token_sha256: [u8; 32],
+    pub github_login: Option<String>,
+    pub gitlab_login: Option<String>,
+}
+
+impl Approver {
+    fn login(&self, provider: Provider) -> Option<&str> {
+        match provider {
+            Provider::Github => self.github_login.as_deref(),
+            Provider::Gitlab => self.gitlab_login.as_deref(),
+        }
+    }
+
+    /// Dual control: the approver must be known on the run's forge and not be its actor.
+    /// Logins compare case-insensitively, as both forges treat them.
+    pub fn may_decide(&self, run: &RunIdentity) -> Result<(), ApprovalError> {
+        let provider = run.provider.as_str();
+        let (Some(login), Some(actor)) = (self.login(run.provider), run.actor.as_deref()) else {
+            return Err(ApprovalError::DualControlUnknown {
+                approver: self.name.clone(),
+                provider,
+            });
+        };
+        if login.eq_ignore_ascii_case(actor) {
+            return Err(ApprovalError::DualControl {
+                approver: self.name.clone(),
+                provider,
+                actor: actor.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The configured approvers.
+#[derive(Clone, Debug, Default)]
+pub struct Approvers(Vec<Approver>);
+
+impl Approvers {
+    /// From validated configuration ([`ApprovalsConfig::validate`] checked the hashes).
+    pub fn from_config(config: &[ApproverConfig]) -> Approvers {
+        Approvers(
+            config
+                .iter()
+                .map(|a| {
+                    let mut hash = [0u8; 32];
+                    for (i, byte) in hash.iter_mut().enumerate() {
+                        let hex = &a.token_sha256[2 * i..2 * i + 2];
+                        *byte = u8::from_str_radix(hex, 16).unwrap_or_default();
+                    }
+                    Approver {
+                        name: a.name.clone(),
+                        token_sha256: hash,
+                        github_login: a.github_login.clone(),
+                        gitlab_login: a.gitlab_login.clone(),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The approver whose token this is. Every configured hash is compared in constant time,
+    /// so timing tells nothing about which or how many approvers exist.
+    pub fn authenticate(&self, token: &str) -> Option<&Approver> {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for approver in &self.0 {
+            let same = aws_lc_rs::constant_time::verify_slices_are_equal(
+                &approver.token_sha256,
+                &presented,
+            )
+            .is_ok();
+            if same && found.is_none() {
+                found = Some(approver);
+            }
+        }
+        found
+    }
+}
+
+/// A new approver token and the hash that goes into the configuration.
+pub fn new_token() -> (crate::config::Secret, String) {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut raw = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .expect("the system random number generator failed");
+    let token = format!("hoopapr_{}", hex(&raw));
+    let hash = hex(&Sha256::digest(token.as_bytes()));
+    (crate::config::Secret::new(token), hash)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sessions waiting for a decision on this replica, woken by `NOTIFY hoop_approvals`.
+#[derive(Default)]
+struct Hub {
+    // std Mutex: held only for map operations, never across an await.
+    waiting: Mutex<HashMap<ApprovalId, Arc<Notify>>>,
+}
+
+impl Hub {
+    fn wake(&self, id: ApprovalId) {
+        if let Some(n) = self.waiting.lock().expect("hub lock").get(&id) {
+            n.notify_one();
+        }
+    }
+
+    /// After the listening connection was lost, notifications may have been missed: every
+    /// waiter re-reads its approval once.
+    fn wake_all(&self) {
+        for n in self.waiting.lock().expect("hub lock").values() {
+            n.notify_one();
+        }
+    }
+}
+
+/// A held session's subscription to its approval's changes. Registered before the first
+/// read of the row, so a decision between the read and the wait is not lost (a `Notify`
+/// keeps one wake-up for a waiter that is not yet waiting). Dropping it unsubscribes.
+pub struct Waiter {
+    hub: Arc<Hub>,
+    id: ApprovalId,
+    notify: Arc<Notify>,
+}
+
+impl Waiter {
+    /// Resolves when the approval may have changed: re-read it.
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.hub.waiting.lock().expect("hub lock").remove(&self.id);
+    }
+}
+
+/// What the gateway asks for when it holds a statement.
+pub struct HoldRequest<'a> {
+    pub credential_id: CredentialId,
+    pub session_id: crate::state::sessions::SessionId,
+    pub connection: &'a str,
+    pub rule: &'a str,
+    pub reason: &'a str,
+    /// Masked.
+    pub statement: &'a str,
+    pub fingerprint: &'a str,
+    pub issuer: &'a str,
+    pub run: &'a RunIdentity,
+    /// Audit context of the session (subject, credential, connection, trust rule, address).
+    pub audit: &'a AuditEvent,
+}
+
+/// The approvals service of one replica.
+pub struct Approvals {
+    store: Store,
+    audit: AuditLog,
+    hub: Arc<Hub>,
+    approvers: Approvers,
+    notifier: notify::Notifier,
+    timeout: std::time::Duration,
+    notice_interval: std::time::Duration,
+    /// `https://hoop.example.com`, without a trailing slash.
+    public_url: String,
+}
+
+impl Approvals {
+    pub fn new(
+        store: Store,
+        audit: AuditLog,
+        config: &ApprovalsConfig,
+        notifier: notify::Notifier,
+        default_public_url: &str,
+    ) -> Approvals {
+        let public_url = config
+            .public_url
+            .as_ref()
+            .map_or(default_public_url, |u| u.as_str())
+            .trim_end_matches('/')
+            .to_owned();
+        Approvals {
+            store,
+            audit,
+            hub: Arc::default(),
+            approvers: Approvers::from_config(&config.approvers),
+            notifier,
+            timeout: config.timeout,
+            notice_interval: config.notice_interval,
+            public_url,
+        }
+    }
+
+    pub fn approvers(&self) -> &Approvers {
+        &self.approvers
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
+    pub fn notice_interval(&self) -> std::time::Duration {
+        self.notice_interval
+    }
+
+    /// Where an approver sees this approval.
+    pub fn url_of(&self, id: ApprovalId) -> String {
+        format!("{}/v1/approvals/{id}", self.public_url)
+    }
+
+    /// The command an approver runs.
+    pub fn command_for(&self, id: ApprovalId) -> String {
+        format!("hoop approvals approve {id} --url {}", self.public_url)
+    }
+
+    /// The run-wide approval that already covers this statement, if one does.
+    pub async fn covering(
+        &self,
+        issuer: &str,
+        run: &RunIdentity,
+        fingerprint: &str,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        let client = self.store.client().await?;
+        Ok(table::covering(&client, issuer, run, fingerprint).await?)
+    }
+
+    /// Stores a pending approval, audits it and sends its notifications. The waiter is
+    /// subscribed before the row exists, so no decision can slip past it.
+    pub async fn request(
+        &self,
+        hold: &HoldRequest<'_>,
+    ) -> Result<(ApprovalRecord, Waiter), ApprovalError> {
+        let id = ApprovalId::new_random();
+        let waiter = self.watch(id);
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::MAX);
+        let client = self.store.client().await?;
+        table::insert(
+            &client,
+            &NewApproval {
+                id,
+                credential_id: hold.credential_id,
+                session_id: hold.session_id,
+                replica: self.audit.replica(),
+                connection: hold.connection,
+                rule: hold.rule,
+                reason: hold.reason,
+                statement: hold.statement,
+                fingerprint: hold.fingerprint,
+                issuer: hold.issuer,
+                run: hold.run,
+                expires_at,
+            },
+        )
+        .await?;
+        let record = table::get(&client, id)
+            .await?
+            .ok_or(ApprovalError::NotFound(id))?;
+        let mut event = hold.audit.clone();
+        event.action = Action::Approval;
+        event.outcome = Outcome::Success;
+        event.code = "requested".into();
+        event.message = format!(
+            "approval {id} requested (rule {}), expires at {}",
+            hold.rule,
+            expires_at.to_rfc3339()
+        );
+        self.record(&event).await;
+        self.notifier.notify(notify::Notice {
+            approval_id: id.0,
+            rule: record.rule.clone(),
+            reason: record.reason.clone(),
+            statement: record.statement.clone(),
+            connection: record.connection.clone(),
+            run: record.run.clone(),
+            requested_at: record.requested_at,
+            expires_at: record.expires_at,
+            approve_url: self.url_of(id),
+            approve_command: self.command_for(id),
+        });
+        Ok((record, waiter))
+    }
+
+    fn watch(&self, id: ApprovalId) -> Waiter {
+        let notify = Arc::new(Notify::new());
+        self.hub
+            .waiting
+            .lock()
+            .expect("hub lock")
+            .insert(id, notify.clone());
+        Waiter {
+            hub: self.hub.clone(),
+            id,
+            notify,
+        }
+    }
+
+    pub async fn get(&self, id: ApprovalId) -> Result<ApprovalRecord, ApprovalError> {
+        let client = self.store.client().await?;
+        table::get(&client, id)
+            .await?
+            .ok_or(ApprovalError::NotFound(id))
+    }
+
+    pub async fn list(
+        &self,
+        state: Option<ApprovalState>,
+        limit: i64,
+    ) -> Result<Vec<ApprovalRecord>, ApprovalError> {
+        let client = self.store.client().await?;
+        Ok(table::list(&client, state, limit).await?)
+    }
+
+    /// The holder's own ending of a pending approval (timeout or withdrawal), audited.
+    /// `Ok(None)`: a decision got there first; the caller re-reads it.
+    pub async fn close(
+        &self,
+        id: ApprovalId,
+        resolution: &Resolution<'_>,
+        context: &AuditEvent,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        let client = self.store.client().await?;
+        let Some(record) = table::resolve(&client, id, resolution).await? else {
+            return Ok(None);
+        };
+        let mut event = context.clone();
+        event.action = Action::Approval;
+        event.outcome = Outcome::Success;
+        event.code = record.state.as_str().into();
+        event.message = match resolution {
+            Resolution::Withdrawn { why } => format!("approval {id} withdrawn: {why}"),
+            _ => format!("approval {id} expired: nobody decided in time"),
+        };
+        self.record(&event).await;
+        Ok(Some(record))
+    }
+
+    /// An approver's decision. Audited whether it is recorded or refused.
+    pub async fn decide(
+        &self,
+        id: ApprovalId,
+        approver: &Approver,
+        resolution: &Resolution<'_>,
+        remote_addr: Option<std::net::IpAddr>,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        let outcome = self.try_decide(id, approver, resolution).await;
+        let verb = match resolution {
+            Resolution::Approved { .. } => "approve",
+            _ => "deny",
+        };
+        let (outcome_kind, code, message, record) = match &outcome {
+            Ok(r) => (
+                Outcome::Success,
+                r.state.as_str().to_owned(),
+                format!(
+                    "approval {id} {} by {}{}",
+                    r.state.as_str(),
+                    approver.name,
+                    match r.scope {
+                        Some(Scope::Run) => " for the rest of the run",
+                        _ => "",
+                    }
+                ),
+                Some(r),
+            ),
+            Err(e) => (
+                match e {
+                    ApprovalError::State(_) => Outcome::Error,
+                    _ => Outcome::Denied,
+                },
+                e.code().to_owned(),
+                format!("{} may not {verb} approval {id}: {e}", approver.name),
+                None,
+            ),
+        };
+        let mut event = AuditEvent::new(Action::Approval, outcome_kind, &code, message);
+        event.remote_addr = remote_addr;
+        event.subject = Some(format!("approver:{}", approver.name));
+        if let Some(r) = record {
+            event.credential_id = Some(CredentialId(r.credential_id));
+            event.connection = Some(r.connection.clone());
+            event.claims = serde_json::to_value(&r.run).ok();
+            event.claims_verified = true;
+        }
+        self.record(&event).await;
+        outcome
+    }
+
+    async fn try_decide(
+        &self,
+        id: ApprovalId,
+        approver: &Approver,
+        resolution: &Resolution<'_>,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        let client = self.store.client().await?;
+        let current = table::get(&client, id)
+            .await?
+            .ok_or(ApprovalError::NotFound(id))?;
+        approver.may_decide(&current.run)?;
+        if current.state != ApprovalState::Pending {
+            return Err(ApprovalError::NotPending {
+                id,
+                state: current.state.as_str(),
+            });
+        }
+        match table::resolve(&client, id, resolution).await? {
+            Some(r) => Ok(r),
+            None => {
+                // Moved in between, or past its deadline (the holder expires it).
+                let now = table::get(&client, id)
+                    .await?
+                    .ok_or(ApprovalError::NotFound(id))?;
+                Err(ApprovalError::NotPending {
+                    id,
+                    state: match now.state {
+                        ApprovalState::Pending => "expired",
+                        other => other.as_str(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// A refused attempt to use the approvals API (no or unknown token), audited.
+    pub async fn record_refusal(
+        &self,
+        code: &str,
+        message: &str,
+        remote_addr: Option<std::net::IpAddr>,
+    ) {
+        let mut event = AuditEvent::new(Action::Approval, Outcome::Denied, code, message);
+        event.remote_addr = remote_addr;
+        self.record(&event).await;
+    }
+
+    async fn record(&self, event: &AuditEvent) {
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(target: "hoop::alert", error = %e, code = %event.code, "cannot write an approval's audit event");
+        }
+    }
+
+    /// Relays `NOTIFY hoop_approvals` to this replica's waiters until shutdown, reconnecting
+    /// after failures (and then waking every waiter to re-read, since notifications may have
+    /// been missed while the connection was down).
+    pub async fn listen(self: Arc<Self>, shutdown: Shutdown) {
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        let mut first = true;
+        loop {
+            let hub = self.hub.clone();
+            let listening = self.store.listen(table::CHANNEL, move |payload| {
+                if let Some(id) = ApprovalId::parse(payload) {
+                    hub.wake(id);
+                }
+            });
+            if !first {
+                self.hub.wake_all();
+            }
+            first = false;
+            tokio::select! {
+                () = &mut stop => return,
+                result = listening => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "approval notifications interrupted; reconnecting");
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approver(github: Option<&str>) -> Approver {
+        Approvers::from_config(&[ApproverConfig {
+            name: "lead".into(),
+            token_sha256: hex(&Sha256::digest(b"t")),
+            github_login: github.map(str::to_owned),
+            gitlab_login: None,
+        }])
+        .0
+        .remove(0)
+    }
+
+    fn run(actor: Option<&str>) -> RunIdentity {
+        RunIdentity {
+            provider: Provider::Github,
+            repository: "acme/ledger".into(),
+            repository_id: "1".into(),
+            owner: "acme".into(),
+            owner_id: "2".into(),
+            run_id: crate::identity::RunId("3".into()),
+            attempt: 1,
+            job_id: None,
+            git_ref: None,
+            sha: None,
+            workflow: None,
+            environment: None,
+            actor: actor.map(str::to_owned),
+            actor_id: None,
+            event: None,
+            pull_request: false,
+            run_url: None,
+        }
+    }
+
+    #[test]
+    fn dual_control_refuses_the_actor_and_the_unknown() {
+        assert!(approver(Some("lead-gh")).may_decide(&run(Some("dev"))).is_ok());
+        let e = approver(Some("Dev")).may_decide(&run(Some("dev"))).unwrap_err();
+        assert_eq!(e.code(), "dual_control");
+        let e = approver(None).may_decide(&run(Some("dev"))).unwrap_err();
+        assert_eq!(e.code(), "dual_control_unknown");
+        let e = approver(Some("lead")).may_decide(&run(None)).unwrap_err();
+        assert_eq!(e.code(), "dual_control_unknown");
+    }
+
+    #[test]
+    fn tokens_authenticate_by_their_hash_only() {
+        let (token, hash) = new_token();
+        assert!(token.expose().starts_with("hoopapr_") && hash.len() == 64);
+        let approvers = Approvers::from_config(&[ApproverConfig {
+            name: "lead".into(),
+            token_sha256: hash,
+            github_login: None,
+            gitlab_login: None,
+        }]);
+        assert_eq!(
+            approvers.authenticate(token.expose()).map(|a| a.name.as_str()),
+            Some("lead")
+        );
+        assert!(approvers.authenticate("hoopapr_guess").is_none());
+        assert!(approvers.authenticate("").is_none());
+    }
+}

@@ -1,0 +1,267 @@
+//! `hoop approvals`: the approver's side of held statements, against a running hoop's API.
+//!
+//! The approver token comes from `HOOP_APPROVER_TOKEN` or `--token-file`, never from an
+//! argument (arguments show in `ps`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::config::Secret;
+
+#[derive(Args)]
+pub struct ApprovalsArgs {
+    /// The hoop API's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOP_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// A file holding the approver token (default: the HOOP_APPROVER_TOKEN variable).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: ApprovalsCommand,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Approvals, newest first (pending ones by default).
+    List {
+        /// pending, approved, denied, expired, withdrawn or all.
+        #[arg(long, default_value = "pending")]
+        state: String,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One approval: the held statement, its run and rule.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the held statement run.
+    Approve {
+        id: String,
+        /// Also let every statement with the same fingerprint run for the rest of the run
+        /// (constants may differ; names may not).
+        #[arg(long)]
+        for_run: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Refuse the held statement; the client gets an error.
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Make a new approver token and the hash that goes into [[approvals.approvers]].
+    Token,
+}
+
+pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
+    if let ApprovalsCommand::Token = args.command {
+        let (token, hash) = crate::approvals::new_token();
+        println!(
+            "token (give it to the approver; it is not shown again):\n  {}",
+            token.expose()
+        );
+        println!(
+            "configuration:\n  [[approvals.approvers]]\n  name = \"...\"\n  token_sha256 = \"{hash}\""
+        );
+        return Ok(());
+    }
+    let token = approver_token(args.token_file.as_deref())?;
+    let api = Api {
+        base: args.url.trim_end_matches('/').to_owned(),
+        token,
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?,
+    };
+    match args.command {
+        ApprovalsCommand::List { state, json } => {
+            let body = api.get(&format!("/v1/approvals?state={state}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print_table(
+                    body["approvals"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        ApprovalsCommand::Show { id, json } => {
+            let body = api.get(&format!("/v1/approvals/{id}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print_one(&body);
+            }
+        }
+        ApprovalsCommand::Approve {
+            id,
+            for_run,
+            comment,
+        } => {
+            let scope = if for_run { "run" } else { "once" };
+            let body = api
+                .post(
+                    &format!("/v1/approvals/{id}/approve"),
+                    json!({"scope": scope, "comment": comment}),
+                )
+                .await?;
+            println!(
+                "approved {id} ({}): the statement runs",
+                body["scope"].as_str().unwrap_or(scope)
+            );
+        }
+        ApprovalsCommand::Deny { id, comment } => {
+            api.post(
+                &format!("/v1/approvals/{id}/deny"),
+                json!({"comment": comment}),
+            )
+            .await?;
+            println!("denied {id}: the client gets an error");
+        }
+        ApprovalsCommand::Token => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn approver_token(file: Option<&std::path::Path>) -> anyhow::Result<Secret> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the approver token from {}", path.display()))?,
+        None => std::env::var("HOOP_APPROVER_TOKEN").map_err(|_| {
+            anyhow::anyhow!("set HOOP_APPROVER_TOKEN (or pass --token-file) to an approver token")
+        })?,
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the approver token is empty");
+    }
+    Ok(Secret::new(token))
+}
+
+struct Api {
+    base: String,
+    token: Secret,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        self.send(request).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach hoop at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let error = &body["error"];
+            bail!(
+                "{} ({status}): {}",
+                error["code"].as_str().unwrap_or("error"),
+                error["message"].as_str().unwrap_or("no message")
+            );
+        }
+        Ok(body)
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+/// One line per approval: id, state, rule, run, and the statement's first line.
+fn print_table(approvals: &[Value]) {
+    if approvals.is_empty() {
+        println!("no approvals");
+        return;
+    }
+    println!(
+        "{:<36}  {:<9}  {:<28}  {:<32}  statement",
+        "id", "state", "rule", "run"
+    );
+    for a in approvals {
+        let run = format!(
+            "{}#{}",
+            text(&a["run"]["repository"]),
+            text(&a["run"]["run_id"])
+        );
+        let statement: String = text(&a["statement"])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(60)
+            .collect();
+        println!(
+            "{:<36}  {:<9}  {:<28}  {:<32}  {statement}",
+            text(&a["id"]),
+            text(&a["state"]),
+            text(&a["rule"]),
+            run,
+        );
+    }
+}
+
+fn print_one(a: &Value) {
+    let run = &a["run"];
+    println!("approval   {}", text(&a["id"]));
+    println!("state      {}", text(&a["state"]));
+    println!("rule       {} ({})", text(&a["rule"]), text(&a["reason"]));
+    println!("connection {}", text(&a["connection"]));
+    println!(
+        "run        {} {} run {} attempt {} by {} on {}",
+        text(&run["provider"]),
+        text(&run["repository"]),
+        text(&run["run_id"]),
+        run["attempt"],
+        text(&run["actor"]),
+        text(&run["ref"]),
+    );
+    if let Some(url) = run["run_url"].as_str() {
+        println!("run url    {url}");
+    }
+    println!(
+        "requested  {} (expires {})",
+        text(&a["requested_at"]),
+        text(&a["expires_at"])
+    );
+    if let Some(by) = a["decided_by"].as_str() {
+        println!(
+            "decided    {} by {by} (scope {}){}",
+            text(&a["decided_at"]),
+            text(&a["scope"]),
+            a["comment"]
+                .as_str()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("statement\n{}", text(&a["statement"]));
+    if a["state"] == "pending" {
+        println!("\napprove with: {}", text(&a["approve_command"]));
+    }
+}

@@ -1,0 +1,592 @@
+//! Just-in-time approvals end to end: a statement an `approve` rule matches is held by the real
+//! gateway while real clients (`psql`, tokio-postgres) wait; approvers decide through the real
+//! API and the real `hoop approvals` command; the held statement runs or fails with its own
+//! error, and every step is in the recording and the audit trail.
+
+mod support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::*;
+use tokio_postgres::error::SqlState;
+
+/// The approver tokens of the tests; their SHA-256 hashes go into the configuration.
+const LEAD_TOKEN: &str = "hoopapr_lead-test-token";
+/// The demo issuer's GitHub runs are started by `octocat`: this approver is the actor.
+const ACTOR_TOKEN: &str = "hoopapr_octocat-test-token";
+
+const MIGRATION: &str = "ALTER TABLE payments ADD COLUMN note text";
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `[[rules]]` holding changes of `payments`, and two approvers, with `timeout`.
+fn policy(timeout: &str) -> String {
+    format!(
+        r#"
+[policy]
+protected_tables = ["cards"]
+
+[[rules]]
+id = "payments-migrations"
+action = "approve"
+reason = "schema changes of payments need a second pair of eyes"
+kinds = ["alter", "delete"]
+tables = ["payments"]
+
+[approvals]
+timeout = "{timeout}"
+notice_interval = "1s"
+
+[[approvals.approvers]]
+name = "lead"
+token_sha256 = "{lead}"
+github_login = "lead-gh"
+gitlab_login = "lead-gl"
+
+[[approvals.approvers]]
+name = "octo"
+token_sha256 = "{actor}"
+github_login = "octocat"
+"#,
+        lead = sha256_hex(LEAD_TOKEN),
+        actor = sha256_hex(ACTOR_TOKEN),
+    )
+}
+
+async fn start(timeout: &str) -> Hoop {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(policy(timeout)),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    hoop.db
+        .client()
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE payments (id int PRIMARY KEY, amount numeric);
+             INSERT INTO payments VALUES (1, 10), (2, 20), (3, 30);
+             CREATE TABLE cards (id int PRIMARY KEY, pan text);
+             ALTER TABLE payments OWNER TO {r};
+             GRANT ALL ON cards TO {r};",
+            r = hoop.db.reader
+        ))
+        .await
+        .unwrap();
+    hoop
+}
+
+/// The approvals API of `api` as `token`.
+struct Approver<'a> {
+    api: &'a str,
+    token: &'a str,
+    http: reqwest::Client,
+}
+
+impl<'a> Approver<'a> {
+    fn new(api: &'a str, token: &'a str) -> Self {
+        Approver {
+            api,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(self.token)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits for exactly one pending approval and returns it.
+    async fn pending(&self) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get("/v1/approvals").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if let Some([one]) = body["approvals"].as_array().map(Vec::as_slice) {
+                return one.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no single pending approval: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn state_of(&self, id: &str) -> String {
+        let (status, body) = self.get(&format!("/v1/approvals/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["state"].as_str().unwrap().to_owned()
+    }
+}
+
+/// `psql -c sql` started in the background, its output collected.
+fn spawn_psql(hoop: &Hoop, credential: &Credential, sql: &str) -> Child {
+    hoop.psql_command(credential)
+        .args(["-c", sql])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn output_of(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `hoop approvals <args>` against `api` with `token`.
+fn approvals_cli(api: &str, token: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoop"))
+        .arg("approvals")
+        .args(args)
+        .args(["--url", api])
+        .env("HOOP_APPROVER_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+async fn column_exists(hoop: &Hoop, column: &str) -> bool {
+    hoop.db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_name = 'payments' AND column_name = $1",
+            &[&column],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 1
+}
+
+fn events_of(hoop: &Hoop, username: &str) -> Vec<Value> {
+    hoop.recordings()
+        .iter()
+        .map(|p| {
+            hoop::recording::verify(p).unwrap();
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|events| events[0]["username"] == username)
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_migration_runs_once_an_approver_approves_it_with_the_cli() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9301)).await;
+    let psql = spawn_psql(&hoop, &credential, MIGRATION);
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let pending = lead.pending().await;
+    let id = pending["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending["rule"], "payments-migrations");
+    assert_eq!(pending["statement"], MIGRATION);
+    assert_eq!(pending["run"]["run_id"], "9301");
+    assert_eq!(pending["run"]["actor"], "octocat");
+    assert!(!column_exists(&hoop, "note").await, "ran before approval");
+
+    let shown = approvals_cli(&hoop.api, LEAD_TOKEN, &["show", &id]);
+    let text = stdout_of(&shown);
+    assert!(shown.status.success() && text.contains(MIGRATION), "{text}");
+    let approved = approvals_cli(&hoop.api, LEAD_TOKEN, &["approve", &id, "--comment", "ok"]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+
+    let out = output_of(psql).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The client was told what it waits for, and how an approver approves.
+    assert!(
+        stderr.contains(&format!("hoop approval {id}: statement held for approval"))
+            && stderr.contains("hoop approvals approve"),
+        "{stderr}"
+    );
+    assert!(column_exists(&hoop, "note").await);
+    assert_eq!(lead.state_of(&id).await, "approved");
+
+    // Approved once: the same statement is held again.
+    let again = spawn_psql(
+        &hoop,
+        &credential,
+        "ALTER TABLE payments ADD COLUMN other text",
+    );
+    let second = lead.pending().await;
+    assert_ne!(second["id"], pending["id"]);
+    let (status, _) = lead
+        .post(
+            &format!("/v1/approvals/{}/deny", second["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!output_of(again).await.status.success());
+
+    hoop.wait_sessions_of_ended(&credential.username).await;
+    let events = events_of(&hoop, &credential.username);
+    let statement = events
+        .iter()
+        .find(|e| e["kind"] == "statement" && e["sql"] == MIGRATION)
+        .unwrap();
+    assert_eq!(statement["decision"], "approve");
+    assert_eq!(statement["rule"], "payments-migrations");
+    let decided: Vec<&Value> = events.iter().filter(|e| e["kind"] == "approval").collect();
+    assert_eq!(decided.len(), 2, "{decided:?}");
+    assert_eq!(
+        (
+            &decided[0]["outcome"],
+            &decided[0]["by"],
+            &decided[0]["approval_id"]
+        ),
+        (&json!("approved"), &json!("lead"), &json!(id))
+    );
+    assert_eq!(decided[1]["outcome"], "denied");
+    // The approval event precedes the statement's completion.
+    let approval_at = events.iter().position(|e| e["kind"] == "approval").unwrap();
+    assert!(
+        events[approval_at..]
+            .iter()
+            .any(|e| e["kind"] == "complete" && e["tag"] == "ALTER TABLE")
+    );
+    for code in ["requested", "approved", "denied"] {
+        assert!(
+            !hoop.db.audit_events(code).await.is_empty(),
+            "no {code} audit event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_denied_statement_fails_with_its_own_error_and_the_session_goes_on() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9302)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let decider = async {
+        let pending = lead.pending().await;
+        let id = pending["id"].as_str().unwrap().to_owned();
+        let (status, body) = lead
+            .post(
+                &format!("/v1/approvals/{id}/deny"),
+                json!({"comment": "not during the freeze"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "denied");
+        id
+    };
+    // tokio-postgres speaks the extended protocol: the hold is at Parse.
+    let (held, id) = tokio::join!(
+        client.execute("DELETE FROM payments WHERE id = $1", &[&1i32]),
+        decider
+    );
+    let e = held.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE);
+    assert_eq!(
+        db.message(),
+        format!("hoop approval {id} was denied by lead")
+    );
+    assert_eq!(db.detail(), Some("not during the freeze"));
+    assert!(db.where_().is_none(), "the DO block's context leaked");
+    // The session is usable, the row is still there, and a denied approval cannot be revived.
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 3);
+    let (status, body) = lead
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "not_pending");
+
+    // Inside a transaction block a refused held statement aborts the transaction, as any
+    // failed statement does.
+    client.batch_execute("BEGIN").await.unwrap();
+    let (held, _) = tokio::join!(
+        client.batch_execute("DELETE FROM payments WHERE id = 2"),
+        async {
+            let pending = lead.pending().await;
+            let id = pending["id"].as_str().unwrap().to_owned();
+            lead.post(&format!("/v1/approvals/{id}/deny"), json!({}))
+                .await
+        }
+    );
+    assert_eq!(
+        held.unwrap_err().code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    let aborted = client.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(aborted.code(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+    client.batch_execute("ROLLBACK").await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_undecided_hold_times_out_and_reminds_the_client_while_it_waits() {
+    let hoop = start("3s").await;
+    let credential = hoop.issue(&hoop.github_token(9303)).await;
+    let out = hoop.psql(&credential, &["-c", MIGRATION]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("timed out after 3s: nobody approved the statement"),
+        "{stderr}"
+    );
+    // Reminded every second while it waited.
+    let reminders = stderr.matches("statement held for approval").count();
+    assert!(reminders >= 2, "{reminders} notices: {stderr}");
+    assert!(!column_exists(&hoop, "note").await);
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let (_, body) = lead.get("/v1/approvals?state=all").await;
+    let all = body["approvals"].as_array().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["state"], "expired");
+    // Too late: an expired approval cannot be approved.
+    let (status, _) = lead
+        .post(
+            &format!("/v1/approvals/{}/approve", all[0]["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(!hoop.db.audit_events("expired").await.is_empty());
+}
+
+#[tokio::test]
+async fn cancelling_or_disconnecting_withdraws_the_request() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9304)).await;
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+
+    // A cancel (the client's CancelRequest, as psql's Ctrl-C sends it).
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let cancel = client.cancel_token();
+    let (held, id) = tokio::join!(client.batch_execute(MIGRATION), async {
+        let pending = lead.pending().await;
+        cancel.cancel_query(gateway_tls()).await.unwrap();
+        pending["id"].as_str().unwrap().to_owned()
+    });
+    let e = held.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::QUERY_CANCELED);
+    assert!(db.message().contains("withdrawn"), "{}", db.message());
+    assert_eq!(lead.state_of(&id).await, "withdrawn");
+    client.batch_execute("SELECT 1").await.unwrap();
+    assert!(!column_exists(&hoop, "note").await);
+
+    // A client that goes away.
+    let mut psql = spawn_psql(&hoop, &credential, MIGRATION);
+    let pending = lead.pending().await;
+    psql.kill().unwrap();
+    let _ = psql.wait();
+    let id = pending["id"].as_str().unwrap().to_owned();
+    wait_until("the request to be withdrawn", || async {
+        lead.state_of(&id).await == "withdrawn"
+    })
+    .await;
+    let (status, _) = lead
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(!column_exists(&hoop, "note").await);
+    assert!(hoop.db.audit_events("withdrawn").await.len() >= 2);
+}
+
+#[tokio::test]
+async fn the_runs_actor_cannot_approve_and_strangers_are_refused() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9305)).await;
+    let psql = spawn_psql(&hoop, &credential, MIGRATION);
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let pending = lead.pending().await;
+    let id = pending["id"].as_str().unwrap().to_owned();
+
+    // octocat started the run: dual control refuses their approval, with the CLI too.
+    let actor = Approver::new(&hoop.api, ACTOR_TOKEN);
+    let (status, body) = actor
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "dual_control");
+    let cli = approvals_cli(&hoop.api, ACTOR_TOKEN, &["approve", &id]);
+    assert!(!cli.status.success());
+    assert!(
+        String::from_utf8_lossy(&cli.stderr).contains("dual_control"),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(lead.state_of(&id).await, "pending");
+    assert_eq!(hoop.db.audit_events("dual_control").await.len(), 2);
+
+    // No token, or a token that is not an approver's.
+    let stranger = Approver::new(&hoop.api, "hoopapr_guess");
+    let (status, body) = stranger
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = stranger.get("/v1/approvals").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/v1/approvals", hoop.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(hoop.db.audit_events("unknown_approver").await.len(), 2);
+    assert_eq!(hoop.db.audit_events("missing_token").await.len(), 1);
+
+    // Another approver decides; the statement runs.
+    let (status, _) = lead
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(output_of(psql).await.status.success());
+    assert!(column_exists(&hoop, "note").await);
+}
+
+#[tokio::test]
+async fn an_approval_on_another_replica_releases_the_statement() {
+    let hoop = start("2m").await;
+    let second = hoop.second_replica().await;
+    let credential = hoop.issue(&hoop.github_token(9306)).await;
+    let psql = spawn_psql(&hoop, &credential, MIGRATION);
+    let on_second = Approver::new(&second.api, LEAD_TOKEN);
+    let pending = on_second.pending().await;
+    assert_eq!(pending["replica"], "e2e");
+    let (status, body) = on_second
+        .post(
+            &format!("/v1/approvals/{}/approve", pending["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let out = output_of(psql).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(column_exists(&hoop, "note").await);
+}
+
+#[tokio::test]
+async fn a_run_wide_approval_covers_the_same_fingerprint_for_that_run_only() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9307)).await;
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let psql = spawn_psql(&hoop, &credential, "DELETE FROM payments WHERE id = 1");
+    let pending = lead.pending().await;
+    let cli = approvals_cli(
+        &hoop.api,
+        LEAD_TOKEN,
+        &["approve", pending["id"].as_str().unwrap(), "--for-run"],
+    );
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(output_of(psql).await.status.success());
+
+    // Same run, another session, other constants: runs without a hold.
+    let out = hoop.psql(&credential, &["-c", "DELETE FROM payments WHERE id = 2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another statement shape is held again; so is the same statement in another run.
+    let other_run = hoop.issue(&hoop.github_token(9308)).await;
+    let held = spawn_psql(&hoop, &other_run, "DELETE FROM payments WHERE id = 3");
+    let pending = lead.pending().await;
+    assert_eq!(pending["run"]["run_id"], "9308");
+    lead.post(
+        &format!("/v1/approvals/{}/deny", pending["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    assert!(!output_of(held).await.status.success());
+    let left: i64 = hoop
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+
+    hoop.wait_sessions_of_ended(&credential.username).await;
+    let events = events_of(&hoop, &credential.username);
+    let covered: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "approval" && e["outcome"] == "covered")
+        .collect();
+    assert_eq!(covered.len(), 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn without_approvers_a_default_pack_hold_is_a_denial() {
+    // No [approvals]: the default pack's hold on bodies naming protected tables denies.
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some("[policy]\nprotected_tables = [\"cards\"]\n".into()),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let credential = hoop.issue(&hoop.github_token(9309)).await;
+    let out = hoop.psql(
+        &credential,
+        &["-c", "DO $$ BEGIN DELETE FROM cards; END $$"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("rule default.opaque-body-protected") && stderr.contains("has none"),
+        "{stderr}"
+    );
+}
