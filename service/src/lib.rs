@@ -14,6 +14,7 @@
 //! - [`api`]: the HTTP API (axum) over [`exchange`].
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
 //! - [`watcher`]: the run watcher: revokes credentials whose CI run or job has completed.
+//! - [`github`]: GitHub REST conventions the watcher and the notifications share.
 //! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod exchange;
 pub mod gateway;
 pub mod gateway_tls;
+pub mod github;
 pub mod identity;
 pub mod masking;
 pub mod metrics;

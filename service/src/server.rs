@@ -209,8 +209,8 @@ pub fn approvals(
     origin: &str,
 ) -> Result<Approvals, ConfigError> {
     let config = &broker.config().approvals;
-    let notifier = Notifier::new(&config.notify, env)
-        .map_err(|e| ConfigError::new(origin, format!("approvals.notify: {e}")))?;
+    let notifier =
+        Notifier::new(&config.notify, env).map_err(|e| ConfigError::new(origin, e.to_string()))?;
     let default_url = format!("http://{}", broker.config().server.api_listen);
     Ok(Approvals::new(
         broker.store().clone(),

@@ -45,8 +45,13 @@ async fn main() {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
     let (trigger, shutdown) = Shutdown::new();
+    let approvals = Arc::new(server::approvals(&broker, &ProcessEnv, "bench").unwrap());
+    let state = hoop::api::ApiState {
+        broker: broker.clone(),
+        approvals,
+    };
     tokio::spawn(server::run(
-        broker.clone(),
+        state,
         listener,
         Duration::from_secs(3600),
         shutdown,

@@ -6,6 +6,7 @@
 mod support;
 
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -28,8 +29,15 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
+/// The shared key of the webhook the first test receives.
+const WEBHOOK_SECRET: &str = "webhook-test-secret-0123456789";
+
 /// `[[rules]]` holding changes of `payments`, and two approvers, with `timeout`.
 fn policy(timeout: &str) -> String {
+    policy_with(timeout, "")
+}
+
+fn policy_with(timeout: &str, notify: &str) -> String {
     format!(
         r#"
 [policy]
@@ -56,6 +64,8 @@ gitlab_login = "lead-gl"
 name = "octo"
 token_sha256 = "{actor}"
 github_login = "octocat"
+
+{notify}
 "#,
         lead = sha256_hex(LEAD_TOKEN),
         actor = sha256_hex(ACTOR_TOKEN),
@@ -63,9 +73,13 @@ github_login = "octocat"
 }
 
 async fn start(timeout: &str) -> Hoop {
+    start_with(policy(timeout)).await
+}
+
+async fn start_with(extra: String) -> Hoop {
     let hoop = Hoop::start(Options {
         gateway: GatewaySettings {
-            extra: Some(policy(timeout)),
+            extra: Some(extra),
             ..GatewaySettings::default()
         },
         ..Options::default()
@@ -208,9 +222,37 @@ fn events_of(hoop: &Hoop, username: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A webhook receiver on loopback: every request's signature header and raw body.
+async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let signature = headers
+                    .get("x-hoop-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                kept.lock().unwrap().push((signature, body.to_vec()));
+                StatusCode::NO_CONTENT
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
 #[tokio::test]
 async fn a_held_migration_runs_once_an_approver_approves_it_with_the_cli() {
-    let hoop = start("2m").await;
+    let (hook, delivered) = webhook_receiver().await;
+    let notify = format!(
+        "[approvals.notify]\nbackoff = \"100ms\"\n\n[approvals.notify.webhook]\nurl = {hook:?}\nsecret = {WEBHOOK_SECRET:?}\n"
+    );
+    let hoop = start_with(policy_with("2m", &notify)).await;
     let credential = hoop.issue(&hoop.github_token(9301)).await;
     let psql = spawn_psql(&hoop, &credential, MIGRATION);
     let lead = Approver::new(&hoop.api, LEAD_TOKEN);
@@ -221,6 +263,25 @@ async fn a_held_migration_runs_once_an_approver_approves_it_with_the_cli() {
     assert_eq!(pending["run"]["run_id"], "9301");
     assert_eq!(pending["run"]["actor"], "octocat");
     assert!(!column_exists(&hoop, "note").await, "ran before approval");
+
+    // The webhook was told, with a body signed by the shared key.
+    wait_until("the webhook delivery", || async {
+        !delivered.lock().unwrap().is_empty()
+    })
+    .await;
+    let (signature, body) = delivered.lock().unwrap()[0].clone();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, WEBHOOK_SECRET.as_bytes());
+    let expected: String = aws_lc_rs::hmac::sign(&key, &body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(signature, format!("sha256={expected}"));
+    let notice: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(notice["event"], "approval.requested");
+    assert_eq!(notice["approval_id"], json!(id));
+    assert_eq!(notice["statement"], MIGRATION);
+    assert!(notice["approve_command"].as_str().unwrap().contains(&id));
 
     let shown = approvals_cli(&hoop.api, LEAD_TOKEN, &["show", &id]);
     let text = stdout_of(&shown);

@@ -110,6 +110,7 @@ impl ApprovalsConfig {
                 }
             }
         }
+        self.notify.validate().map_err(|e| e.to_string())?;
         if let Some(url) = &self.public_url
             && !matches!(url.scheme(), "http" | "https")
         {

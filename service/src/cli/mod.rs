@@ -203,6 +203,22 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         config.masking.columns.len(),
         masking.masker.detectors().len(),
     );
+    let approvers = &config.approvals.approvers;
+    if !approvers.is_empty() {
+        println!(
+            "{} approvers; held statements time out after {}",
+            approvers.len(),
+            humantime::format_duration(config.approvals.timeout)
+        );
+    }
+    for a in approvers {
+        if a.github_login.is_none() && a.gitlab_login.is_none() {
+            println!(
+                "warning: approver {:?} has neither github_login nor gitlab_login: dual control cannot be checked, so their decisions are refused",
+                a.name
+            );
+        }
+    }
     if !config.policy.default_rules {
         println!(
             "warning: policy.default_rules = false: COPY PROGRAM, server-file functions, SET ROLE and the like are not refused unless a rule says so"

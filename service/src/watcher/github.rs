@@ -16,6 +16,7 @@ use url::Url;
 use super::WatcherError;
 use super::decision::{Answer, Observation, RateLimit, RunState};
 use crate::config::Secret;
+use crate::github::{error_message, repository_path};
 use crate::identity::Provider;
 
 /// Bound on connecting to, and on reading from, the API.
@@ -28,12 +29,6 @@ struct Attempt {
     status: String,
     conclusion: Option<String>,
     html_url: Option<String>,
-}
-
-/// An error body: `{"message": "...", "documentation_url": "..."}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<String>,
 }
 
 pub(super) struct GithubClient {
@@ -125,54 +120,5 @@ impl GithubClient {
             .await
             .map_err(|e| format!("GitHub API response unreadable: {e}"))?;
         Ok((status, headers, body.into_bytes()))
-    }
-}
-
-/// `owner/name` as a path, refusing anything but the characters GitHub allows in both, so a
-/// stored value can never change the route.
-fn repository_path(repository: &str) -> Option<String> {
-    let (owner, name) = repository.split_once('/')?;
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    (plain(owner) && plain(name)).then(|| format!("{owner}/{name}"))
-}
-
-/// The API's `message`, or the start of the body.
-fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.message)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_owner_name_pairs_become_paths() {
-        assert_eq!(
-            repository_path("acme/pay.ments-2_x").as_deref(),
-            Some("acme/pay.ments-2_x")
-        );
-        for bad in [
-            "acme", "acme/", "/x", "a/b/c", "a/..", "a/b?x=1", "a/b#c", "a/b c",
-        ] {
-            assert_eq!(repository_path(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn error_messages_come_from_the_json_or_the_body() {
-        assert_eq!(
-            error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#),
-            "Bad credentials"
-        );
-        assert_eq!(error_message(b"<html>oops</html>"), "<html>oops</html>");
     }
 }
