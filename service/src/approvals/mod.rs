@@ -597,8 +597,14 @@ mod tests {
 
     #[test]
     fn dual_control_refuses_the_actor_and_the_unknown() {
-        assert!(approver(Some("lead-gh")).may_decide(&run(Some("dev"))).is_ok());
-        let e = approver(Some("Dev")).may_decide(&run(Some("dev"))).unwrap_err();
+        assert!(
+            approver(Some("lead-gh"))
+                .may_decide(&run(Some("dev")))
+                .is_ok()
+        );
+        let e = approver(Some("Dev"))
+            .may_decide(&run(Some("dev")))
+            .unwrap_err();
         assert_eq!(e.code(), "dual_control");
         let e = approver(None).may_decide(&run(Some("dev"))).unwrap_err();
         assert_eq!(e.code(), "dual_control_unknown");
@@ -617,7 +623,9 @@ mod tests {
             gitlab_login: None,
         }]);
         assert_eq!(
-            approvers.authenticate(token.expose()).map(|a| a.name.as_str()),
+            approvers
+                .authenticate(token.expose())
+                .map(|a| a.name.as_str()),
             Some("lead")
         );
         assert!(approvers.authenticate("hoopapr_guess").is_none());
