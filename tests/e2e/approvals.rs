@@ -222,9 +222,12 @@ fn events_of(hoop: &Hoop, username: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A webhook receiver on loopback: every request's signature header and raw body.
-async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+/// What the webhook receiver got: each request's signature header and raw body.
+type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on loopback.
+async fn webhook_receiver() -> (String, Deliveries) {
+    let seen: Deliveries = Arc::default();
     let kept = seen.clone();
     let app = axum::Router::new().route(
         "/hook",

@@ -1,0 +1,802 @@
+//! Sealing real spool recordings into a folder and verifying it, then tampering with it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::recording::{ChainHash, Event, Spool, recover};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        TempDir(std::env::temp_dir().join(format!("hoop-archive-{tag}-{}", uuid::Uuid::new_v4())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_seed(&[seed; 32]).unwrap()
+}
+
+fn ring(keys: &[&SigningKey]) -> KeyRing {
+    let mut ring = KeyRing::new();
+    for k in keys {
+        ring.insert(k.public_key().clone());
+    }
+    ring
+}
+
+fn replica() -> ReplicaName {
+    ReplicaName::new("gw-1").unwrap()
+}
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap()
+}
+
+fn hour(h: u32) -> Period {
+    Period::containing(at(h, 0), DEFAULT_PERIOD).unwrap()
+}
+
+/// The gateway's first event, with the run identity the manifest copies.
+fn session_start(session: &str) -> Event {
+    Event::new("session_start")
+        .with("session_id", session)
+        .with("credential_id", "5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10")
+        .with("username", "run-4242-1-k3x9qa")
+        .with("connection", "shop")
+        .with("database", "shop")
+        .with("trust_rule", "main-deploys")
+        .with("repository", "acme/shop")
+        .with("run_id", "4242")
+        .with("tls", true)
+}
+
+fn statement(i: usize) -> Event {
+    Event::new("statement")
+        .with("sql", format!("select * from orders where id = {i}"))
+        .with("decision", "allow")
+}
+
+/// A finished recording of `n` statements in `spool`.
+async fn finished(spool: &Arc<Spool>, session: &str, n: usize) -> PathBuf {
+    let mut recorder = spool.create(session, session_start(session)).await.unwrap();
+    for i in 0..n {
+        recorder.append_durable(statement(i)).await.unwrap();
+        recorder
+            .append(Event::new("complete").with("tag", "SELECT 1"))
+            .unwrap();
+    }
+    recorder
+        .finish(Event::new("session_end").with("reason", "client terminated"))
+        .await
+        .unwrap()
+        .path
+}
+
+/// Three archives over three hours, the middle one empty, in a folder:
+/// 10:00 lists `s-a` and `s-b`, 11:00 is empty, 12:00 lists `s-c`.
+struct Fixture {
+    _spool_dir: TempDir,
+    root: TempDir,
+    spool: Arc<Spool>,
+    archives: Vec<SealedArchive>,
+    digests: Vec<SealedDigest>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self::with_keys(&key(1), &key(1)).await
+    }
+
+    /// `old` signs the first period's archives and digest, `new` the rest.
+    async fn with_keys(old: &SigningKey, new: &SigningKey) -> Self {
+        let spool_dir = TempDir::new("spool");
+        let root = TempDir::new("root");
+        let spool = Spool::open(&spool_dir.0).unwrap();
+        let archive = Archive::new(replica());
+        let mut archives = Vec::new();
+        for (session, n, sealed, key) in [
+            ("s-a", 2, at(10, 5), old),
+            ("s-b", 3, at(10, 20), old),
+            ("s-c", 1, at(12, 10), new),
+        ] {
+            let path = finished(&spool, session, n).await;
+            archives.push(archive.seal_at(&path, key, sealed).unwrap());
+        }
+        let mut first = DigestBuilder::new(replica(), hour(10), None);
+        first.add(archives[0].digest_entry()).unwrap();
+        first.add(archives[1].digest_entry()).unwrap();
+        let first = first.seal(old).unwrap();
+        let empty = DigestBuilder::new(replica(), hour(11), Some(first.link()))
+            .seal(new)
+            .unwrap();
+        let mut third = DigestBuilder::new(replica(), hour(12), Some(empty.link()));
+        third.add(archives[2].digest_entry()).unwrap();
+        let third = third.seal(new).unwrap();
+        let digests = vec![first, empty, third];
+        for a in &archives {
+            a.write_to(&root.0).unwrap();
+        }
+        for d in &digests {
+            d.write_to(&root.0).unwrap();
+        }
+        Fixture {
+            _spool_dir: spool_dir,
+            root,
+            spool,
+            archives,
+            digests,
+        }
+    }
+
+    fn path(&self, key: &ObjectKey) -> PathBuf {
+        key.to_path(&self.root.0)
+    }
+
+    fn verify(&self, keys: &KeyRing) -> VerifyReport {
+        self.verify_with(keys, &VerifyOptions::default())
+    }
+
+    fn verify_with(&self, keys: &KeyRing, options: &VerifyOptions) -> VerifyReport {
+        verify_folder(&self.root.0, keys, options).unwrap()
+    }
+
+    fn jsonl(&self, i: usize) -> Vec<u8> {
+        zstd::stream::decode_all(&self.archives[i].recording[..]).unwrap()
+    }
+
+    /// Replaces archive `i`'s object with `jsonl`, compressed; its manifest stays.
+    fn replace_jsonl(&self, i: usize, jsonl: &[u8]) {
+        let object = zstd::stream::encode_all(jsonl, 3).unwrap();
+        fs::write(self.path(&self.archives[i].recording_key), object).unwrap();
+    }
+}
+
+fn classes(report: &VerifyReport) -> Vec<ProblemClass> {
+    let mut classes: Vec<_> = report.problems.iter().map(Problem::class).collect();
+    classes.dedup();
+    classes
+}
+
+fn checks(report: &VerifyReport) -> Vec<Check> {
+    report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Modified { check, .. } => Some(*check),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sealed_archives_and_digests_verify() {
+    let f = Fixture::new().await;
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(report.ok(), "{report}");
+    assert_eq!((report.archives, report.digests), (3, 3));
+    assert!(report.pending.is_empty());
+    assert!(
+        report.to_string().starts_with("3 archives, 3 digests: ok"),
+        "{report}"
+    );
+
+    let a = &f.archives[0];
+    let m = &a.manifest;
+    assert_eq!(m.format, MANIFEST_FORMAT);
+    assert_eq!(m.session_id.as_str(), "s-a");
+    assert_eq!(m.replica, replica());
+    assert_eq!(m.events, 6);
+    assert_eq!(m.end_state, EndState::Ended);
+    assert_eq!(m.sealed_at, "2026-11-25T10:05:00.000000Z");
+    assert_eq!(m.key_id, *key(1).key_id());
+    assert_eq!(
+        m.identity,
+        SessionIdentity {
+            repository: Some("acme/shop".into()),
+            run_id: Some("4242".into()),
+            credential_id: Some("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10".into()),
+            connection: Some("shop".into()),
+            database: Some("shop".into()),
+            username: Some("run-4242-1-k3x9qa".into()),
+            trust_rule: Some("main-deploys".into()),
+        }
+    );
+    let spooled = fs::read(f.spool.path_for("s-a")).unwrap();
+    assert_eq!(f.jsonl(0), spooled, "the object holds the exact JSONL");
+    assert_eq!(m.content_sha256, Sha256::of(&spooled));
+    assert_eq!(m.bytes, spooled.len() as u64);
+    let report = crate::recording::verify(&f.spool.path_for("s-a")).unwrap();
+    assert_eq!(m.chain_head.0, report.head.0);
+    assert_eq!(m.started_at, report.first_ts.unwrap());
+    assert_eq!(m.ended_at, report.last_ts.unwrap());
+    let day = &m.ended_at[..10].replace('-', "/");
+    assert_eq!(
+        a.manifest_key.as_str(),
+        format!("sessions/{day}/s-a.manifest.json")
+    );
+    assert_eq!(
+        a.recording_key.as_str(),
+        format!("sessions/{day}/s-a.jsonl.zst")
+    );
+    assert_eq!(Manifest::parse(&a.manifest_bytes).unwrap(), *m);
+    assert_eq!(f.digests[1].digest.archives, vec![]);
+    assert_eq!(
+        f.digests[0].digest.archives,
+        vec![f.archives[0].digest_entry(), f.archives[1].digest_entry()]
+    );
+}
+
+#[tokio::test]
+async fn a_changed_byte_in_the_object_is_modified() {
+    let f = Fixture::new().await;
+    let path = f.path(&f.archives[0].recording_key);
+    let mut object = fs::read(&path).unwrap();
+    let middle = object.len() / 2;
+    object[middle] ^= 0x01;
+    fs::write(&path, object).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(!report.ok());
+    assert_eq!(classes(&report), vec![ProblemClass::Modified], "{report}");
+    let checks = checks(&report);
+    assert!(checks.contains(&Check::ObjectSha256), "{report}");
+    assert!(checks.contains(&Check::DigestListing), "{report}");
+    assert!(report.to_string().contains("MODIFIED"), "{report}");
+}
+
+#[tokio::test]
+async fn removed_reordered_or_added_lines_are_modified() {
+    type Edit = fn(&mut Vec<&[u8]>);
+    let edits: [(&str, Edit, Check); 3] = [
+        (
+            "removed",
+            |l| {
+                l.remove(2);
+            },
+            Check::Chain,
+        ),
+        ("reordered", |l| l.swap(1, 2), Check::Chain),
+        ("appended", |l| l.push(l[1]), Check::Decompress),
+    ];
+    for (what, edit, expected) in edits {
+        let f = Fixture::new().await;
+        let jsonl = f.jsonl(1);
+        let mut lines: Vec<&[u8]> = jsonl
+            .strip_suffix(b"\n")
+            .unwrap()
+            .split(|&b| b == b'\n')
+            .collect();
+        edit(&mut lines);
+        let mut edited = lines.join(&b'\n');
+        edited.push(b'\n');
+        f.replace_jsonl(1, &edited);
+        let report = f.verify(&ring(&[&key(1)]));
+        assert_eq!(
+            classes(&report),
+            vec![ProblemClass::Modified],
+            "{what}: {report}"
+        );
+        let checks = checks(&report);
+        assert!(checks.contains(&Check::ObjectSha256), "{what}: {report}");
+        assert!(checks.contains(&expected), "{what}: {report}");
+    }
+}
+
+#[tokio::test]
+async fn a_shorter_recording_with_a_valid_chain_is_caught_by_the_manifest() {
+    // Cutting off the end keeps the chain valid: only the signed count and head show it.
+    let f = Fixture::new().await;
+    let jsonl = f.jsonl(1);
+    let cut = &jsonl[..jsonl[..jsonl.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1];
+    f.replace_jsonl(1, cut);
+    let report = f.verify(&ring(&[&key(1)]));
+    let checks = checks(&report);
+    for expected in [
+        Check::ContentSha256,
+        Check::EventCount,
+        Check::ChainHead,
+        Check::Manifest,
+    ] {
+        assert!(checks.contains(&expected), "{expected:?}: {report}");
+    }
+    assert!(!checks.contains(&Check::Chain), "{report}");
+}
+
+#[tokio::test]
+async fn manifests_signed_by_an_unpinned_key_or_edited_are_unsigned() {
+    let f = Fixture::new().await;
+    let a = &f.archives[0];
+    let resealed = Archive::new(replica())
+        .seal_at(&f.spool.path_for("s-a"), &key(9), at(10, 5))
+        .unwrap();
+    fs::write(f.path(&a.manifest_key), &resealed.manifest_bytes).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    let unsigned: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.class() == ProblemClass::Unsigned)
+        .collect();
+    assert_eq!(
+        unsigned,
+        vec![&Problem::Unsigned {
+            key: a.manifest_key.clone(),
+            key_id: key(9).key_id().clone(),
+            reason: UnsignedReason::UnknownKey,
+        }],
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("which is not pinned"),
+        "{report}"
+    );
+
+    // An edited member under the pinned key id: the signature no longer verifies.
+    let text = String::from_utf8(a.manifest_bytes.clone()).unwrap();
+    let edited = text.replace("\"events\": 6", "\"events\": 5");
+    assert_ne!(edited, text);
+    fs::write(f.path(&a.manifest_key), edited).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(report.problems.contains(&Problem::Unsigned {
+        key: a.manifest_key.clone(),
+        key_id: key(1).key_id().clone(),
+        reason: UnsignedReason::BadSignature,
+    }));
+    assert!(checks(&report).contains(&Check::EventCount), "{report}");
+
+    // A duplicated member is not a manifest at all.
+    let duplicated = text.replacen("{\n", "{\n  \"events\": 5,\n", 1);
+    fs::write(f.path(&a.manifest_key), duplicated).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(checks(&report).contains(&Check::Format), "{report}");
+}
+
+#[tokio::test]
+async fn deleted_archives_are_missing() {
+    let f = Fixture::new().await;
+    let b = &f.archives[1];
+    fs::remove_file(f.path(&b.manifest_key)).unwrap();
+    fs::remove_file(f.path(&b.recording_key)).unwrap();
+    let c = &f.archives[2];
+    fs::remove_file(f.path(&c.recording_key)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert_eq!(classes(&report), vec![ProblemClass::Missing], "{report}");
+    let missing: Vec<(String, Option<String>)> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Missing { key, listed_in } => {
+                Some((key.to_string(), listed_in.as_ref().map(ToString::to_string)))
+            }
+            _ => None,
+        })
+        .collect();
+    let listed_in = |d: usize| Some(f.digests[d].key.to_string());
+    let mut expected = vec![
+        (b.manifest_key.to_string(), listed_in(0)),
+        (b.recording_key.to_string(), listed_in(0)),
+        (c.recording_key.to_string(), listed_in(2)),
+    ];
+    expected.sort();
+    assert_eq!(missing, expected, "{report}");
+    assert!(report.to_string().contains("MISSING"), "{report}");
+}
+
+fn gaps(report: &VerifyReport) -> Vec<&Gap> {
+    report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Gap { gap, .. } => Some(gap),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn deleted_digests_are_gaps() {
+    // The empty period's digest: the next one links to a digest that is gone.
+    let f = Fixture::new().await;
+    fs::remove_file(f.path(&f.digests[1].key)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert_eq!(classes(&report), vec![ProblemClass::Gap], "{report}");
+    assert_eq!(
+        gaps(&report),
+        vec![&Gap::MissingDigest {
+            expected: f.digests[1].key.clone(),
+            referenced_by: f.digests[2].key.clone(),
+        }]
+    );
+    assert!(report.to_string().contains("GAP"), "{report}");
+
+    // The first digest: the archives it listed are listed nowhere any more.
+    let f = Fixture::new().await;
+    fs::remove_file(f.path(&f.digests[0].key)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert_eq!(
+        classes(&report),
+        vec![ProblemClass::Gap, ProblemClass::NotCovered],
+        "{report}"
+    );
+    assert_eq!(report.count(ProblemClass::NotCovered), 2, "{report}");
+
+    // The last digest: without a clock its archive is only pending; with one, it is overdue
+    // and the replica's chain is stale.
+    let f = Fixture::new().await;
+    fs::remove_file(f.path(&f.digests[2].key)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.pending.len(), 1);
+    assert_eq!(report.pending[0].session_id.as_str(), "s-c");
+    assert!(report.to_string().contains("pending"), "{report}");
+    let options = VerifyOptions {
+        now: Some(at(16, 0)),
+        ..VerifyOptions::default()
+    };
+    let report = f.verify_with(&ring(&[&key(1)]), &options);
+    assert_eq!(
+        classes(&report),
+        vec![ProblemClass::Gap, ProblemClass::NotCovered],
+        "{report}"
+    );
+    assert!(matches!(gaps(&report)[..], [Gap::Stale { .. }]), "{report}");
+    // Within the delay, the same folder is fine.
+    let options = VerifyOptions {
+        now: Some(at(13, 30)),
+        ..VerifyOptions::default()
+    };
+    assert!(f.verify_with(&ring(&[&key(1)]), &options).ok());
+}
+
+#[tokio::test]
+async fn a_replaced_digest_or_a_skipped_period_breaks_the_chain() {
+    let k = key(1);
+    let f = Fixture::new().await;
+    // The empty digest re-signed with the same (pinned) key, with another body: its signature
+    // verifies, but the next digest's link names the original.
+    let forged = DigestBuilder::new(replica(), hour(11), Some(f.digests[0].link()));
+    let mut forged = forged;
+    forged.add(f.archives[2].digest_entry()).unwrap();
+    let forged = forged.seal(&k).unwrap();
+    fs::write(f.path(&f.digests[1].key), &forged.bytes).unwrap();
+    let report = f.verify(&ring(&[&k]));
+    assert_eq!(classes(&report), vec![ProblemClass::Gap], "{report}");
+    assert!(
+        matches!(gaps(&report)[..], [Gap::BrokenLink { digest, .. }] if *digest == f.digests[2].key),
+        "{report}"
+    );
+
+    // A chain that skips 11:00 altogether: the link holds, the periods do not meet.
+    let root = TempDir::new("skip");
+    for a in &f.archives {
+        a.write_to(&root.0).unwrap();
+    }
+    f.digests[0].write_to(&root.0).unwrap();
+    let mut third = DigestBuilder::new(replica(), hour(12), Some(f.digests[0].link()));
+    third.add(f.archives[2].digest_entry()).unwrap();
+    third.seal(&k).unwrap().write_to(&root.0).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&k]), &VerifyOptions::default()).unwrap();
+    assert_eq!(
+        gaps(&report),
+        vec![&Gap::MissingPeriod {
+            after: f.digests[0].key.clone(),
+            from: at(11, 0),
+            to: at(12, 0),
+        }],
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_keeps_old_archives_verifiable() {
+    let (old, new) = (key(1), key(2));
+    let f = Fixture::with_keys(&old, &new).await;
+    assert_eq!(f.archives[0].manifest.key_id, *old.key_id());
+    assert_eq!(f.archives[2].manifest.key_id, *new.key_id());
+    let report = f.verify(&ring(&[&old, &new]));
+    assert!(report.ok(), "{report}");
+
+    // Pinning only the new key: everything the old key signed is unsigned.
+    let report = f.verify(&ring(&[&new]));
+    let unsigned: Vec<_> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Unsigned { key, reason, .. } => Some((key.clone(), *reason)),
+            _ => None,
+        })
+        .collect();
+    let mut expected = vec![
+        (
+            f.archives[0].manifest_key.clone(),
+            UnsignedReason::UnknownKey,
+        ),
+        (
+            f.archives[1].manifest_key.clone(),
+            UnsignedReason::UnknownKey,
+        ),
+        (f.digests[0].key.clone(), UnsignedReason::UnknownKey),
+    ];
+    expected.sort();
+    assert_eq!(unsigned, expected, "{report}");
+
+    // Pins read from the public key files, both in one file.
+    let pins = format!(
+        "{}{}",
+        old.public_key().to_file(),
+        new.public_key().to_file()
+    );
+    assert!(f.verify(&KeyRing::from_text(&pins).unwrap()).ok());
+}
+
+#[tokio::test]
+async fn a_recording_cut_short_is_sealed_as_terminated() {
+    let spool_dir = TempDir::new("terminated");
+    let spool = Spool::open(&spool_dir.0).unwrap();
+    let archive = Archive::new(replica());
+
+    // The connection task ended without an end event.
+    let mut recorder = spool.create("s-cut", session_start("s-cut")).await.unwrap();
+    recorder.append_durable(statement(1)).await.unwrap();
+    drop(recorder);
+    let path = spool.path_for("s-cut");
+    let mut sealed = None;
+    for _ in 0..100 {
+        // The writer releases the file asynchronously; the durable line is already in it.
+        match archive.seal(&path, &key(1)) {
+            Ok(s) => {
+                sealed = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    let sealed = sealed.unwrap();
+    assert_eq!(sealed.manifest.end_state, EndState::Terminated);
+    assert_eq!(sealed.manifest.events, 2);
+
+    // Closed by the gateway's crash recovery: a `session_end` whose reason says terminated.
+    let recovered = recover(&path).unwrap();
+    spool
+        .resume(&recovered)
+        .await
+        .unwrap()
+        .finish(Event::new("session_end").with("reason", "terminated: the gateway stopped"))
+        .await
+        .unwrap();
+    let closed = archive.seal(&path, &key(1)).unwrap();
+    assert_eq!(closed.manifest.end_state, EndState::Terminated);
+    assert_eq!(closed.manifest.events, 3);
+
+    let root = TempDir::new("terminated-root");
+    closed.write_to(&root.0).unwrap();
+    let mut digest = DigestBuilder::new(replica(), hour(10), None);
+    digest.add(closed.digest_entry()).unwrap();
+    digest.seal(&key(1)).unwrap().write_to(&root.0).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test]
+async fn sealing_refuses_what_is_not_a_valid_recording() {
+    let f = Fixture::new().await;
+    let path = f.spool.path_for("s-b");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replacen("id = 1", "id = 9", 1)).unwrap();
+    let err = Archive::new(replica()).seal(&path, &key(1)).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ArchiveError::Chain(_)), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    // Line 4 was edited: line 5's link names it.
+    assert!(message.contains("line 5"), "{message}");
+
+    let other = f._spool_dir.0.join("notes.txt");
+    fs::write(&other, "x\n").unwrap();
+    assert!(matches!(
+        Archive::new(replica()).seal(&other, &key(1)),
+        Err(ArchiveError::NotARecording { .. })
+    ));
+    // An archive is written once.
+    assert!(f.archives[0].write_to(&f.root.0).is_err());
+}
+
+#[tokio::test]
+async fn a_moved_manifest_is_out_of_place() {
+    let f = Fixture::new().await;
+    let a = &f.archives[0];
+    let elsewhere = ObjectKey::parse("sessions/2020/01/01/s-a.manifest.json").unwrap();
+    fs::create_dir_all(f.path(&elsewhere).parent().unwrap()).unwrap();
+    fs::rename(f.path(&a.manifest_key), f.path(&elsewhere)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    assert!(
+        report.problems.iter().any(|p| matches!(p,
+        Problem::Modified { key, check: Check::Location, .. } if *key == elsewhere)),
+        "{report}"
+    );
+    assert!(report.count(ProblemClass::Missing) >= 1, "{report}");
+}
+
+#[tokio::test]
+async fn a_window_checks_only_its_digests() {
+    let f = Fixture::new().await;
+    fs::remove_file(f.path(&f.digests[0].key)).unwrap();
+    fs::remove_file(f.path(&f.digests[1].key)).unwrap();
+    // From 12:00 on the chain starts at the 12:00 digest; what came before was not downloaded.
+    let options = VerifyOptions {
+        since: Some(at(12, 0)),
+        ..VerifyOptions::default()
+    };
+    let report = f.verify_with(&ring(&[&key(1)]), &options);
+    assert!(gaps(&report).is_empty(), "{report}");
+    assert_eq!(report.digests, 1);
+    // Without the window the deletion shows.
+    let report = f.verify(&ring(&[&key(1)]));
+    assert_eq!(gaps(&report).len(), 1, "{report}");
+}
+
+#[tokio::test]
+async fn the_report_serializes_each_problem_with_its_class() {
+    let f = Fixture::new().await;
+    fs::remove_file(f.path(&f.archives[2].recording_key)).unwrap();
+    fs::remove_file(f.path(&f.digests[1].key)).unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    let value = serde_json::to_value(&report).unwrap();
+    assert_eq!(value["archives"], 3);
+    assert_eq!(
+        value["problems"],
+        json!([
+            {
+                "class": "missing",
+                "key": f.archives[2].recording_key.as_str(),
+                "listed_in": f.digests[2].key.as_str(),
+            },
+            {
+                "class": "gap",
+                "replica": "gw-1",
+                "gap": {
+                    "kind": "missing_digest",
+                    "expected": f.digests[1].key.as_str(),
+                    "referenced_by": f.digests[2].key.as_str(),
+                },
+            },
+        ])
+    );
+}
+
+/// Writes a valid recording from `(ts, kind, fields)` lines, chaining them by hand as
+/// `docs/recording-format.md` says.
+fn write_recording(dir: &Path, session: &str, lines: &[(&str, &str, &str)]) -> PathBuf {
+    let mut prev = ChainHash::genesis(session);
+    let mut text = String::new();
+    for (seq, (ts, kind, fields)) in lines.iter().enumerate() {
+        let line = format!(
+            r#"{{"seq":{seq},"ts":"{ts}","kind":"{kind}",{fields}"prev":"{}"}}"#,
+            prev.to_hex()
+        );
+        prev = ChainHash::of(line.as_bytes());
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let path = dir.join(format!("{session}.jsonl"));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// The worked example of `docs/archive-format.md`: fixed key, recording and times, so every
+/// value in the document is reproduced here. Run with `--nocapture` to print them.
+#[test]
+fn worked_example() {
+    let dir = TempDir::new("example");
+    fs::create_dir_all(&dir.0).unwrap();
+    let session = "7c9e6679-run-4242-1";
+    let path = write_recording(
+        &dir.0,
+        session,
+        &[
+            (
+                "2026-11-25T10:04:05.123456Z",
+                "session_start",
+                r#""session_id":"7c9e6679-run-4242-1","credential_id":"5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10","username":"run-4242-1-k3x9qa","connection":"shop","database":"shop","trust_rule":"main-deploys","repository":"acme/shop","run_id":"4242","client_addr":"10.0.0.7","tls":true,"application_name":"psql","#,
+            ),
+            (
+                "2026-11-25T10:04:05.200000Z",
+                "statement",
+                r#""sql":"SELECT 1","decision":"allow","rule":null,"#,
+            ),
+            (
+                "2026-11-25T10:04:05.201000Z",
+                "complete",
+                r#""tag":"SELECT 1","#,
+            ),
+            (
+                "2026-11-25T10:04:06.000000Z",
+                "session_end",
+                r#""reason":"client terminated","statements":1,"errors":0,"#,
+            ),
+        ],
+    );
+    let key = SigningKey::from_seed(&[0x42; 32]).unwrap();
+    let sealed_at = Utc.with_ymd_and_hms(2026, 11, 25, 10, 4, 7).unwrap();
+    let sealed = Archive::new(replica())
+        .seal_at(&path, &key, sealed_at)
+        .unwrap();
+    let mut digest = DigestBuilder::new(replica(), hour(10), None);
+    digest.add(sealed.digest_entry()).unwrap();
+    let digest = digest.seal(&key).unwrap();
+
+    let manifest_text = String::from_utf8(sealed.manifest_bytes.clone()).unwrap();
+    let canonical =
+        canonical_form(&serde_json::from_slice(&sealed.manifest_bytes).unwrap()).unwrap();
+    println!("public key file:\n{}", key.public_key().to_file());
+    println!("recording:\n{}", fs::read_to_string(&path).unwrap());
+    println!("{}:\n{manifest_text}", sealed.manifest_key);
+    println!(
+        "canonical form:\n{}\n",
+        String::from_utf8(canonical.clone()).unwrap()
+    );
+    println!("manifest sha256: {}", Sha256::of(&sealed.manifest_bytes));
+    println!(
+        "{}:\n{}",
+        digest.key,
+        String::from_utf8(digest.bytes.clone()).unwrap()
+    );
+    println!("digest sha256: {}", Sha256::of(&digest.bytes));
+
+    // Independent of hoop's signer: the signature verifies over the canonical bytes with the
+    // raw public key.
+    assert!(
+        key.public_key()
+            .verify(&canonical, &sealed.manifest.signature)
+    );
+    let root = TempDir::new("example-root");
+    sealed.write_to(&root.0).unwrap();
+    digest.write_to(&root.0).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&key]), &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+
+    // The values docs/archive-format.md shows.
+    assert_eq!(key.key_id().as_str(), EXAMPLE_KEY_ID);
+    assert_eq!(sealed.manifest.chain_head.to_hex(), EXAMPLE_CHAIN_HEAD);
+    assert_eq!(
+        sealed.manifest.content_sha256.to_hex(),
+        EXAMPLE_CONTENT_SHA256
+    );
+    assert_eq!(
+        sealed.manifest.signature.to_base64(),
+        EXAMPLE_MANIFEST_SIGNATURE
+    );
+    assert_eq!(
+        Sha256::of(&sealed.manifest_bytes).to_hex(),
+        EXAMPLE_MANIFEST_SHA256
+    );
+    assert_eq!(
+        digest.digest.signature.to_base64(),
+        EXAMPLE_DIGEST_SIGNATURE
+    );
+}
+
+const EXAMPLE_KEY_ID: &str = "ed25519:3097e2dee2cb4a34";
+const EXAMPLE_CHAIN_HEAD: &str = "7b3eed6c0ab3d069184608f40b6e25e0471ae58d0dd02905c3a60183fdbcd93e";
+const EXAMPLE_CONTENT_SHA256: &str =
+    "a8f645c7b98bba22376f6966d6a2d860ef51415c6de813bd83a57746b5075a01";
+const EXAMPLE_MANIFEST_SIGNATURE: &str =
+    "Q33hsYBMNbk61rAr3+zeDwJ1UkztxiqoBulEVPNsLzeDK0k6MJ6VizjhEz/iT6qWS+ZQXaf/6lOKgu7xr8DrBg==";
+const EXAMPLE_MANIFEST_SHA256: &str =
+    "a6c24ef92d0b56ae13bd67f390e2f2c299519e712da07fb62a798d72c508ac0e";
+const EXAMPLE_DIGEST_SIGNATURE: &str =
+    "C2gDc27GFeaAju2ix72+Y91bb7fepJJqpMYSbWUcJj2MXdBAsykkn6IqHaGaXCkNYxl7p8+AN3w1VLABP+W2CQ==";

@@ -1,0 +1,937 @@
+//! Offline verification of a folder laid out like the archive store.
+//!
+//! Archives first (manifest signature, location, object hash, content hash, chain, every
+//! manifest field re-derived from the JSONL), then digests (signature, location, the chain of
+//! each replica, what each lists), then coverage (every archive listed by some digest). Every
+//! problem is collected, none stops the run: an auditor wants the whole list.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::ArchiveError;
+use super::bundle::{Manifest, RecordingFacts, decompress};
+use super::digest::Digest;
+use super::keys::{KeyId, KeyRing, UnsignedReason};
+use super::layout::{
+    DIGESTS_DIR, MANIFEST_SUFFIX, ObjectKey, RECORDING_SUFFIX, ReplicaName, SESSIONS_DIR,
+    SessionId, Sha256,
+};
+use crate::recording::ChainError;
+
+/// A period of an hour plus an hour of slack for a digest to be written and stored.
+pub const DEFAULT_MAX_DIGEST_DELAY: Duration = Duration::from_secs(2 * 3600);
+
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// Archives of sessions that ended on or after this day, digests of periods ending after it.
+    pub since: Option<DateTime<Utc>>,
+    /// Archives of sessions that ended before this day's end, digests of periods starting
+    /// before it.
+    pub until: Option<DateTime<Utc>>,
+    /// The verifier's clock. Without it, an archive newer than its replica's last digest is
+    /// only pending; with it, one pending for longer than `max_digest_delay`, or a replica
+    /// without a digest for that long, is a problem (a deleted latest digest shows this way).
+    pub now: Option<DateTime<Utc>>,
+    pub max_digest_delay: Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            since: None,
+            until: None,
+            now: None,
+            max_digest_delay: DEFAULT_MAX_DIGEST_DELAY,
+        }
+    }
+}
+
+impl VerifyOptions {
+    fn selects_day(&self, day: Option<NaiveDate>) -> bool {
+        let Some(day) = day else { return true };
+        let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let Some(start) = start else { return true };
+        self.selects(start, start + TimeDelta::days(1))
+    }
+
+    fn selects(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| end > s) && self.until.is_none_or(|u| start < u)
+    }
+
+    fn delay(&self) -> TimeDelta {
+        TimeDelta::from_std(self.max_digest_delay).unwrap_or(TimeDelta::MAX)
+    }
+}
+
+/// Which check found a modification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The object could not be read.
+    Read,
+    /// Not a well-formed manifest or digest of a known format.
+    Format,
+    /// Stored under another key than the one its content names (moved or renamed).
+    Location,
+    /// The `.jsonl.zst` object is not the one the manifest hashed.
+    ObjectSha256,
+    /// The object is not a zstd stream, or holds more than the manifest's `bytes`.
+    Decompress,
+    /// The decompressed JSONL is not the one the manifest hashed.
+    ContentSha256,
+    /// The JSONL's hash chain does not verify.
+    Chain,
+    EventCount,
+    ChainHead,
+    /// Another manifest member disagrees with the recording (`detail` names it).
+    Manifest,
+    /// The stored manifest or object is not the one a digest lists.
+    DigestListing,
+}
+
+impl Check {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Read => "read",
+            Check::Format => "format",
+            Check::Location => "location",
+            Check::ObjectSha256 => "object_sha256",
+            Check::Decompress => "decompress",
+            Check::ContentSha256 => "content_sha256",
+            Check::Chain => "chain",
+            Check::EventCount => "event_count",
+            Check::ChainHead => "chain_head",
+            Check::Manifest => "manifest",
+            Check::DigestListing => "digest_listing",
+        }
+    }
+}
+
+/// A break in a replica's digest chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Gap {
+    /// A digest links to one that is not there (deleted).
+    MissingDigest {
+        expected: ObjectKey,
+        referenced_by: ObjectKey,
+    },
+    /// A digest's link does not match the digest before it (replaced, re-signed, or a chain
+    /// restarted midway).
+    BrokenLink { digest: ObjectKey, detail: String },
+    /// The chain links, but periods are missing between two digests.
+    MissingPeriod {
+        after: ObjectKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    /// No digest for longer than `max_digest_delay` (needs [`VerifyOptions::now`]).
+    Stale {
+        last: ObjectKey,
+        period_end: DateTime<Utc>,
+    },
+}
+
+/// The classes a problem falls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemClass {
+    Missing,
+    Modified,
+    Unsigned,
+    Gap,
+    NotCovered,
+}
+
+/// One thing wrong with the folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+pub enum Problem {
+    /// An object a manifest or a digest names is not there.
+    Missing {
+        key: ObjectKey,
+        /// The digest that lists it, if one does.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        listed_in: Option<ObjectKey>,
+    },
+    /// An object is not what was sealed.
+    Modified {
+        key: ObjectKey,
+        check: Check,
+        detail: String,
+    },
+    /// A manifest or digest whose signature no pinned key vouches for.
+    Unsigned {
+        key: ObjectKey,
+        key_id: KeyId,
+        reason: UnsignedReason,
+    },
+    Gap {
+        replica: ReplicaName,
+        gap: Gap,
+    },
+    /// An archive that no digest lists, though its replica's digests have moved past it (or,
+    /// with a clock, it has waited longer than `max_digest_delay`).
+    NotCovered {
+        key: ObjectKey,
+        session_id: SessionId,
+    },
+}
+
+impl Problem {
+    pub fn class(&self) -> ProblemClass {
+        match self {
+            Problem::Missing { .. } => ProblemClass::Missing,
+            Problem::Modified { .. } => ProblemClass::Modified,
+            Problem::Unsigned { .. } => ProblemClass::Unsigned,
+            Problem::Gap { .. } => ProblemClass::Gap,
+            Problem::NotCovered { .. } => ProblemClass::NotCovered,
+        }
+    }
+
+    /// The object the problem is about; for a gap, the digest it was found at.
+    fn key(&self) -> &ObjectKey {
+        match self {
+            Problem::Missing { key, .. }
+            | Problem::Modified { key, .. }
+            | Problem::Unsigned { key, .. }
+            | Problem::NotCovered { key, .. } => key,
+            Problem::Gap { gap, .. } => match gap {
+                Gap::MissingDigest { referenced_by, .. } => referenced_by,
+                Gap::BrokenLink { digest, .. } => digest,
+                Gap::MissingPeriod { after, .. } => after,
+                Gap::Stale { last, .. } => last,
+            },
+        }
+    }
+}
+
+/// An archive newer than its replica's latest digest: its digest is not written yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    pub key: ObjectKey,
+    pub session_id: SessionId,
+    pub replica: ReplicaName,
+    pub sealed_at: String,
+}
+
+/// The outcome of [`verify_folder`].
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Archives (manifest keys) examined.
+    pub archives: u64,
+    /// Digests examined.
+    pub digests: u64,
+    /// Sorted by class, then key.
+    pub problems: Vec<Problem>,
+    /// Informational: archives whose digest is not due yet.
+    pub pending: Vec<Pending>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong; pending archives do not count.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn count(&self, class: ProblemClass) -> usize {
+        self.problems.iter().filter(|p| p.class() == class).count()
+    }
+
+    fn finish(mut self) -> Self {
+        self.problems
+            .sort_by(|a, b| (a.class(), a.key()).cmp(&(b.class(), b.key())));
+        // An object can be missing for its manifest and for a digest: keep one, with the digest.
+        self.problems
+            .dedup_by(|later, earlier| match (later, earlier) {
+                (
+                    Problem::Missing {
+                        key: k2,
+                        listed_in: l2,
+                    },
+                    Problem::Missing {
+                        key: k1,
+                        listed_in: l1,
+                    },
+                ) if k1 == k2 => {
+                    if l1.is_none() {
+                        *l1 = l2.take();
+                    }
+                    true
+                }
+                (later, earlier) => later == earlier,
+            });
+        self.pending.sort_by(|a, b| a.key.cmp(&b.key));
+        self
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} archives, {} digests: {}",
+            self.archives,
+            self.digests,
+            if self.ok() {
+                "ok".to_owned()
+            } else {
+                format!("{} problems", self.problems.len())
+            }
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "{problem}")?;
+        }
+        for p in &self.pending {
+            writeln!(
+                f,
+                "pending      {}: sealed at {} by {}, after that replica's last digest",
+                p.key, p.sealed_at, p.replica
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing { key, listed_in } => {
+                write!(f, "MISSING      {key}")?;
+                match listed_in {
+                    Some(digest) => write!(f, " (listed in {digest})"),
+                    None => f.write_str(" (named by its manifest)"),
+                }
+            }
+            Problem::Modified { key, check, detail } => {
+                write!(f, "MODIFIED     {key}: {}: {detail}", check.as_str())
+            }
+            Problem::Unsigned {
+                key,
+                key_id,
+                reason,
+            } => match reason {
+                UnsignedReason::UnknownKey => {
+                    write!(
+                        f,
+                        "UNSIGNED     {key}: signed by {key_id}, which is not pinned"
+                    )
+                }
+                UnsignedReason::BadSignature => write!(
+                    f,
+                    "UNSIGNED     {key}: the signature does not verify with the pinned key {key_id}"
+                ),
+            },
+            Problem::Gap { replica, gap } => {
+                write!(f, "GAP          replica {replica}: ")?;
+                match gap {
+                    Gap::MissingDigest {
+                        expected,
+                        referenced_by,
+                    } => write!(f, "{expected} is missing ({referenced_by} links to it)"),
+                    Gap::BrokenLink { digest, detail } => write!(f, "{digest}: {detail}"),
+                    Gap::MissingPeriod { after, from, to } => {
+                        write!(f, "no digest from {from} to {to} (after {after})")
+                    }
+                    Gap::Stale { last, period_end } => {
+                        write!(f, "no digest since {period_end} (the last is {last})")
+                    }
+                }
+            }
+            Problem::NotCovered { key, session_id } => write!(
+                f,
+                "NOT COVERED  {key} (session {session_id}): listed in no digest, and not newer \
+                 than its replica's last digest"
+            ),
+        }
+    }
+}
+
+/// Verifies the folder `root`, laid out like the store (its prefix is the folder itself),
+/// against the pinned `keys`. An `Err` means the verification could not run (the folder cannot
+/// be listed, a scratch file cannot be written); everything wrong with the archives is in the
+/// report.
+pub fn verify_folder(
+    root: &Path,
+    keys: &KeyRing,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, ArchiveError> {
+    let folder = Folder::scan(root)?;
+    let mut run = Run {
+        root,
+        keys,
+        options,
+        folder: &folder,
+        hashes: HashMap::new(),
+        report: VerifyReport::default(),
+    };
+    let mut archives = Vec::new();
+    for (key, files) in &folder.archives {
+        if options.selects_day(key.day()) {
+            run.report.archives += 1;
+            if let Some(checked) = run.check_archive(key, files)? {
+                archives.push(checked);
+            }
+        }
+    }
+    let digests = run.load_digests();
+    run.check_chains(&digests);
+    run.check_listings(&digests);
+    run.check_coverage(&archives, &digests);
+    Ok(run.report.finish())
+}
+
+/// What the folder holds, by key.
+struct Folder {
+    /// Manifest key → which of the archive's two objects are present.
+    archives: BTreeMap<ObjectKey, ArchiveFiles>,
+    recordings: BTreeSet<ObjectKey>,
+    digests: BTreeSet<ObjectKey>,
+}
+
+#[derive(Default)]
+struct ArchiveFiles {
+    manifest: bool,
+    recording: Option<ObjectKey>,
+}
+
+impl Folder {
+    fn scan(root: &Path) -> Result<Folder, ArchiveError> {
+        let mut folder = Folder {
+            archives: BTreeMap::new(),
+            recordings: BTreeSet::new(),
+            digests: BTreeSet::new(),
+        };
+        if !root.is_dir() {
+            return Err(ArchiveError::Io {
+                path: root.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+            });
+        }
+        let mut keys = Vec::new();
+        for top in [SESSIONS_DIR, DIGESTS_DIR] {
+            list(&root.join(top), top, &mut keys)?;
+        }
+        for key in keys {
+            let name = key.file_name().to_owned();
+            if key.as_str().starts_with(DIGESTS_DIR) {
+                if name.ends_with(".json") {
+                    folder.digests.insert(key);
+                }
+            } else if name.ends_with(MANIFEST_SUFFIX) {
+                folder.archives.entry(key).or_default().manifest = true;
+            } else if let Some(session) = name.strip_suffix(RECORDING_SUFFIX) {
+                let manifest = key.sibling(&format!("{session}{MANIFEST_SUFFIX}"));
+                folder.recordings.insert(key.clone());
+                folder.archives.entry(manifest).or_default().recording = Some(key);
+            }
+        }
+        Ok(folder)
+    }
+}
+
+/// Every file under `dir` as an object key (`prefix/…`); names that cannot be keys are skipped.
+fn list(dir: &Path, prefix: &str, out: &mut Vec<ObjectKey>) -> Result<(), ArchiveError> {
+    let io = |source| ArchiveError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let key = format!("{prefix}/{name}");
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            list(&entry.path(), &key, out)?;
+        } else if kind.is_file()
+            && let Ok(key) = ObjectKey::parse(&key)
+        {
+            out.push(key);
+        }
+    }
+    Ok(())
+}
+
+/// An archive whose manifest parsed.
+struct CheckedArchive {
+    key: ObjectKey,
+    manifest: Manifest,
+    trusted: bool,
+}
+
+/// A digest that parsed.
+struct LoadedDigest {
+    key: ObjectKey,
+    sha256: Sha256,
+    digest: Digest,
+    trusted: bool,
+}
+
+impl LoadedDigest {
+    fn selected(&self, options: &VerifyOptions) -> bool {
+        options.selects(self.digest.period_start, self.digest.period_end)
+    }
+}
+
+struct Run<'a> {
+    root: &'a Path,
+    keys: &'a KeyRing,
+    options: &'a VerifyOptions,
+    folder: &'a Folder,
+    /// SHA-256 of objects already read, so a digest's listing does not read them again.
+    hashes: HashMap<ObjectKey, Sha256>,
+    report: VerifyReport,
+}
+
+impl Run<'_> {
+    fn problem(&mut self, problem: Problem) {
+        self.report.problems.push(problem);
+    }
+
+    fn modified(&mut self, key: &ObjectKey, check: Check, detail: impl Into<String>) {
+        self.problem(Problem::Modified {
+            key: key.clone(),
+            check,
+            detail: detail.into(),
+        });
+    }
+
+    fn read(&mut self, key: &ObjectKey) -> Option<Vec<u8>> {
+        match fs::read(key.to_path(self.root)) {
+            Ok(bytes) => {
+                self.hashes.insert(key.clone(), Sha256::of(&bytes));
+                Some(bytes)
+            }
+            Err(e) => {
+                self.modified(key, Check::Read, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn hash(&mut self, key: &ObjectKey) -> Option<Sha256> {
+        match self.hashes.get(key) {
+            Some(h) => Some(*h),
+            None => self.read(key).map(|b| Sha256::of(&b)),
+        }
+    }
+
+    /// The checks of one archive, in the documented order.
+    fn check_archive(
+        &mut self,
+        key: &ObjectKey,
+        files: &ArchiveFiles,
+    ) -> Result<Option<CheckedArchive>, ArchiveError> {
+        if !files.manifest {
+            self.problem(Problem::Missing {
+                key: key.clone(),
+                listed_in: None,
+            });
+            return Ok(None);
+        }
+        let Some(bytes) = self.read(key) else {
+            return Ok(None);
+        };
+        let opened = match Manifest::open(&bytes) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.modified(key, Check::Format, e.to_string());
+                return Ok(None);
+            }
+        };
+        let trusted = match opened.check(self.keys) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.problem(Problem::Unsigned {
+                    key: key.clone(),
+                    key_id: opened.document.key_id.clone(),
+                    reason,
+                });
+                false
+            }
+        };
+        let manifest = opened.document;
+        if manifest.manifest_key().as_ref() != Some(key) {
+            let names = manifest
+                .manifest_key()
+                .map_or_else(|| "no valid key".to_owned(), |k| k.to_string());
+            self.modified(
+                key,
+                Check::Location,
+                format!("the manifest belongs at {names}"),
+            );
+        }
+        let checked = CheckedArchive {
+            key: key.clone(),
+            manifest,
+            trusted,
+        };
+        self.check_recording(&checked, files)?;
+        Ok(Some(checked))
+    }
+
+    fn check_recording(
+        &mut self,
+        archive: &CheckedArchive,
+        files: &ArchiveFiles,
+    ) -> Result<(), ArchiveError> {
+        let manifest = &archive.manifest;
+        let Some(object_key) = files.recording.clone() else {
+            let expected = archive.key.sibling(&format!(
+                "{}{RECORDING_SUFFIX}",
+                archive.key.file_name().trim_end_matches(MANIFEST_SUFFIX)
+            ));
+            self.problem(Problem::Missing {
+                key: expected,
+                listed_in: None,
+            });
+            return Ok(());
+        };
+        let Some(object) = self.read(&object_key) else {
+            return Ok(());
+        };
+        if Sha256::of(&object) != manifest.object_sha256 {
+            self.modified(
+                &object_key,
+                Check::ObjectSha256,
+                format!(
+                    "{} bytes hash to {}, the manifest says {} bytes hashing to {}",
+                    object.len(),
+                    Sha256::of(&object),
+                    manifest.object_bytes,
+                    manifest.object_sha256
+                ),
+            );
+        }
+        let jsonl = match decompress(&object, manifest.bytes) {
+            Ok((_, true)) => {
+                let detail = format!("holds more than the manifest's {} bytes", manifest.bytes);
+                self.modified(&object_key, Check::Decompress, detail);
+                return Ok(());
+            }
+            Ok((jsonl, false)) => jsonl,
+            Err(e) => {
+                self.modified(&object_key, Check::Decompress, e.to_string());
+                return Ok(());
+            }
+        };
+        if Sha256::of(&jsonl) != manifest.content_sha256 {
+            self.modified(
+                &object_key,
+                Check::ContentSha256,
+                format!(
+                    "the JSONL hashes to {}, the manifest says {}",
+                    Sha256::of(&jsonl),
+                    manifest.content_sha256
+                ),
+            );
+        }
+        let facts = match RecordingFacts::derive(&manifest.session_id, &jsonl) {
+            Ok(facts) => facts,
+            Err(ChainError::Line { line, problem, .. }) => {
+                self.modified(&object_key, Check::Chain, format!("line {line}: {problem}"));
+                return Ok(());
+            }
+            Err(ChainError::Empty { .. }) => {
+                self.modified(&object_key, Check::Chain, "the recording holds no event");
+                return Ok(());
+            }
+            Err(other) => return Err(ArchiveError::Chain(other)),
+        };
+        if facts.events != manifest.events {
+            let detail = format!(
+                "{} events, the manifest says {}",
+                facts.events, manifest.events
+            );
+            self.modified(&object_key, Check::EventCount, detail);
+        }
+        if facts.chain_head != manifest.chain_head {
+            let detail = format!(
+                "the chain ends at {}, the manifest says {}",
+                facts.chain_head, manifest.chain_head
+            );
+            self.modified(&object_key, Check::ChainHead, detail);
+        }
+        let fields = [
+            ("identity", facts.identity == manifest.identity),
+            ("started_at", facts.started_at == manifest.started_at),
+            ("ended_at", facts.ended_at == manifest.ended_at),
+            ("bytes", facts.bytes == manifest.bytes),
+            ("end_state", facts.end_state == manifest.end_state),
+        ];
+        for (field, agrees) in fields {
+            if !agrees {
+                let detail = format!("`{field}` does not match the recording");
+                self.modified(&archive.key, Check::Manifest, detail);
+            }
+        }
+        Ok(())
+    }
+
+    fn load_digests(&mut self) -> Vec<LoadedDigest> {
+        let mut loaded = Vec::new();
+        for key in &self.folder.digests {
+            let Some(bytes) = self.read(key) else {
+                continue;
+            };
+            let opened = match Digest::open(&bytes) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    self.modified(key, Check::Format, e.to_string());
+                    continue;
+                }
+            };
+            let digest = &opened.document;
+            if let Err(e) = digest.period() {
+                self.modified(key, Check::Format, e.to_string());
+                continue;
+            }
+            let selected = self.options.selects(digest.period_start, digest.period_end);
+            if selected {
+                self.report.digests += 1;
+            }
+            let trusted = match opened.check(self.keys) {
+                Ok(()) => true,
+                Err(reason) => {
+                    if selected {
+                        self.problem(Problem::Unsigned {
+                            key: key.clone(),
+                            key_id: digest.key_id.clone(),
+                            reason,
+                        });
+                    }
+                    false
+                }
+            };
+            if selected && &digest.key() != key {
+                let detail = format!("the digest belongs at {}", digest.key());
+                self.modified(key, Check::Location, detail);
+            }
+            loaded.push(LoadedDigest {
+                key: key.clone(),
+                sha256: Sha256::of(&bytes),
+                digest: opened.document,
+                trusted,
+            });
+        }
+        loaded
+    }
+
+    /// Each replica's digests, by period: every link names the digest before it (key, hash,
+    /// signature), and the periods meet.
+    fn check_chains(&mut self, digests: &[LoadedDigest]) {
+        let mut chains: BTreeMap<&ReplicaName, Vec<&LoadedDigest>> = BTreeMap::new();
+        for d in digests {
+            chains.entry(&d.digest.replica).or_default().push(d);
+        }
+        for (replica, mut chain) in chains {
+            chain.sort_by_key(|d| (d.digest.period_start, d.key.clone()));
+            for (i, d) in chain.iter().enumerate() {
+                if !d.selected(self.options) {
+                    continue;
+                }
+                let gap = match i.checked_sub(1).map(|p| chain[p]) {
+                    None => self.first_link(d),
+                    Some(before) => self.link(before, d),
+                };
+                if let Some(gap) = gap {
+                    self.problem(Problem::Gap {
+                        replica: replica.clone(),
+                        gap,
+                    });
+                }
+            }
+            self.check_stale(replica, &chain);
+        }
+    }
+
+    /// The earliest digest present: its link must be null, unless the window starts at or
+    /// after it (the digest before it is outside what was downloaded).
+    fn first_link(&self, d: &LoadedDigest) -> Option<Gap> {
+        let previous = d.digest.previous.as_ref()?;
+        if self.folder.digests.contains(&previous.key) {
+            return Some(Gap::BrokenLink {
+                digest: d.key.clone(),
+                detail: format!("links to {}, which cannot be read", previous.key),
+            });
+        }
+        let outside = self
+            .options
+            .since
+            .is_some_and(|since| d.digest.period_start <= since);
+        (!outside).then(|| Gap::MissingDigest {
+            expected: previous.key.clone(),
+            referenced_by: d.key.clone(),
+        })
+    }
+
+    fn link(&self, before: &LoadedDigest, d: &LoadedDigest) -> Option<Gap> {
+        let broken = |detail: String| {
+            Some(Gap::BrokenLink {
+                digest: d.key.clone(),
+                detail,
+            })
+        };
+        let Some(previous) = &d.digest.previous else {
+            return broken(format!(
+                "its link is null (a new chain), but {} comes before it",
+                before.key
+            ));
+        };
+        if previous.key != before.key {
+            if !self.folder.digests.contains(&previous.key) {
+                return Some(Gap::MissingDigest {
+                    expected: previous.key.clone(),
+                    referenced_by: d.key.clone(),
+                });
+            }
+            return broken(format!(
+                "links to {}, not to the digest before it, {}",
+                previous.key, before.key
+            ));
+        }
+        if previous.sha256 != before.sha256 {
+            return broken(format!(
+                "{} hashes to {}, the link says {} (changed after it was linked)",
+                before.key, before.sha256, previous.sha256
+            ));
+        }
+        if previous.signature != before.digest.signature {
+            return broken(format!(
+                "the link names another signature than {}'s",
+                before.key
+            ));
+        }
+        let (end, start) = (before.digest.period_end, d.digest.period_start);
+        if end < start {
+            return Some(Gap::MissingPeriod {
+                after: before.key.clone(),
+                from: end,
+                to: start,
+            });
+        }
+        if end > start {
+            return broken(format!("its period overlaps {}'s", before.key));
+        }
+        None
+    }
+
+    fn check_stale(&mut self, replica: &ReplicaName, chain: &[&LoadedDigest]) {
+        let (Some(now), Some(last)) = (self.options.now, chain.last()) else {
+            return;
+        };
+        let reference = self.options.until.map_or(now, |u| u.min(now));
+        if last.digest.period_end + self.options.delay() < reference {
+            self.problem(Problem::Gap {
+                replica: replica.clone(),
+                gap: Gap::Stale {
+                    last: last.key.clone(),
+                    period_end: last.digest.period_end,
+                },
+            });
+        }
+    }
+
+    /// What each trusted digest in the window lists is there, as it was listed.
+    fn check_listings(&mut self, digests: &[LoadedDigest]) {
+        for d in digests
+            .iter()
+            .filter(|d| d.trusted && d.selected(self.options))
+        {
+            for entry in &d.digest.archives {
+                let objects = [
+                    (&entry.manifest_key, entry.manifest_sha256, "manifest"),
+                    (
+                        &entry.recording_key,
+                        entry.object_sha256,
+                        "recording object",
+                    ),
+                ];
+                for (key, listed, what) in objects {
+                    if !self.exists(key) {
+                        self.problem(Problem::Missing {
+                            key: key.clone(),
+                            listed_in: Some(d.key.clone()),
+                        });
+                        continue;
+                    }
+                    match self.hash(key) {
+                        Some(found) if found != listed => {
+                            let detail = format!(
+                                "the {what} hashes to {found}, {} lists {listed} (replaced after \
+                                 it was listed)",
+                                d.key
+                            );
+                            self.modified(key, Check::DigestListing, detail);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn exists(&self, key: &ObjectKey) -> bool {
+        self.folder.recordings.contains(key)
+            || self.folder.archives.get(key).is_some_and(|f| f.manifest)
+    }
+
+    /// Every archive in the window is listed by a trusted digest, or is newer than its
+    /// replica's last one (pending).
+    fn check_coverage(&mut self, archives: &[CheckedArchive], digests: &[LoadedDigest]) {
+        let trusted: Vec<&LoadedDigest> = digests.iter().filter(|d| d.trusted).collect();
+        let listed: BTreeSet<&ObjectKey> = trusted
+            .iter()
+            .flat_map(|d| d.digest.archives.iter().map(|e| &e.manifest_key))
+            .collect();
+        let mut last_end: HashMap<&ReplicaName, DateTime<Utc>> = HashMap::new();
+        for d in &trusted {
+            let end = last_end
+                .entry(&d.digest.replica)
+                .or_insert(d.digest.period_end);
+            *end = (*end).max(d.digest.period_end);
+        }
+        for archive in archives {
+            if listed.contains(&archive.key) {
+                continue;
+            }
+            let m = &archive.manifest;
+            let pending = archive.trusted
+                && m.sealed_at().is_some_and(|sealed| {
+                    let after_last = last_end.get(&m.replica).is_none_or(|end| sealed >= *end);
+                    let overdue = self
+                        .options
+                        .now
+                        .is_some_and(|now| sealed + self.options.delay() < now);
+                    after_last && !overdue
+                });
+            if pending {
+                self.report.pending.push(Pending {
+                    key: archive.key.clone(),
+                    session_id: m.session_id.clone(),
+                    replica: m.replica.clone(),
+                    sealed_at: m.sealed_at.clone(),
+                });
+            } else {
+                self.problem(Problem::NotCovered {
+                    key: archive.key.clone(),
+                    session_id: m.session_id.clone(),
+                });
+            }
+        }
+    }
+}
