@@ -15,6 +15,7 @@
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
 //! - [`watcher`]: the run watcher: revokes credentials whose CI run or job has completed.
 //! - [`github`]: GitHub REST conventions the watcher and the notifications share.
+//! - [`gitlab_rest`]: the transport of the gitlab crate's endpoints, shared by the watcher and notifications.
 //! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
@@ -35,6 +36,7 @@ pub mod exchange;
 pub mod gateway;
 pub mod gateway_tls;
 pub mod github;
+pub mod gitlab_rest;
 pub mod identity;
 pub mod masking;
 pub mod metrics;

@@ -1,26 +1,21 @@
 //! The GitLab side of the watcher: the gitlab crate's `Job` endpoint, queried with
 //! [`AsyncQuery`] over a small transport of hoop's own, reduced to an [`Observation`].
 //!
-//! The crate's `AsyncGitlab` is not used as the transport: building it calls `GET /user` and
-//! fails when GitLab is unreachable at that moment (hoop would not start, or the watcher would
-//! need its own retry of the construction), and it takes a host name where hoop configures a
-//! URL. [`Rest`] implements the crate's `RestClient`/`AsyncClient` traits with reqwest (rustls),
-//! a timeout, and the token in `PRIVATE-TOKEN`; the crate still builds the request and reads
-//! the answer, 429 rate-limit headers included.
+//! The transport is [`crate::gitlab_rest::GitlabRest`] (it says why the crate's `AsyncGitlab` is
+//! not used); the crate builds the request and reads the answer, 429 rate-limit headers
+//! included.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use gitlab::api::projects::Project;
 use gitlab::api::projects::jobs::Job;
-use gitlab::api::{ApiError, AsyncClient, AsyncQuery, RestClient};
-use http::HeaderValue;
+use gitlab::api::{ApiError, AsyncQuery};
 use serde::Deserialize;
-use url::Url;
 
 use super::WatcherError;
 use super::decision::{Answer, Observation, RateLimit, RunState};
 use crate::config::Secret;
+use crate::gitlab_rest::{GitlabRest, GitlabRestError};
 
 /// Bound on one request, connection included.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,84 +27,22 @@ struct JobStatus {
     web_url: Option<String>,
 }
 
-/// The REST transport the gitlab crate's endpoints run on.
-struct Rest {
-    http: reqwest::Client,
-    /// `<instance>/api/v4/`.
-    api: Url,
-    token: Secret,
-}
-
-impl RestClient for Rest {
-    type Error = WatcherError;
-
-    fn rest_endpoint(&self, endpoint: &str) -> Result<Url, ApiError<Self::Error>> {
-        Ok(self.api.join(endpoint)?)
-    }
-}
-
-#[async_trait::async_trait]
-impl AsyncClient for Rest {
-    async fn rest_async(
-        &self,
-        mut request: http::request::Builder,
-        body: Vec<u8>,
-    ) -> Result<http::Response<Bytes>, ApiError<Self::Error>> {
-        let mut token = HeaderValue::from_str(self.token.expose())
-            .map_err(|_| ApiError::client(WatcherError::BadToken("gitlab_token")))?;
-        token.set_sensitive(true);
-        if let Some(headers) = request.headers_mut() {
-            headers.insert("PRIVATE-TOKEN", token);
-        }
-        let request = request
-            .body(body)
-            .map_err(|e| ApiError::client(WatcherError::from(e)))?;
-        let request = reqwest::Request::try_from(request)
-            .map_err(|e| ApiError::client(WatcherError::from(e)))?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| ApiError::client(WatcherError::from(e)))?;
-        let mut reply = http::Response::builder().status(response.status());
-        if let Some(headers) = reply.headers_mut() {
-            headers.extend(response.headers().clone());
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::client(WatcherError::from(e)))?;
-        reply
-            .body(bytes)
-            .map_err(|e| ApiError::client(WatcherError::from(e)))
-    }
-}
-
 pub(super) struct GitlabClient {
-    rest: Rest,
+    rest: GitlabRest,
 }
 
 impl GitlabClient {
     /// `instance` is the GitLab URL (`https://gitlab.com`, or a self-managed one, with a path
     /// if GitLab is served under one).
     pub(super) fn new(instance: &str, token: &Secret) -> Result<GitlabClient, WatcherError> {
-        let client_error = |message: String| WatcherError::Client {
-            provider: "GitLab",
-            message,
-        };
-        let api = Url::parse(&format!("{}/api/v4/", instance.trim_end_matches('/')))
-            .map_err(|e| client_error(format!("{instance}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| client_error(e.to_string()))?;
-        Ok(GitlabClient {
-            rest: Rest {
-                http,
-                api,
-                token: token.clone(),
+        let rest = GitlabRest::new(instance, token, TIMEOUT).map_err(|e| match e {
+            GitlabRestError::BadToken => WatcherError::BadToken("gitlab_token"),
+            other => WatcherError::Client {
+                provider: "GitLab",
+                message: other.to_string(),
             },
-        })
+        })?;
+        Ok(GitlabClient { rest })
     }
 
     /// Asks about one job of the project with id `project_id`.
@@ -163,7 +96,7 @@ impl GitlabClient {
 }
 
 /// What an error of the gitlab crate says, as an observation.
-fn from_error(error: ApiError<WatcherError>) -> Observation {
+fn from_error(error: ApiError<GitlabRestError>) -> Observation {
     let status = |code: http::StatusCode, message: String| Observation {
         answer: Answer::Status {
             code: code.as_u16(),
@@ -208,29 +141,6 @@ fn from_error(error: ApiError<WatcherError>) -> Observation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_api_base_keeps_a_path_prefix() {
-        let token = Secret::new("t");
-        for (instance, expected) in [
-            ("https://gitlab.com", "https://gitlab.com/api/v4/"),
-            (
-                "https://example.com/gitlab/",
-                "https://example.com/gitlab/api/v4/",
-            ),
-        ] {
-            let client = GitlabClient::new(instance, &token).unwrap();
-            assert_eq!(client.rest.api.as_str(), expected);
-            assert_eq!(
-                client
-                    .rest
-                    .rest_endpoint("projects/7/jobs/71")
-                    .unwrap()
-                    .as_str(),
-                format!("{expected}projects/7/jobs/71")
-            );
-        }
-    }
 
     #[test]
     fn errors_keep_their_status_and_rate_limit() {

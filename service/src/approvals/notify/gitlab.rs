@@ -2,23 +2,20 @@
 //! `/merge`), otherwise a comment on its commit, through the gitlab crate's typed endpoints
 //! (`CreateMergeRequestNote`, `CommentOnCommit`) over a transport of hoop's own.
 //!
-//! The transport is the watcher's approach (`watcher/gitlab.rs` says why the crate's
-//! `AsyncGitlab` is not used), with two differences: redirects are not followed, because
-//! reqwest strips `Authorization` on a cross-origin redirect but not `PRIVATE-TOKEN`; and the
-//! answer is only checked for its status ([`gitlab::api::ignore`]), so a note that was created
-//! is never posted again because its body did not parse.
+//! The transport is [`crate::gitlab_rest::GitlabRest`], shared with the watcher. The answer is only
+//! checked for its status ([`gitlab::api::ignore`]), so a note that was created is never posted
+//! again because its body did not parse.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use gitlab::api::projects::merge_requests::notes::CreateMergeRequestNote;
 use gitlab::api::projects::repository::commits::CommentOnCommit;
-use gitlab::api::{ApiError, AsyncClient, AsyncQuery, RestClient};
-use http::HeaderValue;
+use gitlab::api::{ApiError, AsyncQuery};
 use url::Url;
 
 use super::{Address, Channel, NotifyError, body_excerpt, is_commit_sha, shown_url, with_causes};
 use crate::config::Secret;
+use crate::gitlab_rest::{GitlabRest, GitlabRestError};
 use crate::identity::{Provider, RunIdentity};
 
 /// Where on GitLab a notice goes: in the project with id `project`.
@@ -75,64 +72,8 @@ fn merge_request_iid(git_ref: &str) -> Option<u64> {
     iid.parse().ok().filter(|n| *n > 0)
 }
 
-/// The REST transport the gitlab crate's endpoints run on.
-struct Rest {
-    http: reqwest::Client,
-    /// `<instance>/api/v4/`.
-    api: Url,
-    token: HeaderValue,
-}
-
-impl RestClient for Rest {
-    type Error = NotifyError;
-
-    fn rest_endpoint(&self, endpoint: &str) -> Result<Url, ApiError<Self::Error>> {
-        Ok(self.api.join(endpoint)?)
-    }
-}
-
-#[async_trait::async_trait]
-impl AsyncClient for Rest {
-    async fn rest_async(
-        &self,
-        mut request: http::request::Builder,
-        body: Vec<u8>,
-    ) -> Result<http::Response<Bytes>, ApiError<Self::Error>> {
-        let endpoint = request
-            .uri_ref()
-            .map(|uri| uri.path().to_owned())
-            .unwrap_or_default();
-        let failed = |message: String| {
-            ApiError::client(NotifyError::Unreachable {
-                channel: Channel::Gitlab,
-                endpoint: endpoint.clone(),
-                message,
-            })
-        };
-        if let Some(headers) = request.headers_mut() {
-            headers.insert("PRIVATE-TOKEN", self.token.clone());
-        }
-        let request = request.body(body).map_err(|e| failed(with_causes(&e)))?;
-        let request = reqwest::Request::try_from(request).map_err(|e| failed(with_causes(&e)))?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| failed(with_causes(&e.without_url())))?;
-        let mut reply = http::Response::builder().status(response.status());
-        if let Some(headers) = reply.headers_mut() {
-            headers.extend(response.headers().clone());
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| failed(with_causes(&e.without_url())))?;
-        reply.body(bytes).map_err(|e| failed(with_causes(&e)))
-    }
-}
-
 pub(super) struct GitlabChannel {
-    rest: Rest,
+    rest: GitlabRest,
 }
 
 impl GitlabChannel {
@@ -142,32 +83,22 @@ impl GitlabChannel {
         token: &Secret,
         timeout: Duration,
     ) -> Result<GitlabChannel, NotifyError> {
-        let client_error = |message: String| NotifyError::Client {
-            channel: Channel::Gitlab,
-            message,
-        };
-        let mut token = HeaderValue::from_str(token.expose()).map_err(|_| NotifyError::Config {
-            key: "gitlab.token",
-            message: "cannot be sent in an HTTP header (a newline or control character?)".into(),
+        let rest = GitlabRest::new(&shown_url(instance), token, timeout).map_err(|e| match e {
+            GitlabRestError::BadToken => NotifyError::Config {
+                key: "gitlab.token",
+                message: "cannot be sent in an HTTP header (a newline or control character?)"
+                    .into(),
+            },
+            other => NotifyError::Client {
+                channel: Channel::Gitlab,
+                message: with_causes(&other),
+            },
         })?;
-        token.set_sensitive(true);
-        let base = shown_url(instance);
-        let api = Url::parse(&format!("{}/api/v4/", base.trim_end_matches('/')))
-            .map_err(|e| client_error(format!("{base}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hoop/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| client_error(with_causes(&e)))?;
-        Ok(GitlabChannel {
-            rest: Rest { http, api, token },
-        })
+        Ok(GitlabChannel { rest })
     }
 
     pub(super) async fn deliver(&self, target: &Target, body: &str) -> Result<(), NotifyError> {
-        let endpoint = format!("{}{}", self.rest.api, target.route());
+        let endpoint = format!("{}{}", self.rest.api(), target.route());
         let result = match target {
             Target::MergeRequest { project, iid } => {
                 let note = CreateMergeRequestNote::builder()
@@ -200,7 +131,7 @@ impl GitlabChannel {
 }
 
 /// An error of the gitlab crate, with the endpoint it concerns.
-fn from_api_error(error: ApiError<NotifyError>, endpoint: String) -> NotifyError {
+fn from_api_error(error: ApiError<GitlabRestError>, endpoint: String) -> NotifyError {
     let rejected = |status: http::StatusCode, message: String| NotifyError::Rejected {
         channel: Channel::Gitlab,
         endpoint: endpoint.clone(),
@@ -208,15 +139,10 @@ fn from_api_error(error: ApiError<NotifyError>, endpoint: String) -> NotifyError
         message,
     };
     match error {
-        ApiError::Client { source } => match source {
-            NotifyError::Unreachable {
-                channel, message, ..
-            } => NotifyError::Unreachable {
-                channel,
-                endpoint: endpoint.clone(),
-                message,
-            },
-            other => other,
+        ApiError::Client { source } => NotifyError::Unreachable {
+            channel: Channel::Gitlab,
+            endpoint: endpoint.clone(),
+            message: with_causes(&source),
         },
         ApiError::GitlabWithStatus { status, msg } => rejected(status, msg),
         ApiError::GitlabObjectWithStatus { status, obj }
@@ -296,7 +222,7 @@ mod tests {
                 Duration::from_secs(1),
             )
             .unwrap();
-            assert_eq!(channel.rest.api.as_str(), expected);
+            assert_eq!(channel.rest.api().as_str(), expected);
         }
     }
 
