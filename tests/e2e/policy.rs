@@ -335,3 +335,29 @@ async fn the_benign_corpus_runs_untouched() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_denial_cannot_be_turned_into_sql_with_legacy_string_syntax() {
+    // The refusal of an unparsable text quotes the parser's error, which quotes the text: with
+    // standard_conforming_strings off, a backslash must not end the literal early.
+    let (hoop, credential) = start().await;
+    let payload = "SELECT $$\\'; EXCEPTION WHEN OTHERS THEN DROP TABLE cards; END; --";
+    let out = hoop.psql(
+        &credential,
+        &["-c", "SET standard_conforming_strings = off", "-c", payload],
+    );
+    let stderr = denied(&out);
+    assert!(
+        stderr.contains("hoop policy denied this statement (rule unclassifiable)"),
+        "{stderr}"
+    );
+    let left: i64 = hoop
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM cards", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+}

@@ -160,11 +160,16 @@ fn undecidable_why(e: &ClassifyError) -> String {
     e.to_string()
 }
 
-/// `text` as a SQL string literal inside a `$tag$` block: quotes doubled, NULs (which would end
-/// the protocol string) and the tag itself removed.
+/// `text` as a SQL string literal inside a `$tag$` block. An escape string (`E'...'`, with
+/// backslashes and quotes doubled) reads the same whatever `standard_conforming_strings` the
+/// client set; NULs (which would end the protocol string) are removed, and so is the tag, until
+/// no removal can leave a new one behind.
 fn literal(text: &str, tag: &str) -> String {
-    let clean = text.replace('\0', "").replace(tag, "");
-    format!("'{}'", clean.replace('\'', "''"))
+    let mut clean = text.replace('\0', "");
+    while clean.contains(tag) {
+        clean = clean.replace(tag, "");
+    }
+    format!("E'{}'", clean.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// Whether a decision keeps the statement from the upstream for good.
@@ -184,8 +189,12 @@ mod tests {
     #[test]
     fn literals_cannot_break_out_of_the_block() {
         let tag = "hoop_abc";
-        assert_eq!(literal("it's", tag), "'it''s'");
-        assert_eq!(literal("a\0b", tag), "'ab'");
-        assert_eq!(literal("x $hoop_abc$ y", tag), "'x $$ y'");
+        assert_eq!(literal("it's", tag), "E'it''s'");
+        assert_eq!(literal("a\0b", tag), "E'ab'");
+        assert_eq!(literal("x $hoop_abc$ y", tag), "E'x $$ y'");
+        // A backslash cannot escape the closing quote, whatever standard_conforming_strings.
+        assert_eq!(literal("\\'; DROP", tag), "E'\\\\''; DROP'");
+        // Removing the tag cannot assemble another one.
+        assert_eq!(literal("hoop_hoop_abcabc", tag), "E''");
     }
 }
