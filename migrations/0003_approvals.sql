@@ -33,6 +33,7 @@ CREATE TABLE hoop_approvals (
     CHECK ((state = 'pending') = (decided_at IS NULL))
 );
 CREATE INDEX hoop_approvals_pending ON hoop_approvals (requested_at) WHERE state = 'pending';
-CREATE INDEX hoop_approvals_run ON hoop_approvals (issuer, repository_id, run_id, fingerprint)
+CREATE INDEX hoop_approvals_run
+    ON hoop_approvals (issuer, repository_id, run_id, connection, rule, fingerprint)
     WHERE state = 'approved' AND scope = 'run';
 CREATE INDEX hoop_approvals_requested ON hoop_approvals (requested_at);

@@ -654,3 +654,41 @@ async fn without_approvers_a_default_pack_hold_is_a_denial() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_prepared_statement_approved_once_runs_once() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9310)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    // The approver sees `$1`, not the values: one approval, one execution.
+    let (prepared, _) = tokio::join!(
+        client.prepare("DELETE FROM payments WHERE id = $1"),
+        async {
+            let pending = lead.pending().await;
+            assert_eq!(pending["statement"], "DELETE FROM payments WHERE id = $1");
+            lead.post(
+                &format!("/v1/approvals/{}/approve", pending["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await
+        }
+    );
+    let statement = prepared.unwrap();
+    assert_eq!(client.execute(&statement, &[&1i32]).await.unwrap(), 1);
+    let again = client.execute(&statement, &[&2i32]).await.unwrap_err();
+    let db = again.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE);
+    assert!(
+        db.message()
+            .contains("approved one execution of this statement"),
+        "{}",
+        db.message()
+    );
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 2);
+}

@@ -303,10 +303,12 @@ impl Approvals {
         &self,
         issuer: &str,
         run: &RunIdentity,
+        connection: &str,
+        rule: &str,
         fingerprint: &str,
     ) -> Result<Option<ApprovalRecord>, ApprovalError> {
         let client = self.store.client().await?;
-        Ok(table::covering(&client, issuer, run, fingerprint).await?)
+        Ok(table::covering(&client, issuer, run, connection, rule, fingerprint).await?)
     }
 
     /// Stores a pending approval, audits it and sends its notifications. The waiter is
@@ -317,8 +319,6 @@ impl Approvals {
     ) -> Result<(ApprovalRecord, Waiter), ApprovalError> {
         let id = ApprovalId::new_random();
         let waiter = self.watch(id);
-        let expires_at = chrono::Utc::now()
-            + chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::MAX);
         let client = self.store.client().await?;
         table::insert(
             &client,
@@ -334,7 +334,7 @@ impl Approvals {
                 fingerprint: hold.fingerprint,
                 issuer: hold.issuer,
                 run: hold.run,
-                expires_at,
+                timeout: self.timeout,
             },
         )
         .await?;
@@ -348,7 +348,7 @@ impl Approvals {
         event.message = format!(
             "approval {id} requested (rule {}), expires at {}",
             hold.rule,
-            expires_at.to_rfc3339()
+            record.expires_at.to_rfc3339()
         );
         self.record(&event).await;
         self.notifier.notify(notify::Notice {

@@ -87,6 +87,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
     };
     match args.command {
         ApprovalsCommand::List { state, json } => {
+            let state = url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>();
             let body = api.get(&format!("/v1/approvals?state={state}")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
@@ -100,6 +101,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             }
         }
         ApprovalsCommand::Show { id, json } => {
+            let id = approval_id(&id)?;
             let body = api.get(&format!("/v1/approvals/{id}")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
@@ -112,6 +114,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             for_run,
             comment,
         } => {
+            let id = approval_id(&id)?;
             let scope = if for_run { "run" } else { "once" };
             let body = api
                 .post(
@@ -125,6 +128,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             );
         }
         ApprovalsCommand::Deny { id, comment } => {
+            let id = approval_id(&id)?;
             api.post(
                 &format!("/v1/approvals/{id}/deny"),
                 json!({"comment": comment}),
@@ -135,6 +139,13 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
         ApprovalsCommand::Token => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// An approval id is a UUID; anything else never reaches a URL.
+fn approval_id(id: &str) -> anyhow::Result<String> {
+    uuid::Uuid::parse_str(id.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| anyhow::anyhow!("{id:?} is not an approval id (a UUID)"))
 }
 
 fn approver_token(file: Option<&std::path::Path>) -> anyhow::Result<Secret> {
@@ -189,8 +200,21 @@ impl Api {
     }
 }
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
+/// A field for the terminal. Statements come from CI jobs: control characters (escape
+/// sequences, carriage returns) are shown escaped, so no text can hide or repaint what the
+/// approver reads.
+fn text(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or("-")
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// One line per approval: id, state, rule, run, and the statement's first line.

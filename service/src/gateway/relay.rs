@@ -10,6 +10,7 @@
 //! side. One task owns both sockets and awaits each write before reading more, so a slow client
 //! stops the upstream reads (TCP backpressure) instead of growing a buffer.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,7 +31,9 @@ use super::registry::Ending;
 use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
-use crate::approvals::{ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope};
+use crate::approvals::{
+    ApprovalId, ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope,
+};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
@@ -110,6 +113,8 @@ struct Relay<'a> {
     held: u64,
     /// Statements replaced by a refusal; names the refusal's statement and portal.
     refused: u64,
+    /// Prepared statements approved for one execution, by name: `true` once bound.
+    approved_once: HashMap<String, (ApprovalId, bool)>,
     audit: DenialAudit<'a>,
     session: SessionFacts<'a>,
     ending: watch::Receiver<Option<Ending>>,
@@ -166,6 +171,7 @@ pub async fn run<'a>(
         denied: 0,
         held: 0,
         refused: 0,
+        approved_once: HashMap::new(),
         audit: controls.audit,
         session: controls.session,
         ending,
@@ -254,6 +260,9 @@ impl Relay<'_> {
                 self.out.extend_from_slice(&frame.raw);
                 continue;
             };
+            if let FrontendMessage::Parse { statement, .. } = message {
+                self.approved_once.remove(statement);
+            }
             let ruling = self.decide(message).await;
             let decision = ruling.as_ref().map(|(d, _)| d);
             if let Some(event) = self.client_event(message, decision) {
@@ -261,6 +270,7 @@ impl Relay<'_> {
             }
             let refusal = match ruling {
                 Some((d, _)) if policy::denies(&d) => Some(Refusal::denied(&d)),
+                None => self.once_more(message),
                 Some((d, classification)) if policy::holds(&d) => {
                     // What came before the held statement runs now; what comes after waits
                     // in `client_in` until the hold ends.
@@ -270,13 +280,24 @@ impl Relay<'_> {
                         .await?;
                     // `out` carried upstream results to the client during the hold.
                     self.out.clear();
+                    if let (
+                        FrontendMessage::Parse { statement, .. },
+                        HoldOutcome::Approved {
+                            id,
+                            scope: Scope::Once,
+                            ..
+                        },
+                    ) = (message, &outcome)
+                    {
+                        self.approved_once.insert(statement.clone(), (*id, false));
+                    }
                     events.push(outcome.event());
                     outcome.refusal()
                 }
                 _ => None,
             };
             match (message, refusal) {
-                (FrontendMessage::Parse { .. }, Some(r)) => {
+                (FrontendMessage::Parse { .. } | FrontendMessage::Bind { .. }, Some(r)) => {
                     // The client's statement is never created upstream: the gateway's own
                     // statement raises the refusal in its place.
                     self.refused += 1;
@@ -367,6 +388,37 @@ impl Relay<'_> {
         Some((decision, classification))
     }
 
+    /// A Bind of a prepared statement approved for one execution, bound a second time: refused
+    /// (the approver saw one statement, not its every future parameter). A Close of the name
+    /// forgets the approval, and so does a new Parse of it (in [`Self::forward_client`]).
+    fn once_more(&mut self, message: &FrontendMessage) -> Option<Refusal> {
+        match message {
+            FrontendMessage::Close {
+                target: Target::Statement,
+                name: statement,
+            } => {
+                self.approved_once.remove(statement);
+                None
+            }
+            FrontendMessage::Bind { statement, .. } => {
+                let (id, bound) = self.approved_once.get_mut(statement)?;
+                if !std::mem::replace(bound, true) {
+                    return None;
+                }
+                Some(Refusal {
+                    sqlstate: "42501",
+                    message: format!(
+                        "{} {id} approved one execution of this statement",
+                        policy::APPROVAL_PREFIX
+                    ),
+                    detail: "a second execution needs its own approval".into(),
+                    hint: "prepare the statement again to request one".into(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Holds one statement until its approval is decided, the hold times out or the client
     /// cancels. Meanwhile the session goes on relaying what the upstream sends, reminds the
     /// client what it waits for, and ends as usual on revocation, expiry or shutdown
@@ -391,10 +443,22 @@ impl Relay<'_> {
         let approvals = self.session.approvals;
         let credential = self.session.credential;
         let fingerprint = &classification.fingerprint;
-        match approvals
-            .covering(&credential.issuer, &credential.identity, fingerprint)
-            .await
-        {
+        // A text with a backslash reads differently under the two string syntaxes, and only one
+        // fingerprint was compared: it is never covered, always held.
+        let covering = if sql.contains('\\') {
+            Ok(None)
+        } else {
+            approvals
+                .covering(
+                    &credential.issuer,
+                    &credential.identity,
+                    &credential.connection.0,
+                    &rule,
+                    fingerprint,
+                )
+                .await
+        };
+        match covering {
             Ok(Some(r)) => {
                 return Ok(HoldOutcome::Covered {
                     id: r.id,
@@ -447,6 +511,11 @@ impl Relay<'_> {
         let session_end = until(self.expires_at);
         let (url, command) = (approvals.url_of(id), approvals.command_for(id));
         let cancel = self.session.cancel.clone();
+        // One registration for the whole hold: a cancel that arrives while a branch runs is
+        // not lost between two polls.
+        let cancelled = cancel.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
         let mut reminder = tokio::time::interval(approvals.notice_interval());
         loop {
             self.upstream_in.reserve(READ_CHUNK);
@@ -491,7 +560,7 @@ impl Relay<'_> {
                         .and_then(|r| ended_hold(&r, approvals.timeout()))
                         .unwrap_or(HoldOutcome::Expired { id, after: approvals.timeout() }));
                 }
-                () = cancel.notified() => {
+                () = &mut cancelled => {
                     withdraw("the client cancelled the statement").await;
                     return Ok(HoldOutcome::Cancelled { id });
                 }

@@ -106,7 +106,8 @@ pub struct NewApproval<'a> {
     pub fingerprint: &'a str,
     pub issuer: &'a str,
     pub run: &'a RunIdentity,
-    pub expires_at: DateTime<Utc>,
+    /// From now, by the database's clock (the one decisions are checked against).
+    pub timeout: std::time::Duration,
 }
 
 /// A stored approval.
@@ -182,7 +183,7 @@ pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<
                  reason, statement, fingerprint, issuer, repository, repository_id, run_id, actor,
                  run_url, identity, state, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 'pending', $17)",
+                   'pending', now() + make_interval(secs => $17))",
             &[
                 &a.id.0,
                 &a.credential_id.0,
@@ -200,7 +201,7 @@ pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<
                 &a.run.actor,
                 &a.run.run_url,
                 &identity,
-                &a.expires_at,
+                &a.timeout.as_secs_f64(),
             ],
         )
         .await?;
@@ -293,23 +294,33 @@ pub async fn resolve(
         .transpose()
 }
 
-/// The run-wide approval covering `fingerprint` for the run of this credential, if any.
+/// The run-wide approval covering `fingerprint` for the run of this credential, on the same
+/// connection and under the same rule, if any.
 pub async fn covering(
     client: &impl GenericClient,
     issuer: &str,
     run: &RunIdentity,
+    connection: &str,
+    rule: &str,
     fingerprint: &str,
 ) -> Result<Option<ApprovalRecord>, StateError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM hoop_approvals
-         WHERE issuer = $1 AND repository_id = $2 AND run_id = $3 AND fingerprint = $4
-           AND state = 'approved' AND scope = 'run'
+         WHERE issuer = $1 AND repository_id = $2 AND run_id = $3 AND connection = $4
+           AND rule = $5 AND fingerprint = $6 AND state = 'approved' AND scope = 'run'
          ORDER BY decided_at DESC LIMIT 1"
     );
     client
         .query_opt(
             &sql,
-            &[&issuer, &run.repository_id, &run.run_id.0, &fingerprint],
+            &[
+                &issuer,
+                &run.repository_id,
+                &run.run_id.0,
+                &connection,
+                &rule,
+                &fingerprint,
+            ],
         )
         .await?
         .as_ref()
