@@ -1,6 +1,6 @@
 //! `hoop demo`: a CI job's database access on embedded defaults, in a few printed steps.
 //!
-//! It prepares a `hoop_demo` database on the local Postgres (state and upstream in one), starts
+//! It prepares a fresh `hoop_demo` database on the local Postgres (state and upstream in one), starts
 //! the demo-only OIDC issuer ([`issuer`]), the real API and the real gateway in-process on
 //! loopback ports, and plays a CI job: exchange, replay, connect through the gateway (masked
 //! results, refused statements, a statement held until an approver approves it), revoke, then
@@ -28,7 +28,7 @@ const AUDIENCE: &str = "hoop-demo";
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// A Postgres superuser (or CREATEDB + CREATEROLE) URL; the demo creates `hoop_demo` there.
+    /// A Postgres superuser (or CREATEDB + CREATEROLE) URL; the demo (re)creates `hoop_demo` there.
     #[arg(
         long,
         env = "HOOP_DEMO_DATABASE_URL",
@@ -403,17 +403,17 @@ async fn prepare_database(url: &str) -> anyhow::Result<String> {
         )
     })?;
     tokio::spawn(conn);
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&DEMO_DATABASE],
-        )
+    // A fresh database every time: the demo's state then always matches this build's schema
+    // (a database left by an older demo may hold other migrations).
+    // Two statements: neither may run inside the transaction block one Query would make.
+    client
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"
+        ))
         .await?;
-    if exists.is_none() {
-        client
-            .batch_execute(&format!("CREATE DATABASE {DEMO_DATABASE}"))
-            .await?;
-    }
+    client
+        .batch_execute(&format!("CREATE DATABASE {DEMO_DATABASE}"))
+        .await?;
     pg.dbname(DEMO_DATABASE);
     let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
