@@ -357,13 +357,15 @@ async fn relay_revocations(broker: Arc<Broker>, shutdown: Shutdown) {
     tokio::pin!(stop);
     let sender = broker.revocation_sender();
     loop {
-        let listening = broker
-            .store()
-            .listen(crate::exchange::REVOCATIONS_CHANNEL, |payload| {
+        let listening = broker.store().listen(
+            crate::exchange::REVOCATIONS_CHANNEL,
+            || {},
+            |payload| {
                 if let Some(id) = crate::state::credentials::parse_id(payload) {
                     let _ = sender.send(id);
                 }
-            });
+            },
+        );
         tokio::select! {
             () = &mut stop => return,
             result = listening => {

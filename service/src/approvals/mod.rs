@@ -525,22 +525,28 @@ impl Approvals {
     }
 
     /// Relays `NOTIFY hoop_approvals` to this replica's waiters until shutdown, reconnecting
-    /// after failures (and then waking every waiter to re-read, since notifications may have
-    /// been missed while the connection was down).
+    /// after failures (and then, once LISTEN is in place again, waking every waiter to re-read,
+    /// since notifications may have been missed while the connection was down).
     pub async fn listen(self: Arc<Self>, shutdown: Shutdown) {
         let stop = shutdown.wait();
         tokio::pin!(stop);
         let mut first = true;
         loop {
             let hub = self.hub.clone();
-            let listening = self.store.listen(table::CHANNEL, move |payload| {
-                if let Some(id) = ApprovalId::parse(payload) {
-                    hub.wake(id);
-                }
-            });
-            if !first {
-                self.hub.wake_all();
-            }
+            let reconnected = !first;
+            let listening = self.store.listen(
+                table::CHANNEL,
+                || {
+                    if reconnected {
+                        self.hub.wake_all();
+                    }
+                },
+                move |payload| {
+                    if let Some(id) = ApprovalId::parse(payload) {
+                        hub.wake(id);
+                    }
+                },
+            );
             first = false;
             tokio::select! {
                 () = &mut stop => return,

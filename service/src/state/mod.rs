@@ -87,9 +87,15 @@ impl Store {
     }
 
     /// Listens on a notification channel and calls `on` with each payload, until the
-    /// connection fails (the caller reconnects). Uses its own connection: LISTEN must not be
+    /// connection fails (the caller reconnects). `listening` runs once LISTEN is in place:
+    /// from then on no notification is missed. Uses its own connection: LISTEN must not be
     /// left behind on a pooled one.
-    pub async fn listen(&self, channel: &str, on: impl Fn(&str)) -> Result<(), StateError> {
+    pub async fn listen(
+        &self,
+        channel: &str,
+        listening: impl FnOnce(),
+        on: impl Fn(&str),
+    ) -> Result<(), StateError> {
         use tokio_postgres::AsyncMessage;
         let (client, mut connection) = self.pg.connect(tokio_postgres::NoTls).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -110,6 +116,7 @@ impl Store {
         });
         let quoted = format!("\"{}\"", channel.replace('"', "\"\""));
         client.batch_execute(&format!("LISTEN {quoted}")).await?;
+        listening();
         while let Some(payload) = rx.recv().await {
             on(&payload);
         }
