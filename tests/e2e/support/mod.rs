@@ -666,7 +666,24 @@ impl Hoop {
             db,
             dir,
         };
-        hoop.spawn().await;
+        // A port free_port handed out can be taken by another test before hoop binds it: then
+        // start again on other ports.
+        for attempt in 1.. {
+            hoop.child = Some(hoop.serve(&hoop.config_path, &hoop.log_path));
+            match hoop.healthy().await {
+                Ok(()) => break,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => {
+                    hoop.config.api_port = free_port();
+                    hoop.config.gateway_port = free_port();
+                    hoop.api = format!("http://127.0.0.1:{}", hoop.config.api_port);
+                    hoop.gateway_port = hoop.config.gateway_port;
+                    let text = hoop.config.render_with(&hoop.gateway);
+                    hoop.config_path = hoop.dir.write("hoop.toml", &text);
+                    std::fs::write(&hoop.log_path, "").unwrap();
+                }
+                Err(log) => panic!("hoop serve did not become healthy; log:\n{log}"),
+            }
+        }
         hoop
     }
 
@@ -721,19 +738,25 @@ impl Hoop {
     }
 
     async fn wait_healthy(&mut self) {
+        if let Err(log) = self.healthy().await {
+            panic!("hoop serve did not become healthy; log:\n{log}");
+        }
+    }
+
+    /// Waits (bounded) for `/healthz`; `Err` with the exit status and log when the process
+    /// exited or the wait ran out.
+    async fn healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(r) = self.http.get(format!("{}/healthz", self.api)).send().await
                 && r.status() == StatusCode::OK
             {
-                return;
+                return Ok(());
             }
             let exited = self.child.as_mut().unwrap().try_wait().unwrap();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "hoop serve did not become healthy (exit status {exited:?}); log:\n{}",
-                self.log()
-            );
+            if exited.is_some() || Instant::now() >= deadline {
+                return Err(format!("exit status {exited:?}\n{}", self.log()));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
