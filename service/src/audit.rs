@@ -26,6 +26,9 @@ pub enum Action {
     /// A held statement's approval: requested, decided, expired or withdrawn, and refused
     /// attempts to decide it.
     Approval,
+    /// The evidence pipeline: an archive or digest that could not be stored, a recording left
+    /// for an operator, the archive store unreachable; auditors' reads of the archive API.
+    Archive,
 }
 
 impl Action {
@@ -37,6 +40,7 @@ impl Action {
             Action::Connect => "connect",
             Action::Statement => "statement",
             Action::Approval => "approval",
+            Action::Archive => "archive",
         }
     }
 }

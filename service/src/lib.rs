@@ -7,6 +7,7 @@
 //! - [`credentials`]: ephemeral credentials (user names, SCRAM verifiers).
 //! - [`upstream`]: per-run roles in upstream Postgres databases.
 //! - [`state`]: hoop's own Postgres state (migrations, credentials, used token ids).
+//! - [`bearer`]: API tokens of approvers and auditors (hashes only, constant-time lookup).
 //! - [`audit`]: the audit trail of every exchange and revocation.
 //! - [`recording`]: hash-chained session recordings, durable before a statement goes upstream.
 //! - [`exchange`]: the token exchange and revocation use cases.
@@ -22,12 +23,16 @@
 //! - [`policy`]: statement classification with Postgres's own parser (pure), for the rules.
 //! - [`approvals`]: just-in-time approval of held statements: store, waiters, notifications.
 //! - [`archive`]: signed session archives and period digests (format, keys, verification).
+//! - [`archiver`]: the hand-off of finished recordings to the WORM store, and the digest chain.
+//! - [`worm`]: write-once object stores for archives: S3 with Object Lock, or a folder.
 //! - [`cli`]: the command line.
 
 pub mod api;
 pub mod approvals;
 pub mod archive;
+pub mod archiver;
 pub mod audit;
+pub mod bearer;
 pub mod cli;
 pub mod config;
 pub mod credentials;
@@ -47,3 +52,4 @@ pub mod state;
 pub mod trust;
 pub mod upstream;
 pub mod watcher;
+pub mod worm;

@@ -71,6 +71,19 @@ pub struct Metrics {
     pub statements_denied: Counter,
     /// Statements held for an approval, whatever came of it (counted when their session ends).
     pub statements_held: Counter,
+    /// Session archives stored and confirmed in the archive store.
+    pub archives_stored: Counter,
+    /// Digests stored and confirmed in the archive store.
+    pub digests_stored: Counter,
+    /// Recordings left in the spool because they do not verify (an operator must look).
+    pub archives_quarantined: Counter,
+    /// Finished recordings in the spool waiting for the archive store.
+    pub archive_backlog: Gauge,
+    /// Bytes of the spool's recordings, live and waiting (what `max_spool_bytes` bounds).
+    pub spool_bytes: Gauge,
+    /// Seconds since the archive store last answered, 0 while it does (PCI DSS 10.7: alert on
+    /// it).
+    pub archive_store_unreachable_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -156,8 +169,50 @@ impl Metrics {
             "Statements held for a just-in-time approval, counted at session end",
             statements_held.clone(),
         );
+        let archives_stored = Counter::default();
+        registry.register(
+            "archives_stored",
+            "Session archives stored and confirmed in the archive store",
+            archives_stored.clone(),
+        );
+        let digests_stored = Counter::default();
+        registry.register(
+            "archive_digests_stored",
+            "Signed period digests stored and confirmed in the archive store",
+            digests_stored.clone(),
+        );
+        let archives_quarantined = Counter::default();
+        registry.register(
+            "archives_quarantined",
+            "Recordings left in the spool because they do not verify",
+            archives_quarantined.clone(),
+        );
+        let archive_backlog = Gauge::default();
+        registry.register(
+            "archive_backlog",
+            "Finished recordings in the spool waiting to be archived",
+            archive_backlog.clone(),
+        );
+        let spool_bytes = Gauge::default();
+        registry.register(
+            "spool_bytes",
+            "Bytes of session recordings in the spool, live and waiting",
+            spool_bytes.clone(),
+        );
+        let archive_store_unreachable_seconds = Gauge::default();
+        registry.register(
+            "archive_store_unreachable_seconds",
+            "Seconds since the archive store last answered; 0 while it does",
+            archive_store_unreachable_seconds.clone(),
+        );
         Metrics {
             registry,
+            archives_stored,
+            digests_stored,
+            archives_quarantined,
+            archive_backlog,
+            spool_bytes,
+            archive_store_unreachable_seconds,
             masked_values,
             statements_denied,
             statements_held,

@@ -45,6 +45,8 @@ pub enum ServeError {
     Gateway(#[from] crate::gateway::GatewayError),
     #[error(transparent)]
     Watcher(#[from] crate::watcher::WatcherError),
+    #[error(transparent)]
+    Archive(#[from] crate::archiver::ArchiverError),
 }
 
 /// Tells long-running tasks to stop. Cloned into every task; [`ShutdownTrigger::trigger`] or
@@ -305,6 +307,24 @@ pub async fn serve(
         )?),
         None => None,
     };
+    // Checked before anything listens: a store without Object Lock or a missing key fails
+    // the start.
+    let archiver = match &broker.config().archive {
+        Some(config) => Some(
+            crate::archiver::Archiver::new(
+                broker.clone(),
+                config,
+                gateway.spool().clone(),
+                gateway.spool_gauge().clone(),
+                env,
+            )
+            .await?,
+        ),
+        None => {
+            tracing::warn!(target: "hoop::alert", "no [archive] is configured: session recordings stay in the spool and are not archived to WORM storage (PCI DSS 10.3, 10.5)");
+            None
+        }
+    };
     close_leftover_sessions(&broker).await?;
     let closed = gateway.close_crashed_recordings().await;
     if closed > 0 {
@@ -332,11 +352,37 @@ pub async fn serve(
         tracing::info!("shutting down");
         trigger.trigger();
     });
-    let state = crate::api::ApiState { broker, approvals };
+    // The archiver's last pass comes after the gateway has ended (and recorded) its sessions.
+    let (gateway_done, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    let archive_access = archiver
+        .as_ref()
+        .zip(broker.config().archive.as_ref())
+        .map(|(a, c)| a.access(&c.auditors));
+    let archiver_task = archiver.map(|a| {
+        tokio::spawn(a.run(
+            async {
+                let _ = gateway_stopped.await;
+            },
+            ARCHIVE_DRAIN,
+        ))
+    });
+    let state = crate::api::ApiState {
+        broker,
+        approvals,
+        archive: archive_access,
+    };
     run(state, listener, reaper_interval, shutdown).await?;
     let _ = gateway_task.await;
+    let _ = gateway_done.send(());
+    if let Some(task) = archiver_task {
+        let _ = task.await;
+    }
     Ok(())
 }
+
+/// How long a stopping hoop keeps archiving what its last sessions recorded; the rest is
+/// archived at the next start.
+const ARCHIVE_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Sessions this replica left `live` when it last stopped without closing them (a crash):
 /// marked `terminated` in the index; their spool files stay for the archive step.

@@ -49,6 +49,7 @@ async fn main() {
     let state = hoop::api::ApiState {
         broker: broker.clone(),
         approvals,
+        archive: None,
     };
     tokio::spawn(server::run(
         state,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,13 +45,7 @@ async fn approver<'s>(
     let refused = |code: &'static str, message: &str| {
         ApiError::new(StatusCode::UNAUTHORIZED, code, message.to_owned())
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let error = match token {
+    let error = match super::person_token(headers) {
         None => refused(
             "missing_token",
             "send an approver token as 'Authorization: Bearer <token>'",

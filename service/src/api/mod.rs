@@ -8,6 +8,10 @@
 //! | `GET /v1/approvals/{id}` | one approval; approver token |
 //! | `POST /v1/approvals/{id}/approve` | `{"scope": "once" \| "run", "comment": ...}`; approver token |
 //! | `POST /v1/approvals/{id}/deny` | `{"comment": ...}`; approver token |
+//! | `GET /v1/archives` | stored archives (`?run_id= &repository= &connection= &since= &until=`); auditor token |
+//! | `GET /v1/archives/{session_id}` | one archive with its stored manifest; auditor token |
+//! | `GET /v1/archive/objects?prefix=` | the store's objects under `sessions/…` or `digests/…`; auditor token |
+//! | `GET /v1/archive/objects/{key}` | one stored object, byte for byte; auditor token |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the state database answers |
 //! | `GET /metrics` | Prometheus text format |
@@ -18,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 mod approvals;
+mod archives;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,6 +52,8 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 pub struct ApiState {
     pub broker: Arc<Broker>,
     pub approvals: Arc<Approvals>,
+    /// The archive store and its auditors; `None` without `[archive]`.
+    pub archive: Option<Arc<crate::archiver::ArchiveAccess>>,
 }
 
 impl FromRef<ApiState> for Arc<Broker> {
@@ -63,11 +70,25 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/archives", get(archives::list))
+        .route("/v1/archives/{session_id}", get(archives::show))
+        .route("/v1/archive/objects", get(archives::objects))
+        .route("/v1/archive/objects/{*key}", get(archives::object))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The token of an `Authorization: Bearer <token>` header of an approver or an auditor.
+fn person_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 /// An API error: status, stable code, and a message that says what to fix.

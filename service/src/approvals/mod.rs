@@ -19,7 +19,6 @@ pub mod notify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 pub use self::config::{ApprovalsConfig, ApproverConfig};
@@ -76,7 +75,7 @@ impl ApprovalError {
 #[derive(Clone, Debug)]
 pub struct Approver {
     pub name: String,
-    token_sha256: [u8; 32],
+    token_sha256: crate::bearer::TokenHash,
     pub github_login: Option<String>,
     pub gitlab_login: Option<String>,
 }
@@ -121,11 +120,9 @@ impl Approvers {
             config
                 .iter()
                 .map(|a| {
-                    let mut hash = [0u8; 32];
-                    for (i, byte) in hash.iter_mut().enumerate() {
-                        let hex = &a.token_sha256[2 * i..2 * i + 2];
-                        *byte = u8::from_str_radix(hex, 16).unwrap_or_default();
-                    }
+                    // Validated: 64 hex digits.
+                    let hash = crate::bearer::TokenHash::parse(&a.token_sha256)
+                        .unwrap_or(crate::bearer::TokenHash::of(""));
                     Approver {
                         name: a.name.clone(),
                         token_sha256: hash,
@@ -144,36 +141,14 @@ impl Approvers {
     /// The approver whose token this is. Every configured hash is compared in constant time,
     /// so timing tells nothing about which or how many approvers exist.
     pub fn authenticate(&self, token: &str) -> Option<&Approver> {
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
-        for approver in &self.0 {
-            let same = aws_lc_rs::constant_time::verify_slices_are_equal(
-                &approver.token_sha256,
-                &presented,
-            )
-            .is_ok();
-            if same && found.is_none() {
-                found = Some(approver);
-            }
-        }
-        found
+        crate::bearer::find(&self.0, token, |a| &a.token_sha256)
     }
 }
 
 /// A new approver token and the hash that goes into the configuration.
 pub fn new_token() -> (crate::config::Secret, String) {
-    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-    let mut raw = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut raw)
-        .expect("the system random number generator failed");
-    let token = format!("hoopapr_{}", hex(&raw));
-    let hash = hex(&Sha256::digest(token.as_bytes()));
-    (crate::config::Secret::new(token), hash)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let (token, hash) = crate::bearer::new_token("hoopapr_");
+    (token, hash.to_hex())
 }
 
 /// Sessions waiting for a decision on this replica, woken by `NOTIFY hoop_approvals`.
@@ -571,7 +546,7 @@ mod tests {
     fn approver(github: Option<&str>) -> Approver {
         Approvers::from_config(&[ApproverConfig {
             name: "lead".into(),
-            token_sha256: hex(&Sha256::digest(b"t")),
+            token_sha256: crate::bearer::TokenHash::of("t").to_hex(),
             github_login: github.map(str::to_owned),
             gitlab_login: None,
         }])

@@ -187,13 +187,28 @@ impl Archive {
             path: recording.to_owned(),
             source,
         })?;
-        let facts = RecordingFacts::derive(&session_id, &jsonl)
-            .map_err(|e| ArchiveError::Chain(naming(e, recording)))?;
+        self.seal_bytes(&session_id, &jsonl, key, sealed_at)
+            .map_err(|e| match e {
+                ArchiveError::Chain(e) => ArchiveError::Chain(naming(e, recording)),
+                other => other,
+            })
+    }
+
+    /// [`Archive::seal_at`] of a recording already read: the JSONL of `session_id`.
+    pub fn seal_bytes(
+        &self,
+        session_id: &SessionId,
+        jsonl: &[u8],
+        key: &SigningKey,
+        sealed_at: DateTime<Utc>,
+    ) -> Result<SealedArchive, ArchiveError> {
+        let session_id = session_id.clone();
+        let facts = RecordingFacts::derive(&session_id, jsonl)?;
         let day = day_of(&facts.ended_at).ok_or_else(|| ArchiveError::Document {
             what: "recording",
             reason: "the last event's ts is not a time".into(),
         })?;
-        let object = compress(&jsonl)?;
+        let object = compress(jsonl)?;
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT.to_owned(),
             session_id: session_id.clone(),
@@ -236,6 +251,32 @@ pub struct SealedArchive {
 }
 
 impl SealedArchive {
+    /// The sealed archive read back from its two objects (kept beside the spool until the
+    /// store confirmed them, so a retry after a crash puts the same bytes). Checks that the
+    /// object is the one the manifest hashed; the signature is the verifier's business.
+    pub fn from_objects(manifest_bytes: Vec<u8>, recording: Vec<u8>) -> Result<Self, ArchiveError> {
+        let manifest = Manifest::parse(&manifest_bytes)?;
+        let mismatch = |reason: &str| ArchiveError::Document {
+            what: "sealed archive",
+            reason: reason.to_owned(),
+        };
+        if Sha256::of(&recording) != manifest.object_sha256 {
+            return Err(mismatch("the object is not the one its manifest hashed"));
+        }
+        let (Some(manifest_key), Some(recording_key)) =
+            (manifest.manifest_key(), manifest.recording_key())
+        else {
+            return Err(mismatch("the manifest's ended_at is not a time"));
+        };
+        Ok(SealedArchive {
+            manifest,
+            manifest_bytes,
+            recording,
+            manifest_key,
+            recording_key,
+        })
+    }
+
     /// How a digest lists this archive.
     pub fn digest_entry(&self) -> DigestEntry {
         DigestEntry {

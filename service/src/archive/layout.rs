@@ -164,8 +164,9 @@ impl ObjectKey {
         self.0.split('/').fold(root.to_owned(), |p, s| p.join(s))
     }
 
-    /// The date segments `<top>/…/YYYY/MM/DD/<file>` carry, if they are a real date.
-    pub(super) fn day(&self) -> Option<NaiveDate> {
+    /// The date segments `<top>/…/YYYY/MM/DD/<file>` carry, if they are a real date. Public so
+    /// a reader of a store can skip day folders outside a window before fetching anything.
+    pub fn day(&self) -> Option<NaiveDate> {
         let segments: Vec<&str> = self.0.split('/').collect();
         let [.., y, m, d, _file] = segments.as_slice() else {
             return None;

@@ -18,6 +18,7 @@ mod digest;
 mod keys;
 mod layout;
 mod signed;
+mod transcript;
 mod verify;
 
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use keys::{
 };
 pub use layout::{ObjectKey, Prefix, ReplicaName, SessionId, Sha256};
 pub use signed::canonical_form;
+pub use transcript::{Transcript, TranscriptLine, decompress_recording};
 pub use verify::{
     Check, DEFAULT_MAX_DIGEST_DELAY, Gap, Pending, Problem, ProblemClass, VerifyOptions,
     VerifyReport, verify_folder,

@@ -148,6 +148,30 @@ pub enum ProblemClass {
     Unsigned,
     Gap,
     NotCovered,
+    Unlocked,
+}
+
+impl ProblemClass {
+    pub const ALL: [ProblemClass; 6] = [
+        ProblemClass::Missing,
+        ProblemClass::Modified,
+        ProblemClass::Unsigned,
+        ProblemClass::Gap,
+        ProblemClass::NotCovered,
+        ProblemClass::Unlocked,
+    ];
+
+    /// The class as the report and `--format json` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemClass::Missing => "missing",
+            ProblemClass::Modified => "modified",
+            ProblemClass::Unsigned => "unsigned",
+            ProblemClass::Gap => "gap",
+            ProblemClass::NotCovered => "not_covered",
+            ProblemClass::Unlocked => "unlocked",
+        }
+    }
 }
 
 /// One thing wrong with the folder.
@@ -183,6 +207,13 @@ pub enum Problem {
         key: ObjectKey,
         session_id: SessionId,
     },
+    /// An object the store does not hold under the Object Lock the archive needs (no lock,
+    /// GOVERNANCE mode, or retained for too short). A folder cannot show this: the store
+    /// reports locks, so whoever reads the store adds these with [`VerifyReport::add_problems`].
+    Unlocked {
+        key: ObjectKey,
+        detail: String,
+    },
 }
 
 impl Problem {
@@ -193,6 +224,7 @@ impl Problem {
             Problem::Unsigned { .. } => ProblemClass::Unsigned,
             Problem::Gap { .. } => ProblemClass::Gap,
             Problem::NotCovered { .. } => ProblemClass::NotCovered,
+            Problem::Unlocked { .. } => ProblemClass::Unlocked,
         }
     }
 
@@ -202,7 +234,8 @@ impl Problem {
             Problem::Missing { key, .. }
             | Problem::Modified { key, .. }
             | Problem::Unsigned { key, .. }
-            | Problem::NotCovered { key, .. } => key,
+            | Problem::NotCovered { key, .. }
+            | Problem::Unlocked { key, .. } => key,
             Problem::Gap { gap, .. } => match gap {
                 Gap::MissingDigest { referenced_by, .. } => referenced_by,
                 Gap::BrokenLink { digest, .. } => digest,
@@ -245,6 +278,13 @@ impl VerifyReport {
         self.problems.iter().filter(|p| p.class() == class).count()
     }
 
+    /// Adds problems found outside the folder (the store's locks) and sorts the list again, so
+    /// the report stays one list in one order.
+    pub fn add_problems(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        self.problems.extend(problems);
+        *self = std::mem::take(self).finish();
+    }
+
     fn finish(mut self) -> Self {
         self.problems
             .sort_by(|a, b| (a.class(), a.key()).cmp(&(b.class(), b.key())));
@@ -283,7 +323,13 @@ impl fmt::Display for VerifyReport {
             if self.ok() {
                 "ok".to_owned()
             } else {
-                format!("{} problems", self.problems.len())
+                let classes: Vec<String> = ProblemClass::ALL
+                    .into_iter()
+                    .map(|class| (class, self.count(class)))
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(class, n)| format!("{n} {}", class.as_str().replace('_', " ")))
+                    .collect();
+                format!("{} problems ({})", self.problems.len(), classes.join(", "))
             }
         )?;
         for problem in &self.problems {
@@ -350,6 +396,7 @@ impl fmt::Display for Problem {
                 "NOT COVERED  {key} (session {session_id}): listed in no digest, and not newer \
                  than its replica's last digest"
             ),
+            Problem::Unlocked { key, detail } => write!(f, "UNLOCKED     {key}: {detail}"),
         }
     }
 }
@@ -933,5 +980,61 @@ impl Run<'_> {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> ObjectKey {
+        ObjectKey::parse(k).unwrap()
+    }
+
+    #[test]
+    fn problems_from_the_store_join_the_one_sorted_list() {
+        let mut report = VerifyReport {
+            archives: 1,
+            digests: 1,
+            problems: vec![Problem::Missing {
+                key: key("sessions/2026/01/02/b.jsonl.zst"),
+                listed_in: None,
+            }],
+            pending: Vec::new(),
+        };
+        report.add_problems([
+            Problem::Unlocked {
+                key: key("sessions/2026/01/02/b.manifest.json"),
+                detail: "no Object Lock".into(),
+            },
+            Problem::Unlocked {
+                key: key("digests/gw-1/2026/01/02/10-00-00.json"),
+                detail: "mode GOVERNANCE, needs COMPLIANCE".into(),
+            },
+        ]);
+        let classes: Vec<ProblemClass> = report.problems.iter().map(Problem::class).collect();
+        assert_eq!(
+            classes,
+            [
+                ProblemClass::Missing,
+                ProblemClass::Unlocked,
+                ProblemClass::Unlocked
+            ]
+        );
+        let text = report.to_string();
+        assert!(
+            text.starts_with("1 archives, 1 digests: 3 problems (1 missing, 2 unlocked)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "UNLOCKED     digests/gw-1/2026/01/02/10-00-00.json: mode GOVERNANCE, needs \
+                 COMPLIANCE\nUNLOCKED     sessions/2026/01/02/b.manifest.json: no Object Lock"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report.problems[1]).unwrap();
+        assert_eq!(json["class"], "unlocked");
+        assert_eq!(json["key"], "digests/gw-1/2026/01/02/10-00-00.json");
     }
 }

@@ -2,6 +2,8 @@
 //! `anyhow` lives here, at the binary's edge, and nowhere else.
 
 mod approvals;
+mod archive;
+mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +57,10 @@ enum Command {
     Demo(crate::demo::DemoArgs),
     /// List, show, approve and deny statements held for approval (against a running hoop).
     Approvals(approvals::ApprovalsArgs),
+    /// Make an archive signing key, or show the public key auditors pin.
+    Keys(keys::KeysArgs),
+    /// List, download, verify and replay session archives (the auditor's side).
+    Archive(archive::ArchiveArgs),
 }
 
 #[derive(Subcommand)]
@@ -67,7 +73,10 @@ enum ConfigCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its logs would only interleave with it.
-    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Approvals(_)) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Approvals(_) | Command::Keys(_) | Command::Archive(_)
+    ) {
         "warn"
     } else {
         "info"
@@ -84,7 +93,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -114,7 +123,7 @@ fn init_logging(format: LogFormat, default_level: &str) {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(arg) => {
             let config = Config::load(&arg.config)?;
@@ -146,7 +155,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => check_config(&arg.config),
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Approvals(args) => approvals::run(args).await,
+        Command::Keys(args) => keys::run(args),
+        // Archive commands have exit codes of their own (1: a problem found, 2: could not run).
+        Command::Archive(args) => return Ok(archive::run(args).await),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {

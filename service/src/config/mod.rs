@@ -67,6 +67,10 @@ pub struct Config {
     /// notifications.
     #[serde(default)]
     pub approvals: crate::approvals::ApprovalsConfig,
+    /// Where finished recordings are archived (signed, WORM). Absent: recordings stay in the
+    /// spool, and `hoop serve` warns that nothing is archived.
+    #[serde(default)]
+    pub archive: Option<crate::archiver::ArchiveConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -526,6 +530,11 @@ impl Config {
         }
         if g.max_message_bytes < 1024 {
             return err("gateway.max_message_bytes must be at least 1024".into());
+        }
+        if let Some(archive) = &self.archive
+            && let Err(m) = archive.validate()
+        {
+            return err(m);
         }
 
         let mut names = HashSet::new();

@@ -41,6 +41,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let admin_url = prepare_database(&args.database_url).await?;
     let issuer = DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
     let spool = std::env::temp_dir().join(format!("hoop-demo-spool-{}", std::process::id()));
+    // The evidence: a folder store (the embedded default) and a fresh signing key. Both stay
+    // after the demo, so the archive can be verified again with `hoop archive verify`.
+    let evidence = std::env::temp_dir().join(format!("hoop-demo-evidence-{}", std::process::id()));
+    let keys = DemoKeys::create(&evidence)?;
     let gateway_listener = server::bind("127.0.0.1:0".parse()?).await?;
     let gateway_port = gateway_listener.local_addr()?.port();
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
@@ -54,6 +58,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &spool,
         &api,
         &approver_hash,
+        &keys,
     )?;
     let gateway_config = config.gateway.clone();
     let masking = server::masking_policy(&config.masking, &ProcessEnv, "demo")?;
@@ -68,11 +73,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         approvals.clone(),
         "127.0.0.1",
     )?);
+    let archive_config = broker
+        .config()
+        .archive
+        .clone()
+        .context("the demo configuration has an [archive]")?;
+    let archiver = crate::archiver::Archiver::new(
+        broker.clone(),
+        &archive_config,
+        gateway.spool().clone(),
+        gateway.spool_gauge().clone(),
+        &ProcessEnv,
+    )
+    .await?;
+    let archive_access = archiver.access(&archive_config.auditors);
     let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(archiver.run(shutdown.clone().wait(), Duration::from_secs(5)));
     tokio::spawn(approvals.clone().listen(shutdown.clone()));
     let state = crate::api::ApiState {
         broker: broker.clone(),
         approvals: approvals.clone(),
+        archive: Some(archive_access),
     };
     let serving = tokio::spawn(server::run(
         state,
@@ -239,16 +260,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     );
 
-    // The session's recording: written before each statement ran, hash-chained.
-    let recording = wait_for_recording(&spool).await?;
-    let report = crate::recording::verify(&recording)?;
+    // The session's evidence: recorded before each statement ran, then sealed, signed and
+    // stored write-once, and listed in the replica's signed digest.
+    let (manifest_key, recording_key) = wait_for_archive(&broker).await?;
+    let manifest =
+        crate::archive::Manifest::parse(&std::fs::read(manifest_key.to_path(&keys.archive_root))?)?;
     println!(
-        "7. recording {} : {} events, chain verifies (head {}…)",
-        recording.display(),
-        report.events,
-        &report.head.to_hex()[..16]
+        "7. archive {manifest_key}\n   {} events, chain head {}…, {:?}, signed by {}",
+        manifest.events,
+        &manifest.chain_head.to_hex()[..16],
+        manifest.end_state,
+        manifest.key_id,
     );
-    for line in std::fs::read_to_string(&recording)?.lines() {
+    let jsonl = zstd::decode_all(std::fs::File::open(
+        recording_key.to_path(&keys.archive_root),
+    )?)?;
+    for line in String::from_utf8(jsonl)?.lines() {
         let event: Value = serde_json::from_str(line)?;
         let detail = event
             .get("sql")
@@ -283,6 +310,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             detail.or(masked).unwrap_or_default()
         );
     }
+    let ring = crate::archive::KeyRing::from_text(&std::fs::read_to_string(&keys.public)?)?;
+    let options = crate::archive::VerifyOptions {
+        now: Some(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let report = crate::archive::verify_folder(&keys.archive_root, &ring, &options)?;
+    println!(
+        "8. the auditor's check against the pinned public key: {} archive(s), {} digest(s), {} problem(s)",
+        report.archives,
+        report.digests,
+        report.problems.len()
+    );
+    println!(
+        "   again, by hand: hoop archive verify --folder {} --public-key {}",
+        keys.archive_root.display(),
+        keys.public.display()
+    );
+    if !report.ok() {
+        bail!("the demo's archive does not verify:\n{report}");
+    }
 
     let rows = broker
         .store()
@@ -295,7 +342,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             &[&id],
         )
         .await?;
-    println!("8. audit trail (never a token or a password):");
+    println!("9. audit trail (never a token or a password):");
     for r in &rows {
         println!(
             "   {:<8} {:<8} {:<24} rule {:<16} {}",
@@ -360,21 +407,61 @@ async fn wait_for_approval(
     bail!("the held statement's approval never appeared")
 }
 
-/// The demo's one recording, once its session has closed it.
-async fn wait_for_recording(spool: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    for _ in 0..100 {
-        let found = std::fs::read_dir(spool)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        if let Some(path) = found
-            && crate::recording::verify(&path)?.last_kind.as_deref() == Some("session_end")
-        {
-            return Ok(path);
+/// The demo's one archive, once it is stored and a stored digest lists it.
+async fn wait_for_archive(
+    broker: &crate::exchange::Broker,
+) -> anyhow::Result<(crate::archive::ObjectKey, crate::archive::ObjectKey)> {
+    for _ in 0..300 {
+        let row = broker
+            .store()
+            .client()
+            .await?
+            .query_opt(
+                "SELECT manifest_key, recording_key FROM hoop_archives a
+                 JOIN hoop_digests d ON d.key = a.digest_key AND d.stored",
+                &[],
+            )
+            .await?;
+        if let Some(row) = row {
+            return Ok((
+                crate::archive::ObjectKey::parse(row.get(0))?,
+                crate::archive::ObjectKey::parse(row.get(1))?,
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("the session's recording was not closed")
+    bail!("the session was not archived and digested within 15 s")
+}
+
+/// The demo replica's signing key and the public key an auditor pins, beside its archive.
+struct DemoKeys {
+    private: std::path::PathBuf,
+    public: std::path::PathBuf,
+    archive_root: std::path::PathBuf,
+}
+
+impl DemoKeys {
+    fn create(dir: &std::path::Path) -> anyhow::Result<DemoKeys> {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let generated = crate::archive::generate()?;
+        let keys = DemoKeys {
+            private: dir.join("signing.key"),
+            public: dir.join("signing.key.pub"),
+            archive_root: dir.join("archive"),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&keys.private)?;
+        std::io::Write::write_all(&mut file, generated.private_pem.expose().as_bytes())?;
+        std::fs::write(&keys.public, &generated.public_file)?;
+        Ok(keys)
+    }
 }
 
 async fn post_exchange(
@@ -455,7 +542,10 @@ fn demo_config(
     spool: &std::path::Path,
     api: &str,
     approver_hash: &str,
+    keys: &DemoKeys,
 ) -> anyhow::Result<Config> {
+    let store = format!("file://{}", keys.archive_root.display());
+    let signing_key = keys.private.display().to_string();
     let mut key = [0u8; 48];
     aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
     let key = base64::engine::general_purpose::STANDARD.encode(key);
@@ -520,6 +610,13 @@ fn demo_config(
         name = "card-verification"
         table = "cards"
         columns = ["cvv"]
+
+        # Finished sessions are sealed, signed and stored write-once; a digest every 2 s (an
+        # hour in production) lists what was stored, so a missing archive shows.
+        [archive]
+        store = {store:?}
+        signing_key = {{ file = {signing_key:?} }}
+        digest_period = "2s"
         "#
     );
     Ok(Config::from_toml(&text, "demo")?)

@@ -32,7 +32,7 @@ use crate::config::GatewayConfig;
 use crate::exchange::Broker;
 use crate::gateway_tls::{GatewayTls, TlsError};
 use crate::masking::MaskingPolicy;
-use crate::recording::{Event, RecordingError, Spool};
+use crate::recording::{RecordingError, Spool};
 use crate::server::Shutdown;
 
 pub use policy::StatementPolicy;
@@ -62,6 +62,9 @@ pub struct Gateway {
     /// Keys the fake SCRAM verifiers of unknown users; derived from the server key so an unknown
     /// user's salt stays the same across restarts and replicas, as a real user's does.
     mock_key: [u8; 32],
+    /// The spool's size against `archive.max_spool_bytes`, kept by the archiver, which it
+    /// wakes when a session ends.
+    spool_gauge: Arc<crate::archiver::SpoolGauge>,
 }
 
 impl Gateway {
@@ -89,6 +92,12 @@ impl Gateway {
             }
         };
         let spool = Spool::open(&config.spool_dir)?;
+        let spool_limit = broker
+            .config()
+            .archive
+            .as_ref()
+            .and_then(|a| a.max_spool_bytes);
+        let spool_gauge = Arc::new(crate::archiver::SpoolGauge::new(spool_limit));
         let mock_key = broker.upstreams().derived_key("scram mock verifier");
         Ok(Gateway {
             broker,
@@ -101,6 +110,7 @@ impl Gateway {
             catalog: catalog::Catalog::default(),
             approvals,
             mock_key,
+            spool_gauge,
         })
     }
 
@@ -112,10 +122,9 @@ impl Gateway {
         &self.registry
     }
 
-    /// Closes recordings a crash left open: a trailing partial line is cut off and a
-    /// `session_end` event with reason "terminated" is appended, so every recording in the
-    /// spool ends cleanly and verifies. Recordings that do not verify are left untouched for
-    /// an operator, with an alert. Run at start, before accepting sessions.
+    /// Closes recordings a crash left open ([`Spool::close_cut_short`]): every recording in the
+    /// spool then ends cleanly and verifies. Recordings that do not verify are left untouched
+    /// for an operator, with an alert. Run at start, before accepting sessions.
     pub async fn close_crashed_recordings(&self) -> usize {
         let files = match self.spool.leftovers() {
             Ok(files) => files,
@@ -126,30 +135,26 @@ impl Gateway {
         };
         let mut closed = 0;
         for path in files {
-            let recovered = match crate::recording::recover(&path) {
-                Ok(r) if r.chain.last_kind.as_deref() == Some("session_end") => continue,
-                Ok(r) => r,
+            let reason = "the gateway stopped without closing the session";
+            match self.spool.close_cut_short(&path, reason).await {
+                Ok(true) => closed += 1,
+                Ok(false) => {}
                 Err(e) => {
-                    tracing::error!(target: "hoop::alert", path = %path.display(), error = %e, "a recording in the spool does not verify; left for inspection");
-                    continue;
-                }
-            };
-            let reason = "terminated: the gateway stopped without closing the session";
-            let result = match self.spool.resume(&recovered).await {
-                Ok(recorder) => recorder
-                    .finish(Event::new("session_end").with("reason", reason))
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => closed += 1,
-                Err(e) => {
-                    tracing::error!(target: "hoop::alert", path = %path.display(), error = %e, "cannot close a crashed recording")
+                    tracing::error!(target: "hoop::alert", path = %path.display(), error = %e, "cannot close a crashed recording; left for inspection")
                 }
             }
         }
         closed
+    }
+
+    /// The spool, shared with the archiver.
+    pub fn spool(&self) -> &Arc<Spool> {
+        &self.spool
+    }
+
+    /// The spool's gauge, shared with the archiver.
+    pub fn spool_gauge(&self) -> &Arc<crate::archiver::SpoolGauge> {
+        &self.spool_gauge
     }
 
     /// Forwards a client's CancelRequest to the upstream its key maps to; a stale or foreign

@@ -486,6 +486,16 @@ async fn open(
         return Ok(());
     }
 
+    if let Some((bytes, limit)) = gateway.spool_gauge.over_limit() {
+        tracing::error!(target: "hoop::alert", bytes, limit, "the spool is over archive.max_spool_bytes; refusing new sessions until the archive store takes the backlog");
+        let msg = format!(
+            "hoop's evidence spool holds {bytes} bytes of recordings not yet archived, over its \
+             limit of {limit}: new sessions are refused until the archive store is reachable \
+             again (PCI DSS 10.7); tell the operators"
+        );
+        login.refuse(stream, ("spool_full", "53100", msg)).await;
+        return Ok(());
+    }
     let session_id = SessionId::new_random();
     let registration = gateway.registry.register(record.id, session_id);
     let application = startup
@@ -713,5 +723,6 @@ async fn open(
         Err(e) => tracing::error!(%session_id, error = %e, "cannot close a session in the index"),
     }
     tracing::info!(%session_id, reason = %outcome.ended, statements = outcome.statements, %summary, "gateway session ended");
+    gateway.spool_gauge.recording_finished();
     Ok(())
 }

@@ -85,4 +85,6 @@ pub enum RecordingError {
         expected: u64,
         found: u64,
     },
+    #[error("the recording does not verify, so it is left for inspection: {0}")]
+    DoesNotVerify(#[from] ChainError),
 }

@@ -159,6 +159,27 @@ impl Spool {
         }
     }
 
+    /// Closes a recording that a crash or a failure cut short (its recorder is gone): cuts off
+    /// a trailing partial line, then appends `terminated` (with `reason`) and `session_end`, so
+    /// it verifies and can be archived. A recording that already ends with `session_end` is
+    /// left as it is (`Ok(false)`). One that does not verify is an error: an operator must look.
+    pub async fn close_cut_short(
+        self: &Arc<Self>,
+        path: &Path,
+        reason: &str,
+    ) -> Result<bool, RecordingError> {
+        let recovered = super::recover(path)?;
+        if recovered.chain.last_kind.as_deref() == Some("session_end") {
+            return Ok(false);
+        }
+        let mut recorder = self.resume(&recovered).await?;
+        recorder.append(Event::new("terminated").with("reason", reason.to_owned()))?;
+        recorder
+            .finish(Event::new("session_end").with("reason", "terminated"))
+            .await?;
+        Ok(true)
+    }
+
     /// Spool files (`*.jsonl`) that no live recorder of this process owns, sorted: at start,
     /// the sessions a crash left behind (already completed from the journal); later, also
     /// finished recordings not yet archived. Files journal replay left for an operator (it

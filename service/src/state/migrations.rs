@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "approvals",
         include_str!("../../../migrations/0003_approvals.sql"),
     ),
+    (
+        4,
+        "archives",
+        include_str!("../../../migrations/0004_archives.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying hoop's migration lock.

@@ -1,9 +1,11 @@
-//! hoop's own state in Postgres: credentials, used token ids, audit events.
+//! hoop's own state in Postgres: credentials, used token ids, sessions, approvals, archives,
+//! audit events.
 //!
 //! [`Store`] owns the connection pool; each table's queries live beside the concept they serve
 //! ([`credentials`], [`tokens`], [`sessions`]). The schema comes from `migrations/` ([`migrations`]).
 
 pub mod approvals;
+pub mod archives;
 pub mod credentials;
 mod migrations;
 pub mod sessions;

@@ -593,6 +593,8 @@ pub struct Options {
     /// The recordings' directory; `spool` in the scratch directory if `None`.
     pub spool_dir: Option<PathBuf>,
     pub gateway: GatewaySettings,
+    /// More environment for `hoop serve` (the archive store's AWS settings).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -603,6 +605,7 @@ impl Default for Options {
             role_provisioning: "exchange",
             spool_dir: None,
             gateway: GatewaySettings::default(),
+            env: Vec::new(),
         }
     }
 }
@@ -621,6 +624,7 @@ pub struct Hoop {
     config_path: PathBuf,
     config: ConfigFile,
     gateway: GatewaySettings,
+    env: Vec<(String, String)>,
     log_path: PathBuf,
     http: reqwest::Client,
     // Dropped last: it holds the log.
@@ -661,6 +665,7 @@ impl Hoop {
             config_path: dir.write("hoop.toml", &config.render_with(&options.gateway)),
             config: config.clone(),
             gateway: options.gateway.clone(),
+            env: options.env.clone(),
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
             db,
@@ -697,13 +702,11 @@ impl Hoop {
     fn serve(&self, config: &Path, log: &Path) -> Child {
         let url = self.db.url();
         let config = config.display().to_string();
-        hoop_command(
-            &["serve", "--config", &config],
-            &[(STATE_URL_VAR, &url), (ADMIN_URL_VAR, &url)],
-            log,
-        )
-        .spawn()
-        .unwrap()
+        let mut env = vec![(STATE_URL_VAR, url.as_str()), (ADMIN_URL_VAR, url.as_str())];
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        hoop_command(&["serve", "--config", &config], &env, log)
+            .spawn()
+            .unwrap()
     }
 
     /// A second `hoop serve` on the same state database, secret key and issuers, with its own

@@ -1,0 +1,141 @@
+//! The replica's digest chain: one signed digest per elapsed period, each linking to the one
+//! before, listing every archive stored since.
+//!
+//! A digest is first committed to `hoop_digests` (exact bytes) together with the claim on the
+//! archives it lists, then put in the store. After a crash between the two the same bytes are
+//! put again, so the chain never forks; after the state database was lost, the chain goes on
+//! from the newest digest in the store.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Archiver, ArchiverError};
+use crate::archive::{Digest, DigestBuilder, ObjectKey, Period, PreviousDigest};
+use crate::state::StateError;
+use crate::state::archives::{self, NewDigest};
+
+/// Where the chain stands.
+pub(super) struct Chain {
+    /// The next period to write a digest for.
+    next: Period,
+    previous: Option<PreviousDigest>,
+    /// A digest committed to the state database but not yet confirmed in the store.
+    unstored: Option<Unstored>,
+}
+
+struct Unstored {
+    key: ObjectKey,
+    body: Vec<u8>,
+    period: Period,
+}
+
+impl Chain {
+    /// Picks the chain up from the state database, else from the store, else starts it with
+    /// the current period.
+    pub(super) async fn load(a: &Archiver) -> Result<Chain, ArchiverError> {
+        let client = a.broker.store().client().await?;
+        let replica = a.replica.as_str();
+        if let Some(row) = archives::latest_digest(&client, replica).await? {
+            let previous = PreviousDigest::of_stored(row.key.clone(), &row.body)?;
+            let next = following(row.period, a.period)?;
+            let unstored = (!row.stored).then(|| Unstored {
+                key: row.key,
+                body: row.body,
+                period: row.period,
+            });
+            return Ok(Chain {
+                next,
+                previous: Some(previous),
+                unstored,
+            });
+        }
+        if let Some((key, body)) = newest_in_store(a).await? {
+            let digest = Digest::parse(&body)?;
+            tracing::warn!(digest = %key, "the state database knows no digest of this replica; continuing the chain from the newest one in the store");
+            return Ok(Chain {
+                next: following(digest.period()?, a.period)?,
+                previous: Some(PreviousDigest::of_stored(key, &body)?),
+                unstored: None,
+            });
+        }
+        Ok(Chain {
+            next: Period::containing(Utc::now(), a.period)?,
+            previous: None,
+            unstored: None,
+        })
+    }
+
+    /// How long until the next digest is due.
+    pub(super) fn until_due(&self, now: DateTime<Utc>) -> Duration {
+        (self.next.end() - now).to_std().unwrap_or(Duration::ZERO)
+    }
+
+    /// Stores a digest left unstored, then writes one per elapsed period.
+    pub(super) async fn write_due(&mut self, a: &Archiver) -> Result<(), ArchiverError> {
+        self.flush(a).await?;
+        while Utc::now() >= self.next.end() {
+            let period = self.next;
+            let mut client = a.broker.store().client().await?;
+            let tx = client.transaction().await.map_err(StateError::from)?;
+            let listed = archives::undigested(&tx, a.replica.as_str()).await?;
+            let mut builder = DigestBuilder::new(a.replica.clone(), period, self.previous.clone());
+            for entry in &listed {
+                builder.add(entry.clone())?;
+            }
+            let sealed = builder.seal(&a.key)?;
+            archives::insert_digest(
+                tx,
+                &NewDigest {
+                    replica: a.replica.as_str(),
+                    period,
+                    key: &sealed.key,
+                    body: &sealed.bytes,
+                    listed: &listed,
+                },
+            )
+            .await?;
+            // Committed: this digest is the chain's, whatever the store says next.
+            self.previous = Some(sealed.link());
+            self.next = period.next();
+            self.unstored = Some(Unstored {
+                key: sealed.key,
+                body: sealed.bytes,
+                period,
+            });
+            self.flush(a).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, a: &Archiver) -> Result<(), ArchiverError> {
+        let Some(u) = &self.unstored else {
+            return Ok(());
+        };
+        a.put_confirmed(&u.key, &u.body, a.lock_from(u.period.end()))
+            .await?;
+        let client = a.broker.store().client().await?;
+        archives::mark_digest_stored(&client, a.replica.as_str(), u.period).await?;
+        a.broker.metrics().digests_stored.inc();
+        tracing::debug!(digest = %u.key, "digest stored");
+        self.unstored = None;
+        Ok(())
+    }
+}
+
+/// The period after `last`, of the configured length (which may have changed since).
+fn following(last: Period, length: Duration) -> Result<Period, ArchiverError> {
+    let length = TimeDelta::from_std(length).unwrap_or(TimeDelta::hours(1));
+    Ok(Period::new(last.end(), last.end() + length)?)
+}
+
+/// The newest digest of this replica in the store (keys sort by period start).
+async fn newest_in_store(a: &Archiver) -> Result<Option<(ObjectKey, Vec<u8>)>, ArchiverError> {
+    let prefix = format!("digests/{}/", a.replica);
+    let listed = a.store.list(&prefix).await?;
+    let Some(newest) = listed.into_iter().map(|l| l.key).max() else {
+        return Ok(None);
+    };
+    let body = a.store.get(&newest).await?;
+    Ok(Some((newest, body.to_vec())))
+}

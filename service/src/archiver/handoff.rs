@@ -1,0 +1,236 @@
+//! One recording from the spool to the store: seal, keep, put, confirm, record, delete.
+//!
+//! The sealed objects are written to `<spool>/sealed/` before anything is put, manifest last
+//! (its presence means both are whole). A retry, in this process or after a crash, puts those
+//! same bytes: the manifest's `sealed_at` and signature never change between attempts, so the
+//! store never holds two versions of an archive.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+use super::{ABANDONED_AFTER, Archiver, ArchiverError};
+use crate::archive::{ArchiveError, EndState, SealedArchive, SessionId};
+use crate::state::archives::{StoredArchive, record_stored};
+
+/// The folder of sealed objects waiting for the store, inside the spool.
+const SEALED_DIR: &str = "sealed";
+
+/// What became of a spool file.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Handed {
+    /// Both objects are confirmed in the store and the spool file is gone.
+    Stored,
+    /// Its session has not ended (or ended moments ago without its end event): left for now.
+    NotFinished,
+    /// Its recorder went away without an end event long ago: closed as `terminated`; it is
+    /// archived at the next pass.
+    Closed,
+}
+
+pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, ArchiverError> {
+    let session = SessionId::new(super::session_of(path).unwrap_or_default())?;
+    let sealed_dir = a.spool.dir().join(SEALED_DIR);
+    let paths = SealedPaths::new(&sealed_dir, &session);
+    let sealed = match paths.load()? {
+        Some(sealed) => sealed,
+        None => match seal(a, path, &session, &paths).await? {
+            Some(sealed) => sealed,
+            None => return close_if_abandoned(a, path).await,
+        },
+    };
+    let m = &sealed.manifest;
+    let ended_at = parse_time(&m.ended_at);
+    let lock = a.lock_from(ended_at.unwrap_or_else(Utc::now));
+    // The recording first: a manifest never names an object that is not there.
+    a.put_confirmed(&sealed.recording_key, &sealed.recording, lock)
+        .await?;
+    a.put_confirmed(&sealed.manifest_key, &sealed.manifest_bytes, lock)
+        .await?;
+    let row = StoredArchive {
+        entry: sealed.digest_entry(),
+        replica: a.replica.to_string(),
+        store: a.store.describe(),
+        end_state: match m.end_state {
+            EndState::Ended => "ended",
+            EndState::Terminated => "terminated",
+        }
+        .to_owned(),
+        run_id: m.identity.run_id.clone(),
+        repository: m.identity.repository.clone(),
+        connection: m.identity.connection.clone(),
+        started_at: parse_time(&m.started_at),
+        ended_at,
+        sealed_at: parse_time(&m.sealed_at).unwrap_or_else(Utc::now),
+        retain_until: lock.retain_until,
+    };
+    let mut client = a.broker.store().client().await?;
+    record_stored(&mut client, &row).await?;
+    a.broker.metrics().archives_stored.inc();
+    tracing::info!(session_id = %session, manifest = %sealed.manifest_key, end_state = %row.end_state, retain_until = %lock.retain_until, "session archived");
+    // Only now: both objects are confirmed and the row is committed.
+    for file in [path, &paths.manifest, &paths.recording] {
+        remove(file)?;
+    }
+    sync_dir(a.spool.dir())?;
+    Ok(Handed::Stored)
+}
+
+/// Seals a finished recording and keeps the objects in `sealed/`; `None` when the recording
+/// has not ended.
+async fn seal(
+    a: &Archiver,
+    path: &Path,
+    session: &SessionId,
+    paths: &SealedPaths,
+) -> Result<Option<SealedArchive>, ArchiverError> {
+    let jsonl = fs::read(path).map_err(|source| io(path, source))?;
+    if !ends_with_session_end(&jsonl) {
+        return Ok(None);
+    }
+    let sealed = a
+        .sealer
+        .seal_bytes(session, &jsonl, &a.key, Utc::now())
+        .map_err(|e| match e {
+            ArchiveError::Chain(c) => ArchiverError::Recording(c.into()),
+            other => other.into(),
+        })?;
+    paths.keep(&sealed)?;
+    Ok(Some(sealed))
+}
+
+/// Whether the last line is the gateway's `session_end` event.
+fn ends_with_session_end(jsonl: &[u8]) -> bool {
+    let body = jsonl.strip_suffix(b"\n").unwrap_or(jsonl);
+    if body.len() == jsonl.len() {
+        return false; // a partial last line: still being written, or cut short
+    }
+    let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+    serde_json::from_slice::<serde_json::Value>(last)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+        .is_some_and(|k| k == "session_end")
+}
+
+/// A recording that is not live in this process and has not ended: its recorder went away
+/// (an error, a panic). Once it has been quiet for [`ABANDONED_AFTER`] it is closed.
+async fn close_if_abandoned(a: &Archiver, path: &Path) -> Result<Handed, ArchiverError> {
+    let quiet = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| {
+            SystemTime::now()
+                .duration_since(t)
+                .unwrap_or_default()
+                .ge(&ABANDONED_AFTER)
+        })
+        .map_err(|source| io(path, source))?;
+    if !quiet {
+        return Ok(Handed::NotFinished);
+    }
+    let reason = "the session's recorder stopped without an end event";
+    if a.spool.close_cut_short(path, reason).await? {
+        tracing::warn!(path = %path.display(), "closed an abandoned recording as terminated");
+    }
+    Ok(Handed::Closed)
+}
+
+/// `<spool>/sealed/<session>.manifest.json` and `.jsonl.zst`.
+struct SealedPaths {
+    dir: PathBuf,
+    manifest: PathBuf,
+    recording: PathBuf,
+}
+
+impl SealedPaths {
+    fn new(dir: &Path, session: &SessionId) -> Self {
+        SealedPaths {
+            dir: dir.to_owned(),
+            manifest: dir.join(format!("{session}.manifest.json")),
+            recording: dir.join(format!("{session}.jsonl.zst")),
+        }
+    }
+
+    /// The objects an earlier attempt sealed. A pair that does not hold together (a crash
+    /// mid-write cannot cause it: the manifest is renamed in last) is an error for an operator.
+    fn load(&self) -> Result<Option<SealedArchive>, ArchiverError> {
+        let manifest = match fs::read(&self.manifest) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&self.manifest, e)),
+        };
+        let recording = fs::read(&self.recording).map_err(|e| io(&self.recording, e))?;
+        Ok(Some(SealedArchive::from_objects(manifest, recording)?))
+    }
+
+    /// Writes both objects durably, the recording first, each through a temporary file.
+    fn keep(&self, sealed: &SealedArchive) -> Result<(), ArchiverError> {
+        fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        write_durably(&self.recording, &sealed.recording)?;
+        write_durably(&self.manifest, &sealed.manifest_bytes)?;
+        sync_dir(&self.dir)
+    }
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ArchiverError> {
+    let tmp = path.with_extension("part");
+    let written = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    written.map_err(|e| io(path, e))
+}
+
+fn remove(path: &Path) -> Result<(), ArchiverError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(path, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ArchiverError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+fn io(path: &Path, source: std::io::Error) -> ArchiverError {
+    ArchiverError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn parse_time(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ends_with_session_end;
+
+    #[test]
+    fn only_a_whole_last_session_end_line_counts_as_finished() {
+        let ended = b"{\"kind\":\"session_start\"}\n{\"kind\":\"session_end\"}\n";
+        assert!(ends_with_session_end(ended));
+        assert!(!ends_with_session_end(b"{\"kind\":\"session_start\"}\n"));
+        assert!(!ends_with_session_end(
+            b"{\"kind\":\"session_start\"}\n{\"kind\":\"session_e"
+        ));
+        assert!(!ends_with_session_end(b"{\"kind\":\"session_end\"}"));
+        assert!(!ends_with_session_end(b""));
+    }
+}

@@ -1,0 +1,379 @@
+//! `hoop archive verify`: a folder, or a store through a download into a scratch folder, checked
+//! by [`verify_folder`] against pinned keys; for a store with Object Lock, every object's lock
+//! too (COMPLIANCE mode, retained long enough), reported as [`Problem::Unlocked`] in the same
+//! report.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::Args;
+use serde_json::json;
+
+use super::download::{Plan, Selection};
+use super::list::ended_at;
+use super::{
+    FilterArgs, Outcome, S3Args, ScratchFolder, TextFormat, Window, WindowArgs, in_parallel,
+    midnight, pinned_keys,
+};
+use crate::archive::{ObjectKey, Problem, VerifyOptions, VerifyReport, verify_folder};
+use crate::worm::{LockMode, ObjectInfo, StoreUrl, WormStore};
+
+/// PCI DSS 10.5.1: a year of audit log history.
+const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    source: Source,
+    #[command(flatten)]
+    s3: S3Args,
+    /// A pinned public key file (`hoop keys generate` wrote it as `<key>.pub`); repeat it, or
+    /// concatenate files, to pin the keys of a rotation.
+    #[arg(long = "public-key", value_name = "FILE", required = true)]
+    public_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    window: WindowArgs,
+    /// How long an archive may wait for its digest, and a replica go without one, before it
+    /// is a problem (a deleted latest digest shows this way).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2h")]
+    max_digest_delay: Duration,
+    /// Verify as of this time (RFC 3339) rather than now, e.g. to repeat a past verification.
+    #[arg(long, value_parser = parse_instant, conflicts_with = "no_clock")]
+    now: Option<DateTime<Utc>>,
+    /// Use no clock: an archive after its replica's last digest is pending however old.
+    #[arg(long)]
+    no_clock: bool,
+    /// Days every object must stay locked after its session ended (digests: after their
+    /// period), as the gateway's `archive.retention_days`. Checked on stores with Object Lock.
+    #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS)]
+    retention_days: u32,
+    /// With --store: keep the downloaded copy in this folder (resumable) instead of a scratch
+    /// folder removed afterwards.
+    #[arg(long, requires = "store")]
+    into: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    format: TextFormat,
+}
+
+/// `--store` or `--folder`, exactly one.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Source {
+    /// The archive store: `s3://bucket/prefix` or `file:///path`.
+    #[arg(long)]
+    store: Option<StoreUrl>,
+    /// A folder laid out like the store (what `hoop archive download` writes).
+    #[arg(long)]
+    folder: Option<PathBuf>,
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}): 2026-01-31T12:00:00Z"))
+}
+
+pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let window = Window::of(&args.window)?;
+    let keys = pinned_keys(&args.public_keys)?;
+    let options = VerifyOptions {
+        since: window.since,
+        until: window.until,
+        now: if args.no_clock {
+            None
+        } else {
+            Some(args.now.unwrap_or_else(Utc::now))
+        },
+        max_digest_delay: args.max_digest_delay,
+    };
+    let (source, report, locks) = match (&args.source.store, &args.source.folder) {
+        (_, Some(folder)) => {
+            let report = verify_folder(folder, &keys, &options)
+                .with_context(|| format!("verifying {}", folder.display()))?;
+            (folder.display().to_string(), report, Locks::NotAStore)
+        }
+        (Some(url), None) => {
+            let store = args.s3.open(url).await?;
+            let retention = TimeDelta::days(i64::from(args.retention_days));
+            let (report, locks) =
+                verify_store(&store, &window, &args, &keys, &options, retention).await?;
+            (store.describe(), report, locks)
+        }
+        (None, None) => anyhow::bail!("give --store or --folder"),
+    };
+    let pinned: Vec<String> = keys.ids().map(ToString::to_string).collect();
+    match args.format {
+        TextFormat::Text => {
+            println!(
+                "verified {source} with the pinned keys {}",
+                pinned.join(", ")
+            );
+            println!(
+                "window {} to {}; clock {}; {}",
+                options
+                    .since
+                    .map_or("the start".to_owned(), |t| t.to_rfc3339()),
+                options
+                    .until
+                    .map_or("the end".to_owned(), |t| t.to_rfc3339()),
+                options
+                    .now
+                    .map_or("none (--no-clock)".to_owned(), |t| t.to_rfc3339()),
+                locks.describe(args.retention_days),
+            );
+            print!("{report}");
+        }
+        TextFormat::Json => {
+            let out = json!({
+                "source": source,
+                "pinned_keys": pinned,
+                "since": options.since,
+                "until": options.until,
+                "now": options.now,
+                "locks_checked": matches!(locks, Locks::Checked),
+                "ok": report.ok(),
+                "report": report,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Problems
+    })
+}
+
+/// Whether the report covers Object Lock.
+enum Locks {
+    /// `--folder`: a copy has no locks.
+    NotAStore,
+    /// The store has no locks to report (a folder store).
+    Unsupported,
+    Checked,
+}
+
+impl Locks {
+    fn describe(&self, retention_days: u32) -> String {
+        match self {
+            Locks::NotAStore => "locks not checked (a folder)".to_owned(),
+            Locks::Unsupported => "locks not checked (the store has no Object Lock)".to_owned(),
+            Locks::Checked => {
+                format!("Object Lock checked: COMPLIANCE, at least {retention_days} days")
+            }
+        }
+    }
+}
+
+async fn verify_store(
+    store: &Arc<dyn WormStore>,
+    window: &Window,
+    args: &VerifyArgs,
+    keys: &crate::archive::KeyRing,
+    options: &VerifyOptions,
+    retention: TimeDelta,
+) -> anyhow::Result<(VerifyReport, Locks)> {
+    let selection = Selection {
+        archives: true,
+        filters: FilterArgs::default(),
+    };
+    let plan = Plan::make(store, window, &selection).await?;
+    let scratch;
+    let folder = match &args.into {
+        Some(into) => into.clone(),
+        None => {
+            scratch = ScratchFolder::new("verify")?;
+            scratch.path().to_owned()
+        }
+    };
+    plan.fetch(store, &folder, std::io::stderr().is_terminal())
+        .await?;
+    let mut report = verify_folder(&folder, keys, options)
+        .with_context(|| format!("verifying the copy in {}", folder.display()))?;
+    if !store.has_locks() {
+        return Ok((report, Locks::Unsupported));
+    }
+    let objects = locked_objects(&plan, retention);
+    let problems = in_parallel(objects, |(key, needed)| {
+        let store = Arc::clone(store);
+        async move {
+            let info = store.head(&key).await;
+            info.map(|info| lock_problem(&key, info.as_ref(), needed))
+                .with_context(|| format!("reading the lock of {key}"))
+        }
+    })
+    .await?;
+    let problems: Vec<Problem> = problems
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    report.add_problems(problems);
+    Ok((report, Locks::Checked))
+}
+
+/// Every downloaded object with the earliest retain-until it needs: the session's `ended_at`
+/// (for both objects of an archive) or the digest's `period_end`, plus the retention. An
+/// object whose document cannot be read needs at least its key's day plus the retention.
+fn locked_objects(plan: &Plan, retention: TimeDelta) -> Vec<(ObjectKey, DateTime<Utc>)> {
+    let key_day = |key: &ObjectKey| key.day().map(midnight);
+    let mut objects = Vec::new();
+    for a in &plan.archives {
+        let base = a
+            .parsed()
+            .and_then(ended_at)
+            .or_else(|| key_day(&a.manifest_key));
+        let Some(base) = base else { continue };
+        if a.manifest_bytes.is_some() {
+            objects.push((a.manifest_key.clone(), base + retention));
+        }
+        if a.recording_size.is_some() {
+            objects.push((a.recording_key.clone(), base + retention));
+        }
+    }
+    for d in &plan.digests {
+        let base = d
+            .digest
+            .as_ref()
+            .map(|d| d.period_end)
+            .or_else(|| key_day(&d.key));
+        if let Some(base) = base {
+            objects.push((d.key.clone(), base + retention));
+        }
+    }
+    objects
+}
+
+/// Retain-until dates are kept to the second (S3) while `ended_at` has microseconds: a lock
+/// this much short of the exact instant is the store's rounding, not a shortfall.
+const ROUNDING: TimeDelta = TimeDelta::seconds(1);
+
+/// The lock problem of one object, if any: none, not COMPLIANCE, or retained for less than
+/// until `needed`.
+fn lock_problem(
+    key: &ObjectKey,
+    info: Option<&ObjectInfo>,
+    needed: DateTime<Utc>,
+) -> Option<Problem> {
+    let unlocked = |detail: String| {
+        Some(Problem::Unlocked {
+            key: key.clone(),
+            detail,
+        })
+    };
+    let Some(info) = info else {
+        return unlocked("the store no longer holds it (deleted while verifying?)".to_owned());
+    };
+    let Some(lock) = info.lock else {
+        return unlocked(format!(
+            "no Object Lock, needs COMPLIANCE until {}",
+            needed.to_rfc3339()
+        ));
+    };
+    let mut faults = Vec::new();
+    if lock.mode != LockMode::Compliance {
+        faults.push(format!(
+            "mode {} (removable by users allowed to bypass it), needs COMPLIANCE",
+            lock.mode.as_str()
+        ));
+    }
+    if lock.retain_until + ROUNDING < needed {
+        faults.push(format!(
+            "retained until {}, needs {}",
+            lock.retain_until.to_rfc3339(),
+            needed.to_rfc3339()
+        ));
+    }
+    if faults.is_empty() {
+        None
+    } else {
+        unlocked(faults.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worm::Lock;
+    use chrono::TimeZone as _;
+
+    fn info(lock: Option<Lock>) -> ObjectInfo {
+        ObjectInfo {
+            size: 1,
+            sha256: None,
+            lock,
+            version_id: None,
+        }
+    }
+
+    fn detail(problem: Option<Problem>) -> Option<String> {
+        problem.map(|p| match p {
+            Problem::Unlocked { detail, .. } => detail,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_lock_must_be_compliance_and_long_enough() {
+        let key = ObjectKey::parse("sessions/2026/01/02/s.jsonl.zst").unwrap();
+        let needed =
+            Utc.with_ymd_and_hms(2027, 1, 2, 10, 0, 0).unwrap() + TimeDelta::microseconds(123_456);
+        let lock = |mode, retain_until| Some(Lock { mode, retain_until });
+        let second = needed - TimeDelta::microseconds(123_456);
+        assert_eq!(
+            lock_problem(
+                &key,
+                Some(&info(lock(LockMode::Compliance, second))),
+                needed
+            ),
+            None,
+            "rounded down to the second"
+        );
+        assert_eq!(
+            lock_problem(
+                &key,
+                Some(&info(lock(
+                    LockMode::Compliance,
+                    needed + TimeDelta::days(9)
+                ))),
+                needed
+            ),
+            None
+        );
+        let short = detail(lock_problem(
+            &key,
+            Some(&info(lock(
+                LockMode::Compliance,
+                needed - TimeDelta::days(1),
+            ))),
+            needed,
+        ))
+        .unwrap();
+        assert!(
+            short.starts_with("retained until 2027-01-01T10:00:00.123456+00:00, needs 2027-01-02"),
+            "{short}"
+        );
+        let governance = detail(lock_problem(
+            &key,
+            Some(&info(lock(LockMode::Governance, needed))),
+            needed,
+        ))
+        .unwrap();
+        assert!(governance.starts_with("mode GOVERNANCE"), "{governance}");
+        let none = detail(lock_problem(&key, Some(&info(None)), needed)).unwrap();
+        assert!(none.starts_with("no Object Lock"), "{none}");
+        let gone = detail(lock_problem(&key, None, needed)).unwrap();
+        assert!(gone.contains("no longer holds it"), "{gone}");
+        let p = lock_problem(&key, Some(&info(None)), needed).unwrap();
+        assert!(
+            p.to_string()
+                .starts_with("UNLOCKED     sessions/2026/01/02/s.jsonl.zst: no Object Lock"),
+            "{p}"
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! WORM archives end to end: the real `hoop serve` archives the recordings of real gateway
+//! sessions into a store (a folder here; S3 Object Lock through a real S3 server in
+//! `archive_s3.rs`), signs a digest every period, survives a crash mid-session, and what it
+//! stored verifies with pinned keys.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use hoop::archive::{KeyRing, Manifest, VerifyOptions, verify_folder};
+use support::*;
+
+/// A signing key for the test's replica, and the pinned public key.
+struct Keys {
+    private: PathBuf,
+    ring: KeyRing,
+}
+
+fn keys(dir: &Path) -> Keys {
+    let generated = hoop::archive::generate().unwrap();
+    let private = dir.join("archive.key");
+    std::fs::write(&private, generated.private_pem.expose()).unwrap();
+    Keys {
+        private,
+        ring: KeyRing::from_text(&generated.public_file).unwrap(),
+    }
+}
+
+/// `[archive]` for a folder store with a one-second digest period.
+fn folder_archive(root: &Path, key: &Path, extra: &str) -> String {
+    format!(
+        "[archive]\nstore = {:?}\nsigning_key = {{ file = {:?} }}\ndigest_period = \"1s\"\n{extra}\n",
+        format!("file://{}", root.display()),
+        key.display().to_string(),
+    )
+}
+
+async fn start_with_archive(section: String) -> Hoop {
+    Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(section),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await
+}
+
+/// Waits until the replica has stored `count` digests.
+async fn wait_digests_stored(hoop: &Hoop, count: i64) {
+    wait_until(&format!("{count} stored digests"), || async {
+        let client = hoop.db.client().await;
+        let row = client
+            .query_one("SELECT count(*) FROM hoop_digests WHERE stored", &[])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) >= count
+    })
+    .await;
+}
+
+/// Waits until `count` archives are stored and a stored digest lists each of them.
+async fn wait_archived_and_digested(hoop: &Hoop, count: i64) {
+    wait_until(
+        &format!("{count} archives listed by stored digests"),
+        || async {
+            let client = hoop.db.client().await;
+            let row = client
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE digest_key IN
+                     (SELECT key FROM hoop_digests WHERE stored))
+                 FROM hoop_archives",
+                    &[],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) == count && row.get::<_, i64>(1) == count
+        },
+    )
+    .await;
+}
+
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn manifests(root: &Path) -> Vec<Manifest> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".manifest.json"))
+        .map(|p| Manifest::parse(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() {
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let keys = keys(&scratch.0);
+    let hoop = start_with_archive(folder_archive(&root, &keys.private, "")).await;
+    let credential = hoop.issue(&hoop.github_token(6101)).await;
+    for i in 0..3 {
+        let out = hoop.psql(&credential, &["-c", &format!("SELECT {i} AS n")]);
+        assert!(out.status.success(), "psql: {}", stdout_of(&out));
+    }
+    wait_archived_and_digested(&hoop, 3).await;
+    wait_until("the spool to hold no recording", || async {
+        hoop.recordings().is_empty()
+    })
+    .await;
+
+    let stored = manifests(&root);
+    assert_eq!(stored.len(), 3, "one manifest per session");
+    for m in &stored {
+        assert_eq!(m.identity.run_id.as_deref(), Some("6101"));
+        assert_eq!(m.identity.repository.as_deref(), Some(REPOSITORY));
+        assert_eq!(m.replica.as_str(), "e2e");
+    }
+    for file in files_under(&root) {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o444, "{} is read-only", file.display());
+    }
+    // The sessions index knows where each session's evidence is.
+    let client = hoop.db.client().await;
+    let states: Vec<String> = client
+        .query("SELECT archive_state FROM hoop_sessions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(states, vec!["stored"; 3]);
+
+    let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.archives, 3);
+    assert!(report.digests >= 1);
+    assert!(report.pending.is_empty(), "every archive is in a digest");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_cut_short_by_a_crash_is_archived_as_terminated_after_the_restart() {
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let keys = keys(&scratch.0);
+    let mut hoop = start_with_archive(folder_archive(&root, &keys.private, "")).await;
+    let credential = hoop.issue(&hoop.github_token(6102)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    client
+        .simple_query("SELECT 'before the crash'")
+        .await
+        .unwrap();
+    wait_digests_stored(&hoop, 1).await;
+    // SIGKILL while the session is open: no end event, no archive.
+    hoop.restart().await;
+    drop(client);
+    wait_archived_and_digested(&hoop, 1).await;
+
+    let stored = manifests(&root);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].end_state, hoop::archive::EndState::Terminated);
+    let client = hoop.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT s.state, s.archive_state, a.end_state FROM hoop_sessions s
+             JOIN hoop_archives a ON a.session_id = s.id::text",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "terminated");
+    assert_eq!(row.get::<_, String>(1), "stored");
+    assert_eq!(row.get::<_, String>(2), "terminated");
+    let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+    // The digest chain went on across the restart: no gap, no second chain.
+    assert!(report.digests >= 2, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_hoop_cannot_write_stops_the_start_with_the_reason() {
+    let scratch = ScratchDir::new();
+    let db = TestDb::create().await;
+    let keys = keys(&scratch.0);
+    // A folder below a regular file cannot be created, even by root.
+    let blocker = scratch.write("not-a-folder", "");
+    let section = folder_archive(&blocker.join("archive"), &keys.private, "");
+    let config = scratch.write("hoop.toml", &minimal_config(&section));
+    let log = scratch.0.join("hoop.log");
+    let url = db.url();
+    let (status, output) = run_to_exit(
+        hoop_command(
+            &["serve", "--config", &config.display().to_string()],
+            &[(STATE_URL_VAR, &url)],
+            &log,
+        ),
+        &log,
+        "hoop serve with an unusable archive store",
+    )
+    .await;
+    assert!(!status.success(), "hoop serve must not start: {output}");
+    assert!(
+        output.contains("archive store") && output.contains("not-a-folder"),
+        "the error names the store: {output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_below_a_year_is_refused_unless_declared_non_pci() {
+    let scratch = ScratchDir::new();
+    let keys = keys(&scratch.0);
+    let root = scratch.0.join("archive");
+    for (extra, accepted) in [
+        ("retention_days = 30", false),
+        ("retention_days = 30\nnon_pci_short_retention = true", true),
+        ("retention_days = 365", true),
+    ] {
+        let section = folder_archive(&root, &keys.private, extra);
+        let config = scratch.write("check.toml", &minimal_config(&section));
+        let log = scratch.0.join("check.log");
+        let (status, output) = run_to_exit(
+            hoop_command(
+                &["config", "check", "--config", &config.display().to_string()],
+                &[(STATE_URL_VAR, "postgres://127.0.0.1/unused")],
+                &log,
+            ),
+            &log,
+            "hoop config check",
+        )
+        .await;
+        assert_eq!(status.success(), accepted, "{extra}: {output}");
+        if !accepted {
+            assert!(output.contains("PCI DSS 10.5.1"), "{output}");
+        }
+    }
+}
+
+/// A configuration with no issuer and no connection: enough to start, or to fail starting.
+fn minimal_config(archive: &str) -> String {
+    format!(
+        r#"[server]
+state_database_url = {{ env = "{STATE_URL_VAR}" }}
+secret_key = "0123456789abcdef0123456789abcdef"
+api_listen = "127.0.0.1:0"
+gateway_listen = "127.0.0.1:0"
+
+{archive}"#
+    )
+}
+
+/// An auditor token and its `[[archive.auditors]]` entry.
+fn auditor(name: &str) -> (String, String) {
+    let (token, hash) = hoop::bearer::new_token("hoopaud_");
+    let entry = format!(
+        "[[archive.auditors]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n",
+        hash.to_hex()
+    );
+    (token.expose().to_owned(), entry)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auditors_list_and_download_the_stored_objects_through_the_api() {
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let keys = keys(&scratch.0);
+    let (token, entry) = auditor("qsa");
+    let hoop = start_with_archive(folder_archive(&root, &keys.private, &entry)).await;
+    let credential = hoop.issue(&hoop.github_token(6103)).await;
+    let out = hoop.psql(&credential, &["-c", "SELECT 'audited'"]);
+    assert!(out.status.success(), "psql: {}", stdout_of(&out));
+    wait_archived_and_digested(&hoop, 1).await;
+
+    let http = reqwest::Client::new();
+    let get = |path: String, token: Option<&str>| {
+        let mut request = http.get(format!("{}{path}", hoop.api));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    // No token, and a token that is not an auditor's: refused, and audited.
+    for t in [None, Some("hoopaud_not-a-real-token")] {
+        let reply = get("/v1/archives".into(), t).await.unwrap();
+        assert_eq!(reply.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(hoop.db.audit_events("missing_token").await.len(), 1);
+    assert_eq!(hoop.db.audit_events("unknown_auditor").await.len(), 1);
+
+    let listed: serde_json::Value = get("/v1/archives?run_id=6103".into(), Some(&token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let archives = listed["archives"].as_array().unwrap();
+    assert_eq!(archives.len(), 1, "{listed}");
+    let none: serde_json::Value = get("/v1/archives?run_id=1".into(), Some(&token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(none["archives"].as_array().unwrap().is_empty());
+
+    let session = archives[0]["session_id"].as_str().unwrap();
+    let shown: serde_json::Value = get(format!("/v1/archives/{session}"), Some(&token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["manifest"]["session_id"], session);
+    assert_eq!(shown["manifest"]["identity"]["run_id"], "6103");
+
+    // Every object comes back byte for byte as the store holds it.
+    for prefix in ["sessions/", "digests/"] {
+        let objects: serde_json::Value =
+            get(format!("/v1/archive/objects?prefix={prefix}"), Some(&token))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let objects = objects["objects"].as_array().unwrap();
+        assert!(!objects.is_empty(), "objects under {prefix}");
+        for o in objects {
+            let key = o["key"].as_str().unwrap();
+            let reply = get(format!("/v1/archive/objects/{key}"), Some(&token))
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), reqwest::StatusCode::OK, "{key}");
+            let body = reply.bytes().await.unwrap();
+            let on_disk = std::fs::read(root.join(key)).unwrap();
+            assert_eq!(body.as_ref(), on_disk.as_slice(), "{key}");
+        }
+    }
+    let outside = get("/v1/archive/objects?prefix=../".into(), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), reqwest::StatusCode::BAD_REQUEST);
+    let reads = hoop.db.audit_events("archive_read").await;
+    assert!(reads.len() >= 4, "every read is audited");
+}
