@@ -40,14 +40,12 @@ impl Drop for TempDir {
 
 /// Runs the real binary; no AWS endpoint from the environment leaks in.
 fn hoop(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_hoop"))
+    Command::new(env!("CARGO_BIN_EXE_hoop"))
         .args(args)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("HOOP_LOG")
         .output()
-        .expect("run hoop");
-    eprintln!("$ hoop {}\n[exit {:?}]\n{}{}", args.join(" "), out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    out
+        .expect("run hoop")
 }
 
 fn stdout(out: &Output) -> String {

@@ -224,7 +224,10 @@ async fn the_demo_runs_end_to_end_and_never_prints_a_card_number() {
     let (status, output) = run_to_exit(hoop_command(&["demo"], &[], &log), &log, "hoop demo").await;
     assert!(status.success(), "{output}");
     assert!(output.contains("411111******1111 | ****"), "{output}");
-    assert!(output.contains("chain verifies"), "{output}");
+    // The session is archived, digested and verified against the pinned key.
+    assert!(output.contains(": 1 archive(s), "), "{output}");
+    assert!(output.contains(" digest(s), 0 problem(s)"), "{output}");
+    assert!(output.contains("approval       approved"), "{output}");
     assert!(
         output.contains("DROP TABLE cards -> refused by hoop: hoop policy denied this statement"),
         "{output}"

@@ -47,12 +47,8 @@ impl FileStore {
     /// object_store's view of the root. It needs the folder to exist, so it is made per call
     /// rather than when the store is built (before `check` may have created it).
     fn fs(&self) -> Result<LocalFileSystem, StoreError> {
-        LocalFileSystem::new_with_prefix(&self.root).map_err(|e| {
-            self.unusable(format!(
-                "the folder cannot be opened (hoop creates it at start): {}",
-                error_chain(&e)
-            ))
-        })
+        LocalFileSystem::new_with_prefix(&self.root)
+            .map_err(|e| self.unusable(format!("the folder cannot be opened: {}", error_chain(&e))))
     }
 
     fn unusable(&self, reason: impl Into<String>) -> StoreError {

@@ -153,7 +153,12 @@ impl Plan {
         for (key, bytes) in known {
             let fetched = write_known(&key.to_path(root), bytes)
                 .with_context(|| format!("writing {key} into {}", root.display()))?;
-            tally.add(fetched, bytes.len() as u64);
+            let written = if fetched == Fetched::Complete {
+                0
+            } else {
+                bytes.len() as u64
+            };
+            tally.add(fetched, written);
             bar.inc(bytes.len() as u64);
         }
         let results = in_parallel(recordings, |(key, size)| {
@@ -285,6 +290,7 @@ pub(super) struct Tally {
 }
 
 impl Tally {
+    /// Counts one object, of which `bytes` were transferred.
     fn add(&mut self, fetched: Fetched, bytes: u64) {
         match fetched {
             Fetched::Complete => self.complete += 1,
@@ -292,9 +298,7 @@ impl Tally {
             Fetched::Resumed => self.resumed += 1,
             Fetched::Replaced => self.replaced += 1,
         }
-        if fetched != Fetched::Complete {
-            self.bytes += bytes;
-        }
+        self.bytes += bytes;
     }
 }
 
@@ -302,13 +306,13 @@ impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "fetched {} objects ({}), resumed {}, {} already complete, replaced {} that differed \
-             from the store",
+            "fetched {} objects, resumed {}, {} already complete, replaced {} that differed from \
+             the store; {} transferred",
             self.downloaded,
-            HumanBytes(self.bytes),
             self.resumed,
             self.complete,
-            self.replaced
+            self.replaced,
+            HumanBytes(self.bytes)
         )
     }
 }
@@ -333,7 +337,8 @@ fn write_known(path: &Path, bytes: &[u8]) -> anyhow::Result<Fetched> {
     })
 }
 
-/// Downloads `key` (`size` bytes in the store) to `path`, continuing a partial copy.
+/// Downloads `key` (`size` bytes in the store) to `path`, continuing a partial copy; returns
+/// what it did and how many bytes it transferred.
 async fn fetch_object(
     store: &dyn WormStore,
     key: &ObjectKey,
@@ -372,6 +377,7 @@ async fn fetch_object(
         Err(_) => 0,
     };
     let resumed = offset > 0;
+    let mut transferred = 0;
     // A resumed copy whose beginning was not the store's is caught by the checksum and
     // fetched again, once, from the start.
     for attempt in 0..2 {
@@ -382,6 +388,7 @@ async fn fetch_object(
                 store.get_from(key, offset).await?
             };
             append(&part, offset, &bytes)?;
+            transferred += bytes.len() as u64;
         }
         let len = fs::metadata(&part)?.len();
         if len != size {
@@ -409,7 +416,7 @@ async fn fetch_object(
         (false, true) => Fetched::Resumed,
         (false, false) => Fetched::Downloaded,
     };
-    Ok((fetched, size))
+    Ok((fetched, transferred))
 }
 
 fn part_path(path: &Path) -> PathBuf {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use clap::Args;
 use serde_json::json;
 
@@ -53,8 +53,9 @@ pub struct VerifyArgs {
     retention_days: u32,
     /// With --store: keep the downloaded copy in this folder (resumable) instead of a scratch
     /// folder removed afterwards.
-    #[arg(long, requires = "store")]
+    #[arg(long)]
     into: Option<PathBuf>,
+    /// `text`: a summary, then one line per problem; `json`: the whole report.
     #[arg(long, value_enum, default_value_t)]
     format: TextFormat,
 }
@@ -92,6 +93,9 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     };
     let (source, report, locks) = match (&args.source.store, &args.source.folder) {
         (_, Some(folder)) => {
+            if args.into.is_some() {
+                anyhow::bail!("--into goes with --store: a folder is verified where it is");
+            }
             let report = verify_folder(folder, &keys, &options)
                 .with_context(|| format!("verifying {}", folder.display()))?;
             (folder.display().to_string(), report, Locks::NotAStore)
@@ -112,17 +116,16 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 "verified {source} with the pinned keys {}",
                 pinned.join(", ")
             );
+            let time = |t: Option<DateTime<Utc>>, none: &str| {
+                t.map_or(none.to_owned(), |t| {
+                    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+                })
+            };
             println!(
                 "window {} to {}; clock {}; {}",
-                options
-                    .since
-                    .map_or("the start".to_owned(), |t| t.to_rfc3339()),
-                options
-                    .until
-                    .map_or("the end".to_owned(), |t| t.to_rfc3339()),
-                options
-                    .now
-                    .map_or("none (--no-clock)".to_owned(), |t| t.to_rfc3339()),
+                time(options.since, "the first archive"),
+                time(options.until, "the last"),
+                time(options.now, "none (--no-clock)"),
                 locks.describe(args.retention_days),
             );
             print!("{report}");
