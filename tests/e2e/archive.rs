@@ -199,7 +199,10 @@ async fn a_store_hoop_cannot_write_stops_the_start_with_the_reason() {
     // A folder below a regular file cannot be created, even by root.
     let blocker = scratch.write("not-a-folder", "");
     let section = folder_archive(&blocker.join("archive"), &keys.private, "");
-    let config = scratch.write("hoop.toml", &minimal_config(&section));
+    let config = scratch.write(
+        "hoop.toml",
+        &minimal_config(&scratch.0.join("spool"), &section),
+    );
     let log = scratch.0.join("hoop.log");
     let url = db.url();
     let (status, output) = run_to_exit(
@@ -230,7 +233,10 @@ async fn retention_below_a_year_is_refused_unless_declared_non_pci() {
         ("retention_days = 365", true),
     ] {
         let section = folder_archive(&root, &keys.private, extra);
-        let config = scratch.write("check.toml", &minimal_config(&section));
+        let config = scratch.write(
+            "check.toml",
+            &minimal_config(&scratch.0.join("spool"), &section),
+        );
         let log = scratch.0.join("check.log");
         let (status, output) = run_to_exit(
             hoop_command(
@@ -250,7 +256,7 @@ async fn retention_below_a_year_is_refused_unless_declared_non_pci() {
 }
 
 /// A configuration with no issuer and no connection: enough to start, or to fail starting.
-fn minimal_config(archive: &str) -> String {
+fn minimal_config(spool: &Path, archive: &str) -> String {
     format!(
         r#"[server]
 state_database_url = {{ env = "{STATE_URL_VAR}" }}
@@ -258,7 +264,11 @@ secret_key = "0123456789abcdef0123456789abcdef"
 api_listen = "127.0.0.1:0"
 gateway_listen = "127.0.0.1:0"
 
-{archive}"#
+[gateway]
+spool_dir = {spool:?}
+
+{archive}"#,
+        spool = spool.display().to_string()
     )
 }
 

@@ -39,7 +39,7 @@ impl Chain {
         if let Some(row) = archives::latest_digest(&client, replica).await? {
             let previous = PreviousDigest::of_stored(row.key.clone(), &row.body)?;
             let next = following(row.period, a.period)?;
-            let unstored = (!row.stored).then(|| Unstored {
+            let unstored = (!row.stored).then_some(Unstored {
                 key: row.key,
                 body: row.body,
                 period: row.period,
