@@ -41,6 +41,8 @@ enum ArchiveCommand {
     Verify(verify::VerifyArgs),
     /// Print one session's recording as a readable transcript.
     Replay(replay::ReplayArgs),
+    /// Make a new auditor API token and the hash that goes into [[archive.auditors]].
+    AuditorToken,
 }
 
 /// How an archive command ended, as the process exit code.
@@ -57,6 +59,18 @@ pub async fn run(args: ArchiveArgs) -> ExitCode {
         ArchiveCommand::Download(args) => download::run(args).await,
         ArchiveCommand::Verify(args) => verify::run(args).await,
         ArchiveCommand::Replay(args) => replay::run(args).await,
+        ArchiveCommand::AuditorToken => {
+            let (token, hash) = crate::bearer::new_token("hoopaud_");
+            println!(
+                "token (give it to the auditor; it is not shown again):\n  {}",
+                token.expose()
+            );
+            println!(
+                "configuration:\n  [[archive.auditors]]\n  name = \"...\"\n  token_sha256 = \"{}\"",
+                hash.to_hex()
+            );
+            Ok(Outcome::Clean)
+        }
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
