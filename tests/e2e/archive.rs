@@ -60,27 +60,6 @@ async fn wait_digests_stored(hoop: &Hoop, count: i64) {
     .await;
 }
 
-/// Waits until `count` archives are stored and a stored digest lists each of them.
-async fn wait_archived_and_digested(hoop: &Hoop, count: i64) {
-    wait_until(
-        &format!("{count} archives listed by stored digests"),
-        || async {
-            let client = hoop.db.client().await;
-            let row = client
-                .query_one(
-                    "SELECT count(*), count(*) FILTER (WHERE digest_key IN
-                     (SELECT key FROM hoop_digests WHERE stored))
-                 FROM hoop_archives",
-                    &[],
-                )
-                .await
-                .unwrap();
-            row.get::<_, i64>(0) == count && row.get::<_, i64>(1) == count
-        },
-    )
-    .await;
-}
-
 fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
@@ -117,7 +96,7 @@ async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() 
         let out = hoop.psql(&credential, &["-c", &format!("SELECT {i} AS n")]);
         assert!(out.status.success(), "psql: {}", stdout_of(&out));
     }
-    wait_archived_and_digested(&hoop, 3).await;
+    hoop.wait_archived_and_digested(3).await;
     wait_until("the spool to hold no recording", || async {
         hoop.recordings().is_empty()
     })
@@ -168,7 +147,7 @@ async fn a_session_cut_short_by_a_crash_is_archived_as_terminated_after_the_rest
     // SIGKILL while the session is open: no end event, no archive.
     hoop.restart().await;
     drop(client);
-    wait_archived_and_digested(&hoop, 1).await;
+    hoop.wait_archived_and_digested(1).await;
 
     let stored = manifests(&root);
     assert_eq!(stored.len(), 1);
@@ -292,7 +271,7 @@ async fn auditors_list_and_download_the_stored_objects_through_the_api() {
     let credential = hoop.issue(&hoop.github_token(6103)).await;
     let out = hoop.psql(&credential, &["-c", "SELECT 'audited'"]);
     assert!(out.status.success(), "psql: {}", stdout_of(&out));
-    wait_archived_and_digested(&hoop, 1).await;
+    hoop.wait_archived_and_digested(1).await;
 
     let http = reqwest::Client::new();
     let get = |path: String, token: Option<&str>| {

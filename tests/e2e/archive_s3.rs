@@ -59,29 +59,6 @@ async fn start(extra: &str) -> Fixture {
     }
 }
 
-/// Waits until `count` archives are stored and listed by stored digests.
-async fn wait_archived_and_digested(hoop: &Hoop, count: i64) {
-    wait_until(
-        &format!("{count} archives listed by stored digests"),
-        || async {
-            let row = hoop
-                .db
-                .client()
-                .await
-                .query_one(
-                    "SELECT count(*), count(*) FILTER (WHERE digest_key IN
-                     (SELECT key FROM hoop_digests WHERE stored))
-                 FROM hoop_archives",
-                    &[],
-                )
-                .await
-                .unwrap();
-            row.get::<_, i64>(0) == count && row.get::<_, i64>(1) == count
-        },
-    )
-    .await;
-}
-
 /// One short session through the gateway, waited for until it has ended.
 async fn one_session(hoop: &Hoop, credential: &Credential, ended_before: i64) {
     let client = hoop.connect_gateway(credential).await.unwrap();
@@ -148,7 +125,7 @@ async fn every_object_is_locked_in_compliance_mode_and_its_versions_cannot_be_de
     for i in 0..2 {
         one_session(&f.hoop, &credential, i).await;
     }
-    wait_archived_and_digested(&f.hoop, 2).await;
+    f.hoop.wait_archived_and_digested(2).await;
     let objects = versions(&f.s3).await;
     let sessions = objects
         .iter()
@@ -210,7 +187,7 @@ async fn an_outage_during_50_sessions_loses_and_duplicates_nothing() {
     })
     .await;
     f.s3.set_down(false);
-    wait_archived_and_digested(&f.hoop, 50).await;
+    f.hoop.wait_archived_and_digested(50).await;
     wait_until("the spool to empty", || async {
         f.hoop.recordings().is_empty()
     })
@@ -248,7 +225,7 @@ async fn new_sessions_are_refused_while_the_spool_is_over_its_limit() {
     .await;
     assert!(!f.hoop.db.audit_events("spool_full").await.is_empty());
     f.s3.set_down(false);
-    wait_archived_and_digested(&f.hoop, 1).await;
+    f.hoop.wait_archived_and_digested(1).await;
     wait_until("sessions to be accepted again", || async {
         f.hoop.connect_gateway(&credential).await.is_ok()
     })

@@ -242,6 +242,10 @@ impl Archiver {
 
     /// Due digests, then every finished recording; stops at the first transient failure.
     async fn pass(&mut self, chain: &mut digests::Chain) -> Pass {
+        // Measured first: while the store is down the gateway must still see the spool grow.
+        if let Ok(files) = self.spool.leftovers() {
+            self.measure_spool(files.len());
+        }
         if let Err(e) = chain.write_due(self).await {
             self.failed("write a digest", &e).await;
             return Pass::Failed;

@@ -1053,6 +1053,29 @@ impl Hoop {
         .await;
     }
 
+    /// Waits until `count` archives are stored and a stored digest lists each of them.
+    pub async fn wait_archived_and_digested(&self, count: i64) {
+        wait_until(
+            &format!("{count} archives listed by stored digests"),
+            || async {
+                let row = self
+                    .db
+                    .client()
+                    .await
+                    .query_one(
+                        "SELECT count(*), count(*) FILTER (WHERE digest_key IN
+                         (SELECT key FROM hoop_digests WHERE stored))
+                     FROM hoop_archives",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                row.get::<_, i64>(0) == count && row.get::<_, i64>(1) == count
+            },
+        )
+        .await;
+    }
+
     /// The session recordings in the spool, newest last.
     pub fn recordings(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.spool_dir)
