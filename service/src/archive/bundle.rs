@@ -134,8 +134,18 @@ impl Manifest {
         Some(ObjectKey::recording(&self.session_id, self.day()?))
     }
 
-    pub(super) fn sealed_at(&self) -> Option<DateTime<Utc>> {
+    pub fn sealed_at(&self) -> Option<DateTime<Utc>> {
         parse_time(&self.sealed_at)
+    }
+
+    /// `started_at` as a time (`None` when the first event's `ts` is not one).
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        parse_time(&self.started_at)
+    }
+
+    /// `ended_at` as a time.
+    pub fn ended_at(&self) -> Option<DateTime<Utc>> {
+        parse_time(&self.ended_at)
     }
 }
 

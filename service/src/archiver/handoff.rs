@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{ABANDONED_AFTER, Archiver, ArchiverError};
 use crate::archive::{ArchiveError, EndState, SealedArchive, SessionId};
@@ -44,7 +44,7 @@ pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, Archive
         },
     };
     let m = &sealed.manifest;
-    let ended_at = parse_time(&m.ended_at);
+    let ended_at = m.ended_at();
     let lock = a.lock_from(ended_at.unwrap_or_else(Utc::now));
     // The recording first: a manifest never names an object that is not there.
     a.put_confirmed(&sealed.recording_key, &sealed.recording, lock)
@@ -63,9 +63,9 @@ pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, Archive
         run_id: m.identity.run_id.clone(),
         repository: m.identity.repository.clone(),
         connection: m.identity.connection.clone(),
-        started_at: parse_time(&m.started_at),
+        started_at: m.started_at(),
         ended_at,
-        sealed_at: parse_time(&m.sealed_at).unwrap_or_else(Utc::now),
+        sealed_at: m.sealed_at().unwrap_or_else(Utc::now),
         retain_until: lock.retain_until,
     };
     let mut client = a.broker.store().client().await?;
@@ -210,12 +210,6 @@ fn io(path: &Path, source: std::io::Error) -> ArchiverError {
         path: path.to_owned(),
         source,
     }
-}
-
-fn parse_time(ts: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(ts)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -242,14 +242,6 @@ impl Archiver {
 
     /// Due digests, then every finished recording; stops at the first transient failure.
     async fn pass(&mut self, chain: &mut digests::Chain) -> Pass {
-        // Measured first: while the store is down the gateway must still see the spool grow.
-        if let Ok(files) = self.spool.leftovers() {
-            self.measure_spool(files.len());
-        }
-        if let Err(e) = chain.write_due(self).await {
-            self.failed("write a digest", &e).await;
-            return Pass::Failed;
-        }
         let files = match self.spool.leftovers() {
             Ok(files) => files,
             Err(e) => {
@@ -257,7 +249,12 @@ impl Archiver {
                 return Pass::Failed;
             }
         };
+        // Measured first: while the store is down the gateway must still see the spool grow.
         self.measure_spool(files.len());
+        if let Err(e) = chain.write_due(self).await {
+            self.failed("write a digest", &e).await;
+            return Pass::Failed;
+        }
         for path in files {
             if self.quarantined.contains(&path) {
                 continue;
@@ -379,16 +376,16 @@ impl Archiver {
         bytes: &[u8],
         lock: Lock,
     ) -> Result<(), ArchiverError> {
-        if self.store.head(key).await?.is_none() {
-            match self
-                .store
-                .put(key, bytes::Bytes::copy_from_slice(bytes), lock)
-                .await
-            {
-                // A retry after a crash, or a put whose answer was lost: check what is there.
-                Ok(()) | Err(StoreError::Exists { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+        // The store refuses a key that exists (If-None-Match on S3, an exclusive create in a
+        // folder): a retry after a crash, or a put whose answer was lost, then checks what is
+        // there instead.
+        match self
+            .store
+            .put(key, bytes::Bytes::copy_from_slice(bytes), lock)
+            .await
+        {
+            Ok(()) | Err(StoreError::Exists { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
         let info = self
             .store

@@ -238,6 +238,11 @@ pub struct ArchiveRow {
     pub digest_key: Option<String>,
 }
 
+/// The columns [`row_of`] reads, in its order.
+const ARCHIVE_ROW: &str = "SELECT session_id, replica, manifest_key, recording_key, end_state,
+     run_id, repository, connection, started_at, ended_at, stored_at, retain_until, digest_key
+     FROM hoop_archives";
+
 /// Stored archives matching `filter`, newest first.
 pub async fn list(
     client: &impl GenericClient,
@@ -245,15 +250,14 @@ pub async fn list(
 ) -> Result<Vec<ArchiveRow>, StateError> {
     let rows = client
         .query(
-            "SELECT session_id, replica, manifest_key, recording_key, end_state, run_id,
-                 repository, connection, started_at, ended_at, stored_at, retain_until, digest_key
-             FROM hoop_archives
-             WHERE ($1::text IS NULL OR run_id = $1)
+            &format!(
+                "{ARCHIVE_ROW} WHERE ($1::text IS NULL OR run_id = $1)
                AND ($2::text IS NULL OR repository = $2)
                AND ($3::text IS NULL OR connection = $3)
                AND ($4::timestamptz IS NULL OR ended_at >= $4)
                AND ($5::timestamptz IS NULL OR ended_at < $5)
-             ORDER BY ended_at DESC NULLS LAST, session_id LIMIT $6",
+             ORDER BY ended_at DESC NULLS LAST, session_id LIMIT $6"
+            ),
             &[
                 &filter.run_id,
                 &filter.repository,
@@ -274,9 +278,7 @@ pub async fn get(
 ) -> Result<Option<ArchiveRow>, StateError> {
     let row = client
         .query_opt(
-            "SELECT session_id, replica, manifest_key, recording_key, end_state, run_id,
-                 repository, connection, started_at, ended_at, stored_at, retain_until, digest_key
-             FROM hoop_archives WHERE session_id = $1",
+            &format!("{ARCHIVE_ROW} WHERE session_id = $1"),
             &[&session_id],
         )
         .await?;
