@@ -225,8 +225,13 @@ pub fn approvals(
 
 /// The statement policy of `[policy]` and `[[rules]]`.
 pub fn statement_policy(config: &Config, origin: &str) -> Result<StatementPolicy, ConfigError> {
-    let rules = Rules::compile(&config.policy, &config.rules, config.approvals_available())
-        .map_err(|e| ConfigError::new(origin, e.to_string()))?;
+    let rules = Rules::compile(
+        &config.policy,
+        &config.rules,
+        config.approvals_available(),
+        &config.masking.columns,
+    )
+    .map_err(|e| ConfigError::new(origin, e.to_string()))?;
     let classifier = Arc::new(Classifier::new(
         config.policy.max_statement_bytes,
         CLASSIFIER_CACHE_ENTRIES,

@@ -133,11 +133,11 @@ const BYPASSES: &[(&str, &str)] = &[
         "default.no-role-changes",
     ),
     ("CREATE ROLE intruder", "default.no-role-changes"),
-    ("SELECT pan FROM cards", "default.no-unbounded-pan-select.0"),
-    ("SELECT * FROM cards", "default.no-unbounded-pan-select.0"),
+    ("SELECT pan FROM cards", "default.no-unbounded-pan-select"),
+    ("SELECT * FROM cards", "default.no-unbounded-pan-select"),
     (
         "SELECT c.pan FROM cards c JOIN orders o ON o.card_id = c.id",
-        "default.no-unbounded-pan-select.0",
+        "default.no-unbounded-pan-select",
     ),
 ];
 

@@ -667,8 +667,13 @@ impl Config {
             return Err("policy.max_statement_bytes must be at least 1024".into());
         }
         self.approvals.validate()?;
-        crate::policy::rules::Rules::compile(&self.policy, &self.rules, self.approvals_available())
-            .map_err(|e| e.to_string())?;
+        crate::policy::rules::Rules::compile(
+            &self.policy,
+            &self.rules,
+            self.approvals_available(),
+            &self.masking.columns,
+        )
+        .map_err(|e| e.to_string())?;
         for (i, rule) in self.rules.iter().enumerate() {
             for (j, name) in rule.connections.iter().enumerate() {
                 if self.connection(&ConnectionName(name.clone())).is_none() {

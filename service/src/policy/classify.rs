@@ -31,6 +31,7 @@
 mod children;
 mod classifier;
 mod kind;
+pub mod lineage;
 mod walk;
 
 #[cfg(test)]
@@ -156,6 +157,9 @@ pub struct Statement {
     pub prepared: Option<String>,
     /// Where this statement is in the classified text, in bytes.
     pub text_range: Range<usize>,
+    /// Where its values come from and what it does with them ([`lineage`]): what the card-data
+    /// rules decide on.
+    pub lineage: lineage::Lineage,
 }
 
 /// What a whole SQL text does, statement by statement.

@@ -20,8 +20,10 @@
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
+use super::card_data::{CardData, NoCatalog, Relations};
 use super::classify::{Classification, CopyDirection, ObjectName, Statement, StatementKind};
 use crate::identity::RunIdentity;
+use crate::masking::rules::ColumnRuleConfig;
 
 /// What a rule does with the statements it matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -186,6 +188,10 @@ pub struct RuleConfig {
     /// case-insensitively.
     #[serde(default)]
     pub settings: Vec<String>,
+    /// `false`: a dry run. The rule's decisions are recorded and audited (`would_deny`,
+    /// `would_hold`) but nothing is refused or held: how a team rolls out a new rule.
+    #[serde(default)]
+    pub enforce: Option<bool>,
     /// Only DO blocks and function bodies whose text mentions one of these names (lower case;
     /// set by the default pack, not configurable: bodies are not parsed, so this is a text
     /// search that errs on the side of matching).
@@ -204,12 +210,20 @@ pub enum RuleError {
     },
     #[error("rule id {0:?} is used twice")]
     DuplicateId(String),
+    #[error(
+        "rule id {0:?}: ids starting with `default.` belong to the default rule pack; rename the \
+         rule"
+    )]
+    ReservedId(String),
+    #[error("policy.pan_columns or [[masking.columns]]: {0}")]
+    CardData(String),
 }
 
 /// A compiled rule.
 struct Rule {
     id: String,
     action: Action,
+    enforce: bool,
     reason: String,
     connections: Vec<String>,
     kinds: Vec<StatementKind>,
@@ -299,7 +313,7 @@ impl RunMatcher {
 }
 
 /// A glob over `schema.name` (pattern with a dot) or the bare name.
-struct NameGlob {
+pub(super) struct NameGlob {
     schema: Option<GlobMatcher>,
     name: GlobMatcher,
 }
@@ -307,7 +321,7 @@ struct NameGlob {
 impl NameGlob {
     /// An unqualified name matches whatever the pattern's schema: the session's `search_path`
     /// decides where it resolves, and a client can set it.
-    fn matches(&self, name: &ObjectName) -> bool {
+    pub(super) fn matches(&self, name: &ObjectName) -> bool {
         self.name.is_match(&name.name)
             && match (&self.schema, &name.schema) {
                 (Some(pattern), Some(schema)) => pattern.is_match(schema),
@@ -316,7 +330,7 @@ impl NameGlob {
     }
 }
 
-fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+pub(super) fn glob(pattern: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
         .case_insensitive(true)
         .literal_separator(false)
@@ -325,7 +339,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
         .map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))
 }
 
-fn name_glob(pattern: &str) -> Result<NameGlob, String> {
+pub(super) fn name_glob(pattern: &str) -> Result<NameGlob, String> {
     match pattern.rsplit_once('.') {
         Some((schema, name)) if !schema.is_empty() && !name.is_empty() => Ok(NameGlob {
             schema: Some(glob(schema)?),
@@ -366,6 +380,7 @@ impl Rule {
         let rule = Rule {
             id: c.id.clone(),
             action: c.action,
+            enforce: c.enforce.unwrap_or(true),
             reason: c.reason.clone().unwrap_or_else(|| match c.action {
                 Action::Deny => "the statement policy refuses it".into(),
                 Action::Approve => "the statement policy holds it for an approver".into(),
@@ -413,32 +428,62 @@ impl Rule {
     }
 
     /// Whether every condition holds for `s`, one statement of `text` (lower-cased).
+    ///
+    /// A restricting rule (deny, approve) matches when *any* table, function, column or kind
+    /// of the statement fits its lists; an `allow` rule only when *every* one does, so an
+    /// allow rule for `schema_migrations` cannot let a statement that also writes `payments`
+    /// through (`WITH d AS (UPDATE payments ...) INSERT INTO schema_migrations ...`).
     fn matches(&self, s: &Statement, text: &str) -> bool {
         let body_named = self.opaque_body_mentions.is_empty()
             || (s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)));
         if !body_named {
             return false;
         }
+        let every = self.action == Action::Allow;
+        // `any` for restricting rules; `every` (and at least one) for allow rules.
+        fn fits<T>(
+            every: bool,
+            mut items: impl Iterator<Item = T>,
+            fit: impl Fn(&T) -> bool,
+        ) -> bool {
+            if every {
+                let mut seen = false;
+                let all = items.all(|i| {
+                    seen = true;
+                    fit(&i)
+                });
+                seen && all
+            } else {
+                items.any(|i| fit(&i))
+            }
+        }
         let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
-        (self.kinds.is_empty() || kinds().any(|k| self.kinds.contains(&k)))
+        (self.kinds.is_empty() || fits(every, kinds(), |k| self.kinds.contains(k)))
             && (self.tables.is_empty()
-                || s.reads
-                    .iter()
-                    .chain(&s.writes)
-                    .any(|t| self.tables.iter().any(|g| g.matches(t))))
+                || fits(every, s.reads.iter().chain(&s.writes), |t| {
+                    self.tables.iter().any(|g| g.matches(t))
+                }))
             && (self.writes.is_empty()
-                || s.writes
-                    .iter()
-                    .any(|t| self.writes.iter().any(|g| g.matches(t))))
+                || fits(every, s.writes.iter(), |t| {
+                    self.writes.iter().any(|g| g.matches(t))
+                }))
             && (self.functions.is_empty()
-                || s.functions
-                    .iter()
-                    .any(|f| self.functions.iter().any(|g| g.matches(f))))
+                || fits(every, s.functions.iter(), |f| {
+                    self.functions.iter().any(|g| g.matches(f))
+                }))
             && (self.columns.is_empty()
-                || s.star
-                || s.columns
-                    .iter()
-                    .any(|c| self.columns.iter().any(|g| g.is_match(&c.name))))
+                || if every {
+                    // `*` reads columns no list names.
+                    !s.star
+                        && fits(true, s.columns.iter(), |c| {
+                            self.columns.iter().any(|g| g.is_match(&c.name))
+                        })
+                } else {
+                    s.star
+                        || s.columns
+                            .iter()
+                            .any(|c| self.columns.iter().any(|g| g.is_match(&c.name)))
+                })
             && self.bounded.is_none_or(|b| b == s.bounded)
             && self
                 .copy
@@ -459,6 +504,15 @@ pub struct Decision {
     pub rule: Option<String>,
     /// For a denial or a hold: why, in words for the person reading the client's error.
     pub reason: String,
+    /// Rules in dry-run mode (`enforce = false`) that would have denied or held the text.
+    pub dry_run: Vec<DryRun>,
+}
+
+/// What a rule in dry-run mode would have done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DryRun {
+    pub rule: String,
+    pub action: Action,
 }
 
 impl Decision {
@@ -467,30 +521,63 @@ impl Decision {
             action: Action::Allow,
             rule: None,
             reason: String::new(),
+            dry_run: Vec::new(),
+        }
+    }
+
+    fn by(rule: &Rule) -> Decision {
+        Decision {
+            action: rule.action,
+            rule: Some(rule.id.clone()),
+            reason: rule.reason.clone(),
+            dry_run: Vec::new(),
+        }
+    }
+
+    /// Deny over approve over allow; between equals, the one that names a rule.
+    fn stricter_than(&self, other: &Decision) -> bool {
+        match strictness(self.action).cmp(&strictness(other.action)) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => other.rule.is_none() && self.rule.is_some(),
         }
     }
 }
 
-/// The compiled rules of a deployment: configured ones first, then the default pack.
+fn strictness(action: Action) -> u8 {
+    match action {
+        Action::Allow => 0,
+        Action::Approve => 1,
+        Action::Deny => 2,
+    }
+}
+
+pub use super::card_data::{CARD_DATA_RULE, UNBOUNDED_RULE};
+
+/// The compiled rules of a deployment: configured ones, then the default pack, which is a
+/// floor: a configured rule can be stricter than the pack, never more lenient.
 pub struct Rules {
-    rules: Vec<Rule>,
+    configured: Vec<Rule>,
+    pack: Vec<Rule>,
+    card_data: CardData,
 }
 
 impl std::fmt::Debug for Rules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.rules.iter().map(|r| &r.id))
+            .entries(self.configured.iter().chain(&self.pack).map(|r| &r.id))
             .finish()
     }
 }
 
 impl Rules {
+    /// `masked_columns`: the `[[masking.columns]]` rules, whose columns are card data too.
     pub fn compile(
         policy: &PolicyConfig,
         configured: &[RuleConfig],
         approvals: Approvals,
+        masked_columns: &[ColumnRuleConfig],
     ) -> Result<Rules, RuleError> {
-        let mut rules = Vec::new();
         let mut ids = std::collections::HashSet::new();
         let mut pack = if policy.default_rules {
             default_pack(policy)
@@ -506,9 +593,14 @@ impl Rules {
                 ));
             }
         }
+        let mut compiled = (Vec::new(), Vec::new());
         for (index, c) in configured.iter().chain(&pack).enumerate() {
+            let is_pack = index >= configured.len();
             if !ids.insert(c.id.clone()) {
                 return Err(RuleError::DuplicateId(c.id.clone()));
+            }
+            if !is_pack && c.id.starts_with("default.") {
+                return Err(RuleError::ReservedId(c.id.clone()));
             }
             let invalid = |message: String| RuleError::Invalid {
                 index,
@@ -520,22 +612,67 @@ impl Rules {
                     "action \"approve\" needs approvers: add [[approvals.approvers]]".into(),
                 ));
             }
-            rules.push(Rule::compile(c).map_err(invalid)?);
+            let rule = Rule::compile(c).map_err(invalid)?;
+            if is_pack {
+                compiled.1.push(rule);
+            } else {
+                compiled.0.push(rule);
+            }
         }
-        Ok(Rules { rules })
+        let card_data = if policy.default_rules {
+            let masked: Vec<(Vec<String>, Vec<String>)> = masked_columns
+                .iter()
+                .map(|m| {
+                    let columns = m
+                        .columns
+                        .iter()
+                        .map(|c| format!("{}.{c}", m.table))
+                        .collect();
+                    (m.connections.clone(), columns)
+                })
+                .collect();
+            CardData::compile(&policy.pan_columns, &masked).map_err(RuleError::CardData)?
+        } else {
+            CardData::default()
+        };
+        Ok(Rules {
+            configured: compiled.0,
+            pack: compiled.1,
+            card_data,
+        })
+    }
+
+    /// The card-data columns (for the gateway, which looks their relations up).
+    pub fn card_data(&self) -> &CardData {
+        &self.card_data
     }
 
     /// Whether a deny or approve rule applies to the subject (then unclassifiable text is
     /// denied).
     pub fn may_deny(&self, subject: &Subject) -> bool {
-        self.rules
+        self.configured
             .iter()
-            .any(|r| r.action != Action::Allow && r.applies_to(subject))
+            .chain(&self.pack)
+            .any(|r| r.action != Action::Allow && r.enforce && r.applies_to(subject))
+            || self.card_data.applies_to(subject.connection)
     }
 
-    /// The decision on a classified text (`sql` is its text): per statement the first
-    /// matching rule, and the strictest over the statements (deny, approve, allow).
+    /// The decision on a classified text (`sql` is its text) without a catalog: relation
+    /// names are taken as written (see [`Rules::decide_with`]).
     pub fn decide(&self, subject: &Subject, sql: &str, text: &Classification) -> Decision {
+        self.decide_with(subject, sql, text, &NoCatalog)
+    }
+
+    /// The decision on a classified text, per statement the strictest of: the first matching
+    /// configured rule (rules in dry-run mode are noted and skipped), the first matching rule
+    /// of the default pack, and the card-data model; over the statements, the strictest.
+    pub fn decide_with(
+        &self,
+        subject: &Subject,
+        sql: &str,
+        text: &Classification,
+        relations: &dyn Relations,
+    ) -> Decision {
         // Only body rules read the text; lower-case it once, and only for a text with a body.
         let lower = if text.statements.iter().any(|s| s.opaque_body) {
             sql.to_lowercase()
@@ -543,30 +680,58 @@ impl Rules {
             String::new()
         };
         let mut decision = Decision::allow();
+        let mut dry_run = Vec::new();
         for statement in &text.statements {
-            let matched = self
-                .rules
+            let mut verdict = Decision::allow();
+            for rule in self.configured.iter().filter(|r| r.applies_to(subject)) {
+                if !rule.matches(statement, &lower) {
+                    continue;
+                }
+                if !rule.enforce {
+                    if rule.action != Action::Allow {
+                        dry_run.push(DryRun {
+                            rule: rule.id.clone(),
+                            action: rule.action,
+                        });
+                    }
+                    continue;
+                }
+                verdict = Decision::by(rule);
+                break;
+            }
+            let floor = self
+                .pack
                 .iter()
                 .filter(|r| r.applies_to(subject))
                 .find(|r| r.matches(statement, &lower));
-            let Some(rule) = matched else { continue };
-            let stricter = match (rule.action, decision.action) {
-                (Action::Deny, _) => true,
-                (Action::Approve, Action::Allow) => true,
-                (Action::Allow, Action::Allow) => decision.rule.is_none(),
-                _ => false,
-            };
-            if stricter {
-                decision = Decision {
-                    action: rule.action,
-                    rule: Some(rule.id.clone()),
-                    reason: rule.reason.clone(),
+            if let Some(rule) = floor {
+                let floor = Decision::by(rule);
+                if floor.stricter_than(&verdict) {
+                    verdict = floor;
+                }
+            }
+            if verdict.action != Action::Deny
+                && let Err(refused) =
+                    self.card_data
+                        .check(subject.connection, statement, &lower, relations)
+            {
+                verdict = Decision {
+                    action: Action::Deny,
+                    rule: Some(refused.rule.into()),
+                    reason: refused.reason,
+                    dry_run: Vec::new(),
                 };
+            }
+            if verdict.stricter_than(&decision) {
+                decision = verdict;
             }
             if decision.action == Action::Deny {
                 break;
             }
         }
+        dry_run.sort_by(|a, b| a.rule.cmp(&b.rule));
+        dry_run.dedup();
+        decision.dry_run = dry_run;
         decision
     }
 
@@ -581,6 +746,7 @@ impl Rules {
                 reason: "the FunctionCall protocol message names its function by OID, which \
                          rules cannot see; call the function in SQL instead"
                     .into(),
+                dry_run: Vec::new(),
             }
         } else {
             Decision::allow()
@@ -597,6 +763,7 @@ impl Rules {
                     "hoop could not classify the statement ({why}), so it refuses it rather than \
                      guess"
                 ),
+                dry_run: Vec::new(),
             }
         } else {
             Decision::allow()
@@ -718,21 +885,9 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             ..RuleConfig::default()
         });
     }
-    for (i, column) in policy.pan_columns.iter().enumerate() {
-        let (table, name) = column.rsplit_once('.').unwrap_or(("*", column));
-        pack.push(RuleConfig {
-            id: format!("default.no-unbounded-pan-select.{i}"),
-            action: Action::Deny,
-            reason: Some(format!(
-                "{column} holds card numbers: select it with a WHERE clause or a LIMIT"
-            )),
-            kinds: strings(&["select"]),
-            tables: vec![table.to_owned()],
-            columns: vec![name.to_owned()],
-            bounded: Some(false),
-            ..RuleConfig::default()
-        });
-    }
+    // Card-number columns (`policy.pan_columns`) are guarded by the card-data model
+    // (`card_data.rs`), which refuses bulk reads (`default.no-unbounded-pan-select`) and every
+    // use of them beyond the allow-list (`default.card-data`).
     pack
 }
 
@@ -762,7 +917,7 @@ mod tests {
 
     #[test]
     fn the_default_pack_denies_what_it_lists() {
-        let rules = Rules::compile(&policy(), &[], Approvals::Available).unwrap();
+        let rules = Rules::compile(&policy(), &[], Approvals::Available, &[]).unwrap();
         for (sql, rule) in [
             ("DROP TABLE cards", "default.no-drop-protected"),
             ("TRUNCATE billing.invoices", "default.no-drop-protected"),
@@ -782,10 +937,10 @@ mod tests {
             ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
             ("SET NAMES 'LATIN1'", "default.no-client-encoding"),
             ("TRUNCATE elsewhere.cards", "default.no-drop-protected"),
-            ("SELECT pan FROM cards", "default.no-unbounded-pan-select.0"),
+            ("SELECT pan FROM cards", "default.no-unbounded-pan-select"),
             (
                 "SELECT * FROM public.cards",
-                "default.no-unbounded-pan-select.0",
+                "default.no-unbounded-pan-select",
             ),
             (
                 "DO $$ BEGIN DELETE FROM cards; END $$",
@@ -814,7 +969,7 @@ mod tests {
             protected_tables: vec!["cards".into()],
             ..PolicyConfig::default()
         };
-        let rules = Rules::compile(&plain, &[], Approvals::Available).unwrap();
+        let rules = Rules::compile(&plain, &[], Approvals::Available, &[]).unwrap();
         assert_eq!(denied_by(&rules, body), None);
         assert!(
             denied_by(
@@ -844,7 +999,7 @@ mod tests {
                 ..RuleConfig::default()
             },
         ];
-        let rules = Rules::compile(&policy(), &configured, Approvals::Available).unwrap();
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available, &[]).unwrap();
         assert_eq!(
             denied_by(
                 &rules,
@@ -861,18 +1016,25 @@ mod tests {
             tables: vec!["billing.ledger".into()],
             ..RuleConfig::default()
         };
-        let strict =
-            Rules::compile(&PolicyConfig::default(), &[ledger], Approvals::Available).unwrap();
+        let strict = Rules::compile(
+            &PolicyConfig::default(),
+            &[ledger],
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
         assert!(denied_by(&strict, "DROP TABLE ledger").is_some());
         assert!(denied_by(&strict, "DROP TABLE billing.ledger").is_some());
         assert!(denied_by(&strict, "DROP TABLE other.ledger").is_none());
-        // The allow rule applies to its connection only.
+        // The default pack is a floor: an allow rule cannot switch it off, on its connection
+        // or anywhere.
         let c = classify("DROP TABLE cards").unwrap();
         assert_eq!(
             rules
                 .decide(&Subject::connection("sandbox"), "DROP TABLE cards", &c)
-                .action,
-            Action::Allow
+                .rule
+                .as_deref(),
+            Some("default.no-drop-protected")
         );
         assert_eq!(
             rules
@@ -884,7 +1046,7 @@ mod tests {
 
     #[test]
     fn unclassifiable_text_is_denied_while_a_deny_rule_applies() {
-        let rules = Rules::compile(&policy(), &[], Approvals::Available).unwrap();
+        let rules = Rules::compile(&policy(), &[], Approvals::Available, &[]).unwrap();
         assert_eq!(
             rules
                 .undecidable(&Subject::connection("payments"), "syntax error")
@@ -905,6 +1067,7 @@ mod tests {
             },
             &[],
             Approvals::Available,
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -954,7 +1117,7 @@ mod tests {
             },
             ..RuleConfig::default()
         }];
-        let rules = Rules::compile(&policy(), &configured, Approvals::Available).unwrap();
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available, &[]).unwrap();
         let alter = "ALTER TABLE payments ADD COLUMN note text";
         let c = classify(alter).unwrap();
         let production = run(Some("production"), false);
@@ -979,7 +1142,7 @@ mod tests {
         let body = "DO $$ BEGIN DELETE FROM cards; END $$";
         assert_eq!(decide(&rules, body).action, Action::Approve);
         // Without approvers it is denied instead, and a configured approve rule is refused.
-        let none = Rules::compile(&policy(), &[], Approvals::Unavailable).unwrap();
+        let none = Rules::compile(&policy(), &[], Approvals::Unavailable, &[]).unwrap();
         let d = decide(&none, body);
         assert_eq!(d.action, Action::Deny);
         assert!(
@@ -987,7 +1150,7 @@ mod tests {
             "{}",
             d.reason
         );
-        let e = Rules::compile(&policy(), &configured, Approvals::Unavailable).unwrap_err();
+        let e = Rules::compile(&policy(), &configured, Approvals::Unavailable, &[]).unwrap_err();
         assert!(e.to_string().contains("approvers"), "{e}");
         // A pull-request condition.
         let pr_only = RuleConfig {
@@ -1000,8 +1163,13 @@ mod tests {
             },
             ..RuleConfig::default()
         };
-        let rules =
-            Rules::compile(&PolicyConfig::default(), &[pr_only], Approvals::Available).unwrap();
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &[pr_only],
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
         let delete = "DELETE FROM t WHERE id = 1";
         let c = classify(delete).unwrap();
         let pr = run(None, true);
@@ -1047,6 +1215,7 @@ mod tests {
                 &PolicyConfig::default(),
                 std::slice::from_ref(&bad),
                 Approvals::Available,
+                &[],
             )
             .unwrap_err()
             .to_string();
@@ -1058,8 +1227,13 @@ mod tests {
             ..RuleConfig::default()
         };
         assert!(matches!(
-            Rules::compile(&PolicyConfig::default(), &[twice], Approvals::Available),
-            Err(RuleError::DuplicateId(_))
+            Rules::compile(
+                &PolicyConfig::default(),
+                &[twice],
+                Approvals::Available,
+                &[]
+            ),
+            Err(RuleError::ReservedId(_))
         ));
     }
 }

@@ -818,7 +818,13 @@ fn session_and_transaction_control() {
     assert_eq!((s.kind, s.setting), (K::Reset, None));
     assert_eq!(one("RESET statement_timeout").kind, K::Reset);
     let s = one("SELECT 1");
-    assert_eq!(s, Statement::empty(K::Select, 0..8));
+    assert_eq!(
+        Statement {
+            lineage: Default::default(),
+            ..s
+        },
+        Statement::empty(K::Select, 0..8)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ pub(super) fn statement(raw: &pb::RawStmt, sql: &str) -> Statement {
     let root = root.to_ref();
     let mut walk = Walk::default();
     walk.run(root);
-    walk.finish(root, text_range)
+    let mut statement = walk.finish(root, text_range);
+    statement.lineage = super::lineage::of_statement(root);
+    statement
 }
 
 impl Statement {
@@ -47,6 +49,7 @@ impl Statement {
             setting: None,
             prepared: None,
             text_range,
+            lineage: Default::default(),
         }
     }
 }
@@ -277,6 +280,7 @@ impl<'a> Walk<'a> {
             setting: None,
             prepared: None,
             text_range,
+            lineage: Default::default(),
         };
         match root {
             NodeRef::CopyStmt(s) => {
