@@ -19,6 +19,8 @@ use crate::config::ConnectionName;
 use crate::masking::row::{ColumnPlan, RowPlan};
 use crate::masking::value::{self, Format, ValueKind};
 use crate::masking::{ColumnRuleId, MaskingPolicy};
+use crate::policy::card_data::{RelationInfo, RelationSet};
+use crate::policy::classify::{ObjectName, lineage};
 use crate::upstream::Upstreams;
 use crate::upstream::catalog::{TableColumns, UserType};
 
@@ -35,6 +37,9 @@ type TableEntry = (Instant, Option<Arc<TableColumns>>);
 pub struct Catalog {
     tables: Mutex<HashMap<Key, TableEntry>>,
     types: Mutex<HashMap<Key, (Instant, UserType)>>,
+    /// Relations by name as the card-data model looks them up (views with their definitions'
+    /// lineage, parsed once).
+    relations: Mutex<HashMap<(ConnectionName, String), (Instant, Arc<Vec<RelationInfo>>)>>,
 }
 
 impl Catalog {
@@ -43,6 +48,72 @@ impl Catalog {
         let keep = |key: &Key| &key.0 != connection;
         lock(&self.tables).retain(|k, _| keep(k));
         lock(&self.types).retain(|k, _| keep(k));
+        lock(&self.relations).retain(|k, _| &k.0 != connection);
+    }
+
+    /// What the catalog says each of `names` denotes (every schema's relation of that name,
+    /// narrowed to the name's schema when it has one), for the card-data model; `None` when
+    /// the catalog cannot be read (the caller refuses: fail closed).
+    pub async fn relations(
+        &self,
+        upstreams: &Upstreams,
+        connection: &ConnectionName,
+        names: &[ObjectName],
+    ) -> Option<Vec<(ObjectName, RelationSet)>> {
+        let mut by_name: HashMap<String, Arc<Vec<RelationInfo>>> = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = lock(&self.relations);
+            for n in names {
+                match cache.get(&(connection.clone(), n.name.clone())) {
+                    Some((at, infos)) if at.elapsed() < TTL => {
+                        by_name.insert(n.name.clone(), infos.clone());
+                    }
+                    _ => missing.push(n.name.clone()),
+                }
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let rows = upstreams.relations_named(connection, &missing).await.ok()?;
+            let now = Instant::now();
+            let mut cache = lock(&self.relations);
+            for name in missing {
+                let infos: Vec<RelationInfo> = rows
+                    .iter()
+                    .filter(|r| r.name == name)
+                    .map(|r| RelationInfo {
+                        schema: r.schema.clone(),
+                        name: r.name.clone(),
+                        columns: r.columns.clone(),
+                        view: r
+                            .definition
+                            .as_deref()
+                            .map(|d| Arc::new(lineage::analyze_sql(d))),
+                    })
+                    .collect();
+                let infos = Arc::new(infos);
+                cache.insert((connection.clone(), name.clone()), (now, infos.clone()));
+                by_name.insert(name, infos);
+            }
+        }
+        Some(
+            names
+                .iter()
+                .map(|n| {
+                    let infos = by_name
+                        .get(&n.name)
+                        .map(|i| i.as_ref().clone())
+                        .unwrap_or_default();
+                    let infos = infos
+                        .into_iter()
+                        .filter(|i| n.schema.as_ref().is_none_or(|s| *s == i.schema))
+                        .collect();
+                    (n.clone(), infos)
+                })
+                .collect(),
+        )
     }
 
     /// The plan for rows with these columns and formats on `connection`.

@@ -95,6 +95,11 @@ impl<'a> ResultMasker<'a> {
     }
 
     /// The session's connection.
+    /// The catalog cache and the upstreams it reads (the card-data model looks relations up).
+    pub fn catalog(&self) -> (&'a Catalog, &'a Upstreams) {
+        (self.masking.catalog, self.masking.upstreams)
+    }
+
     pub fn connection(&self) -> &'a ConnectionName {
         self.masking.connection
     }

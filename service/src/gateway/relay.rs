@@ -37,6 +37,7 @@ use crate::approvals::{ApprovalId, Approvals, Scope};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
+use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
 use crate::policy::rules::{Decision, Subject};
 use crate::recording::{Event, Recorder, RecordingError, RecordingSummary};
@@ -368,13 +369,38 @@ impl Relay<'_> {
         let subject = Subject::new(connection, &self.session.credential.identity);
         let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
-                self.statements_policy.decide(&subject, sql).await
+                let (decision, classification) = self.statements_policy.decide(&subject, sql).await;
+                let decision = match &classification {
+                    Some(c) if !policy::denies(&decision) => {
+                        let card = self.card_data_with_catalog(&subject, sql, c).await;
+                        card.filter(|d| d.stricter_than(&decision))
+                            .unwrap_or(decision)
+                    }
+                    _ => decision,
+                };
+                (decision, classification)
             }
             FrontendMessage::FunctionCall { .. } => {
                 (self.statements_policy.function_call(&subject), None)
             }
             _ => return None,
         };
+        for dry in &decision.dry_run {
+            // A rule in dry-run mode: audited as what it would have done, nothing refused.
+            let mut event = self.audit.template.clone();
+            event.outcome = crate::audit::Outcome::Success;
+            event.code = format!("dry_run:{}", dry.rule);
+            event.message = format!(
+                "the rule would {} this statement",
+                match dry.action {
+                    crate::policy::rules::Action::Approve => "hold",
+                    _ => "deny",
+                }
+            );
+            if let Err(e) = self.audit.log.record(&event).await {
+                tracing::error!(target: "hoop::alert", error = %e, rule = %dry.rule, "cannot write the audit event of a dry-run rule");
+            }
+        }
         if policy::denies(&decision) {
             self.denied += 1;
             let mut event = self.audit.template.clone();
@@ -388,6 +414,41 @@ impl Relay<'_> {
         Some((decision, classification))
     }
 
+    /// The card-data model's decision with the relations a text names looked up in the
+    /// upstream's catalog (views followed to their base columns, positions resolved); `None`
+    /// when no column of this connection holds card data.
+    async fn card_data_with_catalog(
+        &self,
+        subject: &Subject<'_>,
+        sql: &str,
+        classification: &Classification,
+    ) -> Option<Decision> {
+        /// Views defined on views: one catalog round per level.
+        const MAX_ROUNDS: usize = 8;
+        let rules = &self.statements_policy.rules;
+        let card = rules.card_data();
+        if !card.applies_to(subject.connection) {
+            return None;
+        }
+        let (catalog, upstreams) = self.masker.catalog();
+        let mut snapshot = RelationSnapshot::default();
+        for _ in 0..MAX_ROUNDS {
+            let needed =
+                card.relations_needed(subject.connection, &classification.statements, &snapshot);
+            if needed.is_empty() {
+                break;
+            }
+            match catalog
+                .relations(upstreams, self.masker.connection(), &needed)
+                .await
+            {
+                Some(found) => snapshot.relations.extend(found),
+                None => return Some(Decision::catalog_unavailable()),
+            }
+        }
+        Some(rules.decide_with(subject, sql, classification, &snapshot))
+    }
+
     /// The recording event for a client message, if it is one the evidence needs.
     fn client_event(
         &mut self,
@@ -397,6 +458,13 @@ impl Relay<'_> {
         let policy = self.masker.policy();
         let masker = &policy.masker;
         let decided = |event: Event| match decision {
+            Some(d) if !d.dry_run.is_empty() => event
+                .with("decision", d.action.as_str())
+                .with("rule", d.rule.clone().unwrap_or_default())
+                .with(
+                    "dry_run",
+                    d.dry_run.iter().map(|r| r.rule.clone()).collect::<Vec<_>>(),
+                ),
             Some(d) => event
                 .with("decision", d.action.as_str())
                 .with("rule", d.rule.clone().unwrap_or_default()),

@@ -534,8 +534,20 @@ impl Decision {
         }
     }
 
+    /// The refusal when the catalog that card-data decisions need cannot be read.
+    pub fn catalog_unavailable() -> Decision {
+        Decision {
+            action: Action::Deny,
+            rule: Some(CARD_DATA_RULE.into()),
+            reason: "hoop cannot read the upstream's catalog to follow card data through views, \
+                     so it refuses the statement rather than guess; try again"
+                .into(),
+            dry_run: Vec::new(),
+        }
+    }
+
     /// Deny over approve over allow; between equals, the one that names a rule.
-    fn stricter_than(&self, other: &Decision) -> bool {
+    pub fn stricter_than(&self, other: &Decision) -> bool {
         match strictness(self.action).cmp(&strictness(other.action)) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,

@@ -27,7 +27,51 @@ pub enum UserType {
     Other,
 }
 
+/// A relation found by name: what the card-data model needs to follow a column to its base.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedRelation {
+    pub schema: String,
+    pub name: String,
+    /// Live columns in attribute order.
+    pub columns: Vec<String>,
+    /// `pg_get_viewdef` of a view or materialized view.
+    pub definition: Option<String>,
+}
+
 impl Upstreams {
+    /// Every relation (table, view, materialized view, partitioned or foreign table) named
+    /// one of `names`, in any schema; the caller filters by schema when a name has one.
+    pub async fn relations_named(
+        &self,
+        connection: &ConnectionName,
+        names: &[String],
+    ) -> Result<Vec<NamedRelation>, UpstreamError> {
+        let client = self.client(connection).await?;
+        let rows = client
+            .query(
+                "SELECT n.nspname::text, c.relname::text,
+                        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                              ORDER BY a.attnum),
+                        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END
+                 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relname = ANY($1) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
+                &[&names],
+            )
+            .await
+            .map_err(|e| self.query_failed(connection, e))?;
+        Ok(rows
+            .iter()
+            .map(|row| NamedRelation {
+                schema: row.get(0),
+                name: row.get(1),
+                columns: row.get(2),
+                definition: row.get(3),
+            })
+            .collect())
+    }
+
     /// The names of the tables `oids` and of their live columns. Tables that no longer exist
     /// are absent from the answer.
     pub async fn table_columns(

@@ -1,0 +1,210 @@
+-- Uses of card data that must be refused (SQLSTATE 42501, a default. rule). One statement
+-- per line; each is bounded (WHERE or LIMIT) so only the card-data model stands in the way.
+-- Schema: tests/corpora/card-data-schema.sql. Read by policy::card_data's unit tests and by
+-- tests/e2e/card_data.rs through the real gateway.
+-- Transformations of the number.
+SELECT reverse(pan) FROM cards WHERE id = 1
+SELECT encode(convert_to(pan, 'UTF8'), 'hex') FROM cards WHERE id = 1
+SELECT encode(convert_to(pan, 'UTF8'), 'base64') FROM cards WHERE id = 1
+SELECT translate(pan, '0123456789', 'abcdefghij') FROM cards WHERE id = 1
+SELECT regexp_replace(pan, '(\d)', '\1x', 'g') FROM cards WHERE id = 1
+SELECT string_to_array(pan, NULL) FROM cards WHERE id = 1
+SELECT unnest(string_to_array(pan, NULL)) FROM cards WHERE id = 1
+SELECT substr(pan, 1, 8), substr(pan, 9) FROM cards WHERE id = 1
+SELECT substr(pan, 9) FROM cards WHERE id = 1
+SELECT substring(pan FROM 7 FOR 6) FROM cards WHERE id = 1
+SELECT lpad(pan, 19, '0') FROM cards WHERE id = 1
+SELECT pan::numeric::money FROM cards WHERE id = 1
+SELECT pan::xid8 FROM cards WHERE id = 1
+SELECT int8range(pan::bigint, NULL) FROM cards WHERE id = 1
+SELECT CAST(pan AS bigint) FROM cards WHERE id = 1
+SELECT pan::char(8) FROM cards WHERE id = 1
+SELECT pan::varchar(10) FROM cards WHERE id = 1
+SELECT pan::bytea FROM cards WHERE id = 1
+SELECT pan || '' FROM cards WHERE id = 1
+SELECT concat(pan, '') FROM cards WHERE id = 1
+SELECT format('%s', pan) FROM cards WHERE id = 1
+SELECT md5(pan) FROM cards WHERE id = 1
+SELECT left(pan, 8) FROM cards WHERE id = 1
+SELECT left(pan, -4) FROM cards WHERE id = 1
+SELECT right(pan, 5) FROM cards WHERE id = 1
+SELECT right(pan, -6) FROM cards WHERE id = 1
+SELECT public.length(pan) FROM cards WHERE id = 1
+SELECT max(pan) FROM cards WHERE id > 0
+SELECT string_agg(pan, ',') FROM cards WHERE id > 0
+SELECT array_agg(pan) FROM cards WHERE id > 0
+SELECT lag(pan) OVER (ORDER BY id) FROM cards WHERE id > 0
+SELECT rank() OVER (ORDER BY pan) FROM cards WHERE id > 0
+SELECT row_to_json(c) FROM cards c WHERE id = 1
+SELECT to_json(c.*) FROM cards c WHERE id = 1
+SELECT json_build_object('p', pan) FROM cards WHERE id = 1
+SELECT reverse(c::text) FROM cards c WHERE id = 1
+SELECT (string_to_array(pan, NULL))[1] FROM cards WHERE id = 1
+-- Column aliases in FROM, subqueries, CTEs, set operations, VALUES, joins.
+SELECT reverse(p) FROM cards AS c(i, p) WHERE i = 1
+SELECT reverse(p) FROM cards c(i, p) LIMIT 1
+SELECT reverse(x.p) FROM (SELECT * FROM cards) x(i, p) LIMIT 1
+SELECT reverse(p) FROM (SELECT pan AS p FROM cards) s LIMIT 1
+SELECT reverse(s.p) FROM (SELECT id, pan p FROM cards) AS s WHERE s.id = 1
+WITH x AS (SELECT pan FROM cards) SELECT reverse(pan) FROM x LIMIT 1
+WITH x(a) AS (SELECT pan FROM cards) SELECT reverse(a) FROM x LIMIT 1
+WITH RECURSIVE r(p) AS (SELECT pan FROM cards UNION ALL SELECT p FROM r WHERE false) SELECT reverse(p) FROM r LIMIT 1
+SELECT reverse(p) FROM (SELECT pan FROM cards UNION SELECT 'x') u(p) LIMIT 1
+SELECT reverse(column1) FROM (VALUES ((SELECT pan FROM cards LIMIT 1))) v
+SELECT reverse(t.pan) FROM (cards JOIN orders ON true) AS t LIMIT 1
+SELECT reverse(pan) FROM cards JOIN orders USING (id) LIMIT 1
+SELECT reverse(cards.pan) FROM cards LIMIT 1
+SELECT reverse(public.cards.pan) FROM public.cards LIMIT 1
+SELECT reverse("pan") FROM "cards" LIMIT 1
+SELECT (SELECT reverse(pan) FROM cards LIMIT 1)
+SELECT (SELECT reverse(c.pan) FROM orders o LIMIT 1) FROM cards c WHERE c.id = 1
+SELECT x FROM cards c, LATERAL unnest(ARRAY[c.pan]) AS u(x) WHERE c.id = 1
+SELECT * FROM cards c, LATERAL (SELECT reverse(c.pan)) r WHERE c.id = 1
+-- Predicate and ordering oracles.
+SELECT id FROM cards WHERE substr(pan, 7, 1) = '1'
+SELECT id FROM cards WHERE pan LIKE '4111%'
+SELECT id FROM cards WHERE pan ILIKE '4111%'
+SELECT id FROM cards WHERE pan ~ '^4111'
+SELECT id FROM cards WHERE pan SIMILAR TO '4%'
+SELECT id FROM cards WHERE pan > '4111'
+SELECT id FROM cards WHERE pan BETWEEN '4' AND '5'
+SELECT id FROM cards WHERE pan::bigint > 4111111111111110
+SELECT id FROM cards WHERE starts_with(pan, '4111')
+SELECT id FROM cards WHERE position('1' in pan) = 7
+SELECT id FROM cards WHERE pan = ANY(ARRAY['4111111111111111'])
+SELECT id FROM cards WHERE pan IN (SELECT g FROM guesses g)
+SELECT c.id FROM cards c JOIN guesses g ON c.pan = g.x WHERE c.id > 0
+SELECT id FROM cards WHERE pan = reverse('1111111111111114')
+SELECT id FROM cards ORDER BY pan LIMIT 1
+SELECT id, pan FROM cards WHERE id > 0 ORDER BY 2
+SELECT id FROM cards WHERE id > 0 ORDER BY reverse(pan)
+SELECT CASE WHEN pan LIKE '4%' THEN 1 END FROM cards WHERE id = 1
+SELECT 1 FROM cards WHERE EXISTS (SELECT 1 WHERE pan LIKE '4%')
+SELECT count(*) FROM cards GROUP BY id HAVING max(pan) > '4'
+SELECT count(*) FILTER (WHERE pan LIKE '4%') FROM cards WHERE id > 0
+SELECT greatest(pan, '5') FROM cards WHERE id = 1
+DELETE FROM cards WHERE pan LIKE '4%'
+UPDATE cards SET holder = 'x' WHERE pan > '4'
+SELECT id FROM cards WHERE pan IN ('1','2','3','4','5','6','7','8','9','10','11','12','13','14','15','16','17','18','19','20','21','22','23','24','25','26','27','28','29','30','31','32','33')
+SELECT pan, count(*) FROM cards GROUP BY pan HAVING count(*) > 1
+UPDATE cards SET holder = holder RETURNING pan
+-- Copies into other objects.
+CREATE TABLE loot AS SELECT p FROM cards c(i, p)
+CREATE TABLE loot AS SELECT pan FROM cards WHERE id = 1
+CREATE TABLE loot AS SELECT * FROM cards WHERE id = 1
+CREATE TEMP TABLE loot AS SELECT * FROM cards WHERE id = 1
+CREATE MATERIALIZED VIEW loot AS SELECT pan FROM cards
+CREATE VIEW loot AS SELECT p FROM cards c(i, p)
+CREATE VIEW loot AS SELECT * FROM cards
+SELECT * INTO loot FROM cards WHERE id = 1
+SELECT pan INTO TEMP loot FROM cards WHERE id = 1
+INSERT INTO loot SELECT pan FROM cards WHERE id = 1
+INSERT INTO loot (x) SELECT p FROM (SELECT pan AS p FROM cards) s LIMIT 1
+INSERT INTO loot SELECT * FROM cards WHERE id = 1
+INSERT INTO loot VALUES ((SELECT pan FROM cards LIMIT 1))
+WITH x AS (SELECT pan FROM cards WHERE id = 1) INSERT INTO loot SELECT pan FROM x
+UPDATE orders SET note = (SELECT pan FROM cards WHERE id = 1) WHERE id = 1
+UPDATE orders o SET note = c.pan FROM cards c WHERE o.card_id = c.id
+UPDATE cards SET holder = pan WHERE id = 1
+INSERT INTO cards (id, pan) VALUES (9, '4111') ON CONFLICT (id) DO UPDATE SET holder = excluded.pan
+MERGE INTO loot l USING cards c ON l.id = c.id WHEN NOT MATCHED THEN INSERT VALUES (c.id, c.pan)
+COPY (SELECT pan FROM cards WHERE id = 1) TO STDOUT
+COPY cards (pan) TO STDOUT
+COPY cards TO STDOUT
+CREATE TABLE loot AS EXECUTE p(1)
+PREPARE p AS SELECT reverse(pan) FROM cards WHERE id = $1
+EXPLAIN ANALYZE SELECT reverse(pan) FROM cards WHERE id = 1
+DECLARE c CURSOR FOR SELECT reverse(pan) FROM cards WHERE id = 1
+-- Definitions that would compute from it later.
+CREATE INDEX ON cards (reverse(pan))
+CREATE INDEX ON cards (id) WHERE pan LIKE '4%'
+ALTER TABLE cards ADD COLUMN r text GENERATED ALWAYS AS (reverse(pan)) STORED
+CREATE POLICY p ON cards USING (pan LIKE '4%')
+CREATE RULE r AS ON UPDATE TO cards DO ALSO INSERT INTO loot VALUES (NEW.pan)
+CREATE TRIGGER t BEFORE UPDATE ON cards FOR EACH ROW WHEN (NEW.pan LIKE '4%') EXECUTE FUNCTION f()
+CREATE FUNCTION leak() RETURNS text BEGIN ATOMIC SELECT pan FROM cards LIMIT 1; END
+CREATE FUNCTION length(text) RETURNS int LANGUAGE sql AS 'SELECT 1'
+CREATE FUNCTION public.right(text, int) RETURNS text LANGUAGE sql AS 'SELECT $1'
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = texteq)
+DO $$ BEGIN INSERT INTO loot SELECT pan FROM cards; END $$
+-- Columns masked whole (a CVV) reveal none of their characters.
+SELECT left(cvv, 1) FROM cards WHERE id = 1
+SELECT right(cvv, 2) FROM cards WHERE id = 1
+SELECT reverse(cvv) FROM cards WHERE id = 1
+SELECT id FROM cards WHERE cvv LIKE '1%'
+INSERT INTO loot SELECT cvv FROM cards WHERE id = 1
+-- More transformations.
+SELECT overlay(pan placing 'x' from 7 for 1) FROM cards WHERE id = 1
+SELECT split_part(pan, '1', 2) FROM cards WHERE id = 1
+SELECT replace(pan, '1', 'one') FROM cards WHERE id = 1
+SELECT to_hex(pan::bigint) FROM cards WHERE id = 1
+SELECT pan::bigint * 3 FROM cards WHERE id = 1
+SELECT pan::numeric / 7 FROM cards WHERE id = 1
+SELECT ascii(pan) FROM cards WHERE id = 1
+SELECT textsend(pan) FROM cards WHERE id = 1
+SELECT repeat(pan, 1) FROM cards WHERE id = 1
+SELECT trim(pan) FROM cards WHERE id = 1
+SELECT xmlelement(name x, pan) FROM cards WHERE id = 1
+SELECT quote_literal(pan) FROM cards WHERE id = 1
+SELECT jsonb_build_array(pan) FROM cards WHERE id = 1
+SELECT to_tsvector(pan) FROM cards WHERE id = 1
+SELECT pan::text::bigint FROM cards WHERE id = 1
+SELECT CAST(CAST(pan AS text) AS numeric) FROM cards WHERE id = 1
+SELECT regexp_split_to_table(pan, '') FROM cards WHERE id = 1
+SELECT substr(pan, g, 1) FROM cards, generate_series(1, 16) g WHERE id = 1
+SELECT sum(pan::bigint) FROM cards WHERE id > 0
+SELECT pan FROM cards WHERE id = 1 UNION SELECT reverse(pan) FROM cards WHERE id = 1
+WITH t AS MATERIALIZED (SELECT pan p FROM cards) SELECT reverse(p) FROM t LIMIT 1
+SELECT reverse(t.c1) FROM (SELECT pan c1 FROM cards) t LIMIT 1
+SELECT reverse(cc.pan) FROM cards cc LIMIT 1
+SELECT reverse(x) FROM cards AS c (i, x, h) LIMIT 1
+SELECT reverse((c).pan) FROM cards c LIMIT 1
+SELECT reverse(j.pan) FROM (cards NATURAL JOIN orders) AS j LIMIT 1
+SELECT reverse(pan) FROM ONLY cards LIMIT 1
+SELECT reverse(pan) FROM cards TABLESAMPLE SYSTEM (100) LIMIT 1
+SELECT reverse(pan) FROM pg_catalog.pg_class, cards LIMIT 1
+SELECT translate(pan, '0123456789', 'abcdefghij') FROM cards WHERE id = 1 FOR UPDATE
+-- More predicates and orderings.
+SELECT id FROM cards WHERE pan NOT LIKE '4%'
+SELECT id FROM cards WHERE pan < $1
+SELECT id FROM cards WHERE pan >= '5'
+SELECT id FROM cards WHERE left(pan, 7) = '4111111'
+SELECT id FROM cards WHERE substring(pan, 7) = '111111111'
+SELECT id FROM cards WHERE pan ~* '^4'
+SELECT id FROM cards WHERE strpos(pan, '1') = 1
+SELECT id FROM cards WHERE length(pan) = 16 AND pan LIKE '4%'
+SELECT id FROM cards WHERE EXISTS (SELECT 1 FROM guesses g WHERE g.x = cards.pan)
+SELECT id FROM cards WHERE id > 0 ORDER BY pan DESC
+SELECT id FROM cards WHERE id > 0 ORDER BY pan COLLATE "C"
+SELECT row_number() OVER (PARTITION BY pan ORDER BY pan) FROM cards WHERE id > 0
+SELECT id FROM cards WHERE pan = ANY('{4111111111111111}'::text[])
+SELECT id FROM cards WHERE pan IN (SELECT '4111111111111111')
+SELECT id FROM cards WHERE (pan, id) = ('4111111111111111', 1)
+SELECT id FROM cards WHERE pan = '4111111111111111' OR pan LIKE '5%'
+SELECT id FROM cards WHERE pan = (SELECT x FROM guesses LIMIT 1)
+SELECT id FROM cards WHERE cast(pan as bigint) % 10 = 1
+SELECT id FROM cards WHERE pan::numeric BETWEEN 4000000000000000 AND 5000000000000000
+-- More copies.
+INSERT INTO loot (x) VALUES ((SELECT reverse(pan) FROM cards LIMIT 1))
+CREATE TABLE loot2 (x) AS SELECT pan FROM cards WHERE id = 1
+CREATE UNLOGGED TABLE loot2 AS TABLE cards
+SELECT * INTO UNLOGGED loot2 FROM cards WHERE id = 1
+COPY (SELECT * FROM cards WHERE id = 1) TO STDOUT WITH CSV
+COPY (TABLE cards) TO STDOUT
+COPY cards TO '/tmp/hoop-cards'
+WITH moved AS (DELETE FROM cards WHERE id = 1 RETURNING pan) INSERT INTO loot SELECT pan FROM moved
+UPDATE loot SET x = c.pan FROM cards c WHERE c.id = 1
+INSERT INTO loot SELECT pan FROM cards WHERE id = 1 ON CONFLICT DO NOTHING
+UPDATE cards SET holder = pan || '' WHERE id = 1
+CREATE VIEW loot2 AS SELECT reverse(pan) FROM cards
+CREATE OR REPLACE VIEW loot2 AS SELECT * FROM cards
+CREATE MATERIALIZED VIEW loot2 AS SELECT * FROM cards WITH NO DATA
+CREATE TABLE loot2 AS SELECT c FROM cards c WHERE id = 1
+CREATE TABLE loot2 AS SELECT ROW(pan) FROM cards WHERE id = 1
+PREPARE q AS INSERT INTO loot SELECT pan FROM cards WHERE id = $1
+EXPLAIN ANALYZE CREATE TABLE loot2 AS SELECT pan FROM cards WHERE id = 1
+-- More definitions.
+CREATE INDEX ON cards USING hash (md5(pan))
+CREATE STATISTICS s ON (reverse(pan)) FROM cards
+ALTER TABLE cards ADD CONSTRAINT c CHECK (pan NOT LIKE '9%')
+CREATE FUNCTION f(c cards) RETURNS text LANGUAGE sql RETURN reverse(c.pan)
