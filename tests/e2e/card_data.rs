@@ -1,0 +1,184 @@
+//! The card-data model end to end: every statement of `tests/corpora/card-data-hostile.sql`
+//! sent through the real gateway (simple and extended protocol with tokio-postgres, and psql)
+//! is refused with SQLSTATE 42501 by a default rule, and afterwards nothing changed upstream
+//! (no new relation, function, trigger, rule, policy or statistics object, no row copied or
+//! changed) and no full card number is in a recording. Every statement of
+//! `tests/corpora/card-data-benign.sql` passes the policy.
+
+mod support;
+
+use support::{Credential, GatewaySettings, Hoop, Options};
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+const HOSTILE: &str = include_str!("../corpora/card-data-hostile.sql");
+const BENIGN: &str = include_str!("../corpora/card-data-benign.sql");
+const PAN: &str = "4111111111111111";
+
+const POLICY: &str = r#"
+[policy]
+protected_tables = ["cards"]
+pan_columns = ["cards.pan"]
+
+[[masking.columns]]
+name = "cvv"
+table = "cards"
+columns = ["cvv"]
+"#;
+
+fn statements(corpus: &str) -> impl Iterator<Item = &str> {
+    corpus
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+}
+
+async fn start() -> (Hoop, Credential) {
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(POLICY.to_owned()),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let db = hoop.db.client().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE cards (id int PRIMARY KEY, pan text, holder text, cvv text);
+         INSERT INTO cards VALUES (1, '{PAN}', 'A', '123');
+         CREATE TABLE orders (id serial PRIMARY KEY, card_id int, total numeric,
+                              placed_at timestamptz DEFAULT now(), note text);
+         INSERT INTO orders (card_id, total) VALUES (1, 10), (1, 20);
+         CREATE TABLE guesses (x text);
+         CREATE TABLE loot (id int, x text, y text, z text);
+         CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+         GRANT ALL ON cards, orders, guesses, loot, orders_id_seq TO {r};
+         GRANT CREATE ON SCHEMA public TO {r};",
+        r = hoop.db.reader
+    ))
+    .await
+    .unwrap();
+    let credential = hoop.issue(&hoop.github_token(8301)).await;
+    (hoop, credential)
+}
+
+/// What a hostile statement could have changed: objects in `public`, and every row of the
+/// tables it could reach.
+async fn upstream_state(db: &Client) -> String {
+    let row = db
+        .query_one(
+            "SELECT
+               (SELECT string_agg(relname || ':' || relkind::text, ',' ORDER BY relname)
+                  FROM pg_class WHERE relnamespace = 'public'::regnamespace),
+               (SELECT string_agg(proname, ',' ORDER BY proname)
+                  FROM pg_proc WHERE pronamespace = 'public'::regnamespace),
+               (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal)::text,
+               (SELECT count(*) FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+                  WHERE c.relnamespace = 'public'::regnamespace AND r.rulename <> '_RETURN')::text,
+               (SELECT count(*) FROM pg_policy)::text,
+               (SELECT count(*) FROM pg_statistic_ext)::text,
+               (SELECT count(*) FROM pg_operator WHERE oprnamespace = 'public'::regnamespace)::text,
+               (SELECT string_agg(c::text, ',' ORDER BY id) FROM cards c),
+               (SELECT count(*) FROM loot)::text,
+               (SELECT string_agg(o.id || ':' || coalesce(o.note, ''), ',' ORDER BY id) FROM orders o)",
+            &[],
+        )
+        .await
+        .unwrap();
+    (0..10)
+        .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn refused_by_policy(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    (db.code() == &SqlState::INSUFFICIENT_PRIVILEGE
+        && db
+            .message()
+            .starts_with("hoop policy denied this statement (rule default."))
+    .then(|| db.message().to_owned())
+}
+
+#[tokio::test]
+async fn the_hostile_corpus_is_refused_and_changes_nothing() {
+    let (hoop, credential) = start().await;
+    let admin = hoop.db.client().await;
+    let before = upstream_state(&admin).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let mut ran = Vec::new();
+    for (i, sql) in statements(HOSTILE).enumerate() {
+        // Simple protocol: the whole text as one Query.
+        match client.simple_query(sql).await {
+            Err(e) if refused_by_policy(&e).is_some() => {}
+            other => ran.push(format!("simple: {sql}: {other:?}")),
+        }
+        // Extended protocol: Parse is where it is decided.
+        match client.prepare(sql).await {
+            Err(e) if refused_by_policy(&e).is_some() => {}
+            other => ran.push(format!("extended: {sql}: {:?}", other.map(|_| "prepared"))),
+        }
+        // And psql, for a share of them (each is a new session).
+        if i % 5 == 0 {
+            let out = hoop.psql(&credential, &["-c", sql]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !stderr.contains("hoop policy denied this statement") {
+                ran.push(format!("psql: {sql}: {stderr}"));
+            }
+        }
+    }
+    assert!(ran.is_empty(), "not refused:\n{}", ran.join("\n"));
+    // The session is still usable, and nothing changed upstream.
+    let ok = client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(ok.get::<_, i64>(0), 2);
+    drop(client);
+    assert_eq!(upstream_state(&admin).await, before);
+    // The evidence holds no full card number, though the statements quoted one.
+    hoop.wait_sessions_ended(1).await;
+    for path in hoop.recordings() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(PAN),
+            "{} holds a full card number",
+            path.display()
+        );
+    }
+    assert!(
+        !hoop.log().contains(PAN),
+        "the log holds a full card number"
+    );
+    // Each refusal is audited under its rule.
+    assert!(!hoop.db.audit_events("default.card-data").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_benign_corpus_passes_the_policy() {
+    let (hoop, credential) = start().await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let mut refused = Vec::new();
+    for sql in statements(BENIGN) {
+        let result = if sql.contains('$') {
+            client.prepare(sql).await.map(|_| ())
+        } else {
+            client.simple_query(sql).await.map(|_| ())
+        };
+        if let Err(e) = result
+            && let Some(message) = refused_by_policy(&e)
+        {
+            refused.push(format!("{sql}: {message}"));
+        }
+    }
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+    // A card number read as it is arrives masked.
+    let row = client
+        .query_one("SELECT pan, right(pan, 4) FROM cards WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let (pan, last4): (String, String) = (row.get(0), row.get(1));
+    assert_ne!(pan, PAN);
+    assert!(pan.ends_with("1111") && pan.contains('*'), "{pan}");
+    assert_eq!(last4, "1111");
+}
