@@ -17,6 +17,29 @@ use super::value::{self, Format, ValueKind};
 const TRUNCATED: &str = "…[truncated]";
 
 /// Text masked by the deployment's [`Masker`]: no PAN and nothing a custom detector matches.
+///
+/// Only a masker makes one. None of these compile:
+///
+/// ```compile_fail
+/// let text: hoop::masking::MaskedText = String::from("4111111111111111").into();
+/// ```
+///
+/// ```compile_fail
+/// let text = hoop::masking::MaskedText(String::from("4111111111111111"));
+/// ```
+///
+/// ```compile_fail
+/// let text: hoop::masking::MaskedText = serde_json::from_str("\"4111111111111111\"").unwrap();
+/// ```
+///
+/// ```compile_fail
+/// let text = hoop::masking::MaskedText::default();
+/// ```
+///
+/// ```
+/// let text = hoop::masking::Masker::pci_default().mask_text("4111111111111111");
+/// assert_eq!(text.as_str(), "411111******1111");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct MaskedText(String);
 
