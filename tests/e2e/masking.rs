@@ -405,150 +405,6 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
     assert_no_leak("recordings", &spool_bytes(&hoop));
 }
 
-#[tokio::test]
-async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
-    let (hoop, credential) = start(None).await;
-    for format in ["text", "csv"] {
-        let sql = format!("COPY cards TO STDOUT (FORMAT {format})");
-        let out = stdout_of(&hoop.psql(&credential, &["-c", &sql]));
-        assert_eq!(out.lines().count(), 4, "{out}");
-        assert!(out.contains("411111******1111"), "{out}");
-        assert_no_leak(&format!("COPY {format}"), out.as_bytes());
-    }
-    // \copy is COPY TO STDOUT on the wire.
-    let out = stdout_of(&hoop.psql(
-        &credential,
-        &[
-            "-c",
-            "\\copy (SELECT pan, note FROM cards) to stdout with csv",
-        ],
-    ));
-    assert_no_leak("\\copy", out.as_bytes());
-    // Binary COPY cannot be masked: refused, and the session stays usable.
-    let out = hoop.psql(
-        &credential,
-        &[
-            "-v",
-            "ON_ERROR_STOP=0",
-            "-c",
-            "COPY cards TO STDOUT (FORMAT binary)",
-            "-c",
-            "SELECT 'still here'",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("hoop refuses binary COPY"), "{stderr}");
-    assert_no_leak("binary COPY", &out.stdout);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("still here"));
-    hoop.wait_sessions_ended(4).await;
-    assert_no_leak("recordings", &spool_bytes(&hoop));
-    assert!(
-        recorded_events(&hoop)
-            .iter()
-            .any(|e| e["kind"] == "copy_out_refused")
-    );
-}
-
-#[tokio::test]
-async fn values_that_are_not_card_numbers_arrive_exactly_as_postgres_sent_them() {
-    let (hoop, credential) = start(None).await;
-    let sql = "SELECT order_id, phone, placed_at, ref, big, label, order_id::text, big::float8 FROM lookalikes ORDER BY 1";
-    let through = stdout_of(&hoop.psql(&credential, &["-c", sql]));
-    let direct = {
-        let out = std::process::Command::new("psql")
-            .args(["-X", "-A", "-t", "-c", sql, &hoop.db.url()])
-            .output()
-            .unwrap();
-        stdout_of(&out)
-    };
-    assert_eq!(through, direct);
-    // The same in binary.
-    let gateway = hoop.connect_gateway(&credential).await.unwrap();
-    let direct_client = hoop.db.client().await;
-    let a = gateway.query(sql, &[]).await.unwrap();
-    let b = direct_client.query(sql, &[]).await.unwrap();
-    for (x, y) in a.iter().zip(&b) {
-        for i in 0..x.len() {
-            let (Raw(x), Raw(y)) = (x.get::<_, Raw>(i), y.get::<_, Raw>(i));
-            assert_eq!(x, y, "column {i}");
-        }
-    }
-}
-
-const RULES: &str = r#"
-[masking]
-[[masking.columns]]
-name = "card-secrets"
-table = "public.cards"
-columns = ["cvv", "exp_*"]
-
-[[masking.detectors]]
-name = "order-ref"
-pattern = 'ORD-[0-9]{6}'
-"#;
-
-#[tokio::test]
-async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
-    let (hoop, credential) = start(Some(RULES)).await;
-    let out = stdout_of(&hoop.psql(
-        &credential,
-        &[
-            "-c",
-            "SELECT id, cvv, exp_month, 'ref ORD-123456' FROM cards ORDER BY id",
-        ],
-    ));
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "1|****||ref **********");
-    assert_eq!(lines.len(), 4);
-    // Binary: text columns become ****, other types NULL.
-    let client = hoop.connect_gateway(&credential).await.unwrap();
-    let row = client
-        .query_one("SELECT cvv, exp_month, id FROM cards WHERE id = 2", &[])
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "****");
-    assert_eq!(row.get::<_, Option<i32>>(1), None);
-    assert_eq!(row.get::<_, i32>(2), 2);
-    drop(client);
-    hoop.wait_sessions_ended(2).await;
-    let rules: Vec<Value> = recorded_events(&hoop)
-        .into_iter()
-        .filter(|e| e["kind"] == "masked")
-        .flat_map(|e| e["columns"].as_array().unwrap().clone())
-        .collect();
-    assert!(
-        rules
-            .iter()
-            .any(|c| c["column"] == "public.cards.cvv" && c["by"][0] == "rule:card-secrets"),
-        "{rules:?}"
-    );
-    assert!(rules.iter().any(|c| c["by"][0] == "order-ref"), "{rules:?}");
-    let spool = String::from_utf8(spool_bytes(&hoop)).unwrap();
-    assert!(
-        !spool.contains("ORD-123456"),
-        "custom detectors apply to recordings too"
-    );
-}
-
-#[tokio::test]
-async fn token_style_gives_the_same_card_the_same_token() {
-    let config = format!(
-        "[masking]\nstyle = \"token\"\ntoken_key = \"{}\"\n",
-        "k".repeat(40)
-    );
-    let (hoop, credential) = start(Some(&config)).await;
-    let out = stdout_of(&hoop.psql(
-        &credential,
-        &["-c", "SELECT pan, pan_spaced FROM cards ORDER BY id"],
-    ));
-    assert_no_leak("tokens", out.as_bytes());
-    for line in out.lines() {
-        let (a, b) = line.split_once('|').unwrap();
-        assert!(a.starts_with("pan_") && a.len() == 20, "{line}");
-        assert_eq!(a, b, "spaced and plain forms of a card get one token");
-    }
-}
-
 /// Card numbers everywhere a session can put them outside its results: the startup packet
 /// (`application_name`, and `options`, `datestyle` and `timezone`, which hoop records but does
 /// not forward), a reported setting (`application_name` again, answered by ParameterStatus),
@@ -730,5 +586,149 @@ async fn the_sealed_archive_of_a_leaky_session_holds_no_card_number() {
         let manifest = hoop::archive::Manifest::parse(&std::fs::read(manifest).unwrap()).unwrap();
         let identity = serde_json::to_vec(&manifest.identity).unwrap();
         assert_no_leak("manifest identity", &identity);
+    }
+}
+
+#[tokio::test]
+async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
+    let (hoop, credential) = start(None).await;
+    for format in ["text", "csv"] {
+        let sql = format!("COPY cards TO STDOUT (FORMAT {format})");
+        let out = stdout_of(&hoop.psql(&credential, &["-c", &sql]));
+        assert_eq!(out.lines().count(), 4, "{out}");
+        assert!(out.contains("411111******1111"), "{out}");
+        assert_no_leak(&format!("COPY {format}"), out.as_bytes());
+    }
+    // \copy is COPY TO STDOUT on the wire.
+    let out = stdout_of(&hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "\\copy (SELECT pan, note FROM cards) to stdout with csv",
+        ],
+    ));
+    assert_no_leak("\\copy", out.as_bytes());
+    // Binary COPY cannot be masked: refused, and the session stays usable.
+    let out = hoop.psql(
+        &credential,
+        &[
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-c",
+            "COPY cards TO STDOUT (FORMAT binary)",
+            "-c",
+            "SELECT 'still here'",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hoop refuses binary COPY"), "{stderr}");
+    assert_no_leak("binary COPY", &out.stdout);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still here"));
+    hoop.wait_sessions_ended(4).await;
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+    assert!(
+        recorded_events(&hoop)
+            .iter()
+            .any(|e| e["kind"] == "copy_out_refused")
+    );
+}
+
+#[tokio::test]
+async fn values_that_are_not_card_numbers_arrive_exactly_as_postgres_sent_them() {
+    let (hoop, credential) = start(None).await;
+    let sql = "SELECT order_id, phone, placed_at, ref, big, label, order_id::text, big::float8 FROM lookalikes ORDER BY 1";
+    let through = stdout_of(&hoop.psql(&credential, &["-c", sql]));
+    let direct = {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-A", "-t", "-c", sql, &hoop.db.url()])
+            .output()
+            .unwrap();
+        stdout_of(&out)
+    };
+    assert_eq!(through, direct);
+    // The same in binary.
+    let gateway = hoop.connect_gateway(&credential).await.unwrap();
+    let direct_client = hoop.db.client().await;
+    let a = gateway.query(sql, &[]).await.unwrap();
+    let b = direct_client.query(sql, &[]).await.unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        for i in 0..x.len() {
+            let (Raw(x), Raw(y)) = (x.get::<_, Raw>(i), y.get::<_, Raw>(i));
+            assert_eq!(x, y, "column {i}");
+        }
+    }
+}
+
+const RULES: &str = r#"
+[masking]
+[[masking.columns]]
+name = "card-secrets"
+table = "public.cards"
+columns = ["cvv", "exp_*"]
+
+[[masking.detectors]]
+name = "order-ref"
+pattern = 'ORD-[0-9]{6}'
+"#;
+
+#[tokio::test]
+async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
+    let (hoop, credential) = start(Some(RULES)).await;
+    let out = stdout_of(&hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "SELECT id, cvv, exp_month, 'ref ORD-123456' FROM cards ORDER BY id",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1|****||ref **********");
+    assert_eq!(lines.len(), 4);
+    // Binary: text columns become ****, other types NULL.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let row = client
+        .query_one("SELECT cvv, exp_month, id FROM cards WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "****");
+    assert_eq!(row.get::<_, Option<i32>>(1), None);
+    assert_eq!(row.get::<_, i32>(2), 2);
+    drop(client);
+    hoop.wait_sessions_ended(2).await;
+    let rules: Vec<Value> = recorded_events(&hoop)
+        .into_iter()
+        .filter(|e| e["kind"] == "masked")
+        .flat_map(|e| e["columns"].as_array().unwrap().clone())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|c| c["column"] == "public.cards.cvv" && c["by"][0] == "rule:card-secrets"),
+        "{rules:?}"
+    );
+    assert!(rules.iter().any(|c| c["by"][0] == "order-ref"), "{rules:?}");
+    let spool = String::from_utf8(spool_bytes(&hoop)).unwrap();
+    assert!(
+        !spool.contains("ORD-123456"),
+        "custom detectors apply to recordings too"
+    );
+}
+
+#[tokio::test]
+async fn token_style_gives_the_same_card_the_same_token() {
+    let config = format!(
+        "[masking]\nstyle = \"token\"\ntoken_key = \"{}\"\n",
+        "k".repeat(40)
+    );
+    let (hoop, credential) = start(Some(&config)).await;
+    let out = stdout_of(&hoop.psql(
+        &credential,
+        &["-c", "SELECT pan, pan_spaced FROM cards ORDER BY id"],
+    ));
+    assert_no_leak("tokens", out.as_bytes());
+    for line in out.lines() {
+        let (a, b) = line.split_once('|').unwrap();
+        assert!(a.starts_with("pan_") && a.len() == 20, "{line}");
+        assert_eq!(a, b, "spaced and plain forms of a card get one token");
     }
 }
