@@ -37,7 +37,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
 use crate::policy::classify::Classification;
-use crate::policy::rules::{Decision, Subject};
+use crate::policy::rules::{Action, Decision, Subject};
 use crate::recording::{
     Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, Reason, Recorder,
     RecordingError, RecordingSummary, SessionEnd, SqlState, Statement,
@@ -403,7 +403,7 @@ impl Relay<'_> {
         let masker = &policy.masker;
         // Query, Parse and FunctionCall are always decided; the default keeps a missing
         // decision from ever reading as an allowance.
-        let action = decision.map_or(crate::policy::rules::Action::Deny, |d| d.action);
+        let action = decision.map_or(Action::Deny, |d| d.action);
         let rule = decision
             .and_then(|d| d.rule.as_deref())
             .map(|r| masker.mask_text(r));
