@@ -13,7 +13,14 @@ use hoop::archive::{
     Archive, DEFAULT_PERIOD, DigestBuilder, Manifest, Period, PublicKey, ReplicaName,
     SealedArchive, SealedDigest, Signature, SigningKey, canonical_form,
 };
-use hoop::recording::{Event, Spool};
+use hoop::credentials::CredentialId;
+use hoop::masking::Masker;
+use hoop::policy::rules::Action;
+use hoop::recording::{
+    Diagnostic, Event, Protocol, Reason, SessionEnd, SessionStart, Spool, SqlState, StartupParams,
+    Statement,
+};
+use hoop::state::sessions::SessionId;
 use serde_json::Value;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -101,57 +108,72 @@ impl Fixture {
         let now = Utc::now();
         let mut archives = Vec::new();
         for (session, repository, run, connection) in SESSIONS {
-            let start = Event::new("session_start")
-                .with("session_id", session)
-                .with("credential_id", "5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10")
-                .with("username", format!("run-{run}-1-k3x9qa"))
-                .with("connection", connection)
-                .with("database", connection)
-                .with("trust_rule", "main-deploys")
-                .with("repository", repository)
-                .with("run_id", run)
-                .with("client_addr", "10.0.0.7")
-                .with("tls", true)
-                .with("application_name", "psql");
+            // Recorded as the gateway records: typed events, text through the masker.
+            let m = Masker::pci_default();
+            let statement = |sql: &str, decision, rule: Option<&str>| {
+                Event::Statement(Statement {
+                    protocol: Protocol::Simple,
+                    sql: m.mask_text(sql),
+                    decision,
+                    rule: rule.map(|r| m.mask_text(r)),
+                    dry_run: Vec::new(),
+                })
+            };
+            let start = Event::SessionStart(SessionStart {
+                // The manifest names the session by its recording; this id is not read.
+                session_id: SessionId(uuid::Uuid::nil()),
+                credential_id: CredentialId(
+                    uuid::Uuid::parse_str("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10").unwrap(),
+                ),
+                username: m.mask_text(&format!("run-{run}-1-k3x9qa")),
+                connection: m.mask_text(connection),
+                database: m.mask_text(connection),
+                trust_rule: m.mask_text("main-deploys"),
+                repository: m.mask_text(repository),
+                run_id: m.mask_text(run),
+                client_addr: std::net::IpAddr::from([10, 0, 0, 7]),
+                tls: true,
+                application_name: m.mask_text("psql"),
+                params: StartupParams::default(),
+            });
             let mut recorder = spool.create(session, start).await.unwrap();
             recorder
-                .append_durable(
-                    Event::new("statement")
-                        .with("protocol", "simple")
-                        .with("sql", format!("SELECT * FROM orders WHERE run = {run}"))
-                        .with("decision", "allow")
-                        .with("rule", ""),
-                )
+                .append_durable(statement(
+                    &format!("SELECT * FROM orders WHERE run = {run}"),
+                    Action::Allow,
+                    None,
+                ))
                 .await
                 .unwrap();
             recorder
-                .append(Event::new("complete").with("tag", "SELECT 3"))
+                .append(Event::Complete {
+                    tag: m.mask_text("SELECT 3"),
+                })
                 .unwrap();
             recorder
-                .append_durable(
-                    Event::new("statement")
-                        .with("protocol", "simple")
-                        .with("sql", "DROP TABLE cards")
-                        .with("decision", "deny")
-                        .with("rule", "protect-cards"),
-                )
+                .append_durable(statement(
+                    "DROP TABLE cards",
+                    Action::Deny,
+                    Some("protect-cards"),
+                ))
                 .await
                 .unwrap();
             recorder
-                .append(
-                    Event::new("error")
-                        .with("sqlstate", "42501")
-                        .with("message", "hoop refused the statement (rule protect-cards)")
-                        .with("detail", ""),
-                )
+                .append(Event::Error(Diagnostic {
+                    sqlstate: SqlState::parse("42501"),
+                    message: m.mask_text("hoop refused the statement (rule protect-cards)"),
+                    detail: m.mask_text(""),
+                    hint: None,
+                    context: None,
+                    internal_query: None,
+                }))
                 .unwrap();
             let path = recorder
-                .finish(
-                    Event::new("session_end")
-                        .with("reason", "client terminated")
-                        .with("statements", 2)
-                        .with("errors", 1),
-                )
+                .finish(Event::SessionEnd(SessionEnd {
+                    reason: Reason::Fixed("client terminated"),
+                    statements: Some(2),
+                    errors: Some(1),
+                }))
                 .await
                 .unwrap()
                 .path;

@@ -162,11 +162,12 @@ fn recorded_events(hoop: &Hoop) -> Vec<Value> {
 }
 
 /// A hoop whose test database holds the `cards` and `lookalikes` tables, readable (and, for
-/// the error cases, writable) by the run role.
-async fn start(masking: Option<&str>) -> (Hoop, Credential) {
+/// the error cases, writable) by the run role. `extra` is more configuration (`[masking]`,
+/// `[archive]`).
+async fn start(extra: Option<&str>) -> (Hoop, Credential) {
     let hoop = Hoop::start(Options {
         gateway: GatewaySettings {
-            extra: masking.map(str::to_owned),
+            extra: extra.map(str::to_owned),
             ..GatewaySettings::default()
         },
         ..Options::default()
@@ -402,6 +403,190 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
     assert_no_leak("settings", settings.as_bytes());
     hoop.wait_sessions_ended(4).await;
     assert_no_leak("recordings", &spool_bytes(&hoop));
+}
+
+/// Card numbers everywhere a session can put them outside its results: the startup packet
+/// (`application_name`, and `options`, `datestyle` and `timezone`, which hoop records but does
+/// not forward), a reported setting (`application_name` again, answered by ParameterStatus),
+/// custom settings, a NOTIFY, a notice, the DETAIL of a unique violation, a raised error's
+/// DETAIL and HINT, a prepared statement's name and argument. A custom detector's match
+/// (`ORD-…`) rides along in the application name.
+fn leaky_session(hoop: &Hoop, credential: &Credential) -> std::process::Output {
+    use std::io::Write as _;
+    let script = r#"
+        SET application_name = 'set 5555 5555 5555 4444';
+        SET my.card = '4111111111111111';
+        SHOW my.card;
+        SELECT set_config('my.other', '6011-1111-1111-1117', false);
+        LISTEN payments;
+        NOTIFY payments, 'charge 6011111111111117 ok';
+        SELECT 1;
+        DO $$ BEGIN RAISE NOTICE 'card %', '378282246310005'; END $$;
+        PREPARE "4111111111111111" AS SELECT $1::text;
+        EXECUTE "4111111111111111"('5555555555554444');
+        INSERT INTO cards (id, pan) VALUES (99, '4111111111111111');
+        DO $$ BEGIN RAISE EXCEPTION 'bad card %', '5555555555554444' USING DETAIL = '4111 1111 1111 1111', HINT = 'try 378282246310005'; END $$;
+    "#;
+    let mut child = hoop
+        .psql_command(credential)
+        .env("PGAPPNAME", "card 4111111111111111 ORD-123456")
+        .env("PGOPTIONS", "-c search_path=5555555555554444")
+        .env("PGDATESTYLE", "3782 822463 10005")
+        .env("PGTZ", "6011-1111-1111-1117")
+        .args(["-v", "ON_ERROR_STOP=0", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("duplicate key"), "{stderr}");
+    assert!(stderr.contains("bad card"), "{stderr}");
+    out
+}
+
+/// The events of `kind`.
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// `masking.results = false` shows results as they are, but what is recorded is masked all
+/// the same, by the deployment's masker (its custom detector too): every startup parameter,
+/// every ParameterStatus, notices, errors, notifications and statements.
+#[tokio::test]
+async fn startup_parameters_settings_and_diagnostics_are_recorded_masked_even_with_results_unmasked()
+ {
+    let config = format!(
+        "[masking]\nresults = false\n{}",
+        RULES.replace("[masking]\n", "")
+    );
+    let (hoop, credential) = start(Some(&config)).await;
+    let out = leaky_session(&hoop, &credential);
+    // Results are not masked here: the client sees the raw numbers, so the recording's
+    // masking below is the recorder's own.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("card 378282246310005"), "{stderr}");
+    hoop.wait_sessions_ended(1).await;
+
+    let events = recorded_events(&hoop);
+    let start = of_kind(&events, "session_start")[0];
+    let params = start["params"].as_object().unwrap();
+    assert_eq!(
+        params["application_name"], "card 411111******1111 **********",
+        "{start}"
+    );
+    assert_eq!(start["application_name"], params["application_name"]);
+    for name in ["options", "datestyle", "user", "database"] {
+        assert!(params.contains_key(name), "{name} is recorded: {start}");
+    }
+    assert!(
+        of_kind(&events, "parameter_status")
+            .iter()
+            .any(|e| e["name"] == "application_name" && e["value"] == "set 5555 55** **** 4444"),
+        "{events:#?}"
+    );
+    let errors = of_kind(&events, "error");
+    assert!(
+        errors.iter().any(|e| e["sqlstate"] == "23505"
+            && e["detail"].as_str().unwrap().contains("(411111******1111)")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["detail"] == "4111 11** **** 1111" && e["hint"] == "try 378282*****0005"),
+        "{errors:#?}"
+    );
+    assert!(
+        of_kind(&events, "notice")
+            .iter()
+            .any(|e| e["message"] == "card 378282*****0005"),
+        "{events:#?}"
+    );
+    assert_eq!(of_kind(&events, "notification")[0]["channel"], "payments");
+    assert_no_leak("recordings", &spool_bytes(&hoop));
+    let spool = String::from_utf8(spool_bytes(&hoop)).unwrap();
+    assert!(!spool.contains("ORD-123456"), "the custom detector applies");
+    // The sessions index keeps the application name too: masked as well.
+    let rows = hoop
+        .db
+        .client()
+        .await
+        .query("SELECT coalesce(application, '') FROM hoop_sessions", &[])
+        .await
+        .unwrap();
+    for row in rows {
+        let application: String = row.get(0);
+        assert_no_leak("hoop_sessions.application", application.as_bytes());
+    }
+}
+
+/// The sealed archive of such a session holds no card number either: it is the spool file,
+/// compressed and signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sealed_archive_of_a_leaky_session_holds_no_card_number() {
+    let scratch = support::ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let generated = hoop::archive::generate().unwrap();
+    let private = scratch.0.join("archive.key");
+    std::fs::write(&private, generated.private_pem.expose()).unwrap();
+    let archive = format!(
+        "[archive]\nstore = {:?}\nsigning_key = {{ file = {:?} }}\ndigest_period = \"1s\"\n",
+        format!("file://{}", root.display()),
+        private.display().to_string(),
+    );
+    let (hoop, credential) = start(Some(&archive)).await;
+    leaky_session(&hoop, &credential);
+    hoop.wait_archived_and_digested(1).await;
+
+    let mut objects = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                objects.push(path);
+            }
+        }
+    }
+    let recordings: Vec<_> = objects
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
+        .collect();
+    assert_eq!(recordings.len(), 1, "{objects:?}");
+    let jsonl = zstd::stream::decode_all(&std::fs::read(recordings[0]).unwrap()[..]).unwrap();
+    let mut shown = Vec::new();
+    for line in String::from_utf8(jsonl).unwrap().lines() {
+        // Without the chain link: a hash is random hex, not a recorded value.
+        let mut event: Value = serde_json::from_str(line).unwrap();
+        event.as_object_mut().unwrap().remove("prev");
+        shown.extend(event.to_string().into_bytes());
+        shown.push(b'\n');
+    }
+    let text = String::from_utf8_lossy(&shown).into_owned();
+    assert!(
+        text.contains(r#""application_name":"card 411111******1111 ORD-123456""#),
+        "the archive holds the session, masked: {text}"
+    );
+    assert!(text.contains(r#""kind":"parameter_status""#), "{text}");
+    assert_no_leak("sealed archive", &shown);
+    for manifest in objects
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".manifest.json"))
+    {
+        let manifest = hoop::archive::Manifest::parse(&std::fs::read(manifest).unwrap()).unwrap();
+        let identity = serde_json::to_vec(&manifest.identity).unwrap();
+        assert_no_leak("manifest identity", &identity);
+    }
 }
 
 #[tokio::test]

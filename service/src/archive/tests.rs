@@ -8,7 +8,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::recording::{ChainHash, Event, Spool, recover};
+use crate::masking::Masker;
+use crate::recording::{
+    ChainHash, Event, Protocol, SessionStart, Spool, StartupParams, Statement, recover,
+};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -49,24 +52,36 @@ fn hour(h: u32) -> Period {
     Period::containing(at(h, 0), DEFAULT_PERIOD).unwrap()
 }
 
-/// The gateway's first event, with the run identity the manifest copies.
-fn session_start(session: &str) -> Event {
-    Event::new("session_start")
-        .with("session_id", session)
-        .with("credential_id", "5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10")
-        .with("username", "run-4242-1-k3x9qa")
-        .with("connection", "shop")
-        .with("database", "shop")
-        .with("trust_rule", "main-deploys")
-        .with("repository", "acme/shop")
-        .with("run_id", "4242")
-        .with("tls", true)
+/// The gateway's first event, with the run identity the manifest copies. The recording's
+/// session id (its file name) is what the manifest names; the event's own id is not read.
+fn session_start(_session: &str) -> Event {
+    let m = Masker::pci_default();
+    Event::SessionStart(SessionStart {
+        session_id: crate::state::sessions::SessionId(uuid::Uuid::nil()),
+        credential_id: crate::credentials::CredentialId(
+            uuid::Uuid::parse_str("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10").unwrap(),
+        ),
+        username: m.mask_text("run-4242-1-k3x9qa"),
+        connection: m.mask_text("shop"),
+        database: m.mask_text("shop"),
+        trust_rule: m.mask_text("main-deploys"),
+        repository: m.mask_text("acme/shop"),
+        run_id: m.mask_text("4242"),
+        client_addr: std::net::IpAddr::from([10, 0, 0, 7]),
+        tls: true,
+        application_name: m.mask_text("psql"),
+        params: StartupParams::default(),
+    })
 }
 
 fn statement(i: usize) -> Event {
-    Event::new("statement")
-        .with("sql", format!("select * from orders where id = {i}"))
-        .with("decision", "allow")
+    Event::Statement(Statement {
+        protocol: Protocol::Simple,
+        sql: Masker::pci_default().mask_text(&format!("select * from orders where id = {i}")),
+        decision: crate::policy::rules::Action::Allow,
+        rule: None,
+        dry_run: Vec::new(),
+    })
 }
 
 /// A finished recording of `n` statements in `spool`.
@@ -75,11 +90,13 @@ async fn finished(spool: &Arc<Spool>, session: &str, n: usize) -> PathBuf {
     for i in 0..n {
         recorder.append_durable(statement(i)).await.unwrap();
         recorder
-            .append(Event::new("complete").with("tag", "SELECT 1"))
+            .append(Event::Complete {
+                tag: Masker::pci_default().mask_text("SELECT 1"),
+            })
             .unwrap();
     }
     recorder
-        .finish(Event::new("session_end").with("reason", "client terminated"))
+        .finish(Event::session_end("client terminated"))
         .await
         .unwrap()
         .path
@@ -576,7 +593,7 @@ async fn a_recording_cut_short_is_sealed_as_terminated() {
         .resume(&recovered)
         .await
         .unwrap()
-        .finish(Event::new("session_end").with("reason", "terminated: the gateway stopped"))
+        .finish(Event::session_end("terminated: the gateway stopped"))
         .await
         .unwrap();
     let closed = archive.seal(&path, &key(1)).unwrap();

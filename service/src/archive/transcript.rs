@@ -329,6 +329,10 @@ fn describe(kind: &str, e: &Map<String, Value>) -> (String, String) {
                 e.get("payload_bytes").map(compact).unwrap_or_default()
             ),
         ),
+        "parameter_status" => (
+            label("setting"),
+            format!("{} = {}", field("name"), field("value")),
+        ),
         "masked" => (label("masked"), masked(e)),
         "copy_out_refused" => (
             label("refused"),
@@ -548,6 +552,7 @@ mod tests {
             r#"{"seq":4,"ts":"2026-11-25T10:06:00.001000Z","kind":"bind","portal":"","statement":"s1","params":["42"],"prev":"00"}"#,
             r#"{"seq":5,"ts":"2026-11-25T10:06:00.002000Z","kind":"execute","portal":"","max_rows":0,"prev":"00"}"#,
             r#"{"seq":6,"ts":"2026-11-25T10:06:00.003000Z","kind":"approval","outcome":"denied","approval_id":"a-2","by":"lead","comment":"not today","prev":"00"}"#,
+            r#"{"seq":7,"ts":"2026-11-25T10:06:00.004000Z","kind":"parameter_status","name":"application_name","value":"card 411111******1111","prev":"00"}"#,
         ]);
         for expected in [
             "parse      ALTER TABLE payments ADD note text (prepared as \"s1\")  [approve: payments-migrations]",
@@ -556,6 +561,7 @@ mod tests {
             "bind       portal \"\" of statement \"s1\", params [\"42\"]",
             "execute    portal \"\"",
             "approval   denied by lead, approval a-2: not today",
+            "setting    application_name = card 411111******1111",
         ] {
             assert!(out.contains(expected), "{expected}\n{out}");
         }

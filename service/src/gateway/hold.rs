@@ -10,7 +10,8 @@ use hoop_protocol::backend::ErrorFields;
 
 use super::policy::{APPROVAL_PREFIX, DENIAL_PREFIX, Refusal};
 use crate::approvals::{ApprovalId, Scope};
-use crate::recording::Event;
+use crate::masking::Masker;
+use crate::recording::{ApprovalEnd, ApprovalOutcome, Event};
 
 /// How a hold ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,35 +78,40 @@ impl HoldOutcome {
         })
     }
 
-    /// The recording event of the hold's end.
-    pub fn event(&self) -> Event {
-        let event = Event::new("approval");
-        match self {
-            HoldOutcome::Approved { id, by, scope } => event
-                .with("approval_id", id.to_string())
-                .with("outcome", "approved")
-                .with("by", by.clone())
-                .with("scope", scope.as_str()),
-            HoldOutcome::Covered { id, by } => event
-                .with("approval_id", id.to_string())
-                .with("outcome", "covered")
-                .with("by", by.clone())
-                .with("scope", Scope::Run.as_str()),
-            HoldOutcome::Denied { id, by, comment } => event
-                .with("approval_id", id.to_string())
-                .with("outcome", "denied")
-                .with("by", by.clone())
-                .with("comment", comment.clone().unwrap_or_default()),
-            HoldOutcome::Expired { id, .. } => event
-                .with("approval_id", id.to_string())
-                .with("outcome", "expired"),
-            HoldOutcome::Cancelled { id } => event
-                .with("approval_id", id.to_string())
-                .with("outcome", "withdrawn"),
-            HoldOutcome::Unavailable { why, .. } => event
-                .with("outcome", "unavailable")
-                .with("error", why.clone()),
-        }
+    /// The recording event of the hold's end. The approver's name, a denial's comment and an
+    /// error's text are masked: an approver can type anything, and errors quote their input.
+    pub fn event(&self, masker: &Masker) -> Event {
+        let end = |approval_id: Option<ApprovalId>, outcome| ApprovalEnd {
+            approval_id,
+            outcome,
+            by: None,
+            scope: None,
+            comment: None,
+            error: None,
+        };
+        Event::Approval(match self {
+            HoldOutcome::Approved { id, by, scope } => ApprovalEnd {
+                by: Some(masker.mask_text(by)),
+                scope: Some(*scope),
+                ..end(Some(*id), ApprovalOutcome::Approved)
+            },
+            HoldOutcome::Covered { id, by } => ApprovalEnd {
+                by: Some(masker.mask_text(by)),
+                scope: Some(Scope::Run),
+                ..end(Some(*id), ApprovalOutcome::Covered)
+            },
+            HoldOutcome::Denied { id, by, comment } => ApprovalEnd {
+                by: Some(masker.mask_text(by)),
+                comment: comment.as_deref().map(|c| masker.mask_text(c)),
+                ..end(Some(*id), ApprovalOutcome::Denied)
+            },
+            HoldOutcome::Expired { id, .. } => end(Some(*id), ApprovalOutcome::Expired),
+            HoldOutcome::Cancelled { id } => end(Some(*id), ApprovalOutcome::Withdrawn),
+            HoldOutcome::Unavailable { why, .. } => ApprovalEnd {
+                error: Some(masker.mask_text(why)),
+                ..end(None, ApprovalOutcome::Unavailable)
+            },
+        })
     }
 }
 

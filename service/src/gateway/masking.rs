@@ -13,7 +13,6 @@ use hoop_protocol::Frame;
 use hoop_protocol::backend::{self, BackendMessage, ErrorFields};
 use hoop_protocol::frontend::FrontendMessage;
 use hoop_protocol::rows::{self, FieldDescription};
-use serde_json::{Value, json};
 
 use super::catalog::Catalog;
 use super::results::{ClientStep, RowSource, Tracker, UpstreamStep};
@@ -21,7 +20,7 @@ use crate::config::ConnectionName;
 use crate::masking::row::{self as row_masking, MaskTally, RowPlan};
 use crate::masking::value::Format;
 use crate::masking::{Hits, Masker, MaskingPolicy};
-use crate::recording::{Event, Recorder, RecordingError};
+use crate::recording::{Event, MaskedColumn, Recorder, RecordingError};
 use crate::upstream::Upstreams;
 
 /// What the relay masks with: the deployment's policy, the catalog cache that names result
@@ -257,8 +256,9 @@ impl<'a> ResultMasker<'a> {
                     )
                     .with(b'H', "use COPY ... TO STDOUT (FORMAT text) or (FORMAT csv)");
                     backend::encode_error_response(&refusal, out);
-                    recorder
-                        .append(Event::new("copy_out_refused").with("reason", "binary format"))?;
+                    recorder.append(Event::CopyOutRefused {
+                        reason: "binary format",
+                    })?;
                 }
             }
             b'd' | b'c' if self.copy_out == Some(CopyOut::Refused) => {
@@ -359,40 +359,43 @@ impl<'a> ResultMasker<'a> {
         let plan = self.plan.take();
         let policy = self.masking.policy;
         let masker = &policy.masker;
-        let columns: Vec<Value> = tally
+        let columns: Vec<MaskedColumn> = tally
             .columns
             .iter()
             .enumerate()
             .filter(|(_, c)| c.values > 0)
             .map(|(i, c)| {
                 let column = plan.as_ref().and_then(|p| p.columns.get(i));
+                // A label is a result's column name or alias: client text like any other.
                 let label = column.map_or_else(
                     || {
                         if plan.is_none() {
-                            "copy".to_owned()
+                            masker.mask_text("copy")
                         } else {
-                            format!("#{i}")
+                            masker.mask_text(&format!("#{i}"))
                         }
                     },
-                    |c| c.label.to_string(),
+                    |c| masker.mask_text(c.label.as_ref()),
                 );
-                let mut by: Vec<String> = masker
+                let mut by: Vec<_> = masker
                     .hit_names(c.hits)
                     .into_iter()
-                    .map(str::to_owned)
+                    .map(|name| masker.mask_text(name))
                     .collect();
                 if c.by_rule
                     && let Some(rule) = column.and_then(|c| c.rule)
                 {
-                    by.push(format!("rule:{}", policy.columns.name(rule)));
+                    by.push(masker.mask_text(&format!("rule:{}", policy.columns.name(rule))));
                 }
-                json!({"column": label, "values": c.values, "by": by})
+                MaskedColumn {
+                    column: label,
+                    values: c.values,
+                    by,
+                }
             })
             .collect();
         self.masked_values += tally.values();
-        recorder
-            .append(Event::new("masked").with("columns", Value::Array(columns)))
-            .map(|_| ())
+        recorder.append(Event::Masked { columns }).map(|_| ())
     }
 }
 

@@ -21,7 +21,6 @@ use chrono::{DateTime, Utc};
 use hoop_protocol::backend::{BackendMessage, ErrorFields};
 use hoop_protocol::frontend::{self, FrontendMessage, Target};
 use hoop_protocol::{Frame, decode_frame};
-use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
@@ -35,12 +34,16 @@ use super::session::fatal;
 use super::stream::ClientStream;
 use crate::approvals::{ApprovalId, Approvals, Scope};
 use crate::audit::{AuditEvent, AuditLog};
+use crate::masking::MaskedText;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
 use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
-use crate::policy::rules::{Decision, Subject};
-use crate::recording::{Event, Recorder, RecordingError, RecordingSummary};
+use crate::policy::rules::{Action, Decision, Subject};
+use crate::recording::{
+    Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, Reason, Recorder,
+    RecordingError, RecordingSummary, SessionEnd, SqlState, Statement,
+};
 use crate::state::credentials::CredentialRecord;
 use crate::state::sessions::SessionId;
 
@@ -212,10 +215,12 @@ pub async fn run<'a>(
         }
     };
     let _ = relay.upstream.shutdown().await;
-    let last = Event::new("session_end")
-        .with("reason", ended.to_string())
-        .with("statements", relay.statements)
-        .with("errors", relay.errors);
+    // The reason can quote an error's text (an upstream's, a protocol violation's).
+    let last = Event::SessionEnd(SessionEnd {
+        reason: Reason::Masked(relay.masker.policy().masker.mask_text(&ended.to_string())),
+        statements: Some(relay.statements),
+        errors: Some(relay.errors),
+    });
     let recording = relay.recorder.finish(last).await;
     Outcome {
         ended,
@@ -292,7 +297,7 @@ impl Relay<'_> {
                     {
                         self.approved_once.insert(statement.clone(), (*id, false));
                     }
-                    events.push(outcome.event());
+                    events.push(outcome.event(&self.masker.policy().masker));
                     outcome.refusal()
                 }
                 _ => None,
@@ -449,7 +454,8 @@ impl Relay<'_> {
         Some(rules.decide_with(subject, sql, classification, &snapshot))
     }
 
-    /// The recording event for a client message, if it is one the evidence needs.
+    /// The recording event for a client message, if it is one the evidence needs. Every text
+    /// in it (SQL, statement and portal names, parameters) goes through the masker.
     fn client_event(
         &mut self,
         message: &FrontendMessage,
@@ -457,33 +463,38 @@ impl Relay<'_> {
     ) -> Option<Event> {
         let policy = self.masker.policy();
         let masker = &policy.masker;
-        let decided = |event: Event| match decision {
-            Some(d) if !d.dry_run.is_empty() => event
-                .with("decision", d.action.as_str())
-                .with("rule", d.rule.clone().unwrap_or_default())
-                .with(
-                    "dry_run",
-                    d.dry_run.iter().map(|r| r.rule.clone()).collect::<Vec<_>>(),
-                ),
-            Some(d) => event
-                .with("decision", d.action.as_str())
-                .with("rule", d.rule.clone().unwrap_or_default()),
-            None => event,
-        };
+        // Query, Parse and FunctionCall are always decided; the default keeps a missing
+        // decision from ever reading as an allowance.
+        let action = decision.map_or(Action::Deny, |d| d.action);
+        let rule = decision
+            .and_then(|d| d.rule.as_deref())
+            .map(|r| masker.mask_text(r));
+        let dry_run: Vec<MaskedText> = decision
+            .map(|d| {
+                d.dry_run
+                    .iter()
+                    .map(|r| masker.mask_text(&r.rule))
+                    .collect()
+            })
+            .unwrap_or_default();
         match message {
             FrontendMessage::Query { sql } => {
                 self.statements += 1;
-                Some(decided(
-                    Event::new("statement")
-                        .with("protocol", "simple")
-                        .with("sql", masker.mask_str(sql).into_owned()),
-                ))
+                Some(Event::Statement(Statement {
+                    protocol: Protocol::Simple,
+                    sql: masker.mask_text(sql),
+                    decision: action,
+                    rule,
+                    dry_run,
+                }))
             }
-            FrontendMessage::Parse { statement, sql, .. } => Some(decided(
-                Event::new("parse")
-                    .with("statement", statement.clone())
-                    .with("sql", masker.mask_str(sql).into_owned()),
-            )),
+            FrontendMessage::Parse { statement, sql, .. } => Some(Event::Parse(Parse {
+                statement: masker.mask_text(statement),
+                sql: masker.mask_text(sql),
+                decision: action,
+                rule,
+                dry_run,
+            })),
             FrontendMessage::Bind {
                 portal,
                 statement,
@@ -492,29 +503,27 @@ impl Relay<'_> {
                 ..
             } => {
                 let types = self.masker.param_types(statement);
-                Some(
-                    Event::new("bind")
-                        .with("portal", portal.clone())
-                        .with("statement", statement.clone())
-                        .with(
-                            "params",
-                            recorded_params(masker, &types, param_formats, params),
-                        ),
-                )
+                Some(Event::Bind(Bind {
+                    portal: masker.mask_text(portal),
+                    statement: masker.mask_text(statement),
+                    params: recorded_params(masker, &types, param_formats, params),
+                }))
             }
             FrontendMessage::Execute { portal, max_rows } => {
                 self.statements += 1;
-                Some(
-                    Event::new("execute")
-                        .with("portal", portal.clone())
-                        .with("max_rows", *max_rows),
-                )
+                Some(Event::Execute(Execute {
+                    portal: masker.mask_text(portal),
+                    max_rows: *max_rows,
+                }))
             }
             FrontendMessage::FunctionCall { function_oid } => {
                 self.statements += 1;
-                Some(decided(
-                    Event::new("function_call").with("function_oid", *function_oid),
-                ))
+                Some(Event::FunctionCall(FunctionCall {
+                    function_oid: *function_oid,
+                    decision: action,
+                    rule,
+                    dry_run,
+                }))
             }
             FrontendMessage::CopyData(data) => {
                 // COPY data is not recorded (it is the table's content), only its size.
@@ -523,14 +532,10 @@ impl Relay<'_> {
             }
             FrontendMessage::CopyDone | FrontendMessage::CopyFail { .. } => {
                 let bytes = std::mem::take(&mut self.copy_in_bytes);
-                let done = matches!(message, FrontendMessage::CopyDone);
-                Some(
-                    Event::new("copy_in_end")
-                        .with("bytes", bytes)
-                        .with("completed", done),
-                )
+                let completed = matches!(message, FrontendMessage::CopyDone);
+                Some(Event::CopyInEnd { bytes, completed })
             }
-            FrontendMessage::Terminate => Some(Event::new("terminate")),
+            FrontendMessage::Terminate => Some(Event::Terminate),
             _ => None,
         }
     }
@@ -547,7 +552,7 @@ impl Relay<'_> {
             };
             // Recorded after masking, so what a result masked comes before its completion.
             let event = match frame.tag {
-                b'C' | b'E' | b'N' | b'A' => self.upstream_event(&frame),
+                b'C' | b'E' | b'N' | b'A' | b'S' => self.upstream_event(&frame),
                 _ => None,
             };
             let relayed = self
@@ -574,25 +579,33 @@ impl Relay<'_> {
         Ok(())
     }
 
+    /// The recording event for an upstream message, its text masked whether or not results
+    /// are (`masking.results = false` leaves results alone, never recordings).
     fn upstream_event(&mut self, frame: &Frame) -> Option<Event> {
         let policy = self.masker.policy();
         let masker = &policy.masker;
         match BackendMessage::decode(frame).ok()? {
-            BackendMessage::CommandComplete { tag } => {
-                Some(Event::new("complete").with("tag", tag))
-            }
+            BackendMessage::CommandComplete { tag } => Some(Event::Complete {
+                tag: masker.mask_text(&tag),
+            }),
             BackendMessage::ErrorResponse(fields) => {
                 self.errors += 1;
-                Some(diagnostic(masker, "error", &fields))
+                Some(Event::Error(diagnostic(masker, &fields)))
             }
-            BackendMessage::NoticeResponse(fields) => Some(diagnostic(masker, "notice", &fields)),
+            BackendMessage::NoticeResponse(fields) => {
+                Some(Event::Notice(diagnostic(masker, &fields)))
+            }
             BackendMessage::NotificationResponse {
                 channel, payload, ..
-            } => Some(
-                Event::new("notification")
-                    .with("channel", masker.mask_str(&channel).into_owned())
-                    .with("payload_bytes", payload.len()),
-            ),
+            } => Some(Event::Notification {
+                channel: masker.mask_text(&channel),
+                payload_bytes: payload.len(),
+            }),
+            // A `SET` of a reported setting: what the session now runs with.
+            BackendMessage::ParameterStatus { name, value } => Some(Event::ParameterStatus {
+                name: masker.mask_text(&name),
+                value: masker.mask_text(&value),
+            }),
             _ => None,
         }
     }
@@ -639,27 +652,16 @@ fn decode_client(frame: &Frame) -> Result<Option<FrontendMessage>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn diagnostic(masker: &Masker, kind: &'static str, fields: &ErrorFields) -> Event {
-    let mut event = Event::new(kind)
-        .with("sqlstate", fields.sqlstate().unwrap_or_default().to_owned())
-        .with(
-            "message",
-            masker
-                .mask_str(fields.message().unwrap_or_default())
-                .into_owned(),
-        )
-        .with(
-            "detail",
-            masker
-                .mask_str(fields.get(b'D').unwrap_or_default())
-                .into_owned(),
-        );
-    for (code, name) in [(b'H', "hint"), (b'W', "where"), (b'q', "internal_query")] {
-        if let Some(v) = fields.get(code) {
-            event = event.with(name, masker.mask_str(v).into_owned());
-        }
+fn diagnostic(masker: &Masker, fields: &ErrorFields) -> Diagnostic {
+    let masked = |code: u8| fields.get(code).map(|v| masker.mask_text(v));
+    Diagnostic {
+        sqlstate: fields.sqlstate().and_then(SqlState::parse),
+        message: masker.mask_text(fields.message().unwrap_or_default()),
+        detail: masker.mask_text(fields.get(b'D').unwrap_or_default()),
+        hint: masked(b'H'),
+        context: masked(b'W'),
+        internal_query: masked(b'q'),
     }
-    event
 }
 
 /// Bind parameters for the recording: values masked and capped; a binary value whose type
@@ -670,37 +672,27 @@ fn recorded_params(
     types: &[u32],
     formats: &[i16],
     params: &[Option<bytes::Bytes>],
-) -> Value {
+) -> Vec<BindParam> {
     let format_of = |i: usize| match formats.len() {
         0 => 0,
         1 => formats[0],
         _ => formats.get(i).copied().unwrap_or(0),
     };
-    Value::Array(
-        params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let Some(bytes) = p else {
-                    return Value::Null;
-                };
-                let kind = value::kind_of(types.get(i).copied().unwrap_or(0));
-                let format = Format::from_code(format_of(i));
-                match value::recorded_text(masker, &kind, format, bytes) {
-                    Some(mut text) => {
-                        if text.len() > MAX_RECORDED_PARAM {
-                            let cut = (0..=MAX_RECORDED_PARAM)
-                                .rev()
-                                .find(|&i| text.is_char_boundary(i))
-                                .unwrap_or(0);
-                            text.truncate(cut);
-                            text.push_str("…[truncated]");
-                        }
-                        Value::String(text)
-                    }
-                    None => json!({"binary_bytes": bytes.len()}),
-                }
-            })
-            .collect(),
-    )
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let Some(bytes) = p else {
+                return BindParam::Null;
+            };
+            let kind = value::kind_of(types.get(i).copied().unwrap_or(0));
+            let format = Format::from_code(format_of(i));
+            match masker.mask_param(&kind, format, bytes, MAX_RECORDED_PARAM) {
+                Some(text) => BindParam::Text(text),
+                None => BindParam::Binary {
+                    binary_bytes: bytes.len(),
+                },
+            }
+        })
+        .collect()
 }

@@ -36,7 +36,7 @@ use crate::audit::{Action, AuditEvent, Outcome};
 use crate::config::RoleProvisioning;
 use crate::credentials::ScramServer;
 use crate::metrics::OutcomeLabels;
-use crate::recording::Event;
+use crate::recording::{Event, SessionStart, StartupParams};
 use crate::state::credentials::{self as creds, CredentialRecord};
 use crate::state::sessions::{self, NewSession, SessionEnd, SessionId};
 
@@ -502,18 +502,28 @@ async fn open(
         .get("application_name")
         .unwrap_or_default()
         .to_owned();
-    let first = Event::new("session_start")
-        .with("session_id", session_id.to_string())
-        .with("credential_id", record.id.to_string())
-        .with("username", user.clone())
-        .with("connection", record.connection.0.clone())
-        .with("database", record.database.clone())
-        .with("trust_rule", record.trust_rule.clone())
-        .with("repository", record.repository.clone())
-        .with("run_id", record.run_id.clone())
-        .with("client_addr", peer.ip().to_string())
-        .with("tls", stream.is_tls())
-        .with("application_name", application.clone());
+    // Everything the client sent, the run's identity too (claims are another party's text),
+    // goes through the deployment's masker: recordings are storage (PCI DSS 3.5.1).
+    let masker = &gateway.masking.masker;
+    let first = Event::SessionStart(SessionStart {
+        session_id,
+        credential_id: record.id,
+        username: masker.mask_text(&user),
+        connection: masker.mask_text(&record.connection.0),
+        database: masker.mask_text(&record.database),
+        trust_rule: masker.mask_text(&record.trust_rule),
+        repository: masker.mask_text(&record.repository),
+        run_id: masker.mask_text(&record.run_id),
+        client_addr: peer.ip(),
+        tls: stream.is_tls(),
+        application_name: masker.mask_text(&application),
+        params: StartupParams::new(
+            startup
+                .params
+                .iter()
+                .map(|(name, value)| (masker.mask_text(name), masker.mask_text(value))),
+        ),
+    });
     let recorder = match gateway.spool.create(&session_id.to_string(), first).await {
         Ok(r) => r,
         Err(e) => {
@@ -577,9 +587,9 @@ async fn open(
                 _ => ("upstream_unavailable", "08006", e.to_string()),
             };
             login.refuse(stream, (code, sqlstate, msg.clone())).await;
-            let _ = recorder
-                .finish(Event::new("session_end").with("reason", msg))
-                .await;
+            // The message quotes the upstream's error.
+            let end = Event::session_end(masker.mask_text(&msg));
+            let _ = recorder.finish(end).await;
             return Ok(());
         }
     };
@@ -609,7 +619,8 @@ async fn open(
                 replica: gateway.broker.audit().replica(),
                 client_addr: Some(peer.ip()),
                 tls: stream.is_tls(),
-                application: Some(&application),
+                // The sessions table is storage too.
+                application: Some(masker.mask_text(&application).as_str()),
                 spool_path: &spool_path.display().to_string(),
             },
         )
@@ -619,7 +630,7 @@ async fn open(
         tracing::error!(error = %e, "cannot index a gateway session; refusing it");
         state_unavailable(stream).await;
         let _ = recorder
-            .finish(Event::new("session_end").with("reason", "state database unavailable"))
+            .finish(Event::session_end("state database unavailable"))
             .await;
         return Ok(());
     }

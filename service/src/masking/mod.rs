@@ -7,10 +7,13 @@
 //!   notices, notifications and COPY data; the recorder over statement text and parameters.
 //! - [`rules`]: column rules (`table.column` globs → mask always), compiled from `[masking]`.
 //! - [`value`]: one result value of a given type and wire format (text or binary), masked.
+//! - [`MaskedText`]: masked text, which only a [`Masker`] makes; recording events take their
+//!   text as `MaskedText` only, so what is recorded has been masked by construction.
 //!
 //! Architecture Invariant: no function in this module widens what is shown of a PAN beyond
 //! PCI DSS 3.4.1 (the BIN and the last four digits), whatever the input.
 
+mod masked;
 pub mod pan;
 pub mod row;
 pub mod rules;
@@ -20,6 +23,7 @@ use std::borrow::Cow;
 
 use regex::bytes::Regex;
 
+pub use masked::MaskedText;
 pub use pan::MaskStyle;
 pub use rules::{ColumnRuleId, ColumnRules};
 

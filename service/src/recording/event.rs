@@ -6,63 +6,376 @@
 
 use std::fmt;
 use std::io::Write as _;
+use std::net::IpAddr;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use serde_json::Value;
+use serde::{Serialize, Serializer};
+
+use crate::credentials::CredentialId;
+use crate::masking::MaskedText;
+use crate::policy::rules::Action;
+use crate::state::approvals::{ApprovalId, Scope};
+use crate::state::sessions::SessionId;
 
 /// Prefix of the genesis preimage: line 0's `prev` is SHA-256 of `hoop-recording-v1:<session_id>`.
 pub const GENESIS_PREFIX: &str = "hoop-recording-v1:";
 
-/// Keys the recorder writes itself; an event may not carry them as fields.
+/// Keys the recorder writes itself; no event field is named like them (the field names are
+/// the fields of [`Event`]'s variants, and a test holds every variant to it).
 pub const RESERVED_KEYS: [&str; 4] = ["seq", "ts", "kind", "prev"];
 
-/// A caller-provided event: a kind plus fields in the order they were added.
+/// One recorded event: its kind is the variant, its fields the variant's fields, written in
+/// the order they are declared here (`docs/recording-format.md` lists them).
 ///
-/// Field names are `&'static str` on purpose: the gateway picks them in code, so a client can
-/// never choose a top-level key, and building an event allocates nothing for the names.
-/// Client-controlled maps (startup parameters, say) go in one field as a nested object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub kind: &'static str,
-    pub fields: Vec<(&'static str, Value)>,
+/// Text a client, the upstream, an approver or a CI provider supplied is only ever
+/// [`MaskedText`], which nothing but the deployment's [`crate::masking::Masker`] produces; the
+/// other fields are numbers, booleans, ids, validated codes, or words chosen in code
+/// (`&'static str`, enums). So a new field cannot record a card number by mistake: it would
+/// have to be a `MaskedText` to hold text at all.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// The first line of a session.
+    SessionStart(SessionStart),
+    /// A simple-protocol Query.
+    Statement(Statement),
+    Parse(Parse),
+    Bind(Bind),
+    Execute(Execute),
+    FunctionCall(FunctionCall),
+    /// The end of a COPY FROM STDIN: its size (the data itself is the table's content, never
+    /// recorded) and whether the client finished it (CopyDone) or abandoned it (CopyFail).
+    CopyInEnd {
+        bytes: u64,
+        completed: bool,
+    },
+    /// The client sent Terminate.
+    Terminate,
+    /// CommandComplete.
+    Complete {
+        tag: MaskedText,
+    },
+    /// ErrorResponse.
+    Error(Diagnostic),
+    /// NoticeResponse.
+    Notice(Diagnostic),
+    /// NotificationResponse: the channel, and the payload by size only.
+    Notification {
+        channel: MaskedText,
+        payload_bytes: usize,
+    },
+    /// ParameterStatus during the session (a `SET` of a reported setting).
+    ParameterStatus {
+        name: MaskedText,
+        value: MaskedText,
+    },
+    /// What a result had masked, per column; never a value.
+    Masked {
+        columns: Vec<MaskedColumn>,
+    },
+    /// A binary COPY TO STDOUT was refused.
+    CopyOutRefused {
+        reason: &'static str,
+    },
+    /// A statement was held and its approval requested.
+    ApprovalRequested {
+        approval_id: ApprovalId,
+        rule: MaskedText,
+    },
+    /// A hold ended.
+    Approval(ApprovalEnd),
+    /// Recovery closed a recording that a crash or a failure cut short.
+    Terminated {
+        reason: &'static str,
+    },
+    /// The last line of a session.
+    SessionEnd(SessionEnd),
 }
 
 impl Event {
-    pub fn new(kind: &'static str) -> Self {
-        Event {
-            kind,
-            fields: Vec::new(),
+    /// The event's `kind`, as written in its line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::SessionStart(_) => "session_start",
+            Event::Statement(_) => "statement",
+            Event::Parse(_) => "parse",
+            Event::Bind(_) => "bind",
+            Event::Execute(_) => "execute",
+            Event::FunctionCall(_) => "function_call",
+            Event::CopyInEnd { .. } => "copy_in_end",
+            Event::Terminate => "terminate",
+            Event::Complete { .. } => "complete",
+            Event::Error(_) => "error",
+            Event::Notice(_) => "notice",
+            Event::Notification { .. } => "notification",
+            Event::ParameterStatus { .. } => "parameter_status",
+            Event::Masked { .. } => "masked",
+            Event::CopyOutRefused { .. } => "copy_out_refused",
+            Event::ApprovalRequested { .. } => "approval_requested",
+            Event::Approval(_) => "approval",
+            Event::Terminated { .. } => "terminated",
+            Event::SessionEnd(_) => "session_end",
         }
     }
 
-    /// Adds a field, or replaces the value of a field of the same name in place (a line never
-    /// holds a key twice: JSON parsers disagree about which duplicate wins).
-    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> Self {
-        self.set(key, value);
-        self
+    /// A `session_end` without counts: a session that ended before its relay.
+    pub fn session_end(reason: impl Into<Reason>) -> Event {
+        Event::SessionEnd(SessionEnd {
+            reason: reason.into(),
+            statements: None,
+            errors: None,
+        })
     }
+}
 
-    /// [`Event::with`] for an event held by reference.
-    pub fn set(&mut self, key: &'static str, value: impl Into<Value>) {
-        let value = value.into();
-        match self.fields.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key, value)),
+/// Who connected, for which run, from where. Identity fields come from the credential (the CI
+/// provider's claims and hoop's configuration), the rest from the client's startup packet;
+/// all of it is masked, because a repository or an `application_name` can be any text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionStart {
+    #[serde(serialize_with = "as_display")]
+    pub session_id: SessionId,
+    pub credential_id: CredentialId,
+    pub username: MaskedText,
+    pub connection: MaskedText,
+    pub database: MaskedText,
+    pub trust_rule: MaskedText,
+    pub repository: MaskedText,
+    pub run_id: MaskedText,
+    pub client_addr: IpAddr,
+    pub tls: bool,
+    /// The client's `application_name` (empty when it sent none); also in `params`.
+    pub application_name: MaskedText,
+    /// Every startup parameter the client sent, forwarded or not.
+    pub params: StartupParams,
+}
+
+/// A client's startup parameters, names and values masked, in the order sent. Written as one
+/// JSON object; a name sent twice keeps its last value, as PostgreSQL does.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StartupParams(Vec<(MaskedText, MaskedText)>);
+
+impl StartupParams {
+    pub fn new(params: impl IntoIterator<Item = (MaskedText, MaskedText)>) -> StartupParams {
+        let mut kept: Vec<(MaskedText, MaskedText)> = Vec::new();
+        for (name, value) in params {
+            // An object member appears once: JSON parsers disagree about which duplicate wins.
+            match kept.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => kept.push((name, value)),
+            }
         }
+        StartupParams(kept)
     }
 
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    pub fn iter(&self) -> impl Iterator<Item = &(MaskedText, MaskedText)> {
+        self.0.iter()
     }
+}
 
-    /// The first field whose name the recorder reserves for itself, if any.
-    pub(super) fn reserved_field(&self) -> Option<&'static str> {
-        self.fields
+impl Serialize for StartupParams {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// A simple-protocol statement and the policy's decision on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Statement {
+    pub protocol: Protocol,
+    pub sql: MaskedText,
+    #[serde(serialize_with = "as_action")]
+    pub decision: Action,
+    /// The rule that decided; absent when none matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<MaskedText>,
+    /// Rules in dry-run mode that would have denied or held it; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<MaskedText>,
+}
+
+/// How a statement came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Simple,
+}
+
+/// A Parse (a prepared statement's text) and the policy's decision on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Parse {
+    /// The prepared statement's name, as the client chose it.
+    pub statement: MaskedText,
+    pub sql: MaskedText,
+    #[serde(serialize_with = "as_action")]
+    pub decision: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<MaskedText>,
+    /// Rules in dry-run mode that would have denied or held it; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<MaskedText>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bind {
+    pub portal: MaskedText,
+    pub statement: MaskedText,
+    pub params: Vec<BindParam>,
+}
+
+/// One bind parameter as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum BindParam {
+    /// SQL NULL: `null`.
+    Null,
+    /// Rendered as text (by its type, for a binary value), masked and capped.
+    Text(MaskedText),
+    /// A binary value whose type cannot be read as text: its size only.
+    Binary { binary_bytes: usize },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Execute {
+    pub portal: MaskedText,
+    pub max_rows: i32,
+}
+
+/// A fast-path FunctionCall: the function by oid (its arguments are not recorded) and the
+/// policy's decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FunctionCall {
+    pub function_oid: u32,
+    #[serde(serialize_with = "as_action")]
+    pub decision: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<MaskedText>,
+    /// Rules in dry-run mode that would have denied or held it; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<MaskedText>,
+}
+
+/// The fields of an ErrorResponse or NoticeResponse that are recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnostic {
+    /// Absent when the upstream sent none, or something that is not a SQLSTATE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlstate: Option<SqlState>,
+    pub message: MaskedText,
+    /// Empty when there was none.
+    pub detail: MaskedText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<MaskedText>,
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
+    pub context: Option<MaskedText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_query: Option<MaskedText>,
+}
+
+/// A SQLSTATE: five characters from `0-9 A-Z`, nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SqlState([u8; 5]);
+
+impl SqlState {
+    pub fn parse(code: &str) -> Option<SqlState> {
+        let bytes: [u8; 5] = code.as_bytes().try_into().ok()?;
+        bytes
             .iter()
-            .map(|(k, _)| *k)
-            .find(|k| RESERVED_KEYS.contains(k))
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            .then_some(SqlState(bytes))
     }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Serialize for SqlState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One column of a `masked` event: its label, how many values were masked, and what masked
+/// them (`pan`, a detector's name, `rule:<name>`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MaskedColumn {
+    /// The column's label: a name from the result or the catalog (an alias can be anything).
+    pub column: MaskedText,
+    pub values: u64,
+    pub by: Vec<MaskedText>,
+}
+
+/// How a hold ended, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalEnd {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<ApprovalId>,
+    pub outcome: ApprovalOutcome,
+    /// The approver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<MaskedText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// A denial's comment, the approver's free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<MaskedText>,
+    /// Why no approval could be requested or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MaskedText>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOutcome {
+    Approved,
+    /// A run-wide approval covered the statement.
+    Covered,
+    Denied,
+    Expired,
+    /// The client cancelled the held statement.
+    Withdrawn,
+    Unavailable,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionEnd {
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
+}
+
+/// Why something ended: the gateway's own words, or a message that can quote others (an
+/// upstream's error, an I/O error), masked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reason {
+    Fixed(&'static str),
+    Masked(MaskedText),
+}
+
+impl From<&'static str> for Reason {
+    fn from(words: &'static str) -> Reason {
+        Reason::Fixed(words)
+    }
+}
+
+impl From<MaskedText> for Reason {
+    fn from(text: MaskedText) -> Reason {
+        Reason::Masked(text)
+    }
+}
+
+fn as_display<T: fmt::Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn as_action<S: Serializer>(action: &Action, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(action.as_str())
 }
 
 /// A SHA-256 value in the chain: the genesis hash or the hash of a line.
@@ -116,8 +429,10 @@ fn write_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Appends one complete line (with its `\n`) for `event` to `buf`.
 ///
-/// The caller has checked [`Event::reserved_field`]. Writing to a `Vec` cannot fail, so the only
-/// error is serde_json's, which a `Value` never produces; it is still passed on, not unwrapped.
+/// The event serializes as `{"kind":…,<fields>}`; its opening brace becomes the comma after
+/// `ts` and its closing brace makes room for `prev`, so nothing is copied twice. Writing to a
+/// `Vec` cannot fail, and no field type makes serde_json fail; an error is still passed on,
+/// not unwrapped.
 pub(super) fn encode_line(
     buf: &mut Vec<u8>,
     seq: u64,
@@ -127,14 +442,14 @@ pub(super) fn encode_line(
 ) -> Result<(), serde_json::Error> {
     write!(buf, "{{\"seq\":{seq},\"ts\":\"").map_err(serde_json::Error::io)?;
     write_ts(buf, ts)?;
-    buf.extend_from_slice(b"\",\"kind\":");
-    serde_json::to_writer(&mut *buf, event.kind)?;
-    for (key, value) in &event.fields {
-        buf.push(b',');
-        serde_json::to_writer(&mut *buf, key)?;
-        buf.push(b':');
-        serde_json::to_writer(&mut *buf, value)?;
-    }
+    buf.push(b'"');
+    let object = buf.len();
+    serde_json::to_writer(&mut *buf, event)?;
+    // An internally tagged enum always writes its tag first.
+    debug_assert!(buf[object..].starts_with(b"{\"kind\":"));
+    debug_assert_eq!(buf.last(), Some(&b'}'));
+    buf[object] = b',';
+    buf.pop();
     buf.extend_from_slice(b",\"prev\":\"");
     write_hex(buf, &prev.0);
     buf.extend_from_slice(b"\"}\n");
@@ -172,22 +487,29 @@ pub(super) fn is_valid_ts(ts: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::masking::pan::TokenKey;
+    use crate::masking::{Detector, MaskStyle, Masker};
     use chrono::TimeZone;
 
     #[test]
     fn line_has_fixed_key_order_and_escapes() {
+        let masker = Masker::pci_default();
         let ts = Utc.with_ymd_and_hms(2026, 11, 25, 10, 4, 5).unwrap()
             + chrono::Duration::microseconds(123_456);
-        let event = Event::new("statement")
-            .with("sql", "select '\"x\"'\n")
-            .with("decision", "allow")
-            .with("sql", "select 1");
+        let event = Event::Statement(Statement {
+            protocol: Protocol::Simple,
+            sql: masker.mask_text("select '\"x\"'\n"),
+            decision: Action::Allow,
+            rule: None,
+            dry_run: Vec::new(),
+        });
         let mut buf = Vec::new();
         encode_line(&mut buf, 7, ts, &event, &ChainHash([0xab; 32])).unwrap();
         let line = String::from_utf8(buf).unwrap();
         let expected = format!(
             "{{\"seq\":7,\"ts\":\"2026-11-25T10:04:05.123456Z\",\"kind\":\"statement\",\
-             \"sql\":\"select 1\",\"decision\":\"allow\",\"prev\":\"{}\"}}\n",
+             \"protocol\":\"simple\",\"sql\":\"select '\\\"x\\\"'\\n\",\"decision\":\"allow\",\
+             \"prev\":\"{}\"}}\n",
             "ab".repeat(32)
         );
         assert_eq!(line, expected);
@@ -195,13 +517,343 @@ mod tests {
 
     #[test]
     fn escapes_control_characters_and_keeps_utf8() {
+        let masker = Masker::pci_default();
         let ts = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let event = Event::new("notice").with("message", "é\t\u{1}");
+        let event = Event::Notice(Diagnostic {
+            sqlstate: SqlState::parse("01000"),
+            message: masker.mask_text("é\t\u{1}"),
+            detail: masker.mask_text(""),
+            hint: None,
+            context: None,
+            internal_query: None,
+        });
         let mut buf = Vec::new();
         encode_line(&mut buf, 0, ts, &event, &ChainHash([0; 32])).unwrap();
         let line = String::from_utf8(buf).unwrap();
-        assert!(line.contains(r#""message":"é\t\u0001""#), "{line}");
+        assert!(
+            line.contains(
+                r#""kind":"notice","sqlstate":"01000","message":"é\t\u0001","detail":"""#
+            ),
+            "{line}"
+        );
         assert!(line.contains("\"ts\":\"2026-01-02T03:04:05.000000Z\""));
+    }
+
+    #[test]
+    fn sqlstates_are_five_digits_or_capitals() {
+        assert_eq!(SqlState::parse("23505").unwrap().as_str(), "23505");
+        assert_eq!(SqlState::parse("P0001").unwrap().as_str(), "P0001");
+        for bad in ["", "2350", "235050", "p0001", "23 05", "ünï"] {
+            assert_eq!(SqlState::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn startup_parameters_are_one_object_and_a_repeated_name_keeps_its_last_value() {
+        let masker = Masker::pci_default();
+        let m = |s: &str| masker.mask_text(s);
+        let params = StartupParams::new([
+            (m("application_name"), m("a")),
+            (m("search_path"), m("public")),
+            (m("application_name"), m("b")),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&params).unwrap(),
+            r#"{"application_name":"b","search_path":"public"}"#
+        );
+    }
+
+    /// Luhn-valid card numbers of several brands and lengths, written the ways the detector
+    /// accepts (contiguous, spaced, dashed, glued to other text).
+    const PANS: [&str; 6] = [
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "3782-822463-10005",
+        "x6011111111111117y",
+        "4012 8888 8888 1881",
+        "3530111333300000",
+    ];
+
+    /// The same numbers, digits only, for the search.
+    const PAN_DIGITS: [&str; 6] = [
+        "4111111111111111",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+        "4012888888881881",
+        "3530111333300000",
+    ];
+
+    /// What a custom detector of the tests' masker matches.
+    const SECRET: &str = "secret-7391";
+
+    /// Independent of the masking module: the textbook Luhn check.
+    fn luhn(digits: &str) -> bool {
+        let sum: u32 = digits
+            .bytes()
+            .rev()
+            .enumerate()
+            .map(|(i, b)| {
+                let d = u32::from(b - b'0');
+                match (i % 2 == 1, d > 4) {
+                    (true, true) => d * 2 - 9,
+                    (true, false) => d * 2,
+                    _ => d,
+                }
+            })
+            .sum();
+        sum.is_multiple_of(10)
+    }
+
+    /// Card numbers in `text`: runs of 13 to 19 digits (single spaces or dashes between them
+    /// allowed) that pass Luhn, the test numbers wherever they stand, and the secret.
+    fn leaks(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut digits = String::new();
+        for i in 0..=chars.len() {
+            match chars.get(i) {
+                Some(d) if d.is_ascii_digit() => digits.push(*d),
+                Some(' ' | '-')
+                    if !digits.is_empty() && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
+                }
+                _ => {
+                    if (13..=19).contains(&digits.len()) && luhn(&digits) {
+                        found.push(digits.clone());
+                    }
+                    digits.clear();
+                }
+            }
+        }
+        let squeezed: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        for pan in PAN_DIGITS {
+            if squeezed.contains(pan) {
+                found.push(pan.to_owned());
+            }
+        }
+        if text.contains(SECRET) {
+            found.push(SECRET.to_owned());
+        }
+        found
+    }
+
+    /// Ids without a decimal digit, so the search sees only what the events carry.
+    fn id() -> uuid::Uuid {
+        uuid::Uuid::from_u128(0xabcd_efab_cdef_abcd_efab_cdef_abcd_efab)
+    }
+
+    /// One event of every kind, every text field holding `text` (or, for a kind that is only
+    /// the gateway's words, nothing from outside at all).
+    fn every_kind(masker: &Masker, text: &str) -> Vec<Event> {
+        let t = || masker.mask_text(text);
+        let diagnostic = || Diagnostic {
+            sqlstate: SqlState::parse("23505"),
+            message: t(),
+            detail: t(),
+            hint: Some(t()),
+            context: Some(t()),
+            internal_query: Some(t()),
+        };
+        let param = |format: i16, bytes: &[u8]| {
+            use crate::masking::value::{Format, ValueKind};
+            masker
+                .mask_param(&ValueKind::Text, Format::from_code(format), bytes, 4096)
+                .map_or(
+                    BindParam::Binary {
+                        binary_bytes: bytes.len(),
+                    },
+                    BindParam::Text,
+                )
+        };
+        let events = vec![
+            Event::SessionStart(SessionStart {
+                session_id: SessionId(id()),
+                credential_id: CredentialId(id()),
+                username: t(),
+                connection: t(),
+                database: t(),
+                trust_rule: t(),
+                repository: t(),
+                run_id: t(),
+                client_addr: IpAddr::from([10, 0, 0, 7]),
+                tls: true,
+                application_name: t(),
+                params: StartupParams::new([(t(), t()), (masker.mask_text("search_path"), t())]),
+            }),
+            Event::Statement(Statement {
+                protocol: Protocol::Simple,
+                sql: t(),
+                decision: Action::Deny,
+                rule: Some(t()),
+                dry_run: Vec::new(),
+            }),
+            Event::Parse(Parse {
+                statement: t(),
+                sql: t(),
+                decision: Action::Approve,
+                rule: Some(t()),
+                dry_run: Vec::new(),
+            }),
+            Event::Bind(Bind {
+                portal: t(),
+                statement: t(),
+                params: vec![
+                    param(0, text.as_bytes()),
+                    param(1, text.as_bytes()),
+                    BindParam::Null,
+                ],
+            }),
+            Event::Execute(Execute {
+                portal: t(),
+                max_rows: 0,
+            }),
+            Event::FunctionCall(FunctionCall {
+                function_oid: 1,
+                decision: Action::Allow,
+                rule: Some(t()),
+                dry_run: Vec::new(),
+            }),
+            Event::CopyInEnd {
+                bytes: 12,
+                completed: true,
+            },
+            Event::Terminate,
+            Event::Complete { tag: t() },
+            Event::Error(diagnostic()),
+            Event::Notice(diagnostic()),
+            Event::Notification {
+                channel: t(),
+                payload_bytes: text.len(),
+            },
+            Event::ParameterStatus {
+                name: t(),
+                value: t(),
+            },
+            Event::Masked {
+                columns: vec![MaskedColumn {
+                    column: t(),
+                    values: 2,
+                    by: vec![t()],
+                }],
+            },
+            Event::CopyOutRefused {
+                reason: "binary format",
+            },
+            Event::ApprovalRequested {
+                approval_id: ApprovalId(id()),
+                rule: t(),
+            },
+            Event::Approval(ApprovalEnd {
+                approval_id: Some(ApprovalId(id())),
+                outcome: ApprovalOutcome::Denied,
+                by: Some(t()),
+                scope: Some(Scope::Once),
+                comment: Some(t()),
+                error: Some(t()),
+            }),
+            Event::Terminated {
+                reason: "the gateway stopped without closing the session",
+            },
+            Event::SessionEnd(SessionEnd {
+                reason: Reason::Masked(t()),
+                statements: Some(3),
+                errors: Some(1),
+            }),
+        ];
+        // No wildcard: a new kind does not compile until it is added above.
+        let _ = events.iter().map(|e| match e {
+            Event::SessionStart(_)
+            | Event::Statement(_)
+            | Event::Parse(_)
+            | Event::Bind(_)
+            | Event::Execute(_)
+            | Event::FunctionCall(_)
+            | Event::CopyInEnd { .. }
+            | Event::Terminate
+            | Event::Complete { .. }
+            | Event::Error(_)
+            | Event::Notice(_)
+            | Event::Notification { .. }
+            | Event::ParameterStatus { .. }
+            | Event::Masked { .. }
+            | Event::CopyOutRefused { .. }
+            | Event::ApprovalRequested { .. }
+            | Event::Approval(_)
+            | Event::Terminated { .. }
+            | Event::SessionEnd(_) => (),
+        });
+        events
+    }
+
+    fn maskers() -> Vec<Masker> {
+        let detector = || vec![Detector::new("secret", r"secret-[0-9]{4}").unwrap()];
+        let key = TokenKey::new(&[7; 32]).unwrap();
+        [
+            MaskStyle::BinAndLastFour,
+            MaskStyle::LastFour,
+            MaskStyle::Redact,
+            MaskStyle::Token { key },
+        ]
+        .into_iter()
+        .map(|style| Masker::new(style, detector()).unwrap())
+        .collect()
+    }
+
+    fn line_of(event: &Event) -> String {
+        let mut buf = Vec::new();
+        encode_line(&mut buf, 3, Utc::now(), event, &ChainHash([0xee; 32])).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn no_kind_records_a_card_number_in_any_field() {
+        let text = format!("card {} {SECRET} ok", PANS.join(" / "));
+        let found = leaks(&text);
+        for wanted in PAN_DIGITS.iter().chain([&SECRET]) {
+            assert!(
+                found.iter().any(|f| f == wanted),
+                "the search finds {wanted}"
+            );
+        }
+        for masker in maskers() {
+            for event in every_kind(&masker, &text) {
+                let line = line_of(&event);
+                // Drop the chain link: a hash is random hex, not a recorded value.
+                let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let mut fields = value.as_object().unwrap().clone();
+                fields.remove("prev");
+                let shown = serde_json::Value::Object(fields).to_string();
+                assert_eq!(
+                    leaks(&shown),
+                    Vec::<String>::new(),
+                    "{:?}: {shown}",
+                    masker.style()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_writes_its_own_name_and_verifies() {
+        let masker = Masker::pci_default();
+        let events = every_kind(&masker, "x");
+        let kinds: std::collections::HashSet<_> = events.iter().map(Event::kind).collect();
+        assert_eq!(kinds.len(), events.len(), "one event per kind");
+        // The verifier's rules: key order, no repeated key, so no field named like a reserved
+        // key either.
+        let mut chain = super::super::chain::ChainWalker::new("s");
+        let mut head = ChainHash::genesis("s");
+        for (seq, event) in events.iter().enumerate() {
+            let mut buf = Vec::new();
+            encode_line(&mut buf, seq as u64, Utc::now(), event, &head).unwrap();
+            let line = &buf[..buf.len() - 1];
+            chain
+                .push(line)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(line)));
+            head = ChainHash::of(line);
+            let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+            assert_eq!(value["kind"], event.kind());
+        }
     }
 
     #[test]

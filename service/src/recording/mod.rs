@@ -11,6 +11,10 @@
 //! what a crash left. The line format and the journal are specified in
 //! `docs/recording-format.md`; auditors verify only the session files.
 //!
+//! Events are typed ([`Event`], one variant per kind): the text they carry is
+//! [`crate::masking::MaskedText`], which only the deployment's masker makes, so no line can
+//! hold text that was not masked.
+//!
 //! Architecture Invariant: a statement event is on stable storage (in the synced journal, and
 //! in its session file once replayed or synced) before [`Recorder::append_durable`] returns
 //! `Ok`; after a failed write or sync the recording is poisoned, nothing written after the
@@ -33,7 +37,11 @@ use std::path::PathBuf;
 pub use chain::{
     ChainError, ChainReport, LineProblem, RecoveredRecording, recover, verify, verify_session,
 };
-pub use event::{ChainHash, Event, GENESIS_PREFIX, RESERVED_KEYS};
+pub use event::{
+    ApprovalEnd, ApprovalOutcome, Bind, BindParam, ChainHash, Diagnostic, Event, Execute,
+    FunctionCall, GENESIS_PREFIX, MaskedColumn, Parse, Protocol, RESERVED_KEYS, Reason, SessionEnd,
+    SessionStart, SqlState, StartupParams, Statement,
+};
 pub use spool::{Recorder, RecordingSummary, Spool};
 
 /// Errors of the recording layer. Every one of them means "do not forward the statement".
@@ -70,10 +78,6 @@ pub enum RecordingError {
     SessionExists { path: PathBuf },
     #[error("invalid session id `{session_id}`: use 1-128 ASCII letters, digits, `-`, `_`, `.`")]
     InvalidSessionId { session_id: String },
-    #[error(
-        "event field `{field}` is reserved (seq, ts, kind and prev are written by the recorder)"
-    )]
-    ReservedField { field: &'static str },
     #[error("could not encode an event: {source}")]
     Encode {
         #[source]

@@ -160,23 +160,22 @@ impl Spool {
     }
 
     /// Closes a recording that a crash or a failure cut short (its recorder is gone): cuts off
-    /// a trailing partial line, then appends `terminated` (with `reason`) and `session_end`, so
+    /// a trailing partial line, then appends `terminated` (with `reason`, the caller's own
+    /// words: it is recorded unmasked, so it is a `&'static str`) and `session_end`, so
     /// it verifies and can be archived. A recording that already ends with `session_end` is
     /// left as it is (`Ok(false)`). One that does not verify is an error: an operator must look.
     pub async fn close_cut_short(
         self: &Arc<Self>,
         path: &Path,
-        reason: &str,
+        reason: &'static str,
     ) -> Result<bool, RecordingError> {
         let recovered = super::recover(path)?;
         if recovered.chain.last_kind.as_deref() == Some("session_end") {
             return Ok(false);
         }
         let mut recorder = self.resume(&recovered).await?;
-        recorder.append(Event::new("terminated").with("reason", reason.to_owned()))?;
-        recorder
-            .finish(Event::new("session_end").with("reason", "terminated"))
-            .await?;
+        recorder.append(Event::Terminated { reason })?;
+        recorder.finish(Event::session_end("terminated")).await?;
         Ok(true)
     }
 
@@ -402,9 +401,6 @@ impl Recorder {
             return Err(RecordingError::Poisoned {
                 reason: reason.to_owned(),
             });
-        }
-        if let Some(field) = event.reserved_field() {
-            return Err(RecordingError::ReservedField { field });
         }
         let seq = self.next_seq;
         let mut record = Record::new(&self.shared.session_id, seq, self.line_hint + 64);

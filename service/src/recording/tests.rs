@@ -9,6 +9,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::credentials::CredentialId;
+use crate::masking::Masker;
+use crate::policy::rules::Action;
+use crate::state::sessions::SessionId;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -26,11 +30,51 @@ impl Drop for TempDir {
     }
 }
 
+fn masker() -> Masker {
+    Masker::pci_default()
+}
+
+fn sql_statement(sql: &str) -> Event {
+    Event::Statement(Statement {
+        protocol: Protocol::Simple,
+        sql: masker().mask_text(sql),
+        decision: Action::Allow,
+        rule: None,
+        dry_run: Vec::new(),
+    })
+}
+
 fn statement(i: usize) -> Event {
-    Event::new("statement")
-        .with("sql", format!("select * from orders where id = {i}"))
-        .with("decision", "allow")
-        .with("rule", Value::Null)
+    sql_statement(&format!("select * from orders where id = {i}"))
+}
+
+fn complete(i: usize) -> Event {
+    Event::Complete {
+        tag: masker().mask_text(&format!("SELECT {i}")),
+    }
+}
+
+fn start_event() -> Event {
+    let m = masker();
+    let id = uuid::Uuid::nil();
+    Event::SessionStart(SessionStart {
+        session_id: SessionId(id),
+        credential_id: CredentialId(id),
+        username: m.mask_text("run-1-1-abc"),
+        connection: m.mask_text("shop"),
+        database: m.mask_text("shop"),
+        trust_rule: m.mask_text("main"),
+        repository: m.mask_text("acme/shop"),
+        run_id: m.mask_text("1"),
+        client_addr: std::net::IpAddr::from([127, 0, 0, 1]),
+        tls: false,
+        application_name: m.mask_text("psql"),
+        params: StartupParams::default(),
+    })
+}
+
+fn end() -> Event {
+    Event::session_end("client terminated")
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -49,15 +93,13 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 /// A finished recording of `n` statements between a start and an end event.
 async fn recorded(spool: &Arc<Spool>, session: &str, n: usize) -> RecordingSummary {
-    let first = Event::new("start").with("user", "run-1-1-abc");
+    let first = start_event();
     let mut recorder = spool.create(session, first).await.unwrap();
     for i in 0..n {
         recorder.append_durable(statement(i)).await.unwrap();
-        recorder
-            .append(Event::new("complete").with("rows", i))
-            .unwrap();
+        recorder.append(complete(i)).unwrap();
     }
-    recorder.finish(Event::new("end")).await.unwrap()
+    recorder.finish(end()).await.unwrap()
 }
 
 #[tokio::test]
@@ -72,7 +114,7 @@ async fn append_and_finish_produce_an_exact_chain() {
     assert_eq!(report.head.to_hex(), summary.head);
     assert_eq!(report.bytes, summary.bytes);
     assert_eq!(fs::metadata(&summary.path).unwrap().len(), summary.bytes);
-    assert_eq!(report.last_kind.as_deref(), Some("end"));
+    assert_eq!(report.last_kind.as_deref(), Some("session_end"));
 
     // Re-derive every link independently of the walker.
     let lines = lines(&summary.path);
@@ -87,7 +129,7 @@ async fn append_and_finish_produce_an_exact_chain() {
     }
     assert_eq!(prev, summary.head);
     assert!(lines[1].contains(
-        r#""kind":"statement","sql":"select * from orders where id = 0","decision":"allow","rule":null,"prev""#
+        r#""kind":"statement","protocol":"simple","sql":"select * from orders where id = 0","decision":"allow","prev""#
     ));
 
     let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -173,7 +215,7 @@ async fn a_cut_last_line_is_named() {
 async fn recover_cuts_a_partial_line_and_resume_terminates_the_chain() {
     let tmp = TempDir::new("recover");
     let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool.create("sess-r", Event::new("start")).await.unwrap();
+    let mut recorder = spool.create("sess-r", start_event()).await.unwrap();
     for i in 0..4 {
         recorder.append_durable(statement(i)).await.unwrap();
     }
@@ -203,10 +245,12 @@ async fn recover_cuts_a_partial_line_and_resume_terminates_the_chain() {
         "a live recording is not a leftover"
     );
     resumed
-        .append_durable(Event::new("terminated").with("reason", "gateway restarted"))
+        .append_durable(Event::Terminated {
+            reason: "gateway restarted",
+        })
         .await
         .unwrap();
-    let summary = resumed.finish(Event::new("end")).await.unwrap();
+    let summary = resumed.finish(end()).await.unwrap();
     let report = verify(&path).unwrap();
     assert_eq!(report.events, events + 2);
     assert_eq!(report.head.to_hex(), summary.head);
@@ -238,14 +282,14 @@ async fn concurrent_sessions_all_verify_and_acks_follow_writes() {
         let spool = spool.clone();
         tasks.push(tokio::spawn(async move {
             let session = format!("sess-{s}");
-            let mut recorder = spool.create(&session, Event::new("start")).await.unwrap();
+            let mut recorder = spool.create(&session, start_event()).await.unwrap();
             for i in 0..200 {
                 recorder.append_durable(statement(i)).await.unwrap();
                 // The ack came after the bytes were written: the file already holds the line.
                 let len = fs::metadata(recorder.path()).unwrap().len();
                 assert!(len >= recorder.bytes(), "acked before written");
             }
-            recorder.finish(Event::new("end")).await.unwrap()
+            recorder.finish(end()).await.unwrap()
         }));
     }
     for task in tasks {
@@ -266,22 +310,15 @@ async fn concurrent_sessions_all_verify_and_acks_follow_writes() {
 async fn misuse_is_refused_without_breaking_the_chain() {
     let tmp = TempDir::new("misuse");
     let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool.create("sess-m", Event::new("start")).await.unwrap();
-    for field in RESERVED_KEYS {
-        let event = Event::new("statement").with(field, 1);
-        assert!(matches!(
-            recorder.append_durable(event).await,
-            Err(RecordingError::ReservedField { .. })
-        ));
-    }
+    let mut recorder = spool.create("sess-m", start_event()).await.unwrap();
     assert!(!recorder.is_poisoned());
     assert!(matches!(
-        spool.create("sess-m", Event::new("start")).await,
+        spool.create("sess-m", start_event()).await,
         Err(RecordingError::SessionExists { .. })
     ));
     for bad in ["", "../x", ".hidden", "a/b", "é"] {
         assert!(matches!(
-            spool.create(bad, Event::new("start")).await,
+            spool.create(bad, start_event()).await,
             Err(RecordingError::InvalidSessionId { .. })
         ));
     }
@@ -290,11 +327,11 @@ async fn misuse_is_refused_without_breaking_the_chain() {
         Err(RecordingError::Locked { .. })
     ));
     assert_eq!(recorder.append_durable(statement(0)).await.unwrap(), 1);
-    let summary = recorder.finish(Event::new("end")).await.unwrap();
+    let summary = recorder.finish(end()).await.unwrap();
     assert_eq!(verify(&summary.path).unwrap().events, 3);
     // A finished session's file exists: its id cannot be reused.
     assert!(matches!(
-        spool.create("sess-m", Event::new("start")).await,
+        spool.create("sess-m", start_event()).await,
         Err(RecordingError::SessionExists { .. })
     ));
 }
@@ -304,11 +341,8 @@ async fn misuse_is_refused_without_breaking_the_chain() {
 async fn victim_and_bystander(name: &str) -> (TempDir, Arc<Spool>, Recorder, Recorder, u64) {
     let tmp = TempDir::new(name);
     let spool = Spool::open(&tmp.0).unwrap();
-    let mut victim = spool.create("victim", Event::new("start")).await.unwrap();
-    let bystander = spool
-        .create("bystander", Event::new("start"))
-        .await
-        .unwrap();
+    let mut victim = spool.create("victim", start_event()).await.unwrap();
+    let bystander = spool.create("bystander", start_event()).await.unwrap();
     victim.append_durable(statement(0)).await.unwrap();
     let good_len = victim.bytes();
     (tmp, spool, victim, bystander, good_len)
@@ -345,7 +379,7 @@ async fn a_failed_write_poisons_only_that_recording() {
     ));
     let victim_path = victim.path().to_owned();
     assert!(matches!(
-        victim.finish(Event::new("end")).await,
+        victim.finish(end()).await,
         Err(RecordingError::Poisoned { .. })
     ));
 
@@ -355,7 +389,7 @@ async fn a_failed_write_poisons_only_that_recording() {
 
     // Another session of the same spool carries on.
     bystander.append_durable(statement(0)).await.unwrap();
-    let summary = bystander.finish(Event::new("end")).await.unwrap();
+    let summary = bystander.finish(end()).await.unwrap();
     assert_eq!(verify(&summary.path).unwrap().events, 3);
 }
 
@@ -370,18 +404,12 @@ async fn a_full_disk_mid_line_leaves_only_complete_lines() {
         return;
     };
     let spool = Spool::open(&tmp.0.join("spool")).unwrap();
-    let mut recorder = spool
-        .create("sess-full", Event::new("start"))
-        .await
-        .unwrap();
+    let mut recorder = spool.create("sess-full", start_event()).await.unwrap();
     let filler = "x".repeat(1000);
     let mut acked = recorder.bytes();
     let mut journal = journal_bytes(&tmp.0.join("spool"));
     let err = loop {
-        match recorder
-            .append_durable(Event::new("statement").with("sql", filler.as_str()))
-            .await
-        {
+        match recorder.append_durable(sql_statement(&filler)).await {
             Ok(_) => {
                 acked = recorder.bytes();
                 journal = journal_bytes(&tmp.0.join("spool"));
@@ -472,11 +500,11 @@ async fn durable_rate(spool: &Arc<Spool>, tag: &str, sessions: usize, n: usize) 
         let spool = spool.clone();
         let session = format!("{tag}-{s}");
         tasks.push(tokio::spawn(async move {
-            let mut recorder = spool.create(&session, Event::new("start")).await.unwrap();
+            let mut recorder = spool.create(&session, start_event()).await.unwrap();
             for i in 0..n {
                 recorder.append_durable(statement(i)).await.unwrap();
             }
-            recorder.finish(Event::new("end")).await.unwrap()
+            recorder.finish(end()).await.unwrap()
         }));
     }
     for task in tasks {
@@ -532,13 +560,11 @@ struct Crashed {
 /// without finishing: the journal holds every line, the file is complete but never synced.
 async fn crashed_session(dir: &Path, session: &str, n: usize, keep: usize) -> Crashed {
     let spool = Spool::open(dir).unwrap();
-    let mut recorder = spool.create(session, Event::new("start")).await.unwrap();
+    let mut recorder = spool.create(session, start_event()).await.unwrap();
     let mut kept_len = recorder.bytes();
     for i in 0..n {
         recorder.append_durable(statement(i)).await.unwrap();
-        recorder
-            .append(Event::new("complete").with("rows", i))
-            .unwrap();
+        recorder.append(complete(i)).unwrap();
         if i < keep {
             kept_len = recorder.bytes();
         }
@@ -575,7 +601,7 @@ async fn close_crashed(spool: &Arc<Spool>, path: &Path) -> ChainReport {
     let recovered = recover(path).unwrap();
     let resumed = spool.resume(&recovered).await.unwrap();
     resumed
-        .finish(Event::new("session_end").with("reason", "terminated"))
+        .finish(Event::session_end("terminated"))
         .await
         .unwrap();
     verify(path).unwrap()
@@ -667,8 +693,8 @@ async fn segments_rotate_and_are_deleted_once_their_sessions_are_synced() {
     let tmp = TempDir::new("rotate");
     let spool = Spool::open_with_segment_bytes(&tmp.0, 4096).unwrap();
     // An idle session with lines in the first segment: retiring it must sync this file.
-    let idle = spool.create("idle", Event::new("start")).await.unwrap();
-    let mut busy = spool.create("busy", Event::new("start")).await.unwrap();
+    let idle = spool.create("idle", start_event()).await.unwrap();
+    let mut busy = spool.create("busy", start_event()).await.unwrap();
     let mut first = None;
     for i in 0..200 {
         busy.append_durable(statement(i)).await.unwrap();
@@ -685,7 +711,7 @@ async fn segments_rotate_and_are_deleted_once_their_sessions_are_synced() {
     );
     let idle_path = idle.path().to_owned();
     drop(idle);
-    busy.finish(Event::new("end")).await.unwrap();
+    busy.finish(end()).await.unwrap();
     assert_eq!(verify(&idle_path).unwrap().events, 1);
     assert_eq!(verify(&tmp.0.join("busy.jsonl")).unwrap().events, 202);
 }
@@ -715,7 +741,7 @@ async fn a_failed_journal_write_poisons_the_round_and_the_journal_moves_on() {
 
     // The bystander had no line in that round: it carries on in a new segment.
     bystander.append_durable(statement(0)).await.unwrap();
-    let summary = bystander.finish(Event::new("end")).await.unwrap();
+    let summary = bystander.finish(end()).await.unwrap();
     assert_eq!(verify(&summary.path).unwrap().events, 3);
     assert!(spool.journal_syncs() >= 4);
 }

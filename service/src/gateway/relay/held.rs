@@ -119,11 +119,10 @@ impl Relay<'_> {
         };
         let id = record.id;
         self.recorder
-            .append(
-                Event::new("approval_requested")
-                    .with("approval_id", id.to_string())
-                    .with("rule", rule.clone()),
-            )
+            .append(Event::ApprovalRequested {
+                approval_id: id,
+                rule: self.masker.policy().masker.mask_text(&rule),
+            })
             .map_err(Ended::RecordingFailed)?;
         let context = self.audit.template.clone();
         let withdraw = |why: &'static str| {
