@@ -208,3 +208,11 @@ CREATE INDEX ON cards USING hash (md5(pan))
 CREATE STATISTICS s ON (reverse(pan)) FROM cards
 ALTER TABLE cards ADD CONSTRAINT c CHECK (pan NOT LIKE '9%')
 CREATE FUNCTION f(c cards) RETURNS text LANGUAGE sql RETURN reverse(c.pan)
+-- Values the planner sampled, and SQL hidden in strings.
+SELECT reverse(histogram_bounds::text) FROM pg_stats WHERE tablename = 'cards'
+SELECT translate(most_common_vals::text, '0123456789', 'abcdefghij') FROM pg_catalog.pg_stats WHERE attname = 'pan'
+SELECT reverse(array_to_string(most_common_vals, ',')) FROM pg_stats WHERE tablename = 'cards'
+SELECT reverse(query_to_xml('SELECT pan FROM cards', true, true, '')::text)
+SELECT reverse(table_to_xml('cards', true, true, '')::text)
+SELECT reverse(cursor_to_xml('c', 1, true, true, '')::text)
+SELECT ts_stat('SELECT to_tsvector(pan) FROM cards')

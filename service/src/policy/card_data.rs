@@ -95,6 +95,19 @@ impl Relations for RelationSnapshot {
     }
 }
 
+/// Catalog columns holding sampled values of other columns (`pg_stats.histogram_bounds` of
+/// `cards.pan` is a list of card numbers).
+const STATISTICS_VALUES: &[&str] = &[
+    "pg_statistic.stavalues*",
+    "pg_stats.most_common_vals",
+    "pg_stats.most_common_elems",
+    "pg_stats.histogram_bounds",
+    "pg_stats_ext.most_common_vals",
+    "pg_stats_ext_exprs.most_common_vals",
+    "pg_stats_ext_exprs.most_common_elems",
+    "pg_stats_ext_exprs.histogram_bounds",
+];
+
 /// Views are followed at most this deep (Postgres itself has no limit, but a chain this long
 /// is not a schema anyone writes).
 const MAX_VIEW_DEPTH: usize = 8;
@@ -160,6 +173,13 @@ impl CardData {
         };
         for p in pan_columns {
             add(p, DataClass::Pan, &[])?;
+        }
+        if !pan_columns.is_empty() || !masked.is_empty() {
+            // Planner statistics keep sampled values of every column, card data included, and
+            // show them to whoever may read the column.
+            for p in STATISTICS_VALUES {
+                add(p, DataClass::Pan, &[])?;
+            }
         }
         for (connections, patterns) in masked {
             for p in patterns {

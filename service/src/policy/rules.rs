@@ -794,6 +794,20 @@ const FILE_AND_NETWORK_FUNCTIONS: &[&str] = &[
     "dblink*",
 ];
 
+/// Built-in (and common extension) functions that run a SQL text or read a whole table named by
+/// a string: the policy cannot see what they read, so nothing decides it.
+const SQL_TEXT_FUNCTIONS: &[&str] = &[
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "table_to_xml*",
+    "schema_to_xml*",
+    "database_to_xml*",
+    "ts_stat",
+    "ts_rewrite",
+    "crosstab*",
+    "connectby",
+];
+
 /// The default rule pack, ids `default.*`. Protected tables and PAN columns come from
 /// `[policy]`; the rules on functions, COPY PROGRAM, ALTER SYSTEM and roles hold everywhere.
 pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
@@ -815,6 +829,17 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
                     .into(),
             ),
             functions: strings(FILE_AND_NETWORK_FUNCTIONS),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            id: "default.no-sql-in-strings".into(),
+            action: Action::Deny,
+            reason: Some(
+                "this function runs a SQL text or reads a table named by a string, which the \
+                 statement policy cannot see; run the query itself"
+                    .into(),
+            ),
+            functions: strings(SQL_TEXT_FUNCTIONS),
             ..RuleConfig::default()
         },
         RuleConfig {
