@@ -638,6 +638,37 @@ async fn a_run_wide_approval_covers_the_same_fingerprint_for_that_run_only() {
     )
     .await;
     assert!(!output_of(held).await.status.success());
+
+    // A re-run (attempt 2) of the approved run is not covered: whoever re-ran it (possibly the
+    // approver) is not in its token. Nobody can decide it either; the client gives up.
+    let mut claims = hoop.github_claims(9307);
+    claims["run_attempt"] = json!("2");
+    let rerun = hoop.issue(&hoop.github.mint(&claims)).await;
+    let mut held = spawn_psql(&hoop, &rerun, "DELETE FROM payments WHERE id = 3");
+    let pending = lead.pending().await;
+    assert_eq!(
+        (&pending["run"]["run_id"], &pending["run"]["attempt"]),
+        (&json!("9307"), &json!(2))
+    );
+    let id = pending["id"].as_str().unwrap().to_owned();
+    let (status, body) = lead
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "dual_control_unknown");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("re-run")),
+        "{body}"
+    );
+    held.kill().unwrap();
+    let _ = output_of(held).await;
+    wait_until("the re-run's request withdrawn", || async {
+        lead.state_of(&id).await == "withdrawn"
+    })
+    .await;
+
     let left: i64 = hoop
         .db
         .client()
