@@ -120,9 +120,14 @@ impl Approver {
                 self.name
             )));
         };
-        let Some(actor_id) = run.actor_id.as_deref() else {
+        // Compared as numbers: "0583231" is the same user as "583231".
+        let Some(actor_id) = run
+            .actor_id
+            .as_deref()
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
             return Err(unknown(format!(
-                "the run's token names no actor id ({})",
+                "the run's token names no actor id, or none that is a number ({})",
                 match run.provider {
                     Provider::Github => "actor_id",
                     Provider::Gitlab => "user_id",
@@ -133,7 +138,7 @@ impl Approver {
             (Some(login), Some(actor)) => login.eq_ignore_ascii_case(actor),
             _ => false,
         };
-        if actor_id == approver_id.to_string() || same_login {
+        if actor_id == approver_id || same_login {
             return Err(ApprovalError::DualControl {
                 approver: self.name.clone(),
                 provider,
@@ -649,8 +654,17 @@ mod tests {
             "dual_control"
         );
         assert_eq!(code(by_id.may_decide(&run(Some("dev"), Some("7")))), "ok");
-        // "100" is not "0100" or "100 ": ids compare exactly (claims are checked digits).
+        // Ids compare as numbers: "0100" is user 100, "1000" is not.
+        assert_eq!(
+            code(by_id.may_decide(&run(None, Some("0100")))),
+            "dual_control"
+        );
         assert_eq!(code(by_id.may_decide(&run(None, Some("1000")))), "ok");
+        // An id too large for a u64 cannot be compared: refused.
+        assert_eq!(
+            code(by_id.may_decide(&run(None, Some("99999999999999999999999")))),
+            "dual_control_unknown"
+        );
     }
 
     #[test]
