@@ -33,9 +33,12 @@ pub struct RunIdentity {
     /// GitHub `workflow_ref`; GitLab `ci_config_ref_uri`.
     pub workflow: Option<String>,
     pub environment: Option<String>,
-    /// GitHub `actor`; GitLab `user_login`.
+    /// GitHub `actor`; GitLab `user_login`. GitHub's token names the actor of the run's first
+    /// attempt: it has no `triggering_actor` (who re-ran it), so dual control refuses to decide
+    /// re-runs (`approvals::Approver::may_decide`).
     pub actor: Option<String>,
-    /// GitHub `actor_id`; GitLab `user_id`.
+    /// GitHub `actor_id`; GitLab `user_id` (for a retried GitLab job, whoever retried it).
+    /// Immutable, unlike the login: what dual control compares.
     pub actor_id: Option<String>,
     /// GitHub `event_name`; GitLab `pipeline_source`.
     pub event: Option<String>,
