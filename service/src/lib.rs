@@ -19,6 +19,7 @@
 //! - [`gitlab_rest`]: the transport of the gitlab crate's endpoints, shared by the watcher and notifications.
 //! - [`gateway_tls`]: TLS for the Postgres gateway (PEM files or a self-signed certificate).
 //! - [`demo`]: the self-contained demo and its demo-only OIDC issuer.
+//! - [`display`]: client and claim text made safe to show to people (hidden characters escaped).
 //! - [`masking`]: PAN detection and masking (pure; used on results, errors and recordings).
 //! - [`policy`]: statement classification with Postgres's own parser (pure), for the rules.
 //! - [`approvals`]: just-in-time approval of held statements: store, waiters, notifications.
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod display;
 pub mod exchange;
 pub mod gateway;
 pub mod gateway_tls;

@@ -17,8 +17,11 @@ use tokio_postgres::error::SqlState;
 
 /// The approver tokens of the tests; their SHA-256 hashes go into the configuration.
 const LEAD_TOKEN: &str = "hoopapr_lead-test-token";
-/// The demo issuer's GitHub runs are started by `octocat`: this approver is the actor.
+/// The demo issuer's GitHub runs are started by `octocat`, user id 583231: this approver has
+/// that id (under another login, as after a rename), so they are the actor.
 const ACTOR_TOKEN: &str = "hoopapr_octocat-test-token";
+/// The demo issuer's GitHub actor id.
+const ACTOR_ID: u64 = 583231;
 
 const MIGRATION: &str = "ALTER TABLE payments ADD COLUMN note text";
 
@@ -57,13 +60,16 @@ notice_interval = "1s"
 [[approvals.approvers]]
 name = "lead"
 token_sha256 = "{lead}"
+github_id = 100
+gitlab_id = 200
 github_login = "lead-gh"
 gitlab_login = "lead-gl"
 
 [[approvals.approvers]]
 name = "octo"
 token_sha256 = "{actor}"
-github_login = "octocat"
+github_id = {ACTOR_ID}
+github_login = "octocat-renamed"
 
 {notify}
 "#,
@@ -502,12 +508,32 @@ async fn cancelling_or_disconnecting_withdraws_the_request() {
 async fn the_runs_actor_cannot_approve_and_strangers_are_refused() {
     let hoop = start("2m").await;
     let credential = hoop.issue(&hoop.github_token(9305)).await;
-    let psql = spawn_psql(&hoop, &credential, MIGRATION);
+    // A comment a terminal would show reversed, and a zero-width space: the approver sees
+    // both escaped, in the API's display fields and in `hoop approvals show` and `list`.
+    let sneaky = format!("{MIGRATION} -- \u{202e}eton\u{202c} ok\u{200b}");
+    let psql = spawn_psql(&hoop, &credential, &sneaky);
     let lead = Approver::new(&hoop.api, LEAD_TOKEN);
     let pending = lead.pending().await;
     let id = pending["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending["statement"], sneaky, "the raw field is exact");
+    let escaped = format!("{MIGRATION} -- \\u{{202e}}eton\\u{{202c}} ok\\u{{200b}}");
+    assert_eq!(pending["display"]["statement"], escaped);
+    assert_eq!(pending["display"]["run"]["actor"], "octocat");
+    assert_eq!(pending["run"]["actor_id"], ACTOR_ID.to_string());
+    for args in [vec!["show", id.as_str()], vec!["list"]] {
+        let shown = approvals_cli(&hoop.api, LEAD_TOKEN, &args);
+        let stdout = String::from_utf8_lossy(&shown.stdout);
+        assert!(shown.status.success(), "{args:?}: {stdout}");
+        // `list` cuts the statement at 60 characters, inside the escapes of the comment.
+        assert!(stdout.contains(" -- \\u{202e}et"), "{args:?}: {stdout}");
+        assert!(
+            !stdout.contains(['\u{202e}', '\u{202c}', '\u{200b}']),
+            "{args:?}: {stdout}"
+        );
+    }
 
-    // octocat started the run: dual control refuses their approval, with the CLI too.
+    // octocat started the run: dual control refuses their approval, by their user id although
+    // their configured login differs, with the CLI too.
     let actor = Approver::new(&hoop.api, ACTOR_TOKEN);
     let (status, body) = actor
         .post(&format!("/v1/approvals/{id}/approve"), json!({}))
@@ -612,6 +638,37 @@ async fn a_run_wide_approval_covers_the_same_fingerprint_for_that_run_only() {
     )
     .await;
     assert!(!output_of(held).await.status.success());
+
+    // A re-run (attempt 2) of the approved run is not covered: whoever re-ran it (possibly the
+    // approver) is not in its token. Nobody can decide it either; the client gives up.
+    let mut claims = hoop.github_claims(9307);
+    claims["run_attempt"] = json!("2");
+    let rerun = hoop.issue(&hoop.github.mint(&claims)).await;
+    let mut held = spawn_psql(&hoop, &rerun, "DELETE FROM payments WHERE id = 3");
+    let pending = lead.pending().await;
+    assert_eq!(
+        (&pending["run"]["run_id"], &pending["run"]["attempt"]),
+        (&json!("9307"), &json!(2))
+    );
+    let id = pending["id"].as_str().unwrap().to_owned();
+    let (status, body) = lead
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "dual_control_unknown");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("re-run")),
+        "{body}"
+    );
+    held.kill().unwrap();
+    let _ = output_of(held).await;
+    wait_until("the re-run's request withdrawn", || async {
+        lead.state_of(&id).await == "withdrawn"
+    })
+    .await;
+
     let left: i64 = hoop
         .db
         .client()

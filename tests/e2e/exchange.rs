@@ -502,3 +502,82 @@ async fn asking_for_the_granted_role_is_accepted() {
         .get(0);
     assert!(granted, "the run role is a member of the requested role");
 }
+
+/// Every event that can run a fork's code or anyone's input, and every unknown or missing one,
+/// is refused by a rule without `allow_pull_requests`, naming the event; trusted events pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_request_driven_and_unknown_events_are_refused() {
+    let hoop = Hoop::start(Options::default()).await;
+    let github = |run_id: u64, event: Option<&str>| {
+        let mut claims = hoop.github_claims(run_id);
+        match event {
+            Some(e) => claims["event_name"] = json!(e),
+            None => {
+                claims.as_object_mut().unwrap().remove("event_name");
+            }
+        }
+        hoop.github.mint(&claims)
+    };
+    let refused = [
+        Some("pull_request_target"),
+        Some("pull_request_review"),
+        Some("issue_comment"),
+        Some("issues"),
+        Some("discussion_comment"),
+        Some("workflow_run"),
+        Some("check_suite"),
+        Some("dynamic"),
+        None,
+    ];
+    for (i, event) in refused.into_iter().enumerate() {
+        let reply = hoop.exchange(&github(4600 + i as u64, event)).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "pull_request_not_allowed"),
+            "{event:?}: {:?}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let named = event.map_or("none".to_owned(), |e| format!("{e:?}"));
+        assert!(message.contains(&named), "{event:?}: {message}");
+    }
+    for (i, event) in ["push", "workflow_dispatch", "merge_group"]
+        .into_iter()
+        .enumerate()
+    {
+        let reply = hoop.exchange(&github(4700 + i as u64, Some(event))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{event}: {:?}",
+            reply.body
+        );
+    }
+
+    let gitlab = |pipeline_id: u64, source: &str| {
+        let mut claims =
+            hoop.gitlab
+                .gitlab_claims(AUDIENCE, GITLAB_PROJECT, GITLAB_PROJECT_ID, pipeline_id);
+        claims["pipeline_source"] = json!(source);
+        hoop.gitlab.mint(&claims)
+    };
+    for (i, source) in [
+        "merge_request_event",
+        "external_pull_request_event",
+        "parent_pipeline",
+        "trigger",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = hoop.exchange(&gitlab(4800 + i as u64, source)).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "pull_request_not_allowed"),
+            "{source}: {:?}",
+            reply.body
+        );
+    }
+    let reply = hoop.exchange(&gitlab(4900, "web")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+}

@@ -570,3 +570,55 @@ async fn every_channel_that_applies_gets_the_notice() {
         ]
     );
 }
+
+/// Text a client or a token chose reaches every channel with its hidden characters escaped:
+/// the GitHub comment and the GitLab note show `\u{202e}` and `\u{200b}`, never the characters;
+/// the webhook keeps the exact statement and adds the escaped one under `display`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_characters_reach_people_escaped() {
+    let (stand_in, url) = StandIn::start().await;
+    let notifier = notifier(&format!(
+        "{}{}{}",
+        webhook(&url),
+        github(&url),
+        gitlab(&url)
+    ));
+    let sneaky = "DELETE FROM payments -- \u{202e}llun\u{202c}\u{200b}";
+    let escaped = "DELETE FROM payments -- \\u{202e}llun\\u{202c}\\u{200b}";
+    let hidden = ['\u{202e}', '\u{202c}', '\u{200b}', '\u{2066}'];
+    for run in [
+        run(Provider::Github, "refs/pull/42/merge"),
+        run(Provider::Gitlab, "refs/merge-requests/3/head"),
+    ] {
+        let mut notice = notice(run);
+        notice.statement = sneaky.into();
+        notice.reason = "\u{2066}harmless\u{2069}".into();
+        let results = notifier.deliver_once(&notice).await;
+        assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    }
+    let seen = stand_in.seen();
+    assert_eq!(seen.len(), 4, "two webhooks, one comment, one note");
+    for hit in &seen {
+        match hit.path.as_str() {
+            "/hook" => {
+                let json = hit.json();
+                assert_eq!(json["statement"], sneaky);
+                assert_eq!(json["display"]["statement"], escaped);
+                assert_eq!(json["display"]["reason"], "\\u{2066}harmless\\u{2069}");
+            }
+            path => {
+                let body = if path.starts_with("/api/v4/") {
+                    hit.form()["body"].clone()
+                } else {
+                    hit.json()["body"].as_str().unwrap().to_owned()
+                };
+                assert!(body.contains(escaped), "{path}: {body}");
+                assert!(
+                    body.contains("`\\u{2066}harmless\\u{2069}`"),
+                    "{path}: {body}"
+                );
+                assert!(!body.contains(hidden), "{path}: {body}");
+            }
+        }
+    }
+}

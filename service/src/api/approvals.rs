@@ -236,7 +236,9 @@ fn approval_json(state: &ApiState, a: &ApprovalRecord) -> Value {
             "sha": run.sha,
             "environment": run.environment,
             "actor": run.actor,
+            "actor_id": run.actor_id,
             "event": run.event,
+            "pull_request": run.pull_request,
             "run_url": run.run_url,
         },
         "requested_at": a.requested_at.to_rfc3339(),
@@ -246,5 +248,35 @@ fn approval_json(state: &ApiState, a: &ApprovalRecord) -> Value {
         "scope": a.scope,
         "comment": a.comment,
         "approve_command": state.approvals.command_for(a.id),
+        "display": display_json(a),
+    })
+}
+
+/// The text fields a client or a token chose, as a person must be shown them: every
+/// character that does not show as itself (bidi controls, zero-width and other invisible
+/// characters, controls) escaped as `\u{…}` ([`crate::display`]). The raw fields above stay
+/// exact, for programs; a screen (the CLI, a dashboard) shows these.
+fn display_json(a: &ApprovalRecord) -> Value {
+    use crate::display::{line, text};
+    let run = &a.run;
+    let opt = |v: &Option<String>| v.as_deref().map(|s| line(s).into_owned());
+    json!({
+        "statement": text(&a.statement),
+        "rule": line(&a.rule),
+        "reason": line(&a.reason),
+        "connection": line(&a.connection),
+        "decided_by": opt(&a.decided_by),
+        "comment": a.comment.as_deref().map(|c| text(c).into_owned()),
+        "run": {
+            "repository": line(&run.repository),
+            "run_id": line(&run.run_id.0),
+            "ref": opt(&run.git_ref),
+            "sha": opt(&run.sha),
+            "environment": opt(&run.environment),
+            "actor": opt(&run.actor),
+            "event": opt(&run.event),
+            "workflow": opt(&run.workflow),
+            "run_url": opt(&run.run_url),
+        },
     })
 }

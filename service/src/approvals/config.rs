@@ -51,10 +51,27 @@ pub struct ApproverConfig {
     /// Hex SHA-256 of the approver's API token (`hoop approvals token` makes a pair); the token
     /// itself is never in the file.
     pub token_sha256: String,
-    /// The approver's GitHub login: dual control refuses their decisions on runs they started.
+    /// The approver's numeric GitHub user id (`gh api users/<login> --jq .id`): dual control
+    /// refuses their decisions on runs whose `actor_id` it is. Without it they cannot decide
+    /// GitHub runs. Ids, unlike logins, are never renamed or recycled.
+    pub github_id: Option<u64>,
+    /// The approver's numeric GitLab user id (profile page, or `/api/v4/users?username=`),
+    /// compared with the run's `user_id`. Without it they cannot decide GitLab runs.
+    pub gitlab_id: Option<u64>,
+    /// The approver's GitHub login, for display, and compared too (case-insensitively) with
+    /// the run's `actor`: a match refuses, it never allows. Needs `github_id`.
     pub github_login: Option<String>,
-    /// The approver's GitLab username, for the same check on GitLab runs.
+    /// The approver's GitLab username, likewise (`user_login`). Needs `gitlab_id`.
     pub gitlab_login: Option<String>,
+}
+
+/// Where an approver's numeric id is found, for error messages.
+fn how_to_find_id(forge: &str) -> &'static str {
+    if forge == "github" {
+        "`gh api users/<login> --jq .id`, or https://api.github.com/users/<login>"
+    } else {
+        "on the user's GitLab profile, or /api/v4/users?username=<login>"
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -101,13 +118,36 @@ impl ApprovalsConfig {
             if !hashes.insert(hash) {
                 return Err(format!("{key}.token_sha256: two approvers share a token"));
             }
-            for (field, login) in [
-                ("github_login", &a.github_login),
-                ("gitlab_login", &a.gitlab_login),
+            for (forge, login_key, login, id) in [
+                ("github", "github_login", &a.github_login, a.github_id),
+                ("gitlab", "gitlab_login", &a.gitlab_login, a.gitlab_id),
             ] {
                 if login.as_deref().is_some_and(|l| l.trim().is_empty()) {
-                    return Err(format!("{key}.{field} must not be empty when set"));
+                    return Err(format!("{key}.{login_key} must not be empty when set"));
                 }
+                if id == Some(0) {
+                    return Err(format!("{key}.{forge}_id must be a user id (1 or more)"));
+                }
+                // Dual control compares ids: a login alone would let a renamed account, or one
+                // that took over a released login, pass for someone else.
+                if login.is_some() && id.is_none() {
+                    return Err(format!(
+                        "{key} ({:?}): {login_key} is set but {forge}_id is not; dual control \
+                         compares immutable user ids, so add {forge}_id = <numeric id> ({})",
+                        a.name,
+                        how_to_find_id(forge)
+                    ));
+                }
+            }
+            if a.github_id.is_none() && a.gitlab_id.is_none() {
+                return Err(format!(
+                    "{key} ({:?}) has neither github_id nor gitlab_id, so dual control could \
+                     never be checked and every decision would be refused; add github_id = \
+                     <numeric id> ({}) and/or gitlab_id = <numeric id> ({})",
+                    a.name,
+                    how_to_find_id("github"),
+                    how_to_find_id("gitlab")
+                ));
             }
         }
         self.notify.validate().map_err(|e| e.to_string())?;
@@ -117,5 +157,42 @@ impl ApprovalsConfig {
             return Err(format!("approvals.public_url: {url} is not an http(s) URL"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approvals(approver: &str) -> Result<(), String> {
+        let text = format!(
+            "[[approvers]]\nname = \"lead\"\ntoken_sha256 = \"{}\"\n{approver}",
+            "ab".repeat(32)
+        );
+        toml::from_str::<ApprovalsConfig>(&text)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn approvers_need_an_id_for_each_forge_they_decide_on() {
+        approvals("github_id = 583231").unwrap();
+        approvals("gitlab_id = 45\ngitlab_login = \"lead\"").unwrap();
+        approvals("github_id = 1\ngithub_login = \"lead\"\ngitlab_id = 2").unwrap();
+
+        let e = approvals("github_login = \"lead\"").unwrap_err();
+        assert!(
+            e.contains("github_login is set but github_id is not")
+                && e.contains("github_id = <numeric id>"),
+            "{e}"
+        );
+        let e = approvals("github_id = 1\ngitlab_login = \"lead\"").unwrap_err();
+        assert!(e.contains("add gitlab_id"), "{e}");
+        let e = approvals("").unwrap_err();
+        assert!(e.contains("neither github_id nor gitlab_id"), "{e}");
+        let e = approvals("github_id = 0").unwrap_err();
+        assert!(e.contains("github_id must be a user id"), "{e}");
+        assert!(approvals("github_id = -3").is_err());
+        assert!(approvals("github_id = \"12\"").is_err());
     }
 }

@@ -5,11 +5,12 @@
 //! masked), audits it and notifies ([`notify`]); the session waits on a [`Waiter`] that wakes
 //! when `NOTIFY hoop_approvals` names the approval, whichever replica recorded the decision.
 //! Approvers decide through the API with their tokens ([`Approvers`]); [`Approvals::decide`]
-//! enforces dual control (the approver is not the run's actor) and audits every decision and
-//! every refused attempt.
+//! enforces dual control (the approver is not the run's actor, compared by immutable user id;
+//! see [`Approver::may_decide`]) and audits every decision and every refused attempt.
 //!
 //! Architecture Invariant: nothing approves a statement but a stored `approved` row written by
-//! [`Approvals::decide`] for an authenticated approver who is not the run's actor. A timeout, a
+//! [`Approvals::decide`] for an authenticated approver whose forge user id is not the run's
+//! actor id. A timeout, a
 //! lost notification, a failed notification or an unreachable state database all end as a
 //! refusal.
 
@@ -41,7 +42,7 @@ pub enum ApprovalError {
     #[error("approval {id} is already {state}; nothing was changed")]
     NotPending { id: ApprovalId, state: &'static str },
     #[error(
-        "dual control: {approver} started this run ({provider} user {actor:?}) and cannot \
+        "dual control: {approver} started this run ({provider} user {actor}) and cannot \
          approve its statements; ask another approver"
     )]
     DualControl {
@@ -49,13 +50,11 @@ pub enum ApprovalError {
         provider: &'static str,
         actor: String,
     },
-    #[error(
-        "dual control cannot be checked: approver {approver} has no {provider}_login \
-         configured, or the run names no actor; add the login to [[approvals.approvers]]"
-    )]
+    #[error("dual control cannot be checked, so {approver} may not decide: {why}")]
     DualControlUnknown {
         approver: String,
         provider: &'static str,
+        why: String,
     },
 }
 
@@ -76,11 +75,20 @@ impl ApprovalError {
 pub struct Approver {
     pub name: String,
     token_sha256: crate::bearer::TokenHash,
+    pub github_id: Option<u64>,
+    pub gitlab_id: Option<u64>,
     pub github_login: Option<String>,
     pub gitlab_login: Option<String>,
 }
 
 impl Approver {
+    fn id(&self, provider: Provider) -> Option<u64> {
+        match provider {
+            Provider::Github => self.github_id,
+            Provider::Gitlab => self.gitlab_id,
+        }
+    }
+
     fn login(&self, provider: Provider) -> Option<&str> {
         match provider {
             Provider::Github => self.github_login.as_deref(),
@@ -88,22 +96,67 @@ impl Approver {
         }
     }
 
-    /// Dual control: the approver must be known on the run's forge and not be its actor.
-    /// Logins compare case-insensitively, as both forges treat them.
+    /// Dual control: the approver must be known on the run's forge by id and be neither the
+    /// run's actor nor whoever started this attempt of it.
+    ///
+    /// Ids decide (GitHub `actor_id`, GitLab `user_id`): logins can be renamed and recycled.
+    /// A login that equals the actor's (case-insensitively, as both forges compare them)
+    /// refuses too; it never allows. GitHub's token names the actor of the run's first
+    /// attempt only (it has no `triggering_actor`), so a re-run (`run_attempt` > 1) may have
+    /// been started by the approver and cannot be checked: refused. GitLab has no attempts; a
+    /// retried job is a new job whose `user_id` is whoever retried it.
     pub fn may_decide(&self, run: &RunIdentity) -> Result<(), ApprovalError> {
         let provider = run.provider.as_str();
-        let (Some(login), Some(actor)) = (self.login(run.provider), run.actor.as_deref()) else {
-            return Err(ApprovalError::DualControlUnknown {
-                approver: self.name.clone(),
-                provider,
-            });
+        let unknown = |why: String| ApprovalError::DualControlUnknown {
+            approver: self.name.clone(),
+            provider,
+            why,
         };
-        if login.eq_ignore_ascii_case(actor) {
+        let Some(approver_id) = self.id(run.provider) else {
+            return Err(unknown(format!(
+                "the run is a {provider} run and approver {:?} has no {provider}_id; add \
+                 {provider}_id = <their numeric {provider} user id> to their \
+                 [[approvals.approvers]] entry",
+                self.name
+            )));
+        };
+        // Compared as numbers: "0583231" is the same user as "583231".
+        let Some(actor_id) = run
+            .actor_id
+            .as_deref()
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
+            return Err(unknown(format!(
+                "the run's token names no actor id, or none that is a number ({})",
+                match run.provider {
+                    Provider::Github => "actor_id",
+                    Provider::Gitlab => "user_id",
+                }
+            )));
+        };
+        let same_login = match (self.login(run.provider), run.actor.as_deref()) {
+            (Some(login), Some(actor)) => login.eq_ignore_ascii_case(actor),
+            _ => false,
+        };
+        if actor_id == approver_id || same_login {
             return Err(ApprovalError::DualControl {
                 approver: self.name.clone(),
                 provider,
-                actor: actor.to_owned(),
+                actor: format!(
+                    "{} with id {actor_id}",
+                    run.actor
+                        .as_deref()
+                        .map_or("-".into(), |a| format!("{a:?}"))
+                ),
             });
+        }
+        if run.provider == Provider::Github && run.attempt > 1 {
+            return Err(unknown(format!(
+                "this is attempt {} of the run, a re-run, and GitHub's token names only the \
+                 first attempt's actor, not who re-ran it (it may be the approver); start a \
+                 new run instead of re-running this one",
+                run.attempt
+            )));
         }
         Ok(())
     }
@@ -126,6 +179,8 @@ impl Approvers {
                     Approver {
                         name: a.name.clone(),
                         token_sha256: hash,
+                        github_id: a.github_id,
+                        gitlab_id: a.gitlab_id,
                         github_login: a.github_login.clone(),
                         gitlab_login: a.gitlab_login.clone(),
                     }
@@ -543,18 +598,20 @@ impl Approvals {
 mod tests {
     use super::*;
 
-    fn approver(github: Option<&str>) -> Approver {
+    fn approver(github_id: Option<u64>, github_login: Option<&str>) -> Approver {
         Approvers::from_config(&[ApproverConfig {
             name: "lead".into(),
             token_sha256: crate::bearer::TokenHash::of("t").to_hex(),
-            github_login: github.map(str::to_owned),
-            gitlab_login: None,
+            github_id,
+            gitlab_id: Some(45),
+            github_login: github_login.map(str::to_owned),
+            gitlab_login: Some("lead.gl".into()),
         }])
         .0
         .remove(0)
     }
 
-    fn run(actor: Option<&str>) -> RunIdentity {
+    fn run(actor: Option<&str>, actor_id: Option<&str>) -> RunIdentity {
         RunIdentity {
             provider: Provider::Github,
             repository: "acme/ledger".into(),
@@ -569,28 +626,103 @@ mod tests {
             workflow: None,
             environment: None,
             actor: actor.map(str::to_owned),
-            actor_id: None,
+            actor_id: actor_id.map(str::to_owned),
             event: None,
             pull_request: false,
             run_url: None,
         }
     }
 
+    fn code(result: Result<(), ApprovalError>) -> &'static str {
+        result.err().map_or("ok", |e| e.code())
+    }
+
     #[test]
-    fn dual_control_refuses_the_actor_and_the_unknown() {
-        assert!(
-            approver(Some("lead-gh"))
-                .may_decide(&run(Some("dev")))
-                .is_ok()
+    fn dual_control_compares_ids() {
+        let lead = approver(Some(100), Some("lead-gh"));
+        assert_eq!(code(lead.may_decide(&run(Some("dev"), Some("7")))), "ok");
+        // The actor renamed their account, or took a login the approver config does not
+        // know: the id still refuses.
+        assert_eq!(
+            code(lead.may_decide(&run(Some("someone-else"), Some("100")))),
+            "dual_control"
         );
-        let e = approver(Some("Dev"))
-            .may_decide(&run(Some("dev")))
-            .unwrap_err();
+        // No login configured: the id alone decides.
+        let by_id = approver(Some(100), None);
+        assert_eq!(
+            code(by_id.may_decide(&run(Some("dev"), Some("100")))),
+            "dual_control"
+        );
+        assert_eq!(code(by_id.may_decide(&run(Some("dev"), Some("7")))), "ok");
+        // Ids compare as numbers: "0100" is user 100, "1000" is not.
+        assert_eq!(
+            code(by_id.may_decide(&run(None, Some("0100")))),
+            "dual_control"
+        );
+        assert_eq!(code(by_id.may_decide(&run(None, Some("1000")))), "ok");
+        // An id too large for a u64 cannot be compared: refused.
+        assert_eq!(
+            code(by_id.may_decide(&run(None, Some("99999999999999999999999")))),
+            "dual_control_unknown"
+        );
+    }
+
+    #[test]
+    fn a_matching_login_refuses_but_never_allows() {
+        let lead = approver(Some(100), Some("Dev"));
+        let e = lead.may_decide(&run(Some("dev"), Some("7"))).unwrap_err();
         assert_eq!(e.code(), "dual_control");
-        let e = approver(None).may_decide(&run(Some("dev"))).unwrap_err();
+        assert!(e.to_string().contains("\"dev\" with id 7"), "{e}");
+    }
+
+    #[test]
+    fn without_ids_dual_control_fails_closed_saying_what_to_add() {
+        let e = approver(None, Some("lead-gh"))
+            .may_decide(&run(Some("dev"), Some("7")))
+            .unwrap_err();
         assert_eq!(e.code(), "dual_control_unknown");
-        let e = approver(Some("lead")).may_decide(&run(None)).unwrap_err();
+        assert!(e.to_string().contains("add github_id = "), "{e}");
+        let e = approver(Some(100), Some("lead-gh"))
+            .may_decide(&run(Some("dev"), None))
+            .unwrap_err();
         assert_eq!(e.code(), "dual_control_unknown");
+        assert!(e.to_string().contains("actor_id"), "{e}");
+    }
+
+    #[test]
+    fn a_github_re_run_cannot_be_checked() {
+        let lead = approver(Some(100), Some("lead-gh"));
+        let mut rerun = run(Some("dev"), Some("7"));
+        rerun.attempt = 2;
+        let e = lead.may_decide(&rerun).unwrap_err();
+        assert_eq!(e.code(), "dual_control_unknown");
+        assert!(e.to_string().contains("re-run"), "{e}");
+        // The actor of a re-run is still refused as the actor.
+        rerun.actor_id = Some("100".into());
+        assert_eq!(code(lead.may_decide(&rerun)), "dual_control");
+    }
+
+    #[test]
+    fn gitlab_runs_compare_the_gitlab_id() {
+        let lead = approver(Some(100), None);
+        let mut gitlab = run(Some("dev"), Some("45"));
+        gitlab.provider = Provider::Gitlab;
+        assert_eq!(code(lead.may_decide(&gitlab)), "dual_control");
+        gitlab.actor_id = Some("100".into());
+        assert_eq!(
+            code(lead.may_decide(&gitlab)),
+            "ok",
+            "the GitHub id means nothing on GitLab"
+        );
+        gitlab.actor = Some("LEAD.GL".into());
+        assert_eq!(code(lead.may_decide(&gitlab)), "dual_control");
+        let mut github_only = approver(Some(100), None);
+        github_only.gitlab_id = None;
+        gitlab.actor = Some("dev".into());
+        assert_eq!(
+            code(github_only.may_decide(&gitlab)),
+            "dual_control_unknown"
+        );
     }
 
     #[test]
@@ -600,6 +732,8 @@ mod tests {
         let approvers = Approvers::from_config(&[ApproverConfig {
             name: "lead".into(),
             token_sha256: hash,
+            github_id: Some(1),
+            gitlab_id: None,
             github_login: None,
             gitlab_login: None,
         }]);

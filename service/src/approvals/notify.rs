@@ -194,6 +194,47 @@ pub struct Notice {
     pub approve_command: String,
 }
 
+/// A notice's text fields as a person must see them: every character that does not show as
+/// itself escaped ([`crate::display`]); the statement keeps its line breaks, the others are
+/// one line each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NoticeDisplay {
+    pub statement: String,
+    pub rule: String,
+    pub reason: String,
+    pub connection: String,
+    pub repository: String,
+    pub run_id: String,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub environment: Option<String>,
+    pub actor: Option<String>,
+    pub event: Option<String>,
+    pub run_url: Option<String>,
+}
+
+impl Notice {
+    /// The notice's client and claim text, escaped for people.
+    pub fn display(&self) -> NoticeDisplay {
+        use crate::display::{line, text};
+        let opt = |v: &Option<String>| v.as_deref().map(|s| line(s).into_owned());
+        let run = &self.run;
+        NoticeDisplay {
+            statement: text(&self.statement).into_owned(),
+            rule: line(&self.rule).into_owned(),
+            reason: line(&self.reason).into_owned(),
+            connection: line(&self.connection).into_owned(),
+            repository: line(&run.repository).into_owned(),
+            run_id: line(&run.run_id.0).into_owned(),
+            git_ref: opt(&run.git_ref),
+            environment: opt(&run.environment),
+            actor: opt(&run.actor),
+            event: opt(&run.event),
+            run_url: opt(&run.run_url),
+        }
+    }
+}
+
 /// A notification channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -614,10 +655,15 @@ impl Channels {
 
 /// The comment posted on a pull/merge request or commit. Everything but the statement and the
 /// links is in code spans, so a reason or name quoting SQL identifiers cannot render as links,
-/// mentions or HTML; the statement is in a fence that nothing inside it can close.
+/// mentions or HTML; the statement is in a fence that nothing inside it can close. Every text
+/// a client or a token chose is shown with its hidden characters escaped
+/// ([`crate::display`]): a bidi override or a zero-width space in a statement shows as
+/// `\u{202e}`, not as reordered or joined text.
 fn comment_body(notice: &Notice) -> String {
     let run = &notice.run;
-    let statement = truncated(&notice.statement, MAX_COMMENT_STATEMENT_CHARS);
+    // Escaped before it is cut, so the cut bounds what is posted (escapes are longer).
+    let shown = crate::display::text(&notice.statement);
+    let statement = truncated(&shown, MAX_COMMENT_STATEMENT_CHARS);
     let fence = backtick_fence(statement, 3);
     let mut body = String::new();
     body.push_str("### hoop: approval requested\n\n");
@@ -637,7 +683,7 @@ fn comment_body(notice: &Notice) -> String {
         run_line.push_str(&format!(" by {}", code(actor)));
     }
     if let Some(url) = &run.run_url {
-        run_line.push_str(&format!(" ({url})"));
+        run_line.push_str(&format!(" ({})", link(url)));
     }
     body.push_str(&run_line);
     body.push('\n');
@@ -649,7 +695,7 @@ fn comment_body(notice: &Notice) -> String {
         notice.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
     body.push_str(&format!("{fence}sql\n{statement}\n{fence}\n"));
-    if statement.len() < notice.statement.len() {
+    if statement.len() < shown.len() {
         body.push_str(&format!(
             "\n(truncated: {} bytes in all; the approval holds the whole statement)\n",
             notice.statement.len()
@@ -679,9 +725,10 @@ fn backtick_fence(text: &str, min: usize) -> String {
     "`".repeat(min.max(longest + 1))
 }
 
-/// `text` as one inline code span, on one line.
+/// `text` as one inline code span, on one line, its hidden characters escaped (line breaks
+/// too, so the span cannot end early).
 fn code(text: &str) -> String {
-    let line = text.replace(['\n', '\r'], " ");
+    let line = crate::display::line(text);
     let fence = backtick_fence(&line, 1);
     // CommonMark strips one space on each side when both are present: pad a span that starts
     // or ends with a backtick so it does not join the fence.
@@ -690,6 +737,16 @@ fn code(text: &str) -> String {
     } else {
         format!("{fence}{line}{fence}")
     }
+}
+
+/// A URL built from claims, as Markdown: bare when it holds only characters that cannot start
+/// Markdown or HTML (so GitHub and GitLab link it), otherwise as a code span, never a link.
+fn link(url: &str) -> String {
+    let plain = url.starts_with("https://")
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#@&=%+,;".contains(&b));
+    if plain { url.to_owned() } else { code(url) }
 }
 
 /// Whether `text` is a commit id: 7 to 64 hex digits (abbreviated, SHA-1 or SHA-256).
@@ -791,7 +848,73 @@ mod tests {
         assert_eq!(code("rule"), "`rule`");
         assert_eq!(code("a`b"), "``a`b``");
         assert_eq!(code("`x"), "`` `x ``");
-        assert_eq!(code("two\nlines"), "`two lines`");
+        assert_eq!(code("two\nlines"), "`two\\u{a}lines`");
+    }
+
+    #[test]
+    fn hidden_characters_show_in_the_comment() {
+        let mut n = notice();
+        n.statement =
+            "UPDATE payments SET state = 'void' -- \u{202e}evird\u{202c}\nWHERE\u{200b} id = 7"
+                .into();
+        n.reason = "a \u{2066}reason\u{2069}".into();
+        n.rule = "rule\u{e0041}".into();
+        n.run.repository = "acme/pay\u{feff}ments".into();
+        n.run.actor = Some("octo\u{200d}cat\u{2028}".into());
+        n.run.environment = Some("prod\u{180e}".into());
+        let body = comment_body(&n);
+        for part in [
+            "-- \\u{202e}evird\\u{202c}\nWHERE\\u{200b} id = 7",
+            "`a \\u{2066}reason\\u{2069}`",
+            "`rule\\u{e0041}`",
+            "`acme/pay\\u{feff}ments`",
+            "`octo\\u{200d}cat\\u{2028}`",
+            "`prod\\u{180e}`",
+        ] {
+            assert!(body.contains(part), "{part} missing from:\n{body}");
+        }
+        for hidden in [
+            '\u{202e}',
+            '\u{202c}',
+            '\u{200b}',
+            '\u{2066}',
+            '\u{e0041}',
+            '\u{feff}',
+            '\u{200d}',
+            '\u{2028}',
+            '\u{180e}',
+        ] {
+            assert!(
+                !body.contains(hidden),
+                "U+{:04X} in:\n{body}",
+                u32::from(hidden)
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_statements_are_cut_after_escaping() {
+        let mut n = notice();
+        n.statement = "\u{200b}".repeat(MAX_COMMENT_STATEMENT_CHARS);
+        let body = comment_body(&n);
+        assert!(
+            body.chars().count() < MAX_COMMENT_STATEMENT_CHARS + 2_000,
+            "{}",
+            body.len()
+        );
+        assert!(body.contains("(truncated: "), "{body}");
+    }
+
+    #[test]
+    fn only_plain_urls_are_linked() {
+        let url = "https://github.com/acme/payments/actions/runs/9001/attempts/2";
+        assert_eq!(link(url), url);
+        assert_eq!(
+            link("https://gitlab.example.com/g/p](https://evil.example)"),
+            "`https://gitlab.example.com/g/p](https://evil.example)`"
+        );
+        assert_eq!(link("javascript:alert(1)"), "`javascript:alert(1)`");
+        assert_eq!(link("https://x.example/<b>"), "`https://x.example/<b>`");
     }
 
     #[test]

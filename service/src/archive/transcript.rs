@@ -3,9 +3,10 @@
 //!
 //! Pure: JSONL bytes in, text out. Every event is shown, unknown kinds too (as their fields), so
 //! the transcript never hides a line of the evidence; `hoop archive replay` prints it. The text
-//! is the recording's, already masked by the gateway; control characters and bidirectional
-//! overrides in it are escaped, because a recorded statement is client input and must not be
-//! able to rewrite the auditor's terminal.
+//! is the recording's, already masked by the gateway; control, bidirectional, zero-width and
+//! other invisible characters in it are escaped ([`crate::display`]), because a recorded
+//! statement is client input and must not be able to rewrite the auditor's terminal or read
+//! differently from what ran.
 
 use std::fmt::{self, Write as _};
 use std::io::Read as _;
@@ -448,20 +449,11 @@ fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `s` safe to print on a terminal: control characters other than line breaks and tabs, and
-/// the bidirectional controls that can make text read differently from what it is, are shown
-/// as `\u{…}` escapes.
+/// `s` safe to print on a terminal: line breaks and tabs kept, every character that does not
+/// show as itself (controls, bidirectional and zero-width characters, ...) escaped as `\u{…}`
+/// by the one rule approvers' screens use too ([`crate::display`]).
 fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if (c.is_control() && c != '\n' && c != '\t') || bidi {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::display::text(s).into_owned()
 }
 
 #[cfg(test)]
@@ -589,11 +581,11 @@ mod tests {
     fn multi_line_statements_are_indented_and_controls_escaped() {
         let out = rendered(&[
             START,
-            r#"{"seq":1,"ts":"2026-11-25T10:04:05.200000Z","kind":"statement","sql":"SELECT 1\nFROM t -- \u001b[2J\u202e","decision":"allow","prev":"00"}"#,
+            r#"{"seq":1,"ts":"2026-11-25T10:04:05.200000Z","kind":"statement","sql":"SELECT 1\nFROM t -- \u001b[2J\u202e\u200b\u2028\udb40\udc41","decision":"allow","prev":"00"}"#,
         ]);
         assert!(
             out.contains(
-                "10:04:05.200  statement  SELECT 1\n                         FROM t -- \\u{1b}[2J\\u{202e}  [allow]"
+                "10:04:05.200  statement  SELECT 1\n                         FROM t -- \\u{1b}[2J\\u{202e}\\u{200b}\\u{2028}\\u{e0041}  [allow]"
             ),
             "{out}"
         );

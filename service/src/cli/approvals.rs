@@ -73,7 +73,9 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             token.expose()
         );
         println!(
-            "configuration:\n  [[approvals.approvers]]\n  name = \"...\"\n  token_sha256 = \"{hash}\""
+            "configuration:\n  [[approvals.approvers]]\n  name = \"...\"\n  token_sha256 = \"{hash}\"\n  \
+             github_id = ...   # the approver's numeric GitHub user id (gh api users/<login> --jq .id)\n  \
+             gitlab_id = ...   # and/or their numeric GitLab user id"
         );
         return Ok(());
     }
@@ -190,31 +192,37 @@ impl Api {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let error = &body["error"];
+            // The message can quote a run's actor or other claims: escaped like any field.
             bail!(
                 "{} ({status}): {}",
-                error["code"].as_str().unwrap_or("error"),
-                error["message"].as_str().unwrap_or("no message")
+                text(&error["code"]),
+                error["message"]
+                    .as_str()
+                    .map_or("no message".into(), crate::display::line)
             );
         }
         Ok(body)
     }
 }
 
-/// A field for the terminal. Statements come from CI jobs: control characters (escape
-/// sequences, carriage returns) are shown escaped, so no text can hide or repaint what the
-/// approver reads.
+/// A one-line field for the terminal. Every field but the id and times comes from a CI job or
+/// its token: characters that do not show as themselves (controls, bidi overrides, zero-width
+/// and other invisible characters, line separators) are shown escaped ([`crate::display`]),
+/// whatever the server sent, so no text can hide, reorder or repaint what the approver reads.
 fn text(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or("-")
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    match v {
+        Value::String(s) => crate::display::line(s).into_owned(),
+        Value::Null => "-".to_owned(),
+        other => crate::display::line(&other.to_string()).into_owned(),
+    }
+}
+
+/// A multi-line field (the statement): line breaks and tabs kept, everything else as [`text`].
+fn block(v: &Value) -> String {
+    match v {
+        Value::String(s) => crate::display::text(s).into_owned(),
+        other => text(other),
+    }
 }
 
 /// One line per approval: id, state, rule, run, and the statement's first line.
@@ -233,10 +241,11 @@ fn print_table(approvals: &[Value]) {
             text(&a["run"]["repository"]),
             text(&a["run"]["run_id"])
         );
-        let statement: String = text(&a["statement"])
+        let statement: String = block(&a["statement"])
             .lines()
             .next()
             .unwrap_or_default()
+            .replace('\t', " ")
             .chars()
             .take(60)
             .collect();
@@ -257,35 +266,60 @@ fn print_one(a: &Value) {
     println!("rule       {} ({})", text(&a["rule"]), text(&a["reason"]));
     println!("connection {}", text(&a["connection"]));
     println!(
-        "run        {} {} run {} attempt {} by {} on {}",
+        "run        {} {} run {} attempt {} by {}{} on {} ({})",
         text(&run["provider"]),
         text(&run["repository"]),
         text(&run["run_id"]),
-        run["attempt"],
+        text(&run["attempt"]),
         text(&run["actor"]),
+        match &run["actor_id"] {
+            Value::Null => String::new(),
+            id => format!(" (id {})", text(id)),
+        },
         text(&run["ref"]),
+        text(&run["event"]),
     );
-    if let Some(url) = run["run_url"].as_str() {
-        println!("run url    {url}");
+    if !run["run_url"].is_null() {
+        println!("run url    {}", text(&run["run_url"]));
     }
     println!(
         "requested  {} (expires {})",
         text(&a["requested_at"]),
         text(&a["expires_at"])
     );
-    if let Some(by) = a["decided_by"].as_str() {
+    if !a["decided_by"].is_null() {
         println!(
-            "decided    {} by {by} (scope {}){}",
+            "decided    {} by {} (scope {}){}",
             text(&a["decided_at"]),
+            text(&a["decided_by"]),
             text(&a["scope"]),
-            a["comment"]
-                .as_str()
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default()
+            if a["comment"].is_null() {
+                String::new()
+            } else {
+                format!(": {}", text(&a["comment"]))
+            }
         );
     }
-    println!("statement\n{}", text(&a["statement"]));
+    println!("statement\n{}", block(&a["statement"]));
     if a["state"] == "pending" {
         println!("\napprove with: {}", text(&a["approve_command"]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_shown_with_hidden_characters_escaped() {
+        let sneaky = Value::String("acme/pay\u{200b}ments\u{202e}\n".into());
+        assert_eq!(text(&sneaky), "acme/pay\\u{200b}ments\\u{202e}\\u{a}");
+        let statement = Value::String("UPDATE t\nSET a = 1 -- \u{2066}x\u{2069}\u{1b}[2J".into());
+        assert_eq!(
+            block(&statement),
+            "UPDATE t\nSET a = 1 -- \\u{2066}x\\u{2069}\\u{1b}[2J"
+        );
+        assert_eq!(text(&Value::Null), "-");
+        assert_eq!(text(&serde_json::json!(2)), "2");
     }
 }

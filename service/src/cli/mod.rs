@@ -225,11 +225,15 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     for a in approvers {
-        if a.github_login.is_none() && a.gitlab_login.is_none() {
-            println!(
-                "warning: approver {:?} has neither github_login nor gitlab_login: dual control cannot be checked, so their decisions are refused",
-                a.name
-            );
+        // Validation required at least one id; say which forge's runs they cannot decide.
+        for (forge, id) in [("github", a.github_id), ("gitlab", a.gitlab_id)] {
+            let used = config.issuers.iter().any(|i| i.kind.as_str() == forge);
+            if used && id.is_none() {
+                println!(
+                    "warning: approver {:?} has no {forge}_id: dual control cannot be checked on {forge} runs, so their decisions on them are refused",
+                    a.name
+                );
+            }
         }
     }
     if !config.policy.default_rules {

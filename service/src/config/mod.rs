@@ -363,7 +363,8 @@ pub struct TrustRuleConfig {
     /// Concurrent database sessions one credential may hold.
     #[serde(default = "defaults::max_sessions")]
     pub max_sessions: u32,
-    /// Pull/merge request events (which may run code from forks) only match when true.
+    /// Pull-request-driven runs (a fork's code or anyone's input, and unknown events; see
+    /// `identity::trigger_of` and docs/run-identity.md) only match when true.
     #[serde(default)]
     pub allow_pull_requests: bool,
 }

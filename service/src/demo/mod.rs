@@ -603,6 +603,8 @@ fn demo_config(
         [[approvals.approvers]]
         name = "demo-approver"
         token_sha256 = "{approver_hash}"
+        # Dual control compares immutable user ids (the demo runs' actor is id 583231).
+        github_id = 1000001
         github_login = "demo-approver"
 
         # Card numbers are masked wherever they appear; the CVV column whatever it holds.

@@ -25,7 +25,7 @@ use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::config::{Config, ConnectionName, DbRole, RoleProvisioning, Secret};
 use crate::credentials::{CredentialId, ScramVerifier, Username, generate_password};
 use crate::identity::{
-    IdentityError, RunIdentity, VerifiedToken, Verifier, peek_unverified_claims,
+    IdentityError, RunIdentity, Trigger, VerifiedToken, Verifier, peek_unverified_claims,
 };
 use crate::metrics::{Metrics, OutcomeLabels, Phase, PhaseTimer};
 use crate::state::credentials::{self as creds, CredentialState, NewCredential};
@@ -81,9 +81,22 @@ fn deny_message(reason: &DenyReason) -> String {
                 "trust rule {rule:?} matches this run but does not grant the requested connection"
             )
         }
-        DenyReason::PullRequestNotAllowed { rule } => format!(
-            "trust rule {rule:?} matches, but this run was started by a pull/merge request and the \
-             rule does not set allow_pull_requests"
+        DenyReason::PullRequestNotAllowed {
+            rule,
+            event,
+            trigger: Trigger::Unknown,
+        } => format!(
+            "trust rule {rule:?} matches, but this run's event ({}) is not one that only the \
+             repository's writers start, so it counts as a pull/merge request; name the event \
+             in the rule's claims (event_name or pipeline_source) or set allow_pull_requests \
+             (docs/run-identity.md)",
+            event.as_deref().map_or("none".into(), |e| format!("{e:?}"))
+        ),
+        DenyReason::PullRequestNotAllowed { rule, event, .. } => format!(
+            "trust rule {rule:?} matches, but this run's event ({}) can run code or input from \
+             outside the repository (a pull/merge request, a comment, an issue, or a run that \
+             follows one) and the rule does not set allow_pull_requests (docs/run-identity.md)",
+            event.as_deref().map_or("none".into(), |e| format!("{e:?}"))
         ),
     }
 }
@@ -304,7 +317,7 @@ impl Broker {
                 event.trust_rule = match &reason {
                     DenyReason::NoMatchingRule => None,
                     DenyReason::ConnectionNotGranted { rule }
-                    | DenyReason::PullRequestNotAllowed { rule } => Some(rule.clone()),
+                    | DenyReason::PullRequestNotAllowed { rule, .. } => Some(rule.clone()),
                 };
                 return Err(ExchangeError::Denied(reason));
             }

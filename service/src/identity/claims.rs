@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::events::{self, Trigger};
 use super::{IdentityError, Provider, RunId};
 
 /// Who is asking: the CI run behind a verified token, in provider-neutral terms. Stored with
@@ -32,13 +33,19 @@ pub struct RunIdentity {
     /// GitHub `workflow_ref`; GitLab `ci_config_ref_uri`.
     pub workflow: Option<String>,
     pub environment: Option<String>,
-    /// GitHub `actor`; GitLab `user_login`.
+    /// GitHub `actor`; GitLab `user_login`. GitHub's token names the actor of the run's first
+    /// attempt: it has no `triggering_actor` (who re-ran it), so dual control refuses to decide
+    /// re-runs (`approvals::Approver::may_decide`).
     pub actor: Option<String>,
-    /// GitHub `actor_id`; GitLab `user_id`.
+    /// GitHub `actor_id`; GitLab `user_id` (for a retried GitLab job, whoever retried it).
+    /// Immutable, unlike the login: what dual control compares.
     pub actor_id: Option<String>,
     /// GitHub `event_name`; GitLab `pipeline_source`.
     pub event: Option<String>,
-    /// The run was started by a pull/merge request event, which may run code from a fork.
+    /// The run's event is not one only the repository's writers start
+    /// ([`RunIdentity::trigger`] is not `Trusted`): it may run a fork's code or input anyone
+    /// wrote (a pull/merge request, a comment, an issue, a follow-up of such a run), or it is
+    /// unknown. Kept in the stored identity for the statement rules (`run.pull_request`).
     pub pull_request: bool,
     /// Link to the run for humans (audit, approvals).
     pub run_url: Option<String>,
@@ -50,9 +57,12 @@ const MAX_CLAIM_BYTES: usize = 1024;
 /// GitHub's OIDC issuer; only its runs have a known web URL.
 const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
-/// Events whose runs may execute code from a fork.
-const GITHUB_PULL_REQUEST_EVENTS: [&str; 2] = ["pull_request", "pull_request_target"];
-const GITLAB_MERGE_REQUEST_SOURCE: &str = "merge_request_event";
+impl RunIdentity {
+    /// Who controls the run's code and input, by its event ([`events::trigger_of`]).
+    pub fn trigger(&self) -> Trigger {
+        events::trigger_of(self.provider, self.event.as_deref())
+    }
+}
 
 /// Parses a verified claim set per the issuer's schema.
 pub(super) fn parse_run_identity(
@@ -89,9 +99,7 @@ fn github(issuer_url: &str, c: Claims<'_>) -> Result<RunIdentity, IdentityError>
         environment: c.optional_str("environment")?,
         actor: c.optional_str("actor")?,
         actor_id: c.optional_id("actor_id")?,
-        pull_request: event
-            .as_deref()
-            .is_some_and(|e| GITHUB_PULL_REQUEST_EVENTS.contains(&e)),
+        pull_request: events::trigger_of(Provider::Github, event.as_deref()) != Trigger::Trusted,
         event,
         run_url,
         run_id: RunId(run_id),
@@ -117,7 +125,7 @@ fn gitlab(issuer_url: &str, c: Claims<'_>) -> Result<RunIdentity, IdentityError>
         environment: c.optional_str("environment")?,
         actor: c.optional_str("user_login")?,
         actor_id: c.optional_id("user_id")?,
-        pull_request: event.as_deref() == Some(GITLAB_MERGE_REQUEST_SOURCE),
+        pull_request: events::trigger_of(Provider::Gitlab, event.as_deref()) != Trigger::Trusted,
         event,
         run_url,
         run_id: RunId(run_id),
@@ -331,15 +339,55 @@ mod tests {
     }
 
     #[test]
-    fn pull_request_events_are_flagged() {
-        for (event, pr) in [
-            ("pull_request", true),
-            ("pull_request_target", true),
-            ("push", false),
+    fn pull_request_driven_and_unknown_events_are_flagged() {
+        for (event, trigger) in [
+            ("push", Trigger::Trusted),
+            ("workflow_dispatch", Trigger::Trusted),
+            ("merge_group", Trigger::Trusted),
+            ("pull_request", Trigger::PullRequest),
+            ("pull_request_target", Trigger::PullRequest),
+            ("pull_request_review", Trigger::PullRequest),
+            ("pull_request_review_comment", Trigger::PullRequest),
+            ("issue_comment", Trigger::PullRequest),
+            ("issues", Trigger::PullRequest),
+            ("discussion_comment", Trigger::PullRequest),
+            ("workflow_run", Trigger::PullRequest),
+            ("check_suite", Trigger::PullRequest),
+            ("dynamic", Trigger::Unknown),
         ] {
             let mut claims = github_claims();
             claims.insert("event_name".into(), json!(event));
-            assert_eq!(parse_github(&claims).unwrap().pull_request, pr, "{event}");
+            let run = parse_github(&claims).unwrap();
+            assert_eq!(run.trigger(), trigger, "{event}");
+            assert_eq!(run.pull_request, trigger != Trigger::Trusted, "{event}");
+        }
+        let mut claims = github_claims();
+        claims.remove("event_name");
+        let run = parse_github(&claims).unwrap();
+        assert_eq!((run.trigger(), run.pull_request), (Trigger::Unknown, true));
+    }
+
+    #[test]
+    fn gitlab_sources_are_flagged() {
+        for (source, trigger) in [
+            ("push", Trigger::Trusted),
+            ("merge_request_event", Trigger::PullRequest),
+            ("external_pull_request_event", Trigger::PullRequest),
+            ("parent_pipeline", Trigger::Unknown),
+            ("trigger", Trigger::Unknown),
+        ] {
+            let claims = object(json!({
+                "project_path": "group/project",
+                "project_id": "20",
+                "namespace_path": "group",
+                "namespace_id": "72",
+                "pipeline_id": "574",
+                "pipeline_source": source,
+            }));
+            let run = parse_run_identity(Provider::Gitlab, "https://gitlab.example.com", &claims)
+                .unwrap();
+            assert_eq!(run.trigger(), trigger, "{source}");
+            assert_eq!(run.pull_request, trigger != Trigger::Trusted, "{source}");
         }
     }
 

@@ -9,6 +9,7 @@
 //! algorithms are refused before any key is looked at.
 
 mod claims;
+mod events;
 mod jwks;
 mod verify;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use crate::config::IssuerKind as Provider;
 pub use claims::RunIdentity;
+pub use events::{Trigger, event_claim, trigger_of};
 pub use verify::{Verifier, peek_unverified_claims};
 
 /// Largest token accepted, in bytes. Real GitHub and GitLab tokens are about 1-2 KiB.

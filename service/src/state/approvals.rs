@@ -295,7 +295,10 @@ pub async fn resolve(
 }
 
 /// The run-wide approval covering `fingerprint` for the run of this credential, on the same
-/// connection and under the same rule, if any.
+/// connection and under the same rule, if any. Only within the same attempt: a GitHub re-run
+/// is started by someone its token does not name, possibly the approver, who would otherwise
+/// run statements under their own approval (dual control refuses to decide re-runs for the
+/// same reason). GitLab runs have one attempt, so this covers the whole pipeline.
 pub async fn covering(
     client: &impl GenericClient,
     issuer: &str,
@@ -308,6 +311,7 @@ pub async fn covering(
         "SELECT {COLUMNS} FROM hoop_approvals
          WHERE issuer = $1 AND repository_id = $2 AND run_id = $3 AND connection = $4
            AND rule = $5 AND fingerprint = $6 AND state = 'approved' AND scope = 'run'
+           AND identity->>'attempt' = $7
          ORDER BY decided_at DESC LIMIT 1"
     );
     client
@@ -320,6 +324,7 @@ pub async fn covering(
                 &connection,
                 &rule,
                 &fingerprint,
+                &run.attempt.to_string(),
             ],
         )
         .await?

@@ -12,7 +12,7 @@ mod matcher;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, ConnectionName, DbRole};
-use crate::identity::VerifiedToken;
+use crate::identity::{Provider, Trigger, VerifiedToken, event_claim};
 
 pub use matcher::ClaimMatcher;
 
@@ -28,6 +28,27 @@ pub struct TrustRule {
     pub ttl: Duration,
     pub max_sessions: u32,
     pub allow_pull_requests: bool,
+}
+
+impl TrustRule {
+    /// Whether the rule admits a run with this trigger, its claims having matched. Trusted
+    /// events always; pull-request-driven ones with `allow_pull_requests`; an unknown event
+    /// also when the rule names it exactly in its claims (`event_name = "dynamic"`,
+    /// `pipeline_source = "parent_pipeline"`): the author chose that event by name, whereas a
+    /// glob or regex might only have let it through. A missing event cannot be named.
+    fn admits(&self, trigger: Trigger, provider: Provider) -> bool {
+        match trigger {
+            Trigger::Trusted => true,
+            _ if self.allow_pull_requests => true,
+            Trigger::PullRequest => false,
+            Trigger::Unknown => {
+                let claim = event_claim(provider);
+                self.claims
+                    .iter()
+                    .any(|(name, m)| name == claim && matches!(m, ClaimMatcher::Exact(_)))
+            }
+        }
+    }
 }
 
 /// What the trust rules grant a run for one connection.
@@ -58,8 +79,15 @@ pub enum DenyReason {
     NoMatchingRule,
     /// A rule matches the claims but does not grant the requested connection.
     ConnectionNotGranted { rule: String },
-    /// A rule matches, but the run comes from a pull/merge request and the rule does not allow it.
-    PullRequestNotAllowed { rule: String },
+    /// A rule matches, but the run's event is pull-request-driven (or unknown) and the rule
+    /// does not allow it.
+    PullRequestNotAllowed {
+        rule: String,
+        /// The run's event (GitHub `event_name`, GitLab `pipeline_source`), if it names one.
+        event: Option<String>,
+        /// `PullRequest` or `Unknown`.
+        trigger: Trigger,
+    },
 }
 
 #[derive(Debug)]
@@ -127,9 +155,12 @@ impl TrustPolicy {
             if !claims_match {
                 continue;
             }
-            if token.run.pull_request && !rule.allow_pull_requests {
+            let trigger = token.run.trigger();
+            if !rule.admits(trigger, token.run.provider) {
                 near_miss.get_or_insert(DenyReason::PullRequestNotAllowed {
                     rule: rule.name.clone(),
+                    event: token.run.event.clone(),
+                    trigger,
                 });
                 continue;
             }
@@ -191,6 +222,24 @@ mod tests {
     }
 
     fn token(issuer: &str, claims: serde_json::Value, pull_request: bool) -> VerifiedToken {
+        let event = if pull_request { "pull_request" } else { "push" };
+        event_token(issuer, claims, Provider::Github, Some(event))
+    }
+
+    /// A token whose run was started by `event`; `claims` are what the rules see (the event
+    /// claim is added when `event` is set and `claims` lacks it).
+    fn event_token(
+        issuer: &str,
+        mut claims: serde_json::Value,
+        provider: Provider,
+        event: Option<&str>,
+    ) -> VerifiedToken {
+        if let Some(e) = event {
+            let map = claims.as_object_mut().unwrap();
+            map.entry(event_claim(provider)).or_insert(json!(e));
+        }
+        let run_event = event.map(str::to_owned);
+        let pull_request = crate::identity::trigger_of(provider, event) != Trigger::Trusted;
         VerifiedToken {
             issuer: issuer.into(),
             issuer_url: "https://token.actions.githubusercontent.com".into(),
@@ -198,7 +247,7 @@ mod tests {
             token_id: TokenId("j1".into()),
             expires_at: chrono::Utc::now(),
             run: RunIdentity {
-                provider: Provider::Github,
+                provider,
                 repository: "acme/payments".into(),
                 repository_id: "42".into(),
                 owner: "acme".into(),
@@ -212,7 +261,7 @@ mod tests {
                 environment: None,
                 actor: None,
                 actor_id: None,
-                event: None,
+                event: run_event,
                 pull_request,
                 run_url: None,
             },
@@ -320,7 +369,9 @@ mod tests {
             p.evaluate(&t, &ConnectionName("payments".into())),
             TrustDecision::Denied {
                 reason: DenyReason::PullRequestNotAllowed {
-                    rule: "deploy".into()
+                    rule: "deploy".into(),
+                    event: Some("pull_request".into()),
+                    trigger: Trigger::PullRequest,
                 }
             }
         );
@@ -352,6 +403,210 @@ mod tests {
                 }
             }
         );
+    }
+
+    fn granted(p: &TrustPolicy, t: &VerifiedToken) -> bool {
+        matches!(
+            p.evaluate(t, &ConnectionName("payments".into())),
+            TrustDecision::Granted(_)
+        )
+    }
+
+    const OPEN_RULE: &str = r#"
+        [[trust]]
+        name = "any-event"
+        issuer = "github"
+        claims = { repository_id = "42" }
+        connections = ["payments"]
+        [[trust]]
+        name = "any-gitlab-source"
+        issuer = "gitlab"
+        claims = { repository_id = "42" }
+        connections = ["payments"]
+    "#;
+
+    /// Every GitHub event that can run a fork's code or anyone's input, each refused by a rule
+    /// without `allow_pull_requests`, and admitted with it.
+    #[test]
+    fn every_pull_request_driven_github_event_is_refused() {
+        let p = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        let allowing = OPEN_RULE.replace(
+            "connections = [\"payments\"]",
+            "connections = [\"payments\"]\nallow_pull_requests = true",
+        );
+        let lenient = TrustPolicy::from_config(&config(&allowing), "t").unwrap();
+        for event in [
+            "pull_request",
+            "pull_request_target",
+            "pull_request_review",
+            "pull_request_review_comment",
+            "issue_comment",
+            "issues",
+            "discussion",
+            "discussion_comment",
+            "workflow_run",
+            "check_run",
+            "check_suite",
+            "status",
+            "fork",
+            "watch",
+            "gollum",
+        ] {
+            let t = event_token(
+                "github",
+                json!({"repository_id": "42"}),
+                Provider::Github,
+                Some(event),
+            );
+            assert_eq!(
+                p.evaluate(&t, &ConnectionName("payments".into())),
+                TrustDecision::Denied {
+                    reason: DenyReason::PullRequestNotAllowed {
+                        rule: "any-event".into(),
+                        event: Some(event.into()),
+                        trigger: Trigger::PullRequest,
+                    }
+                },
+                "{event}"
+            );
+            assert!(granted(&lenient, &t), "{event}");
+        }
+        for event in [
+            "push",
+            "workflow_dispatch",
+            "repository_dispatch",
+            "schedule",
+            "merge_group",
+            "release",
+        ] {
+            let t = event_token(
+                "github",
+                json!({"repository_id": "42"}),
+                Provider::Github,
+                Some(event),
+            );
+            assert!(granted(&p, &t), "{event}");
+        }
+    }
+
+    #[test]
+    fn every_pull_request_driven_gitlab_source_is_refused() {
+        let p = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        for source in [
+            "merge_request_event",
+            "external_pull_request_event",
+            "parent_pipeline",
+            "pipeline",
+            "trigger",
+            "external",
+        ] {
+            let t = event_token(
+                "gitlab",
+                json!({"repository_id": "42"}),
+                Provider::Gitlab,
+                Some(source),
+            );
+            assert!(!granted(&p, &t), "{source}");
+        }
+        for source in ["push", "schedule", "web", "api", "webide", "chat"] {
+            let t = event_token(
+                "gitlab",
+                json!({"repository_id": "42"}),
+                Provider::Gitlab,
+                Some(source),
+            );
+            assert!(granted(&p, &t), "{source}");
+        }
+    }
+
+    /// An unknown or missing event is refused unless the rule allows pull requests or names
+    /// the event exactly; a pattern that merely lets it through does not opt in, and naming a
+    /// known pull-request event does not replace `allow_pull_requests`.
+    #[test]
+    fn unknown_events_need_a_rule_that_names_them() {
+        let rules = r#"
+            [[trust]]
+            name = "by-pattern"
+            issuer = "github"
+            claims = { repository_id = "42", event_name = { regex = "push|dynamic|pull_request" } }
+            connections = ["payments"]
+            [[trust]]
+            name = "named"
+            issuer = "github"
+            claims = { repository_id = "42", event_name = "dynamic" }
+            connections = ["payments"]
+            [[trust]]
+            name = "named-pr"
+            issuer = "github"
+            claims = { repository_id = "42", event_name = "pull_request" }
+            connections = ["payments"]
+            [[trust]]
+            name = "child-pipelines"
+            issuer = "gitlab"
+            claims = { repository_id = "42", pipeline_source = "parent_pipeline", ref_protected = "true" }
+            connections = ["payments"]
+        "#;
+        let p = TrustPolicy::from_config(&config(rules), "t").unwrap();
+        let github = |event: Option<&str>| {
+            event_token(
+                "github",
+                json!({"repository_id": "42"}),
+                Provider::Github,
+                event,
+            )
+        };
+        let d = p.evaluate(&github(Some("dynamic")), &ConnectionName("payments".into()));
+        assert!(
+            matches!(d, TrustDecision::Granted(ref g) if g.rule == "named"),
+            "{d:?}"
+        );
+        let d = p.evaluate(
+            &github(Some("workflow_call")),
+            &ConnectionName("payments".into()),
+        );
+        assert_eq!(
+            d,
+            TrustDecision::Denied {
+                reason: DenyReason::NoMatchingRule
+            }
+        );
+        let d = p.evaluate(
+            &github(Some("pull_request")),
+            &ConnectionName("payments".into()),
+        );
+        assert_eq!(
+            d,
+            TrustDecision::Denied {
+                reason: DenyReason::PullRequestNotAllowed {
+                    rule: "by-pattern".into(),
+                    event: Some("pull_request".into()),
+                    trigger: Trigger::PullRequest,
+                }
+            }
+        );
+        // No event claim at all: nothing can name it.
+        let open = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        let d = open.evaluate(&github(None), &ConnectionName("payments".into()));
+        assert_eq!(
+            d,
+            TrustDecision::Denied {
+                reason: DenyReason::PullRequestNotAllowed {
+                    rule: "any-event".into(),
+                    event: None,
+                    trigger: Trigger::Unknown,
+                }
+            }
+        );
+        let child = |protected: &str| {
+            event_token(
+                "gitlab",
+                json!({"repository_id": "42", "ref_protected": protected}),
+                Provider::Gitlab,
+                Some("parent_pipeline"),
+            )
+        };
+        assert!(granted(&p, &child("true")));
+        assert!(!granted(&p, &child("false")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
-use super::{Channel, Notice, NotifyError, body_excerpt, shown_url, with_causes};
+use super::{Channel, Notice, NoticeDisplay, NotifyError, body_excerpt, shown_url, with_causes};
 use crate::config::Secret;
 
 /// `event` of every payload this channel sends.
@@ -32,6 +32,10 @@ struct Payload<'a> {
     sent_at: DateTime<Utc>,
     #[serde(flatten)]
     notice: &'a Notice,
+    /// The notice's client and claim text as a person must see it (hidden characters escaped,
+    /// [`crate::display`]); the fields above stay exact, for programs. A receiver that shows
+    /// the notice to someone (chat, e-mail, a ticket) shows these.
+    display: NoticeDisplay,
 }
 
 pub(super) struct WebhookChannel {
@@ -113,6 +117,7 @@ fn payload(
         delivery,
         sent_at,
         notice,
+        display: notice.display(),
     })
     .map_err(|e| NotifyError::Client {
         channel: Channel::Webhook,
@@ -158,5 +163,24 @@ mod tests {
         assert_eq!(json["statement"], notice.statement);
         assert_eq!(json["run"]["provider"], "github");
         assert_eq!(json["run"]["repository"], "acme/payments");
+        assert_eq!(json["display"]["statement"], notice.statement);
+    }
+
+    #[test]
+    fn the_payload_keeps_the_exact_text_and_adds_the_escaped_one() {
+        let mut notice = notice();
+        notice.statement = "DELETE FROM payments -- \u{202e}llun\u{202c}\n".into();
+        notice.run.actor = Some("octo\u{200b}cat".into());
+        notice.reason = "why\u{2028}".into();
+        let body = payload(&notice, uuid::Uuid::new_v4(), notice.requested_at).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["statement"], notice.statement);
+        assert_eq!(
+            json["display"]["statement"],
+            "DELETE FROM payments -- \\u{202e}llun\\u{202c}\n"
+        );
+        assert_eq!(json["display"]["actor"], "octo\\u{200b}cat");
+        assert_eq!(json["display"]["reason"], "why\\u{2028}");
+        assert_eq!(json["display"]["repository"], "acme/payments");
     }
 }
