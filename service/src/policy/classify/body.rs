@@ -156,10 +156,13 @@ pub(super) fn function(s: &pb::CreateFunctionStmt, cx: &Context) -> Found {
         }
     }
     match (language, body.as_slice()) {
-        (Some("plpgsql"), [source]) => match trigger_return(s) {
-            Some(returns) => trigger(s, source, returns, cx),
-            None => plpgsql(NodeRef::CreateFunctionStmt(s), source, None, cx),
-        },
+        (Some("plpgsql"), [source]) => {
+            let s = &compilable(s);
+            match trigger_return(s) {
+                Some(returns) => trigger(s, source, returns, cx),
+                None => plpgsql(NodeRef::CreateFunctionStmt(s), source, None, cx),
+            }
+        }
         (Some("sql"), [source]) => sql_text(source, cx),
         // `AS 'pg_read_file_v2'`: an alias of a built-in C function, which is what will run.
         (Some("internal"), [symbol]) => Found {
@@ -171,6 +174,21 @@ pub(super) fn function(s: &pb::CreateFunctionStmt, cx: &Context) -> Found {
         },
         _ => Found::opaque(),
     }
+}
+
+/// The function as libpg_query's compiler can take it: a `VARIADIC` parameter becomes a plain
+/// one (the compiler cannot look up the array type's element without a catalog, and the mode
+/// only matters to callers).
+fn compilable(s: &pb::CreateFunctionStmt) -> pb::CreateFunctionStmt {
+    let mut s = s.clone();
+    for parameter in &mut s.parameters {
+        if let Some(NodeEnum::FunctionParameter(p)) = &mut parameter.node
+            && p.mode() == pb::FunctionParameterMode::FuncParamVariadic
+        {
+            p.set_mode(pb::FunctionParameterMode::FuncParamIn);
+        }
+    }
+    s
 }
 
 /// `RETURNS trigger` → `record`, `RETURNS event_trigger` → `void`: what a trigger function is

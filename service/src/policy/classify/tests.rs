@@ -2071,3 +2071,26 @@ fn trigger_functions_are_analysed() {
     );
     assert!(s.opaque_body);
 }
+
+#[test]
+fn bodies_with_user_types_compile() {
+    for sql in [
+        "CREATE FUNCTION f(c cards, OUT n int) LANGUAGE plpgsql AS $$ \
+         DECLARE v cards.pan%TYPE; r cards%ROWTYPE; m my_type; BEGIN \
+         SELECT * INTO r FROM cards WHERE id = c.id; n := 1; DELETE FROM cards; END $$",
+        "CREATE FUNCTION f() RETURNS SETOF cards LANGUAGE plpgsql AS $$ BEGIN \
+         RETURN QUERY SELECT * FROM cards; DELETE FROM cards; END $$",
+        "CREATE FUNCTION f(a int DEFAULT 1, VARIADIC b text[] DEFAULT '{}') RETURNS TABLE (x int) \
+         LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT 1; DELETE FROM cards; END $$",
+        "CREATE PROCEDURE p(INOUT a int) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM cards; \
+         COMMIT; END $$",
+        "CREATE FUNCTION f(VARIADIC b text[]) RETURNS int LANGUAGE plpgsql AS $$ BEGIN \
+         DELETE FROM cards; RETURN 1; END $$",
+        "CREATE FUNCTION f(OUT x int, OUT y int) RETURNS SETOF record LANGUAGE plpgsql AS $$ \
+         BEGIN DELETE FROM cards; RETURN NEXT; END $$",
+    ] {
+        let s = one(sql);
+        assert!(!s.opaque_body, "{sql}: {s:?}");
+        assert_eq!(s.unbounded_writes, names(&["cards"]), "{sql}");
+    }
+}
