@@ -7,14 +7,26 @@
 //! statement of several in one Query message. Comments, case, quoting and dollar quoting are
 //! the parser's business, not ours: `SELECT $$DROP TABLE cards$$` is a SELECT of a string.
 //!
-//! What is *not* analysed, and says so: the bodies of `DO` blocks and of functions and
-//! procedures written in a procedural language or as a string (`opaque_body`); what a called
-//! function, a view, a rule or a trigger does when it runs (only its name is reported); which
-//! prepared statement an `EXECUTE` runs (the `PREPARE` is where its body is seen, and
-//! [`Statement::prepared`] names it so a session can connect the two); SQL inside strings
-//! (`dblink_exec('…', 'DROP …')`). Names are not resolved against the catalog: an unqualified
-//! `cards` is whichever `cards` the session's `search_path` finds, and `t.f` for a function
-//! `f` of a row type (attribute notation) looks like a column.
+//! Bodies are analysed where Postgres's own parsers can read them (see `body.rs`): PL/pgSQL
+//! (`DO`, `CREATE FUNCTION`/`PROCEDURE … LANGUAGE plpgsql`) through libpg_query's copy of the
+//! PL/pgSQL compiler, whose every embedded SQL text (statements, `PERFORM`, assignments,
+//! conditions, `RETURN`, cursor queries) is parsed and classified; SQL bodies written as
+//! strings; SQL-standard bodies (`BEGIN ATOMIC`, `RETURN expr`), part of the statement's tree.
+//! What they do is folded into the statement (inner kinds, reads, writes, functions, columns,
+//! `*`, settings, COPYs, unbounded writes). SQL given as one string constant to something that
+//! runs it (PL/pgSQL `EXECUTE '…'`, `query_to_xml('…', …)`) is classified the same way.
+//!
+//! What is *not* analysed, and says so: bodies in other languages, bodies that do not compile,
+//! bodies whose reading depends on `standard_conforming_strings` at a time the gateway cannot
+//! know, bodies nested more than 8 deep, and more body text than four times the statement's
+//! own (all [`Statement::opaque_body`]); SQL built at run time (`EXECUTE format(…)`,
+//! `query_to_xml($1, …)`, dblink: [`Statement::dynamic_sql`]); what an existing function, a
+//! view, a rule, a trigger or an operator does when it runs (only names written in the text
+//! are reported); which prepared statement an `EXECUTE` runs (the `PREPARE` is where its body
+//! is seen, and [`Statement::prepared`] names it so a session can connect the two); what a
+//! `CREATE EXTENSION` script does. Names are not resolved against the catalog: an unqualified
+//! `cards` is whichever `cards` the session's `search_path` finds, `t.f` for a function `f` of
+//! a row type (attribute notation) looks like a column, and so does a PL/pgSQL variable.
 //!
 //! The text must be read as the server will read it: see [`Syntax`]
 //! (`standard_conforming_strings`).
@@ -28,10 +40,12 @@
 //! - names are the parser's: unquoted identifiers folded to lower case, quoted ones as
 //!   written. `"PG_READ_FILE"` is a different function from `pg_read_file`, as in Postgres.
 
+mod body;
 mod children;
 mod classifier;
 mod kind;
 pub mod lineage;
+mod parser;
 mod walk;
 
 #[cfg(test)]
@@ -78,7 +92,7 @@ impl fmt::Display for ObjectName {
 }
 
 /// Which way a COPY moves rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CopyDirection {
     /// `COPY … FROM`: rows into a table.
@@ -88,7 +102,7 @@ pub enum CopyDirection {
 }
 
 /// The shape of a COPY statement.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct CopyInfo {
     pub direction: CopyDirection,
     /// `FROM PROGRAM` / `TO PROGRAM`: a shell command run by the database server.
@@ -113,7 +127,9 @@ pub struct Statement {
     pub kind: StatementKind,
     /// Every statement kind found *inside* this one (CTE bodies, PREPARE and EXPLAIN targets,
     /// subqueries, set-operation arms, rule actions, `BEGIN ATOMIC` bodies, `SELECT … INTO`
-    /// as [`StatementKind::CreateTable`]), so DML nested in a SELECT's WITH is visible.
+    /// as [`StatementKind::CreateTable`], the statements of analysed PL/pgSQL and SQL bodies
+    /// and of constant SQL strings run by `EXECUTE` or `query_to_xml`; a PL/pgSQL expression
+    /// counts as a `select`), so DML nested in a SELECT's WITH or in a DO block is visible.
     pub inner_kinds: Vec<StatementKind>,
     /// Relations read anywhere: FROM, JOIN, subqueries, CTE bodies, USING, MERGE sources,
     /// `COPY … TO`, `LIKE`/`REFERENCES` sources, view definitions; and the target of DML with
@@ -123,12 +139,28 @@ pub struct Statement {
     /// Relations written, created, altered, dropped, truncated, locked, vacuumed, copied into,
     /// granted on, or commented on, anywhere (DML inside CTEs, PREPARE and EXPLAIN targets
     /// included; EXPLAIN without ANALYZE does not run its target, but it is listed all the same).
-    /// `DROP SCHEMA … CASCADE` and `DROP OWNED` name no relation: rules catch them by kind.
+    /// `DROP SCHEMA … CASCADE` and `DROP OWNED` name no relation: rules catch them by kind and
+    /// by [`Statement::cascade`]. Analysed bodies count.
     pub writes: Vec<ObjectName>,
     /// Every function called anywhere (function-call syntax in any expression, DEFAULTs,
-    /// CHECKs, `CALL`, `FROM f()`), plus the functions a new trigger or event trigger will
-    /// call. SQL-standard forms that the parser turns into calls appear as the parser names
-    /// them (`EXTRACT` is `pg_catalog.extract`). Operators and casts are not listed.
+    /// CHECKs, `CALL`, `FROM f()`, analysed bodies), and every function a statement names so
+    /// that Postgres will call it later: triggers and event triggers; `CREATE OPERATOR`
+    /// (`FUNCTION`/`PROCEDURE`, `RESTRICT`, `JOIN`) and `ALTER OPERATOR … SET`; `CREATE
+    /// AGGREGATE` (`SFUNC`, `FINALFUNC`, `COMBINEFUNC`, `SERIALFUNC`, `DESERIALFUNC`, `MSFUNC`,
+    /// `MINVFUNC`, `MFINALFUNC`, old syntax too); `CREATE TYPE` (`INPUT`, `OUTPUT`, `RECEIVE`,
+    /// `SEND`, `TYPMOD_IN`, `TYPMOD_OUT`, `ANALYZE`, `SUBSCRIPT`; ranges' `SUBTYPE_DIFF`,
+    /// `CANONICAL`) and `ALTER TYPE … SET`; `CREATE CAST … WITH FUNCTION`; `CREATE TRANSFORM`;
+    /// `FUNCTION n f(…)` of `CREATE OPERATOR CLASS` and `ALTER OPERATOR FAMILY … ADD`; `CREATE
+    /// LANGUAGE` (`HANDLER`, `INLINE`, `VALIDATOR`); `CREATE`/`ALTER FOREIGN DATA WRAPPER`
+    /// (`HANDLER`, `VALIDATOR`); `CREATE ACCESS METHOD … HANDLER`; `CREATE CONVERSION … FROM`;
+    /// `CREATE TEXT SEARCH PARSER`/`TEMPLATE`; `SUPPORT` of `CREATE`/`ALTER FUNCTION`; the C
+    /// symbol of a `LANGUAGE internal` function. Names are the parser's, schema kept
+    /// (`pg_catalog.pg_read_file`); a name written as a string there (`SFUNC = 'f'`) is one name,
+    /// as Postgres takes it. SQL-standard forms that the parser turns into calls appear as the
+    /// parser names them (`EXTRACT` is `pg_catalog.extract`). Operators and casts used in
+    /// expressions are not listed (their functions are found in the catalog, not the text),
+    /// nor `regproc` literals (`'pg_read_file'::regproc` is a lookup: it runs nothing), nor
+    /// functions only altered, granted, commented on or dropped.
     pub functions: Vec<ObjectName>,
     /// Column references anywhere (select list, WHERE, JOIN conditions, ORDER BY, RETURNING).
     pub columns: Vec<ColumnRef>,
@@ -137,21 +169,60 @@ pub struct Statement {
     /// every column without naming one. Conservative: a column that happens to share a
     /// relation's name sets it too.
     pub star: bool,
-    /// Set for a COPY statement.
+    /// Set for a COPY statement. A server-side file is `stdio == false && !program`.
     pub copy: Option<CopyInfo>,
+    /// Every COPY in the statement, this one and those in analysed bodies (`DO $$ BEGIN COPY
+    /// cards TO PROGRAM '…'; END $$`).
+    pub copies: Vec<CopyInfo>,
     /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
     /// LIMIT / FETCH FIRST of a constant or a parameter. A syntactic hint for rules, not a
     /// guarantee: `WHERE true` and `LIMIT ALL` do not count, `WHERE id > 0` does. False for
-    /// every other kind.
+    /// every other kind. See [`Statement::unbounded_writes`] for the model.
     pub bounded: bool,
-    /// A `DO` block, or a function or procedure whose body is a string in some language
-    /// (plpgsql, SQL in quotes, C...): the classifier does not look inside it. A SQL-standard
-    /// body (`BEGIN ATOMIC … END`, `RETURN expr`) is parsed and analysed, so it is not opaque.
+    /// Every relation an UPDATE or DELETE anywhere (CTEs, PREPARE bodies, EXPLAIN targets,
+    /// rule actions, analysed bodies) changes without a WHERE that filters, and every MERGE
+    /// target with an UPDATE or DELETE action (its join decides which rows, and `ON true`
+    /// takes them all). Syntactic and conservative: a WHERE filters when it mentions a column
+    /// or is `CURRENT OF`; an OR filters only if every arm does (`WHERE pan IS NULL OR true`
+    /// does not); a column compared with itself (`WHERE id = id`) does not; `WHERE true`,
+    /// `WHERE 1 = 1` do not. `WHERE id > 0` does, though it may keep every row.
+    pub unbounded_writes: Vec<ObjectName>,
+    /// Something in the statement runs code the classifier could not read: a body in another
+    /// language than PL/pgSQL or SQL (C, plpython...), a body that does not compile, bodies
+    /// nested more than 8 deep, a PL/pgSQL function body with a backslash (its reading depends
+    /// on `standard_conforming_strings` when it is first called), or more body text than the
+    /// classifier reads for one statement. Rules must treat it as unknown. PL/pgSQL bodies
+    /// (`DO`, functions, procedures), SQL bodies written as strings and SQL-standard bodies
+    /// are analysed: what their statements do is folded into this statement.
     pub opaque_body: bool,
+    /// SQL the statement builds or names at run time, so that the classifier cannot see it:
+    /// PL/pgSQL `EXECUTE`, `FOR … IN EXECUTE`, `OPEN … FOR EXECUTE` or `RETURN QUERY EXECUTE`
+    /// of anything but a single string constant (a constant is classified); a call of a
+    /// function that runs SQL text (`query_to_xml*`, `ts_stat`, two-argument `ts_rewrite`)
+    /// with anything but a constant; `table_to_xml*` of anything but a constant name (a
+    /// constant name is a read of every column); `schema_to_xml*`, `database_to_xml*`; and
+    /// functions that run SQL elsewhere, whatever their arguments (`dblink*`,
+    /// `run_command_on_*`, `pg_background_launch*`, any function in schema `cron`).
+    pub dynamic_sql: bool,
+    /// `DROP … CASCADE` (schemas included), `DROP OWNED`, `TRUNCATE … CASCADE`, `ALTER TABLE
+    /// … DROP COLUMN/CONSTRAINT … CASCADE`, `ALTER DOMAIN … DROP CONSTRAINT … CASCADE`,
+    /// `REVOKE … CASCADE`, `DROP SUBSCRIPTION … CASCADE`, anywhere: the statement may remove
+    /// or change objects it does not name.
+    pub cascade: bool,
     /// The run-time parameter of SET, RESET, SHOW and ALTER SYSTEM, lower-cased as Postgres
     /// compares parameter names (`role`, `search_path`, `all`); `None` for RESET ALL and for
     /// other kinds.
     pub setting: Option<String>,
+    /// Every run-time parameter named by a SET, RESET, SHOW or ALTER SYSTEM anywhere in the
+    /// statement or its analysed bodies, and by the `SET` clauses of `ALTER ROLE`, `ALTER
+    /// DATABASE` and `CREATE`/`ALTER FUNCTION`; lower-cased. `RESET ALL` names none.
+    pub settings: Vec<String>,
+    /// One entry for each distinct first argument of a `set_config` call (any schema)
+    /// anywhere, analysed bodies included: the parameter name lower-cased when it is a string
+    /// constant (through casts: `'ROLE'::text` is `role`), `None` when it is anything else (a
+    /// parameter, a column, an expression). `SELECT set_config('role', 'admin', false)` is
+    /// `SET ROLE admin` in effect.
+    pub set_config: Vec<Option<String>>,
     /// The prepared statement named by PREPARE, EXECUTE or DEALLOCATE (`None` for
     /// `DEALLOCATE ALL` and for other kinds).
     pub prepared: Option<String>,
@@ -250,16 +321,17 @@ pub fn classify_with(
 }
 
 fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, ClassifyError> {
-    let parsed = pg_query::parse(sql, options).map_err(parser_error)?;
+    let parsed = parser::parse(sql, options).map_err(parser_error)?;
+    let cx = body::Context::new(options == ParserOptions::DEFAULT, sql.len());
     let statements = parsed
         .protobuf
         .stmts
         .iter()
-        .map(|raw| walk::statement(raw, sql))
+        .map(|raw| walk::statement(raw, sql, &cx))
         .collect();
     // Only after a successful parse: the tree is then known to be shallow enough for the
     // fingerprint's own recursion (see `parser_error`).
-    let fingerprint = pg_query::fingerprint(
+    let fingerprint = parser::fingerprint(
         sql,
         options,
         FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,

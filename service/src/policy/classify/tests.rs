@@ -233,11 +233,12 @@ fn dollar_quoted_text_is_a_string_not_a_statement() {
     let s = one("SELECT $a$ $$ ; DROP TABLE cards; $$ $a$");
     assert!(s.writes.is_empty() && s.inner_kinds.is_empty());
 
-    // A DO block is a procedural body: not analysed, and it says so.
+    // A DO block is a procedural body: analysed, the string its EXECUTE runs included.
     let s = one("DO $body$ BEGIN EXECUTE 'DROP TABLE cards'; END $body$");
     assert_eq!(s.kind, K::Do);
-    assert!(s.opaque_body);
-    assert!(s.writes.is_empty());
+    assert!(!s.opaque_body && !s.dynamic_sql);
+    assert_eq!(s.writes, names(&["cards"]));
+    assert!(s.inner_kinds.contains(&K::Drop));
 }
 
 #[test]
@@ -246,9 +247,22 @@ fn function_and_procedure_bodies() {
         "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DELETE FROM cards; END $$",
     );
     assert_eq!(s.kind, K::CreateFunction);
-    assert!(s.opaque_body);
+    assert!(!s.opaque_body);
+    assert_eq!(
+        (s.writes, s.inner_kinds),
+        (names(&["cards"]), vec![K::Delete])
+    );
     let s = one("CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS 'DELETE FROM cards'");
     assert_eq!(s.kind, K::CreateProcedure);
+    assert!(!s.opaque_body);
+    assert_eq!(
+        (s.writes, s.inner_kinds),
+        (names(&["cards"]), vec![K::Delete])
+    );
+    // Other languages are not read.
+    let s = one("CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS 'return 1'");
+    assert!(s.opaque_body);
+    let s = one("CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'lib', 'sym'");
     assert!(s.opaque_body);
     // A SQL-standard body is parsed with the statement, so it is analysed.
     let s = one("CREATE FUNCTION f() RETURNS int LANGUAGE sql \
@@ -315,11 +329,18 @@ fn dangerous_functions_are_reported_however_they_are_spelled() {
     assert!(has_function(&s, None, "pg_read_file"));
     let s = one("SELECT lo_export(lo_import('/etc/passwd'), '/tmp/x')");
     assert_eq!(s.functions, names(&["lo_export", "lo_import"]));
-    // dblink's SQL is a string to the parser: only the function is seen.
+    // dblink's SQL runs over another connection: dynamic, and its constant text is read.
     let s = one("SELECT dblink_exec('dbname=app', 'DROP TABLE cards')");
-    assert_eq!((s.functions, s.writes), (names(&["dblink_exec"]), vec![]));
+    assert_eq!(
+        (s.functions, s.writes),
+        (names(&["dblink_exec"]), names(&["cards"]))
+    );
+    assert!(s.dynamic_sql);
     let s = one("SELECT * FROM dblink('dbname=app', 'SELECT pan FROM cards') AS t(pan text)");
-    assert_eq!((s.functions, s.reads), (names(&["dblink"]), vec![]));
+    assert_eq!(
+        (s.functions, s.reads),
+        (names(&["dblink"]), names(&["cards"]))
+    );
     // In a WHERE, a join condition, an ORDER BY, a VALUES list, a RETURNING.
     let s = one("INSERT INTO t VALUES (pg_ls_dir('.')) RETURNING upper(x), \
          (SELECT 1 FROM u WHERE a = pg_sleep(1) ORDER BY md5(b))");
@@ -1293,5 +1314,789 @@ mod arbitrary {
         fn any_text_never_panics(sql in "\\PC{0,160}") {
             prop_assert!(!matches!(classify(&sql), Err(ClassifyError::Internal { .. })), "{}", sql);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions named so that they will run.
+
+#[test]
+fn functions_named_by_definitions_are_functions() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "CREATE OPERATOR === (FUNCTION = steal, LEFTARG = int, RIGHTARG = int)",
+            &["steal"],
+        ),
+        (
+            "CREATE OPERATOR === (PROCEDURE = pg_catalog.pg_read_file, RIGHTARG = text, \
+             RESTRICT = s.sel, JOIN = joinsel)",
+            &["joinsel", "pg_catalog.pg_read_file", "s.sel"],
+        ),
+        (
+            "ALTER OPERATOR === (int, int) SET (RESTRICT = s.f, JOIN = NONE)",
+            &["s.f"],
+        ),
+        (
+            "CREATE AGGREGATE a (int) (SFUNC = st, STYPE = int, FINALFUNC = fin, \
+             COMBINEFUNC = comb, SERIALFUNC = ser, DESERIALFUNC = deser, MSFUNC = ms, \
+             MINVFUNC = minv, MSTYPE = int, MFINALFUNC = mfin)",
+            &["comb", "deser", "fin", "mfin", "minv", "ms", "ser", "st"],
+        ),
+        // The old syntax, a quoted option name, and a name given as a string (one name, dots
+        // and all, as Postgres takes it).
+        (
+            "CREATE AGGREGATE a (int) (SFUNC1 = st1, STYPE1 = int)",
+            &["st1"],
+        ),
+        (
+            "CREATE TYPE t (INPUT = t_in, OUTPUT = t_out, RECEIVE = t_recv, SEND = t_send, \
+             TYPMOD_IN = tm_in, TYPMOD_OUT = tm_out, ANALYZE = t_an, SUBSCRIPT = t_sub)",
+            &[
+                "t_an", "t_in", "t_out", "t_recv", "t_send", "t_sub", "tm_in", "tm_out",
+            ],
+        ),
+        (
+            "CREATE TYPE r AS RANGE (SUBTYPE = int, SUBTYPE_DIFF = diff, CANONICAL = canon)",
+            &["canon", "diff"],
+        ),
+        (
+            "ALTER TYPE t SET (RECEIVE = r2, SEND = s2, TYPMOD_IN = ti, ANALYZE = a2)",
+            &["a2", "r2", "s2", "ti"],
+        ),
+        (
+            "CREATE CAST (int AS text) WITH FUNCTION pg_catalog.pg_read_file(int)",
+            &["pg_catalog.pg_read_file"],
+        ),
+        (
+            "CREATE TRANSFORM FOR int LANGUAGE plpython3u \
+             (FROM SQL WITH FUNCTION f_from(internal), TO SQL WITH FUNCTION f_to(internal))",
+            &["f_from", "f_to"],
+        ),
+        (
+            "CREATE OPERATOR CLASS c FOR TYPE int USING btree AS OPERATOR 1 <, \
+             FUNCTION 1 s.cmp(int, int)",
+            &["s.cmp"],
+        ),
+        (
+            "ALTER OPERATOR FAMILY f USING btree ADD FUNCTION 1 (int, int) evil(int, int)",
+            &["evil"],
+        ),
+        (
+            "CREATE LANGUAGE l HANDLER h INLINE i VALIDATOR s.v",
+            &["h", "i", "s.v"],
+        ),
+        (
+            "CREATE FOREIGN DATA WRAPPER w HANDLER h VALIDATOR s.v",
+            &["h", "s.v"],
+        ),
+        ("ALTER FOREIGN DATA WRAPPER w HANDLER h2", &["h2"]),
+        (
+            "CREATE ACCESS METHOD am TYPE TABLE HANDLER am_handler",
+            &["am_handler"],
+        ),
+        (
+            "CREATE CONVERSION c FOR 'LATIN1' TO 'UTF8' FROM s.conv",
+            &["s.conv"],
+        ),
+        (
+            "CREATE TEXT SEARCH PARSER p (START = p_start, GETTOKEN = p_tok, END = p_end, \
+             LEXTYPES = p_lex, HEADLINE = p_head)",
+            &["p_end", "p_head", "p_lex", "p_start", "p_tok"],
+        ),
+        (
+            "CREATE TEXT SEARCH TEMPLATE t (INIT = t_init, LEXIZE = t_lexize)",
+            &["t_init", "t_lexize"],
+        ),
+        (
+            "CREATE FUNCTION f(int) RETURNS int LANGUAGE sql SUPPORT s.sup RETURN 1",
+            &["s.sup"],
+        ),
+        ("ALTER FUNCTION f(int) SUPPORT sup2", &["sup2"]),
+        (
+            "CREATE FUNCTION f(text) RETURNS text LANGUAGE internal AS 'pg_read_file_off_len'",
+            &["pg_read_file_off_len"],
+        ),
+        (
+            "CREATE CONSTRAINT TRIGGER tg AFTER INSERT ON t FOR EACH ROW EXECUTE PROCEDURE s.tf()",
+            &["s.tf"],
+        ),
+        (
+            "CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION pg_catalog.evil()",
+            &["pg_catalog.evil"],
+        ),
+    ];
+    for (sql, expected) in cases {
+        let s = one(sql);
+        assert_eq!(s.functions, names(expected), "{sql}");
+    }
+    // The old syntax, a quoted option name, and a name given as a string (one name, dots and
+    // all, as Postgres takes it).
+    let s = one(
+        "CREATE AGGREGATE a (BASETYPE = int, SFUNC = s.st, STYPE = int, \"FINALFUNC\" = 'x.y')",
+    );
+    assert!(has_function(&s, Some("s"), "st") && has_function(&s, None, "x.y"));
+    assert_eq!(s.functions.len(), 2);
+    // Options that name types, operators or values are not functions.
+    let s = one("CREATE TYPE t (INTERNALLENGTH = 16, INPUT = i, OUTPUT = o, ELEMENT = int)");
+    assert_eq!(s.functions, names(&["i", "o"]));
+    assert!(
+        one("CREATE COLLATION c (LOCALE = 'C')")
+            .functions
+            .is_empty()
+    );
+    assert!(
+        one("CREATE TEXT SEARCH DICTIONARY d (TEMPLATE = simple)")
+            .functions
+            .is_empty()
+    );
+    // Naming a function to alter, grant or drop it runs nothing.
+    assert!(
+        one("ALTER FUNCTION pg_read_file(text) OWNER TO ci")
+            .functions
+            .is_empty()
+    );
+    assert!(one("DROP FUNCTION pg_read_file(text)").functions.is_empty());
+    // A regproc literal is a catalog lookup: nothing runs.
+    let s = one("SELECT 'pg_read_file'::regproc");
+    assert!(s.functions.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies.
+
+#[test]
+fn plpgsql_bodies_are_analysed() {
+    let s = one(
+        "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN INSERT INTO loot VALUES \
+         (NEW.pan); RETURN NEW; END $$ LANGUAGE plpgsql",
+    );
+    assert_eq!(s.kind, K::CreateFunction);
+    assert!(!s.opaque_body && !s.dynamic_sql);
+    assert_eq!(s.writes, names(&["loot"]));
+    assert!(s.inner_kinds.contains(&K::Insert));
+    assert!(s.columns.iter().any(|c| c.name == "pan"), "{:?}", s.columns);
+
+    let s = one("DO $$ BEGIN DELETE FROM cards; END $$");
+    assert_eq!((s.kind, s.writes.clone()), (K::Do, names(&["cards"])));
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    assert!(!s.opaque_body);
+    let s = one("DO LANGUAGE plpgsql 'BEGIN UPDATE cards SET pan = NULL WHERE id = 1; END'");
+    assert_eq!((s.writes, s.unbounded_writes), (names(&["cards"]), vec![]));
+
+    // Expressions are SQL too: declarations, assignments, conditions, PERFORM, RETURN,
+    // loops, RAISE, cursors, CALL.
+    let s = one(
+        "CREATE FUNCTION g(a int) RETURNS int LANGUAGE plpgsql AS $$ \
+         DECLARE x int := f_decl(); c CURSOR FOR SELECT pan FROM cursor_src; r record; \
+         BEGIN \
+           x := f_assign((SELECT count(*) FROM assign_src)); \
+           IF f_if(x) THEN PERFORM f_perform(); ELSIF f_elsif() THEN NULL; END IF; \
+           WHILE f_while() LOOP EXIT; END LOOP; \
+           FOR r IN SELECT * FROM loop_src LOOP RAISE NOTICE '%', f_raise(r); END LOOP; \
+           FOR i IN 1 .. f_upper() LOOP NULL; END LOOP; \
+           CASE f_case() WHEN 1 THEN NULL; ELSE NULL; END CASE; \
+           OPEN c; CLOSE c; \
+           CALL p_call(1); \
+           RETURN f_return(x); \
+         EXCEPTION WHEN OTHERS THEN INSERT INTO errors VALUES (f_exc()); RETURN 0; \
+         END $$",
+    );
+    assert!(!s.opaque_body && !s.dynamic_sql, "{s:?}");
+    for f in [
+        "f_decl",
+        "f_assign",
+        "f_if",
+        "f_perform",
+        "f_elsif",
+        "f_while",
+        "f_raise",
+        "f_upper",
+        "f_case",
+        "p_call",
+        "f_return",
+        "f_exc",
+    ] {
+        assert!(has_function(&s, None, f), "{f}: {:?}", s.functions);
+    }
+    assert_eq!(s.reads, names(&["assign_src", "cursor_src", "loop_src"]));
+    assert_eq!(s.writes, names(&["errors"]));
+    assert!(s.star);
+    assert!(s.inner_kinds.contains(&K::Call) && s.inner_kinds.contains(&K::Select));
+
+    // SELECT … INTO in PL/pgSQL reads; RETURN QUERY too.
+    let s = one(
+        "CREATE FUNCTION h() RETURNS SETOF text LANGUAGE plpgsql AS $$ \
+         DECLARE v text; BEGIN SELECT pan INTO v FROM cards LIMIT 1; \
+         RETURN QUERY SELECT pan FROM cards; END $$",
+    );
+    assert_eq!(s.reads, names(&["cards"]));
+    assert!(!s.opaque_body);
+}
+
+#[test]
+fn execute_of_a_constant_is_read_anything_else_is_dynamic() {
+    for sql in [
+        "DO $$ BEGIN EXECUTE 'DELETE FROM cards'; END $$",
+        "DO $$ BEGIN EXECUTE 'DELETE FROM cards'::text; END $$",
+        "DO $$ BEGIN EXECUTE $q$DELETE FROM cards$q$; END $$",
+        "DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'DELETE FROM cards RETURNING 1' LOOP \
+         END LOOP; END $$",
+        "DO $$ DECLARE c refcursor; BEGIN OPEN c FOR EXECUTE 'DELETE FROM cards RETURNING 1'; \
+         END $$",
+        "CREATE FUNCTION f() RETURNS SETOF int LANGUAGE plpgsql AS $$ BEGIN \
+         RETURN QUERY EXECUTE 'DELETE FROM cards RETURNING 1'; END $$",
+        // A DO block run by an EXECUTE run by a DO block.
+        "DO $a$ BEGIN EXECUTE 'DO $b$ BEGIN DELETE FROM cards; END $b$'; END $a$",
+    ] {
+        let s = one(sql);
+        assert!(!s.dynamic_sql && !s.opaque_body, "{sql}: {s:?}");
+        assert_eq!(s.writes, names(&["cards"]), "{sql}");
+        assert_eq!(s.unbounded_writes, names(&["cards"]), "{sql}");
+        assert!(s.inner_kinds.contains(&K::Delete), "{sql}");
+    }
+    for sql in [
+        "DO $$ BEGIN EXECUTE 'DELETE FROM ' || 'cards'; END $$",
+        "DO $$ BEGIN EXECUTE format('DELETE FROM %I', 'cards'); END $$",
+        "CREATE FUNCTION f(t text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE t; END $$",
+        "CREATE FUNCTION f(t text) RETURNS SETOF int LANGUAGE plpgsql AS $$ BEGIN \
+         RETURN QUERY EXECUTE t; END $$",
+        "CREATE FUNCTION f(t text) RETURNS void LANGUAGE plpgsql AS $$ DECLARE r record; BEGIN \
+         FOR r IN EXECUTE t LOOP END LOOP; END $$",
+        "CREATE FUNCTION f(t text) RETURNS void LANGUAGE plpgsql AS $$ DECLARE c refcursor; \
+         BEGIN OPEN c FOR EXECUTE t; END $$",
+    ] {
+        let s = one(sql);
+        assert!(s.dynamic_sql, "{sql}");
+        assert!(!s.opaque_body, "{sql}");
+    }
+    // The expression that builds the SQL is still analysed.
+    let s = one("DO $$ BEGIN EXECUTE format('%s', pg_read_file('/x')) USING f_param(); END $$");
+    assert!(s.dynamic_sql);
+    assert!(has_function(&s, None, "pg_read_file") && has_function(&s, None, "f_param"));
+}
+
+#[test]
+fn bodies_that_cannot_be_read_are_opaque() {
+    for sql in [
+        // Other languages.
+        "DO LANGUAGE plpython3u $$ plpy.execute('DELETE FROM cards') $$",
+        "DO LANGUAGE plperl $$ 1; $$",
+        // Does not compile.
+        "DO $$ BEGIN DELETE FROM; END $$",
+        "DO $$ BEGIN OPEN nosuchcursor FOR EXECUTE 'x'; END $$",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELEC 1'",
+        // A function body with a backslash: how it splits depends on the setting when it is
+        // first called.
+        r"CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 'a\'; END $$",
+        // No language at all: Postgres refuses it, the classifier does not guess.
+        "CREATE FUNCTION f() RETURNS int AS 'SELECT 1'",
+        // Compiler options.
+        "DO $$ #option dump\nBEGIN NULL; END $$",
+    ] {
+        let s = one(sql);
+        assert!(s.opaque_body, "{sql}: {s:?}");
+    }
+    // A SQL string with a backslash is read both ways: here one reading selects a string, the
+    // other reads cards.
+    let s = one(
+        r"CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'a\' AS x, pan FROM cards -- ' $$",
+    );
+    assert!(!s.opaque_body, "{s:?}");
+    assert_eq!(s.reads, names(&["cards"]));
+    // One that parses only one way is opaque.
+    let s = one(
+        r"CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'a\' || (SELECT pan FROM cards) || '\' $$",
+    );
+    assert!(s.opaque_body);
+    // A DO body with a backslash is compiled now, in a session the gateway follows.
+    let s = one(r"DO $$ BEGIN PERFORM E'a\\' || 'b'; DELETE FROM cards WHERE id = 1; END $$");
+    assert!(!s.opaque_body, "{s:?}");
+    assert_eq!(s.writes, names(&["cards"]));
+    let legacy = Syntax {
+        standard_conforming_strings: false,
+    };
+    let c = classify_with(
+        r"DO $$ BEGIN PERFORM 'a\' || 'b'; END $$",
+        DEFAULT_MAX_LEN,
+        legacy,
+    )
+    .unwrap();
+    assert!(c.statements[0].opaque_body);
+    // Nested bodies past the depth limit.
+    let mut sql = "DELETE FROM cards".to_owned();
+    for level in 0..12 {
+        sql = format!("DO $l{level}$ BEGIN EXECUTE $e{level}${sql}$e{level}$; END $l{level}$");
+    }
+    let s = one(&sql);
+    assert!(s.opaque_body);
+    // Many openers.
+    let sql = format!(
+        "DO $$ BEGIN {} END $$",
+        "IF true THEN NULL; END IF; ".repeat(600)
+    );
+    assert!(one(&sql).opaque_body);
+}
+
+#[test]
+fn sql_and_standard_bodies() {
+    let s = one("CREATE FUNCTION f(int) RETURNS SETOF text LANGUAGE sql AS \
+         $$ SELECT pan FROM cards WHERE id = $1; UPDATE cards SET seen = true $$");
+    assert_eq!(s.reads, names(&["cards"]));
+    assert_eq!(s.writes, names(&["cards"]));
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    assert_eq!(s.inner_kinds, [K::Select, K::Update]);
+    let s = one("CREATE PROCEDURE p() BEGIN ATOMIC DELETE FROM cards; END");
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions that run SQL text.
+
+#[test]
+fn functions_that_run_sql_text() {
+    let s = one("SELECT query_to_xml('DELETE FROM cards RETURNING pan', true, false, '')");
+    assert!(!s.dynamic_sql);
+    assert_eq!(s.writes, names(&["cards"]));
+    assert!(s.inner_kinds.contains(&K::Delete));
+    let s = one("SELECT pg_catalog.query_to_xml('SELECT pan FROM cards'::text, true, false, '')");
+    assert_eq!(s.reads, names(&["cards"]));
+    assert!(!s.dynamic_sql);
+    for sql in [
+        "SELECT query_to_xml($1, true, false, '')",
+        "SELECT query_to_xml('SELECT ' || 'pan FROM cards', true, false, '')",
+        "SELECT query_to_xmlschema(q, true, false, '') FROM t",
+        "SELECT query_to_xml_and_xmlschema(query => 'SELECT 1', nulls => true, \
+         tableforest => false, targetns => '')",
+        "SELECT ts_stat(q) FROM t",
+        "SELECT ts_rewrite('a'::tsquery, q) FROM t",
+        "SELECT table_to_xml(t, true, false, '') FROM x",
+        "SELECT table_to_xml(16384, true, false, '')",
+        "SELECT schema_to_xml('public', true, false, '')",
+        "SELECT database_to_xml(true, false, '')",
+        "SELECT dblink_exec('dbname=app', 'DROP TABLE cards')",
+        "SELECT * FROM dblink('SELECT 1') AS t(a int)",
+        "SELECT cron.schedule('* * * * *', 'DELETE FROM cards')",
+        "SELECT run_command_on_workers('DROP TABLE cards')",
+        "SELECT pg_background_launch('DELETE FROM cards')",
+        // Inside a body.
+        "DO $$ BEGIN PERFORM query_to_xml(current_setting('x'), true, false, ''); END $$",
+    ] {
+        assert!(one(sql).dynamic_sql, "{sql}");
+    }
+    // Constant SQL run elsewhere is still classified.
+    let s = one("SELECT dblink_exec('dbname=app', 'DROP TABLE cards')");
+    assert_eq!(s.writes, names(&["cards"]));
+    let s = one("SELECT ts_stat('SELECT body FROM docs')");
+    assert_eq!((s.reads, s.dynamic_sql), (names(&["docs"]), false));
+    let s = one("SELECT ts_rewrite('a'::tsquery, 'SELECT t, s FROM aliases')");
+    assert_eq!((s.reads, s.dynamic_sql), (names(&["aliases"]), false));
+    // The three-argument ts_rewrite takes no SQL.
+    assert!(!one("SELECT ts_rewrite('a'::tsquery, 'a'::tsquery, 'b'::tsquery)").dynamic_sql);
+    // table_to_xml of a constant name reads the whole table.
+    let s = one("SELECT table_to_xml('public.cards', true, false, '')");
+    assert_eq!(
+        (s.reads, s.star, s.dynamic_sql),
+        (names(&["public.cards"]), true, false)
+    );
+    let s = one("SELECT table_to_xml('\"Cards\"'::regclass, true, false, '')");
+    assert_eq!(s.reads, names(&["Cards"]));
+    // cursor_to_xml reads a cursor whose query was seen where it was declared.
+    assert!(!one("SELECT cursor_to_xml('c', 10, true, false, '')").dynamic_sql);
+    assert!(!one("SELECT 1").dynamic_sql);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cascades, ownership and the other writes of DDL.
+
+#[test]
+fn cascades() {
+    for sql in [
+        "DROP TABLE cards CASCADE",
+        "DROP SCHEMA billing CASCADE",
+        "DROP FUNCTION f() CASCADE",
+        "DROP TYPE t CASCADE",
+        "DROP OWNED BY ci",
+        "DROP OWNED BY ci RESTRICT",
+        "TRUNCATE cards CASCADE",
+        "ALTER TABLE cards DROP COLUMN pan CASCADE",
+        "ALTER TABLE cards DROP CONSTRAINT c CASCADE",
+        "ALTER TYPE t DROP ATTRIBUTE a CASCADE",
+        "ALTER DOMAIN d DROP CONSTRAINT c CASCADE",
+        "REVOKE SELECT ON cards FROM ci CASCADE",
+        "REVOKE GRANT OPTION FOR SELECT ON cards FROM ci CASCADE",
+        "REVOKE admin FROM ci CASCADE",
+        "DROP SUBSCRIPTION s CASCADE",
+    ] {
+        assert!(one(sql).cascade, "{sql}");
+    }
+    assert!(one("DO $$ BEGIN DROP TABLE x CASCADE; END $$").cascade);
+    assert!(one("DO $$ BEGIN EXECUTE 'DROP SCHEMA s CASCADE'; END $$").cascade);
+    for sql in [
+        "DROP TABLE cards",
+        "DROP TABLE cards RESTRICT",
+        "TRUNCATE cards",
+        "ALTER TABLE cards DROP COLUMN pan",
+        "REVOKE SELECT ON cards FROM ci",
+        "DROP SCHEMA s",
+    ] {
+        assert!(!one(sql).cascade, "{sql}");
+    }
+}
+
+#[test]
+fn ownership_and_triggers_write_their_table() {
+    let cases = [
+        ("ALTER TABLE cards RENAME TO y", K::Alter),
+        ("ALTER TABLE cards RENAME COLUMN pan TO p", K::Alter),
+        ("ALTER TABLE cards RENAME CONSTRAINT c TO d", K::Alter),
+        ("ALTER TABLE cards SET SCHEMA s", K::Alter),
+        ("ALTER TABLE cards OWNER TO ci", K::Alter),
+        ("ALTER VIEW cards OWNER TO ci", K::Alter),
+        ("ALTER TABLE cards ENABLE TRIGGER ALL", K::Alter),
+        ("ALTER TABLE cards DISABLE TRIGGER tg", K::Alter),
+        ("ALTER TABLE cards ENABLE REPLICA RULE r", K::Alter),
+        ("ALTER TABLE cards DISABLE RULE r", K::Alter),
+        ("ALTER TABLE cards DISABLE ROW LEVEL SECURITY", K::Alter),
+        ("ALTER TABLE cards NO FORCE ROW LEVEL SECURITY", K::Alter),
+        ("ALTER TRIGGER tg ON cards RENAME TO tg2", K::Alter),
+        ("ALTER POLICY p ON cards USING (true)", K::Alter),
+        ("ALTER POLICY p ON cards RENAME TO q", K::Alter),
+        (
+            "CREATE TRIGGER tg AFTER INSERT ON cards EXECUTE FUNCTION f()",
+            K::CreateTrigger,
+        ),
+        (
+            "CREATE RULE r AS ON INSERT TO cards DO INSTEAD NOTHING",
+            K::CreateOther,
+        ),
+        (
+            "CREATE POLICY p ON cards FOR SELECT USING (true)",
+            K::CreateOther,
+        ),
+        ("CREATE INDEX i ON cards (pan)", K::CreateIndex),
+        (
+            "CREATE UNIQUE INDEX CONCURRENTLY i ON public.cards (pan)",
+            K::CreateIndex,
+        ),
+        ("SECURITY LABEL ON TABLE cards IS 'x'", K::Other),
+        (
+            "SECURITY LABEL FOR selinux ON COLUMN cards.pan IS 'x'",
+            K::Other,
+        ),
+        ("COMMENT ON TRIGGER tg ON cards IS 'x'", K::Comment),
+    ];
+    for (sql, kind) in cases {
+        let s = writes_cards(sql);
+        assert_eq!(s.kind, kind, "{sql}");
+    }
+    assert_eq!(one("REASSIGN OWNED BY ci TO admin").kind, K::Alter);
+    assert_eq!(one("ALTER SCHEMA s OWNER TO ci").kind, K::Alter);
+}
+
+#[test]
+fn foreign_data_and_extensions_have_kinds() {
+    let cases = [
+        (
+            "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'x')",
+            K::CreateOther,
+        ),
+        ("CREATE FOREIGN DATA WRAPPER w", K::CreateOther),
+        (
+            "CREATE USER MAPPING FOR ci SERVER s OPTIONS (user 'u', password 'p')",
+            K::CreateOther,
+        ),
+        (
+            "IMPORT FOREIGN SCHEMA public FROM SERVER s INTO local",
+            K::CreateOther,
+        ),
+        ("CREATE FOREIGN TABLE f (a int) SERVER s", K::CreateTable),
+        ("CREATE EXTENSION postgres_fdw", K::CreateExtension),
+        ("ALTER SERVER s OPTIONS (SET host 'y')", K::Alter),
+        (
+            "ALTER USER MAPPING FOR ci SERVER s OPTIONS (SET password 'q')",
+            K::Alter,
+        ),
+        ("DROP USER MAPPING FOR ci SERVER s", K::Drop),
+        ("DROP SERVER s CASCADE", K::Drop),
+        ("ALTER EXTENSION e UPDATE", K::Alter),
+    ];
+    for (sql, kind) in cases {
+        assert_eq!(one(sql).kind, kind, "{sql}");
+    }
+}
+
+#[test]
+fn server_side_copy_is_recognisable() {
+    for sql in [
+        "COPY cards FROM '/tmp/x'",
+        "COPY cards TO '/tmp/x'",
+        "COPY (SELECT pan FROM cards) TO '/tmp/x'",
+        "COPY cards (pan) TO '/tmp/x' WITH (FORMAT csv)",
+    ] {
+        let c = one(sql).copy.unwrap();
+        assert!(!c.stdio && !c.program, "{sql}");
+    }
+    // In a body, it is in `copies`.
+    let s = one("DO $$ BEGIN COPY cards TO PROGRAM 'curl -d @- x'; END $$");
+    assert_eq!(s.copy, None);
+    assert_eq!(
+        s.copies,
+        [CopyInfo {
+            direction: CopyDirection::To,
+            program: true,
+            stdio: false
+        }]
+    );
+    assert_eq!(s.reads, names(&["cards"]));
+    let s = one("COPY cards TO STDOUT");
+    assert_eq!(s.copies, [s.copy.clone().unwrap()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unbounded writes.
+
+#[test]
+fn unbounded_writes_anywhere() {
+    for sql in [
+        "UPDATE cards SET pan = '0'",
+        "DELETE FROM cards",
+        "DELETE FROM public.cards WHERE true",
+        "DELETE FROM cards WHERE 1 = 1",
+        "DELETE FROM cards WHERE NOT false",
+        "UPDATE cards SET pan = '' WHERE pan IS NOT NULL OR true",
+        "UPDATE cards SET pan = '' WHERE id = id",
+        "UPDATE cards SET pan = '' WHERE (id = id) AND true",
+        "DELETE FROM cards WHERE id IS NOT DISTINCT FROM id",
+        "WITH x AS (DELETE FROM cards RETURNING *) SELECT count(*) FROM x",
+        "WITH x AS (UPDATE cards SET pan = NULL RETURNING 1) INSERT INTO t SELECT * FROM x",
+        "PREPARE p AS DELETE FROM cards",
+        "EXPLAIN ANALYZE DELETE FROM cards",
+        "EXPLAIN (ANALYZE, FORMAT json) UPDATE cards SET pan = NULL",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO DELETE FROM cards",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DELETE FROM cards'",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE sql BEGIN ATOMIC UPDATE cards SET a = 1; END",
+        "DO $$ BEGIN UPDATE cards SET pan = NULL; END $$",
+        "MERGE INTO cards c USING s ON c.id = s.id WHEN MATCHED THEN DELETE",
+        "MERGE INTO cards USING s ON true WHEN MATCHED THEN UPDATE SET pan = NULL",
+        "MERGE INTO cards c USING s ON c.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+        "WITH m AS (MERGE INTO cards c USING s ON c.id = s.id WHEN MATCHED THEN DELETE \
+         RETURNING 1) SELECT 1",
+    ] {
+        let s = one(sql);
+        assert!(
+            s.unbounded_writes.iter().any(|w| w.name == "cards"),
+            "{sql}: {:?}",
+            s.unbounded_writes
+        );
+    }
+    for sql in [
+        "DELETE FROM cards WHERE id = 1",
+        "UPDATE cards SET pan = NULL WHERE id = $1",
+        "DELETE FROM cards WHERE CURRENT OF c",
+        "UPDATE cards SET pan = '' WHERE id = 1 OR id = 2",
+        "UPDATE cards SET pan = '' WHERE id = 1 AND true",
+        "UPDATE cards c SET pan = '' FROM t WHERE t.id = c.id",
+        "WITH x AS (DELETE FROM cards WHERE id = 1 RETURNING *) SELECT * FROM x",
+        "MERGE INTO cards c USING s ON c.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id)",
+        "INSERT INTO cards VALUES (1)",
+        "TRUNCATE cards",
+        "SELECT * FROM cards",
+    ] {
+        let s = one(sql);
+        assert!(
+            s.unbounded_writes.is_empty(),
+            "{sql}: {:?}",
+            s.unbounded_writes
+        );
+    }
+    // The same model decides `bounded`.
+    assert!(!one("SELECT pan FROM cards WHERE id = 1 OR true").bounded);
+    assert!(!one("DELETE FROM cards WHERE id = id").bounded);
+}
+
+// ---------------------------------------------------------------------------------------------
+// set_config and settings.
+
+#[test]
+fn set_config_calls() {
+    let cases: &[(&str, &[Option<&str>])] = &[
+        ("SELECT set_config('role', 'admin', false)", &[Some("role")]),
+        (
+            "SELECT pg_catalog.set_config('ROLE', 'admin', false)",
+            &[Some("role")],
+        ),
+        (
+            "SELECT set_config('client_encoding'::text, 'SJIS', false)",
+            &[Some("client_encoding")],
+        ),
+        (
+            "SELECT set_config(CAST('Search_Path' AS text), 'x', true)",
+            &[Some("search_path")],
+        ),
+        (
+            "SELECT set_config(setting_name => 'role', new_value => 'x', is_local => false)",
+            &[Some("role")],
+        ),
+        ("SELECT set_config($1, 'x', false)", &[None]),
+        ("SELECT set_config(name, 'x', false) FROM t", &[None]),
+        ("SELECT set_config('ro' || 'le', 'x', false)", &[None]),
+        (
+            "SELECT set_config('a', '1', false), set_config('b', '2', false)",
+            &[Some("a"), Some("b")],
+        ),
+        (
+            "SELECT * FROM set_config('role', 'x', false)",
+            &[Some("role")],
+        ),
+        (
+            "WITH x AS (SELECT set_config('role', 'x', false)) SELECT 1",
+            &[Some("role")],
+        ),
+        ("PREPARE p AS SELECT set_config($1, $2, false)", &[None]),
+        (
+            "DO $$ BEGIN PERFORM set_config('role', 'admin', false); END $$",
+            &[Some("role")],
+        ),
+        (
+            "DO $$ DECLARE x text; BEGIN x := set_config('session_authorization', 'a', false); \
+             END $$",
+            &[Some("session_authorization")],
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS \
+             $$ SELECT set_config('role', 'admin', false) $$",
+            &[Some("role")],
+        ),
+        ("SELECT current_setting('role')", &[]),
+    ];
+    for (sql, expected) in cases {
+        let expected: Vec<Option<String>> = expected.iter().map(|e| e.map(str::to_owned)).collect();
+        assert_eq!(one(sql).set_config, expected, "{sql}");
+    }
+}
+
+#[test]
+fn settings_anywhere() {
+    let cases: &[(&str, &[&str])] = &[
+        ("SET search_path = evil", &["search_path"]),
+        ("SHOW ALL", &["all"]),
+        ("RESET ALL", &[]),
+        (
+            "ALTER SYSTEM SET shared_preload_libraries = 'x'",
+            &["shared_preload_libraries"],
+        ),
+        ("ALTER ROLE ci SET search_path = evil", &["search_path"]),
+        (
+            "ALTER DATABASE d SET client_encoding = 'SJIS'",
+            &["client_encoding"],
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = evil RETURN 1",
+            &["search_path"],
+        ),
+        (
+            "DO $$ BEGIN SET LOCAL ROLE admin; SET client_encoding = 'SJIS'; END $$",
+            &["client_encoding", "role"],
+        ),
+        (
+            "DO $$ BEGIN EXECUTE 'SET standard_conforming_strings = off'; END $$",
+            &["standard_conforming_strings"],
+        ),
+    ];
+    for (sql, expected) in cases {
+        let expected: Vec<String> = expected.iter().map(|e| (*e).to_owned()).collect();
+        assert_eq!(one(sql).settings, expected, "{sql}");
+    }
+    let s = one("DO $$ BEGIN SET ROLE admin; END $$");
+    assert!(s.inner_kinds.contains(&K::SetRole));
+    assert_eq!(s.setting, None);
+}
+
+#[test]
+fn bodies_never_panic_and_stay_sorted() {
+    for sql in [
+        "DO $$ $$",
+        "DO ''",
+        "DO $$ BEGIN END $$",
+        "DO $$ BEGIN EXECUTE ''; END $$",
+        "DO $$ BEGIN EXECUTE NULL; END $$",
+        "DO $$ BEGIN EXECUTE 'not sql at all'; END $$",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS ''",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS ''",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE internal AS ''",
+        "SELECT query_to_xml('', true, false, '')",
+        "SELECT table_to_xml('', true, false, '')",
+        "SELECT table_to_xml('a.b.c.d', true, false, '')",
+        "SELECT table_to_xml('int[]', true, false, '')",
+        "SELECT set_config()",
+        "SELECT query_to_xml()",
+        "SELECT ts_rewrite(VARIADIC ARRAY['a'])",
+    ] {
+        let c = classify(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for s in &c.statements {
+            let mut functions = s.functions.clone();
+            functions.sort();
+            functions.dedup();
+            assert_eq!(functions, s.functions, "{sql}");
+        }
+    }
+    assert!(one("DO $$ BEGIN EXECUTE 'not sql at all'; END $$").opaque_body);
+}
+
+#[test]
+fn trigger_functions_are_analysed() {
+    for sql in [
+        "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN INSERT INTO loot VALUES (NEW.pan); \
+         RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN INSERT INTO loot VALUES (NEW.pan); \
+         RETURN NEW; END; $$ LANGUAGE plpgsql",
+        "CREATE FUNCTION f() RETURNS pg_catalog.trigger LANGUAGE plpgsql AS $$ \
+         <<outer>> DECLARE n int; BEGIN IF TG_OP = 'INSERT' THEN NEW.seen := now(); \
+         INSERT INTO loot SELECT NEW.pan; END IF; RETURN NULL; END outer; -- done\n $$",
+    ] {
+        let s = one(sql);
+        assert!(!s.opaque_body && !s.dynamic_sql, "{sql}: {s:?}");
+        assert_eq!(s.writes, names(&["loot"]), "{sql}");
+        assert!(s.inner_kinds.contains(&K::Insert), "{sql}");
+        assert!(
+            s.columns.iter().any(|c| c.name == "pan"),
+            "{sql}: {:?}",
+            s.columns
+        );
+    }
+    let s = one(
+        "CREATE FUNCTION e() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF tg_tag = 'DROP TABLE' THEN DELETE FROM audit_log; END IF; RETURN; END $$",
+    );
+    assert!(!s.opaque_body, "{s:?}");
+    assert_eq!(s.unbounded_writes, names(&["audit_log"]));
+    // Compiler options must come first: such a trigger body is opaque.
+    let s = one(
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         #variable_conflict use_column\nBEGIN RETURN NEW; END $$",
+    );
+    assert!(s.opaque_body);
+}
+
+#[test]
+fn bodies_with_user_types_compile() {
+    for sql in [
+        "CREATE FUNCTION f(c cards, OUT n int) LANGUAGE plpgsql AS $$ \
+         DECLARE v cards.pan%TYPE; r cards%ROWTYPE; m my_type; BEGIN \
+         SELECT * INTO r FROM cards WHERE id = c.id; n := 1; DELETE FROM cards; END $$",
+        "CREATE FUNCTION f() RETURNS SETOF cards LANGUAGE plpgsql AS $$ BEGIN \
+         RETURN QUERY SELECT * FROM cards; DELETE FROM cards; END $$",
+        "CREATE FUNCTION f(a int DEFAULT 1, VARIADIC b text[] DEFAULT '{}') RETURNS TABLE (x int) \
+         LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT 1; DELETE FROM cards; END $$",
+        "CREATE PROCEDURE p(INOUT a int) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM cards; \
+         COMMIT; END $$",
+        "CREATE FUNCTION f(VARIADIC b text[]) RETURNS int LANGUAGE plpgsql AS $$ BEGIN \
+         DELETE FROM cards; RETURN 1; END $$",
+        "CREATE FUNCTION f(OUT x int, OUT y int) RETURNS SETOF record LANGUAGE plpgsql AS $$ \
+         BEGIN DELETE FROM cards; RETURN NEXT; END $$",
+    ] {
+        let s = one(sql);
+        assert!(!s.opaque_body, "{sql}: {s:?}");
+        assert_eq!(s.unbounded_writes, names(&["cards"]), "{sql}");
     }
 }

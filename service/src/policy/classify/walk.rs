@@ -15,18 +15,20 @@ use std::ops::Range;
 use pg_query::protobuf::{self as pb, a_const};
 use pg_query::{NodeEnum, NodeRef};
 
+use super::body::{self, Context, Found, Runs};
 use super::kind::{self, StatementKind};
 use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children};
 
-/// Classifies one statement of `sql` (the text `raw` was parsed from).
-pub(super) fn statement(raw: &pb::RawStmt, sql: &str) -> Statement {
+/// Classifies one statement of `sql` (the text `raw` was parsed from); `cx` says how the text
+/// was read and how deep in bodies it is.
+pub(super) fn statement(raw: &pb::RawStmt, sql: &str, cx: &Context) -> Statement {
     let text_range = text_range(raw, sql);
     let Some(root) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
         // The parser never produces a RawStmt without a statement; describe it as unknown.
         return Statement::empty(StatementKind::Other, text_range);
     };
     let root = root.to_ref();
-    let mut walk = Walk::default();
+    let mut walk = Walk::new(cx.clone());
     walk.run(root);
     let mut statement = walk.finish(root, text_range);
     statement.lineage = super::lineage::of_statement(root);
@@ -44,9 +46,15 @@ impl Statement {
             columns: Vec::new(),
             star: false,
             copy: None,
+            copies: Vec::new(),
             bounded: false,
+            unbounded_writes: Vec::new(),
             opaque_body: false,
+            dynamic_sql: false,
+            cascade: false,
             setting: None,
+            settings: Vec::new(),
+            set_config: Vec::new(),
             prepared: None,
             text_range,
             lineage: Default::default(),
@@ -88,8 +96,8 @@ struct Item<'a> {
     scope: usize,
 }
 
-#[derive(Default)]
 struct Walk<'a> {
+    cx: Context,
     scopes: Vec<Scope<'a>>,
     claims: HashMap<usize, Claim>,
     inner_kinds: Vec<StatementKind>,
@@ -98,13 +106,42 @@ struct Walk<'a> {
     functions: Vec<ObjectName>,
     columns: Vec<ColumnRef>,
     star: bool,
+    copies: Vec<CopyInfo>,
+    unbounded_writes: Vec<ObjectName>,
     opaque_body: bool,
+    dynamic_sql: bool,
+    cascade: bool,
+    settings: Vec<String>,
+    set_config: Vec<Option<String>>,
     /// Relation names, CTE names and aliases: what a bare name could be the whole row of.
     row_sources: HashSet<&'a str>,
     bare_columns: Vec<&'a str>,
 }
 
 impl<'a> Walk<'a> {
+    fn new(cx: Context) -> Walk<'a> {
+        Walk {
+            cx,
+            scopes: Vec::new(),
+            claims: HashMap::new(),
+            inner_kinds: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            functions: Vec::new(),
+            columns: Vec::new(),
+            star: false,
+            copies: Vec::new(),
+            unbounded_writes: Vec::new(),
+            opaque_body: false,
+            dynamic_sql: false,
+            cascade: false,
+            settings: Vec::new(),
+            set_config: Vec::new(),
+            row_sources: HashSet::new(),
+            bare_columns: Vec::new(),
+        }
+    }
+
     fn run(&mut self, root: NodeRef<'a>) {
         self.scopes.push(Scope {
             parent: None,
@@ -155,7 +192,10 @@ impl<'a> Walk<'a> {
             }
             NodeRef::AStar(_) => self.star = true,
             NodeRef::ColumnRef(c) => self.column(c),
-            NodeRef::FuncCall(f) => self.function(&f.funcname),
+            NodeRef::FuncCall(f) => {
+                self.function(&f.funcname);
+                self.call(f);
+            }
 
             NodeRef::SelectStmt(s) => {
                 if s.into_clause.is_some() {
@@ -180,19 +220,39 @@ impl<'a> Walk<'a> {
             }
             NodeRef::UpdateStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                if !filters_rows(s.where_clause.as_deref()) {
+                    self.unbounded_writes
+                        .extend(s.relation.as_ref().map(relation));
+                }
                 return self.with_scope(scope, s.with_clause.as_ref());
             }
             NodeRef::DeleteStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                if !filters_rows(s.where_clause.as_deref()) {
+                    self.unbounded_writes
+                        .extend(s.relation.as_ref().map(relation));
+                }
                 return self.with_scope(scope, s.with_clause.as_ref());
             }
             NodeRef::MergeStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                if merge_changes_rows(s) {
+                    self.unbounded_writes
+                        .extend(s.relation.as_ref().map(relation));
+                }
                 return self.with_scope(scope, s.with_clause.as_ref());
             }
-            NodeRef::CopyStmt(s) if s.is_from => self.target(s.relation.as_ref(), false),
+            NodeRef::CopyStmt(s) => {
+                self.copies.push(copy_info(s));
+                if s.is_from {
+                    self.target(s.relation.as_ref(), false);
+                }
+            }
             NodeRef::IntoClause(into) => self.target(into.rel.as_ref(), false),
-            NodeRef::TruncateStmt(s) => self.targets(&s.relations),
+            NodeRef::TruncateStmt(s) => {
+                self.targets(&s.relations);
+                self.cascade |= cascades(s.behavior);
+            }
             NodeRef::LockStmt(s) => self.targets(&s.relations),
             NodeRef::CreateStmt(s) => {
                 self.target(s.relation.as_ref(), false);
@@ -203,6 +263,8 @@ impl<'a> Walk<'a> {
             NodeRef::ViewStmt(s) => self.target(s.view.as_ref(), false),
             NodeRef::AlterTableStmt(s) => self.target(s.relation.as_ref(), false),
             NodeRef::AlterTableCmd(cmd) => {
+                // DROP COLUMN … CASCADE, DROP CONSTRAINT … CASCADE (and ALTER TYPE's attributes).
+                self.cascade |= cascades(cmd.behavior);
                 // ALTER TABLE … INHERIT cards: the parent changes too.
                 if let Some(NodeEnum::RangeVar(rv)) = cmd.def.as_ref().and_then(|d| d.node.as_ref())
                 {
@@ -218,6 +280,39 @@ impl<'a> Walk<'a> {
                 self.function(&s.funcname);
             }
             NodeRef::CreateEventTrigStmt(s) => self.function(&s.funcname),
+            // Functions named so that Postgres will call them: operators, aggregates, base and
+            // range types, text search parsers and templates (`DefElem`s naming a function),
+            // casts, transforms, operator classes, languages, wrappers, access methods,
+            // conversions, planner support functions.
+            NodeRef::DefineStmt(s) => self.function_options(&s.definition),
+            NodeRef::CreateRangeStmt(s) => self.function_options(&s.params),
+            NodeRef::AlterTypeStmt(s) => self.function_options(&s.options),
+            NodeRef::AlterOperatorStmt(s) => self.function_options(&s.options),
+            NodeRef::CreateFdwStmt(s) => self.function_options(&s.func_options),
+            NodeRef::AlterFdwStmt(s) => self.function_options(&s.func_options),
+            NodeRef::AlterFunctionStmt(s) => self.function_options(&s.actions),
+            NodeRef::CreateCastStmt(s) => {
+                if let Some(func) = &s.func {
+                    self.function(&func.objname);
+                }
+            }
+            NodeRef::CreateTransformStmt(s) => {
+                for func in [&s.fromsql, &s.tosql].into_iter().flatten() {
+                    self.function(&func.objname);
+                }
+            }
+            NodeRef::CreateOpClassItem(item) if item.itemtype == OPCLASS_ITEM_FUNCTION => {
+                if let Some(func) = &item.name {
+                    self.function(&func.objname);
+                }
+            }
+            NodeRef::CreatePlangStmt(s) => {
+                for name in [&s.plhandler, &s.plinline, &s.plvalidator] {
+                    self.function(name);
+                }
+            }
+            NodeRef::CreateAmStmt(s) => self.function(&s.handler_name),
+            NodeRef::CreateConversionStmt(s) => self.function(&s.func_name),
             NodeRef::RuleStmt(s) => self.target(s.relation.as_ref(), false),
             NodeRef::CreatePolicyStmt(s) => self.target(s.table.as_ref(), false),
             NodeRef::AlterPolicyStmt(s) => self.target(s.table.as_ref(), false),
@@ -234,6 +329,7 @@ impl<'a> Walk<'a> {
                 }
             }
             NodeRef::GrantStmt(s) => {
+                self.cascade |= cascades(s.behavior);
                 let on_relations = matches!(
                     pb::ObjectType::try_from(s.objtype),
                     Ok(pb::ObjectType::ObjectTable | pb::ObjectType::ObjectSequence)
@@ -244,7 +340,13 @@ impl<'a> Walk<'a> {
                     self.targets(&s.objects);
                 }
             }
+            NodeRef::GrantRoleStmt(s) => self.cascade |= cascades(s.behavior),
+            NodeRef::AlterDomainStmt(s) => self.cascade |= cascades(s.behavior),
+            NodeRef::DropSubscriptionStmt(s) => self.cascade |= cascades(s.behavior),
+            // Drops everything the roles own, and revokes what they were granted.
+            NodeRef::DropOwnedStmt(_) => self.cascade = true,
             NodeRef::DropStmt(s) => {
+                self.cascade |= cascades(s.behavior);
                 for object in &s.objects {
                     self.named_object(s.remove_type, object);
                 }
@@ -254,8 +356,24 @@ impl<'a> Walk<'a> {
                     self.named_object(s.objtype, object);
                 }
             }
-            NodeRef::DoStmt(_) => self.opaque_body = true,
-            NodeRef::CreateFunctionStmt(s) if s.sql_body.is_none() => self.opaque_body = true,
+            NodeRef::SecLabelStmt(s) => {
+                if let Some(object) = &s.object {
+                    self.named_object(s.objtype, object);
+                }
+            }
+            NodeRef::VariableSetStmt(s) => self.settings.extend(setting(s)),
+            NodeRef::VariableShowStmt(s) => self.settings.push(s.name.to_ascii_lowercase()),
+            NodeRef::DoStmt(s) => {
+                let found = body::do_block(s, &self.cx);
+                self.absorb(found);
+            }
+            NodeRef::CreateFunctionStmt(s) => {
+                self.function_options(&s.options);
+                if s.sql_body.is_none() {
+                    let found = body::function(s, &self.cx);
+                    self.absorb(found);
+                }
+            }
             _ => {}
         }
         scope
@@ -275,25 +393,21 @@ impl<'a> Walk<'a> {
             columns: sorted(std::mem::take(&mut self.columns)),
             star: self.star || whole_row,
             copy: None,
+            copies: sorted(std::mem::take(&mut self.copies)),
             bounded: bounded(root),
+            unbounded_writes: sorted(std::mem::take(&mut self.unbounded_writes)),
             opaque_body: self.opaque_body,
+            dynamic_sql: self.dynamic_sql,
+            cascade: self.cascade,
             setting: None,
+            settings: sorted(std::mem::take(&mut self.settings)),
+            set_config: sorted(std::mem::take(&mut self.set_config)),
             prepared: None,
             text_range,
             lineage: Default::default(),
         };
         match root {
-            NodeRef::CopyStmt(s) => {
-                statement.copy = Some(CopyInfo {
-                    direction: if s.is_from {
-                        CopyDirection::From
-                    } else {
-                        CopyDirection::To
-                    },
-                    program: s.is_program,
-                    stdio: !s.is_program && s.filename.is_empty(),
-                });
-            }
+            NodeRef::CopyStmt(s) => statement.copy = Some(copy_info(s)),
             NodeRef::VariableSetStmt(s) => statement.setting = setting(s),
             NodeRef::AlterSystemStmt(s) => statement.setting = s.setstmt.as_ref().and_then(setting),
             NodeRef::VariableShowStmt(s) => statement.setting = Some(s.name.to_ascii_lowercase()),
@@ -374,6 +488,113 @@ impl<'a> Walk<'a> {
             .extend(ObjectName::from_parts(parts.iter().copied()));
     }
 
+    /// The `DefElem`s of a definition that name a function (`SFUNC = f`, `RESTRICT = f`,
+    /// `HANDLER h`, `SUPPORT s`...). The argument is a type name, a list of identifiers, or a
+    /// string taken whole as one name, as Postgres's `defGetQualifiedName` takes it.
+    fn function_options(&mut self, options: &[pb::Node]) {
+        for option in options {
+            let Some(NodeEnum::DefElem(d)) = &option.node else {
+                continue;
+            };
+            if !FUNCTION_OPTIONS
+                .iter()
+                .any(|name| d.defname.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
+            match d.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::TypeName(t)) => self.function(&t.names),
+                Some(NodeEnum::List(l)) => self.function(&l.items),
+                Some(NodeEnum::String(s)) => self.functions.push(ObjectName {
+                    schema: None,
+                    name: s.sval.clone(),
+                }),
+                _ => {}
+            }
+        }
+    }
+
+    /// What a call does beyond being a call: `set_config`, and functions that run SQL text.
+    fn call(&mut self, f: &pb::FuncCall) {
+        let parts: Vec<&str> = f.funcname.iter().filter_map(string).collect();
+        let Some((name, qualifier)) = parts.split_last() else {
+            return;
+        };
+        if *name == "set_config" {
+            let setting = argument(f, 0, "setting_name")
+                .and_then(body::string_constant)
+                .map(str::to_ascii_lowercase);
+            self.set_config.push(setting);
+        }
+        let schema = qualifier.last().copied();
+        let Some(runs) = body::runs_sql(schema, name, f.args.len()) else {
+            return;
+        };
+        match runs {
+            Runs::Sql(position) => {
+                match argument(f, position, "").and_then(body::string_constant) {
+                    Some(sql) => {
+                        let found = body::sql_text(sql, &self.cx);
+                        self.absorb(found);
+                    }
+                    None => self.dynamic_sql = true,
+                }
+            }
+            Runs::Relation(position) => {
+                let named = argument(f, position, "")
+                    .and_then(body::string_constant)
+                    .and_then(|name| body::relation_name(name, &self.cx));
+                match named {
+                    Some(name) => {
+                        // Every column of every row, none named.
+                        self.reads.push(name);
+                        self.star = true;
+                    }
+                    None => self.dynamic_sql = true,
+                }
+            }
+            Runs::Unnamed => self.dynamic_sql = true,
+            Runs::Elsewhere => {
+                self.dynamic_sql = true;
+                // What can be read of it is reported too; arguments that are not SQL (a
+                // connection string, a cursor name) do not parse and add nothing.
+                for arg in &f.args {
+                    if let Some(text) = body::string_constant(arg) {
+                        let found = body::sql_text(text, &self.cx);
+                        if !found.opaque {
+                            self.absorb(found);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds in what a body or a string held.
+    fn absorb(&mut self, found: Found) {
+        self.opaque_body |= found.opaque;
+        self.dynamic_sql |= found.dynamic;
+        self.functions.extend(found.functions);
+        for (s, is_statement) in found.statements {
+            if is_statement {
+                self.inner_kinds.push(s.kind);
+            }
+            self.inner_kinds.extend(s.inner_kinds);
+            self.reads.extend(s.reads);
+            self.writes.extend(s.writes);
+            self.functions.extend(s.functions);
+            self.columns.extend(s.columns);
+            self.star |= s.star;
+            self.copies.extend(s.copies);
+            self.unbounded_writes.extend(s.unbounded_writes);
+            self.opaque_body |= s.opaque_body;
+            self.dynamic_sql |= s.dynamic_sql;
+            self.cascade |= s.cascade;
+            self.settings.extend(s.settings);
+            self.set_config.extend(s.set_config);
+        }
+    }
+
     fn column(&mut self, c: &'a pb::ColumnRef) {
         let parts: Vec<&'a str> = c.fields.iter().filter_map(string).collect();
         // `t.*` ends in an A_Star, which its own visit records; it names no column.
@@ -442,6 +663,101 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// `CreateOpClassItem.itemtype` of `FUNCTION n f(…)` (`OPCLASS_ITEM_FUNCTION`); 1 is an
+/// operator, 3 a storage type.
+const OPCLASS_ITEM_FUNCTION: i32 = 2;
+
+/// Definition options whose argument names a function Postgres will call: `CREATE AGGREGATE`
+/// (new and old syntax), `CREATE OPERATOR` and `ALTER OPERATOR … SET`, `CREATE TYPE` (base and
+/// range) and `ALTER TYPE … SET`, `CREATE TEXT SEARCH PARSER` and `TEMPLATE`, `CREATE`/`ALTER
+/// FOREIGN DATA WRAPPER`, and `SUPPORT` of `CREATE`/`ALTER FUNCTION`. Compared
+/// case-insensitively (a quoted `"SFUNC"` is listed too: more names, never fewer).
+const FUNCTION_OPTIONS: &[&str] = &[
+    "sfunc",
+    "sfunc1",
+    "finalfunc",
+    "combinefunc",
+    "serialfunc",
+    "deserialfunc",
+    "msfunc",
+    "minvfunc",
+    "mfinalfunc",
+    "function",
+    "procedure",
+    "restrict",
+    "join",
+    "input",
+    "output",
+    "receive",
+    "send",
+    "typmod_in",
+    "typmod_out",
+    "analyze",
+    "subscript",
+    "subtype_diff",
+    "canonical",
+    "start",
+    "gettoken",
+    "end",
+    "lextypes",
+    "headline",
+    "init",
+    "lexize",
+    "handler",
+    "validator",
+    "support",
+];
+
+/// The argument at `position` of a call written positionally, or the one named `name`
+/// (`setting_name => 'role'`); `None` when named notation leaves it unknown.
+fn argument<'f>(f: &'f pb::FuncCall, position: usize, name: &str) -> Option<&'f pb::Node> {
+    for arg in &f.args {
+        if let Some(NodeEnum::NamedArgExpr(n)) = &arg.node
+            && !name.is_empty()
+            && n.name == name
+        {
+            return n.arg.as_deref();
+        }
+    }
+    if f.func_variadic {
+        return None;
+    }
+    // Positional arguments come before named ones.
+    f.args
+        .get(position)
+        .filter(|arg| !matches!(arg.node, Some(NodeEnum::NamedArgExpr(_))))
+}
+
+fn cascades(behavior: i32) -> bool {
+    pb::DropBehavior::try_from(behavior) == Ok(pb::DropBehavior::DropCascade)
+}
+
+fn copy_info(s: &pb::CopyStmt) -> CopyInfo {
+    CopyInfo {
+        direction: if s.is_from {
+            CopyDirection::From
+        } else {
+            CopyDirection::To
+        },
+        program: s.is_program,
+        stdio: !s.is_program && s.filename.is_empty(),
+    }
+}
+
+/// A MERGE with an `UPDATE` or `DELETE` action changes every target row its join matches
+/// (`ON true` matches them all); one with only `INSERT` and `DO NOTHING` actions changes none.
+fn merge_changes_rows(s: &pb::MergeStmt) -> bool {
+    s.merge_when_clauses
+        .iter()
+        .any(|clause| match &clause.node {
+            Some(NodeEnum::MergeWhenClause(w)) => matches!(
+                pb::CmdType::try_from(w.command_type),
+                Ok(pb::CmdType::CmdUpdate | pb::CmdType::CmdDelete) | Err(_)
+            ),
+            _ => false,
+        })
+}
+
 fn relation(rv: &pb::RangeVar) -> ObjectName {
     ObjectName {
         schema: (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone()),
@@ -495,10 +811,47 @@ fn constant_limit(limit: Option<&pb::Node>) -> bool {
     }
 }
 
-/// A WHERE clause that mentions a column (or `CURRENT OF` a cursor): `WHERE true` and
-/// `WHERE 1 = 1` do not filter.
+/// A WHERE clause that may keep fewer rows than all, read syntactically: it mentions a column
+/// (or is `CURRENT OF` a cursor), except that an `OR` is as wide as its widest arm and a
+/// comparison of a column with itself (`id = id`) keeps every row with a value. `WHERE true`,
+/// `WHERE 1 = 1` and `WHERE pan IS NOT NULL OR true` do not filter; `WHERE id > 0` does, though
+/// it may keep every row: a hint for rules, not a proof.
 fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
-    let Some(root) = where_clause.and_then(|n| n.node.as_ref()) else {
+    where_clause.is_some_and(filters)
+}
+
+fn filters(node: &pb::Node) -> bool {
+    match &node.node {
+        Some(NodeEnum::BoolExpr(b)) => match pb::BoolExprType::try_from(b.boolop) {
+            Ok(pb::BoolExprType::AndExpr) => b.args.iter().any(filters),
+            Ok(pb::BoolExprType::OrExpr) => !b.args.is_empty() && b.args.iter().all(filters),
+            _ => mentions_column(node),
+        },
+        Some(NodeEnum::AExpr(e)) if compares_with_itself(e) => false,
+        Some(_) => mentions_column(node),
+        None => false,
+    }
+}
+
+/// `a = a`, `a >= a`, `a <= a`, `a IS NOT DISTINCT FROM a` for one column reference `a`.
+fn compares_with_itself(e: &pb::AExpr) -> bool {
+    let operator = e.name.iter().filter_map(string).next_back();
+    let reflexive = match pb::AExprKind::try_from(e.kind) {
+        Ok(pb::AExprKind::AexprOp) => matches!(operator, Some("=" | ">=" | "<=")),
+        Ok(pb::AExprKind::AexprNotDistinct) => true,
+        _ => false,
+    };
+    fn column(side: &Option<Box<pb::Node>>) -> Option<&[pb::Node]> {
+        match side.as_deref().map(|n| &n.node) {
+            Some(Some(NodeEnum::ColumnRef(c))) => Some(&c.fields),
+            _ => None,
+        }
+    }
+    reflexive && column(&e.lexpr).is_some() && column(&e.lexpr) == column(&e.rexpr)
+}
+
+fn mentions_column(root: &pb::Node) -> bool {
+    let Some(root) = root.node.as_ref() else {
         return false;
     };
     let mut stack = vec![root.to_ref()];
