@@ -59,6 +59,22 @@ pub enum StatementKind {
     Discard,
     DeclareCursor,
     Fetch,
+    /// `ALTER ... RENAME` (not of a role): an `alter`, named on its own so a protected table
+    /// cannot be renamed out of its protection.
+    Rename,
+    /// `ALTER ... OWNER TO`, `REASSIGN OWNED`: an `alter`.
+    AlterOwner,
+    /// `ALTER ... SET SCHEMA`: an `alter`.
+    SetSchema,
+    /// `CREATE RULE`: a `create_other`.
+    CreateRule,
+    /// `CREATE POLICY`, `ALTER POLICY` (row-level security): a `create_other`.
+    CreatePolicy,
+    /// Foreign data wrappers, servers, user mappings, foreign tables, `IMPORT FOREIGN SCHEMA`
+    /// (create, alter or drop): the way `postgres_fdw` reaches other servers.
+    ForeignData,
+    /// `DROP OWNED`: a `drop` of everything a role owns.
+    DropOwned,
     Other,
 }
 
@@ -66,7 +82,7 @@ use StatementKind as K;
 
 impl StatementKind {
     /// Every kind with its policy-file name, in declaration order.
-    pub const ALL: [(StatementKind, &'static str); 50] = [
+    pub const ALL: [(StatementKind, &'static str); 57] = [
         (K::Select, "select"),
         (K::Insert, "insert"),
         (K::Update, "update"),
@@ -116,8 +132,26 @@ impl StatementKind {
         (K::Discard, "discard"),
         (K::DeclareCursor, "declare_cursor"),
         (K::Fetch, "fetch"),
+        (K::Rename, "rename"),
+        (K::AlterOwner, "alter_owner"),
+        (K::SetSchema, "set_schema"),
+        (K::CreateRule, "create_rule"),
+        (K::CreatePolicy, "create_policy"),
+        (K::ForeignData, "foreign_data"),
+        (K::DropOwned, "drop_owned"),
         (K::Other, "other"),
     ];
+
+    /// The broader kind this one is a case of (`rename` is an `alter`), so a rule written for
+    /// `alter` keeps matching renames; itself for the others.
+    pub fn family(self) -> StatementKind {
+        match self {
+            K::Rename | K::AlterOwner | K::SetSchema => K::Alter,
+            K::CreateRule | K::CreatePolicy => K::CreateOther,
+            K::DropOwned => K::Drop,
+            other => other,
+        }
+    }
 
     /// The snake_case name, as used in policy files (and by serde).
     pub fn as_str(self) -> &'static str {
@@ -157,7 +191,32 @@ pub(super) fn of(node: NodeRef<'_>) -> Option<StatementKind> {
         NodeRef::MergeStmt(_) => K::Merge,
         NodeRef::CopyStmt(_) => K::Copy,
 
-        NodeRef::CreateStmt(_) | NodeRef::CreateForeignTableStmt(_) => K::CreateTable,
+        NodeRef::CreateForeignTableStmt(_)
+        | NodeRef::CreateFdwStmt(_)
+        | NodeRef::AlterFdwStmt(_)
+        | NodeRef::CreateForeignServerStmt(_)
+        | NodeRef::AlterForeignServerStmt(_)
+        | NodeRef::CreateUserMappingStmt(_)
+        | NodeRef::AlterUserMappingStmt(_)
+        | NodeRef::DropUserMappingStmt(_)
+        | NodeRef::ImportForeignSchemaStmt(_) => K::ForeignData,
+        NodeRef::DropStmt(s)
+            if matches!(
+                pb::ObjectType::try_from(s.remove_type),
+                Ok(pb::ObjectType::ObjectFdw
+                    | pb::ObjectType::ObjectForeignServer
+                    | pb::ObjectType::ObjectForeignTable)
+            ) =>
+        {
+            K::ForeignData
+        }
+        NodeRef::RuleStmt(_) => K::CreateRule,
+        NodeRef::CreatePolicyStmt(_) | NodeRef::AlterPolicyStmt(_) => K::CreatePolicy,
+        NodeRef::RenameStmt(s) if !is_role(s.rename_type) => K::Rename,
+        NodeRef::AlterOwnerStmt(_) | NodeRef::ReassignOwnedStmt(_) => K::AlterOwner,
+        NodeRef::AlterObjectSchemaStmt(_) => K::SetSchema,
+        NodeRef::DropOwnedStmt(_) => K::DropOwned,
+        NodeRef::CreateStmt(_) => K::CreateTable,
         NodeRef::CreateTableAsStmt(s) => match pb::ObjectType::try_from(s.objtype) {
             Ok(pb::ObjectType::ObjectMatview) => K::CreateView,
             _ => K::CreateTable,
@@ -178,19 +237,13 @@ pub(super) fn of(node: NodeRef<'_>) -> Option<StatementKind> {
         NodeRef::CreateTrigStmt(_) | NodeRef::CreateEventTrigStmt(_) => K::CreateTrigger,
         NodeRef::CreateFunctionStmt(s) if s.is_procedure => K::CreateProcedure,
         NodeRef::CreateFunctionStmt(_) => K::CreateFunction,
-        NodeRef::RuleStmt(_)
-        | NodeRef::CreatedbStmt(_)
+        NodeRef::CreatedbStmt(_)
         | NodeRef::CreateTableSpaceStmt(_)
         | NodeRef::CreatePlangStmt(_)
         | NodeRef::CreateConversionStmt(_)
         | NodeRef::CreateCastStmt(_)
         | NodeRef::CreateOpClassStmt(_)
         | NodeRef::CreateOpFamilyStmt(_)
-        | NodeRef::CreateFdwStmt(_)
-        | NodeRef::CreateForeignServerStmt(_)
-        | NodeRef::CreateUserMappingStmt(_)
-        | NodeRef::ImportForeignSchemaStmt(_)
-        | NodeRef::CreatePolicyStmt(_)
         | NodeRef::CreateTransformStmt(_)
         | NodeRef::CreateAmStmt(_)
         | NodeRef::CreatePublicationStmt(_)
@@ -208,35 +261,25 @@ pub(super) fn of(node: NodeRef<'_>) -> Option<StatementKind> {
         | NodeRef::AlterDatabaseRefreshCollStmt(_)
         | NodeRef::AlterOpFamilyStmt(_)
         | NodeRef::AlterObjectDependsStmt(_)
-        | NodeRef::AlterObjectSchemaStmt(_)
-        | NodeRef::AlterOwnerStmt(_)
         | NodeRef::AlterOperatorStmt(_)
         | NodeRef::AlterTypeStmt(_)
         | NodeRef::AlterEnumStmt(_)
         | NodeRef::AlterTsdictionaryStmt(_)
         | NodeRef::AlterTsconfigurationStmt(_)
-        | NodeRef::AlterFdwStmt(_)
-        | NodeRef::AlterForeignServerStmt(_)
-        | NodeRef::AlterUserMappingStmt(_)
         | NodeRef::AlterTableSpaceOptionsStmt(_)
         | NodeRef::AlterTableMoveAllStmt(_)
         | NodeRef::AlterExtensionStmt(_)
         | NodeRef::AlterExtensionContentsStmt(_)
         | NodeRef::AlterEventTrigStmt(_)
-        | NodeRef::AlterPolicyStmt(_)
         | NodeRef::AlterPublicationStmt(_)
         | NodeRef::AlterSubscriptionStmt(_)
         | NodeRef::AlterCollationStmt(_)
         | NodeRef::AlterStatsStmt(_)
-        | NodeRef::RenameStmt(_)
-        | NodeRef::ReassignOwnedStmt(_)
         | NodeRef::ReplicaIdentityStmt(_) => K::Alter,
 
         NodeRef::DropStmt(_)
         | NodeRef::DropdbStmt(_)
         | NodeRef::DropTableSpaceStmt(_)
-        | NodeRef::DropOwnedStmt(_)
-        | NodeRef::DropUserMappingStmt(_)
         | NodeRef::DropSubscriptionStmt(_) => K::Drop,
         NodeRef::TruncateStmt(_) => K::Truncate,
 
