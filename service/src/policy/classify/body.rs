@@ -212,8 +212,8 @@ const TRIGGER_VARIABLES: &str = "DECLARE new record; old record; tg_name name; t
 /// the body of an ordinary function (returning `record`, or `void` for an event trigger)
 /// whose outer block declares those variables: the same statements, the same SQL texts. The
 /// body's final `END` may or may not have a semicolon, which decides how it nests: the likely
-/// form is tried first. A body with compiler options (`#variable_conflict`), which must come
-/// first, does not nest and is opaque.
+/// form is tried first. Compiler options (`#variable_conflict …` lines), which must come
+/// first, are moved before the declarations.
 fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context) -> Found {
     let ends_with_semicolon = source.trim_end().ends_with(';');
     let closings: [&str; 2] = if ends_with_semicolon {
@@ -221,9 +221,10 @@ fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context
     } else {
         ["\n;END", "\nEND"]
     };
+    let (options, source) = compiler_options(source);
     let mut found = Found::opaque();
     for closing in closings {
-        let wrapped = format!("{TRIGGER_VARIABLES}{source}{closing}");
+        let wrapped = format!("{options}\n{TRIGGER_VARIABLES}{source}{closing}");
         let mut function = s.clone();
         function.return_type = Some(pb::TypeName {
             names: vec![pb::Node {
@@ -255,6 +256,23 @@ fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context
         }
     }
     found
+}
+
+/// The leading lines of a PL/pgSQL body that start with `#` (compiler options), and the rest.
+fn compiler_options(source: &str) -> (&str, &str) {
+    let mut end = 0;
+    loop {
+        let rest = &source[end..];
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with('#') {
+            break;
+        }
+        let start = end + (rest.len() - trimmed.len());
+        end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |newline| start + newline + 1);
+    }
+    source.split_at(end)
 }
 
 /// SQL text that will be run from a string (a SQL function's body, a constant given to

@@ -2064,10 +2064,17 @@ fn trigger_functions_are_analysed() {
     );
     assert!(!s.opaque_body, "{s:?}");
     assert_eq!(s.unbounded_writes, names(&["audit_log"]));
-    // Compiler options must come first: such a trigger body is opaque.
+    // Compiler options stay first.
     let s = one(
         "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         #variable_conflict use_column\nBEGIN RETURN NEW; END $$",
+         #variable_conflict use_column\n #print_strict_params on\n\
+         BEGIN DELETE FROM cards; RETURN NEW; END $$",
+    );
+    assert!(!s.opaque_body, "{s:?}");
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    let s = one(
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ #option dump\n\
+         BEGIN RETURN NEW; END $$",
     );
     assert!(s.opaque_body);
 }
