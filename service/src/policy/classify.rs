@@ -189,11 +189,13 @@ pub struct Statement {
     pub unbounded_writes: Vec<ObjectName>,
     /// Something in the statement runs code the classifier could not read: a body in another
     /// language than PL/pgSQL or SQL (C, plpython...), a body that does not compile, bodies
-    /// nested more than 8 deep, a PL/pgSQL function body with a backslash (its reading depends
-    /// on `standard_conforming_strings` when it is first called), or more body text than the
-    /// classifier reads for one statement. Rules must treat it as unknown. PL/pgSQL bodies
-    /// (`DO`, functions, procedures), SQL bodies written as strings and SQL-standard bodies
-    /// are analysed: what their statements do is folded into this statement.
+    /// nested more than 8 deep, a PL/pgSQL function body with a string literal that ends
+    /// elsewhere when `standard_conforming_strings` is off (`'a\'`: how it splits depends on
+    /// the setting when it is first called), SQL that parses under only one of the two
+    /// settings, `#option dump`, or more body text than the classifier reads for one
+    /// statement. Rules must treat it as unknown. PL/pgSQL bodies (`DO`, functions,
+    /// procedures), SQL bodies written as strings and SQL-standard bodies are analysed: what
+    /// their statements do is folded into this statement.
     pub opaque_body: bool,
     /// SQL the statement builds or names at run time, so that the classifier cannot see it:
     /// PL/pgSQL `EXECUTE`, `FOR … IN EXECUTE`, `OPEN … FOR EXECUTE` or `RETURN QUERY EXECUTE`

@@ -22,9 +22,9 @@
 //! that contains a backslash is parsed both ways and both readings are reported; one that
 //! parses only one way is opaque. A PL/pgSQL body is split into statements when it is
 //! compiled: a `DO` block now, in the session the gateway follows; a function at its first
-//! call, in whatever session that is. libpg_query compiles with the setting on, so a function
-//! body with a backslash, or a `DO` body with one while the session has the setting off, is
-//! opaque.
+//! call, in whatever session that is. libpg_query compiles with the setting on; a body in
+//! which some plain string literal would end elsewhere with the setting off (`'a\'`) is
+//! opaque, unless it is a `DO` block and the session has the setting on.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -212,8 +212,8 @@ const TRIGGER_VARIABLES: &str = "DECLARE new record; old record; tg_name name; t
 /// the body of an ordinary function (returning `record`, or `void` for an event trigger)
 /// whose outer block declares those variables: the same statements, the same SQL texts. The
 /// body's final `END` may or may not have a semicolon, which decides how it nests: the likely
-/// form is tried first. A body with compiler options (`#variable_conflict`), which must come
-/// first, does not nest and is opaque.
+/// form is tried first. Compiler options (`#variable_conflict …` lines), which must come
+/// first, are moved before the declarations.
 fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context) -> Found {
     let ends_with_semicolon = source.trim_end().ends_with(';');
     let closings: [&str; 2] = if ends_with_semicolon {
@@ -221,9 +221,10 @@ fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context
     } else {
         ["\n;END", "\nEND"]
     };
+    let (options, source) = compiler_options(source);
     let mut found = Found::opaque();
     for closing in closings {
-        let wrapped = format!("{TRIGGER_VARIABLES}{source}{closing}");
+        let wrapped = format!("{options}\n{TRIGGER_VARIABLES}{source}{closing}");
         let mut function = s.clone();
         function.return_type = Some(pb::TypeName {
             names: vec![pb::Node {
@@ -255,6 +256,23 @@ fn trigger(s: &pb::CreateFunctionStmt, source: &str, returns: &str, cx: &Context
         }
     }
     found
+}
+
+/// The leading lines of a PL/pgSQL body that start with `#` (compiler options), and the rest.
+fn compiler_options(source: &str) -> (&str, &str) {
+    let mut end = 0;
+    loop {
+        let rest = &source[end..];
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with('#') {
+            break;
+        }
+        let start = end + (rest.len() - trimmed.len());
+        end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |newline| start + newline + 1);
+    }
+    source.split_at(end)
 }
 
 /// SQL text that will be run from a string (a SQL function's body, a constant given to
@@ -351,7 +369,7 @@ fn options(scs: bool, mode: ParserOptions) -> ParserOptions {
 /// A PL/pgSQL body: `stmt` is the `DO` or `CREATE FUNCTION` holding `source`; `compiled_with`
 /// is the `standard_conforming_strings` it will be compiled under, if known.
 fn plpgsql(stmt: NodeRef<'_>, source: &str, compiled_with: Option<bool>, cx: &Context) -> Found {
-    if source.contains('\\') && compiled_with != Some(true) {
+    if source.contains('\\') && compiled_with != Some(true) && !splits_alike(source) {
         return Found::opaque();
     }
     // `#option dump` makes the compiler print the function on stdout; no body needs options.
@@ -464,6 +482,45 @@ fn executed_constant(node: &NodeEnum) -> Option<&str> {
         return None;
     };
     string_constant(target.val.as_deref()?)
+}
+
+/// Whether `source` splits into the same tokens under both string syntaxes: every plain string
+/// literal (`'…'`, `N'…'`) ends at the same place when a backslash escapes the next character.
+/// Then PL/pgSQL splits the body alike whatever the setting at its compilation; a literal's
+/// *value* may still differ (`'\d'`), which is why each SQL text in it is parsed both ways.
+fn splits_alike(source: &str) -> bool {
+    let Ok(scanned) = parser::scan(source) else {
+        return false;
+    };
+    scanned.tokens.iter().all(|token| {
+        if token.token != pb::Token::Sconst as i32 {
+            return true;
+        }
+        let (Ok(start), Ok(end)) = (usize::try_from(token.start), usize::try_from(token.end))
+        else {
+            return false;
+        };
+        let Some(text) = source.get(start..end) else {
+            return false;
+        };
+        let body = match text.as_bytes() {
+            [b'\'', ..] => &text.as_bytes()[1..],
+            [b'N' | b'n', b'\'', ..] => &text.as_bytes()[2..],
+            // E'…' reads backslashes either way; B'…', X'…' and $$…$$ never do.
+            _ => return true,
+        };
+        // Read the literal as with the setting off: it must end where the token ends.
+        let mut i = 0;
+        loop {
+            match body.get(i) {
+                None => return false,
+                Some(b'\\') => i += 2,
+                Some(b'\'') if body.get(i + 1) == Some(&b'\'') => i += 2,
+                Some(b'\'') => return i + 1 == body.len(),
+                Some(_) => i += 1,
+            }
+        }
+    })
 }
 
 /// How many words of `source` open a PL/pgSQL block (`BEGIN`, `LOOP`, `IF`, `CASE`), counted

@@ -1,7 +1,7 @@
 //! The calls into libpg_query, one at a time.
 //!
 //! libpg_query's parse functions (`pg_query_parse_protobuf_opts`, `pg_query_fingerprint_opts`,
-//! `pg_query_parse_plpgsql`) redirect the process's **stderr** (file descriptor 2) into a pipe
+//! `pg_query_parse_plpgsql`, `pg_query_scan`) redirect the process's **stderr** (file descriptor 2) into a pipe
 //! for the length of the call and restore it afterwards. Two such calls overlapping on two
 //! threads restore in the wrong order and can leave fd 2 pointing at a closed pipe for the rest
 //! of the process's life, where the gateway's logs (the audit target among them) would vanish.
@@ -39,4 +39,8 @@ pub(super) fn fingerprint(
 
 pub(super) fn parse_plpgsql(sql: &str) -> pg_query::Result<serde_json::Value> {
     locked(|| pg_query::parse_plpgsql(sql))
+}
+
+pub(super) fn scan(sql: &str) -> pg_query::Result<pg_query::protobuf::ScanResult> {
+    locked(|| pg_query::scan(sql))
 }

@@ -2070,10 +2070,17 @@ fn trigger_functions_are_analysed() {
     );
     assert!(!s.opaque_body, "{s:?}");
     assert_eq!(s.unbounded_writes, names(&["audit_log"]));
-    // Compiler options must come first: such a trigger body is opaque.
+    // Compiler options stay first.
     let s = one(
         "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         #variable_conflict use_column\nBEGIN RETURN NEW; END $$",
+         #variable_conflict use_column\n #print_strict_params on\n\
+         BEGIN DELETE FROM cards; RETURN NEW; END $$",
+    );
+    assert!(!s.opaque_body, "{s:?}");
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    let s = one(
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ #option dump\n\
+         BEGIN RETURN NEW; END $$",
     );
     assert!(s.opaque_body);
 }
@@ -2099,4 +2106,33 @@ fn bodies_with_user_types_compile() {
         assert!(!s.opaque_body, "{sql}: {s:?}");
         assert_eq!(s.unbounded_writes, names(&["cards"]), "{sql}");
     }
+}
+
+#[test]
+fn function_bodies_with_backslashes_that_split_alike_are_read() {
+    for sql in [
+        r"CREATE FUNCTION f(t text) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN DELETE FROM cards WHERE pan ~ '^\d+$'; RETURN t ~ E'\\d' OR t = 'it''s'; END $$",
+        r"CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.pan ~ '\s' THEN DELETE FROM cards; END IF; RETURN NEW; END $$",
+    ] {
+        let s = one(sql);
+        assert!(!s.opaque_body, "{sql}: {s:?}");
+        assert_eq!(s.writes, names(&["cards"]), "{sql}");
+    }
+    // A literal that ends elsewhere with the setting off makes the split uncertain.
+    for sql in [
+        r"CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 'a\'; END $$",
+        r"CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 'a\'' || $x$'; DELETE FROM cards; --$x$; END $$",
+    ] {
+        assert!(one(sql).opaque_body, "{sql}");
+    }
+    // `'a\\'` ends at the same quote either way (its value differs).
+    let s =
+        one(r"CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 'a\\'; END $$");
+    assert!(!s.opaque_body);
+    // The value of an EXECUTEd literal differs between the settings: both are classified.
+    // Here only the reading with the setting off parses: that one is reported, and the
+    // statement is opaque all the same.
+    let s = one(r"DO $$ BEGIN EXECUTE 'SELECT 1 FROM \cards'; END $$");
+    assert!(s.opaque_body, "{s:?}");
+    assert_eq!(s.reads, names(&["cards"]));
 }
