@@ -124,8 +124,9 @@ pub(super) fn of_statement(root: NodeRef<'_>) -> Lineage {
 /// Parses `sql` (a view's definition, as `pg_get_viewdef` prints it) and returns the lineage
 /// of its one statement.
 pub fn analyze_sql(sql: &str) -> Result<Lineage, String> {
-    let parsed =
-        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    // Through the classifier's one lock: libpg_query swaps the process's stderr while it parses.
+    let parsed = super::parser::parse(sql, pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| e.to_string())?;
     let mut stmts = parsed.protobuf.stmts.iter();
     let (Some(raw), None) = (stmts.next(), stmts.next()) else {
         return Err("a view definition is one statement".into());
