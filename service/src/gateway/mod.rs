@@ -12,6 +12,7 @@
 //! - [`stream`]: plain or TLS client streams behind one type.
 
 mod catalog;
+mod encoding;
 mod hold;
 mod masking;
 mod policy;

@@ -10,6 +10,7 @@
 //! side. One task owns both sockets and awaits each write before reading more, so a slow client
 //! stops the upstream reads (TCP backpressure) instead of growing a buffer.
 
+mod encoding;
 mod held;
 
 use std::collections::HashMap;
@@ -67,6 +68,8 @@ pub enum Ended {
     By(Ending),
     RecordingFailed(RecordingError),
     ProtocolViolation(String),
+    /// The upstream reported a client_encoding other than UTF8.
+    EncodingChanged(String),
     Io(std::io::Error),
 }
 
@@ -79,6 +82,7 @@ impl fmt::Display for Ended {
             Ended::By(e) => f.write_str(e.reason()),
             Ended::RecordingFailed(e) => write!(f, "recording failed: {e}"),
             Ended::ProtocolViolation(e) => write!(f, "protocol violation: {e}"),
+            Ended::EncodingChanged(e) => write!(f, "client encoding changed: {e}"),
             Ended::Io(e) => write!(f, "connection error: {e}"),
         }
     }
@@ -477,6 +481,9 @@ impl Relay<'_> {
                 Ok(None) => break,
                 Err(e) => return Err(self.upstream_violation(e.to_string()).await),
             };
+            if let Some(why) = Self::encoding_changed(&frame) {
+                return Err(self.end_for_encoding(why).await);
+            }
             // Recorded after masking, so what a result masked comes before its completion.
             let event = match frame.tag {
                 b'C' | b'E' | b'N' | b'A' => self.upstream_event(&frame),
