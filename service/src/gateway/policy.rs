@@ -186,10 +186,17 @@ impl StatementPolicy {
     /// Their statement and portal are named for this refusal (`serial` counts the session's
     /// refusals), so the client's unnamed statement and portal are left as they were.
     pub fn encode_refused_parse(&self, refusal: &Refusal, serial: u64, buf: &mut BytesMut) {
-        let name = format!("{}_{serial}", self.tag);
+        let name = self.refusal_statement(serial);
         frontend::encode_parse(&name, &self.raise_block(refusal), &[], buf);
         frontend::encode_bind_without_parameters(&name, &name, buf);
         frontend::encode_execute(&name, 0, buf);
+    }
+
+    /// The name of the statement [`Self::encode_refused_parse`] prepares for refusal `serial`.
+    /// It stays prepared until the gateway closes it after the client's next Sync (the error
+    /// it raises makes the upstream skip a Close sent any sooner).
+    pub fn refusal_statement(&self, serial: u64) -> String {
+        format!("{}_{serial}", self.tag)
     }
 
     /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.
