@@ -193,9 +193,10 @@ impl Relay<'_> {
         let approvals = self.session.approvals;
         let credential = self.session.credential;
         let fingerprint = &classification.fingerprint;
-        // A text with a backslash reads differently under the two string syntaxes, and only one
-        // fingerprint was compared: it is never covered, always held.
-        let covering = if sql.contains('\\') {
+        // A text that reads differently under the two string syntaxes or in another client
+        // encoding has more than one fingerprint, and only one would be compared: it is never
+        // covered, always held.
+        let covering = if !self.statements_policy.reads_one_way(sql).await {
             Ok(None)
         } else {
             approvals
