@@ -139,9 +139,9 @@ pub struct Statement {
     /// Set for a COPY statement.
     pub copy: Option<CopyInfo>,
     /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
-    /// LIMIT / FETCH FIRST of a constant or a parameter. A syntactic hint for rules, not a
-    /// guarantee: `WHERE true` and `LIMIT ALL` do not count, `WHERE id > 0` does. False for
-    /// every other kind.
+    /// LIMIT / FETCH FIRST of a constant. A syntactic hint for rules, not a guarantee: `WHERE
+    /// true`, `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id >
+    /// 0` does. False for every other kind.
     pub bounded: bool,
     /// A `DO` block, or a function or procedure whose body is a string in some language
     /// (plpgsql, SQL in quotes, C...): the classifier does not look inside it. A SQL-standard
