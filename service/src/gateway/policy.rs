@@ -386,6 +386,17 @@ mod tests {
             assert_eq!(action, Action::Deny, "{sql}: {rule:?}");
             assert_eq!(rule.as_deref(), Some("default.no-client-encoding"), "{sql}");
         }
+        // Defaults for later sessions: a role's is a role change. (A database's, and
+        // `set_config`, are not the pack's to deny here: the gateway's startup UTF8 outranks
+        // every default, and a change made any other way ends the session when reported.)
+        for sql in [
+            "ALTER ROLE me SET client_encoding = 'SJIS'",
+            "ALTER ROLE ALL IN DATABASE d SET client_encoding = 'SJIS'",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Deny, "{sql}");
+            assert_eq!(rule.as_deref(), Some("default.no-role-changes"), "{sql}");
+        }
     }
 
     #[tokio::test]
