@@ -254,3 +254,57 @@ async fn role_and_database_defaults_cannot_change_the_encoding() {
         .await
         .unwrap();
 }
+
+/// The gateway's re-reading of a text against Postgres itself: wherever Postgres converts a
+/// character from an ASCII-unsafe encoding, the re-reading accepts it too, with the same ASCII
+/// characters in the result (a narrower rule than Postgres's would hide a reading).
+#[tokio::test]
+async fn the_rereading_agrees_with_postgres_on_every_character_with_an_ascii_byte() {
+    use hoop::gateway::encoding::{AsciiUnsafe, reread};
+    let db = support::TestDb::create().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE FUNCTION pg_temp.conv(b bytea, enc text) RETURNS text LANGUAGE plpgsql AS \
+             $f$ BEGIN RETURN convert_from(b, enc); EXCEPTION WHEN OTHERS THEN RETURN NULL; END $f$",
+        )
+        .await
+        .unwrap();
+    let ascii = |text: &str| text.chars().filter(char::is_ascii).collect::<String>();
+    for encoding in AsciiUnsafe::ALL {
+        // Every high byte alone and followed by every ASCII byte and by every high byte, and
+        // GB18030's four-byte shape.
+        let rows = client
+            .query(
+                "SELECT b, pg_temp.conv(b, $1) FROM (
+                   SELECT set_byte('\\x00'::bytea, 0, l) AS b FROM generate_series(128, 255) l
+                   UNION ALL
+                   SELECT set_byte(set_byte('\\x0000'::bytea, 0, l), 1, t)
+                   FROM generate_series(128, 255) l, generate_series(1, 255) t
+                   UNION ALL
+                   SELECT set_byte(set_byte(set_byte(set_byte('\\x00000000'::bytea, 0, l), 1, d),
+                                   2, 129), 3, d)
+                   FROM generate_series(129, 254, 25) l, generate_series(48, 57) d
+                 ) AS bytes",
+                &[&encoding.name()],
+            )
+            .await
+            .unwrap();
+        let mut accepted = 0;
+        for row in rows {
+            let bytes: Vec<u8> = row.get(0);
+            let Some(converted) = row.get::<_, Option<String>>(1) else {
+                continue;
+            };
+            accepted += 1;
+            let ours = reread(&bytes, encoding)
+                .unwrap_or_else(|| panic!("{encoding}: Postgres reads {bytes:x?}, hoop refuses"));
+            assert_eq!(
+                ascii(&ours),
+                ascii(&converted),
+                "{encoding}: {bytes:x?} is {converted:?} to Postgres"
+            );
+        }
+        assert!(accepted > 1000, "{encoding}: {accepted}");
+    }
+}

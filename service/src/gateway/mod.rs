@@ -13,7 +13,7 @@
 //! - [`stream`]: plain or TLS client streams behind one type.
 
 mod catalog;
-mod encoding;
+pub mod encoding;
 mod hold;
 mod masking;
 mod policy;
