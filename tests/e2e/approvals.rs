@@ -749,3 +749,244 @@ async fn a_prepared_statement_approved_once_runs_once() {
         .get(0);
     assert_eq!(left, 2);
 }
+
+async fn payments_left(hoop: &Hoop) -> i64 {
+    hoop.db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM payments", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The statement name the client gave the (last) Parse of `sql`, from the session's recording,
+/// which is written before anything is forwarded.
+fn parsed_name(hoop: &Hoop, username: &str, sql: &str) -> String {
+    hoop.recordings()
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|e| e["kind"] == "parse" && e["sql"] == sql)
+        .filter_map(|e| e["statement"].as_str().map(str::to_owned))
+        .next_back()
+        .unwrap_or_else(|| panic!("no parse of {sql} by {username}"))
+}
+
+/// Every way SQL can name a prepared statement, for `name` with one integer parameter.
+fn sql_executions(name: &str) -> Vec<String> {
+    vec![
+        format!("EXECUTE {name}(2)"),
+        format!("EXECUTE \"{name}\"(2)"),
+        format!("EXPLAIN ANALYZE EXECUTE {name}(2)"),
+        format!("CREATE TEMP TABLE copied AS EXECUTE {name}(2)"),
+        format!("SELECT 1; EXECUTE {name}(2)"),
+        format!("BEGIN; EXECUTE {name}(2); COMMIT"),
+        format!("DEALLOCATE {name}"),
+    ]
+}
+
+/// A DO block that executes every prepared statement of the session it can find with one
+/// integer parameter (the approved statement's shape): what a
+/// function or DO block the gateway cannot see into could do.
+const EXECUTE_EVERYTHING: &str = "DO $$ DECLARE n text; BEGIN \
+     FOR n IN SELECT name FROM pg_prepared_statements \
+       WHERE parameter_types = '{integer}'::regtype[] LOOP \
+       EXECUTE format('EXECUTE %I(2)', n); EXECUTE format('EXECUTE %I(3)', n); \
+     END LOOP; END $$";
+
+#[tokio::test]
+async fn a_statement_approved_once_through_the_protocol_cannot_be_reached_from_sql() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9311)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let (prepared, _) = tokio::join!(
+        client.prepare("DELETE FROM payments WHERE id = $1"),
+        async {
+            let pending = lead.pending().await;
+            lead.post(
+                &format!("/v1/approvals/{}/approve", pending["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await
+        }
+    );
+    let statement = prepared.unwrap();
+    let name = parsed_name(
+        &hoop,
+        &credential.username,
+        "DELETE FROM payments WHERE id = $1",
+    );
+    // Before its one execution: SQL cannot see or run it, under its name or any other.
+    for sql in sql_executions(&name) {
+        let e = client.batch_execute(&sql).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(&SqlState::UNDEFINED_PSTATEMENT),
+            "{sql}: {e:?}"
+        );
+        client.batch_execute("ROLLBACK").await.unwrap();
+    }
+    client.batch_execute(EXECUTE_EVERYTHING).await.unwrap();
+    let visible: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements \
+             WHERE parameter_types = '{integer}'::regtype[]",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        visible, 0,
+        "the approved statement exists upstream between messages"
+    );
+    assert_eq!(payments_left(&hoop).await, 3);
+
+    // DEALLOCATE ALL does not lose the approval, nor does it give a second one.
+    client.batch_execute("DEALLOCATE ALL").await.unwrap();
+    // Its one execution, and a second Bind pipelined behind it.
+    let (once, twice) = tokio::join!(
+        client.execute(&statement, &[&1i32]),
+        client.execute(&statement, &[&2i32])
+    );
+    assert_eq!(once.unwrap(), 1);
+    let e = twice.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    assert!(
+        e.as_db_error()
+            .unwrap()
+            .message()
+            .contains("approved one execution"),
+        "{e:?}"
+    );
+    // After it: still nothing for SQL to run.
+    client.batch_execute(EXECUTE_EVERYTHING).await.unwrap();
+    for sql in sql_executions(&name) {
+        assert!(client.batch_execute(&sql).await.is_err(), "{sql}");
+        client.batch_execute("ROLLBACK").await.unwrap();
+    }
+    assert!(client.execute(&statement, &[&3i32]).await.is_err());
+    assert_eq!(payments_left(&hoop).await, 2);
+    // The session is fine, and the same text prepared again is held again.
+    let (again, _) = tokio::join!(
+        client.prepare("DELETE FROM payments WHERE id = $1"),
+        async {
+            let pending = lead.pending().await;
+            lead.post(
+                &format!("/v1/approvals/{}/deny", pending["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await
+        }
+    );
+    assert_eq!(
+        again.unwrap_err().code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    assert_eq!(payments_left(&hoop).await, 2);
+}
+
+/// A parameter the client accepts for any type and the server refuses for an int4.
+#[derive(Debug)]
+struct NotAnInt;
+
+impl tokio_postgres::types::ToSql for NotAnInt {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(b"xy");
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+#[tokio::test]
+async fn an_approved_statement_whose_bind_fails_leaves_nothing_behind() {
+    // A Bind that fails makes the upstream skip the gateway's Close up to the next Sync; the
+    // gateway closes the private statement again right after that Sync.
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9312)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let (prepared, _) = tokio::join!(
+        client.prepare_typed("DELETE FROM payments WHERE id = $1::int", &[]),
+        async {
+            let pending = lead.pending().await;
+            lead.post(
+                &format!("/v1/approvals/{}/approve", pending["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await
+        }
+    );
+    let statement = prepared.unwrap();
+    // Two bytes are no binary int4: the Bind fails upstream.
+    let e = client.execute(&statement, &[&NotAnInt]).await.unwrap_err();
+    assert!(e.code().is_some(), "{e:?}");
+    client.batch_execute(EXECUTE_EVERYTHING).await.unwrap();
+    let visible: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements \
+             WHERE parameter_types = '{integer}'::regtype[]",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(visible, 0);
+    assert_eq!(payments_left(&hoop).await, 3);
+}
+
+#[tokio::test]
+async fn a_held_statement_cannot_be_prepared_with_sql_so_each_execution_is_held() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9313)).await;
+    for sql in [
+        "PREPARE p AS DELETE FROM payments WHERE id = 1",
+        "PREPARE p (int) AS DELETE FROM payments WHERE id = $1; EXECUTE p(1); EXECUTE p(2)",
+        "PREPARE p AS WITH gone AS (DELETE FROM payments RETURNING 1) SELECT count(*) FROM gone",
+    ] {
+        let out = hoop.psql(&credential, &["-c", sql]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sql}");
+        assert!(
+            stderr.contains("rule payments-migrations")
+                && stderr.contains("cannot be prepared with SQL PREPARE"),
+            "{sql}: {stderr}"
+        );
+    }
+    // Refused at once: no approval was even requested.
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let (_, body) = lead.get("/v1/approvals?state=all").await;
+    assert_eq!(body["approvals"].as_array().unwrap().len(), 0, "{body}");
+    assert_eq!(payments_left(&hoop).await, 3);
+    // Each execution of the statement itself is held: two in one session, two approvals.
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    for id in [1, 2] {
+        let sql = format!("DELETE FROM payments WHERE id = {id}");
+        let (ran, _) = tokio::join!(client.batch_execute(&sql), async {
+            let pending = lead.pending().await;
+            lead.post(
+                &format!("/v1/approvals/{}/approve", pending["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await
+        });
+        ran.unwrap();
+    }
+    assert_eq!(payments_left(&hoop).await, 1);
+}

@@ -238,6 +238,21 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
         client.query_one(&kept, &[]).await.unwrap().get::<_, i64>(0),
         2
     );
+    // `LIMIT $1` bound to NULL limits nothing, like `LIMIT NULL`: a PAN select bounded only by
+    // a parameter is refused at Parse, whatever the value would be.
+    for (sql, limit) in [
+        ("SELECT pan FROM cards LIMIT $1", None::<i64>),
+        ("SELECT pan FROM cards LIMIT $1", Some(1)),
+        ("SELECT * FROM cards FETCH FIRST $1 ROWS ONLY", None),
+    ] {
+        let e = client.query(sql, &[&limit]).await.unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{sql}");
+    }
+    let e = client
+        .simple_query("SELECT pan FROM cards LIMIT NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
     let ok = client
         .query_one(
             "SELECT count(*) FROM orders WHERE total > $1::int",

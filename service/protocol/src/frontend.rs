@@ -289,6 +289,52 @@ pub fn encode_bind_without_parameters(portal: &str, statement: &str, buf: &mut B
     });
 }
 
+/// Writes a Bind of `statement` to `portal` with these parameters and formats. The gateway
+/// sends a client's Bind under another statement name this way.
+pub fn encode_bind(
+    portal: &str,
+    statement: &str,
+    param_formats: &[i16],
+    params: &[Option<Bytes>],
+    result_formats: &[i16],
+    buf: &mut BytesMut,
+) {
+    let count = |n: usize| i16::try_from(n).expect("a decoded Bind has at most i16::MAX entries");
+    write_tagged(tag::BIND, buf, |b| {
+        put_cstr(b, portal);
+        put_cstr(b, statement);
+        b.put_i16(count(param_formats.len()));
+        for format in param_formats {
+            b.put_i16(*format);
+        }
+        b.put_i16(count(params.len()));
+        for param in params {
+            match param {
+                Some(value) => {
+                    b.put_i32(i32::try_from(value.len()).expect("a decoded value fits a frame"));
+                    b.put_slice(value);
+                }
+                None => b.put_i32(-1),
+            }
+        }
+        b.put_i16(count(result_formats.len()));
+        for format in result_formats {
+            b.put_i16(*format);
+        }
+    });
+}
+
+/// Writes a Close of a statement or portal.
+pub fn encode_close(target: Target, name: &str, buf: &mut BytesMut) {
+    write_tagged(tag::CLOSE, buf, |b| {
+        b.put_u8(match target {
+            Target::Statement => b'S',
+            Target::Portal => b'P',
+        });
+        put_cstr(b, name);
+    });
+}
+
 /// Writes an Execute of `portal`; `max_rows` 0 means all rows.
 pub fn encode_execute(portal: &str, max_rows: i32, buf: &mut BytesMut) {
     write_tagged(tag::EXECUTE, buf, |b| {
@@ -311,6 +357,33 @@ pub fn encode_sync(buf: &mut BytesMut) {
 mod tests {
     use super::*;
     use crate::body::msg;
+
+    #[test]
+    fn bind_and_close_round_trip() {
+        let mut buf = BytesMut::new();
+        let params = vec![Some(Bytes::from_static(b"42")), None, Some(Bytes::new())];
+        encode_bind("p", "s", &[0, 1], &params, &[1], &mut buf);
+        encode_close(Target::Statement, "s", &mut buf);
+        let mut next =
+            || FrontendMessage::decode(&crate::decode_frame(&mut buf, 1024).unwrap().unwrap());
+        assert_eq!(
+            next(),
+            Ok(FrontendMessage::Bind {
+                portal: "p".into(),
+                statement: "s".into(),
+                param_formats: vec![0, 1],
+                params,
+                result_formats: vec![1],
+            })
+        );
+        assert_eq!(
+            next(),
+            Ok(FrontendMessage::Close {
+                target: Target::Statement,
+                name: "s".into()
+            })
+        );
+    }
 
     #[test]
     fn parse_bind_execute_round_trip() {

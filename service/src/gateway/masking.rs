@@ -119,6 +119,16 @@ impl<'a> ResultMasker<'a> {
         self.tracker.injected();
     }
 
+    /// Notes the gateway's own Parse ([`Tracker::injected_parse`]).
+    pub fn injected_parse(&mut self) {
+        self.tracker.injected_parse();
+    }
+
+    /// Notes the gateway's own Close ([`Tracker::injected_close`]).
+    pub fn injected_close(&mut self) {
+        self.tracker.injected_close();
+    }
+
     /// The parameter types of a prepared statement, as far as known.
     pub fn param_types(&self, statement: &str) -> Vec<u32> {
         self.tracker

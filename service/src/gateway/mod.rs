@@ -5,6 +5,7 @@
 //! - [`session`]: one connection's lifecycle (negotiate, authenticate, open, relay, close).
 //! - [`relay`]: the frame-by-frame relay and what it records.
 //! - [`policy`]: the statement policy's decisions, and denials raised upstream.
+//! - [`encoding`]: one client encoding (UTF-8), and how other encodings would re-read a text.
 //! - [`hold`]: a statement held for approval: the client's notices, how a hold ends.
 //! - [`masking`] with [`results`] and [`catalog`]: result masking, row typing, column names.
 //! - [`upstream`]: the gateway's login upstream and upstream cancels.
@@ -12,6 +13,7 @@
 //! - [`stream`]: plain or TLS client streams behind one type.
 
 mod catalog;
+pub mod encoding;
 mod hold;
 mod masking;
 mod policy;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use hoop_protocol::frontend;
 
-use crate::policy::classify::{Classification, Classifier, ClassifyError, Syntax};
+use super::encoding::{self, AsciiUnsafe};
+use crate::policy::classify::{Classification, Classifier, ClassifyError, StatementKind, Syntax};
 use crate::policy::rules::{Action, Decision, Rules, Subject};
 
 /// How every denial's message starts.
@@ -78,11 +79,69 @@ impl StatementPolicy {
     /// The decision on `sql` from a session of `connection`, with its classification when the
     /// text could be classified.
     ///
-    /// A text with a backslash is classified under both string syntaxes
-    /// (`standard_conforming_strings` on and off) and the stricter decision wins: the setting
-    /// can change between the moment the gateway reads a pipelined statement and the moment
-    /// Postgres parses it, so the gateway does not bet on either.
+    /// The text is decided in every reading Postgres could give it, and the strictest decision
+    /// wins; the gateway does not bet on a session setting that can change between the moment
+    /// it reads a pipelined statement and the moment Postgres parses it:
+    /// - a text with a backslash under both string syntaxes (`standard_conforming_strings` on
+    ///   and off);
+    /// - a text with a byte ≥ 0x80 also as each client encoding whose characters can contain
+    ///   ASCII bytes would make Postgres read it ([`encoding::reread`]): the session is UTF-8
+    ///   by construction, but a statement the gateway cannot see through (a function, a `DO`
+    ///   block) could change that just before this one runs.
     pub async fn decide(
+        &self,
+        subject: &Subject<'_>,
+        sql: &str,
+    ) -> (Decision, Option<Arc<Classification>>) {
+        let mut strictest = self.decide_both_syntaxes(subject, sql).await;
+        if !denies(&strictest.0) && encoding::needs_rereading(sql) {
+            for text in alternative_readings(sql) {
+                let other = self.decide_both_syntaxes(subject, &text).await;
+                if strictness(other.0.action) > strictness(strictest.0.action) {
+                    strictest = other;
+                    if denies(&strictest.0) {
+                        break;
+                    }
+                }
+            }
+        }
+        (
+            prepared_hold_refused(strictest.0, strictest.1.as_deref()),
+            strictest.1,
+        )
+    }
+
+    /// Whether every reading of `sql` (see [`Self::decide`]) is the same statement as its
+    /// UTF-8 reading with standard strings, fingerprint for fingerprint. A run-wide approval
+    /// compares one fingerprint, so only such a text may be covered by one.
+    pub async fn reads_one_way(&self, sql: &str) -> bool {
+        if sql.contains('\\') {
+            return false;
+        }
+        if !encoding::needs_rereading(sql) {
+            return true;
+        }
+        let fingerprint = |text: String| async move {
+            self.classifier
+                .classify_async_with(&text, Syntax::default())
+                .await
+                .ok()
+                .map(|c| c.fingerprint.clone())
+        };
+        let Some(own) = fingerprint(sql.to_owned()).await else {
+            return false;
+        };
+        for text in alternative_readings(sql) {
+            if text.contains('\\') || fingerprint(text).await.as_ref() != Some(&own) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// [`Self::decide_with`] under the default syntax, and for a text with a backslash under
+    /// `standard_conforming_strings = off` too; the stricter decision.
+    async fn decide_both_syntaxes(
         &self,
         subject: &Subject<'_>,
         sql: &str,
@@ -127,10 +186,17 @@ impl StatementPolicy {
     /// Their statement and portal are named for this refusal (`serial` counts the session's
     /// refusals), so the client's unnamed statement and portal are left as they were.
     pub fn encode_refused_parse(&self, refusal: &Refusal, serial: u64, buf: &mut BytesMut) {
-        let name = format!("{}_{serial}", self.tag);
+        let name = self.refusal_statement(serial);
         frontend::encode_parse(&name, &self.raise_block(refusal), &[], buf);
         frontend::encode_bind_without_parameters(&name, &name, buf);
         frontend::encode_execute(&name, 0, buf);
+    }
+
+    /// The name of the statement [`Self::encode_refused_parse`] prepares for refusal `serial`.
+    /// It stays prepared until the gateway closes it after the client's next Sync (the error
+    /// it raises makes the upstream skip a Close sent any sooner).
+    pub fn refusal_statement(&self, serial: u64) -> String {
+        format!("{}_{serial}", self.tag)
     }
 
     /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.
@@ -144,6 +210,48 @@ impl StatementPolicy {
             detail = literal(&refusal.detail, &self.tag),
             hint = literal(&refusal.hint, &self.tag),
         )
+    }
+}
+
+/// The distinct texts Postgres could parse for `sql` in an ASCII-unsafe client encoding, other
+/// than `sql` itself; an encoding in which Postgres would refuse the bytes adds none.
+fn alternative_readings(sql: &str) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    for encoding in AsciiUnsafe::ALL {
+        if let Some(text) = encoding::reread(sql.as_bytes(), encoding)
+            && text != sql
+            && !texts.contains(&text)
+        {
+            texts.push(text);
+        }
+    }
+    texts
+}
+
+/// A held text that prepares a statement with SQL `PREPARE` is denied instead: an approval is
+/// for one execution, and a prepared statement can be executed again by name (`EXECUTE`,
+/// `EXPLAIN ANALYZE EXECUTE`, `CREATE TABLE ... AS EXECUTE`, or from a function or `DO` block
+/// the gateway cannot see into). Without it, every execution of such a statement is the
+/// statement itself, and is held.
+fn prepared_hold_refused(decision: Decision, classification: Option<&Classification>) -> Decision {
+    let prepares = classification.is_some_and(|c| {
+        c.statements
+            .iter()
+            .any(|s| s.kind == StatementKind::Prepare)
+    });
+    if !holds(&decision) || !prepares {
+        return decision;
+    }
+    Decision {
+        action: Action::Deny,
+        reason: format!(
+            "{}; a statement that needs an approval cannot be prepared with SQL PREPARE, because \
+             an approval is for one execution: send the statement itself (or Parse it through \
+             the extended protocol) and each execution is held",
+            decision.reason
+        ),
+        rule: decision.rule,
+        dry_run: decision.dry_run,
     }
 }
 
@@ -185,6 +293,137 @@ pub fn holds(decision: &Decision) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::rules::{Approvals, PolicyConfig, RuleConfig};
+
+    /// The default pack protecting `cards` and `audit_notes`, and a rule holding deletes from
+    /// `payments`.
+    fn statement_policy() -> StatementPolicy {
+        let policy = PolicyConfig {
+            protected_tables: vec!["cards".into(), "audit_notes".into()],
+            pan_columns: vec!["cards.pan".into()],
+            ..PolicyConfig::default()
+        };
+        let held = RuleConfig {
+            id: "payments-deletes".into(),
+            action: Action::Approve,
+            reason: Some("deletes from payments need a second pair of eyes".into()),
+            kinds: vec!["delete".into()],
+            tables: vec!["payments".into()],
+            ..RuleConfig::default()
+        };
+        let rules = Rules::compile(&policy, &[held], Approvals::Available, &[]).unwrap();
+        StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 100)), rules)
+    }
+
+    async fn action_of(policy: &StatementPolicy, sql: &str) -> (Action, Option<String>) {
+        let (decision, _) = policy.decide(&Subject::connection("main"), sql).await;
+        (decision.action, decision.rule)
+    }
+
+    #[tokio::test]
+    async fn text_smuggled_through_an_ascii_unsafe_encoding_is_denied() {
+        let policy = statement_policy();
+        for sql in [
+            // SJIS, SHIFT_JIS_2004, BIG5, GBK, UHC, GB18030: 0x81 0x5C is one character.
+            "SELECT length(E'丁\\'); DROP TABLE audit_notes; --')",
+            "SELECT E'丁\\'; TRUNCATE cards; --'",
+            // 0x81 0x5F is a backslash in SHIFT_JIS_2004: the doubled quote closes the string.
+            "SELECT E'丁_''; DROP TABLE cards; --'",
+            // The swallowed byte is a backslash before a quote in a legacy string.
+            "SELECT '丁\\'; DROP TABLE cards; --'",
+            // A Parse-sized text: one statement to UTF-8, two to BIG5.
+            "SELECT 1 WHERE 'x' = E'丁\\' OR true; COPY cards TO STDOUT; --'",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Deny, "{sql}: {rule:?}");
+        }
+        // Each encoding reads the text its own way; SJIS and BIG5 alone already decide.
+        let (action, _) = action_of(&policy, "SELECT E'丁\\'; DELETE FROM payments; --'").await;
+        assert_eq!(action, Action::Approve);
+    }
+
+    #[tokio::test]
+    async fn utf8_text_that_reads_the_same_in_every_encoding_is_allowed() {
+        let policy = statement_policy();
+        for sql in [
+            "SELECT 'café', 'naïve', 'Ā'",
+            "SELECT '丁', '東京' AS city",
+            "SELECT 1 AS \"丁a\"",
+            "INSERT INTO orders (note) VALUES ('à la carte')",
+            "SELECT 'Straße' WHERE 'x' <> 'ü'",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Allow, "{sql}: {rule:?}");
+        }
+        assert!(policy.reads_one_way("SELECT 'café' FROM orders").await);
+        assert!(
+            policy
+                .reads_one_way("DELETE FROM payments WHERE id = 1")
+                .await
+        );
+        assert!(
+            !policy
+                .reads_one_way("SELECT E'丁\\'; DELETE FROM payments; --'")
+                .await
+        );
+        assert!(!policy.reads_one_way("SELECT 'a\\'").await);
+    }
+
+    #[tokio::test]
+    async fn every_sql_way_to_change_the_client_encoding_is_denied() {
+        let policy = statement_policy();
+        for sql in [
+            "SET client_encoding = 'SJIS'",
+            "SET client_encoding TO DEFAULT",
+            "SET LOCAL client_encoding = 'SJIS'",
+            "SET SESSION client_encoding = 'SJIS'",
+            "SET NAMES 'SJIS'",
+            "RESET client_encoding",
+            "BEGIN; SET client_encoding = 'BIG5'; COMMIT",
+            "SET \"client_encoding\" = 'SJIS'",
+            "SET CLIENT_ENCODING = 'SJIS'",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Deny, "{sql}: {rule:?}");
+            assert_eq!(rule.as_deref(), Some("default.no-client-encoding"), "{sql}");
+        }
+        // Defaults for later sessions: a role's is a role change. (A database's, and
+        // `set_config`, are not the pack's to deny here: the gateway's startup UTF8 outranks
+        // every default, and a change made any other way ends the session when reported.)
+        for sql in [
+            "ALTER ROLE me SET client_encoding = 'SJIS'",
+            "ALTER ROLE ALL IN DATABASE d SET client_encoding = 'SJIS'",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Deny, "{sql}");
+            assert_eq!(rule.as_deref(), Some("default.no-role-changes"), "{sql}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_statement_cannot_be_prepared_with_sql() {
+        let policy = statement_policy();
+        assert_eq!(
+            action_of(&policy, "DELETE FROM payments WHERE id = 1")
+                .await
+                .0,
+            Action::Approve
+        );
+        for sql in [
+            "PREPARE p AS DELETE FROM payments WHERE id = $1",
+            "PREPARE p (int) AS DELETE FROM payments WHERE id = $1; EXECUTE p(1)",
+            "SELECT 1; PREPARE p AS WITH d AS (DELETE FROM payments RETURNING 1) SELECT 1",
+        ] {
+            let (action, rule) = action_of(&policy, sql).await;
+            assert_eq!(action, Action::Deny, "{sql}");
+            assert_eq!(rule.as_deref(), Some("payments-deletes"), "{sql}");
+        }
+        // A PREPARE nothing holds is prepared as usual.
+        assert_eq!(
+            action_of(&policy, "PREPARE q AS SELECT 1").await.0,
+            Action::Allow
+        );
+    }
 
     #[test]
     fn literals_cannot_break_out_of_the_block() {

@@ -10,6 +10,7 @@
 //! side. One task owns both sockets and awaits each write before reading more, so a slow client
 //! stops the upstream reads (TCP backpressure) instead of growing a buffer.
 
+mod encoding;
 mod held;
 
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ use super::registry::Ending;
 use super::results::ClientStep;
 use super::session::fatal;
 use super::stream::ClientStream;
-use crate::approvals::{ApprovalId, Approvals, Scope};
+use crate::approvals::{Approvals, Scope};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::masking::MaskedText;
 use crate::masking::Masker;
@@ -71,6 +72,8 @@ pub enum Ended {
     By(Ending),
     RecordingFailed(RecordingError),
     ProtocolViolation(String),
+    /// The upstream reported a client_encoding other than UTF8.
+    EncodingChanged(String),
     Io(std::io::Error),
 }
 
@@ -83,6 +86,7 @@ impl fmt::Display for Ended {
             Ended::By(e) => f.write_str(e.reason()),
             Ended::RecordingFailed(e) => write!(f, "recording failed: {e}"),
             Ended::ProtocolViolation(e) => write!(f, "protocol violation: {e}"),
+            Ended::EncodingChanged(e) => write!(f, "client encoding changed: {e}"),
             Ended::Io(e) => write!(f, "connection error: {e}"),
         }
     }
@@ -117,8 +121,11 @@ struct Relay<'a> {
     held: u64,
     /// Statements replaced by a refusal; names the refusal's statement and portal.
     refused: u64,
-    /// Prepared statements approved for one execution, by name: `true` once bound.
-    approved_once: HashMap<String, (ApprovalId, bool)>,
+    /// Prepared statements approved for one execution, by the client's name.
+    approved_once: HashMap<String, held::ApprovedOnce>,
+    /// Gateway statement names to close right after the client's next Sync: refusals, and
+    /// private names whose Close an earlier error may have made the upstream skip.
+    closing: Vec<String>,
     audit: DenialAudit<'a>,
     session: SessionFacts<'a>,
     ending: watch::Receiver<Option<Ending>>,
@@ -176,6 +183,7 @@ pub async fn run<'a>(
         held: 0,
         refused: 0,
         approved_once: HashMap::new(),
+        closing: Vec::new(),
         audit: controls.audit,
         session: controls.session,
         ending,
@@ -266,9 +274,7 @@ impl Relay<'_> {
                 self.out.extend_from_slice(&frame.raw);
                 continue;
             };
-            if let FrontendMessage::Parse { statement, .. } = message {
-                self.approved_once.remove(statement);
-            }
+            self.forget_replaced(message);
             let ruling = self.decide(message).await;
             let decision = ruling.as_ref().map(|(d, _)| d);
             if let Some(event) = self.client_event(message, decision) {
@@ -286,16 +292,13 @@ impl Relay<'_> {
                         .await?;
                     // `out` carried upstream results to the client during the hold.
                     self.out.clear();
-                    if let (
-                        FrontendMessage::Parse { statement, .. },
-                        HoldOutcome::Approved {
-                            id,
-                            scope: Scope::Once,
-                            ..
-                        },
-                    ) = (message, &outcome)
+                    if let HoldOutcome::Approved {
+                        id,
+                        scope: Scope::Once,
+                        ..
+                    } = &outcome
                     {
-                        self.approved_once.insert(statement.clone(), (*id, false));
+                        self.approve_once(message, *id);
                     }
                     events.push(outcome.event(&self.masker.policy().masker));
                     outcome.refusal()
@@ -310,12 +313,15 @@ impl Relay<'_> {
                     self.masker.injected();
                     self.statements_policy
                         .encode_refused_parse(&r, self.refused, &mut self.out);
+                    let name = self.statements_policy.refusal_statement(self.refused);
+                    self.closing.push(name);
                 }
                 (_, Some(r)) => {
                     self.masker.client(message);
                     self.statements_policy
                         .encode_refused_query(&r, &mut self.out);
                 }
+                _ if self.forward_approved_once(message) => {}
                 _ => {
                     if let ClientStep::DescribeFirst(portal) = self.masker.client(message) {
                         // The rows of an undescribed portal must be typed before they are
@@ -550,6 +556,9 @@ impl Relay<'_> {
                 Ok(None) => break,
                 Err(e) => return Err(self.upstream_violation(e.to_string()).await),
             };
+            if let Some(why) = Self::encoding_changed(&frame) {
+                return Err(self.end_for_encoding(why).await);
+            }
             // Recorded after masking, so what a result masked comes before its completion.
             let event = match frame.tag {
                 b'C' | b'E' | b'N' | b'A' | b'S' => self.upstream_event(&frame),

@@ -115,6 +115,9 @@ enum Expect {
     InjectedParse,
     InjectedBind,
     InjectedExecute,
+    /// The gateway's own Close of a private statement (an approval for one execution,
+    /// `gateway/relay/held.rs`): its CloseComplete is not the client's.
+    InjectedClose,
 }
 
 /// What to do with a client message the tracker has seen.
@@ -192,6 +195,16 @@ impl Tracker {
             Expect::InjectedBind,
             Expect::InjectedExecute,
         ]);
+    }
+
+    /// Notes the gateway's own Parse, sent before a client message that needs it.
+    pub fn injected_parse(&mut self) {
+        self.expected.push_back(Expect::InjectedParse);
+    }
+
+    /// Notes the gateway's own Close of a statement.
+    pub fn injected_close(&mut self) {
+        self.expected.push_back(Expect::InjectedClose);
     }
 
     /// Notes a client message about to be forwarded.
@@ -368,6 +381,9 @@ impl Tracker {
                 UpstreamStep::Relay
             }
             b'3' => {
+                if self.pop_if(|e| matches!(e, Expect::InjectedClose)) {
+                    return UpstreamStep::Swallow;
+                }
                 self.pop_if(|e| matches!(e, Expect::Close));
                 UpstreamStep::Relay
             }
@@ -669,6 +685,43 @@ mod tests {
         ));
         assert!(matches!(t.upstream(b'Z', None, None), UpstreamStep::Relay));
         assert!(t.expected.is_empty());
+    }
+
+    #[test]
+    fn a_private_statement_parsed_and_closed_around_the_clients_bind_is_invisible() {
+        let mut t = Tracker::default();
+        // The client's Bind of an approved statement: the gateway's Parse, the Bind renamed,
+        // the gateway's Close; then the client's Execute and Sync, and a Close after the Sync.
+        t.injected_parse();
+        t.client(&bind("", "s1", vec![]));
+        t.injected_close();
+        t.client(&describe(Target::Portal, ""));
+        t.client(&execute(""));
+        t.client(&FrontendMessage::Sync);
+        t.injected_close();
+        assert!(matches!(
+            t.upstream(b'1', None, None),
+            UpstreamStep::Swallow
+        ));
+        assert!(matches!(t.upstream(b'2', None, None), UpstreamStep::Relay));
+        assert!(matches!(
+            t.upstream(b'3', None, None),
+            UpstreamStep::Swallow
+        ));
+        t.upstream(b'n', None, None);
+        t.upstream(b'C', None, None);
+        assert!(matches!(t.upstream(b'Z', None, None), UpstreamStep::Relay));
+        assert!(matches!(
+            t.upstream(b'3', None, None),
+            UpstreamStep::Swallow
+        ));
+        assert!(t.expected.is_empty());
+        // The client's own Close is the client's.
+        t.client(&FrontendMessage::Close {
+            target: Target::Statement,
+            name: "s1".into(),
+        });
+        assert!(matches!(t.upstream(b'3', None, None), UpstreamStep::Relay));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Gateway;
+use super::encoding;
 use super::masking;
 use super::registry::CancelTarget;
 use super::relay::{self, Ended};
@@ -41,9 +42,11 @@ use crate::state::credentials::{self as creds, CredentialRecord};
 use crate::state::sessions::{self, NewSession, SessionEnd, SessionId};
 
 /// Startup parameters passed on to the upstream; anything else is dropped (notably
-/// `replication`, refused outright, and `options`, which could set arbitrary GUCs).
+/// `replication`, refused outright, `options`, which could set arbitrary GUCs, and
+/// `standard_conforming_strings`). None of these changes how Postgres splits a text into
+/// tokens. `client_encoding` is not among them: the gateway always asks for UTF8
+/// ([`super::encoding`]).
 const FORWARDED_PARAMETERS: &[&str] = &[
-    "client_encoding",
     "DateStyle",
     "TimeZone",
     "IntervalStyle",
@@ -52,25 +55,6 @@ const FORWARDED_PARAMETERS: &[&str] = &[
     "statement_timeout",
     "lock_timeout",
     "idle_in_transaction_session_timeout",
-];
-
-/// Client encodings (and their aliases, lower case, without `-`/`_`) whose multi-byte
-/// characters may end in a backslash or quote byte.
-const UNSAFE_CLIENT_ENCODINGS: &[&str] = &[
-    "sjis",
-    "shiftjis",
-    "mskanji",
-    "win932",
-    "cp932",
-    "shiftjis2004",
-    "big5",
-    "win950",
-    "cp950",
-    "gbk",
-    "win936",
-    "cp936",
-    "gb18030",
-    "johab",
 ];
 
 /// How long the upstream may take to accept the run role's login.
@@ -297,19 +281,11 @@ fn startup_refusal(
         let msg = "hoop accepts only TLS connections: connect with sslmode=require (or stricter)";
         return Some(("tls_required", "28000", msg.into()));
     }
-    // Statements are classified as UTF-8. In these client-only encodings the second byte of a
-    // character can be a backslash or a quote, so the upstream would split a text where the
-    // classifier did not.
-    if let Some(encoding) = startup.get("client_encoding")
-        && UNSAFE_CLIENT_ENCODINGS.contains(
-            &encoding
-                .to_ascii_lowercase()
-                .replace(['-', '_'], "")
-                .as_str(),
-        )
+    // Statements are classified as UTF-8, and the session is UTF-8 whatever the client asks;
+    // a client that asks for another encoding would send bytes Postgres reads differently.
+    if let Some(msg) =
+        encoding::startup_encoding_refusal(startup.get("client_encoding"), startup.get("options"))
     {
-        let msg =
-            format!("hoop does not accept client_encoding {encoding:?}: set PGCLIENTENCODING=UTF8");
         return Some(("client_encoding_refused", "22023", msg));
     }
     if startup
@@ -543,6 +519,9 @@ async fn open(
         .filter(|(k, _)| FORWARDED_PARAMETERS.contains(&k.as_str()))
         .cloned()
         .collect();
+    // The client's own value was checked (UTF-8 or SQL_ASCII, which converts nothing); the
+    // upstream is told UTF8 either way. A startup value outranks role and database defaults.
+    params.push(("client_encoding".into(), "UTF8".into()));
     let app_name = format!("hoop run {} {}", record.run_id, application)
         .trim_end()
         .to_owned();
@@ -593,6 +572,28 @@ async fn open(
             return Ok(());
         }
     };
+    // Trust what the server says, not what was asked: a role or database default, or an
+    // extension, could have left another encoding in force.
+    let reported = upstream
+        .parameters
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("client_encoding"));
+    let refused = match reported {
+        Some((name, value)) => encoding::reported_encoding_refusal(name, value),
+        None => Some(format!(
+            "the upstream did not report its client_encoding; hoop needs UTF8: {}",
+            encoding::ENCODING_FIX
+        )),
+    };
+    if let Some(msg) = refused {
+        login
+            .refuse(stream, ("client_encoding_refused", "22023", msg.clone()))
+            .await;
+        let _ = recorder
+            .finish(Event::session_end(masker.mask_text(&msg)))
+            .await;
+        return Ok(());
+    }
     if let Some(key) = &upstream.key {
         gateway.registry.set_cancel_target(
             registration.key.pid,

@@ -175,9 +175,9 @@ pub struct Statement {
     /// cards TO PROGRAM '…'; END $$`).
     pub copies: Vec<CopyInfo>,
     /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
-    /// LIMIT / FETCH FIRST of a constant or a parameter. A syntactic hint for rules, not a
-    /// guarantee: `WHERE true` and `LIMIT ALL` do not count, `WHERE id > 0` does. False for
-    /// every other kind. See [`Statement::unbounded_writes`] for the model.
+    /// LIMIT / FETCH FIRST of a constant. A syntactic hint for rules, not a guarantee: `WHERE
+    /// true`, `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id >
+    /// 0` does. False for every other kind. See [`Statement::unbounded_writes`] for the model.
     pub bounded: bool,
     /// Every relation an UPDATE or DELETE anywhere (CTEs, PREPARE bodies, EXPLAIN targets,
     /// rule actions, analysed bodies) changes without a WHERE that filters, and every MERGE

@@ -1,10 +1,11 @@
 //! The relay's side of a held statement: waiting for its approval while the session goes on
-//! relaying the upstream, and what an approval for one execution allows afterwards. What the
+//! relaying the upstream, and what an approval for one execution allows afterwards (one Bind,
+//! under a statement name nothing else can reach). What the
 //! client is told and how each ending reads are [`super::super::hold`]'s (pure).
 
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
-use hoop_protocol::frontend::{FrontendMessage, Target};
+use hoop_protocol::frontend::{self, FrontendMessage, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::hold::{HoldNotice, HoldOutcome};
@@ -12,41 +13,160 @@ use super::super::policy::{self, Refusal};
 use super::super::registry::Ending;
 use super::super::session::fatal;
 use super::{Ended, READ_CHUNK, Relay, ending_of};
-use crate::approvals::{ApprovalRecord, ApprovalState, HoldRequest, Resolution, Scope};
+use crate::approvals::{ApprovalId, ApprovalRecord, ApprovalState, HoldRequest, Resolution, Scope};
 use crate::policy::classify::Classification;
 use crate::policy::rules::Decision;
 use crate::recording::Event;
 
+/// A prepared statement approved for one execution.
+///
+/// Approve-once means once by construction: the client's name never exists upstream, so SQL
+/// (`EXECUTE name`, `EXPLAIN ANALYZE EXECUTE name`, `CREATE TABLE ... AS EXECUTE name`, a
+/// function or `DO` block reading `pg_prepared_statements`) has nothing to execute. Upstream
+/// the statement exists under a private name only between the gateway's own Parse and Close,
+/// written back to back around the one message that needs it (the approved Parse itself, a
+/// Describe, the one Bind), so no client statement runs while it exists. If an earlier error
+/// makes the upstream skip that Close, it skips every message up to the next Sync as well,
+/// and the gateway closes the name again right after that Sync ([`Relay::closing`]).
+pub(super) struct ApprovedOnce {
+    id: ApprovalId,
+    sql: String,
+    param_types: Vec<u32>,
+    /// The statement's name upstream: random, never the client's.
+    private: String,
+    /// Whether the one Bind was forwarded.
+    bound: bool,
+}
+
 impl Relay<'_> {
-    /// A Bind of a prepared statement approved for one execution, bound a second time: refused
-    /// (the approver saw one statement, not its every future parameter). A Close of the name
-    /// forgets the approval, and so does a new Parse of it (in [`Self::forward_client`]).
-    pub(super) fn once_more(&mut self, message: &FrontendMessage) -> Option<Refusal> {
+    /// Notes a Parse approved for one execution; [`Self::forward_approved_once`] forwards it.
+    pub(super) fn approve_once(&mut self, message: &FrontendMessage, id: ApprovalId) {
+        if let FrontendMessage::Parse {
+            statement,
+            sql,
+            param_types,
+        } = message
+        {
+            let private = format!("hoop_once_{}", uuid::Uuid::new_v4().simple());
+            let approved = ApprovedOnce {
+                id,
+                sql: sql.clone(),
+                param_types: param_types.clone(),
+                private,
+                bound: false,
+            };
+            self.approved_once.insert(statement.clone(), approved);
+        }
+    }
+
+    /// Forgets an approval whose statement the message replaces: a Parse of the same name, or
+    /// a simple Query (which destroys the unnamed statement).
+    pub(super) fn forget_replaced(&mut self, message: &FrontendMessage) {
         match message {
-            FrontendMessage::Close {
+            FrontendMessage::Parse { statement, .. } => {
+                self.approved_once.remove(statement);
+            }
+            FrontendMessage::Query { .. } | FrontendMessage::FunctionCall { .. } => {
+                self.approved_once.remove("");
+            }
+            _ => {}
+        }
+    }
+
+    /// A Bind of a prepared statement approved for one execution, bound a second time: refused
+    /// (the approver saw one statement, not its every future parameter).
+    pub(super) fn once_more(&mut self, message: &FrontendMessage) -> Option<Refusal> {
+        let FrontendMessage::Bind { statement, .. } = message else {
+            return None;
+        };
+        let approved = self.approved_once.get_mut(statement)?;
+        if !std::mem::replace(&mut approved.bound, true) {
+            return None;
+        }
+        Some(Refusal {
+            sqlstate: "42501",
+            message: format!(
+                "{} {} approved one execution of this statement",
+                policy::APPROVAL_PREFIX,
+                approved.id
+            ),
+            detail: "a second execution needs its own approval".into(),
+            hint: "prepare the statement again to request one".into(),
+        })
+    }
+
+    /// Forwards a message about a statement approved for one execution under its private name
+    /// (see [`ApprovedOnce`]), and closes private names again after a Sync. `false` when the
+    /// message is none of these and is forwarded as usual.
+    pub(super) fn forward_approved_once(&mut self, message: &FrontendMessage) -> bool {
+        let named = match message {
+            FrontendMessage::Parse { statement, .. }
+            | FrontendMessage::Bind { statement, .. }
+            | FrontendMessage::Describe {
                 target: Target::Statement,
                 name: statement,
-            } => {
-                self.approved_once.remove(statement);
-                None
             }
-            FrontendMessage::Bind { statement, .. } => {
-                let (id, bound) = self.approved_once.get_mut(statement)?;
-                if !std::mem::replace(bound, true) {
-                    return None;
+            | FrontendMessage::Close {
+                target: Target::Statement,
+                name: statement,
+            } => statement,
+            FrontendMessage::Sync if !self.closing.is_empty() => {
+                self.masker.client(message);
+                frontend::encode_sync(&mut self.out);
+                // Nothing is skipped right after a Sync: these Closes run.
+                for private in std::mem::take(&mut self.closing) {
+                    frontend::encode_close(Target::Statement, &private, &mut self.out);
+                    self.masker.injected_close();
                 }
-                Some(Refusal {
-                    sqlstate: "42501",
-                    message: format!(
-                        "{} {id} approved one execution of this statement",
-                        policy::APPROVAL_PREFIX
-                    ),
-                    detail: "a second execution needs its own approval".into(),
-                    hint: "prepare the statement again to request one".into(),
-                })
+                return true;
             }
-            _ => None,
+            _ => return false,
+        };
+        let Some(approved) = self.approved_once.get(named) else {
+            return false;
+        };
+        let private = approved.private.clone();
+        let out = &mut self.out;
+        let parse = |out: &mut BytesMut| {
+            frontend::encode_parse(&private, &approved.sql, &approved.param_types, out);
+        };
+        match message {
+            FrontendMessage::Parse { .. } => {
+                self.masker.client(message);
+                parse(out);
+            }
+            FrontendMessage::Describe { .. } => {
+                self.masker.injected_parse();
+                parse(out);
+                self.masker.client(message);
+                frontend::encode_describe(Target::Statement, &private, out);
+            }
+            FrontendMessage::Bind {
+                portal,
+                param_formats,
+                params,
+                result_formats,
+                ..
+            } => {
+                self.masker.injected_parse();
+                parse(out);
+                self.masker.client(message);
+                frontend::encode_bind(portal, &private, param_formats, params, result_formats, out);
+            }
+            _ => {
+                // The client's Close: answered by the upstream, and the approval is spent.
+                self.masker.client(message);
+                frontend::encode_close(Target::Statement, &private, out);
+                self.approved_once.remove(named);
+                return true;
+            }
         }
+        frontend::encode_close(Target::Statement, &private, out);
+        self.masker.injected_close();
+        if !self.closing.contains(&private) {
+            self.closing.push(private);
+        }
+        true
     }
 
     /// Holds one statement until its approval is decided, the hold times out or the client
@@ -73,9 +193,10 @@ impl Relay<'_> {
         let approvals = self.session.approvals;
         let credential = self.session.credential;
         let fingerprint = &classification.fingerprint;
-        // A text with a backslash reads differently under the two string syntaxes, and only one
-        // fingerprint was compared: it is never covered, always held.
-        let covering = if sql.contains('\\') {
+        // A text that reads differently under the two string syntaxes or in another client
+        // encoding has more than one fingerprint, and only one would be compared: it is never
+        // covered, always held.
+        let covering = if !self.statements_policy.reads_one_way(sql).await {
             Ok(None)
         } else {
             approvals

@@ -125,8 +125,8 @@ pub(super) fn of_statement(root: NodeRef<'_>) -> Lineage {
 /// of its one statement.
 pub fn analyze_sql(sql: &str) -> Result<Lineage, String> {
     // Through the classifier's one lock: libpg_query swaps the process's stderr while it parses.
-    let parsed = super::parser::parse(sql, pg_query::ParserOptions::DEFAULT)
-        .map_err(|e| e.to_string())?;
+    let parsed =
+        super::parser::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let mut stmts = parsed.protobuf.stmts.iter();
     let (Some(raw), None) = (stmts.next(), stmts.next()) else {
         return Err("a view definition is one statement".into());

@@ -585,7 +585,10 @@ fn bounded_means_a_real_filter_or_a_constant_limit() {
     assert!(bounded("SELECT pan FROM cards LIMIT 10"));
     assert!(bounded("SELECT pan FROM cards FETCH FIRST 5 ROWS ONLY"));
     assert!(bounded("SELECT pan FROM cards FETCH FIRST ROW ONLY"));
-    assert!(bounded("SELECT pan FROM cards LIMIT $1"));
+    // A parameter can be bound to NULL (no limit at all) after the statement was decided.
+    assert!(!bounded("SELECT pan FROM cards LIMIT $1"));
+    assert!(!bounded("SELECT pan FROM cards FETCH FIRST $1 ROWS ONLY"));
+    assert!(bounded("SELECT pan FROM cards WHERE id = $1 LIMIT $2"));
     assert!(!bounded("SELECT pan FROM cards LIMIT ALL"));
     assert!(!bounded("SELECT pan FROM cards LIMIT NULL"));
     assert!(!bounded("SELECT pan FROM cards WHERE true"));

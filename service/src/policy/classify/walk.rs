@@ -799,14 +799,14 @@ fn bounded(root: NodeRef<'_>) -> bool {
     }
 }
 
-/// `LIMIT 10`, `FETCH FIRST 10 ROWS ONLY`, `LIMIT $1`; not `LIMIT ALL` or `LIMIT NULL` (a null
-/// constant to the parser), nor an expression.
+/// `LIMIT 10`, `FETCH FIRST 10 ROWS ONLY`; not `LIMIT ALL` or `LIMIT NULL` (a null constant to
+/// the parser), nor an expression, nor `LIMIT $1`: a parameter's value is bound after the
+/// statement is decided, and bound to NULL it limits nothing, like `LIMIT NULL`.
 fn constant_limit(limit: Option<&pb::Node>) -> bool {
     match limit.and_then(|n| n.node.as_ref()) {
         Some(NodeEnum::AConst(c)) => {
             !c.isnull && matches!(c.val, Some(a_const::Val::Ival(_) | a_const::Val::Fval(_)))
         }
-        Some(NodeEnum::ParamRef(_)) => true,
         _ => false,
     }
 }
