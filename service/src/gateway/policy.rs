@@ -387,16 +387,25 @@ mod tests {
             assert_eq!(action, Action::Deny, "{sql}: {rule:?}");
             assert_eq!(rule.as_deref(), Some("default.no-client-encoding"), "{sql}");
         }
-        // Defaults for later sessions: a role's is a role change. (A database's, and
-        // `set_config`, are not the pack's to deny here: the gateway's startup UTF8 outranks
-        // every default, and a change made any other way ends the session when reported.)
+        // Defaults for later sessions and set_config are denied too (the startup UTF8 would
+        // outrank a default, and a change made any other way ends the session when reported,
+        // but nothing is left to those).
         for sql in [
             "ALTER ROLE me SET client_encoding = 'SJIS'",
             "ALTER ROLE ALL IN DATABASE d SET client_encoding = 'SJIS'",
+            "ALTER DATABASE d SET client_encoding = 'SJIS'",
+            "SELECT set_config('client_encoding', 'SJIS', false)",
+            "SELECT pg_catalog.set_config('CLIENT_ENCODING'::text, 'SJIS', false)",
         ] {
             let (action, rule) = action_of(&policy, sql).await;
             assert_eq!(action, Action::Deny, "{sql}");
-            assert_eq!(rule.as_deref(), Some("default.no-role-changes"), "{sql}");
+            assert!(
+                matches!(
+                    rule.as_deref(),
+                    Some("default.no-client-encoding" | "default.no-role-changes")
+                ),
+                "{sql}: {rule:?}"
+            );
         }
     }
 
