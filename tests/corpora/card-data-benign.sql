@@ -59,3 +59,5 @@ SELECT count(*) FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.total > 5
 SELECT id FROM cards WHERE pan IS NOT NULL AND id = 1
 SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'orders'
 SELECT histogram_bounds FROM pg_stats WHERE tablename = 'cards' LIMIT 5
+SHOW client_encoding
+SHOW role

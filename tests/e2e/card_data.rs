@@ -13,6 +13,7 @@ use tokio_postgres::error::SqlState;
 
 const HOSTILE: &str = include_str!("../corpora/card-data-hostile.sql");
 const BENIGN: &str = include_str!("../corpora/card-data-benign.sql");
+const OBJECTS: &str = include_str!("../corpora/objects-hostile.sql");
 const PAN: &str = "4111111111111111";
 
 const POLICY: &str = r#"
@@ -155,6 +156,32 @@ async fn the_hostile_corpus_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_objects_corpus_is_refused_and_changes_nothing() {
+    let (hoop, credential) = start().await;
+    let admin = hoop.db.client().await;
+    let before = upstream_state(&admin).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    let mut ran = Vec::new();
+    for sql in statements(OBJECTS) {
+        if !sql.contains('$') || sql.contains("$$") {
+            match client.simple_query(sql).await {
+                Err(e) if refused_by_policy(&e).is_some() => {}
+                other => ran.push(format!("simple: {sql}: {:?}", other.map(|_| "ran"))),
+            }
+        }
+        match client.prepare(sql).await {
+            Err(e) if refused_by_policy(&e).is_some() => {}
+            other => ran.push(format!("extended: {sql}: {:?}", other.map(|_| "prepared"))),
+        }
+    }
+    assert!(ran.is_empty(), "not refused:\n{}", ran.join("\n"));
+    let encoding = client.query_one("SHOW client_encoding", &[]).await.unwrap();
+    assert_eq!(encoding.get::<_, String>(0), "UTF8");
+    drop(client);
+    assert_eq!(upstream_state(&admin).await, before);
+}
+
+#[tokio::test]
 async fn the_benign_corpus_passes_the_policy() {
     let (hoop, credential) = start().await;
     let client = hoop.connect_gateway(&credential).await.unwrap();
@@ -181,4 +208,114 @@ async fn the_benign_corpus_passes_the_policy() {
     assert_ne!(pan, PAN);
     assert!(pan.ends_with("1111") && pan.contains('*'), "{pan}");
     assert_eq!(last4, "1111");
+}
+
+#[tokio::test]
+async fn a_trigger_the_run_put_on_a_table_it_does_not_own_is_dropped_at_retirement() {
+    let (hoop, credential) = start().await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    // Allowed: `orders` is not protected and its body names no card data. Its function is the
+    // run's; the table is not.
+    client
+        .batch_execute(
+            "CREATE FUNCTION note_order() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN INSERT INTO loot (id) VALUES (NEW.id); RETURN NEW; END $$;
+             CREATE TRIGGER note AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION note_order();
+             CREATE TABLE run_scratch (id int);",
+        )
+        .await
+        .unwrap();
+    drop(client);
+    let admin = hoop.db.client().await;
+    let count = |sql: &'static str| {
+        let admin = &admin;
+        async move { admin.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM pg_trigger WHERE tgname = 'note' AND NOT tgisinternal").await,
+        1
+    );
+    let reply = hoop
+        .revoke_with_token(&credential.id, &hoop.github_token(8301))
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    // The trigger on someone else's table is gone; the run's own table stays (reassigned).
+    assert_eq!(
+        count("SELECT count(*) FROM pg_trigger WHERE tgname = 'note' AND NOT tgisinternal").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_class WHERE relname = 'run_scratch'").await,
+        1
+    );
+    admin
+        .batch_execute("INSERT INTO orders (card_id, total) VALUES (1, 1)")
+        .await
+        .unwrap();
+    assert_eq!(count("SELECT count(*) FROM loot").await, 0);
+}
+
+#[tokio::test]
+async fn psql_meta_commands_pg_dump_and_temp_tables_work() {
+    let (hoop, credential) = start().await;
+    hoop.db
+        .client()
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA reports AUTHORIZATION {r};
+             CREATE TABLE reports.daily (day date PRIMARY KEY, total numeric);
+             ALTER TABLE reports.daily OWNER TO {r};",
+            r = hoop.db.reader
+        ))
+        .await
+        .unwrap();
+    for meta in [
+        "\\d",
+        "\\dt",
+        "\\d cards",
+        "\\d+ orders",
+        "\\df",
+        "\\dn",
+        "\\dv",
+        "\\di",
+        "\\du",
+        "\\l",
+        "\\dx",
+        "\\dp cards",
+        "\\d reports.daily",
+    ] {
+        let out = hoop.psql(&credential, &["-c", meta]);
+        assert!(
+            out.status.success(),
+            "{meta}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Temp tables, as test suites use them.
+    let out = hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "CREATE TEMP TABLE t (id int, note text); INSERT INTO t VALUES (1, 'x'); \
+             UPDATE t SET note = 'y' WHERE id = 1; SELECT count(*) FROM t; DROP TABLE t",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // pg_dump --schema-only of an unprotected schema, through the gateway.
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner", "-n", "reports"])
+        .envs(hoop.pg_env(&credential))
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dump.contains("CREATE TABLE reports.daily"), "{dump}");
 }

@@ -111,11 +111,11 @@ const BYPASSES: &[(&str, &str)] = &[
     ),
     (
         "DO $x$ BEGIN EXECUTE 'DROP TABLE cards'; END $x$",
-        "default.opaque-body-protected",
+        "default.no-drop-protected",
     ),
     (
         "CREATE FUNCTION wipe() RETURNS void LANGUAGE sql AS 'DELETE FROM cards'",
-        "default.opaque-body-protected",
+        "default.no-unbounded-write-protected",
     ),
     ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
     ("SET ROLE postgres", "default.no-role-switch"),

@@ -208,6 +208,10 @@ pub struct RuleConfig {
     /// by the default pack).
     #[serde(skip)]
     pub computed_setting: bool,
+    /// `settings` counts only parameters the statement changes, not a top-level SHOW (set by
+    /// the default pack).
+    #[serde(skip)]
+    pub setting_changes: bool,
     /// `false`: a dry run. The rule's decisions are recorded and audited (`would_deny`,
     /// `would_hold`) but nothing is refused or held: how a team rolls out a new rule.
     #[serde(default)]
@@ -261,6 +265,7 @@ struct Rule {
     dynamic_sql: bool,
     copy_server_file: bool,
     computed_setting: bool,
+    setting_changes: bool,
     run: RunMatcher,
 }
 
@@ -431,6 +436,7 @@ impl Rule {
             dynamic_sql: c.dynamic_sql,
             copy_server_file: c.copy_server_file,
             computed_setting: c.computed_setting,
+            setting_changes: c.setting_changes,
             run,
         };
         if rule.kinds.is_empty()
@@ -496,10 +502,13 @@ impl Rule {
         let copies = || s.copy.iter().chain(&s.copies);
         // Every parameter the statement sets anywhere: SET/RESET/SHOW, SET clauses of ALTER
         // ROLE/DATABASE/FUNCTION, and constant names given to set_config.
+        // A SHOW reads a parameter; only the pack's `changes` rules skip it.
+        let shown_only = self.setting_changes && s.kind == StatementKind::Show;
         let settings = || {
             s.setting
                 .iter()
                 .chain(&s.settings)
+                .filter(move |_| !shown_only)
                 .chain(s.set_config.iter().flatten())
                 .map(|n| n.to_lowercase())
         };
@@ -921,6 +930,7 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
                 "the gateway classifies statements as UTF-8; client_encoding stays UTF8".into(),
             ),
             settings: strings(&["client_encoding", "names"]),
+            setting_changes: true,
             ..RuleConfig::default()
         },
         RuleConfig {
@@ -932,6 +942,7 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
                     .into(),
             ),
             settings: strings(&["role", "session_authorization"]),
+            setting_changes: true,
             ..RuleConfig::default()
         },
         RuleConfig {

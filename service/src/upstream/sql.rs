@@ -39,12 +39,24 @@ pub fn disable_login(role: &Username) -> String {
     format!("ALTER ROLE {} NOLOGIN;", ident(&role.0))
 }
 
-/// Objects the run created are handed to its parent role, privileges granted to it dropped,
-/// then the role itself.
+/// Objects the run created are handed to its parent role (a migration's tables outlive the
+/// run), privileges granted to it dropped, then the role itself. First, triggers that run a
+/// function of the run's on a table it does not own are dropped: reassigned, such a trigger
+/// would go on firing as the parent role after the run, a backdoor into someone else's table
+/// (the statement policy refuses creating one on a protected table; this removes any other).
 pub fn drop_role(role: &Username, parent: &DbRole) -> String {
     let name = ident(&role.0);
     format!(
-        "REASSIGN OWNED BY {name} TO {parent};\nDROP OWNED BY {name};\nDROP ROLE {name};",
+        "DO $hoop_retire$ DECLARE t record; BEGIN\n\
+         FOR t IN SELECT tg.tgname, tg.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger tg\n\
+         JOIN pg_catalog.pg_proc p ON p.oid = tg.tgfoid\n\
+         JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid\n\
+         WHERE NOT tg.tgisinternal AND c.relowner <> p.proowner\n\
+         AND p.proowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = {role_name})\n\
+         LOOP EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel); END LOOP;\n\
+         END $hoop_retire$;\n\
+         REASSIGN OWNED BY {name} TO {parent};\nDROP OWNED BY {name};\nDROP ROLE {name};",
+        role_name = literal(&role.0),
         parent = ident(&parent.0)
     )
 }
