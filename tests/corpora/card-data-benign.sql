@@ -61,3 +61,5 @@ SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'orders'
 SELECT histogram_bounds FROM pg_stats WHERE tablename = 'cards' LIMIT 5
 SHOW client_encoding
 SHOW role
+SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'
+SELECT pg_catalog.set_config('search_path', '', false)

@@ -118,3 +118,7 @@ ALTER SYSTEM SET fsync = off
 ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC
 GRANT SELECT ON cards TO PUBLIC
 CREATE ROLE evil LOGIN
+SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name = 'client_encoding'
+SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name LIKE 'client%'
+SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name = 'search_path' OR name = 'client_encoding'
+SELECT set_config(s.name, 'SJIS', false) FROM (SELECT 'client_encoding' AS name) s

@@ -115,7 +115,7 @@ const BYPASSES: &[(&str, &str)] = &[
     ),
     (
         "CREATE FUNCTION wipe() RETURNS void LANGUAGE sql AS 'DELETE FROM cards'",
-        "default.no-unbounded-write-protected",
+        "no-card-writes",
     ),
     ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
     ("SET ROLE postgres", "default.no-role-switch"),

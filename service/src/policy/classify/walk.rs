@@ -113,6 +113,10 @@ struct Walk<'a> {
     cascade: bool,
     settings: Vec<String>,
     set_config: Vec<Option<String>>,
+    /// `SELECT set_config(name, …) FROM pg_settings WHERE name = '<constant>'` (how pg_dump
+    /// sets a parameter only if the server has it): the calls in such a root's select list and
+    /// the one name their `name` can be.
+    settings_row: Option<(HashSet<usize>, String)>,
     /// Relation names, CTE names and aliases: what a bare name could be the whole row of.
     row_sources: HashSet<&'a str>,
     bare_columns: Vec<&'a str>,
@@ -137,12 +141,14 @@ impl<'a> Walk<'a> {
             cascade: false,
             settings: Vec::new(),
             set_config: Vec::new(),
+            settings_row: None,
             row_sources: HashSet::new(),
             bare_columns: Vec::new(),
         }
     }
 
     fn run(&mut self, root: NodeRef<'a>) {
+        self.settings_row = settings_row(root);
         self.scopes.push(Scope {
             parent: None,
             ctes: Vec::new(),
@@ -521,9 +527,17 @@ impl<'a> Walk<'a> {
             return;
         };
         if *name == "set_config" {
-            let setting = argument(f, 0, "setting_name")
+            let first = argument(f, 0, "setting_name");
+            let mut setting = first
                 .and_then(body::string_constant)
                 .map(str::to_ascii_lowercase);
+            if setting.is_none()
+                && let Some((calls, only)) = &self.settings_row
+                && calls.contains(&children::address(NodeRef::FuncCall(f)))
+                && first.is_some_and(is_name_column)
+            {
+                setting = Some(only.clone());
+            }
             self.set_config.push(setting);
         }
         let schema = qualifier.last().copied();
@@ -862,4 +876,64 @@ fn mentions_column(root: &pb::Node) -> bool {
         children::for_each_child(node, &mut |child| stack.push(child));
     }
     false
+}
+
+/// The pg_dump idiom `SELECT set_config(name, '…', false) FROM pg_settings WHERE name = 'x'`:
+/// `name` can only be `x` there. Returns the calls of the select list and `x`, lower-cased.
+fn settings_row(root: NodeRef<'_>) -> Option<(HashSet<usize>, String)> {
+    let NodeRef::SelectStmt(s) = root else {
+        return None;
+    };
+    let [from] = s.from_clause.as_slice() else {
+        return None;
+    };
+    let Some(NodeEnum::RangeVar(rv)) = &from.node else {
+        return None;
+    };
+    let catalog = rv.schemaname.is_empty() || rv.schemaname == "pg_catalog";
+    if !catalog || rv.relname != "pg_settings" || s.with_clause.is_some() {
+        return None;
+    }
+    let Some(NodeEnum::AExpr(e)) = s.where_clause.as_deref().and_then(|w| w.node.as_ref()) else {
+        return None;
+    };
+    let is_eq = e.kind == pb::AExprKind::AexprOp as i32
+        && matches!(e.name.as_slice(), [op] if string(op) == Some("="));
+    let (Some(l), Some(r)) = (e.lexpr.as_deref(), e.rexpr.as_deref()) else {
+        return None;
+    };
+    let constant = match (is_name_column(l), is_name_column(r)) {
+        (true, false) => body::string_constant(r),
+        (false, true) => body::string_constant(l),
+        _ => None,
+    };
+    let only = constant.filter(|_| is_eq)?.to_ascii_lowercase();
+    let calls = s
+        .target_list
+        .iter()
+        .filter_map(|t| match &t.node {
+            Some(NodeEnum::ResTarget(rt)) => {
+                match rt.val.as_deref().and_then(|v| v.node.as_ref()) {
+                    Some(NodeEnum::FuncCall(f)) => Some(children::address(NodeRef::FuncCall(f))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    Some((calls, only))
+}
+
+/// A bare reference to the column `name` (or `pg_settings.name`).
+fn is_name_column(node: &pb::Node) -> bool {
+    match &node.node {
+        Some(NodeEnum::ColumnRef(c)) => {
+            let parts: Vec<&str> = c.fields.iter().filter_map(string).collect();
+            matches!(
+                parts.as_slice(),
+                ["name"] | ["pg_settings", "name"] | ["pg_catalog", "pg_settings", "name"]
+            )
+        }
+        _ => false,
+    }
 }
