@@ -62,4 +62,3 @@ SELECT histogram_bounds FROM pg_stats WHERE tablename = 'cards' LIMIT 5
 SHOW client_encoding
 SHOW role
 SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'
-SELECT pg_catalog.set_config('search_path', '', false)
