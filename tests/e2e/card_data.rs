@@ -256,7 +256,7 @@ async fn a_trigger_the_run_put_on_a_table_it_does_not_own_is_dropped_at_retireme
 }
 
 #[tokio::test]
-async fn psql_meta_commands_and_temp_tables_work() {
+async fn psql_meta_commands_pg_dump_and_temp_tables_work() {
     let (hoop, credential) = start().await;
     hoop.db
         .client()

@@ -157,7 +157,9 @@ impl Catalog {
                     .and_then(|t| t.get(&f.table_oid))
                     .and_then(|t| Some((t, t.columns.get(&f.column)?)));
                 let rule = match (&tables, source) {
-                    _ if !with_rules || f.table_oid == 0 => None,
+                    // System columns (tableoid, ctid, xmin...: attribute numbers below 1) hold
+                    // no table data and match no rule.
+                    _ if !with_rules || f.table_oid == 0 || f.column < 1 => None,
                     (None, _) => Some(ColumnRuleId::UNRESOLVED),
                     (Some(_), Some((t, column))) => {
                         policy
