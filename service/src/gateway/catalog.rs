@@ -30,6 +30,8 @@ pub const TTL: Duration = Duration::from_secs(60);
 const FIRST_USER_OID: u32 = 16384;
 
 type Key = (ConnectionName, u32);
+/// When a name was looked up, and every relation of that name.
+type RelationEntry = (Instant, Arc<Vec<RelationInfo>>);
 /// When an answer was read, and the table it named (`None`: no such table).
 type TableEntry = (Instant, Option<Arc<TableColumns>>);
 
@@ -39,7 +41,7 @@ pub struct Catalog {
     types: Mutex<HashMap<Key, (Instant, UserType)>>,
     /// Relations by name as the card-data model looks them up (views with their definitions'
     /// lineage, parsed once).
-    relations: Mutex<HashMap<(ConnectionName, String), (Instant, Arc<Vec<RelationInfo>>)>>,
+    relations: Mutex<HashMap<(ConnectionName, String), RelationEntry>>,
 }
 
 impl Catalog {

@@ -506,7 +506,7 @@ impl Analysis {
                 .collect()
         } else {
             for item in &s.from_clause {
-                let item = self.from_item(item);
+                let item = self.range_item(item);
                 self.scope().items.extend(item);
             }
             if let Some(w) = s.where_clause.as_deref() {
@@ -768,7 +768,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         let target = self.target_item(s.relation.as_ref());
         for item in &s.from_clause {
-            let item = self.from_item(item);
+            let item = self.range_item(item);
             self.scope().items.extend(item);
         }
         self.set_list(target.as_ref(), &s.target_list);
@@ -783,7 +783,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         self.target_item(s.relation.as_ref());
         for item in &s.using_clause {
-            let item = self.from_item(item);
+            let item = self.range_item(item);
             self.scope().items.extend(item);
         }
         if let Some(w) = s.where_clause.as_deref() {
@@ -797,7 +797,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         let target = self.target_item(s.relation.as_ref());
         if let Some(src) = s.source_relation.as_deref() {
-            let item = self.from_item(src);
+            let item = self.range_item(src);
             self.scope().items.extend(item);
         }
         if let Some(on) = s.join_condition.as_deref() {
@@ -838,7 +838,7 @@ impl Analysis {
     }
 
     /// A FROM item; joins without an alias put both sides in scope.
-    fn from_item(&mut self, node: &pb::Node) -> Vec<Rc<Item>> {
+    fn range_item(&mut self, node: &pb::Node) -> Vec<Rc<Item>> {
         match &node.node {
             Some(NodeEnum::RangeVar(rv)) => {
                 let unqualified = rv.schemaname.is_empty() && rv.catalogname.is_empty();
@@ -887,12 +887,12 @@ impl Analysis {
                 let mut left = j
                     .larg
                     .as_deref()
-                    .map(|l| self.from_item(l))
+                    .map(|l| self.range_item(l))
                     .unwrap_or_default();
                 let right = j
                     .rarg
                     .as_deref()
-                    .map(|r| self.from_item(r))
+                    .map(|r| self.range_item(r))
                     .unwrap_or_default();
                 left.extend(right);
                 // ON sees both sides.
@@ -928,7 +928,7 @@ impl Analysis {
                 let mut items = t
                     .relation
                     .as_deref()
-                    .map(|r| self.from_item(r))
+                    .map(|r| self.range_item(r))
                     .unwrap_or_default();
                 let mut v = Sources::new();
                 for a in t.args.iter().chain(t.repeatable.as_deref()) {
@@ -1360,7 +1360,11 @@ fn allowed_derivation(name: &str, args: &[pb::Node], star: bool) -> Option<Revea
             _ => None,
         }
     };
-    let small = |n: i64, max: i64| (1..=max).contains(&n).then(|| n as u8);
+    let small = |n: i64, max: i64| {
+        u8::try_from(n)
+            .ok()
+            .filter(|v| (1..=max).contains(&i64::from(*v)))
+    };
     match (name, args.len()) {
         ("count", 1) if !star => Some(Reveal::Count),
         ("length" | "char_length" | "character_length" | "octet_length" | "bit_length", 1) => {
