@@ -240,11 +240,12 @@ pub struct Statement {
 pub struct Classification {
     /// In text order; empty for a text with no statement (only comments or semicolons).
     pub statements: Vec<Statement>,
-    /// pg_query's fingerprint of the whole text (16 hex digits), for caching decisions and for
-    /// approvals that cover "the same statement". Constants do not count (`WHERE id = 1` and
-    /// `WHERE id = 2` share one), relation names do in full, schema included (Postgres 17
-    /// rules; Postgres 18's default would let `FROM secret.cards c` share the fingerprint of
-    /// `FROM public.orders c`).
+    /// The statement's shape, for approvals that cover "the same statement": pg_query's
+    /// fingerprint (16 hex digits), a dash, and 16 hex digits of the SHA-256 of the text with
+    /// its constants replaced. Constants do not count (`WHERE id = 1` and `WHERE id = 2` share
+    /// one); relation names do in full, schema included (Postgres 17 rules; Postgres 18's
+    /// default would let `FROM secret.cards c` share the fingerprint of `FROM public.orders
+    /// c`); so do every keyword and sub-command (`SET DEFAULT 'a'` is not `DROP DEFAULT`).
     pub fingerprint: String,
 }
 
@@ -339,9 +340,16 @@ fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, C
         FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,
     )
     .map_err(parser_error)?;
+    // The fingerprint drops more than constants (`ALTER COLUMN memo SET DEFAULT 'a'` and `...
+    // DROP DEFAULT` share one), and a run-wide approval must cover only statements with the
+    // same effect. So the shape is the fingerprint and a digest of the text with only its
+    // constants replaced (pg_query's normalize keeps every keyword, name and sub-command);
+    // a text normalize cannot read counts as itself.
+    let normalized = parser::normalize(sql).unwrap_or_else(|_| sql.to_owned());
+    let digest = crate::archive::Sha256::of(normalized.as_bytes()).to_hex();
     Ok(Classification {
         statements,
-        fingerprint: fingerprint.hex,
+        fingerprint: format!("{}-{}", fingerprint.hex, &digest[..16]),
     })
 }
 

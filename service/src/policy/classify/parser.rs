@@ -37,6 +37,10 @@ pub(super) fn fingerprint(
     locked(|| pg_query::fingerprint(sql, options, fingerprint))
 }
 
+pub(super) fn normalize(sql: &str) -> pg_query::Result<String> {
+    locked(|| pg_query::normalize(sql))
+}
+
 pub(super) fn parse_plpgsql(sql: &str) -> pg_query::Result<serde_json::Value> {
     locked(|| pg_query::parse_plpgsql(sql))
 }
