@@ -59,3 +59,15 @@ SELECT count(*) FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.total > 5
 SELECT id FROM cards WHERE pan IS NOT NULL AND id = 1
 SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'orders'
 SELECT histogram_bounds FROM pg_stats WHERE tablename = 'cards' LIMIT 5
+SELECT r.x FROM cards c JOIN LATERAL (SELECT c.holder AS x) r ON true WHERE c.id = 1
+SELECT j.id FROM cards c JOIN orders o USING (id) AS j WHERE j.id = 1
+SELECT r.f1 FROM (SELECT ROW(holder) AS r FROM cards WHERE id = 1) s
+CREATE TEMP TABLE scratch (id int, note text)
+CREATE TABLE holder_copy AS SELECT id, holder FROM cards WHERE id = 1
+ALTER TABLE orders RENAME COLUMN note TO remark
+ALTER TABLE orders ADD COLUMN pan_last4 text
+SELECT pan COLLATE pg_catalog."C" FROM cards WHERE id = 1
+SELECT id FROM cards WHERE pan COLLATE "C" = '4111111111111111'
+CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql RETURN x + 1
+INSERT INTO cards (id, cvv) SELECT id + 200, cvv FROM cards WHERE id = 1
+UPDATE cards SET cvv = pan WHERE id = 201

@@ -216,3 +216,65 @@ SELECT reverse(query_to_xml('SELECT pan FROM cards', true, true, '')::text)
 SELECT reverse(table_to_xml('cards', true, true, '')::text)
 SELECT reverse(cursor_to_xml('c', 1, true, true, '')::text)
 SELECT ts_stat('SELECT to_tsvector(pan) FROM cards')
+-- A masked-whole value copied into a card-number column: its characters become revealable.
+INSERT INTO cards (id, pan) SELECT id + 1000, cvv FROM cards WHERE id = 1
+UPDATE cards SET pan = cvv WHERE id = 1
+-- Names Postgres resolves that the walk did not: a LATERAL right side of a JOIN sees the left,
+-- `r.f1` is a field of a column `r`, `USING (...) AS j`, `s.f` is `f(s)`, NEW/OLD in rules.
+SELECT reverse(r.f1) FROM (SELECT ROW(pan) AS r FROM cards) s LIMIT 1
+SELECT r.x FROM cards c(i, p) JOIN LATERAL (SELECT reverse(p) AS x) r ON true WHERE i = 1
+SELECT r.x FROM cards c(i, p) JOIN LATERAL (SELECT reverse(c.p) AS x) r ON true WHERE c.i = 1
+SELECT u.x FROM orders o, cards c JOIN LATERAL (SELECT reverse(pan) AS x) u ON true WHERE c.id = 1
+SELECT reverse(j.p) FROM cards c(i, p) JOIN cards d(i, p) USING (p) AS j LIMIT 1
+SELECT c.row_to_json FROM cards c WHERE id = 1
+SELECT s.row_to_json FROM (SELECT pan, cvv FROM cards WHERE id = 1) s
+CREATE RULE r AS ON UPDATE TO cards DO ALSO INSERT INTO loot (x) VALUES (NEW::text)
+-- Objects named like what the allow-list trusts: `count(text)` beats the built-in
+-- `count("any")` whatever the search_path; renames, types, domains and collations too.
+CREATE AGGREGATE count(text) (sfunc = textcat, stype = text)
+ALTER FUNCTION f(text) RENAME TO length
+ALTER AGGREGATE a(text) RENAME TO count
+CREATE DOMAIN text AS pg_catalog.text CHECK (VALUE <> '')
+CREATE TYPE count AS RANGE (subtype = int4)
+CREATE TYPE r AS RANGE (subtype = int4, multirange_type_name = length)
+CREATE COLLATION "C" (locale = 'C')
+-- A nondeterministic collation makes `=` match a class of values (digits made ignorable).
+SELECT id FROM cards WHERE pan COLLATE digits = '4111111111111111'
+SELECT id FROM cards WHERE pan COLLATE "und-x-icu" = '4111111111111111'
+-- A table the session makes, named like a card-data one: copies into it are allowed, and its
+-- triggers, rules and casts can send the rows anywhere.
+CREATE TEMP TABLE cards (id int, pan text, holder text, cvv text)
+CREATE TEMP TABLE cards (LIKE public.cards)
+ALTER TABLE loot RENAME TO cards
+CREATE TEMP TABLE cards AS SELECT 1 AS id, 'x' AS pan
+SELECT 'x' AS pan INTO TEMP cards
+-- SQL/JSON, SQL-standard syntax, WITHIN GROUP, WITH TIES, row comparisons and more.
+SELECT id FROM cards WHERE JSON_EXISTS(to_json(pan), '$ ? (@ like_regex "^4")')
+SELECT JSON_OBJECT('p': pan) FROM cards WHERE id = 1
+SELECT id FROM cards WHERE pan IS JSON
+SELECT JSON_ARRAY(pan) FROM cards WHERE id = 1
+SELECT JSON_ARRAYAGG(pan ORDER BY pan) FROM cards WHERE id > 0
+SELECT xmlconcat(pan::xml) FROM cards WHERE id = 1
+SELECT id FROM cards WHERE pan IS NORMALIZED
+SELECT normalize(pan) FROM cards WHERE id = 1
+SELECT EXTRACT(year FROM pan::date) FROM cards WHERE id = 1
+SELECT pan FROM cards WHERE id > 0 ORDER BY 1 FETCH FIRST 1 ROWS WITH TIES
+SELECT DISTINCT ON (pan) id FROM cards WHERE id > 0 ORDER BY pan
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY pan) FROM cards WHERE id > 0
+SELECT mode() WITHIN GROUP (ORDER BY pan) FROM cards WHERE id > 0
+SELECT text(pan) FROM cards WHERE id = 1
+SELECT id FROM cards WHERE pan OPERATOR(pg_catalog.~~) '4%'
+SELECT pan OPERATOR(pg_catalog.||) 'x' FROM cards WHERE id = 1
+SELECT id FROM cards WHERE (pan, pan) > ('4', '4')
+SELECT id FROM cards WHERE ROW(pan) = ROW('4111111111111111') AND id = 1
+SELECT id FROM cards WHERE pan = ALL (ARRAY['4'])
+SELECT id FROM cards WHERE nullif(pan, '4111111111111111') IS NULL
+SELECT id FROM cards GROUP BY id, pan HAVING pan > '4' LIMIT 1
+SELECT id FROM cards WHERE pan IS DISTINCT FROM pan || ''
+SELECT x FROM cards c, ROWS FROM (unnest(ARRAY[c.pan])) WITH ORDINALITY AS u(x, n) WHERE c.id = 1
+SELECT (SELECT x FROM (VALUES (c.pan)) v(x) ORDER BY x LIMIT 1) FROM cards c WHERE id = 1
+SELECT id FROM cards WHERE (SELECT pan) > '4'
+SELECT id FROM cards c WHERE c > ROW(1, '4', 'a', 'b')::cards
+SELECT id FROM cards c WHERE c.* > ROW(1, '4', 'a', 'b')::cards
+SELECT (ARRAY(SELECT pan FROM cards WHERE id > 0 ORDER BY id))[1:2] FROM orders LIMIT 1
+SELECT sum(length(pan)) OVER (ORDER BY pan) FROM cards WHERE id > 0

@@ -60,6 +60,14 @@ pub enum Use {
     Derived(String),
     /// Copied into something that outlives the statement or leaves the database.
     Stored(Store),
+    /// A new relation or column of this name (CREATE TABLE, ADD COLUMN, a rename): were it
+    /// named like a card-data column, copies into it would be allowed, and a table the
+    /// session creates can carry triggers, rules and casts that send its rows anywhere.
+    Defines,
+    /// `t.name` where `t` is a relation: its column `name` if it has one, else function-call
+    /// notation, `name(t)`, on the whole row (`c.row_to_json`, `c.leak` for a function that
+    /// takes the table's row type). Only the catalog can tell; the sources are whole rows.
+    RowFunction(String),
 }
 
 /// The derivations that reveal no more than PCI DSS 3.4.1 allows of a card number.
@@ -237,6 +245,22 @@ impl Analysis {
     /// client, untouched).
     fn statement(&mut self, root: NodeRef<'_>) -> Option<Vec<Col>> {
         match root {
+            _ if shadowing_name(root).is_some() => {
+                // A function, aggregate, type or collation named like one the allow-list
+                // trusts would be used instead of it wherever the session's search_path puts
+                // its schema first, or wherever it matches the argument types better
+                // (`count(text)` beats the built-in `count("any")` whatever the path).
+                let name = shadowing_name(root).unwrap_or_default();
+                self.flow(
+                    &unknown_all(),
+                    Use::Derived(format!(
+                        "a new object named {name}, like a built-in the card-data allow-list \
+                         trusts"
+                    )),
+                );
+                self.generic(root);
+                None
+            }
             NodeRef::SelectStmt(_)
             | NodeRef::InsertStmt(_)
             | NodeRef::UpdateStmt(_)
@@ -266,6 +290,8 @@ impl Analysis {
                     }
                     Some(q) => {
                         let cols = self.query(q.to_ref());
+                        let names = s.into.as_ref().map(|i| &i.col_names[..]).unwrap_or(&[]);
+                        self.define_columns(&target, names, &cols);
                         self.store_all(&cols, &Store::NewObject(target));
                     }
                     None => {}
@@ -276,6 +302,7 @@ impl Analysis {
                 if let Some(q) = s.query.as_deref().and_then(|q| q.node.as_ref()) {
                     let target = s.view.as_ref().map(relation).unwrap_or_else(unnamed);
                     let cols = self.query(q.to_ref());
+                    self.define_columns(&target, &s.aliases, &cols);
                     self.store_all(&cols, &Store::NewObject(target));
                 }
                 None
@@ -333,15 +360,72 @@ impl Analysis {
                 None
             }
             NodeRef::ExecuteStmt(_) => None,
-            NodeRef::CreateFunctionStmt(f) if shadows_allowed_function(&f.funcname) => {
-                // A function named like one the allow-list trusts would be called instead of
-                // it wherever the session's search_path puts its schema first.
-                self.flow(
-                    &unknown_all(),
-                    Use::Derived(
-                        "a function named like a built-in the card-data allow-list trusts".into(),
-                    ),
-                );
+            NodeRef::CreateStmt(c) => {
+                if let Some(rv) = &c.relation {
+                    let rel = relation(rv);
+                    let mut defined = Sources::new();
+                    for elt in &c.table_elts {
+                        match &elt.node {
+                            Some(NodeEnum::ColumnDef(d)) => {
+                                defined.insert(named(&rel, &d.colname));
+                            }
+                            Some(NodeEnum::TableLikeClause(_)) => {
+                                defined.insert(all_columns(&rel));
+                            }
+                            _ => {}
+                        }
+                    }
+                    if !c.inh_relations.is_empty() || c.of_typename.is_some() {
+                        // Columns of another relation or type: names not known here.
+                        defined.insert(all_columns(&rel));
+                    }
+                    self.flow(&defined, Use::Defines);
+                }
+                self.generic(root);
+                None
+            }
+            NodeRef::AlterTableStmt(a) => {
+                if let Some(rv) = &a.relation {
+                    let rel = relation(rv);
+                    let defined: Sources = a
+                        .cmds
+                        .iter()
+                        .filter_map(|c| match &c.node {
+                            Some(NodeEnum::AlterTableCmd(c)) => match c.def.as_deref() {
+                                Some(pb::Node {
+                                    node: Some(NodeEnum::ColumnDef(d)),
+                                }) => Some(named(&rel, &d.colname)),
+                                _ => None,
+                            },
+                            _ => None,
+                        })
+                        .collect();
+                    self.flow(&defined, Use::Defines);
+                }
+                self.generic(root);
+                None
+            }
+            NodeRef::RenameStmt(r) => {
+                if let Some(rv) = &r.relation {
+                    let rel = relation(rv);
+                    let kind = pb::ObjectType::try_from(r.rename_type)
+                        .unwrap_or(pb::ObjectType::Undefined);
+                    let defined = match kind {
+                        pb::ObjectType::ObjectColumn => named(&rel, &r.newname),
+                        pb::ObjectType::ObjectTable
+                        | pb::ObjectType::ObjectView
+                        | pb::ObjectType::ObjectMatview
+                        | pb::ObjectType::ObjectForeignTable => all_columns(&ObjectName {
+                            schema: rel.schema.clone(),
+                            name: r.newname.clone(),
+                        }),
+                        _ => {
+                            self.generic(root);
+                            return None;
+                        }
+                    };
+                    self.flow(&Sources::from([defined]), Use::Defines);
+                }
                 self.generic(root);
                 None
             }
@@ -366,7 +450,19 @@ impl Analysis {
     /// about; every value under them is derived.
     fn generic(&mut self, node: NodeRef<'_>) {
         let rel = statement_relation(node);
+        let row_names = matches!(node, NodeRef::RuleStmt(_) | NodeRef::CreateTrigStmt(_));
         self.with_relation_scope(rel, |a| {
+            if row_names && let Some(rv) = rel {
+                // NEW and OLD are whole rows of the relation: `NEW::text` is every column.
+                for name in ["new", "old"] {
+                    a.scope().items.push(Rc::new(Item {
+                        name: Some(name.into()),
+                        relation: Some(relation(rv)),
+                        colnames: Vec::new(),
+                        shape: Shape::Relation(relation(rv)),
+                    }));
+                }
+            }
             children::for_each_child(node, &mut |child| {
                 let v = a.expr_node(child);
                 a.derived(&v, "an expression in a definition");
@@ -376,6 +472,21 @@ impl Analysis {
 
     fn statement_node(&mut self, node: &pb::Node) -> Option<Vec<Col>> {
         node.node.as_ref().and_then(|n| self.statement(n.to_ref()))
+    }
+
+    /// The columns of a new relation made from a query: named by `names` (a column alias
+    /// list), else by the query's outputs.
+    fn define_columns(&mut self, target: &ObjectName, names: &[pb::Node], cols: &[Col]) {
+        let mut defined = Sources::new();
+        let mut aliases = names.iter().filter_map(string);
+        for col in cols {
+            match (aliases.next(), col) {
+                (Some(name), _) => defined.insert(named(target, name)),
+                (None, Col::One { name: Some(n), .. }) => defined.insert(named(target, n)),
+                (None, _) => defined.insert(all_columns(target)),
+            };
+        }
+        self.flow(&defined, Use::Defines);
     }
 
     fn store_all(&mut self, cols: &[Col], to: &Store) {
@@ -505,7 +616,7 @@ impl Analysis {
                 .collect()
         } else {
             for item in &s.from_clause {
-                let item = self.from_item(item);
+                let item = self.range_item(item);
                 self.scope().items.extend(item);
             }
             if let Some(w) = s.where_clause.as_deref() {
@@ -538,6 +649,12 @@ impl Analysis {
                     .and_then(|i| i.rel.as_ref())
                     .map(relation)
                     .unwrap_or_else(unnamed);
+                let names = s
+                    .into_clause
+                    .as_ref()
+                    .map(|i| &i.col_names[..])
+                    .unwrap_or(&[]);
+                self.define_columns(&target, names, &cols);
                 self.store_all(&cols, &Store::NewObject(target));
             }
             cols
@@ -767,7 +884,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         let target = self.target_item(s.relation.as_ref());
         for item in &s.from_clause {
-            let item = self.from_item(item);
+            let item = self.range_item(item);
             self.scope().items.extend(item);
         }
         self.set_list(target.as_ref(), &s.target_list);
@@ -782,7 +899,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         self.target_item(s.relation.as_ref());
         for item in &s.using_clause {
-            let item = self.from_item(item);
+            let item = self.range_item(item);
             self.scope().items.extend(item);
         }
         if let Some(w) = s.where_clause.as_deref() {
@@ -796,7 +913,7 @@ impl Analysis {
         self.with_clause(s.with_clause.as_ref());
         let target = self.target_item(s.relation.as_ref());
         if let Some(src) = s.source_relation.as_deref() {
-            let item = self.from_item(src);
+            let item = self.range_item(src);
             self.scope().items.extend(item);
         }
         if let Some(on) = s.join_condition.as_deref() {
@@ -837,7 +954,7 @@ impl Analysis {
     }
 
     /// A FROM item; joins without an alias put both sides in scope.
-    fn from_item(&mut self, node: &pb::Node) -> Vec<Rc<Item>> {
+    fn range_item(&mut self, node: &pb::Node) -> Vec<Rc<Item>> {
         match &node.node {
             Some(NodeEnum::RangeVar(rv)) => {
                 let unqualified = rv.schemaname.is_empty() && rv.catalogname.is_empty();
@@ -883,29 +1000,36 @@ impl Analysis {
                 )]
             }
             Some(NodeEnum::JoinExpr(j)) => {
+                self.scope();
+                let level = self.scopes.len();
                 let mut left = j
                     .larg
                     .as_deref()
-                    .map(|l| self.from_item(l))
+                    .map(|l| self.range_item(l))
                     .unwrap_or_default();
+                // The right side may be LATERAL: it sees the left; ON sees both.
+                self.scope().items.extend(left.iter().cloned());
                 let right = j
                     .rarg
                     .as_deref()
-                    .map(|r| self.from_item(r))
+                    .map(|r| self.range_item(r))
                     .unwrap_or_default();
+                self.scope().items.extend(right.iter().cloned());
                 left.extend(right);
-                // ON sees both sides.
-                let level = self.scopes.len();
-                self.scope().items.extend(left.iter().cloned());
                 if let Some(q) = j.quals.as_deref() {
                     let v = self.expr(q);
                     self.derived(&v, "a JOIN condition");
                 }
+                let mut using = Vec::new();
                 if !j.using_clause.is_empty() {
                     // USING compares the named columns of both sides for equality.
                     for name in j.using_clause.iter().filter_map(string) {
                         let v = self.resolve(&[name]);
                         self.flow(&v, Use::Reveals(Reveal::Equality));
+                        using.push(Col::One {
+                            name: Some(name.to_owned()),
+                            sources: v,
+                        });
                     }
                 }
                 if j.is_natural {
@@ -915,19 +1039,24 @@ impl Analysis {
                 let scope = &mut self.scopes[level - 1];
                 let keep = scope.items.len() - left.len();
                 scope.items.truncate(keep);
-                match &j.alias {
+                let mut items = match &j.alias {
                     Some(alias) => {
                         let cols = left.into_iter().map(Col::Expand).collect();
                         vec![derived_item(Some(alias), cols)]
                     }
                     None => left,
+                };
+                if let Some(alias) = &j.join_using_alias {
+                    // `JOIN ... USING (pan) AS j`: `j.pan` is the merged column.
+                    items.push(derived_item(Some(alias), using));
                 }
+                items
             }
             Some(NodeEnum::RangeTableSample(t)) => {
                 let mut items = t
                     .relation
                     .as_deref()
-                    .map(|r| self.from_item(r))
+                    .map(|r| self.range_item(r))
                     .unwrap_or_default();
                 let mut v = Sources::new();
                 for a in t.args.iter().chain(t.repeatable.as_deref()) {
@@ -979,7 +1108,7 @@ impl Analysis {
     /// The sources of a column reference (`pan`, `c.pan`, `public.cards.pan`, a whole-row
     /// `c`). A bare name is looked up in every item of every scope level: without the catalog
     /// it cannot be told which relation has it, so all that might are named.
-    fn resolve(&self, parts: &[&str]) -> Sources {
+    fn resolve(&mut self, parts: &[&str]) -> Sources {
         let mut v = Sources::new();
         match parts {
             [] => {}
@@ -1004,15 +1133,44 @@ impl Analysis {
                     });
                 }
             }
-            [qualifier @ .., name] => match self.find_item(qualifier) {
-                Some(item) => v.extend(name_of(&item, name).unwrap_or_default()),
-                None => {
+            [_, ..] => {
+                // As Postgres reads `a.b.c`: the longest qualifier that names a FROM item
+                // (`schema.table.column`, then `table.column` and a field of it), else a
+                // column of a composite type and fields of it (`r.f1` is field `f1` of a
+                // column `r`, which may hold a whole card row or `ROW(pan)`).
+                for k in (1..parts.len()).rev() {
+                    let Some(item) = self.find_item(&parts[..k]) else {
+                        continue;
+                    };
+                    match name_of(&item, parts[k]) {
+                        Some(s) => {
+                            if let Shape::Relation(rel) = &item.shape
+                                && !item.colnames.iter().any(|c| c == parts[k])
+                            {
+                                self.flow(
+                                    &Sources::from([all_columns(rel)]),
+                                    Use::RowFunction(parts[k].to_owned()),
+                                );
+                            }
+                            v.extend(s)
+                        }
+                        None => {
+                            // Not a column of it: `s.f` is function-call notation, `f(s)`, on
+                            // the whole row.
+                            let all = all_of(&item);
+                            self.derived(&all, format!("{}() in function-call notation", parts[k]));
+                        }
+                    }
+                    return v;
+                }
+                v.extend(self.resolve(&parts[..1]));
+                for name in [parts[0], parts[parts.len() - 1]] {
                     v.insert(Source {
                         relation: None,
-                        column: Column::Name((*name).to_owned()),
+                        column: Column::Name(name.to_owned()),
                     });
                 }
-            },
+            }
         }
         v
     }
@@ -1060,7 +1218,18 @@ impl Analysis {
                     Sources::new()
                 }
             }
-            NodeRef::CollateClause(c) => self.expr_opt(c.arg.as_deref()),
+            NodeRef::CollateClause(c) => {
+                let v = self.expr_opt(c.arg.as_deref());
+                if is_trusted_collation(&c.collname) {
+                    v
+                } else {
+                    // A nondeterministic collation makes `=` match many values (digits made
+                    // ignorable, say): the equality test is no longer one guess.
+                    let names: Vec<&str> = c.collname.iter().filter_map(string).collect();
+                    self.derived(&v, format!("COLLATE {}", names.join(".")));
+                    Sources::new()
+                }
+            }
             NodeRef::FuncCall(f) => self.func_call(f),
             NodeRef::AExpr(e) => self.a_expr(e),
             NodeRef::BoolExpr(b) => {
@@ -1318,25 +1487,96 @@ impl Analysis {
     }
 }
 
-/// Whether a new function's name is one the allow-list trusts.
-fn shadows_allowed_function(funcname: &[pb::Node]) -> bool {
-    funcname.last().and_then(string).is_some_and(|n| {
-        matches!(
-            n.to_ascii_lowercase().as_str(),
-            "count"
-                | "length"
-                | "char_length"
-                | "character_length"
-                | "octet_length"
-                | "bit_length"
-                | "left"
-                | "right"
-                | "substr"
-                | "substring"
-                | "text"
-                | "varchar"
-        )
-    })
+/// The name a statement gives a new function, aggregate, type, domain or collation, or
+/// renames one to, when it is a name the allow-list trusts.
+fn shadowing_name(root: NodeRef<'_>) -> Option<String> {
+    let last = |names: &[pb::Node]| names.last().and_then(string).map(str::to_owned);
+    let mut names: Vec<String> = Vec::new();
+    match root {
+        NodeRef::CreateFunctionStmt(f) => names.extend(last(&f.funcname)),
+        NodeRef::DefineStmt(d) => names.extend(last(&d.defnames)),
+        NodeRef::CreateDomainStmt(d) => names.extend(last(&d.domainname)),
+        NodeRef::CompositeTypeStmt(t) => {
+            names.extend(t.typevar.as_ref().map(|r| r.relname.clone()))
+        }
+        NodeRef::CreateEnumStmt(t) => names.extend(last(&t.type_name)),
+        NodeRef::CreateRangeStmt(t) => {
+            // A range type's constructor functions are named like it, and so are its
+            // multirange type's.
+            names.extend(last(&t.type_name));
+            for p in &t.params {
+                if let Some(NodeEnum::DefElem(d)) = &p.node
+                    && let Some(NodeEnum::TypeName(tn)) =
+                        d.arg.as_deref().and_then(|a| a.node.as_ref())
+                {
+                    names.extend(last(&tn.names));
+                }
+            }
+        }
+        NodeRef::RenameStmt(r) => {
+            let kind = pb::ObjectType::try_from(r.rename_type).unwrap_or(pb::ObjectType::Undefined);
+            if matches!(
+                kind,
+                pb::ObjectType::ObjectFunction
+                    | pb::ObjectType::ObjectAggregate
+                    | pb::ObjectType::ObjectProcedure
+                    | pb::ObjectType::ObjectRoutine
+                    | pb::ObjectType::ObjectType
+                    | pb::ObjectType::ObjectDomain
+                    | pb::ObjectType::ObjectCollation
+            ) {
+                names.push(r.newname.clone());
+            }
+        }
+        _ => {}
+    }
+    names.into_iter().find(|n| is_trusted_name(n))
+}
+
+/// The functions, types and collations the allow-list trusts by name.
+fn is_trusted_name(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "count"
+            | "length"
+            | "char_length"
+            | "character_length"
+            | "octet_length"
+            | "bit_length"
+            | "left"
+            | "right"
+            | "substr"
+            | "substring"
+            | "text"
+            | "varchar"
+    ) || TRUSTED_COLLATIONS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// Deterministic built-in collations: under them `=` is equality of the characters.
+const TRUSTED_COLLATIONS: &[&str] = &["C", "POSIX", "default", "ucs_basic", "pg_c_utf8", "unicode"];
+
+fn is_trusted_collation(collname: &[pb::Node]) -> bool {
+    let names: Vec<&str> = collname.iter().filter_map(string).collect();
+    match names.as_slice() {
+        [name] | ["pg_catalog", name] => TRUSTED_COLLATIONS.contains(name),
+        _ => false,
+    }
+}
+
+fn named(rel: &ObjectName, column: &str) -> Source {
+    Source {
+        relation: Some(rel.clone()),
+        column: Column::Name(column.to_owned()),
+    }
+}
+
+fn all_columns(rel: &ObjectName) -> Source {
+    Source {
+        relation: Some(rel.clone()),
+        column: Column::All,
+    }
 }
 
 /// Whether a node is a constant or a parameter (possibly cast): one value chosen by the client.
@@ -1359,7 +1599,7 @@ fn allowed_derivation(name: &str, args: &[pb::Node], star: bool) -> Option<Revea
             _ => None,
         }
     };
-    let small = |n: i64, max: i64| (1..=max).contains(&n).then(|| n as u8);
+    let small = |n: i64, max: i64| (1..=max).contains(&n).then_some(n as u8);
     match (name, args.len()) {
         ("count", 1) if !star => Some(Reveal::Count),
         ("length" | "char_length" | "character_length" | "octet_length" | "bit_length", 1) => {
