@@ -8,7 +8,7 @@ SELECT id, right(pan, 4), left(pan, 6) FROM cards WHERE id = 1
 SELECT substr(pan, 1, 6) FROM cards WHERE id = 1
 SELECT pg_catalog.right(pan, 4) FROM cards WHERE id = 1
 SELECT left(pan, 6) || '******' || right(pan, 4) FROM cards WHERE id = 1
-SELECT count(pan), count(DISTINCT pan), count(*) FROM cards
+SELECT count(pan), count(*) FROM cards
 SELECT length(pan), char_length(pan), octet_length(pan) FROM cards WHERE id = 1
 SELECT id FROM cards WHERE pan = $1
 SELECT id FROM cards WHERE pan = '4111111111111111'
@@ -29,8 +29,6 @@ SELECT p FROM cards c(i, p) WHERE i = 1
 SELECT o.total, c.holder FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = 1
 SELECT "cards"."id", "cards"."pan" FROM "cards" WHERE "cards"."id" = $1 LIMIT $2
 SELECT holder, count(*) FROM cards GROUP BY holder ORDER BY holder
-SELECT pan, count(*) FROM cards GROUP BY pan HAVING count(*) > 1 LIMIT 10
-SELECT DISTINCT pan FROM cards WHERE id > 0
 SELECT id FROM cards ORDER BY id LIMIT 10
 SELECT * FROM cards WHERE id = 1 FOR UPDATE
 INSERT INTO cards (id, pan, holder) VALUES (2, '4111111111111111', 'B')
@@ -71,3 +69,6 @@ SELECT id FROM cards WHERE pan COLLATE "C" = '4111111111111111'
 CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql RETURN x + 1
 INSERT INTO cards (id, cvv) SELECT id + 200, cvv FROM cards WHERE id = 1
 UPDATE cards SET cvv = pan WHERE id = 201
+SELECT pan FROM (SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards WHERE id = 2) u LIMIT 2
+SELECT DISTINCT holder FROM cards WHERE id > 0
+SELECT holder, count(pan) FROM cards GROUP BY holder LIMIT 10

@@ -278,3 +278,17 @@ SELECT id FROM cards c WHERE c > ROW(1, '4', 'a', 'b')::cards
 SELECT id FROM cards c WHERE c.* > ROW(1, '4', 'a', 'b')::cards
 SELECT (ARRAY(SELECT pan FROM cards WHERE id > 0 ORDER BY id))[1:2] FROM orders LIMIT 1
 SELECT sum(length(pan)) OVER (ORDER BY pan) FROM cards WHERE id > 0
+-- Grouping, DISTINCT, PARTITION BY, USING/NATURAL joins and set operations compare rows with one
+-- another: with rows of guesses (inserted into cards, or a UNION ALL of guesses) they test them
+-- all in one statement.
+SELECT max(g) FROM (SELECT pan, NULL AS g FROM cards WHERE id = 1 UNION ALL SELECT x, reverse(x) FROM guesses) u GROUP BY pan HAVING count(*) > 1
+SELECT max(id) FROM cards GROUP BY pan HAVING count(*) > 1 LIMIT 1
+SELECT pan, count(*) FROM cards GROUP BY pan HAVING count(*) > 1 LIMIT 10
+SELECT DISTINCT pan FROM cards WHERE id > 0
+SELECT count(DISTINCT pan) FROM cards WHERE id > 0
+SELECT id, count(*) OVER (PARTITION BY pan) FROM cards WHERE id > 0
+SELECT reverse(g.x) FROM guesses g, LATERAL (SELECT pan FROM cards WHERE id = 1 INTERSECT SELECT g.x) s
+SELECT count(*) FROM (SELECT x FROM guesses EXCEPT SELECT pan FROM cards WHERE id = 1) e
+SELECT count(*) FROM (SELECT pan FROM cards WHERE id = 1 UNION SELECT x FROM guesses) u
+SELECT c.id, reverse(g.y) FROM cards c JOIN (SELECT x AS pan, x AS y FROM guesses) g USING (pan) WHERE c.id = 1
+SELECT c.id FROM cards c NATURAL JOIN (SELECT x AS pan FROM guesses) g WHERE c.id = 1

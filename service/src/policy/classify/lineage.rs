@@ -79,10 +79,12 @@ pub enum Reveal {
     Trailing(u8),
     /// `length(x)` and its siblings.
     Length,
-    /// `count(x)`, `count(DISTINCT x)`.
+    /// `count(x)` (not `count(DISTINCT x)`, which compares rows).
     Count,
     /// `x = <constant or parameter>`, `x <> ...`, `x IN (<at most MAX_IN_LIST constants>)`,
-    /// `x IS [NOT] DISTINCT FROM <constant>`, `CASE x WHEN <constant>`.
+    /// `x IS [NOT] DISTINCT FROM <constant>`, `CASE x WHEN <constant>`. Not grouping,
+    /// DISTINCT, PARTITION BY, USING/NATURAL joins or set operations: they compare rows with
+    /// one another, and rows may be guesses.
     Equality,
 }
 
@@ -118,6 +120,9 @@ pub struct Output {
     pub name: Option<String>,
     pub sources: Vec<Source>,
 }
+
+/// Why grouping, DISTINCT, set operations and joins on a column are not equality tests.
+const ROWS_WHY: &str = "compares rows with one another, and the session may add rows of guesses";
 
 /// An `IN (...)` list longer than this is a batch of guesses, not an equality test.
 pub const MAX_IN_LIST: usize = 32;
@@ -591,6 +596,16 @@ impl Analysis {
                 .as_deref()
                 .map(|r| self.query(NodeRef::SelectStmt(r)))
                 .unwrap_or_default();
+            if op != pb::SetOperation::SetopUnion || !s.all {
+                // UNION (without ALL), INTERSECT and EXCEPT compare the rows of both sides.
+                let all: Sources = left.iter().chain(&right).flat_map(col_sources).collect();
+                let how = match op {
+                    pb::SetOperation::SetopIntersect => "INTERSECT",
+                    pb::SetOperation::SetopExcept => "EXCEPT",
+                    _ => "UNION",
+                };
+                self.derived(&all, format!("{how}, which {ROWS_WHY}"));
+            }
             set_operation(left, right)
         } else if !s.values_lists.is_empty() {
             let mut columns: Vec<Sources> = Vec::new();
@@ -624,9 +639,11 @@ impl Analysis {
                 self.derived(&v, "a WHERE condition");
             }
             for g in &s.group_clause {
-                // Grouping compares for equality only.
+                // Grouping compares rows with one another, not with one value the client
+                // chose: rows of guesses (inserted into the card table, or a UNION ALL of a
+                // VALUES list) would be grouped with the card that matches.
                 let v = self.expr(g);
-                self.flow(&v, Use::Reveals(Reveal::Equality));
+                self.derived(&v, format!("GROUP BY, which {ROWS_WHY}"));
             }
             if let Some(h) = s.having_clause.as_deref() {
                 let v = self.expr(h);
@@ -638,9 +655,14 @@ impl Analysis {
                 }
             }
             let cols = self.target_list(&s.target_list);
+            if s.distinct_clause.iter().any(|d| d.node.is_none()) {
+                // Plain DISTINCT: every output column.
+                let all: Sources = cols.iter().flat_map(col_sources).collect();
+                self.derived(&all, format!("DISTINCT, which {ROWS_WHY}"));
+            }
             for d in &s.distinct_clause {
                 let v = self.order_or_group_ref(d, &cols);
-                self.flow(&v, Use::Reveals(Reveal::Equality));
+                self.derived(&v, format!("DISTINCT, which {ROWS_WHY}"));
             }
             if s.into_clause.is_some() {
                 let target = s
@@ -703,7 +725,7 @@ impl Analysis {
     fn window(&mut self, w: &pb::WindowDef) {
         for p in &w.partition_clause {
             let v = self.expr(p);
-            self.flow(&v, Use::Reveals(Reveal::Equality));
+            self.derived(&v, format!("PARTITION BY, which {ROWS_WHY}"));
         }
         for o in &w.order_clause {
             if let Some(NodeEnum::SortBy(by)) = &o.node
@@ -1025,7 +1047,7 @@ impl Analysis {
                     // USING compares the named columns of both sides for equality.
                     for name in j.using_clause.iter().filter_map(string) {
                         let v = self.resolve(&[name]);
-                        self.flow(&v, Use::Reveals(Reveal::Equality));
+                        self.derived(&v, format!("JOIN ... USING, which {ROWS_WHY}"));
                         using.push(Col::One {
                             name: Some(name.to_owned()),
                             sources: v,
@@ -1034,7 +1056,7 @@ impl Analysis {
                 }
                 if j.is_natural {
                     let all: Sources = left.iter().flat_map(|i| all_of(i)).collect();
-                    self.flow(&all, Use::Reveals(Reveal::Equality));
+                    self.derived(&all, format!("NATURAL JOIN, which {ROWS_WHY}"));
                 }
                 let scope = &mut self.scopes[level - 1];
                 let keep = scope.items.len() - left.len();
@@ -1377,7 +1399,11 @@ impl Analysis {
             self.window(w);
         }
         let args: Vec<Sources> = f.args.iter().map(|a| self.expr(a)).collect();
-        let plain = builtin && !f.func_variadic && f.over.is_none() && f.agg_order.is_empty();
+        let plain = builtin
+            && !f.func_variadic
+            && !f.agg_distinct
+            && f.over.is_none()
+            && f.agg_order.is_empty();
         let reveal = if plain {
             allowed_derivation(name, &f.args, f.agg_star)
         } else {
