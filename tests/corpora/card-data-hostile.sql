@@ -292,3 +292,8 @@ SELECT count(*) FROM (SELECT x FROM guesses EXCEPT SELECT pan FROM cards WHERE i
 SELECT count(*) FROM (SELECT pan FROM cards WHERE id = 1 UNION SELECT x FROM guesses) u
 SELECT c.id, reverse(g.y) FROM cards c JOIN (SELECT x AS pan, x AS y FROM guesses) g USING (pan) WHERE c.id = 1
 SELECT c.id FROM cards c NATURAL JOIN (SELECT x AS pan FROM guesses) g WHERE c.id = 1
+-- A copy by position into a table whose column order is not known: the card number may land in
+-- any column of it.
+INSERT INTO cards SELECT id + 1000, holder, pan FROM cards WHERE id = 1
+MERGE INTO cards t USING cards s ON t.id = s.id + 1000 WHEN NOT MATCHED THEN INSERT VALUES (s.id + 1000, s.holder, s.pan)
+WITH moved AS (UPDATE cards SET holder = holder WHERE id = 1 RETURNING id, cvv) INSERT INTO cards (id, pan) SELECT id + 3000, cvv FROM moved

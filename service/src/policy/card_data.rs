@@ -440,8 +440,11 @@ impl Checker<'_> {
                     // A masked-whole value (a CVV) copied into a card-number column would
                     // have its first six and last four characters revealable, and would leave
                     // unmasked wherever masking recognises card numbers by their form.
-                    self.hits(target, depth).iter().any(|t| {
-                        t.through_derived_view.is_none() && t.class.at_least_as_strict(hit.class)
+                    self.target_columns(target).iter().all(|column| {
+                        self.hits(column, depth).iter().any(|t| {
+                            t.through_derived_view.is_none()
+                                && t.class.at_least_as_strict(hit.class)
+                        })
                     })
                 }
                 Use::Stored(_) | Use::Defines | Use::RowFunction(_) => false,
@@ -454,6 +457,42 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The columns a copy may land in: a named one, or a position the catalog resolves. A
+    /// position or `*` it cannot resolve is every column (`INSERT INTO cards SELECT id, holder,
+    /// pan` puts the card number into the third, whatever its name): `None` of them is
+    /// known to be card data, so the copy is refused.
+    fn target_columns(&self, target: &Source) -> Vec<Source> {
+        let unknown = || {
+            vec![Source {
+                relation: None,
+                column: Column::Name(String::new()),
+            }]
+        };
+        let k = match &target.column {
+            Column::Name(_) => return vec![target.clone()],
+            Column::Position(k) => usize::try_from(*k).ok().and_then(|k| k.checked_sub(1)),
+            Column::All => None,
+        };
+        let (Some(k), Some(rel)) = (k, &target.relation) else {
+            return unknown();
+        };
+        let infos = self.relations.get(rel).filter(|set| !set.is_empty());
+        let Some(infos) = infos else {
+            return unknown();
+        };
+        let mut columns = Vec::new();
+        for info in infos {
+            match info.columns.get(k) {
+                Some(name) => columns.push(Source {
+                    relation: target.relation.clone(),
+                    column: Column::Name(name.clone()),
+                }),
+                None => return unknown(),
+            }
+        }
+        columns
     }
 
     /// `t.name` on a relation `t`: a column when the catalog lists one of that name (or, with
