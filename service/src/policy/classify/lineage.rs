@@ -194,12 +194,25 @@ struct Scope {
 #[derive(Default)]
 struct Analysis {
     flows: BTreeSet<Flow>,
+    /// Per source, how many values the statement tests it for equality with: past
+    /// MAX_IN_LIST, however written (`OR` chains, `CASE` arms, subqueries), a batch of guesses.
+    equalities: std::collections::BTreeMap<Source, usize>,
     /// Innermost last.
     scopes: Vec<Scope>,
 }
 
 impl Analysis {
-    fn finish(self, outputs: Option<Vec<Col>>) -> Lineage {
+    fn finish(mut self, outputs: Option<Vec<Col>>) -> Lineage {
+        let batch: Sources = self
+            .equalities
+            .iter()
+            .filter(|(_, n)| **n > MAX_IN_LIST)
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.derived(
+            &batch,
+            format!("more than {MAX_IN_LIST} equality tests in one statement (a batch of guesses)"),
+        );
         let (outputs, outputs_exact) = match outputs {
             Some(cols) => {
                 let exact = cols.iter().all(|c| matches!(c, Col::One { .. }));
@@ -238,6 +251,14 @@ impl Analysis {
                 usage,
             });
         }
+    }
+
+    /// An equality test of `sources` against `values` constants or parameters.
+    fn equality(&mut self, sources: &Sources, values: usize) {
+        for s in sources {
+            *self.equalities.entry(s.clone()).or_default() += values;
+        }
+        self.flow(sources, Use::Reveals(Reveal::Equality));
     }
 
     fn derived(&mut self, sources: &Sources, how: impl Into<String>) {
@@ -1285,7 +1306,7 @@ impl Analysis {
                         let v = self.expr_opt(cond);
                         self.derived(&v, "a CASE comparison");
                         if constant {
-                            self.flow(&subject, Use::Reveals(Reveal::Equality));
+                            self.equality(&subject, 1);
                         } else {
                             self.derived(&subject, "a CASE comparison with an expression");
                         }
@@ -1453,7 +1474,7 @@ impl Analysis {
                 r.extend(self.expr(item));
             }
             if builtin_op && constants {
-                self.flow(&l, Use::Reveals(Reveal::Equality));
+                self.equality(&l, list.len());
             } else {
                 self.derived(&l, "an IN list of expressions or many values");
             }
@@ -1466,7 +1487,7 @@ impl Analysis {
             let r_const = e.rexpr.as_deref().is_some_and(is_constant);
             for (side, other_const) in [(&l, r_const), (&r, l_const)] {
                 if other_const {
-                    self.flow(side, Use::Reveals(Reveal::Equality));
+                    self.equality(side, 1);
                 } else {
                     self.derived(side, "a comparison with an expression or column");
                 }
