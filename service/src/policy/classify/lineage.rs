@@ -124,6 +124,10 @@ pub struct Output {
 /// Why grouping, DISTINCT, set operations and joins on a column are not equality tests.
 const ROWS_WHY: &str = "compares rows with one another, and the session may add rows of guesses";
 
+/// A WITH RECURSIVE list is analysed at most this many times over before every column of it
+/// is taken to hold anything any of them holds.
+const MAX_RECURSIVE_PASSES: usize = 16;
+
 /// An `IN (...)` list longer than this is a batch of guesses, not an equality test.
 pub const MAX_IN_LIST: usize = 32;
 
@@ -558,37 +562,82 @@ impl Analysis {
 
     fn with_clause(&mut self, with: Option<&pb::WithClause>) {
         let Some(with) = with else { return };
-        for cte in &with.ctes {
-            let Some(NodeEnum::CommonTableExpr(cte)) = &cte.node else {
-                continue;
-            };
-            let colnames: Vec<String> = cte
-                .aliascolnames
-                .iter()
-                .filter_map(string)
-                .map(str::to_owned)
-                .collect();
-            let body = cte.ctequery.as_deref();
-            let mut cols = body.map(|b| self.query_node(b)).unwrap_or_default();
-            if with.recursive {
-                // A recursive CTE reads itself: a second pass sees what the first produced.
-                let first = Rc::new(Item {
-                    name: Some(cte.ctename.clone()),
-                    relation: None,
-                    colnames: colnames.clone(),
-                    shape: Shape::Query(cols),
-                });
-                self.scope().ctes.push(first);
-                cols = body.map(|b| self.query_node(b)).unwrap_or_default();
-                self.scope().ctes.pop();
-            }
-            let item = Rc::new(Item {
+        let ctes: Vec<&pb::CommonTableExpr> = with
+            .ctes
+            .iter()
+            .filter_map(|c| match &c.node {
+                Some(NodeEnum::CommonTableExpr(cte)) => Some(&**cte),
+                _ => None,
+            })
+            .collect();
+        let item = |cte: &pb::CommonTableExpr, cols: Vec<Col>| {
+            Rc::new(Item {
                 name: Some(cte.ctename.clone()),
                 relation: None,
-                colnames,
+                colnames: cte
+                    .aliascolnames
+                    .iter()
+                    .filter_map(string)
+                    .map(str::to_owned)
+                    .collect(),
                 shape: Shape::Query(cols),
-            });
-            self.scope().ctes.push(item);
+            })
+        };
+        if !with.recursive {
+            for cte in ctes {
+                let cols = cte
+                    .ctequery
+                    .as_deref()
+                    .map(|b| self.query_node(b))
+                    .unwrap_or_default();
+                let it = item(cte, cols);
+                self.scope().ctes.push(it);
+            }
+            return;
+        }
+        // WITH RECURSIVE: every CTE may read itself and any other of the list, later ones
+        // included, through any number of iterations (`SELECT c, a, b FROM r` rotates a value
+        // through the columns one step per iteration). Passes start from empty CTEs and
+        // repeat until no column gains a source.
+        let mut cols: Vec<Vec<Col>> = ctes.iter().map(|_| Vec::new()).collect();
+        let mut converged = false;
+        for _ in 0..MAX_RECURSIVE_PASSES {
+            let level = self.scope().ctes.len();
+            for (cte, c) in ctes.iter().zip(&cols) {
+                let it = item(cte, c.clone());
+                self.scope().ctes.push(it);
+            }
+            let next: Vec<Vec<Col>> = ctes
+                .iter()
+                .map(|cte| {
+                    cte.ctequery
+                        .as_deref()
+                        .map(|b| self.query_node(b))
+                        .unwrap_or_default()
+                })
+                .collect();
+            self.scope().ctes.truncate(level);
+            let shape = |all: &[Vec<Col>]| -> Vec<Vec<Sources>> {
+                all.iter()
+                    .map(|c| c.iter().map(col_sources).collect())
+                    .collect()
+            };
+            converged = shape(&next) == shape(&cols);
+            cols = next;
+            if converged {
+                break;
+            }
+        }
+        if !converged {
+            // Every column may hold anything any of them holds.
+            let all: Sources = cols.iter().flatten().flat_map(col_sources).collect();
+            for c in &mut cols {
+                *c = vec![Col::Any(all.clone())];
+            }
+        }
+        for (cte, c) in ctes.iter().zip(cols) {
+            let it = item(cte, c);
+            self.scope().ctes.push(it);
         }
     }
 
