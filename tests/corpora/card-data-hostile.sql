@@ -342,3 +342,7 @@ SELECT (SELECT count(*) FROM cards WHERE pan = '4111110000000000'), (SELECT coun
 -- WITH RECURSIVE: a value moves one column per iteration; a CTE reads a later one.
 WITH RECURSIVE r(a, b, c, n) AS (SELECT '', '', pan, 1 FROM cards WHERE id = 1 UNION ALL SELECT c, a, b, n + 1 FROM r WHERE n < 3) SELECT reverse(b) FROM r
 WITH RECURSIVE a AS (SELECT * FROM b), b(p) AS (SELECT pan FROM cards) SELECT reverse(p) FROM a LIMIT 1
+-- GROUP BY an output column's position or name.
+SELECT pan, max(id) FROM cards GROUP BY 1 HAVING count(*) > 1 LIMIT 5
+SELECT pan AS k, max(id) FROM cards GROUP BY k HAVING count(*) > 1 LIMIT 5
+SELECT pan AS k, max(id) FROM cards GROUP BY ROLLUP (k) LIMIT 5

@@ -708,13 +708,6 @@ impl Analysis {
                 let v = self.expr(w);
                 self.derived(&v, "a WHERE condition");
             }
-            for g in &s.group_clause {
-                // Grouping compares rows with one another, not with one value the client
-                // chose: rows of guesses (inserted into the card table, or a UNION ALL of a
-                // VALUES list) would be grouped with the card that matches.
-                let v = self.expr(g);
-                self.derived(&v, format!("GROUP BY, which {ROWS_WHY}"));
-            }
             if let Some(h) = s.having_clause.as_deref() {
                 let v = self.expr(h);
                 self.derived(&v, "a HAVING condition");
@@ -725,6 +718,15 @@ impl Analysis {
                 }
             }
             let cols = self.target_list(&s.target_list);
+            for g in &s.group_clause {
+                // Grouping compares rows with one another, not with one value the client
+                // chose: rows of guesses (inserted into the card table, or a UNION ALL of a
+                // VALUES list) would be grouped with the card that matches.
+                // An output column's name or position (`GROUP BY 1`, `GROUP BY k` of `pan AS k`)
+                // or an expression.
+                let v = self.group_ref(g, &cols);
+                self.derived(&v, format!("GROUP BY, which {ROWS_WHY}"));
+            }
             if s.distinct_clause.iter().any(|d| d.node.is_none()) {
                 // Plain DISTINCT: every output column.
                 let all: Sources = cols.iter().flat_map(col_sources).collect();
@@ -767,6 +769,27 @@ impl Analysis {
             self.derived(&v, "LIMIT or OFFSET");
         }
         cols
+    }
+
+    /// A GROUP BY item: as an ORDER BY item, also inside ROLLUP, CUBE and GROUPING SETS.
+    fn group_ref(&mut self, node: &pb::Node, cols: &[Col]) -> Sources {
+        match &node.node {
+            Some(NodeEnum::GroupingSet(g)) => {
+                let mut v = Sources::new();
+                for c in &g.content {
+                    v.extend(self.group_ref(c, cols));
+                }
+                v
+            }
+            Some(NodeEnum::RowExpr(r)) => {
+                let mut v = Sources::new();
+                for c in &r.args {
+                    v.extend(self.group_ref(c, cols));
+                }
+                v
+            }
+            _ => self.order_or_group_ref(node, cols),
+        }
     }
 
     /// An ORDER BY / DISTINCT ON item: an output column's name or position, or an expression.
