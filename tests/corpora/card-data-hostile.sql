@@ -228,6 +228,7 @@ SELECT u.x FROM orders o, cards c JOIN LATERAL (SELECT reverse(pan) AS x) u ON t
 SELECT reverse(j.p) FROM cards c(i, p) JOIN cards d(i, p) USING (p) AS j LIMIT 1
 SELECT c.row_to_json FROM cards c WHERE id = 1
 SELECT s.row_to_json FROM (SELECT pan, cvv FROM cards WHERE id = 1) s
+SELECT j.row_to_json FROM (cards JOIN orders ON orders.card_id = cards.id) AS j LIMIT 1
 CREATE RULE r AS ON UPDATE TO cards DO ALSO INSERT INTO loot (x) VALUES (NEW::text)
 -- Objects named like what the allow-list trusts: `count(text)` beats the built-in
 -- `count("any")` whatever the search_path; renames, types, domains and collations too.

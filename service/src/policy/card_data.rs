@@ -499,19 +499,23 @@ impl Checker<'_> {
     /// no catalog, unless it is a built-in function of a whole row); else a function applied
     /// to the whole row, card data included.
     fn row_function(&mut self, flow: &Flow, name: &str, depth: usize) -> Result<(), Refused> {
-        for source in &flow.sources {
+        // The sources are the relations a name may be a column of (both sides of a join
+        // alias): a column of any of them is a column.
+        let column = flow.sources.iter().any(|source| {
             let infos = source
                 .relation
                 .as_ref()
                 .and_then(|r| self.relations.get(r))
                 .filter(|set| !set.is_empty() && set.iter().all(|i| !i.columns.is_empty()));
-            let column = match infos {
+            match infos {
                 Some(infos) => infos.iter().any(|i| i.columns.iter().any(|c| c == name)),
                 None => !ROW_FUNCTIONS.contains(&name),
-            };
-            if column {
-                continue;
             }
+        });
+        if column {
+            return Ok(());
+        }
+        for source in &flow.sources {
             if let Some(hit) = self.hits(source, depth).into_iter().next() {
                 return Err(Refused {
                     rule: CARD_DATA_RULE,

@@ -310,6 +310,7 @@ fn function_call_notation_on_a_whole_row_is_a_function() {
         "SELECT c.leak FROM cards c WHERE id = 1",
         "SELECT cards.row_to_json FROM cards WHERE id = 1",
         "SELECT o.id FROM orders o JOIN cards c ON c.id = o.card_id WHERE c.leak IS NULL",
+        "SELECT j.leak FROM (cards JOIN orders ON orders.card_id = cards.id) AS j LIMIT 1",
     ] {
         let (action, rule, reason) = decide(&rules, sql, &catalog);
         assert_eq!(action, Action::Deny, "{sql}: {reason}");
@@ -319,6 +320,7 @@ fn function_call_notation_on_a_whole_row_is_a_function() {
         "SELECT c.holder, c.pan FROM cards c WHERE c.id = 1",
         "SELECT o.note FROM orders o WHERE o.id = 1",
         "SELECT o.total, c.holder FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = 1",
+        "SELECT j.total, j.holder FROM (cards JOIN orders ON orders.card_id = cards.id) AS j LIMIT 1",
     ] {
         let (action, _, reason) = decide(&rules, sql, &catalog);
         assert_eq!(action, Action::Allow, "{sql}: {reason}");

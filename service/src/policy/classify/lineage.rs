@@ -1259,14 +1259,13 @@ impl Analysis {
                     };
                     match name_of(&item, parts[k]) {
                         Some(s) => {
-                            if let Shape::Relation(rel) = &item.shape
-                                && !item.colnames.iter().any(|c| c == parts[k])
-                            {
-                                self.flow(
-                                    &Sources::from([all_columns(rel)]),
-                                    Use::RowFunction(parts[k].to_owned()),
-                                );
+                            // A column of a relation in it, or function-call notation: the
+                            // catalog tells (a join alias holds the columns of both sides).
+                            let mut relations = Sources::new();
+                            if !item.colnames.iter().any(|c| c == parts[k]) {
+                                expanded_relations(&item, parts[k], &mut relations);
                             }
+                            self.flow(&relations, Use::RowFunction(parts[k].to_owned()));
                             v.extend(s)
                         }
                         None => {
@@ -1826,6 +1825,31 @@ fn col_sources(col: &Col) -> Sources {
     match col {
         Col::One { sources, .. } | Col::Any(sources) => sources.clone(),
         Col::Expand(item) => all_of(item),
+    }
+}
+
+/// The relations whose columns an item exposes by name where `name` is not one of its
+/// known output columns.
+fn expanded_relations(item: &Item, name: &str, out: &mut Sources) {
+    match &item.shape {
+        Shape::Relation(rel) => {
+            out.insert(all_columns(rel));
+        }
+        Shape::Query(cols) => {
+            if cols
+                .iter()
+                .any(|c| matches!(c, Col::One { name: Some(n), .. } if n == name))
+            {
+                return;
+            }
+            for c in cols {
+                if let Col::Expand(inner) = c
+                    && !inner.colnames.iter().any(|n| n == name)
+                {
+                    expanded_relations(inner, name, out);
+                }
+            }
+        }
     }
 }
 
