@@ -8,7 +8,7 @@ SELECT id, right(pan, 4), left(pan, 6) FROM cards WHERE id = 1
 SELECT substr(pan, 1, 6) FROM cards WHERE id = 1
 SELECT pg_catalog.right(pan, 4) FROM cards WHERE id = 1
 SELECT left(pan, 6) || '******' || right(pan, 4) FROM cards WHERE id = 1
-SELECT count(pan), count(DISTINCT pan), count(*) FROM cards
+SELECT count(pan), count(*) FROM cards
 SELECT length(pan), char_length(pan), octet_length(pan) FROM cards WHERE id = 1
 SELECT id FROM cards WHERE pan = $1
 SELECT id FROM cards WHERE pan = '4111111111111111'
@@ -29,8 +29,6 @@ SELECT p FROM cards c(i, p) WHERE i = 1
 SELECT o.total, c.holder FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = 1
 SELECT "cards"."id", "cards"."pan" FROM "cards" WHERE "cards"."id" = $1 LIMIT $2
 SELECT holder, count(*) FROM cards GROUP BY holder ORDER BY holder
-SELECT pan, count(*) FROM cards GROUP BY pan HAVING count(*) > 1 LIMIT 10
-SELECT DISTINCT pan FROM cards WHERE id > 0
 SELECT id FROM cards ORDER BY id LIMIT 10
 SELECT * FROM cards WHERE id = 1 FOR UPDATE
 INSERT INTO cards (id, pan, holder) VALUES (2, '4111111111111111', 'B')
@@ -62,3 +60,18 @@ SELECT histogram_bounds FROM pg_stats WHERE tablename = 'cards' LIMIT 5
 SHOW client_encoding
 SHOW role
 SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'
+SELECT r.x FROM cards c JOIN LATERAL (SELECT c.holder AS x) r ON true WHERE c.id = 1
+SELECT j.id FROM cards c JOIN orders o USING (id) AS j WHERE j.id = 1
+SELECT r.f1 FROM (SELECT ROW(holder) AS r FROM cards WHERE id = 1) s
+CREATE TEMP TABLE scratch (id int, note text)
+CREATE TABLE holder_copy AS SELECT id, holder FROM cards WHERE id = 1
+ALTER TABLE orders RENAME COLUMN note TO remark
+ALTER TABLE orders ADD COLUMN pan_last4 text
+SELECT pan COLLATE pg_catalog."C" FROM cards WHERE id = 1
+SELECT id FROM cards WHERE pan COLLATE "C" = '4111111111111111'
+CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql RETURN x + 1
+INSERT INTO cards (id, cvv) SELECT id + 200, cvv FROM cards WHERE id = 1
+UPDATE cards SET cvv = pan WHERE id = 201
+SELECT pan FROM (SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards WHERE id = 2) u LIMIT 2
+SELECT DISTINCT holder FROM cards WHERE id > 0
+SELECT holder, count(pan) FROM cards GROUP BY holder LIMIT 10

@@ -41,6 +41,13 @@ pub enum DataClass {
     Pan,
 }
 
+impl DataClass {
+    /// Whether data of this class reveals no more than data of class `other` may.
+    fn at_least_as_strict(self, other: DataClass) -> bool {
+        self == other || self == DataClass::Masked
+    }
+}
+
 /// One protected column pattern.
 struct Protected {
     table: NameGlob,
@@ -106,6 +113,18 @@ const STATISTICS_VALUES: &[&str] = &[
     "pg_stats_ext_exprs.most_common_vals",
     "pg_stats_ext_exprs.most_common_elems",
     "pg_stats_ext_exprs.histogram_bounds",
+];
+
+/// Built-in functions of a whole row, which `t.name` may call when `t` has no column `name`.
+const ROW_FUNCTIONS: &[&str] = &[
+    "row_to_json",
+    "to_json",
+    "to_jsonb",
+    "hstore",
+    "record_out",
+    "record_send",
+    "json_populate_record",
+    "jsonb_populate_record",
 ];
 
 /// Views are followed at most this deep (Postgres itself has no limit, but a chain this long
@@ -390,6 +409,9 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn flow(&mut self, flow: &Flow, depth: usize) -> Result<(), Refused> {
+        if let Use::RowFunction(name) = &flow.usage {
+            return self.row_function(flow, name, depth);
+        }
         let hits: BTreeSet<Hit> = flow
             .sources
             .iter()
@@ -415,16 +437,89 @@ impl Checker<'_> {
                 Use::Derived(_) => false,
                 Use::Stored(Store::Column(target)) => {
                     // Into a column protected at least as strongly: the data stays card data.
-                    self.hits(target, depth)
-                        .iter()
-                        .any(|t| t.through_derived_view.is_none() && t.class >= hit.class)
+                    // A masked-whole value (a CVV) copied into a card-number column would
+                    // have its first six and last four characters revealable, and would leave
+                    // unmasked wherever masking recognises card numbers by their form.
+                    self.target_columns(target).iter().all(|column| {
+                        self.hits(column, depth).iter().any(|t| {
+                            t.through_derived_view.is_none()
+                                && t.class.at_least_as_strict(hit.class)
+                        })
+                    })
                 }
-                Use::Stored(_) => false,
+                Use::Stored(_) | Use::Defines | Use::RowFunction(_) => false,
             };
             if !allowed {
                 return Err(Refused {
                     rule: CARD_DATA_RULE,
                     reason: refusal(hit, &flow.usage),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The columns a copy may land in: a named one, or a position the catalog resolves. A
+    /// position or `*` it cannot resolve is every column (`INSERT INTO cards SELECT id, holder,
+    /// pan` puts the card number into the third, whatever its name): `None` of them is
+    /// known to be card data, so the copy is refused.
+    fn target_columns(&self, target: &Source) -> Vec<Source> {
+        let unknown = || {
+            vec![Source {
+                relation: None,
+                column: Column::Name(String::new()),
+            }]
+        };
+        let k = match &target.column {
+            Column::Name(_) => return vec![target.clone()],
+            Column::Position(k) => usize::try_from(*k).ok().and_then(|k| k.checked_sub(1)),
+            Column::All => None,
+        };
+        let (Some(k), Some(rel)) = (k, &target.relation) else {
+            return unknown();
+        };
+        let infos = self.relations.get(rel).filter(|set| !set.is_empty());
+        let Some(infos) = infos else {
+            return unknown();
+        };
+        let mut columns = Vec::new();
+        for info in infos {
+            match info.columns.get(k) {
+                Some(name) => columns.push(Source {
+                    relation: target.relation.clone(),
+                    column: Column::Name(name.clone()),
+                }),
+                None => return unknown(),
+            }
+        }
+        columns
+    }
+
+    /// `t.name` on a relation `t`: a column when the catalog lists one of that name (or, with
+    /// no catalog, unless it is a built-in function of a whole row); else a function applied
+    /// to the whole row, card data included.
+    fn row_function(&mut self, flow: &Flow, name: &str, depth: usize) -> Result<(), Refused> {
+        // The sources are the relations a name may be a column of (both sides of a join
+        // alias): a column of any of them is a column.
+        let column = flow.sources.iter().any(|source| {
+            let infos = source
+                .relation
+                .as_ref()
+                .and_then(|r| self.relations.get(r))
+                .filter(|set| !set.is_empty() && set.iter().all(|i| !i.columns.is_empty()));
+            match infos {
+                Some(infos) => infos.iter().any(|i| i.columns.iter().any(|c| c == name)),
+                None => !ROW_FUNCTIONS.contains(&name),
+            }
+        });
+        if column {
+            return Ok(());
+        }
+        for source in &flow.sources {
+            if let Some(hit) = self.hits(source, depth).into_iter().next() {
+                return Err(Refused {
+                    rule: CARD_DATA_RULE,
+                    reason: refusal(&hit, &Use::Derived(format!("{name}() on a whole row"))),
                 });
             }
         }
@@ -592,6 +687,7 @@ fn refusal(hit: &Hit, usage: &Use) -> String {
         Use::Reveals(Reveal::Trailing(n)) => format!("its last {n} characters"),
         Use::Reveals(_) => "a derivation".to_owned(),
         Use::Derived(how) => how.clone(),
+        Use::RowFunction(name) => format!("{name}() on a whole row"),
         Use::Stored(Store::Column(target)) => format!(
             "a copy into {}{}",
             target
@@ -608,6 +704,11 @@ fn refusal(hit: &Hit, usage: &Use) -> String {
         Use::Stored(Store::NewObject(o)) => format!("a copy into the new object {o}"),
         Use::Stored(Store::CopyOut) => "COPY ... TO".to_owned(),
         Use::Stored(Store::Body) => "a body or definition that runs later".to_owned(),
+        Use::Defines => {
+            "a new table, view or column of that name (copies into it would count as card \
+             data, and a table the session makes can send its rows anywhere)"
+                .to_owned()
+        }
     };
     let allowed = match hit.class {
         DataClass::Pan => {

@@ -343,10 +343,15 @@ fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, C
     // The fingerprint drops more than constants (`ALTER COLUMN memo SET DEFAULT 'a'` and `...
     // DROP DEFAULT` share one), and a run-wide approval must cover only statements with the
     // same effect. So the shape is the fingerprint and a digest of the text with only its
-    // constants replaced (pg_query's normalize keeps every keyword, name and sub-command);
-    // a text normalize cannot read counts as itself.
-    let normalized = parser::normalize(sql).unwrap_or_else(|_| sql.to_owned());
-    let digest = crate::archive::Sha256::of(normalized.as_bytes()).to_hex();
+    // constants replaced (pg_query's normalize keeps every keyword, name and sub-command),
+    // printed back from its tree so spelling, case and comments do not count; a text that
+    // cannot be read so counts as itself.
+    let canonical = parser::normalize(sql)
+        .ok()
+        .and_then(|n| parser::parse(&n, options).ok())
+        .and_then(|tree| parser::deparse(&tree.protobuf).ok())
+        .unwrap_or_else(|| sql.to_owned());
+    let digest = crate::archive::Sha256::of(canonical.as_bytes()).to_hex();
     Ok(Classification {
         statements,
         fingerprint: format!("{}-{}", fingerprint.hex, &digest[..16]),

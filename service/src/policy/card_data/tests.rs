@@ -287,3 +287,42 @@ fn without_card_columns_nothing_is_checked() {
         Action::Allow
     );
 }
+
+#[test]
+fn function_call_notation_on_a_whole_row_is_a_function() {
+    let rules = rules();
+    let catalog = snapshot(vec![
+        (
+            "cards",
+            vec![table("public", "cards", &["id", "pan", "holder", "cvv"])],
+        ),
+        (
+            "orders",
+            vec![table(
+                "public",
+                "orders",
+                &["id", "card_id", "total", "note"],
+            )],
+        ),
+    ]);
+    // `c.leak` is `leak(c)` when `cards` has no column `leak`: a function of every column.
+    for sql in [
+        "SELECT c.leak FROM cards c WHERE id = 1",
+        "SELECT cards.row_to_json FROM cards WHERE id = 1",
+        "SELECT o.id FROM orders o JOIN cards c ON c.id = o.card_id WHERE c.leak IS NULL",
+        "SELECT j.leak FROM (cards JOIN orders ON orders.card_id = cards.id) AS j LIMIT 1",
+    ] {
+        let (action, rule, reason) = decide(&rules, sql, &catalog);
+        assert_eq!(action, Action::Deny, "{sql}: {reason}");
+        assert_eq!(rule.as_deref(), Some(CARD_DATA_RULE), "{sql}");
+    }
+    for sql in [
+        "SELECT c.holder, c.pan FROM cards c WHERE c.id = 1",
+        "SELECT o.note FROM orders o WHERE o.id = 1",
+        "SELECT o.total, c.holder FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = 1",
+        "SELECT j.total, j.holder FROM (cards JOIN orders ON orders.card_id = cards.id) AS j LIMIT 1",
+    ] {
+        let (action, _, reason) = decide(&rules, sql, &catalog);
+        assert_eq!(action, Action::Allow, "{sql}: {reason}");
+    }
+}

@@ -60,6 +60,14 @@ pub enum Use {
     Derived(String),
     /// Copied into something that outlives the statement or leaves the database.
     Stored(Store),
+    /// A new relation or column of this name (CREATE TABLE, ADD COLUMN, a rename): were it
+    /// named like a card-data column, copies into it would be allowed, and a table the
+    /// session creates can carry triggers, rules and casts that send its rows anywhere.
+    Defines,
+    /// `t.name` where `t` is a relation: its column `name` if it has one, else function-call
+    /// notation, `name(t)`, on the whole row (`c.row_to_json`, `c.leak` for a function that
+    /// takes the table's row type). Only the catalog can tell; the sources are whole rows.
+    RowFunction(String),
 }
 
 /// The derivations that reveal no more than PCI DSS 3.4.1 allows of a card number.
@@ -71,10 +79,12 @@ pub enum Reveal {
     Trailing(u8),
     /// `length(x)` and its siblings.
     Length,
-    /// `count(x)`, `count(DISTINCT x)`.
+    /// `count(x)` (not `count(DISTINCT x)`, which compares rows).
     Count,
     /// `x = <constant or parameter>`, `x <> ...`, `x IN (<at most MAX_IN_LIST constants>)`,
-    /// `x IS [NOT] DISTINCT FROM <constant>`, `CASE x WHEN <constant>`.
+    /// `x IS [NOT] DISTINCT FROM <constant>`, `CASE x WHEN <constant>`. Not grouping,
+    /// DISTINCT, PARTITION BY, USING/NATURAL joins or set operations: they compare rows with
+    /// one another, and rows may be guesses.
     Equality,
 }
 
@@ -110,6 +120,13 @@ pub struct Output {
     pub name: Option<String>,
     pub sources: Vec<Source>,
 }
+
+/// Why grouping, DISTINCT, set operations and joins on a column are not equality tests.
+const ROWS_WHY: &str = "compares rows with one another, and the session may add rows of guesses";
+
+/// A WITH RECURSIVE list is analysed at most this many times over before every column of it
+/// is taken to hold anything any of them holds.
+const MAX_RECURSIVE_PASSES: usize = 16;
 
 /// An `IN (...)` list longer than this is a batch of guesses, not an equality test.
 pub const MAX_IN_LIST: usize = 32;
@@ -182,12 +199,25 @@ struct Scope {
 #[derive(Default)]
 struct Analysis {
     flows: BTreeSet<Flow>,
+    /// Per source, how many values the statement tests it for equality with: past
+    /// MAX_IN_LIST, however written (`OR` chains, `CASE` arms, subqueries), a batch of guesses.
+    equalities: std::collections::BTreeMap<Source, usize>,
     /// Innermost last.
     scopes: Vec<Scope>,
 }
 
 impl Analysis {
-    fn finish(self, outputs: Option<Vec<Col>>) -> Lineage {
+    fn finish(mut self, outputs: Option<Vec<Col>>) -> Lineage {
+        let batch: Sources = self
+            .equalities
+            .iter()
+            .filter(|(_, n)| **n > MAX_IN_LIST)
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.derived(
+            &batch,
+            format!("more than {MAX_IN_LIST} equality tests in one statement (a batch of guesses)"),
+        );
         let (outputs, outputs_exact) = match outputs {
             Some(cols) => {
                 let exact = cols.iter().all(|c| matches!(c, Col::One { .. }));
@@ -228,6 +258,14 @@ impl Analysis {
         }
     }
 
+    /// An equality test of `sources` against `values` constants or parameters.
+    fn equality(&mut self, sources: &Sources, values: usize) {
+        for s in sources {
+            *self.equalities.entry(s.clone()).or_default() += values;
+        }
+        self.flow(sources, Use::Reveals(Reveal::Equality));
+    }
+
     fn derived(&mut self, sources: &Sources, how: impl Into<String>) {
         if !sources.is_empty() {
             self.flow(sources, Use::Derived(how.into()));
@@ -238,6 +276,22 @@ impl Analysis {
     /// client, untouched).
     fn statement(&mut self, root: NodeRef<'_>) -> Option<Vec<Col>> {
         match root {
+            _ if shadowing_name(root).is_some() => {
+                // A function, aggregate, type or collation named like one the allow-list
+                // trusts would be used instead of it wherever the session's search_path puts
+                // its schema first, or wherever it matches the argument types better
+                // (`count(text)` beats the built-in `count("any")` whatever the path).
+                let name = shadowing_name(root).unwrap_or_default();
+                self.flow(
+                    &unknown_all(),
+                    Use::Derived(format!(
+                        "a new object named {name}, like a built-in the card-data allow-list \
+                         trusts"
+                    )),
+                );
+                self.generic(root);
+                None
+            }
             NodeRef::SelectStmt(_)
             | NodeRef::InsertStmt(_)
             | NodeRef::UpdateStmt(_)
@@ -267,6 +321,8 @@ impl Analysis {
                     }
                     Some(q) => {
                         let cols = self.query(q.to_ref());
+                        let names = s.into.as_ref().map(|i| &i.col_names[..]).unwrap_or(&[]);
+                        self.define_columns(&target, names, &cols);
                         self.store_all(&cols, &Store::NewObject(target));
                     }
                     None => {}
@@ -277,6 +333,7 @@ impl Analysis {
                 if let Some(q) = s.query.as_deref().and_then(|q| q.node.as_ref()) {
                     let target = s.view.as_ref().map(relation).unwrap_or_else(unnamed);
                     let cols = self.query(q.to_ref());
+                    self.define_columns(&target, &s.aliases, &cols);
                     self.store_all(&cols, &Store::NewObject(target));
                 }
                 None
@@ -334,15 +391,72 @@ impl Analysis {
                 None
             }
             NodeRef::ExecuteStmt(_) => None,
-            NodeRef::CreateFunctionStmt(f) if shadows_allowed_function(&f.funcname) => {
-                // A function named like one the allow-list trusts would be called instead of
-                // it wherever the session's search_path puts its schema first.
-                self.flow(
-                    &unknown_all(),
-                    Use::Derived(
-                        "a function named like a built-in the card-data allow-list trusts".into(),
-                    ),
-                );
+            NodeRef::CreateStmt(c) => {
+                if let Some(rv) = &c.relation {
+                    let rel = relation(rv);
+                    let mut defined = Sources::new();
+                    for elt in &c.table_elts {
+                        match &elt.node {
+                            Some(NodeEnum::ColumnDef(d)) => {
+                                defined.insert(named(&rel, &d.colname));
+                            }
+                            Some(NodeEnum::TableLikeClause(_)) => {
+                                defined.insert(all_columns(&rel));
+                            }
+                            _ => {}
+                        }
+                    }
+                    if !c.inh_relations.is_empty() || c.of_typename.is_some() {
+                        // Columns of another relation or type: names not known here.
+                        defined.insert(all_columns(&rel));
+                    }
+                    self.flow(&defined, Use::Defines);
+                }
+                self.generic(root);
+                None
+            }
+            NodeRef::AlterTableStmt(a) => {
+                if let Some(rv) = &a.relation {
+                    let rel = relation(rv);
+                    let defined: Sources = a
+                        .cmds
+                        .iter()
+                        .filter_map(|c| match &c.node {
+                            Some(NodeEnum::AlterTableCmd(c)) => match c.def.as_deref() {
+                                Some(pb::Node {
+                                    node: Some(NodeEnum::ColumnDef(d)),
+                                }) => Some(named(&rel, &d.colname)),
+                                _ => None,
+                            },
+                            _ => None,
+                        })
+                        .collect();
+                    self.flow(&defined, Use::Defines);
+                }
+                self.generic(root);
+                None
+            }
+            NodeRef::RenameStmt(r) => {
+                if let Some(rv) = &r.relation {
+                    let rel = relation(rv);
+                    let kind = pb::ObjectType::try_from(r.rename_type)
+                        .unwrap_or(pb::ObjectType::Undefined);
+                    let defined = match kind {
+                        pb::ObjectType::ObjectColumn => named(&rel, &r.newname),
+                        pb::ObjectType::ObjectTable
+                        | pb::ObjectType::ObjectView
+                        | pb::ObjectType::ObjectMatview
+                        | pb::ObjectType::ObjectForeignTable => all_columns(&ObjectName {
+                            schema: rel.schema.clone(),
+                            name: r.newname.clone(),
+                        }),
+                        _ => {
+                            self.generic(root);
+                            return None;
+                        }
+                    };
+                    self.flow(&Sources::from([defined]), Use::Defines);
+                }
                 self.generic(root);
                 None
             }
@@ -367,7 +481,19 @@ impl Analysis {
     /// about; every value under them is derived.
     fn generic(&mut self, node: NodeRef<'_>) {
         let rel = statement_relation(node);
+        let row_names = matches!(node, NodeRef::RuleStmt(_) | NodeRef::CreateTrigStmt(_));
         self.with_relation_scope(rel, |a| {
+            if row_names && let Some(rv) = rel {
+                // NEW and OLD are whole rows of the relation: `NEW::text` is every column.
+                for name in ["new", "old"] {
+                    a.scope().items.push(Rc::new(Item {
+                        name: Some(name.into()),
+                        relation: Some(relation(rv)),
+                        colnames: Vec::new(),
+                        shape: Shape::Relation(relation(rv)),
+                    }));
+                }
+            }
             children::for_each_child(node, &mut |child| {
                 let v = a.expr_node(child);
                 a.derived(&v, "an expression in a definition");
@@ -377,6 +503,21 @@ impl Analysis {
 
     fn statement_node(&mut self, node: &pb::Node) -> Option<Vec<Col>> {
         node.node.as_ref().and_then(|n| self.statement(n.to_ref()))
+    }
+
+    /// The columns of a new relation made from a query: named by `names` (a column alias
+    /// list), else by the query's outputs.
+    fn define_columns(&mut self, target: &ObjectName, names: &[pb::Node], cols: &[Col]) {
+        let mut defined = Sources::new();
+        let mut aliases = names.iter().filter_map(string);
+        for col in cols {
+            match (aliases.next(), col) {
+                (Some(name), _) => defined.insert(named(target, name)),
+                (None, Col::One { name: Some(n), .. }) => defined.insert(named(target, n)),
+                (None, _) => defined.insert(all_columns(target)),
+            };
+        }
+        self.flow(&defined, Use::Defines);
     }
 
     fn store_all(&mut self, cols: &[Col], to: &Store) {
@@ -422,37 +563,82 @@ impl Analysis {
 
     fn with_clause(&mut self, with: Option<&pb::WithClause>) {
         let Some(with) = with else { return };
-        for cte in &with.ctes {
-            let Some(NodeEnum::CommonTableExpr(cte)) = &cte.node else {
-                continue;
-            };
-            let colnames: Vec<String> = cte
-                .aliascolnames
-                .iter()
-                .filter_map(string)
-                .map(str::to_owned)
-                .collect();
-            let body = cte.ctequery.as_deref();
-            let mut cols = body.map(|b| self.query_node(b)).unwrap_or_default();
-            if with.recursive {
-                // A recursive CTE reads itself: a second pass sees what the first produced.
-                let first = Rc::new(Item {
-                    name: Some(cte.ctename.clone()),
-                    relation: None,
-                    colnames: colnames.clone(),
-                    shape: Shape::Query(cols),
-                });
-                self.scope().ctes.push(first);
-                cols = body.map(|b| self.query_node(b)).unwrap_or_default();
-                self.scope().ctes.pop();
-            }
-            let item = Rc::new(Item {
+        let ctes: Vec<&pb::CommonTableExpr> = with
+            .ctes
+            .iter()
+            .filter_map(|c| match &c.node {
+                Some(NodeEnum::CommonTableExpr(cte)) => Some(&**cte),
+                _ => None,
+            })
+            .collect();
+        let item = |cte: &pb::CommonTableExpr, cols: Vec<Col>| {
+            Rc::new(Item {
                 name: Some(cte.ctename.clone()),
                 relation: None,
-                colnames,
+                colnames: cte
+                    .aliascolnames
+                    .iter()
+                    .filter_map(string)
+                    .map(str::to_owned)
+                    .collect(),
                 shape: Shape::Query(cols),
-            });
-            self.scope().ctes.push(item);
+            })
+        };
+        if !with.recursive {
+            for cte in ctes {
+                let cols = cte
+                    .ctequery
+                    .as_deref()
+                    .map(|b| self.query_node(b))
+                    .unwrap_or_default();
+                let it = item(cte, cols);
+                self.scope().ctes.push(it);
+            }
+            return;
+        }
+        // WITH RECURSIVE: every CTE may read itself and any other of the list, later ones
+        // included, through any number of iterations (`SELECT c, a, b FROM r` rotates a value
+        // through the columns one step per iteration). Passes start from empty CTEs and
+        // repeat until no column gains a source.
+        let mut cols: Vec<Vec<Col>> = ctes.iter().map(|_| Vec::new()).collect();
+        let mut converged = false;
+        for _ in 0..MAX_RECURSIVE_PASSES {
+            let level = self.scope().ctes.len();
+            for (cte, c) in ctes.iter().zip(&cols) {
+                let it = item(cte, c.clone());
+                self.scope().ctes.push(it);
+            }
+            let next: Vec<Vec<Col>> = ctes
+                .iter()
+                .map(|cte| {
+                    cte.ctequery
+                        .as_deref()
+                        .map(|b| self.query_node(b))
+                        .unwrap_or_default()
+                })
+                .collect();
+            self.scope().ctes.truncate(level);
+            let shape = |all: &[Vec<Col>]| -> Vec<Vec<Sources>> {
+                all.iter()
+                    .map(|c| c.iter().map(col_sources).collect())
+                    .collect()
+            };
+            converged = shape(&next) == shape(&cols);
+            cols = next;
+            if converged {
+                break;
+            }
+        }
+        if !converged {
+            // Every column may hold anything any of them holds.
+            let all: Sources = cols.iter().flatten().flat_map(col_sources).collect();
+            for c in &mut cols {
+                *c = vec![Col::Any(all.clone())];
+            }
+        }
+        for (cte, c) in ctes.iter().zip(cols) {
+            let it = item(cte, c);
+            self.scope().ctes.push(it);
         }
     }
 
@@ -481,6 +667,16 @@ impl Analysis {
                 .as_deref()
                 .map(|r| self.query(NodeRef::SelectStmt(r)))
                 .unwrap_or_default();
+            if op != pb::SetOperation::SetopUnion || !s.all {
+                // UNION (without ALL), INTERSECT and EXCEPT compare the rows of both sides.
+                let all: Sources = left.iter().chain(&right).flat_map(col_sources).collect();
+                let how = match op {
+                    pb::SetOperation::SetopIntersect => "INTERSECT",
+                    pb::SetOperation::SetopExcept => "EXCEPT",
+                    _ => "UNION",
+                };
+                self.derived(&all, format!("{how}, which {ROWS_WHY}"));
+            }
             set_operation(left, right)
         } else if !s.values_lists.is_empty() {
             let mut columns: Vec<Sources> = Vec::new();
@@ -513,11 +709,6 @@ impl Analysis {
                 let v = self.expr(w);
                 self.derived(&v, "a WHERE condition");
             }
-            for g in &s.group_clause {
-                // Grouping compares for equality only.
-                let v = self.expr(g);
-                self.flow(&v, Use::Reveals(Reveal::Equality));
-            }
             if let Some(h) = s.having_clause.as_deref() {
                 let v = self.expr(h);
                 self.derived(&v, "a HAVING condition");
@@ -528,9 +719,23 @@ impl Analysis {
                 }
             }
             let cols = self.target_list(&s.target_list);
+            for g in &s.group_clause {
+                // Grouping compares rows with one another, not with one value the client
+                // chose: rows of guesses (inserted into the card table, or a UNION ALL of a
+                // VALUES list) would be grouped with the card that matches.
+                // An output column's name or position (`GROUP BY 1`, `GROUP BY k` of `pan AS k`)
+                // or an expression.
+                let v = self.group_ref(g, &cols);
+                self.derived(&v, format!("GROUP BY, which {ROWS_WHY}"));
+            }
+            if s.distinct_clause.iter().any(|d| d.node.is_none()) {
+                // Plain DISTINCT: every output column.
+                let all: Sources = cols.iter().flat_map(col_sources).collect();
+                self.derived(&all, format!("DISTINCT, which {ROWS_WHY}"));
+            }
             for d in &s.distinct_clause {
                 let v = self.order_or_group_ref(d, &cols);
-                self.flow(&v, Use::Reveals(Reveal::Equality));
+                self.derived(&v, format!("DISTINCT, which {ROWS_WHY}"));
             }
             if s.into_clause.is_some() {
                 let target = s
@@ -539,6 +744,12 @@ impl Analysis {
                     .and_then(|i| i.rel.as_ref())
                     .map(relation)
                     .unwrap_or_else(unnamed);
+                let names = s
+                    .into_clause
+                    .as_ref()
+                    .map(|i| &i.col_names[..])
+                    .unwrap_or(&[]);
+                self.define_columns(&target, names, &cols);
                 self.store_all(&cols, &Store::NewObject(target));
             }
             cols
@@ -559,6 +770,27 @@ impl Analysis {
             self.derived(&v, "LIMIT or OFFSET");
         }
         cols
+    }
+
+    /// A GROUP BY item: as an ORDER BY item, also inside ROLLUP, CUBE and GROUPING SETS.
+    fn group_ref(&mut self, node: &pb::Node, cols: &[Col]) -> Sources {
+        match &node.node {
+            Some(NodeEnum::GroupingSet(g)) => {
+                let mut v = Sources::new();
+                for c in &g.content {
+                    v.extend(self.group_ref(c, cols));
+                }
+                v
+            }
+            Some(NodeEnum::RowExpr(r)) => {
+                let mut v = Sources::new();
+                for c in &r.args {
+                    v.extend(self.group_ref(c, cols));
+                }
+                v
+            }
+            _ => self.order_or_group_ref(node, cols),
+        }
     }
 
     /// An ORDER BY / DISTINCT ON item: an output column's name or position, or an expression.
@@ -587,7 +819,7 @@ impl Analysis {
     fn window(&mut self, w: &pb::WindowDef) {
         for p in &w.partition_clause {
             let v = self.expr(p);
-            self.flow(&v, Use::Reveals(Reveal::Equality));
+            self.derived(&v, format!("PARTITION BY, which {ROWS_WHY}"));
         }
         for o in &w.order_clause {
             if let Some(NodeEnum::SortBy(by)) = &o.node
@@ -884,45 +1116,57 @@ impl Analysis {
                 )]
             }
             Some(NodeEnum::JoinExpr(j)) => {
+                self.scope();
+                let level = self.scopes.len();
                 let mut left = j
                     .larg
                     .as_deref()
                     .map(|l| self.range_item(l))
                     .unwrap_or_default();
+                // The right side may be LATERAL: it sees the left; ON sees both.
+                self.scope().items.extend(left.iter().cloned());
                 let right = j
                     .rarg
                     .as_deref()
                     .map(|r| self.range_item(r))
                     .unwrap_or_default();
+                self.scope().items.extend(right.iter().cloned());
                 left.extend(right);
-                // ON sees both sides.
-                let level = self.scopes.len();
-                self.scope().items.extend(left.iter().cloned());
                 if let Some(q) = j.quals.as_deref() {
                     let v = self.expr(q);
                     self.derived(&v, "a JOIN condition");
                 }
+                let mut using = Vec::new();
                 if !j.using_clause.is_empty() {
                     // USING compares the named columns of both sides for equality.
                     for name in j.using_clause.iter().filter_map(string) {
                         let v = self.resolve(&[name]);
-                        self.flow(&v, Use::Reveals(Reveal::Equality));
+                        self.derived(&v, format!("JOIN ... USING, which {ROWS_WHY}"));
+                        using.push(Col::One {
+                            name: Some(name.to_owned()),
+                            sources: v,
+                        });
                     }
                 }
                 if j.is_natural {
                     let all: Sources = left.iter().flat_map(|i| all_of(i)).collect();
-                    self.flow(&all, Use::Reveals(Reveal::Equality));
+                    self.derived(&all, format!("NATURAL JOIN, which {ROWS_WHY}"));
                 }
                 let scope = &mut self.scopes[level - 1];
                 let keep = scope.items.len() - left.len();
                 scope.items.truncate(keep);
-                match &j.alias {
+                let mut items = match &j.alias {
                     Some(alias) => {
                         let cols = left.into_iter().map(Col::Expand).collect();
                         vec![derived_item(Some(alias), cols)]
                     }
                     None => left,
+                };
+                if let Some(alias) = &j.join_using_alias {
+                    // `JOIN ... USING (pan) AS j`: `j.pan` is the merged column.
+                    items.push(derived_item(Some(alias), using));
                 }
+                items
             }
             Some(NodeEnum::RangeTableSample(t)) => {
                 let mut items = t
@@ -980,7 +1224,7 @@ impl Analysis {
     /// The sources of a column reference (`pan`, `c.pan`, `public.cards.pan`, a whole-row
     /// `c`). A bare name is looked up in every item of every scope level: without the catalog
     /// it cannot be told which relation has it, so all that might are named.
-    fn resolve(&self, parts: &[&str]) -> Sources {
+    fn resolve(&mut self, parts: &[&str]) -> Sources {
         let mut v = Sources::new();
         match parts {
             [] => {}
@@ -1005,15 +1249,43 @@ impl Analysis {
                     });
                 }
             }
-            [qualifier @ .., name] => match self.find_item(qualifier) {
-                Some(item) => v.extend(name_of(&item, name).unwrap_or_default()),
-                None => {
+            [_, ..] => {
+                // As Postgres reads `a.b.c`: the longest qualifier that names a FROM item
+                // (`schema.table.column`, then `table.column` and a field of it), else a
+                // column of a composite type and fields of it (`r.f1` is field `f1` of a
+                // column `r`, which may hold a whole card row or `ROW(pan)`).
+                for k in (1..parts.len()).rev() {
+                    let Some(item) = self.find_item(&parts[..k]) else {
+                        continue;
+                    };
+                    match name_of(&item, parts[k]) {
+                        Some(s) => {
+                            // A column of a relation in it, or function-call notation: the
+                            // catalog tells (a join alias holds the columns of both sides).
+                            let mut relations = Sources::new();
+                            if !item.colnames.iter().any(|c| c == parts[k]) {
+                                expanded_relations(&item, parts[k], &mut relations);
+                            }
+                            self.flow(&relations, Use::RowFunction(parts[k].to_owned()));
+                            v.extend(s)
+                        }
+                        None => {
+                            // Not a column of it: `s.f` is function-call notation, `f(s)`, on
+                            // the whole row.
+                            let all = all_of(&item);
+                            self.derived(&all, format!("{}() in function-call notation", parts[k]));
+                        }
+                    }
+                    return v;
+                }
+                v.extend(self.resolve(&parts[..1]));
+                for name in [parts[0], parts[parts.len() - 1]] {
                     v.insert(Source {
                         relation: None,
-                        column: Column::Name((*name).to_owned()),
+                        column: Column::Name(name.to_owned()),
                     });
                 }
-            },
+            }
         }
         v
     }
@@ -1061,7 +1333,18 @@ impl Analysis {
                     Sources::new()
                 }
             }
-            NodeRef::CollateClause(c) => self.expr_opt(c.arg.as_deref()),
+            NodeRef::CollateClause(c) => {
+                let v = self.expr_opt(c.arg.as_deref());
+                if is_trusted_collation(&c.collname) {
+                    v
+                } else {
+                    // A nondeterministic collation makes `=` match many values (digits made
+                    // ignorable, say): the equality test is no longer one guess.
+                    let names: Vec<&str> = c.collname.iter().filter_map(string).collect();
+                    self.derived(&v, format!("COLLATE {}", names.join(".")));
+                    Sources::new()
+                }
+            }
             NodeRef::FuncCall(f) => self.func_call(f),
             NodeRef::AExpr(e) => self.a_expr(e),
             NodeRef::BoolExpr(b) => {
@@ -1095,7 +1378,7 @@ impl Analysis {
                         let v = self.expr_opt(cond);
                         self.derived(&v, "a CASE comparison");
                         if constant {
-                            self.flow(&subject, Use::Reveals(Reveal::Equality));
+                            self.equality(&subject, 1);
                         } else {
                             self.derived(&subject, "a CASE comparison with an expression");
                         }
@@ -1209,7 +1492,11 @@ impl Analysis {
             self.window(w);
         }
         let args: Vec<Sources> = f.args.iter().map(|a| self.expr(a)).collect();
-        let plain = builtin && !f.func_variadic && f.over.is_none() && f.agg_order.is_empty();
+        let plain = builtin
+            && !f.func_variadic
+            && !f.agg_distinct
+            && f.over.is_none()
+            && f.agg_order.is_empty();
         let reveal = if plain {
             allowed_derivation(name, &f.args, f.agg_star)
         } else {
@@ -1259,7 +1546,7 @@ impl Analysis {
                 r.extend(self.expr(item));
             }
             if builtin_op && constants {
-                self.flow(&l, Use::Reveals(Reveal::Equality));
+                self.equality(&l, list.len());
             } else {
                 self.derived(&l, "an IN list of expressions or many values");
             }
@@ -1272,7 +1559,7 @@ impl Analysis {
             let r_const = e.rexpr.as_deref().is_some_and(is_constant);
             for (side, other_const) in [(&l, r_const), (&r, l_const)] {
                 if other_const {
-                    self.flow(side, Use::Reveals(Reveal::Equality));
+                    self.equality(side, 1);
                 } else {
                     self.derived(side, "a comparison with an expression or column");
                 }
@@ -1319,25 +1606,96 @@ impl Analysis {
     }
 }
 
-/// Whether a new function's name is one the allow-list trusts.
-fn shadows_allowed_function(funcname: &[pb::Node]) -> bool {
-    funcname.last().and_then(string).is_some_and(|n| {
-        matches!(
-            n.to_ascii_lowercase().as_str(),
-            "count"
-                | "length"
-                | "char_length"
-                | "character_length"
-                | "octet_length"
-                | "bit_length"
-                | "left"
-                | "right"
-                | "substr"
-                | "substring"
-                | "text"
-                | "varchar"
-        )
-    })
+/// The name a statement gives a new function, aggregate, type, domain or collation, or
+/// renames one to, when it is a name the allow-list trusts.
+fn shadowing_name(root: NodeRef<'_>) -> Option<String> {
+    let last = |names: &[pb::Node]| names.last().and_then(string).map(str::to_owned);
+    let mut names: Vec<String> = Vec::new();
+    match root {
+        NodeRef::CreateFunctionStmt(f) => names.extend(last(&f.funcname)),
+        NodeRef::DefineStmt(d) => names.extend(last(&d.defnames)),
+        NodeRef::CreateDomainStmt(d) => names.extend(last(&d.domainname)),
+        NodeRef::CompositeTypeStmt(t) => {
+            names.extend(t.typevar.as_ref().map(|r| r.relname.clone()))
+        }
+        NodeRef::CreateEnumStmt(t) => names.extend(last(&t.type_name)),
+        NodeRef::CreateRangeStmt(t) => {
+            // A range type's constructor functions are named like it, and so are its
+            // multirange type's.
+            names.extend(last(&t.type_name));
+            for p in &t.params {
+                if let Some(NodeEnum::DefElem(d)) = &p.node
+                    && let Some(NodeEnum::TypeName(tn)) =
+                        d.arg.as_deref().and_then(|a| a.node.as_ref())
+                {
+                    names.extend(last(&tn.names));
+                }
+            }
+        }
+        NodeRef::RenameStmt(r) => {
+            let kind = pb::ObjectType::try_from(r.rename_type).unwrap_or(pb::ObjectType::Undefined);
+            if matches!(
+                kind,
+                pb::ObjectType::ObjectFunction
+                    | pb::ObjectType::ObjectAggregate
+                    | pb::ObjectType::ObjectProcedure
+                    | pb::ObjectType::ObjectRoutine
+                    | pb::ObjectType::ObjectType
+                    | pb::ObjectType::ObjectDomain
+                    | pb::ObjectType::ObjectCollation
+            ) {
+                names.push(r.newname.clone());
+            }
+        }
+        _ => {}
+    }
+    names.into_iter().find(|n| is_trusted_name(n))
+}
+
+/// The functions, types and collations the allow-list trusts by name.
+fn is_trusted_name(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "count"
+            | "length"
+            | "char_length"
+            | "character_length"
+            | "octet_length"
+            | "bit_length"
+            | "left"
+            | "right"
+            | "substr"
+            | "substring"
+            | "text"
+            | "varchar"
+    ) || TRUSTED_COLLATIONS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// Deterministic built-in collations: under them `=` is equality of the characters.
+const TRUSTED_COLLATIONS: &[&str] = &["C", "POSIX", "default", "ucs_basic", "pg_c_utf8", "unicode"];
+
+fn is_trusted_collation(collname: &[pb::Node]) -> bool {
+    let names: Vec<&str> = collname.iter().filter_map(string).collect();
+    match names.as_slice() {
+        [name] | ["pg_catalog", name] => TRUSTED_COLLATIONS.contains(name),
+        _ => false,
+    }
+}
+
+fn named(rel: &ObjectName, column: &str) -> Source {
+    Source {
+        relation: Some(rel.clone()),
+        column: Column::Name(column.to_owned()),
+    }
+}
+
+fn all_columns(rel: &ObjectName) -> Source {
+    Source {
+        relation: Some(rel.clone()),
+        column: Column::All,
+    }
 }
 
 /// Whether a node is a constant or a parameter (possibly cast): one value chosen by the client.
@@ -1472,6 +1830,31 @@ fn col_sources(col: &Col) -> Sources {
     match col {
         Col::One { sources, .. } | Col::Any(sources) => sources.clone(),
         Col::Expand(item) => all_of(item),
+    }
+}
+
+/// The relations whose columns an item exposes by name where `name` is not one of its
+/// known output columns.
+fn expanded_relations(item: &Item, name: &str, out: &mut Sources) {
+    match &item.shape {
+        Shape::Relation(rel) => {
+            out.insert(all_columns(rel));
+        }
+        Shape::Query(cols) => {
+            if cols
+                .iter()
+                .any(|c| matches!(c, Col::One { name: Some(n), .. } if n == name))
+            {
+                return;
+            }
+            for c in cols {
+                if let Col::Expand(inner) = c
+                    && !inner.colnames.iter().any(|n| n == name)
+                {
+                    expanded_relations(inner, name, out);
+                }
+            }
+        }
     }
 }
 

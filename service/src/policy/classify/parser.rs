@@ -41,6 +41,11 @@ pub(super) fn normalize(sql: &str) -> pg_query::Result<String> {
     locked(|| pg_query::normalize(sql))
 }
 
+/// The canonical text of a parse tree (keywords, spacing and comments Postgres's way).
+pub(super) fn deparse(tree: &pg_query::protobuf::ParseResult) -> pg_query::Result<String> {
+    locked(|| pg_query::deparse(tree, pg_query::DeparseOptions::default()))
+}
+
 pub(super) fn parse_plpgsql(sql: &str) -> pg_query::Result<serde_json::Value> {
     locked(|| pg_query::parse_plpgsql(sql))
 }

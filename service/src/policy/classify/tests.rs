@@ -1074,7 +1074,21 @@ fn fingerprints_ignore_constants_but_not_names() {
         fp("SELECT pan FROM cards LIMIT 10"),
         fp("SELECT pan FROM cards LIMIT ALL")
     );
-    assert_eq!(fp("SELECT 1").len(), 16);
+    assert_eq!(fp("SELECT 1").len(), 33);
+    // Sub-commands are the statement's effect, not a constant. (Constants of DDL are kept by
+    // pg_query's normalize: a run-wide approval of one default does not cover another.)
+    assert_ne!(
+        fp("ALTER TABLE payments ALTER COLUMN memo SET DEFAULT 'a'"),
+        fp("ALTER TABLE payments ALTER COLUMN memo DROP DEFAULT")
+    );
+    assert_ne!(
+        fp("ALTER TABLE payments ADD COLUMN a text"),
+        fp("ALTER TABLE payments DROP COLUMN a")
+    );
+    assert_eq!(
+        fp("ALTER TABLE payments ALTER COLUMN memo SET DEFAULT 'a'"),
+        fp("alter table payments alter column memo set default 'a' -- later")
+    );
 }
 
 #[test]
