@@ -208,6 +208,14 @@ async fn the_benign_corpus_passes_the_policy() {
     assert_ne!(pan, PAN);
     assert!(pan.ends_with("1111") && pan.contains('*'), "{pan}");
     assert_eq!(last4, "1111");
+    // A constraint error quotes the failing row: a value masked whole (the CVV) is withheld.
+    let e = client
+        .batch_execute("UPDATE cards SET id = NULL WHERE id = 1")
+        .await
+        .unwrap_err();
+    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or_default();
+    assert!(detail.starts_with("Failing row contains"), "{detail}");
+    assert!(!detail.contains("123") && !detail.contains(PAN), "{detail}");
 }
 
 #[tokio::test]

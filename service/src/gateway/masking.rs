@@ -206,6 +206,11 @@ impl<'a> ResultMasker<'a> {
                     _ => unreachable_fields(),
                 };
                 let denial = super::policy::is_denial(fields.sqlstate(), fields.message());
+                let column_rules = self
+                    .masking
+                    .policy
+                    .columns
+                    .any_for(&self.masking.connection.0);
                 let masked = ErrorFields(
                     fields
                         .0
@@ -213,7 +218,13 @@ impl<'a> ResultMasker<'a> {
                         // A denial's context (`PL/pgSQL function inline_code_block ...`) and
                         // source location are the gateway's, not the client's statement's.
                         .filter(|(code, _)| !(denial && matches!(code, b'W' | b'F' | b'L' | b'R')))
-                        .map(|(code, v)| (*code, masker.mask_str(v).into_owned()))
+                        .map(|(code, v)| {
+                            if *code == b'D' && column_rules && echoes_values(v) {
+                                (*code, withheld_detail(v))
+                            } else {
+                                (*code, masker.mask_str(v).into_owned())
+                            }
+                        })
                         .collect(),
                 );
                 if masked == fields {
@@ -407,6 +418,23 @@ impl<'a> ResultMasker<'a> {
         self.masked_values += tally.values();
         recorder.append(Event::Masked { columns }).map(|_| ())
     }
+}
+
+/// A DETAIL that quotes a row's or a key's values (`Failing row contains (...)`, `Key (cvv)=(123)
+/// already exists`): with column rules, a value masked whole in results (a CVV) would be quoted
+/// whole here, where no column tells which value is which.
+fn echoes_values(detail: &str) -> bool {
+    detail.starts_with("Failing row contains") || detail.starts_with("Key (")
+}
+
+/// The DETAIL with its values withheld, keeping what kind of detail it was.
+fn withheld_detail(detail: &str) -> String {
+    let what = if detail.starts_with("Key (") {
+        "Key"
+    } else {
+        "Failing row contains"
+    };
+    format!("{what} (values withheld by hoop: this connection has masked columns)")
 }
 
 /// `ErrorResponse` and `NoticeResponse` decode to their fields; any other message here would be
