@@ -135,7 +135,7 @@ pub fn mask<'a>(text: &'a str, style: &MaskStyle) -> Cow<'a, str> {
         let span = &h[m.range()];
         match style {
             MaskStyle::Token { key } => key.write_token(span, &mut out),
-            _ => Kept::for_match(style, h, m, previous_end).push_masked(span, &mut out),
+            _ => Kept::for_match(style, h, m, previous_end).push_masked(&text[m.range()], &mut out),
         }
         copied = m.end;
         previous_end = Some(m.end);
