@@ -231,21 +231,23 @@ fn mask_text(
         ValueKind::Json | ValueKind::Jsonb => json::mask(masker, value, scratch),
         ValueKind::Bytea => mask_bytea_text(masker, value, scratch),
         ValueKind::Float8 => mask_float8_text(masker, value, scratch),
-        // Everything else prints digits as digits (money grouped by thousands, ranges and
-        // arrays with their punctuation), which the scanner reads as they are.
+        // Printed by Postgres from values that may be `float8` (coordinates, array elements,
+        // record fields): exponent forms are written out first.
+        ValueKind::Geometric(_)
+        | ValueKind::Range(_)
+        | ValueKind::Multirange(_)
+        | ValueKind::Array
+        | ValueKind::Record
+        | ValueKind::Other => mask_exponents_text(masker, value, scratch),
+        // Everything else prints digits as digits (money grouped by thousands), which the
+        // scanner reads as they are.
         ValueKind::Text
         | ValueKind::Reg
         | ValueKind::FramedText
         | ValueKind::Int8
         | ValueKind::Numeric
         | ValueKind::Uint64
-        | ValueKind::Money
-        | ValueKind::Geometric(_)
-        | ValueKind::Range(_)
-        | ValueKind::Multirange(_)
-        | ValueKind::Array
-        | ValueKind::Record
-        | ValueKind::Other => scan(masker, value, scratch),
+        | ValueKind::Money => scan(masker, value, scratch),
     }
 }
 
@@ -337,6 +339,61 @@ fn mask_float8_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Ve
         }
     }
     scan(masker, value, scratch)
+}
+
+/// Text printed from values that may hold `float8`s (`point(4111111111111111, 0)` prints
+/// `(4.111111111111111e+15,0)`, an array `{4.111111111111111e+15}`): every token made of
+/// number characters that parses as an integral float of 13 to 19 digits is written out as
+/// an integer and scanned; when that finds something, the masked integer replaces the token.
+/// Then the whole text is scanned as usual. Text with no `e` costs one search for it.
+fn mask_exponents_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    if !value.iter().any(|&b| b == b'e' || b == b'E') {
+        return scan(masker, value, scratch);
+    }
+    let number_byte = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    let mut rewritten: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut hits = Hits::default();
+    let mut i = 0;
+    while i < value.len() {
+        if !number_byte(value[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < value.len() && number_byte(value[i]) {
+            i += 1;
+        }
+        let token = &value[start..i];
+        if !token.iter().any(|&b| b == b'e' || b == b'E') {
+            continue;
+        }
+        let parsed = std::str::from_utf8(token)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok());
+        let mut digits = IntegerDigits::new();
+        let Some(integer) = parsed.and_then(|v| digits.of_f64(v)) else {
+            continue;
+        };
+        let found = masker.mask_into(integer, scratch);
+        if found.any() {
+            let out = rewritten.get_or_insert_with(|| Vec::with_capacity(value.len()));
+            out.extend_from_slice(&value[copied..start]);
+            out.extend_from_slice(scratch);
+            copied = i;
+            hits.add(found);
+        }
+    }
+    let Some(mut out) = rewritten else {
+        return scan(masker, value, scratch);
+    };
+    out.extend_from_slice(&value[copied..]);
+    let rest = masker.mask_into(&out, scratch);
+    hits.add(rest);
+    if !rest.any() {
+        *scratch = out;
+    }
+    (Verdict::Replaced, hits)
 }
 
 /// A stack buffer for the decimal digits of a 64-bit integer, sign included.

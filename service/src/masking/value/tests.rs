@@ -1215,6 +1215,34 @@ fn geometric_coordinates_holding_a_pan_are_nulled() {
 }
 
 #[test]
+fn floats_in_exponent_form_inside_text_values_are_written_out() {
+    for (kind, text, expected) in [
+        (
+            ValueKind::Geometric(600),
+            "(4.111111111111111e+15,0)",
+            "(411111******1111,0)",
+        ),
+        (
+            ValueKind::Array,
+            "{1.5,-4.111111111111111e+15,NULL}",
+            "{1.5,-411111******1111,NULL}",
+        ),
+        (
+            ValueKind::Record,
+            "(x,3.78282246310005E+14,\"4111111111111111\")",
+            "(x,378282*****0005,\"411111******1111\")",
+        ),
+    ] {
+        let out = replaced(&kind, Format::Text, text.as_bytes());
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{text}");
+    }
+    for text in ["(1e+15,2.5e-3)", "{1.000000000001e+12}", "(release,e-mail)", "{e,E,1e}"] {
+        assert_unchanged(&ValueKind::Geometric(600), Format::Text, text.as_bytes());
+        assert_unchanged(&ValueKind::Array, Format::Text, text.as_bytes());
+    }
+}
+
+#[test]
 fn types_without_a_decoder_are_withheld_in_binary_and_scanned_in_text() {
     // Withheld whatever they hold: a PAN's int8 bytes, text, nothing at all.
     for value in [
