@@ -185,8 +185,10 @@ const THOUSANDS: [&[u8]; 7] = [
 fn thousands_sep_at(h: &[u8], at: usize) -> Option<usize> {
     let first = *h.get(at)?;
     // Most bytes are not the first byte of any separator: one test rejects them.
-    if !matches!(first, b',' | b'.' | b'\'' | 0xC2 | 0xE2) {
-        return None;
+    match first {
+        b',' | b'.' | b'\'' => return Some(1),
+        0xC2 | 0xE2 => {}
+        _ => return None,
     }
     let rest = h.get(at..)?;
     THOUSANDS
@@ -309,19 +311,74 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
         let start = next_digit(h, pos)?;
         let end = group_end(h, start);
         let len = end - start;
-        // The common case, decided at once: a group too short to be a PAN that nothing joins
-        // to another group.
-        let short = len < MIN_DIGITS as usize;
-        if short && joint_at(h, end).is_none() && (len > 3 || thousands_sep_at(h, end).is_none())
-        {
+        if len > MAX_DIGITS as usize {
+            // Some other number, unless a padded PAN (see `window_end_at`).
+            if padded_group_is_pan(&h[start..end]) {
+                return Some(Match { start, end });
+            }
             pos = end;
             continue;
         }
-        match window_end_at(h, start, end) {
-            Some(window_end) => return Some(merge_overlapping(h, start, end, window_end)),
-            None => pos = end,
+        if joint_at(h, end).is_some() {
+            // Joined by a card separator: every kind of window may start here.
+            match window_end_at(h, start, end) {
+                Some(window_end) => return Some(merge_overlapping(h, start, end, window_end)),
+                None => {
+                    pos = end;
+                    continue;
+                }
+            }
         }
+        if len >= MIN_DIGITS as usize {
+            // The common case: a lone group. A group this long starts no grouped number and
+            // holds no other window.
+            let group = &h[start..end];
+            if group_is_pan(group) || (group[0] == b'0' && padded_group_is_pan(group)) {
+                return Some(Match { start, end });
+            }
+        } else if len <= 3
+            && let Some((last_start, digits)) = thousands_chain(h, end)
+        {
+            // A thousands-grouped number. With fewer than 13 digits in all, no window starts
+            // inside it (from a group followed by the same separator, a window is a suffix of
+            // the chain): only its last group may go on, joined by a card separator or by
+            // another thousands separator, so the search resumes there.
+            if digits + len >= MIN_DIGITS as usize {
+                if let Some(window_end) = window_end_at(h, start, end) {
+                    return Some(merge_overlapping(h, start, end, window_end));
+                }
+                pos = end;
+            } else {
+                pos = last_start;
+            }
+            continue;
+        }
+        pos = end;
     }
+}
+
+/// The groups that follow a group ending at `end` as a thousands-grouped number (one and the
+/// same separator, three digits each): where the last one starts, and how many digits they
+/// hold. `None` when no such group follows.
+#[inline]
+fn thousands_chain(h: &[u8], end: usize) -> Option<(usize, usize)> {
+    let (len, first) = thousands_joint_at(h, end)?;
+    let sep = &h[end..end + len];
+    let mut last_start = first;
+    let mut last_end = group_end(h, first);
+    if last_end - first != 3 {
+        return None;
+    }
+    let mut digits = 3;
+    while let Some((len, next)) = thousands_joint_at(h, last_end) {
+        let next_end = group_end(h, next);
+        if &h[last_end..last_end + len] != sep || next_end - next != 3 {
+            break;
+        }
+        (last_start, last_end) = (next, next_end);
+        digits += 3;
+    }
+    Some((last_start, digits))
 }
 
 /// Grows the match `start..window_end` with every PAN window that starts inside it, until
