@@ -219,7 +219,8 @@ fn money_ledger(rng: &mut Rng, words: &[&str]) -> String {
     while text.len() < SIZE {
         text.push_str(rng.pick(words));
         text.push_str(" $");
-        let (sep, point) = [(",", "."), (".", ","), ("'", "."), ("\u{a0}", ",")][rng.below(4) as usize];
+        let (sep, point) =
+            [(",", "."), (".", ","), ("'", "."), ("\u{a0}", ",")][rng.below(4) as usize];
         let head = 1 + rng.below(3) as usize;
         rng.digits(&mut text, head);
         for _ in 0..rng.below(5) {

@@ -633,7 +633,12 @@ fn leaks_in_any_encoding(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     let squeezed: String = text
         .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | ',' | '.' | '\'' | '\u{a0}' | '\u{202f}' | '\u{2019}'))
+        .filter(|c| {
+            !matches!(
+                c,
+                ' ' | '-' | ',' | '.' | '\'' | '\u{a0}' | '\u{202f}' | '\u{2019}'
+            )
+        })
         .collect();
     for pan in PANS {
         if squeezed.contains(pan) {
@@ -688,10 +693,18 @@ fn the_leak_check_sees_every_encoding() {
         ("int8", pan.to_be_bytes().to_vec()),
         ("money cents", (pan * 100).to_be_bytes().to_vec()),
         ("float8", (pan as f64).to_be_bytes().to_vec()),
-        ("numeric", [vec![0, 4, 0, 3, 0, 0, 0, 0], numeric_groups(VISA)].concat()),
+        (
+            "numeric",
+            [vec![0, 4, 0, 3, 0, 0, 0, 0], numeric_groups(VISA)].concat(),
+        ),
         ("money text", b"$4,111,111,111,111,111.00".to_vec()),
         ("padded", b"0004111111111111111".to_vec()),
-        ("nbsp", "4\u{a0}111\u{a0}111\u{a0}111\u{a0}111\u{a0}111".as_bytes().to_vec()),
+        (
+            "nbsp",
+            "4\u{a0}111\u{a0}111\u{a0}111\u{a0}111\u{a0}111"
+                .as_bytes()
+                .to_vec(),
+        ),
         ("amex numeric", numeric_groups(AMEX)),
     ] {
         assert!(!leaks_in_any_encoding(&bytes).is_empty(), "{what}");
@@ -762,7 +775,11 @@ async fn hostile_binary_results_never_carry_a_card_number() {
     assert!(row.get::<_, Option<Raw>>(0).is_none());
     assert!(row.get::<_, Option<Raw>>(1).is_none());
     let Raw(array) = row.get::<_, Raw>(2);
-    assert_eq!(&array[array.len() - 4..], (-1i32).to_be_bytes(), "the element is NULL");
+    assert_eq!(
+        &array[array.len() - 4..],
+        (-1i32).to_be_bytes(),
+        "the element is NULL"
+    );
     assert_eq!(row.get::<_, i32>(3), 1);
     drop(client);
     hoop.wait_sessions_ended(1).await;

@@ -320,8 +320,14 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
             continue;
         }
         if joint_at(h, end).is_some() {
-            // Joined by a card separator: every kind of window may start here.
-            match window_end_at(h, start, end) {
+            // Joined by a card separator (so no thousands separator follows): card windows,
+            // and a padded group. `window_end_at` for these two, without its other checks.
+            let mut window = longest_window(h, start);
+            if len > MIN_DIGITS as usize && h[start] == b'0' && padded_group_is_pan(&h[start..end])
+            {
+                window = window.max(Some(end));
+            }
+            match window {
                 Some(window_end) => return Some(merge_overlapping(h, start, end, window_end)),
                 None => {
                     pos = end;
@@ -363,22 +369,31 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
 #[inline]
 fn thousands_chain(h: &[u8], end: usize) -> Option<(usize, usize)> {
     let (len, first) = thousands_joint_at(h, end)?;
-    let sep = &h[end..end + len];
-    let mut last_start = first;
-    let mut last_end = group_end(h, first);
-    if last_end - first != 3 {
+    if !three_digits_at(h, first) {
         return None;
     }
+    let sep = &h[end..end + len];
+    let mut last_start = first;
     let mut digits = 3;
-    while let Some((len, next)) = thousands_joint_at(h, last_end) {
-        let next_end = group_end(h, next);
-        if &h[last_end..last_end + len] != sep || next_end - next != 3 {
+    while let Some((len, next)) = thousands_joint_at(h, last_start + 3) {
+        if &h[last_start + 3..last_start + 3 + len] != sep || !three_digits_at(h, next) {
             break;
         }
-        (last_start, last_end) = (next, next_end);
+        last_start = next;
         digits += 3;
     }
     Some((last_start, digits))
+}
+
+/// Whether a group of exactly three digits starts at `at` (a digit at `at` is known).
+#[inline(always)]
+fn three_digits_at(h: &[u8], at: usize) -> bool {
+    match h.get(at + 1..) {
+        Some([b1, b2, rest @ ..]) => {
+            is_digit(*b1) && is_digit(*b2) && rest.first().is_none_or(|b| !is_digit(*b))
+        }
+        _ => false,
+    }
 }
 
 /// Grows the match `start..window_end` with every PAN window that starts inside it, until
@@ -386,7 +401,13 @@ fn thousands_chain(h: &[u8], end: usize) -> Option<(usize, usize)> {
 fn merge_overlapping(h: &[u8], start: usize, first_group_end: usize, window_end: usize) -> Match {
     let mut end = window_end;
     let mut group_end_at = first_group_end;
-    while let Some(next) = next_digit(&h[..end], group_end_at) {
+    // The bytes between two groups of one match are a separator (one to three bytes): a
+    // plain search, which keeps `next_digit` inlined in the hot loop of `next_match`.
+    while let Some(next) = h[..end]
+        .get(group_end_at..)
+        .and_then(|rest| rest.iter().position(|&b| is_digit(b)))
+        .map(|i| group_end_at + i)
+    {
         let next_end = group_end(h, next);
         if let Some(other_end) = window_end_at(h, next, next_end) {
             end = end.max(other_end);

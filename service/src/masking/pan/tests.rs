@@ -107,7 +107,10 @@ fn thousands_grouped_pans_are_found_in_every_money_format() {
         assert_eq!(found.len(), 1, "{text}: {found:?}");
         let digits: String = found[0].chars().filter(char::is_ascii_digit).collect();
         let significant = digits.trim_start_matches('0');
-        assert!(luhn(significant) && significant.len() >= 13, "{text}: {digits}");
+        assert!(
+            luhn(significant) && significant.len() >= 13,
+            "{text}: {digits}"
+        );
         let masked = mask(text, &MaskStyle::BinAndLastFour);
         assert!(!contains_pan(masked.as_bytes()), "{masked}");
         let mut in_place = text.as_bytes().to_vec();

@@ -971,10 +971,16 @@ fn arrays_of_records_and_of_unknown_composites() {
         let (verdict, hits, out) = masked(&ValueKind::Array, Format::Binary, &value);
         assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
         let decoded = decode_array(&out);
-        assert_eq!((decoded.element_oid, decoded.elements), (91_235, vec![None, None]));
+        assert_eq!(
+            (decoded.element_oid, decoded.elements),
+            (91_235, vec![None, None])
+        );
     }
     // A built-in type with no decoder (`bit`) inside a record: withheld too.
-    let value = record(&[(1560, Some(int8(4_111_111_111_111_111))), (23, Some(vec![0, 0, 0, 7]))]);
+    let value = record(&[
+        (1560, Some(int8(4_111_111_111_111_111))),
+        (23, Some(vec![0, 0, 0, 7])),
+    ]);
     let (verdict, hits, out) = masked(&ValueKind::Record, Format::Binary, &value);
     assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
     assert_eq!(
@@ -1156,7 +1162,14 @@ fn ranges_and_multiranges_with_a_pan_bound_are_nulled() {
         assert_null(&int8range, &range(0x08, None, Some(int8(pan))));
         assert_null(&int8range, &range(LB_INC, Some(int8(1)), Some(int8(pan))));
         let text = pan.to_string();
-        assert_null(&numrange, &range(LB_INC, Some(numeric(&text)), Some(numeric(&format!("{text}.5")))));
+        assert_null(
+            &numrange,
+            &range(
+                LB_INC,
+                Some(numeric(&text)),
+                Some(numeric(&format!("{text}.5"))),
+            ),
+        );
         // Inside a multirange, with a harmless range before it.
         let value = multirange(&[
             range(LB_INC, Some(int8(1)), Some(int8(5))),
@@ -1170,7 +1183,11 @@ fn ranges_and_multiranges_with_a_pan_bound_are_nulled() {
         range(0x08 | UB_INF, None, None),
     ] {
         assert_unchanged(&int8range, Format::Binary, &value);
-        assert_unchanged(&ValueKind::Multirange(20), Format::Binary, &multirange(&[value]));
+        assert_unchanged(
+            &ValueKind::Multirange(20),
+            Format::Binary,
+            &multirange(&[value]),
+        );
     }
     // Dates and int4: bounds of an inert type.
     let dates = range(LB_INC, Some(vec![0, 0, 30, 0]), Some(vec![0, 0, 31, 0]));
@@ -1188,7 +1205,11 @@ fn ranges_and_multiranges_with_a_pan_bound_are_nulled() {
     assert_withheld(&ValueKind::Multirange(20), &i32::MAX.to_be_bytes());
     // Text: bounds are digits.
     replaced(&int8range, Format::Text, b"[4111111111111111,)");
-    replaced(&ValueKind::Multirange(1700), Format::Text, b"{[1,2), [4111111111111111.5,)}");
+    replaced(
+        &ValueKind::Multirange(1700),
+        Format::Text,
+        b"{[1,2), [4111111111111111.5,)}",
+    );
 }
 
 #[test]
@@ -1210,7 +1231,10 @@ fn geometric_coordinates_holding_a_pan_are_nulled() {
     assert_null(&ValueKind::Geometric(628), &circle);
     // Sizes that do not add up: withheld.
     assert_withheld(&ValueKind::Geometric(600), &two);
-    assert_withheld(&ValueKind::Geometric(604), &[3i32.to_be_bytes().to_vec(), two].concat());
+    assert_withheld(
+        &ValueKind::Geometric(604),
+        &[3i32.to_be_bytes().to_vec(), two].concat(),
+    );
     assert_withheld(&ValueKind::Geometric(999), &point(1.0, 2.0));
 }
 
@@ -1236,7 +1260,12 @@ fn floats_in_exponent_form_inside_text_values_are_written_out() {
         let out = replaced(&kind, Format::Text, text.as_bytes());
         assert_eq!(String::from_utf8(out).unwrap(), expected, "{text}");
     }
-    for text in ["(1e+15,2.5e-3)", "{1.000000000001e+12}", "(release,e-mail)", "{e,E,1e}"] {
+    for text in [
+        "(1e+15,2.5e-3)",
+        "{1.000000000001e+12}",
+        "(release,e-mail)",
+        "{e,E,1e}",
+    ] {
         assert_unchanged(&ValueKind::Geometric(600), Format::Text, text.as_bytes());
         assert_unchanged(&ValueKind::Array, Format::Text, text.as_bytes());
     }
@@ -1284,7 +1313,11 @@ fn arrays_and_records_of_decoded_types_null_the_element_holding_a_pan() {
         assert_eq!((verdict, hits.pans), (Verdict::Replaced, 1), "oid {oid}");
         let decoded = decode_array(&out);
         assert_eq!(decoded.has_null, 1, "oid {oid}");
-        assert_eq!(decoded.elements, [None, Some(harmless.clone())], "oid {oid}");
+        assert_eq!(
+            decoded.elements,
+            [None, Some(harmless.clone())],
+            "oid {oid}"
+        );
         // `ROW(pan::xid8, 1)` and the like: the field is nulled, the others kept.
         let value = record(&[(oid, Some(holding)), (23, Some(vec![0, 0, 0, 1]))]);
         let out = replaced(&ValueKind::Record, Format::Binary, &value);
