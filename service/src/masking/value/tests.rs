@@ -1132,7 +1132,8 @@ fn money_holding_a_pan_under_any_fraction_is_nulled() {
             assert_null(&ValueKind::Money, &int8(v));
         }
     }
-    for v in [0, 199, 12_345_678_90, 1_000_000_000_000_00, -5] {
+    // Cents: $12,345,678.90 and $1,000,000,000,000.00.
+    for v in [0, 199, 1_234_567_890, 100_000_000_000_000, -5] {
         assert_unchanged(&ValueKind::Money, Format::Binary, &int8(v));
     }
     assert_withheld(&ValueKind::Money, &[1, 2, 3]);
