@@ -4,9 +4,14 @@
 //! one separator (space or dash) stands between them. A *window* is a sequence of joined
 //! groups, all joined by the same separator, holding 13 to 19 digits; it is a PAN when its
 //! digits pass the IIN table and Luhn. Overlapping PAN windows are reported as one match.
+//! Two more kinds of window: a *padded* group (leading zeros, then 13 to 19 digits), and a
+//! *thousands-grouped* number (groups of three after a first of one to three, joined by one
+//! thousands separator: [`THOUSANDS`]), whose leading zeros do not count either.
 //!
 //! Every position is visited a bounded number of times: a group is read once on the fast path,
-//! and at most once per start within the 19-digit reach of a window when groups are joined.
+//! and at most once per start within the 19-digit reach of a window when groups are joined
+//! (a thousands-grouped number is read at most 13 digits ahead to decide whether to search
+//! it).
 
 use super::Match;
 use super::iin;
@@ -213,6 +218,10 @@ pub(super) fn thousands_group_after(h: &[u8], end: usize) -> bool {
     thousands_joint_at(h, end).is_some_and(|(_, next)| group_end(h, next) - next == 3)
 }
 
+/// The most leading zeros a thousands-grouped PAN may have (`0,000,004,111,…`): more than any
+/// fixed-width field pads a 13-digit PAN with.
+const MAX_GROUPED_ZEROS: u32 = 12;
+
 /// End of the longest PAN written as a thousands-grouped number that starts with the group at
 /// `start..end` (`4,111,111,111,111,111`, `4.111.111.111.111.111,00`, `$4,111,…`): a first
 /// group of one to three digits, then groups of exactly three joined by one and the same
@@ -227,9 +236,16 @@ fn thousands_window(h: &[u8], start: usize, end: usize) -> Option<usize> {
     let mut best = None;
     let mut separator: Option<&[u8]> = None;
     let (mut group_start, mut group_stop) = (start, end);
+    let mut zeros = 0;
     loop {
         for &b in &h[group_start..group_stop] {
             if digits.count == 0 && b == b'0' {
+                // Padding is bounded here (unlike a lone group, which is read once, a grouped
+                // number is read from each of its groups).
+                zeros += 1;
+                if zeros > MAX_GROUPED_ZEROS {
+                    return None;
+                }
                 continue;
             }
             if digits.count == MAX_DIGITS {
@@ -364,8 +380,8 @@ pub(super) fn next_match(h: &[u8], mut pos: usize) -> Option<Match> {
 }
 
 /// The groups that follow a group ending at `end` as a thousands-grouped number (one and the
-/// same separator, three digits each): where the last one starts, and how many digits they
-/// hold. `None` when no such group follows.
+/// same separator, three digits each), read until they hold 13 digits: where the last one
+/// read starts, and how many digits they hold. `None` when no such group follows.
 #[inline]
 fn thousands_chain(h: &[u8], end: usize) -> Option<(usize, usize)> {
     let (len, first) = thousands_joint_at(h, end)?;
@@ -375,7 +391,11 @@ fn thousands_chain(h: &[u8], end: usize) -> Option<(usize, usize)> {
     let sep = &h[end..end + len];
     let mut last_start = first;
     let mut digits = 3;
-    while let Some((len, next)) = thousands_joint_at(h, last_start + 3) {
+    // Enough to know whether a PAN may start here: walking a long chain from each of its
+    // groups would be quadratic.
+    while digits < MIN_DIGITS as usize
+        && let Some((len, next)) = thousands_joint_at(h, last_start + 3)
+    {
         if &h[last_start + 3..last_start + 3 + len] != sep || !three_digits_at(h, next) {
             break;
         }
