@@ -243,23 +243,28 @@ fn multirange(
     if count > value.len() / 5 {
         return withheld();
     }
-    let mut at = 4;
-    let mut ranges = Vec::new();
-    for _ in 0..count {
-        let one = read_i32(value, at)
-            .and_then(|len| usize::try_from(len).ok())
-            .and_then(|len| value.get(at + 4..(at + 4).checked_add(len)?));
-        let Some(one) = one else {
-            return withheld();
-        };
-        at += 4 + one.len();
-        ranges.push(one);
+    // Two walks over the ranges, validating then masking, so nothing is allocated.
+    let ranges = || {
+        let mut at = 4;
+        std::iter::from_fn(move || {
+            let one = read_i32(value, at)
+                .and_then(|len| usize::try_from(len).ok())
+                .and_then(|len| value.get(at + 4..(at + 4).checked_add(len)?))?;
+            at += 4 + one.len();
+            Some((one, at))
+        })
+        .take(count)
+    };
+    let (mut read, mut end) = (0, 4);
+    for (_, at) in ranges() {
+        read += 1;
+        end = at;
     }
-    if at != value.len() {
+    if read != count || end != value.len() {
         return withheld();
     }
     let mut hits = Hits::default();
-    for one in ranges {
+    for (one, _) in ranges() {
         let (verdict, found) = range(masker, subtype, one, scratch, depth + 1);
         hits.add(found);
         if verdict != Verdict::Unchanged {
