@@ -30,8 +30,9 @@
 //! Known limits, documented rather than handled:
 //! - Text inside JSON strings is scanned as written: a PAN spelled with `\u` escapes
 //!   (`"\u0034111…"`) is not decoded, and so not found.
-//! - In text format, arrays and records are scanned as text: a `bytea` element in hex or a
-//!   `float8` element in exponent form inside them is not decoded.
+//! - In text format, arrays and records are scanned as text (with exponent forms written out,
+//!   see `mask_exponents_text`): a `bytea` element in hex inside them is not decoded, and a
+//!   `text` value that reads `4.111111111111111e+15` (`pan::float8::text`) is not either.
 //! - Custom detectors see the rendering of binary numbers (so a binary number they match becomes
 //!   NULL), but the plain form of a JSON number in exponent notation only when it has 13 to 19
 //!   digits on one side of its point (the only such numbers that are rewritten).
