@@ -211,6 +211,50 @@ fn pan_dense(rng: &mut Rng, words: &[&str]) -> String {
     text
 }
 
+/// Ledger lines with amounts as `money` and `to_char` print them: thousands-grouped in the
+/// separators of several locales (`,` `.` `'` no-break space) with a decimal part, and a card
+/// number grouped the same way in about 1 line in 50. Exercises the grouped-number path.
+fn money_ledger(rng: &mut Rng, words: &[&str]) -> String {
+    let mut text = String::with_capacity(SIZE + 256);
+    while text.len() < SIZE {
+        text.push_str(rng.pick(words));
+        text.push_str(" $");
+        let (sep, point) =
+            [(",", "."), (".", ","), ("'", "."), ("\u{a0}", ",")][rng.below(4) as usize];
+        let head = 1 + rng.below(3) as usize;
+        rng.digits(&mut text, head);
+        for _ in 0..rng.below(5) {
+            text.push_str(sep);
+            rng.digits(&mut text, 3);
+        }
+        text.push_str(point);
+        rng.digits(&mut text, 2);
+        if rng.below(50) == 0 {
+            let mut pan = String::new();
+            push_pan(rng, &mut pan);
+            let digits: Vec<u8> = pan.bytes().filter(u8::is_ascii_digit).collect();
+            let first = match digits.len() % 3 {
+                0 => 3,
+                n => n,
+            };
+            text.push_str(" card ");
+            text.push_str(std::str::from_utf8(&digits[..first]).unwrap());
+            for group in digits[first..].chunks(3) {
+                text.push_str(sep);
+                text.push_str(std::str::from_utf8(group).unwrap());
+            }
+        }
+        text.push('\n');
+    }
+    // A no-break space is two bytes: cut at a character boundary.
+    let mut end = SIZE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
+
 /// Worst case for the window search: single digits joined by single spaces, every start
 /// passing the IIN table, so each start reads 19 digits. Not a target, a bound.
 fn joined_single_digits(rng: &mut Rng) -> String {
@@ -293,6 +337,8 @@ fn scanners(c: &mut Criterion) {
             joined_single_digits(&mut rng),
             false,
         ),
+        // Last, so the corpora above keep the bytes of earlier runs.
+        ("money_ledger", money_ledger(&mut rng, &words), true),
     ];
     let baseline = RegexBaseline::new();
     eprintln!(

@@ -732,3 +732,281 @@ async fn token_style_gives_the_same_card_the_same_token() {
         assert_eq!(a, b, "spaced and plain forms of a card get one token");
     }
 }
+
+// ---- Hostile formats and types: the client chooses how a card number leaves ----
+
+/// Types a hostile job can make: domains over decoded types, and a composite of them.
+const HOSTILE_SCHEMA: &str = "
+CREATE DOMAIN pan_xid8 AS xid8;
+CREATE DOMAIN pan_int8 AS bigint;
+CREATE DOMAIN pan_money AS money;
+CREATE TYPE pan_pair AS (label text, id xid8, amount money);
+";
+
+/// Each statement turns the corpus's card numbers into a type or a text form that is not
+/// plain text: 8-byte integers (`xid8`, `pg_lsn`, `money`), range bounds, geometric
+/// coordinates, arrays and records of them, domains over them, types hoop has no decoder
+/// for, zero padding and thousands grouping in every separator a locale uses.
+const HOSTILE: &[&str] = &[
+    // xid8, also through a domain (RowDescription names the domain's base type).
+    "SELECT pan::xid8, pan_bigint::text::xid8, pan::pan_xid8 FROM cards",
+    // Ranges and multiranges of numbers: a bound holding the PAN.
+    "SELECT int8range(pan_bigint, NULL), int8range(NULL, pan_bigint), int8range(1, pan_bigint),
+            int8range(pan_bigint, pan_bigint, '[]') FROM cards",
+    "SELECT numrange(pan_numeric, NULL), numrange(pan_numeric, pan_numeric + 0.5),
+            numrange(NULL, pan_numeric, '(]') FROM cards",
+    "SELECT int8multirange(int8range(pan_bigint, NULL)),
+            nummultirange(numrange(1, 2), numrange(pan_numeric, NULL)) FROM cards",
+    // pg_lsn holding the PAN as its 64-bit position.
+    "SELECT '0/0'::pg_lsn + pan_numeric,
+            (to_hex(pan_bigint >> 32) || '/' || to_hex(pan_bigint & 4294967295))::pg_lsn FROM cards",
+    // money: an int8 of cents in binary, `$4,111,111,111,111,111.00` in text.
+    "SELECT pan_numeric::money, pan_bigint::money, pan::numeric::money, pan_numeric::money::pan_money
+     FROM cards",
+    // Arrays of them.
+    "SELECT ARRAY[pan_numeric::money], ARRAY[pan::xid8, '7'::xid8], ARRAY[int8range(pan_bigint, NULL)],
+            ARRAY['0/0'::pg_lsn + pan_numeric], ARRAY[pan_bigint::money] FROM cards",
+    "SELECT array_agg(pan::xid8), array_agg(pan_numeric::money), array_agg(numrange(pan_numeric, NULL)),
+            array_agg(int8multirange(int8range(pan_bigint, NULL))) FROM cards",
+    // Records of them, nested too.
+    "SELECT ROW(pan::xid8), ROW(1, pan_numeric::money), ROW(int8range(pan_bigint, NULL)),
+            ROW(ROW(pan::xid8)), ROW('0/0'::pg_lsn + pan_numeric) FROM cards",
+    // Domains inside arrays and records (their OID is the domain's, not a built-in type's).
+    "SELECT pan_bigint::pan_int8, ARRAY[pan::pan_xid8], ROW(pan::pan_xid8), ARRAY[pan_bigint::pan_int8],
+            ROW(pan_numeric::money::pan_money) FROM cards",
+    // A user composite, alone and in an array.
+    "SELECT ROW('x', pan::xid8, pan_numeric::money)::pan_pair,
+            ARRAY[ROW('y', pan::xid8, 1::money)::pan_pair] FROM cards",
+    // Geometric coordinates are float8s.
+    "SELECT point(pan_bigint, 0), box(point(pan_bigint, 0), point(0, 0)), circle(point(0, pan_bigint), 1),
+            lseg(point(1, 2), point(pan_bigint, 3)) FROM cards",
+    // Types without a decoder.
+    "SELECT pan_bigint::bit(64), (pan || ':' || pan || ':')::pg_snapshot, to_tsvector('simple', pan),
+            (pan || ':' || pan || ':')::txid_snapshot FROM cards",
+    // Zero padding: the 19-digit fixed-width field, and longer and shorter.
+    "SELECT lpad(pan, 17, '0'), lpad(pan, 18, '0'), lpad(pan, 19, '0'), lpad(pan, 24, '0'),
+            lpad(pan_bigint::text, 19, '0'), to_char(pan_bigint, 'FM' || repeat('0', 19)) FROM cards",
+    // Thousands grouping as to_char and money print it, and in other locales' separators.
+    "SELECT to_char(pan_numeric, 'FM9,999,999,999,999,999'), to_char(pan_numeric, 'FM999G999G999G999G999G999D00'),
+            to_char(pan_numeric, 'FM0,000,000,000,000,000,000'), to_char(pan_bigint, '9,999,999,999,999,999') FROM cards",
+    "SELECT translate(pan_numeric::money::text, ',.', '.,') || ' €', replace(pan_numeric::money::text, ',', ''''),
+            replace(pan_numeric::money::text, ',', ' '), replace(pan_numeric::money::text, ',', '\u{a0}') || '\u{a0}€',
+            'CHF ' || replace(replace(pan_numeric::money::text, '$', ''), ',', '\u{2019}'),
+            replace(pan_numeric::money::text, ',', '\u{202f}') FROM cards",
+    "SELECT json_build_object('total', pan_numeric::money), ARRAY[to_char(pan_numeric, 'FM9,999,999,999,999,999')],
+            format('%s|%s', lpad(pan, 19, '0'), pan_numeric::money) FROM cards",
+];
+
+/// 4-digit groups of a number as binary `numeric` stores them (base 10000, big-endian u16s).
+fn numeric_groups(digits: &str) -> Vec<u8> {
+    let padded = format!("{}{digits}", "0".repeat((4 - digits.len() % 4) % 4));
+    padded
+        .as_bytes()
+        .chunks(4)
+        .flat_map(|c| {
+            let group: u16 = std::str::from_utf8(c).unwrap().parse().unwrap();
+            group.to_be_bytes()
+        })
+        .collect()
+}
+
+/// Every test PAN in `bytes` in any encoding the hostile corpus could produce: as text with
+/// any separators or padding between its digits, as an 8-byte integer (times a power of ten:
+/// money's cents), a float8, or numeric base-10000 digits; plus [`leaks`].
+fn leaks_in_any_encoding(bytes: &[u8]) -> Vec<String> {
+    let mut found = leaks(bytes);
+    let text = String::from_utf8_lossy(bytes);
+    let squeezed: String = text
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                ' ' | '-' | ',' | '.' | '\'' | '\u{a0}' | '\u{202f}' | '\u{2019}'
+            )
+        })
+        .collect();
+    for pan in PANS {
+        if squeezed.contains(pan) {
+            found.push(format!("{pan} (text, with separators)"));
+        }
+        let n: u64 = pan.parse().unwrap();
+        for scale in [1u64, 10, 100, 1000, 10_000] {
+            let Some(v) = n.checked_mul(scale) else {
+                continue;
+            };
+            for needle in [v.to_be_bytes(), (v as i64).wrapping_neg().to_be_bytes()] {
+                if bytes.windows(8).any(|w| w == needle) {
+                    found.push(format!("{pan} (8-byte integer, times {scale})"));
+                }
+            }
+        }
+        if bytes.windows(8).any(|w| w == (n as f64).to_be_bytes()) {
+            found.push(format!("{pan} (float8)"));
+        }
+        let groups = numeric_groups(pan);
+        if bytes.windows(groups.len()).any(|w| w == groups) {
+            found.push(format!("{pan} (numeric digits)"));
+        }
+    }
+    found
+}
+
+fn assert_no_leak_in_any_encoding(what: &str, bytes: &[u8]) {
+    let found = leaks_in_any_encoding(bytes);
+    assert!(
+        found.is_empty(),
+        "{what}: card numbers leaked: {found:?}\n{:?}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+async fn start_hostile() -> (Hoop, Credential) {
+    let (hoop, credential) = start(None).await;
+    let db = hoop.db.client().await;
+    db.batch_execute(HOSTILE_SCHEMA)
+        .await
+        .expect("creating the hostile types");
+    (hoop, credential)
+}
+
+#[test]
+fn the_leak_check_sees_every_encoding() {
+    // The check itself must find what the corpus tries: otherwise the tests below prove
+    // nothing.
+    let pan: i64 = VISA.parse().unwrap();
+    for (what, bytes) in [
+        ("int8", pan.to_be_bytes().to_vec()),
+        ("money cents", (pan * 100).to_be_bytes().to_vec()),
+        ("float8", (pan as f64).to_be_bytes().to_vec()),
+        (
+            "numeric",
+            [vec![0, 4, 0, 3, 0, 0, 0, 0], numeric_groups(VISA)].concat(),
+        ),
+        ("money text", b"$4,111,111,111,111,111.00".to_vec()),
+        ("padded", b"0004111111111111111".to_vec()),
+        (
+            "nbsp",
+            "4\u{a0}111\u{a0}111\u{a0}111\u{a0}111\u{a0}111"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("amex numeric", numeric_groups(AMEX)),
+    ] {
+        assert!(!leaks_in_any_encoding(&bytes).is_empty(), "{what}");
+    }
+    assert!(leaks_in_any_encoding(b"$4,111,11*,***,**1,111.00").is_empty());
+    assert!(leaks_in_any_encoding(&7i64.to_be_bytes()).is_empty());
+}
+
+#[tokio::test]
+async fn hostile_binary_results_never_carry_a_card_number() {
+    let (hoop, credential) = start_hostile().await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    // tokio-postgres asks for every result column in binary, whatever its type.
+    for sql in HOSTILE {
+        let rows = client
+            .query(*sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(!rows.is_empty(), "{sql}");
+        for row in &rows {
+            for i in 0..row.len() {
+                if let Some(Raw(bytes)) = row.get::<_, Option<Raw>>(i) {
+                    let what = format!("{sql} / column {i} ({})", row.columns()[i].type_());
+                    assert_no_leak_in_any_encoding(&what, &bytes);
+                }
+            }
+        }
+    }
+    // Numbers cannot show `*`: the PAN-holding value is NULL, its neighbours survive.
+    let row = client
+        .query_one(
+            "SELECT pan::xid8, ARRAY[pan::xid8, '7'::xid8], int8range(pan_bigint, NULL),
+                    pan_numeric::money, ROW(pan::xid8, 5)::text FROM cards WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, Option<Raw>>(0).is_none());
+    let Raw(array) = row.get::<_, Raw>(1);
+    assert_eq!(&array[array.len() - 8..], 7u64.to_be_bytes());
+    assert!(row.get::<_, Option<Raw>>(2).is_none());
+    assert!(row.get::<_, Option<Raw>>(3).is_none());
+    assert_eq!(row.get::<_, String>(4), "(411111******1111,5)");
+    // Values that hold no card number arrive exactly as Postgres sent them.
+    let harmless = "SELECT '7'::xid8, int8range(1, 10), 12.5::money, '0/16B3748'::pg_lsn,
+                           ARRAY['1'::xid8, '2'::xid8], numrange(1.5, 1000000000001),
+                           int8multirange(int8range(1, 2), int8range(5, 9)), point(1.5, 2),
+                           ROW(1, 'x'::text, 2.5::money), '2026-12-02'::date, 'public.cards'::regclass,
+                           ARRAY[ROW('z', '9'::xid8, 3::money)::pan_pair]";
+    let direct = hoop.db.client().await;
+    let (a, b) = (
+        client.query_one(harmless, &[]).await.unwrap(),
+        direct.query_one(harmless, &[]).await.unwrap(),
+    );
+    for i in 0..a.len() {
+        let (Raw(x), Raw(y)) = (a.get::<_, Raw>(i), b.get::<_, Raw>(i));
+        assert_eq!(x, y, "column {i} ({})", a.columns()[i].type_());
+    }
+    // What has no decoder is withheld even when it holds nothing: bit strings, snapshots,
+    // and a domain inside an array.
+    let row = client
+        .query_one(
+            "SELECT 5::bit(8), '10:20:'::pg_snapshot, ARRAY[7::pan_int8], 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, Option<Raw>>(0).is_none());
+    assert!(row.get::<_, Option<Raw>>(1).is_none());
+    let Raw(array) = row.get::<_, Raw>(2);
+    assert_eq!(
+        &array[array.len() - 4..],
+        (-1i32).to_be_bytes(),
+        "the element is NULL"
+    );
+    assert_eq!(row.get::<_, i32>(3), 1);
+    drop(client);
+    hoop.wait_sessions_ended(1).await;
+    assert_no_leak_in_any_encoding("recordings", &spool_bytes(&hoop));
+    let withheld = recorded_events(&hoop)
+        .into_iter()
+        .filter(|e| e["kind"] == "masked")
+        .flat_map(|e| e["columns"].as_array().unwrap().clone())
+        .any(|c| c["by"].as_array().unwrap().iter().any(|b| b == "withheld"));
+    assert!(withheld, "withheld values are recorded as such");
+}
+
+#[tokio::test]
+async fn hostile_text_results_never_carry_a_card_number() {
+    let (hoop, credential) = start_hostile().await;
+    let mut script = String::from("SET lc_monetary = 'C';\n");
+    for sql in HOSTILE {
+        script.push_str(sql);
+        script.push_str(";\n");
+    }
+    let out = hoop.psql_with_input(&credential, &["-f", "-"], &script);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    let stdout = stdout_of(&out);
+    // Every statement returned its rows (four cards; one aggregate returns one row).
+    assert!(stdout.lines().count() > (HOSTILE.len() - 1) * 4, "{stdout}");
+    assert_no_leak_in_any_encoding("psql output", stdout.as_bytes());
+    assert_no_leak_in_any_encoding("psql errors", &out.stderr);
+    // The display forms: the BIN and last four at most, separators and padding kept.
+    let shown = stdout_of(&hoop.psql(
+        &credential,
+        &[
+            "-c",
+            "SELECT pan_numeric::money, lpad(pan, 19, '0'), to_char(pan_numeric, 'FM9,999,999,999,999,999'),
+                    pan::xid8, int8range(pan_bigint, NULL), point(pan_bigint, 0)
+             FROM cards WHERE id = 1",
+        ],
+    ));
+    assert_eq!(
+        shown.trim(),
+        "$4,111,11*,***,**1,111.00|000411*********1111|4,111,11*,***,**1,111|411111******1111|[411111******1111,)|(411111******1111,0)"
+    );
+    hoop.wait_sessions_ended(2).await;
+    assert_no_leak_in_any_encoding("recordings", &spool_bytes(&hoop));
+}

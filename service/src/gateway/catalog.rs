@@ -7,7 +7,8 @@
 //! under its new name at once by that session and within the TTL by every other.
 //!
 //! Fail closed: when the catalog cannot be read, columns that come from a table are masked as
-//! if a rule named them ([`ColumnRuleId::UNRESOLVED`]), and user types are scanned as bytes.
+//! if a rule named them ([`ColumnRuleId::UNRESOLVED`]), and values of user types are scanned
+//! in text format and withheld (NULL) in binary, like any type hoop cannot decode.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -244,8 +245,8 @@ impl Catalog {
         lock(&self.tables).remove(&(connection.clone(), oid));
     }
 
-    /// Kinds of the user types `oids`; types the catalog did not describe are absent (and
-    /// scanned as bytes of unknown type).
+    /// Kinds of the user types `oids`; types the catalog did not describe are absent (of
+    /// unknown kind: scanned in text, withheld in binary).
     async fn user_types(
         &self,
         upstreams: &Upstreams,
@@ -280,7 +281,7 @@ impl Catalog {
                 }
             }
             Err(e) => {
-                tracing::warn!(%connection, error = %e, "cannot read user types; their values are scanned as bytes");
+                tracing::warn!(%connection, error = %e, "cannot read user types; their values are scanned in text format and withheld in binary");
             }
         }
         found

@@ -105,21 +105,31 @@ impl Detector {
 }
 
 /// What masking one text found: how many PANs, and which custom detectors matched (bit `i` is
-/// detector `i` of the [`Masker`]).
+/// detector `i` of the [`Masker`]); for result values also how many binary values were
+/// withheld unread (a type hoop cannot decode, malformed, or nested too deep).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Hits {
     pub pans: u32,
     pub detectors: u64,
+    pub withheld: u32,
 }
 
 impl Hits {
+    /// One value withheld unread.
+    pub const WITHHELD: Hits = Hits {
+        pans: 0,
+        detectors: 0,
+        withheld: 1,
+    };
+
     pub fn any(self) -> bool {
-        self.pans > 0 || self.detectors != 0
+        self.pans > 0 || self.detectors != 0 || self.withheld > 0
     }
 
     pub fn add(&mut self, other: Hits) {
         self.pans += other.pans;
         self.detectors |= other.detectors;
+        self.withheld += other.withheld;
     }
 }
 
@@ -233,6 +243,9 @@ impl Masker {
         if hits.pans > 0 {
             names.push("pan");
         }
+        if hits.withheld > 0 {
+            names.push("withheld");
+        }
         for (i, d) in self.detectors.iter().enumerate() {
             if hits.detectors & (1 << i) != 0 {
                 names.push(d.name.as_str());
@@ -276,7 +289,8 @@ mod tests {
             hits,
             Hits {
                 pans: 1,
-                detectors: 0b01
+                detectors: 0b01,
+                withheld: 0
             }
         );
         assert_eq!(masker.hit_names(hits), ["pan", "ssn"]);

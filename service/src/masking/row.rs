@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn rows_of_an_unknown_shape_are_scanned_and_clean_rows_relayed_as_they_are() {
         let mut tally = MaskTally::default();
-        let plan = RowPlan::unknown(Format::Binary);
+        let plan = RowPlan::unknown(Format::Text);
         let row = frame(&[Some(b"id 7"), Some(b"x4111-1111-1111-1111x")]);
         assert_eq!(
             masked(&plan, &row, &mut tally),
@@ -324,6 +324,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&out[..], &clean.raw[..]);
+    }
+
+    #[test]
+    fn binary_rows_of_an_unknown_shape_are_withheld() {
+        // Binary values of unknown type cannot be read (a PAN as an int8 has no digits to
+        // scan): every value becomes NULL, the row keeps its shape.
+        let mut tally = MaskTally::default();
+        let plan = RowPlan::unknown(Format::Binary);
+        let row = frame(&[Some(&INT8_PAN), Some(b"id 7"), None]);
+        assert_eq!(masked(&plan, &row, &mut tally), [None, None, None]);
+        assert_eq!(tally.values(), 2);
+        assert_eq!(tally.columns[0].hits, Hits::WITHHELD);
     }
 
     #[test]

@@ -8,23 +8,31 @@
 //! JSON. This module decodes those forms, renders the numbers as decimal digits, and scans
 //! those.
 //!
+//! Binary values are closed by construction: every binary value is decoded by a decoder that
+//! knows its type (text scanned, numbers rendered and scanned, ranges, arrays and records
+//! walked), or belongs to the allow-list of types that cannot hold a PAN ([`ValueKind::Inert`],
+//! [`ValueKind::Reg`]), or is **withheld** (SQL NULL, counted in [`Hits::withheld`]). Raw
+//! bytes of a type hoop does not know are never relayed: a PAN held as an 8-byte integer
+//! (`xid8`, `money`, a domain over either, an extension's type) has no digits to scan.
+//!
 //! Decisions, each one erring on the side of masking:
 //! - A binary number that holds a PAN becomes SQL NULL ([`Verdict::Null`]): its type cannot
-//!   show `*`.
-//! - Malformed binary (a length that does not add up, an unknown version byte) is scanned as
-//!   raw bytes, like any type hoop does not know.
+//!   show `*`. A range or multirange with such a bound becomes NULL whole.
+//! - Malformed binary (a length that does not add up, an unknown version byte) is withheld.
 //! - Arrays and records nested deeper than [`MAX_DEPTH`] become NULL without being looked at.
 //! - A binary value of an inert type longer than any inert type's binary form (20 bytes) is
-//!   not what its type says, and is scanned as raw bytes.
-//! - A nested value of a type [`kind_of`] does not know (a user composite inside an array or
-//!   record: the catalog only maps the top-level column) that parses as a binary record is
-//!   masked as one, and scanned as raw bytes as well.
+//!   not what its type says, and is withheld.
+//! - A nested value of a user type (OID 16384 and up: the catalog only maps the top-level
+//!   column) that parses as a binary record is masked as one, and scanned as raw bytes as
+//!   well (a user composite inside an array or record); any other one is withheld (an enum
+//!   or a domain inside an array or record).
 //!
 //! Known limits, documented rather than handled:
 //! - Text inside JSON strings is scanned as written: a PAN spelled with `\u` escapes
 //!   (`"\u0034111…"`) is not decoded, and so not found.
-//! - In text format, arrays and records are scanned as text: a `bytea` element in hex or a
-//!   `float8` element in exponent form inside them is not decoded.
+//! - In text format, arrays and records are scanned as text (with exponent forms written out,
+//!   see `mask_exponents_text`): a `bytea` element in hex inside them is not decoded, and a
+//!   `text` value that reads `4.111111111111111e+15` (`pan::float8::text`) is not either.
 //! - Custom detectors see the rendering of binary numbers (so a binary number they match becomes
 //!   NULL), but the plain form of a JSON number in exponent notation only when it has 13 to 19
 //!   digits on one side of its point (the only such numbers that are rewritten).
@@ -41,6 +49,9 @@ mod json;
 mod tests;
 
 use super::{Hits, Masker};
+
+/// OIDs below this are built-in (FirstNormalObjectId): above it, a type is the database's own.
+pub const FIRST_USER_OID: u32 = 16384;
 
 /// How deeply binary arrays and records may nest before a value is nulled unread. Postgres
 /// allows deeper nesting than anyone uses; recursion must stay bounded whatever the input.
@@ -68,21 +79,40 @@ impl Format {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueKind {
     /// Cannot hold a PAN in either format (bool, int2, int4, oid, float4, date, ...): skipped.
+    /// The allow-list of binary types relayed unread, each a fixed size of at most 20 bytes.
     Inert,
+    /// An OID that prints as a name (`regclass`, `regtype`, ...): text scanned (a name can be
+    /// digits), binary is the 4-byte OID and relayed.
+    Reg,
     /// Text in both formats: text, varchar, bpchar, name, "char", unknown, xml, enum labels.
     Text,
     Json,
     /// Binary jsonb is a version byte (1) and the JSON text.
     Jsonb,
     Bytea,
+    /// Text inside a binary framing of counts, lengths and terminators (`tsvector`,
+    /// `tsquery`, `jsonpath`): binary scanned as bytes, where the text is contiguous.
+    FramedText,
     Int8,
     Numeric,
     Float8,
+    /// A 64-bit unsigned number: `xid8` (printed in decimal) and `pg_lsn` (printed in hex, but
+    /// its binary form is the 64-bit position clients read as an integer).
+    Uint64,
+    /// `money`: binary is an `int8` of the currency's smallest unit; text is formatted by
+    /// `lc_monetary` (`$4,111,111,111,111,111.00`), which the scanner reads.
+    Money,
+    /// A geometric type (the OID says which): binary is `float8` coordinates.
+    Geometric(u32),
+    /// A built-in range of the subtype with this OID: binary bounds decoded by that type.
+    Range(u32),
+    /// A built-in multirange of the subtype with this OID.
+    Multirange(u32),
     /// An array; binary arrays name their element type, so the element kind is known there.
     Array,
     /// A composite or `record` value: text in text format, self-describing fields in binary.
     Record,
-    /// Any other type: text format scanned as text, binary scanned as raw bytes.
+    /// Any other type: text format scanned as text, binary **withheld** (NULL).
     Other,
 }
 
@@ -99,25 +129,48 @@ const ARRAY_OIDS: &[u32] = &[
 /// The kind of a built-in type by its OID; unknown OIDs are [`ValueKind::Other`].
 ///
 /// Inert types are those whose text form cannot hold a 13-digit group and whose binary form
-/// is a fixed-size number or address (a timestamp is 8 bytes of microseconds; `int4` prints at
-/// most 10 digits; a `uuid`'s text would even look like joined digit groups). When in doubt a
-/// type is not inert: `money` (an `int8` of cents), `xid8`, `interval` and the `reg*` types
-/// (which print names) are [`ValueKind::Other`]. `tsvector` is text in text format but not in
-/// binary, which is what [`ValueKind::Other`] does.
+/// is a fixed-size number or address of at most 20 bytes (a timestamp is 8 bytes of
+/// microseconds; `int4` prints at most 10 digits; a `uuid`'s text would even look like joined
+/// digit groups). Date and time types count time, and print it as a calendar: a PAN turned
+/// into one (`to_timestamp(pan / 1e6)`) is a transformed number, which the text form does not
+/// show either. When in doubt a type is not inert: `money` (an `int8` of cents), `xid8` and
+/// `pg_lsn` are decoded, and every type not named here is withheld in binary.
 pub fn kind_of(type_oid: u32) -> ValueKind {
     match type_oid {
-        // bool, int2, int4, oid, xid, cid, float4, date, time, timestamp, timestamptz, timetz,
-        // uuid, inet, cidr, macaddr, macaddr8.
-        16 | 21 | 23 | 26 | 28 | 29 | 700 | 1082 | 1083 | 1114 | 1184 | 1266 | 2950 | 869 | 650
-        | 829 | 774 => ValueKind::Inert,
+        // bool, int2, int4, oid, xid, cid, tid, float4, date, time, timestamp, timestamptz,
+        // timetz, interval, uuid, inet, cidr, macaddr, macaddr8, void.
+        16 | 21 | 23 | 26 | 28 | 29 | 27 | 700 | 1082 | 1083 | 1114 | 1184 | 1266 | 1186 | 2950
+        | 869 | 650 | 829 | 774 | 2278 => ValueKind::Inert,
+        // regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig,
+        // regdictionary, regnamespace, regrole, regcollation.
+        24 | 2202 | 2203 | 2204 | 2205 | 2206 | 3734 | 3769 | 4089 | 4096 | 4191 => ValueKind::Reg,
         // text, varchar, bpchar, name, "char", unknown, xml, refcursor.
         25 | 1043 | 1042 | 19 | 18 | 705 | 142 | 1790 => ValueKind::Text,
         114 => ValueKind::Json,
         3802 => ValueKind::Jsonb,
         17 => ValueKind::Bytea,
+        // tsvector, tsquery, jsonpath.
+        3614 | 3615 | 4072 => ValueKind::FramedText,
         20 => ValueKind::Int8,
         1700 => ValueKind::Numeric,
         701 => ValueKind::Float8,
+        // xid8, pg_lsn.
+        5069 | 3220 => ValueKind::Uint64,
+        790 => ValueKind::Money,
+        // point, lseg, path, box, polygon, line, circle.
+        600 | 601 | 602 | 603 | 604 | 628 | 718 => ValueKind::Geometric(type_oid),
+        3904 => ValueKind::Range(23),
+        3906 => ValueKind::Range(1700),
+        3908 => ValueKind::Range(1114),
+        3910 => ValueKind::Range(1184),
+        3912 => ValueKind::Range(1082),
+        3926 => ValueKind::Range(20),
+        4451 => ValueKind::Multirange(23),
+        4532 => ValueKind::Multirange(1700),
+        4533 => ValueKind::Multirange(1114),
+        4534 => ValueKind::Multirange(1184),
+        4535 => ValueKind::Multirange(1082),
+        4536 => ValueKind::Multirange(20),
         2249 => ValueKind::Record,
         oid if ARRAY_OIDS.binary_search(&oid).is_ok() => ValueKind::Array,
         _ => ValueKind::Other,
@@ -179,12 +232,23 @@ fn mask_text(
         ValueKind::Json | ValueKind::Jsonb => json::mask(masker, value, scratch),
         ValueKind::Bytea => mask_bytea_text(masker, value, scratch),
         ValueKind::Float8 => mask_float8_text(masker, value, scratch),
-        ValueKind::Text
-        | ValueKind::Int8
-        | ValueKind::Numeric
+        // Printed by Postgres from values that may be `float8` (coordinates, array elements,
+        // record fields): exponent forms are written out first.
+        ValueKind::Geometric(_)
+        | ValueKind::Range(_)
+        | ValueKind::Multirange(_)
         | ValueKind::Array
         | ValueKind::Record
-        | ValueKind::Other => scan(masker, value, scratch),
+        | ValueKind::Other => mask_exponents_text(masker, value, scratch),
+        // Everything else prints digits as digits (money grouped by thousands), which the
+        // scanner reads as they are.
+        ValueKind::Text
+        | ValueKind::Reg
+        | ValueKind::FramedText
+        | ValueKind::Int8
+        | ValueKind::Numeric
+        | ValueKind::Uint64
+        | ValueKind::Money => scan(masker, value, scratch),
     }
 }
 
@@ -278,6 +342,61 @@ fn mask_float8_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Ve
     scan(masker, value, scratch)
 }
 
+/// Text printed from values that may hold `float8`s (`point(4111111111111111, 0)` prints
+/// `(4.111111111111111e+15,0)`, an array `{4.111111111111111e+15}`): every token made of
+/// number characters that parses as an integral float of 13 to 19 digits is written out as
+/// an integer and scanned; when that finds something, the masked integer replaces the token.
+/// Then the whole text is scanned as usual. Text with no `e` costs one search for it.
+fn mask_exponents_text(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    if !value.iter().any(|&b| b == b'e' || b == b'E') {
+        return scan(masker, value, scratch);
+    }
+    let number_byte = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    let mut rewritten: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut hits = Hits::default();
+    let mut i = 0;
+    while i < value.len() {
+        if !number_byte(value[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < value.len() && number_byte(value[i]) {
+            i += 1;
+        }
+        let token = &value[start..i];
+        if !token.iter().any(|&b| b == b'e' || b == b'E') {
+            continue;
+        }
+        let parsed = std::str::from_utf8(token)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok());
+        let mut digits = IntegerDigits::new();
+        let Some(integer) = parsed.and_then(|v| digits.of_f64(v)) else {
+            continue;
+        };
+        let found = masker.mask_into(integer, scratch);
+        if found.any() {
+            let out = rewritten.get_or_insert_with(|| Vec::with_capacity(value.len()));
+            out.extend_from_slice(&value[copied..start]);
+            out.extend_from_slice(scratch);
+            copied = i;
+            hits.add(found);
+        }
+    }
+    let Some(mut out) = rewritten else {
+        return scan(masker, value, scratch);
+    };
+    out.extend_from_slice(&value[copied..]);
+    let rest = masker.mask_into(&out, scratch);
+    hits.add(rest);
+    if !rest.any() {
+        *scratch = out;
+    }
+    (Verdict::Replaced, hits)
+}
+
 /// A stack buffer for the decimal digits of a 64-bit integer, sign included.
 struct IntegerDigits {
     buf: [u8; 24],
@@ -329,7 +448,20 @@ impl IntegerDigits {
 pub fn redact_value(kind: &ValueKind, format: Format, scratch: &mut Vec<u8>) -> Verdict {
     scratch.clear();
     let replacement: &[u8] = match (kind, format) {
-        (ValueKind::Text, _) | (ValueKind::Other, Format::Text) => b"****",
+        (ValueKind::Text, _) => b"****",
+        // The text of any other type that is not a plain number (which could not parse `****`
+        // and becomes NULL below).
+        (
+            ValueKind::Other
+            | ValueKind::Reg
+            | ValueKind::FramedText
+            | ValueKind::Uint64
+            | ValueKind::Money
+            | ValueKind::Geometric(_)
+            | ValueKind::Range(_)
+            | ValueKind::Multirange(_),
+            Format::Text,
+        ) => b"****",
         (ValueKind::Json, _) | (ValueKind::Jsonb, Format::Text) => b"\"****\"",
         (ValueKind::Jsonb, Format::Binary) => b"\x01\"****\"",
         _ => return Verdict::Null,

@@ -1,24 +1,35 @@
 //! Primary account number (card number) detection and masking.
 //!
-//! A PAN is 13–19 ASCII digits, written either contiguously or in groups joined by single
-//! spaces or by single dashes (one separator kind per number), that starts with a known IIN
-//! ([`iin::IIN_RANGES`]) and passes Luhn. Bytes other than digits, spaces and dashes are
-//! delimiters, so `card4111111111111111x` holds a PAN; a digit right before or after a
-//! candidate makes it part of a longer number instead.
+//! A PAN is 13–19 ASCII digits that starts with a known IIN ([`iin::IIN_RANGES`]) and passes
+//! Luhn, written in one of three ways:
+//! - contiguously, or in groups joined by single spaces or by single dashes (one separator
+//!   kind per number): `4111 1111 1111 1111`;
+//! - thousands-grouped, as `money` and `to_char` print numbers in any locale: a group of one
+//!   to three digits, then groups of exactly three joined by one and the same `,` `.` `'`,
+//!   no-break space, narrow no-break space, thin space or `’`: `$4,111,111,111,111,111.00`,
+//!   `4.111.111.111.111.111,00 €`;
+//! - after leading zeros, in a run of any length: `0004111111111111111` (`lpad(pan, 19,
+//!   '0')`), `0,004,111,…`.
+//!
+//! Other bytes are delimiters, so `card4111111111111111x` holds a PAN; a digit right before or
+//! after a candidate makes it part of a longer number instead.
 //!
 //! Decisions, each one erring on the side of masking:
 //! - A contiguous run of more than 19 digits is some other number: no window inside it is a
 //!   PAN, except a PAN padded with leading zeros (`000000004111111111111111`): then the
-//!   whole run is the match (the zeros count as its head, so less is shown).
+//!   whole run is the match (the zeros count as its head, so less is shown). The same holds
+//!   for shorter runs: `04111111111111111` is a padded PAN, not some 17-digit number.
 //! - Joined groups are searched window by window, so `4111 1111 1111 1111 123` (a PAN and a
 //!   CVV) and `paid 100 4111111111111111` are found. Overlapping PAN windows form one match,
-//!   whose digits may then exceed 19.
+//!   whose digits may then exceed 19. Thousands-grouped numbers are searched from each group
+//!   too (`12,345,411,111,…`), so masking a PAN never uncovers another.
 //! - Double separators (`4111  1111 …`) and mixed separators (`4111-1111 1111-1111`) are not
-//!   joints: such text is not a PAN.
-//! - `.` is a delimiter: `4111111111111111.00` holds a PAN, `1234567890123.45` does not (its
-//!   13 digits start with no known IIN).
+//!   joints: such text is not a PAN. Neither are `,` `.` `'` between groups that are not of
+//!   three digits (`4111.1111.1111.1111`, `1234567890123.45`): no locale prints numbers so,
+//!   and CSV and decimals would read as card numbers.
 //! - Any 13–19 digit number with a known IIN that passes Luhn is masked, ids included:
-//!   the text cannot tell them apart, and one in ten such numbers passes.
+//!   the text cannot tell them apart, and one in ten such numbers passes; amounts of 10^12
+//!   and more, and CSV lists of three-digit numbers, may read as one.
 //!
 //! Architecture Invariant: [`mask_in_place`] never changes the length of its input, never
 //! touches a byte outside a match, and leaves text in which [`find`] finds nothing; masking a
@@ -135,7 +146,7 @@ pub fn mask<'a>(text: &'a str, style: &MaskStyle) -> Cow<'a, str> {
         let span = &h[m.range()];
         match style {
             MaskStyle::Token { key } => key.write_token(span, &mut out),
-            _ => Kept::for_match(style, h, m, previous_end).push_masked(span, &mut out),
+            _ => Kept::for_match(style, h, m, previous_end).push_masked(&text[m.range()], &mut out),
         }
         copied = m.end;
         previous_end = Some(m.end);

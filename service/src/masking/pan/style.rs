@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 
 use super::Match;
-use super::scan::{is_digit, is_separator, joint_at};
+use super::scan::{is_digit, is_separator, joint_at, thousands_group_after};
 use crate::masking::MaskingError;
 
 /// How a detected PAN is displayed. PCI DSS 3.4.1 allows at most the BIN (first six) and the
@@ -48,7 +48,8 @@ impl TokenKey {
     }
 
     /// The token of a PAN: [`TOKEN_PREFIX`] and [`TOKEN_CHARS`] letters computed from its digits
-    /// only, so `4111 1111 1111 1111` and `4111111111111111` get the same token.
+    /// only, so `4111 1111 1111 1111`, `4,111,111,111,111,111` and `0004111111111111111` get
+    /// the same token as `4111111111111111`.
     pub fn token(&self, pan: &[u8]) -> String {
         let mut token = String::with_capacity(TOKEN_LEN);
         self.write_token(pan, &mut token);
@@ -59,7 +60,15 @@ impl TokenKey {
         let mut context = hmac::Context::with_key(&self.0);
         // Domain separation: this key may one day sign other things.
         context.update(b"hoop pan token v1\0");
-        for digits in pan.split(|b| !is_digit(*b)) {
+        // Digits only, without the zeros of a padded PAN (no PAN starts with 0): the same
+        // card gets the same token however it is spaced, grouped or padded.
+        let mut leading = true;
+        for mut digits in pan.split(|b| !is_digit(*b)) {
+            if leading {
+                let zeros = digits.iter().take_while(|b| **b == b'0').count();
+                digits = &digits[zeros..];
+                leading = digits.is_empty();
+            }
             context.update(digits);
         }
         let tag = context.sign();
@@ -100,9 +109,9 @@ impl Kept {
     /// before it, if any.
     ///
     /// A side of the match that is joined by one separator to other digits (`123 4111…`,
-    /// `…1111 123`) keeps nothing: kept digits there could join those neighbours into a new
-    /// PAN-looking window, and masking a masked text must change nothing. Showing less is
-    /// always allowed.
+    /// `…1111 123`), or followed by another thousands group (`…,111,000`), keeps nothing:
+    /// kept digits there could join those neighbours into a new PAN-looking window, and
+    /// masking a masked text must change nothing. Showing less is always allowed.
     pub(super) fn for_match(
         style: &MaskStyle,
         h: &[u8],
@@ -120,7 +129,7 @@ impl Kept {
             && is_separator(h[m.start - 1])
             && is_digit(h[m.start - 2])
             && previous_end != Some(m.start - 1);
-        let joined_after = joint_at(h, m.end).is_some();
+        let joined_after = joint_at(h, m.end).is_some() || thousands_group_after(h, m.end);
         Kept {
             head: if joined_before { 0 } else { head },
             tail: if joined_after { 0 } else { tail },
@@ -137,12 +146,13 @@ impl Kept {
         }
     }
 
-    /// Appends `span` (one match, ASCII) to `out` with the digits that are not kept masked.
-    pub(super) fn push_masked(self, span: &[u8], out: &mut String) {
-        let mut digit = self.digit_mask(span);
-        for &b in span {
-            let masked = is_digit(b) && digit();
-            out.push(if masked { '*' } else { char::from(b) });
+    /// Appends `span` (one match) to `out` with the digits that are not kept masked. A match
+    /// may hold multi-byte thousands separators (a no-break space), kept as they are.
+    pub(super) fn push_masked(self, span: &str, out: &mut String) {
+        let mut digit = self.digit_mask(span.as_bytes());
+        for c in span.chars() {
+            let masked = c.is_ascii_digit() && digit();
+            out.push(if masked { '*' } else { c });
         }
     }
 

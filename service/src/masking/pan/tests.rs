@@ -55,6 +55,102 @@ fn zero_padded_pans_are_found_and_other_long_numbers_are_not() {
 }
 
 #[test]
+fn padded_pans_of_any_length_are_found() {
+    // `lpad(pan, n, '0')` for every n from one zero upwards: the fixed-width field of card
+    // files is 19 digits, which a 16-digit PAN fills with three zeros.
+    for pan in ["4111111111111111", "378282246310005", "4222222222222"] {
+        for zeros in 1..=10 {
+            let padded = format!("{}{pan}", "0".repeat(zeros));
+            assert_eq!(matches(&padded), [padded.as_str()], "{padded}");
+            let text = format!("id={padded};");
+            let masked = mask(&text, &MaskStyle::BinAndLastFour);
+            assert!(!masked.contains(pan), "{masked}");
+            assert!(!contains_pan(masked.as_bytes()), "{masked}");
+        }
+    }
+    assert_eq!(
+        mask("0004111111111111111", &MaskStyle::BinAndLastFour),
+        "000411*********1111"
+    );
+    // Padding that hides nothing valid is no PAN.
+    assert!(matches("0004111111111111112").is_empty());
+    assert!(matches("0001234567890123456").is_empty());
+    assert!(matches("0000000000000000000").is_empty());
+}
+
+#[test]
+fn thousands_grouped_pans_are_found_in_every_money_format() {
+    // What `money` and `to_char` print in the locales a session can choose: the thousands
+    // separator (`,` `.` `'`, no-break spaces, the typographic apostrophe), a currency symbol
+    // before or after, a decimal part, a sign.
+    for text in [
+        "$4,111,111,111,111,111.00",
+        "-$4,111,111,111,111,111.00",
+        "($4,111,111,111,111,111.00)",
+        "4.111.111.111.111.111,00 €",
+        "€ 4.111.111.111.111.111,00",
+        "CHF 4'111'111'111'111'111.00",
+        "Fr. 4\u{2019}111\u{2019}111\u{2019}111\u{2019}111\u{2019}111.00",
+        "4\u{a0}111\u{a0}111\u{a0}111\u{a0}111\u{a0}111,00\u{a0}€",
+        "4\u{202f}111\u{202f}111\u{202f}111\u{202f}111\u{202f}111,00 €",
+        "4\u{2009}111\u{2009}111\u{2009}111\u{2009}111\u{2009}111",
+        "4 111 111 111 111 111,00 kr",
+        "¥4,111,111,111,111,111",
+        "4,111,111,111,111,111",
+        "4,111,111,111,111,111.000",
+        "0,004,111,111,111,111,111",
+        "378,282,246,310,005.50",
+        "5,555,555,555,554,444.00",
+        "{\"total\":\"$4,111,111,111,111,111.00\"}",
+    ] {
+        let found = matches(text);
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        let digits: String = found[0].chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0');
+        assert!(
+            luhn(significant) && significant.len() >= 13,
+            "{text}: {digits}"
+        );
+        let masked = mask(text, &MaskStyle::BinAndLastFour);
+        assert!(!contains_pan(masked.as_bytes()), "{masked}");
+        let mut in_place = text.as_bytes().to_vec();
+        assert_eq!(mask_in_place(&mut in_place, &MaskStyle::LastFour), 1);
+        assert!(!contains_pan(&in_place), "{text}");
+    }
+    assert_eq!(
+        mask("$4,111,111,111,111,111.00", &MaskStyle::BinAndLastFour),
+        "$4,111,11*,***,**1,111.00"
+    );
+    // A grouped number that goes on past the PAN shows no tail.
+    assert_eq!(
+        mask("4,111,111,111,111,111,000", &MaskStyle::BinAndLastFour),
+        "4,111,11*,***,***,***,000"
+    );
+    assert_eq!(
+        mask("4.111.111.111.111.111,00", &MaskStyle::BinAndLastFour),
+        "4.111.11*.***.**1.111,00"
+    );
+}
+
+#[test]
+fn long_grouped_numbers_are_scanned_in_linear_time() {
+    // A hostile value: one grouped number of 300,000 groups. Reading it from each group to
+    // its end would take ~10^11 steps; the scan must stay linear.
+    let mut text = String::from("1");
+    text.push_str(&",000".repeat(300_000));
+    text.push_str(",1");
+    let started = std::time::Instant::now();
+    assert!(matches(&text).is_empty());
+    text.push_str(",4,111,111,111,111,111");
+    assert_eq!(matches(&text).len(), 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn detects_test_cards_of_every_brand() {
     for pan in [
         "4111111111111111",
@@ -181,7 +277,6 @@ fn false_positive_corpus() {
         "x41111111111111111111x",
         "4111111111111111111111111111111111",
         "14111111111111111",
-        "04111111111111111",
         "411111111111",
         "123e4567-e89b-12d3-a456-426614174000",
         "550e8400-e29b-41d4-a716-446655440000",
@@ -203,6 +298,17 @@ fn false_positive_corpus() {
         "4111 1111-1111 1111",
         "4111_1111_1111_1111",
         "4111.1111.1111.1111",
+        "4111,1111,1111,1111",
+        "4,111,111,111,111,112",
+        "4,111,111,111,111,11",
+        "41,11,11,11,11,11,11,11",
+        "4,111,111,111,111.111",
+        "4,111.111,111,111,111",
+        "192.168.100.200",
+        "1,234,567,890,123.45",
+        "0,000,000,000,000,000",
+        "00000000000000000",
+        "$1,234.56",
         "411111******1111",
         "4111 11** **** 1111",
         "**** **** **** 1111",
@@ -301,6 +407,13 @@ fn token_style() {
     let dashed = mask("card 4111-1111-1111-1111.", &k1);
     assert_eq!(plain, spaced);
     assert_eq!(plain, dashed);
+    for same in [
+        "card 4,111,111,111,111,111.",
+        "card 0004111111111111111.",
+        "card 0,004,111,111,111,111,111.",
+    ] {
+        assert_eq!(mask(same, &k1), plain, "{same}");
+    }
     assert_ne!(plain, mask("card 4111111111111111.", &k2));
     assert_ne!(plain, mask("card 5555555555554444.", &k1));
 
@@ -360,8 +473,29 @@ fn random_pan(rng: &mut Rng) -> String {
         body.push(rng.digit());
     }
     let pan = with_check_digit(&body);
-    match rng.below(4) {
+    match rng.below(7) {
         0 | 1 => pan,
+        // Zero-padded, as `lpad` or a fixed-width field writes it.
+        4 => format!("{}{pan}", "0".repeat(1 + rng.below(8))),
+        // Grouped by threes from the right, as number and money formatting write it.
+        5 | 6 => {
+            let sep = [",", ".", "'", "\u{a0}", "\u{202f}"][rng.below(5)];
+            let padded = if rng.below(4) == 0 {
+                format!("00{pan}")
+            } else {
+                pan
+            };
+            let head = match padded.len() % 3 {
+                0 => 3,
+                n => n,
+            };
+            let mut grouped = padded[..head].to_owned();
+            for chunk in padded.as_bytes()[head..].chunks(3) {
+                grouped.push_str(sep);
+                grouped.push_str(std::str::from_utf8(chunk).unwrap());
+            }
+            grouped
+        }
         layout => {
             let sep = if layout == 2 { ' ' } else { '-' };
             let mut grouped = String::new();
@@ -391,7 +525,9 @@ fn random_text(rng: &mut Rng, digit_heavy: bool) -> String {
             }
             6 | 7 => text.push(' '),
             8 => text.push('-'),
-            9 => text.push_str(["  ", "--", " -", "*", ".", ",", "\n"][rng.below(7)]),
+            9 => text.push_str(
+                ["  ", "--", " -", "*", ".", ",", "\n", "'", "\u{a0}", "0"][rng.below(10)],
+            ),
             _ => text.push_str(["a", "card ", "é", "_", "x9", "\"", "{"][rng.below(7)]),
         }
     }
@@ -413,20 +549,69 @@ fn oracle(h: &[u8]) -> Vec<Match> {
             i += 1;
         }
     }
+    let known = |digits: &str| {
+        IIN_RANGES.iter().any(|row| {
+            let p: u32 = digits[..usize::from(row.digits)].parse().unwrap();
+            (row.low..=row.high).contains(&p)
+        })
+    };
     let mut windows: Vec<Match> = Vec::new();
     for &(start, end) in &groups {
-        // A zero-padded PAN: a group of more than 19 digits whose significant digits are one.
+        // A zero-padded PAN: a group with leading zeros whose significant digits are one.
         let digits = std::str::from_utf8(&h[start..end]).unwrap();
         let significant = digits.trim_start_matches('0');
-        if digits.len() > 19
+        if digits.len() > significant.len()
             && (13..=19).contains(&significant.len())
-            && IIN_RANGES.iter().any(|row| {
-                let p: u32 = significant[..usize::from(row.digits)].parse().unwrap();
-                (row.low..=row.high).contains(&p)
-            })
+            && known(significant)
             && luhn(significant)
         {
             windows.push(Match { start, end });
+        }
+    }
+    // Thousands-grouped numbers: from any group of 1 to 3 digits, groups of exactly 3 joined
+    // by one and the same separator; windows whose digits after leading zeros are a PAN.
+    let seps: [&[u8]; 7] = [
+        b",",
+        b".",
+        b"'",
+        "\u{a0}".as_bytes(),
+        "\u{202f}".as_bytes(),
+        "\u{2009}".as_bytes(),
+        "\u{2019}".as_bytes(),
+    ];
+    let sep_between = |previous_end: usize, start: usize| -> Option<&[u8]> {
+        let between = &h[previous_end..start];
+        seps.iter().find(|s| **s == between).copied()
+    };
+    for a in 0..groups.len() {
+        let (start, end) = groups[a];
+        if end - start > 3 {
+            continue;
+        }
+        let mut separator: Option<&[u8]> = None;
+        let mut digits = String::new();
+        for b in a..groups.len() {
+            if b > a {
+                let Some(sep) = sep_between(groups[b - 1].1, groups[b].0) else {
+                    break;
+                };
+                if separator.is_some_and(|s| s != sep) || groups[b].1 - groups[b].0 != 3 {
+                    break;
+                }
+                separator = Some(sep);
+            }
+            digits.push_str(std::str::from_utf8(&h[groups[b].0..groups[b].1]).unwrap());
+            let significant = digits.trim_start_matches('0');
+            // At most 12 leading zeros.
+            if significant.len() > 19 || digits.len() - significant.len() > 12 {
+                break;
+            }
+            if significant.len() >= 13 && known(significant) && luhn(significant) {
+                windows.push(Match {
+                    start,
+                    end: groups[b].1,
+                });
+            }
         }
     }
     for a in 0..groups.len() {
@@ -448,13 +633,7 @@ fn oracle(h: &[u8]) -> Vec<Match> {
             if digits.len() > 19 {
                 break;
             }
-            let known = || {
-                IIN_RANGES.iter().any(|row| {
-                    let p: u32 = digits[..usize::from(row.digits)].parse().unwrap();
-                    (row.low..=row.high).contains(&p)
-                })
-            };
-            if digits.len() >= 13 && known() && luhn(&digits) {
+            if digits.len() >= 13 && known(&digits) && luhn(&digits) {
                 windows.push(Match {
                     start: groups[a].0,
                     end: groups[b].1,

@@ -1,11 +1,14 @@
-//! Binary-format values: numbers rendered as decimal text and scanned, arrays and records
-//! walked element by element.
+//! Binary-format values: numbers rendered as decimal text and scanned, ranges, arrays and
+//! records walked element by element, anything else withheld.
 //!
 //! Every length is read with bounds checks and a structure is validated whole before anything
-//! is masked, so a malformed value falls back to a raw scan instead of half a rebuild.
+//! is masked, so a malformed value is withheld instead of half a rebuild.
 
-use super::{Format, IntegerDigits, MAX_DEPTH, ValueKind, Verdict, json, kind_of, mask_at, scan};
-use crate::masking::{Hits, Masker};
+use super::{
+    FIRST_USER_OID, Format, IntegerDigits, MAX_DEPTH, ValueKind, Verdict, json, kind_of, mask_at,
+    scan,
+};
+use crate::masking::{Hits, Masker, pan};
 
 /// The longest binary form of an inert type: an IPv6 `inet` (4 header bytes and 16 address
 /// bytes). `uuid` is 16, `timetz` 12, the others 8 or less.
@@ -20,9 +23,11 @@ pub(super) fn mask(
 ) -> (Verdict, Hits) {
     match kind {
         ValueKind::Inert if value.len() <= MAX_INERT_LEN => (Verdict::Unchanged, Hits::default()),
-        // Longer than any inert type's binary form: not what its type says, so scanned.
-        ValueKind::Inert => scan(masker, value, scratch),
-        ValueKind::Text | ValueKind::Bytea => scan(masker, value, scratch),
+        // An OID, four bytes: fewer digits than any PAN has.
+        ValueKind::Reg if value.len() == 4 => (Verdict::Unchanged, Hits::default()),
+        // Longer than the type's binary form: not what its type says.
+        ValueKind::Inert | ValueKind::Reg => withheld(),
+        ValueKind::Text | ValueKind::Bytea | ValueKind::FramedText => scan(masker, value, scratch),
         ValueKind::Json => json::mask(masker, value, scratch),
         ValueKind::Jsonb => match value.split_first() {
             Some((1, text)) => {
@@ -32,35 +37,48 @@ pub(super) fn mask(
                 }
                 (verdict, hits)
             }
-            // A version this code does not know: its bytes are all there is to scan.
-            _ => scan(masker, value, scratch),
+            // A version this code does not know: its layout is unknown too.
+            _ => withheld(),
         },
         ValueKind::Int8 => match <[u8; 8]>::try_from(value) {
             Ok(bytes) => {
                 let mut digits = IntegerDigits::new();
                 number(masker, digits.of_i64(i64::from_be_bytes(bytes)), scratch)
             }
-            Err(_) => scan(masker, value, scratch),
+            Err(_) => withheld(),
         },
-        ValueKind::Float8 => match <[u8; 8]>::try_from(value) {
+        ValueKind::Uint64 => match <[u8; 8]>::try_from(value) {
             Ok(bytes) => {
                 let mut digits = IntegerDigits::new();
-                match digits.of_f64(f64::from_be_bytes(bytes)) {
-                    Some(integer) => number(masker, integer, scratch),
-                    // Not integral, or too small or too large to be a PAN.
-                    None => (Verdict::Unchanged, Hits::default()),
-                }
+                number(masker, digits.of(false, u64::from_be_bytes(bytes)), scratch)
             }
-            Err(_) => scan(masker, value, scratch),
+            Err(_) => withheld(),
         },
+        ValueKind::Money => match <[u8; 8]>::try_from(value) {
+            Ok(bytes) => money(masker, i64::from_be_bytes(bytes), scratch),
+            Err(_) => withheld(),
+        },
+        ValueKind::Float8 => match <[u8; 8]>::try_from(value) {
+            Ok(bytes) => float8(masker, bytes, scratch),
+            Err(_) => withheld(),
+        },
+        ValueKind::Geometric(oid) => geometric(masker, *oid, value, scratch),
         ValueKind::Numeric => match Numeric::parse(value) {
             Some(numeric) => mask_numeric(masker, &numeric, scratch),
-            None => scan(masker, value, scratch),
+            None => withheld(),
         },
+        ValueKind::Range(subtype) => range(masker, *subtype, value, scratch, depth),
+        ValueKind::Multirange(subtype) => multirange(masker, *subtype, value, scratch, depth),
         ValueKind::Array => nested(masker, value, scratch, depth, Shape::Array),
         ValueKind::Record => nested(masker, value, scratch, depth, Shape::Record),
-        ValueKind::Other => mask_other(masker, value, scratch, depth),
+        // Not known to be harmless, and no decoder: withheld.
+        ValueKind::Other => withheld(),
     }
+}
+
+/// A value withheld unread: SQL NULL, counted.
+fn withheld() -> (Verdict, Hits) {
+    (Verdict::Null, Hits::WITHHELD)
 }
 
 /// A binary number rendered as `digits`: NULL when scanning those finds anything, since the
@@ -75,13 +93,200 @@ fn number(masker: &Masker, digits: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hi
     }
 }
 
-/// A value of a type hoop does not know is scanned as raw bytes. Nested in an array or a
-/// record, it may be a user composite (the caller's catalog only resolves top-level columns):
-/// bytes that parse as a binary record are masked as one, then scanned raw as well, since the
-/// guess may be wrong.
-fn mask_other(masker: &Masker, value: &[u8], scratch: &mut Vec<u8>, depth: u32) -> (Verdict, Hits) {
-    if depth == 0 || depth >= MAX_DEPTH || Layout::parse(value, Shape::Record).is_none() {
-        return scan(masker, value, scratch);
+/// A `float8` holding an integral PAN; any other float is left alone (not integral, or too
+/// small or too large to be one).
+fn float8(masker: &Masker, bytes: [u8; 8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let mut digits = IntegerDigits::new();
+    match digits.of_f64(f64::from_be_bytes(bytes)) {
+        Some(integer) => number(masker, integer, scratch),
+        None => (Verdict::Unchanged, Hits::default()),
+    }
+}
+
+/// The most fraction digits `money` prints (`cash_out` falls back to 2 beyond 10).
+const MONEY_MAX_FRACTION: usize = 10;
+
+/// A binary `money` is an `int8` of the currency's smallest unit; which digits are the whole
+/// units depends on the session's `lc_monetary` (2 fraction digits for dollars, 0 for yen, 3
+/// for dinars). NULL when the number itself, or its whole units under any fraction a locale
+/// may set, is a PAN.
+fn money(masker: &Masker, v: i64, scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let mut rendered = IntegerDigits::new();
+    let digits = rendered.of_i64(v);
+    let (verdict, hits) = number(masker, digits, scratch);
+    if verdict != Verdict::Unchanged {
+        return (verdict, hits);
+    }
+    let unsigned = digits.strip_prefix(b"-").unwrap_or(digits);
+    for fraction in 1..=MONEY_MAX_FRACTION.min(unsigned.len()) {
+        if pan::contains_pan(&unsigned[..unsigned.len() - fraction]) {
+            return (
+                Verdict::Null,
+                Hits {
+                    pans: 1,
+                    ..Hits::default()
+                },
+            );
+        }
+    }
+    (Verdict::Unchanged, hits)
+}
+
+/// `point`, `lseg`, `box`, `line`, `circle` are fixed runs of `float8`; `path` is a `closed`
+/// byte and `polygon` nothing, each followed by an `int4` point count and the points. NULL
+/// when any coordinate is an integral PAN; withheld when the size does not add up.
+fn geometric(masker: &Masker, oid: u32, value: &[u8], scratch: &mut Vec<u8>) -> (Verdict, Hits) {
+    let floats = match oid {
+        // point; lseg, box; line, circle.
+        600 => (value.len() == 16).then_some(value),
+        601 | 603 => (value.len() == 32).then_some(value),
+        628 | 718 => (value.len() == 24).then_some(value),
+        602 | 604 => {
+            let header = if oid == 602 { 5 } else { 4 };
+            read_i32(value, header - 4)
+                .and_then(|points| usize::try_from(points).ok())
+                .and_then(|points| points.checked_mul(16))
+                .filter(|size| header.checked_add(*size) == Some(value.len()))
+                .and_then(|_| value.get(header..))
+        }
+        _ => None,
+    };
+    let Some(floats) = floats else {
+        return withheld();
+    };
+    let mut hits = Hits::default();
+    for coordinate in floats.chunks_exact(8) {
+        let bytes: [u8; 8] = coordinate.try_into().unwrap_or_default();
+        let (verdict, found) = float8(masker, bytes, scratch);
+        hits.add(found);
+        if verdict != Verdict::Unchanged {
+            return (Verdict::Null, hits);
+        }
+    }
+    (Verdict::Unchanged, hits)
+}
+
+/// Range flags (`rangetypes.h`): a bound is sent only when none of these is set on its side.
+const RANGE_EMPTY: u8 = 0x01;
+const RANGE_LB_INF: u8 = 0x08;
+const RANGE_UB_INF: u8 = 0x10;
+const RANGE_LB_NULL: u8 = 0x20;
+const RANGE_UB_NULL: u8 = 0x40;
+
+/// A binary range: a flags byte, then each bound present as `i32 length` and its bytes.
+/// Each bound is masked as its subtype; a bound that would change makes the whole range NULL
+/// (a bound cannot show `*`, and dropping one would change what the range means).
+fn range(
+    masker: &Masker,
+    subtype: u32,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+    depth: u32,
+) -> (Verdict, Hits) {
+    if depth >= MAX_DEPTH {
+        return withheld();
+    }
+    let Some((&flags, _)) = value.split_first() else {
+        return withheld();
+    };
+    let mut at = 1;
+    let mut bounds: [Option<&[u8]>; 2] = [None, None];
+    for (side, absent) in [
+        RANGE_EMPTY | RANGE_LB_INF | RANGE_LB_NULL,
+        RANGE_EMPTY | RANGE_UB_INF | RANGE_UB_NULL,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if flags & absent != 0 {
+            continue;
+        }
+        let bound = read_i32(value, at)
+            .and_then(|len| usize::try_from(len).ok())
+            .and_then(|len| value.get(at + 4..(at + 4).checked_add(len)?));
+        let Some(bound) = bound else {
+            return withheld();
+        };
+        at += 4 + bound.len();
+        bounds[side] = Some(bound);
+    }
+    if at != value.len() {
+        return withheld();
+    }
+    let kind = kind_of(subtype);
+    let mut hits = Hits::default();
+    for bound in bounds.into_iter().flatten() {
+        let (verdict, found) = mask_at(masker, &kind, Format::Binary, bound, scratch, depth + 1);
+        hits.add(found);
+        if verdict != Verdict::Unchanged {
+            scratch.clear();
+            return (Verdict::Null, hits);
+        }
+    }
+    scratch.clear();
+    (Verdict::Unchanged, hits)
+}
+
+/// A binary multirange: `i32 count`, then each range as `i32 length` and its bytes. NULL
+/// whole when any of its ranges would be.
+fn multirange(
+    masker: &Masker,
+    subtype: u32,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+    depth: u32,
+) -> (Verdict, Hits) {
+    let Some(count) = read_i32(value, 0).and_then(|n| usize::try_from(n).ok()) else {
+        return withheld();
+    };
+    // Every range takes at least its length word and a flags byte.
+    if count > value.len() / 5 {
+        return withheld();
+    }
+    // Two walks over the ranges, validating then masking, so nothing is allocated.
+    let ranges = || {
+        let mut at = 4;
+        std::iter::from_fn(move || {
+            let one = read_i32(value, at)
+                .and_then(|len| usize::try_from(len).ok())
+                .and_then(|len| value.get(at + 4..(at + 4).checked_add(len)?))?;
+            at += 4 + one.len();
+            Some((one, at))
+        })
+        .take(count)
+    };
+    let (mut read, mut end) = (0, 4);
+    for (_, at) in ranges() {
+        read += 1;
+        end = at;
+    }
+    if read != count || end != value.len() {
+        return withheld();
+    }
+    let mut hits = Hits::default();
+    for (one, _) in ranges() {
+        let (verdict, found) = range(masker, subtype, one, scratch, depth + 1);
+        hits.add(found);
+        if verdict != Verdict::Unchanged {
+            return (Verdict::Null, hits);
+        }
+    }
+    (Verdict::Unchanged, hits)
+}
+
+/// A nested value of a user type (an array's element, a record's field): the catalog only
+/// resolved the top-level column, so its kind is unknown. Bytes that parse as a binary record
+/// are masked as one (a user composite), then scanned raw as well, since the guess may be
+/// wrong; anything else (an enum label, a domain over a number, an extension's type) is
+/// withheld.
+fn mask_user_nested(
+    masker: &Masker,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+    depth: u32,
+) -> (Verdict, Hits) {
+    if depth >= MAX_DEPTH || Layout::parse(value, Shape::Record).is_none() {
+        return withheld();
     }
     let (verdict, mut hits) = nested(masker, value, scratch, depth, Shape::Record);
     match verdict {
@@ -266,21 +471,17 @@ fn nested(
     shape: Shape,
 ) -> (Verdict, Hits) {
     if depth >= MAX_DEPTH {
-        // Fail closed, unread: whatever it holds is counted as one PAN.
-        return (
-            Verdict::Null,
-            Hits {
-                pans: 1,
-                detectors: 0,
-            },
-        );
+        // Fail closed, unread.
+        return withheld();
     }
     let Some(layout) = Layout::parse(value, shape) else {
-        return scan(masker, value, scratch);
+        return withheld();
     };
     // Arrays name one element type; records one per field. Elements of an inert type cost a
     // length check each (one longer than any inert type's binary form is scanned).
     let array_kind = (shape == Shape::Array).then(|| kind_of(layout.element_oid));
+    // A user type's elements: its kind is not known here (see `mask_user_nested`).
+    let user = |oid: u32, kind: &ValueKind| *kind == ValueKind::Other && oid >= FIRST_USER_OID;
     let mut hits = Hits::default();
     let mut rebuild = Rebuild::default();
     let mut nulled = false;
@@ -297,8 +498,17 @@ fn nested(
                 &field_kind
             }
         };
-        let (verdict, element_hits) =
-            mask_at(masker, kind, Format::Binary, bytes, scratch, depth + 1);
+        let oid = if shape == Shape::Array {
+            layout.element_oid
+        } else {
+            element.oid
+        };
+        let (verdict, element_hits) = if user(oid, kind) {
+            scratch.clear();
+            mask_user_nested(masker, bytes, scratch, depth + 1)
+        } else {
+            mask_at(masker, kind, Format::Binary, bytes, scratch, depth + 1)
+        };
         hits.add(element_hits);
         match verdict {
             Verdict::Unchanged => {}

@@ -276,20 +276,39 @@ fn assert_null(kind: &ValueKind, value: &[u8]) {
     assert_eq!(hits.pans, 1);
 }
 
+/// A binary value withheld unread: NULL, counted as withheld, not as a PAN.
+fn assert_withheld(kind: &ValueKind, value: &[u8]) {
+    let (verdict, hits, _) = masked(kind, Format::Binary, value);
+    assert_eq!(
+        (verdict, hits),
+        (Verdict::Null, Hits::WITHHELD),
+        "{kind:?} {value:?}"
+    );
+}
+
 fn json_value(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
-const ALL_KINDS: [ValueKind; 11] = [
+const ALL_KINDS: [ValueKind; 20] = [
     ValueKind::Inert,
+    ValueKind::Reg,
     ValueKind::Text,
     ValueKind::Json,
     ValueKind::Jsonb,
     ValueKind::Bytea,
+    ValueKind::FramedText,
     ValueKind::Int8,
     ValueKind::Numeric,
     ValueKind::Float8,
+    ValueKind::Uint64,
+    ValueKind::Money,
+    ValueKind::Geometric(600),
+    ValueKind::Geometric(602),
+    ValueKind::Range(20),
+    ValueKind::Range(1700),
+    ValueKind::Multirange(20),
     ValueKind::Array,
     ValueKind::Record,
     ValueKind::Other,
@@ -316,7 +335,12 @@ fn kinds_of_built_in_types() {
         (705, Text),
         (142, Text),
         (1790, Text),
-        (3614, Other),
+        (3614, FramedText),
+        (3615, FramedText),
+        (4072, FramedText),
+        (1186, Inert),
+        (27, Inert),
+        (2278, Inert),
         (114, Json),
         (3802, Jsonb),
         (17, Bytea),
@@ -324,9 +348,23 @@ fn kinds_of_built_in_types() {
         (1700, Numeric),
         (701, Float8),
         (2249, Record),
-        (790, Other),
-        (2205, Other),
-        (5069, Other),
+        (790, Money),
+        (2205, Reg),
+        (2206, Reg),
+        (24, Reg),
+        (5069, Uint64),
+        (3220, Uint64),
+        (600, Geometric(600)),
+        (604, Geometric(604)),
+        (3926, Range(20)),
+        (3906, Range(1700)),
+        (3904, Range(23)),
+        (4536, Multirange(20)),
+        (4532, Multirange(1700)),
+        (1560, Other),
+        (1562, Other),
+        (5038, Other),
+        (2970, Other),
         (0, Other),
         (123_456, Other),
     ] {
@@ -334,7 +372,7 @@ fn kinds_of_built_in_types() {
     }
     for oid in [
         1009, 1015, 1014, 1003, 1016, 1007, 1005, 1231, 1022, 199, 3807, 1001, 2287, 1000, 1182,
-        1115, 1185, 2951, 1028, 1002, 143, 791,
+        1115, 1185, 2951, 1028, 1002, 143, 791, 271, 3221, 3927, 3907, 6157,
     ] {
         assert_eq!(kind_of(oid), Array, "oid {oid}");
     }
@@ -363,18 +401,16 @@ fn text_values_are_scanned_and_inert_ones_skipped() {
     // Inert values are not even scanned.
     assert_unchanged(&ValueKind::Inert, Format::Text, PAN.as_bytes());
     assert_unchanged(&ValueKind::Inert, Format::Binary, PAN.as_bytes());
-    // Longer than any inert type's binary form: not what the type says, so scanned.
+    // Longer than any inert type's binary form: not what the type says, so withheld.
     let long = b"card: 4111111111111111 !!";
-    replaced(&ValueKind::Inert, Format::Binary, long);
-    let out = replaced(
+    assert_withheld(&ValueKind::Inert, long);
+    let (verdict, hits, out) = masked(
         &ValueKind::Array,
         Format::Binary,
         &array(23, &[1], &[Some(long.to_vec())]),
     );
-    assert_eq!(
-        decode_array(&out).elements,
-        [Some(b"card: 411111******1111 !!".to_vec())]
-    );
+    assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
+    assert_eq!(decode_array(&out).elements, [None]);
     let ints = array(23, &[2], &[Some(7i32.to_be_bytes().to_vec()), None]);
     assert_unchanged(&ValueKind::Array, Format::Binary, &ints);
     let out = replaced(
@@ -634,9 +670,9 @@ fn binary_int8_holding_a_pan_is_nulled() {
     assert_null(&ValueKind::Int8, &int8(4_111_111_111_111_111));
     assert_null(&ValueKind::Int8, &int8(-4_111_111_111_111_111));
     assert_null(&ValueKind::Int8, &int8(378_282_246_310_005));
-    // Not 8 bytes: scanned raw.
-    assert_unchanged(&ValueKind::Int8, Format::Binary, &[0, 1, 2]);
-    replaced(&ValueKind::Int8, Format::Binary, PAN.as_bytes());
+    // Not 8 bytes: not an int8, withheld.
+    assert_withheld(&ValueKind::Int8, &[0, 1, 2]);
+    assert_withheld(&ValueKind::Int8, PAN.as_bytes());
 }
 
 #[test]
@@ -710,7 +746,7 @@ fn binary_numeric_holding_a_pan_is_nulled() {
             &numeric_raw(0, 0, special, 0, &[]),
         );
     }
-    // Malformed: scanned raw, no panic.
+    // Malformed: withheld, no panic.
     for bad in [
         vec![],
         vec![0, 1],
@@ -720,7 +756,7 @@ fn binary_numeric_holding_a_pan_is_nulled() {
         numeric_raw(1, 0, 0, 0, &[10000]),
         numeric_raw(u16::MAX, i16::MAX, 0, 0x3FFF, &[]),
     ] {
-        assert_unchanged(&ValueKind::Numeric, Format::Binary, &bad);
+        assert_withheld(&ValueKind::Numeric, &bad);
     }
     // Extreme but valid: rendered, bounded.
     assert_unchanged(
@@ -749,7 +785,7 @@ fn binary_float8_holding_a_pan_is_nulled() {
     ] {
         assert_unchanged(&ValueKind::Float8, Format::Binary, &float8(v));
     }
-    assert_unchanged(&ValueKind::Float8, Format::Binary, &[1, 2, 3]);
+    assert_withheld(&ValueKind::Float8, &[1, 2, 3]);
 }
 
 #[test]
@@ -762,11 +798,10 @@ fn binary_jsonb_keeps_its_version_byte() {
         json,
         serde_json::json!({"pan": MASKED, "s": format!("x {MASKED}")})
     );
-    // An unknown version: raw.
-    let out = replaced(&ValueKind::Jsonb, Format::Binary, b"\x02[4111111111111111]");
-    assert_eq!(out, b"\x02[411111******1111]");
+    // An unknown version (or none): its layout is unknown too, withheld.
+    assert_withheld(&ValueKind::Jsonb, b"\x02[4111111111111111]");
     assert_unchanged(&ValueKind::Jsonb, Format::Binary, &jsonb("[1, 2]"));
-    assert_unchanged(&ValueKind::Jsonb, Format::Binary, b"");
+    assert_withheld(&ValueKind::Jsonb, b"");
     let out = replaced(&ValueKind::Json, Format::Binary, b"[4111111111111111]");
     assert_eq!(json_value(&out), serde_json::json!([MASKED]));
 }
@@ -929,12 +964,28 @@ fn arrays_of_records_and_of_unknown_composites() {
         decode_record(decoded.elements[0].as_ref().unwrap())[0],
         (20, None)
     );
-    // Unknown element types that are not records: raw.
-    let value = array(91_235, &[1], &[Some(b"4111111111111111".to_vec())]);
-    let out = replaced(&ValueKind::Array, Format::Binary, &value);
+    // Elements of a user type that are not records (an enum label, a domain over `int8`):
+    // withheld, whatever they hold, the rest of the array kept.
+    for element in [b"active".to_vec(), int8(4_111_111_111_111_111), int8(7)] {
+        let value = array(91_235, &[2], &[Some(element), None]);
+        let (verdict, hits, out) = masked(&ValueKind::Array, Format::Binary, &value);
+        assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
+        let decoded = decode_array(&out);
+        assert_eq!(
+            (decoded.element_oid, decoded.elements),
+            (91_235, vec![None, None])
+        );
+    }
+    // A built-in type with no decoder (`bit`) inside a record: withheld too.
+    let value = record(&[
+        (1560, Some(int8(4_111_111_111_111_111))),
+        (23, Some(vec![0, 0, 0, 7])),
+    ]);
+    let (verdict, hits, out) = masked(&ValueKind::Record, Format::Binary, &value);
+    assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
     assert_eq!(
-        decode_array(&out).elements,
-        [Some(MASKED.as_bytes().to_vec())]
+        decode_record(&out),
+        [(1560, None), (23, Some(vec![0, 0, 0, 7]))]
     );
 }
 
@@ -953,10 +1004,10 @@ fn nesting_beyond_the_limit_is_nulled() {
     let value = nested_records(MAX_DEPTH as usize, PAN.as_bytes());
     let out = replaced(&ValueKind::Record, Format::Binary, &value);
     assert_eq!(out, nested_records(MAX_DEPTH as usize, MASKED.as_bytes()));
-    // One more: the innermost record becomes NULL, counted as a PAN, whatever it holds.
+    // One more: the innermost record is withheld, whatever it holds.
     let value = nested_records(MAX_DEPTH as usize + 1, b"nothing");
     let (verdict, hits, out) = masked(&ValueKind::Record, Format::Binary, &value);
-    assert_eq!((verdict, hits.pans), (Verdict::Replaced, 1));
+    assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
     let mut expected = record(&[(2249, None)]);
     for _ in 1..MAX_DEPTH {
         expected = record(&[(2249, Some(expected))]);
@@ -967,12 +1018,13 @@ fn nesting_beyond_the_limit_is_nulled() {
     for _ in 0..40 {
         value = array(2249, &[1], &[Some(value)]);
     }
-    let out = replaced(&ValueKind::Array, Format::Binary, &value);
+    let (verdict, hits, out) = masked(&ValueKind::Array, Format::Binary, &value);
+    assert_eq!((verdict, hits), (Verdict::Replaced, Hits::WITHHELD));
     assert!(!out.windows(PAN.len()).any(|w| w == PAN.as_bytes()));
 }
 
 #[test]
-fn malformed_arrays_and_records_are_scanned_raw() {
+fn malformed_arrays_and_records_are_withheld() {
     let good = array(25, &[2], &[Some(b"4111111111111111".to_vec()), None]);
     let mut cases: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
     let mut trailing = good.clone();
@@ -1001,13 +1053,7 @@ fn malformed_arrays_and_records_are_scanned_raw() {
         &[],
     ));
     for bad in &cases {
-        let (verdict, hits, out) = masked(&ValueKind::Array, Format::Binary, bad);
-        let holds_pan = bad.windows(16).any(|w| w == PAN.as_bytes());
-        assert_eq!(verdict == Verdict::Replaced, holds_pan, "{bad:?}");
-        if holds_pan {
-            assert_eq!(hits.pans, 1);
-            assert_eq!(out.len(), bad.len(), "raw masking keeps the bytes in place");
-        }
+        assert_withheld(&ValueKind::Array, bad);
         masked(&ValueKind::Record, Format::Binary, bad);
     }
     for bad in [
@@ -1015,7 +1061,272 @@ fn malformed_arrays_and_records_are_scanned_raw() {
         (-1i32).to_be_bytes().to_vec(),
         i32::MAX.to_be_bytes().to_vec(),
     ] {
-        assert_unchanged(&ValueKind::Record, Format::Binary, &bad);
+        assert_withheld(&ValueKind::Record, &bad);
+    }
+}
+
+// ---- Binary types that are not plain numbers: decoded, or withheld ----
+
+fn uint64(v: u64) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+/// A binary range: flags, then the bounds that are present.
+fn range(flags: u8, lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = vec![flags];
+    for bound in [lower, upper].into_iter().flatten() {
+        out.extend_from_slice(&(bound.len() as i32).to_be_bytes());
+        out.extend_from_slice(&bound);
+    }
+    out
+}
+
+fn multirange(ranges: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = (ranges.len() as i32).to_be_bytes().to_vec();
+    for one in ranges {
+        out.extend_from_slice(&(one.len() as i32).to_be_bytes());
+        out.extend_from_slice(one);
+    }
+    out
+}
+
+const LB_INC: u8 = 0x02;
+const UB_INF: u8 = 0x10;
+const EMPTY: u8 = 0x01;
+
+/// Test PANs of several brands and lengths (all Luhn-valid, known IINs).
+const PANS: [i64; 5] = [
+    4_111_111_111_111_111,
+    5_555_555_555_554_444,
+    378_282_246_310_005,
+    6_011_111_111_111_117,
+    4_222_222_222_222,
+];
+
+#[test]
+fn xid8_and_pg_lsn_holding_a_pan_are_nulled() {
+    for pan in PANS {
+        assert_null(&ValueKind::Uint64, &uint64(pan as u64));
+    }
+    for v in [0, 1, 1_000_000_000_001, u64::MAX, 4_111_111_111_111_112] {
+        assert_unchanged(&ValueKind::Uint64, Format::Binary, &uint64(v));
+    }
+    assert_withheld(&ValueKind::Uint64, &[0, 0, 0, 7]);
+    // Text: digits (xid8) are scanned; pg_lsn's hex halves hold no long digit run.
+    replaced(&ValueKind::Uint64, Format::Text, PAN.as_bytes());
+    assert_unchanged(&ValueKind::Uint64, Format::Text, b"E9B/5DA8E38E");
+}
+
+#[test]
+fn money_holding_a_pan_under_any_fraction_is_nulled() {
+    for pan in PANS {
+        // Yen (no fraction), dollars (cents), dinars (three digits), and further out.
+        for scale in [1, 100, 1000, 10_000] {
+            if let Some(v) = pan.checked_mul(scale) {
+                assert_null(&ValueKind::Money, &int8(v));
+                assert_null(&ValueKind::Money, &int8(-v));
+            }
+        }
+        // `pan.25` dollars: the whole units are the PAN.
+        if let Some(v) = pan.checked_mul(100).and_then(|v| v.checked_add(25)) {
+            assert_null(&ValueKind::Money, &int8(v));
+        }
+    }
+    // Cents: $12,345,678.90 and $1,000,000,000,000.00.
+    for v in [0, 199, 1_234_567_890, 100_000_000_000_000, -5] {
+        assert_unchanged(&ValueKind::Money, Format::Binary, &int8(v));
+    }
+    assert_withheld(&ValueKind::Money, &[1, 2, 3]);
+    // Text: formatted by lc_monetary, thousands-grouped; the scanner reads every grouping.
+    for text in [
+        "$4,111,111,111,111,111.00",
+        "-$4,111,111,111,111,111.00",
+        "4.111.111.111.111.111,00 €",
+        "CHF 4'111'111'111'111'111.00",
+        "4\u{a0}111\u{a0}111\u{a0}111\u{a0}111\u{a0}111,00\u{a0}€",
+        "¥4,111,111,111,111,111",
+    ] {
+        let out = replaced(&ValueKind::Money, Format::Text, text.as_bytes());
+        assert!(!String::from_utf8(out).unwrap().contains("111,111,111,111"));
+    }
+    assert_unchanged(&ValueKind::Money, Format::Text, b"$1,234,567.89");
+}
+
+#[test]
+fn ranges_and_multiranges_with_a_pan_bound_are_nulled() {
+    let int8range = ValueKind::Range(20);
+    let numrange = ValueKind::Range(1700);
+    for pan in PANS {
+        // `int8range(pan, NULL)`: lower bound only.
+        assert_null(&int8range, &range(LB_INC | UB_INF, Some(int8(pan)), None));
+        // Upper bound only, and both.
+        assert_null(&int8range, &range(0x08, None, Some(int8(pan))));
+        assert_null(&int8range, &range(LB_INC, Some(int8(1)), Some(int8(pan))));
+        let text = pan.to_string();
+        assert_null(
+            &numrange,
+            &range(
+                LB_INC,
+                Some(numeric(&text)),
+                Some(numeric(&format!("{text}.5"))),
+            ),
+        );
+        // Inside a multirange, with a harmless range before it.
+        let value = multirange(&[
+            range(LB_INC, Some(int8(1)), Some(int8(5))),
+            range(LB_INC | UB_INF, Some(int8(pan)), None),
+        ]);
+        assert_null(&ValueKind::Multirange(20), &value);
+    }
+    for value in [
+        range(EMPTY, None, None),
+        range(LB_INC, Some(int8(1)), Some(int8(1_000_000_000_001))),
+        range(0x08 | UB_INF, None, None),
+    ] {
+        assert_unchanged(&int8range, Format::Binary, &value);
+        assert_unchanged(
+            &ValueKind::Multirange(20),
+            Format::Binary,
+            &multirange(&[value]),
+        );
+    }
+    // Dates and int4: bounds of an inert type.
+    let dates = range(LB_INC, Some(vec![0, 0, 30, 0]), Some(vec![0, 0, 31, 0]));
+    assert_unchanged(&ValueKind::Range(1082), Format::Binary, &dates);
+    // Malformed: withheld.
+    for bad in [
+        vec![],
+        range(LB_INC, Some(int8(1)), Some(int8(2)))[..12].to_vec(),
+        [range(EMPTY, None, None), vec![0]].concat(),
+        range(LB_INC | UB_INF, Some(vec![1, 2, 3]), None),
+    ] {
+        let (verdict, _, _) = masked(&int8range, Format::Binary, &bad);
+        assert_eq!(verdict, Verdict::Null, "{bad:?}");
+    }
+    assert_withheld(&ValueKind::Multirange(20), &i32::MAX.to_be_bytes());
+    // Text: bounds are digits.
+    replaced(&int8range, Format::Text, b"[4111111111111111,)");
+    replaced(
+        &ValueKind::Multirange(1700),
+        Format::Text,
+        b"{[1,2), [4111111111111111.5,)}",
+    );
+}
+
+#[test]
+fn geometric_coordinates_holding_a_pan_are_nulled() {
+    let point = |x: f64, y: f64| [float8(x), float8(y)].concat();
+    let pan = 4_111_111_111_111_111.0;
+    assert_null(&ValueKind::Geometric(600), &point(pan, 0.0));
+    assert_null(&ValueKind::Geometric(600), &point(1.0, -pan));
+    assert_unchanged(&ValueKind::Geometric(600), Format::Binary, &point(1.5, 2.0));
+    let two = [point(1.0, 2.0), point(3.0, pan)].concat();
+    assert_null(&ValueKind::Geometric(601), &two);
+    assert_null(&ValueKind::Geometric(603), &two);
+    let polygon = [2i32.to_be_bytes().to_vec(), two.clone()].concat();
+    assert_null(&ValueKind::Geometric(604), &polygon);
+    let path = [vec![1], 2i32.to_be_bytes().to_vec(), two.clone()].concat();
+    assert_null(&ValueKind::Geometric(602), &path);
+    let circle = [point(pan, 0.0), float8(1.0)].concat();
+    assert_null(&ValueKind::Geometric(718), &circle);
+    assert_null(&ValueKind::Geometric(628), &circle);
+    // Sizes that do not add up: withheld.
+    assert_withheld(&ValueKind::Geometric(600), &two);
+    assert_withheld(
+        &ValueKind::Geometric(604),
+        &[3i32.to_be_bytes().to_vec(), two].concat(),
+    );
+    assert_withheld(&ValueKind::Geometric(999), &point(1.0, 2.0));
+}
+
+#[test]
+fn floats_in_exponent_form_inside_text_values_are_written_out() {
+    for (kind, text, expected) in [
+        (
+            ValueKind::Geometric(600),
+            "(4.111111111111111e+15,0)",
+            "(411111******1111,0)",
+        ),
+        (
+            ValueKind::Array,
+            "{1.5,-4.111111111111111e+15,NULL}",
+            "{1.5,-411111******1111,NULL}",
+        ),
+        (
+            ValueKind::Record,
+            "(x,3.78282246310005E+14,\"4111111111111111\")",
+            "(x,378282*****0005,\"411111******1111\")",
+        ),
+    ] {
+        let out = replaced(&kind, Format::Text, text.as_bytes());
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{text}");
+    }
+    for text in [
+        "(1e+15,2.5e-3)",
+        "{1.000000000001e+12}",
+        "(release,e-mail)",
+        "{e,E,1e}",
+    ] {
+        assert_unchanged(&ValueKind::Geometric(600), Format::Text, text.as_bytes());
+        assert_unchanged(&ValueKind::Array, Format::Text, text.as_bytes());
+    }
+}
+
+#[test]
+fn types_without_a_decoder_are_withheld_in_binary_and_scanned_in_text() {
+    // Withheld whatever they hold: a PAN's int8 bytes, text, nothing at all.
+    for value in [
+        int8(4_111_111_111_111_111),
+        int8(7),
+        PAN.as_bytes().to_vec(),
+        vec![],
+    ] {
+        assert_withheld(&ValueKind::Other, &value);
+    }
+    replaced(&ValueKind::Other, Format::Text, PAN.as_bytes());
+    assert_unchanged(&ValueKind::Other, Format::Text, b"(1,2)");
+    // reg* types: a 4-byte OID in binary, a name (scanned) in text.
+    assert_unchanged(&ValueKind::Reg, Format::Binary, &[0, 0, 4, 0]);
+    assert_withheld(&ValueKind::Reg, &int8(4_111_111_111_111_111));
+    replaced(&ValueKind::Reg, Format::Text, b"\"4111111111111111\"");
+    // tsvector and tsquery: their strings are contiguous in the binary framing.
+    let tsvector = [&1i32.to_be_bytes()[..], PAN.as_bytes(), b"\0", &[0, 0]].concat();
+    let out = replaced(&ValueKind::FramedText, Format::Binary, &tsvector);
+    assert!(out.windows(MASKED.len()).any(|w| w == MASKED.as_bytes()));
+}
+
+#[test]
+fn arrays_and_records_of_decoded_types_null_the_element_holding_a_pan() {
+    let pan = 4_111_111_111_111_111;
+    // xid8[] (271), money[] (791), pg_lsn[] (3221), int8range[] (3927).
+    for (oid, holding, harmless) in [
+        (5069, uint64(pan as u64), uint64(7)),
+        (790, int8(pan * 100), int8(199)),
+        (3220, uint64(pan as u64), uint64(7)),
+        (
+            3926,
+            range(LB_INC | UB_INF, Some(int8(pan)), None),
+            range(EMPTY, None, None),
+        ),
+    ] {
+        let value = array(oid, &[2], &[Some(holding.clone()), Some(harmless.clone())]);
+        let (verdict, hits, out) = masked(&ValueKind::Array, Format::Binary, &value);
+        assert_eq!((verdict, hits.pans), (Verdict::Replaced, 1), "oid {oid}");
+        let decoded = decode_array(&out);
+        assert_eq!(decoded.has_null, 1, "oid {oid}");
+        assert_eq!(
+            decoded.elements,
+            [None, Some(harmless.clone())],
+            "oid {oid}"
+        );
+        // `ROW(pan::xid8, 1)` and the like: the field is nulled, the others kept.
+        let value = record(&[(oid, Some(holding)), (23, Some(vec![0, 0, 0, 1]))]);
+        let out = replaced(&ValueKind::Record, Format::Binary, &value);
+        assert_eq!(
+            decode_record(&out),
+            [(oid, None), (23, Some(vec![0, 0, 0, 1]))],
+            "oid {oid}"
+        );
     }
 }
 
@@ -1270,8 +1581,13 @@ proptest! {
     ) {
         // The generator's promise, checked independently.
         prop_assert!(luhn_runs(text.as_bytes()).is_empty());
-        let numbers = matches!(kind, ValueKind::Int8 | ValueKind::Numeric | ValueKind::Float8);
-        if !(numbers && format == Format::Binary) {
+        // In binary, only kinds that are text on the wire read text: any other kind decodes
+        // it as its type, or withholds it.
+        let text_on_the_wire = matches!(
+            kind,
+            ValueKind::Text | ValueKind::Json | ValueKind::Bytea | ValueKind::FramedText
+        );
+        if format == Format::Text || text_on_the_wire {
             let (verdict, hits, _) = masked(&kind, format, text.as_bytes());
             prop_assert_eq!((verdict, hits), (Verdict::Unchanged, Hits::default()), "{:?}", text);
         }
