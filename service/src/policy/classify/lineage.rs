@@ -1290,6 +1290,15 @@ impl Analysis {
         v
     }
 
+    /// The union of the values of `nodes`, each passed through as it is.
+    fn pass_through(&mut self, nodes: &[pb::Node]) -> Sources {
+        let mut out = Sources::new();
+        for n in nodes {
+            out.extend(self.expr(n));
+        }
+        out
+    }
+
     fn expr_opt(&mut self, node: Option<&pb::Node>) -> Sources {
         node.map(|n| self.expr(n)).unwrap_or_default()
     }
@@ -1391,27 +1400,10 @@ impl Analysis {
                 out.extend(self.expr_opt(c.defresult.as_deref()));
                 out
             }
-            NodeRef::CoalesceExpr(c) => {
-                let mut out = Sources::new();
-                for a in &c.args {
-                    out.extend(self.expr(a));
-                }
-                out
-            }
-            NodeRef::RowExpr(r) => {
-                let mut out = Sources::new();
-                for a in &r.args {
-                    out.extend(self.expr(a));
-                }
-                out
-            }
-            NodeRef::AArrayExpr(a) => {
-                let mut out = Sources::new();
-                for e in &a.elements {
-                    out.extend(self.expr(e));
-                }
-                out
-            }
+            // Each passes its arguments' values through untouched.
+            NodeRef::CoalesceExpr(c) => self.pass_through(&c.args),
+            NodeRef::RowExpr(r) => self.pass_through(&r.args),
+            NodeRef::AArrayExpr(a) => self.pass_through(&a.elements),
             NodeRef::AIndirection(i) => {
                 let v = self.expr_opt(i.arg.as_deref());
                 let subscripted = i
