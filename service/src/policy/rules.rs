@@ -1161,6 +1161,59 @@ mod tests {
     }
 
     #[test]
+    fn allow_rules_need_every_table_and_kind_and_cannot_lower_the_pack() {
+        let configured = [
+            RuleConfig {
+                id: "migrations-bookkeeping".into(),
+                action: Action::Allow,
+                kinds: vec!["insert".into()],
+                writes: vec!["schema_migrations".into()],
+                ..RuleConfig::default()
+            },
+            RuleConfig {
+                id: "ddl-is-fine".into(),
+                action: Action::Allow,
+                kinds: vec!["alter".into()],
+                ..RuleConfig::default()
+            },
+            RuleConfig {
+                id: "no-payment-writes".into(),
+                action: Action::Deny,
+                kinds: vec!["update".into(), "delete".into()],
+                tables: vec!["payments".into()],
+                ..RuleConfig::default()
+            },
+        ];
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available, &[]).unwrap();
+        for (sql, rule) in [
+            (
+                "WITH d AS (UPDATE payments SET amount = 0 RETURNING 1) \
+                 INSERT INTO schema_migrations SELECT 99 FROM d LIMIT 1",
+                "no-payment-writes",
+            ),
+            (
+                "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC",
+                "default.no-role-changes",
+            ),
+            (
+                "ALTER TABLE cards RENAME TO c2",
+                "default.no-backdoor-protected",
+            ),
+        ] {
+            assert_eq!(denied_by(&rules, sql).as_deref(), Some(rule), "{sql}");
+        }
+        // What the allow rules are for still runs.
+        assert_eq!(
+            denied_by(&rules, "INSERT INTO schema_migrations VALUES (100)"),
+            None
+        );
+        assert_eq!(
+            denied_by(&rules, "ALTER TABLE public.orders ADD COLUMN note text"),
+            None
+        );
+    }
+
+    #[test]
     fn the_default_pack_denies_what_it_lists() {
         let rules = Rules::compile(&policy(), &[], Approvals::Available, &[]).unwrap();
         for (sql, rule) in [
