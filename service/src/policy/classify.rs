@@ -240,12 +240,11 @@ pub struct Statement {
 pub struct Classification {
     /// In text order; empty for a text with no statement (only comments or semicolons).
     pub statements: Vec<Statement>,
-    /// The statement's shape, for approvals that cover "the same statement": pg_query's
-    /// fingerprint (16 hex digits), a dash, and 16 hex digits of the SHA-256 of the text with
-    /// its constants replaced. Constants do not count (`WHERE id = 1` and `WHERE id = 2` share
-    /// one); relation names do in full, schema included (Postgres 17 rules; Postgres 18's
-    /// default would let `FROM secret.cards c` share the fingerprint of `FROM public.orders
-    /// c`); so do every keyword and sub-command (`SET DEFAULT 'a'` is not `DROP DEFAULT`).
+    /// pg_query's fingerprint of the whole text (16 hex digits). Constants do not count
+    /// (`WHERE id = 1` and `WHERE id = 2` share one), relation names do in full, schema
+    /// included (Postgres 17 rules; Postgres 18's default would let `FROM secret.cards c` share
+    /// the fingerprint of `FROM public.orders c`). It drops more than constants, though
+    /// (`SET DEFAULT 'a'` and `DROP DEFAULT` share one): approvals use [`approval_shape`].
     pub fingerprint: String,
 }
 
@@ -340,22 +339,26 @@ fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, C
         FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,
     )
     .map_err(parser_error)?;
-    // The fingerprint drops more than constants (`ALTER COLUMN memo SET DEFAULT 'a'` and `...
-    // DROP DEFAULT` share one), and a run-wide approval must cover only statements with the
-    // same effect. So the shape is the fingerprint and a digest of the text with only its
-    // constants replaced (pg_query's normalize keeps every keyword, name and sub-command),
-    // printed back from its tree so spelling, case and comments do not count; a text that
-    // cannot be read so counts as itself.
+    Ok(Classification {
+        statements,
+        fingerprint: fingerprint.hex,
+    })
+}
+
+/// The shape a run-wide approval covers: `fingerprint` (the text's, from its
+/// [`Classification`]), a dash, and 16 hex digits of the SHA-256 of the text with only its
+/// constants replaced (pg_query's normalize keeps every keyword, name and sub-command; it keeps
+/// the constants of DDL too), printed back from its tree so spelling, case and comments do not
+/// count. A text that cannot be read so counts as itself. Computed only when a statement is
+/// held: it parses the text twice more.
+pub fn approval_shape(sql: &str, fingerprint: &str) -> String {
     let canonical = parser::normalize(sql)
         .ok()
-        .and_then(|n| parser::parse(&n, options).ok())
+        .and_then(|n| parser::parse(&n, ParserOptions::DEFAULT).ok())
         .and_then(|tree| parser::deparse(&tree.protobuf).ok())
         .unwrap_or_else(|| sql.to_owned());
     let digest = crate::archive::Sha256::of(canonical.as_bytes()).to_hex();
-    Ok(Classification {
-        statements,
-        fingerprint: format!("{}-{}", fingerprint.hex, &digest[..16]),
-    })
+    format!("{fingerprint}-{}", &digest[..16])
 }
 
 /// Maps pg_query's errors. Depth is bounded three times before any of our code sees a tree:

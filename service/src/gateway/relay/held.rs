@@ -192,7 +192,8 @@ impl Relay<'_> {
         };
         let approvals = self.session.approvals;
         let credential = self.session.credential;
-        let fingerprint = &classification.fingerprint;
+        let shape = crate::policy::classify::approval_shape(sql, &classification.fingerprint);
+        let fingerprint = &shape;
         // A text that reads differently under the two string syntaxes or in another client
         // encoding has more than one fingerprint, and only one would be compared: it is never
         // covered, always held.
