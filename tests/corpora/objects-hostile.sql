@@ -122,3 +122,20 @@ SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name = 'client_enc
 SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name LIKE 'client%'
 SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name = 'search_path' OR name = 'client_encoding'
 SELECT set_config(s.name, 'SJIS', false) FROM (SELECT 'client_encoding' AS name) s
+-- The same, hidden in bodies and other spellings.
+DO $$ BEGIN ALTER TABLE cards RENAME TO c2; END $$
+DO $$ BEGIN EXECUTE 'ALTER TABLE cards RENAME TO c2'; END $$
+CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC DELETE FROM cards; END
+EXPLAIN ANALYZE UPDATE cards SET pan = '0'
+PREPARE p2 AS UPDATE cards SET pan = $1
+TRUNCATE ONLY cards
+TRUNCATE TABLE public.cards RESTART IDENTITY
+DROP TABLE IF EXISTS cards
+DROP TABLE orders, cards
+ALTER TABLE IF EXISTS ONLY cards RENAME COLUMN pan TO pan2
+ALTER TABLE cards ALTER COLUMN pan TYPE bigint USING reverse(pan)::bigint
+CREATE TABLE evil () INHERITS (cards)
+CREATE TABLE evil2 PARTITION OF cards DEFAULT
+WITH d AS (DELETE FROM cards WHERE true RETURNING id) SELECT 1
+UPDATE cards SET holder = 'x' WHERE id = id OR true
+COPY cards FROM PROGRAM 'id'

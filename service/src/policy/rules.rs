@@ -1090,7 +1090,7 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             id: "default.approve-alter-protected".into(),
             action: Action::Approve,
             reason: Some("schema changes of a protected table need an approver".into()),
-            kinds: strings(&["alter", "lock", "other"]),
+            kinds: strings(&["alter", "lock", "other", "create_table"]),
             writes: policy.protected_tables.clone(),
             ..RuleConfig::default()
         });
