@@ -62,7 +62,7 @@ impl Catalog {
         upstreams: &Upstreams,
         connection: &ConnectionName,
         names: &[ObjectName],
-    ) -> Option<Vec<(ObjectName, RelationSet)>> {
+    ) -> Option<Vec<(ObjectName, Arc<RelationSet>)>> {
         let mut by_name: HashMap<String, Arc<Vec<RelationInfo>>> = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -105,14 +105,18 @@ impl Catalog {
             names
                 .iter()
                 .map(|n| {
-                    let infos = by_name
-                        .get(&n.name)
-                        .map(|i| i.as_ref().clone())
-                        .unwrap_or_default();
-                    let infos = infos
-                        .into_iter()
-                        .filter(|i| n.schema.as_ref().is_none_or(|s| *s == i.schema))
-                        .collect();
+                    let all = by_name.get(&n.name).cloned().unwrap_or_default();
+                    // An unqualified name may be any of them (shared as cached); a qualified
+                    // one only its schema's.
+                    let infos = match &n.schema {
+                        None => all,
+                        Some(schema) => Arc::new(
+                            all.iter()
+                                .filter(|i| i.schema == *schema)
+                                .cloned()
+                                .collect(),
+                        ),
+                    };
                     (n.clone(), infos)
                 })
                 .collect(),

@@ -383,9 +383,15 @@ impl Relay<'_> {
                 let (decision, classification) = self.statements_policy.decide(&subject, sql).await;
                 let decision = match &classification {
                     Some(c) if !policy::denies(&decision) => {
-                        let card = self.card_data_with_catalog(&subject, sql, c).await;
-                        card.filter(|d| d.stricter_than(&decision))
-                            .unwrap_or(decision)
+                        match self.card_data_with_catalog(&subject, sql, c).await {
+                            // A refusal replaces the decision; what dry-run rules would have
+                            // done is still recorded.
+                            Some(refused) => Decision {
+                                dry_run: decision.dry_run,
+                                ..refused
+                            },
+                            None => decision,
+                        }
                     }
                     _ => decision,
                 };
@@ -425,9 +431,10 @@ impl Relay<'_> {
         Some((decision, classification))
     }
 
-    /// The card-data model's decision with the relations a text names looked up in the
+    /// The card-data model's refusal with the relations a text names looked up in the
     /// upstream's catalog (views followed to their base columns, positions resolved); `None`
-    /// when no column of this connection holds card data.
+    /// when it refuses nothing (or no column of this connection holds card data). Only the
+    /// card-data model is decided again: the other rules do not read the catalog.
     async fn card_data_with_catalog(
         &self,
         subject: &Subject<'_>,
@@ -457,7 +464,7 @@ impl Relay<'_> {
                 None => return Some(Decision::catalog_unavailable()),
             }
         }
-        Some(rules.decide_with(subject, sql, classification, &snapshot))
+        rules.card_data_refusal(subject, sql, classification, &snapshot)
     }
 
     /// The recording event for a client message, if it is one the evidence needs. Every text

@@ -90,15 +90,16 @@ impl Relations for NoCatalog {
     }
 }
 
-/// A snapshot of looked-up relations, keyed by the name as written.
+/// A snapshot of looked-up relations, keyed by the name as written; the sets are shared with
+/// the gateway's catalog cache, not copied per statement.
 #[derive(Default, Debug, Clone)]
 pub struct RelationSnapshot {
-    pub relations: HashMap<ObjectName, RelationSet>,
+    pub relations: HashMap<ObjectName, Arc<RelationSet>>,
 }
 
 impl Relations for RelationSnapshot {
     fn get(&self, name: &ObjectName) -> Option<&RelationSet> {
-        self.relations.get(name)
+        self.relations.get(name).map(Arc::as_ref)
     }
 }
 

@@ -607,7 +607,7 @@ impl Decision {
     }
 
     /// Deny over approve over allow; between equals, the one that names a rule.
-    pub fn stricter_than(&self, other: &Decision) -> bool {
+    fn stricter_than(&self, other: &Decision) -> bool {
         match strictness(self.action).cmp(&strictness(other.action)) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
@@ -805,6 +805,35 @@ impl Rules {
         dry_run.dedup();
         decision.dry_run = dry_run;
         decision
+    }
+
+    /// The card-data model alone on a classified text, with `relations` from the catalog: a
+    /// denial, or `None`. The gateway adds it to [`Rules::decide`]'s decision once the
+    /// relations the text names have been looked up, without deciding the other rules again.
+    pub fn card_data_refusal(
+        &self,
+        subject: &Subject,
+        sql: &str,
+        text: &Classification,
+        relations: &dyn Relations,
+    ) -> Option<Decision> {
+        let lower = if text.statements.iter().any(|s| s.opaque_body) {
+            sql.to_lowercase()
+        } else {
+            String::new()
+        };
+        text.statements.iter().find_map(|statement| {
+            let refused = self
+                .card_data
+                .check(subject.connection, statement, &lower, relations)
+                .err()?;
+            Some(Decision {
+                action: Action::Deny,
+                rule: Some(refused.rule.into()),
+                reason: refused.reason,
+                dry_run: Vec::new(),
+            })
+        })
     }
 
     /// The decision on a FunctionCall protocol message: it names its function by OID and

@@ -118,7 +118,7 @@ fn snapshot(entries: Vec<(&str, Vec<RelationInfo>)>) -> RelationSnapshot {
                         name: name.into(),
                     },
                 };
-                (name, infos)
+                (name, Arc::new(infos))
             })
             .collect(),
     }
