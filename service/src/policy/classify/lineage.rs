@@ -754,21 +754,14 @@ impl Analysis {
             }
             cols
         };
-        for sort in &s.sort_clause {
-            if let Some(NodeEnum::SortBy(by)) = &sort.node
-                && let Some(n) = by.node.as_deref()
-            {
-                let v = self.order_or_group_ref(n, &cols);
-                self.derived(&v, "ORDER BY");
-            }
+        for n in sorted_by(&s.sort_clause) {
+            let v = self.order_or_group_ref(n, &cols);
+            self.derived(&v, "ORDER BY");
         }
-        for limit in [s.limit_count.as_deref(), s.limit_offset.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            let v = self.expr(limit);
-            self.derived(&v, "LIMIT or OFFSET");
-        }
+        self.derive_each(
+            [s.limit_count.as_deref(), s.limit_offset.as_deref()],
+            "LIMIT or OFFSET",
+        );
         cols
     }
 
@@ -821,21 +814,11 @@ impl Analysis {
             let v = self.expr(p);
             self.derived(&v, format!("PARTITION BY, which {ROWS_WHY}"));
         }
-        for o in &w.order_clause {
-            if let Some(NodeEnum::SortBy(by)) = &o.node
-                && let Some(n) = by.node.as_deref()
-            {
-                let v = self.expr(n);
-                self.derived(&v, "a window's ORDER BY");
-            }
-        }
-        for offset in [w.start_offset.as_deref(), w.end_offset.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            let v = self.expr(offset);
-            self.derived(&v, "a window frame");
-        }
+        self.derive_each(sorted_by(&w.order_clause).map(Some), "a window's ORDER BY");
+        self.derive_each(
+            [w.start_offset.as_deref(), w.end_offset.as_deref()],
+            "a window frame",
+        );
     }
 
     fn target_list(&mut self, targets: &[pb::Node]) -> Vec<Col> {
@@ -896,14 +879,7 @@ impl Analysis {
     fn insert(&mut self, s: &pb::InsertStmt) -> Vec<Col> {
         self.with_clause(s.with_clause.as_ref());
         let target = s.relation.as_ref().map(relation);
-        let columns: Vec<Column> = s
-            .cols
-            .iter()
-            .filter_map(|c| match &c.node {
-                Some(NodeEnum::ResTarget(rt)) => Some(Column::Name(rt.name.clone())),
-                _ => None,
-            })
-            .collect();
+        let columns = target_columns(&s.cols);
         if let Some(q) = s.select_stmt.as_deref() {
             let cols = self.query_node(q);
             self.store_positional(target.as_ref(), &columns, &cols);
@@ -1047,14 +1023,7 @@ impl Analysis {
             if w.values.is_empty() {
                 self.set_list(target.as_ref(), &w.target_list);
             } else {
-                let columns: Vec<Column> = w
-                    .target_list
-                    .iter()
-                    .filter_map(|c| match &c.node {
-                        Some(NodeEnum::ResTarget(rt)) => Some(Column::Name(rt.name.clone())),
-                        _ => None,
-                    })
-                    .collect();
+                let columns = target_columns(&w.target_list);
                 let cols: Vec<Col> = w
                     .values
                     .iter()
@@ -1288,6 +1257,18 @@ impl Analysis {
             }
         }
         v
+    }
+
+    /// Each present node's values, used as `how` says.
+    fn derive_each<'n>(
+        &mut self,
+        nodes: impl IntoIterator<Item = Option<&'n pb::Node>>,
+        how: &str,
+    ) {
+        for node in nodes.into_iter().flatten() {
+            let v = self.expr(node);
+            self.derived(&v, how);
+        }
     }
 
     /// The union of the values of `nodes`, each passed through as it is.
@@ -1688,6 +1669,24 @@ fn all_columns(rel: &ObjectName) -> Source {
         relation: Some(rel.clone()),
         column: Column::All,
     }
+}
+
+/// The column names an INSERT (or MERGE ... INSERT) lists for its values.
+fn target_columns(list: &[pb::Node]) -> Vec<Column> {
+    list.iter()
+        .filter_map(|c| match &c.node {
+            Some(NodeEnum::ResTarget(rt)) => Some(Column::Name(rt.name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The expressions of an ORDER BY list.
+fn sorted_by(list: &[pb::Node]) -> impl Iterator<Item = &pb::Node> {
+    list.iter().filter_map(|item| match &item.node {
+        Some(NodeEnum::SortBy(by)) => by.node.as_deref(),
+        _ => None,
+    })
 }
 
 /// Whether a node is a constant or a parameter (possibly cast): one value chosen by the client.
