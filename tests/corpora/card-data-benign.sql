@@ -75,3 +75,4 @@ UPDATE cards SET cvv = pan WHERE id = 201
 SELECT pan FROM (SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards WHERE id = 2) u LIMIT 2
 SELECT DISTINCT holder FROM cards WHERE id > 0
 SELECT holder, count(pan) FROM cards GROUP BY holder LIMIT 10
+SELECT row(pan)::text FROM cards WHERE id = 1

@@ -347,3 +347,27 @@ WITH RECURSIVE a AS (SELECT * FROM b), b(p) AS (SELECT pan FROM cards) SELECT re
 SELECT pan, max(id) FROM cards GROUP BY 1 HAVING count(*) > 1 LIMIT 5
 SELECT pan AS k, max(id) FROM cards GROUP BY k HAVING count(*) > 1 LIMIT 5
 SELECT pan AS k, max(id) FROM cards GROUP BY ROLLUP (k) LIMIT 5
+-- Function-style casts, operators by OPERATOR(), SQL-standard forms, ordered-set aggregates.
+SELECT text(pan) FROM cards WHERE id = 1
+SELECT int8(pan) FROM cards WHERE id = 1
+SELECT pan FROM cards WHERE id = 1 ORDER BY 1
+SELECT array_position(ARRAY[pan], '4111') FROM cards WHERE id = 1
+SELECT (SELECT pan FROM cards WHERE id = 1)::bigint
+SELECT id FROM cards WHERE pan = ANY (SELECT x FROM guesses)
+SELECT json_agg(c) FROM cards c WHERE id = 1
+SELECT string_agg(x::text, '') FROM (SELECT pan FROM cards WHERE id = 1) x
+SELECT OPERATOR(pg_catalog.||)(pan, 'x') FROM cards WHERE id = 1
+SELECT pan OPERATOR(pg_catalog.~~) '4%' FROM cards WHERE id = 1
+SELECT normalize(pan) FROM cards WHERE id = 1
+SELECT pan IS NORMALIZED FROM cards WHERE id = 1
+SELECT EXTRACT(year FROM pan::date) FROM cards WHERE id = 1
+SELECT mode() WITHIN GROUP (ORDER BY pan) FROM cards WHERE id > 0
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY pan) FROM cards WHERE id > 0
+SELECT id FROM cards WHERE id > 0 ORDER BY pan FETCH FIRST 1 ROWS WITH TIES
+SELECT JSON_OBJECT('p': pan) FROM cards WHERE id = 1
+SELECT pan::json FROM cards WHERE id = 1
+SELECT id FROM cards WHERE (pan = '1') IS NOT TRUE AND pan < '5'
+SELECT * FROM ROWS FROM (unnest(ARRAY[(SELECT pan FROM cards LIMIT 1)])) WITH ORDINALITY
+SELECT id FROM cards WHERE pan::text::text > '4'
+SELECT id FROM cards c WHERE EXISTS (SELECT 1 FROM cards d WHERE d.id = c.id AND d.pan > '4')
+SELECT pan FROM cards WHERE id = 1 UNION SELECT x FROM guesses
