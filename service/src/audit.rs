@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use deadpool_postgres::GenericClient;
 
-use crate::credentials::CredentialId;
+use crate::base::CredentialId;
 use crate::state::{StateError, Store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl AuditEvent {
                     &self.claims_verified,
                     &self.trust_rule,
                     &self.connection,
-                    &self.credential_id.map(|c| c.0),
+                    &self.credential_id.map(|c| c.as_uuid()),
                 ],
             )
             .await?;
@@ -145,7 +145,7 @@ impl AuditEvent {
             subject = ?self.subject,
             trust_rule = ?self.trust_rule,
             connection = ?self.connection,
-            credential_id = ?self.credential_id.map(|c| c.0),
+            credential_id = ?self.credential_id.map(|c| c.as_uuid()),
         );
     }
 }

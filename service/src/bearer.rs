@@ -7,7 +7,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Secret;
+use crate::base::Secret;
 
 /// The SHA-256 of a token, as `token_sha256` in the configuration.
 #[derive(Clone, Copy, PartialEq, Eq)]

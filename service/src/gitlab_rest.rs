@@ -15,7 +15,7 @@ use gitlab::api::{ApiError, AsyncClient, RestClient};
 use http::HeaderValue;
 use url::Url;
 
-use crate::config::Secret;
+use crate::base::Secret;
 
 /// Errors of the transport itself (the crate wraps them in `ApiError::Client`).
 #[derive(Debug, thiserror::Error)]

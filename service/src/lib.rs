@@ -1,6 +1,7 @@
 //! hoop: run-scoped database access for CI pipelines.
 //!
 //! # Layout
+//! - [`base`]: the bottom layer: validated ids, secrets, hashes, backoff, shutdown.
 //! - [`config`]: the `hoop.toml` file, typed and validated.
 //! - [`identity`]: OIDC id token verification (JWKS cache, claims → [`identity::RunIdentity`]).
 //! - [`trust`]: trust rules, claims → a typed grant or a denial.
@@ -33,6 +34,7 @@ pub mod approvals;
 pub mod archive;
 pub mod archiver;
 pub mod audit;
+pub mod base;
 pub mod bearer;
 pub mod cli;
 pub mod config;

@@ -3,13 +3,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::base::Shutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::approvals::Approvals;
 use crate::approvals::notify::Notifier;
 use crate::audit::AuditLog;
-use crate::config::{Config, ConfigError, MaskingConfig, PanStyle, SecretEnv};
+use crate::base::SecretEnv;
+use crate::config::{Config, ConfigError, MaskingConfig, PanStyle};
 use crate::exchange::Broker;
 use crate::gateway::Gateway;
 use crate::gateway::StatementPolicy;
@@ -47,31 +48,6 @@ pub enum ServeError {
     Watcher(#[from] crate::watcher::WatcherError),
     #[error(transparent)]
     Archive(#[from] crate::archiver::ArchiverError),
-}
-
-/// Tells long-running tasks to stop. Cloned into every task; [`ShutdownTrigger::trigger`] or
-/// dropping the trigger starts a graceful stop.
-#[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-pub struct ShutdownTrigger(watch::Sender<bool>);
-
-impl Shutdown {
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (ShutdownTrigger(tx), Shutdown(rx))
-    }
-
-    /// Resolves once shutdown was triggered (or the trigger dropped).
-    pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-}
-
-impl ShutdownTrigger {
-    pub fn trigger(&self) {
-        let _ = self.0.send(true);
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

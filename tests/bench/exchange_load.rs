@@ -15,10 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hoop::config::{Config, ProcessEnv};
-use hoop::credentials::CredentialId;
+use hoop::base::CredentialId;
+use hoop::base::ProcessEnv;
+use hoop::base::Shutdown;
+use hoop::config::Config;
 use hoop::demo::issuer::DemoIssuer;
-use hoop::server::{self, Shutdown};
+use hoop::server;
 
 const DATABASE: &str = "hoop_bench";
 const ROLE: &str = "hoop_bench_reader";
@@ -293,7 +295,7 @@ async fn first_connect_all(
     let ids: Arc<Vec<CredentialId>> = Arc::new(
         issued
             .iter()
-            .map(|c| CredentialId(c.id.parse().unwrap()))
+            .map(|c| CredentialId::parse(&c.id).unwrap())
             .collect(),
     );
     let broker = broker.clone();

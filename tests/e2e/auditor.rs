@@ -13,14 +13,14 @@ use hoop::archive::{
     Archive, DEFAULT_PERIOD, DigestBuilder, Manifest, Period, PublicKey, ReplicaName,
     SealedArchive, SealedDigest, Signature, SigningKey, canonical_form,
 };
-use hoop::credentials::CredentialId;
+use hoop::base::CredentialId;
+use hoop::base::SessionId;
 use hoop::masking::Masker;
 use hoop::policy::rules::Action;
 use hoop::recording::{
     Diagnostic, Event, Protocol, Reason, SessionEnd, SessionStart, Spool, SqlState, StartupParams,
     Statement,
 };
-use hoop::state::sessions::SessionId;
 use serde_json::Value;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -77,9 +77,24 @@ fn file_url(p: &Path) -> String {
 
 /// The sessions of the fixture: id, repository, run, connection, statements.
 const SESSIONS: [(&str, &str, &str, &str); 3] = [
-    ("s-alpha", "acme/shop", "100", "shop"),
-    ("s-beta", "acme/shop", "101", "ledger"),
-    ("s-gamma", "acme/billing", "200", "shop"),
+    (
+        "a1a1a1a1-0000-4000-8000-000000000001",
+        "acme/shop",
+        "100",
+        "shop",
+    ),
+    (
+        "b2b2b2b2-0000-4000-8000-000000000002",
+        "acme/shop",
+        "101",
+        "ledger",
+    ),
+    (
+        "c3c3c3c3-0000-4000-8000-000000000003",
+        "acme/billing",
+        "200",
+        "shop",
+    ),
 ];
 
 /// A store folder with three archives and three digests, and the pinned key file.
@@ -120,11 +135,8 @@ impl Fixture {
                 })
             };
             let start = Event::SessionStart(SessionStart {
-                // The manifest names the session by its recording; this id is not read.
-                session_id: SessionId(uuid::Uuid::nil()),
-                credential_id: CredentialId(
-                    uuid::Uuid::parse_str("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10").unwrap(),
-                ),
+                session_id: SessionId::parse(session).unwrap(),
+                credential_id: CredentialId::parse("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10").unwrap(),
                 username: m.mask_text(&format!("run-{run}-1-k3x9qa")),
                 connection: m.mask_text(connection),
                 database: m.mask_text(connection),
@@ -136,7 +148,10 @@ impl Fixture {
                 application_name: m.mask_text("psql"),
                 params: StartupParams::default(),
             });
-            let mut recorder = spool.create(session, start).await.unwrap();
+            let mut recorder = spool
+                .create(SessionId::parse(session).unwrap(), start)
+                .await
+                .unwrap();
             recorder
                 .append_durable(statement(
                     &format!("SELECT * FROM orders WHERE run = {run}"),
@@ -351,10 +366,32 @@ async fn list_reads_the_manifests_as_a_table_or_json() {
             .map(|m| m["session_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(only(&[]), ["s-alpha", "s-beta", "s-gamma"]);
-    assert_eq!(only(&["--repository", "acme/shop"]), ["s-alpha", "s-beta"]);
-    assert_eq!(only(&["--run-id", "200"]), ["s-gamma"]);
-    assert_eq!(only(&["--connection", "shop"]), ["s-alpha", "s-gamma"]);
+    assert_eq!(
+        only(&[]),
+        [
+            "a1a1a1a1-0000-4000-8000-000000000001",
+            "b2b2b2b2-0000-4000-8000-000000000002",
+            "c3c3c3c3-0000-4000-8000-000000000003"
+        ]
+    );
+    assert_eq!(
+        only(&["--repository", "acme/shop"]),
+        [
+            "a1a1a1a1-0000-4000-8000-000000000001",
+            "b2b2b2b2-0000-4000-8000-000000000002"
+        ]
+    );
+    assert_eq!(
+        only(&["--run-id", "200"]),
+        ["c3c3c3c3-0000-4000-8000-000000000003"]
+    );
+    assert_eq!(
+        only(&["--connection", "shop"]),
+        [
+            "a1a1a1a1-0000-4000-8000-000000000001",
+            "c3c3c3c3-0000-4000-8000-000000000003"
+        ]
+    );
     let day = f.day();
     assert_eq!(only(&["--since", &day, "--until", &day]).len(), 3);
     let ended = &f.archives[0].manifest.ended_at;
@@ -619,7 +656,7 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
     let out = hoop(&[
         "archive",
         "replay",
-        "s-alpha",
+        "a1a1a1a1-0000-4000-8000-000000000001",
         "--folder",
         path(&f.root),
         "--public-key",
@@ -630,7 +667,7 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
     for expected in [
         "signature by the pinned key ed25519:",
         "object, content, chain and manifest agree",
-        "session     s-alpha",
+        "session     a1a1a1a1-0000-4000-8000-000000000001",
         "run         100 of acme/shop (trust rule main-deploys)",
         "statement  SELECT * FROM orders WHERE run = 100  [allow]",
         "complete   SELECT 3",
@@ -641,7 +678,13 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
 
-    let out = hoop(&["archive", "replay", "s-beta", "--store", &file_url(&f.root)]);
+    let out = hoop(&[
+        "archive",
+        "replay",
+        "b2b2b2b2-0000-4000-8000-000000000002",
+        "--store",
+        &file_url(&f.root),
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         stdout(&out).contains("signature not checked"),
@@ -669,7 +712,7 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
     let out = hoop(&[
         "archive",
         "replay",
-        "s-alpha",
+        "a1a1a1a1-0000-4000-8000-000000000001",
         "--folder",
         path(&folder),
         "--public-key",
@@ -683,10 +726,16 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
     );
     assert!(stdout(&out).contains("event_count"), "{}", stdout(&out));
 
-    let out = hoop(&["archive", "replay", "s-nobody", "--folder", path(&f.root)]);
+    let out = hoop(&[
+        "archive",
+        "replay",
+        "d4d4d4d4-0000-4000-8000-000000000004",
+        "--folder",
+        path(&f.root),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("no archive of session s-nobody"),
+        stderr(&out).contains("no archive of session d4d4d4d4-0000-4000-8000-000000000004"),
         "{}",
         stderr(&out)
     );

@@ -5,7 +5,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use hoop::config::Secret;
+use hoop::base::Secret;
 use hoop::exchange::{Caller, IssuedCredential, RevokeAuth};
 use support::*;
 

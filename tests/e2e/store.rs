@@ -93,7 +93,7 @@ async fn s3_put_locks_the_object_in_compliance_mode_with_our_checksum() {
     );
     assert_eq!(
         raw.checksum_sha256(),
-        Some(STANDARD.encode(Sha256::of(&bytes).0).as_str()),
+        Some(STANDARD.encode(Sha256::of(&bytes).as_bytes()).as_str()),
         "the SHA-256 checksum was sent with the object"
     );
     assert_eq!(raw.content_type(), Some("application/json"));

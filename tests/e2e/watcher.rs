@@ -313,7 +313,11 @@ gitlab_url = "{api_url}"
 
     async fn exchange(&self, token: String) -> IssuedCredential {
         self.broker
-            .exchange(&token, &ExchangeRequest::new(CONNECTION), Caller::default())
+            .exchange(
+                &token,
+                &ExchangeRequest::new(hoop::base::ConnectionName::new(CONNECTION).unwrap()),
+                Caller::default(),
+            )
             .await
             .unwrap()
     }
@@ -349,7 +353,9 @@ gitlab_url = "{api_url}"
             .audit_events(code)
             .await
             .iter()
-            .filter(|r| r.get::<_, Option<uuid::Uuid>>("credential_id") == Some(credential.id.0))
+            .filter(|r| {
+                r.get::<_, Option<uuid::Uuid>>("credential_id") == Some(credential.id.as_uuid())
+            })
             .map(|r| r.get("message"))
             .collect()
     }

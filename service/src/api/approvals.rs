@@ -96,11 +96,11 @@ pub(super) async fn list(
 }
 
 fn parse_approval_id(id: &str) -> Result<ApprovalId, ApiError> {
-    ApprovalId::parse(id).ok_or_else(|| {
+    ApprovalId::parse(id.trim()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "the approval id must be a UUID",
+            "the approval id must be a UUID in lower-case hyphenated form",
         )
     })
 }

@@ -37,7 +37,7 @@ use serde_json::json;
 
 use crate::approvals::Approvals;
 use crate::audit::Action;
-use crate::config::{ConnectionName, DbRole, Secret};
+use crate::base::{ConnectionName, DbRole, Secret};
 use crate::exchange::{
     Broker, Caller, ExchangeError, ExchangeRequest, IssuedCredential, RevokeAuth,
 };
@@ -140,9 +140,9 @@ impl IntoResponse for ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExchangeBody {
-    connection: String,
+    connection: ConnectionName,
     /// Optional: the role the caller expects; it must be the one its trust rule grants.
-    role: Option<String>,
+    role: Option<DbRole>,
 }
 
 async fn exchange(
@@ -162,8 +162,8 @@ async fn exchange(
         .exchange(
             token,
             &ExchangeRequest {
-                connection: ConnectionName(body.connection),
-                role: body.role.map(DbRole),
+                connection: body.connection,
+                role: body.role,
             },
             caller,
         )

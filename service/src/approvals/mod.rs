@@ -24,12 +24,11 @@ use tokio::sync::Notify;
 
 pub use self::config::{ApprovalsConfig, ApproverConfig};
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::credentials::CredentialId;
+pub use crate::base::ApprovalId;
+use crate::base::CredentialId;
+use crate::base::Shutdown;
 use crate::identity::{Provider, RunIdentity};
-use crate::server::Shutdown;
-pub use crate::state::approvals::{
-    ApprovalId, ApprovalRecord, ApprovalState, NewApproval, Resolution, Scope,
-};
+pub use crate::state::approvals::{ApprovalRecord, ApprovalState, NewApproval, Resolution, Scope};
 use crate::state::{StateError, Store, approvals as table};
 
 /// Errors of the approvals layer, each with a stable code for the API.
@@ -201,7 +200,7 @@ impl Approvers {
 }
 
 /// A new approver token and the hash that goes into the configuration.
-pub fn new_token() -> (crate::config::Secret, String) {
+pub fn new_token() -> (crate::base::Secret, String) {
     let (token, hash) = crate::bearer::new_token("hoopapr_");
     (token, hash.to_hex())
 }
@@ -254,7 +253,7 @@ impl Drop for Waiter {
 /// What the gateway asks for when it holds a statement.
 pub struct HoldRequest<'a> {
     pub credential_id: CredentialId,
-    pub session_id: crate::state::sessions::SessionId,
+    pub session_id: crate::base::SessionId,
     pub connection: &'a str,
     pub rule: &'a str,
     pub reason: &'a str,
@@ -382,7 +381,7 @@ impl Approvals {
         );
         self.record(&event).await;
         self.notifier.notify(notify::Notice {
-            approval_id: id.0,
+            approval_id: id.as_uuid(),
             rule: record.rule.clone(),
             reason: record.reason.clone(),
             statement: record.statement.clone(),
@@ -492,7 +491,7 @@ impl Approvals {
         event.remote_addr = remote_addr;
         event.subject = Some(format!("approver:{}", approver.name));
         if let Some(r) = record {
-            event.credential_id = Some(CredentialId(r.credential_id));
+            event.credential_id = Some(CredentialId::from_uuid(r.credential_id));
             event.connection = Some(r.connection.clone());
             event.claims = serde_json::to_value(&r.run).ok();
             event.claims_verified = true;
@@ -572,7 +571,7 @@ impl Approvals {
                     }
                 },
                 move |payload| {
-                    if let Some(id) = ApprovalId::parse(payload) {
+                    if let Ok(id) = ApprovalId::parse(payload) {
                         hub.wake(id);
                     }
                 },

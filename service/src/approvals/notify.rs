@@ -25,7 +25,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{SecretEnv, SecretSource, is_secure_url};
+use crate::base::url::is_secure_url;
+use crate::base::{SecretEnv, SecretSource};
 use crate::identity::RunIdentity;
 
 /// The `tracing` target of every notification log line.

@@ -188,7 +188,7 @@ impl Archive {
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".jsonl"))
-            .and_then(|id| SessionId::new(id).ok())
+            .and_then(|id| SessionId::parse(id).ok())
             .ok_or_else(|| ArchiveError::NotARecording {
                 path: recording.to_owned(),
             })?;
@@ -365,7 +365,7 @@ impl RecordingFacts {
             ended_at: report.last_ts.clone().unwrap_or_default(),
             events: report.events,
             bytes: report.bytes,
-            chain_head: Sha256(report.head.0),
+            chain_head: report.head,
             content_sha256: Sha256::of(jsonl),
             end_state: end_state_of(&last, &before_last),
         }
@@ -416,7 +416,7 @@ fn end_state_of(last: &Value, before_last: &Value) -> EndState {
 fn check_chain(session_id: &SessionId, jsonl: &[u8]) -> Result<ChainReport, ChainError> {
     let scratch =
         ScratchFile::create(jsonl).map_err(|(path, source)| ChainError::Io { path, source })?;
-    verify_session(&scratch.0, session_id.as_str())
+    verify_session(&scratch.0, &session_id.to_string())
 }
 
 /// A chain error about the scratch copy, told about the file it is a copy of.

@@ -15,8 +15,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ArchiveError;
-use super::layout::{Sha256, hex};
-use crate::config::Secret;
+use super::layout::Sha256;
+use crate::base::Secret;
+use crate::base::hash::hex;
 
 /// Every key id starts with this: the algorithm, so a later algorithm gets its own ids.
 pub const KEY_ID_PREFIX: &str = "ed25519:";
@@ -40,7 +41,7 @@ pub struct KeyId(String);
 impl KeyId {
     pub fn of(raw_public_key: &[u8; 32]) -> Self {
         let hash = Sha256::of(raw_public_key);
-        KeyId(format!("{KEY_ID_PREFIX}{}", hex(&hash.0[..8])))
+        KeyId(format!("{KEY_ID_PREFIX}{}", hex(&hash.as_bytes()[..8])))
     }
 
     pub fn parse(text: &str) -> Result<Self, ArchiveError> {

@@ -12,11 +12,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::ArchiveError;
+pub use crate::base::{SessionId, Sha256};
 
 pub(super) const SESSIONS_DIR: &str = "sessions";
 pub(super) const DIGESTS_DIR: &str = "digests";
@@ -25,7 +25,7 @@ pub(super) const MANIFEST_SUFFIX: &str = ".manifest.json";
 
 const NAME_RULE: &str = "use 1-128 ASCII letters, digits, `-`, `_`, `.`, not starting with `.`";
 
-/// The recording module's rule for session ids; replica names follow it too. A name that
+/// The rule for replica names and every key segment. A name that
 /// passes it is one key segment: no `/`, never `.` or `..`.
 fn is_name(s: &str) -> bool {
     !s.is_empty()
@@ -82,11 +82,6 @@ macro_rules! name_type {
     };
 }
 
-name_type!(
-    /// A recording's session id, as the spool file name carries it (`<session_id>.jsonl`).
-    SessionId,
-    "session id"
-);
 name_type!(
     /// The gateway replica that seals archives and signs its own digest chain.
     ReplicaName,
@@ -235,81 +230,6 @@ impl Prefix {
     }
 }
 
-/// A SHA-256 value of an object or its content; lower-case hex in every document.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sha256(pub [u8; 32]);
-
-impl Sha256 {
-    pub fn of(bytes: &[u8]) -> Self {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-        Sha256(out)
-    }
-
-    pub fn to_hex(&self) -> String {
-        hex(&self.0)
-    }
-
-    /// Exactly 64 lower-case hex digits: the only spelling a document may use, so two
-    /// spellings of one hash can never both verify.
-    pub fn from_hex(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Some(Sha256(out))
-    }
-}
-
-fn nibble(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
-}
-
-/// Lower-case hex of `bytes`.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256({self})")
-    }
-}
-
-impl Serialize for Sha256 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for Sha256 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Sha256::from_hex(&text)
-            .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
-    }
-}
-
 /// Stores `bytes` as the object `key` under `root`, creating its folders. An existing object
 /// is never replaced (`create_new`): archives are written once.
 pub(super) fn write_object(root: &Path, key: &ObjectKey, bytes: &[u8]) -> Result<(), ArchiveError> {
@@ -343,14 +263,17 @@ mod tests {
 
     #[test]
     fn keys_follow_the_layout() {
-        let s = SessionId::new("6f1c-run-1").unwrap();
+        let s = SessionId::parse("6f1c0000-0000-4000-8000-000000000001").unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         assert_eq!(
             ObjectKey::recording(&s, day).as_str(),
-            "sessions/2026/01/02/6f1c-run-1.jsonl.zst"
+            "sessions/2026/01/02/6f1c0000-0000-4000-8000-000000000001.jsonl.zst"
         );
         let m = ObjectKey::manifest(&s, day);
-        assert_eq!(m.as_str(), "sessions/2026/01/02/6f1c-run-1.manifest.json");
+        assert_eq!(
+            m.as_str(),
+            "sessions/2026/01/02/6f1c0000-0000-4000-8000-000000000001.manifest.json"
+        );
         assert_eq!(m.day(), Some(day));
         let r = ReplicaName::new("gw-1").unwrap();
         let start = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
@@ -361,7 +284,7 @@ mod tests {
         let prefix = Prefix::new("/hoop/prod/").unwrap();
         assert_eq!(
             m.with_prefix(&prefix),
-            "hoop/prod/sessions/2026/01/02/6f1c-run-1.manifest.json"
+            "hoop/prod/sessions/2026/01/02/6f1c0000-0000-4000-8000-000000000001.manifest.json"
         );
         assert_eq!(m.with_prefix(&Prefix::new("").unwrap()), m.as_str());
     }
@@ -369,7 +292,7 @@ mod tests {
     #[test]
     fn names_and_keys_cannot_escape_the_root() {
         for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"x".repeat(129)] {
-            assert!(SessionId::new(bad).is_err(), "{bad:?}");
+            assert!(ReplicaName::new(bad).is_err(), "{bad:?}");
         }
         for bad in ["", "/a", "a//b", "a/../b", "a/./b", "a/", "a\\b"] {
             assert!(ObjectKey::parse(bad).is_err(), "{bad:?}");

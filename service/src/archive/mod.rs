@@ -72,6 +72,8 @@ pub enum ArchiveError {
         value: String,
         rule: &'static str,
     },
+    #[error(transparent)]
+    InvalidId(#[from] crate::base::IdError),
     #[error("invalid digest period: {reason}")]
     InvalidPeriod { reason: String },
     #[error("cannot compress or decompress a recording: {source}")]

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::masking::Masker;
 use crate::recording::{
-    ChainHash, Event, Protocol, SessionStart, Spool, StartupParams, Statement, recover,
+    Event, Protocol, SessionStart, Spool, StartupParams, Statement, chain_genesis, recover,
 };
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -57,8 +57,8 @@ fn hour(h: u32) -> Period {
 fn session_start(_session: &str) -> Event {
     let m = Masker::pci_default();
     Event::SessionStart(SessionStart {
-        session_id: crate::state::sessions::SessionId(uuid::Uuid::nil()),
-        credential_id: crate::credentials::CredentialId(
+        session_id: crate::base::SessionId::from_uuid(uuid::Uuid::nil()),
+        credential_id: crate::base::CredentialId::from_uuid(
             uuid::Uuid::parse_str("5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10").unwrap(),
         ),
         username: m.mask_text("run-4242-1-k3x9qa"),
@@ -86,7 +86,10 @@ fn statement(i: usize) -> Event {
 
 /// A finished recording of `n` statements in `spool`.
 async fn finished(spool: &Arc<Spool>, session: &str, n: usize) -> PathBuf {
-    let mut recorder = spool.create(session, session_start(session)).await.unwrap();
+    let mut recorder = spool
+        .create(SessionId::named(session), session_start(session))
+        .await
+        .unwrap();
     for i in 0..n {
         recorder.append_durable(statement(i)).await.unwrap();
         recorder
@@ -213,7 +216,7 @@ async fn sealed_archives_and_digests_verify() {
     let a = &f.archives[0];
     let m = &a.manifest;
     assert_eq!(m.format, MANIFEST_FORMAT);
-    assert_eq!(m.session_id.as_str(), "s-a");
+    assert_eq!(m.session_id, SessionId::named("s-a"));
     assert_eq!(m.replica, replica());
     assert_eq!(m.events, 6);
     assert_eq!(m.end_state, EndState::Ended);
@@ -231,22 +234,22 @@ async fn sealed_archives_and_digests_verify() {
             trust_rule: Some("main-deploys".into()),
         }
     );
-    let spooled = fs::read(f.spool.path_for("s-a")).unwrap();
+    let spooled = fs::read(f.spool.path_for(&SessionId::named("s-a"))).unwrap();
     assert_eq!(f.jsonl(0), spooled, "the object holds the exact JSONL");
     assert_eq!(m.content_sha256, Sha256::of(&spooled));
     assert_eq!(m.bytes, spooled.len() as u64);
-    let report = crate::recording::verify(&f.spool.path_for("s-a")).unwrap();
-    assert_eq!(m.chain_head.0, report.head.0);
+    let report = crate::recording::verify(&f.spool.path_for(&SessionId::named("s-a"))).unwrap();
+    assert_eq!(m.chain_head, report.head);
     assert_eq!(m.started_at, report.first_ts.unwrap());
     assert_eq!(m.ended_at, report.last_ts.unwrap());
     let day = &m.ended_at[..10].replace('-', "/");
     assert_eq!(
         a.manifest_key.as_str(),
-        format!("sessions/{day}/s-a.manifest.json")
+        format!("sessions/{day}/{}.manifest.json", SessionId::named("s-a"))
     );
     assert_eq!(
         a.recording_key.as_str(),
-        format!("sessions/{day}/s-a.jsonl.zst")
+        format!("sessions/{day}/{}.jsonl.zst", SessionId::named("s-a"))
     );
     assert_eq!(Manifest::parse(&a.manifest_bytes).unwrap(), *m);
     assert_eq!(f.digests[1].digest.archives, vec![]);
@@ -340,7 +343,11 @@ async fn manifests_signed_by_an_unpinned_key_or_edited_are_unsigned() {
     let f = Fixture::new().await;
     let a = &f.archives[0];
     let resealed = Archive::new(replica())
-        .seal_at(&f.spool.path_for("s-a"), &key(9), at(10, 5))
+        .seal_at(
+            &f.spool.path_for(&SessionId::named("s-a")),
+            &key(9),
+            at(10, 5),
+        )
         .unwrap();
     fs::write(f.path(&a.manifest_key), &resealed.manifest_bytes).unwrap();
     let report = f.verify(&ring(&[&key(1)]));
@@ -459,7 +466,7 @@ async fn deleted_digests_are_gaps() {
     let report = f.verify(&ring(&[&key(1)]));
     assert!(report.ok(), "{report}");
     assert_eq!(report.pending.len(), 1);
-    assert_eq!(report.pending[0].session_id.as_str(), "s-c");
+    assert_eq!(report.pending[0].session_id, SessionId::named("s-c"));
     assert!(report.to_string().contains("pending"), "{report}");
     let options = VerifyOptions {
         now: Some(at(16, 0)),
@@ -568,10 +575,13 @@ async fn a_recording_cut_short_is_sealed_as_terminated() {
     let archive = Archive::new(replica());
 
     // The connection task ended without an end event.
-    let mut recorder = spool.create("s-cut", session_start("s-cut")).await.unwrap();
+    let mut recorder = spool
+        .create(SessionId::named("s-cut"), session_start("s-cut"))
+        .await
+        .unwrap();
     recorder.append_durable(statement(1)).await.unwrap();
     drop(recorder);
-    let path = spool.path_for("s-cut");
+    let path = spool.path_for(&SessionId::named("s-cut"));
     let mut sealed = None;
     for _ in 0..100 {
         // The writer releases the file asynchronously; the durable line is already in it.
@@ -612,7 +622,7 @@ async fn a_recording_cut_short_is_sealed_as_terminated() {
 #[tokio::test]
 async fn sealing_refuses_what_is_not_a_valid_recording() {
     let f = Fixture::new().await;
-    let path = f.spool.path_for("s-b");
+    let path = f.spool.path_for(&SessionId::named("s-b"));
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, text.replacen("id = 1", "id = 9", 1)).unwrap();
     let err = Archive::new(replica()).seal(&path, &key(1)).unwrap_err();
@@ -698,14 +708,17 @@ async fn the_report_serializes_each_problem_with_its_class() {
 /// Writes a valid recording from `(ts, kind, fields)` lines, chaining them by hand as
 /// `docs/recording-format.md` says.
 fn write_recording(dir: &Path, session: &str, lines: &[(&str, &str, &str)]) -> PathBuf {
-    let mut prev = ChainHash::genesis(session);
+    let session = SessionId::parse(session)
+        .unwrap_or_else(|_| SessionId::named(session))
+        .to_string();
+    let mut prev = chain_genesis(&session);
     let mut text = String::new();
     for (seq, (ts, kind, fields)) in lines.iter().enumerate() {
         let line = format!(
             r#"{{"seq":{seq},"ts":"{ts}","kind":"{kind}",{fields}"prev":"{}"}}"#,
             prev.to_hex()
         );
-        prev = ChainHash::of(line.as_bytes());
+        prev = Sha256::of(line.as_bytes());
         text.push_str(&line);
         text.push('\n');
     }
@@ -720,7 +733,7 @@ fn write_recording(dir: &Path, session: &str, lines: &[(&str, &str, &str)]) -> P
 fn worked_example() {
     let dir = TempDir::new("example");
     fs::create_dir_all(&dir.0).unwrap();
-    let session = "7c9e6679-run-4242-1";
+    let session = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
     let path = write_recording(
         &dir.0,
         session,
@@ -728,7 +741,7 @@ fn worked_example() {
             (
                 "2026-11-25T10:04:05.123456Z",
                 "session_start",
-                r#""session_id":"7c9e6679-run-4242-1","credential_id":"5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10","username":"run-4242-1-k3x9qa","connection":"shop","database":"shop","trust_rule":"main-deploys","repository":"acme/shop","run_id":"4242","client_addr":"10.0.0.7","tls":true,"application_name":"psql","#,
+                r#""session_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","credential_id":"5b0e8a52-1d2c-4a43-9a55-0e6f3c1b7a10","username":"run-4242-1-k3x9qa","connection":"shop","database":"shop","trust_rule":"main-deploys","repository":"acme/shop","run_id":"4242","client_addr":"10.0.0.7","tls":true,"application_name":"psql","#,
             ),
             (
                 "2026-11-25T10:04:05.200000Z",
@@ -808,12 +821,12 @@ fn worked_example() {
 }
 
 const EXAMPLE_KEY_ID: &str = "ed25519:3097e2dee2cb4a34";
-const EXAMPLE_CHAIN_HEAD: &str = "7b3eed6c0ab3d069184608f40b6e25e0471ae58d0dd02905c3a60183fdbcd93e";
+const EXAMPLE_CHAIN_HEAD: &str = "2a263c886b294eab45806684c0cdaf5801e6469d26ef4dc3c772dcd2c8c729d1";
 const EXAMPLE_CONTENT_SHA256: &str =
-    "a8f645c7b98bba22376f6966d6a2d860ef51415c6de813bd83a57746b5075a01";
+    "9f71a41af52bde648be0616e4195d9362842e2bcade00d26cc1ab30824110e47";
 const EXAMPLE_MANIFEST_SIGNATURE: &str =
-    "Q33hsYBMNbk61rAr3+zeDwJ1UkztxiqoBulEVPNsLzeDK0k6MJ6VizjhEz/iT6qWS+ZQXaf/6lOKgu7xr8DrBg==";
+    "1qUfTq+QQUnYowqG1uf1HCYaG8Y2/S186rVWE1COPSDY83RC5FT6eKApSCd0Aw+IGjPdClexMs6BJOojovoXCA==";
 const EXAMPLE_MANIFEST_SHA256: &str =
-    "a6c24ef92d0b56ae13bd67f390e2f2c299519e712da07fb62a798d72c508ac0e";
+    "398b9b388a41ca040ccf6ad4256a6519b48efc6d2e95a2d792d0574d06f7055c";
 const EXAMPLE_DIGEST_SIGNATURE: &str =
-    "C2gDc27GFeaAju2ix72+Y91bb7fepJJqpMYSbWUcJj2MXdBAsykkn6IqHaGaXCkNYxl7p8+AN3w1VLABP+W2CQ==";
+    "CymJNIh2Q3vDcqBKHGO3cURqoKhQ/JqvZiY3gk0JsgzBftOzM9JOvwWG9w4FuoyhaOY5Xjf6Py7Dfg3JFlsBBw==";

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::SecretSource;
+use crate::base::SecretSource;
 use crate::worm::{S3Settings, StoreUrl};
 
 /// PCI DSS 10.5.1: audit log history is retained for at least twelve months.

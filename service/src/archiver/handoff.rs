@@ -33,7 +33,8 @@ pub(super) enum Handed {
 }
 
 pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, ArchiverError> {
-    let session = SessionId::new(super::session_of(path).unwrap_or_default())?;
+    let session = SessionId::parse(&super::session_of(path).unwrap_or_default())
+        .map_err(crate::archive::ArchiveError::from)?;
     let sealed_dir = a.spool.dir().join(SEALED_DIR);
     let paths = SealedPaths::new(&sealed_dir, &session);
     let sealed = match paths.load()? {

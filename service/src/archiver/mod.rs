@@ -39,7 +39,7 @@ pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS};
 
 use crate::archive::{Archive, ArchiveError, ObjectKey, ReplicaName, SigningKey};
 use crate::audit::{Action, AuditEvent, Outcome};
-use crate::config::SecretEnv;
+use crate::base::SecretEnv;
 use crate::exchange::Broker;
 use crate::recording::{RecordingError, Spool};
 use crate::state::StateError;

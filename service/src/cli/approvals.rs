@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::config::Secret;
+use crate::base::Secret;
 
 #[derive(Args)]
 pub struct ApprovalsArgs {

@@ -448,7 +448,7 @@ mod tests {
     fn filters_match_the_identity_exactly() {
         let manifest = |repository: &str, run: &str| {
             let mut m: Manifest = serde_json::from_value(serde_json::json!({
-                "format": "hoop-archive-v1", "session_id": "s", "replica": "r",
+                "format": "hoop-archive-v1", "session_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "replica": "r",
                 "identity": {"repository": null, "run_id": null, "credential_id": null,
                              "connection": "shop", "database": null, "username": null,
                              "trust_rule": null},

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ProcessEnv};
+use crate::base::ProcessEnv;
+use crate::config::Config;
 use crate::state::Store;
 use crate::trust::TrustPolicy;
 

@@ -4,10 +4,7 @@
 //! sections, limits, well-formed names) and names the offending key in every error. Claim
 //! matchers are compiled by [`crate::trust::TrustPolicy`], which `hoop config check` also runs.
 
-mod secret;
-
 use std::collections::HashSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,29 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-pub use secret::{ProcessEnv, Secret, SecretEnv, SecretSource};
-
-/// The name of a configured database connection (`[[connections]] name`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(transparent)]
-pub struct ConnectionName(pub String);
-
-impl fmt::Display for ConnectionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A database role name, as configured (`default_role`, `role`) or generated per run.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(transparent)]
-pub struct DbRole(pub String);
-
-impl fmt::Display for DbRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::base::url::is_secure_url;
+use crate::base::{ConnectionName, DbRole, SecretSource};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -583,12 +559,8 @@ impl Config {
             if !conns.insert(&c.name) {
                 return err(format!(
                     "{key}.name: connection {:?} is defined twice",
-                    c.name.0
+                    c.name.as_str()
                 ));
-            }
-            check_identifier(&format!("{key}.name"), &c.name.0).or_else(err)?;
-            if let Some(role) = &c.default_role {
-                check_identifier(&format!("{key}.default_role"), &role.0).or_else(err)?;
             }
             if c.admin_pool_size == 0 {
                 return err(format!("{key}.admin_pool_size must be at least 1"));
@@ -624,18 +596,15 @@ impl Config {
                 let Some(conn) = self.connection(name) else {
                     return err(format!(
                         "{key}.connections[{j}]: no [[connections]] is named {:?}",
-                        name.0
+                        name.as_str()
                     ));
                 };
                 if t.role.is_none() && conn.default_role.is_none() {
                     return err(format!(
                         "{key}.role: connection {:?} has no default_role, so the rule must name a role",
-                        name.0
+                        name.as_str()
                     ));
                 }
-            }
-            if let Some(role) = &t.role {
-                check_identifier(&format!("{key}.role"), &role.0).or_else(err)?;
             }
             if t.ttl.is_zero() {
                 return err(format!("{key}.ttl must be greater than zero"));
@@ -677,7 +646,9 @@ impl Config {
         .map_err(|e| e.to_string())?;
         for (i, rule) in self.rules.iter().enumerate() {
             for (j, name) in rule.connections.iter().enumerate() {
-                if self.connection(&ConnectionName(name.clone())).is_none() {
+                if ConnectionName::new(name.as_str())
+                    .map_or(true, |n| self.connection(&n).is_none())
+                {
                     return Err(format!(
                         "rules[{i}].connections[{j}]: no [[connections]] is named {name:?}"
                     ));
@@ -721,7 +692,9 @@ impl Config {
             .map_err(|e| format!("masking.columns: {e}"))?;
         for (i, rule) in m.columns.iter().enumerate() {
             for (j, name) in rule.connections.iter().enumerate() {
-                if self.connection(&ConnectionName(name.clone())).is_none() {
+                if ConnectionName::new(name.as_str())
+                    .map_or(true, |n| self.connection(&n).is_none())
+                {
                     return Err(format!(
                         "masking.columns[{i}].connections[{j}]: no [[connections]] is named {name:?}"
                     ));
@@ -783,37 +756,6 @@ impl Config {
                 .find(|i| i.kind == IssuerKind::Gitlab)
                 .map(IssuerConfig::issuer_url),
         }
-    }
-}
-
-/// https, or http to a loopback host (test and demo issuers).
-pub(crate) fn is_secure_url(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        },
-        _ => false,
-    }
-}
-
-/// Role and connection names end up in SQL and user names: keep them to a plain alphabet.
-fn check_identifier(key: &str, value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 63
-        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key}: {value:?} must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter or '_'"
-        ))
     }
 }
 

@@ -13,30 +13,12 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::identity::RunIdentity;
 
 pub use scram::{ScramError, ScramVerifier};
 pub use scram_server::{ScramServer, ScramServerError};
-
-/// Identifies a credential in the API (`DELETE /v1/credentials/{id}`) and in audit events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct CredentialId(pub Uuid);
-
-impl CredentialId {
-    pub fn new_random() -> Self {
-        CredentialId(Uuid::new_v4())
-    }
-}
-
-impl fmt::Display for CredentialId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// The database user name of a credential: `run-<run_id>-<attempt>-<6 random chars>`.
 /// It is also the name of the per-run upstream role, so a DBA sees the run in `pg_stat_activity`.

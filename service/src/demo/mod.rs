@@ -17,9 +17,11 @@ use base64::Engine;
 use serde_json::Value;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{Config, ProcessEnv};
+use crate::base::ProcessEnv;
+use crate::base::Shutdown;
+use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::server::{self, Shutdown};
+use crate::server;
 use issuer::DemoIssuer;
 
 const DEMO_DATABASE: &str = "hoop_demo";

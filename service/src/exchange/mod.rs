@@ -22,8 +22,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::config::{Config, ConnectionName, DbRole, RoleProvisioning, Secret};
-use crate::credentials::{CredentialId, ScramVerifier, Username, generate_password};
+use crate::base::CredentialId;
+use crate::base::{ConnectionName, DbRole, Secret};
+use crate::config::{Config, RoleProvisioning};
+use crate::credentials::{ScramVerifier, Username, generate_password};
 use crate::identity::{
     IdentityError, RunIdentity, Trigger, VerifiedToken, Verifier, peek_unverified_claims,
 };
@@ -150,9 +152,9 @@ pub struct ExchangeRequest {
 }
 
 impl ExchangeRequest {
-    pub fn new(connection: &str) -> Self {
+    pub fn new(connection: ConnectionName) -> Self {
         ExchangeRequest {
-            connection: ConnectionName(connection.to_owned()),
+            connection,
             role: None,
         }
     }
@@ -259,7 +261,7 @@ impl Broker {
         let started = Instant::now();
         let mut event = AuditEvent::new(Action::Exchange, Outcome::Success, "issued", "");
         event.remote_addr = caller.remote_addr;
-        event.connection = Some(connection.0.clone());
+        event.connection = Some(connection.to_string());
         let result = self.try_exchange(token, request, &mut event).await;
         if let Err(e) = &result {
             self.record_failure(event, token, e).await;
@@ -295,7 +297,7 @@ impl Broker {
         let conn = self
             .config
             .connection(connection)
-            .ok_or_else(|| ExchangeError::UnknownConnection(connection.0.clone()))?;
+            .ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
         // The token id is consumed whatever the trust rules say: a verified token is usable once.
         let decision = self.trust.evaluate(&verified, connection);
         let mut client = self.store.client().await?;
@@ -328,8 +330,8 @@ impl Broker {
         {
             tx.commit().await.map_err(StateError::from)?;
             return Err(ExchangeError::RoleNotGranted {
-                requested: requested.0.clone(),
-                granted: grant.role.0.clone(),
+                requested: requested.to_string(),
+                granted: grant.role.to_string(),
                 rule: grant.rule,
             });
         }

@@ -3,8 +3,8 @@
 
 use super::{Broker, Caller, ExchangeError, REVOCATIONS_CHANNEL, describe_token};
 use crate::audit::{Action, AuditEvent, Outcome};
-use crate::config::Secret;
-use crate::credentials::CredentialId;
+use crate::base::CredentialId;
+use crate::base::Secret;
 use crate::identity::VerifiedToken;
 use crate::metrics::OutcomeLabels;
 use crate::state::StateError;
@@ -119,7 +119,7 @@ impl Broker {
     ) -> Result<(), ExchangeError> {
         let record = creds::find(&self.store.client().await?, id).await?;
         if let Some(r) = &record {
-            event.connection = Some(r.connection.0.clone());
+            event.connection = Some(r.connection.to_string());
             event.trust_rule = Some(r.trust_rule.clone());
         }
         match auth {
@@ -199,7 +199,7 @@ impl Broker {
                 .await;
             let mut event = AuditEvent::new(Action::Expire, Outcome::Success, code, reason);
             event.credential_id = Some(record.id);
-            event.connection = Some(record.connection.0.clone());
+            event.connection = Some(record.connection.to_string());
             event.trust_rule = Some(record.trust_rule.clone());
             event.subject = Some(record.username.0.clone());
             match dropped {
@@ -238,7 +238,7 @@ async fn announce_end(
     client
         .execute(
             "SELECT pg_notify($1, $2)",
-            &[&REVOCATIONS_CHANNEL, &id.0.to_string()],
+            &[&REVOCATIONS_CHANNEL, &id.as_uuid().to_string()],
         )
         .await?;
     Ok(())

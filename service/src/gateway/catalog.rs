@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hoop_protocol::rows::FieldDescription;
 
-use crate::config::ConnectionName;
+use crate::base::ConnectionName;
 use crate::masking::row::{ColumnPlan, RowPlan};
 use crate::masking::value::{self, Format, ValueKind};
 use crate::masking::{ColumnRuleId, MaskingPolicy};
@@ -132,7 +132,7 @@ impl Catalog {
         fields: &[FieldDescription],
         formats: &[Format],
     ) -> RowPlan {
-        let with_rules = policy.columns.any_for(&connection.0);
+        let with_rules = policy.columns.any_for(connection.as_str());
         let tables = if with_rules {
             let oids: Vec<u32> = fields
                 .iter()
@@ -171,7 +171,7 @@ impl Catalog {
                     (Some(_), Some((t, column))) => {
                         policy
                             .columns
-                            .find(&connection.0, &t.schema, &t.table, column)
+                            .find(connection.as_str(), &t.schema, &t.table, column)
                     }
                     // The table is gone or the column was added since the cache was filled:
                     // the next plan reads the catalog again.

@@ -16,7 +16,7 @@ use hoop_protocol::rows::{self, FieldDescription};
 
 use super::catalog::Catalog;
 use super::results::{ClientStep, RowSource, Tracker, UpstreamStep};
-use crate::config::ConnectionName;
+use crate::base::ConnectionName;
 use crate::masking::row::{self as row_masking, MaskTally, RowPlan};
 use crate::masking::value::Format;
 use crate::masking::{Hits, Masker, MaskingPolicy};
@@ -210,7 +210,7 @@ impl<'a> ResultMasker<'a> {
                     .masking
                     .policy
                     .columns
-                    .any_for(&self.masking.connection.0);
+                    .any_for(self.masking.connection.as_str());
                 let masked = ErrorFields(
                     fields
                         .0

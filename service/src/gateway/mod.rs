@@ -30,12 +30,12 @@ use hoop_protocol::startup::CancelKey;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::base::Shutdown;
 use crate::config::GatewayConfig;
 use crate::exchange::Broker;
 use crate::gateway_tls::{GatewayTls, TlsError};
 use crate::masking::MaskingPolicy;
 use crate::recording::{RecordingError, Spool};
-use crate::server::Shutdown;
 
 pub use policy::StatementPolicy;
 pub use registry::{Ending, Registry};

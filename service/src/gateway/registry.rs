@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hoop_protocol::startup::CancelKey;
 use tokio::sync::{Notify, watch};
 
-use crate::credentials::CredentialId;
-use crate::state::sessions::SessionId;
+use crate::base::CredentialId;
+use crate::base::SessionId;
 use crate::upstream::Endpoint;
 
 /// Why the gateway ends a session on its own.

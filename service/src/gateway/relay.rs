@@ -35,6 +35,7 @@ use super::session::fatal;
 use super::stream::ClientStream;
 use crate::approvals::{Approvals, Scope};
 use crate::audit::{AuditEvent, AuditLog};
+use crate::base::SessionId;
 use crate::masking::MaskedText;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
@@ -46,7 +47,6 @@ use crate::recording::{
     RecordingError, RecordingSummary, SessionEnd, SqlState, Statement,
 };
 use crate::state::credentials::CredentialRecord;
-use crate::state::sessions::SessionId;
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
 const MAX_UPSTREAM_MESSAGE: usize = 1 << 30;
@@ -376,7 +376,7 @@ impl Relay<'_> {
         &mut self,
         message: &FrontendMessage,
     ) -> Option<(Decision, Option<Arc<Classification>>)> {
-        let connection = &self.masker.connection().0;
+        let connection = &self.masker.connection().as_str();
         let subject = Subject::new(connection, &self.session.credential.identity);
         let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {

@@ -34,12 +34,13 @@ use super::relay::{self, Ended};
 use super::stream::ClientStream;
 use super::upstream::{self, UpstreamConnectError};
 use crate::audit::{Action, AuditEvent, Outcome};
+use crate::base::SessionId;
 use crate::config::RoleProvisioning;
 use crate::credentials::ScramServer;
 use crate::metrics::OutcomeLabels;
 use crate::recording::{Event, SessionStart, StartupParams};
 use crate::state::credentials::{self as creds, CredentialRecord};
-use crate::state::sessions::{self, NewSession, SessionEnd, SessionId};
+use crate::state::sessions::{self, NewSession, SessionEnd};
 
 /// Startup parameters passed on to the upstream; anything else is dropped (notably
 /// `replication`, refused outright, `options`, which could set arbitrary GUCs, and
@@ -206,7 +207,7 @@ async fn refuse(
     event.subject = Some(user.to_owned());
     if let Some(r) = record {
         event.credential_id = Some(r.id);
-        event.connection = Some(r.connection.0.clone());
+        event.connection = Some(r.connection.to_string());
         event.trust_rule = Some(r.trust_rule.clone());
     }
     if let Err(e) = gateway.broker.audit().record(&event).await {
@@ -485,7 +486,7 @@ async fn open(
         session_id,
         credential_id: record.id,
         username: masker.mask_text(&user),
-        connection: masker.mask_text(&record.connection.0),
+        connection: masker.mask_text(record.connection.as_str()),
         database: masker.mask_text(&record.database),
         trust_rule: masker.mask_text(&record.trust_rule),
         repository: masker.mask_text(&record.repository),
@@ -500,7 +501,7 @@ async fn open(
                 .map(|(name, value)| (masker.mask_text(name), masker.mask_text(value))),
         ),
     });
-    let recorder = match gateway.spool.create(&session_id.to_string(), first).await {
+    let recorder = match gateway.spool.create(session_id, first).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(target: "hoop::alert", error = %e, "cannot start a session recording; refusing the session");
@@ -615,7 +616,7 @@ async fn open(
                 id: session_id,
                 credential_id: record.id,
                 username: &user,
-                connection: &record.connection.0,
+                connection: record.connection.as_str(),
                 database: &record.database,
                 replica: gateway.broker.audit().replica(),
                 client_addr: Some(peer.ip()),
@@ -659,7 +660,7 @@ async fn open(
     event.remote_addr = Some(peer.ip());
     event.subject = Some(user.clone());
     event.credential_id = Some(record.id);
-    event.connection = Some(record.connection.0.clone());
+    event.connection = Some(record.connection.to_string());
     event.trust_rule = Some(record.trust_rule.clone());
     if let Err(e) = gateway.broker.audit().record(&event).await {
         tracing::error!(error = %e, "cannot write the audit event of a gateway login");

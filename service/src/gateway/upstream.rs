@@ -9,7 +9,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::upstream::Endpoint;
 
 /// A logged-in upstream connection, ready for queries.

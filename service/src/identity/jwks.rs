@@ -283,7 +283,7 @@ impl JwksCache {
         }
         let jwks_uri =
             Url::parse(&doc.jwks_uri).map_err(|e| format!("{url}: bad jwks_uri: {e}"))?;
-        if !crate::config::is_secure_url(&jwks_uri) {
+        if !crate::base::url::is_secure_url(&jwks_uri) {
             return Err(format!(
                 "{url}: jwks_uri {jwks_uri} must use https (plain http only for loopback)"
             ));
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn plain_http_jwks_uris_are_only_for_loopback() {
-        let secure = |u: &str| crate::config::is_secure_url(&u.parse().unwrap());
+        let secure = |u: &str| crate::base::url::is_secure_url(&u.parse().unwrap());
         assert!(secure(
             "https://token.actions.githubusercontent.com/.well-known/jwks"
         ));

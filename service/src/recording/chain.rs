@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::event::{ChainHash, is_valid_ts};
+use super::event::{chain_genesis, is_valid_ts};
+use crate::base::Sha256;
 
 /// What a valid recording proves: how many events, and the hash of its last line.
 ///
@@ -22,7 +23,7 @@ pub struct ChainReport {
     pub session_id: String,
     pub events: u64,
     /// SHA-256 of the last line (its bytes without the newline).
-    pub head: ChainHash,
+    pub head: Sha256,
     pub bytes: u64,
     pub first_ts: Option<String>,
     pub last_ts: Option<String>,
@@ -46,7 +47,7 @@ impl RecoveredRecording {
         self.chain.events
     }
 
-    pub fn head(&self) -> ChainHash {
+    pub fn head(&self) -> Sha256 {
         self.chain.head
     }
 }
@@ -241,7 +242,7 @@ fn walk(path: &Path, mut reader: impl BufRead, session_id: &str) -> Result<Walke
 pub(super) struct ChainWalker {
     session_id: String,
     events: u64,
-    head: ChainHash,
+    head: Sha256,
     bytes: u64,
     first_ts: Option<String>,
     last_ts: Option<String>,
@@ -253,7 +254,7 @@ impl ChainWalker {
         ChainWalker {
             session_id: session_id.to_owned(),
             events: 0,
-            head: ChainHash::genesis(session_id),
+            head: chain_genesis(session_id),
             bytes: 0,
             first_ts: None,
             last_ts: None,
@@ -301,7 +302,7 @@ impl ChainWalker {
                 LineProblem::PrevMismatch
             });
         }
-        self.head = ChainHash::of(line);
+        self.head = Sha256::of(line);
         self.events += 1;
         self.bytes += line.len() as u64 + 1;
         if self.first_ts.is_none() {

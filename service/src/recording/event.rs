@@ -8,15 +8,14 @@ use std::fmt;
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use aws_lc_rs::digest::{SHA256, digest};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::credentials::CredentialId;
+use crate::base::hash::write_hex;
+use crate::base::{ApprovalId, CredentialId, SessionId, Sha256};
 use crate::masking::MaskedText;
 use crate::policy::rules::Action;
-use crate::state::approvals::{ApprovalId, Scope};
-use crate::state::sessions::SessionId;
+use crate::state::approvals::Scope;
 
 /// Prefix of the genesis preimage: line 0's `prev` is SHA-256 of `hoop-recording-v1:<session_id>`.
 pub const GENESIS_PREFIX: &str = "hoop-recording-v1:";
@@ -378,53 +377,12 @@ fn as_action<S: Serializer>(action: &Action, serializer: S) -> Result<S::Ok, S::
     serializer.serialize_str(action.as_str())
 }
 
-/// A SHA-256 value in the chain: the genesis hash or the hash of a line.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ChainHash(pub [u8; 32]);
-
-impl ChainHash {
-    /// `prev` of line 0: binds the recording to its session id.
-    pub fn genesis(session_id: &str) -> Self {
-        let mut preimage = Vec::with_capacity(GENESIS_PREFIX.len() + session_id.len());
-        preimage.extend_from_slice(GENESIS_PREFIX.as_bytes());
-        preimage.extend_from_slice(session_id.as_bytes());
-        Self::of(&preimage)
-    }
-
-    /// SHA-256 of `bytes` (a line without its trailing newline).
-    pub fn of(bytes: &[u8]) -> Self {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-        ChainHash(out)
-    }
-
-    /// Lower-case hex, as written in `prev`.
-    pub fn to_hex(&self) -> String {
-        let mut buf = Vec::with_capacity(64);
-        write_hex(&mut buf, &self.0);
-        // write_hex emits ASCII only.
-        String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-impl fmt::Display for ChainHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for ChainHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChainHash({self})")
-    }
-}
-
-fn write_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        buf.push(DIGITS[usize::from(b >> 4)]);
-        buf.push(DIGITS[usize::from(b & 0x0f)]);
-    }
+/// `prev` of line 0: binds the recording to its session id.
+pub fn chain_genesis(session_id: &str) -> Sha256 {
+    let mut preimage = Vec::with_capacity(GENESIS_PREFIX.len() + session_id.len());
+    preimage.extend_from_slice(GENESIS_PREFIX.as_bytes());
+    preimage.extend_from_slice(session_id.as_bytes());
+    Sha256::of(&preimage)
 }
 
 /// Appends one complete line (with its `\n`) for `event` to `buf`.
@@ -438,7 +396,7 @@ pub(super) fn encode_line(
     seq: u64,
     ts: DateTime<Utc>,
     event: &Event,
-    prev: &ChainHash,
+    prev: &Sha256,
 ) -> Result<(), serde_json::Error> {
     write!(buf, "{{\"seq\":{seq},\"ts\":\"").map_err(serde_json::Error::io)?;
     write_ts(buf, ts)?;
@@ -451,7 +409,7 @@ pub(super) fn encode_line(
     buf[object] = b',';
     buf.pop();
     buf.extend_from_slice(b",\"prev\":\"");
-    write_hex(buf, &prev.0);
+    write_hex(buf, prev.as_bytes());
     buf.extend_from_slice(b"\"}\n");
     Ok(())
 }
@@ -504,7 +462,7 @@ mod tests {
             dry_run: Vec::new(),
         });
         let mut buf = Vec::new();
-        encode_line(&mut buf, 7, ts, &event, &ChainHash([0xab; 32])).unwrap();
+        encode_line(&mut buf, 7, ts, &event, &Sha256::from_bytes([0xab; 32])).unwrap();
         let line = String::from_utf8(buf).unwrap();
         let expected = format!(
             "{{\"seq\":7,\"ts\":\"2026-11-25T10:04:05.123456Z\",\"kind\":\"statement\",\
@@ -528,7 +486,7 @@ mod tests {
             internal_query: None,
         });
         let mut buf = Vec::new();
-        encode_line(&mut buf, 0, ts, &event, &ChainHash([0; 32])).unwrap();
+        encode_line(&mut buf, 0, ts, &event, &Sha256::from_bytes([0; 32])).unwrap();
         let line = String::from_utf8(buf).unwrap();
         assert!(
             line.contains(
@@ -667,8 +625,8 @@ mod tests {
         };
         let events = vec![
             Event::SessionStart(SessionStart {
-                session_id: SessionId(id()),
-                credential_id: CredentialId(id()),
+                session_id: SessionId::from_uuid(id()),
+                credential_id: CredentialId::from_uuid(id()),
                 username: t(),
                 connection: t(),
                 database: t(),
@@ -740,11 +698,11 @@ mod tests {
                 reason: "binary format",
             },
             Event::ApprovalRequested {
-                approval_id: ApprovalId(id()),
+                approval_id: ApprovalId::from_uuid(id()),
                 rule: t(),
             },
             Event::Approval(ApprovalEnd {
-                approval_id: Some(ApprovalId(id())),
+                approval_id: Some(ApprovalId::from_uuid(id())),
                 outcome: ApprovalOutcome::Denied,
                 by: Some(t()),
                 scope: Some(Scope::Once),
@@ -801,7 +759,14 @@ mod tests {
 
     fn line_of(event: &Event) -> String {
         let mut buf = Vec::new();
-        encode_line(&mut buf, 3, Utc::now(), event, &ChainHash([0xee; 32])).unwrap();
+        encode_line(
+            &mut buf,
+            3,
+            Utc::now(),
+            event,
+            &Sha256::from_bytes([0xee; 32]),
+        )
+        .unwrap();
         String::from_utf8(buf).unwrap()
     }
 
@@ -842,7 +807,7 @@ mod tests {
         // The verifier's rules: key order, no repeated key, so no field named like a reserved
         // key either.
         let mut chain = super::super::chain::ChainWalker::new("s");
-        let mut head = ChainHash::genesis("s");
+        let mut head = chain_genesis("s");
         for (seq, event) in events.iter().enumerate() {
             let mut buf = Vec::new();
             encode_line(&mut buf, seq as u64, Utc::now(), event, &head).unwrap();
@@ -850,7 +815,7 @@ mod tests {
             chain
                 .push(line)
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(line)));
-            head = ChainHash::of(line);
+            head = Sha256::of(line);
             let value: serde_json::Value = serde_json::from_slice(line).unwrap();
             assert_eq!(value["kind"], event.kind());
         }
@@ -860,11 +825,11 @@ mod tests {
     fn genesis_is_sha256_of_the_tagged_session_id() {
         // Computed independently: printf 'hoop-recording-v1:s1' | sha256sum
         assert_eq!(
-            ChainHash::genesis("s1").to_hex(),
+            chain_genesis("s1").to_hex(),
             "a49236d7a2eed8835d3a41c48cff942fee04cde8c527aeb1acadb952c1ba3895"
         );
         assert_eq!(
-            ChainHash::of(b"").to_hex(),
+            Sha256::of(b"").to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

@@ -38,9 +38,9 @@ pub use chain::{
     ChainError, ChainReport, LineProblem, RecoveredRecording, recover, verify, verify_session,
 };
 pub use event::{
-    ApprovalEnd, ApprovalOutcome, Bind, BindParam, ChainHash, Diagnostic, Event, Execute,
-    FunctionCall, GENESIS_PREFIX, MaskedColumn, Parse, Protocol, RESERVED_KEYS, Reason, SessionEnd,
-    SessionStart, SqlState, StartupParams, Statement,
+    ApprovalEnd, ApprovalOutcome, Bind, BindParam, Diagnostic, Event, Execute, FunctionCall,
+    GENESIS_PREFIX, MaskedColumn, Parse, Protocol, RESERVED_KEYS, Reason, SessionEnd, SessionStart,
+    SqlState, StartupParams, Statement, chain_genesis,
 };
 pub use spool::{Recorder, RecordingSummary, Spool};
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use super::RecordingError;
 use super::chain::{self, ChainWalker};
 use super::journal::{self, Entry};
-use super::spool::check_session_id;
+use crate::base::SessionId;
 
 /// What replay leaves for the spool.
 pub(super) struct Replayed {
@@ -137,7 +137,7 @@ enum Session {
 
 impl Session {
     fn open(spool: &Path, session_id: &str) -> Session {
-        if check_session_id(session_id).is_err() {
+        if SessionId::parse(session_id).is_err() {
             tracing::error!(target: "hoop::alert", session_id = %session_id.escape_default(), "the journal names an invalid session id; its lines are not replayed");
             return Session::Held;
         }

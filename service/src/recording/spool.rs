@@ -14,13 +14,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::RecordingError;
 use super::chain::RecoveredRecording;
-use super::event::{ChainHash, Event, encode_line};
+use super::event::{Event, chain_genesis, encode_line};
 use super::journal::{self, Journal, Record};
 use super::replay;
 use super::writer::{self, AckReceiver, FileId, Op, Request, Shared};
+use crate::base::{SessionId, Sha256};
 
 /// Longest accepted session id; it becomes a file name.
-const MAX_SESSION_ID: usize = 128;
 
 /// The spool directory and its writer thread. Opened once per process and shared (`Arc`).
 ///
@@ -106,7 +106,7 @@ impl Spool {
     }
 
     /// Where the recording of `session_id` lives: `<dir>/<session_id>.jsonl`.
-    pub fn path_for(&self, session_id: &str) -> PathBuf {
+    pub fn path_for(&self, session_id: &SessionId) -> PathBuf {
         self.dir.join(format!("{session_id}.jsonl"))
     }
 
@@ -114,13 +114,13 @@ impl Spool {
     /// the file's directory entry durable before returning.
     pub async fn create(
         self: &Arc<Self>,
-        session_id: &str,
+        session_id: SessionId,
         first: Event,
     ) -> Result<Recorder, RecordingError> {
-        check_session_id(session_id)?;
-        let path = self.path_for(session_id);
-        let shared = Arc::new(Shared::new(session_id, path));
-        let mut recorder = self.recorder(shared.clone(), 0, ChainHash::genesis(session_id), 0)?;
+        let id = session_id.to_string();
+        let path = self.path_for(&session_id);
+        let shared = Arc::new(Shared::new(&id, path));
+        let mut recorder = self.recorder(shared.clone(), 0, chain_genesis(&id), 0)?;
         let created = async {
             let (_, ack) = recorder.submit(&first, true, |record| Op::Create { shared, record })?;
             recorder.wait(ack).await
@@ -139,8 +139,11 @@ impl Spool {
         recovered: &RecoveredRecording,
     ) -> Result<Recorder, RecordingError> {
         let chain = &recovered.chain;
-        check_session_id(&chain.session_id)?;
-        let path = self.path_for(&chain.session_id);
+        let session_id =
+            SessionId::parse(&chain.session_id).map_err(|_| RecordingError::InvalidSessionId {
+                session_id: chain.session_id.escape_default().to_string(),
+            })?;
+        let path = self.path_for(&session_id);
         let shared = Arc::new(Shared::new(&chain.session_id, path));
         let recorder = self.recorder(shared.clone(), chain.events, chain.head, chain.bytes)?;
         let (ack_tx, ack) = oneshot::channel();
@@ -210,7 +213,7 @@ impl Spool {
         self: &Arc<Self>,
         shared: Arc<Shared>,
         next_seq: u64,
-        head: ChainHash,
+        head: Sha256,
         bytes: u64,
     ) -> Result<Recorder, RecordingError> {
         let fresh = self
@@ -274,23 +277,6 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
     result.and(removed)
 }
 
-/// Session ids become file names: ASCII letters, digits, `-`, `_`, `.`, not starting with `.`.
-pub(super) fn check_session_id(session_id: &str) -> Result<(), RecordingError> {
-    let ok = !session_id.is_empty()
-        && session_id.len() <= MAX_SESSION_ID
-        && !session_id.starts_with('.')
-        && session_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(RecordingError::InvalidSessionId {
-            session_id: session_id.escape_default().to_string(),
-        })
-    }
-}
-
 /// What a finished recording is: the archiver signs `head` and `events` into the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordingSummary {
@@ -309,7 +295,7 @@ pub struct Recorder {
     id: FileId,
     shared: Arc<Shared>,
     next_seq: u64,
-    head: ChainHash,
+    head: Sha256,
     bytes: u64,
     /// Length of the previous line: sizes the next line buffer so it rarely reallocates.
     line_hint: usize,
@@ -380,7 +366,7 @@ impl Recorder {
     }
 
     /// Hash of the last accepted line.
-    pub fn head(&self) -> ChainHash {
+    pub fn head(&self) -> Sha256 {
         self.head
     }
 
@@ -408,7 +394,7 @@ impl Recorder {
             .map_err(|source| RecordingError::Encode { source })?;
         record.seal();
         let line = record.line();
-        let head = ChainHash::of(&line[..line.len() - 1]);
+        let head = Sha256::of(&line[..line.len() - 1]);
         let len = line.len();
         let (ack_tx, ack_rx) = match durable {
             true => {

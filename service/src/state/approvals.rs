@@ -10,33 +10,12 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::StateError;
-use crate::credentials::CredentialId;
+use crate::base::CredentialId;
+use crate::base::{ApprovalId, SessionId};
 use crate::identity::RunIdentity;
-use crate::state::sessions::SessionId;
 
 /// The notification channel of approval changes; the payload is the approval id.
 pub const CHANNEL: &str = "hoop_approvals";
-
-/// Identifies one approval; what approvers type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct ApprovalId(pub Uuid);
-
-impl ApprovalId {
-    pub fn new_random() -> Self {
-        ApprovalId(Uuid::new_v4())
-    }
-
-    pub fn parse(text: &str) -> Option<ApprovalId> {
-        Uuid::parse_str(text.trim()).ok().map(ApprovalId)
-    }
-}
-
-impl std::fmt::Display for ApprovalId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,7 +120,7 @@ impl ApprovalRecord {
         let state: String = row.get("state");
         let scope: Option<String> = row.get("scope");
         Ok(ApprovalRecord {
-            id: ApprovalId(row.get("id")),
+            id: ApprovalId::from_uuid(row.get("id")),
             credential_id: row.get("credential_id"),
             session_id: row.get("session_id"),
             replica: row.get("replica"),
@@ -185,9 +164,9 @@ pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                    'pending', now() + make_interval(secs => $17))",
             &[
-                &a.id.0,
-                &a.credential_id.0,
-                &a.session_id.0,
+                &a.id.as_uuid(),
+                &a.credential_id.as_uuid(),
+                &a.session_id.as_uuid(),
                 &a.replica,
                 &a.connection,
                 &a.rule,
@@ -214,7 +193,7 @@ pub async fn get(
 ) -> Result<Option<ApprovalRecord>, StateError> {
     let sql = format!("SELECT {COLUMNS} FROM hoop_approvals WHERE id = $1");
     client
-        .query_opt(&sql, &[&id.0])
+        .query_opt(&sql, &[&id.as_uuid()])
         .await?
         .as_ref()
         .map(ApprovalRecord::from_row)
@@ -286,7 +265,14 @@ pub async fn resolve(
     client
         .query_opt(
             &sql,
-            &[&id.0, &state.as_str(), &scope, &by, &comment, &decision],
+            &[
+                &id.as_uuid(),
+                &state.as_str(),
+                &scope,
+                &by,
+                &comment,
+                &decision,
+            ],
         )
         .await?
         .as_ref()

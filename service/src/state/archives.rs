@@ -42,7 +42,7 @@ pub async fn record_stored(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (session_id) DO NOTHING",
         &[
-            &e.session_id.as_str(),
+            &e.session_id.to_string(),
             &a.replica,
             &a.store,
             &e.manifest_key.as_str(),
@@ -61,7 +61,7 @@ pub async fn record_stored(
         ],
     )
     .await?;
-    set_session_state(&tx, e.session_id.as_str(), "stored").await?;
+    set_session_state(&tx, &e.session_id.to_string(), "stored").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -146,7 +146,7 @@ fn entry_of(r: &Row) -> Result<DigestEntry, StateError> {
     let corrupt = |what: &str| StateError::Corrupt(format!("hoop_archives.{what}"));
     let sha = |i: usize, what: &str| Sha256::from_hex(r.get(i)).ok_or_else(|| corrupt(what));
     Ok(DigestEntry {
-        session_id: SessionId::new(r.get::<_, String>(0)).map_err(|_| corrupt("session_id"))?,
+        session_id: SessionId::parse(r.get(0)).map_err(|_| corrupt("session_id"))?,
         manifest_key: ObjectKey::parse(r.get(1)).map_err(|_| corrupt("manifest_key"))?,
         manifest_sha256: sha(2, "manifest_sha256")?,
         recording_key: ObjectKey::parse(r.get(3)).map_err(|_| corrupt("recording_key"))?,
@@ -169,7 +169,7 @@ pub async fn insert_digest(
     tx: deadpool_postgres::Transaction<'_>,
     d: &NewDigest<'_>,
 ) -> Result<(), StateError> {
-    let sessions: Vec<&str> = d.listed.iter().map(|e| e.session_id.as_str()).collect();
+    let sessions: Vec<String> = d.listed.iter().map(|e| e.session_id.to_string()).collect();
     tx.execute(
         "INSERT INTO hoop_digests (replica, period_start, period_end, key, sha256, body, archives)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

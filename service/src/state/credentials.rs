@@ -9,8 +9,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::StateError;
-use crate::config::{ConnectionName, DbRole};
-use crate::credentials::{CredentialId, ScramVerifier, Username};
+use crate::base::CredentialId;
+use crate::base::{ConnectionName, DbRole};
+use crate::credentials::{ScramVerifier, Username};
 use crate::identity::RunIdentity;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,13 +102,15 @@ impl CredentialRecord {
         let verifier: String = row.get("scram_verifier");
         let max_sessions: i32 = row.get("max_sessions");
         Ok(CredentialRecord {
-            id: CredentialId(row.get("id")),
+            id: CredentialId::from_uuid(row.get("id")),
             username: Username(row.get("username")),
             verifier: ScramVerifier::parse(&verifier)
                 .map_err(|e| StateError::Corrupt(e.to_string()))?,
-            connection: ConnectionName(row.get("connection")),
+            connection: ConnectionName::new(row.get::<_, String>("connection"))
+                .map_err(|e| StateError::Corrupt(e.to_string()))?,
             database: row.get("database"),
-            parent_role: DbRole(row.get("parent_role")),
+            parent_role: DbRole::new(row.get::<_, String>("parent_role"))
+                .map_err(|e| StateError::Corrupt(e.to_string()))?,
             trust_rule: row.get("trust_rule"),
             issuer: row.get("issuer"),
             repository: row.get("repository"),
@@ -140,12 +143,12 @@ pub async fn insert(client: &impl GenericClient, c: &NewCredential<'_>) -> Resul
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                  $19, $18)",
             &[
-                &c.id.0,
+                &c.id.as_uuid(),
                 &c.username.0,
                 &c.verifier.to_string(),
-                &c.connection.0,
+                &c.connection.as_str(),
                 &c.database,
-                &c.parent_role.0,
+                &c.parent_role.as_str(),
                 &c.trust_rule,
                 &c.issuer,
                 &c.subject,
@@ -183,7 +186,7 @@ pub async fn transition(
                  retired_at = CASE WHEN $3 IN ('revoked', 'expired', 'failed')
                                    THEN now() ELSE retired_at END
              WHERE id = $1 AND state = ANY($2)",
-            &[&id.0, &from, &to.as_str(), &reason],
+            &[&id.as_uuid(), &from, &to.as_str(), &reason],
         )
         .await?;
     Ok(n == 1)
@@ -193,7 +196,7 @@ pub async fn find(
     client: &impl GenericClient,
     id: CredentialId,
 ) -> Result<Option<CredentialRecord>, StateError> {
-    select_one(client, "id = $1", &id.0).await
+    select_one(client, "id = $1", &id.as_uuid()).await
 }
 
 /// The credential a gateway client logs in as.
@@ -209,7 +212,7 @@ pub async fn lock(
     client: &impl GenericClient,
     id: CredentialId,
 ) -> Result<Option<CredentialRecord>, StateError> {
-    select_one(client, "id = $1 FOR UPDATE", &id.0).await
+    select_one(client, "id = $1 FOR UPDATE", &id.as_uuid()).await
 }
 
 async fn select_one(
@@ -277,7 +280,7 @@ pub async fn live_runs(client: &impl GenericClient) -> Result<Vec<LiveRun>, Stat
     Ok(rows
         .iter()
         .map(|r| LiveRun {
-            id: CredentialId(r.get(0)),
+            id: CredentialId::from_uuid(r.get(0)),
             issuer: r.get(1),
             provider: r.get(2),
             repository: r.get(3),
@@ -291,5 +294,5 @@ pub async fn live_runs(client: &impl GenericClient) -> Result<Vec<LiveRun>, Stat
 
 /// Parses a credential id from a path segment.
 pub fn parse_id(text: &str) -> Option<CredentialId> {
-    Uuid::parse_str(text).ok().map(CredentialId)
+    Uuid::parse_str(text).ok().map(CredentialId::from_uuid)
 }

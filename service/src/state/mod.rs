@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
-use crate::config::Secret;
+use crate::base::Secret;
 
 pub use migrations::latest_version as latest_schema_version;
 

@@ -3,26 +3,10 @@
 use std::net::IpAddr;
 
 use deadpool_postgres::GenericClient;
-use uuid::Uuid;
 
 use super::StateError;
-use crate::credentials::CredentialId;
-
-/// Identifies one gateway session; also names its recording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SessionId(pub Uuid);
-
-impl SessionId {
-    pub fn new_random() -> Self {
-        SessionId(Uuid::new_v4())
-    }
-}
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::base::CredentialId;
+use crate::base::SessionId;
 
 pub struct NewSession<'a> {
     pub id: SessionId,
@@ -57,8 +41,8 @@ pub async fn insert_live(
                  client_addr, tls, application, state, spool_path)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'live', $10)",
             &[
-                &s.id.0,
-                &s.credential_id.0,
+                &s.id.as_uuid(),
+                &s.credential_id.as_uuid(),
                 &s.username,
                 &s.connection,
                 &s.database,
@@ -84,7 +68,7 @@ pub async fn finish(
                  statements = $3, errors = $4, events = $5, chain_head = $6, recording_bytes = $7
              WHERE id = $1 AND state = 'live'",
             &[
-                &id.0,
+                &id.as_uuid(),
                 &end.reason,
                 &end.statements,
                 &end.errors,
@@ -113,6 +97,6 @@ pub async fn terminate_leftovers(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (SessionId(r.get(0)), r.get(1)))
+        .map(|r| (SessionId::from_uuid(r.get(0)), r.get(1)))
         .collect())
 }

@@ -11,7 +11,8 @@ mod matcher;
 
 use std::time::Duration;
 
-use crate::config::{Config, ConfigError, ConnectionName, DbRole};
+use crate::base::{ConnectionName, DbRole};
+use crate::config::{Config, ConfigError};
 use crate::identity::{Provider, Trigger, VerifiedToken, event_claim};
 
 pub use matcher::ClaimMatcher;
@@ -294,11 +295,12 @@ mod tests {
             json!({"repository_id": "42", "ref": "refs/heads/release/1.2"}),
             false,
         );
-        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName("payments".into())) else {
+        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName::new("payments").unwrap())
+        else {
             panic!("denied")
         };
         assert_eq!(g.rule, "deploy");
-        assert_eq!(g.role, DbRole("ci_reader".into()));
+        assert_eq!(g.role, DbRole::new("ci_reader").unwrap());
         assert_eq!(g.ttl, Duration::from_secs(1800), "capped by server.max_ttl");
     }
 
@@ -310,11 +312,12 @@ mod tests {
             json!({"repository_id": "42", "ref": "refs/heads/main", "environment": "prod"}),
             false,
         );
-        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName("ledger".into())) else {
+        let TrustDecision::Granted(g) = p.evaluate(&t, &ConnectionName::new("ledger").unwrap())
+        else {
             panic!("denied")
         };
         assert_eq!(
-            (g.rule.as_str(), g.role.0.as_str(), g.max_sessions),
+            (g.rule.as_str(), g.role.as_str(), g.max_sessions),
             ("main", "ci_migrator", 1)
         );
     }
@@ -322,7 +325,7 @@ mod tests {
     #[test]
     fn every_claim_must_match_and_a_missing_claim_never_matches() {
         let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
-        let conn = ConnectionName("payments".into());
+        let conn = ConnectionName::new("payments").unwrap();
         let cases = [
             json!({"repository_id": "43", "ref": "refs/heads/main", "environment": "prod"}),
             json!({"repository_id": "42", "ref": "refs/heads/main"}),
@@ -350,7 +353,7 @@ mod tests {
             false,
         );
         assert!(matches!(
-            p.evaluate(&t, &ConnectionName("payments".into())),
+            p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Denied {
                 reason: DenyReason::NoMatchingRule
             }
@@ -366,7 +369,7 @@ mod tests {
             true,
         );
         assert_eq!(
-            p.evaluate(&t, &ConnectionName("payments".into())),
+            p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Denied {
                 reason: DenyReason::PullRequestNotAllowed {
                     rule: "deploy".into(),
@@ -382,7 +385,7 @@ mod tests {
         );
         let p = TrustPolicy::from_config(&config(&allowing), "t").unwrap();
         assert!(matches!(
-            p.evaluate(&t, &ConnectionName("payments".into())),
+            p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Granted(_)
         ));
     }
@@ -396,7 +399,7 @@ mod tests {
             false,
         );
         assert_eq!(
-            p.evaluate(&t, &ConnectionName("ledger".into())),
+            p.evaluate(&t, &ConnectionName::new("ledger").unwrap()),
             TrustDecision::Denied {
                 reason: DenyReason::ConnectionNotGranted {
                     rule: "deploy".into()
@@ -407,7 +410,7 @@ mod tests {
 
     fn granted(p: &TrustPolicy, t: &VerifiedToken) -> bool {
         matches!(
-            p.evaluate(t, &ConnectionName("payments".into())),
+            p.evaluate(t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Granted(_)
         )
     }
@@ -459,7 +462,7 @@ mod tests {
                 Some(event),
             );
             assert_eq!(
-                p.evaluate(&t, &ConnectionName("payments".into())),
+                p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
                 TrustDecision::Denied {
                     reason: DenyReason::PullRequestNotAllowed {
                         rule: "any-event".into(),
@@ -555,14 +558,17 @@ mod tests {
                 event,
             )
         };
-        let d = p.evaluate(&github(Some("dynamic")), &ConnectionName("payments".into()));
+        let d = p.evaluate(
+            &github(Some("dynamic")),
+            &ConnectionName::new("payments").unwrap(),
+        );
         assert!(
             matches!(d, TrustDecision::Granted(ref g) if g.rule == "named"),
             "{d:?}"
         );
         let d = p.evaluate(
             &github(Some("workflow_call")),
-            &ConnectionName("payments".into()),
+            &ConnectionName::new("payments").unwrap(),
         );
         assert_eq!(
             d,
@@ -572,7 +578,7 @@ mod tests {
         );
         let d = p.evaluate(
             &github(Some("pull_request")),
-            &ConnectionName("payments".into()),
+            &ConnectionName::new("payments").unwrap(),
         );
         assert_eq!(
             d,
@@ -586,7 +592,7 @@ mod tests {
         );
         // No event claim at all: nothing can name it.
         let open = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
-        let d = open.evaluate(&github(None), &ConnectionName("payments".into()));
+        let d = open.evaluate(&github(None), &ConnectionName::new("payments").unwrap());
         assert_eq!(
             d,
             TrustDecision::Denied {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{UpstreamError, Upstreams};
-use crate::config::ConnectionName;
+use crate::base::ConnectionName;
 
 /// A table's (or view's) qualified name and its columns by attribute number.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl Upstreams {
 
     fn query_failed(&self, connection: &ConnectionName, e: tokio_postgres::Error) -> UpstreamError {
         UpstreamError::Unavailable {
-            connection: connection.0.clone(),
+            connection: connection.to_string(),
             reason: e.to_string(),
         }
     }

@@ -23,7 +23,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
-use crate::config::{ConnectionConfig, ConnectionName, DbRole, Secret, SecretEnv};
+use crate::base::{ConnectionName, DbRole, Secret, SecretEnv};
+use crate::config::ConnectionConfig;
 use crate::credentials::{ScramVerifier, Username};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ impl Upstreams {
         let mut pools = HashMap::new();
         let mut endpoints = HashMap::new();
         for (i, c) in connections.iter().enumerate() {
-            let name = c.name.0.clone();
+            let name = c.name.to_string();
             let url = c
                 .admin_url
                 .resolve(env)
@@ -176,9 +177,9 @@ impl Upstreams {
         let pool = self
             .pools
             .get(connection)
-            .ok_or_else(|| UpstreamError::UnknownConnection(connection.0.clone()))?;
+            .ok_or_else(|| UpstreamError::UnknownConnection(connection.to_string()))?;
         pool.get().await.map_err(|e| UpstreamError::Unavailable {
-            connection: connection.0.clone(),
+            connection: connection.to_string(),
             reason: match e {
                 deadpool_postgres::PoolError::Backend(e) => e.to_string(),
                 other => other.to_string(),
@@ -199,8 +200,8 @@ impl Upstreams {
             // The only object CREATE ROLE … IN ROLE refers to is the parent role.
             if e.code() == Some(&SqlState::UNDEFINED_OBJECT) {
                 UpstreamError::ParentRoleMissing {
-                    connection: connection.0.clone(),
-                    role: role.parent.0.clone(),
+                    connection: connection.to_string(),
+                    role: role.parent.to_string(),
                 }
             } else {
                 classify(connection, e)
@@ -317,7 +318,7 @@ pub fn role_password(secret_key: &hmac::Key, role: &Username) -> Secret {
 }
 
 fn classify(connection: &ConnectionName, e: tokio_postgres::Error) -> UpstreamError {
-    let connection = connection.0.clone();
+    let connection = connection.to_string();
     let Some(db) = e.as_db_error() else {
         return UpstreamError::Unavailable {
             connection,

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::RunRole;
-use crate::config::DbRole;
+use crate::base::DbRole;
 use crate::credentials::{ScramVerifier, Username};
 
 /// `"name"` with embedded quotes doubled.
@@ -29,7 +29,7 @@ pub fn create_role(role: &RunRole<'_>, verifier: &ScramVerifier) -> String {
         role.connection_limit,
         literal(&verifier.to_string()),
         literal(&role.valid_until.to_rfc3339()),
-        ident(&role.parent.0),
+        ident(role.parent.as_str()),
     );
     let _ = writeln!(sql, "COMMENT ON ROLE {name} IS {};", literal(role.comment));
     sql
@@ -57,7 +57,7 @@ pub fn drop_role(role: &Username, parent: &DbRole) -> String {
          END $hoop_retire$;\n\
          REASSIGN OWNED BY {name} TO {parent};\nDROP OWNED BY {name};\nDROP ROLE {name};",
         role_name = literal(&role.0),
-        parent = ident(&parent.0)
+        parent = ident(parent.as_str())
     )
 }
 
@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn create_role_is_one_batch_with_every_limit() {
         let name = Username("run-1-1-abcdef".into());
-        let parent = DbRole("ci_reader".into());
+        let parent = DbRole::new("ci_reader").unwrap();
         let role = RunRole {
             name: &name,
             parent: &parent,

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::WatcherError;
 use super::decision::{Answer, Observation, RateLimit, RunState};
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::github::{error_message, repository_path};
 use crate::identity::Provider;
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::WatcherError;
 use super::decision::{Answer, Observation, RateLimit, RunState};
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::gitlab_rest::{GitlabRest, GitlabRestError};
 
 /// Bound on one request, connection included.

@@ -21,11 +21,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{ConfigError, SecretEnv, WatcherConfig};
-use crate::credentials::CredentialId;
+use crate::base::CredentialId;
+use crate::base::SecretEnv;
+use crate::base::Shutdown;
+use crate::config::{ConfigError, WatcherConfig};
 use crate::exchange::Broker;
 use crate::identity::Provider;
-use crate::server::Shutdown;
 use crate::state::StateError;
 use crate::state::credentials::{self as creds, LiveRun};
 use decision::{Backoff, Decision, Gate, Observation, Verdict, WatchedRun, decide};
@@ -97,7 +98,7 @@ impl Watcher {
         env: &dyn SecretEnv,
         origin: &str,
     ) -> Result<Watcher, WatcherError> {
-        let secret = |key: &str, source: &crate::config::SecretSource| {
+        let secret = |key: &str, source: &crate::base::SecretSource| {
             source
                 .resolve(env)
                 .map_err(|e| ConfigError::new(origin, format!("watcher.{key}: {e}")))

@@ -282,7 +282,7 @@ impl WormStore for S3Store {
 
     async fn put(&self, key: &ObjectKey, bytes: Bytes, lock: Lock) -> Result<(), StoreError> {
         let object_key = self.object_key(key);
-        let checksum = STANDARD.encode(Sha256::of(&bytes).0);
+        let checksum = STANDARD.encode(Sha256::of(&bytes).as_bytes());
         let result = self
             .client
             .put_object()
@@ -581,7 +581,7 @@ fn full_object_sha256(value: Option<&str>, kind: Option<&ChecksumType>) -> Optio
         return None;
     }
     let bytes: [u8; 32] = STANDARD.decode(value).ok()?.try_into().ok()?;
-    Some(Sha256(bytes))
+    Some(Sha256::from_bytes(bytes))
 }
 
 /// The `<Status>` of a GetBucketVersioning answer, whatever element encloses it.
@@ -620,7 +620,7 @@ mod tests {
     #[test]
     fn only_full_object_checksums_are_hashes_of_the_bytes() {
         let sha = Sha256::of(b"hello");
-        let b64 = STANDARD.encode(sha.0);
+        let b64 = STANDARD.encode(sha.as_bytes());
         assert_eq!(full_object_sha256(Some(&b64), None), Some(sha));
         assert_eq!(
             full_object_sha256(Some(&b64), Some(&ChecksumType::FullObject)),

@@ -1167,7 +1167,9 @@ impl InProcessHoop {
 
     /// Exchanges `token` for a credential on the harness connection.
     pub async fn exchange(&self, token: &str) -> hoop::exchange::IssuedCredential {
-        let request = hoop::exchange::ExchangeRequest::new(CONNECTION);
+        let request = hoop::exchange::ExchangeRequest::new(
+            hoop::base::ConnectionName::new(CONNECTION).unwrap(),
+        );
         let caller = hoop::exchange::Caller::default();
         self.broker.exchange(token, &request, caller).await.unwrap()
     }

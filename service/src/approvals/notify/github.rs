@@ -13,7 +13,7 @@ use octocrab::Octocrab;
 use url::Url;
 
 use super::{Address, Channel, NotifyError, is_commit_sha, with_causes};
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::github::{error_message, repository_path};
 use crate::identity::{Provider, RunIdentity};
 

@@ -14,7 +14,7 @@ use gitlab::api::{ApiError, AsyncQuery};
 use url::Url;
 
 use super::{Address, Channel, NotifyError, body_excerpt, is_commit_sha, shown_url, with_causes};
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::gitlab_rest::{GitlabRest, GitlabRestError};
 use crate::identity::{Provider, RunIdentity};
 

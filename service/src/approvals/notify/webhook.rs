@@ -13,7 +13,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::{Channel, Notice, NoticeDisplay, NotifyError, body_excerpt, shown_url, with_causes};
-use crate::config::Secret;
+use crate::base::Secret;
 
 /// `event` of every payload this channel sends.
 pub const EVENT: &str = "approval.requested";

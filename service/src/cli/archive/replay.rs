@@ -107,7 +107,7 @@ async fn find(args: &ReplayArgs) -> anyhow::Result<Found> {
     if is_file && as_path.is_file() {
         return from_path(as_path);
     }
-    let session = SessionId::new(args.session.as_str()).with_context(|| {
+    let session = SessionId::parse(args.session.as_str()).with_context(|| {
         format!(
             "`{}` is neither a session id nor a .jsonl.zst or .jsonl file",
             args.session

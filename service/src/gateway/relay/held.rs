@@ -204,7 +204,7 @@ impl Relay<'_> {
                 .covering(
                     &credential.issuer,
                     &credential.identity,
-                    &credential.connection.0,
+                    credential.connection.as_str(),
                     &rule,
                     fingerprint,
                 )
@@ -225,7 +225,7 @@ impl Relay<'_> {
             .request(&HoldRequest {
                 credential_id: credential.id,
                 session_id: self.session.id,
-                connection: &credential.connection.0,
+                connection: credential.connection.as_str(),
                 rule: &rule,
                 reason: &decision.reason,
                 statement: &masked,
