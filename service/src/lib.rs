@@ -12,7 +12,8 @@
 //! - [`audit`]: the audit trail of every exchange and revocation.
 //! - [`recording`]: hash-chained session recordings, durable before a statement goes upstream.
 //! - [`exchange`]: the token exchange and revocation use cases.
-//! - [`gateway`]: the PostgreSQL gateway: TLS, SCRAM, run-role upstream login, recorded relay.
+//! - [`session`]: the protocol-neutral session core: admission, recording, decisions, holds, end.
+//! - [`gateway`]: the PostgreSQL gateway, a protocol adapter over [`session`]: TLS, SCRAM, relay.
 //! - [`api`]: the HTTP API (axum) over [`exchange`].
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
 //! - [`watcher`]: the run watcher: revokes credentials whose CI run or job has completed.
@@ -52,6 +53,7 @@ pub mod metrics;
 pub mod policy;
 pub mod recording;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod trust;
 pub mod upstream;

@@ -8,20 +8,23 @@ use tokio::net::TcpListener;
 
 use crate::approvals::Approvals;
 use crate::approvals::notify::Notifier;
+use crate::archiver::ArchiverDeps;
 use crate::audit::AuditLog;
 use crate::base::SecretEnv;
-use crate::config::{Config, ConfigError, MaskingConfig, PanStyle};
-use crate::exchange::Broker;
+use crate::config::{Config, ConfigError};
+use crate::exchange::{Broker, Issuing};
 use crate::gateway::Gateway;
 use crate::gateway::StatementPolicy;
 use crate::identity::Verifier;
 use crate::masking::pan::TokenKey;
 use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
+use crate::masking::{MaskingConfig, PanStyle};
 use crate::metrics::Metrics;
 use crate::policy::classify::Classifier;
 use crate::policy::rules::Rules;
+use crate::recording::{Spool, SpoolGauge};
+use crate::session::{Core, CoreParts};
 use crate::state::{StateError, Store};
-use crate::trust::TrustPolicy;
 use crate::upstream::{UpstreamError, Upstreams};
 
 /// Shortest secret key accepted, in bytes.
@@ -44,6 +47,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayError),
+    #[error(transparent)]
+    Recording(#[from] crate::recording::RecordingError),
     #[error(transparent)]
     Watcher(#[from] crate::watcher::WatcherError),
     #[error(transparent)]
@@ -75,11 +80,11 @@ pub async fn signal() {
 /// Builds the broker from a validated configuration: resolves secrets, connects to the state
 /// database and applies migrations.
 pub async fn build(
-    config: Config,
+    config: &Config,
     env: &dyn SecretEnv,
     origin: &str,
 ) -> Result<Arc<Broker>, ServeError> {
-    let trust = TrustPolicy::from_config(&config, origin)?;
+    let trust = config.trust_policy(origin)?;
     let state_url = config
         .server
         .state_database_url
@@ -101,7 +106,7 @@ pub async fn build(
         .into());
     }
     // Every secret is read before anything connects, so a missing one fails fast.
-    let upstreams = Upstreams::new(&config.connections, &secret_key, env)?;
+    let upstreams = Arc::new(Upstreams::new(&config.connections, &secret_key, env)?);
     let store = Store::new(&state_url, 16)?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
@@ -114,8 +119,14 @@ pub async fn build(
     let verifier = Verifier::new(&config.issuers, http);
     let replica = config.server.replica.clone().unwrap_or_else(host_name);
     let audit = AuditLog::new(store.clone(), replica);
+    let (public_host, public_port) = config.public_endpoint();
+    let issuing = Issuing {
+        connections: config.connections.clone(),
+        public_host,
+        public_port,
+    };
     Ok(Arc::new(Broker::new(
-        Arc::new(config),
+        issuing,
         verifier,
         trust,
         store,
@@ -182,21 +193,56 @@ async fn reap_forever(broker: Arc<Broker>, every: std::time::Duration, shutdown:
 
 /// The approvals service of `[approvals]`, its notifier's secrets read.
 pub fn approvals(
+    config: &Config,
     broker: &Broker,
     env: &dyn SecretEnv,
     origin: &str,
 ) -> Result<Approvals, ConfigError> {
-    let config = &broker.config().approvals;
-    let notifier =
-        Notifier::new(&config.notify, env).map_err(|e| ConfigError::new(origin, e.to_string()))?;
-    let default_url = format!("http://{}", broker.config().server.api_listen);
+    let notifier = Notifier::new(&config.approvals.notify, env)
+        .map_err(|e| ConfigError::new(origin, e.to_string()))?;
+    let default_url = format!("http://{}", config.server.api_listen);
     Ok(Approvals::new(
         broker.store().clone(),
         broker.audit().clone(),
-        config,
+        &config.approvals,
         notifier,
         &default_url,
     ))
+}
+
+/// What the archiver uses besides its store, from the broker's.
+pub fn archiver_parts(broker: &Broker) -> ArchiverDeps {
+    ArchiverDeps {
+        state: broker.store().clone(),
+        audit: broker.audit().clone(),
+        metrics: broker.metrics().clone(),
+    }
+}
+
+/// The session core of `[gateway]` and `[masking]`: the spool opened, its gauge limited by
+/// `archive.max_spool_bytes`, and the broker's store, audit, metrics and upstreams handed over.
+pub fn session_core(
+    config: &Config,
+    broker: &Arc<Broker>,
+    approvals: Arc<Approvals>,
+    env: &dyn SecretEnv,
+    origin: &str,
+) -> Result<Arc<Core>, ServeError> {
+    let masking = masking_policy(&config.masking, env, origin)?;
+    let spool = Spool::open(&config.gateway.spool_dir)?;
+    let limit = config.archive.as_ref().and_then(|a| a.max_spool_bytes);
+    Ok(Arc::new(Core::new(CoreParts {
+        broker: broker.clone(),
+        store: broker.store().clone(),
+        audit: broker.audit().clone(),
+        metrics: broker.metrics().clone(),
+        upstreams: broker.upstreams().clone(),
+        connections: config.connections.clone(),
+        spool,
+        spool_gauge: Arc::new(SpoolGauge::new(limit)),
+        masking,
+        approvals,
+    })))
 }
 
 /// The statement policy of `[policy]` and `[[rules]]`.
@@ -266,37 +312,35 @@ pub async fn serve(
     let gateway_listen = config.server.gateway_listen;
     let reaper_interval = config.server.reaper_interval;
     let (public_host, _) = config.public_endpoint();
-    let masking = masking_policy(&config.masking, env, origin)?;
     let statements = statement_policy(&config, origin)?;
-    let broker = build(config, env, origin).await?;
-    let approvals = Arc::new(approvals(&broker, env, origin)?);
+    let broker = build(&config, env, origin).await?;
+    let approvals = Arc::new(approvals(&config, &broker, env, origin)?);
+    let core = session_core(&config, &broker, approvals.clone(), env, origin)?;
     let gateway = Arc::new(Gateway::new(
-        broker.clone(),
-        broker.config().gateway.clone(),
-        masking,
+        core.clone(),
+        config.gateway.clone(),
         statements,
-        approvals.clone(),
         &public_host,
     )?);
     // Built before anything listens, so a missing watcher token fails the start.
-    let watcher = match &broker.config().watcher {
+    let watcher = match &config.watcher {
         Some(w) => Some(crate::watcher::Watcher::new(
             broker.clone(),
             w,
+            &config.watched_issuers(),
             env,
-            origin,
         )?),
         None => None,
     };
     // Checked before anything listens: a store without Object Lock or a missing key fails
     // the start.
-    let archiver = match &broker.config().archive {
-        Some(config) => Some(
+    let archiver = match &config.archive {
+        Some(archive) => Some(
             crate::archiver::Archiver::new(
-                broker.clone(),
-                config,
-                gateway.spool().clone(),
-                gateway.spool_gauge().clone(),
+                archiver_parts(&broker),
+                archive,
+                core.spool().clone(),
+                core.spool_gauge().clone(),
                 env,
             )
             .await?,
@@ -307,7 +351,7 @@ pub async fn serve(
         }
     };
     close_leftover_sessions(&broker).await?;
-    let closed = gateway.close_crashed_recordings().await;
+    let closed = core.close_crashed_recordings().await;
     if closed > 0 {
         tracing::warn!(
             recordings = closed,
@@ -337,7 +381,7 @@ pub async fn serve(
     let (gateway_done, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
     let archive_access = archiver
         .as_ref()
-        .zip(broker.config().archive.as_ref())
+        .zip(config.archive.as_ref())
         .map(|(a, c)| a.access(&c.auditors));
     let archiver_task = archiver.map(|a| {
         tokio::spawn(a.run(

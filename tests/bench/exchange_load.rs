@@ -19,7 +19,7 @@ use hoop::base::CredentialId;
 use hoop::base::ProcessEnv;
 use hoop::base::Shutdown;
 use hoop::config::Config;
-use hoop::demo::issuer::DemoIssuer;
+use hoop::identity::issuer::DemoIssuer;
 use hoop::server;
 
 const DATABASE: &str = "hoop_bench";
@@ -43,11 +43,11 @@ async fn main() {
         .await
         .unwrap();
     let config = Config::from_toml(&config_text(&issuer.url(), &db_url), "bench").unwrap();
-    let broker = server::build(config, &ProcessEnv, "bench").await.unwrap();
+    let broker = server::build(&config, &ProcessEnv, "bench").await.unwrap();
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
     let (trigger, shutdown) = Shutdown::new();
-    let approvals = Arc::new(server::approvals(&broker, &ProcessEnv, "bench").unwrap());
+    let approvals = Arc::new(server::approvals(&config, &broker, &ProcessEnv, "bench").unwrap());
     let state = hoop::api::ApiState {
         broker: broker.clone(),
         approvals,

@@ -26,7 +26,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use hoop::demo::issuer::DemoIssuer;
+use hoop::identity::issuer::DemoIssuer;
 use hoop::masking::pan;
 use hoop_protocol::backend::{Authentication, BackendMessage};
 use hoop_protocol::startup::{self, StartupMessage};

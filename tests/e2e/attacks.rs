@@ -46,7 +46,7 @@ fn claims_with(hoop: &Hoop, run_id: u64, name: &str, value: Value) -> Value {
 fn attack_matrix(
     hoop: &Hoop,
     replayed: &str,
-    foreign: &hoop::demo::issuer::DemoIssuer,
+    foreign: &hoop::identity::issuer::DemoIssuer,
 ) -> Vec<Attack> {
     let github = &hoop.github;
     let jwk = github.public_jwk();

@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hoop::demo::issuer::DemoIssuer;
 use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential};
+use hoop::identity::issuer::DemoIssuer;
 use hoop::watcher::{PassReport, Watcher};
 use serde_json::{Value, json};
 use support::*;
@@ -298,8 +298,13 @@ gitlab_url = "{api_url}"
         )
         .await;
         let watcher_config = hoop.config.watcher.clone().unwrap();
-        let watcher =
-            Watcher::new(hoop.broker.clone(), &watcher_config, &hoop.env, "hoop.toml").unwrap();
+        let watcher = Watcher::new(
+            hoop.broker.clone(),
+            &watcher_config,
+            &hoop.config.watched_issuers(),
+            &hoop.env,
+        )
+        .unwrap();
         InProcess {
             broker: hoop.broker,
             watcher,

@@ -212,7 +212,7 @@ impl Archive {
         key: &SigningKey,
         sealed_at: DateTime<Utc>,
     ) -> Result<SealedArchive, ArchiveError> {
-        let session_id = session_id.clone();
+        let session_id = *session_id;
         let facts = RecordingFacts::derive(&session_id, jsonl)?;
         let day = day_of(&facts.ended_at).ok_or_else(|| ArchiveError::Document {
             what: "recording",
@@ -221,7 +221,7 @@ impl Archive {
         let object = compress(jsonl)?;
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT.to_owned(),
-            session_id: session_id.clone(),
+            session_id,
             replica: self.replica.clone(),
             identity: facts.identity,
             started_at: facts.started_at,
@@ -290,7 +290,7 @@ impl SealedArchive {
     /// How a digest lists this archive.
     pub fn digest_entry(&self) -> DigestEntry {
         DigestEntry {
-            session_id: self.manifest.session_id.clone(),
+            session_id: self.manifest.session_id,
             manifest_key: self.manifest_key.clone(),
             manifest_sha256: Sha256::of(&self.manifest_bytes),
             recording_key: self.recording_key.clone(),

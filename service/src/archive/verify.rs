@@ -969,14 +969,14 @@ impl Run<'_> {
             if pending {
                 self.report.pending.push(Pending {
                     key: archive.key.clone(),
-                    session_id: m.session_id.clone(),
+                    session_id: m.session_id,
                     replica: m.replica.clone(),
                     sealed_at: m.sealed_at.clone(),
                 });
             } else {
                 self.problem(Problem::NotCovered {
                     key: archive.key.clone(),
-                    session_id: m.session_id.clone(),
+                    session_id: m.session_id,
                 });
             }
         }

@@ -34,7 +34,7 @@ impl Chain {
     /// Picks the chain up from the state database, else from the store, else starts it with
     /// the current period.
     pub(super) async fn load(a: &Archiver) -> Result<Chain, ArchiverError> {
-        let client = a.broker.store().client().await?;
+        let client = a.deps.state.client().await?;
         let replica = a.replica.as_str();
         if let Some(row) = archives::latest_digest(&client, replica).await? {
             let previous = PreviousDigest::of_stored(row.key.clone(), &row.body)?;
@@ -76,7 +76,7 @@ impl Chain {
         self.flush(a).await?;
         while Utc::now() >= self.next.end() {
             let period = self.next;
-            let mut client = a.broker.store().client().await?;
+            let mut client = a.deps.state.client().await?;
             let tx = client.transaction().await.map_err(StateError::from)?;
             let listed = archives::undigested(&tx, a.replica.as_str()).await?;
             let mut builder = DigestBuilder::new(a.replica.clone(), period, self.previous.clone());
@@ -114,9 +114,9 @@ impl Chain {
         };
         a.put_confirmed(&u.key, &u.body, a.lock_from(u.period.end()))
             .await?;
-        let client = a.broker.store().client().await?;
+        let client = a.deps.state.client().await?;
         archives::mark_digest_stored(&client, a.replica.as_str(), u.period).await?;
-        a.broker.metrics().digests_stored.inc();
+        a.deps.metrics.digests_stored.inc();
         tracing::debug!(digest = %u.key, "digest stored");
         self.unstored = None;
         Ok(())

@@ -69,9 +69,9 @@ pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, Archive
         sealed_at: m.sealed_at().unwrap_or_else(Utc::now),
         retain_until: lock.retain_until,
     };
-    let mut client = a.broker.store().client().await?;
+    let mut client = a.deps.state.client().await?;
     record_stored(&mut client, &row).await?;
-    a.broker.metrics().archives_stored.inc();
+    a.deps.metrics.archives_stored.inc();
     tracing::info!(session_id = %session, manifest = %sealed.manifest_key, end_state = %row.end_state, retain_until = %lock.retain_until, "session archived");
     // Only now: both objects are confirmed and the row is committed.
     for file in [path, &paths.manifest, &paths.recording] {

@@ -14,7 +14,7 @@
 //! While the store or the state database is down, the step is retried with backoff; nothing
 //! is dropped. After `alert_after` without an answer an alert is logged and audited once
 //! (PCI DSS 10.7), and `hoop_archive_store_unreachable_seconds` shows the outage all along.
-//! The spool's size is published to the gateway ([`SpoolGauge`]), which refuses new sessions
+//! The spool's size is published to the session core ([`SpoolGauge`]), which refuses new sessions
 //! above `max_spool_bytes`.
 //!
 //! Architecture Invariant: a spool recording is deleted only after both of its objects were
@@ -28,21 +28,20 @@ mod handoff;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::Notify;
 
 pub use access::{ArchiveAccess, Auditor};
 pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS};
 
 use crate::archive::{Archive, ArchiveError, ObjectKey, ReplicaName, SigningKey};
-use crate::audit::{Action, AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::SecretEnv;
-use crate::exchange::Broker;
-use crate::recording::{RecordingError, Spool};
+use crate::metrics::Metrics;
+use crate::recording::{RecordingError, Spool, SpoolGauge};
 use crate::state::StateError;
+use crate::state::Store;
 use crate::worm::{Lock, LockMode, StoreError, WormStore};
 
 /// A recording whose recorder is gone, without an end event, for this long is closed as
@@ -104,42 +103,19 @@ impl ArchiverError {
     }
 }
 
-/// The spool's size, as the archiver last measured it, and its limit: the gateway reads it
-/// before it opens a recording.
-#[derive(Debug, Default)]
-pub struct SpoolGauge {
-    bytes: AtomicU64,
-    limit: Option<u64>,
-    /// Wakes the archiver (a session ended).
-    wake: Notify,
-}
-
-impl SpoolGauge {
-    pub fn new(limit: Option<u64>) -> Self {
-        SpoolGauge {
-            bytes: AtomicU64::new(0),
-            limit,
-            wake: Notify::new(),
-        }
-    }
-
-    /// `Some((bytes, limit))` when the spool holds more than its limit: new sessions wait
-    /// until the store has taken some.
-    pub fn over_limit(&self) -> Option<(u64, u64)> {
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        self.limit.filter(|l| bytes > *l).map(|l| (bytes, l))
-    }
-
-    /// A recording was finished: archive it now rather than at the next scan.
-    pub fn recording_finished(&self) {
-        self.wake.notify_one();
-    }
+/// What the archiver uses besides its store: hoop's state database (the archives and digests
+/// tables), the audit trail and the metrics.
+#[derive(Clone)]
+pub struct ArchiverDeps {
+    pub state: Store,
+    pub audit: AuditLog,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The archiver of one replica. Built before the gateway accepts sessions ([`Archiver::new`]
 /// checks the store and the key), run as a task.
 pub struct Archiver {
-    broker: Arc<Broker>,
+    deps: ArchiverDeps,
     store: Arc<dyn WormStore>,
     key: SigningKey,
     sealer: Archive,
@@ -159,7 +135,7 @@ impl Archiver {
     /// Opens the store and checks it can hold WORM evidence, and loads the signing key. An
     /// error here stops `hoop serve` before it accepts a session.
     pub async fn new(
-        broker: Arc<Broker>,
+        deps: ArchiverDeps,
         config: &ArchiveConfig,
         spool: Arc<Spool>,
         gauge: Arc<SpoolGauge>,
@@ -170,7 +146,7 @@ impl Archiver {
             .resolve(env)
             .map_err(|e| ArchiverError::Config(format!("archive.signing_key: {e}")))?;
         let key = SigningKey::from_secret(&secret)?;
-        let replica = ReplicaName::new(broker.audit().replica()).map_err(|e| {
+        let replica = ReplicaName::new(deps.audit.replica()).map_err(|e| {
             ArchiverError::Config(format!("server.replica cannot name digests: {e}"))
         })?;
         let store = config.store.open(&config.s3).await?;
@@ -180,7 +156,7 @@ impl Archiver {
             tracing::warn!(store = %store.describe(), "the archive store is a folder: files are write-once and read-only, but not WORM against this host's administrators; use an S3 bucket with Object Lock for PCI DSS evidence");
         }
         Ok(Archiver {
-            broker,
+            deps,
             store,
             sealer: Archive::new(replica.clone()),
             key,
@@ -226,7 +202,7 @@ impl Archiver {
             };
             tokio::select! {
                 () = &mut stop => break,
-                () = self.gauge.wake.notified() => {}
+                () = self.gauge.finished() => {}
                 () = tokio::time::sleep(pause) => {}
             }
         }
@@ -269,7 +245,7 @@ impl Archiver {
                 handed = handoff::archive(self, &path).await;
             }
             match handed {
-                Ok(_) => self.outage.answered(&self.broker).await,
+                Ok(_) => self.outage.answered(&self.deps).await,
                 Err(e) if e.is_transient() => {
                     self.failed("archive a recording", &e).await;
                     return Pass::Failed;
@@ -280,7 +256,7 @@ impl Archiver {
         if let Ok(files) = self.spool.leftovers() {
             self.measure_spool(files.len());
         }
-        self.outage.answered(&self.broker).await;
+        self.outage.answered(&self.deps).await;
         Pass::Done
     }
 
@@ -296,8 +272,8 @@ impl Archiver {
                     .sum::<u64>()
             })
             .unwrap_or(0);
-        self.gauge.bytes.store(bytes, Ordering::Relaxed);
-        let metrics = self.broker.metrics();
+        self.gauge.measured(bytes);
+        let metrics = &self.deps.metrics;
         metrics.spool_bytes.set(bytes as i64);
         metrics.archive_backlog.set(waiting as i64);
     }
@@ -307,8 +283,8 @@ impl Archiver {
         if error.is_store_outage() {
             let alert = self.outage.unreachable(self.alert_after);
             let seconds = self.outage.seconds();
-            self.broker
-                .metrics()
+            self.deps
+                .metrics
                 .archive_store_unreachable_seconds
                 .set(seconds as i64);
             if alert {
@@ -333,10 +309,10 @@ impl Archiver {
     /// A recording that cannot be archived as it is: left in the spool, alerted, audited.
     async fn quarantine(&mut self, path: &Path, error: &ArchiverError) {
         tracing::error!(target: "hoop::alert", path = %path.display(), error = %error, "a recording cannot be archived; it stays in the spool for inspection");
-        self.broker.metrics().archives_quarantined.inc();
+        self.deps.metrics.archives_quarantined.inc();
         self.quarantined.insert(path.to_owned());
         let session = session_of(path).unwrap_or_default();
-        if let Ok(client) = self.broker.store().client().await
+        if let Ok(client) = self.deps.state.client().await
             && let Err(e) = crate::state::archives::mark_quarantined(&client, &session).await
         {
             tracing::warn!(error = %e, "cannot mark a session quarantined");
@@ -351,7 +327,7 @@ impl Archiver {
 
     async fn audit(&self, outcome: Outcome, code: &str, message: String) {
         let event = AuditEvent::new(Action::Archive, outcome, code, message);
-        if let Err(e) = self.broker.audit().record(&event).await {
+        if let Err(e) = self.deps.audit.record(&event).await {
             tracing::error!(error = %e, code, "cannot write an archive audit event");
         }
     }
@@ -476,10 +452,10 @@ impl Outage {
     }
 
     /// The store answered: the outage, if any, is over.
-    async fn answered(&mut self, broker: &Broker) {
+    async fn answered(&mut self, deps: &ArchiverDeps) {
         self.attempts = 0;
         if let Some(since) = self.since.take() {
-            broker.metrics().archive_store_unreachable_seconds.set(0);
+            deps.metrics.archive_store_unreachable_seconds.set(0);
             let seconds = since.elapsed().as_secs();
             tracing::info!(seconds, "the archive store answers again");
             if std::mem::take(&mut self.alerted) {
@@ -489,7 +465,7 @@ impl Outage {
                     "store_recovered",
                     format!("the archive store answers again after {seconds}s"),
                 );
-                if let Err(e) = broker.audit().record(&event).await {
+                if let Err(e) = deps.audit.record(&event).await {
                     tracing::error!(error = %e, "cannot write an archive audit event");
                 }
             }

@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::ProcessEnv;
 use crate::config::Config;
 use crate::state::Store;
-use crate::trust::TrustPolicy;
 
 #[derive(Parser)]
 #[command(
@@ -166,7 +165,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let origin = path.display().to_string();
     let config = Config::load(path)?;
-    let policy = TrustPolicy::from_config(&config, &origin)?;
+    let policy = config.trust_policy(&origin)?;
     let server = &config.server;
     for (key, source) in [
         ("server.state_database_url", &server.state_database_url),

@@ -6,14 +6,19 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use url::Url;
 
 use crate::base::url::is_secure_url;
-use crate::base::{ConnectionName, DbRole, SecretSource};
+use crate::base::{ConnectionName, SecretSource};
+use crate::gateway::GatewayConfig;
+use crate::identity::{IssuerConfig, IssuerKind};
+use crate::masking::{MaskingConfig, PanStyle};
+use crate::trust::{TrustPolicy, TrustRuleConfig};
+use crate::upstream::ConnectionConfig;
+use crate::watcher::WatcherConfig;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,304 +81,8 @@ pub struct ServerConfig {
     pub replica: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// PEM certificate chain clients see; with `tls_key`. Without both, a self-signed
-    /// certificate is generated at start and its SHA-256 fingerprint logged.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Refuse clients that do not ask for TLS (default true). Credentials are passwords.
-    #[serde(default = "defaults::require_tls")]
-    pub require_tls: bool,
-    /// Directory of the session recordings (created 0700 if missing).
-    #[serde(default = "defaults::spool_dir")]
-    pub spool_dir: PathBuf,
-    /// Largest protocol message accepted, in bytes (a larger one closes that connection).
-    #[serde(default = "defaults::max_message_bytes")]
-    pub max_message_bytes: usize,
-    /// Time a client has to finish TLS, startup and authentication.
-    #[serde(default = "defaults::handshake_timeout", with = "humantime_serde")]
-    pub handshake_timeout: Duration,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            tls_cert: None,
-            tls_key: None,
-            require_tls: defaults::require_tls(),
-            spool_dir: defaults::spool_dir(),
-            max_message_bytes: defaults::max_message_bytes(),
-            handshake_timeout: defaults::handshake_timeout(),
-        }
-    }
-}
-
-/// `[masking]`: what clients and recordings see of card numbers and of columns masked by rule.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MaskingConfig {
-    /// How a detected PAN is shown (default `bin-and-last-four`, the PCI DSS 3.4.1 maximum).
-    #[serde(default)]
-    pub style: PanStyle,
-    /// The HMAC key of `style = "token"`: at least 32 bytes, the same on every replica.
-    pub token_key: Option<SecretSource>,
-    /// Mask what clients receive (default true). Recordings are masked whatever this says;
-    /// false exists to measure masking's cost and is logged as an alert at start.
-    #[serde(default = "defaults::mask_results")]
-    pub results: bool,
-    /// Columns masked whatever their content.
-    #[serde(default)]
-    pub columns: Vec<crate::masking::rules::ColumnRuleConfig>,
-    /// Named regular expressions masked like PANs.
-    #[serde(default)]
-    pub detectors: Vec<DetectorConfig>,
-}
-
-impl Default for MaskingConfig {
-    fn default() -> Self {
-        MaskingConfig {
-            style: PanStyle::default(),
-            token_key: None,
-            results: defaults::mask_results(),
-            columns: Vec::new(),
-            detectors: Vec::new(),
-        }
-    }
-}
-
-/// `[masking] style`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PanStyle {
-    /// `411111******1111`
-    #[default]
-    BinAndLastFour,
-    /// `************1111`
-    LastFour,
-    /// `****************`
-    Redact,
-    /// `pan_kqbtfmhdsrnplgcj`: a keyed HMAC of the digits (needs `token_key`).
-    Token,
-}
-
-/// `[[masking.detectors]]`: a named pattern masked wherever PANs are.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DetectorConfig {
-    /// Named in recordings when it masks something.
-    pub name: String,
-    /// A regular expression (Rust `regex` syntax, unanchored; must not match the empty text).
-    pub pattern: String,
-}
-
-/// The claim schema an issuer's tokens follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IssuerKind {
-    Github,
-    Gitlab,
-}
-
-impl IssuerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IssuerKind::Github => "github",
-            IssuerKind::Gitlab => "gitlab",
-        }
-    }
-}
-
-/// Asymmetric JWS algorithms an issuer may be pinned to. `none` and HMAC are not representable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-pub enum SigningAlgorithm {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    EdDSA,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerConfig {
-    /// Name used by trust rules (`[[trust]] issuer`).
-    pub name: String,
-    /// Claim schema: `github` or `gitlab`.
-    pub kind: IssuerKind,
-    /// Exact `iss` value. Defaults: github → `https://token.actions.githubusercontent.com`,
-    /// gitlab → `https://gitlab.com`. Set it for GitHub Enterprise or self-managed GitLab.
-    pub url: Option<Url>,
-    /// The `aud` every token must carry, exactly.
-    pub audience: String,
-    /// JWKS location; default: discovered from `<url>/.well-known/openid-configuration`.
-    pub jwks_url: Option<Url>,
-    /// Accepted signature algorithms (default `["RS256"]`).
-    #[serde(default = "defaults::algorithms")]
-    pub algorithms: Vec<SigningAlgorithm>,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
-    #[serde(default = "defaults::leeway", with = "humantime_serde")]
-    pub leeway: Duration,
-    /// Minimum time between two JWKS fetches caused by unknown key ids.
-    #[serde(default = "defaults::jwks_refresh_interval", with = "humantime_serde")]
-    pub jwks_min_refresh_interval: Duration,
-    /// How long fetched keys are used before they are fetched again.
-    #[serde(default = "defaults::jwks_cache_ttl", with = "humantime_serde")]
-    pub jwks_cache_ttl: Duration,
-}
-
-impl IssuerConfig {
-    /// The exact `iss` claim this issuer's tokens carry.
-    pub fn issuer_url(&self) -> String {
-        match (&self.url, self.kind) {
-            (Some(u), _) => u.as_str().trim_end_matches('/').to_owned(),
-            (None, IssuerKind::Github) => "https://token.actions.githubusercontent.com".into(),
-            (None, IssuerKind::Gitlab) => "https://gitlab.com".into(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConnectionKind {
-    Postgres,
-}
-
-/// What clients are told to use for `PGSSLMODE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectionConfig {
-    pub name: ConnectionName,
-    pub kind: ConnectionKind,
-    /// Connection URL of an upstream role allowed to create and drop roles (CREATEROLE).
-    pub admin_url: SecretSource,
-    /// Database the per-run role works in.
-    pub database: String,
-    /// Role granted to per-run roles when the trust rule names none.
-    pub default_role: Option<DbRole>,
-    /// `PGSSLMODE` handed to clients (default `require`).
-    #[serde(default = "defaults::sslmode")]
-    pub sslmode: SslMode,
-    /// Size of the admin connection pool.
-    #[serde(default = "defaults::admin_pool_size")]
-    pub admin_pool_size: usize,
-    /// When the per-run upstream role is created (default `first-connect`).
-    #[serde(default)]
-    pub role_provisioning: RoleProvisioning,
-}
-
-/// When a credential's per-run upstream role is created.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RoleProvisioning {
-    /// During the exchange: the credential is returned once its role exists upstream.
-    Exchange,
-    /// When the gateway first connects upstream for the credential: exchanges touch only
-    /// hoop's state database, and runs that never connect never create a role.
-    #[default]
-    FirstConnect,
-}
-
-/// One claim condition of a trust rule.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum ClaimMatcherConfig {
-    /// Exact string equality.
-    Exact(String),
-    /// A number or boolean, compared to the claim's string form.
-    Number(i64),
-    Bool(bool),
-    /// Shell-style glob; `*` does not cross `/`, `**` does.
-    Glob {
-        glob: String,
-    },
-    /// Regular expression, always anchored at both ends.
-    Regex {
-        regex: String,
-    },
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustRuleConfig {
-    /// Named in audit events when the rule decides.
-    pub name: String,
-    /// `[[issuers]] name` the token must come from.
-    pub issuer: String,
-    /// Every listed claim must match; a missing claim never matches.
-    pub claims: std::collections::BTreeMap<String, ClaimMatcherConfig>,
-    /// Connections this rule grants.
-    pub connections: Vec<ConnectionName>,
-    /// Upstream role granted; default: the connection's `default_role`.
-    pub role: Option<DbRole>,
-    /// Credential lifetime, capped by `server.max_ttl`.
-    #[serde(default = "defaults::ttl", with = "humantime_serde")]
-    pub ttl: Duration,
-    /// Concurrent database sessions one credential may hold.
-    #[serde(default = "defaults::max_sessions")]
-    pub max_sessions: u32,
-    /// Pull-request-driven runs (a fork's code or anyone's input, and unknown events; see
-    /// `identity::trigger_of` and docs/run-identity.md) only match when true.
-    #[serde(default)]
-    pub allow_pull_requests: bool,
-}
-
-/// `[watcher]`: revoke credentials whose CI run or job has completed, by polling the CI APIs
-/// (the safety net for cancelled jobs and dead runners that never run their revoke step).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatcherConfig {
-    /// Time between two passes over the live credentials (default 60s, at least 1s).
-    #[serde(default = "defaults::watcher_interval", with = "humantime_serde")]
-    pub interval: Duration,
-    /// GitHub token with `actions:read` on the watched repositories; without it GitHub runs
-    /// are not watched.
-    pub github_token: Option<SecretSource>,
-    /// GitHub REST API base (default `https://api.github.com`; GHES: `https://<host>/api/v3`).
-    #[serde(default = "defaults::github_api_url")]
-    pub github_api_url: Url,
-    /// GitLab token with `read_api`; without it GitLab jobs are not watched.
-    pub gitlab_token: Option<SecretSource>,
-    /// GitLab instance URL (default: the `url` of the one gitlab-kind issuer).
-    pub gitlab_url: Option<Url>,
-}
-
 mod defaults {
     use super::*;
-
-    pub fn watcher_interval() -> Duration {
-        Duration::from_secs(60)
-    }
-    pub fn github_api_url() -> Url {
-        Url::parse("https://api.github.com").expect("a valid URL")
-    }
 
     pub fn api_listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
@@ -386,45 +95,6 @@ mod defaults {
     }
     pub fn reaper_interval() -> Duration {
         Duration::from_secs(15)
-    }
-    pub fn algorithms() -> Vec<SigningAlgorithm> {
-        vec![SigningAlgorithm::RS256]
-    }
-    pub fn leeway() -> Duration {
-        Duration::from_secs(60)
-    }
-    pub fn jwks_refresh_interval() -> Duration {
-        Duration::from_secs(30)
-    }
-    pub fn jwks_cache_ttl() -> Duration {
-        Duration::from_secs(3600)
-    }
-    pub fn sslmode() -> SslMode {
-        SslMode::Require
-    }
-    pub fn admin_pool_size() -> usize {
-        4
-    }
-    pub fn ttl() -> Duration {
-        Duration::from_secs(15 * 60)
-    }
-    pub fn max_sessions() -> u32 {
-        4
-    }
-    pub fn require_tls() -> bool {
-        true
-    }
-    pub fn spool_dir() -> PathBuf {
-        PathBuf::from("hoop-spool")
-    }
-    pub fn max_message_bytes() -> usize {
-        64 * 1024 * 1024
-    }
-    pub fn handshake_timeout() -> Duration {
-        Duration::from_secs(15)
-    }
-    pub fn mask_results() -> bool {
-        true
     }
 }
 
@@ -465,6 +135,13 @@ impl Config {
             toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?;
         config.validate(origin)?;
         Ok(config)
+    }
+
+    /// The trust rules, compiled; errors name the file and the rule's key.
+    pub fn trust_policy(&self, origin: &str) -> Result<TrustPolicy, ConfigError> {
+        let default_role = |c: &ConnectionName| self.connection(c)?.default_role.clone();
+        TrustPolicy::compile(&self.trust, default_role, self.server.max_ttl)
+            .map_err(|e| ConfigError::new(origin, e.to_string()))
     }
 
     pub fn issuer(&self, name: &str) -> Option<&IssuerConfig> {
@@ -742,6 +419,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// What the run watcher needs to know of the issuers.
+    pub fn watched_issuers(&self) -> crate::watcher::WatchedIssuers {
+        let count = |kind| self.issuers.iter().filter(|i| i.kind == kind).count();
+        crate::watcher::WatchedIssuers {
+            github: count(IssuerKind::Github),
+            gitlab: count(IssuerKind::Gitlab),
+            gitlab_url: self.watcher_gitlab_url(),
+        }
     }
 
     /// The GitLab instance the watcher asks about jobs: `watcher.gitlab_url`, or else the URL

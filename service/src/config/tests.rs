@@ -31,7 +31,7 @@ const BASE: &str = r#"
 fn the_documented_example_is_valid() {
     let text = include_str!("../../../docs/hoop.example.toml");
     let c = Config::from_toml(text, "docs/hoop.example.toml").unwrap();
-    crate::trust::TrustPolicy::from_config(&c, "docs/hoop.example.toml").unwrap();
+    c.trust_policy("docs/hoop.example.toml").unwrap();
     assert_eq!(c.issuers[1].issuer_url(), "https://gitlab.example.com");
 }
 
@@ -44,7 +44,7 @@ fn a_valid_file_loads_with_defaults() {
     );
     assert_eq!(c.trust[0].ttl, Duration::from_secs(600));
     assert_eq!(c.trust[0].max_sessions, 4);
-    assert_eq!(c.connections[0].sslmode, SslMode::Require);
+    assert_eq!(c.connections[0].sslmode, crate::upstream::SslMode::Require);
     assert_eq!(c.public_endpoint(), ("127.0.0.1".to_string(), 6432));
 }
 

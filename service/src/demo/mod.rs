@@ -6,8 +6,6 @@
 //! results, refused statements, a statement held until an approver approves it), revoke, then
 //! shows the session's verified recording and the audit trail.
 
-pub mod issuer;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +19,8 @@ use crate::base::ProcessEnv;
 use crate::base::Shutdown;
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::identity::issuer::DemoIssuer;
 use crate::server;
-use issuer::DemoIssuer;
 
 const DEMO_DATABASE: &str = "hoop_demo";
 const DEMO_ROLE: &str = "hoop_demo_reader";
@@ -62,29 +60,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &approver_hash,
         &keys,
     )?;
-    let gateway_config = config.gateway.clone();
-    let masking = server::masking_policy(&config.masking, &ProcessEnv, "demo")?;
     let statements = server::statement_policy(&config, "demo")?;
-    let broker = server::build(config, &ProcessEnv, "demo").await?;
-    let approvals = Arc::new(server::approvals(&broker, &ProcessEnv, "demo")?);
+    let broker = server::build(&config, &ProcessEnv, "demo").await?;
+    let approvals = Arc::new(server::approvals(&config, &broker, &ProcessEnv, "demo")?);
+    let core = server::session_core(&config, &broker, approvals.clone(), &ProcessEnv, "demo")?;
     let gateway = Arc::new(Gateway::new(
-        broker.clone(),
-        gateway_config,
-        masking,
+        core.clone(),
+        config.gateway.clone(),
         statements,
-        approvals.clone(),
         "127.0.0.1",
     )?);
-    let archive_config = broker
-        .config()
+    let archive_config = config
         .archive
         .clone()
         .context("the demo configuration has an [archive]")?;
     let archiver = crate::archiver::Archiver::new(
-        broker.clone(),
+        server::archiver_parts(&broker),
         &archive_config,
-        gateway.spool().clone(),
-        gateway.spool_gauge().clone(),
+        core.spool().clone(),
+        core.spool_gauge().clone(),
         &ProcessEnv,
     )
     .await?;

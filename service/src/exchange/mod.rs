@@ -24,7 +24,6 @@ use tokio::sync::broadcast;
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::CredentialId;
 use crate::base::{ConnectionName, DbRole, Secret};
-use crate::config::{Config, RoleProvisioning};
 use crate::credentials::{ScramVerifier, Username, generate_password};
 use crate::identity::{
     IdentityError, RunIdentity, Trigger, VerifiedToken, Verifier, peek_unverified_claims,
@@ -34,7 +33,8 @@ use crate::state::credentials::{self as creds, CredentialState, NewCredential};
 use crate::state::tokens::{self, TokenUse};
 use crate::state::{StateError, Store};
 use crate::trust::{DenyReason, TrustDecision, TrustPolicy};
-use crate::upstream::{RunRole, UpstreamError, Upstreams};
+use crate::upstream::RoleProvisioning;
+use crate::upstream::{ConnectionConfig, RunRole, UpstreamError, Upstreams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
@@ -181,13 +181,22 @@ pub struct IssuedCredential {
     pub trust_rule: String,
 }
 
+/// What the exchange hands out: the connections a credential may name, and where its clients
+/// connect (the gateway's public address).
+#[derive(Clone, Debug)]
+pub struct Issuing {
+    pub connections: Vec<ConnectionConfig>,
+    pub public_host: String,
+    pub public_port: u16,
+}
+
 /// Issues, revokes and retires credentials.
 pub struct Broker {
-    config: Arc<Config>,
+    issuing: Issuing,
     verifier: Verifier,
     trust: TrustPolicy,
     store: Store,
-    upstreams: Upstreams,
+    upstreams: Arc<Upstreams>,
     audit: AuditLog,
     metrics: Arc<Metrics>,
     /// Credentials that stopped being live on this replica; other replicas learn it through
@@ -200,16 +209,16 @@ pub const REVOCATIONS_CHANNEL: &str = "hoop_revocations";
 
 impl Broker {
     pub fn new(
-        config: Arc<Config>,
+        issuing: Issuing,
         verifier: Verifier,
         trust: TrustPolicy,
         store: Store,
-        upstreams: Upstreams,
+        upstreams: Arc<Upstreams>,
         audit: AuditLog,
         metrics: Arc<Metrics>,
     ) -> Self {
         Broker {
-            config,
+            issuing,
             verifier,
             trust,
             store,
@@ -218,10 +227,6 @@ impl Broker {
             metrics,
             revocations: broadcast::channel(1024).0,
         }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     pub fn audit(&self) -> &AuditLog {
@@ -242,11 +247,13 @@ impl Broker {
         &self.store
     }
 
-    pub fn upstreams(&self) -> &Upstreams {
+    /// The upstream admin pools, for the server to hand to the session core.
+    pub fn upstreams(&self) -> &Arc<Upstreams> {
         &self.upstreams
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    /// The metrics registry, for the server to hand to the other use cases.
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
@@ -295,8 +302,10 @@ impl Broker {
         phases.mark(&self.metrics, Phase::Verify);
         describe_token(event, &verified);
         let conn = self
-            .config
-            .connection(connection)
+            .issuing
+            .connections
+            .iter()
+            .find(|c| &c.name == connection)
             .ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
         // The token id is consumed whatever the trust rules say: a verified token is usable once.
         let decision = self.trust.evaluate(&verified, connection);
@@ -371,7 +380,7 @@ impl Broker {
         )
         .await?;
         event.message = format!("issued {username} until {}", expires_at.to_rfc3339());
-        let (host, port) = self.config.public_endpoint();
+        let (host, port) = (self.issuing.public_host.clone(), self.issuing.public_port);
         let issued = IssuedCredential {
             id,
             username,

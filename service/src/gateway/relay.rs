@@ -18,24 +18,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hoop_protocol::backend::{BackendMessage, ErrorFields};
 use hoop_protocol::frontend::{self, FrontendMessage, Target};
 use hoop_protocol::{Frame, decode_frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{Notify, watch};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
 
-use super::hold::HoldOutcome;
 use super::masking::{Fault, Masking, ResultMasker};
 use super::policy::{self, Refusal, StatementPolicy};
-use super::registry::Ending;
 use super::results::ClientStep;
-use super::session::fatal;
-use super::stream::ClientStream;
-use crate::approvals::{Approvals, Scope};
-use crate::audit::{AuditEvent, AuditLog};
-use crate::base::SessionId;
+use crate::approvals::Scope;
 use crate::masking::MaskedText;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
@@ -43,10 +36,10 @@ use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
 use crate::policy::rules::{Action, Decision, Subject};
 use crate::recording::{
-    Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, Reason, Recorder,
-    RecordingError, RecordingSummary, SessionEnd, SqlState, Statement,
+    Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, RecordingError,
+    SqlState, Statement,
 };
-use crate::state::credentials::CredentialRecord;
+use crate::session::{Ending, HoldOutcome, Session};
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
 const MAX_UPSTREAM_MESSAGE: usize = 1 << 30;
@@ -55,9 +48,18 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bind parameters longer than this are recorded truncated (a bytea image is not evidence).
 const MAX_RECORDED_PARAM: usize = 4096;
 
-pub struct Sides<'a> {
-    pub client: &'a mut ClientStream,
-    pub upstream: TcpStream,
+/// What the relay reads from and writes to the client: a TCP or TLS stream in production,
+/// an in-memory duplex in tests.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+
+/// The upstream side, likewise.
+pub trait UpstreamIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> UpstreamIo for T {}
+
+pub struct Sides<'a, C, U> {
+    pub client: &'a mut C,
+    pub upstream: U,
     /// Upstream bytes read during login past its ReadyForQuery.
     pub pending: BytesMut,
 }
@@ -92,33 +94,18 @@ impl fmt::Display for Ended {
     }
 }
 
-pub struct Outcome {
-    pub ended: Ended,
-    pub statements: u64,
-    pub errors: u64,
-    pub masked_values: u64,
-    /// Statements the policy denied.
-    pub denied: u64,
-    /// Statements held for approval.
-    pub held: u64,
-    pub recording: Result<RecordingSummary, RecordingError>,
-}
-
-struct Relay<'a> {
-    client: &'a mut ClientStream,
-    upstream: TcpStream,
-    recorder: Recorder,
+struct Relay<'a, 'c, C, U> {
+    client: &'a mut C,
+    upstream: U,
+    /// The session core's handle: recording, counts, audit, holds.
+    session: &'a mut Session<'c>,
     client_in: BytesMut,
     upstream_in: BytesMut,
     out: BytesMut,
     max_message: usize,
-    statements: u64,
-    errors: u64,
     copy_in_bytes: u64,
     masker: ResultMasker<'a>,
     statements_policy: &'a StatementPolicy,
-    denied: u64,
-    held: u64,
     /// Statements replaced by a refusal; names the refusal's statement and portal.
     refused: u64,
     /// Prepared statements approved for one execution, by the client's name.
@@ -126,27 +113,7 @@ struct Relay<'a> {
     /// Gateway statement names to close right after the client's next Sync: refusals, and
     /// private names whose Close an earlier error may have made the upstream skip.
     closing: Vec<String>,
-    audit: DenialAudit<'a>,
-    session: SessionFacts<'a>,
     ending: watch::Receiver<Option<Ending>>,
-    expires_at: DateTime<Utc>,
-}
-
-/// Who the session is: what rules match on and approvals name.
-pub struct SessionFacts<'a> {
-    pub id: SessionId,
-    pub credential: &'a CredentialRecord,
-    pub approvals: &'a Approvals,
-    /// Woken by the client's CancelRequest ([`super::registry::CancelTarget::held`]).
-    pub cancel: Arc<Notify>,
-}
-
-/// Where a denial's audit event goes, and what it says about the session (never the SQL:
-/// statement text can hold card numbers; the recording holds it masked).
-pub struct DenialAudit<'a> {
-    pub log: &'a AuditLog,
-    /// Subject, credential, connection, trust rule and address of the session.
-    pub template: AuditEvent,
 }
 
 /// What the relay enforces on a session: masking of what comes back, the statement policy on
@@ -154,40 +121,33 @@ pub struct DenialAudit<'a> {
 pub struct Controls<'a> {
     pub masking: Masking<'a>,
     pub statements: &'a StatementPolicy,
-    pub audit: DenialAudit<'a>,
-    pub session: SessionFacts<'a>,
 }
 
-pub async fn run<'a>(
-    sides: Sides<'a>,
-    recorder: Recorder,
+/// Relays until the session ends; returns how. The caller closes the session (its recording's
+/// last event names the ending).
+pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
+    sides: Sides<'a, C, U>,
+    session: &'a mut Session<'c>,
     controls: Controls<'a>,
-    ending: watch::Receiver<Option<Ending>>,
-    expires_at: DateTime<Utc>,
     max_message: usize,
-) -> Outcome {
+) -> Ended {
+    let ending = session.registration().ending.clone();
+    let expires_at = session.credential().expires_at;
     let mut relay = Relay {
         client: sides.client,
         upstream: sides.upstream,
-        recorder,
+        session,
         client_in: BytesMut::with_capacity(READ_CHUNK),
         upstream_in: sides.pending,
         out: BytesMut::with_capacity(READ_CHUNK),
         max_message,
-        statements: 0,
-        errors: 0,
         copy_in_bytes: 0,
         masker: ResultMasker::new(controls.masking),
         statements_policy: controls.statements,
-        denied: 0,
-        held: 0,
         refused: 0,
         approved_once: HashMap::new(),
         closing: Vec::new(),
-        audit: controls.audit,
-        session: controls.session,
         ending,
-        expires_at,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -210,11 +170,11 @@ pub async fn run<'a>(
             },
             changed = relay.ending.changed() => {
                 let why = ending_of(changed, &relay.ending);
-                fatal(relay.client, "57P01", why.message()).await;
+                fatal(&mut *relay.client, "57P01", why.message()).await;
                 Err(Ended::By(why))
             }
             () = &mut expiry => {
-                fatal(relay.client, "57P01", Ending::Expired.message()).await;
+                fatal(&mut *relay.client, "57P01", Ending::Expired.message()).await;
                 Err(Ended::By(Ending::Expired))
             }
         };
@@ -223,22 +183,18 @@ pub async fn run<'a>(
         }
     };
     let _ = relay.upstream.shutdown().await;
-    // The reason can quote an error's text (an upstream's, a protocol violation's).
-    let last = Event::SessionEnd(SessionEnd {
-        reason: Reason::Masked(relay.masker.policy().masker.mask_text(&ended.to_string())),
-        statements: Some(relay.statements),
-        errors: Some(relay.errors),
-    });
-    let recording = relay.recorder.finish(last).await;
-    Outcome {
-        ended,
-        statements: relay.statements,
-        errors: relay.errors,
-        masked_values: relay.masker.masked_values(),
-        denied: relay.denied,
-        held: relay.held,
-        recording,
-    }
+    relay.session.counts.masked_values += relay.masker.masked_values();
+    ended
+}
+
+/// Sends a FATAL ErrorResponse; the connection is closed after it.
+pub(super) async fn fatal<W: AsyncWrite + Unpin>(client: &mut W, sqlstate: &str, message: &str) {
+    let mut out = BytesMut::new();
+    hoop_protocol::backend::encode_error_response(
+        &ErrorFields::new("FATAL", sqlstate, message),
+        &mut out,
+    );
+    let _ = client.write_all(&out).await;
 }
 
 /// Why the registry ended the session.
@@ -252,7 +208,7 @@ fn ending_of(
     }
 }
 
-impl Relay<'_> {
+impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     /// Frames the client's bytes, records what they ask for, then forwards them. `Err` ends
     /// the session.
     async fn forward_client(&mut self) -> Result<(), Ended> {
@@ -301,7 +257,7 @@ impl Relay<'_> {
                         self.approve_once(message, *id);
                     }
                     events.push(outcome.event(&self.masker.policy().masker));
-                    outcome.refusal()
+                    super::hold::refusal(&outcome)
                 }
                 _ => None,
             };
@@ -345,12 +301,13 @@ impl Relay<'_> {
     async fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), Ended> {
         let last = events.pop();
         for event in events.drain(..) {
-            self.recorder
+            self.session
+                .recorder
                 .append(event)
                 .map_err(Ended::RecordingFailed)?;
         }
         if let Some(event) = last
-            && let Err(e) = self.recorder.append_durable(event).await
+            && let Err(e) = self.session.recorder.append_durable(event).await
         {
             fatal(
                 self.client,
@@ -377,7 +334,7 @@ impl Relay<'_> {
         message: &FrontendMessage,
     ) -> Option<(Decision, Option<Arc<Classification>>)> {
         let connection = &self.masker.connection().as_str();
-        let subject = Subject::new(connection, &self.session.credential.identity);
+        let subject = Subject::new(connection, &self.session.credential().identity);
         let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
                 let (decision, classification) = self.statements_policy.decide(&subject, sql).await;
@@ -402,32 +359,7 @@ impl Relay<'_> {
             }
             _ => return None,
         };
-        for dry in &decision.dry_run {
-            // A rule in dry-run mode: audited as what it would have done, nothing refused.
-            let mut event = self.audit.template.clone();
-            event.outcome = crate::audit::Outcome::Success;
-            event.code = format!("dry_run:{}", dry.rule);
-            event.message = format!(
-                "the rule would {} this statement",
-                match dry.action {
-                    crate::policy::rules::Action::Approve => "hold",
-                    _ => "deny",
-                }
-            );
-            if let Err(e) = self.audit.log.record(&event).await {
-                tracing::error!(target: "hoop::alert", error = %e, rule = %dry.rule, "cannot write the audit event of a dry-run rule");
-            }
-        }
-        if policy::denies(&decision) {
-            self.denied += 1;
-            let mut event = self.audit.template.clone();
-            event.code = decision.rule.clone().unwrap_or_else(|| "policy".into());
-            event.message = decision.reason.clone();
-            // The statement was refused either way; a lost audit row is an operator alert.
-            if let Err(e) = self.audit.log.record(&event).await {
-                tracing::error!(target: "hoop::alert", error = %e, rule = %event.code, "cannot write the audit event of a denied statement");
-            }
-        }
+        self.session.decided(&decision).await;
         Some((decision, classification))
     }
 
@@ -492,7 +424,7 @@ impl Relay<'_> {
             .unwrap_or_default();
         match message {
             FrontendMessage::Query { sql } => {
-                self.statements += 1;
+                self.session.counts.statements += 1;
                 Some(Event::Statement(Statement {
                     protocol: Protocol::Simple,
                     sql: masker.mask_text(sql),
@@ -523,14 +455,14 @@ impl Relay<'_> {
                 }))
             }
             FrontendMessage::Execute { portal, max_rows } => {
-                self.statements += 1;
+                self.session.counts.statements += 1;
                 Some(Event::Execute(Execute {
                     portal: masker.mask_text(portal),
                     max_rows: *max_rows,
                 }))
             }
             FrontendMessage::FunctionCall { function_oid } => {
-                self.statements += 1;
+                self.session.counts.statements += 1;
                 Some(Event::FunctionCall(FunctionCall {
                     function_oid: *function_oid,
                     decision: action,
@@ -573,7 +505,7 @@ impl Relay<'_> {
             };
             let relayed = self
                 .masker
-                .relay(frame, &mut self.out, &mut self.recorder)
+                .relay(frame, &mut self.out, &mut self.session.recorder)
                 .await;
             match relayed {
                 Ok(()) => {}
@@ -581,7 +513,8 @@ impl Relay<'_> {
                 Err(Fault::Recording(e)) => return Err(Ended::RecordingFailed(e)),
             }
             if let Some(event) = event {
-                self.recorder
+                self.session
+                    .recorder
                     .append(event)
                     .map_err(Ended::RecordingFailed)?;
             }
@@ -605,7 +538,7 @@ impl Relay<'_> {
                 tag: masker.mask_text(&tag),
             }),
             BackendMessage::ErrorResponse(fields) => {
-                self.errors += 1;
+                self.session.counts.errors += 1;
                 Some(Event::Error(diagnostic(masker, &fields)))
             }
             BackendMessage::NoticeResponse(fields) => {
@@ -628,7 +561,7 @@ impl Relay<'_> {
 
     async fn upstream_violation(&mut self, reason: String) -> Ended {
         fatal(
-            self.client,
+            &mut *self.client,
             "08P01",
             "the upstream database broke the protocol",
         )
@@ -638,7 +571,7 @@ impl Relay<'_> {
 
     async fn violation(&mut self, reason: String) -> Ended {
         fatal(
-            self.client,
+            &mut *self.client,
             "08P01",
             &format!("protocol violation: {reason}"),
         )

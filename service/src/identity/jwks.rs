@@ -17,7 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::IdentityError;
-use crate::config::IssuerConfig;
+use crate::identity::IssuerConfig;
 
 /// Bound on one discovery or JWKS request, connect to last byte.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -356,8 +356,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::config::{IssuerKind, SigningAlgorithm};
-    use crate::demo::issuer::DemoIssuer;
+    use crate::identity::issuer::DemoIssuer;
+    use crate::identity::{IssuerKind, SigningAlgorithm};
 
     async fn demo_issuer() -> DemoIssuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

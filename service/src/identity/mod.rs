@@ -9,7 +9,9 @@
 //! algorithms are refused before any key is looked at.
 
 mod claims;
+mod config;
 mod events;
+pub mod issuer;
 mod jwks;
 mod verify;
 
@@ -18,8 +20,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use crate::config::IssuerKind as Provider;
 pub use claims::RunIdentity;
+pub use config::{IssuerConfig, IssuerKind, IssuerKind as Provider, SigningAlgorithm};
 pub use events::{Trigger, event_claim, trigger_of};
 pub use verify::{Verifier, peek_unverified_claims};
 

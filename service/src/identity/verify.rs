@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::claims::{Claims, parse_run_identity, truncated};
 use super::jwks::JwksCache;
 use super::{IdentityError, MAX_TOKEN_BYTES, TokenId, VerifiedToken};
-use crate::config::{IssuerConfig, IssuerKind, SigningAlgorithm};
+use crate::identity::{IssuerConfig, IssuerKind, SigningAlgorithm};
 
 /// Claims worth recording about a refused token; everything else is dropped.
 const AUDIT_CLAIMS: [&str; 15] = [

@@ -7,8 +7,8 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::*;
-use crate::demo::issuer::DemoIssuer;
 use crate::identity::RunId;
+use crate::identity::issuer::DemoIssuer;
 
 const AUDIENCE: &str = "hoop";
 

@@ -13,6 +13,7 @@
 //! Architecture Invariant: no function in this module widens what is shown of a PAN beyond
 //! PCI DSS 3.4.1 (the BIN and the last four digits), whatever the input.
 
+mod config;
 mod masked;
 pub mod pan;
 pub mod row;
@@ -23,6 +24,7 @@ use std::borrow::Cow;
 
 use regex::bytes::Regex;
 
+pub use config::{DetectorConfig, MaskingConfig, PanStyle};
 pub use masked::MaskedText;
 pub use pan::MaskStyle;
 pub use rules::{ColumnRuleId, ColumnRules};

@@ -357,7 +357,7 @@ pub fn approval_shape(sql: &str, fingerprint: &str) -> String {
         .and_then(|n| parser::parse(&n, ParserOptions::DEFAULT).ok())
         .and_then(|tree| parser::deparse(&tree.protobuf).ok())
         .unwrap_or_else(|| sql.to_owned());
-    let digest = crate::archive::Sha256::of(canonical.as_bytes()).to_hex();
+    let digest = crate::base::Sha256::of(canonical.as_bytes()).to_hex();
     format!("{fingerprint}-{}", &digest[..16])
 }
 

@@ -46,6 +46,25 @@ impl Action {
     }
 }
 
+/// What an approval of a held statement covers (`approve` rules hold; an approver grants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The held statement only.
+    Once,
+    /// Every statement of the same fingerprint for the rest of the run.
+    Run,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Once => "once",
+            Scope::Run => "run",
+        }
+    }
+}
+
 /// Whether the deployment can grant approvals (it has approvers). Without them an `approve`
 /// rule of the default pack denies instead, and a configured one is a configuration error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

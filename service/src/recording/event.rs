@@ -15,7 +15,7 @@ use crate::base::hash::write_hex;
 use crate::base::{ApprovalId, CredentialId, SessionId, Sha256};
 use crate::masking::MaskedText;
 use crate::policy::rules::Action;
-use crate::state::approvals::Scope;
+use crate::policy::rules::Scope;
 
 /// Prefix of the genesis preimage: line 0's `prev` is SHA-256 of `hoop-recording-v1:<session_id>`.
 pub const GENESIS_PREFIX: &str = "hoop-recording-v1:";

@@ -42,7 +42,7 @@ pub use event::{
     GENESIS_PREFIX, MaskedColumn, Parse, Protocol, RESERVED_KEYS, Reason, SessionEnd, SessionStart,
     SqlState, StartupParams, Statement, chain_genesis,
 };
-pub use spool::{Recorder, RecordingSummary, Spool};
+pub use spool::{Recorder, RecordingSummary, Spool, SpoolGauge};
 
 /// Errors of the recording layer. Every one of them means "do not forward the statement".
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::RecordingError;
 use super::chain::RecoveredRecording;
@@ -19,8 +19,6 @@ use super::journal::{self, Journal, Record};
 use super::replay;
 use super::writer::{self, AckReceiver, FileId, Op, Request, Shared};
 use crate::base::{SessionId, Sha256};
-
-/// Longest accepted session id; it becomes a file name.
 
 /// The spool directory and its writer thread. Opened once per process and shared (`Arc`).
 ///
@@ -275,6 +273,48 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
         });
     let removed = fs::remove_file(&path);
     result.and(removed)
+}
+
+/// The spool's size, as the archiver last measured it, and its limit
+/// (`archive.max_spool_bytes`): the session core reads it before it opens a recording.
+#[derive(Debug, Default)]
+pub struct SpoolGauge {
+    bytes: AtomicU64,
+    limit: Option<u64>,
+    /// Wakes the archiver (a session ended).
+    wake: Notify,
+}
+
+impl SpoolGauge {
+    pub fn new(limit: Option<u64>) -> Self {
+        SpoolGauge {
+            bytes: AtomicU64::new(0),
+            limit,
+            wake: Notify::new(),
+        }
+    }
+
+    /// `Some((bytes, limit))` when the spool holds more than its limit: new sessions wait
+    /// until the store has taken some.
+    pub fn over_limit(&self) -> Option<(u64, u64)> {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.limit.filter(|l| bytes > *l).map(|l| (bytes, l))
+    }
+
+    /// A recording was finished: archive it now rather than at the next scan.
+    pub fn recording_finished(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when a recording was finished since the last call.
+    pub async fn finished(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The spool's size as just measured.
+    pub fn measured(&self, bytes: u64) {
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
 }
 
 /// What a finished recording is: the archiver signs `head` and `events` into the manifest.

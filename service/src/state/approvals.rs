@@ -13,6 +13,7 @@ use super::StateError;
 use crate::base::CredentialId;
 use crate::base::{ApprovalId, SessionId};
 use crate::identity::RunIdentity;
+pub use crate::policy::rules::Scope;
 
 /// The notification channel of approval changes; the payload is the approval id.
 pub const CHANNEL: &str = "hoop_approvals";
@@ -49,25 +50,6 @@ impl ApprovalState {
             "withdrawn" => ApprovalState::Withdrawn,
             _ => return None,
         })
-    }
-}
-
-/// What an approval covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// The held statement only.
-    Once,
-    /// Every statement of the same fingerprint for the rest of the run.
-    Run,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Once => "once",
-            Scope::Run => "run",
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
 
-use crate::config::ClaimMatcherConfig;
+use crate::trust::ClaimMatcherConfig;
 
 /// A compiled claim condition.
 #[derive(Debug, Clone)]

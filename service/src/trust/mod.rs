@@ -7,14 +7,15 @@
 //! Architecture Invariant: a claim the token does not carry never matches, whatever the matcher
 //! (an empty glob or `.*` regex does not make a missing claim match).
 
+mod config;
 mod matcher;
 
 use std::time::Duration;
 
 use crate::base::{ConnectionName, DbRole};
-use crate::config::{Config, ConfigError};
 use crate::identity::{Provider, Trigger, VerifiedToken, event_claim};
 
+pub use config::{ClaimMatcherConfig, TrustRuleConfig};
 pub use matcher::ClaimMatcher;
 
 /// One compiled `[[trust]]` rule.
@@ -91,6 +92,14 @@ pub enum DenyReason {
     },
 }
 
+/// A trust rule that does not compile, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct TrustConfigError {
+    pub key: String,
+    pub message: String,
+}
+
 #[derive(Debug)]
 pub struct TrustPolicy {
     rules: Vec<TrustRule>,
@@ -98,14 +107,20 @@ pub struct TrustPolicy {
 }
 
 impl TrustPolicy {
-    /// Compiles every rule's matchers; errors name the rule and claim.
-    pub fn from_config(config: &Config, origin: &str) -> Result<TrustPolicy, ConfigError> {
-        let mut rules = Vec::with_capacity(config.trust.len());
-        for (i, t) in config.trust.iter().enumerate() {
+    /// Compiles every rule's matchers; errors name the rule and claim. `default_role` is a
+    /// connection's `default_role`; `max_ttl` caps every grant's lifetime.
+    pub fn compile(
+        trust: &[TrustRuleConfig],
+        default_role: impl Fn(&ConnectionName) -> Option<DbRole>,
+        max_ttl: Duration,
+    ) -> Result<TrustPolicy, TrustConfigError> {
+        let mut rules = Vec::with_capacity(trust.len());
+        for (i, t) in trust.iter().enumerate() {
             let mut claims = Vec::with_capacity(t.claims.len());
             for (claim, m) in &t.claims {
-                let matcher = ClaimMatcher::compile(m).map_err(|e| {
-                    ConfigError::new(origin, format!("trust[{i}].claims.{claim}: {e}"))
+                let matcher = ClaimMatcher::compile(m).map_err(|e| TrustConfigError {
+                    key: format!("trust[{i}].claims.{claim}"),
+                    message: e.to_string(),
                 })?;
                 claims.push((claim.clone(), matcher));
             }
@@ -115,9 +130,10 @@ impl TrustPolicy {
                 .map(|c| {
                     t.role
                         .clone()
-                        .or_else(|| config.connection(c)?.default_role.clone())
-                        .ok_or_else(|| {
-                            ConfigError::new(origin, format!("trust[{i}].role: no role for {c}"))
+                        .or_else(|| default_role(c))
+                        .ok_or_else(|| TrustConfigError {
+                            key: format!("trust[{i}].role"),
+                            message: format!("no role for {c}"),
                         })
                 })
                 .collect::<Result<_, _>>()?;
@@ -132,10 +148,7 @@ impl TrustPolicy {
                 allow_pull_requests: t.allow_pull_requests,
             });
         }
-        Ok(TrustPolicy {
-            rules,
-            max_ttl: config.server.max_ttl,
-        })
+        Ok(TrustPolicy { rules, max_ttl })
     }
 
     pub fn rules(&self) -> &[TrustRule] {
@@ -191,35 +204,23 @@ mod tests {
     use crate::identity::{Provider, RunId, RunIdentity, TokenId};
     use serde_json::json;
 
-    fn config(rules: &str) -> Config {
-        let text = format!(
-            r#"
-            [server]
-            state_database_url = "postgres://localhost/hoop"
-            secret_key = "0123456789abcdef0123456789abcdef"
-            max_ttl = "30m"
-            [[issuers]]
-            name = "github"
-            kind = "github"
-            audience = "hoop"
-            [[issuers]]
-            name = "gitlab"
-            kind = "gitlab"
-            audience = "hoop"
-            [[connections]]
-            name = "payments"
-            kind = "postgres"
-            admin_url = "postgres://localhost/payments"
-            database = "payments"
-            default_role = "ci_reader"
-            [[connections]]
-            name = "ledger"
-            kind = "postgres"
-            admin_url = "postgres://localhost/ledger"
-            database = "ledger"
-            {rules}"#
-        );
-        Config::from_toml(&text, "test.toml").unwrap()
+    /// The rules in `rules` (TOML `[[trust]]` tables) over two connections, `payments`
+    /// (default role `ci_reader`) and `ledger` (none), capped at 30 minutes.
+    fn compiled(rules: &str) -> Result<TrustPolicy, TrustConfigError> {
+        #[derive(serde::Deserialize)]
+        struct Section {
+            #[serde(default)]
+            trust: Vec<TrustRuleConfig>,
+        }
+        let section: Section = toml::from_str(rules).unwrap();
+        let default_role = |c: &ConnectionName| {
+            (c.as_str() == "payments").then(|| DbRole::new("ci_reader").unwrap())
+        };
+        TrustPolicy::compile(&section.trust, default_role, Duration::from_secs(30 * 60))
+    }
+
+    fn policy(rules: &str) -> TrustPolicy {
+        compiled(rules).unwrap()
     }
 
     fn token(issuer: &str, claims: serde_json::Value, pull_request: bool) -> VerifiedToken {
@@ -289,7 +290,7 @@ mod tests {
 
     #[test]
     fn first_matching_rule_grants_with_capped_ttl() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let t = token(
             "github",
             json!({"repository_id": "42", "ref": "refs/heads/release/1.2"}),
@@ -306,7 +307,7 @@ mod tests {
 
     #[test]
     fn rule_role_overrides_the_connection_default() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let t = token(
             "github",
             json!({"repository_id": "42", "ref": "refs/heads/main", "environment": "prod"}),
@@ -324,7 +325,7 @@ mod tests {
 
     #[test]
     fn every_claim_must_match_and_a_missing_claim_never_matches() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let conn = ConnectionName::new("payments").unwrap();
         let cases = [
             json!({"repository_id": "43", "ref": "refs/heads/main", "environment": "prod"}),
@@ -346,7 +347,7 @@ mod tests {
 
     #[test]
     fn another_issuers_rules_never_apply() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let t = token(
             "gitlab",
             json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
@@ -362,7 +363,7 @@ mod tests {
 
     #[test]
     fn pull_requests_only_match_rules_that_allow_them() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let t = token(
             "github",
             json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
@@ -383,7 +384,7 @@ mod tests {
             "ttl = \"2h\"\nallow_pull_requests = true",
             1,
         );
-        let p = TrustPolicy::from_config(&config(&allowing), "t").unwrap();
+        let p = policy(&allowing);
         assert!(matches!(
             p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Granted(_)
@@ -392,7 +393,7 @@ mod tests {
 
     #[test]
     fn a_matching_rule_without_the_connection_is_reported() {
-        let p = TrustPolicy::from_config(&config(RULES), "t").unwrap();
+        let p = policy(RULES);
         let t = token(
             "github",
             json!({"repository_id": "42", "ref": "refs/heads/release/1"}),
@@ -432,12 +433,12 @@ mod tests {
     /// without `allow_pull_requests`, and admitted with it.
     #[test]
     fn every_pull_request_driven_github_event_is_refused() {
-        let p = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        let p = policy(OPEN_RULE);
         let allowing = OPEN_RULE.replace(
             "connections = [\"payments\"]",
             "connections = [\"payments\"]\nallow_pull_requests = true",
         );
-        let lenient = TrustPolicy::from_config(&config(&allowing), "t").unwrap();
+        let lenient = policy(&allowing);
         for event in [
             "pull_request",
             "pull_request_target",
@@ -494,7 +495,7 @@ mod tests {
 
     #[test]
     fn every_pull_request_driven_gitlab_source_is_refused() {
-        let p = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        let p = policy(OPEN_RULE);
         for source in [
             "merge_request_event",
             "external_pull_request_event",
@@ -549,7 +550,7 @@ mod tests {
             claims = { repository_id = "42", pipeline_source = "parent_pipeline", ref_protected = "true" }
             connections = ["payments"]
         "#;
-        let p = TrustPolicy::from_config(&config(rules), "t").unwrap();
+        let p = policy(rules);
         let github = |event: Option<&str>| {
             event_token(
                 "github",
@@ -591,7 +592,7 @@ mod tests {
             }
         );
         // No event claim at all: nothing can name it.
-        let open = TrustPolicy::from_config(&config(OPEN_RULE), "t").unwrap();
+        let open = policy(OPEN_RULE);
         let d = open.evaluate(&github(None), &ConnectionName::new("payments").unwrap());
         assert_eq!(
             d,
@@ -618,9 +619,7 @@ mod tests {
     #[test]
     fn bad_patterns_are_refused_at_load_naming_the_claim() {
         let bad = RULES.replace("prod|staging", "prod(");
-        let e = TrustPolicy::from_config(&config(&bad), "hoop.toml")
-            .unwrap_err()
-            .to_string();
+        let e = compiled(&bad).unwrap_err().to_string();
         assert!(e.contains("trust[1].claims.environment"), "{e}");
     }
 }

@@ -10,6 +10,7 @@
 //! only its SCRAM verifier, so not even a statement log on the upstream holds it.
 
 pub mod catalog;
+mod config;
 mod sql;
 
 use std::collections::HashMap;
@@ -24,8 +25,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
 use crate::base::{ConnectionName, DbRole, Secret, SecretEnv};
-use crate::config::ConnectionConfig;
 use crate::credentials::{ScramVerifier, Username};
+pub use config::{ConnectionConfig, ConnectionKind, RoleProvisioning, SslMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

@@ -11,6 +11,7 @@
 //! gone; auth errors, rate limits, failures and unknown answers keep the credential (it still
 //! expires at its TTL).
 
+mod config;
 pub mod decision;
 mod github;
 mod gitlab;
@@ -24,11 +25,11 @@ use chrono::{DateTime, Utc};
 use crate::base::CredentialId;
 use crate::base::SecretEnv;
 use crate::base::Shutdown;
-use crate::config::{ConfigError, WatcherConfig};
 use crate::exchange::Broker;
 use crate::identity::Provider;
 use crate::state::StateError;
 use crate::state::credentials::{self as creds, LiveRun};
+pub use config::WatcherConfig;
 use decision::{Backoff, Decision, Gate, Observation, Verdict, WatchedRun, decide};
 
 /// The advisory lock held (per transaction) by the replica running a pass, so replicas sharing
@@ -37,8 +38,10 @@ pub const PASS_LOCK_KEY: i64 = 0x686f_6f70_7761_7463; // "hoopwatc"
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatcherError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    #[error("watcher.{key}: {reason}")]
+    Secret { key: &'static str, reason: String },
+    #[error("watcher.gitlab_url: set it (there is no gitlab issuer to take it from)")]
+    NoGitlabUrl,
     #[error("cannot build the {provider} API client: {message}")]
     Client {
         provider: &'static str,
@@ -79,6 +82,25 @@ struct ProviderState {
     backoff: Backoff,
 }
 
+/// What the watcher needs to know of the configured issuers: how many of each provider (one
+/// API is asked about all of a provider's runs), and the GitLab instance to ask.
+#[derive(Clone, Debug, Default)]
+pub struct WatchedIssuers {
+    pub github: usize,
+    pub gitlab: usize,
+    /// `watcher.gitlab_url`, or the URL of the one gitlab issuer.
+    pub gitlab_url: Option<String>,
+}
+
+impl WatchedIssuers {
+    fn count(&self, provider: Provider) -> usize {
+        match provider {
+            Provider::Github => self.github,
+            Provider::Gitlab => self.gitlab,
+        }
+    }
+}
+
 /// Polls CI APIs and revokes the credentials of finished runs. Build with [`Watcher::new`],
 /// then [`Watcher::run`] it, or call [`Watcher::pass`] (tests).
 pub struct Watcher {
@@ -95,13 +117,13 @@ impl Watcher {
     pub fn new(
         broker: Arc<Broker>,
         config: &WatcherConfig,
+        issuers: &WatchedIssuers,
         env: &dyn SecretEnv,
-        origin: &str,
     ) -> Result<Watcher, WatcherError> {
-        let secret = |key: &str, source: &crate::base::SecretSource| {
+        let secret = |key: &'static str, source: &crate::base::SecretSource| {
             source
                 .resolve(env)
-                .map_err(|e| ConfigError::new(origin, format!("watcher.{key}: {e}")))
+                .map_err(|reason| WatcherError::Secret { key, reason })
         };
         let github = match &config.github_token {
             Some(source) => {
@@ -113,9 +135,10 @@ impl Watcher {
         let gitlab = match &config.gitlab_token {
             Some(source) => {
                 let token = secret("gitlab_token", source)?;
-                let instance = broker.config().watcher_gitlab_url().ok_or_else(|| {
-                    ConfigError::new(origin, "watcher.gitlab_url: set it (no gitlab issuer)")
-                })?;
+                let instance = issuers
+                    .gitlab_url
+                    .clone()
+                    .ok_or(WatcherError::NoGitlabUrl)?;
                 Some(gitlab::GitlabClient::new(&instance, &token)?)
             }
             None => None,
@@ -124,12 +147,7 @@ impl Watcher {
             (Provider::Github, github.is_some()),
             (Provider::Gitlab, gitlab.is_some()),
         ] {
-            let issuers = broker
-                .config()
-                .issuers
-                .iter()
-                .filter(|i| i.kind == kind)
-                .count();
+            let issuers = issuers.count(kind);
             if watched && issuers > 1 {
                 tracing::warn!(
                     provider = kind.as_str(),

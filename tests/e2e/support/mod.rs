@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hoop::credentials::{ScramVerifier, Username};
-use hoop::demo::issuer::DemoIssuer;
+use hoop::identity::issuer::DemoIssuer;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -1150,7 +1150,7 @@ impl InProcessHoop {
         ]);
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = hoop::config::Config::from_toml(&text, "hoop.toml").unwrap();
-        let broker = hoop::server::build(config.clone(), &vars, "hoop.toml")
+        let broker = hoop::server::build(&config, &vars, "hoop.toml")
             .await
             .unwrap();
         InProcessHoop {

@@ -5,10 +5,9 @@ use hoop_protocol::Frame;
 use hoop_protocol::backend::BackendMessage;
 
 use super::super::encoding::reported_encoding_refusal;
-use super::super::session::fatal;
-use super::{Ended, Relay};
+use super::{ClientIo, Ended, Relay, UpstreamIo, fatal};
 
-impl Relay<'_> {
+impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     /// Why an upstream ParameterStatus ends the session, if it does.
     pub(super) fn encoding_changed(frame: &Frame) -> Option<String> {
         if frame.tag != b'S' {
@@ -27,13 +26,10 @@ impl Relay<'_> {
     /// recording's last line names it.
     pub(super) async fn end_for_encoding(&mut self, why: String) -> Ended {
         self.out.clear();
-        let mut event = self.audit.template.clone();
-        event.code = "client_encoding_changed".into();
-        event.message = why.clone();
-        if let Err(e) = self.audit.log.record(&event).await {
-            tracing::error!(target: "hoop::alert", error = %e, "cannot write the audit event of a session ended for its client_encoding");
-        }
-        fatal(self.client, "22023", &why).await;
+        self.session
+            .audit_denied("client_encoding_changed", &why)
+            .await;
+        fatal(&mut *self.client, "22023", &why).await;
         Ended::EncodingChanged(why)
     }
 }

@@ -4,19 +4,16 @@
 //! client is told and how each ending reads are [`super::super::hold`]'s (pure).
 
 use bytes::BytesMut;
-use chrono::{DateTime, Utc};
 use hoop_protocol::frontend::{self, FrontendMessage, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::super::hold::{HoldNotice, HoldOutcome};
+use super::super::hold::notice_fields;
 use super::super::policy::{self, Refusal};
-use super::super::registry::Ending;
-use super::super::session::fatal;
-use super::{Ended, READ_CHUNK, Relay, ending_of};
-use crate::approvals::{ApprovalId, ApprovalRecord, ApprovalState, HoldRequest, Resolution, Scope};
+use super::{ClientIo, Ended, READ_CHUNK, Relay, UpstreamIo, ending_of, fatal};
+use crate::base::ApprovalId;
 use crate::policy::classify::Classification;
 use crate::policy::rules::Decision;
-use crate::recording::Event;
+use crate::session::{Ending, HoldOutcome, HoldStart, HoldStep};
 
 /// A prepared statement approved for one execution.
 ///
@@ -38,7 +35,7 @@ pub(super) struct ApprovedOnce {
     bound: bool,
 }
 
-impl Relay<'_> {
+impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     /// Notes a Parse approved for one execution; [`Self::forward_approved_once`] forwards it.
     pub(super) fn approve_once(&mut self, message: &FrontendMessage, id: ApprovalId) {
         if let FrontendMessage::Parse {
@@ -170,104 +167,38 @@ impl Relay<'_> {
     }
 
     /// Holds one statement until its approval is decided, the hold times out or the client
-    /// cancels. Meanwhile the session goes on relaying what the upstream sends, reminds the
-    /// client what it waits for, and ends as usual on revocation, expiry or shutdown
-    /// (withdrawing the request). `Err` ends the session.
+    /// cancels (the session core asks for the approval and records it). Meanwhile the session
+    /// goes on relaying what the upstream sends, reminds the client what it waits for, and ends
+    /// as usual on revocation, expiry or shutdown (withdrawing the request). `Err` ends the
+    /// session.
     pub(super) async fn hold(
         &mut self,
         decision: &Decision,
         classification: Option<&Classification>,
         sql: &str,
     ) -> Result<HoldOutcome, Ended> {
-        self.held += 1;
-        let rule = decision.rule.clone().unwrap_or_default();
-        let unavailable = |why: String| HoldOutcome::Unavailable {
-            rule: rule.clone(),
-            why,
-        };
-        let Some(classification) = classification else {
-            return Ok(unavailable(
-                "the statement could not be fingerprinted".into(),
-            ));
-        };
-        let approvals = self.session.approvals;
-        let credential = self.session.credential;
-        let shape = crate::policy::classify::approval_shape(sql, &classification.fingerprint);
-        let fingerprint = &shape;
+        let fingerprint =
+            classification.map(|c| crate::policy::classify::approval_shape(sql, &c.fingerprint));
         // A text that reads differently under the two string syntaxes or in another client
         // encoding has more than one fingerprint, and only one would be compared: it is never
         // covered, always held.
-        let covering = if !self.statements_policy.reads_one_way(sql).await {
-            Ok(None)
-        } else {
-            approvals
-                .covering(
-                    &credential.issuer,
-                    &credential.identity,
-                    credential.connection.as_str(),
-                    &rule,
-                    fingerprint,
-                )
-                .await
-        };
-        match covering {
-            Ok(Some(r)) => {
-                return Ok(HoldOutcome::Covered {
-                    id: r.id,
-                    by: r.decided_by.unwrap_or_default(),
-                });
-            }
-            Ok(None) => {}
-            Err(e) => return Ok(unavailable(e.to_string())),
-        }
-        let masked = self.masker.policy().masker.mask_str(sql).into_owned();
-        let requested = approvals
-            .request(&HoldRequest {
-                credential_id: credential.id,
-                session_id: self.session.id,
-                connection: credential.connection.as_str(),
-                rule: &rule,
-                reason: &decision.reason,
-                statement: &masked,
-                fingerprint,
-                issuer: &credential.issuer,
-                run: &credential.identity,
-                audit: &self.audit.template,
-            })
-            .await;
-        let (record, waiter) = match requested {
-            Ok(requested) => requested,
-            Err(e) => return Ok(unavailable(e.to_string())),
-        };
-        let id = record.id;
-        self.recorder
-            .append(Event::ApprovalRequested {
-                approval_id: id,
-                rule: self.masker.policy().masker.mask_text(&rule),
-            })
+        let one_way = self.statements_policy.reads_one_way(sql).await;
+        let started = self
+            .session
+            .hold(decision, fingerprint.as_deref(), one_way, sql)
+            .await
             .map_err(Ended::RecordingFailed)?;
-        let context = self.audit.template.clone();
-        let withdraw = |why: &'static str| {
-            let context = context.clone();
-            async move {
-                let resolution = Resolution::Withdrawn { why };
-                if let Err(e) = approvals.close(id, &resolution, &context).await {
-                    tracing::warn!(approval_id = %id, error = %e, "cannot mark an approval withdrawn; it expires unused");
-                }
-            }
+        let mut hold = match started {
+            HoldStart::Ended(outcome) => return Ok(outcome),
+            HoldStart::Waiting(hold) => hold,
         };
-        let now = tokio::time::Instant::now();
-        let until = |at: DateTime<Utc>| now + (at - Utc::now()).to_std().unwrap_or_default();
-        let deadline = until(record.expires_at);
-        let session_end = until(self.expires_at);
-        let (url, command) = (approvals.url_of(id), approvals.command_for(id));
-        let cancel = self.session.cancel.clone();
+        let session_end = crate::session::instant_of(self.session.credential().expires_at);
+        let cancel = self.session.registration().cancel.clone();
         // One registration for the whole hold: a cancel that arrives while a branch runs is
         // not lost between two polls.
         let cancelled = cancel.notified();
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
-        let mut reminder = tokio::time::interval(approvals.notice_interval());
         loop {
             self.upstream_in.reserve(READ_CHUNK);
             // What the client pipelines behind the held statement waits here, within bounds.
@@ -276,48 +207,21 @@ impl Relay<'_> {
                 self.client_in.reserve(READ_CHUNK);
             }
             tokio::select! {
-                _ = reminder.tick() => {
-                    let notice = HoldNotice {
-                        id,
-                        rule: &rule,
-                        reason: &decision.reason,
-                        url: &url,
-                        command: &command,
-                        remaining: deadline.saturating_duration_since(tokio::time::Instant::now()),
-                    };
-                    let mut buf = BytesMut::new();
-                    hoop_protocol::backend::encode_notice_response(&notice.fields(), &mut buf);
-                    if self.client.write_all(&buf).await.is_err() {
-                        withdraw("the client disconnected").await;
-                        return Err(Ended::ClientGone);
+                step = hold.next() => match step {
+                    HoldStep::Remind(notice) => {
+                        let mut buf = BytesMut::new();
+                        hoop_protocol::backend::encode_notice_response(&notice_fields(&notice), &mut buf);
+                        if self.client.write_all(&buf).await.is_err() {
+                            hold.withdraw("the client disconnected").await;
+                            return Err(Ended::ClientGone);
+                        }
                     }
-                }
-                () = waiter.changed() => {
-                    if let Ok(r) = approvals.get(id).await
-                        && let Some(outcome) = ended_hold(&r, approvals.timeout())
-                    {
-                        return Ok(outcome);
-                    }
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    let closed = approvals.close(id, &Resolution::Expired, &context).await;
-                    let raced = match closed {
-                        Ok(None) => approvals.get(id).await.ok(),
-                        _ => None,
-                    };
-                    // A decision that beat the timeout stands; anything else is a timeout
-                    // (a decision is refused past the deadline, so none can land later).
-                    return Ok(raced
-                        .and_then(|r| ended_hold(&r, approvals.timeout()))
-                        .unwrap_or(HoldOutcome::Expired { id, after: approvals.timeout() }));
-                }
-                () = &mut cancelled => {
-                    withdraw("the client cancelled the statement").await;
-                    return Ok(HoldOutcome::Cancelled { id });
-                }
+                    HoldStep::Ended(outcome) => return Ok(outcome),
+                },
+                () = &mut cancelled => return Ok(hold.cancel().await),
                 r = self.client.read_buf(&mut self.client_in), if room => match r {
                     Ok(0) | Err(_) => {
-                        withdraw("the client disconnected").await;
+                        hold.withdraw("the client disconnected").await;
                         return Err(Ended::ClientGone);
                     }
                     Ok(_) => {}
@@ -329,43 +233,22 @@ impl Relay<'_> {
                         Err(e) => Err(Ended::Io(e)),
                     };
                     if let Err(ended) = relayed {
-                        withdraw("the upstream session ended").await;
+                        hold.withdraw("the upstream session ended").await;
                         return Err(ended);
                     }
                 }
                 changed = self.ending.changed() => {
-                    withdraw("the session was ended").await;
+                    hold.withdraw("the session was ended").await;
                     let why = ending_of(changed, &self.ending);
-                    fatal(self.client, "57P01", why.message()).await;
+                    fatal(&mut *self.client, "57P01", why.message()).await;
                     return Err(Ended::By(why));
                 }
                 () = tokio::time::sleep_until(session_end) => {
-                    withdraw("the credential expired").await;
-                    fatal(self.client, "57P01", Ending::Expired.message()).await;
+                    hold.withdraw("the credential expired").await;
+                    fatal(&mut *self.client, "57P01", Ending::Expired.message()).await;
                     return Err(Ended::By(Ending::Expired));
                 }
             }
         }
     }
-}
-
-/// How a decided approval ends its hold; `None` while it is pending.
-fn ended_hold(record: &ApprovalRecord, timeout: std::time::Duration) -> Option<HoldOutcome> {
-    let id = record.id;
-    let by = record.decided_by.clone().unwrap_or_default();
-    Some(match record.state {
-        ApprovalState::Pending => return None,
-        ApprovalState::Approved => HoldOutcome::Approved {
-            id,
-            by,
-            scope: record.scope.unwrap_or(Scope::Once),
-        },
-        ApprovalState::Denied => HoldOutcome::Denied {
-            id,
-            by,
-            comment: record.comment.clone(),
-        },
-        ApprovalState::Expired => HoldOutcome::Expired { id, after: timeout },
-        ApprovalState::Withdrawn => HoldOutcome::Cancelled { id },
-    })
 }

@@ -1,0 +1,57 @@
+//! `[gateway]`: the PostgreSQL gateway's listener limits, TLS files and spool.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// PEM certificate chain clients see; with `tls_key`. Without both, a self-signed
+    /// certificate is generated at start and its SHA-256 fingerprint logged.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not ask for TLS (default true). Credentials are passwords.
+    #[serde(default = "defaults::require_tls")]
+    pub require_tls: bool,
+    /// Directory of the session recordings (created 0700 if missing).
+    #[serde(default = "defaults::spool_dir")]
+    pub spool_dir: PathBuf,
+    /// Largest protocol message accepted, in bytes (a larger one closes that connection).
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Time a client has to finish TLS, startup and authentication.
+    #[serde(default = "defaults::handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            tls_cert: None,
+            tls_key: None,
+            require_tls: defaults::require_tls(),
+            spool_dir: defaults::spool_dir(),
+            max_message_bytes: defaults::max_message_bytes(),
+            handshake_timeout: defaults::handshake_timeout(),
+        }
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn require_tls() -> bool {
+        true
+    }
+    pub fn spool_dir() -> PathBuf {
+        PathBuf::from("hoop-spool")
+    }
+    pub fn max_message_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+    pub fn handshake_timeout() -> Duration {
+        Duration::from_secs(15)
+    }
+}
