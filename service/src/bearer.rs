@@ -5,9 +5,8 @@
 //! [`TokenHash`]es, and a presented token is hashed, then compared with every configured hash,
 //! so timing tells nothing about which or how many holders exist.
 
-use sha2::{Digest as _, Sha256};
-
 use crate::base::Secret;
+use crate::base::hash::{hex, sha256};
 
 /// The SHA-256 of a token, as `token_sha256` in the configuration.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,11 +32,11 @@ impl TokenHash {
     }
 
     pub fn of(token: &str) -> TokenHash {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
+        TokenHash(sha256(token.as_bytes()))
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 }
 
@@ -68,8 +67,7 @@ pub fn new_token(prefix: &str) -> (Secret, TokenHash) {
     SystemRandom::new()
         .fill(&mut raw)
         .expect("the system random number generator failed");
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let token = format!("{prefix}{hex}");
+    let token = format!("{prefix}{}", hex(&raw));
     let hash = TokenHash::of(&token);
     (Secret::new(token), hash)
 }

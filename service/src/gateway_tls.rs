@@ -10,7 +10,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rustls::ServerConfig;
@@ -208,8 +207,7 @@ impl GatewayTls {
 }
 
 fn fingerprint(der: &[u8]) -> String {
-    digest::digest(&digest::SHA256, der)
-        .as_ref()
+    crate::base::hash::sha256(der)
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()

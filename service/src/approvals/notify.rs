@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::base::url::is_secure_url;
-use crate::base::{SecretEnv, SecretSource};
+use crate::base::{Backoff, SecretEnv, SecretSource};
 use crate::identity::RunIdentity;
 
 /// The `tracing` target of every notification log line.
@@ -345,7 +345,7 @@ enum Next {
     GiveUp,
 }
 
-/// The retry schedule of one delivery: exponential, capped.
+/// The retry schedule of one delivery: exponential, capped, jittered ([`Backoff`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Retry {
     attempts: u32,
@@ -354,14 +354,17 @@ struct Retry {
 }
 
 impl Retry {
-    /// After failed try number `attempt` (1-based): wait `backoff * 2^(attempt-1)`, at most
-    /// `max_backoff`, or give up when that was the last try.
-    fn after_failure(&self, attempt: u32) -> Next {
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.backoff, self.max_backoff)
+    }
+
+    /// After failed try number `attempt` (1-based): wait what `backoff` says (about
+    /// `backoff * 2^(attempt-1)`, at most `max_backoff`), or give up when that was the last try.
+    fn after_failure(&self, attempt: u32, backoff: &mut Backoff) -> Next {
         if attempt >= self.attempts {
             return Next::GiveUp;
         }
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        Next::RetryAfter(self.backoff.saturating_mul(factor).min(self.max_backoff))
+        Next::RetryAfter(backoff.fail())
     }
 }
 
@@ -606,6 +609,7 @@ impl Channels {
     ) {
         let approval_id = notice.approval_id;
         let mut attempt = 1;
+        let mut backoff = retry.backoff();
         loop {
             let error = match self.attempt(delivery, notice, delivery_id).await {
                 Ok(()) => {
@@ -621,7 +625,7 @@ impl Channels {
                 Err(error) => error,
             };
             let next = if error.is_retryable() {
-                retry.after_failure(attempt)
+                retry.after_failure(attempt, &mut backoff)
             } else {
                 Next::GiveUp
             };
@@ -814,30 +818,37 @@ mod tests {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
         };
-        let waits: Vec<Next> = (1..=5).map(|n| retry.after_failure(n)).collect();
-        assert_eq!(
-            waits,
-            [
-                Next::RetryAfter(Duration::from_secs(1)),
-                Next::RetryAfter(Duration::from_secs(2)),
-                Next::RetryAfter(Duration::from_secs(4)),
-                Next::RetryAfter(Duration::from_secs(5)),
-                Next::GiveUp,
-            ]
-        );
+        let mut backoff = retry.backoff();
+        let waits: Vec<Next> = (1..=5)
+            .map(|n| retry.after_failure(n, &mut backoff))
+            .collect();
+        assert_eq!(waits[4], Next::GiveUp);
+        // Jittered into [½, 1] of 1s, 2s, 4s, then the 5s cap.
+        for (wait, nominal) in waits[..4].iter().zip([1, 2, 4, 5]) {
+            let nominal = Duration::from_secs(nominal);
+            assert!(
+                matches!(wait, Next::RetryAfter(w) if *w <= nominal && *w >= nominal / 2),
+                "{wait:?} for {nominal:?}"
+            );
+        }
         let once = Retry {
             attempts: 1,
             ..retry
         };
-        assert_eq!(once.after_failure(1), Next::GiveUp);
+        assert_eq!(once.after_failure(1, &mut once.backoff()), Next::GiveUp);
         let long = Retry {
             attempts: MAX_ATTEMPTS,
             backoff: Duration::from_secs(3600),
             max_backoff: Duration::from_secs(7200),
         };
-        assert_eq!(
-            long.after_failure(MAX_ATTEMPTS - 1),
-            Next::RetryAfter(Duration::from_secs(7200))
+        let mut backoff = long.backoff();
+        let last = (1..MAX_ATTEMPTS)
+            .map(|n| long.after_failure(n, &mut backoff))
+            .last()
+            .unwrap();
+        assert!(
+            matches!(last, Next::RetryAfter(w) if w <= Duration::from_secs(7200) && w >= Duration::from_secs(3600)),
+            "{last:?}"
         );
     }
 

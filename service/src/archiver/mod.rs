@@ -37,7 +37,7 @@ pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS};
 
 use crate::archive::{Archive, ArchiveError, ObjectKey, ReplicaName, SigningKey};
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::base::SecretEnv;
+use crate::base::{Backoff, SecretEnv};
 use crate::metrics::Metrics;
 use crate::recording::{RecordingError, Spool, SpoolGauge};
 use crate::state::StateError;
@@ -426,7 +426,7 @@ enum Pass {
 struct Outage {
     since: Option<Instant>,
     alerted: bool,
-    attempts: u32,
+    backoff: Option<Backoff>,
 }
 
 impl Outage {
@@ -442,18 +442,16 @@ impl Outage {
         self.since.map_or(0, |s| s.elapsed().as_secs())
     }
 
-    /// The next wait: doubling from [`FIRST_RETRY`] up to `max`.
+    /// The next wait: doubling from [`FIRST_RETRY`] up to `max`, jittered.
     fn backoff(&mut self, max: Duration) -> Duration {
-        let wait = FIRST_RETRY
-            .saturating_mul(1 << self.attempts.min(16))
-            .min(max);
-        self.attempts = self.attempts.saturating_add(1);
-        wait
+        self.backoff
+            .get_or_insert_with(|| Backoff::new(FIRST_RETRY, max))
+            .fail()
     }
 
     /// The store answered: the outage, if any, is over.
     async fn answered(&mut self, deps: &ArchiverDeps) {
-        self.attempts = 0;
+        self.backoff = None;
         if let Some(since) = self.since.take() {
             deps.metrics.archive_store_unreachable_seconds.set(0);
             let seconds = since.elapsed().as_secs();

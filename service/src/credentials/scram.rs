@@ -7,7 +7,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use aws_lc_rs::{digest, hmac, pbkdf2};
+use crate::base::hash::{hmac_sha256, sha256};
+use aws_lc_rs::pbkdf2;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -113,18 +114,6 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; KEY_LEN
         &mut out,
     );
     out
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; KEY_LEN] {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
-    tag.as_ref().try_into().expect("HMAC-SHA-256 is 32 bytes")
-}
-
-fn sha256(data: &[u8]) -> [u8; KEY_LEN] {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! `AuthenticationSASLFinal` out; a failed exchange is reported to the client as Postgres does,
 //! with one generic "password authentication failed" whatever the [`ScramServerError`] was.
 
-use aws_lc_rs::{constant_time, digest, hmac};
+use crate::base::hash::{hmac_sha256, sha256};
+use aws_lc_rs::{constant_time, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -203,7 +204,7 @@ impl ScramServer {
         {
             *k = p ^ s;
         }
-        let candidate = digest::digest(&digest::SHA256, &client_key);
+        let candidate = sha256(&client_key);
         let matches =
             constant_time::verify_slices_are_equal(candidate.as_ref(), &self.verifier.stored_key)
                 .is_ok();
@@ -360,11 +361,6 @@ fn check_extensions<'a>(attrs: impl Iterator<Item = &'a str>) -> Result<(), Scra
         }
     }
     Ok(())
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; KEY_LEN] {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
-    tag.as_ref().try_into().expect("HMAC-SHA-256 is 32 bytes")
 }
 
 #[cfg(test)]
@@ -655,10 +651,7 @@ mod tests {
         ScramVerifier {
             iterations,
             salt: salt.to_vec(),
-            stored_key: digest::digest(&digest::SHA256, &client_key)
-                .as_ref()
-                .try_into()
-                .unwrap(),
+            stored_key: sha256(&client_key),
             server_key: hmac_sha256(&salted, b"Server Key"),
         }
     }

@@ -12,6 +12,8 @@
 
 mod encoding;
 mod held;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::fmt;

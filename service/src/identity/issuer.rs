@@ -312,10 +312,7 @@ fn lifetime() -> (i64, i64) {
 }
 
 fn random_sha() -> String {
-    rand::random::<[u8; 20]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::base::hash::hex(&rand::random::<[u8; 20]>())
 }
 
 /// A stable made-up numeric id for an owner or namespace name, so repeated runs agree.

@@ -475,7 +475,7 @@ impl Recorder {
 
     /// Test hook: sends this recording's next writes to `path` (e.g. `/dev/full`).
     #[cfg(test)]
-    pub(super) async fn redirect_for_test(&self, path: &Path) -> Result<(), RecordingError> {
+    pub(crate) async fn redirect_for_test(&self, path: &Path) -> Result<(), RecordingError> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Redirect(path.to_owned()), Some(tx))?;
         self.wait(Some(rx)).await

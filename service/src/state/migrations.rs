@@ -4,7 +4,6 @@
 //! migration once. A database whose schema is newer than this binary, or whose applied
 //! migrations differ from the files, is refused rather than guessed at.
 
-use aws_lc_rs::digest;
 use deadpool_postgres::Client;
 
 use super::StateError;
@@ -91,9 +90,5 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, StateError> {
 }
 
 fn checksum_of(sql: &str) -> String {
-    digest::digest(&digest::SHA256, sql.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::base::Sha256::of(sql.as_bytes()).to_hex()
 }

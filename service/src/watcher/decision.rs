@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
+use crate::base::Backoff;
 use crate::identity::Provider;
 
 /// Audit code of a credential revoked because its GitHub run attempt completed.
@@ -172,7 +173,7 @@ pub enum Gate {
     /// Rate limited: no request to this provider before `until`.
     Pause { until: DateTime<Utc>, cause: String },
     /// A server or network failure: wait an exponentially growing, jittered delay
-    /// ([`Backoff`]).
+    /// ([`provider_backoff`]).
     BackOff { cause: String },
     /// The token itself was refused (401): asking about other runs now would only repeat it.
     StopPass,
@@ -317,34 +318,10 @@ fn status_decision(
     }
 }
 
-/// Exponential backoff of one provider after server or network failures: the n-th failure in
-/// a row waits `BASE·2^(n-1)`, capped at `CAP`, scaled into [½, 1] of that by jitter, so that
-/// replicas that failed together do not come back together.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    pub const BASE: Duration = Duration::from_secs(5);
-    pub const CAP: Duration = Duration::from_secs(10 * 60);
-
-    /// Records a failure and returns how long to wait; `jitter` is uniform in [0, 1).
-    pub fn fail(&mut self, jitter: f64) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let exponent = self.failures.saturating_sub(1).min(20);
-        let step = Self::BASE.saturating_mul(1u32 << exponent).min(Self::CAP);
-        step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
-    }
-
-    /// An answer came back: the next failure starts from `BASE` again.
-    pub fn succeed(&mut self) {
-        self.failures = 0;
-    }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
+/// The backoff of one provider after server or network failures: from 5 s, doubling, capped
+/// at 10 minutes, jittered so that replicas that failed together do not come back together.
+pub fn provider_backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(5), Duration::from_secs(10 * 60))
 }
 
 #[cfg(test)]
@@ -608,27 +585,6 @@ mod tests {
         );
         assert!(matches!(d.verdict, Verdict::Unknown { .. }));
         assert_eq!(d.gate, Gate::Open);
-    }
-
-    #[test]
-    fn backoff_doubles_is_capped_jittered_and_resets() {
-        let mut b = Backoff::default();
-        let full: Vec<Duration> = (0..10).map(|_| b.fail(0.999_999)).collect();
-        assert_eq!(full[0].as_secs(), 4); // 5s · ~1.0, truncated
-        assert!(full.windows(2).all(|w| w[1] >= w[0]), "{full:?}");
-        assert!(full.iter().all(|d| *d <= Backoff::CAP));
-        assert!(full[9] > Backoff::CAP.mul_f64(0.99), "{full:?}");
-        let mut b = Backoff::default();
-        assert_eq!(b.fail(0.0), Duration::from_millis(2500));
-        assert_eq!(b.fail(0.0), Duration::from_secs(5));
-        assert_eq!(b.fail(0.0), Duration::from_secs(10));
-        for _ in 0..100 {
-            b.fail(0.0);
-        }
-        assert_eq!(b.fail(0.0), Backoff::CAP / 2);
-        b.succeed();
-        assert_eq!(b.failures(), 0);
-        assert_eq!(b.fail(0.0), Duration::from_millis(2500));
     }
 
     #[test]

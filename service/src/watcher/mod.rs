@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::base::Backoff;
 use crate::base::CredentialId;
 use crate::base::SecretEnv;
 use crate::base::Shutdown;
@@ -30,7 +31,7 @@ use crate::identity::Provider;
 use crate::state::StateError;
 use crate::state::credentials::{self as creds, LiveRun};
 pub use config::WatcherConfig;
-use decision::{Backoff, Decision, Gate, Observation, Verdict, WatchedRun, decide};
+use decision::{Decision, Gate, Observation, Verdict, WatchedRun, decide, provider_backoff};
 
 /// The advisory lock held (per transaction) by the replica running a pass, so replicas sharing
 /// a state database do not each spend the API's rate limit on the same runs.
@@ -76,10 +77,18 @@ pub struct PassReport {
 }
 
 /// Whether a provider may be asked now, and its failure streak.
-#[derive(Default)]
 struct ProviderState {
     closed_until: Option<DateTime<Utc>>,
     backoff: Backoff,
+}
+
+impl Default for ProviderState {
+    fn default() -> Self {
+        ProviderState {
+            closed_until: None,
+            backoff: provider_backoff(),
+        }
+    }
 }
 
 /// What the watcher needs to know of the configured issuers: how many of each provider (one
@@ -328,7 +337,7 @@ impl Watcher {
                 );
             }
             Gate::BackOff { cause } => {
-                let delay = state.backoff.fail(rand::random::<f64>());
+                let delay = state.backoff.fail();
                 let until = Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default();
                 state.closed_until = Some(until);
                 tracing::warn!(

@@ -127,12 +127,10 @@ fn payload(
 
 /// `sha256=<lowercase hex HMAC-SHA-256 of body>`.
 fn signature(key: &hmac::Key, body: &[u8]) -> String {
-    let tag = hmac::sign(key, body);
-    let mut text = String::from("sha256=");
-    for byte in tag.as_ref() {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
+    format!(
+        "sha256={}",
+        crate::base::hash::hex(hmac::sign(key, body).as_ref())
+    )
 }
 
 #[cfg(test)]

