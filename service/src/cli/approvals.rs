@@ -3,6 +3,7 @@
 //! The approver token comes from `HOOP_APPROVER_TOKEN` or `--token-file`, never from an
 //! argument (arguments show in `ps`).
 
+use crate::cli::table::Table;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -231,10 +232,7 @@ fn print_table(approvals: &[Value]) {
         println!("no approvals");
         return;
     }
-    println!(
-        "{:<36}  {:<9}  {:<28}  {:<32}  statement",
-        "id", "state", "rule", "run"
-    );
+    let mut table = Table::new(&["id", "state", "rule", "run", "statement"]);
     for a in approvals {
         let run = format!(
             "{}#{}",
@@ -249,14 +247,15 @@ fn print_table(approvals: &[Value]) {
             .chars()
             .take(60)
             .collect();
-        println!(
-            "{:<36}  {:<9}  {:<28}  {:<32}  {statement}",
+        table.row([
             text(&a["id"]),
             text(&a["state"]),
             text(&a["rule"]),
             run,
-        );
+            statement,
+        ]);
     }
+    print!("{}", table.render());
 }
 
 fn print_one(a: &Value) {

@@ -4,6 +4,7 @@
 mod approvals;
 mod archive;
 mod keys;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! `hoop archive list`: what a store holds, read from the manifests of the window's day folders.
 //! Nothing is verified here: a manifest is shown as it is stored.
 
+use crate::cli::table::Table;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -168,69 +169,22 @@ const COLUMNS: [&str; 7] = [
 ];
 
 fn table(manifests: &[&Manifest]) -> String {
-    let rows: Vec<[String; 7]> = manifests
-        .iter()
-        .map(|m| {
-            let id = &m.identity;
-            let or_dash = |v: &Option<String>| cell(v.as_deref().unwrap_or("-"));
-            [
-                cell(&m.ended_at),
-                m.session_id.to_string(),
-                or_dash(&id.repository),
-                or_dash(&id.run_id),
-                or_dash(&id.connection),
-                m.events.to_string(),
-                match m.end_state {
-                    EndState::Ended => "ended".to_owned(),
-                    EndState::Terminated => "terminated".to_owned(),
-                },
-            ]
-        })
-        .collect();
-    let mut widths = COLUMNS.map(str::len);
-    for row in &rows {
-        for (w, value) in widths.iter_mut().zip(row) {
-            *w = (*w).max(value.chars().count());
-        }
+    let mut table = Table::new(&COLUMNS);
+    for m in manifests {
+        let id = &m.identity;
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        table.row([
+            m.ended_at.clone(),
+            m.session_id.to_string(),
+            or_dash(&id.repository),
+            or_dash(&id.run_id),
+            or_dash(&id.connection),
+            m.events.to_string(),
+            match m.end_state {
+                EndState::Ended => "ended".to_owned(),
+                EndState::Terminated => "terminated".to_owned(),
+            },
+        ]);
     }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 7]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(COLUMNS);
-    for row in &rows {
-        line(row.each_ref().map(String::as_str));
-    }
-    out
-}
-
-/// A manifest's text for a table cell: identity members come from CI claims, so control
-/// characters are escaped rather than sent to the terminal.
-fn cell(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_escape_control_characters() {
-        assert_eq!(cell("acme/shop"), "acme/shop");
-        assert_eq!(cell("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
-    }
+    table.render()
 }
