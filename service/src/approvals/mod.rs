@@ -557,7 +557,12 @@ impl Approvals {
     /// after failures (and then, once LISTEN is in place again, waking every waiter to re-read,
     /// since notifications may have been missed while the connection was down).
     pub async fn listen(self: Arc<Self>, shutdown: Shutdown) {
-        let stop = shutdown.wait();
+        // Notifications still being retried stop with the hub.
+        let notifier = self.clone();
+        let stop = async move {
+            shutdown.wait().await;
+            notifier.notifier.stop();
+        };
         tokio::pin!(stop);
         let mut first = true;
         loop {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::base::url::is_secure_url;
-use crate::base::{Backoff, SecretEnv, SecretSource};
+use crate::base::{Backoff, SecretEnv, SecretSource, Shutdown, ShutdownTrigger};
 use crate::identity::RunIdentity;
 
 /// The `tracing` target of every notification log line.
@@ -398,6 +398,9 @@ struct Channels {
 pub struct Notifier {
     channels: Arc<Channels>,
     retry: Retry,
+    /// Stops the deliveries still retrying when hoop shuts down ([`Notifier::stop`]).
+    stop: Arc<ShutdownTrigger>,
+    stopping: Shutdown,
 }
 
 impl fmt::Debug for Notifier {
@@ -452,7 +455,10 @@ impl Notifier {
             }
             None => None,
         };
+        let (stop, stopping) = Shutdown::new();
         Ok(Notifier {
+            stop: Arc::new(stop),
+            stopping,
             channels: Arc::new(Channels {
                 webhook,
                 github,
@@ -464,6 +470,12 @@ impl Notifier {
                 max_backoff: config.max_backoff,
             },
         })
+    }
+
+    /// Ends the deliveries still being retried (hoop is shutting down); new notices are not
+    /// sent either.
+    pub fn stop(&self) {
+        self.stop.trigger();
     }
 
     /// No channel is configured.
@@ -487,6 +499,10 @@ impl Notifier {
     /// failure is logged (target `hoop::approvals`), the last one at error level. Never blocks;
     /// outside a tokio runtime it logs an error and sends nothing.
     pub fn notify(&self, notice: Notice) {
+        if self.stopping.is_triggered() {
+            tracing::warn!(target: LOG_TARGET, approval_id = %notice.approval_id, "approval notification not sent: hoop is shutting down");
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(
                 target: LOG_TARGET,
@@ -504,10 +520,24 @@ impl Notifier {
                     let channels = Arc::clone(&self.channels);
                     let notice = Arc::clone(&notice);
                     let retry = self.retry;
+                    let stopping = self.stopping.clone();
                     runtime.spawn(async move {
-                        channels
-                            .deliver_with_retries(channel, &delivery, &notice, delivery_id, retry)
-                            .await;
+                        let delivering = channels.deliver_with_retries(
+                            channel,
+                            &delivery,
+                            &notice,
+                            delivery_id,
+                            retry,
+                        );
+                        tokio::select! {
+                            () = delivering => {}
+                            () = stopping.wait() => tracing::warn!(
+                                target: LOG_TARGET,
+                                channel = channel.as_str(),
+                                approval_id = %notice.approval_id,
+                                "approval notification abandoned: hoop is shutting down"
+                            ),
+                        }
                     });
                 }
                 Err(error) => tracing::error!(
