@@ -164,7 +164,7 @@ fn run(provider: Provider, git_ref: &str) -> RunIdentity {
         repository_id: repository_id.into(),
         owner: "acme".into(),
         owner_id: "1".into(),
-        run_id: RunId("9001".into()),
+        run_id: RunId::new("9001").unwrap(),
         attempt: 1,
         job_id: (provider == Provider::Gitlab).then(|| "71".into()),
         git_ref: Some(git_ref.into()),

@@ -26,7 +26,7 @@ async fn issue(hoop: &InProcessHoop, run_id: u64) -> IssuedCredential {
 async fn the_role_is_created_on_first_connect_and_only_once() {
     let hoop = start().await;
     let issued = issue(&hoop, 8001).await;
-    let user = issued.username.0.clone();
+    let user = issued.username.to_string();
     assert!(
         !hoop.db.role_exists(&user).await,
         "no upstream role at exchange time"
@@ -105,7 +105,7 @@ async fn a_credential_that_never_connected_revokes_cleanly() {
         .revoke(
             issued.id,
             RevokeAuth::Password {
-                username: issued.username.0.clone(),
+                username: issued.username.to_string(),
                 password: Secret::new(issued.password.expose()),
             },
             Caller::default(),

@@ -404,7 +404,7 @@ async fn a_github_run_is_watched_until_its_attempt_completes() {
     for c in [&first, &second] {
         assert_eq!(hoop.state(c).await, "revoked");
         assert!(
-            !hoop.db.role_exists(&c.username.0).await,
+            !hoop.db.role_exists(c.username.as_str()).await,
             "the run role is dropped"
         );
         let messages = hoop.audit_messages("run_completed", c).await;

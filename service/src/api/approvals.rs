@@ -269,7 +269,7 @@ fn display_json(a: &ApprovalRecord) -> Value {
         "comment": a.comment.as_deref().map(|c| text(c).into_owned()),
         "run": {
             "repository": line(&run.repository),
-            "run_id": line(&run.run_id.0),
+            "run_id": line(run.run_id.as_str()),
             "ref": opt(&run.git_ref),
             "sha": opt(&run.sha),
             "environment": opt(&run.environment),

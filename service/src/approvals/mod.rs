@@ -622,7 +622,7 @@ mod tests {
             repository_id: "1".into(),
             owner: "acme".into(),
             owner_id: "2".into(),
-            run_id: crate::identity::RunId("3".into()),
+            run_id: crate::identity::RunId::new("3").unwrap(),
             attempt: 1,
             job_id: None,
             git_ref: None,

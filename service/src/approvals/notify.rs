@@ -226,7 +226,7 @@ impl Notice {
             reason: line(&self.reason).into_owned(),
             connection: line(&self.connection).into_owned(),
             repository: line(&run.repository).into_owned(),
-            run_id: line(&run.run_id.0).into_owned(),
+            run_id: line(run.run_id.as_str()).into_owned(),
             git_ref: opt(&run.git_ref),
             environment: opt(&run.environment),
             actor: opt(&run.actor),
@@ -711,7 +711,7 @@ fn comment_body(notice: &Notice) -> String {
     let mut run_line = format!(
         "- **Run:** {} run {} attempt {}",
         code(&run.repository),
-        code(&run.run_id.0),
+        code(run.run_id.as_str()),
         run.attempt
     );
     if let Some(actor) = &run.actor {
@@ -815,7 +815,7 @@ mod tests {
                 repository_id: "42".into(),
                 owner: "acme".into(),
                 owner_id: "1".into(),
-                run_id: RunId("9001".into()),
+                run_id: RunId::new("9001").unwrap(),
                 attempt: 2,
                 job_id: None,
                 git_ref: Some("refs/heads/main".into()),

@@ -24,7 +24,7 @@ pub use scram_server::{ScramServer, ScramServerError};
 /// It is also the name of the per-run upstream role, so a DBA sees the run in `pg_stat_activity`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct Username(pub String);
+pub struct Username(String);
 
 impl Username {
     /// Builds the user name for a run. Run ids are digits (checked when the token was parsed);
@@ -38,8 +38,19 @@ impl Username {
             .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
             .collect();
         // Postgres truncates identifiers at 63 bytes; the run id is capped so the suffix survives.
-        let run_id: String = run.run_id.0.chars().take(32).collect();
+        let run_id: String = run.run_id.as_str().chars().take(32).collect();
         Username(format!("run-{run_id}-{}-{suffix}", run.attempt))
+    }
+}
+
+impl Username {
+    /// A user name read back from hoop's own state.
+    pub fn from_stored(name: String) -> Self {
+        Username(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -76,7 +87,7 @@ mod tests {
             repository_id: "1".into(),
             owner: "acme".into(),
             owner_id: "2".into(),
-            run_id: RunId(run_id.into()),
+            run_id: RunId::new(run_id).unwrap(),
             attempt,
             job_id: None,
             git_ref: None,
@@ -100,7 +111,7 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, b);
-        let long = Username::for_run(&run(&"9".repeat(60), 3));
+        let long = Username::for_run(&run(&"9".repeat(20), 3));
         assert!(long.0.len() <= 63, "{long}");
     }
 

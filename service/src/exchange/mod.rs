@@ -405,7 +405,7 @@ impl Broker {
 
         let comment = role_comment(
             id,
-            &issued.run.run_id.0,
+            issued.run.run_id.as_str(),
             &issued.run.repository,
             &issued.trust_rule,
         );

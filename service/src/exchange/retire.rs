@@ -138,13 +138,13 @@ impl Broker {
                 let record = record.ok_or(ExchangeError::InvalidCredentials)?;
                 let name_ok = aws_lc_rs::constant_time::verify_slices_are_equal(
                     username.as_bytes(),
-                    record.username.0.as_bytes(),
+                    record.username.as_str().as_bytes(),
                 )
                 .is_ok();
                 if !(record.verifier.verify_password(password.expose()) && name_ok) {
                     return Err(ExchangeError::InvalidCredentials);
                 }
-                event.subject = Some(record.username.0.clone());
+                event.subject = Some(record.username.to_string());
                 self.retire(id, "revoked with its password").await
             }
         }
@@ -201,7 +201,7 @@ impl Broker {
             event.credential_id = Some(record.id);
             event.connection = Some(record.connection.to_string());
             event.trust_rule = Some(record.trust_rule.clone());
-            event.subject = Some(record.username.0.clone());
+            event.subject = Some(record.username.to_string());
             match dropped {
                 Ok(()) => {
                     creds::transition(&tx, record.id, &[record.state], end, Some(reason)).await?;
@@ -248,5 +248,5 @@ async fn announce_end(
 fn owns(token: &VerifiedToken, record: &CredentialRecord) -> bool {
     token.issuer == record.issuer
         && token.run.repository_id == record.repository_id
-        && token.run.run_id.0 == record.run_id
+        && token.run.run_id.as_str() == record.run_id
 }

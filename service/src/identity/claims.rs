@@ -102,7 +102,7 @@ fn github(issuer_url: &str, c: Claims<'_>) -> Result<RunIdentity, IdentityError>
         pull_request: events::trigger_of(Provider::Github, event.as_deref()) != Trigger::Trusted,
         event,
         run_url,
-        run_id: RunId(run_id),
+        run_id: RunId::new(run_id).map_err(|e| invalid("run_id", e.to_string()))?,
         repository,
     })
 }
@@ -128,7 +128,7 @@ fn gitlab(issuer_url: &str, c: Claims<'_>) -> Result<RunIdentity, IdentityError>
         pull_request: events::trigger_of(Provider::Gitlab, event.as_deref()) != Trigger::Trusted,
         event,
         run_url,
-        run_id: RunId(run_id),
+        run_id: RunId::new(run_id).map_err(|e| invalid("run_id", e.to_string()))?,
         repository,
     })
 }
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(run.repository, "octo-org/octo-repo");
         assert_eq!(run.repository_id, "42");
         assert_eq!(run.owner_id, "7");
-        assert_eq!(run.run_id, RunId("1001".into()));
+        assert_eq!(run.run_id, RunId::new("1001").unwrap());
         assert_eq!(run.attempt, 2);
         assert_eq!(run.job_id, None);
         assert!(!run.pull_request);
@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(run.provider, Provider::Gitlab);
         assert_eq!(run.repository, "group/project");
         assert_eq!(run.owner_id, "72");
-        assert_eq!(run.run_id, RunId("574".into()));
+        assert_eq!(run.run_id, RunId::new("574").unwrap());
         assert_eq!(run.attempt, 1);
         assert_eq!(run.job_id.as_deref(), Some("302"));
         assert_eq!(run.actor.as_deref(), Some("sample-user"));

@@ -28,10 +28,48 @@ pub use verify::{Verifier, peek_unverified_claims};
 /// Largest token accepted, in bytes. Real GitHub and GitLab tokens are about 1-2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// A CI run: GitHub's `run_id`, GitLab's `pipeline_id`.
+/// A CI run: GitHub's `run_id`, GitLab's `pipeline_id`: 1-20 decimal digits, so it can go
+/// into a user name, a role name and a URL as it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RunId(pub String);
+#[serde(try_from = "String", into = "String")]
+pub struct RunId(String);
+
+impl RunId {
+    pub fn new(id: impl Into<String>) -> Result<Self, crate::base::IdError> {
+        let id = id.into();
+        if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(RunId(id))
+        } else {
+            Err(crate::base::IdError {
+                what: "run id",
+                value: id
+                    .chars()
+                    .take(40)
+                    .collect::<String>()
+                    .escape_default()
+                    .to_string(),
+                rule: "1-20 decimal digits",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RunId {
+    type Error = crate::base::IdError;
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        RunId::new(id)
+    }
+}
+
+impl From<RunId> for String {
+    fn from(id: RunId) -> String {
+        id.0
+    }
+}
 
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,10 +77,21 @@ impl fmt::Display for RunId {
     }
 }
 
-/// A token's `jti`: refused a second time until the token expires.
+/// A token's `jti`: refused a second time until the token expires. The issuer's text, kept
+/// only to compare.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct TokenId(pub String);
+pub struct TokenId(String);
+
+impl TokenId {
+    pub fn new(jti: String) -> Self {
+        TokenId(jti)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A token whose signature, issuer, audience and lifetime checked out.
 #[derive(Clone, Debug)]

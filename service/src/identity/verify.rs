@@ -138,7 +138,7 @@ impl TrustedIssuer {
             )));
         }
         let expires_at = self.check_lifetime(&claims, now)?;
-        let token_id = TokenId(c.required_str("jti")?);
+        let token_id = TokenId::new(c.required_str("jti")?);
         let subject = c.required_str("sub")?;
         let run = parse_run_identity(self.kind, &self.url, &claims)?;
         Ok(VerifiedToken {

@@ -88,7 +88,7 @@ async fn a_valid_github_token_verifies() {
     assert_eq!(token.issuer, "github");
     assert_eq!(token.issuer_url, issuer.url());
     assert_eq!(token.subject, "repo:octo-org/octo-repo:ref:refs/heads/main");
-    assert_eq!(token.token_id.0, claims["jti"].as_str().unwrap());
+    assert_eq!(token.token_id.as_str(), claims["jti"].as_str().unwrap());
     assert_eq!(
         token.expires_at.timestamp(),
         claims["exp"].as_i64().unwrap()
@@ -103,7 +103,7 @@ async fn a_valid_github_token_verifies() {
         run.owner_id,
         claims["repository_owner_id"].as_str().unwrap()
     );
-    assert_eq!(run.run_id, RunId("1001".into()));
+    assert_eq!(run.run_id, RunId::new("1001").unwrap());
     assert_eq!(run.attempt, 1);
     assert_eq!(run.git_ref.as_deref(), Some("refs/heads/main"));
     assert_eq!(run.sha.as_deref(), claims["sha"].as_str());
@@ -129,7 +129,7 @@ async fn a_valid_gitlab_token_verifies() {
     assert_eq!(run.repository, "group/project");
     assert_eq!(run.repository_id, "20");
     assert_eq!(run.owner, "group");
-    assert_eq!(run.run_id, RunId("574".into()));
+    assert_eq!(run.run_id, RunId::new("574").unwrap());
     assert_eq!(run.attempt, 1);
     assert_eq!(run.job_id.as_deref(), claims["job_id"].as_str());
     assert_eq!(run.git_ref.as_deref(), Some("main"));

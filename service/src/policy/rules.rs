@@ -1434,7 +1434,7 @@ mod tests {
             repository_id: "1".into(),
             owner: "acme".into(),
             owner_id: "2".into(),
-            run_id: crate::identity::RunId("77".into()),
+            run_id: crate::identity::RunId::new("77").unwrap(),
             attempt: 1,
             job_id: None,
             git_ref: Some("refs/heads/main".into()),

@@ -158,7 +158,7 @@ pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<
                 &a.issuer,
                 &a.run.repository,
                 &a.run.repository_id,
-                &a.run.run_id.0,
+                &a.run.run_id.as_str(),
                 &a.run.actor,
                 &a.run.run_url,
                 &identity,
@@ -288,7 +288,7 @@ pub async fn covering(
             &[
                 &issuer,
                 &run.repository_id,
-                &run.run_id.0,
+                &run.run_id.as_str(),
                 &connection,
                 &rule,
                 &fingerprint,

@@ -103,7 +103,7 @@ impl CredentialRecord {
         let max_sessions: i32 = row.get("max_sessions");
         Ok(CredentialRecord {
             id: CredentialId::from_uuid(row.get("id")),
-            username: Username(row.get("username")),
+            username: Username::from_stored(row.get("username")),
             verifier: ScramVerifier::parse(&verifier)
                 .map_err(|e| StateError::Corrupt(e.to_string()))?,
             connection: ConnectionName::new(row.get::<_, String>("connection"))
@@ -144,7 +144,7 @@ pub async fn insert(client: &impl GenericClient, c: &NewCredential<'_>) -> Resul
                  $19, $18)",
             &[
                 &c.id.as_uuid(),
-                &c.username.0,
+                &c.username.as_str(),
                 &c.verifier.to_string(),
                 &c.connection.as_str(),
                 &c.database,
@@ -155,7 +155,7 @@ pub async fn insert(client: &impl GenericClient, c: &NewCredential<'_>) -> Resul
                 &c.run.provider.as_str(),
                 &c.run.repository,
                 &c.run.repository_id,
-                &c.run.run_id.0,
+                &c.run.run_id.as_str(),
                 &attempt,
                 &c.run.job_id,
                 &identity,

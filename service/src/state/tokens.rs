@@ -26,7 +26,7 @@ pub async fn use_token(
         .execute(
             "INSERT INTO hoop_used_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
-            &[&issuer, &jti.0, &expires_at],
+            &[&issuer, &jti.as_str(), &expires_at],
         )
         .await?;
     Ok(if inserted == 1 {

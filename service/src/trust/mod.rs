@@ -246,7 +246,7 @@ mod tests {
             issuer: issuer.into(),
             issuer_url: "https://token.actions.githubusercontent.com".into(),
             subject: "repo:acme/payments:ref:refs/heads/main".into(),
-            token_id: TokenId("j1".into()),
+            token_id: TokenId::new("j1".into()),
             expires_at: chrono::Utc::now(),
             run: RunIdentity {
                 provider,
@@ -254,7 +254,7 @@ mod tests {
                 repository_id: "42".into(),
                 owner: "acme".into(),
                 owner_id: "7".into(),
-                run_id: RunId("100".into()),
+                run_id: RunId::new("100").unwrap(),
                 attempt: 1,
                 job_id: None,
                 git_ref: Some("refs/heads/main".into()),

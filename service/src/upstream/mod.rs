@@ -217,7 +217,7 @@ impl Upstreams {
         connection: &ConnectionName,
         role: &RunRole<'_>,
     ) -> Result<(), UpstreamError> {
-        if self.role_exists(connection, &role.name.0).await? {
+        if self.role_exists(connection, role.name.as_str()).await? {
             return Ok(());
         }
         match self.create_run_role(connection, role).await {
@@ -243,7 +243,7 @@ impl Upstreams {
     ) -> Result<(), UpstreamError> {
         let client = self.client(connection).await?;
         let result = async {
-            if !exists(&client, &role.0).await? {
+            if !exists(&client, role.as_str()).await? {
                 return Ok(());
             }
             // No new logins first, so no session can start between terminate and drop.
@@ -252,13 +252,15 @@ impl Upstreams {
             // before this call); give them a moment to close before Postgres's blunter
             // "terminating connection due to administrator command".
             let deadline = tokio::time::Instant::now() + SESSION_DRAIN;
-            while backends(&client, &role.0).await? > 0 && tokio::time::Instant::now() < deadline {
+            while backends(&client, role.as_str()).await? > 0
+                && tokio::time::Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             client
                 .execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
-                    &[&role.0],
+                    &[&role.as_str()],
                 )
                 .await?;
             client.batch_execute(&sql::drop_role(role, parent)).await
@@ -267,7 +269,7 @@ impl Upstreams {
         match result {
             Ok(()) => Ok(()),
             // Dropped meanwhile by someone else (an operator, an older replica): the goal is met.
-            Err(_) if !exists(&client, &role.0).await.unwrap_or(true) => Ok(()),
+            Err(_) if !exists(&client, role.as_str()).await.unwrap_or(true) => Ok(()),
             Err(e) => Err(classify(connection, e)),
         }
     }
@@ -314,7 +316,7 @@ async fn exists(
 pub fn role_password(secret_key: &hmac::Key, role: &Username) -> Secret {
     let mut ctx = hmac::Context::with_key(secret_key);
     ctx.update(b"hoop upstream role v1\0");
-    ctx.update(role.0.as_bytes());
+    ctx.update(role.as_str().as_bytes());
     Secret::new(URL_SAFE_NO_PAD.encode(ctx.sign().as_ref()))
 }
 

@@ -20,7 +20,7 @@ fn literal(text: &str) -> String {
 }
 
 pub fn create_role(role: &RunRole<'_>, verifier: &ScramVerifier) -> String {
-    let name = ident(&role.name.0);
+    let name = ident(role.name.as_str());
     let mut sql = String::from("SET LOCAL standard_conforming_strings = on;\n");
     let _ = writeln!(
         sql,
@@ -36,7 +36,7 @@ pub fn create_role(role: &RunRole<'_>, verifier: &ScramVerifier) -> String {
 }
 
 pub fn disable_login(role: &Username) -> String {
-    format!("ALTER ROLE {} NOLOGIN;", ident(&role.0))
+    format!("ALTER ROLE {} NOLOGIN;", ident(role.as_str()))
 }
 
 /// Objects the run created are handed to its parent role (a migration's tables outlive the
@@ -45,7 +45,7 @@ pub fn disable_login(role: &Username) -> String {
 /// would go on firing as the parent role after the run, a backdoor into someone else's table
 /// (the statement policy refuses creating one on a protected table; this removes any other).
 pub fn drop_role(role: &Username, parent: &DbRole) -> String {
-    let name = ident(&role.0);
+    let name = ident(role.as_str());
     format!(
         "DO $hoop_retire$ DECLARE t record; BEGIN\n\
          FOR t IN SELECT tg.tgname, tg.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger tg\n\
@@ -56,7 +56,7 @@ pub fn drop_role(role: &Username, parent: &DbRole) -> String {
          LOOP EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel); END LOOP;\n\
          END $hoop_retire$;\n\
          REASSIGN OWNED BY {name} TO {parent};\nDROP OWNED BY {name};\nDROP ROLE {name};",
-        role_name = literal(&role.0),
+        role_name = literal(role.as_str()),
         parent = ident(parent.as_str())
     )
 }
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn create_role_is_one_batch_with_every_limit() {
-        let name = Username("run-1-1-abcdef".into());
+        let name = Username::from_stored("run-1-1-abcdef".into());
         let parent = DbRole::new("ci_reader").unwrap();
         let role = RunRole {
             name: &name,

@@ -1096,7 +1096,7 @@ impl Hoop {
 /// The upstream password hoop derives for a run role from the server's secret key.
 pub fn derived_role_password(secret_key: &str, username: &str) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret_key.as_bytes());
-    hoop::upstream::role_password(&key, &Username(username.to_owned()))
+    hoop::upstream::role_password(&key, &Username::from_stored(username.to_owned()))
         .expose()
         .to_owned()
 }

@@ -118,7 +118,7 @@ fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
     let now = chrono::Utc::now();
     CredentialRecord {
         id: CredentialId::new_random(),
-        username: Username("run-77-1-abcdef".into()),
+        username: Username::from_stored("run-77-1-abcdef".into()),
         verifier: ScramVerifier::generate("unused"),
         connection: ConnectionName::new(CONNECTION).unwrap(),
         database: "cards".into(),
@@ -134,7 +134,7 @@ fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
             repository_id: "1".into(),
             owner: "acme".into(),
             owner_id: "2".into(),
-            run_id: RunId("77".into()),
+            run_id: RunId::new("77").unwrap(),
             attempt: 1,
             job_id: None,
             git_ref: Some("refs/heads/main".into()),
