@@ -1,13 +1,14 @@
-//! One client connection: TLS negotiation, startup, SCRAM authentication, the upstream login
-//! as the run role, then the relay, and finally the recording's last line.
+//! One client connection, the PostgreSQL adapter's part: TLS negotiation, startup, SCRAM, the
+//! upstream login as the run role, then the relay. Admission, the recording, the index, audit
+//! and the end are the session core's ([`crate::session`]).
 //!
 //! ```text
-//!  accept ─▶ negotiate ─▶ authenticate ─▶ open (role, recording, upstream) ─▶ relay ─▶ close
-//!            SSLRequest     SCRAM server     ensure_run_role, Spool::create      │        Recorder::finish
-//!            GSSENC: 'N'    28P01/28000      upstream::connect                   │        sessions::finish
-//!            Cancel ─▶ forwarded upstream (no session)                          ▼
-//!                                                       ends: client/upstream gone, Terminate,
-//!                                                       revoked, expired, shutdown, recording failed
+//!  accept ─▶ negotiate ─▶ authenticate ─▶ core.admit ─▶ core.start ─▶ upstream ─▶ relay ─▶ close
+//!            SSLRequest     SCRAM server     live? db?     registry,     login as     │     Session::close
+//!            GSSENC: 'N'    28P01            role, spool   recording     run role     │
+//!            Cancel ─▶ forwarded upstream (no session)                                 ▼
+//!                                        ends: client/upstream gone, Terminate, revoked,
+//!                                        expired, shutdown, recording failed
 //! ```
 //!
 //! Architecture Invariant: no statement reaches the upstream before its recording event is on
