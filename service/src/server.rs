@@ -16,12 +16,11 @@ use crate::exchange::{Broker, Issuing};
 use crate::gateway::Gateway;
 use crate::gateway::StatementPolicy;
 use crate::identity::Verifier;
+use crate::masking::PanStyle;
 use crate::masking::pan::TokenKey;
-use crate::masking::{ColumnRules, Detector, MaskStyle, Masker, MaskingPolicy};
-use crate::masking::{MaskingConfig, PanStyle};
+use crate::masking::{MaskStyle, Masker, MaskingPolicy};
 use crate::metrics::Metrics;
 use crate::policy::classify::Classifier;
-use crate::policy::rules::Rules;
 use crate::recording::{Spool, SpoolGauge};
 use crate::session::{Core, CoreParts};
 use crate::state::{StateError, Store};
@@ -228,7 +227,7 @@ pub fn session_core(
     env: &dyn SecretEnv,
     origin: &str,
 ) -> Result<Arc<Core>, ServeError> {
-    let masking = masking_policy(&config.masking, env, origin)?;
+    let masking = masking_policy(config, env, origin)?;
     let spool = Spool::open(&config.gateway.spool_dir)?;
     let limit = config.archive.as_ref().and_then(|a| a.max_spool_bytes);
     Ok(Arc::new(Core::new(CoreParts {
@@ -247,13 +246,7 @@ pub fn session_core(
 
 /// The statement policy of `[policy]` and `[[rules]]`.
 pub fn statement_policy(config: &Config, origin: &str) -> Result<StatementPolicy, ConfigError> {
-    let rules = Rules::compile(
-        &config.policy,
-        &config.rules,
-        config.approvals_available(),
-        &config.masking.columns,
-    )
-    .map_err(|e| ConfigError::new(origin, e.to_string()))?;
+    let rules = config.statement_rules(origin)?;
     let classifier = Arc::new(Classifier::new(
         config.policy.max_statement_bytes,
         CLASSIFIER_CACHE_ENTRIES,
@@ -266,10 +259,12 @@ const CLASSIFIER_CACHE_ENTRIES: usize = 4096;
 
 /// The masking policy of `[masking]`, with its token key read from its source.
 pub fn masking_policy(
-    config: &MaskingConfig,
+    config: &Config,
     env: &dyn SecretEnv,
     origin: &str,
 ) -> Result<MaskingPolicy, ConfigError> {
+    let (detectors, columns) = config.masking_rules(origin)?;
+    let config = &config.masking;
     let err = |key: &str, e: String| ConfigError::new(origin, format!("masking.{key}: {e}"));
     let style = match config.style {
         PanStyle::BinAndLastFour => MaskStyle::BinAndLastFour,
@@ -286,16 +281,9 @@ pub fn masking_policy(
             MaskStyle::Token { key }
         }
     };
-    let detectors = config
-        .detectors
-        .iter()
-        .map(|d| Detector::new(&d.name, &d.pattern))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err("detectors", e.to_string()))?;
     Ok(MaskingPolicy {
         masker: Masker::new(style, detectors).map_err(|e| err("detectors", e.to_string()))?,
-        columns: ColumnRules::compile(&config.columns)
-            .map_err(|e| err("columns", e.to_string()))?,
+        columns,
         results: config.results,
     })
 }

@@ -201,7 +201,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .resolve(&ProcessEnv)
             .map_err(|e| anyhow::anyhow!("{origin}: connections[{i}].admin_url: {e}"))?;
     }
-    let masking = crate::server::masking_policy(&config.masking, &ProcessEnv, &origin)?;
+    let masking = crate::server::masking_policy(&config, &ProcessEnv, &origin)?;
     crate::server::statement_policy(&config, &origin)?;
     println!(
         "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",

@@ -5,8 +5,10 @@
 //! matchers are compiled by [`crate::trust::TrustPolicy`], which `hoop config check` also runs.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -15,7 +17,8 @@ use crate::base::url::is_secure_url;
 use crate::base::{ConnectionName, SecretSource};
 use crate::gateway::GatewayConfig;
 use crate::identity::{IssuerConfig, IssuerKind};
-use crate::masking::{MaskingConfig, PanStyle};
+use crate::masking::{ColumnRules, Detector, MaskingConfig, PanStyle};
+use crate::policy::rules::Rules;
 use crate::trust::{TrustPolicy, TrustRuleConfig};
 use crate::upstream::ConnectionConfig;
 use crate::watcher::WatcherConfig;
@@ -52,6 +55,26 @@ pub struct Config {
     /// spool, and `hoop serve` warns that nothing is archived.
     #[serde(default)]
     pub archive: Option<crate::archiver::ArchiveConfig>,
+    /// What validation compiled ([`Config::from_toml`]), so no section is compiled twice.
+    #[serde(skip)]
+    compiled: Compiled,
+}
+
+/// The sections validation compiles, kept for the server.
+#[derive(Clone, Default)]
+struct Compiled {
+    rules: Option<Arc<Rules>>,
+    columns: Option<Arc<ColumnRules>>,
+    detectors: Vec<Detector>,
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compiled")
+            .field("rules", &self.rules.is_some())
+            .field("detectors", &self.detectors.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -131,10 +154,37 @@ impl Config {
 
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?;
-        config.validate(origin)?;
+        config.compiled = config.validate(origin)?;
         Ok(config)
+    }
+
+    /// The statement rules (`[policy]`, `[[rules]]`), as validation compiled them.
+    pub fn statement_rules(&self, origin: &str) -> Result<Arc<Rules>, ConfigError> {
+        match &self.compiled.rules {
+            Some(rules) => Ok(rules.clone()),
+            None => Ok(Arc::new(
+                self.validate_rules()
+                    .map_err(|e| ConfigError::new(origin, e))?,
+            )),
+        }
+    }
+
+    /// The masking detectors and column rules, as validation compiled them.
+    pub fn masking_rules(
+        &self,
+        origin: &str,
+    ) -> Result<(Vec<Detector>, Arc<ColumnRules>), ConfigError> {
+        match &self.compiled.columns {
+            Some(columns) => Ok((self.compiled.detectors.clone(), columns.clone())),
+            None => {
+                let (detectors, columns) = self
+                    .validate_masking()
+                    .map_err(|e| ConfigError::new(origin, e))?;
+                Ok((detectors, Arc::new(columns)))
+            }
+        }
     }
 
     /// The trust rules, compiled; errors name the file and the rule's key.
@@ -168,7 +218,7 @@ impl Config {
     }
 
     /// Checks everything serde cannot: unique names, references, limits and safe values.
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    fn validate(&self, origin: &str) -> Result<Compiled, ConfigError> {
         let err = |m: String| Err(ConfigError::new(origin, m));
         if self.server.max_ttl.is_zero() {
             return err("server.max_ttl must be greater than zero".into());
@@ -291,11 +341,20 @@ impl Config {
             }
         }
         if let Some(w) = &self.watcher {
-            self.validate_watcher(w).or_else(err)?;
+            self.validate_watcher(w)
+                .map_err(|m| ConfigError::new(origin, m))?;
         }
-        self.validate_masking().or_else(err)?;
-        self.validate_rules().or_else(err)?;
-        Ok(())
+        let (detectors, columns) = self
+            .validate_masking()
+            .map_err(|m| ConfigError::new(origin, m))?;
+        let rules = self
+            .validate_rules()
+            .map_err(|m| ConfigError::new(origin, m))?;
+        Ok(Compiled {
+            rules: Some(Arc::new(rules)),
+            columns: Some(Arc::new(columns)),
+            detectors,
+        })
     }
 
     /// Whether `approve` rules can be granted: there are approvers.
@@ -309,12 +368,12 @@ impl Config {
 
     /// Rules compile (kinds exist, globs parse, every rule has a condition, ids are unique) and
     /// name configured connections.
-    fn validate_rules(&self) -> Result<(), String> {
+    fn validate_rules(&self) -> Result<Rules, String> {
         if self.policy.max_statement_bytes < 1024 {
             return Err("policy.max_statement_bytes must be at least 1024".into());
         }
         self.approvals.validate()?;
-        crate::policy::rules::Rules::compile(
+        let rules = Rules::compile(
             &self.policy,
             &self.rules,
             self.approvals_available(),
@@ -332,11 +391,11 @@ impl Config {
                 }
             }
         }
-        Ok(())
+        Ok(rules)
     }
 
     /// Patterns and globs compile, connection names exist, a token style has its key.
-    fn validate_masking(&self) -> Result<(), String> {
+    fn validate_masking(&self) -> Result<(Vec<Detector>, ColumnRules), String> {
         let m = &self.masking;
         if m.style == PanStyle::Token && m.token_key.is_none() {
             return Err(
@@ -349,6 +408,7 @@ impl Config {
             return Err("masking.token_key is only used with style = \"token\"".into());
         }
         let mut names = HashSet::new();
+        let mut detectors = Vec::with_capacity(m.detectors.len());
         for (i, d) in m.detectors.iter().enumerate() {
             if d.name.is_empty() || d.name == "pan" || !names.insert(d.name.as_str()) {
                 return Err(format!(
@@ -356,8 +416,10 @@ impl Config {
                     d.name
                 ));
             }
-            crate::masking::Detector::new(&d.name, &d.pattern)
-                .map_err(|e| format!("masking.detectors[{i}].pattern: {e}"))?;
+            detectors.push(
+                Detector::new(&d.name, &d.pattern)
+                    .map_err(|e| format!("masking.detectors[{i}].pattern: {e}"))?,
+            );
         }
         if m.detectors.len() > crate::masking::Masker::MAX_DETECTORS {
             return Err(format!(
@@ -365,8 +427,8 @@ impl Config {
                 crate::masking::Masker::MAX_DETECTORS
             ));
         }
-        crate::masking::ColumnRules::compile(&m.columns)
-            .map_err(|e| format!("masking.columns: {e}"))?;
+        let columns =
+            ColumnRules::compile(&m.columns).map_err(|e| format!("masking.columns: {e}"))?;
         for (i, rule) in m.columns.iter().enumerate() {
             for (j, name) in rule.connections.iter().enumerate() {
                 if ConnectionName::new(name.as_str())
@@ -378,7 +440,7 @@ impl Config {
                 }
             }
         }
-        Ok(())
+        Ok((detectors, columns))
     }
 
     fn validate_watcher(&self, w: &WatcherConfig) -> Result<(), String> {

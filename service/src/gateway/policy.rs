@@ -60,14 +60,14 @@ impl Refusal {
 /// The deployment's statement policy.
 pub struct StatementPolicy {
     pub classifier: Arc<Classifier>,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
     /// Dollar-quote tag of the denial blocks; random per process, so no configured text can end
     /// the block early.
     tag: String,
 }
 
 impl StatementPolicy {
-    pub fn new(classifier: Arc<Classifier>, rules: Rules) -> StatementPolicy {
+    pub fn new(classifier: Arc<Classifier>, rules: Arc<Rules>) -> StatementPolicy {
         let tag = format!("hoop_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         StatementPolicy {
             classifier,
@@ -312,7 +312,7 @@ mod tests {
             ..RuleConfig::default()
         };
         let rules = Rules::compile(&policy, &[held], Approvals::Available, &[]).unwrap();
-        StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 100)), rules)
+        StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 100)), Arc::new(rules))
     }
 
     async fn action_of(policy: &StatementPolicy, sql: &str) -> (Action, Option<String>) {

@@ -55,7 +55,7 @@ pub enum MaskingError {
 #[derive(Debug)]
 pub struct MaskingPolicy {
     pub masker: Masker,
-    pub columns: ColumnRules,
+    pub columns: std::sync::Arc<ColumnRules>,
     pub results: bool,
 }
 
@@ -63,7 +63,7 @@ impl Default for MaskingPolicy {
     fn default() -> Self {
         MaskingPolicy {
             masker: Masker::pci_default(),
-            columns: ColumnRules::default(),
+            columns: Default::default(),
             results: true,
         }
     }

@@ -111,7 +111,7 @@ fn statements() -> StatementPolicy {
         &[],
     )
     .unwrap();
-    StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 64)), rules)
+    StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 64)), Arc::new(rules))
 }
 
 fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
