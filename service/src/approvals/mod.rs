@@ -244,6 +244,20 @@ impl Waiter {
     }
 }
 
+#[cfg(test)]
+impl Waiter {
+    /// A waiter outside any replica's hub, and the handle that wakes it (stand-ins in tests).
+    pub(crate) fn detached() -> (Waiter, Arc<Notify>) {
+        let notify = Arc::new(Notify::new());
+        let waiter = Waiter {
+            hub: Arc::default(),
+            id: ApprovalId::new_random(),
+            notify: notify.clone(),
+        };
+        (waiter, notify)
+    }
+}
+
 impl Drop for Waiter {
     fn drop(&mut self) {
         self.hub.waiting.lock().expect("hub lock").remove(&self.id);

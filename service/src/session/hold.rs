@@ -11,12 +11,99 @@ use chrono::{DateTime, Utc};
 
 use super::Session;
 use crate::approvals::{
-    ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope, Waiter,
+    ApprovalError, ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope, Waiter,
 };
+use crate::audit::AuditEvent;
 use crate::base::ApprovalId;
+use crate::identity::RunIdentity;
 use crate::masking::Masker;
 use crate::policy::rules::Decision;
 use crate::recording::{ApprovalEnd, ApprovalOutcome, Event, RecordingError};
+
+/// Where approvals are asked for and decided: [`crate::approvals::Approvals`], the state
+/// database and its notifications; in the relay's unit tests, a stand-in in memory.
+#[async_trait::async_trait]
+pub trait ApprovalDesk: Send + Sync {
+    /// The run-wide approval that already covers this statement, if one does.
+    async fn covering(
+        &self,
+        issuer: &str,
+        run: &RunIdentity,
+        connection: &str,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError>;
+    /// Stores a pending approval and subscribes to its changes.
+    async fn request(
+        &self,
+        hold: &HoldRequest<'_>,
+    ) -> Result<(ApprovalRecord, Waiter), ApprovalError>;
+    async fn get(&self, id: ApprovalId) -> Result<ApprovalRecord, ApprovalError>;
+    /// Ends a pending approval (expired, withdrawn); `None` when it was decided first.
+    async fn close(
+        &self,
+        id: ApprovalId,
+        resolution: &Resolution<'_>,
+        context: &AuditEvent,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError>;
+    /// Where an approver sees it, and the command an approver runs.
+    fn url_of(&self, id: ApprovalId) -> String;
+    fn command_for(&self, id: ApprovalId) -> String;
+    /// How often a held client is reminded, and how long a hold lasts.
+    fn notice_interval(&self) -> Duration;
+    fn timeout(&self) -> Duration;
+}
+
+/// The approvals service of this replica is the desk.
+#[async_trait::async_trait]
+impl ApprovalDesk for Approvals {
+    async fn covering(
+        &self,
+        issuer: &str,
+        run: &RunIdentity,
+        connection: &str,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        Approvals::covering(self, issuer, run, connection, rule, fingerprint).await
+    }
+
+    async fn request(
+        &self,
+        hold: &HoldRequest<'_>,
+    ) -> Result<(ApprovalRecord, Waiter), ApprovalError> {
+        Approvals::request(self, hold).await
+    }
+
+    async fn get(&self, id: ApprovalId) -> Result<ApprovalRecord, ApprovalError> {
+        Approvals::get(self, id).await
+    }
+
+    async fn close(
+        &self,
+        id: ApprovalId,
+        resolution: &Resolution<'_>,
+        context: &AuditEvent,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        Approvals::close(self, id, resolution, context).await
+    }
+
+    fn url_of(&self, id: ApprovalId) -> String {
+        Approvals::url_of(self, id)
+    }
+
+    fn command_for(&self, id: ApprovalId) -> String {
+        Approvals::command_for(self, id)
+    }
+
+    fn notice_interval(&self) -> std::time::Duration {
+        Approvals::notice_interval(self)
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        Approvals::timeout(self)
+    }
+}
 
 /// How a hold ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,7 +208,7 @@ pub enum HoldStep {
 
 /// A requested approval being waited for.
 pub struct Hold<'a> {
-    approvals: &'a Approvals,
+    approvals: &'a dyn ApprovalDesk,
     id: ApprovalId,
     notice: HoldNotice,
     deadline: tokio::time::Instant,
@@ -146,7 +233,7 @@ impl<'c> Session<'c> {
     ) -> Result<HoldStart<'c>, RecordingError> {
         self.counts.held += 1;
         let core = self.core;
-        let approvals: &'c Approvals = &core.approvals;
+        let approvals: &'c dyn ApprovalDesk = &*core.approvals;
         let rule = decision.rule.clone().unwrap_or_default();
         let unavailable = |why: String| {
             Ok(HoldStart::Ended(HoldOutcome::Unavailable {

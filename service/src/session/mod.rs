@@ -27,7 +27,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::approvals::Approvals;
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::{ConnectionName, Secret, SessionId};
 use crate::exchange::Broker;
@@ -43,7 +42,7 @@ use crate::state::credentials::{self as creds, CredentialRecord, CredentialState
 use crate::state::sessions::{self, NewSession, SessionEnd};
 use crate::upstream::{ConnectionConfig, Endpoint, RoleProvisioning, Upstreams};
 
-pub use hold::{Hold, HoldNotice, HoldOutcome, HoldStart, HoldStep, instant_of};
+pub use hold::{ApprovalDesk, Hold, HoldNotice, HoldOutcome, HoldStart, HoldStep, instant_of};
 pub use registry::{Ending, Registration, Registry};
 
 /// Why a login is refused: a stable code (audit events, metrics, docs), its class, and what
@@ -119,7 +118,7 @@ pub struct CoreParts {
     pub spool: Arc<Spool>,
     pub spool_gauge: Arc<SpoolGauge>,
     pub masking: MaskingPolicy,
-    pub approvals: Arc<Approvals>,
+    pub approvals: Arc<dyn ApprovalDesk>,
 }
 
 /// One replica's session core, shared by every gateway it runs.
@@ -133,7 +132,7 @@ pub struct Core {
     spool: Arc<Spool>,
     spool_gauge: Arc<SpoolGauge>,
     masking: MaskingPolicy,
-    approvals: Arc<Approvals>,
+    approvals: Arc<dyn ApprovalDesk>,
     registry: Registry,
 }
 
@@ -207,10 +206,6 @@ impl Core {
 
     pub fn upstreams(&self) -> &Upstreams {
         &self.upstreams
-    }
-
-    pub fn approvals(&self) -> &Approvals {
-        &self.approvals
     }
 
     pub fn metrics(&self) -> &Metrics {

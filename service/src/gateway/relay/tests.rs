@@ -14,9 +14,15 @@ use hoop_protocol::{Frame, decode_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use super::{Controls, Ended, Sides};
-use crate::approvals::Approvals;
+use std::sync::Mutex;
+
 use crate::approvals::notify::Notifier;
+use crate::approvals::{
+    ApprovalError, ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope, Waiter,
+};
+use crate::audit::AuditEvent;
 use crate::audit::AuditLog;
+use crate::base::ApprovalId;
 use crate::base::{ConnectionName, CredentialId, DbRole, Secret};
 use crate::credentials::{ScramVerifier, Username};
 use crate::exchange::{Broker, Issuing};
@@ -29,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::policy::classify::Classifier;
 use crate::policy::rules::{Action, Approvals as RuleApprovals, PolicyConfig, RuleConfig, Rules};
 use crate::recording::{Spool, SpoolGauge};
+use crate::session::ApprovalDesk;
 use crate::session::{Core, CoreParts, Ending, LoginFacts, Session};
 use crate::state::Store;
 use crate::state::credentials::{CredentialRecord, CredentialState};
@@ -54,9 +61,14 @@ impl Drop for TempDir {
     }
 }
 
-/// A session core whose state database is a closed port: audits fail (and are logged),
+/// A session core whose state database is a closed port: audits fail (and are logged), and
 /// approvals cannot be requested.
 fn core(spool_dir: &Path) -> Core {
+    core_with(spool_dir, None)
+}
+
+/// The same core with `desk` taking approvals.
+fn core_with(spool_dir: &Path, desk: Option<Arc<dyn ApprovalDesk>>) -> Core {
     let store = Store::new(&Secret::new("postgres://hoop@127.0.0.1:1/none"), 1).unwrap();
     let audit = AuditLog::new(store.clone(), "test".into());
     let metrics = Arc::new(Metrics::new());
@@ -75,13 +87,16 @@ fn core(spool_dir: &Path) -> Core {
         audit.clone(),
         metrics.clone(),
     ));
-    let approvals = Arc::new(Approvals::new(
-        store.clone(),
-        audit.clone(),
-        &Default::default(),
-        Notifier::new(&Default::default(), &env).unwrap(),
-        "http://127.0.0.1:1",
-    ));
+    let approvals: Arc<dyn ApprovalDesk> = match desk {
+        Some(desk) => desk,
+        None => Arc::new(Approvals::new(
+            store.clone(),
+            audit.clone(),
+            &Default::default(),
+            Notifier::new(&Default::default(), &env).unwrap(),
+            "http://127.0.0.1:1",
+        )),
+    };
     Core::new(CoreParts {
         broker,
         store,
@@ -475,4 +490,199 @@ async fn a_statement_that_cannot_be_recorded_does_not_run_and_ends_the_session()
     .await;
     assert!(matches!(ended, Ended::RecordingFailed(_)), "{ended}");
     assert!(session.close(&ended.to_string()).await.is_err());
+}
+
+/// Approvals in memory: what a person decides is what the test calls.
+#[derive(Default)]
+struct Desk {
+    approvals: Mutex<HashMap<ApprovalId, (ApprovalRecord, Arc<tokio::sync::Notify>)>>,
+    /// Woken when an approval is requested.
+    requested: tokio::sync::Notify,
+}
+
+impl Desk {
+    fn only(&self) -> ApprovalRecord {
+        let approvals = self.approvals.lock().unwrap();
+        assert_eq!(approvals.len(), 1);
+        approvals.values().next().unwrap().0.clone()
+    }
+
+    /// A person approves the pending approval for one execution.
+    fn approve(&self, id: ApprovalId) {
+        let mut approvals = self.approvals.lock().unwrap();
+        let (record, wake) = approvals.get_mut(&id).unwrap();
+        record.state = ApprovalState::Approved;
+        record.scope = Some(Scope::Once);
+        record.decided_by = Some("lead".into());
+        wake.notify_one();
+    }
+}
+
+#[async_trait::async_trait]
+impl ApprovalDesk for Desk {
+    async fn covering(
+        &self,
+        _: &str,
+        _: &RunIdentity,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        Ok(None)
+    }
+
+    async fn request(
+        &self,
+        hold: &HoldRequest<'_>,
+    ) -> Result<(ApprovalRecord, Waiter), ApprovalError> {
+        let now = chrono::Utc::now();
+        let record = ApprovalRecord {
+            id: ApprovalId::new_random(),
+            credential_id: hold.credential_id.as_uuid(),
+            session_id: hold.session_id.as_uuid(),
+            replica: "test".into(),
+            connection: hold.connection.into(),
+            rule: hold.rule.into(),
+            reason: hold.reason.into(),
+            statement: hold.statement.into(),
+            fingerprint: hold.fingerprint.into(),
+            run: hold.run.clone(),
+            state: ApprovalState::Pending,
+            scope: None,
+            requested_at: now,
+            expires_at: now + chrono::TimeDelta::hours(1),
+            decided_at: None,
+            decided_by: None,
+            comment: None,
+        };
+        let (waiter, wake) = Waiter::detached();
+        self.approvals
+            .lock()
+            .unwrap()
+            .insert(record.id, (record.clone(), wake));
+        self.requested.notify_one();
+        Ok((record, waiter))
+    }
+
+    async fn get(&self, id: ApprovalId) -> Result<ApprovalRecord, ApprovalError> {
+        let approvals = self.approvals.lock().unwrap();
+        approvals
+            .get(&id)
+            .map(|(r, _)| r.clone())
+            .ok_or(ApprovalError::NotFound(id))
+    }
+
+    async fn close(
+        &self,
+        id: ApprovalId,
+        resolution: &Resolution<'_>,
+        _: &AuditEvent,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        let mut approvals = self.approvals.lock().unwrap();
+        let (record, _) = approvals.get_mut(&id).ok_or(ApprovalError::NotFound(id))?;
+        if record.state != ApprovalState::Pending {
+            return Ok(None);
+        }
+        record.state = match resolution {
+            Resolution::Expired => ApprovalState::Expired,
+            Resolution::Withdrawn { .. } => ApprovalState::Withdrawn,
+            _ => panic!("the session only expires or withdraws an approval"),
+        };
+        Ok(Some(record.clone()))
+    }
+
+    fn url_of(&self, id: ApprovalId) -> String {
+        format!("https://hoop.test/v1/approvals/{id}")
+    }
+
+    fn command_for(&self, id: ApprovalId) -> String {
+        format!("hoop approvals approve {id}")
+    }
+
+    fn notice_interval(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+}
+
+/// The approval's id in the NoticeResponse a held client receives.
+async fn held_notice(client: &mut Peer) -> String {
+    loop {
+        let frame = client.frame().await.expect("a hold notice");
+        if let BackendMessage::NoticeResponse(fields) = BackendMessage::decode(&frame).unwrap() {
+            return fields.message().unwrap_or_default().to_owned();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_held_statement_the_client_cancels_is_withdrawn_and_never_runs() {
+    let dir = TempDir::new();
+    let desk = Arc::new(Desk::default());
+    let core = core_with(&dir.0, Some(desk.clone()));
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let cancel = session.registration().cancel.clone();
+    let update = "UPDATE orders SET note = 'x' WHERE id = 1";
+    let ended = relay(&mut session, &statements, |mut client, mut upstream| {
+        let desk = desk.clone();
+        async move {
+            client.send(query(update)).await;
+            let notice = held_notice(&mut client).await;
+            let id = desk.only().id;
+            assert!(notice.contains(&id.to_string()), "{notice}");
+            // The client's CancelRequest reaches the session through its registration.
+            cancel.notify_waiters();
+            let sent = upstream.query().await.unwrap();
+            assert!(!sent.contains("UPDATE orders"), "{sent}");
+            assert!(sent.contains("withdrawn"), "{sent}");
+            assert_eq!(desk.only().state, ApprovalState::Withdrawn);
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    assert_eq!(
+        kinds(&lines)[1..4],
+        ["statement", "approval_requested", "approval"]
+    );
+    assert_eq!(lines[3]["outcome"], "withdrawn");
+}
+
+#[tokio::test]
+async fn an_approved_statement_runs_once_after_the_decision() {
+    let dir = TempDir::new();
+    let desk = Arc::new(Desk::default());
+    let core = core_with(&dir.0, Some(desk.clone()));
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let update = "UPDATE orders SET note = 'x' WHERE id = 1";
+    let ended = relay(&mut session, &statements, |mut client, mut upstream| {
+        let desk = desk.clone();
+        async move {
+            client.send(query(update)).await;
+            desk.requested.notified().await;
+            desk.approve(desk.only().id);
+            assert_eq!(upstream.query().await.as_deref(), Some(update));
+            upstream.send(complete("UPDATE 1")).await;
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    assert_eq!(session.counts.held, 1);
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    let lines = recording(&path);
+    let approval = lines.iter().find(|l| l["kind"] == "approval").unwrap();
+    assert_eq!(approval["outcome"], "approved");
+    assert_eq!(approval["by"], "lead");
 }
