@@ -526,3 +526,71 @@ async fn open(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn startup(params: &[(&str, &str)]) -> StartupMessage {
+        StartupMessage {
+            version: 196_608,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn refused(params: &[(&str, &str)], tls: bool) -> Option<(&'static str, &'static str)> {
+        startup_refusal(&startup(params), tls, true).map(|r| (r.code, sqlstate_of(&r)))
+    }
+
+    #[test]
+    fn startups_are_refused_before_authentication_with_their_own_codes() {
+        let user = ("user", "run-1-1-abcdef");
+        assert_eq!(refused(&[user], true), None);
+        assert_eq!(refused(&[user], false), Some(("tls_required", "28000")));
+        assert_eq!(
+            refused(&[user, ("replication", "database")], true),
+            Some(("replication_refused", "28000"))
+        );
+        // The last value of a repeated parameter is the one Postgres would use.
+        assert_eq!(
+            refused(
+                &[user, ("replication", "false"), ("replication", "true")],
+                true
+            ),
+            Some(("replication_refused", "28000"))
+        );
+        assert_eq!(refused(&[user, ("replication", "0")], true), None);
+        assert_eq!(
+            refused(&[user, ("client_encoding", "SJIS")], true),
+            Some(("client_encoding_refused", "22023"))
+        );
+        assert_eq!(
+            refused(&[user, ("options", "-c client_encoding=BIG5")], true),
+            Some(("client_encoding_refused", "22023"))
+        );
+        assert_eq!(refused(&[user, ("client_encoding", "UTF8")], true), None);
+        // Without require_tls, plaintext is let through to authentication.
+        assert!(startup_refusal(&startup(&[user]), false, false).is_none());
+    }
+
+    #[test]
+    fn every_refusal_class_has_a_sqlstate_clients_act_on() {
+        use RefusalClass as C;
+        let cases = [
+            (C::NotAllowed, "28000"),
+            (C::BadPassword, "28P01"),
+            (C::Unsupported, "22023"),
+            (C::UpstreamUnavailable, "08004"),
+            (C::StateUnavailable, "08006"),
+            (C::SessionLimit, "53300"),
+            (C::SpoolFull, "53100"),
+            (C::NotRecordable, "58030"),
+        ];
+        for (class, sqlstate) in cases {
+            assert_eq!(sqlstate_of(&Refusal::new("x", class, "m")), sqlstate);
+        }
+    }
+}

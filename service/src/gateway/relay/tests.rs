@@ -686,3 +686,48 @@ async fn an_approved_statement_runs_once_after_the_decision() {
     assert_eq!(approval["outcome"], "approved");
     assert_eq!(approval["by"], "lead");
 }
+
+#[test]
+fn bind_parameters_are_recorded_masked_capped_or_as_their_size() {
+    use crate::recording::BindParam;
+    let masker = crate::masking::Masker::pci_default();
+    let pan = "4111111111111111";
+    let long = "x".repeat(super::MAX_RECORDED_PARAM + 100);
+    let params = [
+        Some(bytes::Bytes::from(format!("card {pan}"))),
+        None,
+        Some(bytes::Bytes::from(long.clone())),
+        // A binary value of an unknown type: its size only.
+        Some(bytes::Bytes::from_static(&[0, 1, 2, 3])),
+    ];
+    let recorded = super::recorded_params(&masker, &[25, 25, 25, 0], &[0, 0, 0, 1], &params);
+    let json = serde_json::to_string(&recorded).unwrap();
+    assert!(!json.contains(pan), "{json}");
+    assert!(matches!(&recorded[0], BindParam::Text(t) if t.as_str().starts_with("card 411111")));
+    assert!(matches!(recorded[1], BindParam::Null));
+    assert!(
+        matches!(&recorded[2], BindParam::Text(t) if t.as_str().len() < long.len()),
+        "{json}"
+    );
+    assert!(matches!(recorded[3], BindParam::Binary { binary_bytes: 4 }));
+}
+
+#[test]
+fn only_the_messages_the_relay_inspects_are_decoded() {
+    let frame = |bytes: BytesMut| {
+        let mut bytes = bytes;
+        decode_frame(&mut bytes, 1 << 20).unwrap().unwrap()
+    };
+    let q = frame(query("SELECT 1"));
+    assert!(matches!(
+        super::decode_client(&q),
+        Ok(Some(FrontendMessage::Query { .. }))
+    ));
+    let mut flush = BytesMut::new();
+    flush.extend_from_slice(&[b'H', 0, 0, 0, 4]);
+    assert!(matches!(super::decode_client(&frame(flush)), Ok(None)));
+    // A Query whose text is not terminated is a protocol violation, not a pass-through.
+    let mut broken = BytesMut::new();
+    broken.extend_from_slice(&[b'Q', 0, 0, 0, 6, b'x', b'y']);
+    assert!(super::decode_client(&frame(broken)).is_err());
+}
