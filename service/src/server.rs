@@ -275,7 +275,9 @@ pub fn masking_policy(
                 .token_key
                 .as_ref()
                 .ok_or_else(|| err("token_key", "style \"token\" needs a key".into()))?;
-            let secret = source.resolve(env).map_err(|e| err("token_key", e))?;
+            let secret = source
+                .resolve(env)
+                .map_err(|e| err("token_key", e.to_string()))?;
             let key = TokenKey::new(secret.expose().as_bytes())
                 .map_err(|e| err("token_key", e.to_string()))?;
             MaskStyle::Token { key }

@@ -418,9 +418,10 @@ impl Notifier {
     pub fn new(config: &NotifyConfig, env: &dyn SecretEnv) -> Result<Notifier, NotifyError> {
         config.validate()?;
         let secret = |key: &'static str, source: &SecretSource| {
-            source
-                .resolve(env)
-                .map_err(|message| NotifyError::Config { key, message })
+            source.resolve(env).map_err(|e| NotifyError::Config {
+                key,
+                message: e.to_string(),
+            })
         };
         let webhook = match &config.webhook {
             Some(w) => {

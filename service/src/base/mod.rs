@@ -17,5 +17,5 @@ pub mod url;
 pub use backoff::Backoff;
 pub use hash::Sha256;
 pub use ids::{ApprovalId, ConnectionName, CredentialId, DbRole, IdError, SessionId};
-pub use secret::{ProcessEnv, Secret, SecretEnv, SecretSource};
+pub use secret::{ProcessEnv, Secret, SecretEnv, SecretError, SecretSource};
 pub use shutdown::{Shutdown, ShutdownTrigger};

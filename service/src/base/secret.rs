@@ -48,21 +48,38 @@ impl<S: std::hash::BuildHasher> SecretEnv for std::collections::HashMap<String, 
     }
 }
 
+/// Why a secret could not be read. Names the source (variable or path), never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    MissingVariable(String),
+    #[error("cannot read secret file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the secret is empty")]
+    Empty,
+}
+
 impl SecretSource {
-    /// Reads the secret. The error names the source (variable or path), never the value.
-    pub fn resolve(&self, env: &dyn SecretEnv) -> Result<Secret, String> {
+    /// Reads the secret.
+    pub fn resolve(&self, env: &dyn SecretEnv) -> Result<Secret, SecretError> {
         let value = match self {
             SecretSource::Inline(v) => v.clone(),
             SecretSource::Env { env: name } => env
                 .var(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?,
+                .ok_or_else(|| SecretError::MissingVariable(name.clone()))?,
             SecretSource::File { file } => std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read secret file {}: {e}", file.display()))?
+                .map_err(|source| SecretError::Unreadable {
+                    path: file.clone(),
+                    source,
+                })?
                 .trim_end_matches(['\n', '\r'])
                 .to_owned(),
         };
         if value.is_empty() {
-            return Err("the secret is empty".into());
+            return Err(SecretError::Empty);
         }
         Ok(Secret(value))
     }
@@ -115,6 +132,9 @@ mod tests {
         let err = SecretSource::Env { env: "B".into() }
             .resolve(&env)
             .unwrap_err();
-        assert!(err.contains("B"), "{err}");
+        assert!(
+            matches!(&err, SecretError::MissingVariable(v) if v == "B"),
+            "{err}"
+        );
     }
 }

@@ -33,7 +33,10 @@ pub enum UpstreamError {
     #[error("connection {connection}: admin_url is not a valid postgres:// URL")]
     InvalidUrl { connection: String },
     #[error("{key}: {reason}")]
-    Secret { key: String, reason: String },
+    Secret {
+        key: String,
+        reason: crate::base::SecretError,
+    },
     #[error("connection {0} is not configured")]
     UnknownConnection(String),
     #[error("connection {connection}: the upstream database is unreachable: {reason}")]

@@ -40,7 +40,10 @@ pub const PASS_LOCK_KEY: i64 = 0x686f_6f70_7761_7463; // "hoopwatc"
 #[derive(Debug, thiserror::Error)]
 pub enum WatcherError {
     #[error("watcher.{key}: {reason}")]
-    Secret { key: &'static str, reason: String },
+    Secret {
+        key: &'static str,
+        reason: crate::base::SecretError,
+    },
     #[error("watcher.gitlab_url: set it (there is no gitlab issuer to take it from)")]
     NoGitlabUrl,
     #[error("cannot build the {provider} API client: {message}")]
