@@ -3,13 +3,11 @@
 //! `archive_s3.rs`), signs a digest every period, survives a crash mid-session, and what it
 //! stored verifies with pinned keys.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use hoop::archive::{KeyRing, Manifest, VerifyOptions, verify_folder};
-use support::*;
 
 /// A signing key for the test's replica, and the pinned public key.
 struct Keys {

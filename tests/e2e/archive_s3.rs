@@ -3,16 +3,11 @@
 //! every object carries COMPLIANCE retention and cannot be deleted, an outage loses and
 //! duplicates nothing, and the auditor's `hoop archive verify --store` passes on what is there.
 
-mod support;
-
-#[path = "support/s3.rs"]
-mod s3;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::s3::S3Server;
+use crate::support::*;
 use chrono::{TimeDelta, Utc};
-use s3::S3Server;
-use support::*;
 
 const BUCKET: &str = "hoop-evidence";
 

@@ -5,9 +5,7 @@
 //! changed) and no full card number is in a recording. Every statement of
 //! `tests/corpora/card-data-benign.sql` passes the policy.
 
-mod support;
-
-use support::{Credential, GatewaySettings, Hoop, Options};
+use crate::support::{Credential, GatewaySettings, Hoop, Options};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 

@@ -1,12 +1,9 @@
 //! The token exchange end to end: the real `hoop serve` process, real tokens from a demo OIDC
 //! issuer, real Postgres roles.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::*;
 use tokio_postgres::error::SqlState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,11 @@
 //! The gateway end to end: real `hoop serve`, real Postgres, real `psql`, `pgbench` and
 //! tokio-postgres, and raw protocol bytes for what no well-behaved client sends.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::*;
 use bytes::BytesMut;
 use hoop_protocol::backend::{Authentication, BackendMessage, ErrorFields};
 use hoop_protocol::startup::{self, StartupMessage};
@@ -18,7 +16,6 @@ use rcgen::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::config::SslMode;

@@ -3,10 +3,8 @@
 //! in binary), must never reach the client's bytes or the session's recording; values that
 //! are not card numbers must arrive exactly as Postgres sent them.
 
-mod support;
-
+use crate::support::{Credential, GatewaySettings, Hoop, Options, stdout_of};
 use serde_json::Value;
-use support::{Credential, GatewaySettings, Hoop, Options, stdout_of};
 use tokio_postgres::types::{FromSql, Type};
 
 /// Test cards of four brands and lengths (all Luhn-valid, known IINs).
@@ -532,7 +530,7 @@ async fn startup_parameters_settings_and_diagnostics_are_recorded_masked_even_wi
 /// compressed and signed.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sealed_archive_of_a_leaky_session_holds_no_card_number() {
-    let scratch = support::ScratchDir::new();
+    let scratch = crate::support::ScratchDir::new();
     let root = scratch.0.join("archive");
     let generated = hoop::archive::generate().unwrap();
     let private = scratch.0.join("archive.key");

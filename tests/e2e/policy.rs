@@ -2,12 +2,10 @@
 //! and tokio-postgres must be denied (SQLSTATE 42501, the rule named) with the session still
 //! usable; a benign corpus of migrations, reports and ORM queries must run untouched.
 
-mod support;
-
 use std::process::Output;
 
+use crate::support::{Credential, GatewaySettings, Hoop, Options};
 use serde_json::Value;
-use support::{Credential, GatewaySettings, Hoop, Options};
 use tokio_postgres::error::SqlState;
 
 const POLICY: &str = r#"

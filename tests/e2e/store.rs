@@ -2,12 +2,10 @@
 //! real folder: Object Lock and checksums on every put, no overwrite, no delete, refusal of
 //! buckets that cannot hold WORM evidence, outages reported as transient.
 
-#[path = "support/s3.rs"]
-mod s3;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::support::s3::S3Server;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -19,7 +17,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use hoop::archive::{ObjectKey, Sha256};
 use hoop::worm::{FileStore, Listed, Lock, LockMode, S3Settings, StoreError, StoreUrl, WormStore};
-use s3::S3Server;
 
 fn bucket_name() -> String {
     format!(

@@ -2,13 +2,11 @@
 //! project look-up it makes after a 404), with real credentials in a real state database.
 //! Driven in-process: each test runs passes itself with `Watcher::pass`.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::support::*;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +15,6 @@ use hoop::demo::issuer::DemoIssuer;
 use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential};
 use hoop::watcher::{PassReport, Watcher};
 use serde_json::{Value, json};
-use support::*;
 
 const GITHUB_TOKEN: &str = "ghs_watcher-test-token";
 const GITLAB_TOKEN: &str = "glpat-watcher-test-token";

@@ -4,7 +4,8 @@
 //! Every test owns its database `hoop_t_<random>` (hoop's state and the upstream in one) and its
 //! parent role `hoop_t_<random>_reader`, so tests run in parallel. Both are dropped when the
 //! [`TestDb`] is, after the process is killed.
-#![allow(dead_code)] // each test binary uses its own part of the harness
+
+pub mod s3;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
