@@ -136,7 +136,7 @@ async fn the_hostile_corpus_is_refused_and_changes_nothing() {
     drop(client);
     assert_eq!(upstream_state(&admin).await, before);
     // The evidence holds no full card number, though the statements quoted one.
-    hoop.wait_sessions_ended(1).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     for path in hoop.recordings() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(

@@ -233,7 +233,7 @@ async fn psql_sees_every_card_number_masked_whatever_the_type_or_extraction() {
     assert_eq!(doc["pan"], "411111******1111");
     assert_eq!(doc["n"], "411111******1111");
 
-    hoop.wait_sessions_ended(2).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak("recordings", &spool_bytes(&hoop));
     // What was masked is recorded, by column and detector, without the values.
     let masked: Vec<Value> = recorded_events(&hoop)
@@ -329,7 +329,7 @@ async fn binary_results_are_masked_or_nulled_by_type() {
         .get(0);
     assert_eq!(bigint, None);
     drop(client);
-    hoop.wait_sessions_ended(1).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak("recordings", &spool_bytes(&hoop));
     let binds: Vec<Value> = recorded_events(&hoop)
         .into_iter()
@@ -399,7 +399,7 @@ async fn errors_notices_and_notifications_never_echo_a_card_number() {
         ],
     ));
     assert_no_leak("settings", settings.as_bytes());
-    hoop.wait_sessions_ended(4).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak("recordings", &spool_bytes(&hoop));
 }
 
@@ -471,7 +471,7 @@ async fn startup_parameters_settings_and_diagnostics_are_recorded_masked_even_wi
     // masking below is the recorder's own.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("card 378282246310005"), "{stderr}");
-    hoop.wait_sessions_ended(1).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
 
     let events = recorded_events(&hoop);
     let start = of_kind(&events, "session_start")[0];
@@ -622,7 +622,7 @@ async fn copy_out_is_masked_in_text_and_csv_and_binary_copy_is_refused() {
     assert!(stderr.contains("hoop refuses binary COPY"), "{stderr}");
     assert_no_leak("binary COPY", &out.stdout);
     assert!(String::from_utf8_lossy(&out.stdout).contains("still here"));
-    hoop.wait_sessions_ended(4).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak("recordings", &spool_bytes(&hoop));
     assert!(
         recorded_events(&hoop)
@@ -692,7 +692,7 @@ async fn column_rules_and_custom_detectors_mask_whatever_the_content() {
     assert_eq!(row.get::<_, Option<i32>>(1), None);
     assert_eq!(row.get::<_, i32>(2), 2);
     drop(client);
-    hoop.wait_sessions_ended(2).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     let rules: Vec<Value> = recorded_events(&hoop)
         .into_iter()
         .filter(|e| e["kind"] == "masked")
@@ -965,7 +965,7 @@ async fn hostile_binary_results_never_carry_a_card_number() {
     );
     assert_eq!(row.get::<_, i32>(3), 1);
     drop(client);
-    hoop.wait_sessions_ended(1).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak_in_any_encoding("recordings", &spool_bytes(&hoop));
     let withheld = recorded_events(&hoop)
         .into_iter()
@@ -1005,6 +1005,6 @@ async fn hostile_text_results_never_carry_a_card_number() {
         shown.trim(),
         "$4,111,11*,***,**1,111.00|000411*********1111|4,111,11*,***,**1,111|411111******1111|[411111******1111,)|(411111******1111,0)"
     );
-    hoop.wait_sessions_ended(2).await;
+    hoop.wait_sessions_of_ended(&credential.username).await;
     assert_no_leak_in_any_encoding("recordings", &spool_bytes(&hoop));
 }

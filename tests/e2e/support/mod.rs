@@ -498,12 +498,36 @@ pub fn random_secret_key() -> String {
 
 /// `hoop <args>` with stdout and stderr appended to `log`; env vars set as given.
 pub fn hoop_command(args: &[&str], env: &[(&str, &str)], log: &Path) -> Command {
+    hoop_command_limited(args, env, log, None)
+}
+
+/// [`hoop_command`], run by `prlimit` under a file size limit of `file_size_limit` bytes
+/// (`RLIMIT_FSIZE`) if given, with `SIGXFSZ` ignored (its default action kills the process):
+/// a write that would grow a file past the limit is cut short by the kernel and the next one
+/// fails with `EFBIG`. `sh` sets the signal disposition, which survives both `exec`s, so the
+/// child's pid is hoop's own.
+fn hoop_command_limited(
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &Path,
+    file_size_limit: Option<u64>,
+) -> Command {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoop"));
+    let hoop = env!("CARGO_BIN_EXE_hoop");
+    let mut cmd = match file_size_limit {
+        None => Command::new(hoop),
+        Some(bytes) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", "trap '' XFSZ; exec \"$@\"", "sh", "prlimit"])
+                .arg(format!("--fsize={bytes}"))
+                .args(["--", hoop]);
+            sh
+        }
+    };
     cmd.args(args)
         .env_remove(STATE_URL_VAR)
         .env_remove(ADMIN_URL_VAR)
@@ -596,6 +620,10 @@ pub struct Options {
     pub gateway: GatewaySettings,
     /// More environment for `hoop serve` (the archive store's AWS settings).
     pub env: Vec<(String, String)>,
+    /// Runs `hoop serve` under this file size limit in bytes (`RLIMIT_FSIZE`, set with
+    /// `prlimit`), with `SIGXFSZ` ignored: a write that would grow a file past it is cut short
+    /// by the kernel and the next one fails with `EFBIG`, as on a full disk, without root.
+    pub file_size_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -607,6 +635,7 @@ impl Default for Options {
             spool_dir: None,
             gateway: GatewaySettings::default(),
             env: Vec::new(),
+            file_size_limit: None,
         }
     }
 }
@@ -626,6 +655,7 @@ pub struct Hoop {
     config: ConfigFile,
     gateway: GatewaySettings,
     env: Vec<(String, String)>,
+    file_size_limit: Option<u64>,
     log_path: PathBuf,
     http: reqwest::Client,
     // Dropped last: it holds the log.
@@ -667,6 +697,7 @@ impl Hoop {
             config: config.clone(),
             gateway: options.gateway.clone(),
             env: options.env.clone(),
+            file_size_limit: options.file_size_limit,
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
             db,
@@ -705,9 +736,14 @@ impl Hoop {
         let config = config.display().to_string();
         let mut env = vec![(STATE_URL_VAR, url.as_str()), (ADMIN_URL_VAR, url.as_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        hoop_command(&["serve", "--config", &config], &env, log)
-            .spawn()
-            .unwrap()
+        hoop_command_limited(
+            &["serve", "--config", &config],
+            &env,
+            log,
+            self.file_size_limit,
+        )
+        .spawn()
+        .unwrap()
     }
 
     /// A second `hoop serve` on the same state database, secret key and issuers, with its own
