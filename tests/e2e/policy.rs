@@ -1,11 +1,13 @@
 //! The statement policy end to end: a bypass corpus sent through the real gateway with `psql`
-//! and tokio-postgres must be denied (SQLSTATE 42501, the rule named) with the session still
-//! usable; a benign corpus of migrations, reports and ORM queries must run untouched.
+//! (simple protocol) and tokio-postgres (extended protocol) must be denied (SQLSTATE 42501, the
+//! rule named), each case changing nothing upstream and recorded as refused, never completed,
+//! with the session still usable; a benign corpus of migrations, reports and ORM queries must
+//! run untouched.
 
 use std::process::Output;
 
 use crate::support::leaks::{assert_no_leak, without_links};
-use crate::support::{Credential, GatewaySettings, Hoop, Options};
+use crate::support::{Credential, GatewaySettings, Hoop, Options, refused_statements};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
@@ -144,10 +146,39 @@ const BYPASSES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What a statement of the corpus could have changed: the objects in `public` with their
+/// grants, functions, large objects, the role it tries to create, `ALTER SYSTEM` settings,
+/// and every row of the tables.
+async fn upstream_state(admin: &tokio_postgres::Client) -> Vec<Option<String>> {
+    let row = admin
+        .query_one(
+            "SELECT
+               (SELECT string_agg(relname || ':' || relkind::text || ':' || coalesce(relacl::text, ''),
+                                  ',' ORDER BY relname)
+                  FROM pg_class WHERE relnamespace = 'public'::regnamespace),
+               (SELECT string_agg(proname, ',' ORDER BY proname)
+                  FROM pg_proc WHERE pronamespace = 'public'::regnamespace),
+               (SELECT count(*) FROM pg_largeobject_metadata)::text,
+               (SELECT count(*) FROM pg_roles WHERE rolname = 'intruder')::text,
+               (SELECT string_agg(name || '=' || setting, ',' ORDER BY name)
+                  FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'),
+               (SELECT string_agg(c::text, ',' ORDER BY id) FROM cards c),
+               (SELECT string_agg(o::text, ',' ORDER BY id) FROM orders o)",
+            &[],
+        )
+        .await
+        .unwrap();
+    (0..row.len()).map(|i| row.get(i)).collect()
+}
+
 #[tokio::test]
 async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
     let (hoop, credential) = start().await;
+    let admin = hoop.db.client().await;
+    let extended = hoop.connect_gateway(&credential).await.unwrap();
     for (sql, rule) in BYPASSES {
+        let before = upstream_state(&admin).await;
+        // Simple protocol: psql, in a session of its own.
         let out = hoop.psql(&credential, &["-c", sql]);
         let stderr = denied(&out);
         assert!(
@@ -158,7 +189,34 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
             !stderr.contains("CONTEXT"),
             "the denial's own context is dropped: {stderr}"
         );
+        assert_eq!(
+            upstream_state(&admin).await,
+            before,
+            "{sql:?} through psql changed the database"
+        );
+        // Extended protocol (Parse, Describe, then Bind and Execute had it passed), in one
+        // session for the whole corpus.
+        let e = extended
+            .query(*sql, &[])
+            .await
+            .expect_err("refused through the extended protocol");
+        let db = e.as_db_error().expect("an error from the server");
+        assert_eq!(
+            db.code(),
+            &SqlState::INSUFFICIENT_PRIVILEGE,
+            "{sql:?}: {db:?}"
+        );
+        assert!(
+            db.message().contains(rule),
+            "{sql:?}: expected rule {rule}: {db:?}"
+        );
+        assert_eq!(
+            upstream_state(&admin).await,
+            before,
+            "{sql:?} through the extended protocol changed the database"
+        );
     }
+    drop(extended);
     // A session without standard_conforming_strings reads backslashes in strings as escapes:
     // this text is a SELECT and then a DROP to it, and a syntax error to the default parser.
     let out = hoop.psql(
@@ -280,14 +338,22 @@ async fn the_bypass_corpus_is_denied_and_the_session_stays_usable() {
         })
         .filter(|e| e["decision"] == "deny")
         .collect();
-    // Each refusal above is recorded once: the corpus, the legacy-string text and `\copy`
-    // through psql; in the session the DROP, the TRUNCATE in the transaction, the prepared
-    // DELETE, the two rounds of two TRUNCATEs, the three `LIMIT $1` and the `LIMIT NULL`.
+    // Each refusal above is recorded once: the corpus through psql and through the extended
+    // protocol, the legacy-string text and `\copy` through psql; in the last session the DROP,
+    // the TRUNCATE in the transaction, the prepared DELETE, the two rounds of two TRUNCATEs,
+    // the three `LIMIT $1` and the `LIMIT NULL`.
     assert_eq!(
         denials.len(),
-        BYPASSES.len() + 2 + 1 + 1 + 1 + 4 + 3 + 1,
+        2 * BYPASSES.len() + 2 + 1 + 1 + 1 + 4 + 3 + 1,
         "{denials:#?}"
     );
+    // None of them ran: each was answered by its error, none completed.
+    let refused: usize = hoop
+        .recorded_sessions()
+        .iter()
+        .map(|events| refused_statements(events).len())
+        .sum();
+    assert_eq!(refused, denials.len());
     assert!(
         denials
             .iter()

@@ -1131,6 +1131,139 @@ impl Hoop {
     }
 }
 
+/// The events of every recording in the spool, one list per session, oldest first.
+impl Hoop {
+    pub fn recorded_sessions(&self) -> Vec<Vec<Value>> {
+        self.recordings()
+            .iter()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str(line).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The statements the policy refused in one session's recording (`statement` and `parse`
+/// events with `"decision": "deny"`), their recorded text in order. Panics if one of them ran:
+/// a refused statement is answered by its 42501 error and never completes (no `complete`
+/// event before the client's next message is recorded), and a Bind of a prepared statement
+/// whose Parse was refused completes nothing either.
+pub fn refused_statements(events: &[Value]) -> Vec<String> {
+    struct Open {
+        sql: String,
+        /// Whether a 42501 error must answer it (a Bind of a refused statement gets another).
+        must_error: bool,
+        errored: bool,
+    }
+    let mut refused = Vec::new();
+    let mut refused_names = std::collections::HashSet::new();
+    let mut open: Option<Open> = None;
+    for event in events {
+        let kind = event["kind"].as_str().unwrap_or_default();
+        let starts_another = matches!(
+            kind,
+            "statement"
+                | "parse"
+                | "bind"
+                | "execute"
+                | "function_call"
+                | "terminate"
+                | "session_end"
+        );
+        if starts_another {
+            if let Some(done) = open.take() {
+                assert!(
+                    done.errored || !done.must_error,
+                    "the refused {:?} got no error",
+                    done.sql
+                );
+            }
+            let name = event["statement"].as_str().unwrap_or_default().to_owned();
+            if event["decision"] == "deny" {
+                let sql = event["sql"].as_str().unwrap_or_default().to_owned();
+                refused.push(sql.clone());
+                if kind == "parse" {
+                    refused_names.insert(name);
+                }
+                open = Some(Open {
+                    sql,
+                    must_error: true,
+                    errored: false,
+                });
+            } else if kind == "parse" {
+                refused_names.remove(&name);
+            } else if kind == "bind" && refused_names.contains(&name) {
+                open = Some(Open {
+                    sql: format!("Bind of the refused statement {name:?}"),
+                    must_error: false,
+                    errored: false,
+                });
+            }
+        } else if let Some(open) = &mut open {
+            match kind {
+                "complete" => panic!("the refused {:?} completed: {event}", open.sql),
+                "error" if open.must_error => {
+                    assert_eq!(
+                        event["sqlstate"], "42501",
+                        "the refused {:?}: {event}",
+                        open.sql
+                    );
+                    open.errored = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(done) = open {
+        assert!(
+            done.errored || !done.must_error,
+            "the refused {:?} got no error",
+            done.sql
+        );
+    }
+    refused
+}
+
+#[test]
+fn refused_statements_are_found_and_one_that_completed_is_not_passed() {
+    let deny = |kind: &str, sql: &str| json!({"kind": kind, "statement": "s1", "sql": sql, "decision": "deny"});
+    let error = json!({"kind": "error", "sqlstate": "42501"});
+    let complete = json!({"kind": "complete", "tag": "DELETE 1"});
+    let allowed = json!({"kind": "statement", "sql": "SELECT 1", "decision": "allow"});
+    let bind = json!({"kind": "bind", "portal": "", "statement": "s1"});
+    let refused = refused_statements(&[
+        deny("statement", "DROP TABLE cards"),
+        error.clone(),
+        allowed.clone(),
+        complete.clone(),
+        deny("parse", "DELETE FROM cards"),
+        error.clone(),
+    ]);
+    assert_eq!(refused, ["DROP TABLE cards", "DELETE FROM cards"]);
+    for events in [
+        vec![
+            deny("statement", "DELETE FROM cards"),
+            error.clone(),
+            complete.clone(),
+        ],
+        vec![deny("statement", "DELETE FROM cards"), complete.clone()],
+        vec![
+            deny("parse", "DELETE FROM cards"),
+            error.clone(),
+            bind,
+            complete,
+        ],
+        vec![deny("statement", "DELETE FROM cards"), allowed],
+    ] {
+        let caught = std::panic::catch_unwind(|| refused_statements(&events));
+        assert!(caught.is_err(), "{events:?} passed");
+    }
+}
+
 /// The upstream password hoop derives for a run role from the server's secret key.
 pub fn derived_role_password(secret_key: &str, username: &str) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret_key.as_bytes());
