@@ -606,8 +606,8 @@ async fn cancel_reaches_the_running_query_and_a_forged_key_cancels_nothing() {
     assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
 
     // A CancelRequest with a key the gateway never gave out (plaintext, as libpq may send it).
-    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(2)").await });
-    wait_running(&hoop.db, &credential.username, "pg_sleep(2)").await;
+    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(31)").await });
+    wait_running(&hoop.db, &credential.username, "pg_sleep(31)").await;
     let mut forged = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
         .await
         .unwrap();
@@ -624,11 +624,25 @@ async fn cancel_reaches_the_running_query_and_a_forged_key_cancels_nothing() {
         .expect("the gateway closes a cancel connection")
         .unwrap();
     assert!(rest.is_empty(), "a cancel request gets no answer");
+    // The gateway dealt with it without forwarding anything: the query still runs.
+    wait_until("the forged cancel request to be ignored", || async {
+        hoop.log()
+            .contains("cancel request with an unknown key ignored")
+    })
+    .await;
+    wait_running(&hoop.db, &credential.username, "pg_sleep(31)").await;
+    assert!(
+        !sleeper.is_finished(),
+        "a forged cancel key cancels nothing"
+    );
+    // The real key still cancels it.
+    token.cancel_query(gateway_tls()).await.unwrap();
     let result = tokio::time::timeout(WAIT, sleeper)
         .await
-        .expect("pg_sleep(2) returns")
+        .expect("the cancelled query returns")
         .unwrap();
-    result.expect("a forged cancel key cancels nothing");
+    let error = result.expect_err("the query was cancelled");
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -299,11 +299,67 @@ async fn concurrent_sessions_all_verify_and_acks_follow_writes() {
         assert_eq!(report.head.to_hex(), summary.head);
     }
     assert_eq!(spool.leftovers().unwrap().len(), 16);
-    // Group commit: one journal sync serves many sessions' durable appends.
-    let durable = 16 * 202;
-    let syncs = spool.journal_syncs();
-    println!("{durable} durable appends, {syncs} journal syncs");
-    assert!(syncs > 0 && syncs * 3 < durable, "{syncs} syncs");
+}
+
+/// Polls `future` once, so it sends its request to the writer, and checks it now waits.
+fn send_and_leave_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        future.poll(&mut cx).is_pending(),
+        "answered before the writer ran"
+    );
+}
+
+/// Group commit: durable appends of many sessions queued while the writer is busy are made
+/// durable by one journal sync. The writer is held in a known place: a recording redirected to
+/// a FIFO (a test hook), whose open blocks until the test opens the FIFO's other end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_appends_queued_behind_a_busy_writer_share_one_journal_sync() {
+    let tmp = TempDir::new("group");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let gate = spool.create("gate", start_event()).await.unwrap();
+    let mut recorders = Vec::new();
+    for s in 0..16 {
+        recorders.push(
+            spool
+                .create(&format!("sess-{s}"), start_event())
+                .await
+                .unwrap(),
+        );
+    }
+    let fifo = tmp.0.join("gate.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let before = spool.journal_syncs();
+
+    let mut held = std::pin::pin!(gate.redirect_for_test(&fifo));
+    send_and_leave_waiting(held.as_mut());
+    let mut appends: Vec<_> = recorders
+        .iter_mut()
+        .enumerate()
+        .map(|(i, recorder)| Box::pin(recorder.append_durable(statement(i))))
+        .collect();
+    for append in &mut appends {
+        send_and_leave_waiting(append.as_mut());
+    }
+    // The writer is in (or on its way to) the FIFO's open: opening the reading end lets it go
+    // on, and everything queued behind it is one round.
+    let reading_end = fifo.clone();
+    let reader = tokio::task::spawn_blocking(move || fs::File::open(reading_end).unwrap());
+    held.await.unwrap();
+    for append in appends {
+        append.await.unwrap();
+    }
+    assert_eq!(
+        spool.journal_syncs(),
+        before + 1,
+        "one sync for 16 sessions"
+    );
+    drop(reader.await.unwrap());
+    for recorder in recorders {
+        let summary = recorder.finish(end()).await.unwrap();
+        assert_eq!(verify(&summary.path).unwrap().events, 3);
+    }
 }
 
 #[tokio::test]
