@@ -4,7 +4,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -541,45 +540,6 @@ async fn full_file_mid_line(dir: &Path) {
     assert_eq!(report.events, events);
     assert!(report.events > 10, "{report:?}");
     println!("{FSIZE_CHILD_DONE} after {events} events, {acked} bytes");
-}
-
-/// Group commit, measured (printed, never asserted): durable appends per second for one session
-/// alone and for 8 concurrent sessions. Run with `--nocapture` to see the figures.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn group_commit_throughput() {
-    let tmp = TempDir::new("bench");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let per_session = 300;
-    let (one, _) = durable_rate(&spool, "solo", 1, per_session).await;
-    let (eight, rounds) = durable_rate(&spool, "group", 8, per_session).await;
-    println!(
-        "group commit: 1 session {one:.0} durable appends/s; 8 sessions {eight:.0}/s total \
-         ({:.1}x, {:.0}/s per session); {rounds}",
-        eight / one,
-        eight / 8.0
-    );
-}
-
-async fn durable_rate(spool: &Arc<Spool>, tag: &str, sessions: usize, n: usize) -> (f64, String) {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for s in 0..sessions {
-        let spool = spool.clone();
-        let session = format!("{tag}-{s}");
-        tasks.push(tokio::spawn(async move {
-            let mut recorder = spool.create(&session, start_event()).await.unwrap();
-            for i in 0..n {
-                recorder.append_durable(statement(i)).await.unwrap();
-            }
-            recorder.finish(end()).await.unwrap()
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let rate = (sessions * n) as f64 / elapsed;
-    (rate, format!("{sessions}x{n} in {elapsed:.2}s"))
 }
 
 // ---------------------------------------------------------------------------------------------
