@@ -3,16 +3,14 @@
 //! API and the real `hoop approvals` command; the held statement runs or fails with its own
 //! error, and every step is in the recording and the audit trail.
 
-mod support;
-
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::*;
 use tokio_postgres::error::SqlState;
 
 /// The approver tokens of the tests; their SHA-256 hashes go into the configuration.

@@ -3,13 +3,12 @@
 //! `archive_s3.rs`), signs a digest every period, survives a crash mid-session, and what it
 //! stored verifies with pinned keys.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::support::leaks::{assert_no_leak, files_under, sealed_archives, without_links};
+use crate::support::*;
 use hoop::archive::{KeyRing, Manifest, VerifyOptions, verify_folder};
-use support::*;
 
 /// A signing key for the test's replica, and the pinned public key.
 struct Keys {
@@ -60,23 +59,6 @@ async fn wait_digests_stored(hoop: &Hoop, count: i64) {
     .await;
 }
 
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn manifests(root: &Path) -> Vec<Manifest> {
     files_under(root)
         .into_iter()
@@ -93,7 +75,8 @@ async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() 
     let hoop = start_with_archive(folder_archive(&root, &keys.private, "")).await;
     let credential = hoop.issue(&hoop.github_token(6101)).await;
     for i in 0..3 {
-        let out = hoop.psql(&credential, &["-c", &format!("SELECT {i} AS n")]);
+        let sql = format!("SELECT {i} AS n, 'card 4111111111111111' AS note");
+        let out = hoop.psql(&credential, &["-c", &sql]);
         assert!(out.status.success(), "psql: {}", stdout_of(&out));
     }
     hoop.wait_archived_and_digested(3).await;
@@ -104,6 +87,18 @@ async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() 
 
     let stored = manifests(&root);
     assert_eq!(stored.len(), 3, "one manifest per session");
+    // What is sealed is the masked recording: the statement's card number is not in it.
+    let archives = sealed_archives(&root);
+    assert_eq!(archives.len(), 3, "one archive per session");
+    for events in &archives {
+        let text = without_links(events);
+        assert!(
+            String::from_utf8_lossy(&text).contains("'card 411111******1111'"),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
+        assert_no_leak("a sealed archive", &text);
+    }
     for m in &stored {
         assert_eq!(m.identity.run_id.as_deref(), Some("6101"));
         assert_eq!(m.identity.repository.as_deref(), Some(REPOSITORY));

@@ -3,16 +3,12 @@
 //! every object carries COMPLIANCE retention and cannot be deleted, an outage loses and
 //! duplicates nothing, and the auditor's `hoop archive verify --store` passes on what is there.
 
-mod support;
-
-#[path = "support/s3.rs"]
-mod s3;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::leaks::{archive_events, assert_no_leak, without_links};
+use crate::support::s3::S3Server;
+use crate::support::*;
 use chrono::{TimeDelta, Utc};
-use s3::S3Server;
-use support::*;
 
 const BUCKET: &str = "hoop-evidence";
 
@@ -62,7 +58,10 @@ async fn start(extra: &str) -> Fixture {
 /// One short session through the gateway, waited for until it has ended.
 async fn one_session(hoop: &Hoop, credential: &Credential, ended_before: i64) {
     let client = hoop.connect_gateway(credential).await.unwrap();
-    client.simple_query("SELECT 'evidence'").await.unwrap();
+    client
+        .simple_query("SELECT 'evidence', 'card 4111111111111111'")
+        .await
+        .unwrap();
     drop(client);
     hoop.wait_sessions_ended(ended_before + 1).await;
 }
@@ -168,6 +167,28 @@ async fn every_object_is_locked_in_compliance_mode_and_its_versions_cannot_be_de
         assert!(deleted.is_err(), "deleting {key} {version} must be refused");
     }
     assert_eq!(versions(&f.s3).await, objects, "nothing was deleted");
+    // What is sealed is the masked recording: the statement's card number is not in it.
+    let mut sealed = 0;
+    for (key, _) in objects.iter().filter(|(k, _)| k.ends_with(".jsonl.zst")) {
+        let object =
+            f.s3.client()
+                .get_object()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        let text = without_links(&archive_events(key, &bytes));
+        assert!(
+            String::from_utf8_lossy(&text).contains("'card 411111******1111'"),
+            "{key}: {}",
+            String::from_utf8_lossy(&text)
+        );
+        assert_no_leak(key, &text);
+        sealed += 1;
+    }
+    assert_eq!(sealed, 2);
     let (status, output) = verify_store(&f).await;
     assert!(status.success(), "verify --store: {output}");
 }

@@ -1,14 +1,11 @@
 //! Attacks on the token exchange, against the real `hoop serve` process: each is refused with its
 //! own status and code, leaves exactly one audit event, and creates no credential and no role.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 
 /// One hostile request and how hoop must answer it.
 struct Attack {

@@ -1,13 +1,13 @@
 //! The card-data model end to end: every statement of `tests/corpora/card-data-hostile.sql`
-//! sent through the real gateway (simple and extended protocol with tokio-postgres, and psql)
-//! is refused with SQLSTATE 42501 by a default rule, and afterwards nothing changed upstream
-//! (no new relation, function, trigger, rule, policy or statistics object, no row copied or
-//! changed) and no full card number is in a recording. Every statement of
+//! and `tests/corpora/objects-hostile.sql` sent through the real gateway (simple and extended
+//! protocol with tokio-postgres, and psql) is refused with SQLSTATE 42501 by a default rule,
+//! after each one nothing changed upstream (no new relation, function, trigger, rule, policy or
+//! statistics object, no row copied or changed), its recording shows the refusal and no
+//! completion, and no full card number is in a recording. Every statement of
 //! `tests/corpora/card-data-benign.sql` passes the policy.
 
-mod support;
-
-use support::{Credential, GatewaySettings, Hoop, Options};
+use crate::support::leaks::{assert_no_leak, without_links};
+use crate::support::{Credential, GatewaySettings, Hoop, Options, refused_statements};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
@@ -101,56 +101,114 @@ fn refused_by_policy(e: &tokio_postgres::Error) -> Option<String> {
     .then(|| db.message().to_owned())
 }
 
-#[tokio::test]
-async fn the_hostile_corpus_is_refused_and_changes_nothing() {
-    let (hoop, credential) = start().await;
+/// How a corpus is sent through the gateway.
+struct Runs {
+    /// Statements with `$n` parameters also as one simple Query (else only extended).
+    simple_with_parameters: bool,
+    /// Every n-th statement through psql as well, each in a session of its own.
+    psql_every: Option<usize>,
+}
+
+/// Sends every statement of `corpus` through the gateway and checks each case on its own: it
+/// is refused by a default rule through the simple protocol (one Query), through the extended
+/// protocol (Parse, then Bind and Execute had it been let through; only Parse when it has
+/// parameters), and through psql as `runs` says; and after each attempt nothing changed
+/// upstream. Panics with every case that ran or changed something; returns how many refusals
+/// the recordings must hold.
+async fn refuse_each(hoop: &Hoop, credential: &Credential, corpus: &str, runs: Runs) -> usize {
     let admin = hoop.db.client().await;
-    let before = upstream_state(&admin).await;
-    let client = hoop.connect_gateway(&credential).await.unwrap();
-    let mut ran = Vec::new();
-    for (i, sql) in statements(HOSTILE).enumerate() {
-        // Simple protocol: the whole text as one Query.
-        match client.simple_query(sql).await {
-            Err(e) if refused_by_policy(&e).is_some() => {}
-            other => ran.push(format!("simple: {sql}: {other:?}")),
+    let client = hoop.connect_gateway(credential).await.unwrap();
+    let mut failures = Vec::new();
+    let mut refusals = 0;
+    for (i, sql) in statements(corpus).enumerate() {
+        let parameters = sql.contains('$') && !sql.contains("$$");
+        let mut attempts = Vec::new();
+        if runs.simple_with_parameters || !parameters {
+            attempts.push("simple");
         }
-        // Extended protocol: Parse is where it is decided.
-        match client.prepare(sql).await {
-            Err(e) if refused_by_policy(&e).is_some() => {}
-            other => ran.push(format!("extended: {sql}: {:?}", other.map(|_| "prepared"))),
+        attempts.push("extended");
+        if runs.psql_every.is_some_and(|n| i % n == 0) {
+            attempts.push("psql");
         }
-        // And psql, for a share of them (each is a new session).
-        if i % 5 == 0 {
-            let out = hoop.psql(&credential, &["-c", sql]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if out.status.success() || !stderr.contains("hoop policy denied this statement") {
-                ran.push(format!("psql: {sql}: {stderr}"));
+        for how in attempts {
+            let before = upstream_state(&admin).await;
+            let refused = match how {
+                "simple" => match client.simple_query(sql).await {
+                    Err(e) if refused_by_policy(&e).is_some() => Ok(()),
+                    other => Err(format!("{:?}", other.map(|_| "ran"))),
+                },
+                "extended" => {
+                    let result = if parameters {
+                        client.prepare(sql).await.map(|_| "prepared")
+                    } else {
+                        client.query(sql, &[]).await.map(|_| "ran")
+                    };
+                    match result {
+                        Err(e) if refused_by_policy(&e).is_some() => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+                _ => {
+                    let out = hoop.psql(credential, &["-c", sql]);
+                    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                    if out.status.success() || !stderr.contains("hoop policy denied this statement")
+                    {
+                        Err(stderr)
+                    } else {
+                        Ok(())
+                    }
+                }
+            };
+            match refused {
+                Ok(()) => refusals += 1,
+                Err(outcome) => failures.push(format!("{how}: not refused: {sql}: {outcome}")),
+            }
+            let after = upstream_state(&admin).await;
+            if after != before {
+                failures.push(format!(
+                    "{how}: changed the database: {sql}\n  before: {before}\n  after:  {after}"
+                ));
             }
         }
     }
-    assert!(ran.is_empty(), "not refused:\n{}", ran.join("\n"));
-    // The session is still usable, and nothing changed upstream.
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The session is still usable.
+    let encoding = client.query_one("SHOW client_encoding", &[]).await.unwrap();
+    assert_eq!(encoding.get::<_, String>(0), "UTF8");
     let ok = client
         .query_one("SELECT count(*) FROM orders", &[])
         .await
         .unwrap();
     assert_eq!(ok.get::<_, i64>(0), 2);
-    drop(client);
-    assert_eq!(upstream_state(&admin).await, before);
-    // The evidence holds no full card number, though the statements quoted one.
-    hoop.wait_sessions_ended(1).await;
-    for path in hoop.recordings() {
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.contains(PAN),
-            "{} holds a full card number",
-            path.display()
-        );
+    refusals
+}
+
+/// After every session of `credential` ended: each refusal is in the recordings, answered by
+/// its error and never completed, and the recordings and the log hold no card number.
+async fn assert_refusals_recorded(hoop: &Hoop, credential: &Credential, refusals: usize) {
+    hoop.wait_sessions_of_ended(&credential.username).await;
+    let sessions = hoop.recorded_sessions();
+    let refused: usize = sessions
+        .iter()
+        .map(|events| refused_statements(events).len())
+        .sum();
+    assert_eq!(refused, refusals);
+    for events in &sessions {
+        assert_no_leak("a recording", &without_links(events));
     }
-    assert!(
-        !hoop.log().contains(PAN),
-        "the log holds a full card number"
-    );
+    assert_no_leak("the log", hoop.log().as_bytes());
+}
+
+#[tokio::test]
+async fn the_hostile_corpus_is_refused_and_changes_nothing() {
+    let (hoop, credential) = start().await;
+    let runs = Runs {
+        simple_with_parameters: true,
+        psql_every: Some(5),
+    };
+    let refusals = refuse_each(&hoop, &credential, HOSTILE, runs).await;
+    // The evidence holds no full card number, though the statements quoted one.
+    assert_refusals_recorded(&hoop, &credential, refusals).await;
     // Each refusal is audited under its rule.
     assert!(!hoop.db.audit_events("default.card-data").await.is_empty());
 }
@@ -158,27 +216,12 @@ async fn the_hostile_corpus_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn the_objects_corpus_is_refused_and_changes_nothing() {
     let (hoop, credential) = start().await;
-    let admin = hoop.db.client().await;
-    let before = upstream_state(&admin).await;
-    let client = hoop.connect_gateway(&credential).await.unwrap();
-    let mut ran = Vec::new();
-    for sql in statements(OBJECTS) {
-        if !sql.contains('$') || sql.contains("$$") {
-            match client.simple_query(sql).await {
-                Err(e) if refused_by_policy(&e).is_some() => {}
-                other => ran.push(format!("simple: {sql}: {:?}", other.map(|_| "ran"))),
-            }
-        }
-        match client.prepare(sql).await {
-            Err(e) if refused_by_policy(&e).is_some() => {}
-            other => ran.push(format!("extended: {sql}: {:?}", other.map(|_| "prepared"))),
-        }
-    }
-    assert!(ran.is_empty(), "not refused:\n{}", ran.join("\n"));
-    let encoding = client.query_one("SHOW client_encoding", &[]).await.unwrap();
-    assert_eq!(encoding.get::<_, String>(0), "UTF8");
-    drop(client);
-    assert_eq!(upstream_state(&admin).await, before);
+    let runs = Runs {
+        simple_with_parameters: false,
+        psql_every: None,
+    };
+    let refusals = refuse_each(&hoop, &credential, OBJECTS, runs).await;
+    assert_refusals_recorded(&hoop, &credential, refusals).await;
 }
 
 #[tokio::test]

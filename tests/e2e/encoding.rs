@@ -3,10 +3,8 @@
 //! role defaults cannot change it, a change the server reports ends the session, and a
 //! statement pipelined behind such a change cannot smuggle another one past the policy.
 
-mod support;
-
+use crate::support::{Credential, GatewaySettings, Hoop, Options};
 use serde_json::Value;
-use support::{Credential, GatewaySettings, Hoop, Options};
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::error::SqlState;
 
@@ -261,7 +259,7 @@ async fn role_and_database_defaults_cannot_change_the_encoding() {
 #[tokio::test]
 async fn the_rereading_agrees_with_postgres_on_every_character_with_an_ascii_byte() {
     use hoop::gateway::encoding::{AsciiUnsafe, reread};
-    let db = support::TestDb::create().await;
+    let db = crate::support::TestDb::create().await;
     let client = db.client().await;
     client
         .batch_execute(

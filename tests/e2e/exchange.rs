@@ -1,18 +1,22 @@
 //! The token exchange end to end: the real `hoop serve` process, real tokens from a demo OIDC
 //! issuer, real Postgres roles.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::*;
 use tokio_postgres::error::SqlState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_token_gets_a_run_scoped_role_and_nothing_secret_is_kept() {
     let hoop = Hoop::start(Options::default()).await;
-    let reply = hoop.exchange(&hoop.github_token(4242)).await;
+    let token = hoop.github_token(4242);
+    // hoop counts the TTL from the whole second of the exchange.
+    let second = |t: chrono::DateTime<chrono::Utc>| {
+        chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
+    };
+    let before = second(chrono::Utc::now());
+    let reply = hoop.exchange(&token).await;
+    let after = second(chrono::Utc::now());
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     assert_eq!(reply.headers["cache-control"], "no-store");
     let credential = Credential::from_body(&reply.body);
@@ -45,10 +49,10 @@ async fn a_github_token_gets_a_run_scoped_role_and_nothing_secret_is_kept() {
     assert_eq!(body["run"]["repository"], REPOSITORY);
     assert_eq!(body["run"]["run_id"], "4242");
     assert_eq!(body["run"]["attempt"], 1);
-    let ttl = credential.expires_at - chrono::Utc::now();
+    let ttl = chrono::TimeDelta::minutes(10);
     assert!(
-        ttl > chrono::TimeDelta::minutes(9) && ttl <= chrono::TimeDelta::minutes(10),
-        "expires_at {} is not 10 minutes away",
+        before + ttl <= credential.expires_at && credential.expires_at <= after + ttl,
+        "expires_at {} is not 10 minutes after the exchange ({before} to {after})",
         credential.expires_at
     );
 
@@ -300,23 +304,36 @@ async fn the_reaper_drops_expired_roles() {
     );
 }
 
+/// A credential of the short-lived rule (ttl [`SHORT_TTL`]) for `run_id`.
+async fn short_lived(hoop: &Hoop, run_id: u64) -> Credential {
+    hoop.issue(&hoop.short_lived_token(run_id)).await
+}
+
+async fn wait_expiry_passed(credential: &Credential) {
+    wait_until("the short-lived credential's expiry to pass", || async {
+        chrono::Utc::now() > credential.expires_at
+    })
+    .await;
+}
+
+/// The reaper runs once at start, then every `reaper_interval` (an hour here): expiries that
+/// passed while no hoop ran are found by the next start. Every wait is on a condition; no
+/// credential has to outlive a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_survive_a_restart_and_expire_while_hoop_is_down() {
-    // A slow reaper: its first pass, at startup, is the one that must find the expired role.
     let mut hoop = Hoop::start(Options::default()).await;
     let kept = hoop.issue(&hoop.github_token(9001)).await;
-    let short_lived = hoop
-        .issue(&hoop.github.mint(&hoop.github.github_claims(
-            AUDIENCE,
-            SHORT_LIVED_REPOSITORY,
-            SHORT_LIVED_REPOSITORY_ID,
-            9002,
-        )))
-        .await;
-
-    // A crash: the credentials and the replay guard are in the state database, not in memory.
+    // Expires while this process runs: its only reaper pass was at its start.
+    let expired_before_the_crash = short_lived(&hoop, 9002).await;
     let replayed_later = hoop.github_token(9003);
     hoop.issue(&replayed_later).await;
+    wait_expiry_passed(&expired_before_the_crash).await;
+    assert_eq!(
+        hoop.db.credential_state(&expired_before_the_crash.id).await,
+        "active"
+    );
+
+    // A crash: the credentials and the replay guard are in the state database, not in memory.
     hoop.restart().await;
     let replay = hoop.exchange(&replayed_later).await;
     assert_eq!(
@@ -328,17 +345,27 @@ async fn credentials_survive_a_restart_and_expire_while_hoop_is_down() {
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
     assert!(!hoop.db.role_exists(&kept.username).await);
+    // The new process's start-up pass retires what expired before it started.
+    wait_until("the start-up pass to expire the credential", || async {
+        hoop.db.credential_state(&expired_before_the_crash.id).await == "expired"
+    })
+    .await;
+    assert!(
+        !hoop
+            .db
+            .role_exists(&expired_before_the_crash.username)
+            .await
+    );
 
-    // A graceful stop, then the short-lived credential expires while no hoop runs.
+    // Issued after that pass: nothing in this process expires it before the stop.
+    let short_lived = short_lived(&hoop, 9004).await;
+    // A graceful stop, then the credential expires while no hoop runs.
     let status = hoop.terminate().await;
     assert!(
         status.success(),
         "hoop serve exited with {status} on SIGTERM"
     );
-    wait_until("the short-lived credential's expiry to pass", || async {
-        chrono::Utc::now() > short_lived.expires_at
-    })
-    .await;
+    wait_expiry_passed(&short_lived).await;
     assert_eq!(hoop.db.credential_state(&short_lived.id).await, "active");
     assert!(hoop.db.role_exists(&short_lived.username).await);
     hoop.start_again().await;

@@ -1,13 +1,11 @@
 //! The gateway end to end: real `hoop serve`, real Postgres, real `psql`, `pgbench` and
 //! tokio-postgres, and raw protocol bytes for what no well-behaved client sends.
 
-#[path = "support/mod.rs"]
-mod support;
-
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::*;
 use bytes::BytesMut;
 use hoop_protocol::backend::{Authentication, BackendMessage, ErrorFields};
 use hoop_protocol::startup::{self, StartupMessage};
@@ -18,7 +16,6 @@ use rcgen::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::config::SslMode;
@@ -268,44 +265,6 @@ impl RawClient {
             }
         }
         error
-    }
-}
-
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// `None` where this process may not mount (not root, or in a restricted container).
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let path = std::env::temp_dir().join(format!("hoop-e2e-tmpfs-{}", random_suffix()));
-        std::fs::create_dir_all(&path).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if mounted {
-            Some(Tmpfs(path))
-        } else {
-            let _ = std::fs::remove_dir(&path);
-            None
-        }
-    }
-
-    /// Writes a file until the file system is full; returns its path.
-    fn fill(&self) -> PathBuf {
-        let path = self.0.join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        while matches!(file.write(&[0u8; 4096]), Ok(n) if n > 0) {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
     }
 }
 
@@ -647,8 +606,8 @@ async fn cancel_reaches_the_running_query_and_a_forged_key_cancels_nothing() {
     assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
 
     // A CancelRequest with a key the gateway never gave out (plaintext, as libpq may send it).
-    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(2)").await });
-    wait_running(&hoop.db, &credential.username, "pg_sleep(2)").await;
+    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(31)").await });
+    wait_running(&hoop.db, &credential.username, "pg_sleep(31)").await;
     let mut forged = TcpStream::connect(("127.0.0.1", hoop.gateway_port))
         .await
         .unwrap();
@@ -665,11 +624,25 @@ async fn cancel_reaches_the_running_query_and_a_forged_key_cancels_nothing() {
         .expect("the gateway closes a cancel connection")
         .unwrap();
     assert!(rest.is_empty(), "a cancel request gets no answer");
+    // The gateway dealt with it without forwarding anything: the query still runs.
+    wait_until("the forged cancel request to be ignored", || async {
+        hoop.log()
+            .contains("cancel request with an unknown key ignored")
+    })
+    .await;
+    wait_running(&hoop.db, &credential.username, "pg_sleep(31)").await;
+    assert!(
+        !sleeper.is_finished(),
+        "a forged cancel key cancels nothing"
+    );
+    // The real key still cancels it.
+    token.cancel_query(gateway_tls()).await.unwrap();
     let result = tokio::time::timeout(WAIT, sleeper)
         .await
-        .expect("pg_sleep(2) returns")
+        .expect("the cancelled query returns")
         .unwrap();
-    result.expect("a forged cancel key cancels nothing");
+    let error = result.expect_err("the query was cancelled");
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -931,14 +904,17 @@ async fn protocol_abuse_closes_only_the_offending_connection() {
 // ---------------------------------------------------------------------------------------------
 // Recording failure
 
+/// How large a file `hoop serve` may grow in the recording failure test (`RLIMIT_FSIZE`).
+const FILE_SIZE_LIMIT: u64 = 4 << 20;
+
+/// The spool cannot take a statement's event: `hoop serve` runs under a file size limit
+/// (`RLIMIT_FSIZE`), and the event is larger than what the session's file may still grow by, so
+/// the kernel writes the part that fits and refuses the rest (`EFBIG`), as a full disk does
+/// (`ENOSPC`). No root and no mount needed, so this runs everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_refuses_the_statement_before_it_runs() {
-    let Some(tmpfs) = Tmpfs::mount("256k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root outside a restricted container)");
-        return;
-    };
     let hoop = Hoop::start(Options {
-        spool_dir: Some(tmpfs.0.join("spool")),
+        file_size_limit: Some(FILE_SIZE_LIMIT),
         ..Options::default()
     })
     .await;
@@ -954,9 +930,8 @@ async fn a_full_spool_refuses_the_statement_before_it_runs() {
         .await
         .unwrap();
 
-    let filler = tmpfs.fill();
-    // Its event is larger than a page, so it cannot fit in what the session's file has left.
-    let refused = format!("INSERT INTO ledger VALUES ('{}')", "x".repeat(8192));
+    let filler = "x".repeat(usize::try_from(FILE_SIZE_LIMIT).unwrap() + (1 << 20));
+    let refused = format!("INSERT INTO ledger VALUES ('{filler}')");
     let error = client
         .simple_query(&refused)
         .await
@@ -970,31 +945,55 @@ async fn a_full_spool_refuses_the_statement_before_it_runs() {
         ("58030", "FATAL"),
         "{fatal}"
     );
-    let rows: Vec<String> = hoop
-        .db
-        .client()
-        .await
-        .query("SELECT entry FROM ledger", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(rows, ["recorded"], "the unrecorded statement did not run");
+    let entries = || async {
+        hoop.db
+            .client()
+            .await
+            .query("SELECT entry FROM ledger ORDER BY entry DESC", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        entries().await,
+        ["recorded"],
+        "the unrecorded statement did not run"
+    );
     hoop.wait_sessions_ended(1).await;
+    // The recording holds complete lines only: the statement before, nothing of the refused
+    // one, though the kernel had taken its first part.
     let events = recording_of(&hoop, &credential.username);
+    assert!(
+        trace(&events).contains(&"statement INSERT INTO ledger VALUES ('recorded')".to_owned()),
+        "{events:?}"
+    );
     assert!(
         !events.iter().any(|e| e.to_string().contains("xxxxxxxx")),
         "{events:?}"
     );
+    assert!(
+        hoop.log().contains("File too large"),
+        "the recording failed on the file size limit:\n{}",
+        hoop.log()
+    );
 
-    // Other sessions are recorded again once there is room.
-    std::fs::remove_file(filler).unwrap();
+    // The limit is on one file, not the spool: the next session is recorded and runs.
     let client = hoop.connect_gateway(&credential).await.unwrap();
     client
         .simple_query("INSERT INTO ledger VALUES ('again')")
         .await
         .unwrap();
+    drop(client);
+    hoop.wait_sessions_ended(2).await;
+    assert_eq!(entries().await, ["recorded", "again"]);
+    let again = recordings_of(&hoop, &credential.username)
+        .into_iter()
+        .flat_map(|events| trace(&events))
+        .filter(|line| line == "statement INSERT INTO ledger VALUES ('again')")
+        .count();
+    assert_eq!(again, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,15 +4,12 @@
 //! The job image is simulated by a `PATH` holding only what such an image has: `sh`, `curl`,
 //! `psql` and a few core tools, without `jq` unless a test adds it.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::support::*;
 use serde_norway::Value as Yaml;
-use support::*;
 
 const TEMPLATE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

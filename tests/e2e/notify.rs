@@ -3,8 +3,7 @@
 //! request note and commit comment routes. Driven in-process over real HTTP on 127.0.0.1:0.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,6 +23,86 @@ const GITLAB_TOKEN: &str = "glpat-notify-test-token";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 /// A statement that tries to close a three-backtick fence.
 const STATEMENT: &str = "UPDATE payments SET memo = '```' WHERE id = 7";
+
+// ---------------------------------------------------------------------------------------------
+// When a delivery task is done
+
+/// Delivery tasks that ended, as hoop logs them (target `hoop::approvals`): the approval id and
+/// channel of each "delivered" and "giving up" line. A task logs one of them and returns, so
+/// once its line is here it sends nothing more: that is the event the tests wait on.
+fn ended_deliveries() -> &'static Mutex<Vec<(String, String)>> {
+    static ENDED: OnceLock<Mutex<Vec<(String, String)>>> = OnceLock::new();
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(DeliveryEnds))
+            .expect("nothing else in the test binary sets a global subscriber");
+    });
+    ENDED.get_or_init(Mutex::default)
+}
+
+struct DeliveryEnds;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DeliveryEnds {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "hoop::approvals" {
+            return;
+        }
+        let mut fields = LogFields::default();
+        event.record(&mut fields);
+        if fields
+            .message
+            .starts_with("approval notification delivered")
+            || fields.message.contains("giving up")
+        {
+            ended_deliveries()
+                .lock()
+                .unwrap()
+                .push((fields.approval_id, fields.channel));
+        }
+    }
+}
+
+#[derive(Default)]
+struct LogFields {
+    message: String,
+    approval_id: String,
+    channel: String,
+}
+
+impl tracing::field::Visit for LogFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record(field.name(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record(field.name(), format!("{value:?}"));
+    }
+}
+
+impl LogFields {
+    fn record(&mut self, name: &str, value: String) {
+        match name {
+            "message" => self.message = value,
+            "approval_id" => self.approval_id = value,
+            "channel" => self.channel = value,
+            _ => {}
+        }
+    }
+}
+
+/// Sends `notice` with [`Notifier::notify`] and waits (bounded) until `channels` delivery
+/// tasks of it have ended: everything they sent has arrived.
+async fn notify_and_wait(notifier: &Notifier, notice: Notice, channels: usize) {
+    let id = notice.approval_id.to_string();
+    ended_deliveries();
+    notifier.notify(notice);
+    crate::support::wait_until(&format!("{channels} deliveries of {id} to end"), || async {
+        let ended = ended_deliveries().lock().unwrap();
+        ended.iter().filter(|(approval, _)| *approval == id).count() >= channels
+    })
+    .await;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The stand-in
@@ -101,18 +180,6 @@ impl StandIn {
 
     fn seen(&self) -> Vec<Seen> {
         self.0.lock().unwrap().seen.clone()
-    }
-
-    /// Waits until `count` requests arrived (or fails after 10 s).
-    async fn wait_for(&self, count: usize) -> Vec<Seen> {
-        for _ in 0..1000 {
-            let seen = self.seen();
-            if seen.len() >= count {
-                return seen;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("expected {count} requests, got {:?}", self.seen());
     }
 }
 
@@ -333,12 +400,10 @@ async fn a_failing_receiver_is_retried_until_it_accepts() {
     stand_in.fail("/hook", &[500, 500]);
     let notifier = notifier(&format!("{FAST}{}", webhook(&url)));
     let notice = notice(run(Provider::Github, "refs/heads/main"));
-    notifier.notify(notice.clone());
-
-    let seen = stand_in.wait_for(3).await;
+    notify_and_wait(&notifier, notice.clone(), 1).await;
     // Nothing after the accepted third try.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(stand_in.seen().len(), 3);
+    let seen = stand_in.seen();
+    assert_eq!(seen.len(), 3);
     let ids: Vec<_> = seen.iter().map(|s| s.header("x-hoop-delivery")).collect();
     assert!(
         ids[0].is_some() && ids.iter().all(|id| *id == ids[0]),
@@ -356,9 +421,12 @@ async fn delivery_gives_up_after_the_configured_attempts() {
     let (stand_in, url) = StandIn::start().await;
     stand_in.fail("/hook", &[503; 10]);
     let notifier = notifier(&format!("attempts = 3\n{FAST}{}", webhook(&url)));
-    notifier.notify(notice(run(Provider::Github, "refs/heads/main")));
-    stand_in.wait_for(3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    notify_and_wait(
+        &notifier,
+        notice(run(Provider::Github, "refs/heads/main")),
+        1,
+    )
+    .await;
     assert_eq!(stand_in.seen().len(), 3);
 }
 
@@ -511,33 +579,45 @@ async fn a_gitlab_note_is_retried_through_the_crate() {
         e.to_string(),
         format!("GitLab: POST {url}{path} answered HTTP 500: scripted 500")
     );
-    notifier.notify(notice);
-    let seen = stand_in.wait_for(3).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(stand_in.seen().len(), 3);
+    notify_and_wait(&notifier, notice, 1).await;
+    let seen = stand_in.seen();
+    assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|s| s.path == path));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On one thread, so that no task starts or ends between two looks at the runtime: `notify`
+/// starts a delivery task per channel that applies, and here none does.
+#[tokio::test(flavor = "current_thread")]
 async fn a_forge_channel_ignores_the_other_forges_runs() {
     let (stand_in, url) = StandIn::start().await;
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
     let github_only = notifier(&github(&url));
     let results = github_only
         .deliver_once(&notice(run(Provider::Gitlab, "refs/merge-requests/3/head")))
         .await;
     assert!(results.is_empty(), "{results:?}");
+    let before = tasks();
     github_only.notify(notice(run(Provider::Gitlab, "main")));
+    assert_eq!(tasks(), before, "a delivery task was started");
 
     let gitlab_only = notifier(&gitlab(&url));
     let results = gitlab_only
         .deliver_once(&notice(run(Provider::Github, "refs/pull/42/merge")))
         .await;
     assert!(results.is_empty(), "{results:?}");
-
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = tasks();
+    gitlab_only.notify(notice(run(Provider::Github, "refs/pull/42/merge")));
+    assert_eq!(tasks(), before, "a delivery task was started");
+    // The same notifiers do start one for their own forge's runs.
+    github_only.notify(notice(run(Provider::Github, "refs/pull/42/merge")));
+    assert_eq!(tasks(), before + 1);
     assert!(stand_in.seen().is_empty(), "{:?}", stand_in.seen());
 }
 
@@ -555,9 +635,8 @@ async fn every_channel_that_applies_gets_the_notice() {
         notifier.deliver_once(&notice).await,
         &[Channel::Webhook, Channel::Gitlab],
     );
-    notifier.notify(notice);
-    let seen = stand_in.wait_for(4).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    notify_and_wait(&notifier, notice, 2).await;
+    let seen = stand_in.seen();
     let mut paths: Vec<_> = seen.iter().map(|s| s.path.as_str()).collect();
     paths.sort_unstable();
     assert_eq!(

@@ -2,12 +2,9 @@
 //! per-run role appears when the gateway first needs it (`Broker::ensure_run_role`). Driven
 //! in-process, since that call belongs to the gateway, not to the HTTP API.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use hoop::base::Secret;
 use hoop::exchange::{Caller, IssuedCredential, RevokeAuth};
-use support::*;
 
 /// The harness' in-process hoop with `role_provisioning = "first-connect"`.
 async fn start() -> InProcessHoop {

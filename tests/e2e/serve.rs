@@ -1,11 +1,8 @@
 //! The command line: `hoop config check`, `hoop migrate`, and `hoop serve` refusing to start.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::process::ExitStatus;
 
-use support::*;
+use crate::support::*;
 
 /// A configuration file and its secret key in a scratch directory.
 struct Setup {

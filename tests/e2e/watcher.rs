@@ -2,13 +2,11 @@
 //! project look-up it makes after a 404), with real credentials in a real state database.
 //! Driven in-process: each test runs passes itself with `Watcher::pass`.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::support::*;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +15,6 @@ use hoop::exchange::{Broker, Caller, ExchangeRequest, IssuedCredential};
 use hoop::identity::issuer::DemoIssuer;
 use hoop::watcher::{PassReport, Watcher};
 use serde_json::{Value, json};
-use support::*;
 
 const GITHUB_TOKEN: &str = "ghs_watcher-test-token";
 const GITLAB_TOKEN: &str = "glpat-watcher-test-token";
@@ -451,6 +448,26 @@ async fn a_gitlab_job_is_watched_until_it_finishes() {
     );
 }
 
+/// Runs watcher passes until one revokes (bounded by [`WAIT`]); every pass before it must
+/// have checked nothing (deferred by the rate limit). Returns how many deferred.
+async fn passes_until_revoked(hoop: &InProcess) -> usize {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut deferred = 0;
+    loop {
+        let report = hoop.pass().await;
+        if report.revoked == 1 {
+            return deferred;
+        }
+        assert_eq!(report.checked, 0, "{report:?}");
+        deferred += report.deferred;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pass revoked within {WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_is_not_asked_again_before_its_rate_limit_resets() {
     let hoop = InProcess::start().await;
@@ -475,29 +492,12 @@ async fn github_is_not_asked_again_before_its_rate_limit_resets() {
         &path,
         Reply::ok(github_run(9201, 1, "completed", Some("success"))),
     );
-    // Passes before the reset ask nothing. The last one starts well before it: a pass that
-    // began a moment before the reset may run after it on a loaded machine.
+    // Passes until one asks GitHub again and revokes: until the reset, passes defer and ask
+    // nothing; the second request comes at the reset or after it, whenever the passes run.
     let reset_at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(reset as u64);
-    let margin = std::time::Duration::from_millis(500);
-    let mut deferred = 0;
-    while SystemTime::now() + margin < reset_at {
-        let report = hoop.pass().await;
-        assert_eq!(report.checked, 0, "{report:?}");
-        deferred += report.deferred;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(deferred > 0);
-    assert_eq!(hoop.api.requests(&path).len(), 1);
-    assert_eq!(hoop.state(&credential).await, "active");
-
-    let until_reset = reset_at
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    tokio::time::sleep(until_reset + std::time::Duration::from_millis(300)).await;
-    let report = hoop.pass().await;
-    assert_eq!(report.revoked, 1, "{report:?}");
+    let deferred = passes_until_revoked(&hoop).await;
     let seen = hoop.api.requests(&path);
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 2, "{deferred} passes deferred");
     assert!(
         seen[1].at >= reset_at,
         "the second request came before the reset"
@@ -522,16 +522,15 @@ async fn gitlab_is_not_asked_again_before_retry_after() {
     assert_eq!(report.checked, 1, "{report:?}");
     hoop.api
         .set(&path, Reply::ok(gitlab_job_body(7201, 720, "success")));
-    let report = hoop.pass().await;
-    assert_eq!((report.checked, report.deferred), (0, 1), "{report:?}");
-    assert_eq!(hoop.api.requests(&path).len(), 1);
-
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    let report = hoop.pass().await;
-    assert_eq!(report.revoked, 1, "{report:?}");
+    // Passes until one asks GitLab again and revokes: none asks before Retry-After (counted
+    // from before the first pass began), whenever the passes run.
+    let deferred = passes_until_revoked(&hoop).await;
     let seen = hoop.api.requests(&path);
-    assert_eq!(seen.len(), 2);
-    assert!(seen[1].at.duration_since(started).unwrap() >= std::time::Duration::from_secs(2));
+    assert_eq!(seen.len(), 2, "{deferred} passes deferred");
+    assert!(
+        seen[1].at.duration_since(started).unwrap() >= std::time::Duration::from_secs(2),
+        "the second request came before Retry-After"
+    );
     assert_eq!(hoop.state(&credential).await, "revoked");
 }
 
@@ -611,12 +610,27 @@ async fn a_failing_api_is_backed_off() {
         &path,
         Reply::status(502, json!({"message": "Server Error"})),
     );
+    let started = SystemTime::now();
     let report = hoop.pass().await;
     assert_eq!(report.checked, 1, "{report:?}");
-    // The first backoff is 2.5 to 5 seconds: the next pass asks nothing.
-    let report = hoop.pass().await;
-    assert_eq!((report.checked, report.deferred), (0, 1), "{report:?}");
-    assert_eq!(hoop.api.requests(&path).len(), 1);
+    // The first backoff is 2.5 to 5 seconds: passes defer until it ran out, then one asks
+    // again (bounded by WAIT).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let report = hoop.pass().await;
+        if report.checked == 1 {
+            break;
+        }
+        assert_eq!(report.deferred, 1, "{report:?}");
+        assert!(std::time::Instant::now() < deadline, "never asked again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let seen = hoop.api.requests(&path);
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[1].at.duration_since(started).unwrap() >= std::time::Duration::from_millis(2500),
+        "asked again before the backoff ran out"
+    );
     assert_eq!(hoop.state(&credential).await, "active");
 }
 

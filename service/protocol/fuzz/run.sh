@@ -17,7 +17,18 @@ fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
-for target in $(cargo fuzz list); do
+# The list first: a failing `cargo fuzz list` inside the loop's word list would fuzz nothing
+# and exit 0.
+if ! targets="$(cargo fuzz list)"; then
+    echo "cargo fuzz list failed: no fuzz target could be listed" >&2
+    exit 1
+fi
+if [[ -z "${targets//[[:space:]]/}" ]]; then
+    echo "cargo fuzz list found no fuzz target in $(pwd)" >&2
+    exit 1
+fi
+
+for target in $targets; do
     mkdir -p "$scratch/$target"
     echo "== fuzzing $target for ${seconds}s"
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch/$target" "corpus/$target" -- \

@@ -33,8 +33,8 @@ pub struct Spool {
     live: Mutex<HashSet<String>>,
     /// Session ids whose files journal replay left for an operator: never leftovers.
     held: HashSet<String>,
-    /// Journal `fdatasync`s that made a round durable (a metric; tests compare it with the
-    /// number of durable appends).
+    /// Journal `fdatasync`s that made a round durable (a metric; tests count the syncs of a
+    /// round, the group_commit bench compares them with the durable appends).
     journal_syncs: Arc<AtomicU64>,
     _lock: File,
 }

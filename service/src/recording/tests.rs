@@ -4,7 +4,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -308,11 +307,70 @@ async fn concurrent_sessions_all_verify_and_acks_follow_writes() {
         assert_eq!(report.head.to_hex(), summary.head);
     }
     assert_eq!(spool.leftovers().unwrap().len(), 16);
-    // Group commit: one journal sync serves many sessions' durable appends.
-    let durable = 16 * 202;
-    let syncs = spool.journal_syncs();
-    println!("{durable} durable appends, {syncs} journal syncs");
-    assert!(syncs > 0 && syncs * 3 < durable, "{syncs} syncs");
+}
+
+/// Polls `future` once, so it sends its request to the writer, and checks it now waits.
+fn send_and_leave_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        future.poll(&mut cx).is_pending(),
+        "answered before the writer ran"
+    );
+}
+
+/// Group commit: durable appends of many sessions queued while the writer is busy are made
+/// durable by one journal sync. The writer is held in a known place: a recording redirected to
+/// a FIFO (a test hook), whose open blocks until the test opens the FIFO's other end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_appends_queued_behind_a_busy_writer_share_one_journal_sync() {
+    let tmp = TempDir::new("group");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let gate = spool
+        .create(SessionId::named("gate"), start_event())
+        .await
+        .unwrap();
+    let mut recorders = Vec::new();
+    for s in 0..16 {
+        recorders.push(
+            spool
+                .create(SessionId::named(&format!("sess-{s}")), start_event())
+                .await
+                .unwrap(),
+        );
+    }
+    let fifo = tmp.0.join("gate.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let before = spool.journal_syncs();
+
+    let mut held = std::pin::pin!(gate.redirect_for_test(&fifo));
+    send_and_leave_waiting(held.as_mut());
+    let mut appends: Vec<_> = recorders
+        .iter_mut()
+        .enumerate()
+        .map(|(i, recorder)| Box::pin(recorder.append_durable(statement(i))))
+        .collect();
+    for append in &mut appends {
+        send_and_leave_waiting(append.as_mut());
+    }
+    // The writer is in (or on its way to) the FIFO's open: opening the reading end lets it go
+    // on, and everything queued behind it is one round.
+    let reading_end = fifo.clone();
+    let reader = tokio::task::spawn_blocking(move || fs::File::open(reading_end).unwrap());
+    held.await.unwrap();
+    for append in appends {
+        append.await.unwrap();
+    }
+    assert_eq!(
+        spool.journal_syncs(),
+        before + 1,
+        "one sync for 16 sessions"
+    );
+    drop(reader.await.unwrap());
+    for recorder in recorders {
+        let summary = recorder.finish(end()).await.unwrap();
+        assert_eq!(verify(&summary.path).unwrap().events, 3);
+    }
 }
 
 #[tokio::test]
@@ -409,50 +467,89 @@ async fn a_failed_write_poisons_only_that_recording() {
     assert_eq!(verify(&summary.path).unwrap().events, 3);
 }
 
-/// A spool on a real, tiny tmpfs filled up mid-line: the kernel accepts part of the line, then
-/// refuses the rest. Needs `mount` (root with CAP_SYS_ADMIN); skipped with a message otherwise.
+/// Tells the child process of [`a_full_disk_mid_line_leaves_only_complete_lines`] that it is the
+/// child, and the directory to record in.
+const FSIZE_CHILD_DIR: &str = "HOOP_TEST_FSIZE_CHILD_DIR";
+/// The child's file size limit, in bytes.
+const FSIZE_LIMIT: u64 = 64 << 10;
+/// The child's last line on success, so the parent knows the test really ran there.
+const FSIZE_CHILD_DONE: &str = "file size limit test: done";
+
+/// A session file that reaches the process's file size limit (`RLIMIT_FSIZE`) mid-line: the
+/// kernel writes the part of the line that fits, then refuses the rest with `EFBIG`, exactly as
+/// a full disk does with `ENOSPC`. The limit is per process, so this test runs itself again in
+/// a child process of this test binary under `prlimit`, with `SIGXFSZ` ignored (its default
+/// action kills the process). Needs neither root nor a mount, so it runs everywhere.
 #[tokio::test]
 async fn a_full_disk_mid_line_leaves_only_complete_lines() {
-    let tmp = TempDir::new("tmpfs");
+    match std::env::var_os(FSIZE_CHILD_DIR) {
+        Some(dir) => full_file_mid_line(Path::new(&dir)).await,
+        None => run_under_file_size_limit("a_full_disk_mid_line_leaves_only_complete_lines"),
+    }
+}
+
+/// Runs the test `name` of this module in a child process of this test binary whose files may
+/// not grow past [`FSIZE_LIMIT`], and asserts that it passed.
+fn run_under_file_size_limit(name: &str) {
+    let tmp = TempDir::new("fsize");
     fs::create_dir_all(&tmp.0).unwrap();
-    let Some(_mount) = TmpfsMount::new(&tmp.0, "64k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
-        return;
-    };
-    let spool = Spool::open(&tmp.0.join("spool")).unwrap();
+    // `hoop::recording::tests` without the crate: the name the test harness knows it by.
+    let module = module_path!().split_once("::").unwrap().1;
+    let out = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; exec \"$@\"", "sh", "prlimit"])
+        .arg(format!("--fsize={FSIZE_LIMIT}"))
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", &format!("{module}::{name}"), "--nocapture"])
+        .env(FSIZE_CHILD_DIR, &tmp.0)
+        .output()
+        .expect("sh and prlimit (util-linux) run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(FSIZE_CHILD_DONE),
+        "the child failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child's side, under the file size limit.
+async fn full_file_mid_line(dir: &Path) {
+    // Journal segments sealed small, so no segment reaches the limit: the session file does.
+    let spool = Spool::open_with_segment_bytes(&dir.join("spool"), 8 << 10).unwrap();
     let mut recorder = spool
         .create(SessionId::named("sess-full"), start_event())
         .await
         .unwrap();
     let filler = "x".repeat(1000);
     let mut acked = recorder.bytes();
-    let mut journal = journal_bytes(&tmp.0.join("spool"));
+    let mut events: u64 = 1;
     let err = loop {
         match recorder.append_durable(sql_statement(&filler)).await {
             Ok(_) => {
                 acked = recorder.bytes();
-                journal = journal_bytes(&tmp.0.join("spool"));
+                events += 1;
             }
             Err(e) => break e,
         }
     };
-    assert_no_space(&err);
+    // The session file's own write failed (not the journal's), for its size.
+    assert!(
+        matches!(&err, RecordingError::Io { path, source }
+            if source.raw_os_error() == Some(27) && path == recorder.path()),
+        "{err}"
+    );
     assert!(recorder.is_poisoned());
     assert!(matches!(
         recorder.append(statement(0)),
         Err(RecordingError::Poisoned { .. })
     ));
-    // The refused line straddled the 64 KiB limit, so the kernel took part of it first. The
-    // spool holds the journal too, so the limit is shared: count the tmpfs pages of both files
-    // (16 of 4 KiB) at the last acknowledgement, with the refused line and its journal record
-    // added to each.
-    let record =
-        recorder.bytes() - acked + 49 + SessionId::named("sess-full").to_string().len() as u64;
-    let pages = |bytes: u64| bytes.div_ceil(4096);
+    // The refused line straddled the limit, so the kernel took its first part before refusing
+    // the rest.
+    let refused = recorder.bytes() - acked;
     assert!(
-        pages(acked) + pages(journal) <= 16
-            && pages(recorder.bytes()) + pages(journal + record) > 16,
-        "{acked} {journal}"
+        acked < FSIZE_LIMIT && acked + refused > FSIZE_LIMIT,
+        "{acked} + {refused}"
     );
     let path = recorder.path().to_owned();
     drop(recorder);
@@ -462,80 +559,9 @@ async fn a_full_disk_mid_line_leaves_only_complete_lines() {
         "cut back to the last line"
     );
     let report = verify(&path).unwrap();
+    assert_eq!(report.events, events);
     assert!(report.events > 10, "{report:?}");
-    println!(
-        "tmpfs filled after {} events, {} bytes",
-        report.events, report.bytes
-    );
-}
-
-/// Mounts a tmpfs of `size` on `dir` for the test's duration.
-struct TmpfsMount(PathBuf);
-
-impl TmpfsMount {
-    fn new(dir: &Path, size: &str) -> Option<Self> {
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then(|| TmpfsMount(dir.to_owned()))
-    }
-}
-
-impl Drop for TmpfsMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Group commit, measured (printed, never asserted): durable appends per second for one session
-/// alone and for 8 concurrent sessions. Run with `--nocapture` to see the figures.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn group_commit_throughput() {
-    let tmp = TempDir::new("bench");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let per_session = 300;
-    let (one, _) = durable_rate(&spool, "solo", 1, per_session).await;
-    let (eight, rounds) = durable_rate(&spool, "group", 8, per_session).await;
-    println!(
-        "group commit: 1 session {one:.0} durable appends/s; 8 sessions {eight:.0}/s total \
-         ({:.1}x, {:.0}/s per session); {rounds}",
-        eight / one,
-        eight / 8.0
-    );
-}
-
-async fn durable_rate(spool: &Arc<Spool>, tag: &str, sessions: usize, n: usize) -> (f64, String) {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for s in 0..sessions {
-        let spool = spool.clone();
-        let session = format!("{tag}-{s}");
-        tasks.push(tokio::spawn(async move {
-            let mut recorder = spool
-                .create(SessionId::named(&session), start_event())
-                .await
-                .unwrap();
-            for i in 0..n {
-                recorder.append_durable(statement(i)).await.unwrap();
-            }
-            recorder.finish(end()).await.unwrap()
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let rate = (sessions * n) as f64 / elapsed;
-    (rate, format!("{sessions}x{n} in {elapsed:.2}s"))
+    println!("{FSIZE_CHILD_DONE} after {events} events, {acked} bytes");
 }
 
 // ---------------------------------------------------------------------------------------------

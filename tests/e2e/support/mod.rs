@@ -4,7 +4,9 @@
 //! Every test owns its database `hoop_t_<random>` (hoop's state and the upstream in one) and its
 //! parent role `hoop_t_<random>_reader`, so tests run in parallel. Both are dropped when the
 //! [`TestDb`] is, after the process is killed.
-#![allow(dead_code)] // each test binary uses its own part of the harness
+
+pub mod leaks;
+pub mod s3;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -497,12 +499,36 @@ pub fn random_secret_key() -> String {
 
 /// `hoop <args>` with stdout and stderr appended to `log`; env vars set as given.
 pub fn hoop_command(args: &[&str], env: &[(&str, &str)], log: &Path) -> Command {
+    hoop_command_limited(args, env, log, None)
+}
+
+/// [`hoop_command`], run by `prlimit` under a file size limit of `file_size_limit` bytes
+/// (`RLIMIT_FSIZE`) if given, with `SIGXFSZ` ignored (its default action kills the process):
+/// a write that would grow a file past the limit is cut short by the kernel and the next one
+/// fails with `EFBIG`. `sh` sets the signal disposition, which survives both `exec`s, so the
+/// child's pid is hoop's own.
+fn hoop_command_limited(
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &Path,
+    file_size_limit: Option<u64>,
+) -> Command {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoop"));
+    let hoop = env!("CARGO_BIN_EXE_hoop");
+    let mut cmd = match file_size_limit {
+        None => Command::new(hoop),
+        Some(bytes) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", "trap '' XFSZ; exec \"$@\"", "sh", "prlimit"])
+                .arg(format!("--fsize={bytes}"))
+                .args(["--", hoop]);
+            sh
+        }
+    };
     cmd.args(args)
         .env_remove(STATE_URL_VAR)
         .env_remove(ADMIN_URL_VAR)
@@ -595,6 +621,10 @@ pub struct Options {
     pub gateway: GatewaySettings,
     /// More environment for `hoop serve` (the archive store's AWS settings).
     pub env: Vec<(String, String)>,
+    /// Runs `hoop serve` under this file size limit in bytes (`RLIMIT_FSIZE`, set with
+    /// `prlimit`), with `SIGXFSZ` ignored: a write that would grow a file past it is cut short
+    /// by the kernel and the next one fails with `EFBIG`, as on a full disk, without root.
+    pub file_size_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -606,6 +636,7 @@ impl Default for Options {
             spool_dir: None,
             gateway: GatewaySettings::default(),
             env: Vec::new(),
+            file_size_limit: None,
         }
     }
 }
@@ -625,6 +656,7 @@ pub struct Hoop {
     config: ConfigFile,
     gateway: GatewaySettings,
     env: Vec<(String, String)>,
+    file_size_limit: Option<u64>,
     log_path: PathBuf,
     http: reqwest::Client,
     // Dropped last: it holds the log.
@@ -666,6 +698,7 @@ impl Hoop {
             config: config.clone(),
             gateway: options.gateway.clone(),
             env: options.env.clone(),
+            file_size_limit: options.file_size_limit,
             log_path: dir.0.join("hoop.log"),
             http: reqwest::Client::new(),
             db,
@@ -704,9 +737,14 @@ impl Hoop {
         let config = config.display().to_string();
         let mut env = vec![(STATE_URL_VAR, url.as_str()), (ADMIN_URL_VAR, url.as_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        hoop_command(&["serve", "--config", &config], &env, log)
-            .spawn()
-            .unwrap()
+        hoop_command_limited(
+            &["serve", "--config", &config],
+            &env,
+            log,
+            self.file_size_limit,
+        )
+        .spawn()
+        .unwrap()
     }
 
     /// A second `hoop serve` on the same state database, secret key and issuers, with its own
@@ -1090,6 +1128,139 @@ impl Hoop {
             .collect();
         files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         files
+    }
+}
+
+/// The events of every recording in the spool, one list per session, oldest first.
+impl Hoop {
+    pub fn recorded_sessions(&self) -> Vec<Vec<Value>> {
+        self.recordings()
+            .iter()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str(line).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The statements the policy refused in one session's recording (`statement` and `parse`
+/// events with `"decision": "deny"`), their recorded text in order. Panics if one of them ran:
+/// a refused statement is answered by its 42501 error and never completes (no `complete`
+/// event before the client's next message is recorded), and a Bind of a prepared statement
+/// whose Parse was refused completes nothing either.
+pub fn refused_statements(events: &[Value]) -> Vec<String> {
+    struct Open {
+        sql: String,
+        /// Whether a 42501 error must answer it (a Bind of a refused statement gets another).
+        must_error: bool,
+        errored: bool,
+    }
+    let mut refused = Vec::new();
+    let mut refused_names = std::collections::HashSet::new();
+    let mut open: Option<Open> = None;
+    for event in events {
+        let kind = event["kind"].as_str().unwrap_or_default();
+        let starts_another = matches!(
+            kind,
+            "statement"
+                | "parse"
+                | "bind"
+                | "execute"
+                | "function_call"
+                | "terminate"
+                | "session_end"
+        );
+        if starts_another {
+            if let Some(done) = open.take() {
+                assert!(
+                    done.errored || !done.must_error,
+                    "the refused {:?} got no error",
+                    done.sql
+                );
+            }
+            let name = event["statement"].as_str().unwrap_or_default().to_owned();
+            if event["decision"] == "deny" {
+                let sql = event["sql"].as_str().unwrap_or_default().to_owned();
+                refused.push(sql.clone());
+                if kind == "parse" {
+                    refused_names.insert(name);
+                }
+                open = Some(Open {
+                    sql,
+                    must_error: true,
+                    errored: false,
+                });
+            } else if kind == "parse" {
+                refused_names.remove(&name);
+            } else if kind == "bind" && refused_names.contains(&name) {
+                open = Some(Open {
+                    sql: format!("Bind of the refused statement {name:?}"),
+                    must_error: false,
+                    errored: false,
+                });
+            }
+        } else if let Some(open) = &mut open {
+            match kind {
+                "complete" => panic!("the refused {:?} completed: {event}", open.sql),
+                "error" if open.must_error => {
+                    assert_eq!(
+                        event["sqlstate"], "42501",
+                        "the refused {:?}: {event}",
+                        open.sql
+                    );
+                    open.errored = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(done) = open {
+        assert!(
+            done.errored || !done.must_error,
+            "the refused {:?} got no error",
+            done.sql
+        );
+    }
+    refused
+}
+
+#[test]
+fn refused_statements_are_found_and_one_that_completed_is_not_passed() {
+    let deny = |kind: &str, sql: &str| json!({"kind": kind, "statement": "s1", "sql": sql, "decision": "deny"});
+    let error = json!({"kind": "error", "sqlstate": "42501"});
+    let complete = json!({"kind": "complete", "tag": "DELETE 1"});
+    let allowed = json!({"kind": "statement", "sql": "SELECT 1", "decision": "allow"});
+    let bind = json!({"kind": "bind", "portal": "", "statement": "s1"});
+    let refused = refused_statements(&[
+        deny("statement", "DROP TABLE cards"),
+        error.clone(),
+        allowed.clone(),
+        complete.clone(),
+        deny("parse", "DELETE FROM cards"),
+        error.clone(),
+    ]);
+    assert_eq!(refused, ["DROP TABLE cards", "DELETE FROM cards"]);
+    for events in [
+        vec![
+            deny("statement", "DELETE FROM cards"),
+            error.clone(),
+            complete.clone(),
+        ],
+        vec![deny("statement", "DELETE FROM cards"), complete.clone()],
+        vec![
+            deny("parse", "DELETE FROM cards"),
+            error.clone(),
+            bind,
+            complete,
+        ],
+        vec![deny("statement", "DELETE FROM cards"), allowed],
+    ] {
+        let caught = std::panic::catch_unwind(|| refused_statements(&events));
+        assert!(caught.is_err(), "{events:?} passed");
     }
 }
 

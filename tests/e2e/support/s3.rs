@@ -3,23 +3,16 @@
 //! can be simulated without losing moto's in-memory state. [`S3Server::stop`] and
 //! [`S3Server::start_again`] restart moto itself on the same port (its state is then gone).
 //!
-//! Include it in a test target with
-//!
-//! ```ignore
-//! #[path = "support/s3.rs"]
-//! mod s3;
-//! ```
-//!
-//! It needs nothing from `support/mod.rs`. hoop (in-process [`S3Server::store`], or the binary
-//! with [`S3Server::env`] and [`S3Server::settings_toml`]) goes through the proxy; the raw
-//! [`S3Server::client`] talks to moto directly, so checks still work while the proxy is down.
+//! It needs nothing else from the support module. hoop (in-process [`S3Server::store`], or the
+//! binary with [`S3Server::env`] and [`S3Server::settings_toml`]) goes through the proxy; the
+//! raw [`S3Server::client`] talks to moto directly, so checks still work while the proxy is
+//! down.
 //!
 //! What moto 5.2 enforces, as the store tests observe: `If-None-Match: *` (412), the refusal to
 //! delete a version under COMPLIANCE retention (403 AccessDenied), and a checksum algorithm or
 //! Content-MD5 header on a locked put. What it does not: it keeps whatever checksum value it is
 //! sent without verifying it, lets a COMPLIANCE retention be shortened or turned into
 //! GOVERNANCE, and answers GetObjectRetention with the object itself.
-#![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};

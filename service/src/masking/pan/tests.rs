@@ -135,19 +135,14 @@ fn thousands_grouped_pans_are_found_in_every_money_format() {
 #[test]
 fn long_grouped_numbers_are_scanned_in_linear_time() {
     // A hostile value: one grouped number of 300,000 groups. Reading it from each group to
-    // its end would take ~10^11 steps; the scan must stay linear.
+    // its end would take ~10^11 steps, which never finishes: the test runner's timeout
+    // (.config/nextest.toml) ends such a run as a failure. Linear, it takes milliseconds.
     let mut text = String::from("1");
     text.push_str(&",000".repeat(300_000));
     text.push_str(",1");
-    let started = std::time::Instant::now();
     assert!(matches(&text).is_empty());
     text.push_str(",4,111,111,111,111,111");
     assert_eq!(matches(&text).len(), 1);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
