@@ -14,6 +14,7 @@
 //! PCI DSS 3.4.1 (the BIN and the last four digits), whatever the input.
 
 mod config;
+mod hex;
 mod masked;
 pub mod pan;
 pub mod row;
@@ -181,6 +182,19 @@ impl Masker {
     /// leaves `scratch` empty and returns no hits, and `text` may be used as it is. No
     /// allocation beyond `scratch`'s growth.
     pub fn mask_into(&self, text: &[u8], scratch: &mut Vec<u8>) -> Hits {
+        if let Some((unhexed, pans)) = hex::mask_hex_pans(text, &self.style) {
+            let mut hits = self.mask_plain_into(&unhexed, scratch);
+            hits.pans += pans;
+            if scratch.is_empty() {
+                scratch.extend_from_slice(&unhexed);
+            }
+            return hits;
+        }
+        self.mask_plain_into(text, scratch)
+    }
+
+    /// [`Masker::mask_into`] without the pass over hex-spelled card numbers.
+    fn mask_plain_into(&self, text: &[u8], scratch: &mut Vec<u8>) -> Hits {
         scratch.clear();
         let mut hits = Hits::default();
         let first = pan::find(text).next();
@@ -227,6 +241,11 @@ impl Masker {
 
     /// Masks a text for display or recording; borrows it when nothing needed masking.
     pub fn mask_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if let Some((unhexed, _)) = hex::mask_hex_pans(text.as_bytes(), &self.style) {
+            // Hex digits and `2a` replace hex digits: still UTF-8.
+            let unhexed = String::from_utf8_lossy(&unhexed).into_owned();
+            return Cow::Owned(self.mask_str(&unhexed).into_owned());
+        }
         if self.detectors.is_empty() {
             return pan::mask(text, &self.style);
         }
