@@ -28,6 +28,16 @@ function withParams(url, params) {
   return `${base}?${[...kept, ...added].join('&')}`;
 }
 
+/**
+ * The URL without its password: `postgres://user:secret@host/db` → `postgres://user@host/db`.
+ * `''` when the password would still be in it (a URL of another shape than hoop's): an output
+ * left empty is better than one that leaks.
+ */
+function withoutPassword(url, password) {
+  const stripped = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*):[^@/?#]*@/i, '$1@');
+  return stripped.includes(password) || stripped.includes(encodeURIComponent(password)) ? '' : stripped;
+}
+
 async function main() {
   const inputs = readInputs();
   const token = await requestIdToken(inputs.audience);
@@ -55,7 +65,11 @@ async function main() {
   setOutput('host', c.host);
   setOutput('port', String(c.port));
   setOutput('database', c.database);
-  setOutput('database-url', databaseUrl);
+  // The password reaches an output only when the workflow asks for it (output-credentials): an
+  // output is copied wherever an expression puts it (script text, other actions' inputs, job
+  // outputs). Without it the URL still names the user, host, port, database and TLS settings,
+  // and libpq-based clients take the password from PGPASSWORD.
+  setOutput('database-url', inputs.outputCredentials ? databaseUrl : withoutPassword(databaseUrl, c.password));
   setOutput('expires-at', c.expires_at);
 
   if (inputs.exportEnv) {
@@ -75,7 +89,10 @@ async function main() {
   info(
     `hoop: credential ${c.credential_id} for ${c.username}@${c.host}:${c.port}/${c.database} ` +
       `(sslmode ${sslmode}${c.trust_rule ? `, trust rule ${c.trust_rule}` : ''}), expires at ${c.expires_at}` +
-      (inputs.exportEnv ? '; PG* variables and DATABASE_URL exported to the next steps' : ''),
+      (inputs.exportEnv ? '; PG* variables and DATABASE_URL exported to the next steps' : '') +
+      (inputs.outputCredentials
+        ? '; the database-url output carries the password (output-credentials: true)'
+        : '; the database-url output has no password (set output-credentials: true to include it)'),
   );
 }
 

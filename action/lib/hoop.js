@@ -1,7 +1,7 @@
 // hoop's HTTP API (docs/api.md): exchange an id token for a credential, revoke a credential.
 
 import { ActionError } from './runner.js';
-import { NetworkError, request } from './http.js';
+import { NetworkError, isWeakCertificate, request } from './http.js';
 import { decodeClaims, describeClaims, truncate } from './oidc.js';
 
 /** Codes whose cause is the token's claims versus the trust rules: show the claims. */
@@ -36,9 +36,17 @@ export function apiBase(gatewayUrl) {
 /** Explains a failure to reach hoop: nothing listening, DNS, timeout, or TLS. */
 function unreachable(base, e, ca) {
   if (e.tls) {
-    const advice = ca
-      ? 'The certificate did not verify against the ca-cert input, or does not name this host.'
-      : 'If hoop uses a private CA, pass its PEM certificate in the ca-cert input.';
+    let advice;
+    if (isWeakCertificate(e)) {
+      advice =
+        "The certificate of hoop's API, or of its CA, has a key this runner's Node refuses: Node 24 applies " +
+        'OpenSSL security level 2 (RSA and DSA keys of at least 2048 bits, EC keys of at least 224 bits). ' +
+        'Reissue the certificate with a stronger key.';
+    } else if (ca) {
+      advice = 'The certificate did not verify against the ca-cert input, or does not name this host.';
+    } else {
+      advice = 'If hoop uses a private CA, pass its PEM certificate in the ca-cert input.';
+    }
     return new ActionError(`TLS to hoop at ${base} failed (${e.message}). ${advice}`);
   }
   return new ActionError(

@@ -36,7 +36,16 @@ const TLS_CODES = new Set([
 ]);
 
 function isTlsError(e) {
-  return TLS_CODES.has(e.code) || /^ERR_SSL_|^ERR_TLS_/.test(e.code ?? '');
+  if (TLS_CODES.has(e.code) || /^ERR_SSL_|^ERR_TLS_/.test(e.code ?? '')) return true;
+  // A verification failure Node has no code for arrives as UNSPECIFIED with OpenSSL's text, e.g.
+  // "EE certificate key too weak" (Node 24 applies OpenSSL security level 2: RSA keys under 2048
+  // bits are refused where Node 20 accepted them).
+  return e.code === 'UNSPECIFIED' && /certificate/i.test(String(e.message));
+}
+
+/** OpenSSL refused a key or digest of the certificate chain as too weak for its security level. */
+export function isWeakCertificate(e) {
+  return /key too (weak|small)|md too weak/i.test(String(e.message));
 }
 
 /**

@@ -17,14 +17,23 @@ function readCaCert() {
 }
 
 export function readInputs() {
-  return {
+  const inputs = {
     base: apiBase(getInput('gateway-url', { required: true })),
     connection: getInput('connection', { required: true }),
     audience: getInput('audience') || 'hoop',
     role: getInput('role'),
     exportEnv: getBooleanInput('export-env', true),
+    outputCredentials: getBooleanInput('output-credentials', false),
     ca: readCaCert(),
   };
+  // Checked before the exchange: a credential no later step could use should not be issued.
+  if (!inputs.exportEnv && !inputs.outputCredentials) {
+    throw new ActionError(
+      'With export-env: false and output-credentials: false no later step gets the password. ' +
+        'Set output-credentials: true to read it from the database-url output, or remove export-env: false.',
+    );
+  }
+  return inputs;
 }
 
 /** What `post` needs: it must not fail on inputs `main` did not need. */

@@ -20,6 +20,7 @@ import {
   dropDatabase,
   freePort,
   makeCertificates,
+  makeWeakLeaf,
   masks,
   startHoop,
   startIssuer,
@@ -32,6 +33,7 @@ let issuer;
 let hoop;
 let certs;
 let proxy;
+let weakProxy;
 const jobs = [];
 
 function job(options) {
@@ -46,6 +48,19 @@ function inputs(extra = {}) {
 
 async function credentialState(id) {
   return adminSql(db.name, `SELECT state FROM hoop_credentials WHERE id = '${id}'`);
+}
+
+/**
+ * Every `::add-mask::` comes before any other line of the step, and `secret` appears in no other
+ * line of its stdout or stderr: the runner masks it from the first line it could see it in.
+ */
+function assertMaskedFirst(step, secret) {
+  const lines = step.stdout.split('\n');
+  const firstOther = lines.findIndex((l) => !l.startsWith('::add-mask::'));
+  assert.ok(firstOther > 0, step.stdout);
+  assert.ok(lines.slice(firstOther).every((l) => !l.startsWith('::add-mask::')), step.stdout);
+  assert.ok(masks(step.stdout).includes(secret), 'the secret was not masked');
+  assert.ok(!(lines.slice(firstOther).join('\n') + step.stderr).includes(secret), 'the secret was printed');
 }
 
 /** Nothing the step printed contains a token this test's issuer minted, nor its signature. */
@@ -65,12 +80,15 @@ describe('hoop GitHub Action', () => {
     db = await createDatabase();
     hoop = await startHoop({ dir, db, issuer, tlsFiles: certs });
     proxy = await tlsProxy(Number(new URL(hoop.api).port), certs);
+    weakProxy = await tlsProxy(Number(new URL(hoop.api).port), { ...(await makeWeakLeaf(dir, certs)), weak: true });
   });
 
   after(async () => {
     await hoop?.stop();
     await issuer?.close();
-    await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve()));
+    for (const server of [proxy, weakProxy]) {
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+    }
     if (db) await dropDatabase(db);
     for (const j of jobs) j.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -80,20 +98,26 @@ describe('hoop GitHub Action', () => {
     const j = job({ inputs: inputs() });
     const main = await j.main();
     assert.equal(main.code, 0, main.output);
+    // No runtime warning (deprecations included) on the Node that runs the suite.
+    assert.equal(main.stderr, '');
 
     const out = j.outputs();
     const env = j.exported();
     const state = j.state();
     const password = env.PGPASSWORD;
     assert.match(password, /^[A-Za-z0-9_-]{43}$/);
+    const fullUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`;
 
     // The password and the URL holding it are masked, before anything else is printed.
-    const lines = main.stdout.split('\n');
-    assert.deepEqual(masks(main.stdout), [password, out['database-url']]);
-    assert.ok(lines[0].startsWith('::add-mask::'), main.stdout);
-    const unmasked = lines.filter((l) => !l.startsWith('::add-mask::')).join('\n') + main.stderr;
-    assert.ok(!unmasked.includes(password), 'the password was printed');
+    assert.deepEqual(masks(main.stdout), [password, fullUrl]);
+    assertMaskedFirst(main, password);
     assertNoToken(main.output);
+
+    // By default no output carries the password; database-url is the URL without it.
+    for (const [name, value] of Object.entries(out)) {
+      assert.ok(!value.includes(password), `output ${name} carries the password`);
+    }
+    assert.match(main.stdout, /the database-url output has no password \(set output-credentials: true/);
 
     assert.deepEqual(Object.keys(out).sort(), [
       'credential-id', 'database', 'database-url', 'expires-at', 'host', 'port', 'username',
@@ -104,11 +128,9 @@ describe('hoop GitHub Action', () => {
     assert.equal(out.port, String(hoop.gatewayPort));
     assert.equal(out.database, db.name);
     assert.ok(!Number.isNaN(Date.parse(out['expires-at'])));
-    assert.equal(
-      out['database-url'],
-      `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`,
-    );
+    assert.equal(out['database-url'], `postgres://${out.username}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`);
 
+    // The exported environment carries the password, as before.
     assert.deepEqual(env, {
       PGHOST: '127.0.0.1',
       PGPORT: String(hoop.gatewayPort),
@@ -116,7 +138,7 @@ describe('hoop GitHub Action', () => {
       PGPASSWORD: password,
       PGDATABASE: db.name,
       PGSSLMODE: 'require',
-      DATABASE_URL: out['database-url'],
+      DATABASE_URL: fullUrl,
     });
     // post gets the id, never the password.
     assert.deepEqual(state, { credential_id: out['credential-id'], expires_at: out['expires-at'] });
@@ -126,9 +148,15 @@ describe('hoop GitHub Action', () => {
     assert.equal(psql.code, 0, psql.output);
     assert.equal(psql.stdout.trim(), '3');
     assert.equal(await credentialState(out['credential-id']), 'active');
+    // The password-less database-url output connects with the exported PGPASSWORD, not alone.
+    const withEnv = await j.psql('select 1', { url: out['database-url'], exported: true });
+    assert.equal(withEnv.code, 0, withEnv.output);
+    const alone = await j.psql('select 1', { url: out['database-url'] });
+    assert.notEqual(alone.code, 0, 'the database-url output connected without a password');
 
     const post = await j.post();
     assert.equal(post.code, 0, post.output);
+    assert.equal(post.stderr, '');
     assert.match(post.stdout, new RegExp(`revoked credential ${out['credential-id']}`));
     assert.ok(!post.stdout.includes('::warning::'), post.stdout);
     assertNoToken(post.output);
@@ -136,6 +164,54 @@ describe('hoop GitHub Action', () => {
     assert.equal(await credentialState(out['credential-id']), 'revoked');
     const dead = await j.psql('select 1');
     assert.notEqual(dead.code, 0, 'the revoked credential still connects');
+  });
+
+  it('output-credentials: true puts the password in database-url, masked before it is set', async () => {
+    const j = job({ inputs: inputs({ 'output-credentials': 'true' }) });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+
+    const out = j.outputs();
+    const env = j.exported();
+    const password = env.PGPASSWORD;
+    assert.equal(
+      out['database-url'],
+      `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`,
+    );
+    assert.equal(out['database-url'], env.DATABASE_URL);
+    // Both the password and the whole URL are masked, and the masks precede everything else.
+    assert.deepEqual(masks(main.stdout), [password, out['database-url']]);
+    assertMaskedFirst(main, password);
+    assertMaskedFirst(main, out['database-url']);
+    // The other outputs still carry no password.
+    for (const [name, value] of Object.entries(out)) {
+      if (name !== 'database-url') assert.ok(!value.includes(password), `output ${name} carries the password`);
+    }
+    assert.match(main.stdout, /the database-url output carries the password \(output-credentials: true\)/);
+
+    // The output alone connects.
+    const psql = await j.psql(`select count(*) from ${TABLE}`, { url: out['database-url'] });
+    assert.equal(psql.code, 0, psql.output);
+    assert.equal(psql.stdout.trim(), '3');
+    assert.equal((await j.post()).code, 0);
+    assert.equal(await credentialState(out['credential-id']), 'revoked');
+  });
+
+  it('with ca-cert and no output-credentials, database-url keeps verify-full but not the password', async () => {
+    const api = `https://127.0.0.1:${proxy.address().port}`;
+    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+    const out = j.outputs();
+    const env = j.exported();
+    assert.equal(out['database-url'], env.DATABASE_URL.replace(`:${env.PGPASSWORD}@`, '@'));
+    assert.ok(!out['database-url'].includes(env.PGPASSWORD));
+    assert.match(out['database-url'], /^postgres:\/\/run-[^:@]+@127\.0\.0\.1:\d+\/.*\?sslmode=verify-full&sslrootcert=%2F/);
+    assertMaskedFirst(main, env.PGPASSWORD);
+    assertMaskedFirst(main, env.DATABASE_URL);
+    const viaUrl = await j.psql('select 1', { url: out['database-url'], exported: true });
+    assert.equal(viaUrl.code, 0, viaUrl.output);
+    assert.equal((await j.post()).code, 0);
   });
 
   it('with ca-cert, calls hoop over verified TLS and exports verify-full for psql', async () => {
@@ -179,14 +255,48 @@ describe('hoop GitHub Action', () => {
     assert.deepEqual(j.state(), {});
   });
 
-  it('export-env: false sets outputs only', async () => {
-    const j = job({ inputs: inputs({ 'export-env': 'false' }) });
+  it('says which key size Node refuses when hoop presents a weak certificate', async () => {
+    const api = `https://127.0.0.1:${weakProxy.address().port}`;
+    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::TLS to hoop at https:\/\/127\.0\.0\.1:\d+ failed \(.*certificate key too weak/);
+    assert.match(main.stdout, /at least 2048 bits/);
+    assert.deepEqual(j.state(), {});
+  });
+
+  it('export-env: false with output-credentials: true sets outputs only', async () => {
+    const j = job({ inputs: inputs({ 'export-env': 'false', 'output-credentials': 'true' }) });
     const main = await j.main();
     assert.equal(main.code, 0, main.output);
     assert.deepEqual(j.exported(), {});
-    assert.match(j.outputs()['database-url'], /^postgres:\/\/run-/);
+    const url = j.outputs()['database-url'];
+    assert.match(url, /^postgres:\/\/run-[^:@]+:[A-Za-z0-9_-]{43}@/);
+    assertMaskedFirst(main, url);
+    const psql = await j.psql('select 1', { url });
+    assert.equal(psql.code, 0, psql.output);
     assert.equal((await j.post()).code, 0);
     assert.equal(await credentialState(j.state().credential_id), 'revoked');
+  });
+
+  it('export-env: false without output-credentials fails before asking for a credential', async () => {
+    const minted = issuer.minted.length;
+    const j = job({ inputs: inputs({ 'export-env': 'false' }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::With export-env: false and output-credentials: false no later step gets the password/);
+    assert.match(main.stdout, /output-credentials: true/);
+    assert.equal(issuer.minted.length, minted, 'an id token was requested');
+    assert.deepEqual(j.state(), {});
+    assert.deepEqual(j.outputs(), {});
+  });
+
+  it('rejects an output-credentials value that is not a boolean', async () => {
+    const j = job({ inputs: inputs({ 'output-credentials': 'yes' }) });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    assert.match(main.stdout, /::error::Input output-credentials must be true or false, not "yes"/);
+    assert.deepEqual(j.state(), {});
   });
 
   it('fails with the permission to add when the job has no id-token: write', async () => {

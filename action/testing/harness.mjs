@@ -115,14 +115,37 @@ export async function makeCertificates(dir) {
     const r = await run('openssl', args);
     if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
   }
-  return { ca: path('ca.pem'), cert: path('leaf.pem'), key: path('leaf.key') };
+  return { ca: path('ca.pem'), caKey: path('ca.key'), cert: path('leaf.pem'), key: path('leaf.key') };
 }
 
-/** A TLS front for the plain-HTTP API (what a load balancer would be). */
-export function tlsProxy(target, { cert, key }) {
+/**
+ * A leaf for 127.0.0.1 signed by the CA of `certs`, with a 768-bit RSA key: below what OpenSSL's
+ * default security level lets a client accept, on Node 20 (level 1, 1024 bits) as on Node 24
+ * (level 2, 2048 bits).
+ */
+export async function makeWeakLeaf(dir, certs) {
+  const path = (name) => join(dir, name);
+  const steps = [
+    ['req', '-newkey', 'rsa:768', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', path('weak.key'), '-out', path('weak.csr')],
+    ['x509', '-req', '-in', path('weak.csr'), '-CA', certs.ca, '-CAkey', certs.caKey,
+      '-CAcreateserial', '-days', '2', '-extfile', path('weak.ext'), '-out', path('weak.pem')],
+  ];
+  writeFileSync(path('weak.ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n');
+  for (const args of steps) {
+    const r = await run('openssl', args);
+    if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  }
+  return { ca: certs.ca, cert: path('weak.pem'), key: path('weak.key') };
+}
+
+/**
+ * A TLS front for the plain-HTTP API (what a load balancer would be). `weak`: serve a certificate
+ * below OpenSSL's default security level (this server allows it; clients should not).
+ */
+export function tlsProxy(target, { cert, key, weak = false }) {
   return new Promise((resolve) => {
     const server = tls.createServer(
-      { cert: readFileSync(cert), key: readFileSync(key) },
+      { cert: readFileSync(cert), key: readFileSync(key), ...(weak ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}) },
       (socket) => {
         const upstream = net.connect(target, '127.0.0.1');
         socket.pipe(upstream).pipe(socket);
@@ -318,6 +341,33 @@ ttl = "10m"
 // ---------------------------------------------------------------------------------------------
 // A runner-like environment
 
+/**
+ * The `default:` of each input in action.yml, as the runner passes it when the workflow does not
+ * set the input. A small reader for that file's layout (two-space indents, one-line defaults).
+ */
+export function actionDefaults() {
+  const defaults = {};
+  let inInputs = false;
+  let name = null;
+  for (const line of readFileSync(join(ACTION_DIR, 'action.yml'), 'utf8').split('\n')) {
+    if (/^\S/.test(line)) {
+      inInputs = line.startsWith('inputs:');
+      name = null;
+      continue;
+    }
+    if (!inInputs) continue;
+    const input = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
+    if (input) {
+      name = input[1];
+      defaults[name] = '';
+      continue;
+    }
+    const value = /^ {4}default:\s*(.*?)\s*$/.exec(line);
+    if (value && name) defaults[name] = value[1].replace(/^'(.*)'$|^"(.*)"$/, '$1$2');
+  }
+  return defaults;
+}
+
 /** Parses a GITHUB_OUTPUT/GITHUB_ENV/GITHUB_STATE file (`name<<delimiter` blocks). */
 export function parseFileCommands(path) {
   let text;
@@ -353,8 +403,7 @@ export class Job {
     };
     for (const path of Object.values(this.files)) writeFileSync(path, '');
     // What the runner sets for every input: the given value or the default of action.yml.
-    const defaults = { audience: 'hoop', role: '', 'export-env': 'true', 'ca-cert': '' };
-    this.inputs = { ...defaults, ...inputs };
+    this.inputs = { ...actionDefaults(), ...inputs };
     this.env = {
       PATH: process.env.PATH,
       HOME: this.dir,
@@ -371,9 +420,12 @@ export class Job {
     }
   }
 
-  /** `node action/main.js` as the runner would start it. */
+  /**
+   * `node action/main.js` as the runner would start it, plus `--pending-deprecation`: APIs that
+   * a coming Node release deprecates warn on stderr too.
+   */
   main() {
-    return run(process.execPath, [join(ACTION_DIR, 'main.js')], { env: this.env });
+    return run(process.execPath, ['--pending-deprecation', join(ACTION_DIR, 'main.js')], { env: this.env });
   }
 
   /** `node action/post.js` with the state main saved, as `STATE_<name>`. */
@@ -381,7 +433,9 @@ export class Job {
     const state = Object.fromEntries(
       Object.entries(this.state()).map(([name, value]) => [`STATE_${name}`, value]),
     );
-    return run(process.execPath, [join(ACTION_DIR, 'post.js')], { env: { ...this.env, ...state } });
+    return run(process.execPath, ['--pending-deprecation', join(ACTION_DIR, 'post.js')], {
+      env: { ...this.env, ...state },
+    });
   }
 
   outputs() {
@@ -398,11 +452,11 @@ export class Job {
 
   /**
    * A later step: `psql -X -A -t -c <sql>` with the variables the action exported, or with only
-   * `url` (as in `psql "$DATABASE_URL"`).
+   * `url` (as in `psql "$DATABASE_URL"`), or with `url` and the exported variables (`exported`).
    */
-  psql(sql, { url } = {}) {
+  psql(sql, { url, exported = !url } = {}) {
     const base = { PATH: process.env.PATH, HOME: this.dir, PGCONNECT_TIMEOUT: '10' };
-    const env = url ? base : { ...base, ...this.exported() };
+    const env = exported ? { ...base, ...this.exported() } : base;
     const args = ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql];
     return run('psql', url ? [url, ...args] : args, { env });
   }
