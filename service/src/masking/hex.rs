@@ -15,20 +15,63 @@ const MIN_DIGITS: usize = 13;
 /// `text` with every hex-spelled card number masked, and how many there were; `None` when
 /// there is none (the common case: no allocation).
 pub(super) fn mask_hex_pans(text: &[u8], style: &MaskStyle) -> Option<(Vec<u8>, u32)> {
+    const SHORTEST: usize = 2 * MIN_DIGITS;
     let mut out: Option<Vec<u8>> = None;
     let mut count = 0;
     let mut decoded = Vec::new();
+    // Every byte of a hex-spelled card number is a decimal digit or `d`: look at the last byte
+    // of each window as long as the shortest one, and skip the whole window when it is not
+    // (Horspool's skip), so text without long digit runs is barely read.
     let mut i = 0;
-    while let Some(offset) = text.get(i..).and_then(|rest| memchr::memchr(b'3', rest)) {
-        let start = i + offset;
-        let (end, digits) = digit_pairs(text, start);
+    while i + SHORTEST <= text.len() {
+        let last = i + SHORTEST - 1;
+        if !spells_hex_digit(text[last]) {
+            i = last + 1;
+            continue;
+        }
+        let mut start = last;
+        while start > i && spells_hex_digit(text[start - 1]) {
+            start -= 1;
+        }
+        let mut end = last + 1;
+        while end < text.len() && spells_hex_digit(text[end]) {
+            end += 1;
+        }
+        if end - start >= SHORTEST {
+            count += mask_run(text, start, end, style, &mut decoded, &mut out);
+        }
+        i = end;
+    }
+    out.map(|o| (o, count))
+}
+
+/// Whether `b` can be a byte of a hex-spelled digit, space or dash pair (`3X`, `20`, `2d`).
+fn spells_hex_digit(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'd' | b'D')
+}
+
+/// Masks the hex-spelled card numbers in `text[start..end]` (a run of [`spells_hex_digit`]
+/// bytes) into `out`; returns how many.
+fn mask_run(
+    text: &[u8],
+    start: usize,
+    end: usize,
+    style: &MaskStyle,
+    decoded: &mut Vec<u8>,
+    out: &mut Option<Vec<u8>>,
+) -> u32 {
+    let mut count = 0;
+    let mut i = start;
+    while let Some(offset) = memchr::memchr(b'3', &text[i..end]) {
+        let from = i + offset;
+        let (to, digits) = digit_pairs(&text[..end], from);
         if digits < MIN_DIGITS {
-            i = start + 1;
+            i = from + 1;
             continue;
         }
         decoded.clear();
         decoded.extend(
-            text[start..end]
+            text[from..to]
                 .chunks_exact(2)
                 .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1])),
         );
@@ -37,15 +80,15 @@ pub(super) fn mask_hex_pans(text: &[u8], style: &MaskStyle) -> Option<(Vec<u8>, 
             MaskStyle::Token { .. } => &MaskStyle::Redact,
             other => other,
         };
-        let masked = pan::mask_in_place(&mut decoded, style);
+        let masked = pan::mask_in_place(decoded, style);
         if masked > 0 {
             count += masked as u32;
             let buf = out.get_or_insert_with(|| text.to_vec());
-            buf[start..end].copy_from_slice(hex::encode(&decoded).as_bytes());
+            buf[from..to].copy_from_slice(hex::encode(&*decoded).as_bytes());
         }
-        i = end;
+        i = to;
     }
-    out.map(|o| (o, count))
+    count
 }
 
 /// From `start`, the end of the run of pairs that spell digits, spaces or dashes, and how many
