@@ -525,6 +525,21 @@ async fn bytea_hex_is_masked_wherever_it_sits() {
         assert!(out.contains(&masked), "{sql}: {out}");
         assert_no_leak(sql, out.as_bytes());
     }
+    // Spellings that shift or split the hex, and escape format, over every row.
+    for sql in [
+        "SELECT encode(convert_to('#############' || pan, 'UTF8'), 'hex') FROM cards",
+        "SELECT ARRAY[convert_to('sssssssssssss' || pan, 'UTF8')] FROM cards",
+        "SELECT json_build_object('b', convert_to('#############' || pan, 'UTF8')) FROM cards",
+        "SELECT encode(convert_to(to_char(pan_bigint, 'FM9,999,999,999,999,999'), 'UTF8'), 'hex') FROM cards",
+        "SELECT encode(convert_to(pan, 'UTF8'), 'hex') || E'\\t' || encode(convert_to(pan, 'UTF8'), 'hex') FROM cards",
+        "SET bytea_output = 'escape'; SELECT convert_to(E'line\\n' || pan, 'UTF8') FROM cards",
+        "SET bytea_output = 'escape'; SELECT ARRAY['\\x01'::bytea || convert_to(pan, 'UTF8')] FROM cards",
+    ] {
+        let out = stdout_of(&hoop.psql(&credential, &["-c", sql]));
+        // Masked: `*`, or `2a` in hex.
+        assert!(out.contains('*') || out.contains("2a2a"), "{sql}: {out}");
+        assert_no_leak(sql, out.as_bytes());
+    }
     // An error that quotes the failing row (the check constraint on `note`).
     let check = hoop.psql(
         &credential,

@@ -13,8 +13,8 @@
 //! Architecture Invariant: no function in this module widens what is shown of a PAN beyond
 //! PCI DSS 3.4.1 (the BIN and the last four digits), whatever the input.
 
+mod bytea;
 mod config;
-mod hex;
 mod masked;
 pub mod pan;
 pub mod row;
@@ -182,15 +182,28 @@ impl Masker {
     /// leaves `scratch` empty and returns no hits, and `text` may be used as it is. No
     /// allocation beyond `scratch`'s growth.
     pub fn mask_into(&self, text: &[u8], scratch: &mut Vec<u8>) -> Hits {
-        if let Some((unhexed, pans)) = hex::mask_hex_pans(text, &self.style) {
-            let mut hits = self.mask_plain_into(&unhexed, scratch);
-            hits.pans += pans;
-            if scratch.is_empty() {
-                scratch.extend_from_slice(&unhexed);
+        match self.mask_bytea_text(text) {
+            Some((unhidden, pans)) => {
+                let mut hits = self.mask_plain_into(&unhidden, scratch);
+                hits.pans += pans;
+                if scratch.is_empty() {
+                    scratch.extend_from_slice(&unhidden);
+                }
+                hits
             }
-            return hits;
+            None => self.mask_plain_into(text, scratch),
         }
-        self.mask_plain_into(text, scratch)
+    }
+
+    /// Card numbers spelled in `bytea` text inside `text` (hex, or hidden by escape format's
+    /// octal escapes), masked; `None` when there is none.
+    fn mask_bytea_text(&self, text: &[u8]) -> Option<(Vec<u8>, u32)> {
+        let hex = bytea::mask_hex_pans(text, &self.style);
+        let current = hex.as_ref().map_or(text, |(t, _)| t.as_slice());
+        match (bytea::mask_beside_escapes(current, &self.style), hex) {
+            (Some((t, escaped)), hex) => Some((t, escaped + hex.map_or(0, |(_, n)| n))),
+            (None, hex) => hex,
+        }
     }
 
     /// [`Masker::mask_into`] without the pass over hex-spelled card numbers.
@@ -241,10 +254,10 @@ impl Masker {
 
     /// Masks a text for display or recording; borrows it when nothing needed masking.
     pub fn mask_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if let Some((unhexed, _)) = hex::mask_hex_pans(text.as_bytes(), &self.style) {
-            // Hex digits and `2a` replace hex digits: still UTF-8.
-            let unhexed = String::from_utf8_lossy(&unhexed).into_owned();
-            return Cow::Owned(self.mask_str(&unhexed).into_owned());
+        if let Some((unhidden, _)) = self.mask_bytea_text(text.as_bytes()) {
+            // Hex digits and `*` replace ASCII digits: still UTF-8.
+            let unhidden = String::from_utf8_lossy(&unhidden).into_owned();
+            return Cow::Owned(self.mask_str(&unhidden).into_owned());
         }
         if self.detectors.is_empty() {
             return pan::mask(text, &self.style);
