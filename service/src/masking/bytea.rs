@@ -31,27 +31,49 @@ fn in_place_style(style: &MaskStyle) -> &MaskStyle {
 /// `text` with every hex-spelled card number masked, and how many there were; `None` when
 /// there is none (the common case: no allocation).
 pub(super) fn mask_hex_pans(text: &[u8], style: &MaskStyle) -> Option<(Vec<u8>, u32)> {
+    // The one check most texts see: a hex-spelled card number has a `3` for each of its 13 or
+    // more digits.
+    if text.len() < SHORTEST
+        || memchr::memchr_iter(b'3', text)
+            .nth(MIN_DIGITS - 1)
+            .is_none()
+    {
+        return None;
+    }
     let mut out: Option<Vec<u8>> = None;
     let mut count = 0;
     // A write-back at one alignment can only hide digits, but the other alignment reads what it
     // wrote: scan again until nothing changes (twice at most in practice).
+    let mut scratch = Scratch::default();
     // Runs of hex digits alone, then runs with whitespace between the digits (a literal);
     // each on its own, so whitespace never joins two hex values into one longer number.
-    for spaced in [false, true, false, true] {
-        let current = out.as_deref().unwrap_or(text);
-        if let Some((next, n)) = hex_pass(current, style, spaced) {
-            count += n;
-            out = Some(next);
+    // Again while a round changed something (rare: twice at most in practice).
+    for _ in 0..2 {
+        let mut changed = false;
+        for spaced in [false, true] {
+            let current = out.as_deref().unwrap_or(text);
+            if let Some((next, n)) = hex_pass(current, style, spaced, &mut scratch) {
+                count += n;
+                out = Some(next);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
         }
     }
     out.map(|o| (o, count))
 }
 
 /// One pass of [`mask_hex_pans`].
-fn hex_pass(text: &[u8], style: &MaskStyle, spaced: bool) -> Option<(Vec<u8>, u32)> {
+fn hex_pass(
+    text: &[u8],
+    style: &MaskStyle,
+    spaced: bool,
+    scratch: &mut Scratch,
+) -> Option<(Vec<u8>, u32)> {
     let mut out: Option<Vec<u8>> = None;
     let mut count = 0;
-    let mut scratch = Scratch::default();
     // Look at the last byte of each window as long as the shortest spelling and skip the whole
     // window when it cannot belong to one (Horspool's skip): text without long runs of hex
     // digits is barely read.
@@ -70,7 +92,7 @@ fn hex_pass(text: &[u8], style: &MaskStyle, spaced: bool) -> Option<(Vec<u8>, u3
         while end < text.len() && in_run(text[end], spaced) {
             end += 1;
         }
-        count += mask_run(text, (start, end, spaced), style, &mut scratch, &mut out);
+        count += mask_run(text, (start, end, spaced), style, scratch, &mut out);
         i = end;
     }
     out.map(|o| (o, count))
@@ -98,6 +120,16 @@ fn mask_run(
     s: &mut Scratch,
     out: &mut Option<Vec<u8>>,
 ) -> u32 {
+    // Counted before anything is copied: a hex-spelled card number has at least 26 hex digits
+    // and a `3` for each of its 13 or more digits.
+    let run = &text[start..end];
+    let hex_digits = run.iter().filter(|b| b.is_ascii_hexdigit()).count();
+    if hex_digits < SHORTEST
+        || (spaced && hex_digits == run.len())
+        || run.iter().filter(|&&b| b == b'3').count() < MIN_DIGITS
+    {
+        return 0;
+    }
     s.digits.clear();
     s.digits
         .extend((start..end).filter(|&k| text[k].is_ascii_hexdigit()));
@@ -145,6 +177,9 @@ fn nibble(b: u8) -> u8 {
 /// `text` with the card numbers that escape-format octal escapes (`\012`) would hide masked,
 /// and how many; `None` when there is none.
 pub(super) fn mask_beside_escapes(text: &[u8], style: &MaskStyle) -> Option<(Vec<u8>, u32)> {
+    if text.len() < MIN_DIGITS + 4 {
+        return None;
+    }
     let mut view: Option<Vec<u8>> = None;
     let mut k = 0;
     while let Some(offset) = text.get(k..).and_then(|rest| memchr::memchr(b'\\', rest)) {
