@@ -35,57 +35,12 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Result<Self, ArchiveError> {
-                let value = value.into();
-                if is_name(&value) {
-                    Ok($name(value))
-                } else {
-                    Err(ArchiveError::InvalidName {
-                        what: $what,
-                        value: value.escape_default().to_string(),
-                        rule: NAME_RULE,
-                    })
-                }
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ArchiveError;
-            fn try_from(value: String) -> Result<Self, ArchiveError> {
-                $name::new(value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-name_type!(
+crate::base::ids::name_id!(
     /// The gateway replica that seals archives and signs its own digest chain.
     ReplicaName,
-    "replica name"
+    "replica name",
+    is_name,
+    NAME_RULE
 );
 
 /// An object's key relative to the archive root, `/`-separated. Built only from validated names

@@ -18,7 +18,7 @@ pub struct IdError {
 }
 
 impl IdError {
-    fn new(what: &'static str, value: &str, rule: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str, value: &str, rule: &'static str) -> Self {
         IdError {
             what,
             value: value
@@ -130,20 +130,24 @@ fn is_plain_name(value: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
+/// A validated name type: `$valid` decides, `$rule` says what is accepted. Private field,
+/// checked in `new` and when deserialized; also used by the archive's `ReplicaName`.
 macro_rules! name_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $valid:path, $rule:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize,
+        )]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
+            pub fn new(value: impl Into<String>) -> Result<Self, $crate::base::IdError> {
                 let value = value.into();
-                if is_plain_name(&value) {
+                if $valid(&value) {
                     Ok($name(value))
                 } else {
-                    Err(IdError::new($what, &value, NAME_RULE))
+                    Err($crate::base::IdError::new($what, &value, $rule))
                 }
             }
 
@@ -153,8 +157,8 @@ macro_rules! name_id {
         }
 
         impl TryFrom<String> for $name {
-            type Error = IdError;
-            fn try_from(value: String) -> Result<Self, IdError> {
+            type Error = $crate::base::IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
                 $name::new(value)
             }
         }
@@ -165,23 +169,28 @@ macro_rules! name_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
     };
 }
+pub(crate) use name_id;
 
 name_id!(
     /// The name of a configured database connection (`[[connections]] name`).
     ConnectionName,
-    "connection name"
+    "connection name",
+    is_plain_name,
+    NAME_RULE
 );
 name_id!(
     /// A database role name, as configured (`default_role`, a trust rule's `role`).
     DbRole,
-    "role"
+    "role",
+    is_plain_name,
+    NAME_RULE
 );
 
 #[cfg(test)]

@@ -292,6 +292,13 @@ fn recording(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Closes the session as the gateway does after the relay, and reads its recording back.
+async fn closed(session: Session<'_>, ended: &Ended) -> Vec<serde_json::Value> {
+    let path = session.recorder.path().to_owned();
+    session.close(&ended.to_string()).await.unwrap();
+    recording(&path)
+}
+
 fn kinds(lines: &[serde_json::Value]) -> Vec<String> {
     lines
         .iter()
@@ -306,6 +313,7 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
     let statements = statements();
     let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
     let path = session.recorder.path().to_owned();
+    let file = path.clone();
     let ended = relay(
         &mut session,
         &statements,
@@ -329,9 +337,7 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
     .await;
     assert!(matches!(ended, Ended::Terminated), "{ended}");
     assert_eq!(session.counts.statements, 1);
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     assert_eq!(
         kinds(&lines),
         [
@@ -343,7 +349,7 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
         ]
     );
     assert_eq!(lines[4]["reason"], "client terminated");
-    crate::recording::verify(&path).unwrap();
+    crate::recording::verify(&file).unwrap();
 }
 
 #[tokio::test]
@@ -371,9 +377,7 @@ async fn revocation_mid_statement_ends_the_session_and_the_upstream() {
     )
     .await;
     assert!(matches!(ended, Ended::By(Ending::Revoked)), "{ended}");
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     assert_eq!(lines.last().unwrap()["reason"], "credential revoked");
 }
 
@@ -421,9 +425,7 @@ async fn a_denied_statement_never_reaches_the_upstream() {
     .await;
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
     assert_eq!(session.counts.denied, 1);
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     assert_eq!(lines[1]["kind"], "statement");
     assert_eq!(lines[1]["decision"], "deny");
     assert_eq!(lines[1]["rule"], "default.no-copy-program");
@@ -453,9 +455,7 @@ async fn a_hold_that_cannot_be_requested_is_refused_not_run() {
     .await;
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
     assert_eq!(session.counts.held, 1);
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     let kinds = kinds(&lines);
     assert_eq!(kinds[1], "statement");
     assert_eq!(lines[1]["decision"], "approve");
@@ -646,9 +646,7 @@ async fn a_held_statement_the_client_cancels_is_withdrawn_and_never_runs() {
     })
     .await;
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     assert_eq!(
         kinds(&lines)[1..4],
         ["statement", "approval_requested", "approval"]
@@ -679,9 +677,7 @@ async fn an_approved_statement_runs_once_after_the_decision() {
     .await;
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
     assert_eq!(session.counts.held, 1);
-    let path = session.recorder.path().to_owned();
-    session.close(&ended.to_string()).await.unwrap();
-    let lines = recording(&path);
+    let lines = closed(session, &ended).await;
     let approval = lines.iter().find(|l| l["kind"] == "approval").unwrap();
     assert_eq!(approval["outcome"], "approved");
     assert_eq!(approval["by"], "lead");
