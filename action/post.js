@@ -17,8 +17,12 @@ async function post() {
     // A fresh token of the same run: hoop checks issuer, repository id and run id, and does not
     // consume the token's jti for a revocation.
     const token = await requestIdToken(inputs.audience);
-    await revoke({ ...inputs, token, credentialId });
-    info(`hoop: revoked credential ${credentialId}`);
+    const state = await revoke({ ...inputs, token, credentialId });
+    info(
+      state === 'revoked'
+        ? `hoop: revoked credential ${credentialId}`
+        : `hoop: revoked credential ${credentialId} (accepted: its sessions ended; hoop drops its database role as soon as the database allows)`,
+    );
   } catch (e) {
     const expiresAt = getState('expires_at') || 'the end of its lifetime';
     warning(`hoop: could not revoke credential ${credentialId}: ${e?.message ?? e}. It expires at ${expiresAt} anyway.`);

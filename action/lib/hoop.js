@@ -121,7 +121,10 @@ export async function exchange({ base, token, connection, role, audience, ca }) 
   throw e;
 }
 
-/** `DELETE /v1/credentials/{id}` with the run's id token. Resolves when hoop answered 204. */
+/**
+ * `DELETE /v1/credentials/{id}` with the run's id token. Resolves with `'revoked'` on 204 and with
+ * `'revoking'` on 202 (accepted: no new session, sessions ended, the role dropped by hoop's reaper).
+ */
 export async function revoke({ base, token, credentialId, ca }) {
   const response = await call(
     base,
@@ -129,5 +132,7 @@ export async function revoke({ base, token, credentialId, ca }) {
     { method: 'DELETE', headers: { authorization: `Bearer ${token}` } },
     ca,
   );
-  if (response.status !== 204) throw refusal(response);
+  if (response.status === 204) return 'revoked';
+  if (response.status === 202) return 'revoking';
+  throw refusal(response);
 }

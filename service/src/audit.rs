@@ -1,4 +1,5 @@
-//! The audit trail: every exchange, revocation, expiry and gateway login, allowed or refused.
+//! The audit trail: every exchange, revocation, expiry and gateway login, allowed or refused,
+//! and the configuration each server ran.
 //!
 //! Each event is a row in `hoop_audit_events` (append-only, enforced by a trigger) and a
 //! structured log line on the `hoop::audit` target.
@@ -29,6 +30,9 @@ pub enum Action {
     /// The evidence pipeline: an archive or digest that could not be stored, a recording left
     /// for an operator, the archive store unreachable; auditors' reads of the archive API.
     Archive,
+    /// The configuration a server runs: at its start and at every reload, applied or refused,
+    /// with the file's SHA-256.
+    Config,
 }
 
 impl Action {
@@ -41,6 +45,7 @@ impl Action {
             Action::Statement => "statement",
             Action::Approval => "approval",
             Action::Archive => "archive",
+            Action::Config => "config",
         }
     }
 }

@@ -52,6 +52,7 @@ async fn main() {
         broker: broker.clone(),
         approvals,
         archive: None,
+        draining: shutdown.clone(),
     };
     tokio::spawn(server::run(
         state,

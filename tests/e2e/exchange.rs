@@ -508,6 +508,62 @@ async fn revocations_do_not_race_a_busy_reaper() {
     assert!(hoop.db.run_roles().await.is_empty());
 }
 
+/// Revocations at full concurrency (more than the state pool's 16 connections), each of a
+/// credential with a live upstream session: every one is accepted and completes — none answers
+/// 503 because the others hold the pool — and every role and session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_at_full_concurrency_all_complete() {
+    const RUNS: u64 = 40;
+    let hoop = std::sync::Arc::new(Hoop::start(Options::default()).await);
+    let mut live = Vec::new();
+    for run in 0..RUNS {
+        let credential = hoop.issue(&hoop.github_token(14_000 + run)).await;
+        let session = hoop
+            .connect_as(&credential)
+            .await
+            .expect("the role logs in");
+        live.push((credential, session));
+    }
+    let replies = tokio::task::JoinSet::from_iter(live.iter().map(|(credential, _)| {
+        let hoop = hoop.clone();
+        let credential = credential.clone();
+        async move {
+            hoop.revoke_with_password(&credential.id, &credential.username, &credential.password)
+                .await
+        }
+    }))
+    .join_all()
+    .await;
+    let refused: Vec<String> = replies
+        .iter()
+        .filter(|r| !matches!(r.status, StatusCode::NO_CONTENT | StatusCode::ACCEPTED))
+        .map(|r| format!("{}: {}", r.status, r.text))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {RUNS} concurrent revocations were not accepted: {refused:#?}",
+        refused.len()
+    );
+    wait_until("every revoked role to be dropped", || async {
+        hoop.db.run_roles().await.is_empty()
+    })
+    .await;
+    for (credential, session) in &live {
+        assert!(
+            session.simple_query("SELECT 1").await.is_err(),
+            "a session of revoked {} still runs statements",
+            credential.username
+        );
+        wait_until("the credential to be marked revoked", || async {
+            hoop.db.credential_state(&credential.id).await == "revoked"
+        })
+        .await;
+    }
+    let audited = hoop.db.audit_events("revoked").await.len()
+        + hoop.db.audit_events("revocation_pending").await.len();
+    assert_eq!(audited, RUNS as usize, "one revocation event per request");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_for_the_granted_role_is_accepted() {
     let hoop = Hoop::start(Options::default()).await;

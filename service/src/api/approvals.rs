@@ -36,11 +36,11 @@ impl From<ApprovalError> for ApiError {
 }
 
 /// The approver behind the request's bearer token; refusals are audited.
-async fn approver<'s>(
-    state: &'s ApiState,
+async fn approver(
+    state: &ApiState,
     headers: &HeaderMap,
     peer: SocketAddr,
-) -> Result<&'s Approver, ApiError> {
+) -> Result<Approver, ApiError> {
     let approvals = &state.approvals;
     let refused = |code: &'static str, message: &str| {
         ApiError::new(StatusCode::UNAUTHORIZED, code, message.to_owned())
@@ -209,7 +209,7 @@ async fn decide(
     };
     let record = state
         .approvals
-        .decide(id, approver, &resolution, Some(peer.ip()))
+        .decide(id, &approver, &resolution, Some(peer.ip()))
         .await?;
     Ok(Json(approval_json(&state, &record)))
 }

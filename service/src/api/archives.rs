@@ -61,7 +61,7 @@ async fn auditor(
             "send an auditor token as 'Authorization: Bearer <token>'",
         ),
         Some(token) => match access.authenticate(token) {
-            Some(a) => return Ok((access.clone(), a.clone())),
+            Some(a) => return Ok((access.clone(), a)),
             None => refused("unknown_auditor", "the token is not an auditor's"),
         },
     };

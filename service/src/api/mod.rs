@@ -3,7 +3,7 @@
 //! | route | purpose |
 //! |---|---|
 //! | `POST /v1/exchange` | id token (`Authorization: Bearer`) + `{"connection": ...}` → credential |
-//! | `DELETE /v1/credentials/{id}` | revoke; `Bearer` id token of the same run, or `Basic` user:password |
+//! | `DELETE /v1/credentials/{id}` | revoke (204 done, 202 accepted and completing); `Bearer` id token of the same run, or `Basic` user:password |
 //! | `GET /v1/approvals` | held statements (`?state=pending`); approver token |
 //! | `GET /v1/approvals/{id}` | one approval; approver token |
 //! | `POST /v1/approvals/{id}/approve` | `{"scope": "once" \| "run", "comment": ...}`; approver token |
@@ -13,7 +13,7 @@
 //! | `GET /v1/archive/objects?prefix=` | the store's objects under `sessions/…` or `digests/…`; auditor token |
 //! | `GET /v1/archive/objects/{key}` | one stored object, byte for byte; auditor token |
 //! | `GET /healthz` | the process is up |
-//! | `GET /readyz` | the state database answers |
+//! | `GET /readyz` | the state database answers and the server is not draining |
 //! | `GET /metrics` | Prometheus text format |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
@@ -37,9 +37,9 @@ use serde_json::json;
 
 use crate::approvals::Approvals;
 use crate::audit::Action;
-use crate::base::{ConnectionName, DbRole, Secret};
+use crate::base::{ConnectionName, DbRole, Secret, Shutdown};
 use crate::exchange::{
-    Broker, Caller, ExchangeError, ExchangeRequest, IssuedCredential, RevokeAuth,
+    Broker, Caller, ExchangeError, ExchangeRequest, IssuedCredential, Revocation, RevokeAuth,
 };
 use crate::identity::{IdentityError, MAX_TOKEN_BYTES};
 use crate::state::credentials::parse_id;
@@ -54,6 +54,8 @@ pub struct ApiState {
     pub approvals: Arc<Approvals>,
     /// The archive store and its auditors; `None` without `[archive]`.
     pub archive: Option<Arc<crate::archiver::ArchiveAccess>>,
+    /// Triggered when the server starts draining: `/readyz` answers 503 from then on.
+    pub draining: Shutdown,
 }
 
 impl FromRef<ApiState> for Arc<Broker> {
@@ -245,7 +247,7 @@ async fn revoke(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = Caller {
         remote_addr: Some(peer.ip()),
     };
@@ -262,8 +264,19 @@ async fn revoke(
         Ok(parsed) => parsed,
         Err(e) => return Err(refused(&broker, Action::Revoke, caller, e).await),
     };
-    broker.revoke(id, auth, caller).await?;
-    Ok(StatusCode::NO_CONTENT)
+    match broker.revoke(id, auth, caller).await? {
+        Revocation::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        Revocation::Pending(why) => {
+            let body = json!({
+                "state": "revoking",
+                "message": format!(
+                    "revocation accepted: the credential admits no session and its sessions were \
+                     ended; its upstream role is dropped as soon as the upstream allows ({why})"
+                ),
+            });
+            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        }
+    }
 }
 
 fn authorization(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -328,8 +341,15 @@ fn revoke_auth(headers: &HeaderMap) -> Result<RevokeAuth, ApiError> {
     })
 }
 
-async fn readyz(State(broker): State<Arc<Broker>>) -> Result<&'static str, ApiError> {
-    broker.store().ping().await.map_err(|e| {
+async fn readyz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
+    if state.draining.is_triggered() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "hoop is shutting down: it admits no new gateway session",
+        ));
+    }
+    state.broker.store().ping().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "state_unavailable",

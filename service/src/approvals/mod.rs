@@ -20,6 +20,8 @@ pub mod notify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use tokio::sync::Notify;
 
 pub use self::config::{ApprovalsConfig, ApproverConfig};
@@ -194,8 +196,8 @@ impl Approvers {
 
     /// The approver whose token this is. Every configured hash is compared in constant time,
     /// so timing tells nothing about which or how many approvers exist.
-    pub fn authenticate(&self, token: &str) -> Option<&Approver> {
-        crate::bearer::find(&self.0, token, |a| &a.token_sha256)
+    pub fn authenticate(&self, token: &str) -> Option<Approver> {
+        crate::bearer::find(&self.0, token, |a| &a.token_sha256).cloned()
     }
 }
 
@@ -285,7 +287,8 @@ pub struct Approvals {
     store: Store,
     audit: AuditLog,
     hub: Arc<Hub>,
-    approvers: Approvers,
+    /// Replaced by a reload.
+    approvers: ArcSwap<Approvers>,
     notifier: notify::Notifier,
     timeout: std::time::Duration,
     notice_interval: std::time::Duration,
@@ -311,7 +314,7 @@ impl Approvals {
             store,
             audit,
             hub: Arc::default(),
-            approvers: Approvers::from_config(&config.approvers),
+            approvers: ArcSwap::from_pointee(Approvers::from_config(&config.approvers)),
             notifier,
             timeout: config.timeout,
             notice_interval: config.notice_interval,
@@ -319,8 +322,15 @@ impl Approvals {
         }
     }
 
-    pub fn approvers(&self) -> &Approvers {
-        &self.approvers
+    /// The approvers in force now.
+    pub fn approvers(&self) -> Arc<Approvers> {
+        self.approvers.load_full()
+    }
+
+    /// Puts a new list of approvers in force for the decisions that come from now on.
+    pub fn replace_approvers(&self, approvers: &[ApproverConfig]) {
+        self.approvers
+            .store(Arc::new(Approvers::from_config(approvers)));
     }
 
     pub fn timeout(&self) -> std::time::Duration {
@@ -756,10 +766,8 @@ mod tests {
             gitlab_login: None,
         }]);
         assert_eq!(
-            approvers
-                .authenticate(token.expose())
-                .map(|a| a.name.as_str()),
-            Some("lead")
+            approvers.authenticate(token.expose()).map(|a| a.name),
+            Some("lead".to_owned())
         );
         assert!(approvers.authenticate("hoopapr_guess").is_none());
         assert!(approvers.authenticate("").is_none());

@@ -348,6 +348,10 @@ fn describe(kind: &str, e: &Map<String, Value>) -> (String, String) {
             ),
         ),
         "approval" => (label("approval"), approval(e)),
+        "policy" => (
+            label("policy"),
+            format!("statements decided by configuration {}", field("version")),
+        ),
         "terminated" => (label("terminated"), field("reason")),
         "session_end" => {
             let mut text = field("reason");

@@ -49,6 +49,10 @@ enum Command {
     Serve(ConfigArg),
     /// Apply state database migrations and exit.
     Migrate(ConfigArg),
+    /// Make the running server reload its rules (trust, statement rules, masking, approvers,
+    /// auditors) from its file, without dropping a session; prints the outcome. SIGHUP does
+    /// the same without an answer.
+    Reload(ReloadArgs),
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]
@@ -154,6 +158,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check(arg),
         } => check_config(&arg.config),
+        Command::Reload(args) => reload(&args).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Approvals(args) => approvals::run(args).await,
         Command::Keys(args) => keys::run(args),
@@ -161,6 +166,38 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Archive(args) => return Ok(archive::run(args).await),
     }
     .map(|()| ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+struct ReloadArgs {
+    /// The running server's configuration file (it names the control socket).
+    #[arg(long, short, default_value = "hoop.toml")]
+    config: std::path::PathBuf,
+    /// The control socket, when the file cannot be read here.
+    #[arg(long)]
+    socket: Option<std::path::PathBuf>,
+}
+
+async fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
+    let socket = match &args.socket {
+        Some(socket) => socket.clone(),
+        None => Config::load(&args.config)?.control_socket(),
+    };
+    let reloaded = crate::server::reload::request_reload(&socket)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if reloaded.unchanged {
+        println!(
+            "configuration {} is already in force; nothing changed",
+            reloaded.version.to_hex()
+        );
+    } else {
+        println!(
+            "reloaded: configuration {} in force",
+            reloaded.version.to_hex()
+        );
+    }
+    Ok(())
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::base::url::is_secure_url;
-use crate::base::{ConnectionName, SecretSource};
+use crate::base::{ConnectionName, SecretSource, Sha256};
 use crate::gateway::GatewayConfig;
 use crate::identity::{IssuerConfig, IssuerKind};
 use crate::masking::{ColumnRules, Detector, MaskingConfig, PanStyle};
@@ -58,7 +58,31 @@ pub struct Config {
     /// What validation compiled ([`Config::from_toml`]), so no section is compiled twice.
     #[serde(skip)]
     compiled: Compiled,
+    /// The text it was read from: its digest and its keys.
+    #[serde(skip)]
+    source: Source,
 }
+
+/// The configuration text, as a digest (the version recordings and audit events name) and as
+/// TOML (what a reload compares).
+#[derive(Clone, Debug, Default)]
+struct Source {
+    digest: Option<Sha256>,
+    table: toml::Table,
+}
+
+/// What a reload may change ([`Config::restart_changes`]): `section` alone for a whole
+/// section, `section.key` for one key of it. Everything else takes a restart.
+pub const RELOADABLE: &[&str] = &[
+    "trust",
+    "rules",
+    "masking",
+    "policy.default_rules",
+    "policy.protected_tables",
+    "policy.pan_columns",
+    "approvals.approvers",
+    "archive.auditors",
+];
 
 /// The sections validation compiles, kept for the server.
 #[derive(Clone, Default)]
@@ -102,6 +126,9 @@ pub struct ServerConfig {
     pub reaper_interval: Duration,
     /// Name of this replica in audit events; defaults to the host name.
     pub replica: Option<String>,
+    /// Unix socket `hoop reload` asks the running server on (mode 0600); defaults to
+    /// `hoop.sock` in `gateway.spool_dir`.
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 mod defaults {
@@ -157,7 +184,62 @@ impl Config {
         let mut config: Config =
             toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?;
         config.compiled = config.validate(origin)?;
+        config.source = Source {
+            digest: Some(Sha256::of(text.as_bytes())),
+            table: toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?,
+        };
         Ok(config)
+    }
+
+    /// Where the running server takes `hoop reload` requests.
+    pub fn control_socket(&self) -> std::path::PathBuf {
+        self.server
+            .control_socket
+            .clone()
+            .unwrap_or_else(|| self.gateway.spool_dir.join("hoop.sock"))
+    }
+
+    /// The SHA-256 of the text this configuration was read from: the version recordings and
+    /// audit events name.
+    pub fn digest(&self) -> Sha256 {
+        self.source.digest.unwrap_or_else(|| Sha256::of(b""))
+    }
+
+    /// The keys whose values differ between this configuration and `other`, outside
+    /// [`RELOADABLE`]: what a reload cannot apply (`server.api_listen`, `connections`, ...).
+    pub fn restart_changes(&self, other: &Config) -> Vec<String> {
+        let (old, new) = (&self.source.table, &other.source.table);
+        let mut changed = Vec::new();
+        let sections: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for section in sections {
+            if RELOADABLE.contains(&section.as_str()) {
+                continue;
+            }
+            let (a, b) = (old.get(section), new.get(section));
+            match (a, b) {
+                (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                    let keys: std::collections::BTreeSet<&String> =
+                        a.keys().chain(b.keys()).collect();
+                    for key in keys {
+                        let path = format!("{section}.{key}");
+                        if !RELOADABLE.contains(&path.as_str()) && a.get(key) != b.get(key) {
+                            changed.push(path);
+                        }
+                    }
+                }
+                (Some(toml::Value::Table(t)), None) | (None, Some(toml::Value::Table(t))) => {
+                    for key in t.keys() {
+                        let path = format!("{section}.{key}");
+                        if !RELOADABLE.contains(&path.as_str()) {
+                            changed.push(path);
+                        }
+                    }
+                }
+                _ if a != b => changed.push(section.clone()),
+                _ => {}
+            }
+        }
+        changed
     }
 
     /// The statement rules (`[policy]`, `[[rules]]`), as validation compiled them.

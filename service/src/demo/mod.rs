@@ -90,6 +90,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         broker: broker.clone(),
         approvals: approvals.clone(),
         archive: Some(archive_access),
+        draining: shutdown.clone(),
     };
     let serving = tokio::spawn(server::run(
         state,

@@ -35,6 +35,7 @@ use crate::state::{StateError, Store};
 use crate::trust::{DenyReason, TrustDecision, TrustPolicy};
 use crate::upstream::RoleProvisioning;
 use crate::upstream::{ConnectionConfig, RunRole, UpstreamError, Upstreams};
+use arc_swap::ArcSwap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
@@ -141,7 +142,7 @@ impl ExchangeError {
     }
 }
 
-pub use retire::{ReapReport, RevokeAuth};
+pub use retire::{ReapReport, Revocation, RevokeAuth};
 
 /// What an exchange asks for.
 #[derive(Clone, Debug)]
@@ -194,7 +195,8 @@ pub struct Issuing {
 pub struct Broker {
     issuing: Issuing,
     verifier: Verifier,
-    trust: TrustPolicy,
+    /// Replaced by a reload; each exchange decides under one snapshot.
+    trust: ArcSwap<TrustPolicy>,
     store: Store,
     upstreams: Arc<Upstreams>,
     audit: AuditLog,
@@ -220,7 +222,7 @@ impl Broker {
         Broker {
             issuing,
             verifier,
-            trust,
+            trust: ArcSwap::from_pointee(trust),
             store,
             upstreams,
             audit,
@@ -231,6 +233,11 @@ impl Broker {
 
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// Puts new trust rules in force for the exchanges that start from now on.
+    pub fn replace_trust(&self, trust: TrustPolicy) {
+        self.trust.store(Arc::new(trust));
     }
 
     /// Credentials revoked or expired from now on, on any replica; live sessions of them end.
@@ -308,7 +315,7 @@ impl Broker {
             .find(|c| &c.name == connection)
             .ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
         // The token id is consumed whatever the trust rules say: a verified token is usable once.
-        let decision = self.trust.evaluate(&verified, connection);
+        let decision = self.trust.load().evaluate(&verified, connection);
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
         let token_use = tokens::use_token(

@@ -14,8 +14,34 @@ use crate::state::credentials::{self as creds, CredentialRecord, CredentialState
 const STUCK_PROVISIONING: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Token ids are remembered this long past their token's expiry (covers issuer leeway).
 const TOKEN_ID_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// A `revoking` row younger than this belongs to a revocation still dropping the role itself;
+/// the reaper leaves it alone meanwhile, so the two do not race on the same role.
+const REVOKING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// Credentials retired per reaper transaction.
 const REAP_BATCH: i64 = 100;
+/// How long a revocation waits for a row another replica's reaper holds before it leaves the
+/// completion to that reaper.
+const CLAIM_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '2s'";
+
+/// What a revocation achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The credential is retired: its upstream role is gone and its sessions were ended (or it
+    /// was already revoked or expired).
+    Done,
+    /// The credential is `revoking`: no session is admitted for it, its sessions were told to
+    /// end, and the reaper drops its upstream role (retrying until it is gone). Why it could
+    /// not finish now.
+    Pending(String),
+}
+
+/// The claim step of a revocation.
+enum Claim {
+    Claimed(Box<CredentialRecord>),
+    AlreadyRetired,
+    /// Locked past [`CLAIM_LOCK_TIMEOUT`] by a reaper retiring it.
+    Busy,
+}
 
 /// How a revocation proves it may revoke.
 pub enum RevokeAuth {
@@ -36,13 +62,15 @@ pub struct ReapReport {
 
 impl Broker {
     /// Revokes a credential and drops its upstream role. Idempotent: revoking a credential
-    /// that is already revoked or expired succeeds.
+    /// that is already revoked or expired succeeds. Once the caller is authorized the
+    /// revocation is accepted for good: if the upstream cannot drop the role now, the answer is
+    /// [`Revocation::Pending`] and the reaper completes it.
     pub async fn revoke(
         &self,
         id: CredentialId,
         auth: RevokeAuth,
         caller: Caller,
-    ) -> Result<(), ExchangeError> {
+    ) -> Result<Revocation, ExchangeError> {
         let mut event = AuditEvent::new(
             Action::Revoke,
             Outcome::Success,
@@ -56,27 +84,27 @@ impl Broker {
             RevokeAuth::Password { .. } => None,
         };
         let result = self.try_revoke(id, auth, &mut event).await;
-        match &result {
-            Ok(()) => {
+        let (outcome, code) = match &result {
+            Ok(revocation) => {
+                describe_revocation(&mut event, revocation);
+                let code = event.code.clone();
                 if let Err(e) = self.audit.record(&event).await {
                     tracing::error!(error = %e, credential_id = %id, "cannot write the audit event of a revocation");
                     return Err(e.into());
                 }
+                (Outcome::Success, code)
             }
             Err(e) => {
                 self.record_failure(event, token.as_deref().unwrap_or(""), e)
-                    .await
+                    .await;
+                (e.outcome(), e.code().to_owned())
             }
-        }
-        let (outcome, code) = match &result {
-            Ok(()) => (Outcome::Success, "revoked"),
-            Err(e) => (e.outcome(), e.code()),
         };
         self.metrics
             .revocations
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.as_str(),
-                code: code.into(),
+                code,
             })
             .inc();
         result
@@ -89,14 +117,17 @@ impl Broker {
         id: CredentialId,
         code: &str,
         why: &str,
-    ) -> Result<(), ExchangeError> {
+    ) -> Result<Revocation, ExchangeError> {
         let result = self.retire(id, why).await;
         let mut event = AuditEvent::new(Action::Revoke, Outcome::Success, code, why);
         event.credential_id = Some(id);
-        if let Err(e) = &result {
-            event.outcome = e.outcome();
-            event.code = e.code().to_owned();
-            event.message = format!("{why}: {e}");
+        match &result {
+            Ok(revocation) => describe_revocation(&mut event, revocation),
+            Err(e) => {
+                event.outcome = e.outcome();
+                event.code = e.code().to_owned();
+                event.message = format!("{why}: {e}");
+            }
         }
         if let Err(e) = self.audit.record(&event).await {
             tracing::error!(error = %e, credential_id = %id, "cannot write the audit event of a revocation");
@@ -116,7 +147,7 @@ impl Broker {
         id: CredentialId,
         auth: RevokeAuth,
         event: &mut AuditEvent,
-    ) -> Result<(), ExchangeError> {
+    ) -> Result<Revocation, ExchangeError> {
         let record = creds::find(&self.store.client().await?, id).await?;
         if let Some(r) = &record {
             event.connection = Some(r.connection.to_string());
@@ -150,33 +181,75 @@ impl Broker {
         }
     }
 
-    /// Drops a credential's upstream role and marks it `revoked`, holding the row lock
-    /// throughout so the reaper and concurrent revocations keep off it. If the drop fails the
-    /// row is left `revoking`: no new session is admitted for it, and the reaper retries.
-    /// Idempotent: a credential already retired is left as it is.
-    async fn retire(&self, id: CredentialId, reason: &str) -> Result<(), ExchangeError> {
+    /// Marks a credential `revoking` (no session is admitted for it from then on), ends its
+    /// gateway sessions on every replica, drops its upstream role and marks it `revoked`.
+    ///
+    /// Each state step is its own short transaction on one pooled connection at a time, and
+    /// nothing holds a row lock while the role is dropped: a revocation never waits on the
+    /// pool it holds, however many run at once. When the drop cannot finish now the row stays
+    /// `revoking` and the reaper completes it ([`Revocation::Pending`]). Idempotent: a
+    /// credential already retired is left as it is.
+    async fn retire(&self, id: CredentialId, reason: &str) -> Result<Revocation, ExchangeError> {
         use CredentialState::*;
-        let mut client = self.store.client().await?;
-        let tx = client.transaction().await.map_err(StateError::from)?;
-        let Some(record) = creds::lock(&tx, id).await? else {
-            return Ok(());
+        let record = match self.claim_for_revocation(id, reason).await? {
+            Claim::Claimed(record) => *record,
+            Claim::AlreadyRetired => return Ok(Revocation::Done),
+            Claim::Busy => {
+                // Another replica's reaper holds the row while it drops the role: its sessions
+                // are told again here, and the reaper (or the next pass) completes it.
+                let _ = self.revocations.send(id);
+                announce_end(&self.store.client().await?, id).await?;
+                return Ok(Revocation::Pending(
+                    "the credential is being retired by another replica".into(),
+                ));
+            }
         };
-        if !matches!(record.state, Provisioning | Active | Revoking) {
-            return Ok(());
-        }
-        // Gateway sessions end first, with a message that says why, before dropping the role
-        // makes the upstream kill their backends. The notice goes out at once (its own
-        // autocommit statement); the row lock keeps the reaper off meanwhile.
+        // Local sessions end now; other replicas heard the notification at the claim's commit.
         let _ = self.revocations.send(id);
-        announce_end(&self.store.client().await?, id).await?;
         let dropped = self
             .upstreams
             .drop_run_role(&record.connection, &record.username, &record.parent_role)
             .await;
-        let end = if dropped.is_ok() { Revoked } else { Revoking };
-        creds::transition(&tx, id, &[record.state], end, Some(reason)).await?;
+        match dropped {
+            Ok(()) => {
+                let client = self.store.client().await?;
+                creds::transition(&client, id, &[Revoking], Revoked, Some(reason)).await?;
+                Ok(Revocation::Done)
+            }
+            Err(e) => {
+                tracing::warn!(credential_id = %id, error = %e, "cannot drop an upstream run role now; the reaper will retry");
+                Ok(Revocation::Pending(e.to_string()))
+            }
+        }
+    }
+
+    /// The first step of a revocation, in one short transaction: the row locked (waiting at
+    /// most [`CLAIM_LOCK_TIMEOUT`] for another holder), moved to `revoking`, and every replica
+    /// notified at commit.
+    async fn claim_for_revocation(
+        &self,
+        id: CredentialId,
+        reason: &str,
+    ) -> Result<Claim, ExchangeError> {
+        use CredentialState::*;
+        let mut client = self.store.client().await?;
+        let tx = client.transaction().await.map_err(StateError::from)?;
+        tx.batch_execute(CLAIM_LOCK_TIMEOUT)
+            .await
+            .map_err(StateError::from)?;
+        let record = match creds::lock(&tx, id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Claim::AlreadyRetired),
+            Err(e) if e.is_lock_timeout() => return Ok(Claim::Busy),
+            Err(e) => return Err(e.into()),
+        };
+        if !matches!(record.state, Provisioning | Active | Revoking) {
+            return Ok(Claim::AlreadyRetired);
+        }
+        creds::transition(&tx, id, &[record.state], Revoking, Some(reason)).await?;
+        announce_end(&tx, id).await?;
         tx.commit().await.map_err(StateError::from)?;
-        Ok(dropped?)
+        Ok(Claim::Claimed(Box::new(record)))
     }
 
     /// One reaper pass: drops the upstream roles of expired, revoked-but-not-dropped and stuck
@@ -187,7 +260,10 @@ impl Broker {
         let mut ended = Vec::new();
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
-        for record in creds::lock_due_for_retirement(&tx, STUCK_PROVISIONING, REAP_BATCH).await? {
+        for record in
+            creds::lock_due_for_retirement(&tx, STUCK_PROVISIONING, REVOKING_GRACE, REAP_BATCH)
+                .await?
+        {
             let (end, reason, code) = match record.state {
                 Active => (Expired, "expired", "expired"),
                 Revoking => (Revoked, "revoked", "revoked"),
@@ -226,6 +302,17 @@ impl Broker {
         }
         report.tokens_forgotten = self.store.forget_expired_tokens(TOKEN_ID_GRACE).await?;
         Ok(report)
+    }
+}
+
+/// A pending revocation is audited as accepted, with why its completion was left to the reaper.
+fn describe_revocation(event: &mut AuditEvent, revocation: &Revocation) {
+    if let Revocation::Pending(why) = revocation {
+        event.code = "revocation_pending".into();
+        event.message = format!(
+            "{}; the upstream role is dropped by the reaper: {why}",
+            event.message
+        );
     }
 }
 

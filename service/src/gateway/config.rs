@@ -24,6 +24,10 @@ pub struct GatewayConfig {
     /// Time a client has to finish TLS, startup and authentication.
     #[serde(default = "defaults::handshake_timeout", with = "humantime_serde")]
     pub handshake_timeout: Duration,
+    /// How long a stopping gateway (SIGTERM) lets live sessions finish after telling them;
+    /// what is still open then ends with FATAL 57P01 (default 30s).
+    #[serde(default = "defaults::drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -35,6 +39,7 @@ impl Default for GatewayConfig {
             spool_dir: defaults::spool_dir(),
             max_message_bytes: defaults::max_message_bytes(),
             handshake_timeout: defaults::handshake_timeout(),
+            drain_timeout: defaults::drain_timeout(),
         }
     }
 }
@@ -44,6 +49,9 @@ mod defaults {
 
     pub fn require_tls() -> bool {
         true
+    }
+    pub fn drain_timeout() -> Duration {
+        Duration::from_secs(30)
     }
     pub fn spool_dir() -> PathBuf {
         PathBuf::from("hoop-spool")

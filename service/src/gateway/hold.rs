@@ -39,6 +39,12 @@ pub fn refusal(outcome: &HoldOutcome) -> Option<Refusal> {
             detail: "the statement did not run".into(),
             hint: String::new(),
         },
+        HoldOutcome::ShuttingDown { id } => Refusal {
+            sqlstate: "57014",
+            message: format!("{APPROVAL_PREFIX} {id} withdrawn: hoop is shutting down"),
+            detail: "the statement did not run".into(),
+            hint: "run it again on a new connection (it goes to another hoop)".into(),
+        },
         HoldOutcome::Unavailable { rule, why } => Refusal {
             sqlstate: "42501",
             message: format!("{DENIAL_PREFIX} (rule {rule})"),
@@ -99,6 +105,7 @@ mod tests {
                 after: Duration::from_secs(900),
             },
             HoldOutcome::Cancelled { id: id() },
+            HoldOutcome::ShuttingDown { id: id() },
             HoldOutcome::Unavailable {
                 rule: "r".into(),
                 why: "state database unavailable".into(),

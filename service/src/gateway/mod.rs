@@ -36,7 +36,7 @@ use crate::gateway_tls::{GatewayTls, TlsError};
 use crate::session::{Core, Ending};
 
 pub use config::GatewayConfig;
-pub use policy::StatementPolicy;
+pub use policy::{InForce, StatementPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -95,6 +95,11 @@ impl Gateway {
         &self.tls
     }
 
+    /// The statement policy, whose rules a reload replaces.
+    pub fn statements(&self) -> &StatementPolicy {
+        &self.statements
+    }
+
     /// Forwards a client's CancelRequest to the upstream its key maps to; a stale or foreign
     /// key cancels nothing.
     async fn cancel(&self, key: &CancelKey) {
@@ -109,7 +114,9 @@ impl Gateway {
     }
 }
 
-/// Accepts gateway connections until `shutdown`, then ends the live sessions.
+/// Accepts gateway connections until `shutdown`, then drains: no new connection or session,
+/// the live sessions told and given `gateway.drain_timeout` to finish, the rest ended with
+/// FATAL 57P01. Returns once every session has closed its recording (or [`CLOSE_WAIT`] passed).
 pub async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdown) {
     let ender = tokio::spawn(end_revoked_sessions(gateway.clone()));
     let stop = shutdown.wait();
@@ -129,8 +136,44 @@ pub async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdow
             },
         }
     }
-    gateway.core.registry().end_all(Ending::Shutdown);
+    drop(listener);
+    drain(&gateway).await;
     ender.abort();
+}
+
+/// How long ended sessions get to close their recordings before the gateway stops waiting.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn drain(gateway: &Gateway) {
+    let registry = gateway.core.registry();
+    let timeout = gateway.config.drain_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    registry.drain(deadline);
+    let live = registry.live_sessions();
+    tracing::info!(
+        sessions = live,
+        timeout = %humantime::format_duration(timeout),
+        "draining: new sessions are refused and live sessions were told"
+    );
+    let left = registry.wait_idle(deadline).await;
+    if left > 0 {
+        tracing::info!(
+            sessions = left,
+            "drain timeout: ending the sessions still open"
+        );
+        registry.end_all(Ending::Shutdown);
+        let stuck = registry
+            .wait_idle(tokio::time::Instant::now() + CLOSE_WAIT)
+            .await;
+        if stuck > 0 {
+            tracing::warn!(
+                sessions = stuck,
+                "sessions did not close in time; their recordings are closed at the next start"
+            );
+        }
+    } else if live > 0 {
+        tracing::info!("every session ended within the drain");
+    }
 }
 
 /// Ends the live sessions of credentials revoked or expired on any replica.

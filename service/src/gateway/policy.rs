@@ -15,10 +15,12 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use hoop_protocol::frontend;
 
 use super::encoding::{self, AsciiUnsafe};
+use crate::base::Sha256;
 use crate::policy::classify::{Classification, Classifier, ClassifyError, StatementKind, Syntax};
 use crate::policy::rules::{Action, Decision, Rules, Subject};
 
@@ -57,23 +59,42 @@ impl Refusal {
     }
 }
 
-/// The deployment's statement policy.
+/// Statement rules and the configuration they were compiled from.
+pub struct InForce {
+    /// SHA-256 of the configuration file.
+    pub version: Sha256,
+    pub rules: Arc<Rules>,
+}
+
+/// The deployment's statement policy: the classifier, and the rules in force, which a reload
+/// replaces between two statements.
 pub struct StatementPolicy {
     pub classifier: Arc<Classifier>,
-    pub rules: Arc<Rules>,
+    in_force: ArcSwap<InForce>,
     /// Dollar-quote tag of the denial blocks; random per process, so no configured text can end
     /// the block early.
     tag: String,
 }
 
 impl StatementPolicy {
-    pub fn new(classifier: Arc<Classifier>, rules: Arc<Rules>) -> StatementPolicy {
+    pub fn new(classifier: Arc<Classifier>, in_force: InForce) -> StatementPolicy {
         let tag = format!("hoop_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         StatementPolicy {
             classifier,
-            rules,
+            in_force: ArcSwap::from_pointee(in_force),
             tag,
         }
+    }
+
+    /// The rules in force now. A statement is decided under one snapshot from start to end,
+    /// whatever a reload does meanwhile.
+    pub fn in_force(&self) -> Arc<InForce> {
+        self.in_force.load_full()
+    }
+
+    /// Puts new rules in force for every statement decided from now on, in every session.
+    pub fn replace(&self, in_force: InForce) {
+        self.in_force.store(Arc::new(in_force));
     }
 
     /// The decision on `sql` from a session of `connection`, with its classification when the
@@ -90,13 +111,14 @@ impl StatementPolicy {
     ///   block) could change that just before this one runs.
     pub async fn decide(
         &self,
+        rules: &Rules,
         subject: &Subject<'_>,
         sql: &str,
     ) -> (Decision, Option<Arc<Classification>>) {
-        let mut strictest = self.decide_both_syntaxes(subject, sql).await;
+        let mut strictest = self.decide_both_syntaxes(rules, subject, sql).await;
         if !denies(&strictest.0) && encoding::needs_rereading(sql) {
             for text in alternative_readings(sql) {
-                let other = self.decide_both_syntaxes(subject, &text).await;
+                let other = self.decide_both_syntaxes(rules, subject, &text).await;
                 if strictness(other.0.action) > strictness(strictest.0.action) {
                     strictest = other;
                     if denies(&strictest.0) {
@@ -143,17 +165,20 @@ impl StatementPolicy {
     /// `standard_conforming_strings = off` too; the stricter decision.
     async fn decide_both_syntaxes(
         &self,
+        rules: &Rules,
         subject: &Subject<'_>,
         sql: &str,
     ) -> (Decision, Option<Arc<Classification>>) {
-        let (decision, classification) = self.decide_with(subject, sql, Syntax::default()).await;
+        let (decision, classification) = self
+            .decide_with(rules, subject, sql, Syntax::default())
+            .await;
         if !sql.contains('\\') || denies(&decision) {
             return (decision, classification);
         }
         let legacy = Syntax {
             standard_conforming_strings: false,
         };
-        match self.decide_with(subject, sql, legacy).await {
+        match self.decide_with(rules, subject, sql, legacy).await {
             (other, c) if strictness(other.action) > strictness(decision.action) => (other, c),
             _ => (decision, classification),
         }
@@ -161,20 +186,16 @@ impl StatementPolicy {
 
     async fn decide_with(
         &self,
+        rules: &Rules,
         subject: &Subject<'_>,
         sql: &str,
         syntax: Syntax,
     ) -> (Decision, Option<Arc<Classification>>) {
         let classified = self.classifier.classify_async_with(sql, syntax).await;
         match classified {
-            Ok(c) => (self.rules.decide(subject, sql, &c), Some(c)),
-            Err(e) => (self.rules.undecidable(subject, &undecidable_why(&e)), None),
+            Ok(c) => (rules.decide(subject, sql, &c), Some(c)),
+            Err(e) => (rules.undecidable(subject, &undecidable_why(&e)), None),
         }
-    }
-
-    /// The decision on a FunctionCall message ([`Rules::function_call`]).
-    pub fn function_call(&self, subject: &Subject<'_>) -> Decision {
-        self.rules.function_call(subject)
     }
 
     /// A simple Query that raises the refusal upstream.
@@ -312,11 +333,20 @@ mod tests {
             ..RuleConfig::default()
         };
         let rules = Rules::compile(&policy, &[held], Approvals::Available, &[]).unwrap();
-        StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 100)), Arc::new(rules))
+        StatementPolicy::new(
+            Arc::new(Classifier::new(1 << 20, 100)),
+            InForce {
+                version: Sha256::of(b"test"),
+                rules: Arc::new(rules),
+            },
+        )
     }
 
     async fn action_of(policy: &StatementPolicy, sql: &str) -> (Action, Option<String>) {
-        let (decision, _) = policy.decide(&Subject::connection("main"), sql).await;
+        let in_force = policy.in_force();
+        let (decision, _) = policy
+            .decide(&in_force.rules, &Subject::connection("main"), sql)
+            .await;
         (decision.action, decision.rule)
     }
 

@@ -31,17 +31,18 @@ use super::masking::{Fault, Masking, ResultMasker};
 use super::policy::{self, Refusal, StatementPolicy};
 use super::results::ClientStep;
 use crate::approvals::Scope;
+use crate::base::Sha256;
 use crate::masking::MaskedText;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
 use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
-use crate::policy::rules::{Action, Decision, Subject};
+use crate::policy::rules::{Action, Decision, Rules, Subject};
 use crate::recording::{
     Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, RecordingError,
     SqlState, Statement,
 };
-use crate::session::{Ending, HoldOutcome, Session};
+use crate::session::{Drain, Ending, HoldOutcome, Session};
 
 /// Postgres refuses messages over 1 GiB; the upstream is trusted up to that.
 const MAX_UPSTREAM_MESSAGE: usize = 1 << 30;
@@ -116,6 +117,10 @@ struct Relay<'a, 'c, C, U> {
     /// private names whose Close an earlier error may have made the upstream skip.
     closing: Vec<String>,
     ending: watch::Receiver<Option<Ending>>,
+    /// The gateway's drain; the session is told once.
+    drain: watch::Receiver<Option<Drain>>,
+    /// The configuration whose rules the recording last named ([`Event::Policy`]).
+    policy_version: Option<Sha256>,
 }
 
 /// What the relay enforces on a session: masking of what comes back, the statement policy on
@@ -134,6 +139,10 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
     max_message: usize,
 ) -> Ended {
     let ending = session.registration().ending.clone();
+    let mut drain = session.registration().drain.clone();
+    // A session that starts while the gateway drains is told at once.
+    drain.mark_changed();
+    let mut told_of_drain = false;
     let expires_at = session.credential().expires_at;
     let mut relay = Relay {
         client: sides.client,
@@ -150,6 +159,8 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
         approved_once: HashMap::new(),
         closing: Vec::new(),
         ending,
+        drain,
+        policy_version: None,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -179,6 +190,21 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
                 fatal(&mut *relay.client, "57P01", Ending::Expired.message()).await;
                 Err(Ended::By(Ending::Expired))
             }
+            changed = relay.drain.changed(), if !told_of_drain => {
+                let drain = *relay.drain.borrow_and_update();
+                match (changed, drain) {
+                    (Ok(()), Some(drain)) => {
+                        told_of_drain = true;
+                        relay.tell_client(&drain.notice()).await
+                    }
+                    (Ok(()), None) => Ok(()),
+                    // The registry is gone: there is no drain to hear of.
+                    (Err(_), _) => {
+                        told_of_drain = true;
+                        Ok(())
+                    }
+                }
+            }
         };
         if let Err(ended) = step {
             break ended;
@@ -187,6 +213,22 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
     let _ = relay.upstream.shutdown().await;
     relay.session.counts.masked_values += relay.masker.masked_values();
     ended
+}
+
+impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
+    /// A WARNING of the gateway's own to the client, between two whole messages (PostgreSQL
+    /// clients take a NoticeResponse at any point).
+    async fn tell_client(&mut self, message: &str) -> Result<(), Ended> {
+        let mut buf = BytesMut::new();
+        hoop_protocol::backend::encode_notice_response(
+            &ErrorFields::new("WARNING", "01000", message),
+            &mut buf,
+        );
+        self.client
+            .write_all(&buf)
+            .await
+            .map_err(|_| Ended::ClientGone)
+    }
 }
 
 /// Sends a FATAL ErrorResponse; the connection is closed after it.
@@ -233,7 +275,7 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
                 continue;
             };
             self.forget_replaced(message);
-            let ruling = self.decide(message).await;
+            let ruling = self.decide(message, &mut events).await;
             let decision = ruling.as_ref().map(|(d, _)| d);
             if let Some(event) = self.client_event(message, decision) {
                 events.push(event);
@@ -334,15 +376,35 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     async fn decide(
         &mut self,
         message: &FrontendMessage,
+        events: &mut Vec<Event>,
     ) -> Option<(Decision, Option<Arc<Classification>>)> {
+        if !matches!(
+            message,
+            FrontendMessage::Query { .. }
+                | FrontendMessage::Parse { .. }
+                | FrontendMessage::FunctionCall { .. }
+        ) {
+            return None;
+        }
+        // One snapshot of the rules decides the whole statement; the recording names it
+        // before the first statement it decides.
+        let in_force = self.statements_policy.in_force();
+        if self.policy_version != Some(in_force.version) {
+            self.policy_version = Some(in_force.version);
+            events.push(Event::Policy {
+                version: in_force.version,
+            });
+        }
+        let rules = &in_force.rules;
         let connection = &self.masker.connection().as_str();
         let subject = Subject::new(connection, &self.session.credential().identity);
         let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
-                let (decision, classification) = self.statements_policy.decide(&subject, sql).await;
+                let (decision, classification) =
+                    self.statements_policy.decide(rules, &subject, sql).await;
                 let decision = match &classification {
                     Some(c) if !policy::denies(&decision) => {
-                        match self.card_data_with_catalog(&subject, sql, c).await {
+                        match self.card_data_with_catalog(rules, &subject, sql, c).await {
                             // A refusal replaces the decision; what dry-run rules would have
                             // done is still recorded.
                             Some(refused) => Decision {
@@ -356,10 +418,7 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
                 };
                 (decision, classification)
             }
-            FrontendMessage::FunctionCall { .. } => {
-                (self.statements_policy.function_call(&subject), None)
-            }
-            _ => return None,
+            _ => (rules.function_call(&subject), None),
         };
         self.session.decided(&decision).await;
         Some((decision, classification))
@@ -371,13 +430,13 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     /// card-data model is decided again: the other rules do not read the catalog.
     async fn card_data_with_catalog(
         &self,
+        rules: &Rules,
         subject: &Subject<'_>,
         sql: &str,
         classification: &Classification,
     ) -> Option<Decision> {
         /// Views defined on views: one catalog round per level.
         const MAX_ROUNDS: usize = 8;
-        let rules = &self.statements_policy.rules;
         let card = rules.card_data();
         if !card.applies_to(subject.connection) {
             return None;

@@ -180,6 +180,7 @@ fn sqlstate_of(refusal: &Refusal) -> &'static str {
         RefusalClass::SessionLimit => "53300",
         RefusalClass::SpoolFull => "53100",
         RefusalClass::NotRecordable => "58030",
+        RefusalClass::ShuttingDown => "57P03",
     }
 }
 
@@ -506,7 +507,7 @@ async fn open(
         &mut session,
         relay::Controls {
             masking: masking::Masking {
-                policy: masking,
+                policy: &masking,
                 catalog: &gateway.catalog,
                 upstreams: core.upstreams(),
                 connection: &connection,

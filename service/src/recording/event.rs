@@ -84,6 +84,12 @@ pub enum Event {
     },
     /// A hold ended.
     Approval(ApprovalEnd),
+    /// The statement rules of the configuration with this SHA-256 decide the statements from
+    /// here on: written before the first decided statement and again after every reload that
+    /// changes them, so each decision names the configuration that made it.
+    Policy {
+        version: Sha256,
+    },
     /// Recovery closed a recording that a crash or a failure cut short.
     Terminated {
         reason: &'static str,
@@ -113,6 +119,7 @@ impl Event {
             Event::CopyOutRefused { .. } => "copy_out_refused",
             Event::ApprovalRequested { .. } => "approval_requested",
             Event::Approval(_) => "approval",
+            Event::Policy { .. } => "policy",
             Event::Terminated { .. } => "terminated",
             Event::SessionEnd(_) => "session_end",
         }
@@ -709,6 +716,9 @@ mod tests {
                 comment: Some(t()),
                 error: Some(t()),
             }),
+            Event::Policy {
+                version: Sha256::of(text.as_bytes()),
+            },
             Event::Terminated {
                 reason: "the gateway stopped without closing the session",
             },
@@ -737,6 +747,7 @@ mod tests {
             | Event::CopyOutRefused { .. }
             | Event::ApprovalRequested { .. }
             | Event::Approval(_)
+            | Event::Policy { .. }
             | Event::Terminated { .. }
             | Event::SessionEnd(_) => (),
         });

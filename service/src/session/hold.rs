@@ -105,6 +105,9 @@ impl ApprovalDesk for Approvals {
     }
 }
 
+/// Why a hold is withdrawn when the gateway drains.
+const SHUTTING_DOWN: &str = "the gateway is shutting down";
+
 /// How a hold ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HoldOutcome {
@@ -126,6 +129,9 @@ pub enum HoldOutcome {
     Expired { id: ApprovalId, after: Duration },
     /// The client cancelled the statement while it was held.
     Cancelled { id: ApprovalId },
+    /// The gateway started draining while the statement was held: withdrawn, so nobody
+    /// approves a statement this gateway will not run; the session goes on until the drain ends.
+    ShuttingDown { id: ApprovalId },
     /// No approval could be requested or read (the state database is down): refused.
     Unavailable { rule: String, why: String },
 }
@@ -168,6 +174,10 @@ impl HoldOutcome {
             },
             HoldOutcome::Expired { id, .. } => end(Some(*id), ApprovalOutcome::Expired),
             HoldOutcome::Cancelled { id } => end(Some(*id), ApprovalOutcome::Withdrawn),
+            HoldOutcome::ShuttingDown { id } => ApprovalEnd {
+                error: Some(masker.mask_text(SHUTTING_DOWN)),
+                ..end(Some(*id), ApprovalOutcome::Withdrawn)
+            },
             HoldOutcome::Unavailable { why, .. } => ApprovalEnd {
                 error: Some(masker.mask_text(why)),
                 ..end(None, ApprovalOutcome::Unavailable)
@@ -269,7 +279,8 @@ impl<'c> Session<'c> {
             Ok(None) => {}
             Err(e) => return unavailable(e.to_string()),
         }
-        let masker = &core.masking.masker;
+        let masking = core.masking();
+        let masker = &masking.masker;
         let masked = masker.mask_str(sql).into_owned();
         let requested = approvals
             .request(&HoldRequest {
@@ -365,6 +376,13 @@ impl Hold<'_> {
         let id = self.id;
         self.withdraw("the client cancelled the statement").await;
         HoldOutcome::Cancelled { id }
+    }
+
+    /// The gateway drains while the statement is held: the request is withdrawn.
+    pub async fn shut_down(self) -> HoldOutcome {
+        let id = self.id;
+        self.withdraw(SHUTTING_DOWN).await;
+        HoldOutcome::ShuttingDown { id }
     }
 
     /// The session ends while the statement is held: the request is withdrawn, so nobody

@@ -25,6 +25,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use chrono::Utc;
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
@@ -43,7 +45,7 @@ use crate::state::sessions::{self, NewSession, SessionEnd};
 use crate::upstream::{ConnectionConfig, Endpoint, RoleProvisioning, Upstreams};
 
 pub use hold::{ApprovalDesk, Hold, HoldNotice, HoldOutcome, HoldStart, HoldStep, instant_of};
-pub use registry::{Ending, Registration, Registry};
+pub use registry::{Drain, Ending, Registration, Registry};
 
 /// Why a login is refused: a stable code (audit events, metrics, docs), its class, and what
 /// the client is told. The adapter shows the class in its protocol's terms (a SQLSTATE for
@@ -74,6 +76,8 @@ pub enum RefusalClass {
     SpoolFull,
     /// The session cannot be recorded.
     NotRecordable,
+    /// The gateway is draining before it stops; another replica takes the session.
+    ShuttingDown,
 }
 
 impl Refusal {
@@ -131,7 +135,8 @@ pub struct Core {
     connections: HashMap<ConnectionName, ConnectionConfig>,
     spool: Arc<Spool>,
     spool_gauge: Arc<SpoolGauge>,
-    masking: MaskingPolicy,
+    /// Replaced by a reload; a session keeps the policy it started with.
+    masking: ArcSwap<MaskingPolicy>,
     approvals: Arc<dyn ApprovalDesk>,
     registry: Registry,
 }
@@ -160,7 +165,7 @@ impl Core {
                 .collect(),
             spool: parts.spool,
             spool_gauge: parts.spool_gauge,
-            masking: parts.masking,
+            masking: ArcSwap::from_pointee(parts.masking),
             approvals: parts.approvals,
             registry: Registry::default(),
         }
@@ -200,8 +205,17 @@ impl Core {
         closed
     }
 
-    pub fn masking(&self) -> &MaskingPolicy {
-        &self.masking
+    /// The masking policy in force: a session takes it at its start and keeps it.
+    pub fn masking(&self) -> Arc<MaskingPolicy> {
+        self.masking.load_full()
+    }
+
+    /// Puts a new masking policy in force for the sessions that start from now on.
+    pub fn replace_masking(&self, masking: MaskingPolicy) {
+        if !masking.results {
+            tracing::error!(target: "hoop::alert", "masking.results = false: card numbers in query results reach clients unmasked (PCI DSS 3.4.1); recordings stay masked");
+        }
+        self.masking.store(Arc::new(masking));
     }
 
     pub fn upstreams(&self) -> &Upstreams {
@@ -278,6 +292,14 @@ impl Core {
         if let Some(refusal) = login_refusal(record, database) {
             return Err(refusal);
         }
+        if self.registry.draining().is_some() {
+            return Err(Refusal::new(
+                "shutting_down",
+                RefusalClass::ShuttingDown,
+                "hoop is shutting down and admits no new session: connect again (a new \
+                 connection goes to another hoop)",
+            ));
+        }
         let configured = self.connections.get(&record.connection).cloned();
         let endpoint = self.upstreams.endpoint(&record.connection).cloned();
         let (Some(connection), Some(endpoint)) = (configured, endpoint) else {
@@ -328,7 +350,8 @@ impl Core {
         params: &[(String, String)],
     ) -> Result<Session<'c>, (CredentialRecord, Refusal)> {
         let id = SessionId::new_random();
-        let masker = &self.masking.masker;
+        let masking = self.masking.load();
+        let masker = &masking.masker;
         let first = Event::SessionStart(SessionStart {
             session_id: id,
             credential_id: record.id,
@@ -473,7 +496,7 @@ impl<'c> Session<'c> {
         self.core
             .refuse(&self.login, Some(&self.credential), refusal)
             .await;
-        let reason = self.core.masking.masker.mask_text(&refusal.message);
+        let reason = self.core.masking.load().masker.mask_text(&refusal.message);
         if let Err(e) = self.recorder.finish(Event::session_end(reason)).await {
             tracing::error!(session_id = %self.id, error = %e, "cannot close the recording of a refused session");
         }
@@ -482,7 +505,8 @@ impl<'c> Session<'c> {
     /// The upstream accepted the login: the session is indexed, audited and counted. A session
     /// the index cannot hold is refused.
     pub async fn connected(&mut self) -> Result<(), Refusal> {
-        let masker = &self.core.masking.masker;
+        let masking = self.core.masking.load();
+        let masker = &masking.masker;
         let spool_path = self.recorder.path().display().to_string();
         let indexed = async {
             let client = self.core.store.client().await?;
@@ -562,7 +586,7 @@ impl<'c> Session<'c> {
     pub async fn close(self, reason: &str) -> Result<RecordingSummary, RecordingError> {
         let core = self.core;
         let last = Event::SessionEnd(EndEvent {
-            reason: crate::recording::Reason::Masked(core.masking.masker.mask_text(reason)),
+            reason: crate::recording::Reason::Masked(core.masking.load().masker.mask_text(reason)),
             statements: Some(self.counts.statements),
             errors: Some(self.counts.errors),
         });

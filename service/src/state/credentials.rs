@@ -230,23 +230,26 @@ async fn select_one(
 }
 
 /// Credentials whose upstream role must be dropped now: expired while active, revoked but not
-/// yet dropped, or stuck in provisioning (a crash mid-exchange). Locked with SKIP LOCKED so
-/// replicas share the work; call inside a transaction.
+/// yet dropped (and not just claimed by a revocation still dropping it itself, younger than
+/// `revoking_grace`), or stuck in provisioning (a crash mid-exchange). Locked with SKIP LOCKED
+/// so replicas share the work; call inside a transaction.
 pub async fn lock_due_for_retirement(
     client: &impl GenericClient,
     stuck_after: chrono::Duration,
+    revoking_grace: chrono::Duration,
     limit: i64,
 ) -> Result<Vec<CredentialRecord>, StateError> {
     let stuck_before = Utc::now() - stuck_after;
+    let claimed_before = Utc::now() - revoking_grace;
     let sql = format!(
         "SELECT {COLUMNS} FROM hoop_credentials
          WHERE (state = 'active' AND expires_at <= now())
-            OR state = 'revoking'
+            OR (state = 'revoking' AND coalesce(revoked_at, created_at) < $3)
             OR (state = 'provisioning' AND created_at < $1)
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
     );
     client
-        .query(&sql, &[&stuck_before, &limit])
+        .query(&sql, &[&stuck_before, &limit, &claimed_before])
         .await?
         .iter()
         .map(CredentialRecord::from_row)

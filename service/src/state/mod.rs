@@ -38,6 +38,14 @@ pub enum StateError {
     Corrupt(String),
 }
 
+impl StateError {
+    /// Whether a statement gave up waiting for a row lock (`lock_timeout`, SQLSTATE 55P03).
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, StateError::Database(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE))
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for StateError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {

@@ -252,7 +252,7 @@ impl Watcher {
                 Verdict::Revoke { code, why } => {
                     for id in ids {
                         match self.broker.revoke_because(id, code, &why).await {
-                            Ok(()) => {
+                            Ok(_) => {
                                 tracing::info!(credential_id = %id, code, "revoked: {why}");
                                 report.revoked += 1;
                             }

@@ -192,6 +192,11 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
             HoldStart::Ended(outcome) => return Ok(outcome),
             HoldStart::Waiting(hold) => hold,
         };
+        // No statement waits for an approval on a gateway that is draining.
+        let mut drain = self.drain.clone();
+        if drain.borrow_and_update().is_some() {
+            return Ok(hold.shut_down().await);
+        }
         let session_end = crate::session::instant_of(self.session.credential().expires_at);
         let cancel = self.session.registration().cancel.clone();
         // One registration for the whole hold: a cancel that arrives while a branch runs is
@@ -219,6 +224,11 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
                     HoldStep::Ended(outcome) => return Ok(outcome),
                 },
                 () = &mut cancelled => return Ok(hold.cancel().await),
+                Ok(()) = drain.changed() => {
+                    if drain.borrow_and_update().is_some() {
+                        return Ok(hold.shut_down().await);
+                    }
+                }
                 r = self.client.read_buf(&mut self.client_in), if room => match r {
                     Ok(0) | Err(_) => {
                         hold.withdraw("the client disconnected").await;

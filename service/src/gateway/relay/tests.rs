@@ -28,7 +28,7 @@ use crate::credentials::{ScramVerifier, Username};
 use crate::exchange::{Broker, Issuing};
 use crate::gateway::catalog::Catalog;
 use crate::gateway::masking::Masking;
-use crate::gateway::policy::StatementPolicy;
+use crate::gateway::policy::{InForce, StatementPolicy};
 use crate::identity::{Provider, RunId, RunIdentity, Verifier};
 use crate::masking::MaskingPolicy;
 use crate::metrics::Metrics;
@@ -126,7 +126,13 @@ fn statements() -> StatementPolicy {
         &[],
     )
     .unwrap();
-    StatementPolicy::new(Arc::new(Classifier::new(1 << 20, 64)), Arc::new(rules))
+    StatementPolicy::new(
+        Arc::new(Classifier::new(1 << 20, 64)),
+        InForce {
+            version: crate::base::Sha256::of(b"relay tests"),
+            rules: Arc::new(rules),
+        },
+    )
 }
 
 fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
@@ -263,9 +269,10 @@ where
     let catalog = Catalog::default();
     let core = session.core();
     let connection = session.credential().connection.clone();
+    let masking = core.masking();
     let controls = Controls {
         masking: Masking {
-            policy: core.masking(),
+            policy: &masking,
             catalog: &catalog,
             upstreams: core.upstreams(),
             connection: &connection,
@@ -342,13 +349,19 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
         kinds(&lines),
         [
             "session_start",
+            "policy",
             "statement",
             "complete",
             "terminate",
             "session_end"
         ]
     );
-    assert_eq!(lines[4]["reason"], "client terminated");
+    assert_eq!(
+        lines[1]["version"],
+        crate::base::Sha256::of(b"relay tests").to_hex(),
+        "the recording names the rules that decide"
+    );
+    assert_eq!(lines[5]["reason"], "client terminated");
     crate::recording::verify(&file).unwrap();
 }
 
@@ -426,9 +439,10 @@ async fn a_denied_statement_never_reaches_the_upstream() {
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
     assert_eq!(session.counts.denied, 1);
     let lines = closed(session, &ended).await;
-    assert_eq!(lines[1]["kind"], "statement");
-    assert_eq!(lines[1]["decision"], "deny");
-    assert_eq!(lines[1]["rule"], "default.no-copy-program");
+    assert_eq!(lines[1]["kind"], "policy");
+    assert_eq!(lines[2]["kind"], "statement");
+    assert_eq!(lines[2]["decision"], "deny");
+    assert_eq!(lines[2]["rule"], "default.no-copy-program");
 }
 
 #[tokio::test]
@@ -457,10 +471,11 @@ async fn a_hold_that_cannot_be_requested_is_refused_not_run() {
     assert_eq!(session.counts.held, 1);
     let lines = closed(session, &ended).await;
     let kinds = kinds(&lines);
-    assert_eq!(kinds[1], "statement");
-    assert_eq!(lines[1]["decision"], "approve");
-    assert_eq!(kinds[2], "approval");
-    assert_eq!(lines[2]["outcome"], "unavailable");
+    assert_eq!(kinds[1], "policy");
+    assert_eq!(kinds[2], "statement");
+    assert_eq!(lines[2]["decision"], "approve");
+    assert_eq!(kinds[3], "approval");
+    assert_eq!(lines[3]["outcome"], "unavailable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,10 +663,10 @@ async fn a_held_statement_the_client_cancels_is_withdrawn_and_never_runs() {
     assert!(matches!(ended, Ended::ClientGone), "{ended}");
     let lines = closed(session, &ended).await;
     assert_eq!(
-        kinds(&lines)[1..4],
-        ["statement", "approval_requested", "approval"]
+        kinds(&lines)[1..5],
+        ["policy", "statement", "approval_requested", "approval"]
     );
-    assert_eq!(lines[3]["outcome"], "withdrawn");
+    assert_eq!(lines[4]["outcome"], "withdrawn");
 }
 
 #[tokio::test]
@@ -726,4 +741,165 @@ fn only_the_messages_the_relay_inspects_are_decoded() {
     let mut broken = BytesMut::new();
     broken.extend_from_slice(&[b'Q', 0, 0, 0, 6, b'x', b'y']);
     assert!(super::decode_client(&frame(broken)).is_err());
+}
+
+/// The WARNING a draining gateway sends its sessions.
+async fn drain_warning(client: &mut Peer) -> String {
+    loop {
+        let frame = client.frame().await.expect("a drain warning");
+        if let BackendMessage::NoticeResponse(fields) = BackendMessage::decode(&frame).unwrap()
+            && fields.severity() == Some("WARNING")
+        {
+            return fields.message().unwrap_or_default().to_owned();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_drain_withdraws_the_held_statement_tells_the_client_and_the_session_goes_on() {
+    let dir = TempDir::new();
+    let desk = Arc::new(Desk::default());
+    let core = core_with(&dir.0, Some(desk.clone()));
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let registry = core.registry().clone();
+    let update = "UPDATE orders SET note = 'x' WHERE id = 1";
+    let ended = relay(&mut session, &statements, |mut client, mut upstream| {
+        let desk = desk.clone();
+        async move {
+            client.send(query(update)).await;
+            held_notice(&mut client).await;
+            registry.drain(tokio::time::Instant::now() + Duration::from_secs(30));
+            // The held statement never runs: the refusal takes its place upstream.
+            let sent = upstream.query().await.unwrap();
+            assert!(!sent.contains("UPDATE orders"), "{sent}");
+            assert!(sent.contains("shutting down"), "{sent}");
+            assert_eq!(desk.only().state, ApprovalState::Withdrawn);
+            let warning = drain_warning(&mut client).await;
+            assert!(warning.contains("shutting down"), "{warning}");
+            assert!(warning.contains("at most"), "{warning}");
+            // The session is usable until the drain ends.
+            client.send(query("SELECT 1")).await;
+            assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
+            upstream.send(complete("SELECT 1")).await;
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    let lines = closed(session, &ended).await;
+    let approval = lines.iter().find(|l| l["kind"] == "approval").unwrap();
+    assert_eq!(approval["outcome"], "withdrawn");
+    assert_eq!(approval["error"], "the gateway is shutting down");
+    assert_eq!(session_statements(&lines), [update, "SELECT 1"]);
+}
+
+#[tokio::test]
+async fn a_session_that_starts_during_a_drain_is_told_at_once_and_holds_nothing() {
+    let dir = TempDir::new();
+    let desk = Arc::new(Desk::default());
+    let core = core_with(&dir.0, Some(desk.clone()));
+    let statements = statements();
+    core.registry()
+        .drain(tokio::time::Instant::now() + Duration::from_secs(30));
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let update = "UPDATE orders SET note = 'x' WHERE id = 1";
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            let warning = drain_warning(&mut client).await;
+            assert!(warning.contains("shutting down"), "{warning}");
+            client.send(query(update)).await;
+            let sent = upstream.query().await.unwrap();
+            assert!(!sent.contains("UPDATE orders"), "{sent}");
+            assert!(sent.contains("withdrawn"), "{sent}");
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+}
+
+#[tokio::test]
+async fn a_reload_decides_the_next_statement_and_the_recording_names_each_version() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let deny_selects = RuleConfig {
+        id: "no-selects".into(),
+        action: Action::Deny,
+        kinds: vec!["select".into()],
+        ..RuleConfig::default()
+    };
+    let stricter = Rules::compile(
+        &PolicyConfig::default(),
+        &[deny_selects],
+        RuleApprovals::Available,
+        &[],
+    )
+    .unwrap();
+    let v2 = crate::base::Sha256::of(b"v2");
+    let ended = relay(&mut session, &statements, |mut client, mut upstream| {
+        let statements = &statements;
+        async move {
+            client.send(query("SELECT 1")).await;
+            assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
+            upstream.send(complete("SELECT 1")).await;
+            client.frame().await.unwrap();
+            statements.replace(InForce {
+                version: v2,
+                rules: Arc::new(stricter),
+            });
+            client.send(query("SELECT 2")).await;
+            let sent = upstream.query().await.unwrap();
+            assert!(
+                !sent.contains("SELECT 2"),
+                "the new rules refuse it: {sent}"
+            );
+            assert!(sent.contains("no-selects"), "{sent}");
+            drop(client);
+            assert!(upstream.frame().await.is_none());
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    let lines = closed(session, &ended).await;
+    let decided: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "policy" || l["kind"] == "statement")
+        .map(|l| {
+            let what = if l["kind"] == "policy" {
+                &l["version"]
+            } else {
+                &l["decision"]
+            };
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                what.as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let v1 = crate::base::Sha256::of(b"relay tests").to_hex();
+    assert_eq!(
+        decided,
+        [
+            ("policy".to_owned(), v1),
+            ("statement".to_owned(), "allow".to_owned()),
+            ("policy".to_owned(), v2.to_hex()),
+            ("statement".to_owned(), "deny".to_owned()),
+        ]
+    );
+}
+
+/// The SQL of the recorded simple-protocol statements, in order.
+fn session_statements(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l["kind"] == "statement")
+        .map(|l| l["sql"].as_str().unwrap().to_owned())
+        .collect()
 }

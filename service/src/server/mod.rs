@@ -1,4 +1,6 @@
-//! `hoop serve`: wiring, the reaper loop, and graceful shutdown.
+//! `hoop serve`: wiring, the reaper loop, reloads ([`reload`]), and the drain before a stop.
+
+pub mod reload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,12 +11,12 @@ use tokio::net::TcpListener;
 use crate::approvals::Approvals;
 use crate::approvals::notify::Notifier;
 use crate::archiver::ArchiverDeps;
-use crate::audit::AuditLog;
+use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::SecretEnv;
 use crate::config::{Config, ConfigError};
 use crate::exchange::{Broker, Issuing};
 use crate::gateway::Gateway;
-use crate::gateway::StatementPolicy;
+use crate::gateway::{InForce, StatementPolicy};
 use crate::identity::Verifier;
 use crate::masking::PanStyle;
 use crate::masking::pan::TokenKey;
@@ -246,12 +248,22 @@ pub fn session_core(
 
 /// The statement policy of `[policy]` and `[[rules]]`.
 pub fn statement_policy(config: &Config, origin: &str) -> Result<StatementPolicy, ConfigError> {
-    let rules = config.statement_rules(origin)?;
     let classifier = Arc::new(Classifier::new(
         config.policy.max_statement_bytes,
         CLASSIFIER_CACHE_ENTRIES,
     ));
-    Ok(StatementPolicy::new(classifier, rules))
+    Ok(StatementPolicy::new(
+        classifier,
+        rules_in_force(config, origin)?,
+    ))
+}
+
+/// The statement rules of `[policy]` and `[[rules]]`, named by the configuration's digest.
+pub fn rules_in_force(config: &Config, origin: &str) -> Result<InForce, ConfigError> {
+    Ok(InForce {
+        version: config.digest(),
+        rules: config.statement_rules(origin)?,
+    })
 }
 
 /// Statement texts whose classification is kept (exact text → classification).
@@ -312,6 +324,7 @@ pub async fn serve(
         statements,
         &public_host,
     )?);
+    let control_path = config.control_socket();
     // Built before anything listens, so a missing watcher token fails the start.
     let watcher = match &config.watcher {
         Some(w) => Some(crate::watcher::Watcher::new(
@@ -350,24 +363,26 @@ pub async fn serve(
     }
     let listener = bind(api_listen).await?;
     let gateway_listener = bind(gateway_listen).await?;
+    let control = reload::bind_control(&control_path).map_err(|source| ServeError::Bind {
+        addr: control_path.display().to_string(),
+        source,
+    })?;
     tracing::info!(api = %listener.local_addr()?, gateway = %gateway_listener.local_addr()?, "hoop listening");
-    let (trigger, shutdown) = Shutdown::new();
-    tokio::spawn(relay_revocations(broker.clone(), shutdown.clone()));
-    tokio::spawn(approvals.clone().listen(shutdown.clone()));
+    // Two phases: `draining` starts at the stop signal (readiness goes false, the gateway
+    // stops accepting and drains its sessions); `stopped` comes once the gateway has drained
+    // (the API, the reaper and the listeners stop; the archiver makes its last pass).
+    let (drain_trigger, draining) = Shutdown::new();
+    let (stop_trigger, stopped) = Shutdown::new();
+    tokio::spawn(relay_revocations(broker.clone(), stopped.clone()));
+    tokio::spawn(approvals.clone().listen(stopped.clone()));
     if let Some(watcher) = watcher {
-        tokio::spawn(watcher.run(shutdown.clone()));
+        tokio::spawn(watcher.run(stopped.clone()));
     }
     let gateway_task = tokio::spawn(crate::gateway::run(
-        gateway,
+        gateway.clone(),
         gateway_listener,
-        shutdown.clone(),
+        draining.clone(),
     ));
-    tokio::spawn(async move {
-        stop.await;
-        tracing::info!("shutting down");
-        trigger.trigger();
-    });
-    // The archiver's last pass comes after the gateway has ended (and recorded) its sessions.
     let (gateway_done, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
     let archive_access = archiver
         .as_ref()
@@ -385,14 +400,50 @@ pub async fn serve(
         broker,
         approvals,
         archive: archive_access,
+        draining,
     };
-    run(state, listener, reaper_interval, shutdown).await?;
+    let version = config.digest();
+    let reloader = reload::Reloader::new(
+        std::path::Path::new(origin),
+        env,
+        config,
+        state.clone(),
+        gateway.clone(),
+        core,
+    );
+    let started = AuditEvent::new(
+        Action::Config,
+        Outcome::Success,
+        "config_loaded",
+        format!("serving configuration {}", version.to_hex()),
+    );
+    if let Err(e) = state.broker.audit().record(&started).await {
+        tracing::error!(error = %e, "cannot write the audit event of the configuration");
+    }
+    let mut api = tokio::spawn(run(state, listener, reaper_interval, stopped));
+    tokio::pin!(stop);
+    // Reloads are taken until the stop signal; a drain runs on the configuration it started with.
+    let api_ended_early = tokio::select! {
+        () = &mut stop => None,
+        // The API server failed on its own: the rest stops the same way.
+        ended = &mut api => Some(ended),
+        () = reloader.serve(Some(control)) => None,
+    };
+    drop(reloader);
+    let _ = std::fs::remove_file(&control_path);
+    tracing::info!("shutting down: draining the gateway");
+    drain_trigger.trigger();
     let _ = gateway_task.await;
+    stop_trigger.trigger();
     let _ = gateway_done.send(());
+    let api_result = match api_ended_early {
+        Some(ended) => ended,
+        None => api.await,
+    };
     if let Some(task) = archiver_task {
         let _ = task.await;
     }
-    Ok(())
+    api_result.map_err(|e| ServeError::Io(std::io::Error::other(e)))?
 }
 
 /// How long a stopping hoop keeps archiving what its last sessions recorded; the rest is
