@@ -181,7 +181,7 @@ struct ReloadArgs {
 async fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
     let socket = match &args.socket {
         Some(socket) => socket.clone(),
-        None => Config::load(&args.config)?.control_socket(),
+        None => Config::control_socket_of(&args.config)?,
     };
     let reloaded = crate::server::reload::request_reload(&socket)
         .await

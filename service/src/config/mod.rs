@@ -71,6 +71,9 @@ struct Source {
     table: toml::Table,
 }
 
+/// The control socket's file name in the spool folder, unless `server.control_socket` says.
+const CONTROL_SOCKET: &str = "hoop.sock";
+
 /// What a reload may change ([`Config::restart_changes`]): `section` alone for a whole
 /// section, `section.key` for one key of it. Everything else takes a restart.
 pub const RELOADABLE: &[&str] = &[
@@ -196,7 +199,34 @@ impl Config {
         self.server
             .control_socket
             .clone()
-            .unwrap_or_else(|| self.gateway.spool_dir.join("hoop.sock"))
+            .unwrap_or_else(|| self.gateway.spool_dir.join(CONTROL_SOCKET))
+    }
+
+    /// [`Config::control_socket`] of a file that need not validate (a reload of a broken file
+    /// is still asked for, so the running server refuses it and audits the refusal): only the
+    /// two keys that place the socket are read.
+    pub fn control_socket_of(path: &Path) -> Result<std::path::PathBuf, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&origin, format!("cannot read the file: {e}")))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            ConfigError::new(
+                &origin,
+                format!("{e} (pass --socket to reach the server anyway)"),
+            )
+        })?;
+        let key = |section: &str, key: &str| {
+            table
+                .get(section)
+                .and_then(|s| s.get(key))
+                .and_then(toml::Value::as_str)
+                .map(std::path::PathBuf::from)
+        };
+        Ok(key("server", "control_socket").unwrap_or_else(|| {
+            key("gateway", "spool_dir")
+                .unwrap_or_else(|| GatewayConfig::default().spool_dir)
+                .join(CONTROL_SOCKET)
+        }))
     }
 
     /// The SHA-256 of the text this configuration was read from: the version recordings and

@@ -237,3 +237,79 @@ fn masking_mistakes_are_refused_with_their_key() {
         assert!(e.contains(key), "{section:?}: {e}");
     }
 }
+
+#[test]
+fn a_reload_may_change_rules_and_people_but_names_every_other_key_it_cannot() {
+    let base = Config::from_toml(BASE, "hoop.toml").unwrap();
+    let with = |extra: &str| Config::from_toml(&format!("{BASE}\n{extra}"), "hoop.toml").unwrap();
+    let reloadable = with(
+        r#"
+        [policy]
+        protected_tables = ["cards"]
+        pan_columns = ["cards.pan"]
+
+        [[rules]]
+        id = "no-drops"
+        action = "deny"
+        kinds = ["drop"]
+
+        [masking]
+        style = "last-four"
+
+        [[trust]]
+        name = "reports"
+        issuer = "github"
+        claims = { repository_id = 7, ref = "refs/heads/main" }
+        connections = ["payments"]
+        "#,
+    );
+    assert_eq!(base.restart_changes(&reloadable), Vec::<String>::new());
+    assert_ne!(base.digest(), reloadable.digest());
+
+    let restart_only = with(
+        r#"
+        [gateway]
+        drain_timeout = "5s"
+
+        [policy]
+        max_statement_bytes = 1024
+        "#,
+    );
+    assert_eq!(
+        base.restart_changes(&restart_only),
+        ["gateway.drain_timeout", "policy.max_statement_bytes"]
+    );
+    let moved = Config::from_toml(
+        &BASE.replace(r#"database = "payments""#, r#"database = "other""#),
+        "hoop.toml",
+    )
+    .unwrap();
+    assert_eq!(base.restart_changes(&moved), ["connections"]);
+    let same = Config::from_toml(BASE, "elsewhere.toml").unwrap();
+    assert_eq!(base.digest(), same.digest(), "the digest is the text's");
+}
+
+#[test]
+fn the_control_socket_is_found_in_a_file_that_does_not_validate() {
+    let dir = std::env::temp_dir().join(format!("hoop-config-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hoop.toml");
+    std::fs::write(
+        &path,
+        "[gateway]\nspool_dir = \"/var/lib/hoop\"\n[[rules]]\naction = \"explode\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        Config::control_socket_of(&path).unwrap(),
+        std::path::PathBuf::from("/var/lib/hoop/hoop.sock")
+    );
+    std::fs::write(&path, "[server]\ncontrol_socket = \"/run/hoop.sock\"\n").unwrap();
+    assert_eq!(
+        Config::control_socket_of(&path).unwrap(),
+        std::path::PathBuf::from("/run/hoop.sock")
+    );
+    std::fs::write(&path, "[server\n").unwrap();
+    let e = Config::control_socket_of(&path).unwrap_err().to_string();
+    assert!(e.contains("--socket"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::CredentialId;
@@ -204,6 +204,10 @@ pub struct Broker {
     /// Credentials that stopped being live on this replica; other replicas learn it through
     /// `NOTIFY hoop_revocations` (see [`crate::state::Store::listen`]).
     revocations: broadcast::Sender<CredentialId>,
+    /// Accepted revocations whose upstream role is still to be dropped, for
+    /// [`Broker::complete_revocations`].
+    unfinished: mpsc::UnboundedSender<CredentialId>,
+    unfinished_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<CredentialId>>>,
 }
 
 /// The Postgres channel on which replicas announce credentials that stopped being live.
@@ -219,6 +223,7 @@ impl Broker {
         audit: AuditLog,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let (unfinished, unfinished_queue) = mpsc::unbounded_channel();
         Broker {
             issuing,
             verifier,
@@ -228,6 +233,8 @@ impl Broker {
             audit,
             metrics,
             revocations: broadcast::channel(1024).0,
+            unfinished,
+            unfinished_queue: std::sync::Mutex::new(Some(unfinished_queue)),
         }
     }
 

@@ -3,8 +3,10 @@
 
 use super::{Broker, Caller, ExchangeError, REVOCATIONS_CHANNEL, describe_token};
 use crate::audit::{Action, AuditEvent, Outcome};
-use crate::base::CredentialId;
+use std::sync::Arc;
+
 use crate::base::Secret;
+use crate::base::{Backoff, CredentialId, Shutdown};
 use crate::identity::VerifiedToken;
 use crate::metrics::OutcomeLabels;
 use crate::state::StateError;
@@ -17,6 +19,11 @@ const TOKEN_ID_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// A `revoking` row younger than this belongs to a revocation still dropping the role itself;
 /// the reaper leaves it alone meanwhile, so the two do not race on the same role.
 const REVOKING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// Accepted revocations whose roles are dropped at once in the background.
+const UNFINISHED_AT_ONCE: usize = 4;
+/// First and longest wait between two attempts to drop the role of an accepted revocation.
+const UNFINISHED_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+const UNFINISHED_RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(10);
 /// Credentials retired per reaper transaction.
 const REAP_BATCH: i64 = 100;
 /// How long a revocation waits for a row another replica's reaper holds before it leaves the
@@ -217,10 +224,92 @@ impl Broker {
                 Ok(Revocation::Done)
             }
             Err(e) => {
-                tracing::warn!(credential_id = %id, error = %e, "cannot drop an upstream run role now; the reaper will retry");
+                tracing::warn!(credential_id = %id, error = %e, "cannot drop an upstream run role now; retrying in the background");
+                let _ = self.unfinished.send(id);
                 Ok(Revocation::Pending(e.to_string()))
             }
         }
+    }
+
+    /// Completes accepted revocations whose role could not be dropped at once, retrying each
+    /// with backoff until its role is gone (or another replica or the reaper finished it),
+    /// until `shutdown`. What is left then is a `revoking` row the reaper of any replica
+    /// completes. Runs once per broker; a second call returns at once.
+    pub async fn complete_revocations(self: Arc<Self>, shutdown: Shutdown) {
+        let queue = self
+            .unfinished_queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut queue) = queue else { return };
+        // Drops share the upstream's admin pool with exchanges and first connections.
+        let slots = Arc::new(tokio::sync::Semaphore::new(UNFINISHED_AT_ONCE));
+        let mut running = tokio::task::JoinSet::new();
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(id) = queue.recv() => {
+                    let broker = self.clone();
+                    let slots = slots.clone();
+                    running.spawn(async move { broker.finish_revocation(id, &slots).await });
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        running.abort_all();
+    }
+
+    /// Retries one accepted revocation until its role is dropped.
+    async fn finish_revocation(&self, id: CredentialId, slots: &tokio::sync::Semaphore) {
+        let mut backoff = Backoff::new(UNFINISHED_RETRY, UNFINISHED_RETRY_CAP);
+        loop {
+            let Ok(_slot) = slots.acquire().await else {
+                return;
+            };
+            match self.drop_revoked(id).await {
+                Ok(true) => {
+                    tracing::info!(credential_id = %id, attempts = backoff.failures() + 1, "revocation completed");
+                    return;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    let wait = backoff.fail();
+                    tracing::warn!(credential_id = %id, error = %e, retry_in = ?wait, "cannot drop the role of a revoked credential yet");
+                    drop(_slot);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Drops the role of a `revoking` credential and marks it `revoked`: `Ok(true)` when this
+    /// call did, `Ok(false)` when it is no longer `revoking` (done elsewhere).
+    async fn drop_revoked(&self, id: CredentialId) -> Result<bool, ExchangeError> {
+        use CredentialState::*;
+        let record = creds::find(&self.store.client().await?, id).await?;
+        let Some(record) = record.filter(|r| r.state == Revoking) else {
+            return Ok(false);
+        };
+        self.upstreams
+            .drop_run_role(&record.connection, &record.username, &record.parent_role)
+            .await?;
+        let client = self.store.client().await?;
+        creds::transition(&client, id, &[Revoking], Revoked, None).await?;
+        let mut event = AuditEvent::new(
+            Action::Revoke,
+            Outcome::Success,
+            "revoked",
+            "the upstream role of an accepted revocation was dropped",
+        );
+        event.credential_id = Some(id);
+        event.connection = Some(record.connection.to_string());
+        event.subject = Some(record.username.to_string());
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, credential_id = %id, "cannot write the audit event of a revocation");
+        }
+        Ok(true)
     }
 
     /// The first step of a revocation, in one short transaction: the row locked (waiting at

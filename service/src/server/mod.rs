@@ -137,7 +137,8 @@ pub async fn build(
     )))
 }
 
-/// Serves the API on `listener` and runs the reaper until `shutdown`.
+/// Serves the API on `listener` and runs the reaper and the completion of accepted
+/// revocations until `shutdown`.
 pub async fn run(
     state: crate::api::ApiState,
     listener: TcpListener,
@@ -149,12 +150,14 @@ pub async fn run(
         reaper_interval,
         shutdown.clone(),
     ));
+    let revocations = tokio::spawn(state.broker.clone().complete_revocations(shutdown.clone()));
     let app =
         crate::api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.wait())
         .await?;
     reaper.abort();
+    revocations.abort();
     Ok(())
 }
 

@@ -364,6 +364,7 @@ pub struct GatewaySettings {
     pub require_tls: Option<bool>,
     pub max_message_bytes: Option<usize>,
     pub handshake_timeout: Option<&'static str>,
+    pub drain_timeout: Option<&'static str>,
     /// Sections appended to the file verbatim (`[masking]`, `[policy]`, `[[rules]]`...).
     pub extra: Option<String>,
 }
@@ -387,6 +388,9 @@ impl GatewaySettings {
         }
         if let Some(timeout) = self.handshake_timeout {
             lines += &format!("handshake_timeout = {timeout:?}\n");
+        }
+        if let Some(timeout) = self.drain_timeout {
+            lines += &format!("drain_timeout = {timeout:?}\n");
         }
         lines
     }
@@ -817,6 +821,35 @@ impl Hoop {
             .unwrap();
         assert!(status.success(), "kill -TERM failed");
         wait_for_exit(&mut child, "hoop serve after SIGTERM").await
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`...) to the running process and returns at once.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for the process to exit on its own, after a signal.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("hoop is running");
+        wait_for_exit(&mut child, "hoop serve").await
+    }
+
+    /// The configuration file `hoop serve` reads.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The configuration file's text with `extra` in place of the test's extra sections.
+    pub fn config_text(&self, extra: &str) -> String {
+        let gateway = GatewaySettings {
+            extra: Some(extra.to_owned()),
+            ..self.gateway.clone()
+        };
+        self.config.render_with(&gateway)
     }
 
     /// Starts the process again after [`Hoop::terminate`].
