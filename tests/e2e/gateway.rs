@@ -346,6 +346,7 @@ async fn psql_works_through_the_gateway_and_every_statement_is_recorded() {
         trace(&events),
         [
             "session_start",
+            "policy",
             "statement SELECT count(*) FROM widgets",
             "complete SELECT 1",
             "statement SELECT current_user, current_setting('application_name')",
@@ -408,6 +409,7 @@ async fn psql_batches_errors_copy_notices_and_notifications_are_relayed_and_reco
         trace(&events),
         [
             "session_start",
+            "policy",
             "statement SELECT 1; SELECT 2",
             "complete SELECT 1",
             "complete SELECT 1",

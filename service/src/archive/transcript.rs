@@ -549,6 +549,7 @@ mod tests {
             r#"{"seq":5,"ts":"2026-11-25T10:06:00.002000Z","kind":"execute","portal":"","max_rows":0,"prev":"00"}"#,
             r#"{"seq":6,"ts":"2026-11-25T10:06:00.003000Z","kind":"approval","outcome":"denied","approval_id":"a-2","by":"lead","comment":"not today","prev":"00"}"#,
             r#"{"seq":7,"ts":"2026-11-25T10:06:00.004000Z","kind":"parameter_status","name":"application_name","value":"card 411111******1111","prev":"00"}"#,
+            r#"{"seq":8,"ts":"2026-11-25T10:06:00.005000Z","kind":"policy","version":"a49236d7a2eed8835d3a41c48cff942fee04cde8c527aeb1acadb952c1ba3895","prev":"00"}"#,
         ]);
         for expected in [
             "parse      ALTER TABLE payments ADD note text (prepared as \"s1\")  [approve: payments-migrations]",
@@ -558,6 +559,7 @@ mod tests {
             "execute    portal \"\"",
             "approval   denied by lead, approval a-2: not today",
             "setting    application_name = card 411111******1111",
+            "policy     statements decided by configuration a49236d7a2eed8835d3a41c48cff942fee04cde8c527aeb1acadb952c1ba3895",
         ] {
             assert!(out.contains(expected), "{expected}\n{out}");
         }
