@@ -339,3 +339,41 @@ async fn auditors_list_and_download_the_stored_objects_through_the_api() {
     let reads = hoop.db.audit_events("archive_read").await;
     assert!(reads.len() >= 4, "every read is audited");
 }
+
+/// SIGTERM: the drain ends the session, its recording is sealed, stored and digested, and
+/// only then does the process exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_ended_by_the_drain_is_archived_before_the_process_exits() {
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let keys = keys(&scratch.0);
+    let mut hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(folder_archive(&root, &keys.private, "")),
+            drain_timeout: Some("1s"),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let credential = hoop.issue(&hoop.github_token(6103)).await;
+    let client = hoop.connect_gateway(&credential).await.unwrap();
+    client
+        .simple_query("SELECT 'before the stop'")
+        .await
+        .unwrap();
+    hoop.signal("TERM");
+    let status = hoop.wait_exit().await;
+    assert!(status.success(), "{status:?}:\n{}", hoop.log());
+    drop(client);
+
+    let stored = manifests(&root);
+    assert_eq!(stored.len(), 1, "archived before the exit");
+    assert_eq!(stored[0].end_state, hoop::archive::EndState::Ended);
+    let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+    assert!(
+        hoop.recordings().is_empty(),
+        "the spool copy is gone once stored"
+    );
+}
