@@ -449,7 +449,7 @@ UNIT_REQUIRED = {
     "SystemCallFilter": lambda v: "@system-service" in v.split(),
     "StateDirectory": lambda v: v == "hoop",
     "Restart": lambda v: v == "on-failure",
-    "ExecReload": lambda v: "-HUP" in v and "$MAINPID" in v,
+    "ExecReload": lambda v: v.split()[1:2] == ["reload"] and "--config" in v.split(),
     "LimitNOFILE": lambda v: v.isdigit() and int(v) >= 4096,
 }
 
