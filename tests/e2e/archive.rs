@@ -377,3 +377,116 @@ async fn a_session_ended_by_the_drain_is_archived_before_the_process_exits() {
         "the spool copy is gone once stored"
     );
 }
+
+/// A session whose own close could not write the sessions index (the state database was
+/// unreachable then) stayed `live` there for good, and was marked `terminated` at its replica's
+/// next start. Archiving its recording closes it with what the recording says; a row its close
+/// did end keeps what that close wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn archiving_a_recording_closes_a_session_the_index_still_shows_live() {
+    use hoop::archive::{DigestEntry, ObjectKey, SessionId, Sha256};
+    use hoop::state::archives::{RecordedEnd, StoredArchive, record_stored};
+    use hoop::state::sessions::{self, NewSession, SessionEnd};
+
+    let hoop = InProcessHoop::start("first-connect", |_| String::new(), &[]).await;
+    let token = hoop.github.mint(&hoop.github.github_claims(
+        AUDIENCE,
+        REPOSITORY,
+        REPOSITORY_ID,
+        7301,
+    ));
+    let issued = hoop.exchange(&token).await;
+    let mut client = hoop.broker.store().client().await.unwrap();
+    let (unclosed, closed) = (SessionId::new_random(), SessionId::new_random());
+    for id in [unclosed, closed] {
+        let session = NewSession {
+            id,
+            credential_id: issued.id,
+            username: issued.username.as_str(),
+            connection: CONNECTION,
+            database: &hoop.db.name,
+            replica: "e2e",
+            client_addr: None,
+            tls: true,
+            application: None,
+            spool_path: "spool/session.jsonl",
+        };
+        sessions::insert_live(&client, &session).await.unwrap();
+    }
+    let own_close = SessionEnd {
+        reason: "client terminated",
+        statements: 3,
+        errors: 0,
+        events: 6,
+        chain_head: "head-of-its-own-close",
+        recording_bytes: 100,
+    };
+    sessions::finish(&client, closed, &own_close).await.unwrap();
+
+    let ended_at = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+        .unwrap()
+        .to_utc();
+    for id in [unclosed, closed] {
+        let key = |ext: &str| ObjectKey::parse(&format!("sessions/2026/01/02/{id}.{ext}")).unwrap();
+        let archive = StoredArchive {
+            entry: DigestEntry {
+                session_id: id,
+                manifest_key: key("manifest.json"),
+                manifest_sha256: Sha256::of(b"manifest"),
+                recording_key: key("jsonl.zst"),
+                object_sha256: Sha256::of(b"object"),
+                content_sha256: Sha256::of(b"content"),
+            },
+            replica: "e2e".into(),
+            store: "file:///evidence".into(),
+            end_state: "ended".into(),
+            run_id: Some("7301".into()),
+            repository: Some(REPOSITORY.into()),
+            connection: Some(CONNECTION.into()),
+            started_at: None,
+            ended_at: Some(ended_at),
+            sealed_at: ended_at,
+            retain_until: ended_at,
+            end: RecordedEnd {
+                reason: "client terminated".into(),
+                statements: 7,
+                errors: 1,
+                events: 12,
+                chain_head: "head-of-the-recording".into(),
+                recording_bytes: 999,
+            },
+        };
+        record_stored(&mut client, &archive).await.unwrap();
+    }
+
+    let row = |id: SessionId| {
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "SELECT state, archive_state, end_reason, statements, errors, events,
+                         chain_head, recording_bytes, ended_at
+                     FROM hoop_sessions WHERE id = $1",
+                    &[&id.as_uuid()],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let r = row(unclosed).await;
+    assert_eq!(r.get::<_, String>(0), "ended");
+    assert_eq!(r.get::<_, String>(1), "stored");
+    assert_eq!(r.get::<_, String>(2), "client terminated");
+    assert_eq!(
+        (r.get::<_, i64>(3), r.get::<_, i64>(4), r.get::<_, i64>(5)),
+        (7, 1, 12)
+    );
+    assert_eq!(r.get::<_, String>(6), "head-of-the-recording");
+    assert_eq!(r.get::<_, i64>(7), 999);
+    assert_eq!(r.get::<_, chrono::DateTime<chrono::Utc>>(8), ended_at);
+    let r = row(closed).await;
+    assert_eq!(r.get::<_, String>(0), "ended");
+    assert_eq!(r.get::<_, String>(1), "stored");
+    assert_eq!(r.get::<_, i64>(3), 3, "its own close's figures are kept");
+    assert_eq!(r.get::<_, String>(6), "head-of-its-own-close");
+}

@@ -4,6 +4,10 @@
 //! (its presence means both are whole). A retry, in this process or after a crash, puts those
 //! same bytes: the manifest's `sealed_at` and signature never change between attempts, so the
 //! store never holds two versions of an archive.
+//!
+//! Recording the archive also closes its session in the sessions index if the index still
+//! shows it live: the gateway's own close could not write it (the state database was
+//! unreachable), and the recording's end event says how it ended.
 
 use std::fs;
 use std::io::Write as _;
@@ -15,7 +19,7 @@ use chrono::Utc;
 
 use super::{ABANDONED_AFTER, Archiver, ArchiverError};
 use crate::archive::{ArchiveError, EndState, SealedArchive, SessionId};
-use crate::state::archives::{StoredArchive, record_stored};
+use crate::state::archives::{RecordedEnd, StoredArchive, record_stored};
 
 /// The folder of sealed objects waiting for the store, inside the spool.
 const SEALED_DIR: &str = "sealed";
@@ -68,6 +72,7 @@ pub(super) async fn archive(a: &Archiver, path: &Path) -> Result<Handed, Archive
         ended_at,
         sealed_at: m.sealed_at().unwrap_or_else(Utc::now),
         retain_until: lock.retain_until,
+        end: recorded_end(&sealed)?,
     };
     let mut client = a.deps.state.client().await?;
     record_stored(&mut client, &row).await?;
@@ -102,6 +107,30 @@ async fn seal(
         })?;
     paths.keep(&sealed)?;
     Ok(Some(sealed))
+}
+
+/// How the sealed recording says its session ended: the last event's reason and counts, the
+/// manifest's figures.
+fn recorded_end(sealed: &SealedArchive) -> Result<RecordedEnd, ArchiverError> {
+    let m = &sealed.manifest;
+    let jsonl = zstd::stream::decode_all(sealed.recording.as_slice())
+        .map_err(|source| ArchiveError::Compression { source })?;
+    let body = jsonl.strip_suffix(b"\n").unwrap_or(&jsonl);
+    let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+    let event: serde_json::Value = serde_json::from_slice(last).unwrap_or_default();
+    let count = |name: &str| event.get(name).and_then(|v| v.as_i64()).unwrap_or(0);
+    Ok(RecordedEnd {
+        reason: event
+            .get("reason")
+            .and_then(|r| r.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        statements: count("statements"),
+        errors: count("errors"),
+        events: i64::try_from(m.events).unwrap_or(i64::MAX),
+        chain_head: m.chain_head.to_hex(),
+        recording_bytes: i64::try_from(m.bytes).unwrap_or(i64::MAX),
+    })
 }
 
 /// Whether the last line is the gateway's `session_end` event.

@@ -25,10 +25,31 @@ pub struct StoredArchive {
     pub ended_at: Option<DateTime<Utc>>,
     pub sealed_at: DateTime<Utc>,
     pub retain_until: DateTime<Utc>,
+    /// How the recording says its session ended.
+    pub end: RecordedEnd,
+}
+
+/// How a session ended, as its recording's last event and its manifest say: what the sessions
+/// index holds once the session is closed (`sessions::finish`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordedEnd {
+    /// The `session_end` event's reason (masked, as recorded).
+    pub reason: String,
+    pub statements: i64,
+    pub errors: i64,
+    pub events: i64,
+    pub chain_head: String,
+    pub recording_bytes: i64,
 }
 
 /// Records a stored archive and marks its session `stored`, in one transaction. Recording the
 /// same archive twice (a retry after a crash) changes nothing.
+///
+/// A session the index still shows `live` is closed with what its recording says: an archived
+/// recording has its end event, so the session is over, and its own close could not write the
+/// index (the state database was unreachable then). Otherwise the row would stay `live` for
+/// good, and be marked `terminated` at its replica's next start. When the gateway's close and
+/// this race, the first one closes the row with the same figures; the other changes nothing.
 pub async fn record_stored(
     client: &mut deadpool_postgres::Client,
     a: &StoredArchive,
@@ -61,7 +82,33 @@ pub async fn record_stored(
         ],
     )
     .await?;
-    set_session_state(&tx, &e.session_id.to_string(), "stored").await?;
+    let end = &a.end;
+    // Every SET expression reads the row as it was, so `state = 'live'` is the old state.
+    tx.execute(
+        "UPDATE hoop_sessions SET archive_state = 'stored', archived_at = now(),
+             state = CASE WHEN state = 'live' THEN $2 ELSE state END,
+             ended_at = CASE WHEN state = 'live' THEN coalesce($3, now()) ELSE ended_at END,
+             end_reason = CASE WHEN state = 'live' THEN $4 ELSE end_reason END,
+             statements = CASE WHEN state = 'live' THEN $5 ELSE statements END,
+             errors = CASE WHEN state = 'live' THEN $6 ELSE errors END,
+             events = CASE WHEN state = 'live' THEN $7 ELSE events END,
+             chain_head = CASE WHEN state = 'live' THEN $8 ELSE chain_head END,
+             recording_bytes = CASE WHEN state = 'live' THEN $9 ELSE recording_bytes END
+         WHERE id::text = $1",
+        // Spool ids that are not UUIDs have no sessions row; the text comparison matches none.
+        &[
+            &e.session_id.to_string(),
+            &a.end_state,
+            &a.ended_at,
+            &end.reason,
+            &end.statements,
+            &end.errors,
+            &end.events,
+            &end.chain_head,
+            &end.recording_bytes,
+        ],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -72,21 +119,11 @@ pub async fn mark_quarantined(
     client: &impl GenericClient,
     session_id: &str,
 ) -> Result<(), StateError> {
-    set_session_state(client, session_id, "quarantined").await
-}
-
-async fn set_session_state(
-    client: &impl GenericClient,
-    session_id: &str,
-    state: &str,
-) -> Result<(), StateError> {
     // Spool ids that are not UUIDs have no sessions row; the text comparison matches none.
     client
         .execute(
-            "UPDATE hoop_sessions SET archive_state = $2,
-                 archived_at = CASE WHEN $2 = 'stored' THEN now() ELSE archived_at END
-             WHERE id::text = $1",
-            &[&session_id, &state],
+            "UPDATE hoop_sessions SET archive_state = 'quarantined' WHERE id::text = $1",
+            &[&session_id],
         )
         .await?;
     Ok(())
