@@ -2,13 +2,16 @@
 //! and the configuration each server ran.
 //!
 //! Each event is a row in `hoop_audit_events` (append-only, enforced by a trigger) and a
-//! structured log line on the `hoop::audit` target.
+//! structured log line on the `hoop::audit` target. [`AuditLog::record`] retries an event
+//! whose connection failed for a few seconds; one the state database still does not take is
+//! logged all the same, marked `stored = false`.
 //!
 //! Architecture Invariant: no audit event holds a token or a password. Claims come either from
 //! a verified token's typed [`RunIdentity`](crate::identity::RunIdentity) or from a fixed
 //! allow-list of unverified claims (flagged `claims_verified = false`).
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::GenericClient;
 
@@ -153,6 +156,50 @@ impl AuditEvent {
             credential_id = ?self.credential_id.map(|c| c.as_uuid()),
         );
     }
+
+    /// The event as a log line on the `hoop::audit` target, marked as not in the table: what
+    /// log shipping keeps of an event the state database did not take.
+    fn log_unstored(&self, error: &StateError) {
+        tracing::error!(
+            target: "hoop::audit",
+            stored = false,
+            %error,
+            action = self.action.as_str(),
+            outcome = self.outcome.as_str(),
+            code = %self.code,
+            message = %self.message,
+            remote_addr = ?self.remote_addr,
+            issuer = ?self.issuer,
+            subject = ?self.subject,
+            trust_rule = ?self.trust_rule,
+            connection = ?self.connection,
+            credential_id = ?self.credential_id.map(|c| c.as_uuid()),
+        );
+    }
+}
+
+/// How long [`AuditLog::record`] keeps trying to store an event while the state database's
+/// connections fail (a restart, a failover): long enough for `pg_ctl restart`, short enough
+/// that a refusal waiting on its audit event is not held up for long.
+const RETRY_FOR: Duration = Duration::from_secs(3);
+/// The first pause between attempts; doubled after each.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// Whether `error` is a connection that failed or could not be made, which a new connection
+/// can get past: no SQLSTATE (closed, I/O, refused), a connection exception (08), the server
+/// shutting down or starting (57P01-57P03), or the pool unable to hand out a connection in time.
+fn is_connection_failure(error: &StateError) -> bool {
+    match error {
+        StateError::Unavailable(_) => true,
+        StateError::Database(e) => match e.code() {
+            None => true,
+            Some(code) => {
+                let code = code.code();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+            }
+        },
+        _ => false,
+    }
 }
 
 /// Writes audit events on their own connection.
@@ -171,8 +218,30 @@ impl AuditLog {
         &self.replica
     }
 
+    /// Stores the event and logs it. A failed connection is retried on a new one for up to
+    /// [`RETRY_FOR`] (a state database restart would otherwise lose the refusals and logins of
+    /// that moment); an event that still cannot be stored is logged on the `hoop::audit` target
+    /// with `stored = false`, so log shipping keeps it, and the error is returned.
     pub async fn record(&self, event: &AuditEvent) -> Result<(), StateError> {
-        let client = self.store.client().await?;
-        event.insert(&client, &self.replica).await
+        let started = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let stored = async {
+                let client = self.store.client().await?;
+                event.insert(&client, &self.replica).await
+            };
+            match stored.await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_connection_failure(&e) && started.elapsed() + pause < RETRY_FOR => {
+                    tracing::debug!(error = %e, "cannot store an audit event yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => {
+                    event.log_unstored(&e);
+                    return Err(e);
+                }
+            }
+        }
     }
 }

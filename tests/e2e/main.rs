@@ -36,3 +36,6 @@ mod store;
 
 // The run watcher against stand-ins of the GitHub and GitLab APIs, driven in-process.
 mod watcher;
+
+// Replicas sharing a private state database that restarts.
+mod replicas;

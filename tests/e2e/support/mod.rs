@@ -5,6 +5,7 @@
 //! parent role `hoop_t_<random>_reader`, so tests run in parallel. Both are dropped when the
 //! [`TestDb`] is, after the process is killed.
 
+pub mod cluster;
 pub mod leaks;
 pub mod s3;
 
