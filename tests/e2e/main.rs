@@ -37,5 +37,7 @@ mod store;
 // The run watcher against stand-ins of the GitHub and GitLab APIs, driven in-process.
 mod watcher;
 
-// Replicas sharing a private state database that restarts.
+// Three replicas under load (concurrent sessions of tagged statements) while one crashes, the
+// archive store goes away and the state database restarts; then every credential is revoked at
+// once (it runs alone: .config/nextest.toml). What survives a state database restart.
 mod replicas;

@@ -122,6 +122,18 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
     }
 
+    /// `pg_ctl restart -m fast`: every session is ended, and the server is back when this
+    /// returns (blocking: call it from `spawn_blocking` in a running test).
+    pub fn restart(&mut self) {
+        let out = self.pg_ctl(&["restart", "-m", "fast", "-w", "-t", "60"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}\n{}",
+            text(&out),
+            self.server_log()
+        );
+    }
+
     /// Starts the server again after [`Cluster::stop`], on the same port (blocking).
     pub fn start_again(&mut self) {
         let out = self.pg_ctl(&["start", "-w", "-t", "60"]);
