@@ -373,7 +373,7 @@ impl Approvals {
         let id = ApprovalId::new_random();
         let waiter = self.watch(id);
         let client = self.store.client().await?;
-        table::insert(
+        let record = table::insert(
             &client,
             &NewApproval {
                 id,
@@ -391,9 +391,6 @@ impl Approvals {
             },
         )
         .await?;
-        let record = table::get(&client, id)
-            .await?
-            .ok_or(ApprovalError::NotFound(id))?;
         let mut event = hold.audit.clone();
         event.action = Action::Approval;
         event.outcome = Outcome::Success;

@@ -136,15 +136,25 @@ fn records(rows: &[Row]) -> Result<Vec<ApprovalRecord>, StateError> {
     rows.iter().map(ApprovalRecord::from_row).collect()
 }
 
-pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<(), StateError> {
+/// Stores a pending approval and returns it as stored, in one statement: a second read could
+/// fail (the state database restarting) after the row exists, leaving a pending approval that
+/// no session waits for, which an approver could still approve.
+pub async fn insert(
+    client: &impl GenericClient,
+    a: &NewApproval<'_>,
+) -> Result<ApprovalRecord, StateError> {
     let identity = serde_json::to_value(a.run).map_err(|e| StateError::Corrupt(e.to_string()))?;
-    client
-        .execute(
-            "INSERT INTO hoop_approvals (id, credential_id, session_id, replica, connection, rule,
+    let sql = format!(
+        "INSERT INTO hoop_approvals (id, credential_id, session_id, replica, connection, rule,
                  reason, statement, fingerprint, issuer, repository, repository_id, run_id, actor,
                  run_url, identity, state, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                   'pending', now() + make_interval(secs => $17))",
+                   'pending', now() + make_interval(secs => $17))
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &sql,
             &[
                 &a.id.as_uuid(),
                 &a.credential_id.as_uuid(),
@@ -166,7 +176,7 @@ pub async fn insert(client: &impl GenericClient, a: &NewApproval<'_>) -> Result<
             ],
         )
         .await?;
-    Ok(())
+    ApprovalRecord::from_row(&row)
 }
 
 pub async fn get(
