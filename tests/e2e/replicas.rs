@@ -2340,7 +2340,13 @@ fn trim_ids(text: &str) -> String {
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|run-[0-9a-z-]+|\d+(\.\d+)?",
     )
     .unwrap();
-    ids.replace_all(text, "#").into_owned()
+    // A leading SQLSTATE (what `describe` puts first) is kept: it is the point.
+    let sqlstate = regex::Regex::new(r"^[0-9A-Z]{5} ").unwrap();
+    let (code, rest) = match sqlstate.find(text) {
+        Some(m) => text.split_at(m.end()),
+        None => ("", text),
+    };
+    format!("{code}{}", ids.replace_all(rest, "#"))
 }
 
 /// An audit event written while the state database is down for a moment (a restart) is stored
