@@ -316,9 +316,15 @@ impl Core {
             && let Err(e) = self.broker.ensure_run_role(record.id).await
         {
             tracing::error!(error = %e, credential_id = %record.id, "cannot create the run role");
+            // The credential is read from hoop's own database first: its outage is not the
+            // upstream's.
+            let class = match &e {
+                crate::exchange::ExchangeError::State(_) => RefusalClass::StateUnavailable,
+                _ => RefusalClass::UpstreamUnavailable,
+            };
             return Err(Refusal::new(
                 e.code(),
-                RefusalClass::UpstreamUnavailable,
+                class,
                 format!("hoop cannot create the upstream role: {e}"),
             ));
         }
