@@ -119,20 +119,24 @@ fn statements() -> StatementPolicy {
         kinds: vec!["update".into()],
         ..RuleConfig::default()
     };
-    let rules = Rules::compile(
-        &PolicyConfig::default(),
-        &[hold_updates],
-        RuleApprovals::Available,
-        &[],
-    )
-    .unwrap();
     StatementPolicy::new(
         Arc::new(Classifier::new(1 << 20, 64)),
         InForce {
             version: crate::base::Sha256::of(b"relay tests"),
-            rules: Arc::new(rules),
+            rules: Arc::new(rules_with(hold_updates)),
         },
     )
+}
+
+/// The default pack and `rule`.
+fn rules_with(rule: RuleConfig) -> Rules {
+    Rules::compile(
+        &PolicyConfig::default(),
+        &[rule],
+        RuleApprovals::Available,
+        &[],
+    )
+    .unwrap()
 }
 
 fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
@@ -835,13 +839,7 @@ async fn a_reload_decides_the_next_statement_and_the_recording_names_each_versio
         kinds: vec!["select".into()],
         ..RuleConfig::default()
     };
-    let stricter = Rules::compile(
-        &PolicyConfig::default(),
-        &[deny_selects],
-        RuleApprovals::Available,
-        &[],
-    )
-    .unwrap();
+    let stricter = rules_with(deny_selects);
     let v2 = crate::base::Sha256::of(b"v2");
     let ended = relay(&mut session, &statements, |mut client, mut upstream| {
         let statements = &statements;
