@@ -94,23 +94,34 @@ async fn versions(s3: &S3Server) -> Vec<(String, String)> {
 
 /// `hoop archive verify --store s3://...` with the pinned key; its exit code and output.
 async fn verify_store(f: &Fixture) -> (std::process::ExitStatus, String) {
-    let log = f.scratch.0.join("verify.log");
+    verify_store_with(f, &format!("s3://{BUCKET}/prod"), &[]).await
+}
+
+/// `hoop archive verify --store <store> <extra>` with the pinned key; its exit code and output.
+async fn verify_store_with(
+    f: &Fixture,
+    store: &str,
+    extra: &[&str],
+) -> (std::process::ExitStatus, String) {
+    let log = f
+        .scratch
+        .0
+        .join(format!("verify-{}.log", uuid::Uuid::new_v4()));
     let env = f.s3.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let public_key = f.public_key.display().to_string();
+    let mut args = vec![
+        "archive",
+        "verify",
+        "--store",
+        store,
+        "--public-key",
+        &public_key,
+        "--s3-path-style",
+    ];
+    args.extend_from_slice(extra);
     run_to_exit(
-        hoop_command(
-            &[
-                "archive",
-                "verify",
-                "--store",
-                &format!("s3://{BUCKET}/prod"),
-                "--public-key",
-                &f.public_key.display().to_string(),
-                "--s3-path-style",
-            ],
-            &env,
-            &log,
-        ),
+        hoop_command(&args, &env, &log),
         &log,
         "hoop archive verify --store",
     )
@@ -295,4 +306,243 @@ async fn a_bucket_without_object_lock_stops_the_start_with_the_fix() {
 
 fn path(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// The text of an object in the bucket.
+async fn object_text(s3: &S3Server, key: &str) -> String {
+    let object = s3
+        .client()
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap()
+}
+
+/// Adds a delete marker on top of `key` (what anyone with `s3:DeleteObject` can do to a locked
+/// object); returns the marker's version id.
+async fn hide(s3: &S3Server, key: &str) -> String {
+    let deleted = s3
+        .client()
+        .delete_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.delete_marker(), Some(true), "{key}");
+    deleted.version_id().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_hidden_by_delete_markers_fails_a_windowed_verify_with_the_restore_command() {
+    let f = start("").await;
+    let credential = f.hoop.issue(&f.hoop.github_token(7104)).await;
+    one_session(&f.hoop, &credential, 0).await;
+    f.hoop.wait_archived_and_digested(1).await;
+    // The archive, its end, and the digest that lists it.
+    let listed =
+        f.s3.client()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix("prod/")
+            .send()
+            .await
+            .unwrap();
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    let manifest_key = keys
+        .iter()
+        .find(|k| k.ends_with(".manifest.json"))
+        .unwrap()
+        .clone();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&object_text(&f.s3, &manifest_key).await).unwrap();
+    let ended: chrono::DateTime<Utc> = manifest["ended_at"].as_str().unwrap().parse().unwrap();
+    let relative = manifest_key.strip_prefix("prod/").unwrap();
+    let mut digest_key = None;
+    for key in keys.iter().filter(|k| k.starts_with("prod/digests/")) {
+        if object_text(&f.s3, key).await.contains(relative) {
+            digest_key = Some(key.clone());
+        }
+    }
+    let digest_key = digest_key.expect("a digest lists the archive");
+    // Two more digests after it, so the chain goes on past what gets hidden.
+    wait_until("two digests after the archive's", || async {
+        let listed =
+            f.s3.client()
+                .list_objects_v2()
+                .bucket(BUCKET)
+                .prefix("prod/digests/")
+                .send()
+                .await
+                .unwrap();
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| *k > digest_key.as_str())
+            .count()
+            >= 2
+    })
+    .await;
+    let recording_key = manifest_key.replace(".manifest.json", ".jsonl.zst");
+    let since = (ended - TimeDelta::seconds(1)).to_rfc3339();
+    let until = (ended + TimeDelta::seconds(1)).to_rfc3339();
+    let window = ["--since", since.as_str(), "--until", until.as_str()];
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert!(
+        status.success(),
+        "the window verifies before anything is hidden: {output}"
+    );
+
+    // Hide the digest and both objects of the archive, as a hostile run with s3:DeleteObject
+    // would: the listing no longer shows them, the locked versions stay.
+    let mut markers = Vec::new();
+    for key in [&digest_key, &manifest_key, &recording_key] {
+        markers.push((key.clone(), hide(&f.s3, key).await));
+    }
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    for (key, marker) in &markers {
+        let relative = key.strip_prefix("prod/").unwrap();
+        assert!(
+            output.contains(&format!(
+                "HIDDEN       {relative}: a delete marker ({marker})"
+            )),
+            "{key}: {output}"
+        );
+        assert!(
+            output.contains(&format!(
+                "aws s3api delete-object --bucket {BUCKET} --key {key} --version-id {marker}"
+            )),
+            "{key}: {output}"
+        );
+    }
+    assert!(
+        output.contains("GAP"),
+        "the chain shows the hidden digest: {output}"
+    );
+    assert!(!output.contains(": ok"), "{output}");
+    // The whole store says the same.
+    let (status, output) = verify_store(&f).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(output.contains("HIDDEN"), "{output}");
+
+    // Removing the markers, as the printed command does, restores the evidence.
+    for (key, marker) in &markers {
+        f.s3.client()
+            .delete_object()
+            .bucket(BUCKET)
+            .key(key)
+            .version_id(marker)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert!(status.success(), "restored: {output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_prefix_or_an_empty_window_is_a_problem_and_store_and_folder_agree() {
+    let f = start("").await;
+    let credential = f.hoop.issue(&f.hoop.github_token(7105)).await;
+    one_session(&f.hoop, &credential, 0).await;
+    f.hoop.wait_archived_and_digested(1).await;
+    // A prefix that holds nothing.
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prd"), &[]).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(output.contains("UNCOVERED"), "{output}");
+    assert!(output.contains("no archive and no digest"), "{output}");
+    // A window years before the store existed: nothing covers it.
+    let window = ["--since", "2020-01-01", "--until", "2020-01-02"];
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("UNCOVERED    2020-01-01T00:00:00Z to 2020-01-03T00:00:00Z"),
+        "{output}"
+    );
+
+    // The last minute, from the store and from a download of it: the same selection.
+    let since = (Utc::now() - TimeDelta::minutes(1)).to_rfc3339();
+    let until = Utc::now().to_rfc3339();
+    let window = [
+        "--since",
+        since.as_str(),
+        "--until",
+        until.as_str(),
+        "--no-clock",
+    ];
+    let (status, from_store) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert!(status.success(), "{from_store}");
+    let folder = f.scratch.0.join("download");
+    let env = f.s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let log = f.scratch.0.join("download.log");
+    let (status, output) = run_to_exit(
+        hoop_command(
+            &[
+                "archive",
+                "download",
+                "--store",
+                &format!("s3://{BUCKET}/prod"),
+                "--s3-path-style",
+                "--into",
+                &path(&folder),
+                "--since",
+                &since,
+                "--until",
+                &until,
+            ],
+            &env,
+            &log,
+        ),
+        &log,
+        "hoop archive download",
+    )
+    .await;
+    assert!(status.success(), "{output}");
+    let log = f.scratch.0.join("verify-folder.log");
+    let public_key = path(&f.public_key);
+    let (status, from_folder) = run_to_exit(
+        hoop_command(
+            &[
+                "archive",
+                "verify",
+                "--folder",
+                &path(&folder),
+                "--public-key",
+                &public_key,
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--no-clock",
+            ],
+            &env,
+            &log,
+        ),
+        &log,
+        "hoop archive verify --folder",
+    )
+    .await;
+    assert!(status.success(), "{from_folder}");
+    let summary = |text: &str| {
+        text.lines()
+            .find(|l| l.contains(" archives, ") && l.contains(" digests: "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!summary(&from_store).is_empty(), "{from_store}");
+    assert_eq!(
+        summary(&from_store),
+        summary(&from_folder),
+        "{from_store}\n{from_folder}"
+    );
 }

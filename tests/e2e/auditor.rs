@@ -740,3 +740,55 @@ async fn replay_prints_the_transcript_of_a_checked_archive() {
         stderr(&out)
     );
 }
+
+/// Runs the real binary with its output piped into a reader that exits at once (`| true`);
+/// returns hoop's own exit code and its stderr.
+fn hoop_into_closed_pipe(args: &[&str]) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#""$@" | true; exit "${PIPESTATUS[0]}""#)
+        .arg("hoop")
+        .arg(env!("CARGO_BIN_EXE_hoop"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("HOOP_LOG")
+        .output()
+        .expect("run bash");
+    (code(&out), stderr(&out))
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_leaves_the_exit_code_alone() {
+    let f = Fixture::new().await;
+    let store = file_url(&f.root);
+    let key = path(&f.public_key);
+    for _ in 0..5 {
+        let (code, err) = hoop_into_closed_pipe(&["archive", "list", "--store", &store]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let (code, err) = hoop_into_closed_pipe(&[
+            "archive",
+            "verify",
+            "--folder",
+            path(&f.root),
+            "--public-key",
+            key,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A problem found stays exit 1 when nobody reads the report.
+    let copy = f.dir.path().join("cut");
+    copy_dir(&f.root, &copy);
+    fs::remove_file(f.archives[0].recording_key.to_path(&copy)).unwrap();
+    let (code, err) = hoop_into_closed_pipe(&[
+        "archive",
+        "verify",
+        "--folder",
+        path(&copy),
+        "--public-key",
+        key,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ArchiveError;
@@ -122,6 +122,22 @@ impl ObjectKey {
             return None;
         };
         NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    }
+
+    /// The replica and period start a digest key names (`digests/<replica>/YYYY/MM/DD/HH-MM-SS.json`);
+    /// `None` for any other key. Lets a reader of a store pick the digests around a window from
+    /// the listing alone, before fetching any.
+    pub fn digest_start(&self) -> Option<(ReplicaName, DateTime<Utc>)> {
+        let segments: Vec<&str> = self.0.split('/').collect();
+        let [top, replica, _, _, _, file] = segments.as_slice() else {
+            return None;
+        };
+        if *top != DIGESTS_DIR {
+            return None;
+        }
+        let time = NaiveTime::parse_from_str(file.strip_suffix(".json")?, "%H-%M-%S").ok()?;
+        let start = self.day()?.and_time(time).and_utc();
+        Some((ReplicaName::new(*replica).ok()?, start))
     }
 
     /// The file name (last segment).

@@ -41,7 +41,7 @@ pub use signed::canonical_form;
 pub use transcript::{Transcript, TranscriptLine, decompress_recording};
 pub use verify::{
     Check, DEFAULT_MAX_DIGEST_DELAY, Gap, Pending, Problem, ProblemClass, VerifyOptions,
-    VerifyReport, verify_folder,
+    VerifyReport, digest_candidates, verify_folder,
 };
 
 use crate::recording::ChainError;

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
@@ -658,22 +658,123 @@ async fn a_moved_manifest_is_out_of_place() {
     assert!(report.count(ProblemClass::Missing) >= 1, "{report}");
 }
 
-#[tokio::test]
-async fn a_window_checks_only_its_digests() {
-    let f = Fixture::new().await;
-    fs::remove_file(f.path(&f.digests[0].key)).unwrap();
-    fs::remove_file(f.path(&f.digests[1].key)).unwrap();
-    // From 12:00 on the chain starts at the 12:00 digest; what came before was not downloaded.
-    let options = VerifyOptions {
-        since: Some(at(12, 0)),
+fn window(since: DateTime<Utc>, until: DateTime<Utc>) -> VerifyOptions {
+    VerifyOptions {
+        since: Some(since),
+        until: Some(until),
         ..VerifyOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_window_is_proven_by_the_digests_around_it() {
+    let f = Fixture::new().await;
+    // 11:00 to 12:00: the empty digest, checked through the link from 10:00 and the link of
+    // 12:00, and what those two list.
+    let report = f.verify_with(&ring(&[&key(1)]), &window(at(11, 0), at(12, 0)));
+    assert!(report.ok(), "{report}");
+    assert_eq!((report.digests, report.archives), (3, 3), "{report}");
+
+    // The digest of the window deleted: the window holds no digest of its own, and the link
+    // from after it shows what is gone.
+    fs::remove_file(f.path(&f.digests[1].key)).unwrap();
+    let report = f.verify_with(&ring(&[&key(1)]), &window(at(11, 0), at(11, 30)));
+    assert_eq!(
+        gaps(&report),
+        vec![&Gap::MissingDigest {
+            expected: f.digests[1].key.clone(),
+            referenced_by: f.digests[2].key.clone(),
+        }],
+        "{report}"
+    );
+
+    // Everything before 12:00 deleted: a window from 12:00 cannot be entered by a link.
+    fs::remove_file(f.path(&f.digests[0].key)).unwrap();
+    let report = f.verify_with(
+        &ring(&[&key(1)]),
+        &VerifyOptions {
+            since: Some(at(12, 0)),
+            ..VerifyOptions::default()
+        },
+    );
+    assert_eq!(gaps(&report).len(), 1, "{report}");
+    assert!(!report.ok());
+}
+
+#[tokio::test]
+async fn a_window_with_no_digest_around_it_is_uncovered() {
+    let f = Fixture::new().await;
+    // A week after the chain ends, with a clock: no replica was writing, nothing covers it.
+    let later = at(12, 0) + TimeDelta::days(7);
+    let options = VerifyOptions {
+        now: Some(later + TimeDelta::days(1)),
+        ..window(later, later + TimeDelta::hours(1))
     };
     let report = f.verify_with(&ring(&[&key(1)]), &options);
-    assert!(gaps(&report).is_empty(), "{report}");
-    assert_eq!(report.digests, 1);
-    // Without the window the deletion shows.
-    let report = f.verify(&ring(&[&key(1)]));
-    assert_eq!(gaps(&report).len(), 1, "{report}");
+    assert_eq!(classes(&report), vec![ProblemClass::Uncovered], "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("UNCOVERED    2026-12-02T12:00:00Z to 2026-12-02T13:00:00Z: "),
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("no digest covers any of it"),
+        "{report}"
+    );
+    // A day before the chain begins: no digest speaks of that time either.
+    let earlier = at(10, 0) - TimeDelta::days(1);
+    let report = f.verify_with(
+        &ring(&[&key(1)]),
+        &window(earlier, earlier + TimeDelta::hours(1)),
+    );
+    assert_eq!(classes(&report), vec![ProblemClass::Uncovered], "{report}");
+    assert_eq!((report.archives, report.digests), (0, 0), "{report}");
+    // A window that starts before the chain and ends in it is covered from the first digest.
+    let report = f.verify_with(&ring(&[&key(1)]), &window(earlier, at(10, 30)));
+    assert!(report.ok(), "{report}");
+
+    // An empty folder, or one that is not an archive root, verifies nothing: a problem.
+    let empty = TempDir::new("empty");
+    fs::create_dir_all(&empty.0).unwrap();
+    let report = verify_folder(&empty.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert_eq!(classes(&report), vec![ProblemClass::Uncovered], "{report}");
+    assert!(
+        report.to_string().contains("no archive and no digest"),
+        "{report}"
+    );
+    assert!(!report.ok());
+}
+
+#[tokio::test]
+async fn a_late_seal_pulls_in_its_digest() {
+    // A session that ended in the window but was sealed two hours later (a store outage): the
+    // digests on to its seal are part of the window's proof, so it is covered.
+    let spool_dir = TempDir::new("spool");
+    let root = TempDir::new("late");
+    let spool = Spool::open(&spool_dir.0).unwrap();
+    let path = finished(&spool, "s-late", 1).await;
+    let archive = Archive::new(replica())
+        .seal_at(&path, &key(1), Utc::now() + TimeDelta::hours(2))
+        .unwrap();
+    let ended = archive.manifest.ended_at().unwrap();
+    let mut period = Period::containing(ended - TimeDelta::hours(1), DEFAULT_PERIOD).unwrap();
+    let mut previous = None;
+    for i in 0..4 {
+        let mut builder = DigestBuilder::new(replica(), period, previous.take());
+        if i == 3 {
+            builder.add(archive.digest_entry()).unwrap();
+        }
+        let sealed = builder.seal(&key(1)).unwrap();
+        sealed.write_to(&root.0).unwrap();
+        previous = Some(sealed.link());
+        period = period.next();
+    }
+    archive.write_to(&root.0).unwrap();
+    let options = window(ended - TimeDelta::seconds(1), ended + TimeDelta::seconds(1));
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &options).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!((report.digests, report.archives), (4, 1), "{report}");
 }
 
 #[tokio::test]

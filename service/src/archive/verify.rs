@@ -1,9 +1,15 @@
 //! Offline verification of a folder laid out like the archive store.
 //!
-//! Archives first (manifest signature, location, object hash, content hash, chain, every
-//! manifest field re-derived from the JSONL), then digests (signature, location, the chain of
-//! each replica, what each lists), then coverage (every archive listed by some digest). Every
-//! problem is collected, none stops the run: an auditor wants the whole list.
+//! First the scope: the digests that prove the window (per replica, those whose period meets
+//! it, the one right before it and the one right after it, and on to the digest of the last
+//! archive of the window to be sealed), and the archives of the window (ended in it, or listed
+//! by one of those digests). A window is covered only by links that reach into it from outside
+//! it: a window no digest covers is a problem, never a pass. Then the archives (manifest
+//! signature, location, object hash, content hash, chain, every manifest field re-derived from
+//! the JSONL), the digests (signature, location, the chain of each replica, what each lists) and
+//! coverage (every archive listed by some digest). Every problem is collected, none stops the
+//! run: an auditor wants the whole list. A store and a complete copy of it select the same
+//! scope, so `verify --store` and `verify --folder` agree.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -59,6 +65,11 @@ impl VerifyOptions {
         let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
         let Some(start) = start else { return true };
         self.selects(start, start + TimeDelta::days(1))
+    }
+
+    /// Whether the instant `t` is in the window `[since, until)`.
+    fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
     }
 
     fn selects(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
@@ -143,7 +154,9 @@ pub enum Gap {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemClass {
+    Uncovered,
     Missing,
+    Hidden,
     Modified,
     Unsigned,
     Gap,
@@ -152,8 +165,10 @@ pub enum ProblemClass {
 }
 
 impl ProblemClass {
-    pub const ALL: [ProblemClass; 6] = [
+    pub const ALL: [ProblemClass; 8] = [
+        ProblemClass::Uncovered,
         ProblemClass::Missing,
+        ProblemClass::Hidden,
         ProblemClass::Modified,
         ProblemClass::Unsigned,
         ProblemClass::Gap,
@@ -164,7 +179,9 @@ impl ProblemClass {
     /// The class as the report and `--format json` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
+            ProblemClass::Uncovered => "uncovered",
             ProblemClass::Missing => "missing",
+            ProblemClass::Hidden => "hidden",
             ProblemClass::Modified => "modified",
             ProblemClass::Unsigned => "unsigned",
             ProblemClass::Gap => "gap",
@@ -178,6 +195,15 @@ impl ProblemClass {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum Problem {
+    /// Nothing proves what the window held: no digest of any replica meets it or follows it
+    /// (a mistyped prefix, an empty folder, or evidence hidden or deleted wholesale).
+    Uncovered {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
+        reason: String,
+    },
     /// An object a manifest or a digest names is not there.
     Missing {
         key: ObjectKey,
@@ -214,6 +240,16 @@ pub enum Problem {
         key: ObjectKey,
         detail: String,
     },
+    /// An object a delete marker hides: listings and reads skip it, while the locked version
+    /// stays in the bucket. Only a store shows this (its versions), so whoever reads the store
+    /// adds these, like [`Problem::Unlocked`].
+    Hidden {
+        key: ObjectKey,
+        /// The delete marker's version id.
+        marker: String,
+        /// The command that removes the marker and so restores the object.
+        restore: String,
+    },
 }
 
 impl Problem {
@@ -225,24 +261,29 @@ impl Problem {
             Problem::Gap { .. } => ProblemClass::Gap,
             Problem::NotCovered { .. } => ProblemClass::NotCovered,
             Problem::Unlocked { .. } => ProblemClass::Unlocked,
+            Problem::Hidden { .. } => ProblemClass::Hidden,
+            Problem::Uncovered { .. } => ProblemClass::Uncovered,
         }
     }
 
-    /// The object the problem is about; for a gap, the digest it was found at.
-    fn key(&self) -> &ObjectKey {
-        match self {
+    /// The object the problem is about; for a gap, the digest it was found at; none for a
+    /// window.
+    fn key(&self) -> Option<&ObjectKey> {
+        Some(match self {
             Problem::Missing { key, .. }
             | Problem::Modified { key, .. }
             | Problem::Unsigned { key, .. }
             | Problem::NotCovered { key, .. }
-            | Problem::Unlocked { key, .. } => key,
+            | Problem::Unlocked { key, .. }
+            | Problem::Hidden { key, .. } => key,
             Problem::Gap { gap, .. } => match gap {
                 Gap::MissingDigest { referenced_by, .. } => referenced_by,
                 Gap::BrokenLink { digest, .. } => digest,
                 Gap::MissingPeriod { after, .. } => after,
                 Gap::Stale { last, .. } => last,
             },
-        }
+            Problem::Uncovered { .. } => return None,
+        })
     }
 }
 
@@ -278,10 +319,21 @@ impl VerifyReport {
         self.problems.iter().filter(|p| p.class() == class).count()
     }
 
-    /// Adds problems found outside the folder (the store's locks) and sorts the list again, so
-    /// the report stays one list in one order.
+    /// Adds problems found outside the folder (the store's locks and delete markers) and sorts
+    /// the list again, so the report stays one list in one order. An object found hidden is
+    /// not also reported missing: it is there, under a delete marker.
     pub fn add_problems(&mut self, problems: impl IntoIterator<Item = Problem>) {
         self.problems.extend(problems);
+        let hidden: BTreeSet<ObjectKey> = self
+            .problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::Hidden { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        self.problems
+            .retain(|p| !matches!(p, Problem::Missing { key, .. } if hidden.contains(key)));
         *self = std::mem::take(self).finish();
     }
 
@@ -397,6 +449,32 @@ impl fmt::Display for Problem {
                  than its replica's last digest"
             ),
             Problem::Unlocked { key, detail } => write!(f, "UNLOCKED     {key}: {detail}"),
+            Problem::Hidden {
+                key,
+                marker,
+                restore,
+            } => write!(
+                f,
+                "HIDDEN       {key}: a delete marker ({marker}) hides it from listings and reads; \
+                 the locked version is still stored. Restore it: {restore}"
+            ),
+            Problem::Uncovered {
+                since,
+                until,
+                reason,
+            } => {
+                let time = |t: &Option<DateTime<Utc>>, none: &'static str| {
+                    t.map_or(none.to_owned(), |t| {
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                };
+                write!(
+                    f,
+                    "UNCOVERED    {} to {}: {reason}",
+                    time(since, "the beginning"),
+                    time(until, "now")
+                )
+            }
         }
     }
 }
@@ -417,22 +495,194 @@ pub fn verify_folder(
         options,
         folder: &folder,
         hashes: HashMap::new(),
+        loaded: BTreeSet::new(),
         report: VerifyReport::default(),
     };
+    let loaded = run.load_digests();
+    run.loaded = loaded.iter().map(|d| d.key.clone()).collect();
+    // The archives that ended in the window, and when the last of each replica's was sealed:
+    // its digest, however late, is part of what proves the window.
+    let mut in_window = BTreeSet::new();
+    let mut sealed: HashMap<ReplicaName, DateTime<Utc>> = HashMap::new();
+    for (key, files) in &folder.archives {
+        match run.window_position(key, files) {
+            Position::Outside => {}
+            Position::Undated => {
+                in_window.insert(key);
+            }
+            Position::Inside(manifest) => {
+                in_window.insert(key);
+                if let Some(at) = manifest.sealed_at() {
+                    let last = sealed.entry(manifest.replica.clone()).or_insert(at);
+                    *last = (*last).max(at);
+                }
+            }
+        }
+    }
+    let digests = select_digests(&loaded, options, &sealed);
+    run.check_digests(&digests);
+    let listed: BTreeSet<&ObjectKey> = digests
+        .iter()
+        .flat_map(|d| d.digest.archives.iter().map(|e| &e.manifest_key))
+        .collect();
     let mut archives = Vec::new();
     for (key, files) in &folder.archives {
-        if options.selects_day(key.day()) {
+        if in_window.contains(key) || listed.contains(key) {
             run.report.archives += 1;
             if let Some(checked) = run.check_archive(key, files)? {
                 archives.push(checked);
             }
         }
     }
-    let digests = run.load_digests();
     run.check_chains(&digests);
     run.check_listings(&digests);
     run.check_coverage(&archives, &digests);
+    if digests.is_empty() {
+        let reason = if folder.archives.is_empty() && folder.digests.is_empty() {
+            "there is no archive and no digest here: nothing was verified (a mistyped prefix or \
+             folder, or the wrong store?)"
+                .to_owned()
+        } else if archives.is_empty() {
+            "no digest covers any of it: every replica's chain begins after it, or ended before \
+             it and was not due to write another; nothing proves what the window held (if \
+             evidence was hidden or deleted, verify the whole store without a window)"
+                .to_owned()
+        } else {
+            format!(
+                "no digest covers the window's {} archives yet: a replica writes its first \
+                 digest at the end of its first period; verify again after it",
+                archives.len()
+            )
+        };
+        run.problem(Problem::Uncovered {
+            since: options.since,
+            until: options.until,
+            reason,
+        });
+    }
     Ok(run.report.finish())
+}
+
+/// The longest digest period (`archive.digest_period` is at most a day).
+const LONGEST_PERIOD: TimeDelta = TimeDelta::days(1);
+
+/// The digest keys a reader of a store fetches so that [`verify_folder`] on the copy selects
+/// what it would select on the whole store: per replica, by the period start each key names,
+/// those that may meet the window stretched to `sealed` (the latest seal of the replica's
+/// archives in the window), one after them and two before them (the one before the window, and
+/// the one its link names). Keys that name no period are all kept.
+pub fn digest_candidates(
+    keys: &[ObjectKey],
+    options: &VerifyOptions,
+    sealed: &HashMap<ReplicaName, DateTime<Utc>>,
+) -> Vec<ObjectKey> {
+    let mut chains: BTreeMap<ReplicaName, Vec<(DateTime<Utc>, &ObjectKey)>> = BTreeMap::new();
+    let mut picked = Vec::new();
+    for key in keys {
+        match key.digest_start() {
+            Some((replica, start)) => chains.entry(replica).or_default().push((start, key)),
+            None => picked.push(key.clone()),
+        }
+    }
+    for (replica, mut chain) in chains {
+        chain.sort();
+        let from = options.since.map(|s| s - LONGEST_PERIOD);
+        let to = match (options.until, sealed.get(&replica)) {
+            (Some(until), Some(at)) => Some(until.max(*at + TimeDelta::seconds(1))),
+            (until, _) => until,
+        };
+        let inside = |t: DateTime<Utc>| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
+        let first = chain.iter().position(|(t, _)| inside(*t));
+        let past = chain.iter().rposition(|(t, _)| inside(*t)).map(|i| i + 1);
+        let (start, end) = match (first, past) {
+            (Some(first), Some(past)) => (first.saturating_sub(2), past),
+            // Nothing inside: the last two before and the first one after.
+            _ => {
+                let after = chain
+                    .iter()
+                    .position(|(t, _)| to.is_some_and(|e| *t >= e))
+                    .unwrap_or(chain.len());
+                (after.saturating_sub(2), after)
+            }
+        };
+        let end = end.min(chain.len() - 1);
+        picked.extend(
+            chain[start..=end.max(start)]
+                .iter()
+                .map(|(_, k)| (*k).clone()),
+        );
+    }
+    picked.sort();
+    picked.dedup();
+    picked
+}
+
+/// Where an archive falls against the window, by its manifest's `ended_at`.
+enum Position {
+    Outside,
+    /// Ended in the window, by a manifest that parses.
+    Inside(Box<Manifest>),
+    /// No manifest, or one that does not parse or has no `ended_at`: dated by the key's day.
+    Undated,
+}
+
+/// The digests that prove the window, in order per replica: those whose period meets it, the
+/// one right before it (whose link the first one must match) and the one right after it (whose
+/// link the last one must match), and on to the one holding the latest `sealed` time of the
+/// replica's archives in the window. Without a window, every digest.
+///
+/// A replica with no digest meeting the window or after it counts only when it may still be
+/// writing one (no clock, or its last period ended less than `max_digest_delay` before the
+/// window): a replica retired long before adds nothing. What is hidden or deleted in between
+/// shows as a broken link; what is hidden, a store reports by its delete markers.
+fn select_digests<'a>(
+    loaded: &'a [LoadedDigest],
+    options: &VerifyOptions,
+    sealed: &HashMap<ReplicaName, DateTime<Utc>>,
+) -> Vec<&'a LoadedDigest> {
+    let mut chains: BTreeMap<&ReplicaName, Vec<&LoadedDigest>> = BTreeMap::new();
+    for d in loaded {
+        chains.entry(&d.digest.replica).or_default().push(d);
+    }
+    let mut selected = Vec::new();
+    for (replica, mut chain) in chains {
+        chain.sort_by_key(|d| (d.digest.period_start, d.key.clone()));
+        let last = chain.len() - 1;
+        // The span to prove: the window, stretched to the seal of its last archive.
+        let span_end = match (options.until, sealed.get(replica)) {
+            (Some(until), Some(at)) => Some(until.max(*at + TimeDelta::seconds(1))),
+            (until, _) => until,
+        };
+        // The first digest not wholly before the window; the one before it is the entry link.
+        let first = chain
+            .iter()
+            .position(|d| options.since.is_none_or(|s| d.digest.period_end > s));
+        let considered = first.is_some()
+            || match (options.since, options.now) {
+                (Some(since), Some(_)) => chain[last].digest.period_end + options.delay() >= since,
+                _ => true,
+            };
+        if !considered {
+            continue;
+        }
+        // A chain that begins after the span says nothing about it: the replica did not
+        // exist yet.
+        if let Some(i) = first
+            && i == 0
+            && chain[0].digest.previous.is_none()
+            && span_end.is_some_and(|e| chain[0].digest.period_start >= e)
+        {
+            continue;
+        }
+        let start = first.map_or(last, |i| i.saturating_sub(1));
+        // The first digest wholly after the span is the exit link.
+        let end = chain
+            .iter()
+            .position(|d| span_end.is_some_and(|e| d.digest.period_start >= e))
+            .unwrap_or(last);
+        selected.extend(chain[start..=end.max(start)].iter().copied());
+    }
+    selected
 }
 
 /// What the folder holds, by key.
@@ -525,12 +775,13 @@ struct LoadedDigest {
     key: ObjectKey,
     sha256: Sha256,
     digest: Digest,
-    trusted: bool,
+    /// Why no pinned key vouches for it; `None` when one does.
+    unsigned: Option<UnsignedReason>,
 }
 
 impl LoadedDigest {
-    fn selected(&self, options: &VerifyOptions) -> bool {
-        options.selects(self.digest.period_start, self.digest.period_end)
+    fn trusted(&self) -> bool {
+        self.unsigned.is_none()
     }
 }
 
@@ -541,6 +792,8 @@ struct Run<'a> {
     folder: &'a Folder,
     /// SHA-256 of objects already read, so a digest's listing does not read them again.
     hashes: HashMap<ObjectKey, Sha256>,
+    /// The digests that parsed, in scope or not.
+    loaded: BTreeSet<ObjectKey>,
     report: VerifyReport,
 }
 
@@ -732,55 +985,95 @@ impl Run<'_> {
     fn load_digests(&mut self) -> Vec<LoadedDigest> {
         let mut loaded = Vec::new();
         for key in &self.folder.digests {
-            let Some(bytes) = self.read(key) else {
-                continue;
+            // One that cannot be read is reported when its key dates it near the window (a
+            // period starts at most a day before the window it meets); one that can be read
+            // is placed by its period.
+            let day = key.day();
+            let near = self.options.selects_day(day)
+                || self.options.selects_day(day.and_then(|d| d.succ_opt()));
+            let bytes = match fs::read(key.to_path(self.root)) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    if near {
+                        self.modified(key, Check::Read, e.to_string());
+                    }
+                    continue;
+                }
             };
+            self.hashes.insert(key.clone(), Sha256::of(&bytes));
             let opened = match Digest::open(&bytes) {
                 Ok(opened) => opened,
                 Err(e) => {
-                    self.modified(key, Check::Format, e.to_string());
+                    if near {
+                        self.modified(key, Check::Format, e.to_string());
+                    }
                     continue;
                 }
             };
             let digest = &opened.document;
             if let Err(e) = digest.period() {
-                self.modified(key, Check::Format, e.to_string());
+                if near {
+                    self.modified(key, Check::Format, e.to_string());
+                }
                 continue;
             }
-            let selected = self.options.selects(digest.period_start, digest.period_end);
-            if selected {
-                self.report.digests += 1;
-            }
-            let trusted = match opened.check(self.keys) {
-                Ok(()) => true,
-                Err(reason) => {
-                    if selected {
-                        self.problem(Problem::Unsigned {
-                            key: key.clone(),
-                            key_id: digest.key_id.clone(),
-                            reason,
-                        });
-                    }
-                    false
-                }
-            };
-            if selected && &digest.key() != key {
-                let detail = format!("the digest belongs at {}", digest.key());
-                self.modified(key, Check::Location, detail);
-            }
+            let unsigned = opened.check(self.keys).err();
             loaded.push(LoadedDigest {
                 key: key.clone(),
                 sha256: Sha256::of(&bytes),
                 digest: opened.document,
-                trusted,
+                unsigned,
             });
         }
         loaded
     }
 
+    /// The signature and place of each digest in scope.
+    fn check_digests(&mut self, digests: &[&LoadedDigest]) {
+        for d in digests {
+            self.report.digests += 1;
+            if let Some(reason) = d.unsigned {
+                self.problem(Problem::Unsigned {
+                    key: d.key.clone(),
+                    key_id: d.digest.key_id.clone(),
+                    reason,
+                });
+            }
+            if d.digest.key() != d.key {
+                let detail = format!("the digest belongs at {}", d.digest.key());
+                self.modified(&d.key, Check::Location, detail);
+            }
+        }
+    }
+
+    /// Where the archive of `key` falls against the window.
+    fn window_position(&mut self, key: &ObjectKey, files: &ArchiveFiles) -> Position {
+        let by_day = || {
+            if self.options.selects_day(key.day()) {
+                Position::Undated
+            } else {
+                Position::Outside
+            }
+        };
+        if !files.manifest {
+            return by_day();
+        }
+        let Ok(bytes) = fs::read(key.to_path(self.root)) else {
+            return by_day();
+        };
+        match Manifest::parse(&bytes) {
+            Ok(manifest) => match manifest.ended_at() {
+                Some(t) if self.options.contains(t) => Position::Inside(Box::new(manifest)),
+                Some(_) => Position::Outside,
+                None => by_day(),
+            },
+            Err(_) => by_day(),
+        }
+    }
+
     /// Each replica's digests, by period: every link names the digest before it (key, hash,
     /// signature), and the periods meet.
-    fn check_chains(&mut self, digests: &[LoadedDigest]) {
+    fn check_chains(&mut self, digests: &[&LoadedDigest]) {
         let mut chains: BTreeMap<&ReplicaName, Vec<&LoadedDigest>> = BTreeMap::new();
         for d in digests {
             chains.entry(&d.digest.replica).or_default().push(d);
@@ -788,9 +1081,6 @@ impl Run<'_> {
         for (replica, mut chain) in chains {
             chain.sort_by_key(|d| (d.digest.period_start, d.key.clone()));
             for (i, d) in chain.iter().enumerate() {
-                if !d.selected(self.options) {
-                    continue;
-                }
                 let gap = match i.checked_sub(1).map(|p| chain[p]) {
                     None => self.first_link(d),
                     Some(before) => self.link(before, d),
@@ -806,21 +1096,22 @@ impl Run<'_> {
         }
     }
 
-    /// The earliest digest present: its link must be null, unless the window starts at or
-    /// after it (the digest before it is outside what was downloaded).
+    /// The earliest digest in scope: its link must be null (the replica's first digest), or
+    /// name a digest that is there (whose own links belong to an earlier window). A window is
+    /// covered only through the link that reaches into it from before it, so a missing
+    /// predecessor is a gap whatever the window.
     fn first_link(&self, d: &LoadedDigest) -> Option<Gap> {
         let previous = d.digest.previous.as_ref()?;
+        if self.loaded.contains(&previous.key) {
+            return None;
+        }
         if self.folder.digests.contains(&previous.key) {
             return Some(Gap::BrokenLink {
                 digest: d.key.clone(),
                 detail: format!("links to {}, which cannot be read", previous.key),
             });
         }
-        let outside = self
-            .options
-            .since
-            .is_some_and(|since| d.digest.period_start <= since);
-        (!outside).then(|| Gap::MissingDigest {
+        Some(Gap::MissingDigest {
             expected: previous.key.clone(),
             referenced_by: d.key.clone(),
         })
@@ -893,12 +1184,9 @@ impl Run<'_> {
         }
     }
 
-    /// What each trusted digest in the window lists is there, as it was listed.
-    fn check_listings(&mut self, digests: &[LoadedDigest]) {
-        for d in digests
-            .iter()
-            .filter(|d| d.trusted && d.selected(self.options))
-        {
+    /// What each trusted digest in scope lists is there, as it was listed.
+    fn check_listings(&mut self, digests: &[&LoadedDigest]) {
+        for d in digests.iter().filter(|d| d.trusted()) {
             for entry in &d.digest.archives {
                 let objects = [
                     (&entry.manifest_key, entry.manifest_sha256, "manifest"),
@@ -939,8 +1227,8 @@ impl Run<'_> {
 
     /// Every archive in the window is listed by a trusted digest, or is newer than its
     /// replica's last one (pending).
-    fn check_coverage(&mut self, archives: &[CheckedArchive], digests: &[LoadedDigest]) {
-        let trusted: Vec<&LoadedDigest> = digests.iter().filter(|d| d.trusted).collect();
+    fn check_coverage(&mut self, archives: &[CheckedArchive], digests: &[&LoadedDigest]) {
+        let trusted: Vec<&LoadedDigest> = digests.iter().copied().filter(|d| d.trusted()).collect();
         let listed: BTreeSet<&ObjectKey> = trusted
             .iter()
             .flat_map(|d| d.digest.archives.iter().map(|e| &e.manifest_key))

@@ -69,11 +69,11 @@ enum ApprovalsCommand {
 pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
     if let ApprovalsCommand::Token = args.command {
         let (token, hash) = crate::approvals::new_token();
-        println!(
+        outln!(
             "token (give it to the approver; it is not shown again):\n  {}",
             token.expose()
         );
-        println!(
+        outln!(
             "configuration:\n  [[approvals.approvers]]\n  name = \"...\"\n  token_sha256 = \"{hash}\"\n  \
              github_id = ...   # the approver's numeric GitHub user id (gh api users/<login> --jq .id)\n  \
              gitlab_id = ...   # and/or their numeric GitLab user id"
@@ -93,7 +93,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             let state = url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>();
             let body = api.get(&format!("/v1/approvals?state={state}")).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 print_table(
                     body["approvals"]
@@ -107,7 +107,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
             let id = approval_id(&id)?;
             let body = api.get(&format!("/v1/approvals/{id}")).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 print_one(&body);
             }
@@ -125,7 +125,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
                     json!({"scope": scope, "comment": comment}),
                 )
                 .await?;
-            println!(
+            outln!(
                 "approved {id} ({}): the statement runs",
                 body["scope"].as_str().unwrap_or(scope)
             );
@@ -137,7 +137,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<()> {
                 json!({"comment": comment}),
             )
             .await?;
-            println!("denied {id}: the client gets an error");
+            outln!("denied {id}: the client gets an error");
         }
         ApprovalsCommand::Token => unreachable!("handled above"),
     }
@@ -229,7 +229,7 @@ fn block(v: &Value) -> String {
 /// One line per approval: id, state, rule, run, and the statement's first line.
 fn print_table(approvals: &[Value]) {
     if approvals.is_empty() {
-        println!("no approvals");
+        outln!("no approvals");
         return;
     }
     let mut table = Table::new(&["id", "state", "rule", "run", "statement"]);
@@ -255,16 +255,16 @@ fn print_table(approvals: &[Value]) {
             statement,
         ]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
 }
 
 fn print_one(a: &Value) {
     let run = &a["run"];
-    println!("approval   {}", text(&a["id"]));
-    println!("state      {}", text(&a["state"]));
-    println!("rule       {} ({})", text(&a["rule"]), text(&a["reason"]));
-    println!("connection {}", text(&a["connection"]));
-    println!(
+    outln!("approval   {}", text(&a["id"]));
+    outln!("state      {}", text(&a["state"]));
+    outln!("rule       {} ({})", text(&a["rule"]), text(&a["reason"]));
+    outln!("connection {}", text(&a["connection"]));
+    outln!(
         "run        {} {} run {} attempt {} by {}{} on {} ({})",
         text(&run["provider"]),
         text(&run["repository"]),
@@ -279,15 +279,15 @@ fn print_one(a: &Value) {
         text(&run["event"]),
     );
     if !run["run_url"].is_null() {
-        println!("run url    {}", text(&run["run_url"]));
+        outln!("run url    {}", text(&run["run_url"]));
     }
-    println!(
+    outln!(
         "requested  {} (expires {})",
         text(&a["requested_at"]),
         text(&a["expires_at"])
     );
     if !a["decided_by"].is_null() {
-        println!(
+        outln!(
             "decided    {} by {} (scope {}){}",
             text(&a["decided_at"]),
             text(&a["decided_by"]),
@@ -299,9 +299,9 @@ fn print_one(a: &Value) {
             }
         );
     }
-    println!("statement\n{}", block(&a["statement"]));
+    outln!("statement\n{}", block(&a["statement"]));
     if a["state"] == "pending" {
-        println!("\napprove with: {}", text(&a["approve_command"]));
+        outln!("\napprove with: {}", text(&a["approve_command"]));
     }
 }
 

@@ -61,11 +61,11 @@ pub async fn run(args: ArchiveArgs) -> ExitCode {
         ArchiveCommand::Replay(args) => replay::run(args).await,
         ArchiveCommand::AuditorToken => {
             let (token, hash) = crate::bearer::new_token("hoopaud_");
-            println!(
+            outln!(
                 "token (give it to the auditor; it is not shown again):\n  {}",
                 token.expose()
             );
-            println!(
+            outln!(
                 "configuration:\n  [[archive.auditors]]\n  name = \"...\"\n  token_sha256 = \"{}\"",
                 hash.to_hex()
             );

@@ -49,19 +49,19 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 0o600,
                 &[&public],
             )?;
-            println!("key id {}", generated.key_id);
-            println!(
+            outln!("key id {}", generated.key_id);
+            outln!(
                 "private key {} (mode 0600): give it to the gateway as archive.signing_key, keep \
                  it out of logs and repositories",
                 out.display()
             );
-            println!("public key {} : auditors pin this file", public.display());
+            outln!("public key {} : auditors pin this file", public.display());
         }
         KeysCommand::ShowPublic { key } => {
             let bytes = fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
             let signing = SigningKey::from_bytes(&bytes)
                 .with_context(|| format!("reading the private key {}", key.display()))?;
-            print!("{}", signing.public_key().to_file());
+            out!("{}", signing.public_key().to_file());
         }
     }
     Ok(())

@@ -1,6 +1,9 @@
 //! The command line: parses arguments, sets up logging, runs one command.
 //! `anyhow` lives here, at the binary's edge, and nowhere else.
 
+#[macro_use]
+mod output;
+
 mod approvals;
 mod archive;
 mod keys;
@@ -97,12 +100,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let code = match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    match output::failure() {
+        Some(reason) => {
+            eprintln!("error: the output could not be written whole: {reason}");
+            ExitCode::from(2)
+        }
+        None => code,
     }
 }
 
@@ -149,9 +159,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .context("migrating the state database")?;
             let latest = crate::state::latest_schema_version();
             if applied.is_empty() {
-                println!("state database is up to date (schema version {latest})");
+                outln!("state database is up to date (schema version {latest})");
             } else {
-                println!("applied migrations {applied:?}; schema version {latest}");
+                outln!("applied migrations {applied:?}; schema version {latest}");
             }
             Ok(())
         }
@@ -187,12 +197,12 @@ async fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     if reloaded.unchanged {
-        println!(
+        outln!(
             "configuration {} is already in force; nothing changed",
             reloaded.version.to_hex()
         );
     } else {
-        println!(
+        outln!(
             "reloaded: configuration {} in force",
             reloaded.version.to_hex()
         );
@@ -216,7 +226,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     if let (Some(cert), Some(key)) = (&config.gateway.tls_cert, &config.gateway.tls_key) {
         let tls = crate::gateway_tls::GatewayTls::from_files(cert, key)
             .map_err(|e| anyhow::anyhow!("{origin}: gateway.tls_cert/tls_key: {e}"))?;
-        println!(
+        outln!(
             "gateway certificate SHA-256 fingerprint {}",
             tls.fingerprint_sha256
         );
@@ -240,7 +250,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let masking = crate::server::masking_policy(&config, &ProcessEnv, &origin)?;
     crate::server::statement_policy(&config, &origin)?;
-    println!(
+    outln!(
         "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",
         config.issuers.len(),
         config.connections.len(),
@@ -256,7 +266,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     );
     let approvers = &config.approvals.approvers;
     if !approvers.is_empty() {
-        println!(
+        outln!(
             "{} approvers; held statements time out after {}",
             approvers.len(),
             humantime::format_duration(config.approvals.timeout)
@@ -267,7 +277,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         for (forge, id) in [("github", a.github_id), ("gitlab", a.gitlab_id)] {
             let used = config.issuers.iter().any(|i| i.kind.as_str() == forge);
             if used && id.is_none() {
-                println!(
+                outln!(
                     "warning: approver {:?} has no {forge}_id: dual control cannot be checked on {forge} runs, so their decisions on them are refused",
                     a.name
                 );
@@ -275,12 +285,12 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     if !config.policy.default_rules {
-        println!(
+        outln!(
             "warning: policy.default_rules = false: COPY PROGRAM, server-file functions, SET ROLE and the like are not refused unless a rule says so"
         );
     }
     if !masking.results {
-        println!(
+        outln!(
             "warning: masking.results = false: card numbers in results reach clients unmasked (PCI DSS 3.4.1)"
         );
     }
@@ -292,7 +302,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             )
         });
         if !pinned {
-            println!(
+            outln!(
                 "warning: trust rule {:?} matches no numeric id (repository_id, repository_owner_id, \
                  project_id or namespace_id); names can be recycled by another owner",
                 rule.name

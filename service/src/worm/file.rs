@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use super::url::file_text;
-use super::{Listed, Lock, ObjectInfo, StoreError, WormStore, error_chain};
+use super::{HiddenObject, Listed, Lock, ObjectInfo, StoreError, WormStore, error_chain};
 use crate::archive::ObjectKey;
 
 /// Mode of every stored object: nobody writes it again (root aside, which the host answers for).
@@ -173,6 +173,11 @@ impl WormStore for FileStore {
         fs.get_range(&path, offset..size)
             .await
             .map_err(|e| self.error("get", key.as_str(), e))
+    }
+
+    /// A folder keeps no versions, so nothing in it can be hidden under a marker.
+    async fn hidden(&self, _prefix: &str) -> Result<Vec<HiddenObject>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {

@@ -73,6 +73,18 @@ pub struct Listed {
     pub size: u64,
 }
 
+/// An object a delete marker hides: a versioned bucket lets anyone allowed `s3:DeleteObject`
+/// add one on top of a locked object, which then drops out of listings and reads while its
+/// locked version stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HiddenObject {
+    pub key: ObjectKey,
+    /// The delete marker's version id.
+    pub marker: String,
+    /// The command that removes the marker, which restores the object.
+    pub restore: String,
+}
+
 /// A write-once object store holding an archive root.
 #[async_trait]
 pub trait WormStore: Send + Sync + std::fmt::Debug {
@@ -105,6 +117,10 @@ pub trait WormStore: Send + Sync + std::fmt::Debug {
     /// Every object whose key starts with `prefix` (relative to the archive root, e.g.
     /// `sessions/2026/12/`), sorted by key. Keys that are not valid [`ObjectKey`]s are skipped.
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError>;
+
+    /// Every object under `prefix` whose current version is a delete marker, sorted by key.
+    /// Stores without versions have none.
+    async fn hidden(&self, prefix: &str) -> Result<Vec<HiddenObject>, StoreError>;
 }
 
 /// Errors of the object stores.

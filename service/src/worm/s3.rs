@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::url::{BucketName, prefix_text};
-use super::{Listed, Lock, LockMode, ObjectInfo, StoreError, WormStore, error_chain};
+use super::{HiddenObject, Listed, Lock, LockMode, ObjectInfo, StoreError, WormStore, error_chain};
 use crate::archive::{ObjectKey, Prefix, Sha256};
 
 /// Bound on opening a connection: a store that does not answer is reported, not waited for.
@@ -452,6 +452,58 @@ impl WormStore for S3Store {
         }
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
+    }
+
+    async fn hidden(&self, prefix: &str) -> Result<Vec<HiddenObject>, StoreError> {
+        let wanted = format!("{}{prefix}", self.key_start);
+        let mut hidden = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(self.bucket.as_str())
+                .prefix(&wanted)
+                .set_key_marker(markers.0.take())
+                .set_version_id_marker(markers.1.take())
+                .send()
+                .await
+                .map_err(|e| self.object_error("list versions", prefix, Failure::of(e)))?;
+            for marker in page.delete_markers() {
+                if marker.is_latest() != Some(true) {
+                    continue;
+                }
+                let (Some(full), Some(version)) = (marker.key(), marker.version_id()) else {
+                    continue;
+                };
+                let Some(key) = full
+                    .strip_prefix(self.key_start.as_str())
+                    .and_then(|k| ObjectKey::parse(k).ok())
+                else {
+                    continue;
+                };
+                hidden.push(HiddenObject {
+                    key,
+                    marker: version.to_owned(),
+                    restore: format!(
+                        "aws s3api delete-object --bucket {} --key {full} --version-id {version}",
+                        self.bucket
+                    ),
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            markers = (
+                page.next_key_marker().map(str::to_owned),
+                page.next_version_id_marker().map(str::to_owned),
+            );
+            if markers.0.is_none() {
+                break;
+            }
+        }
+        hidden.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(hidden)
     }
 }
 

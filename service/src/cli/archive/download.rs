@@ -6,7 +6,7 @@
 //! `<name>.part` first and renamed when whole, so a file under its own name is never partial
 //! unless someone cut it. Nothing is verified here; `verify` does that.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::list::{FoundArchive, find_archives, get_all};
 use super::{FilterArgs, Outcome, S3Args, Window, WindowArgs, in_parallel};
-use crate::archive::{Digest, ObjectKey, Sha256};
+use crate::archive::{Digest, ObjectKey, ReplicaName, Sha256, VerifyOptions, digest_candidates};
 use crate::worm::{StoreUrl, WormStore};
 
 #[derive(Args)]
@@ -53,22 +54,22 @@ pub(super) async fn run(args: DownloadArgs) -> anyhow::Result<Outcome> {
     let tally = plan
         .fetch(&store, &args.into, std::io::stderr().is_terminal())
         .await?;
-    println!(
+    outln!(
         "{} archives and {} digests from {} in {}",
         plan.archives.len(),
         plan.digests.len(),
         store.describe(),
         args.into.display()
     );
-    println!("{tally}");
+    outln!("{tally}");
     if !args.filters.is_empty() {
-        println!(
+        outln!(
             "filtered: the digests also list archives that were not downloaded; verifying this \
              folder reports them missing (download without --run-id/--repository/--connection \
              to verify the window)"
         );
     }
-    println!(
+    outln!(
         "nothing was verified: hoop archive verify --folder {} --public-key <pinned key file>",
         args.into.display()
     );
@@ -84,8 +85,9 @@ pub(super) struct Selection {
 /// The objects a download fetches.
 pub(super) struct Plan {
     pub archives: Vec<FoundArchive>,
-    /// Digests overlapping the window, as fetched.
+    /// The digests that prove the window, as fetched.
     pub digests: Vec<PlannedDigest>,
+    sealed: HashMap<ReplicaName, DateTime<Utc>>,
 }
 
 pub(super) struct PlannedDigest {
@@ -96,20 +98,34 @@ pub(super) struct PlannedDigest {
 }
 
 impl Plan {
-    /// The archives `selection` picks in the window and the digests overlapping it. Without
-    /// filters, also every archive those digests list, even one dated outside the window (an
-    /// upload retried past midnight): the folder then holds all that the digests name, and
-    /// verifies on its own.
+    /// The archives `selection` picks in the window and the digests that prove it (around
+    /// the window, and on to the seal of its last archive). Without filters, also every
+    /// archive those digests list, even one that ended outside the window: the folder then
+    /// holds all that the digests name, and `verify --folder` selects from it exactly what
+    /// `verify --store` selects from the store.
     pub async fn make(
         store: &Arc<dyn WormStore>,
         window: &Window,
         selection: &Selection,
     ) -> anyhow::Result<Plan> {
-        let digests = find_digests(store, window).await?;
-        let mut archives = if selection.archives {
-            find_archives(store, window, &selection.filters).await?
-        } else {
+        let in_window = find_archives(store, window, &FilterArgs::default()).await?;
+        let mut sealed: HashMap<ReplicaName, DateTime<Utc>> = HashMap::new();
+        for m in in_window.iter().filter_map(FoundArchive::parsed) {
+            if let Some(at) = m.sealed_at() {
+                let last = sealed.entry(m.replica.clone()).or_insert(at);
+                *last = (*last).max(at);
+            }
+        }
+        let digests = find_digests(store, window, &sealed).await?;
+        let mut archives = if !selection.archives {
             Vec::new()
+        } else if selection.filters.is_empty() {
+            in_window
+        } else {
+            in_window
+                .into_iter()
+                .filter(|a| a.parsed().is_some_and(|m| selection.filters.matches(m)))
+                .collect()
         };
         if selection.archives && selection.filters.is_empty() {
             let have: BTreeSet<ObjectKey> =
@@ -124,7 +140,17 @@ impl Plan {
             archives.extend(listed_archives(store, listed).await?);
             archives.sort_by(|a, b| a.manifest_key.cmp(&b.manifest_key));
         }
-        Ok(Plan { archives, digests })
+        Ok(Plan {
+            archives,
+            digests,
+            sealed,
+        })
+    }
+
+    /// Per replica, the latest seal of the window's archives (what [`digest_candidates`]
+    /// stretches the window to).
+    pub fn sealed(&self) -> HashMap<ReplicaName, DateTime<Utc>> {
+        self.sealed.clone()
     }
 
     /// Fetches every planned object into `root`, with a progress bar on stderr when asked.
@@ -183,11 +209,12 @@ impl Plan {
     }
 }
 
-/// The digests of the window: listed under `digests/`, kept by the day in their key (a period
-/// of at most a day may start the day before the window), then by the period they state.
+/// The digests that prove the window ([`digest_candidates`]): those around it, and on to the
+/// seal of its last archive per replica (`sealed`), picked by the period their key names.
 async fn find_digests(
     store: &Arc<dyn WormStore>,
     window: &Window,
+    sealed: &HashMap<ReplicaName, DateTime<Utc>>,
 ) -> anyhow::Result<Vec<PlannedDigest>> {
     let listed = store
         .list("digests/")
@@ -197,22 +224,18 @@ async fn find_digests(
         .into_iter()
         .map(|l| l.key)
         .filter(|k| k.as_str().ends_with(".json"))
-        .filter(|k| {
-            k.day().is_none_or(|day| {
-                window.meets_day(day) || day.succ_opt().is_some_and(|d| window.meets_day(d))
-            })
-        })
         .collect();
+    let options = VerifyOptions {
+        since: window.since,
+        until: window.until,
+        ..VerifyOptions::default()
+    };
+    let keys = digest_candidates(&keys, &options, sealed);
     let mut digests = Vec::new();
     for (key, bytes) in get_all(store, keys).await? {
         let Some(bytes) = bytes else { continue };
         let digest = Digest::parse(&bytes).ok();
-        let overlaps = digest
-            .as_ref()
-            .is_none_or(|d| window.overlaps(d.period_start, d.period_end));
-        if overlaps {
-            digests.push(PlannedDigest { key, bytes, digest });
-        }
+        digests.push(PlannedDigest { key, bytes, digest });
     }
     Ok(digests)
 }

@@ -48,11 +48,11 @@ pub(super) async fn run(args: ListArgs) -> anyhow::Result<Outcome> {
     manifests.sort_by(|a, b| (&a.ended_at, &a.session_id).cmp(&(&b.ended_at, &b.session_id)));
     match args.format {
         ListFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&manifests)?);
+            outln!("{}", serde_json::to_string_pretty(&manifests)?);
         }
         ListFormat::Table => {
-            print!("{}", table(&manifests));
-            println!("{} archives in {}", manifests.len(), store.describe());
+            out!("{}", table(&manifests));
+            outln!("{} archives in {}", manifests.len(), store.describe());
         }
     }
     Ok(Outcome::Clean)

@@ -85,7 +85,7 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let (jsonl, manifest) = (&checked.jsonl, checked.manifest.as_ref());
     match args.format {
         TextFormat::Text => {
-            print!("{report}\n{}", Transcript::new(jsonl, manifest));
+            out!("{report}\n{}", Transcript::new(jsonl, manifest));
         }
         TextFormat::Json => {
             eprint!("{report}");
@@ -298,8 +298,10 @@ fn check(found: &Found, keys: Option<&KeyRing>) -> anyhow::Result<Checked> {
             problems.extend(report.problems.into_iter().filter(|p| {
                 // Digests are not part of one archive; without pinned keys the signature is
                 // not asked about.
-                p.class() != ProblemClass::NotCovered
-                    && (keys.is_some() || p.class() != ProblemClass::Unsigned)
+                !matches!(
+                    p.class(),
+                    ProblemClass::NotCovered | ProblemClass::Uncovered
+                ) && (keys.is_some() || p.class() != ProblemClass::Unsigned)
             }));
             let signed = !problems.iter().any(|p| p.class() == ProblemClass::Unsigned);
             checks.push(match keys {

@@ -3,6 +3,7 @@
 //! too (COMPLIANCE mode, retained long enough), reported as [`Problem::Unlocked`] in the same
 //! report.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +20,10 @@ use super::{
     FilterArgs, Outcome, S3Args, ScratchFolder, TextFormat, Window, WindowArgs, in_parallel,
     midnight, pinned_keys,
 };
-use crate::archive::{ObjectKey, Problem, VerifyOptions, VerifyReport, verify_folder};
-use crate::worm::{LockMode, ObjectInfo, StoreUrl, WormStore};
+use crate::archive::{
+    ObjectKey, Problem, VerifyOptions, VerifyReport, digest_candidates, verify_folder,
+};
+use crate::worm::{HiddenObject, LockMode, ObjectInfo, StoreUrl, WormStore};
 
 /// PCI DSS 10.5.1: a year of audit log history.
 const DEFAULT_RETENTION_DAYS: u32 = 365;
@@ -112,7 +115,7 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let pinned: Vec<String> = keys.ids().map(ToString::to_string).collect();
     match args.format {
         TextFormat::Text => {
-            println!(
+            outln!(
                 "verified {source} with the pinned keys {}",
                 pinned.join(", ")
             );
@@ -121,14 +124,14 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                     t.to_rfc3339_opts(SecondsFormat::Secs, true)
                 })
             };
-            println!(
+            outln!(
                 "window {} to {}; clock {}; {}",
                 time(options.since, "the first archive"),
                 time(options.until, "the last"),
                 time(options.now, "none (--no-clock)"),
                 locks.describe(args.retention_days),
             );
-            print!("{report}");
+            out!("{report}");
         }
         TextFormat::Json => {
             let out = json!({
@@ -141,7 +144,7 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 "ok": report.ok(),
                 "report": report,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
     Ok(if report.ok() {
@@ -197,6 +200,7 @@ async fn verify_store(
         .await?;
     let mut report = verify_folder(&folder, keys, options)
         .with_context(|| format!("verifying the copy in {}", folder.display()))?;
+    report.add_problems(hidden_objects(store, window, &plan, &report).await?);
     if !store.has_locks() {
         return Ok((report, Locks::Unsupported));
     }
@@ -218,6 +222,74 @@ async fn verify_store(
         .collect();
     report.add_problems(problems);
     Ok((report, Locks::Checked))
+}
+
+/// The objects in scope that a delete marker hides: digests that would be among the window's
+/// if they were not hidden, and archive objects in the window's day folders or named missing
+/// by the report. Each is its own problem, with the command that restores it.
+async fn hidden_objects(
+    store: &Arc<dyn WormStore>,
+    window: &Window,
+    plan: &Plan,
+    report: &VerifyReport,
+) -> anyhow::Result<Vec<Problem>> {
+    let hidden_digests = store.hidden("digests/").await.with_context(|| {
+        format!(
+            "listing the delete markers under digests/ in {}",
+            store.describe()
+        )
+    })?;
+    let mut problems = Vec::new();
+    if !hidden_digests.is_empty() {
+        let mut keys: Vec<ObjectKey> = plan.digests.iter().map(|d| d.key.clone()).collect();
+        keys.extend(hidden_digests.iter().map(|h| h.key.clone()));
+        let options = VerifyOptions {
+            since: window.since,
+            until: window.until,
+            ..VerifyOptions::default()
+        };
+        let sealed = plan.sealed();
+        let scope: BTreeSet<ObjectKey> = digest_candidates(&keys, &options, &sealed)
+            .into_iter()
+            .collect();
+        problems.extend(
+            hidden_digests
+                .into_iter()
+                .filter(|h| scope.contains(&h.key))
+                .map(hidden_problem),
+        );
+    }
+    let mut prefixes: BTreeSet<String> = window.session_prefixes(Utc::now()).into_iter().collect();
+    for problem in &report.problems {
+        if let Problem::Missing { key, .. } = problem
+            && let Some(day) = key.day()
+        {
+            prefixes.insert(format!("sessions/{}/", day.format("%Y/%m/%d")));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for prefix in prefixes {
+        let hidden = store.hidden(&prefix).await.with_context(|| {
+            format!(
+                "listing the delete markers under {prefix} in {}",
+                store.describe()
+            )
+        })?;
+        for h in hidden {
+            if seen.insert(h.key.clone()) {
+                problems.push(hidden_problem(h));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn hidden_problem(h: HiddenObject) -> Problem {
+    Problem::Hidden {
+        key: h.key,
+        marker: h.marker,
+        restore: h.restore,
+    }
 }
 
 /// Every downloaded object with the earliest retain-until it needs: the session's `ended_at`
