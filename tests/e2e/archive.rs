@@ -139,6 +139,9 @@ async fn a_session_cut_short_by_a_crash_is_archived_as_terminated_after_the_rest
         .await
         .unwrap();
     wait_digests_stored(&hoop, 1).await;
+    // The session stays quiet a while before the crash: its end is when it was last heard of.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let crashed_at = chrono::Utc::now();
     // SIGKILL while the session is open: no end event, no archive.
     hoop.restart().await;
     drop(client);
@@ -147,6 +150,24 @@ async fn a_session_cut_short_by_a_crash_is_archived_as_terminated_after_the_rest
     let stored = manifests(&root);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].end_state, hoop::archive::EndState::Terminated);
+    // Dated by its last durable event, not by the restart that closed it; the recording says
+    // the end was inferred and when recovery noticed.
+    let ended = stored[0].ended_at().unwrap();
+    assert!(
+        ended < crashed_at - chrono::TimeDelta::seconds(1),
+        "ended_at {ended} is the restart's time, not the last event's (crash at {crashed_at})"
+    );
+    let events = &sealed_archives(&root)[0];
+    let terminated = events
+        .iter()
+        .find(|e| e["kind"] == "terminated")
+        .expect("a terminated event");
+    let noticed: chrono::DateTime<chrono::Utc> =
+        terminated["noticed_at"].as_str().unwrap().parse().unwrap();
+    assert!(noticed >= crashed_at, "{terminated}");
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "session_end");
+    assert_eq!(last["ts"], terminated["ts"], "{last}");
     let client = hoop.db.client().await;
     let row = client
         .query_one(

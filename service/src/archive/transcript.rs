@@ -352,7 +352,16 @@ fn describe(kind: &str, e: &Map<String, Value>) -> (String, String) {
             label("policy"),
             format!("statements decided by configuration {}", field("version")),
         ),
-        "terminated" => (label("terminated"), field("reason")),
+        "terminated" => (
+            label("terminated"),
+            match e.get("noticed_at").and_then(Value::as_str) {
+                Some(noticed) => format!(
+                    "{}; the end is inferred from the last durable event (noticed at {noticed})",
+                    field("reason")
+                ),
+                None => field("reason"),
+            },
+        ),
         "session_end" => {
             let mut text = field("reason");
             if let (Some(s), Some(n)) = (e.get("statements"), e.get("errors")) {

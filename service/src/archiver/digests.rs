@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Archiver, ArchiverError};
 use crate::archive::{Digest, DigestBuilder, ObjectKey, Period, PreviousDigest};
@@ -97,7 +97,7 @@ impl Chain {
             .await?;
             // Committed: this digest is the chain's, whatever the store says next.
             self.previous = Some(sealed.link());
-            self.next = period.next();
+            self.next = following(period, a.period)?;
             self.unstored = Some(Unstored {
                 key: sealed.key,
                 body: sealed.bytes,
@@ -123,10 +123,13 @@ impl Chain {
     }
 }
 
-/// The period after `last`, of the configured length (which may have changed since).
+/// The period after `last`: it starts where `last` ended and ends at the next multiple of the
+/// configured length since the Unix epoch. With an unchanged length that is a whole period;
+/// after `digest_period` changed, one shorter period bridges to the new alignment, so the chain
+/// stays unbroken and every replica cuts the same periods again.
 fn following(last: Period, length: Duration) -> Result<Period, ArchiverError> {
-    let length = TimeDelta::from_std(length).unwrap_or(TimeDelta::hours(1));
-    Ok(Period::new(last.end(), last.end() + length)?)
+    let aligned = Period::containing(last.end(), length)?;
+    Ok(Period::new(last.end(), aligned.end())?)
 }
 
 /// The newest digest of this replica in the store (keys sort by period start).
@@ -138,4 +141,37 @@ async fn newest_in_store(a: &Archiver) -> Result<Option<(ObjectKey, Vec<u8>)>, A
     };
     let body = a.store.get(&newest).await?;
     Ok(Some((newest, body.to_vec())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap()
+    }
+
+    fn minutes(n: u64) -> Duration {
+        Duration::from_secs(60 * n)
+    }
+
+    #[test]
+    fn periods_stay_aligned_when_the_length_changes() {
+        // 1m periods, then digest_period = 2m from 18:19: one 1m period bridges to 18:20.
+        let last = Period::new(at(18, 18), at(18, 19)).unwrap();
+        let bridge = following(last, minutes(2)).unwrap();
+        assert_eq!((bridge.start(), bridge.end()), (at(18, 19), at(18, 20)));
+        let next = following(bridge, minutes(2)).unwrap();
+        assert_eq!((next.start(), next.end()), (at(18, 20), at(18, 22)));
+        assert_eq!(next, Period::containing(at(18, 21), minutes(2)).unwrap());
+        // Unchanged, a whole period; shortened, already aligned.
+        let same = following(next, minutes(2)).unwrap();
+        assert_eq!((same.start(), same.end()), (at(18, 22), at(18, 24)));
+        let shorter = following(same, minutes(1)).unwrap();
+        assert_eq!((shorter.start(), shorter.end()), (at(18, 24), at(18, 25)));
+        // An hour after 18:24 (1m): bridges to 19:00.
+        let hourly = following(shorter, minutes(60)).unwrap();
+        assert_eq!((hourly.start(), hourly.end()), (at(18, 25), at(19, 0)));
+    }
 }

@@ -90,9 +90,13 @@ pub enum Event {
     Policy {
         version: Sha256,
     },
-    /// Recovery closed a recording that a crash or a failure cut short.
+    /// Recovery closed a recording that a crash or a failure cut short. The line (and the
+    /// `session_end` after it) carries the time of the last durable event, the latest instant
+    /// the session is known to have been alive: its end is inferred, not observed. `noticed_at`
+    /// is when recovery closed it.
     Terminated {
         reason: &'static str,
+        noticed_at: DateTime<Utc>,
     },
     /// The last line of a session.
     SessionEnd(SessionEnd),
@@ -721,6 +725,7 @@ mod tests {
             },
             Event::Terminated {
                 reason: "the gateway stopped without closing the session",
+                noticed_at: Utc::now(),
             },
             Event::SessionEnd(SessionEnd {
                 reason: Reason::Masked(t()),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::RecordingError;
@@ -174,8 +174,19 @@ impl Spool {
         if recovered.chain.last_kind.as_deref() == Some("session_end") {
             return Ok(false);
         }
+        let noticed_at = Utc::now();
+        // The session is known alive until its last durable event, not later: the closing
+        // lines carry that time, so the archive is dated (and filed) by when the session
+        // stopped, not by when a restart came round to it.
+        let last_alive = recovered
+            .chain
+            .last_ts
+            .as_deref()
+            .and_then(|ts| DateTime::parse_from_rfc3339(ts).ok())
+            .map(|ts| ts.with_timezone(&Utc));
         let mut recorder = self.resume(&recovered).await?;
-        recorder.append(Event::Terminated { reason })?;
+        recorder.fixed_ts = last_alive;
+        recorder.append(Event::Terminated { reason, noticed_at })?;
         recorder.finish(Event::session_end("terminated")).await?;
         Ok(true)
     }
@@ -233,6 +244,7 @@ impl Spool {
             bytes,
             line_hint: 256,
             finished: false,
+            fixed_ts: None,
         })
     }
 }
@@ -340,6 +352,9 @@ pub struct Recorder {
     /// Length of the previous line: sizes the next line buffer so it rarely reallocates.
     line_hint: usize,
     finished: bool,
+    /// The `ts` of every line from here, instead of the clock: only the closing lines of a
+    /// recording cut short, which carry the time of its last durable event.
+    fixed_ts: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -430,7 +445,8 @@ impl Recorder {
         }
         let seq = self.next_seq;
         let mut record = Record::new(&self.shared.session_id, seq, self.line_hint + 64);
-        encode_line(record.line_buffer(), seq, Utc::now(), event, &self.head)
+        let ts = self.fixed_ts.unwrap_or_else(Utc::now);
+        encode_line(record.line_buffer(), seq, ts, event, &self.head)
             .map_err(|source| RecordingError::Encode { source })?;
         record.seal();
         let line = record.line();

@@ -252,6 +252,7 @@ async fn recover_cuts_a_partial_line_and_resume_terminates_the_chain() {
     resumed
         .append_durable(Event::Terminated {
             reason: "gateway restarted",
+            noticed_at: chrono::Utc::now(),
         })
         .await
         .unwrap();
