@@ -511,3 +511,141 @@ async fn archiving_a_recording_closes_a_session_the_index_still_shows_live() {
     assert_eq!(r.get::<_, i64>(3), 3, "its own close's figures are kept");
     assert_eq!(r.get::<_, String>(6), "head-of-its-own-close");
 }
+
+/// Every audit event id in the segments under `root`.
+fn sealed_event_ids(root: &Path) -> std::collections::BTreeSet<i64> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/audit/"))
+        .flat_map(|p| {
+            let segment = hoop::archive::AuditSegment::parse(&std::fs::read(&p).unwrap()).unwrap();
+            segment.events.into_iter().map(|e| e.id)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_trail_is_sealed_into_the_store_and_a_month_leaves_the_database_only_once_stored()
+{
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let keys = keys(&scratch.0);
+    let hoop = start_with_archive(folder_archive(&root, &keys.private, "")).await;
+    let client = hoop.db.client().await;
+    // A month past the window the database keeps: one event, in its own partition.
+    client
+        .batch_execute("SELECT hoop_audit_partition_ensure(now() - interval '4 months')")
+        .await
+        .unwrap();
+    let old: i64 = client
+        .query_one(
+            "INSERT INTO hoop_audit_events (at, replica, action, outcome, code, message)
+             VALUES (now() - interval '4 months', 'e2e', 'exchange', 'denied', 'old_refusal',
+                     'an exchange refused four months ago')
+             RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let old_partition: String = client
+        .query_one(
+            "SELECT 'hoop_audit_events_' || to_char(now() - interval '4 months', 'YYYY_MM')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // This run's events: an exchange.
+    let _credential = hoop.issue(&hoop.github_token(6110)).await;
+    // Every event gets sealed into a segment the store holds, and the old month goes.
+    wait_until("every audit event sealed", || async {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM hoop_audit_events WHERE segment_key IS NULL AND code <> 'audit_partition_dropped'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) == 0
+    })
+    .await;
+    wait_until("the old month dropped", || async {
+        !hoop
+            .db
+            .audit_events("audit_partition_dropped")
+            .await
+            .is_empty()
+    })
+    .await;
+    let gone: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&old_partition])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(gone, None, "{old_partition} is dropped");
+    wait_digests_stored(&hoop, 3).await;
+
+    // The store holds every event the database sealed, the dropped one too.
+    let sealed = sealed_event_ids(&root);
+    assert!(
+        sealed.contains(&old),
+        "the old event is in the store: {sealed:?}"
+    );
+    let in_database: Vec<i64> = client
+        .query(
+            "SELECT id FROM hoop_audit_events WHERE segment_key IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!in_database.is_empty());
+    for id in &in_database {
+        assert!(
+            sealed.contains(id),
+            "event {id} is sealed but not in the store"
+        );
+    }
+    let exchange: i64 = client
+        .query_one(
+            "SELECT id FROM hoop_audit_events WHERE action = 'exchange' AND outcome = 'success'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(sealed.contains(&exchange));
+    let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+    assert!(report.audit_events >= 2, "{report}");
+
+    // Still append-only: sealing is the one change, and only once.
+    for statement in [
+        "UPDATE hoop_audit_events SET message = 'rewritten' WHERE id = $1",
+        "UPDATE hoop_audit_events SET segment_key = 'audit/elsewhere.json' WHERE id = $1",
+        "DELETE FROM hoop_audit_events WHERE id = $1",
+    ] {
+        let refused = client.execute(statement, &[&exchange]).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("append-only")
+                || format!("{refused:?}").contains("append-only"),
+            "{statement}: {refused:?}"
+        );
+    }
+
+    // A tampered segment in the store is caught.
+    let segment = files_under(&root)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/audit/"))
+        .unwrap();
+    let mut perms = std::fs::metadata(&segment).unwrap().permissions();
+    perms.set_mode(0o600);
+    std::fs::set_permissions(&segment, perms).unwrap();
+    let text = std::fs::read_to_string(&segment).unwrap();
+    std::fs::write(&segment, text.replacen("exchange", "exchangf", 1)).unwrap();
+    let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
+    assert!(!report.ok(), "{report}");
+}

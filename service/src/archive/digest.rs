@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ArchiveError;
+use super::audit_segment::AuditEntry;
 use super::keys::{KeyId, Signature, SigningKey};
 use super::layout::{ObjectKey, ReplicaName, SessionId, Sha256, write_object};
 use super::signed::{self, Opened, SignedDocument};
@@ -139,6 +140,10 @@ pub struct Digest {
     pub previous: Option<PreviousDigest>,
     /// Sorted by manifest key; empty for an empty period.
     pub archives: Vec<DigestEntry>,
+    /// The audit segment sealed with this digest; absent when the replica recorded no audit
+    /// event since its previous digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditEntry>,
     pub key_id: KeyId,
     pub signature: Signature,
 }
@@ -186,6 +191,7 @@ pub struct DigestBuilder {
     period: Period,
     previous: Option<PreviousDigest>,
     entries: BTreeMap<ObjectKey, DigestEntry>,
+    audit: Option<AuditEntry>,
 }
 
 impl DigestBuilder {
@@ -196,7 +202,13 @@ impl DigestBuilder {
             period,
             previous,
             entries: BTreeMap::new(),
+            audit: None,
         }
+    }
+
+    /// Lists the period's audit segment.
+    pub fn audit(&mut self, entry: AuditEntry) {
+        self.audit = Some(entry);
     }
 
     /// Lists an archive. Adding the same entry twice changes nothing; the same manifest key
@@ -222,6 +234,7 @@ impl DigestBuilder {
             period_end: self.period.end,
             previous: self.previous,
             archives: self.entries.into_values().collect(),
+            audit: self.audit,
             key_id: key.key_id().clone(),
             signature: Signature([0; 64]),
         };
@@ -259,7 +272,7 @@ impl SealedDigest {
 }
 
 /// Period bounds: `YYYY-MM-DDTHH:MM:SSZ`, nothing else.
-mod whole_seconds {
+pub(super) mod whole_seconds {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -20,6 +20,7 @@ pub use crate::base::{SessionId, Sha256};
 
 pub(super) const SESSIONS_DIR: &str = "sessions";
 pub(super) const DIGESTS_DIR: &str = "digests";
+pub(super) const AUDIT_DIR: &str = "audit";
 pub(super) const RECORDING_SUFFIX: &str = ".jsonl.zst";
 pub(super) const MANIFEST_SUFFIX: &str = ".manifest.json";
 
@@ -80,6 +81,13 @@ impl ObjectKey {
             period_start.minute(),
             period_start.second(),
         ))
+    }
+
+    /// `audit/<replica>/YYYY/MM/DD/HH-MM-SS.json`: the audit segment of the digest period
+    /// starting then.
+    pub fn audit_segment(replica: &ReplicaName, period_start: DateTime<Utc>) -> Self {
+        let digest = ObjectKey::digest(replica, period_start);
+        ObjectKey(format!("{AUDIT_DIR}{}", &digest.0[DIGESTS_DIR.len()..]))
     }
 
     /// Parses a key found in a document or a folder: non-empty segments of

@@ -13,6 +13,7 @@
 //! structs; the verifier computes it from the JSON as stored, so an unknown or duplicated field
 //! fails verification instead of being dropped.
 
+mod audit_segment;
 mod bundle;
 mod digest;
 mod keys;
@@ -27,6 +28,9 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use audit_segment::{
+    AUDIT_SEGMENT_FORMAT, AuditEntry, AuditRecord, AuditSegment, SealedSegment,
+};
 pub use bundle::{Archive, EndState, MANIFEST_FORMAT, Manifest, SealedArchive, SessionIdentity};
 pub use digest::{
     DEFAULT_PERIOD, DIGEST_FORMAT, Digest, DigestBuilder, DigestEntry, Period, PreviousDigest,

@@ -931,3 +931,92 @@ const EXAMPLE_MANIFEST_SHA256: &str =
     "398b9b388a41ca040ccf6ad4256a6519b48efc6d2e95a2d792d0574d06f7055c";
 const EXAMPLE_DIGEST_SIGNATURE: &str =
     "CymJNIh2Q3vDcqBKHGO3cURqoKhQ/JqvZiY3gk0JsgzBftOzM9JOvwWG9w4FuoyhaOY5Xjf6Py7Dfg3JFlsBBw==";
+
+fn audit_record(id: i64, code: &str) -> AuditRecord {
+    AuditRecord {
+        id,
+        at: "2026-11-25T10:04:05.123456Z".into(),
+        replica: "gw-1".into(),
+        action: "exchange".into(),
+        outcome: "success".into(),
+        code: code.into(),
+        message: "issued".into(),
+        remote_addr: Some("10.0.0.7".into()),
+        issuer: Some("https://token.actions.githubusercontent.com".into()),
+        subject: Some("repo:acme/shop:ref:refs/heads/main".into()),
+        claims: Some(r#"{"run_id":"4242","weight":0.5}"#.into()),
+        claims_verified: true,
+        trust_rule: Some("main-deploys".into()),
+        connection: Some("shop".into()),
+        credential_id: None,
+    }
+}
+
+/// A one-digest folder whose digest lists an audit segment of `events` events.
+fn audited_folder(events: i64) -> (TempDir, SealedSegment, SealedDigest) {
+    let root = TempDir::new("audit");
+    let records = (1..=events).map(|i| audit_record(i, "issued")).collect();
+    let segment = AuditSegment::seal(replica(), hour(10), records, &key(1)).unwrap();
+    let mut digest = DigestBuilder::new(replica(), hour(10), None);
+    digest.audit(segment.entry());
+    let digest = digest.seal(&key(1)).unwrap();
+    segment.write_to(&root.0).unwrap();
+    digest.write_to(&root.0).unwrap();
+    (root, segment, digest)
+}
+
+#[test]
+fn the_audit_trail_is_sealed_listed_and_verified_like_the_sessions() {
+    let (root, segment, digest) = audited_folder(3);
+    assert_eq!(
+        segment.key.as_str(),
+        "audit/gw-1/2026/11/25/10-00-00.json",
+        "beside the digest, named by its period"
+    );
+    // A claim with a fraction rides as text: the canonical form never refuses a segment.
+    assert!(String::from_utf8_lossy(&segment.bytes).contains(r#"\"weight\":0.5"#));
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!((report.audit_segments, report.audit_events), (1, 3));
+    assert!(
+        report
+            .to_string()
+            .contains("audit trail: 1 segments, 3 events"),
+        "{report}"
+    );
+
+    // Replaced by a segment re-signed with the pinned key, one event fewer: the digest's
+    // listing shows it.
+    let fewer = AuditSegment::seal(
+        replica(),
+        hour(10),
+        vec![audit_record(1, "issued"), audit_record(2, "issued")],
+        &key(1),
+    )
+    .unwrap();
+    fs::write(fewer.key.to_path(&root.0), &fewer.bytes).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert_eq!(
+        checks(&report),
+        vec![Check::DigestListing, Check::EventCount],
+        "{report}"
+    );
+
+    // Signed by a key nobody pinned, in place of the original.
+    let forged =
+        AuditSegment::seal(replica(), hour(10), vec![audit_record(1, "x")], &key(2)).unwrap();
+    fs::write(forged.key.to_path(&root.0), &forged.bytes).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert!(report.count(ProblemClass::Unsigned) == 1, "{report}");
+
+    // Deleted: missing, and the digest that lists it is named.
+    fs::remove_file(segment.key.to_path(&root.0)).unwrap();
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &VerifyOptions::default()).unwrap();
+    assert_eq!(
+        report.problems,
+        vec![Problem::Missing {
+            key: segment.key.clone(),
+            listed_in: Some(digest.key.clone()),
+        }]
+    );
+}

@@ -21,12 +21,13 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::ArchiveError;
+use super::audit_segment::AuditSegment;
 use super::bundle::{Manifest, RecordingFacts, decompress};
 use super::digest::Digest;
 use super::keys::{KeyId, KeyRing, UnsignedReason};
 use super::layout::{
-    DIGESTS_DIR, MANIFEST_SUFFIX, ObjectKey, RECORDING_SUFFIX, ReplicaName, SESSIONS_DIR,
-    SessionId, Sha256,
+    AUDIT_DIR, DIGESTS_DIR, MANIFEST_SUFFIX, ObjectKey, RECORDING_SUFFIX, ReplicaName,
+    SESSIONS_DIR, SessionId, Sha256,
 };
 use crate::recording::ChainError;
 
@@ -303,6 +304,10 @@ pub struct VerifyReport {
     pub archives: u64,
     /// Digests examined.
     pub digests: u64,
+    /// Audit segments the digests in scope list, examined.
+    pub audit_segments: u64,
+    /// Audit events in those segments.
+    pub audit_events: u64,
     /// Sorted by class, then key.
     pub problems: Vec<Problem>,
     /// Informational: archives whose digest is not due yet.
@@ -383,6 +388,11 @@ impl fmt::Display for VerifyReport {
                     .collect();
                 format!("{} problems ({})", self.problems.len(), classes.join(", "))
             }
+        )?;
+        writeln!(
+            f,
+            "audit trail: {} segments, {} events",
+            self.audit_segments, self.audit_events
         )?;
         for problem in &self.problems {
             writeln!(f, "{problem}")?;
@@ -536,6 +546,7 @@ pub fn verify_folder(
     }
     run.check_chains(&digests);
     run.check_listings(&digests);
+    run.check_segments(&digests);
     run.check_coverage(&archives, &digests);
     if digests.is_empty() {
         let reason = if folder.archives.is_empty() && folder.digests.is_empty() {
@@ -691,6 +702,7 @@ struct Folder {
     archives: BTreeMap<ObjectKey, ArchiveFiles>,
     recordings: BTreeSet<ObjectKey>,
     digests: BTreeSet<ObjectKey>,
+    segments: BTreeSet<ObjectKey>,
 }
 
 #[derive(Default)]
@@ -705,6 +717,7 @@ impl Folder {
             archives: BTreeMap::new(),
             recordings: BTreeSet::new(),
             digests: BTreeSet::new(),
+            segments: BTreeSet::new(),
         };
         if !root.is_dir() {
             return Err(ArchiveError::Io {
@@ -713,12 +726,16 @@ impl Folder {
             });
         }
         let mut keys = Vec::new();
-        for top in [SESSIONS_DIR, DIGESTS_DIR] {
+        for top in [SESSIONS_DIR, DIGESTS_DIR, AUDIT_DIR] {
             list(&root.join(top), top, &mut keys)?;
         }
         for key in keys {
             let name = key.file_name().to_owned();
-            if key.as_str().starts_with(DIGESTS_DIR) {
+            if key.as_str().starts_with(AUDIT_DIR) {
+                if name.ends_with(".json") {
+                    folder.segments.insert(key);
+                }
+            } else if key.as_str().starts_with(DIGESTS_DIR) {
                 if name.ends_with(".json") {
                     folder.digests.insert(key);
                 }
@@ -1220,6 +1237,83 @@ impl Run<'_> {
         }
     }
 
+    /// The audit segment each trusted digest in scope lists: there, as listed, signed by a
+    /// pinned key, where it belongs, of the replica and period of its digest, with the events
+    /// the digest counts.
+    fn check_segments(&mut self, digests: &[&LoadedDigest]) {
+        for d in digests.iter().filter(|d| d.trusted()) {
+            let Some(entry) = &d.digest.audit else {
+                continue;
+            };
+            if !self.folder.segments.contains(&entry.key) {
+                self.problem(Problem::Missing {
+                    key: entry.key.clone(),
+                    listed_in: Some(d.key.clone()),
+                });
+                continue;
+            }
+            self.report.audit_segments += 1;
+            let Some(bytes) = self.read(&entry.key) else {
+                continue;
+            };
+            let found = Sha256::of(&bytes);
+            if found != entry.sha256 {
+                let detail = format!(
+                    "the audit segment hashes to {found}, {} lists {} (replaced after it was \
+                     listed)",
+                    d.key, entry.sha256
+                );
+                self.modified(&entry.key, Check::DigestListing, detail);
+            }
+            let opened = match AuditSegment::open(&bytes) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    self.modified(&entry.key, Check::Format, e.to_string());
+                    continue;
+                }
+            };
+            if let Err(reason) = opened.check(self.keys) {
+                self.problem(Problem::Unsigned {
+                    key: entry.key.clone(),
+                    key_id: opened.document.key_id.clone(),
+                    reason,
+                });
+            }
+            let segment = opened.document;
+            self.report.audit_events += segment.events.len() as u64;
+            if segment.key() != entry.key {
+                let detail = format!("the audit segment belongs at {}", segment.key());
+                self.modified(&entry.key, Check::Location, detail);
+            }
+            if segment.replica != d.digest.replica
+                || segment.period_start != d.digest.period_start
+                || segment.period_end != d.digest.period_end
+            {
+                let detail = format!(
+                    "the segment is of replica {} from {} to {}, its digest {} of replica {} \
+                     from {} to {}",
+                    segment.replica,
+                    segment.period_start,
+                    segment.period_end,
+                    d.key,
+                    d.digest.replica,
+                    d.digest.period_start,
+                    d.digest.period_end
+                );
+                self.modified(&entry.key, Check::Manifest, detail);
+            }
+            if segment.events.len() as u64 != entry.events {
+                let detail = format!(
+                    "{} events, {} lists {}",
+                    segment.events.len(),
+                    d.key,
+                    entry.events
+                );
+                self.modified(&entry.key, Check::EventCount, detail);
+            }
+        }
+    }
+
     fn exists(&self, key: &ObjectKey) -> bool {
         self.folder.recordings.contains(key)
             || self.folder.archives.get(key).is_some_and(|f| f.manifest)
@@ -1284,6 +1378,8 @@ mod tests {
         let mut report = VerifyReport {
             archives: 1,
             digests: 1,
+            audit_segments: 0,
+            audit_events: 0,
             problems: vec![Problem::Missing {
                 key: key("sessions/2026/01/02/b.jsonl.zst"),
                 listed_in: None,

@@ -38,6 +38,11 @@ pub struct ArchiveConfig {
     /// (default 15m; the `hoop_archive_store_unreachable_seconds` metric shows it at once).
     #[serde(default = "default_alert_after", with = "humantime_serde")]
     pub alert_after: Duration,
+    /// Days the state database keeps audit events (default and PCI minimum 92: three months
+    /// immediately available, PCI DSS 10.5.1). Older month partitions are dropped once every
+    /// event in them is in a stored audit segment, read back intact.
+    #[serde(default = "default_audit_keep_days")]
+    pub audit_keep_days: u32,
     /// Longest wait between two attempts while the store is down (default 1m).
     #[serde(default = "default_retry_max", with = "humantime_serde")]
     pub retry_max: Duration,
@@ -72,6 +77,13 @@ fn default_alert_after() -> Duration {
     Duration::from_secs(15 * 60)
 }
 
+/// Three months, as PCI DSS 10.5.1 wants immediately available.
+pub const PCI_MIN_AUDIT_KEEP_DAYS: u32 = 92;
+
+fn default_audit_keep_days() -> u32 {
+    PCI_MIN_AUDIT_KEEP_DAYS
+}
+
 fn default_retry_max() -> Duration {
     Duration::from_secs(60)
 }
@@ -92,6 +104,18 @@ impl ArchiveConfig {
         }
         if self.retention_days > 36_500 {
             return Err("archive.retention_days must be at most 36500 (100 years)".into());
+        }
+        if self.audit_keep_days < PCI_MIN_AUDIT_KEEP_DAYS && !self.non_pci_short_retention {
+            return Err(format!(
+                "archive.audit_keep_days = {} is below the {PCI_MIN_AUDIT_KEEP_DAYS} days (three \
+                 months) PCI DSS 10.5.1 wants immediately available; set \
+                 archive.non_pci_short_retention = true only for a deployment that holds no PCI \
+                 evidence",
+                self.audit_keep_days
+            ));
+        }
+        if self.audit_keep_days == 0 {
+            return Err("archive.audit_keep_days must be at least 1".into());
         }
         let period = self.digest_period;
         if period.as_secs() == 0 || period.subsec_nanos() != 0 || period.as_secs() > 86_400 {

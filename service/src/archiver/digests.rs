@@ -6,14 +6,18 @@
 //! put again, so the chain never forks; after the state database was lost, the chain goes on
 //! from the newest digest in the store.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often the audit window is kept: partitions are months, an hour is plenty.
+const WINDOW_EVERY: Duration = Duration::from_secs(3600);
 
 use chrono::{DateTime, Utc};
 
-use super::{Archiver, ArchiverError};
-use crate::archive::{Digest, DigestBuilder, ObjectKey, Period, PreviousDigest};
+use super::{Archiver, ArchiverError, audit_window};
+use crate::archive::{AuditSegment, Digest, DigestBuilder, ObjectKey, Period, PreviousDigest};
 use crate::state::StateError;
 use crate::state::archives::{self, NewDigest};
+use crate::state::audit_trail;
 
 /// Where the chain stands.
 pub(super) struct Chain {
@@ -22,12 +26,16 @@ pub(super) struct Chain {
     previous: Option<PreviousDigest>,
     /// A digest committed to the state database but not yet confirmed in the store.
     unstored: Option<Unstored>,
+    /// When the audit window was last kept ([`audit_window::keep`]).
+    window_kept: Option<Instant>,
 }
 
 struct Unstored {
     key: ObjectKey,
     body: Vec<u8>,
     period: Period,
+    /// The audit segment the digest lists, put before the digest.
+    segment: Option<(ObjectKey, Vec<u8>)>,
 }
 
 impl Chain {
@@ -39,15 +47,22 @@ impl Chain {
         if let Some(row) = archives::latest_digest(&client, replica).await? {
             let previous = PreviousDigest::of_stored(row.key.clone(), &row.body)?;
             let next = following(row.period, a.period)?;
+            let segment = if row.stored {
+                None
+            } else {
+                audit_trail::unstored_segment(&client, replica, row.period.start()).await?
+            };
             let unstored = (!row.stored).then_some(Unstored {
                 key: row.key,
                 body: row.body,
                 period: row.period,
+                segment,
             });
             return Ok(Chain {
                 next,
                 previous: Some(previous),
                 unstored,
+                window_kept: None,
             });
         }
         if let Some((key, body)) = newest_in_store(a).await? {
@@ -57,12 +72,14 @@ impl Chain {
                 next: following(digest.period()?, a.period)?,
                 previous: Some(PreviousDigest::of_stored(key, &body)?),
                 unstored: None,
+                window_kept: None,
             });
         }
         Ok(Chain {
             next: Period::containing(Utc::now(), a.period)?,
             previous: None,
             unstored: None,
+            window_kept: None,
         })
     }
 
@@ -79,10 +96,28 @@ impl Chain {
             let mut client = a.deps.state.client().await?;
             let tx = client.transaction().await.map_err(StateError::from)?;
             let listed = archives::undigested(&tx, a.replica.as_str()).await?;
+            let events = audit_trail::unsealed(&tx, a.replica.as_str()).await?;
             let mut builder = DigestBuilder::new(a.replica.clone(), period, self.previous.clone());
             for entry in &listed {
                 builder.add(entry.clone())?;
             }
+            // Sealing events past the database's window makes an old partition droppable:
+            // look at the window after this digest rather than within the hour.
+            let keep_until = Utc::now() - a.audit_keep;
+            if events.iter().any(|e| {
+                DateTime::parse_from_rfc3339(&e.at)
+                    .is_ok_and(|at| at.with_timezone(&Utc) < keep_until)
+            }) {
+                self.window_kept = None;
+            }
+            let segment = if events.is_empty() {
+                None
+            } else {
+                let segment = AuditSegment::seal(a.replica.clone(), period, events, &a.key)?;
+                audit_trail::insert_segment(&tx, a.replica.as_str(), period, &segment).await?;
+                builder.audit(segment.entry());
+                Some((segment.key, segment.bytes))
+            };
             let sealed = builder.seal(&a.key)?;
             archives::insert_digest(
                 tx,
@@ -102,16 +137,44 @@ impl Chain {
                 key: sealed.key,
                 body: sealed.bytes,
                 period,
+                segment,
             });
             self.flush(a).await?;
         }
+        self.keep_audit_window(a).await;
         Ok(())
+    }
+
+    /// Keeps the audit window at most once per [`WINDOW_EVERY`] (at every digest while an old
+    /// partition waits for sealing); a failure is logged and retried then, never in the way
+    /// of a digest.
+    async fn keep_audit_window(&mut self, a: &Archiver) {
+        if self.window_kept.is_some_and(|t| t.elapsed() < WINDOW_EVERY) {
+            return;
+        }
+        self.window_kept = match audit_window::keep(a).await {
+            Ok(false) => Some(Instant::now()),
+            // An old partition waits for the sealing this digest write goes on with.
+            Ok(true) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep the audit window in the state database; retried within the hour");
+                Some(Instant::now())
+            }
+        };
     }
 
     async fn flush(&mut self, a: &Archiver) -> Result<(), ArchiverError> {
         let Some(u) = &self.unstored else {
             return Ok(());
         };
+        // The segment first: a digest in the store never lists a segment that is not.
+        if let Some((key, body)) = &u.segment {
+            a.put_confirmed(key, body, a.lock_from(u.period.end()))
+                .await?;
+            let client = a.deps.state.client().await?;
+            audit_trail::mark_segment_stored(&client, key).await?;
+            tracing::debug!(segment = %key, "audit segment stored");
+        }
         a.put_confirmed(&u.key, &u.body, a.lock_from(u.period.end()))
             .await?;
         let client = a.deps.state.client().await?;

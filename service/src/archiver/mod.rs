@@ -21,6 +21,7 @@
 //! read back from the store as intended and its archive row was committed.
 
 mod access;
+mod audit_window;
 mod config;
 mod digests;
 mod handoff;
@@ -123,6 +124,8 @@ pub struct Archiver {
     spool: Arc<Spool>,
     gauge: Arc<SpoolGauge>,
     retention: TimeDelta,
+    /// How long the state database keeps audit events.
+    audit_keep: TimeDelta,
     period: Duration,
     alert_after: Duration,
     retry_max: Duration,
@@ -164,6 +167,7 @@ impl Archiver {
             spool,
             gauge,
             retention: config.retention(),
+            audit_keep: TimeDelta::days(i64::from(config.audit_keep_days)),
             period: config.digest_period,
             alert_after: config.alert_after,
             retry_max: config.retry_max,

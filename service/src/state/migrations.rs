@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "archives",
         include_str!("../../../migrations/0004_archives.sql"),
     ),
+    (
+        5,
+        "audit_trail",
+        include_str!("../../../migrations/0005_audit_trail.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying hoop's migration lock.

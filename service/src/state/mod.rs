@@ -6,6 +6,7 @@
 
 pub mod approvals;
 pub mod archives;
+pub mod audit_trail;
 pub mod credentials;
 mod migrations;
 pub mod sessions;

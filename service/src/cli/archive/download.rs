@@ -55,9 +55,10 @@ pub(super) async fn run(args: DownloadArgs) -> anyhow::Result<Outcome> {
         .fetch(&store, &args.into, std::io::stderr().is_terminal())
         .await?;
     outln!(
-        "{} archives and {} digests from {} in {}",
+        "{} archives, {} digests and {} audit segments from {} in {}",
         plan.archives.len(),
         plan.digests.len(),
+        plan.segments.len(),
         store.describe(),
         args.into.display()
     );
@@ -87,6 +88,9 @@ pub(super) struct Plan {
     pub archives: Vec<FoundArchive>,
     /// The digests that prove the window, as fetched.
     pub digests: Vec<PlannedDigest>,
+    /// The audit segments those digests list, as fetched, with the end of the period of the
+    /// digest that lists each (its lock runs from there).
+    pub segments: Vec<(ObjectKey, Bytes, DateTime<Utc>)>,
     sealed: HashMap<ReplicaName, DateTime<Utc>>,
 }
 
@@ -140,9 +144,24 @@ impl Plan {
             archives.extend(listed_archives(store, listed).await?);
             archives.sort_by(|a, b| a.manifest_key.cmp(&b.manifest_key));
         }
+        let listed: Vec<(ObjectKey, DateTime<Utc>)> = digests
+            .iter()
+            .filter_map(|d| d.digest.as_ref())
+            .filter_map(|d| d.audit.as_ref().map(|a| (a.key.clone(), d.period_end)))
+            .collect();
+        let ends: HashMap<ObjectKey, DateTime<Utc>> = listed.iter().cloned().collect();
+        let segments = get_all(store, listed.into_iter().map(|(k, _)| k).collect())
+            .await?
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let end = *ends.get(&key)?;
+                Some((key, bytes?, end))
+            })
+            .collect();
         Ok(Plan {
             archives,
             digests,
+            segments,
             sealed,
         })
     }
@@ -172,6 +191,7 @@ impl Plan {
             }
         }
         known.extend(self.digests.iter().map(|d| (&d.key, &d.bytes)));
+        known.extend(self.segments.iter().map(|(key, bytes, _)| (key, bytes)));
         let total = known.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
             + recordings.iter().map(|(_, size)| size).sum::<u64>();
         let bar = progress_bar(total, progress);

@@ -311,6 +311,9 @@ fn locked_objects(plan: &Plan, retention: TimeDelta) -> Vec<(ObjectKey, DateTime
             objects.push((a.recording_key.clone(), base + retention));
         }
     }
+    for (key, _, period_end) in &plan.segments {
+        objects.push((key.clone(), *period_end + retention));
+    }
     for d in &plan.digests {
         let base = d
             .digest
