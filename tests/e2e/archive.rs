@@ -14,6 +14,7 @@ use hoop::archive::{KeyRing, Manifest, VerifyOptions, verify_folder};
 struct Keys {
     private: PathBuf,
     ring: KeyRing,
+    public_file: String,
 }
 
 fn keys(dir: &Path) -> Keys {
@@ -23,6 +24,7 @@ fn keys(dir: &Path) -> Keys {
     Keys {
         private,
         ring: KeyRing::from_text(&generated.public_file).unwrap(),
+        public_file: generated.public_file,
     }
 }
 
@@ -621,6 +623,33 @@ async fn the_audit_trail_is_sealed_into_the_store_and_a_month_leaves_the_databas
     let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
     assert!(report.ok(), "{report}");
     assert!(report.audit_events >= 2, "{report}");
+    // The auditor reads the trail from the store, verified first.
+    let public = scratch.write("archive.pub", &keys.public_file);
+    let log = scratch.0.join("events.log");
+    let (status, output) = run_to_exit(
+        hoop_command(
+            &[
+                "archive",
+                "verify",
+                "--folder",
+                &root.display().to_string(),
+                "--public-key",
+                &public.display().to_string(),
+                "--events",
+            ],
+            &[],
+            &log,
+        ),
+        &log,
+        "hoop archive verify --events",
+    )
+    .await;
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("an exchange refused four months ago"),
+        "{output}"
+    );
+    assert!(output.contains("exchange  success"), "{output}");
 
     // Still append-only: sealing is the one change, and only once.
     for statement in [

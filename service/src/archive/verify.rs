@@ -308,6 +308,9 @@ pub struct VerifyReport {
     pub audit_segments: u64,
     /// Audit events in those segments.
     pub audit_events: u64,
+    /// The keys of those segments, to read their events once the report is clean.
+    #[serde(skip)]
+    pub audit_keys: Vec<ObjectKey>,
     /// Sorted by class, then key.
     pub problems: Vec<Problem>,
     /// Informational: archives whose digest is not due yet.
@@ -1253,6 +1256,7 @@ impl Run<'_> {
                 continue;
             }
             self.report.audit_segments += 1;
+            self.report.audit_keys.push(entry.key.clone());
             let Some(bytes) = self.read(&entry.key) else {
                 continue;
             };
@@ -1380,6 +1384,7 @@ mod tests {
             digests: 1,
             audit_segments: 0,
             audit_events: 0,
+            audit_keys: Vec::new(),
             problems: vec![Problem::Missing {
                 key: key("sessions/2026/01/02/b.jsonl.zst"),
                 listed_in: None,

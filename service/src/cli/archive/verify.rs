@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +21,10 @@ use super::{
     midnight, pinned_keys,
 };
 use crate::archive::{
-    ObjectKey, Problem, VerifyOptions, VerifyReport, digest_candidates, verify_folder,
+    AuditRecord, AuditSegment, ObjectKey, Problem, VerifyOptions, VerifyReport, digest_candidates,
+    verify_folder,
 };
+use crate::cli::table::Table;
 use crate::worm::{HiddenObject, LockMode, ObjectInfo, StoreUrl, WormStore};
 
 /// PCI DSS 10.5.1: a year of audit log history.
@@ -61,6 +63,11 @@ pub struct VerifyArgs {
     /// `text`: a summary, then one line per problem; `json`: the whole report.
     #[arg(long, value_enum, default_value_t)]
     format: TextFormat,
+    /// After a clean report, print the audit events of the window (who got which credential,
+    /// every refusal, revocation, approval and auditor read) from the segments just verified.
+    /// Nothing is printed from evidence that did not verify.
+    #[arg(long)]
+    events: bool,
 }
 
 /// `--store` or `--folder`, exactly one.
@@ -94,14 +101,19 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         },
         max_digest_delay: args.max_digest_delay,
     };
-    let (source, report, locks) = match (&args.source.store, &args.source.folder) {
+    let (source, (report, events), locks) = match (&args.source.store, &args.source.folder) {
         (_, Some(folder)) => {
             if args.into.is_some() {
                 anyhow::bail!("--into goes with --store: a folder is verified where it is");
             }
             let report = verify_folder(folder, &keys, &options)
                 .with_context(|| format!("verifying {}", folder.display()))?;
-            (folder.display().to_string(), report, Locks::NotAStore)
+            let events = audit_events(args.events, folder, &report, &window)?;
+            (
+                folder.display().to_string(),
+                (report, events),
+                Locks::NotAStore,
+            )
         }
         (Some(url), None) => {
             let store = args.s3.open(url).await?;
@@ -132,6 +144,9 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 locks.describe(args.retention_days),
             );
             out!("{report}");
+            if let Some(events) = &events {
+                out!("{}", events_table(events));
+            }
         }
         TextFormat::Json => {
             let out = json!({
@@ -143,6 +158,7 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 "locks_checked": matches!(locks, Locks::Checked),
                 "ok": report.ok(),
                 "report": report,
+                "events": events,
             });
             outln!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -152,6 +168,68 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Problems
     })
+}
+
+/// With `--events` and a clean report, the audit events of the window from the segments the
+/// report verified, by time; `None` otherwise (nothing is read from evidence that failed).
+fn audit_events(
+    wanted: bool,
+    folder: &Path,
+    report: &VerifyReport,
+    window: &Window,
+) -> anyhow::Result<Option<Vec<AuditRecord>>> {
+    if !wanted || !report.ok() {
+        if wanted {
+            eprintln!("the audit events are not shown: the report has problems");
+        }
+        return Ok(None);
+    }
+    let mut events = Vec::new();
+    for key in &report.audit_keys {
+        let path = key.to_path(folder);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {key}"))?;
+        let segment = AuditSegment::parse(&bytes).with_context(|| format!("reading {key}"))?;
+        events.extend(segment.events.into_iter().filter(|e| {
+            DateTime::parse_from_rfc3339(&e.at)
+                .is_ok_and(|at| window.contains(at.with_timezone(&Utc)))
+        }));
+    }
+    events.sort_by(|a, b| (&a.at, a.id).cmp(&(&b.at, b.id)));
+    events.dedup_by_key(|e| e.id);
+    Ok(Some(events))
+}
+
+/// The audit events as a table for people.
+fn events_table(events: &[AuditRecord]) -> String {
+    let mut table = Table::new(&[
+        "AT",
+        "REPLICA",
+        "ACTION",
+        "OUTCOME",
+        "CODE",
+        "SUBJECT",
+        "CONNECTION",
+        "MESSAGE",
+    ]);
+    for e in events {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        table.row([
+            e.at.clone(),
+            e.replica.clone(),
+            e.action.clone(),
+            e.outcome.clone(),
+            e.code.clone(),
+            or_dash(&e.subject),
+            or_dash(&e.connection),
+            e.message.clone(),
+        ]);
+    }
+    format!(
+        "{}{} audit events in the window, from the segments its digests list (events sealed \
+         late, after an archiver outage, show with a later --until)\n",
+        table.render(),
+        events.len()
+    )
 }
 
 /// Whether the report covers Object Lock.
@@ -182,7 +260,7 @@ async fn verify_store(
     keys: &crate::archive::KeyRing,
     options: &VerifyOptions,
     retention: TimeDelta,
-) -> anyhow::Result<(VerifyReport, Locks)> {
+) -> anyhow::Result<((VerifyReport, Option<Vec<AuditRecord>>), Locks)> {
     let selection = Selection {
         archives: true,
         filters: FilterArgs::default(),
@@ -202,7 +280,8 @@ async fn verify_store(
         .with_context(|| format!("verifying the copy in {}", folder.display()))?;
     report.add_problems(hidden_objects(store, window, &plan, &report).await?);
     if !store.has_locks() {
-        return Ok((report, Locks::Unsupported));
+        let events = audit_events(args.events, &folder, &report, window)?;
+        return Ok(((report, events), Locks::Unsupported));
     }
     let objects = locked_objects(&plan, retention);
     let problems = in_parallel(objects, |(key, needed)| {
@@ -221,12 +300,13 @@ async fn verify_store(
         .flatten()
         .collect();
     report.add_problems(problems);
-    Ok((report, Locks::Checked))
+    let events = audit_events(args.events, &folder, &report, window)?;
+    Ok(((report, events), Locks::Checked))
 }
 
 /// The objects in scope that a delete marker hides: digests that would be among the window's
-/// if they were not hidden, and archive objects in the window's day folders or named missing
-/// by the report. Each is its own problem, with the command that restores it.
+/// if they were not hidden, and objects in the window's day folders or in the folder of one
+/// the report found missing (an archive, an audit segment). Each is its own problem, with the command that restores it.
 async fn hidden_objects(
     store: &Arc<dyn WormStore>,
     window: &Window,
@@ -260,11 +340,13 @@ async fn hidden_objects(
         );
     }
     let mut prefixes: BTreeSet<String> = window.session_prefixes(Utc::now()).into_iter().collect();
+    // Whatever the report found missing may be hidden: its folder is listed too (an archive
+    // filed under another day, an audit segment).
     for problem in &report.problems {
         if let Problem::Missing { key, .. } = problem
-            && let Some(day) = key.day()
+            && let Some((folder, _)) = key.as_str().rsplit_once('/')
         {
-            prefixes.insert(format!("sessions/{}/", day.format("%Y/%m/%d")));
+            prefixes.insert(format!("{folder}/"));
         }
     }
     let mut seen = BTreeSet::new();
