@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use access::{ArchiveAccess, Auditor};
-pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS};
+pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS, validate_auditor_name};
 
 use crate::archive::{Archive, ArchiveError, ObjectKey, ReplicaName, SigningKey};
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
@@ -141,11 +141,7 @@ impl Archiver {
         gauge: Arc<SpoolGauge>,
         env: &dyn SecretEnv,
     ) -> Result<Archiver, ArchiverError> {
-        let secret = config
-            .signing_key
-            .resolve(env)
-            .map_err(|e| ArchiverError::Config(format!("archive.signing_key: {e}")))?;
-        let key = SigningKey::from_secret(&secret)?;
+        let key = config.signing_key(env).map_err(ArchiverError::Config)?;
         let replica = ReplicaName::new(deps.audit.replica()).map_err(|e| {
             ArchiverError::Config(format!("server.replica cannot name digests: {e}"))
         })?;

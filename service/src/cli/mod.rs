@@ -250,6 +250,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let masking = crate::server::masking_policy(&config, &ProcessEnv, &origin)?;
     crate::server::statement_policy(&config, &origin)?;
+    let archive_key = match &config.archive {
+        Some(archive) => Some(
+            archive
+                .signing_key(&ProcessEnv)
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?,
+        ),
+        None => None,
+    };
     outln!(
         "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",
         config.issuers.len(),
@@ -264,6 +272,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         config.masking.columns.len(),
         masking.masker.detectors().len(),
     );
+    if let (Some(archive), Some(key)) = (&config.archive, &archive_key) {
+        outln!(
+            "archive: store {} (not contacted: `hoop serve` checks it), signing key {}, {} days of retention",
+            archive.store,
+            key.key_id(),
+            archive.retention_days
+        );
+    }
     let approvers = &config.approvals.approvers;
     if !approvers.is_empty() {
         outln!(
