@@ -108,6 +108,22 @@ async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() 
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o444, "{} is read-only", file.display());
     }
+    // Every folder of the spool is private: the spool, its journal and the sealed objects.
+    let mut folders = vec![hoop.spool_dir.clone()];
+    for entry in std::fs::read_dir(&hoop.spool_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            folders.push(path);
+        }
+    }
+    assert!(
+        folders.iter().any(|f| f.ends_with("sealed")),
+        "the archiver sealed into spool/sealed: {folders:?}"
+    );
+    for folder in &folders {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is 0700", folder.display());
+    }
     // The sessions index knows where each session's evidence is.
     let client = hoop.db.client().await;
     let states: Vec<String> = client
