@@ -48,7 +48,9 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the token exchange API (and, later, the gateway).
+    /// Serve the HTTP API (token exchange, revocation, approvals, archives, health, metrics)
+    /// and the PostgreSQL gateway, which records every session; archive finished recordings to
+    /// the WORM store. SIGTERM drains, SIGHUP reloads the rules.
     Serve(ConfigArg),
     /// Apply state database migrations and exit.
     Migrate(ConfigArg),
@@ -73,7 +75,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the file, compile its rules and read its secrets; connects to nothing.
+    /// Validate the file, compile its rules, read its secrets and load the archive signing
+    /// key; connects to nothing.
     Check(ConfigArg),
 }
 
