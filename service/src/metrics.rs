@@ -81,9 +81,12 @@ pub struct Metrics {
     pub archive_backlog: Gauge,
     /// Bytes of the spool's recordings, live and waiting (what `max_spool_bytes` bounds).
     pub spool_bytes: Gauge,
-    /// Seconds since the archive store last answered, 0 while it does (PCI DSS 10.7: alert on
-    /// it).
+    /// Seconds since the first failed attempt of an outage of the archive store, moving every
+    /// second while it lasts; 0 while the store answers (PCI DSS 10.7: alert on it).
     pub archive_store_unreachable_seconds: Gauge,
+    /// 1 while the archive store answers but cannot hold WORM evidence (no Object Lock, no
+    /// versioning, no bucket), when new sessions are refused; 0 otherwise.
+    pub archive_store_unusable: Gauge,
 }
 
 impl Default for Metrics {
@@ -202,8 +205,14 @@ impl Metrics {
         let archive_store_unreachable_seconds = Gauge::default();
         registry.register(
             "archive_store_unreachable_seconds",
-            "Seconds since the archive store last answered; 0 while it does",
+            "Seconds since the first failed attempt of an archive store outage; 0 while the store answers",
             archive_store_unreachable_seconds.clone(),
+        );
+        let archive_store_unusable = Gauge::default();
+        registry.register(
+            "archive_store_unusable",
+            "1 while the archive store answers but cannot hold WORM evidence and new sessions are refused",
+            archive_store_unusable.clone(),
         );
         Metrics {
             registry,
@@ -213,6 +222,7 @@ impl Metrics {
             archive_backlog,
             spool_bytes,
             archive_store_unreachable_seconds,
+            archive_store_unusable,
             masked_values,
             statements_denied,
             statements_held,

@@ -53,6 +53,7 @@ async fn main() {
         approvals,
         archive: None,
         draining: shutdown.clone(),
+        sessions: None,
     };
     tokio::spawn(server::run(
         state,

@@ -110,6 +110,22 @@ async fn finished_sessions_leave_the_spool_for_a_signed_digested_folder_store() 
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o444, "{} is read-only", file.display());
     }
+    // Every folder of the spool is private: the spool, its journal and the sealed objects.
+    let mut folders = vec![hoop.spool_dir.clone()];
+    for entry in std::fs::read_dir(&hoop.spool_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            folders.push(path);
+        }
+    }
+    assert!(
+        folders.iter().any(|f| f.ends_with("sealed")),
+        "the archiver sealed into spool/sealed: {folders:?}"
+    );
+    for folder in &folders {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is 0700", folder.display());
+    }
     // The sessions index knows where each session's evidence is.
     let client = hoop.db.client().await;
     let states: Vec<String> = client
@@ -269,14 +285,123 @@ spool_dir = {spool:?}
     )
 }
 
-/// An auditor token and its `[[archive.auditors]]` entry.
-fn auditor(name: &str) -> (String, String) {
-    let (token, hash) = hoop::bearer::new_token("hoopaud_");
-    let entry = format!(
-        "[[archive.auditors]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n",
-        hash.to_hex()
+/// An auditor token and its `[[archive.auditors]]` entry, as `hoop archive auditor-token
+/// --name` prints them.
+async fn auditor(name: &str, dir: &Path) -> (String, String) {
+    let log = dir.join("auditor-token.log");
+    let _ = std::fs::remove_file(&log);
+    let (status, output) = run_to_exit(
+        hoop_command(&["archive", "auditor-token", "--name", name], &[], &log),
+        &log,
+        "hoop archive auditor-token",
+    )
+    .await;
+    assert!(status.success(), "{output}");
+    let token = output
+        .split_whitespace()
+        .find(|w| w.starts_with("hoopaud_"))
+        .unwrap_or_else(|| panic!("no token in {output}"))
+        .to_owned();
+    let entry = &output[output.find("[[archive.auditors]]").expect(&output)..];
+    (token, entry.to_owned())
+}
+
+#[tokio::test]
+async fn the_auditor_token_command_needs_a_valid_name() {
+    let scratch = ScratchDir::new();
+    let (token, entry) = auditor("QSA \"external\"", &scratch.0).await;
+    assert_eq!(token.len(), "hoopaud_".len() + 64);
+    assert!(entry.contains("name = "), "{entry}");
+    assert!(!entry.contains("..."), "the entry is complete: {entry}");
+    for args in [
+        &["archive", "auditor-token"][..],
+        &["archive", "auditor-token", "--name", " "][..],
+    ] {
+        let log = scratch.0.join("refused.log");
+        let _ = std::fs::remove_file(&log);
+        let (status, output) = run_to_exit(hoop_command(args, &[], &log), &log, "refused").await;
+        assert!(!status.success(), "{args:?}: {output}");
+        assert!(output.contains("--name"), "{args:?}: {output}");
+    }
+}
+
+/// A public key given as `archive.signing_key` is named, with its path, by `hoop config check`,
+/// `hoop serve` and a reload.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_key_as_the_signing_key_is_named_by_check_serve_and_reload() {
+    let scratch = ScratchDir::new();
+    let root = scratch.0.join("archive");
+    let generated = hoop::archive::generate().unwrap();
+    let private = scratch.write("archive.pem", generated.private_pem.expose());
+    let public = scratch.write("archive.pem.pub", &generated.public_file);
+    let expected = format!(
+        "archive.signing_key ({}): this is a public key",
+        public.display()
     );
-    (token.expose().to_owned(), entry)
+    let section = folder_archive(&root, &public, "");
+    let config = scratch.write(
+        "hoop.toml",
+        &minimal_config(&scratch.0.join("spool"), &section),
+    );
+    for command in [&["config", "check"][..], &["serve"][..]] {
+        let log = scratch.0.join("refused.log");
+        let _ = std::fs::remove_file(&log);
+        let mut args = command.to_vec();
+        let path = config.display().to_string();
+        args.extend(["--config", &path]);
+        let db = TestDb::create().await;
+        let url = db.url();
+        let (status, output) = run_to_exit(
+            hoop_command(&args, &[(STATE_URL_VAR, &url)], &log),
+            &log,
+            "hoop with a public signing key",
+        )
+        .await;
+        assert!(!status.success(), "{command:?}: {output}");
+        assert!(output.contains(&expected), "{command:?}: {output}");
+        assert!(
+            output.contains("give the private key file that `hoop keys generate` wrote"),
+            "{command:?}: {output}"
+        );
+        assert!(
+            output.contains(&private.display().to_string()),
+            "{command:?}: {output}"
+        );
+    }
+
+    // A running hoop whose key file is replaced by the public key refuses the next reload.
+    let key = scratch.write("running.pem", generated.private_pem.expose());
+    let hoop = start_with_archive(folder_archive(&root, &key, "")).await;
+    std::fs::write(&key, &generated.public_file).unwrap();
+    let (_, entry) = auditor("qsa", &scratch.0).await;
+    std::fs::write(
+        hoop.config_path(),
+        hoop.config_text(&folder_archive(&root, &key, &entry)),
+    )
+    .unwrap();
+    let log = scratch.0.join("reload.log");
+    let (status, output) = run_to_exit(
+        hoop_command(
+            &[
+                "reload",
+                "--config",
+                &hoop.config_path().display().to_string(),
+            ],
+            &[],
+            &log,
+        ),
+        &log,
+        "hoop reload",
+    )
+    .await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains(&format!(
+            "archive.signing_key ({}): this is a public key",
+            key.display()
+        )),
+        "{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,7 +409,7 @@ async fn auditors_list_and_download_the_stored_objects_through_the_api() {
     let scratch = ScratchDir::new();
     let root = scratch.0.join("archive");
     let keys = keys(&scratch.0);
-    let (token, entry) = auditor("qsa");
+    let (token, entry) = auditor("qsa", &scratch.0).await;
     let hoop = start_with_archive(folder_archive(&root, &keys.private, &entry)).await;
     let credential = hoop.issue(&hoop.github_token(6103)).await;
     let out = hoop.psql(&credential, &["-c", "SELECT 'audited'"]);

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::support::leaks::{archive_events, assert_no_leak, without_links};
 use crate::support::s3::S3Server;
 use crate::support::*;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, ObjectLockConfiguration, ObjectLockEnabled, VersioningConfiguration,
+};
 use chrono::{TimeDelta, Utc};
+use reqwest::StatusCode;
 
 const BUCKET: &str = "hoop-evidence";
 
@@ -23,6 +27,11 @@ struct Fixture {
 async fn start(extra: &str) -> Fixture {
     let s3 = S3Server::start().await;
     s3.create_bucket(BUCKET, true).await;
+    start_on(s3, extra).await
+}
+
+/// hoop archiving into `BUCKET` under `prod/` of `s3`, as the caller prepared it.
+async fn start_on(s3: S3Server, extra: &str) -> Fixture {
     let scratch = ScratchDir::new();
     let generated = hoop::archive::generate().unwrap();
     let private = scratch.write("archive.key", generated.private_pem.expose());
@@ -89,6 +98,35 @@ async fn versions(s3: &S3Server) -> Vec<(String, String)> {
                 v.version_id().unwrap_or_default().to_owned(),
             )
         })
+        .collect()
+}
+
+/// The value of a metric without labels, from `/metrics`.
+async fn metric(hoop: &Hoop, name: &str) -> i64 {
+    let text = hoop.get("/metrics").await.text;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// `/readyz`'s status and error code (empty when ready).
+async fn readiness(hoop: &Hoop) -> (StatusCode, String) {
+    let reply = hoop.get("/readyz").await;
+    let code = reply.body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (reply.status, code)
+}
+
+/// The messages of the audit events with `code`.
+async fn audit_messages(hoop: &Hoop, code: &str) -> Vec<String> {
+    hoop.db
+        .audit_events(code)
+        .await
+        .iter()
+        .map(|row| row.get::<_, String>("message"))
         .collect()
 }
 
@@ -256,12 +294,148 @@ async fn new_sessions_are_refused_while_the_spool_is_over_its_limit() {
     })
     .await;
     assert!(!f.hoop.db.audit_events("spool_full").await.is_empty());
+    // Readiness says what the gateway does: it refuses every session.
+    let (status, code) = readiness(&f.hoop).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "spool_full")
+    );
     f.s3.set_down(false);
     f.hoop.wait_archived_and_digested(1).await;
     wait_until("sessions to be accepted again", || async {
         f.hoop.connect_gateway(&credential).await.is_ok()
     })
     .await;
+    assert_eq!(readiness(&f.hoop).await, (StatusCode::OK, String::new()));
+}
+
+/// S3 does not answer when hoop starts: it starts anyway (API, gateway, crash recovery), records
+/// into the spool, shows the outage, and archives once the store answers and passes its check.
+#[tokio::test(flavor = "multi_thread")]
+async fn hoop_starts_while_the_store_is_down_and_archives_once_it_answers() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket(BUCKET, true).await;
+    s3.set_down(true);
+    let f = start_on(s3, "").await;
+    assert_eq!(readiness(&f.hoop).await, (StatusCode::OK, String::new()));
+    let credential = f.hoop.issue(&f.hoop.github_token(7104)).await;
+    one_session(&f.hoop, &credential, 0).await;
+    assert_eq!(
+        f.hoop.recordings().len(),
+        1,
+        "the session waits in the spool"
+    );
+
+    // The start is audited and logged with the store's bucket and endpoint.
+    let started = audit_messages(&f.hoop, "store_unchecked").await;
+    let store = format!("s3://{BUCKET}/prod at {}", f.s3.endpoint());
+    assert!(
+        started.len() == 1 && started[0].contains(&store),
+        "{started:?}"
+    );
+    assert!(f.hoop.log().contains(&store), "{}", f.hoop.log());
+    // The outage shows at once and is alerted after alert_after (1s).
+    wait_until("the outage metric to move", || async {
+        metric(&f.hoop, "hoop_archive_store_unreachable_seconds").await >= 2
+    })
+    .await;
+    wait_until("the outage alert", || async {
+        !f.hoop.db.audit_events("store_unreachable").await.is_empty()
+    })
+    .await;
+    assert_eq!(audit_messages(&f.hoop, "store_checked").await.len(), 0);
+
+    f.s3.set_down(false);
+    f.hoop.wait_archived_and_digested(1).await;
+    assert_eq!(audit_messages(&f.hoop, "store_checked").await.len(), 1);
+    assert!(!f.hoop.db.audit_events("store_recovered").await.is_empty());
+    assert_eq!(
+        metric(&f.hoop, "hoop_archive_store_unreachable_seconds").await,
+        0
+    );
+    let (status, output) = verify_store(&f).await;
+    assert!(status.success(), "verify --store: {output}");
+}
+
+/// A store that was away at the start and then answers without Object Lock cannot stop the
+/// running server: it fails closed by refusing new sessions (and readiness) until the bucket is
+/// fixed, with the steps in the order S3 takes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_found_unusable_after_the_start_refuses_new_sessions_until_it_is_fixed() {
+    let s3 = S3Server::start().await;
+    // Neither versioning nor Object Lock.
+    s3.client()
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    s3.set_down(true);
+    let f = start_on(s3, "").await;
+    let credential = f.hoop.issue(&f.hoop.github_token(7105)).await;
+    one_session(&f.hoop, &credential, 0).await;
+
+    f.s3.set_down(false);
+    wait_until("readiness to report the unusable store", || async {
+        readiness(&f.hoop).await
+            == (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "archive_store_unusable".to_owned(),
+            )
+    })
+    .await;
+    let refused = f.hoop.connect_gateway(&credential).await.unwrap_err();
+    assert_eq!(
+        refused.as_db_error().map(|d| d.code().code()),
+        Some("58030"),
+        "{refused}"
+    );
+    assert!(
+        !f.hoop
+            .db
+            .audit_events("archive_store_unusable")
+            .await
+            .is_empty()
+    );
+    assert_eq!(metric(&f.hoop, "hoop_archive_store_unusable").await, 1);
+    let unusable = audit_messages(&f.hoop, "store_unusable").await;
+    assert_eq!(unusable.len(), 1, "alerted once: {unusable:?}");
+    let fix = &unusable[0];
+    let versioning = fix.find("put-bucket-versioning").expect(fix);
+    let lock = fix.find("put-object-lock-configuration").expect(fix);
+    assert!(versioning < lock, "{fix}");
+
+    // The fix, in that order; the archiver checks again and the gateway admits sessions.
+    f.s3.client()
+        .put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    f.s3.client()
+        .put_object_lock_configuration()
+        .bucket(BUCKET)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_until("readiness after the fix", || async {
+        readiness(&f.hoop).await.0 == StatusCode::OK
+    })
+    .await;
+    assert_eq!(metric(&f.hoop, "hoop_archive_store_unusable").await, 0);
+    one_session(&f.hoop, &credential, 1).await;
+    f.hoop.wait_archived_and_digested(2).await;
+    assert_eq!(audit_messages(&f.hoop, "store_checked").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -301,6 +475,10 @@ async fn a_bucket_without_object_lock_stops_the_start_with_the_fix() {
     assert!(
         output.contains("object-lock-enabled-for-bucket"),
         "{output}"
+    );
+    assert!(
+        output.contains(&format!("s3://plain at {}", s3.endpoint())),
+        "the bucket and its endpoint are named: {output}"
     );
 }
 

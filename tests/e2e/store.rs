@@ -9,7 +9,8 @@ use crate::support::s3::S3Server;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumMode, ObjectLockMode, VersioningConfiguration,
+    BucketVersioningStatus, ChecksumMode, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockMode, VersioningConfiguration,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -56,7 +57,10 @@ async fn s3_put_locks_the_object_in_compliance_mode_with_our_checksum() {
     let (bucket, store) = locked_store(&server, "").await;
     store.check().await.expect("a locked bucket is usable");
     assert!(store.has_locks());
-    assert_eq!(store.describe(), format!("s3://{bucket}"));
+    assert_eq!(
+        store.describe(),
+        format!("s3://{bucket} at {}", server.endpoint())
+    );
 
     let bytes = Bytes::from_static(b"{\"signed\":true}");
     let lock = lock();
@@ -269,6 +273,79 @@ async fn s3_check_refuses_buckets_that_cannot_hold_worm_evidence() {
     locked.check().await.unwrap();
 }
 
+/// The fix printed for an unversioned bucket without Object Lock works when run in its order;
+/// Object Lock first is what S3 (and moto) refuse with InvalidBucketState.
+#[tokio::test]
+async fn s3_the_fix_for_an_unversioned_bucket_works_in_the_order_printed() {
+    let server = S3Server::start().await;
+    let bucket = bucket_name();
+    server
+        .client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let store = server.store(&bucket, "").await;
+    let e = store.check().await.unwrap_err();
+    assert!(matches!(e, StoreError::Unusable { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("s3://{bucket} at {}", server.endpoint())),
+        "the store and its endpoint are named: {text}"
+    );
+    let versioning = text
+        .find(&format!(
+            "aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"
+        ))
+        .expect(&text);
+    let lock = text
+        .find(&format!(
+            "aws s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration ObjectLockEnabled=Enabled"
+        ))
+        .expect(&text);
+    assert!(versioning < lock, "versioning first: {text}");
+
+    let lock_configuration = || {
+        ObjectLockConfiguration::builder()
+            .object_lock_enabled(ObjectLockEnabled::Enabled)
+            .build()
+    };
+    let lock_first = server
+        .client()
+        .put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(lock_configuration())
+        .send()
+        .await;
+    assert_eq!(
+        lock_first.as_ref().err().and_then(|e| e.code()),
+        Some("InvalidBucketState"),
+        "{lock_first:?}"
+    );
+    server
+        .client()
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    server
+        .client()
+        .put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(lock_configuration())
+        .send()
+        .await
+        .unwrap();
+    store.check().await.expect("the fixed bucket is usable");
+}
+
 #[tokio::test]
 async fn s3_outage_is_unavailable_and_transient_until_the_store_is_back() {
     let server = S3Server::start().await;
@@ -321,7 +398,10 @@ async fn s3_a_restarted_server_answers_on_the_same_endpoint_without_its_state() 
 async fn s3_list_get_and_get_from_work_under_a_prefix() {
     let server = S3Server::start().await;
     let (bucket, store) = locked_store(&server, "hoop/prod").await;
-    assert_eq!(store.describe(), format!("s3://{bucket}/hoop/prod"));
+    assert_eq!(
+        store.describe(),
+        format!("s3://{bucket}/hoop/prod at {}", server.endpoint())
+    );
 
     let objects = [
         ("sessions/2026/12/02/b.jsonl.zst", "bbbb"),

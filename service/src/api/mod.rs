@@ -13,7 +13,7 @@
 //! | `GET /v1/archive/objects?prefix=` | the store's objects under `sessions/…` or `digests/…`; auditor token |
 //! | `GET /v1/archive/objects/{key}` | one stored object, byte for byte; auditor token |
 //! | `GET /healthz` | the process is up |
-//! | `GET /readyz` | the state database answers and the server is not draining |
+//! | `GET /readyz` | the gateway admits new sessions (not draining, spool under its limit, archive store usable) and the state database answers |
 //! | `GET /metrics` | Prometheus text format |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
@@ -56,6 +56,9 @@ pub struct ApiState {
     pub archive: Option<Arc<crate::archiver::ArchiveAccess>>,
     /// Triggered when the server starts draining: `/readyz` answers 503 from then on.
     pub draining: Shutdown,
+    /// The gateway's session core: `/readyz` answers 503 while it refuses every new session.
+    /// `None` where no gateway runs.
+    pub sessions: Option<Arc<crate::session::Core>>,
 }
 
 impl FromRef<ApiState> for Arc<Broker> {
@@ -341,12 +344,27 @@ fn revoke_auth(headers: &HeaderMap) -> Result<RevokeAuth, ApiError> {
     })
 }
 
+/// Ready means a new gateway session would be admitted: 503 with the reason's code while the
+/// server drains (`draining`), while the gateway refuses every session (`spool_full`,
+/// `archive_store_unusable`), or while the state database does not answer
+/// (`state_unavailable`).
 async fn readyz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
     if state.draining.is_triggered() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "draining",
             "hoop is shutting down: it admits no new gateway session",
+        ));
+    }
+    if let Some(refusal) = state
+        .sessions
+        .as_ref()
+        .and_then(|core| core.refusing_every_session())
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            refusal.code,
+            format!("the gateway refuses every new session: {}", refusal.message),
         ));
     }
     state.broker.store().ping().await.map_err(|e| {

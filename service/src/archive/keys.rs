@@ -29,6 +29,10 @@ const SPKI_HEADER: [u8; 12] = [
 const PUBLIC_PEM_LABEL: &str = "PUBLIC KEY";
 const PRIVATE_PEM_LABEL: &str = "PRIVATE KEY";
 const EXPLANATORY_TEXT: &str = "hoop archive signing key";
+/// Why a public key cannot sign: said whichever form it came in.
+const PUBLIC_NOT_PRIVATE: &str = "this is a public key (`-----BEGIN PUBLIC KEY-----`, the `.pub` \
+     file auditors pin), not a private key; give the private key file that `hoop keys generate` \
+     wrote";
 
 /// `ed25519:` and the first 16 hex digits of the SHA-256 of the raw 32-byte public key.
 ///
@@ -273,6 +277,9 @@ impl SigningKey {
         let mut blocks = pem_blocks(text, PRIVATE_PEM_LABEL).map_err(signing_error)?;
         match (blocks.pop(), blocks.is_empty()) {
             (Some(block), true) => Self::from_pkcs8_der(&block.der),
+            (None, _) if text.contains(&format!("-----BEGIN {PUBLIC_PEM_LABEL}-----")) => {
+                Err(signing_error(PUBLIC_NOT_PRIVATE))
+            }
             (None, _) => Err(signing_error("no `-----BEGIN PRIVATE KEY-----` block")),
             (Some(_), false) => Err(signing_error("the file holds several private keys")),
         }
@@ -291,6 +298,9 @@ impl SigningKey {
     }
 
     fn from_der_or_seed(bytes: &[u8]) -> Result<Self, ArchiveError> {
+        if bytes.len() == SPKI_HEADER.len() + 32 && bytes.starts_with(&SPKI_HEADER) {
+            return Err(signing_error(PUBLIC_NOT_PRIVATE));
+        }
         match <&[u8; 32]>::try_from(bytes) {
             Ok(seed) => Self::from_seed(seed),
             Err(_) => Self::from_pkcs8_der(bytes),
@@ -545,6 +555,23 @@ mod tests {
         ] {
             let err = SigningKey::from_secret(&Secret::new(bad)).unwrap_err();
             assert!(!err.to_string().contains(SEED), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_public_key_given_as_the_signing_key_is_named_as_such() {
+        let generated = generate().unwrap();
+        let public = generated.public_file.clone();
+        let der = pem_blocks(&public, PUBLIC_PEM_LABEL).unwrap().remove(0).der;
+        for err in [
+            SigningKey::from_secret(&Secret::new(public.clone())).unwrap_err(),
+            SigningKey::from_bytes(public.as_bytes()).unwrap_err(),
+            SigningKey::from_secret(&Secret::new(BASE64.encode(&der))).unwrap_err(),
+            SigningKey::from_bytes(&der).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(text.contains("this is a public key"), "{text}");
+            assert!(text.contains("hoop keys generate"), "{text}");
         }
     }
 

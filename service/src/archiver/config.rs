@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::base::SecretSource;
+use crate::archive::{ArchiveError, SigningKey};
+use crate::base::{SecretEnv, SecretSource};
 use crate::worm::{S3Settings, StoreUrl};
 
 /// PCI DSS 10.5.1: audit log history is retained for at least twelve months.
@@ -63,6 +64,22 @@ pub struct AuditorConfig {
     /// Hex SHA-256 of the auditor's API token (`hoop archive auditor-token` prints a token
     /// and its hash); the token itself is never in the file.
     pub token_sha256: String,
+}
+
+/// Checks an auditor's name as `[[archive.auditors]]` takes it (and `hoop archive
+/// auditor-token --name`): not blank, no control characters (it is written into audit events
+/// and log lines as `auditor:<name>`). The error completes "name ...".
+pub fn validate_auditor_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "must not hold control characters ({})",
+            name.escape_default()
+        ));
+    }
+    Ok(())
 }
 
 fn default_retention_days() -> u32 {
@@ -133,9 +150,7 @@ impl ArchiveConfig {
         let mut hashes = std::collections::HashSet::new();
         for (i, a) in self.auditors.iter().enumerate() {
             let key = format!("archive.auditors[{i}]");
-            if a.name.trim().is_empty() {
-                return Err(format!("{key}.name must not be empty"));
-            }
+            validate_auditor_name(&a.name).map_err(|e| format!("{key}.name {e}"))?;
             if !names.insert(a.name.as_str()) {
                 return Err(format!("{key}.name: auditor {:?} is defined twice", a.name));
             }
@@ -152,8 +167,129 @@ impl ArchiveConfig {
         Ok(())
     }
 
+    /// Reads `archive.signing_key` and checks it can sign: what `hoop config check`, a reload
+    /// and `hoop serve` all do, so a key that cannot sign (a public key, an encrypted or
+    /// unreadable one) fails each of them the same way, naming where the key came from.
+    pub fn signing_key(&self, env: &dyn SecretEnv) -> Result<SigningKey, String> {
+        let secret = self
+            .signing_key
+            .resolve(env)
+            .map_err(|e| format!("archive.signing_key: {e}"))?;
+        SigningKey::from_secret(&secret).map_err(|e| {
+            let reason = match e {
+                ArchiveError::SigningKey { reason } => reason,
+                other => other.to_string(),
+            };
+            // `hoop keys generate --out K` writes K and K.pub: name the one that signs.
+            let private = match &self.signing_key {
+                SecretSource::File { file } => file
+                    .to_str()
+                    .and_then(|f| f.strip_suffix(".pub"))
+                    .map(|f| {
+                        format!(" (`hoop keys generate` wrote it beside the `.pub` file: {f})")
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            format!(
+                "archive.signing_key ({}): {reason}{private}",
+                self.signing_key.origin()
+            )
+        })
+    }
+
     /// How long objects stay locked.
     pub fn retention(&self) -> chrono::TimeDelta {
         chrono::TimeDelta::days(i64::from(self.retention_days))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    fn config(signing_key: &str) -> ArchiveConfig {
+        toml::from_str(&format!(
+            "store = \"file:///var/lib/hoop/archive\"\nsigning_key = {signing_key}\n"
+        ))
+        .unwrap()
+    }
+
+    /// A private folder for key files, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            let dir = std::env::temp_dir().join(format!("hoop-keys-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_signing_key_is_loaded_and_a_public_key_is_named_with_its_path() {
+        let dir = Scratch::new();
+        let generated = crate::archive::generate().unwrap();
+        let private = dir.0.join("archive.pem");
+        let public = dir.0.join("archive.pem.pub");
+        std::fs::write(&private, generated.private_pem.expose()).unwrap();
+        std::fs::write(&public, &generated.public_file).unwrap();
+        let env = HashMap::<String, String>::new();
+
+        let key = config(&format!("{{ file = {:?} }}", private.display().to_string()))
+            .signing_key(&env)
+            .unwrap();
+        assert_eq!(key.key_id(), &generated.key_id);
+
+        let e = config(&format!("{{ file = {:?} }}", public.display().to_string()))
+            .signing_key(&env)
+            .unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "archive.signing_key ({}): this is a public key",
+                public.display()
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains("give the private key file that `hoop keys generate` wrote"),
+            "{e}"
+        );
+        assert!(e.ends_with(&format!("{})", private.display())), "{e}");
+
+        let env = HashMap::from([("HOOP_ARCHIVE_KEY".to_owned(), generated.public_file)]);
+        let e = config("{ env = \"HOOP_ARCHIVE_KEY\" }")
+            .signing_key(&env)
+            .unwrap_err();
+        assert!(
+            e.starts_with(
+                "archive.signing_key (environment variable HOOP_ARCHIVE_KEY): this is a public key"
+            ),
+            "{e}"
+        );
+
+        let missing = dir.0.join("absent.pem");
+        let e = config(&format!("{{ file = {:?} }}", missing.display().to_string()))
+            .signing_key(&env)
+            .unwrap_err();
+        assert!(e.starts_with("archive.signing_key: "), "{e}");
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn auditor_names_must_be_printable_and_not_blank() {
+        assert!(validate_auditor_name("alice (external audit)").is_ok());
+        assert!(validate_auditor_name("Zoë").is_ok());
+        for bad in ["", "   ", "a\nb", "a\u{1b}[2J"] {
+            assert!(validate_auditor_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

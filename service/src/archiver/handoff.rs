@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -21,8 +21,12 @@ use super::{ABANDONED_AFTER, Archiver, ArchiverError};
 use crate::archive::{ArchiveError, EndState, SealedArchive, SessionId};
 use crate::state::archives::{RecordedEnd, StoredArchive, record_stored};
 
-/// The folder of sealed objects waiting for the store, inside the spool.
+/// The folder of sealed objects waiting for the store, inside the spool; private like the
+/// spool itself ([`DIR_MODE`]).
 const SEALED_DIR: &str = "sealed";
+
+/// The mode of every spool folder: recordings are evidence, for hoop's user alone.
+const DIR_MODE: u32 = 0o700;
 
 /// What became of a spool file.
 #[derive(Debug, PartialEq, Eq)]
@@ -198,11 +202,25 @@ impl SealedPaths {
 
     /// Writes both objects durably, the recording first, each through a temporary file.
     fn keep(&self, sealed: &SealedArchive) -> Result<(), ArchiverError> {
-        fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        private_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
         write_durably(&self.recording, &sealed.recording)?;
         write_durably(&self.manifest, &sealed.manifest_bytes)?;
         sync_dir(&self.dir)
     }
+}
+
+/// Creates `dir` with [`DIR_MODE`], or takes group and other access away from one an earlier
+/// hoop made with the umask's mode (0755).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != DIR_MODE {
+        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
+    }
+    Ok(())
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ArchiverError> {
@@ -244,7 +262,24 @@ fn io(path: &Path, source: std::io::Error) -> ArchiverError {
 
 #[cfg(test)]
 mod tests {
-    use super::ends_with_session_end;
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_sealed_folder_is_private_whether_new_or_left_open_by_an_earlier_hoop() {
+        let spool = std::env::temp_dir().join(format!("hoop-spool-{}", uuid::Uuid::new_v4()));
+        fs::DirBuilder::new().mode(0o700).create(&spool).unwrap();
+        let sealed = spool.join(SEALED_DIR);
+        private_dir(&sealed).unwrap();
+        assert_eq!(mode(&sealed), 0o700);
+        fs::set_permissions(&sealed, fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&sealed).unwrap();
+        assert_eq!(mode(&sealed), 0o700);
+        fs::remove_dir_all(&spool).unwrap();
+    }
 
     #[test]
     fn only_a_whole_last_session_end_line_counts_as_finished() {

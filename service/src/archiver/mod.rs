@@ -11,11 +11,21 @@
 //! 3. recordings whose recorder went away without an end event are closed as `terminated`
 //!    after [`ABANDONED_AFTER`], then archived like the others.
 //!
+//! The store is checked before anything is put in it ([`WormStore::check`]: Object Lock,
+//! versioning). [`Archiver::new`] tries once, at start: a store that answers but cannot hold
+//! WORM evidence stops `hoop serve` (nothing has been accepted yet, and a deployment that does
+//! not start is the plainest signal); a store that does not answer lets it start, and the task
+//! keeps checking in the background while sessions are recorded into the spool. A store found
+//! unusable later (it answered only after the start) cannot stop a running server: new sessions
+//! are refused instead ([`StoreHealth`], read by the session core and `/readyz`) until a check
+//! passes.
+//!
 //! While the store or the state database is down, the step is retried with backoff; nothing
-//! is dropped. After `alert_after` without an answer an alert is logged and audited once
-//! (PCI DSS 10.7), and `hoop_archive_store_unreachable_seconds` shows the outage all along.
-//! The spool's size is published to the session core ([`SpoolGauge`]), which refuses new sessions
-//! above `max_spool_bytes`.
+//! is dropped. `hoop_archive_store_unreachable_seconds` counts the outage from its first failed
+//! attempt, every second ([`watch_outage`]), and after `alert_after` an alert is logged and
+//! audited once, on time rather than at the next attempt (PCI DSS 10.7). The spool's size is
+//! published to the session core ([`SpoolGauge`]), which refuses new sessions above
+//! `max_spool_bytes`.
 //!
 //! Architecture Invariant: a spool recording is deleted only after both of its objects were
 //! read back from the store as intended and its archive row was committed.
@@ -27,14 +37,17 @@ mod digests;
 mod handoff;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 pub use access::{ArchiveAccess, Auditor};
-pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS};
+pub use config::{ArchiveConfig, AuditorConfig, PCI_MIN_RETENTION_DAYS, validate_auditor_name};
 
 use crate::archive::{Archive, ArchiveError, ObjectKey, ReplicaName, SigningKey};
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
@@ -54,6 +67,12 @@ const SCAN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// First wait after a failed attempt; doubled up to `retry_max`.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// How long `hoop serve` waits for the store's first check before it starts without it.
+pub const START_CHECK_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the outage metric moves while the store is down.
+const OUTAGE_TICK: Duration = Duration::from_secs(1);
 
 /// Errors of the hand-off. Whether a step is retried is [`ArchiverError::is_transient`].
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +132,32 @@ pub struct ArchiverDeps {
     pub metrics: Arc<Metrics>,
 }
 
+/// Whether the archive store answered but cannot hold WORM evidence (no Object Lock, no
+/// versioning, no such bucket...). Set by the archiver, read by the session core, which
+/// refuses new sessions meanwhile, and by `/readyz`.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    unusable: Mutex<Option<String>>,
+}
+
+impl StoreHealth {
+    /// Why the store cannot be used, while it cannot.
+    pub fn unusable(&self) -> Option<String> {
+        self.unusable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the reason (`None`: usable) and returns the one before.
+    fn set_unusable(&self, reason: Option<String>) -> Option<String> {
+        let mut current = self.unusable.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *current, reason)
+    }
+}
+
 /// The archiver of one replica. Built before the gateway accepts sessions ([`Archiver::new`]
-/// checks the store and the key), run as a task.
+/// loads the key and checks the store once), run as a task.
 pub struct Archiver {
     deps: ArchiverDeps,
     store: Arc<dyn WormStore>,
@@ -123,6 +166,7 @@ pub struct Archiver {
     replica: ReplicaName,
     spool: Arc<Spool>,
     gauge: Arc<SpoolGauge>,
+    health: Arc<StoreHealth>,
     retention: TimeDelta,
     /// How long the state database keeps audit events.
     audit_keep: TimeDelta,
@@ -131,34 +175,31 @@ pub struct Archiver {
     retry_max: Duration,
     /// Spool files that need an operator: not retried until restart.
     quarantined: HashSet<PathBuf>,
-    outage: Outage,
+    outage: Arc<Outage>,
+    /// The store passed [`WormStore::check`]; nothing is put in it before.
+    checked: bool,
 }
 
 impl Archiver {
-    /// Opens the store and checks it can hold WORM evidence, and loads the signing key. An
-    /// error here stops `hoop serve` before it accepts a session.
+    /// Loads the signing key, opens the store and checks it once, for at most
+    /// [`START_CHECK_WAIT`]. An error here stops `hoop serve` before it accepts a session: a key
+    /// that cannot sign, or a store that answers but cannot hold WORM evidence
+    /// ([`StoreError::Unusable`]). A store that does not answer is no error: the archiver starts
+    /// with an outage and checks again in the background ([`Archiver::run`]).
     pub async fn new(
         deps: ArchiverDeps,
         config: &ArchiveConfig,
         spool: Arc<Spool>,
         gauge: Arc<SpoolGauge>,
+        health: Arc<StoreHealth>,
         env: &dyn SecretEnv,
     ) -> Result<Archiver, ArchiverError> {
-        let secret = config
-            .signing_key
-            .resolve(env)
-            .map_err(|e| ArchiverError::Config(format!("archive.signing_key: {e}")))?;
-        let key = SigningKey::from_secret(&secret)?;
+        let key = config.signing_key(env).map_err(ArchiverError::Config)?;
         let replica = ReplicaName::new(deps.audit.replica()).map_err(|e| {
             ArchiverError::Config(format!("server.replica cannot name digests: {e}"))
         })?;
         let store = config.store.open(&config.s3).await?;
-        store.check().await?;
-        tracing::info!(store = %store.describe(), key_id = %key.key_id(), retention_days = config.retention_days, "archive store ready");
-        if !store.has_locks() {
-            tracing::warn!(store = %store.describe(), "the archive store is a folder: files are write-once and read-only, but not WORM against this host's administrators; use an S3 bucket with Object Lock for PCI DSS evidence");
-        }
-        Ok(Archiver {
+        let mut archiver = Archiver {
             deps,
             store,
             sealer: Archive::new(replica.clone()),
@@ -166,14 +207,56 @@ impl Archiver {
             replica,
             spool,
             gauge,
+            health,
             retention: config.retention(),
             audit_keep: TimeDelta::days(i64::from(config.audit_keep_days)),
             period: config.digest_period,
             alert_after: config.alert_after,
             retry_max: config.retry_max,
             quarantined: HashSet::new(),
-            outage: Outage::default(),
-        })
+            outage: Arc::new(Outage::default()),
+            checked: false,
+        };
+        let checked = match tokio::time::timeout(START_CHECK_WAIT, archiver.store.check()).await {
+            Ok(checked) => checked,
+            Err(_) => Err(StoreError::Unavailable {
+                store: archiver.store.describe(),
+                reason: format!(
+                    "no answer to the start-up check within {}s",
+                    START_CHECK_WAIT.as_secs()
+                ),
+            }),
+        };
+        match checked {
+            Ok(()) => archiver.ready(),
+            Err(e) if e.is_transient() => archiver.start_unchecked(e).await,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(archiver)
+    }
+
+    /// The store passed its check: archiving can start.
+    fn ready(&mut self) {
+        self.checked = true;
+        tracing::info!(store = %self.store.describe(), key_id = %self.key.key_id(), retention_days = self.retention.num_days(), "archive store ready");
+        if !self.store.has_locks() {
+            tracing::warn!(store = %self.store.describe(), "the archive store is a folder: files are write-once and read-only, but not WORM against this host's administrators; use an S3 bucket with Object Lock for PCI DSS evidence");
+        }
+    }
+
+    /// The store did not answer at start: hoop starts anyway, with an outage from now on.
+    async fn start_unchecked(&mut self, error: StoreError) {
+        self.outage.failed(&error.to_string());
+        tracing::warn!(store = %self.store.describe(), error = %error, "starting without the archive store: sessions are recorded into the spool and archived once the store answers and passes its check (Object Lock, versioning), which is retried in the background");
+        self.audit(
+            Outcome::Error,
+            "store_unchecked",
+            format!(
+                "started without checking the archive store ({error}); recordings wait in the \
+                 spool until it answers and passes its check"
+            ),
+        )
+        .await;
     }
 
     /// The store and the auditors, for the API.
@@ -183,21 +266,45 @@ impl Archiver {
 
     /// Archives until `stop` resolves (the gateway has ended its sessions), then makes one
     /// last pass bounded by `drain` and returns. What is left stays in the spool for the next
-    /// start.
-    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>, drain: Duration) {
+    /// start. Beside the work, the outage watch keeps the unreachable-seconds metric current
+    /// and raises the alert on time.
+    pub async fn run(mut self, stop: impl Future<Output = ()>, drain: Duration) {
+        let watch = watch_outage(
+            self.outage.clone(),
+            self.deps.metrics.clone(),
+            self.alert_after,
+            AlertLog {
+                audit: self.deps.audit.clone(),
+                store: self.store.describe(),
+            },
+        );
+        tokio::select! {
+            () = watch => {}
+            () = self.work(stop, drain) => {}
+        }
+    }
+
+    async fn work(&mut self, stop: impl Future<Output = ()>, drain: Duration) {
+        tokio::pin!(stop);
+        if !self.checked && !self.check_until_usable(&mut stop).await {
+            return;
+        }
         let mut chain = loop {
-            match digests::Chain::load(&self).await {
+            match digests::Chain::load(self).await {
                 Ok(chain) => break chain,
                 Err(e) => {
-                    self.failed("load the digest chain", &e).await;
+                    self.failed("load the digest chain", &e);
                     if !e.is_transient() {
                         return;
                     }
-                    tokio::time::sleep(self.outage.backoff(self.retry_max)).await;
+                    let pause = self.outage.backoff(self.retry_max);
+                    tokio::select! {
+                        () = &mut stop => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
                 }
             }
         };
-        tokio::pin!(stop);
         loop {
             let waited = self.pass(&mut chain).await;
             let pause = match waited {
@@ -220,19 +327,91 @@ impl Archiver {
         }
     }
 
+    /// The store's check, until it passes; `false` when `stop` came first. Meanwhile the spool
+    /// is measured (`max_spool_bytes` holds while the store is away), a store that does not
+    /// answer is an outage, and one that answers but cannot be used refuses new sessions.
+    async fn check_until_usable(&mut self, stop: &mut (impl Future<Output = ()> + Unpin)) -> bool {
+        loop {
+            if let Ok(files) = self.spool.leftovers() {
+                self.measure_spool(files.len());
+            }
+            let pause = match self.store.check().await {
+                Ok(()) => {
+                    self.usable().await;
+                    return true;
+                }
+                Err(e) if e.is_transient() => {
+                    self.failed("check the archive store", &e.into());
+                    self.outage.backoff(self.retry_max)
+                }
+                Err(e) => {
+                    self.unusable(&e).await;
+                    self.retry_max
+                }
+            };
+            tokio::select! {
+                () = &mut *stop => return false,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// A check passed after the start: new sessions are admitted again (if they were refused),
+    /// and archiving starts.
+    async fn usable(&mut self) {
+        self.answered().await;
+        let was_unusable = self.health.set_unusable(None).is_some();
+        self.deps.metrics.archive_store_unusable.set(0);
+        self.ready();
+        self.audit(
+            Outcome::Success,
+            "store_checked",
+            format!(
+                "the archive store {} answers and can hold WORM evidence; archiving starts{}",
+                self.store.describe(),
+                if was_unusable {
+                    " and new sessions are admitted again"
+                } else {
+                    ""
+                }
+            ),
+        )
+        .await;
+    }
+
+    /// The store answered but cannot hold WORM evidence: fail closed, as a start would have
+    /// (new sessions refused, alerted and audited once per reason), and check again later.
+    async fn unusable(&mut self, error: &StoreError) {
+        self.answered().await;
+        let reason = error.to_string();
+        let before = self.health.set_unusable(Some(reason.clone()));
+        self.deps.metrics.archive_store_unusable.set(1);
+        if before.as_deref() == Some(reason.as_str()) {
+            tracing::debug!(error = %reason, "the archive store still cannot be used");
+            return;
+        }
+        tracing::error!(target: "hoop::alert", store = %self.store.describe(), error = %reason, "the archive store cannot hold WORM evidence: new gateway sessions are refused until it is fixed; recordings wait in the spool (PCI DSS 10.5)");
+        self.audit(
+            Outcome::Error,
+            "store_unusable",
+            format!("new gateway sessions are refused: {reason}"),
+        )
+        .await;
+    }
+
     /// Due digests, then every finished recording; stops at the first transient failure.
     async fn pass(&mut self, chain: &mut digests::Chain) -> Pass {
         let files = match self.spool.leftovers() {
             Ok(files) => files,
             Err(e) => {
-                self.failed("list the spool", &e.into()).await;
+                self.failed("list the spool", &e.into());
                 return Pass::Failed;
             }
         };
         // Measured first: while the store is down the gateway must still see the spool grow.
         self.measure_spool(files.len());
         if let Err(e) = chain.write_due(self).await {
-            self.failed("write a digest", &e).await;
+            self.failed("write a digest", &e);
             return Pass::Failed;
         }
         for path in files {
@@ -241,7 +420,7 @@ impl Archiver {
             }
             // A period may end while a long backlog drains: its digest comes first.
             if let Err(e) = chain.write_due(self).await {
-                self.failed("write a digest", &e).await;
+                self.failed("write a digest", &e);
                 return Pass::Failed;
             }
             let mut handed = handoff::archive(self, &path).await;
@@ -249,9 +428,9 @@ impl Archiver {
                 handed = handoff::archive(self, &path).await;
             }
             match handed {
-                Ok(_) => self.outage.answered(&self.deps).await,
+                Ok(_) => self.answered().await,
                 Err(e) if e.is_transient() => {
-                    self.failed("archive a recording", &e).await;
+                    self.failed("archive a recording", &e);
                     return Pass::Failed;
                 }
                 Err(e) => self.quarantine(&path, &e).await,
@@ -260,7 +439,7 @@ impl Archiver {
         if let Ok(files) = self.spool.leftovers() {
             self.measure_spool(files.len());
         }
-        self.outage.answered(&self.deps).await;
+        self.answered().await;
         Pass::Done
     }
 
@@ -282,31 +461,40 @@ impl Archiver {
         metrics.archive_backlog.set(waiting as i64);
     }
 
-    /// A transient failure: logged (alert once the store has been down for `alert_after`).
-    async fn failed(&mut self, what: &str, error: &ArchiverError) {
+    /// A transient failure, logged. A store that does not answer starts (or goes on with) an
+    /// outage: the metric moves now, the watch does the rest.
+    fn failed(&self, what: &str, error: &ArchiverError) {
         if error.is_store_outage() {
-            let alert = self.outage.unreachable(self.alert_after);
-            let seconds = self.outage.seconds();
+            let length = self.outage.failed(&error.to_string());
             self.deps
                 .metrics
                 .archive_store_unreachable_seconds
-                .set(seconds as i64);
-            if alert {
-                tracing::error!(target: "hoop::alert", store = %self.store.describe(), seconds, error = %error, "the archive store has been unreachable for too long; recordings wait in the spool (PCI DSS 10.7)");
-                self.audit(
-                    Outcome::Error,
-                    "store_unreachable",
-                    format!(
-                        "the archive store {} has not answered for {seconds}s: {error}",
-                        self.store.describe()
-                    ),
-                )
-                .await;
-            } else {
-                tracing::warn!(store = %self.store.describe(), error = %error, "cannot {what}; retrying");
-            }
+                .set(i64::try_from(length.as_secs()).unwrap_or(i64::MAX));
+            tracing::warn!(store = %self.store.describe(), seconds = length.as_secs(), error = %error, "cannot {what}; retrying");
         } else {
             tracing::warn!(error = %error, "cannot {what}; retrying");
+        }
+    }
+
+    /// The store answered: an outage, if any, is over (metric back to 0, audited when it had
+    /// been alerted).
+    async fn answered(&self) {
+        let Some(ended) = self.outage.answered() else {
+            return;
+        };
+        self.deps.metrics.archive_store_unreachable_seconds.set(0);
+        let seconds = ended.length.as_secs();
+        tracing::info!(store = %self.store.describe(), seconds, "the archive store answers again");
+        if ended.alerted {
+            self.audit(
+                Outcome::Success,
+                "store_recovered",
+                format!(
+                    "the archive store {} answers again after {seconds}s",
+                    self.store.describe()
+                ),
+            )
+            .await;
         }
     }
 
@@ -425,52 +613,155 @@ enum Pass {
     Failed,
 }
 
-/// How long the store has been silent, and whether that was alerted.
+/// How long the store has been silent, and whether that was alerted. Shared by the archiver,
+/// which records its attempts, and [`watch_outage`], which turns the outage into the metric and
+/// the alert as time passes, whatever the attempts are doing.
 #[derive(Default)]
 struct Outage {
+    state: Mutex<OutageState>,
+    /// An outage started: the watch looks at once rather than at its next tick.
+    started: Notify,
+}
+
+#[derive(Default)]
+struct OutageState {
+    /// The first failed attempt of the outage.
     since: Option<Instant>,
     alerted: bool,
+    /// The latest failure, for the alert.
+    error: String,
     backoff: Option<Backoff>,
 }
 
+/// What the watch does at one instant.
+#[derive(Debug, PartialEq, Eq)]
+struct WatchStep {
+    /// The outage's length (zero without one): the metric.
+    length: Duration,
+    /// The alert, due now and not raised before: the latest error.
+    alert: Option<String>,
+    /// When to look again: the next tick, or the alert's due time if sooner.
+    next: Instant,
+}
+
+/// An outage that ended: its length, and whether it had been alerted.
+struct Ended {
+    length: Duration,
+    alerted: bool,
+}
+
 impl Outage {
-    /// Records a failed attempt; `true` once, when the outage first exceeds `alert_after`.
-    fn unreachable(&mut self, alert_after: Duration) -> bool {
-        let since = *self.since.get_or_insert_with(Instant::now);
-        let alert = !self.alerted && since.elapsed() >= alert_after;
-        self.alerted |= alert;
-        alert
+    fn state(&self) -> std::sync::MutexGuard<'_, OutageState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn seconds(&self) -> u64 {
-        self.since.map_or(0, |s| s.elapsed().as_secs())
+    /// Records a failed attempt: the outage starts now unless it already runs. Returns its
+    /// length.
+    fn failed(&self, error: &str) -> Duration {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.error = error.to_owned();
+        let since = match state.since {
+            Some(since) => since,
+            None => {
+                state.since = Some(now);
+                self.started.notify_one();
+                now
+            }
+        };
+        now.saturating_duration_since(since)
+    }
+
+    /// Where the outage stands at `now`; marks the alert raised when it is due.
+    fn step(&self, now: Instant, alert_after: Duration) -> WatchStep {
+        let mut state = self.state();
+        let tick = now + OUTAGE_TICK;
+        let Some(since) = state.since else {
+            return WatchStep {
+                length: Duration::ZERO,
+                alert: None,
+                next: tick,
+            };
+        };
+        let length = now.saturating_duration_since(since);
+        let due = since + alert_after;
+        let alert = (!state.alerted && now >= due).then(|| state.error.clone());
+        state.alerted |= alert.is_some();
+        WatchStep {
+            length,
+            alert,
+            next: if state.alerted { tick } else { tick.min(due) },
+        }
     }
 
     /// The next wait: doubling from [`FIRST_RETRY`] up to `max`, jittered.
-    fn backoff(&mut self, max: Duration) -> Duration {
-        self.backoff
+    fn backoff(&self, max: Duration) -> Duration {
+        self.state()
+            .backoff
             .get_or_insert_with(|| Backoff::new(FIRST_RETRY, max))
             .fail()
     }
 
-    /// The store answered: the outage, if any, is over.
-    async fn answered(&mut self, deps: &ArchiverDeps) {
-        self.backoff = None;
-        if let Some(since) = self.since.take() {
-            deps.metrics.archive_store_unreachable_seconds.set(0);
-            let seconds = since.elapsed().as_secs();
-            tracing::info!(seconds, "the archive store answers again");
-            if std::mem::take(&mut self.alerted) {
-                let event = AuditEvent::new(
-                    Action::Archive,
-                    Outcome::Success,
-                    "store_recovered",
-                    format!("the archive store answers again after {seconds}s"),
-                );
-                if let Err(e) = deps.audit.record(&event).await {
-                    tracing::error!(error = %e, "cannot write an archive audit event");
-                }
-            }
+    /// The store answered: the outage that was running, if any.
+    fn answered(&self) -> Option<Ended> {
+        let mut state = self.state();
+        state.backoff = None;
+        let since = state.since.take()?;
+        Some(Ended {
+            length: since.elapsed(),
+            alerted: std::mem::take(&mut state.alerted),
+        })
+    }
+}
+
+/// Where the alert of an outage goes: the alert log and the audit trail ([`AlertLog`]), or a
+/// test's list.
+trait OutageAlerts {
+    fn alert(&self, seconds: u64, error: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// The alert of a long outage, as an operator sees it: a `hoop::alert` log line and a
+/// `store_unreachable` audit event.
+struct AlertLog {
+    audit: AuditLog,
+    store: String,
+}
+
+impl OutageAlerts for AlertLog {
+    async fn alert(&self, seconds: u64, error: &str) {
+        tracing::error!(target: "hoop::alert", store = %self.store, seconds, error = %error, "the archive store has been unreachable for too long; recordings wait in the spool (PCI DSS 10.7)");
+        let event = AuditEvent::new(
+            Action::Archive,
+            Outcome::Error,
+            "store_unreachable",
+            format!("no answer from the archive store for {seconds}s: {error}"),
+        );
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, code = "store_unreachable", "cannot write an archive audit event");
+        }
+    }
+}
+
+/// Keeps `hoop_archive_store_unreachable_seconds` current while the store is down (every
+/// [`OUTAGE_TICK`], from the first failed attempt) and raises the alert once the outage is
+/// `alert_after` old, at that moment rather than at the next attempt. Runs until dropped.
+async fn watch_outage(
+    outage: Arc<Outage>,
+    metrics: Arc<Metrics>,
+    alert_after: Duration,
+    alerts: impl OutageAlerts,
+) {
+    loop {
+        let step = outage.step(Instant::now(), alert_after);
+        metrics
+            .archive_store_unreachable_seconds
+            .set(i64::try_from(step.length.as_secs()).unwrap_or(i64::MAX));
+        if let Some(error) = &step.alert {
+            alerts.alert(step.length.as_secs(), error).await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(step.next) => {}
+            () = outage.started.notified() => {}
         }
     }
 }
@@ -478,4 +769,131 @@ impl Outage {
 /// The session id a spool file is named after.
 fn session_of(path: &Path) -> Option<String> {
     path.file_stem().and_then(|s| s.to_str()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The alerts a watch raised: when, the outage's length then, and the error.
+    #[derive(Clone, Default)]
+    struct Raised(Arc<Mutex<Vec<(Instant, u64, String)>>>);
+
+    impl Raised {
+        fn all(&self) -> Vec<(Instant, u64, String)> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl OutageAlerts for Raised {
+        async fn alert(&self, seconds: u64, error: &str) {
+            let raised = (Instant::now(), seconds, error.to_owned());
+            self.0.lock().unwrap().push(raised);
+        }
+    }
+
+    fn unreachable_seconds(metrics: &Metrics) -> i64 {
+        metrics.archive_store_unreachable_seconds.get()
+    }
+
+    /// Waits until `offset` after `origin` on the paused clock (which jumps to the next timer
+    /// whenever every task waits, so the watch runs exactly as it would in that time).
+    async fn at(origin: Instant, offset: Duration) {
+        tokio::time::sleep_until(origin + offset).await;
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_outage_metric_counts_from_the_first_failure_and_the_alert_fires_at_alert_after() {
+        let outage = Arc::new(Outage::default());
+        let metrics = Arc::new(Metrics::new());
+        let raised = Raised::default();
+        let watch = tokio::spawn(watch_outage(
+            outage.clone(),
+            metrics.clone(),
+            Duration::from_secs(20),
+            raised.clone(),
+        ));
+        let origin = Instant::now();
+        at(origin, secs(2.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 0, "no outage yet");
+
+        // The first failed attempt starts the outage; the next attempts come rarely (backoff).
+        let first = Instant::now();
+        outage.failed("cannot reach it: connection refused");
+        at(first, secs(0.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 0);
+        at(first, secs(16.0)).await;
+        outage.failed("cannot reach it: connection refused (again)");
+        at(first, secs(16.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 16);
+        // No attempt for a while: the metric goes on moving.
+        at(first, secs(18.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 18);
+        at(first, secs(19.9)).await;
+        assert!(raised.all().is_empty(), "alerted before alert_after");
+
+        // The alert comes at alert_after from the first failure, not at the next attempt.
+        at(first, secs(20.5)).await;
+        let alerts = raised.all();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let (when, seconds, error) = &alerts[0];
+        assert_eq!(*when, first + Duration::from_secs(20));
+        assert_eq!(*seconds, 20);
+        assert_eq!(error, "cannot reach it: connection refused (again)");
+        at(first, secs(33.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 33);
+        assert_eq!(raised.all().len(), 1, "one alert per outage");
+
+        // The store answers: the outage is over, and a new one is measured and alerted anew.
+        let ended = outage.answered().expect("an outage was running");
+        assert!(ended.alerted);
+        assert_eq!(ended.length.as_secs(), 33);
+        at(first, secs(34.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 0);
+        let second = Instant::now();
+        outage.failed("the request timed out");
+        at(second, secs(5.5)).await;
+        assert_eq!(unreachable_seconds(&metrics), 5);
+        at(second, secs(20.5)).await;
+        let alerts = raised.all();
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert_eq!(alerts[1].0, second + Duration::from_secs(20));
+        watch.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_alert_after_shorter_than_a_tick_is_still_on_time() {
+        let outage = Arc::new(Outage::default());
+        let metrics = Arc::new(Metrics::new());
+        let raised = Raised::default();
+        let watch = tokio::spawn(watch_outage(
+            outage.clone(),
+            metrics,
+            Duration::from_millis(300),
+            raised.clone(),
+        ));
+        let origin = Instant::now();
+        at(origin, secs(0.7)).await;
+        let first = Instant::now();
+        outage.failed("down");
+        at(first, secs(0.5)).await;
+        let alerts = raised.all();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].0, first + Duration::from_millis(300));
+        watch.abort();
+    }
+
+    #[test]
+    fn store_health_reports_the_reason_until_it_is_cleared() {
+        let health = StoreHealth::default();
+        assert_eq!(health.unusable(), None);
+        assert_eq!(health.set_unusable(Some("no Object Lock".into())), None);
+        assert_eq!(health.unusable().as_deref(), Some("no Object Lock"));
+        assert_eq!(health.set_unusable(None).as_deref(), Some("no Object Lock"));
+        assert_eq!(health.unusable(), None);
+    }
 }

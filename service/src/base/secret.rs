@@ -63,6 +63,16 @@ pub enum SecretError {
 }
 
 impl SecretSource {
+    /// Where the secret comes from, for messages: the file's path, the variable's name, or
+    /// `inline`. Never the value.
+    pub fn origin(&self) -> String {
+        match self {
+            SecretSource::Inline(_) => "inline".to_owned(),
+            SecretSource::Env { env } => format!("environment variable {env}"),
+            SecretSource::File { file } => file.display().to_string(),
+        }
+    }
+
     /// Reads the secret.
     pub fn resolve(&self, env: &dyn SecretEnv) -> Result<Secret, SecretError> {
         let value = match self {
@@ -122,6 +132,7 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
         let src = SecretSource::Inline("hunter2".into());
         assert!(!format!("{src:?}").contains("hunter2"));
+        assert_eq!(src.origin(), "inline");
     }
 
     #[test]

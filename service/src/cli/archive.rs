@@ -41,8 +41,17 @@ enum ArchiveCommand {
     Verify(verify::VerifyArgs),
     /// Print one session's recording as a readable transcript.
     Replay(replay::ReplayArgs),
-    /// Make a new auditor API token and the hash that goes into [[archive.auditors]].
-    AuditorToken,
+    /// Make a new auditor API token and print it with the `[[archive.auditors]]` entry that
+    /// admits it (the token's SHA-256 under the auditor's name), ready to paste into hoop.toml.
+    AuditorToken(AuditorTokenArgs),
+}
+
+#[derive(Args)]
+struct AuditorTokenArgs {
+    /// The auditor's name, as audit events show it (`auditor:<name>`); unique among
+    /// `[[archive.auditors]]`.
+    #[arg(long)]
+    name: String,
 }
 
 /// How an archive command ended, as the process exit code.
@@ -59,18 +68,7 @@ pub async fn run(args: ArchiveArgs) -> ExitCode {
         ArchiveCommand::Download(args) => download::run(args).await,
         ArchiveCommand::Verify(args) => verify::run(args).await,
         ArchiveCommand::Replay(args) => replay::run(args).await,
-        ArchiveCommand::AuditorToken => {
-            let (token, hash) = crate::bearer::new_token("hoopaud_");
-            outln!(
-                "token (give it to the auditor; it is not shown again):\n  {}",
-                token.expose()
-            );
-            outln!(
-                "configuration:\n  [[archive.auditors]]\n  name = \"...\"\n  token_sha256 = \"{}\"",
-                hash.to_hex()
-            );
-            Ok(Outcome::Clean)
-        }
+        ArchiveCommand::AuditorToken(args) => auditor_token(&args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -80,6 +78,30 @@ pub async fn run(args: ArchiveArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `hoop archive auditor-token --name NAME`: a new token, shown once, and its entry.
+fn auditor_token(args: &AuditorTokenArgs) -> anyhow::Result<Outcome> {
+    crate::archiver::validate_auditor_name(&args.name)
+        .map_err(|e| anyhow::anyhow!("--name {e}"))?;
+    let (token, hash) = crate::bearer::new_token("hoopaud_");
+    outln!(
+        "token (give it to the auditor; it is not shown again):\n  {}\n",
+        token.expose()
+    );
+    outln!(
+        "add this to hoop.toml on every replica, then run `hoop reload`:\n\n{}",
+        auditor_entry(&args.name, &hash.to_hex())
+    );
+    Ok(Outcome::Clean)
+}
+
+/// The `[[archive.auditors]]` entry of a token hash, its name quoted as TOML needs.
+fn auditor_entry(name: &str, token_sha256: &str) -> String {
+    format!(
+        "[[archive.auditors]]\nname = {}\ntoken_sha256 = \"{token_sha256}\"\n",
+        toml::Value::String(name.to_owned())
+    )
 }
 
 /// `--store` and the S3 settings it may need. Credentials come from the standard AWS chain
@@ -477,6 +499,30 @@ mod tests {
         assert!(filter.matches(&manifest("x/y", "1")));
         assert!(!filter.matches(&manifest("x/y", "12")));
         assert!(FilterArgs::default().is_empty());
+    }
+
+    #[test]
+    fn the_auditor_entry_pastes_into_hoop_toml_as_is() {
+        #[derive(serde::Deserialize)]
+        struct File {
+            archive: Section,
+        }
+        #[derive(serde::Deserialize)]
+        struct Section {
+            auditors: Vec<crate::archiver::AuditorConfig>,
+        }
+        let hash = "ab".repeat(32);
+        for name in ["alice", "Quality \"QSA\" team", "back\\slash", "Zoë"] {
+            let entry = auditor_entry(name, &hash);
+            assert!(
+                entry.starts_with("[[archive.auditors]]\nname = "),
+                "{entry}"
+            );
+            let file: File = toml::from_str(&entry).unwrap_or_else(|e| panic!("{entry}: {e}"));
+            let auditor = &file.archive.auditors[0];
+            assert_eq!(auditor.name, name);
+            assert_eq!(auditor.token_sha256, hash);
+        }
     }
 
     #[test]

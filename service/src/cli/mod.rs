@@ -48,7 +48,9 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the token exchange API (and, later, the gateway).
+    /// Serve the HTTP API (token exchange, revocation, approvals, archives, health, metrics)
+    /// and the PostgreSQL gateway, which records every session; archive finished recordings to
+    /// the WORM store. SIGTERM drains, SIGHUP reloads the rules.
     Serve(ConfigArg),
     /// Apply state database migrations and exit.
     Migrate(ConfigArg),
@@ -73,7 +75,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the file, compile its rules and read its secrets; connects to nothing.
+    /// Validate the file, compile its rules, read its secrets and load the archive signing
+    /// key; connects to nothing.
     Check(ConfigArg),
 }
 
@@ -250,6 +253,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let masking = crate::server::masking_policy(&config, &ProcessEnv, &origin)?;
     crate::server::statement_policy(&config, &origin)?;
+    let archive_key = match &config.archive {
+        Some(archive) => Some(
+            archive
+                .signing_key(&ProcessEnv)
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?,
+        ),
+        None => None,
+    };
     outln!(
         "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",
         config.issuers.len(),
@@ -264,6 +275,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         config.masking.columns.len(),
         masking.masker.detectors().len(),
     );
+    if let (Some(archive), Some(key)) = (&config.archive, &archive_key) {
+        outln!(
+            "archive: store {} (not contacted: `hoop serve` checks it), signing key {}, {} days of retention",
+            archive.store,
+            key.key_id(),
+            archive.retention_days
+        );
+    }
     let approvers = &config.approvals.approvers;
     if !approvers.is_empty() {
         outln!(

@@ -79,6 +79,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &archive_config,
         core.spool().clone(),
         core.spool_gauge().clone(),
+        core.archive_health().clone(),
         &ProcessEnv,
     )
     .await?;
@@ -91,6 +92,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         approvals: approvals.clone(),
         archive: Some(archive_access),
         draining: shutdown.clone(),
+        sessions: Some(core.clone()),
     };
     let serving = tokio::spawn(server::run(
         state,

@@ -224,7 +224,8 @@ pub fn archiver_parts(broker: &Broker) -> ArchiverDeps {
 }
 
 /// The session core of `[gateway]` and `[masking]`: the spool opened, its gauge limited by
-/// `archive.max_spool_bytes`, and the broker's store, audit, metrics and upstreams handed over.
+/// `archive.max_spool_bytes`, the archive store's health (which the archiver sets), and the
+/// broker's store, audit, metrics and upstreams handed over.
 pub fn session_core(
     config: &Config,
     broker: &Arc<Broker>,
@@ -244,6 +245,7 @@ pub fn session_core(
         connections: config.connections.clone(),
         spool,
         spool_gauge: Arc::new(SpoolGauge::new(limit)),
+        archive_health: Arc::default(),
         masking,
         approvals,
     })))
@@ -338,8 +340,10 @@ pub async fn serve(
         )?),
         None => None,
     };
-    // Checked before anything listens: a store without Object Lock or a missing key fails
-    // the start.
+    // Before anything listens: a key that cannot sign, or a store that answers but cannot hold
+    // WORM evidence (no Object Lock...), fails the start. A store that does not answer does
+    // not: sessions are recorded into the spool, and the archiver checks the store again in the
+    // background (crash recovery and the gateway do not wait for S3).
     let archiver = match &config.archive {
         Some(archive) => Some(
             crate::archiver::Archiver::new(
@@ -347,6 +351,7 @@ pub async fn serve(
                 archive,
                 core.spool().clone(),
                 core.spool_gauge().clone(),
+                core.archive_health().clone(),
                 env,
             )
             .await?,
@@ -404,6 +409,7 @@ pub async fn serve(
         approvals,
         archive: archive_access,
         draining,
+        sessions: Some(core.clone()),
     };
     let version = config.digest();
     let reloader = reload::Reloader::new(

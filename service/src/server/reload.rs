@@ -133,6 +133,13 @@ impl<'e> Reloader<'e> {
         let trust = new.trust_policy(&origin)?;
         let rules = super::rules_in_force(&new, &origin)?;
         let masking = super::masking_policy(&new, self.env, &origin)?;
+        // Not reloaded (the key signs from start to stop), but checked as `hoop config check`
+        // does: a key file swapped for one that cannot sign shows now, not at the next start.
+        if let Some(archive) = &new.archive {
+            archive
+                .signing_key(self.env)
+                .map_err(|e| ConfigError::new(&origin, e))?;
+        }
         self.state.broker.replace_trust(trust);
         self.gateway.statements().replace(rules);
         self.core.replace_masking(masking);

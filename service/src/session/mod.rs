@@ -29,6 +29,7 @@ use arc_swap::ArcSwap;
 
 use chrono::Utc;
 
+use crate::archiver::StoreHealth;
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::{ConnectionName, Secret, SessionId};
 use crate::exchange::Broker;
@@ -121,6 +122,8 @@ pub struct CoreParts {
     pub connections: Vec<ConnectionConfig>,
     pub spool: Arc<Spool>,
     pub spool_gauge: Arc<SpoolGauge>,
+    /// Whether the archive store can hold evidence, as the archiver last found it.
+    pub archive_health: Arc<StoreHealth>,
     pub masking: MaskingPolicy,
     pub approvals: Arc<dyn ApprovalDesk>,
 }
@@ -135,6 +138,7 @@ pub struct Core {
     connections: HashMap<ConnectionName, ConnectionConfig>,
     spool: Arc<Spool>,
     spool_gauge: Arc<SpoolGauge>,
+    archive_health: Arc<StoreHealth>,
     /// Replaced by a reload; a session keeps the policy it started with.
     masking: ArcSwap<MaskingPolicy>,
     approvals: Arc<dyn ApprovalDesk>,
@@ -165,6 +169,7 @@ impl Core {
                 .collect(),
             spool: parts.spool,
             spool_gauge: parts.spool_gauge,
+            archive_health: parts.archive_health,
             masking: ArcSwap::from_pointee(parts.masking),
             approvals: parts.approvals,
             registry: Registry::default(),
@@ -235,6 +240,46 @@ impl Core {
         &self.spool_gauge
     }
 
+    /// The archive store's health, set by the archiver.
+    pub fn archive_health(&self) -> &Arc<StoreHealth> {
+        &self.archive_health
+    }
+
+    /// Why every new session is refused now, whoever logs in: the gateway drains, the spool is
+    /// over `archive.max_spool_bytes`, or the archive store cannot hold evidence. `admit`
+    /// refuses with it, and `/readyz` answers 503 with it, so readiness says what the gateway
+    /// does.
+    pub fn refusing_every_session(&self) -> Option<Refusal> {
+        if self.registry.draining().is_some() {
+            return Some(Refusal::new(
+                "shutting_down",
+                RefusalClass::ShuttingDown,
+                "hoop is shutting down and admits no new session: connect again (a new \
+                 connection goes to another hoop)",
+            ));
+        }
+        if let Some((bytes, limit)) = self.spool_gauge.over_limit() {
+            return Some(Refusal::new(
+                "spool_full",
+                RefusalClass::SpoolFull,
+                format!(
+                    "hoop's evidence spool holds {bytes} bytes of recordings not yet archived, \
+                     over its limit of {limit}: new sessions are refused until the archive \
+                     store is reachable again (PCI DSS 10.7); tell the operators"
+                ),
+            ));
+        }
+        if self.archive_health.unusable().is_some() {
+            return Some(Refusal::new(
+                "archive_store_unusable",
+                RefusalClass::NotRecordable,
+                "hoop's archive store cannot hold session evidence as configured, so new \
+                 sessions are refused until it is fixed (PCI DSS 10.5); tell the operators",
+            ));
+        }
+        None
+    }
+
     /// The credential a user name belongs to, if any.
     pub async fn credential(&self, user: &str) -> Result<Option<CredentialRecord>, Refusal> {
         let found = match self.store.client().await {
@@ -282,8 +327,9 @@ impl Core {
     }
 
     /// Whether an authenticated credential may open a session on `database` now: it is live,
-    /// for that database, its connection is still configured, its run role exists (created
-    /// now on first connect), and the spool has room for another recording.
+    /// for that database, the gateway admits sessions at all ([`Core::refusing_every_session`]:
+    /// not draining, the spool under its limit, the archive store usable), its connection is
+    /// still configured, and its run role exists (created now on first connect).
     pub async fn admit(
         &self,
         record: &CredentialRecord,
@@ -292,13 +338,17 @@ impl Core {
         if let Some(refusal) = login_refusal(record, database) {
             return Err(refusal);
         }
-        if self.registry.draining().is_some() {
-            return Err(Refusal::new(
-                "shutting_down",
-                RefusalClass::ShuttingDown,
-                "hoop is shutting down and admits no new session: connect again (a new \
-                 connection goes to another hoop)",
-            ));
+        if let Some(refusal) = self.refusing_every_session() {
+            match refusal.class {
+                RefusalClass::SpoolFull => {
+                    tracing::error!(target: "hoop::alert", reason = %refusal.message, "the spool is over archive.max_spool_bytes; refusing new sessions until the archive store takes the backlog");
+                }
+                RefusalClass::NotRecordable => {
+                    tracing::error!(target: "hoop::alert", store = ?self.archive_health.unusable(), "the archive store cannot hold evidence; refusing new sessions until it is fixed");
+                }
+                _ => {}
+            }
+            return Err(refusal);
         }
         let configured = self.connections.get(&record.connection).cloned();
         let endpoint = self.upstreams.endpoint(&record.connection).cloned();
@@ -326,18 +376,6 @@ impl Core {
                 e.code(),
                 class,
                 format!("hoop cannot create the upstream role: {e}"),
-            ));
-        }
-        if let Some((bytes, limit)) = self.spool_gauge.over_limit() {
-            tracing::error!(target: "hoop::alert", bytes, limit, "the spool is over archive.max_spool_bytes; refusing new sessions until the archive store takes the backlog");
-            return Err(Refusal::new(
-                "spool_full",
-                RefusalClass::SpoolFull,
-                format!(
-                    "hoop's evidence spool holds {bytes} bytes of recordings not yet archived, \
-                     over its limit of {limit}: new sessions are refused until the archive \
-                     store is reachable again (PCI DSS 10.7); tell the operators"
-                ),
             ));
         }
         Ok(Admitted {

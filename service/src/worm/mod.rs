@@ -2,8 +2,8 @@
 //!
 //! A [`WormStore`] writes an object once and never replaces or deletes it. [`S3Store`] (via
 //! aws-sdk-s3) puts every object with `ObjectLockMode=COMPLIANCE` and a retain-until date, a
-//! SHA-256 checksum and `If-None-Match: *`, and refuses to start against a bucket without Object
-//! Lock. [`FileStore`] (via object_store's local file system) is the embedded default: files are
+//! SHA-256 checksum and `If-None-Match: *`, and its [`WormStore::check`] refuses a bucket without
+//! Object Lock. [`FileStore`] (via object_store's local file system) is the embedded default: files are
 //! created exclusively and made read-only, nothing is ever deleted; it has no lock to report.
 //!
 //! Keys given to a store are [`ObjectKey`]s relative to the archive root; the store adds its own
@@ -88,16 +88,20 @@ pub struct HiddenObject {
 /// A write-once object store holding an archive root.
 #[async_trait]
 pub trait WormStore: Send + Sync + std::fmt::Debug {
-    /// Where the store is, for messages (`s3://bucket/prefix`, `file:///var/lib/hoop/archive`).
+    /// Where the store is, for messages: `s3://bucket/prefix at https://endpoint` (an endpoint
+    /// that was set) or `s3://bucket/prefix in eu-west-1` (AWS's), `file:///var/lib/hoop/archive`.
+    /// Every [`StoreError`] a store returns carries it.
     fn describe(&self) -> String;
 
     /// Whether objects carry a lock that [`WormStore::head`] reports: S3 yes, folders no. A
     /// verifier checks locks only where this is true.
     fn has_locks(&self) -> bool;
 
-    /// Checks, before any session is accepted, that the store can hold WORM evidence: for S3,
-    /// that the bucket exists, has versioning and Object Lock enabled; for a folder, that it
-    /// exists (created if missing) and a file can be written in it. The error says how to fix it.
+    /// Checks, before anything is put, that the store can hold WORM evidence: for S3, that the
+    /// bucket exists, has versioning and Object Lock enabled; for a folder, that it exists
+    /// (created if missing) and a file can be written in it. The error says how to fix it:
+    /// [`StoreError::Unusable`] when the store answered and cannot be used as it is,
+    /// [`StoreError::Unavailable`] when it did not answer.
     async fn check(&self) -> Result<(), StoreError>;
 
     /// Stores `bytes` at `key` once, with `lock` where the store supports it, and an integrity

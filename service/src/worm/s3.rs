@@ -118,11 +118,21 @@ impl S3Store {
         let key_start = prefix_text(&prefix)
             .map(|p| format!("{p}/"))
             .unwrap_or_default();
+        let url = format!("s3://{bucket}/{key_start}");
+        let endpoint = settings
+            .endpoint
+            .as_ref()
+            .map(|e| e.as_str().trim_end_matches('/').to_owned())
+            .or_else(|| std::env::var(S3_ENDPOINT_VAR).ok())
+            .or_else(|| sdk.endpoint_url().map(str::to_owned));
+        let region = sdk.region().map(|r| r.as_ref().to_owned());
         S3Store {
             client: Client::from_conf(config),
-            describe: format!("s3://{bucket}/{key_start}")
-                .trim_end_matches('/')
-                .to_owned(),
+            describe: describe(
+                url.trim_end_matches('/'),
+                endpoint.as_deref(),
+                region.as_deref(),
+            ),
             bucket,
             prefix,
             key_start,
@@ -183,16 +193,6 @@ impl S3Store {
             Failure::Status { reason, .. } => self.unusable(format!("{what}: {reason}")),
         }
     }
-
-    fn lock_fix(&self) -> String {
-        format!(
-            "create a bucket with Object Lock enabled (aws s3api create-bucket --bucket {b} \
-             --object-lock-enabled-for-bucket), or enable it on this versioned bucket (aws \
-             s3api put-object-lock-configuration --bucket {b} --object-lock-configuration \
-             ObjectLockEnabled=Enabled)",
-            b = self.bucket
-        )
-    }
 }
 
 #[async_trait]
@@ -247,14 +247,6 @@ impl WormStore for S3Store {
                 }
             },
         };
-        if !enabled {
-            return Err(self.unusable(format!(
-                "bucket {bucket} does not have Object Lock enabled, so archives could be deleted \
-                 or replaced: {}",
-                self.lock_fix()
-            )));
-        }
-
         let versioning = match self
             .client
             .get_bucket_versioning()
@@ -270,7 +262,15 @@ impl WormStore for S3Store {
             }
             Err(e) => return Err(self.check_error("cannot read the versioning", Failure::of(e))),
         };
-        if versioning != Some(BucketVersioningStatus::Enabled) {
+        let versioned = versioning == Some(BucketVersioningStatus::Enabled);
+        if !enabled {
+            return Err(self.unusable(format!(
+                "bucket {bucket} does not have Object Lock enabled, so archives could be deleted \
+                 or replaced: {}",
+                lock_fix(bucket, versioned)
+            )));
+        }
+        if !versioned {
             return Err(self.unusable(format!(
                 "bucket {bucket} does not have versioning enabled (Object Lock needs it): aws \
                  s3api put-bucket-versioning --bucket {bucket} --versioning-configuration \
@@ -656,6 +656,40 @@ fn content_type(key: &ObjectKey) -> &'static str {
     }
 }
 
+/// `AWS_ENDPOINT_URL_S3`: the S3 endpoint the AWS chain takes before `AWS_ENDPOINT_URL`.
+const S3_ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_S3";
+
+/// How a store is named in messages: its URL and where its requests go, an endpoint that was
+/// set (`[archive.s3] endpoint`, `AWS_ENDPOINT_URL`) or else AWS's endpoint of the region.
+fn describe(url: &str, endpoint: Option<&str>, region: Option<&str>) -> String {
+    match (endpoint, region) {
+        (Some(endpoint), _) => format!("{url} at {endpoint}"),
+        (None, Some(region)) => format!("{url} in {region}"),
+        (None, None) => url.to_owned(),
+    }
+}
+
+/// How to give a bucket Object Lock, in an order S3 accepts: Object Lock can be enabled on an
+/// existing bucket only once its versioning is `Enabled` (else `InvalidBucketState:
+/// Versioning must be 'Enabled'`), so an unversioned bucket gets versioning first.
+fn lock_fix(bucket: &str, versioned: bool) -> String {
+    let lock = format!(
+        "aws s3api put-object-lock-configuration --bucket {bucket} \
+         --object-lock-configuration ObjectLockEnabled=Enabled"
+    );
+    let new_bucket = "or create a new bucket with it from the start: aws s3api create-bucket \
+                      --bucket <name> --object-lock-enabled-for-bucket";
+    if versioned {
+        format!("enable it on this bucket: {lock}; {new_bucket}")
+    } else {
+        format!(
+            "enable versioning first, then Object Lock (S3 refuses Object Lock on a bucket whose \
+             versioning is not Enabled): 1. aws s3api put-bucket-versioning --bucket {bucket} \
+             --versioning-configuration Status=Enabled 2. {lock}; {new_bucket}"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,5 +742,37 @@ mod tests {
         assert_eq!(s.region.as_deref(), Some("eu-west-1"));
         assert!(s.force_path_style);
         assert!(toml::from_str::<S3Settings>("bucket = \"x\"").is_err());
+    }
+    #[test]
+    fn the_object_lock_fix_enables_versioning_first_on_an_unversioned_bucket() {
+        let fix = lock_fix("evidence", false);
+        let versioning = fix
+            .find("aws s3api put-bucket-versioning --bucket evidence --versioning-configuration Status=Enabled")
+            .expect(&fix);
+        let lock = fix
+            .find("aws s3api put-object-lock-configuration --bucket evidence --object-lock-configuration ObjectLockEnabled=Enabled")
+            .expect(&fix);
+        assert!(versioning < lock, "versioning must come first: {fix}");
+        assert!(fix.contains("--object-lock-enabled-for-bucket"), "{fix}");
+
+        let fix = lock_fix("evidence", true);
+        assert!(!fix.contains("put-bucket-versioning"), "{fix}");
+        assert!(
+            fix.contains("put-object-lock-configuration --bucket evidence"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn a_store_is_described_with_where_its_requests_go() {
+        assert_eq!(
+            describe("s3://b/p", Some("http://127.0.0.1:9000"), Some("us-east-1")),
+            "s3://b/p at http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            describe("s3://b", None, Some("eu-west-1")),
+            "s3://b in eu-west-1"
+        );
+        assert_eq!(describe("s3://b", None, None), "s3://b");
     }
 }

@@ -106,6 +106,7 @@ fn core_with(spool_dir: &Path, desk: Option<Arc<dyn ApprovalDesk>>) -> Core {
         connections: Vec::new(),
         spool: Spool::open(spool_dir).unwrap(),
         spool_gauge: Arc::new(SpoolGauge::new(None)),
+        archive_health: Arc::default(),
         masking: MaskingPolicy::default(),
         approvals,
     })
