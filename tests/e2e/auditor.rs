@@ -436,7 +436,7 @@ async fn download_copies_the_store_and_resumes_a_cut_file() {
         stdout(&out)
     };
     let said = download(&[]);
-    assert!(said.contains("3 archives and 3 digests"), "{said}");
+    assert!(said.contains("3 archives, 3 digests and 0 audit segments"), "{said}");
     assert!(said.contains("fetched 9 objects"), "{said}");
     assert!(said.contains("nothing was verified"), "{said}");
     assert_eq!(files(&into), files(&f.root));
@@ -478,7 +478,7 @@ async fn download_copies_the_store_and_resumes_a_cut_file() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("1 archives and 3 digests"),
+        stdout(&out).contains("1 archives, 3 digests and 0 audit segments"),
         "{}",
         stdout(&out)
     );

@@ -722,6 +722,15 @@ async fn a_window_with_no_digest_around_it_is_uncovered() {
         report.to_string().contains("no digest covers any of it"),
         "{report}"
     );
+    // Without a clock the last digest is the window's entry link, but nothing after it
+    // speaks of the window: still uncovered.
+    let options = VerifyOptions {
+        now: None,
+        ..window(later, later + TimeDelta::hours(1))
+    };
+    let report = f.verify_with(&ring(&[&key(1)]), &options);
+    assert_eq!(classes(&report), vec![ProblemClass::Uncovered], "{report}");
+    assert!(report.to_string().contains("the chains in scope end at 2026-11-25T13:00:00Z"), "{report}");
     // A day before the chain begins: no digest speaks of that time either.
     let earlier = at(10, 0) - TimeDelta::days(1);
     let report = f.verify_with(

@@ -551,11 +551,23 @@ pub fn verify_folder(
     run.check_listings(&digests);
     run.check_segments(&digests);
     run.check_coverage(&archives, &digests);
-    if digests.is_empty() {
+    // Only a digest whose period meets the window or follows it speaks of it; the one before
+    // it is the entry link, not coverage.
+    let covering = digests
+        .iter()
+        .any(|d| options.since.is_none_or(|s| d.digest.period_end > s));
+    if !covering {
+        let last_end = digests.iter().map(|d| d.digest.period_end).max();
         let reason = if folder.archives.is_empty() && folder.digests.is_empty() {
             "there is no archive and no digest here: nothing was verified (a mistyped prefix or \
              folder, or the wrong store?)"
                 .to_owned()
+        } else if let Some(end) = last_end {
+            format!(
+                "no digest covers any of it yet: the chains in scope end at {}; a digest is \
+                 written when its period ends, so verify again after the next one",
+                end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
         } else if archives.is_empty() {
             "no digest covers any of it: every replica's chain begins after it, or ended before \
              it and was not due to write another; nothing proves what the window held (if \
