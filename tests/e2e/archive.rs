@@ -775,6 +775,7 @@ async fn the_audit_trail_is_sealed_into_the_store_and_a_month_leaves_the_databas
         "{output}"
     );
     assert!(output.contains("exchange  success"), "{output}");
+    assert!(output.contains("CLAIMS"), "{output}");
 
     // Still append-only: sealing is the one change, and only once.
     for statement in [

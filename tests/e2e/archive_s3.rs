@@ -591,7 +591,7 @@ async fn evidence_hidden_by_delete_markers_fails_a_windowed_verify_with_the_rest
         let relative = key.strip_prefix("prod/").unwrap();
         assert!(
             output.contains(&format!(
-                "HIDDEN       {relative}: a delete marker ({marker})"
+                "HIDDEN       {relative}: a delete marker ({marker}) hides the original"
             )),
             "{key}: {output}"
         );
@@ -625,6 +625,29 @@ async fn evidence_hidden_by_delete_markers_fails_a_windowed_verify_with_the_rest
     }
     let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
     assert!(status.success(), "restored: {output}");
+
+    // A new version put over the recording (what s3:PutObject without If-None-Match does on a
+    // versioned bucket): reads return it, the locked original stays, and verify says both.
+    f.s3.client()
+        .put_object()
+        .bucket(BUCKET)
+        .key(&recording_key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"not the recording",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    let relative = recording_key.strip_prefix("prod/").unwrap();
+    assert!(
+        output.contains(&format!(
+            "HIDDEN       {relative}: 1 newer versions put over the original"
+        )),
+        "{output}"
+    );
+    assert!(output.contains("MODIFIED"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

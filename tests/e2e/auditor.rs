@@ -436,7 +436,10 @@ async fn download_copies_the_store_and_resumes_a_cut_file() {
         stdout(&out)
     };
     let said = download(&[]);
-    assert!(said.contains("3 archives, 3 digests and 0 audit segments"), "{said}");
+    assert!(
+        said.contains("3 archives, 3 digests and 0 audit segments"),
+        "{said}"
+    );
     assert!(said.contains("fetched 9 objects"), "{said}");
     assert!(said.contains("nothing was verified"), "{said}");
     assert_eq!(files(&into), files(&f.root));

@@ -145,7 +145,10 @@ impl ObjectKey {
         }
         let time = NaiveTime::parse_from_str(file.strip_suffix(".json")?, "%H-%M-%S").ok()?;
         let start = self.day()?.and_time(time).and_utc();
-        Some((ReplicaName::new(*replica).ok()?, start))
+        let replica = ReplicaName::new(*replica).ok()?;
+        // Only the key hoop writes names a period: `12-0-00.json` beside `12-00-00.json` must
+        // not pass for it.
+        (ObjectKey::digest(&replica, start) == *self).then_some((replica, start))
     }
 
     /// The file name (last segment).

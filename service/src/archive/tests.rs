@@ -730,7 +730,12 @@ async fn a_window_with_no_digest_around_it_is_uncovered() {
     };
     let report = f.verify_with(&ring(&[&key(1)]), &options);
     assert_eq!(classes(&report), vec![ProblemClass::Uncovered], "{report}");
-    assert!(report.to_string().contains("the chains in scope end at 2026-11-25T13:00:00Z"), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("the chains in scope end at 2026-11-25T13:00:00Z"),
+        "{report}"
+    );
     // A day before the chain begins: no digest speaks of that time either.
     let earlier = at(10, 0) - TimeDelta::days(1);
     let report = f.verify_with(
@@ -1028,4 +1033,69 @@ fn the_audit_trail_is_sealed_listed_and_verified_like_the_sessions() {
             listed_in: Some(digest.key.clone()),
         }]
     );
+}
+
+#[tokio::test]
+async fn what_is_planted_beside_a_window_cannot_push_its_evidence_out() {
+    let k = key(1);
+    // A junk digest under a non-canonical name beside the window's exit digest names no
+    // period, and a digest whose content belongs elsewhere is out of place even when no
+    // chain in scope uses it.
+    let f = Fixture::new().await;
+    let exit = &f.digests[2].key;
+    let junk = ObjectKey::parse(&exit.as_str().replace("12-00-00", "12-0-00")).unwrap();
+    assert!(junk.digest_start().is_none());
+    assert!(exit.digest_start().is_some());
+    let elsewhere = DigestBuilder::new(
+        ReplicaName::new("zz").unwrap(),
+        Period::containing(at(1, 0) - TimeDelta::days(365), DEFAULT_PERIOD).unwrap(),
+        None,
+    )
+    .seal(&key(2))
+    .unwrap();
+    fs::write(f.path(&junk), &elsewhere.bytes).unwrap();
+    let report = f.verify_with(&ring(&[&k]), &window(at(11, 0), at(12, 0)));
+    assert!(!report.ok(), "{report}");
+    assert!(
+        report.problems.iter().any(
+            |p| matches!(p, Problem::Modified { key, check: Check::Location, .. } if *key == junk)
+        ),
+        "{report}"
+    );
+
+    // An archive of the window's day whose manifest was swapped for an unsigned one dated
+    // long ago is still the window's: its date is not trusted, its folder is.
+    let f = Fixture::new().await;
+    let target = &f.archives[0];
+    let mut manifest: serde_json::Value = serde_json::from_slice(&target.manifest_bytes).unwrap();
+    manifest["ended_at"] = json!("1970-01-01T00:00:00.000000Z");
+    fs::write(f.path(&target.manifest_key), manifest.to_string()).unwrap();
+    let ended = f.archives[0].manifest.ended_at().unwrap();
+    let options = window(ended - TimeDelta::minutes(1), ended + TimeDelta::minutes(1));
+    let report = f.verify_with(&ring(&[&k]), &options);
+    assert!(!report.ok(), "{report}");
+    assert!(report.count(ProblemClass::Unsigned) >= 1, "{report}");
+}
+
+#[tokio::test]
+async fn a_planted_name_cannot_drive_the_auditors_terminal() {
+    let f = Fixture::new().await;
+    let day = f.archives[0]
+        .manifest_key
+        .as_str()
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    let planted = ObjectKey::parse(&format!("{day}/planted.manifest.json")).unwrap();
+    fs::write(
+        f.path(&planted),
+        "{\"format\":\"hoop-archive-v1\",\"\u{1b}[2J\u{1b}[Hall clear\":1}",
+    )
+    .unwrap();
+    let report = f.verify(&ring(&[&key(1)]));
+    let text = report.to_string();
+    assert!(!report.ok(), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("planted.manifest.json"), "{text}");
 }

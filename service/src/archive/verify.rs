@@ -29,6 +29,7 @@ use super::layout::{
     AUDIT_DIR, DIGESTS_DIR, MANIFEST_SUFFIX, ObjectKey, RECORDING_SUFFIX, ReplicaName,
     SESSIONS_DIR, SessionId, Sha256,
 };
+use crate::display::line;
 use crate::recording::ChainError;
 
 /// A period of an hour plus an hour of slack for a digest to be written and stored.
@@ -241,14 +242,15 @@ pub enum Problem {
         key: ObjectKey,
         detail: String,
     },
-    /// An object a delete marker hides: listings and reads skip it, while the locked version
-    /// stays in the bucket. Only a store shows this (its versions), so whoever reads the store
-    /// adds these, like [`Problem::Unlocked`].
+    /// An object whose original version is hidden: by a delete marker (listings and reads
+    /// skip it) or by newer versions put over it (reads return those), while the locked
+    /// original stays in the bucket. Only a store shows this (its versions), so whoever reads
+    /// the store adds these, like [`Problem::Unlocked`].
     Hidden {
         key: ObjectKey,
-        /// The delete marker's version id.
-        marker: String,
-        /// The command that removes the marker and so restores the object.
+        /// What hides it, with the version ids.
+        by: String,
+        /// How to get the original back.
         restore: String,
     },
 }
@@ -421,8 +423,15 @@ impl fmt::Display for Problem {
                     None => f.write_str(" (named by its manifest)"),
                 }
             }
+            // Details quote what was found (a parser's message can carry a name from the
+            // document): shown escaped, so a planted file cannot drive the auditor's terminal.
             Problem::Modified { key, check, detail } => {
-                write!(f, "MODIFIED     {key}: {}: {detail}", check.as_str())
+                write!(
+                    f,
+                    "MODIFIED     {key}: {}: {}",
+                    check.as_str(),
+                    line(detail)
+                )
             }
             Problem::Unsigned {
                 key,
@@ -447,7 +456,9 @@ impl fmt::Display for Problem {
                         expected,
                         referenced_by,
                     } => write!(f, "{expected} is missing ({referenced_by} links to it)"),
-                    Gap::BrokenLink { digest, detail } => write!(f, "{digest}: {detail}"),
+                    Gap::BrokenLink { digest, detail } => {
+                        write!(f, "{digest}: {}", line(detail))
+                    }
                     Gap::MissingPeriod { after, from, to } => {
                         write!(f, "no digest from {from} to {to} (after {after})")
                     }
@@ -461,15 +472,15 @@ impl fmt::Display for Problem {
                 "NOT COVERED  {key} (session {session_id}): listed in no digest, and not newer \
                  than its replica's last digest"
             ),
-            Problem::Unlocked { key, detail } => write!(f, "UNLOCKED     {key}: {detail}"),
-            Problem::Hidden {
-                key,
-                marker,
-                restore,
-            } => write!(
+            Problem::Unlocked { key, detail } => {
+                write!(f, "UNLOCKED     {key}: {}", line(detail))
+            }
+            Problem::Hidden { key, by, restore } => write!(
                 f,
-                "HIDDEN       {key}: a delete marker ({marker}) hides it from listings and reads; \
-                 the locked version is still stored. Restore it: {restore}"
+                "HIDDEN       {key}: {} hides the original; the locked version is still \
+                 stored. Restore it: {}",
+                line(by),
+                line(restore)
             ),
             Problem::Uncovered {
                 since,
@@ -483,9 +494,10 @@ impl fmt::Display for Problem {
                 };
                 write!(
                     f,
-                    "UNCOVERED    {} to {}: {reason}",
+                    "UNCOVERED    {} to {}: {}",
                     time(since, "the beginning"),
-                    time(until, "now")
+                    time(until, "now"),
+                    line(reason)
                 )
             }
         }
@@ -534,6 +546,16 @@ pub fn verify_folder(
     }
     let digests = select_digests(&loaded, options, &sealed);
     run.check_digests(&digests);
+    // A digest filed near the window that is out of place or signed by no pinned key is a
+    // problem even when no chain in scope uses it: planted beside the window's own, it could
+    // otherwise push them out of what a reader fetches.
+    let selected: BTreeSet<&ObjectKey> = digests.iter().map(|d| &d.key).collect();
+    for d in &loaded {
+        if !selected.contains(&d.key) && run.near_window(&d.key) {
+            run.check_digests(&[d]);
+            run.report.digests -= 1;
+        }
+    }
     let listed: BTreeSet<&ObjectKey> = digests
         .iter()
         .flat_map(|d| d.digest.archives.iter().map(|e| &e.manifest_key))
@@ -1020,9 +1042,7 @@ impl Run<'_> {
             // One that cannot be read is reported when its key dates it near the window (a
             // period starts at most a day before the window it meets); one that can be read
             // is placed by its period.
-            let day = key.day();
-            let near = self.options.selects_day(day)
-                || self.options.selects_day(day.and_then(|d| d.succ_opt()));
+            let near = self.near_window(key);
             let bytes = match fs::read(key.to_path(self.root)) {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -1060,6 +1080,13 @@ impl Run<'_> {
         loaded
     }
 
+    /// Whether a key's day puts it within a day before the window or in it (or the key has no
+    /// day): where a digest of the window could be filed.
+    fn near_window(&self, key: &ObjectKey) -> bool {
+        let day = key.day();
+        self.options.selects_day(day) || self.options.selects_day(day.and_then(|d| d.succ_opt()))
+    }
+
     /// The signature and place of each digest in scope.
     fn check_digests(&mut self, digests: &[&LoadedDigest]) {
         for d in digests {
@@ -1093,13 +1120,21 @@ impl Run<'_> {
         let Ok(bytes) = fs::read(key.to_path(self.root)) else {
             return by_day();
         };
-        match Manifest::parse(&bytes) {
-            Ok(manifest) => match manifest.ended_at() {
-                Some(t) if self.options.contains(t) => Position::Inside(Box::new(manifest)),
-                Some(_) => Position::Outside,
-                None => by_day(),
-            },
-            Err(_) => by_day(),
+        // Only a manifest a pinned key signed, filed where its own `ended_at` puts it, is
+        // dated by what it says; any other is dated by the folder it was found in, so an
+        // unsigned or moved manifest in the window's days is checked, not skipped.
+        let Ok(opened) = Manifest::open(&bytes) else {
+            return by_day();
+        };
+        let trusted = opened.check(self.keys).is_ok();
+        let manifest = opened.document;
+        if !trusted || manifest.manifest_key().as_ref() != Some(key) {
+            return by_day();
+        }
+        match manifest.ended_at() {
+            Some(t) if self.options.contains(t) => Position::Inside(Box::new(manifest)),
+            Some(_) => Position::Outside,
+            None => by_day(),
         }
     }
 
@@ -1205,7 +1240,14 @@ impl Run<'_> {
             return;
         };
         let reference = self.options.until.map_or(now, |u| u.min(now));
-        if last.digest.period_end + self.options.delay() < reference {
+        // A window is left through the link of the digest after it: once that one is due, a
+        // chain that stops inside the window (its continuation deleted, or replaced by junk
+        // filed beside it) is stale however recent the window's own digests are.
+        let exit_due = self
+            .options
+            .until
+            .is_some_and(|u| u + self.options.delay() < now && last.digest.period_start < u);
+        if exit_due || last.digest.period_end + self.options.delay() < reference {
             self.problem(Problem::Gap {
                 replica: replica.clone(),
                 gap: Gap::Stale {

@@ -73,15 +73,16 @@ pub struct Listed {
     pub size: u64,
 }
 
-/// An object a delete marker hides: a versioned bucket lets anyone allowed `s3:DeleteObject`
-/// add one on top of a locked object, which then drops out of listings and reads while its
-/// locked version stays.
+/// An object whose original version something hides: a versioned bucket lets anyone allowed
+/// `s3:DeleteObject` put a delete marker on top of a locked object (it drops out of listings
+/// and reads), and anyone allowed `s3:PutObject` put a new version on top (reads return it);
+/// the locked original stays either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HiddenObject {
     pub key: ObjectKey,
-    /// The delete marker's version id.
-    pub marker: String,
-    /// The command that removes the marker, which restores the object.
+    /// What hides it: a delete marker, or versions put over the original, with their ids.
+    pub by: String,
+    /// How to get the original back.
     pub restore: String,
 }
 
@@ -122,8 +123,9 @@ pub trait WormStore: Send + Sync + std::fmt::Debug {
     /// `sessions/2026/12/`), sorted by key. Keys that are not valid [`ObjectKey`]s are skipped.
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError>;
 
-    /// Every object under `prefix` whose current version is a delete marker, sorted by key.
-    /// Stores without versions have none.
+    /// Every object under `prefix` whose current version is a delete marker or that has more
+    /// than one version (hoop writes each key once), sorted by key. Stores without versions
+    /// have none.
     async fn hidden(&self, prefix: &str) -> Result<Vec<HiddenObject>, StoreError>;
 }
 

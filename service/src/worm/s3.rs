@@ -456,7 +456,10 @@ impl WormStore for S3Store {
 
     async fn hidden(&self, prefix: &str) -> Result<Vec<HiddenObject>, StoreError> {
         let wanted = format!("{}{prefix}", self.key_start);
-        let mut hidden = Vec::new();
+        // Per key: its object versions (newest first, as S3 lists them) and whether its
+        // current version is a delete marker.
+        let mut keys: std::collections::BTreeMap<String, (Vec<String>, Option<String>)> =
+            std::collections::BTreeMap::new();
         let mut markers: (Option<String>, Option<String>) = (None, None);
         loop {
             let page = self
@@ -469,27 +472,20 @@ impl WormStore for S3Store {
                 .send()
                 .await
                 .map_err(|e| self.object_error("list versions", prefix, Failure::of(e)))?;
-            for marker in page.delete_markers() {
-                if marker.is_latest() != Some(true) {
-                    continue;
+            for version in page.versions() {
+                if let (Some(key), Some(id)) = (version.key(), version.version_id()) {
+                    keys.entry(key.to_owned())
+                        .or_default()
+                        .0
+                        .push(id.to_owned());
                 }
-                let (Some(full), Some(version)) = (marker.key(), marker.version_id()) else {
-                    continue;
-                };
-                let Some(key) = full
-                    .strip_prefix(self.key_start.as_str())
-                    .and_then(|k| ObjectKey::parse(k).ok())
-                else {
-                    continue;
-                };
-                hidden.push(HiddenObject {
-                    key,
-                    marker: version.to_owned(),
-                    restore: format!(
-                        "aws s3api delete-object --bucket {} --key {full} --version-id {version}",
-                        self.bucket
-                    ),
-                });
+            }
+            for marker in page.delete_markers() {
+                if let (Some(key), Some(id), Some(true)) =
+                    (marker.key(), marker.version_id(), marker.is_latest())
+                {
+                    keys.entry(key.to_owned()).or_default().1 = Some(id.to_owned());
+                }
             }
             if page.is_truncated() != Some(true) {
                 break;
@@ -502,7 +498,42 @@ impl WormStore for S3Store {
                 break;
             }
         }
-        hidden.sort_by(|a, b| a.key.cmp(&b.key));
+        let b = &self.bucket;
+        let mut hidden = Vec::new();
+        for (full, (versions, marker)) in keys {
+            let Some(key) = full
+                .strip_prefix(self.key_start.as_str())
+                .and_then(|k| ObjectKey::parse(k).ok())
+            else {
+                continue;
+            };
+            // hoop writes each key once (If-None-Match): a marker on top, or a second version,
+            // is someone else's doing.
+            if let Some(marker) = marker {
+                hidden.push(HiddenObject {
+                    key,
+                    by: format!("a delete marker ({marker})"),
+                    restore: format!(
+                        "aws s3api delete-object --bucket {b} --key {full} --version-id {marker}"
+                    ),
+                });
+            } else if versions.len() > 1
+                && let (Some(newest), Some(original)) = (versions.first(), versions.last())
+            {
+                hidden.push(HiddenObject {
+                    key,
+                    by: format!(
+                        "{} newer versions put over the original (the current is {newest})",
+                        versions.len() - 1
+                    ),
+                    restore: format!(
+                        "the original is version {original}: aws s3api get-object --bucket {b} \
+                         --key {full} --version-id {original} <file>; remove the newer versions \
+                         once their retention allows (hoop writes each key once)"
+                    ),
+                });
+            }
+        }
         Ok(hidden)
     }
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::list::{FoundArchive, find_archives, get_all};
+use super::list::{Dating, FoundArchive, find_archives_in, get_all};
 use super::{FilterArgs, Outcome, S3Args, Window, WindowArgs, in_parallel};
 use crate::archive::{Digest, ObjectKey, ReplicaName, Sha256, VerifyOptions, digest_candidates};
 use crate::worm::{StoreUrl, WormStore};
@@ -112,7 +112,8 @@ impl Plan {
         window: &Window,
         selection: &Selection,
     ) -> anyhow::Result<Plan> {
-        let in_window = find_archives(store, window, &FilterArgs::default()).await?;
+        let in_window =
+            find_archives_in(store, window, &FilterArgs::default(), Dating::WholeDays).await?;
         let mut sealed: HashMap<ReplicaName, DateTime<Utc>> = HashMap::new();
         for m in in_window.iter().filter_map(FoundArchive::parsed) {
             if let Some(at) = m.sealed_at() {

@@ -85,6 +85,25 @@ pub(super) async fn find_archives(
     window: &Window,
     filters: &FilterArgs,
 ) -> anyhow::Result<Vec<FoundArchive>> {
+    find_archives_in(store, window, filters, Dating::EndedAt).await
+}
+
+/// How [`find_archives_in`] dates an archive against the window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dating {
+    /// By the manifest's `ended_at` (what `list` shows).
+    EndedAt,
+    /// Every archive of the window's day folders: for a copy that `verify` selects from, which
+    /// trusts an `ended_at` only once the manifest's signature is checked.
+    WholeDays,
+}
+
+pub(super) async fn find_archives_in(
+    store: &Arc<dyn WormStore>,
+    window: &Window,
+    filters: &FilterArgs,
+    dating: Dating,
+) -> anyhow::Result<Vec<FoundArchive>> {
     let mut objects: BTreeMap<ObjectKey, u64> = BTreeMap::new();
     for prefix in window.session_prefixes(Utc::now()) {
         let listed = store
@@ -108,7 +127,10 @@ pub(super) async fn find_archives(
         };
         let manifest = Manifest::parse(&bytes).map_err(|e| e.to_string());
         let selected = match &manifest {
-            Ok(m) => ended_at(m).is_none_or(|t| window.contains(t)) && filters.matches(m),
+            Ok(m) => {
+                (dating == Dating::WholeDays || ended_at(m).is_none_or(|t| window.contains(t)))
+                    && filters.matches(m)
+            }
             Err(_) => filters.is_empty(),
         };
         if selected {

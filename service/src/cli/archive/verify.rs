@@ -208,6 +208,7 @@ fn events_table(events: &[AuditRecord]) -> String {
         "OUTCOME",
         "CODE",
         "SUBJECT",
+        "CLAIMS",
         "CONNECTION",
         "MESSAGE",
     ]);
@@ -220,6 +221,13 @@ fn events_table(events: &[AuditRecord]) -> String {
             e.outcome.clone(),
             e.code.clone(),
             or_dash(&e.subject),
+            // A refused token's claims are recorded unverified: say which ones are.
+            if e.claims_verified {
+                "verified"
+            } else {
+                "unverified"
+            }
+            .to_owned(),
             or_dash(&e.connection),
             e.message.clone(),
         ]);
@@ -369,7 +377,7 @@ async fn hidden_objects(
 fn hidden_problem(h: HiddenObject) -> Problem {
     Problem::Hidden {
         key: h.key,
-        marker: h.marker,
+        by: h.by,
         restore: h.restore,
     }
 }
