@@ -247,9 +247,11 @@ async fn an_outage_during_50_sessions_loses_and_duplicates_nothing() {
     let f = start("").await;
     let credential = f.hoop.issue(&f.hoop.github_token(7102)).await;
     f.s3.set_down(true);
+    let outage_began = Utc::now();
     for i in 0..50 {
         one_session(&f.hoop, &credential, i).await;
     }
+    let sessions_done = Utc::now();
     // Everything waits in the spool while the store is down; the outage is alerted.
     assert_eq!(f.hoop.recordings().len(), 50);
     wait_until("the outage alert", || async {
@@ -277,6 +279,17 @@ async fn an_outage_during_50_sessions_loses_and_duplicates_nothing() {
     .await;
     let (status, output) = verify_store(&f).await;
     assert!(status.success(), "verify --store: {output}");
+    // The window of the outage alone: its archives were stored periods after they were
+    // sealed, and the chain is followed to the digests that list them.
+    let since = outage_began.to_rfc3339();
+    let until = sessions_done.to_rfc3339();
+    let window = ["--since", since.as_str(), "--until", until.as_str()];
+    let (status, output) = verify_store_with(&f, &format!("s3://{BUCKET}/prod"), &window).await;
+    assert!(
+        status.success(),
+        "verify --store of the outage's window: {output}"
+    );
+    assert!(output.contains("50 archives"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1099,3 +1099,39 @@ async fn a_planted_name_cannot_drive_the_auditors_terminal() {
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert!(text.contains("planted.manifest.json"), "{text}");
 }
+
+#[tokio::test]
+async fn an_archive_stored_long_after_its_seal_is_found_along_the_chain() {
+    // Sealed a minute after it ended, stored four periods later (the store was down): only the
+    // digest of the period it was stored in lists it. A window around its end follows the
+    // chain that far, so it is covered, not NOT COVERED.
+    let spool_dir = TempDir::new("spool");
+    let root = TempDir::new("stored-late");
+    let spool = Spool::open(&spool_dir.0).unwrap();
+    let path = finished(&spool, "s-stored-late", 1).await;
+    let archive = Archive::new(replica())
+        .seal_at(&path, &key(1), Utc::now() + TimeDelta::minutes(1))
+        .unwrap();
+    let ended = archive.manifest.ended_at().unwrap();
+    let mut period = Period::containing(ended - TimeDelta::hours(1), DEFAULT_PERIOD).unwrap();
+    let mut previous = None;
+    for i in 0..7 {
+        let mut builder = DigestBuilder::new(replica(), period, previous.take());
+        if i == 5 {
+            builder.add(archive.digest_entry()).unwrap();
+        }
+        let sealed = builder.seal(&key(1)).unwrap();
+        sealed.write_to(&root.0).unwrap();
+        previous = Some(sealed.link());
+        period = period.next();
+    }
+    archive.write_to(&root.0).unwrap();
+    let options = window(ended - TimeDelta::seconds(1), ended + TimeDelta::seconds(1));
+    let report = verify_folder(&root.0, &ring(&[&key(1)]), &options).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.archives, 1, "{report}");
+    assert_eq!(
+        report.digests, 6,
+        "from the one before the window to the one listing it"
+    );
+}

@@ -529,6 +529,8 @@ pub fn verify_folder(
     // its digest, however late, is part of what proves the window.
     let mut in_window = BTreeSet::new();
     let mut sealed: HashMap<ReplicaName, DateTime<Utc>> = HashMap::new();
+    // The signed archives of the window, by replica: each must be listed by a digest in scope.
+    let mut owed: HashMap<ReplicaName, BTreeSet<ObjectKey>> = HashMap::new();
     for (key, files) in &folder.archives {
         match run.window_position(key, files) {
             Position::Outside => {}
@@ -537,6 +539,9 @@ pub fn verify_folder(
             }
             Position::Inside(manifest) => {
                 in_window.insert(key);
+                owed.entry(manifest.replica.clone())
+                    .or_default()
+                    .insert(key.clone());
                 if let Some(at) = manifest.sealed_at() {
                     let last = sealed.entry(manifest.replica.clone()).or_insert(at);
                     *last = (*last).max(at);
@@ -545,6 +550,7 @@ pub fn verify_folder(
         }
     }
     let digests = select_digests(&loaded, options, &sealed);
+    let digests = follow_until_listed(&loaded, digests, &owed);
     run.check_digests(&digests);
     // A digest filed near the window that is out of place or signed by no pinned key is a
     // problem even when no chain in scope uses it: planted beside the window's own, it could
@@ -609,6 +615,45 @@ pub fn verify_folder(
         });
     }
     Ok(run.report.finish())
+}
+
+/// Extends each replica's digests in scope along its chain until every signed archive of the
+/// window it owes is listed (or the chain ends): an archive stored long after it was sealed (a
+/// store outage) is listed by the digest of the period it was stored in, past the span its
+/// seal gives.
+fn follow_until_listed<'a>(
+    loaded: &'a [LoadedDigest],
+    mut selected: Vec<&'a LoadedDigest>,
+    owed: &HashMap<ReplicaName, BTreeSet<ObjectKey>>,
+) -> Vec<&'a LoadedDigest> {
+    for (replica, archives) in owed {
+        let mut unlisted: BTreeSet<&ObjectKey> = archives.iter().collect();
+        let mut last_start = None;
+        for d in selected.iter().filter(|d| &d.digest.replica == replica) {
+            for e in &d.digest.archives {
+                unlisted.remove(&e.manifest_key);
+            }
+            last_start = last_start.max(Some(d.digest.period_start));
+        }
+        let Some(last_start) = last_start else {
+            continue;
+        };
+        let mut later: Vec<&LoadedDigest> = loaded
+            .iter()
+            .filter(|d| &d.digest.replica == replica && d.digest.period_start > last_start)
+            .collect();
+        later.sort_by_key(|d| (d.digest.period_start, d.key.clone()));
+        for d in later {
+            if unlisted.is_empty() {
+                break;
+            }
+            for e in &d.digest.archives {
+                unlisted.remove(&e.manifest_key);
+            }
+            selected.push(d);
+        }
+    }
+    selected
 }
 
 /// The longest digest period (`archive.digest_period` is at most a day).

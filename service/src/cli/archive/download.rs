@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::list::{Dating, FoundArchive, find_archives_in, get_all};
+use super::list::{Dating, FoundArchive, ended_at, find_archives_in, get_all};
 use super::{FilterArgs, Outcome, S3Args, Window, WindowArgs, in_parallel};
 use crate::archive::{Digest, ObjectKey, ReplicaName, Sha256, VerifyOptions, digest_candidates};
 use crate::worm::{StoreUrl, WormStore};
@@ -121,7 +121,13 @@ impl Plan {
                 *last = (*last).max(at);
             }
         }
-        let digests = find_digests(store, window, &sealed).await?;
+        let (mut digests, all_keys) = find_digests(store, window, &sealed).await?;
+        let owed = in_window
+            .iter()
+            .filter_map(FoundArchive::parsed)
+            .filter(|m| ended_at(m).is_some_and(|t| window.contains(t)))
+            .filter_map(|m| Some((m.replica.clone(), m.manifest_key()?)));
+        follow_until_listed(store, &mut digests, &all_keys, owed).await?;
         let mut archives = if !selection.archives {
             Vec::new()
         } else if selection.filters.is_empty() {
@@ -236,7 +242,7 @@ async fn find_digests(
     store: &Arc<dyn WormStore>,
     window: &Window,
     sealed: &HashMap<ReplicaName, DateTime<Utc>>,
-) -> anyhow::Result<Vec<PlannedDigest>> {
+) -> anyhow::Result<(Vec<PlannedDigest>, Vec<ObjectKey>)> {
     let listed = store
         .list("digests/")
         .await
@@ -251,7 +257,14 @@ async fn find_digests(
         until: window.until,
         ..VerifyOptions::default()
     };
-    let keys = digest_candidates(&keys, &options, sealed);
+    let candidates = digest_candidates(&keys, &options, sealed);
+    Ok((fetch_digests(store, candidates).await?, keys))
+}
+
+async fn fetch_digests(
+    store: &Arc<dyn WormStore>,
+    keys: Vec<ObjectKey>,
+) -> anyhow::Result<Vec<PlannedDigest>> {
     let mut digests = Vec::new();
     for (key, bytes) in get_all(store, keys).await? {
         let Some(bytes) = bytes else { continue };
@@ -259,6 +272,80 @@ async fn find_digests(
         digests.push(PlannedDigest { key, bytes, digest });
     }
     Ok(digests)
+}
+
+/// Digests fetched per round while following a chain.
+const FOLLOW_BATCH: usize = 24;
+/// How far a chain is followed for an archive stored late: a month of hourly digests.
+const FOLLOW_AT_MOST: usize = 31 * 24;
+
+/// Fetches each replica's later digests, in order, until every archive of the window it owes
+/// is listed (or the chain ends, or [`FOLLOW_AT_MOST`]): an archive stored long after it was
+/// sealed is listed by a digest past the span its seal gives. `verify_folder` follows the
+/// same chains on the copy.
+async fn follow_until_listed(
+    store: &Arc<dyn WormStore>,
+    digests: &mut Vec<PlannedDigest>,
+    all_keys: &[ObjectKey],
+    owed: impl Iterator<Item = (ReplicaName, ObjectKey)>,
+) -> anyhow::Result<()> {
+    let mut unlisted: HashMap<ReplicaName, BTreeSet<ObjectKey>> = HashMap::new();
+    for (replica, key) in owed {
+        unlisted.entry(replica).or_default().insert(key);
+    }
+    let listed = |d: &PlannedDigest| -> Vec<ObjectKey> {
+        d.digest
+            .as_ref()
+            .map(|d| d.archives.iter().map(|e| e.manifest_key.clone()).collect())
+            .unwrap_or_default()
+    };
+    for d in digests.iter() {
+        for key in listed(d) {
+            for owed in unlisted.values_mut() {
+                owed.remove(&key);
+            }
+        }
+    }
+    for (replica, mut owed) in unlisted {
+        if owed.is_empty() {
+            continue;
+        }
+        let fetched: BTreeSet<ObjectKey> = digests.iter().map(|d| d.key.clone()).collect();
+        let last = fetched
+            .iter()
+            .filter_map(|k| k.digest_start())
+            .filter(|(r, _)| *r == replica)
+            .map(|(_, t)| t)
+            .max();
+        let Some(last) = last else { continue };
+        let mut later: Vec<(DateTime<Utc>, ObjectKey)> = all_keys
+            .iter()
+            .filter_map(|k| {
+                let (r, t) = k.digest_start()?;
+                (r == replica && t > last && !fetched.contains(k)).then(|| (t, k.clone()))
+            })
+            .collect();
+        later.sort();
+        later.truncate(FOLLOW_AT_MOST);
+        for batch in later.chunks(FOLLOW_BATCH) {
+            if owed.is_empty() {
+                break;
+            }
+            let keys = batch.iter().map(|(_, k)| k.clone()).collect();
+            let mut more = fetch_digests(store, keys).await?;
+            more.sort_by(|a, b| a.key.cmp(&b.key));
+            for d in more {
+                if owed.is_empty() {
+                    break;
+                }
+                for key in listed(&d) {
+                    owed.remove(&key);
+                }
+                digests.push(d);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Archives named by digests but outside the listed day folders: their manifests, and the
