@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,6 +67,16 @@ impl Spool {
             .mode(0o700)
             .create(dir)
             .map_err(not_writable)?;
+        // A spool made by hand or by an older version may be wider: recordings are cardholder
+        // evidence, readable by hoop's user only.
+        let mode = fs::metadata(dir)
+            .map_err(not_writable)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(not_writable)?;
+            tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the spool directory was open to other users; set to 0700");
+        }
         let lock = lock_dir(dir)?;
         probe_writable(dir).map_err(not_writable)?;
         let replayed = replay::replay(dir)?;

@@ -845,3 +845,14 @@ fn journal_records_round_trip_and_detect_damage() {
     assert_eq!(parsed.torn, bytes.len() - second);
     assert!(journal::parse_segment(b"NOTAWAL1").is_none());
 }
+
+#[test]
+fn a_spool_open_to_other_users_is_closed_at_open() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = TempDir::new("wide");
+    fs::create_dir_all(&tmp.0).unwrap();
+    fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o755)).unwrap();
+    let _spool = Spool::open(&tmp.0).unwrap();
+    let mode = fs::metadata(&tmp.0).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
