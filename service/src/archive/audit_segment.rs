@@ -19,7 +19,7 @@ use super::ArchiveError;
 use super::digest::{Period, whole_seconds};
 use super::keys::{KeyId, Signature, SigningKey};
 use super::layout::{ObjectKey, ReplicaName, Sha256, write_object};
-use super::signed::{self, Opened, SignedDocument};
+use super::signed::{self, Opened};
 
 /// The `format` of a version 1 audit segment.
 pub const AUDIT_SEGMENT_FORMAT: &str = "hoop-audit-segment-v1";
@@ -65,20 +65,7 @@ pub struct AuditSegment {
     pub signature: Signature,
 }
 
-impl SignedDocument for AuditSegment {
-    fn key_id(&self) -> &KeyId {
-        &self.key_id
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn sign_as(&mut self, key_id: KeyId, signature: Signature) {
-        self.key_id = key_id;
-        self.signature = signature;
-    }
-}
+signed::signed_document!(AuditSegment);
 
 impl AuditSegment {
     /// Parses a stored segment; the signature is checked by [`verify_folder`](super::verify_folder).

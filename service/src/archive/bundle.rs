@@ -17,7 +17,7 @@ use super::ArchiveError;
 use super::digest::DigestEntry;
 use super::keys::{KeyId, Signature, SigningKey};
 use super::layout::{ObjectKey, ReplicaName, SessionId, Sha256, micros_time, write_object};
-use super::signed::{self, Opened, SignedDocument};
+use super::signed::{self, Opened};
 use crate::recording::{ChainError, ChainReport, verify_session};
 
 /// The `format` of a version 1 manifest.
@@ -94,20 +94,7 @@ pub struct Manifest {
     pub signature: Signature,
 }
 
-impl SignedDocument for Manifest {
-    fn key_id(&self) -> &KeyId {
-        &self.key_id
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn sign_as(&mut self, key_id: KeyId, signature: Signature) {
-        self.key_id = key_id;
-        self.signature = signature;
-    }
-}
+signed::signed_document!(Manifest);
 
 impl Manifest {
     /// Parses a stored manifest (strictly; see [`canonical_form`](super::canonical_form)). The

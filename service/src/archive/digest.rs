@@ -17,7 +17,7 @@ use super::ArchiveError;
 use super::audit_segment::AuditEntry;
 use super::keys::{KeyId, Signature, SigningKey};
 use super::layout::{ObjectKey, ReplicaName, SessionId, Sha256, write_object};
-use super::signed::{self, Opened, SignedDocument};
+use super::signed::{self, Opened};
 
 /// The `format` of a version 1 digest.
 pub const DIGEST_FORMAT: &str = "hoop-archive-digest-v1";
@@ -148,20 +148,7 @@ pub struct Digest {
     pub signature: Signature,
 }
 
-impl SignedDocument for Digest {
-    fn key_id(&self) -> &KeyId {
-        &self.key_id
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn sign_as(&mut self, key_id: KeyId, signature: Signature) {
-        self.key_id = key_id;
-        self.signature = signature;
-    }
-}
+signed::signed_document!(Digest);
 
 impl Digest {
     /// Parses a stored digest; the signature is checked by [`verify_folder`](super::verify_folder).

@@ -29,6 +29,32 @@ pub(super) trait SignedDocument {
     fn sign_as(&mut self, key_id: KeyId, signature: Signature);
 }
 
+/// Implements [`SignedDocument`] for a document whose `key_id` and `signature` members are its
+/// own fields (every archive document).
+macro_rules! signed_document {
+    ($document:ty) => {
+        impl $crate::archive::signed::SignedDocument for $document {
+            fn key_id(&self) -> &$crate::archive::KeyId {
+                &self.key_id
+            }
+
+            fn signature(&self) -> &$crate::archive::Signature {
+                &self.signature
+            }
+
+            fn sign_as(
+                &mut self,
+                key_id: $crate::archive::KeyId,
+                signature: $crate::archive::Signature,
+            ) {
+                self.key_id = key_id;
+                self.signature = signature;
+            }
+        }
+    };
+}
+pub(super) use signed_document;
+
 /// The bytes a document's signature covers: its members but `signature`, keys sorted (by
 /// UTF-16 code units, as JCS says; archive keys are ASCII), no whitespace, strings escaped as
 /// JSON requires and nothing more (`"`, `\`, control characters; `\b \t \n \f \r` in short

@@ -760,6 +760,31 @@ async fn a_window_with_no_digest_around_it_is_uncovered() {
     assert!(!report.ok());
 }
 
+/// Writes `archive` and a chain of `digests` hourly digests from the hour before it ended, the
+/// one at index `listed_in` listing it; returns its `ended_at`.
+fn chain_listing_at(
+    root: &TempDir,
+    archive: &SealedArchive,
+    digests: usize,
+    listed_in: usize,
+) -> DateTime<Utc> {
+    let ended = archive.manifest.ended_at().unwrap();
+    let mut period = Period::containing(ended - TimeDelta::hours(1), DEFAULT_PERIOD).unwrap();
+    let mut previous = None;
+    for i in 0..digests {
+        let mut builder = DigestBuilder::new(replica(), period, previous.take());
+        if i == listed_in {
+            builder.add(archive.digest_entry()).unwrap();
+        }
+        let sealed = builder.seal(&key(1)).unwrap();
+        sealed.write_to(&root.0).unwrap();
+        previous = Some(sealed.link());
+        period = period.next();
+    }
+    archive.write_to(&root.0).unwrap();
+    ended
+}
+
 #[tokio::test]
 async fn a_late_seal_pulls_in_its_digest() {
     // A session that ended in the window but was sealed two hours later (a store outage): the
@@ -771,20 +796,7 @@ async fn a_late_seal_pulls_in_its_digest() {
     let archive = Archive::new(replica())
         .seal_at(&path, &key(1), Utc::now() + TimeDelta::hours(2))
         .unwrap();
-    let ended = archive.manifest.ended_at().unwrap();
-    let mut period = Period::containing(ended - TimeDelta::hours(1), DEFAULT_PERIOD).unwrap();
-    let mut previous = None;
-    for i in 0..4 {
-        let mut builder = DigestBuilder::new(replica(), period, previous.take());
-        if i == 3 {
-            builder.add(archive.digest_entry()).unwrap();
-        }
-        let sealed = builder.seal(&key(1)).unwrap();
-        sealed.write_to(&root.0).unwrap();
-        previous = Some(sealed.link());
-        period = period.next();
-    }
-    archive.write_to(&root.0).unwrap();
+    let ended = chain_listing_at(&root, &archive, 4, 3);
     let options = window(ended - TimeDelta::seconds(1), ended + TimeDelta::seconds(1));
     let report = verify_folder(&root.0, &ring(&[&key(1)]), &options).unwrap();
     assert!(report.ok(), "{report}");
@@ -1112,20 +1124,7 @@ async fn an_archive_stored_long_after_its_seal_is_found_along_the_chain() {
     let archive = Archive::new(replica())
         .seal_at(&path, &key(1), Utc::now() + TimeDelta::minutes(1))
         .unwrap();
-    let ended = archive.manifest.ended_at().unwrap();
-    let mut period = Period::containing(ended - TimeDelta::hours(1), DEFAULT_PERIOD).unwrap();
-    let mut previous = None;
-    for i in 0..7 {
-        let mut builder = DigestBuilder::new(replica(), period, previous.take());
-        if i == 5 {
-            builder.add(archive.digest_entry()).unwrap();
-        }
-        let sealed = builder.seal(&key(1)).unwrap();
-        sealed.write_to(&root.0).unwrap();
-        previous = Some(sealed.link());
-        period = period.next();
-    }
-    archive.write_to(&root.0).unwrap();
+    let ended = chain_listing_at(&root, &archive, 7, 5);
     let options = window(ended - TimeDelta::seconds(1), ended + TimeDelta::seconds(1));
     let report = verify_folder(&root.0, &ring(&[&key(1)]), &options).unwrap();
     assert!(report.ok(), "{report}");

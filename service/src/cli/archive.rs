@@ -219,6 +219,16 @@ impl Window {
         Ok(window)
     }
 
+    /// The verifier's options for this window, without a clock: what selects digests and
+    /// archives.
+    fn options(&self) -> crate::archive::VerifyOptions {
+        crate::archive::VerifyOptions {
+            since: self.since,
+            until: self.until,
+            ..crate::archive::VerifyOptions::default()
+        }
+    }
+
     fn contains(&self, t: DateTime<Utc>) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
     }

@@ -20,7 +20,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::list::{Dating, FoundArchive, ended_at, find_archives_in, get_all};
 use super::{FilterArgs, Outcome, S3Args, Window, WindowArgs, in_parallel};
-use crate::archive::{Digest, ObjectKey, ReplicaName, Sha256, VerifyOptions, digest_candidates};
+use crate::archive::{Digest, ObjectKey, ReplicaName, Sha256, digest_candidates};
 use crate::worm::{StoreUrl, WormStore};
 
 #[derive(Args)]
@@ -252,11 +252,7 @@ async fn find_digests(
         .map(|l| l.key)
         .filter(|k| k.as_str().ends_with(".json"))
         .collect();
-    let options = VerifyOptions {
-        since: window.since,
-        until: window.until,
-        ..VerifyOptions::default()
-    };
+    let options = window.options();
     let candidates = digest_candidates(&keys, &options, sealed);
     Ok((fetch_digests(store, candidates).await?, keys))
 }

@@ -331,11 +331,7 @@ async fn hidden_objects(
     if !hidden_digests.is_empty() {
         let mut keys: Vec<ObjectKey> = plan.digests.iter().map(|d| d.key.clone()).collect();
         keys.extend(hidden_digests.iter().map(|h| h.key.clone()));
-        let options = VerifyOptions {
-            since: window.since,
-            until: window.until,
-            ..VerifyOptions::default()
-        };
+        let options = window.options();
         let sealed = plan.sealed();
         let scope: BTreeSet<ObjectKey> = digest_candidates(&keys, &options, &sealed)
             .into_iter()
