@@ -298,21 +298,21 @@ async fn new_sessions_are_refused_while_the_spool_is_over_its_limit() {
     let credential = f.hoop.issue(&f.hoop.github_token(7103)).await;
     f.s3.set_down(true);
     one_session(&f.hoop, &credential, 0).await;
-    // The archiver measures the spool on its next attempt: then the gateway refuses.
-    wait_until("a refusal for a full spool", || async {
-        match f.hoop.connect_gateway(&credential).await {
-            Ok(_) => false,
-            Err(e) => e.as_db_error().is_some_and(|d| d.code().code() == "53100"),
-        }
+    // The archiver measures the spool on its next attempt; readiness then says what the gateway
+    // does. Waiting on readiness, not on a connection, opens no second session before it.
+    wait_until("readiness to report a full spool", || async {
+        readiness(&f.hoop).await == (StatusCode::SERVICE_UNAVAILABLE, "spool_full".to_owned())
     })
     .await;
-    assert!(!f.hoop.db.audit_events("spool_full").await.is_empty());
-    // Readiness says what the gateway does: it refuses every session.
-    let (status, code) = readiness(&f.hoop).await;
+    let Err(refused) = f.hoop.connect_gateway(&credential).await else {
+        panic!("a session was accepted while the spool is full");
+    };
     assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "spool_full")
+        refused.as_db_error().map(|d| d.code().code()),
+        Some("53100"),
+        "{refused}"
     );
+    assert!(!f.hoop.db.audit_events("spool_full").await.is_empty());
     f.s3.set_down(false);
     f.hoop.wait_archived_and_digested(1).await;
     wait_until("sessions to be accepted again", || async {
