@@ -87,6 +87,34 @@ pub struct Metrics {
     /// 1 while the archive store answers but cannot hold WORM evidence (no Object Lock, no
     /// versioning, no bucket), when new sessions are refused; 0 otherwise.
     pub archive_store_unusable: Gauge,
+    /// The recording journal's syncs: how long each takes and how many statements it serves.
+    pub journal: JournalMetrics,
+}
+
+/// What the recording writer measures of its journal syncs (group commit).
+#[derive(Clone, Debug)]
+pub struct JournalMetrics {
+    /// Seconds per `fdatasync` of the journal.
+    pub sync_seconds: Histogram,
+    /// Statements (and other waited-for events) each sync made durable: 1 at one client,
+    /// more as sessions share a sync. Its `_count` is the number of syncs.
+    pub statements_per_sync: Histogram,
+}
+
+impl Default for JournalMetrics {
+    fn default() -> Self {
+        JournalMetrics {
+            sync_seconds: Histogram::new(exponential_buckets(0.000_025, 2.0, 14)),
+            statements_per_sync: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+        }
+    }
+}
+
+impl JournalMetrics {
+    pub fn observe_sync(&self, took: std::time::Duration, statements: usize) {
+        self.sync_seconds.observe(took.as_secs_f64());
+        self.statements_per_sync.observe(statements as f64);
+    }
 }
 
 impl Default for Metrics {
@@ -214,8 +242,20 @@ impl Metrics {
             "1 while the archive store answers but cannot hold WORM evidence and new sessions are refused",
             archive_store_unusable.clone(),
         );
+        let journal = JournalMetrics::default();
+        registry.register(
+            "journal_sync_seconds",
+            "Time per fdatasync of the recording journal",
+            journal.sync_seconds.clone(),
+        );
+        registry.register(
+            "journal_statements_per_sync",
+            "Statements each recording journal sync made durable (group commit across sessions)",
+            journal.statements_per_sync.clone(),
+        );
         Metrics {
             registry,
+            journal,
             archives_stored,
             digests_stored,
             archives_quarantined,

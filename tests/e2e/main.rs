@@ -12,8 +12,10 @@ mod provisioning;
 mod serve;
 
 // The gateway, masking (the leak corpus through psql and binary tokio-postgres), the statement
-// policy (bypass and benign corpora), the card-data model, one client encoding.
+// policy (bypass and benign corpora), the card-data model, one client encoding, the
+// durability modes under a crash.
 mod card_data;
+mod durability;
 mod encoding;
 mod gateway;
 mod masking;

@@ -910,6 +910,7 @@ impl Rig {
                     secret_key_path: secret_path.clone(),
                     reaper_interval: "5s",
                     role_provisioning: "first-connect",
+                    durability: "statement",
                 },
                 extra: policy_and_archive(&private, &s3),
                 config_path: dir.0.join(format!("{name}.toml")),

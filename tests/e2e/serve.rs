@@ -26,6 +26,7 @@ impl Setup {
             secret_key_path: dir.write("secret_key", secret_key),
             reaper_interval: "1h",
             role_provisioning: "exchange",
+            durability: "statement",
         };
         let config = file.render();
         Setup { dir, config }

@@ -39,8 +39,8 @@ use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
 use crate::policy::rules::{Action, Decision, Rules, Subject};
 use crate::recording::{
-    Bind, BindParam, Diagnostic, Event, Execute, FunctionCall, Parse, Protocol, RecordingError,
-    SqlState, Statement,
+    Bind, BindParam, Diagnostic, Durability, Event, Execute, FunctionCall, Parse, Protocol,
+    RecordingError, SqlState, Statement, Syncing,
 };
 use crate::session::{Drain, Ending, HoldOutcome, Session};
 
@@ -121,6 +121,11 @@ struct Relay<'a, 'c, C, U> {
     drain: watch::Receiver<Option<Drain>>,
     /// The configuration whose rules the recording last named ([`Event::Policy`]).
     policy_version: Option<Sha256>,
+    durability: Durability,
+    /// `result` durability: the newest statement record forwarded before it was durable.
+    /// Nothing upstream reaches the client before it is (a later record's sync covers every
+    /// earlier one).
+    syncing: Option<Syncing>,
 }
 
 /// What the relay enforces on a session: masking of what comes back, the statement policy on
@@ -128,6 +133,8 @@ struct Relay<'a, 'c, C, U> {
 pub struct Controls<'a> {
     pub masking: Masking<'a>,
     pub statements: &'a StatementPolicy,
+    /// The connection's: when a statement's record must be durable.
+    pub durability: Durability,
 }
 
 /// Relays until the session ends; returns how. The caller closes the session (its recording's
@@ -161,6 +168,8 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
         ending,
         drain,
         policy_version: None,
+        durability: controls.durability,
+        syncing: None,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
@@ -341,7 +350,9 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     }
 
     /// Records `events` (all but the last ride on the last one's sync: one durable append per
-    /// batch), then forwards `out`: nothing goes upstream before its events are durable.
+    /// batch), then forwards `out`. With `statement` durability nothing goes upstream before
+    /// its events are durable; with `result`, before they are written, and nothing comes back
+    /// to the client before they are durable ([`Self::release`]).
     async fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), Ended> {
         let last = events.pop();
         for event in events.drain(..) {
@@ -350,16 +361,25 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
                 .append(event)
                 .map_err(Ended::RecordingFailed)?;
         }
-        if let Some(event) = last
-            && let Err(e) = self.session.recorder.append_durable(event).await
-        {
-            fatal(
-                self.client,
-                "58030",
-                "hoop cannot record this statement, so it was not run; the session ends",
-            )
-            .await;
-            return Err(Ended::RecordingFailed(e));
+        if let Some(event) = last {
+            let recorder = &mut self.session.recorder;
+            let recorded = match self.durability {
+                Durability::Statement => recorder.append_durable(event).await.map(|_| None),
+                Durability::Result => recorder.append_written(event).await.map(Some),
+            };
+            match recorded {
+                Ok(None) => {}
+                Ok(Some(syncing)) => self.syncing = Some(syncing),
+                Err(e) => {
+                    fatal(
+                        self.client,
+                        "58030",
+                        "hoop cannot record this statement, so it was not run; the session ends",
+                    )
+                    .await;
+                    return Err(Ended::RecordingFailed(e));
+                }
+            }
         }
         if !self.out.is_empty() {
             self.upstream
@@ -581,10 +601,31 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
             }
         }
         if !self.out.is_empty() {
+            self.release().await?;
             self.client
                 .write_all(&self.out)
                 .await
                 .map_err(|_| Ended::ClientGone)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the statements forwarded so far are durably recorded, before anything the
+    /// upstream sent goes to the client (`result` durability). A record that never becomes
+    /// durable ends the session: its result is withheld.
+    async fn release(&mut self) -> Result<(), Ended> {
+        let Some(syncing) = self.syncing.take() else {
+            return Ok(());
+        };
+        if let Err(e) = syncing.durable().await {
+            fatal(
+                self.client,
+                "58030",
+                "hoop cannot record this statement durably, so its result is withheld; the \
+                 session ends",
+            )
+            .await;
+            return Err(Ended::RecordingFailed(e));
         }
         Ok(())
     }

@@ -513,6 +513,7 @@ async fn open(
                 connection: &connection,
             },
             statements: &gateway.statements,
+            durability: admitted.connection.durability,
         },
         gateway.config.max_message_bytes,
     )

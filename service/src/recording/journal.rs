@@ -13,6 +13,11 @@
 //! A [`Record`] is built in one buffer, header first, so the writer sends the whole buffer to the
 //! journal and its tail (the line) to the session file: the same bytes, never copied.
 //!
+//! A segment is preallocated to its full size when it is created (`fallocate`), so appending a
+//! record changes neither the file's size nor its block map, and the `fdatasync` of a round
+//! writes data only (no file-system journal commit for metadata). The zeros after the last
+//! record are that preallocation, not a torn tail.
+//!
 //! Architecture Invariant: a record counts only once the segment was synced past its end; a
 //! segment is deleted only when every session file with lines in it was synced past them
 //! (tracked per segment, [`Journal::file_synced`]). After a failed journal write or sync the
@@ -122,7 +127,8 @@ pub(super) struct Entry<'a> {
     pub(super) line: &'a [u8],
 }
 
-/// A segment's valid records, and how many bytes after them did not form one (a torn tail).
+/// A segment's valid records, and how many bytes after them did not form one (a torn tail;
+/// the zeros of the preallocation after it do not count).
 pub(super) struct Parsed<'a> {
     pub(super) entries: Vec<Entry<'a>>,
     pub(super) torn: usize,
@@ -137,10 +143,11 @@ pub(super) fn parse_segment(bytes: &[u8]) -> Option<Parsed<'_>> {
         entries.push(entry);
         rest = &rest[used..];
     }
-    Some(Parsed {
-        entries,
-        torn: rest.len(),
-    })
+    let torn = rest
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    Some(Parsed { entries, torn })
 }
 
 fn parse_record(bytes: &[u8]) -> Option<(Entry<'_>, usize)> {
@@ -242,10 +249,11 @@ impl Journal {
             .map(|s| &s.file)
     }
 
-    /// Phase 2, after the sync: on success the round's records count and their sessions are
-    /// noted in the segment; a full segment is sealed. On failure the segment is given up.
-    pub(super) fn synced(&mut self, result: &io::Result<()>, records: &[Journaled]) {
-        if records.is_empty() {
+    /// Phase 2, after the sync: on success every record written since the last sync counts
+    /// (`lines`: the session file and line end of each) and their sessions are noted in the
+    /// segment; a full segment is sealed. On failure the segment is given up.
+    pub(super) fn synced(&mut self, result: &io::Result<()>, lines: &[(FileId, u64)]) {
+        if lines.is_empty() {
             return;
         }
         if result.is_err() {
@@ -257,9 +265,9 @@ impl Journal {
         };
         self.syncs.fetch_add(1, Ordering::Relaxed);
         segment.synced = segment.written;
-        for r in records {
-            let end = segment.pending.entry(r.id).or_default();
-            *end = (*end).max(r.end);
+        for &(id, line_end) in lines {
+            let end = segment.pending.entry(id).or_default();
+            *end = (*end).max(line_end);
         }
         if segment.written >= self.limit {
             self.seal();
@@ -330,7 +338,7 @@ impl Journal {
     fn new_segment(&mut self) -> io::Result<Segment> {
         let path = segment_path(&self.dir, self.next_seq);
         self.next_seq += 1;
-        let file = create_segment(&self.dir, &path)?;
+        let file = create_segment(&self.dir, &path, self.limit)?;
         let len = SEGMENT_MAGIC.len() as u64;
         Ok(Segment {
             path,
@@ -364,14 +372,15 @@ impl Journal {
     }
 }
 
-/// A new segment: `O_EXCL`, mode 0600, magic written and synced, directory entry synced. A
-/// segment that fails half-way is removed again.
-fn create_segment(dir: &Path, path: &Path) -> io::Result<File> {
+/// A new segment: `O_EXCL`, mode 0600, `size` bytes preallocated, magic written and synced,
+/// directory entry synced. A segment that fails half-way is removed again.
+fn create_segment(dir: &Path, path: &Path, size: u64) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
+    preallocate(&file, path, size);
     let prepared = file
         .write_all(SEGMENT_MAGIC)
         .and_then(|()| file.sync_data())
@@ -382,6 +391,15 @@ fn create_segment(dir: &Path, path: &Path) -> io::Result<File> {
             let _ = fs::remove_file(path);
             Err(e)
         }
+    }
+}
+
+/// Allocates `size` bytes of zeros (the size is the file's from now on). A file system without
+/// `fallocate` still works: its syncs then commit the growing size as well, which is slower.
+fn preallocate(file: &File, path: &Path, size: u64) {
+    use rustix::fs::{FallocateFlags, fallocate};
+    if let Err(e) = fallocate(file, FallocateFlags::empty(), 0, size) {
+        tracing::debug!(path = %path.display(), error = %e, "journal segment not preallocated");
     }
 }
 

@@ -42,7 +42,23 @@ pub use event::{
     GENESIS_PREFIX, MaskedColumn, Parse, Protocol, RESERVED_KEYS, Reason, SessionEnd, SessionStart,
     SqlState, StartupParams, Statement, chain_genesis,
 };
-pub use spool::{Recorder, RecordingSummary, Spool, SpoolGauge};
+pub use spool::{Recorder, RecordingSummary, Spool, SpoolGauge, Syncing};
+
+/// When a statement's record must be on stable storage, per connection (`durability` in
+/// `[[connections]]`; `docs/operations.md` states each guarantee next to PCI DSS 10.2/10.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Nothing is forwarded before its record is durable: every statement the database ran
+    /// is recorded, whatever crashes.
+    #[default]
+    Statement,
+    /// The record is written (page cache) before the statement is forwarded, synced while the
+    /// database executes it, and the result reaches the client only once the record is
+    /// durable. A crash of the process loses nothing; a crash of the host can lose the
+    /// records of statements whose results no client received.
+    Result,
+}
 
 /// Errors of the recording layer. Every one of them means "do not forward the statement".
 #[derive(Debug, thiserror::Error)]

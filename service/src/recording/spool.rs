@@ -7,18 +7,19 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use super::RecordingError;
 use super::chain::RecoveredRecording;
 use super::event::{Event, chain_genesis, encode_line};
 use super::journal::{self, Journal, Record};
 use super::replay;
-use super::writer::{self, AckReceiver, FileId, Op, Request, Shared};
+use super::writer::{self, AckReceiver, FileId, Op, Request, Shared, Waiter};
 use crate::base::{SessionId, Sha256};
+use crate::metrics::JournalMetrics;
 
 /// The spool directory and its writer thread. Opened once per process and shared (`Arc`).
 ///
@@ -27,7 +28,7 @@ use crate::base::{SessionId, Sha256};
 /// (`<dir>/journal/`) a previous process left is replayed when the spool is opened.
 pub struct Spool {
     dir: PathBuf,
-    tx: mpsc::UnboundedSender<Request>,
+    tx: mpsc::Sender<Request>,
     next_id: AtomicU64,
     /// Session ids with a live [`Recorder`] in this process.
     live: Mutex<HashSet<String>>,
@@ -50,13 +51,22 @@ impl Spool {
     /// a file can really be created in it, replays the journal a previous process left (every
     /// line it made durable is restored to its session file), and starts the writer thread.
     pub fn open(dir: &Path) -> Result<Arc<Spool>, RecordingError> {
-        Self::open_with_segment_bytes(dir, journal::SEGMENT_BYTES)
+        Self::open_observed(dir, JournalMetrics::default())
+    }
+
+    /// [`Spool::open`], its journal's syncs measured into `metrics`.
+    pub fn open_observed(
+        dir: &Path,
+        metrics: JournalMetrics,
+    ) -> Result<Arc<Spool>, RecordingError> {
+        Self::open_with_segment_bytes(dir, journal::SEGMENT_BYTES, metrics)
     }
 
     /// [`Spool::open`] with journal segments sealed at `segment_bytes` (tests use small ones).
     pub(super) fn open_with_segment_bytes(
         dir: &Path,
         segment_bytes: u64,
+        metrics: JournalMetrics,
     ) -> Result<Arc<Spool>, RecordingError> {
         let not_writable = |source| RecordingError::NotWritable {
             dir: dir.to_owned(),
@@ -87,10 +97,12 @@ impl Spool {
             replayed.next_segment,
             journal_syncs.clone(),
         );
-        let (tx, rx) = mpsc::unbounded_channel();
-        writer::spawn(dir.to_owned(), journal, rx).map_err(|source| RecordingError::Io {
-            path: dir.to_owned(),
-            source,
+        let (tx, rx) = mpsc::channel();
+        writer::spawn(dir.to_owned(), journal, rx, metrics).map_err(|source| {
+            RecordingError::Io {
+                path: dir.to_owned(),
+                source,
+            }
         })?;
         Ok(Arc::new(Spool {
             dir: dir.to_owned(),
@@ -130,8 +142,11 @@ impl Spool {
         let shared = Arc::new(Shared::new(&id, path));
         let mut recorder = self.recorder(shared.clone(), 0, chain_genesis(&id), 0)?;
         let created = async {
-            let (_, ack) = recorder.submit(&first, true, |record| Op::Create { shared, record })?;
-            recorder.wait(ack).await
+            let (_, ack) = recorder.submit(&first, Wait::Durable, |record| Op::Create {
+                shared,
+                record,
+            })?;
+            recorder.wait(ack.durable).await
         }
         .await;
         match created {
@@ -160,7 +175,7 @@ impl Spool {
             len: chain.bytes,
         };
         let resumed = async {
-            recorder.send(op, Some(ack_tx))?;
+            recorder.send(op, Waiter::Durable(ack_tx))?;
             recorder.wait(Some(ack)).await
         }
         .await;
@@ -385,22 +400,37 @@ impl Recorder {
     /// Forward the statement upstream only after this returned `Ok`. Dropping the future early
     /// keeps the chain intact (the line is still written) but proves nothing about durability.
     pub async fn append_durable(&mut self, event: Event) -> Result<u64, RecordingError> {
-        let (seq, ack) = self.submit(&event, true, Op::Append)?;
-        self.wait(ack).await?;
+        let (seq, ack) = self.submit(&event, Wait::Durable, Op::Append)?;
+        self.wait(ack.durable).await?;
         Ok(seq)
     }
 
-    /// Appends without waiting; the line becomes durable with the next sync round. For events
-    /// after the fact (completions, notices). A failure shows up as `Poisoned` on a later call.
+    /// Appends and returns once the line is written to its file and to the journal (in the
+    /// page cache: a crash of the process can no longer lose it, a crash of the host can),
+    /// with the [`Syncing`] that resolves once it is on stable storage. For the `result`
+    /// durability: forward the statement after this, release its result after the `Syncing`.
+    pub async fn append_written(&mut self, event: Event) -> Result<Syncing, RecordingError> {
+        let (_, ack) = self.submit(&event, Wait::Written, Op::Append)?;
+        self.wait(ack.written).await?;
+        Ok(Syncing {
+            ack: ack.durable,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Appends without waiting: the line is written at once and becomes durable with the next
+    /// sync, at most 10 ms later. For events after the fact (completions, notices). A failure
+    /// shows up as `Poisoned` on a later call.
     pub fn append(&mut self, event: Event) -> Result<u64, RecordingError> {
-        self.submit(&event, false, Op::Append).map(|(seq, _)| seq)
+        self.submit(&event, Wait::Nothing, Op::Append)
+            .map(|(seq, _)| seq)
     }
 
     /// Writes the last event durably, syncs the session file and closes it. On error the file
     /// stays in the spool and is found by [`Spool::leftovers`].
     pub async fn finish(mut self, last: Event) -> Result<RecordingSummary, RecordingError> {
-        let (_, ack) = self.submit(&last, true, Op::Close)?;
-        self.wait(ack).await?;
+        let (_, ack) = self.submit(&last, Wait::Durable, Op::Close)?;
+        self.wait(ack.durable).await?;
         self.finished = true;
         Ok(RecordingSummary {
             session_id: self.shared.session_id.clone(),
@@ -445,9 +475,9 @@ impl Recorder {
     fn submit(
         &mut self,
         event: &Event,
-        durable: bool,
+        wait: Wait,
         op: impl FnOnce(Record) -> Op,
-    ) -> Result<(u64, Option<AckReceiver>), RecordingError> {
+    ) -> Result<(u64, Receivers), RecordingError> {
         if let Some(reason) = self.shared.poison_reason() {
             return Err(RecordingError::Poisoned {
                 reason: reason.to_owned(),
@@ -462,26 +492,20 @@ impl Recorder {
         let line = record.line();
         let head = Sha256::of(&line[..line.len() - 1]);
         let len = line.len();
-        let (ack_tx, ack_rx) = match durable {
-            true => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            false => (None, None),
-        };
-        self.send(op(record), ack_tx)?;
+        let (waiter, receivers) = wait.waiter();
+        self.send(op(record), waiter)?;
         self.next_seq += 1;
         self.head = head;
         self.bytes += len as u64;
         self.line_hint = len;
-        Ok((seq, ack_rx))
+        Ok((seq, receivers))
     }
 
-    fn send(&self, op: Op, ack: Option<writer::Ack>) -> Result<(), RecordingError> {
+    fn send(&self, op: Op, waiter: Waiter) -> Result<(), RecordingError> {
         let request = Request {
             id: self.id,
             op,
-            ack,
+            waiter,
         };
         self.spool.tx.send(request).map_err(|_| self.writer_gone())
     }
@@ -503,7 +527,7 @@ impl Recorder {
     #[cfg(test)]
     pub(crate) async fn redirect_for_test(&self, path: &Path) -> Result<(), RecordingError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Redirect(path.to_owned()), Some(tx))?;
+        self.send(Op::Redirect(path.to_owned()), Waiter::Durable(tx))?;
         self.wait(Some(rx)).await
     }
 }
@@ -519,10 +543,77 @@ impl Spool {
         let request = Request {
             id: FileId::MAX,
             op: Op::RedirectJournal(path.to_owned()),
-            ack: Some(tx),
+            waiter: Waiter::Durable(tx),
         };
         self.tx.send(request).map_err(|_| RecordingError::Closed)?;
         rx.await.unwrap_or(Err(RecordingError::Closed))
+    }
+}
+
+/// What [`Recorder::submit`] waits for.
+#[derive(Clone, Copy)]
+enum Wait {
+    Nothing,
+    Written,
+    Durable,
+}
+
+/// The receiving ends of a request's acknowledgements.
+struct Receivers {
+    written: Option<AckReceiver>,
+    durable: Option<AckReceiver>,
+}
+
+impl Wait {
+    fn waiter(self) -> (Waiter, Receivers) {
+        let mut receivers = Receivers {
+            written: None,
+            durable: None,
+        };
+        let channel = |slot: &mut Option<AckReceiver>| {
+            let (tx, rx) = oneshot::channel();
+            *slot = Some(rx);
+            tx
+        };
+        let waiter = match self {
+            Wait::Nothing => Waiter::Nobody,
+            Wait::Durable => Waiter::Durable(channel(&mut receivers.durable)),
+            Wait::Written => Waiter::Written {
+                written: channel(&mut receivers.written),
+                durable: channel(&mut receivers.durable),
+            },
+        };
+        (waiter, receivers)
+    }
+}
+
+/// A line written but not yet on stable storage ([`Recorder::append_written`]).
+#[must_use = "a result may be released only once its statement is durable"]
+pub struct Syncing {
+    ack: Option<AckReceiver>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Syncing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncing")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Syncing {
+    /// Resolves once the line is on stable storage; `Err` if it never will be (the recording
+    /// is then poisoned).
+    pub async fn durable(self) -> Result<(), RecordingError> {
+        match self.ack {
+            None => Ok(()),
+            Some(ack) => ack.await.unwrap_or_else(|_| {
+                self.shared
+                    .poison("the recording writer thread stopped".to_owned());
+                Err(RecordingError::Closed)
+            }),
+        }
     }
 }
 
@@ -531,7 +622,7 @@ impl Drop for Recorder {
         if !self.finished {
             // The connection task ended without `finish` (panic, cancellation, error): release
             // the file; it stays in the spool for recovery and archiving as `terminated`.
-            let _ = self.send(Op::Release, None);
+            let _ = self.send(Op::Release, Waiter::Nobody);
             if !std::thread::panicking() {
                 tracing::warn!(
                     session_id = %self.shared.session_id,

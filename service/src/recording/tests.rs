@@ -319,6 +319,85 @@ fn send_and_leave_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>)
     );
 }
 
+/// A statement pays for one sync: its completion (nobody waits for it) is written at once and
+/// rides the next statement's sync. A session of `n` statements, each durable before the next,
+/// costs `n` syncs (plus the start's), not `2n`.
+#[tokio::test]
+async fn a_completion_rides_the_next_statements_sync() {
+    let tmp = TempDir::new("lazy");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool
+        .create(SessionId::named("lazy"), start_event())
+        .await
+        .unwrap();
+    let before = spool.journal_syncs();
+    const N: u64 = 20;
+    let mut last_statement_synced = 0;
+    for i in 0..N as usize {
+        recorder.append_durable(statement(i)).await.unwrap();
+        // Nothing is left unsynced right after a durable append.
+        last_statement_synced = spool.journal_syncs();
+        recorder.append(complete(i)).unwrap();
+    }
+    let syncs = last_statement_synced - before;
+    // A completion waits at most LAZY_SYNC for a statement; on a slow machine a few do sync
+    // alone, never every one.
+    assert!(syncs < N + N / 2, "{syncs} syncs for {N} statements");
+    // The last completion becomes durable LAZY_SYNC later, with nobody waiting for it: one
+    // sync, then an idle writer syncs no more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while spool.journal_syncs() == last_statement_synced && std::time::Instant::now() < deadline {
+        std::thread::sleep(super::writer::LAZY_SYNC);
+    }
+    assert_eq!(spool.journal_syncs(), last_statement_synced + 1);
+    std::thread::sleep(super::writer::LAZY_SYNC * 3);
+    assert_eq!(
+        spool.journal_syncs(),
+        last_statement_synced + 1,
+        "an idle writer does not sync"
+    );
+    let summary = recorder.finish(end()).await.unwrap();
+    assert_eq!(verify(&summary.path).unwrap().events, 2 * N + 2);
+}
+
+/// `append_written` returns once the line is in its file and the journal; its `Syncing`
+/// resolves once a sync covered it.
+#[tokio::test]
+async fn a_written_line_is_in_its_file_before_it_is_durable() {
+    let tmp = TempDir::new("written");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool
+        .create(SessionId::named("written"), start_event())
+        .await
+        .unwrap();
+    let before = spool.journal_syncs();
+    let syncing = recorder.append_written(statement(1)).await.unwrap();
+    let text = fs::read_to_string(recorder.path()).unwrap();
+    assert!(text.contains("where id = 1"), "{text}");
+    syncing.durable().await.unwrap();
+    assert!(spool.journal_syncs() > before, "durable means synced");
+    let summary = recorder.finish(end()).await.unwrap();
+    assert_eq!(verify(&summary.path).unwrap().events, 3);
+}
+
+/// A failed journal write fails the `written` acknowledgement: the statement is not forwarded.
+#[tokio::test]
+async fn a_failed_journal_write_fails_append_written() {
+    let tmp = TempDir::new("written-fail");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool
+        .create(SessionId::named("written-fail"), start_event())
+        .await
+        .unwrap();
+    spool
+        .redirect_journal_for_test(Path::new("/dev/full"))
+        .await
+        .unwrap();
+    let failed = recorder.append_written(statement(1)).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(recorder.is_poisoned());
+}
+
 /// Group commit: durable appends of many sessions queued while the writer is busy are made
 /// durable by one journal sync. The writer is held in a known place: a recording redirected to
 /// a FIFO (a test hook), whose open blocks until the test opens the FIFO's other end.
@@ -517,7 +596,8 @@ fn run_under_file_size_limit(name: &str) {
 /// The child's side, under the file size limit.
 async fn full_file_mid_line(dir: &Path) {
     // Journal segments sealed small, so no segment reaches the limit: the session file does.
-    let spool = Spool::open_with_segment_bytes(&dir.join("spool"), 8 << 10).unwrap();
+    let spool =
+        Spool::open_with_segment_bytes(&dir.join("spool"), 8 << 10, Default::default()).unwrap();
     let mut recorder = spool
         .create(SessionId::named("sess-full"), start_event())
         .await
@@ -702,8 +782,15 @@ async fn a_torn_journal_tail_is_ignored_and_earlier_records_replayed() {
     let tmp = TempDir::new("torn");
     let crashed = crashed_session(&tmp.0, "sess-torn", 4, 1).await;
     let segment = segments(&tmp.0).pop().unwrap();
-    // The last record (the final statement) lost its last 10 bytes.
-    set_len(&segment, fs::metadata(&segment).unwrap().len() - 10);
+    // The last record (the final statement) lost its last 10 bytes: the segment ends there,
+    // before its preallocated zeros.
+    let bytes = fs::read(&segment).unwrap();
+    assert!(
+        bytes.len() as u64 >= journal::SEGMENT_BYTES,
+        "the segment is preallocated"
+    );
+    let records_end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    set_len(&segment, records_end as u64 - 10);
     set_len(&crashed.path, crashed.kept_len);
 
     let spool = reopen(&tmp.0);
@@ -744,7 +831,7 @@ async fn a_journal_that_does_not_continue_the_file_is_left_for_an_operator() {
 #[tokio::test]
 async fn segments_rotate_and_are_deleted_once_their_sessions_are_synced() {
     let tmp = TempDir::new("rotate");
-    let spool = Spool::open_with_segment_bytes(&tmp.0, 4096).unwrap();
+    let spool = Spool::open_with_segment_bytes(&tmp.0, 4096, Default::default()).unwrap();
     // An idle session with lines in the first segment: retiring it must sync this file.
     let idle = spool
         .create(SessionId::named("idle"), start_event())

@@ -7,6 +7,12 @@
 //! parallel with the journal. Then the round is acknowledged. Blocking I/O is right here: this
 //! is a plain thread, not a tokio worker.
 //!
+//! A round syncs only if someone waits for it ([`Waiter::Durable`], a closing file). Lines
+//! nobody waits for (a statement's completion, notices) are written to their file and the
+//! journal at once, so a crash of the process loses none of them, and become durable with the
+//! next round that syncs, or [`LAZY_SYNC`] after they were written if none comes: a statement
+//! pays for one sync, not for its completion's as well.
+//!
 //! Architecture Invariant: an acknowledgement is `Ok` only if the line is on stable storage (the
 //! journal synced past its record, or its file synced past it) and its recording is not
 //! poisoned; after a failed write or sync the recording is poisoned, its file is cut back to
@@ -18,15 +24,22 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::RecordingError;
 use super::journal::{Journal, Journaled, Record};
+use crate::metrics::JournalMetrics;
 
 /// Requests drained into one round at most, so one round's latency stays bounded under load.
 const MAX_ROUND: usize = 4096;
+
+/// How long a line nobody waits for may stay written but not synced, when no round that syncs
+/// comes first: the most a host crash can take of a session's completions and notices.
+pub(super) const LAZY_SYNC: Duration = Duration::from_millis(10);
 
 /// Threads that sync one round's files in parallel (each takes a share of the files).
 const MAX_SYNC_THREADS: usize = 16;
@@ -74,7 +87,30 @@ impl Shared {
 pub(super) struct Request {
     pub(super) id: FileId,
     pub(super) op: Op,
-    pub(super) ack: Option<Ack>,
+    pub(super) waiter: Waiter,
+}
+
+/// Who waits for a request, and for what.
+pub(super) enum Waiter {
+    /// Nobody: the line becomes durable with the next round that syncs, at most [`LAZY_SYNC`]
+    /// later.
+    Nobody,
+    /// The line on stable storage; for a request without a line, its outcome.
+    Durable(Ack),
+    /// First the line written to its file and to the journal (a crash of the process can no
+    /// longer lose it), then the line on stable storage.
+    Written { written: Ack, durable: Ack },
+}
+
+impl Waiter {
+    /// The two acknowledgements of a [`Waiter::Written`], or the one of a `Durable`.
+    fn split(self) -> (Option<Ack>, Option<Ack>) {
+        match self {
+            Waiter::Nobody => (None, None),
+            Waiter::Durable(ack) => (None, Some(ack)),
+            Waiter::Written { written, durable } => (Some(written), Some(durable)),
+        }
+    }
 }
 
 pub(super) enum Op {
@@ -188,7 +224,7 @@ impl OpenFile {
     }
 }
 
-/// An acknowledgement waiting for the sync phase of its round.
+/// An acknowledgement waiting for a phase of its round.
 struct Pending {
     id: FileId,
     end: u64,
@@ -201,27 +237,42 @@ struct Round {
     touched: Vec<FileId>,
     /// Lines written to their files this round, for the journal.
     records: Vec<Journaled>,
+    /// Acknowledged once the round's lines are written to the journal.
+    written: Vec<Pending>,
+    /// Acknowledged once the round's lines are on stable storage.
     pending: Vec<Pending>,
+    /// Sync even if nobody waits: lines have waited [`LAZY_SYNC`].
+    overdue: bool,
 }
 
 pub(super) struct Writer {
     dir: PathBuf,
     files: HashMap<FileId, OpenFile>,
-    rx: mpsc::UnboundedReceiver<Request>,
+    rx: mpsc::Receiver<Request>,
     journal: Journal,
+    /// Lines in the journal since its last sync (file, end of the line): what the next sync
+    /// makes durable, or what a failure of the journal takes.
+    unsynced: Vec<(FileId, u64)>,
+    /// When the oldest of `unsynced` was written.
+    unsynced_since: Option<Instant>,
+    metrics: JournalMetrics,
 }
 
 /// Starts the writer thread; it ends when every sender (the spool and its recorders) is gone.
 pub(super) fn spawn(
     dir: PathBuf,
     journal: Journal,
-    rx: mpsc::UnboundedReceiver<Request>,
+    rx: mpsc::Receiver<Request>,
+    metrics: JournalMetrics,
 ) -> io::Result<()> {
     let writer = Writer {
         dir,
         files: HashMap::new(),
         rx,
         journal,
+        unsynced: Vec::new(),
+        unsynced_since: None,
+        metrics,
     };
     std::thread::Builder::new()
         .name("hoop-recording".into())
@@ -247,22 +298,50 @@ impl Drop for PanicAlarm {
 impl Writer {
     fn run(mut self) {
         let _alarm = PanicAlarm;
-        while let Some(first) = self.rx.blocking_recv() {
+        while let Some(first) = self.next_request() {
             let mut round = Round::default();
-            self.apply(first, &mut round);
-            for _ in 1..MAX_ROUND {
-                match self.rx.try_recv() {
-                    Ok(request) => self.apply(request, &mut round),
-                    Err(_) => break,
+            if let Some(first) = first {
+                self.apply(first, &mut round);
+                for _ in 1..MAX_ROUND {
+                    match self.rx.try_recv() {
+                        Ok(request) => self.apply(request, &mut round),
+                        Err(_) => break,
+                    }
                 }
             }
+            round.overdue = self
+                .unsynced_since
+                .is_some_and(|since| since.elapsed() >= LAZY_SYNC);
             self.commit(round);
+        }
+        // Every sender is gone: what nobody waited for is made durable before the thread ends.
+        if self.unsynced_since.is_some() {
+            self.commit(Round {
+                overdue: true,
+                ..Round::default()
+            });
+        }
+    }
+
+    /// The next request: `Some(None)` when unsynced lines have waited [`LAZY_SYNC`] and none
+    /// came; `None` when every sender is gone.
+    fn next_request(&self) -> Option<Option<Request>> {
+        let Some(since) = self.unsynced_since else {
+            return self.rx.recv().ok().map(Some);
+        };
+        match self
+            .rx
+            .recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed()))
+        {
+            Ok(request) => Some(Some(request)),
+            Err(RecvTimeoutError::Timeout) => Some(None),
+            Err(RecvTimeoutError::Disconnected) => None,
         }
     }
 
     /// Phase 1 of a round: performs the request's write to its session file (no sync yet).
     fn apply(&mut self, request: Request, round: &mut Round) {
-        let Request { id, op, ack } = request;
+        let Request { id, op, waiter } = request;
         let result = match op {
             Op::Create { shared, record } => self.create(id, shared, record, round),
             Op::Resume { shared, len } => self.resume(id, shared, len),
@@ -281,11 +360,27 @@ impl Writer {
                 .map(|()| None)
                 .map_err(|source| open_error(&path, source)),
         };
-        match (result, ack) {
-            (Ok(Some(end)), Some(ack)) => round.pending.push(Pending { id, end, ack }),
-            (Ok(None), Some(ack)) => drop(ack.send(Ok(()))),
-            (Err(e), Some(ack)) => drop(ack.send(Err(e))),
-            (_, None) => {}
+        let (written, durable) = waiter.split();
+        match result {
+            Ok(Some(end)) => {
+                if let Some(ack) = written {
+                    round.written.push(Pending { id, end, ack });
+                }
+                if let Some(ack) = durable {
+                    round.pending.push(Pending { id, end, ack });
+                }
+            }
+            // A request without a line is answered at once, on its first acknowledgement.
+            Ok(None) => {
+                if let Some(ack) = written.or(durable) {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                if let Some(ack) = written.or(durable) {
+                    let _ = ack.send(Err(e));
+                }
+            }
         }
     }
 
@@ -400,24 +495,48 @@ impl Writer {
         Ok(None)
     }
 
-    /// Phase 2 of a round: the journal written and synced once (finishing files synced
-    /// alongside), the directory once if files were created, sealed journal segments retired,
-    /// then the acknowledgements, then closes.
+    /// Phase 2 of a round: the journal written; the `written` acknowledgements; then, if
+    /// anyone waits for it (or lines have waited [`LAZY_SYNC`]), the journal synced once
+    /// (finishing files synced alongside), the directory once if files were created, sealed
+    /// journal segments retired, then the acknowledgements, then closes.
     fn commit(&mut self, mut round: Round) {
         round.touched.sort_unstable();
         round.touched.dedup();
         let journal_path = self.journal.path();
-        let journal = self.write_and_sync(&round.touched, &round.records);
-        self.settle_journal(&journal, &journal_path, &round.records);
+        let written = self.journal.write(&round.records);
+        if !round.records.is_empty() {
+            self.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        self.unsynced
+            .extend(round.records.iter().map(|r| (r.id, r.end)));
+        let closing = round
+            .touched
+            .iter()
+            .any(|id| self.files.get(id).is_some_and(|open| open.closing));
+        let sync = written.is_err() || round.overdue || closing || !round.pending.is_empty();
+        let journal = match (written, sync) {
+            (Ok(()), false) => {
+                self.acknowledge_written(round.written);
+                return;
+            }
+            (Ok(()), true) => {
+                self.acknowledge_written(std::mem::take(&mut round.written));
+                self.sync(&round.touched, round.pending.len())
+            }
+            // The segment was cut back to its last sync: every unsynced line is gone.
+            (Err(e), _) => Err(e),
+        };
+        let unsynced = std::mem::take(&mut self.unsynced);
+        self.unsynced_since = None;
+        self.settle_journal(&journal, &journal_path, &unsynced);
         self.settle_files(&round.touched);
         if round.touched.iter().any(|id| self.is_created(*id)) {
             self.sync_dir(&round.touched);
         }
         self.retire_segments();
         let journal_error = journal.err().map(|e| (journal_path, e));
-        for Pending { id, end, ack } in round.pending {
-            let _ = ack.send(self.ack_result(id, end, journal_error.as_ref()));
-        }
+        self.acknowledge(round.written, journal_error.as_ref());
+        self.acknowledge(round.pending, journal_error.as_ref());
         for id in round.touched {
             if self.files.get(&id).is_some_and(|open| open.closing) {
                 self.files.remove(&id);
@@ -425,24 +544,47 @@ impl Writer {
         }
     }
 
-    /// Writes the round's records to the journal, then syncs it and, in parallel, the files
-    /// that close this round.
-    fn write_and_sync(&mut self, touched: &[FileId], records: &[Journaled]) -> io::Result<()> {
-        let written = self.journal.write(records);
-        let journal = written.is_ok().then(|| self.journal.to_sync()).flatten();
-        let mut closing = dirty_files(&mut self.files, touched, |open| open.closing);
-        let synced = parallel_sync(journal, &mut closing).unwrap_or(Ok(()));
-        written.and(synced)
+    /// The `written` acknowledgements of a round whose journal write succeeded: `Ok` unless
+    /// the recording failed.
+    fn acknowledge_written(&self, written: Vec<Pending>) {
+        for Pending { id, ack, .. } in written {
+            let result = match self.files.get(&id) {
+                Some(open) if !open.poisoned() => Ok(()),
+                Some(open) => Err(open.poisoned_error()),
+                None => Err(RecordingError::Closed),
+            };
+            let _ = ack.send(result);
+        }
     }
 
-    /// Counts the round's records in the journal, or poisons their recordings.
-    fn settle_journal(&mut self, result: &io::Result<()>, path: &Path, records: &[Journaled]) {
-        self.journal.synced(result, records);
+    fn acknowledge(&self, pending: Vec<Pending>, journal_error: Option<&(PathBuf, io::Error)>) {
+        for Pending { id, end, ack } in pending {
+            let _ = ack.send(self.ack_result(id, end, journal_error));
+        }
+    }
+
+    /// Syncs the journal and, in parallel, the files that close this round; `waiters` wait
+    /// for it (the metric of how many statements one sync serves).
+    fn sync(&mut self, touched: &[FileId], waiters: usize) -> io::Result<()> {
+        let started = Instant::now();
+        let journal = self.journal.to_sync();
+        let measured = journal.is_some();
+        let mut closing = dirty_files(&mut self.files, touched, |open| open.closing);
+        let synced = parallel_sync(journal, &mut closing).unwrap_or(Ok(()));
+        if measured {
+            self.metrics.observe_sync(started.elapsed(), waiters);
+        }
+        synced
+    }
+
+    /// Counts the lines written since the last sync as durable, or poisons their recordings.
+    fn settle_journal(&mut self, result: &io::Result<()>, path: &Path, lines: &[(FileId, u64)]) {
+        self.journal.synced(result, lines);
         match result {
             Ok(()) => {
-                for r in records {
-                    if let Some(open) = self.files.get_mut(&r.id) {
-                        open.durable = open.durable.max(r.end);
+                for &(id, end) in lines {
+                    if let Some(open) = self.files.get_mut(&id) {
+                        open.durable = open.durable.max(end);
                     }
                 }
             }
@@ -451,12 +593,12 @@ impl Writer {
                     target: "hoop::alert",
                     path = %path.display(),
                     error = %e,
-                    sessions = records.len(),
-                    "the recording journal failed; every session with a line in this round is refused"
+                    lines = lines.len(),
+                    "the recording journal failed; every session with a line not yet synced is refused"
                 );
                 let reason = e.to_string();
-                for r in records {
-                    if let Some(open) = self.files.get_mut(&r.id) {
+                for &(id, _) in lines {
+                    if let Some(open) = self.files.get_mut(&id) {
                         open.journal_failed(&reason);
                     }
                 }

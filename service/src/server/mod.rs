@@ -234,7 +234,7 @@ pub fn session_core(
     origin: &str,
 ) -> Result<Arc<Core>, ServeError> {
     let masking = masking_policy(config, env, origin)?;
-    let spool = Spool::open(&config.gateway.spool_dir)?;
+    let spool = Spool::open_observed(&config.gateway.spool_dir, broker.metrics().journal.clone())?;
     let limit = config.archive.as_ref().and_then(|a| a.max_spool_bytes);
     Ok(Arc::new(Core::new(CoreParts {
         broker: broker.clone(),

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::base::{ConnectionName, DbRole, SecretSource};
+use crate::recording::Durability;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +54,10 @@ pub struct ConnectionConfig {
     /// When the per-run upstream role is created (default `first-connect`).
     #[serde(default)]
     pub role_provisioning: RoleProvisioning,
+    /// When a statement's record must be durable: before it is forwarded (`statement`, the
+    /// default) or before its result is released (`result`).
+    #[serde(default)]
+    pub durability: Durability,
 }
 
 /// When a credential's per-run upstream role is created.

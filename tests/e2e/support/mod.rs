@@ -348,6 +348,8 @@ pub struct ConfigFile {
     pub reaper_interval: &'static str,
     /// `exchange` or `first-connect`.
     pub role_provisioning: &'static str,
+    /// The connection's `durability`: `statement` or `result`.
+    pub durability: &'static str,
 }
 
 /// A PEM certificate chain and its key, for `[gateway] tls_cert` and `tls_key`.
@@ -440,6 +442,7 @@ database = "{database}"
 default_role = "{reader}"
 sslmode = "disable"
 role_provisioning = "{role_provisioning}"
+durability = "{durability}"
 
 [[trust]]
 name = "{MAIN_RULE}"
@@ -477,6 +480,7 @@ connections = ["{CONNECTION}"]
             database = self.database,
             reader = self.reader,
             role_provisioning = self.role_provisioning,
+            durability = self.durability,
         )
     }
 }
@@ -621,6 +625,8 @@ impl Reply {
 pub struct Options {
     pub reaper_interval: &'static str,
     pub role_provisioning: &'static str,
+    /// The connection's `durability` (`statement`, hoop's default, or `result`).
+    pub durability: &'static str,
     /// The recordings' directory; `spool` in the scratch directory if `None`.
     pub spool_dir: Option<PathBuf>,
     pub gateway: GatewaySettings,
@@ -638,6 +644,7 @@ impl Default for Options {
         Options {
             reaper_interval: "1h",
             role_provisioning: "exchange",
+            durability: "statement",
             spool_dir: None,
             gateway: GatewaySettings::default(),
             env: Vec::new(),
@@ -690,6 +697,7 @@ impl Hoop {
             secret_key_path: dir.write("secret_key", &secret_key),
             reaper_interval: options.reaper_interval,
             role_provisioning: options.role_provisioning,
+            durability: options.durability,
         };
         let mut hoop = Hoop {
             github,
@@ -1346,6 +1354,7 @@ impl InProcessHoop {
             secret_key_path: dir.write("secret_key", &secret_key),
             reaper_interval: "1h",
             role_provisioning,
+            durability: "statement",
         }
         .render();
         text += &extra(&dir);

@@ -34,7 +34,7 @@ use crate::masking::MaskingPolicy;
 use crate::metrics::Metrics;
 use crate::policy::classify::Classifier;
 use crate::policy::rules::{Action, Approvals as RuleApprovals, PolicyConfig, RuleConfig, Rules};
-use crate::recording::{Spool, SpoolGauge};
+use crate::recording::{Durability, Spool, SpoolGauge};
 use crate::session::ApprovalDesk;
 use crate::session::{Core, CoreParts, Ending, LoginFacts, Session};
 use crate::state::Store;
@@ -269,6 +269,19 @@ async fn relay<'c, F>(
 where
     F: Future<Output = ()>,
 {
+    relay_with(session, statements, Durability::Statement, drive).await
+}
+
+/// [`relay`] with the connection's `durability`.
+async fn relay_with<'c, F>(
+    session: &mut Session<'c>,
+    statements: &StatementPolicy,
+    durability: Durability,
+    drive: impl FnOnce(Peer, Peer) -> F,
+) -> Ended
+where
+    F: Future<Output = ()>,
+{
     let (mut client_end, client) = tokio::io::duplex(1 << 16);
     let (upstream_end, upstream) = tokio::io::duplex(1 << 16);
     let catalog = Catalog::default();
@@ -283,6 +296,7 @@ where
             connection: &connection,
         },
         statements,
+        durability,
     };
     let sides = Sides {
         client: &mut client_end,
@@ -326,15 +340,21 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
     let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
     let path = session.recorder.path().to_owned();
     let file = path.clone();
+    let spool = core.spool().clone();
     let ended = relay(
         &mut session,
         &statements,
         |mut client, mut upstream| async move {
+            let syncs_before = spool.journal_syncs();
             client.send(query("SELECT 1")).await;
             assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
-            // The upstream has the statement: its event is already in the file.
+            // The upstream has the statement: its event is already in the file, and synced.
             let on_disk = std::fs::read_to_string(&path).unwrap();
             assert!(on_disk.contains("\"sql\":\"SELECT 1\""), "{on_disk}");
+            assert!(
+                spool.journal_syncs() > syncs_before,
+                "a statement was forwarded before its record was synced"
+            );
             upstream.send(complete("SELECT 1")).await;
             let frame = client.frame().await.unwrap();
             assert_eq!(frame.tag, b'C');
@@ -367,6 +387,65 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
         "the recording names the rules that decide"
     );
     assert_eq!(lines[5]["reason"], "client terminated");
+    crate::recording::verify(&file).unwrap();
+}
+
+/// `result` durability: the statement is in its file when the upstream has it (written, not
+/// necessarily synced), and its result reaches the client once the record is durable: the
+/// journal has synced it by the time the client reads the result.
+#[tokio::test]
+async fn result_durability_forwards_once_written_and_releases_once_synced() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let path = session.recorder.path().to_owned();
+    let file = path.clone();
+    let spool = core.spool().clone();
+    let ended = relay_with(
+        &mut session,
+        &statements,
+        Durability::Result,
+        |mut client, mut upstream| async move {
+            for n in 0..3 {
+                let sql = format!("SELECT {n}");
+                let syncs_before = spool.journal_syncs();
+                client.send(query(&sql)).await;
+                assert_eq!(upstream.query().await.as_deref(), Some(sql.as_str()));
+                let on_disk = std::fs::read_to_string(&path).unwrap();
+                assert!(on_disk.contains(&format!("\"sql\":\"{sql}\"")), "{on_disk}");
+                upstream.send(complete("SELECT 1")).await;
+                assert_eq!(client.frame().await.unwrap().tag, b'C');
+                assert!(
+                    spool.journal_syncs() > syncs_before,
+                    "a result was released before its statement's record was synced"
+                );
+                assert_eq!(client.frame().await.unwrap().tag, b'Z');
+            }
+            let mut terminate = BytesMut::new();
+            frontend::encode_terminate(&mut terminate);
+            client.send(terminate).await;
+            assert_eq!(upstream.frame().await.map(|f| f.tag), Some(b'X'));
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::Terminated), "{ended}");
+    let lines = closed(session, &ended).await;
+    assert_eq!(
+        kinds(&lines),
+        [
+            "session_start",
+            "policy",
+            "statement",
+            "complete",
+            "statement",
+            "complete",
+            "statement",
+            "complete",
+            "terminate",
+            "session_end"
+        ]
+    );
     crate::recording::verify(&file).unwrap();
 }
 
