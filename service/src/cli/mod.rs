@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::base::ProcessEnv;
 use crate::config::Config;
+use crate::policy::classify;
 use crate::state::Store;
 
 #[derive(Parser)]
@@ -93,8 +94,12 @@ pub fn main() -> ExitCode {
         "info"
     };
     init_logging(cli.log_format, default_level);
+    // The gateway classifies statements on the runtime's own threads (no hand-off to a parser
+    // thread): they get the stack the parser needs.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(classify::PARSER_STACK)
+        .on_thread_start(classify::on_parser_stack)
         .build()
     {
         Ok(r) => r,

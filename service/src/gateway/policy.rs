@@ -133,6 +133,15 @@ impl StatementPolicy {
         )
     }
 
+    /// The fingerprint of `sql` in its UTF-8 reading with standard strings, the one
+    /// [`Self::reads_one_way`] compares the other readings with; `None` if it has none.
+    pub async fn fingerprint(&self, sql: &str) -> Option<String> {
+        self.classifier
+            .fingerprint_async(sql, Syntax::default())
+            .await
+            .ok()
+    }
+
     /// Whether every reading of `sql` (see [`Self::decide`]) is the same statement as its
     /// UTF-8 reading with standard strings, fingerprint for fingerprint. A run-wide approval
     /// compares one fingerprint, so only such a text may be covered by one.
@@ -143,13 +152,7 @@ impl StatementPolicy {
         if !encoding::needs_rereading(sql) {
             return true;
         }
-        let fingerprint = |text: String| async move {
-            self.classifier
-                .classify_async_with(&text, Syntax::default())
-                .await
-                .ok()
-                .map(|c| c.fingerprint.clone())
-        };
+        let fingerprint = |text: String| async move { self.fingerprint(&text).await };
         let Some(own) = fingerprint(sql.to_owned()).await else {
             return false;
         };

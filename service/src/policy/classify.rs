@@ -56,7 +56,7 @@ use std::ops::Range;
 
 use pg_query::{FingerprintOptions, ParserOptions};
 
-pub use classifier::Classifier;
+pub use classifier::{Classifier, PARSER_STACK, on_parser_stack};
 pub use kind::StatementKind;
 
 /// The size cap [`classify`] applies; [`Classifier::new`] takes its own.
@@ -240,12 +240,6 @@ pub struct Statement {
 pub struct Classification {
     /// In text order; empty for a text with no statement (only comments or semicolons).
     pub statements: Vec<Statement>,
-    /// pg_query's fingerprint of the whole text (16 hex digits). Constants do not count
-    /// (`WHERE id = 1` and `WHERE id = 2` share one), relation names do in full, schema
-    /// included (Postgres 17 rules; Postgres 18's default would let `FROM secret.cards c` share
-    /// the fingerprint of `FROM public.orders c`). It drops more than constants, though
-    /// (`SET DEFAULT 'a'` and `DROP DEFAULT` share one): approvals use [`approval_shape`].
-    pub fingerprint: String,
 }
 
 /// Why a text could not be classified. The policy must treat every one as "unknown", never
@@ -307,15 +301,52 @@ pub fn classify_with(
     max_len: usize,
     syntax: Syntax,
 ) -> Result<Classification, ClassifyError> {
-    if sql.len() > max_len {
-        return Err(ClassifyError::TooLong {
+    within(sql, max_len)?;
+    guarded(|| parse_and_walk(sql, syntax.parser_options()))
+}
+
+/// pg_query's fingerprint of the whole text read with `syntax` (16 hex digits). Constants do
+/// not count (`WHERE id = 1` and `WHERE id = 2` share one), relation names do in full, schema
+/// included (Postgres 17 rules; Postgres 18's default would let `FROM secret.cards c` share the
+/// fingerprint of `FROM public.orders c`). It drops more than constants, though (`SET DEFAULT
+/// 'a'` and `DROP DEFAULT` share one): approvals use [`approval_shape`]. Only held statements
+/// need one, so it is not part of a [`Classification`] (it costs a parse of its own).
+pub fn fingerprint_with(
+    sql: &str,
+    max_len: usize,
+    syntax: Syntax,
+) -> Result<String, ClassifyError> {
+    within(sql, max_len)?;
+    let options = syntax.parser_options();
+    guarded(|| {
+        // Parsed first: the tree is then known to be shallow enough for the fingerprint's own
+        // recursion (see `parser_error`).
+        parser::parse(sql, options).map_err(parser_error)?;
+        let fingerprint = parser::fingerprint(
+            sql,
+            options,
+            FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,
+        )
+        .map_err(parser_error)?;
+        Ok(fingerprint.hex)
+    })
+}
+
+/// The size cap, checked before anything is parsed.
+pub(super) fn within(sql: &str, max_len: usize) -> Result<(), ClassifyError> {
+    match sql.len() > max_len {
+        true => Err(ClassifyError::TooLong {
             len: sql.len(),
             max: max_len,
-        });
+        }),
+        false => Ok(()),
     }
-    // pg_query's own Rust code indexes and casts in places; whatever it or the walk might do
-    // on an input nobody foresaw, a panic here becomes an error, not a dead gateway.
-    std::panic::catch_unwind(|| parse_and_walk(sql, syntax.parser_options())).unwrap_or_else(|_| {
+}
+
+/// pg_query's own Rust code indexes and casts in places; whatever it or the walk might do on an
+/// input nobody foresaw, a panic here becomes an error, not a dead gateway.
+fn guarded<T>(call: impl FnOnce() -> Result<T, ClassifyError>) -> Result<T, ClassifyError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|_| {
         Err(ClassifyError::Internal {
             message: "the parser wrapper panicked".to_owned(),
         })
@@ -331,18 +362,7 @@ fn parse_and_walk(sql: &str, options: ParserOptions) -> Result<Classification, C
         .iter()
         .map(|raw| walk::statement(raw, sql, &cx))
         .collect();
-    // Only after a successful parse: the tree is then known to be shallow enough for the
-    // fingerprint's own recursion (see `parser_error`).
-    let fingerprint = parser::fingerprint(
-        sql,
-        options,
-        FingerprintOptions::RANGEVAR_PG17_COMPAT | FingerprintOptions::FULL_RELNAME,
-    )
-    .map_err(parser_error)?;
-    Ok(Classification {
-        statements,
-        fingerprint: fingerprint.hex,
-    })
+    Ok(Classification { statements })
 }
 
 /// The shape a run-wide approval covers: `fingerprint` (the text's, from its

@@ -177,8 +177,13 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
         classification: Option<&Classification>,
         sql: &str,
     ) -> Result<HoldOutcome, Ended> {
-        let fingerprint =
-            classification.map(|c| crate::policy::classify::approval_shape(sql, &c.fingerprint));
+        // Only a text that was classified is fingerprinted (its tree is known to be shallow
+        // enough); one without a fingerprint is never covered and cannot be held.
+        let fingerprint = match classification {
+            Some(_) => self.statements_policy.fingerprint(sql).await,
+            None => None,
+        }
+        .map(|fingerprint| crate::policy::classify::approval_shape(sql, &fingerprint));
         // A text that reads differently under the two string syntaxes or in another client
         // encoding has more than one fingerprint, and only one would be compared: it is never
         // covered, always held.

@@ -1,14 +1,39 @@
-//! [`Classifier`]: a cache of classifications, and parsing on big-stack worker threads.
+//! [`Classifier`]: a cache of classifications, and parsing on big-stack threads: the calling
+//! thread when it was started with [`PARSER_STACK`] (the gateway's runtime), else a worker.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use super::{Classification, ClassifyError, Syntax, classify_with};
+use super::{Classification, ClassifyError, Syntax, classify_with, fingerprint_with};
 
-/// Stack of each worker thread. libpg_query measures the stack it runs on and lets the parser
-/// use at most 2 MB of it; the rest is headroom for its error handling and for the tree walk.
-const WORKER_STACK: usize = 64 << 20;
+/// Stack a thread needs to parse: libpg_query measures the stack it runs on and lets the
+/// parser use at most 2 MB of it; the rest is headroom for its error handling and for the tree
+/// walk. The classifier's workers have it; a runtime whose threads are started with it says so
+/// with [`on_parser_stack`], and classifies on its own threads.
+pub const PARSER_STACK: usize = 64 << 20;
+
+/// Texts up to this length are parsed on the calling thread when it has [`PARSER_STACK`]
+/// (microseconds of work, cheaper than the two context switches of a hand-off); longer ones go
+/// to a worker, so one migration's parse does not hold up a runtime thread's other sessions.
+const INLINE_MAX: usize = 4 << 10;
+
+thread_local! {
+    static HAS_PARSER_STACK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Declares that the current thread was started with a stack of at least [`PARSER_STACK`]:
+/// call it from the start hook of threads built with that size
+/// (`tokio::runtime::Builder::thread_stack_size(PARSER_STACK).on_thread_start(on_parser_stack)`)
+/// and from nowhere else.
+pub fn on_parser_stack() {
+    HAS_PARSER_STACK.with(|has| has.set(true));
+}
+
+fn inline(sql: &str) -> bool {
+    sql.len() <= INLINE_MAX && HAS_PARSER_STACK.with(Cell::get)
+}
 
 /// Texts longer than this are classified every time rather than cached, so the cache holds at
 /// most `cache_entries` × 8 KiB of text (ORM and report queries are far shorter; long texts
@@ -16,10 +41,12 @@ const WORKER_STACK: usize = 64 << 20;
 const MAX_CACHED_TEXT: usize = 8 << 10;
 
 type Outcome = Result<Classification, ClassifyError>;
+type Fingerprinted = Result<String, ClassifyError>;
 
 enum Reply {
     Blocking(mpsc::SyncSender<Outcome>),
     Async(tokio::sync::oneshot::Sender<Outcome>),
+    Fingerprint(tokio::sync::oneshot::Sender<Fingerprinted>),
 }
 
 struct Job {
@@ -73,7 +100,7 @@ impl Classifier {
             let receiver = Arc::clone(&receiver);
             let spawned = thread::Builder::new()
                 .name(format!("hoop-classify-{index}"))
-                .stack_size(WORKER_STACK)
+                .stack_size(PARSER_STACK)
                 .spawn(move || work(&receiver, max_len));
             if spawned.is_ok() {
                 started += 1;
@@ -126,9 +153,13 @@ impl Classifier {
         sql: &str,
         syntax: Syntax,
     ) -> Result<Arc<Classification>, ClassifyError> {
-        // A hit (the common case: ORM and pgbench texts repeat) copies nothing.
+        // A hit (the common case: ORM texts repeat) copies nothing.
         if let Some(hit) = self.cached(sql, syntax)? {
             return Ok(hit);
+        }
+        if inline(sql) {
+            let outcome = classify_with(sql, self.max_len, syntax);
+            return Ok(self.remember(sql, syntax, outcome?));
         }
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let outcome = match self.submit(sql.to_owned(), syntax, Reply::Async(reply)) {
@@ -143,6 +174,23 @@ impl Classifier {
         Ok(self.remember(sql, syntax, outcome?))
     }
 
+    /// [`fingerprint_with`] on a big stack, not cached (only held statements need one).
+    pub async fn fingerprint_async(&self, sql: &str, syntax: Syntax) -> Fingerprinted {
+        if inline(sql) {
+            return fingerprint_with(sql, self.max_len, syntax);
+        }
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        match self.submit(sql.to_owned(), syntax, Reply::Fingerprint(reply)) {
+            Some(()) => outcome.await.unwrap_or_else(|_| Err(worker_gone())),
+            None => {
+                let (text, max_len) = (sql.to_owned(), self.max_len);
+                tokio::task::spawn_blocking(move || fingerprint_with(&text, max_len, syntax))
+                    .await
+                    .unwrap_or_else(|_| Err(worker_gone()))
+            }
+        }
+    }
+
     /// How many classifications the cache holds now.
     pub fn cached_entries(&self) -> usize {
         self.lock_cache().len()
@@ -154,12 +202,7 @@ impl Classifier {
         sql: &str,
         syntax: Syntax,
     ) -> Result<Option<Arc<Classification>>, ClassifyError> {
-        if sql.len() > self.max_len {
-            return Err(ClassifyError::TooLong {
-                len: sql.len(),
-                max: self.max_len,
-            });
-        }
+        super::within(sql, self.max_len)?;
         Ok(self.lock_cache().map(syntax).get(sql).cloned())
     }
 
@@ -225,14 +268,17 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>, max_len: usize) {
             receiver.recv()
         };
         let Ok(job) = job else { return };
-        let outcome = classify_with(&job.sql, max_len, job.syntax);
+        let classified = || classify_with(&job.sql, max_len, job.syntax);
         // A caller that stopped waiting (a cancelled task) is not an error.
         match job.reply {
             Reply::Blocking(reply) => {
-                let _ = reply.send(outcome);
+                let _ = reply.send(classified());
             }
             Reply::Async(reply) => {
-                let _ = reply.send(outcome);
+                let _ = reply.send(classified());
+            }
+            Reply::Fingerprint(reply) => {
+                let _ = reply.send(fingerprint_with(&job.sql, max_len, job.syntax));
             }
         }
     }
