@@ -2,7 +2,10 @@
 # End-to-end gateway benchmark: pgbench and COPY streaming against Postgres, PgBouncer and hoop
 # (release build, local Postgres). The benchmark starts its own PgBouncer; the Debian service is
 # never started.
-# Usage: tests/bench/gateway.sh   [HOOP_BENCH_SECONDS=15] [HOOP_BENCH_STREAM_MB=1024]
+# Usage: [HOOP_BENCH_SECONDS=15] [HOOP_BENCH_STREAM_MB=1024] [HOOP_BENCH_TARGETS=hoop,hoop-tmpfs,...]
+#        [HOOP_BENCH_DIR=/var/tmp] tests/bench/gateway.sh
+# HOOP_BENCH_TARGETS: the hoop targets (default all: hoop, hoop-tmpfs, hoop-result, hoop-nomask,
+# hoop+tls); HOOP_BENCH_DIR: where the run's files and the on-disk spools go (on disk, not tmpfs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/setup >/dev/null

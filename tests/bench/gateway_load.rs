@@ -2,27 +2,36 @@
 //! process (so its RSS is its own), a credential exchanged over HTTP for a demo-issuer token, and
 //! the stock clients a CI job uses (`pgbench`, `psql`).
 //!
-//! In one run, against Postgres directly, PgBouncer (session mode), hoop with recording on and
-//! results masked (the default `[masking]`), TLS off and on, and a second hoop with
-//! `[masking] results = false` (recording on, TLS off), to show what masking costs:
+//! In one run, against Postgres directly, PgBouncer (session mode) and the hoop targets of
+//! [`HOOP_TARGETS`] (every hoop records; each `hoop serve` has a spool of its own and shares the
+//! state database as another replica):
 //! - `pgbench -S` (select-only), `-M simple` and `-M prepared`, 1 and 8 clients: TPS, its ratio
-//!   to direct and to PgBouncer, p50/p99 latency from pgbench's per-transaction log;
+//!   to direct and to PgBouncer, p50/p99 latency from pgbench's per-transaction log, and for
+//!   each hoop its journal's statements per sync and mean sync time over the run (`/metrics`);
+//! - the performance targets of the gateway, judged on those runs and on the latency of a
+//!   small append + `fdatasync` in the on-disk spool's directory, measured before each mode and
+//!   client count (see [`targets_table`]): printed with met / not met, never asserted;
 //! - a large `COPY ... TO STDOUT` streamed to `psql`: bytes/s, its ratio to direct, and hoop's
 //!   RSS before each run and its peak during it (VmHWM, reset before the run), for ~100 MB and
 //!   the full size, to show the gateway does not buffer the result;
 //! - `SELECT *` of a table with a card number in every row (and in the free text of some),
-//!   ~100 MB and the full size, against Postgres directly and both hoops (TLS off): bytes/s,
-//!   its ratio to direct, and each hoop's RSS before and peak. The rows are read by a minimal in-process client
-//!   that counts DataRow bytes without decoding them (psql would buffer the whole result, or
-//!   with `FETCH_COUNT` add a round trip per batch and its own formatting to the measurement).
+//!   ~100 MB and the full size, against Postgres directly and the hoops with and without masked
+//!   results (TLS off): bytes/s, its ratio to direct, and each hoop's RSS before and peak. The
+//!   rows are read by a minimal in-process client that counts DataRow bytes without decoding
+//!   them (psql would buffer the whole result, or with `FETCH_COUNT` add a round trip per batch
+//!   and its own formatting to the measurement).
 //!
 //! Run with tests/bench/gateway.sh (it installs PgBouncer). Needs Postgres 15 at 127.0.0.1:5432
 //! with trust auth for the superuser `postgres`. Environment: HOOP_BENCH_SECONDS (per pgbench
-//! run, default 15), HOOP_BENCH_STREAM_MB (default 1024), HOOP_LOG (hoop's, default warn).
+//! run, default 15), HOOP_BENCH_STREAM_MB (default 1024), HOOP_BENCH_TARGETS (the hoop targets,
+//! comma-separated, default all of [`HOOP_TARGETS`]), HOOP_BENCH_DIR (where the run's files and
+//! the on-disk spools go, default /var/tmp), HOOP_LOG (hoop's, default warn).
 
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -68,10 +77,77 @@ const CARDS_ROUNDS: usize = 3;
 const CARDS_CHECK_EVERY: u64 = 4096;
 /// Bound on a server becoming ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where the on-disk spools go by default: /tmp may be tmpfs (it is on many distributions),
+/// /var/tmp is on disk (it survives reboots).
+const DEFAULT_DIR: &str = "/var/tmp";
+/// Where the tmpfs spool goes.
+const TMPFS_DIR: &str = "/dev/shm";
+
+/// The hoop serving the disk-spool targets: what a production deployment runs.
+const HOOP_DISK: HoopSpec = HoopSpec {
+    name: "hoop",
+    spool: SpoolOn::Disk,
+    durability: Durability::Statement,
+    mask_results: true,
+};
+
+/// The hoop targets a run can have (HOOP_BENCH_TARGETS chooses among them), in table order.
+const HOOP_TARGETS: [HoopTarget; 5] = [
+    HoopTarget {
+        name: "hoop",
+        server: &HOOP_DISK,
+        sslmode: "disable",
+        streamed: true,
+    },
+    // The CPU path: the same gateway with syncs that cost next to nothing.
+    HoopTarget {
+        name: "hoop-tmpfs",
+        server: &HoopSpec {
+            name: "hoop-tmpfs",
+            spool: SpoolOn::Tmpfs,
+            ..HOOP_DISK
+        },
+        sslmode: "disable",
+        streamed: false,
+    },
+    // The sync overlaps the database's execution of the statement.
+    HoopTarget {
+        name: "hoop-result",
+        server: &HoopSpec {
+            name: "hoop-result",
+            durability: Durability::Result,
+            ..HOOP_DISK
+        },
+        sslmode: "disable",
+        streamed: false,
+    },
+    // What masking results costs.
+    HoopTarget {
+        name: "hoop-nomask",
+        server: &HoopSpec {
+            name: "hoop-nomask",
+            mask_results: false,
+            ..HOOP_DISK
+        },
+        sslmode: "disable",
+        streamed: true,
+    },
+    // What TLS costs: the same `hoop serve` as `hoop`.
+    HoopTarget {
+        name: "hoop+tls",
+        server: &HOOP_DISK,
+        sslmode: "require",
+        streamed: true,
+    },
+];
 
 struct Settings {
     seconds: u64,
     stream_mb: u64,
+    /// HOOP_BENCH_TARGETS: the hoop targets of the run.
+    hoops: Vec<&'static HoopTarget>,
+    /// HOOP_BENCH_DIR: where the run's files and on-disk spools go.
+    dir: PathBuf,
 }
 
 impl Settings {
@@ -79,6 +155,8 @@ impl Settings {
         Settings {
             seconds: env_number("HOOP_BENCH_SECONDS", 15),
             stream_mb: env_number("HOOP_BENCH_STREAM_MB", 1024),
+            hoops: hoop_targets_from_env(),
+            dir: std::env::var_os("HOOP_BENCH_DIR").map_or(DEFAULT_DIR.into(), PathBuf::from),
         }
     }
 
@@ -87,6 +165,18 @@ impl Settings {
         let mut sizes = vec![SMALL_STREAM_MB.min(self.stream_mb), self.stream_mb];
         sizes.dedup();
         sizes
+    }
+
+    /// The environment that reproduces this run.
+    fn env_line(&self) -> String {
+        let hoops: Vec<_> = self.hoops.iter().map(|t| t.name).collect();
+        format!(
+            "HOOP_BENCH_SECONDS={} HOOP_BENCH_STREAM_MB={} HOOP_BENCH_TARGETS={} HOOP_BENCH_DIR={}",
+            self.seconds,
+            self.stream_mb,
+            hoops.join(","),
+            self.dir.display()
+        )
     }
 }
 
@@ -99,125 +189,241 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
+/// The hoop targets HOOP_BENCH_TARGETS names (comma-separated), in [`HOOP_TARGETS`] order; all
+/// of them when it is unset.
+fn hoop_targets_from_env() -> Vec<&'static HoopTarget> {
+    let Ok(list) = std::env::var("HOOP_BENCH_TARGETS") else {
+        return HOOP_TARGETS.iter().collect();
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in &names {
+        assert!(
+            HOOP_TARGETS.iter().any(|t| t.name == *name),
+            "HOOP_BENCH_TARGETS: no hoop target {name:?}; there are {}",
+            HOOP_TARGETS.map(|t| t.name).join(", ")
+        );
+    }
+    HOOP_TARGETS
+        .iter()
+        .filter(|t| names.contains(&t.name))
+        .collect()
+}
+
 #[tokio::main]
 async fn main() {
+    let started = Instant::now();
     let settings = Settings::from_env();
-    let scratch = Scratch::create();
+    let scratch = Scratch::create(&settings.dir);
     let direct = Target {
         name: "direct",
-        via: Via::Postgres,
+        gateway: None,
         host: PG_HOST.into(),
         port: PG_PORT,
         user: PG_USER.into(),
         password: String::new(),
         sslmode: "disable",
+        streamed: true,
     };
     prepare_database(&direct).await;
 
     let issuer = DemoIssuer::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
         .unwrap();
-    let hoop = Hoop::start(&issuer, &scratch, MaskResults::Yes).await;
-    let credential = hoop.exchange(&issuer).await;
-    // The same gateway relaying results unmasked: what masking costs.
-    let unmasked = Hoop::start(&issuer, &scratch, MaskResults::No).await;
-    let unmasked_credential = unmasked.exchange(&issuer).await;
+    let gateways = Gateways::start(&settings.hoops, &issuer, &scratch).await;
     let pgbouncer = PgBouncer::start(&scratch).await;
     let through_pgbouncer = Target {
         name: "pgbouncer",
-        via: Via::PgBouncer,
         port: pgbouncer.port,
+        streamed: false,
         ..direct.clone()
     };
-    let targets = [
-        direct,
-        through_pgbouncer,
-        unmasked_credential.target("hoop-nomask", "disable"),
-        credential.target("hoop", "disable"),
-        credential.target("hoop+tls", "require"),
-    ];
-    // Streaming targets, with the pid whose RSS is watched.
-    let pid_of = |target: &Target| match target.name {
-        "hoop-nomask" => Some(unmasked.server.pid()),
-        name if name.starts_with("hoop") => Some(hoop.server.pid()),
-        _ => None,
-    };
-    let streamed: Vec<(Target, Option<u32>)> = targets
-        .iter()
-        .filter(|t| t.via != Via::PgBouncer)
-        .map(|t| (t.clone(), pid_of(t)))
-        .collect();
+    let mut targets = vec![direct, through_pgbouncer];
+    targets.extend(settings.hoops.iter().map(|t| gateways.target(t)));
+    let streamed: Vec<Target> = targets.iter().filter(|t| t.streamed).cloned().collect();
 
     println!(
         "hoop gateway benchmark: {} cores, load average {} (shared machine: other builds may run)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_average()
     );
-    pgbench_table(&targets, &settings, &scratch).await;
+    print_hoop_targets(&settings.hoops, &scratch);
+    let groups = pgbench_table(&targets, &settings, &scratch).await;
+    targets_table(&targets, &groups);
     stream_table(&streamed, &settings).await;
     prepare_cards_table(cards_rows(settings.stream_mb)).await;
     // TLS is the same cost with masking or without: the raw client speaks none.
     let plain: Vec<_> = streamed
         .iter()
-        .filter(|(t, _)| t.sslmode == "disable")
+        .filter(|t| t.sslmode == "disable")
         .cloned()
         .collect();
     masking_table(&plain, &settings).await;
-    unmasked.revoke(&unmasked_credential).await;
-    hoop.revoke(&credential).await;
+    gateways.revoke().await;
 
-    let hoop_tls = &targets[4];
     println!("\nload average at the end {}", load_average());
-    println!("commands (hoop+tls shown; PGPASSWORD elided):");
+    print_commands(&targets, &streamed, &gateways, &settings, &scratch);
+    println!("run took {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// What a reader needs to rerun each measurement by hand.
+fn print_commands(
+    targets: &[Target],
+    streamed: &[Target],
+    gateways: &Gateways,
+    settings: &Settings,
+    scratch: &Scratch,
+) {
     println!(
-        "  {}",
-        command_line(&pgbench_command(
-            hoop_tls,
-            "prepared",
-            8,
-            settings.seconds,
-            Path::new("LOGDIR/tx")
-        ))
+        "commands (PGPASSWORD elided; run files in {}, removed at the end):",
+        scratch.disk.display()
     );
     println!(
-        "  {}",
-        command_line(&copy_command(hoop_tls, stream_rows(settings.stream_mb)))
+        "  pgbench, shown at -M prepared -c 8 (every run: -M simple|prepared, -c 1|8, \
+         -j min(c, 2)):"
     );
+    for target in targets {
+        let log_prefix = pgbench_log_dir(scratch, "prepared", 8, target).join("tx");
+        let cmd = pgbench_command(target, "prepared", 8, settings.seconds, &log_prefix);
+        println!("    {}", command_line(cmd.as_std()));
+    }
+    let shown = streamed.last().expect("direct is streamed");
+    let copy = copy_command(shown, stream_rows(settings.stream_mb));
+    println!("  COPY stream, shown for {}:", shown.name);
+    println!("    {}", command_line(copy.as_std()));
     println!(
         "  SELECT * FROM {CARDS_TABLE} [LIMIT n] by the in-process client (simple query, text \
          format); with psql: psql -X -A -t -v FETCH_COUNT=10000 -o /dev/null -c \"SELECT * FROM \
          {CARDS_TABLE}\""
     );
+    println!("  hoop serve, one per spool:");
+    for (hoop, _) in &gateways.0 {
+        println!("    {}", hoop.command);
+    }
     println!(
-        "  HOOP_BENCH_SECONDS={} HOOP_BENCH_STREAM_MB={} cargo bench -p hoop --bench gateway_load --locked",
-        settings.seconds, settings.stream_mb
+        "  journal metrics, before and after each pgbench run of a hoop: curl -s API/metrics | \
+         grep -E '^hoop_journal_(statements_per_sync|sync_seconds)_(sum|count) '"
     );
+    println!(
+        "  fsync probe, before each mode and client count: in-process, {FSYNC_SAMPLES} × (write \
+         {FSYNC_APPEND_BYTES} B at the end of the last, fdatasync) to a file in {} preallocated \
+         to {} MiB with fallocate",
+        scratch.disk.display(),
+        FSYNC_FILE_BYTES >> 20
+    );
+    println!("  {} tests/bench/gateway.sh", settings.env_line());
+}
+
+/// Each hoop target: where its spool is, on what file system, and how it is configured; with
+/// a warning where a spool is not on the kind of file system its target stands for.
+fn print_hoop_targets(hoops: &[&HoopTarget], scratch: &Scratch) {
+    println!("hoop targets (every one records; one hoop serve per spool):");
+    for target in hoops {
+        let spec = target.server;
+        let spool = scratch.spool(spec);
+        let fs = FileSystem::of(&spool);
+        println!(
+            "  {:<12} spool {} on {fs}; durability {}; results {}; sslmode {}",
+            target.name,
+            spool.display(),
+            spec.durability.name(),
+            if spec.mask_results {
+                "masked"
+            } else {
+                "unmasked"
+            },
+            target.sslmode,
+        );
+        match (spec.spool, fs.kind == "tmpfs") {
+            (SpoolOn::Disk, true) => println!(
+                "  warning: the spool of {} is on tmpfs, not on disk: set HOOP_BENCH_DIR to a \
+                 directory on disk",
+                target.name
+            ),
+            (SpoolOn::Tmpfs, false) => println!(
+                "  warning: the spool of {} is on {}, not on tmpfs",
+                target.name, fs.kind
+            ),
+            _ => {}
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-/// `pgbench -S` for every mode and client count against every target, one table row each.
-async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratch) {
+/// One mode and client count of the pgbench table.
+struct Group {
+    mode: &'static str,
+    clients: u32,
+    /// The on-disk spool's fsync latency, measured just before the runs.
+    fsync: Latency,
+    /// One per target, in target order.
+    runs: Vec<PgbenchRun>,
+}
+
+impl Group {
+    fn run(&self, targets: &[Target], name: &str) -> Option<&PgbenchRun> {
+        Some(&self.runs[targets.iter().position(|t| t.name == name)?])
+    }
+}
+
+/// `pgbench -S` for every mode and client count against every target, one table row each;
+/// before each mode and client count, the fsync latency of the on-disk spool's directory.
+async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratch) -> Vec<Group> {
     println!(
-        "\npgbench -S, scale {SCALE}, {} s per run; every hoop records; hoop and hoop+tls mask \
-         results (default [masking], results = true), hoop-nomask does not (results = false)\n{:<9}{:>3}  {:<12}{:>10}{:>9}{:>11}{:>9}{:>9}",
-        settings.seconds, "mode", "c", "target", "tps", "×direct", "×pgbouncer", "p50 ms", "p99 ms"
+        "\npgbench -S, scale {SCALE}, {} s per run; stmt/sync and sync ms: the hoop journal's \
+         statements per fdatasync and mean fdatasync time over the run (hoop+tls shares hoop's \
+         journal)\n{:<9}{:>3}  {:<12}{:>10}{:>9}{:>11}{:>9}{:>9}{:>11}{:>9}",
+        settings.seconds,
+        "mode",
+        "c",
+        "target",
+        "tps",
+        "×direct",
+        "×pgbouncer",
+        "p50 ms",
+        "p99 ms",
+        "stmt/sync",
+        "sync ms"
     );
+    let mut groups = Vec::new();
     for mode in MODES {
         for clients in CLIENTS {
+            let dir = scratch.disk.clone();
+            let fsync = tokio::task::spawn_blocking(move || fsync_latency(&dir))
+                .await
+                .unwrap();
             let mut runs = Vec::new();
             for target in targets {
-                let log_dir = scratch
-                    .0
-                    .join(format!("pgbench-{mode}-{clients}-{}", target.name));
-                runs.push(pgbench_select(target, mode, clients, settings.seconds, &log_dir).await);
+                let log_dir = pgbench_log_dir(scratch, mode, clients, target);
+                let before = target.journal().await;
+                let mut run =
+                    pgbench_select(target, mode, clients, settings.seconds, &log_dir).await;
+                run.journal = before.zip(target.journal().await).map(|(b, a)| a.since(&b));
+                runs.push(run);
             }
-            let tps_of = |via| runs[targets.iter().position(|t| t.via == via).unwrap()].tps;
-            let (direct, pgbouncer) = (tps_of(Via::Postgres), tps_of(Via::PgBouncer));
-            for (target, run) in targets.iter().zip(&runs) {
+            let group = Group {
+                mode,
+                clients,
+                fsync,
+                runs,
+            };
+            let tps_of = |name| group.run(targets, name).unwrap().tps;
+            let (direct, pgbouncer) = (tps_of("direct"), tps_of("pgbouncer"));
+            for (target, run) in targets.iter().zip(&group.runs) {
+                let (per_sync, sync_ms) =
+                    run.journal.as_ref().map_or(("-".into(), "-".into()), |j| {
+                        (
+                            cell(j.statements_per_sync, 1, "n/a"),
+                            cell(j.sync_seconds.map(|s| s * 1000.0), 3, "n/a"),
+                        )
+                    });
                 println!(
-                    "{mode:<9}{clients:>3}  {:<12}{:>10.0}{:>9.2}{:>11.2}{:>9.3}{:>9.3}",
+                    "{mode:<9}{clients:>3}  {:<12}{:>10.0}{:>9.2}{:>11.2}{:>9.3}{:>9.3}{per_sync:>11}{sync_ms:>9}",
                     target.name,
                     run.tps,
                     run.tps / direct,
@@ -226,21 +432,186 @@ async fn pgbench_table(targets: &[Target], settings: &Settings, scratch: &Scratc
                     run.p99_ms
                 );
             }
+            groups.push(group);
         }
+    }
+    groups
+}
+
+/// `value` with `decimals` decimals, or `none`.
+fn cell(value: Option<f64>, decimals: usize, none: &str) -> String {
+    value.map_or(none.into(), |v| format!("{v:.decimals$}"))
+}
+
+fn pgbench_log_dir(scratch: &Scratch, mode: &str, clients: u32, target: &Target) -> PathBuf {
+    scratch
+        .disk
+        .join(format!("pgbench-{mode}-{clients}-{}", target.name))
+}
+
+/// hoop ≥ this × the group-commit bound, spool on disk, `statement` durability.
+const BOUND_SHARE: f64 = 0.8;
+/// At one client, hoop's p50 over direct's ≤ one fsync + this.
+const P50_SLACK_MS: f64 = 0.1;
+/// hoop with its spool on tmpfs (the CPU path) ≥ this × PgBouncer, every mode and client count.
+const TMPFS_SHARE: f64 = 1.0;
+/// hoop with `result` durability, spool on disk, ≥ this × PgBouncer at [`RESULT_CLIENTS`].
+const RESULT_SHARE: f64 = 0.7;
+const RESULT_CLIENTS: u32 = 8;
+
+/// The performance targets of the gateway, one row per mode and client count, judged on the
+/// pgbench runs and the fsync latency measured before them, and printed only: a shared
+/// machine's timing must never fail a run.
+///
+/// With `statement` durability no statement is forwarded before its record is synced, so a
+/// client waits for one sync and then for the database: `c` clients can do at most
+/// `c / (fsync + direct latency)` transactions per second if every sync serves all of them
+/// (group commit). The fsync latency is this run's, of the disk the spool is on, so the bound
+/// moves with the disk, not with a number measured elsewhere.
+fn targets_table(targets: &[Target], groups: &[Group]) {
+    let mark = |met: bool| if met { "✓" } else { "✗" };
+    println!(
+        "\ntargets (printed, never asserted; ✓ met, ✗ not met, - not measured or no target there):
+  A  hoop (spool on disk, durability statement) ≥ {BOUND_SHARE:.1} × bound, bound = c / (fsync p50 + direct p50)
+  B  at 1 client: +p50 = hoop p50 − direct p50 ≤ limit = fsync p50 + {P50_SLACK_MS:.1} ms
+  C  hoop-tmpfs (spool on tmpfs) ≥ {TMPFS_SHARE:.1} × pgbouncer
+  D  hoop-result (spool on disk, durability result) ≥ {RESULT_SHARE:.1} × pgbouncer at {RESULT_CLIENTS} clients
+latencies in ms; fsync: the probe before the runs; hoop sync: hoop's own mean fdatasync over its run; bound and hoop in TPS
+{:<9}{:>3}{:>10}{:>7}{:>10}{:>11}{:>8}{:>8}{:>7}{:>3}{:>8}{:>7}{:>3}{:>10}{:>3}{:>11}{:>3}",
+        "mode",
+        "c",
+        "fsync p50",
+        "p90",
+        "hoop sync",
+        "direct p50",
+        "bound",
+        "hoop",
+        "×bound",
+        "A",
+        "+p50",
+        "limit",
+        "B",
+        "tmpfs×pgb",
+        "C",
+        "result×pgb",
+        "D",
+    );
+    for group in groups {
+        let run = |name| group.run(targets, name);
+        let (direct, pgbouncer) = (run("direct").unwrap(), run("pgbouncer").unwrap());
+        let fsync = group.fsync.p50_ms;
+        let limit = fsync + P50_SLACK_MS;
+        let bound = f64::from(group.clients) * 1000.0 / (fsync + direct.p50_ms);
+        let hoop = run("hoop");
+        let hoop_sync = hoop.map_or("-".into(), |r| {
+            let seconds = r.journal.as_ref().and_then(|j| j.sync_seconds);
+            cell(seconds.map(|s| s * 1000.0), 3, "n/a")
+        });
+        let share = hoop.map(|r| r.tps / bound);
+        let over = hoop.map(|r| r.p50_ms - direct.p50_ms);
+        let versus_pgbouncer = |name| run(name).map(|r| r.tps / pgbouncer.tps);
+        let (tmpfs, result) = (
+            versus_pgbouncer("hoop-tmpfs"),
+            versus_pgbouncer("hoop-result"),
+        );
+        // ✓ or ✗ where a target applies and its value was measured.
+        let judge = |value: Option<f64>, applies: bool, met: &dyn Fn(f64) -> bool| match value {
+            Some(v) if applies => mark(met(v)),
+            _ => "-",
+        };
+        println!(
+            "{:<9}{:>3}{fsync:>10.3}{:>7.3}{:>10}{:>11.3}{bound:>8.0}{:>8}{:>7}{:>3}{:>8}{limit:>7.3}{:>3}{:>10}{:>3}{:>11}{:>3}",
+            group.mode,
+            group.clients,
+            group.fsync.p90_ms,
+            hoop_sync,
+            direct.p50_ms,
+            cell(hoop.map(|r| r.tps), 0, "-"),
+            cell(share, 2, "-"),
+            judge(share, true, &|s| s >= BOUND_SHARE),
+            cell(over, 3, "-"),
+            judge(over, group.clients == 1, &|o| o <= limit),
+            cell(tmpfs, 2, "-"),
+            judge(tmpfs, true, &|s| s >= TMPFS_SHARE),
+            cell(result, 2, "-"),
+            judge(result, group.clients == RESULT_CLIENTS, &|s| s
+                >= RESULT_SHARE),
+        );
     }
 }
 
-/// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed); with a
-/// pid, that hoop's RSS before the run and its peak.
-async fn stream_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
+/// Small appends, each made durable, per fsync probe.
+const FSYNC_SAMPLES: usize = 200;
+/// About one journal record of a pgbench statement (header, statement, session metadata).
+const FSYNC_APPEND_BYTES: usize = 256;
+/// The probe file's preallocation: a journal segment's.
+const FSYNC_FILE_BYTES: u64 = 64 << 20;
+
+/// Median and p90 of a latency sample.
+struct Latency {
+    p50_ms: f64,
+    p90_ms: f64,
+}
+
+/// How long making one small append durable takes in `dir`: [`FSYNC_SAMPLES`] appends of
+/// [`FSYNC_APPEND_BYTES`] bytes, each followed by `fdatasync`, to a new file preallocated with
+/// `fallocate`. That is the write of one journal round (the journal preallocates its segments
+/// the same way, and appends a round's records, then syncs), on the file system of the spool,
+/// in this run: the cost that `statement` durability adds to a statement, and the one the
+/// group-commit bound of [`targets_table`] is made of.
+///
+/// The probe runs while the benchmark is otherwise idle. Where a sync's latency depends on
+/// what else the machine does (on a virtual machine, an idle vCPU can take a host scheduler
+/// tick to wake for the completion), hoop's own syncs under load can be faster or slower than
+/// the probe's: the targets table shows hoop's mean sync time next to the probe's.
+fn fsync_latency(dir: &Path) -> Latency {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    if let Err(e) = rustix::fs::fallocate(
+        &file,
+        rustix::fs::FallocateFlags::empty(),
+        0,
+        FSYNC_FILE_BYTES,
+    ) {
+        eprintln!(
+            "fsync probe: fallocate failed in {} ({e}): the appends grow the file",
+            dir.display()
+        );
+    }
+    file.sync_all().unwrap();
+    let record = [b'r'; FSYNC_APPEND_BYTES];
+    let mut sample_us: Vec<u64> = (0..FSYNC_SAMPLES)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(&record).unwrap();
+            file.sync_data().unwrap();
+            started.elapsed().as_micros().try_into().unwrap()
+        })
+        .collect();
+    drop(file);
+    std::fs::remove_file(&path).unwrap();
+    sample_us.sort_unstable();
+    Latency {
+        p50_ms: percentile_ms(&sample_us, 0.50),
+        p90_ms: percentile_ms(&sample_us, 0.90),
+    }
+}
+
+/// The COPY stream at each size, direct and through hoop (PgBouncer is not streamed); for a
+/// hoop, its RSS before the run and its peak.
+async fn stream_table(targets: &[Target], settings: &Settings) {
     println!(
         "\nCOPY (SELECT repeat('x', 1000) ...) TO STDOUT, psql to /dev/null; hoop masks COPY data (hoop-nomask does not)\n{:>8}  {:<12}{:>9}{:>9}{:>15}{:>13}",
         "MiB", "target", "MiB/s", "×direct", "hoop RSS MiB", "peak MiB"
     );
     for megabytes in settings.stream_sizes() {
         let mut direct = None;
-        for (target, watch) in targets {
-            let run = stream_copy(target, megabytes, *watch).await;
+        for target in targets {
+            let run = stream_copy(target, megabytes).await;
             let direct = *direct.get_or_insert(run.bytes_per_s);
             let (before, peak) = run.rss.map_or(("-".into(), "-".into()), |r| {
                 (
@@ -262,6 +633,8 @@ struct PgbenchRun {
     tps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// A hoop's journal over the run.
+    journal: Option<JournalRun>,
 }
 
 async fn pgbench_select(
@@ -293,6 +666,7 @@ async fn pgbench_select(
         tps,
         p50_ms: percentile_ms(&latencies, 0.50),
         p99_ms: percentile_ms(&latencies, 0.99),
+        journal: None,
     }
 }
 
@@ -345,10 +719,11 @@ struct Rss {
     peak_kib: u64,
 }
 
-/// Streams `megabytes` MiB through `target`; with `watch`, that process's RSS before the run and
-/// its peak during it.
-async fn stream_copy(target: &Target, megabytes: u64, watch: Option<u32>) -> StreamRun {
+/// Streams `megabytes` MiB through `target`; for a hoop, its RSS before the run and its peak
+/// during it.
+async fn stream_copy(target: &Target, megabytes: u64) -> StreamRun {
     let rows = stream_rows(megabytes);
+    let watch = target.gateway_pid();
     let before_kib = watch.map(|pid| {
         reset_peak_rss(pid);
         status_kib(pid, "VmRSS")
@@ -392,7 +767,7 @@ fn cards_rows(megabytes: u64) -> u64 {
 /// through hoop masking results, [`CARDS_ROUNDS`] rounds in turn (the machine is shared: one
 /// run can be slowed by another process); the median throughput, its range, and with a pid,
 /// that hoop's RSS before the first round and its highest peak over the rounds.
-async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
+async fn masking_table(targets: &[Target], settings: &Settings) {
     println!(
         "\nSELECT * FROM {CARDS_TABLE} (id bigint, pan text, note text, amount numeric; a card \
          number in every row, and in the note of 1 in 10), simple query, text format, DataRows \
@@ -420,7 +795,8 @@ async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
         let mut before = vec![None; targets.len()];
         let mut peak: Vec<Option<u64>> = vec![None; targets.len()];
         for _ in 0..CARDS_ROUNDS {
-            for (i, (target, watch)) in targets.iter().enumerate() {
+            for (i, target) in targets.iter().enumerate() {
+                let watch = target.gateway_pid();
                 let before_kib = watch.map(|pid| {
                     reset_peak_rss(pid);
                     status_kib(pid, "VmRSS")
@@ -428,8 +804,8 @@ async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
                 let run = RawClient::connect(target).await.select(&sql).await;
                 let peak_kib = watch.map(|pid| status_kib(pid, "VmHWM"));
                 assert_eq!(run.rows, rows, "rows of {sql:?} via {}", target.name);
-                // The pan column holds a card number in every row: only "hoop" masks it.
-                let expected = if target.name == "hoop" {
+                // The pan column holds a card number in every row.
+                let expected = if target.masks_results() {
                     0
                 } else {
                     run.checked
@@ -447,7 +823,7 @@ async fn masking_table(targets: &[(Target, Option<u32>)], settings: &Settings) {
         }
         let medians: Vec<f64> = speeds.iter_mut().map(|s| median(s)).collect();
         let kib = |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
-        for (i, (target, _)) in targets.iter().enumerate() {
+        for (i, target) in targets.iter().enumerate() {
             let range = format!(
                 "({:.0}–{:.0})",
                 speeds[i][0] / MIB,
@@ -504,23 +880,20 @@ fn load_average() -> String {
 // ---------------------------------------------------------------------------------------------
 // Targets and client processes
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Via {
-    Postgres,
-    PgBouncer,
-    Hoop,
-}
-
 /// Where a client connects, as libpq environment.
 #[derive(Clone)]
 struct Target {
     name: &'static str,
-    via: Via,
+    /// The `hoop serve` behind a hoop target.
+    gateway: Option<Arc<Hoop>>,
     host: String,
     port: u16,
     user: String,
     password: String,
     sslmode: &'static str,
+    /// In the streaming and masking tables too (one statement each, so hoop-tmpfs and
+    /// hoop-result would measure what hoop does).
+    streamed: bool,
 }
 
 impl Target {
@@ -537,6 +910,23 @@ impl Target {
             .env("PGSSLMODE", self.sslmode)
             .env("PGCONNECT_TIMEOUT", "10");
         cmd
+    }
+
+    /// The pid of the `hoop serve` behind a hoop target, whose RSS the streaming runs watch.
+    fn gateway_pid(&self) -> Option<u32> {
+        self.gateway.as_ref().map(|hoop| hoop.server.pid())
+    }
+
+    /// Whether the client receives results masked.
+    fn masks_results(&self) -> bool {
+        self.gateway
+            .as_ref()
+            .is_some_and(|hoop| hoop.spec.mask_results)
+    }
+
+    /// The journal totals of the `hoop serve` behind a hoop target.
+    async fn journal(&self) -> Option<JournalTotals> {
+        Some(self.gateway.as_ref()?.journal().await)
     }
 }
 
@@ -722,8 +1112,7 @@ async fn run_checked(mut cmd: Command, what: &str) -> Output {
 }
 
 /// `cmd` as a shell line, its libpq environment first.
-fn command_line(cmd: &Command) -> String {
-    let cmd = cmd.as_std();
+fn command_line(cmd: &std::process::Command) -> String {
     let quote = |s: &str| {
         if s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:+".contains(c))
@@ -897,9 +1286,68 @@ impl Drop for Server {
 
 /// `hoop serve` (the release binary) with its HTTP API.
 struct Hoop {
+    spec: &'static HoopSpec,
     server: Server,
     api: String,
     http: reqwest::Client,
+    /// How it was started, as a shell line.
+    command: String,
+}
+
+/// One `hoop serve` of the run. Every one records (the default), has a spool of its own and
+/// shares the state database as a replica of its own.
+struct HoopSpec {
+    /// Names its files (`<name>.toml`, `<name>.log`, `<name>-spool`) and replica.
+    name: &'static str,
+    spool: SpoolOn,
+    durability: Durability,
+    /// `[masking] results` (recordings are masked either way); false measures what masking
+    /// costs.
+    mask_results: bool,
+}
+
+/// A hoop target: a `hoop serve` and how the client connects to it.
+struct HoopTarget {
+    name: &'static str,
+    server: &'static HoopSpec,
+    sslmode: &'static str,
+    /// In the streaming and masking tables too (see [`Target::streamed`]).
+    streamed: bool,
+}
+
+/// Where a spool is: on disk, where a sync waits for the device, or on tmpfs, where it costs
+/// next to nothing (what is left is the CPU path).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpoolOn {
+    Disk,
+    Tmpfs,
+}
+
+/// `durability` of the bench connection: when a statement's record must be durable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Before the statement is forwarded (the default).
+    Statement,
+    /// Before its result is released: the sync overlaps the database's execution.
+    Result,
+}
+
+impl Durability {
+    fn name(self) -> &'static str {
+        match self {
+            Durability::Statement => "statement",
+            Durability::Result => "result",
+        }
+    }
+
+    /// The `[[connections]]` line: none for the default, so that a build without the key
+    /// takes the configuration.
+    fn config_line(self) -> String {
+        match self {
+            Durability::Statement => String::new(),
+            Durability::Result => format!("durability = \"{}\"\n", self.name()),
+        }
+    }
 }
 
 /// An exchanged credential: what a CI job hands to libpq.
@@ -911,49 +1359,136 @@ struct Credential {
     port: u16,
 }
 
-impl Credential {
-    fn target(&self, name: &'static str, sslmode: &'static str) -> Target {
+/// The `hoop serve`s of the run, each with the credential its targets use.
+struct Gateways(Vec<(Arc<Hoop>, Credential)>);
+
+impl Gateways {
+    /// Starts the `hoop serve` of each of `targets` (once for targets that share one) and
+    /// exchanges a credential on it.
+    async fn start(targets: &[&HoopTarget], issuer: &DemoIssuer, scratch: &Scratch) -> Gateways {
+        let mut gateways = Gateways(Vec::new());
+        for target in targets {
+            if gateways.find(target.server).is_none() {
+                let hoop = Hoop::start(target.server, issuer, scratch).await;
+                let credential = hoop.exchange(issuer).await;
+                gateways.0.push((Arc::new(hoop), credential));
+            }
+        }
+        gateways
+    }
+
+    fn find(&self, spec: &HoopSpec) -> Option<&(Arc<Hoop>, Credential)> {
+        self.0.iter().find(|(hoop, _)| hoop.spec.name == spec.name)
+    }
+
+    fn target(&self, target: &HoopTarget) -> Target {
+        let (hoop, credential) = self.find(target.server).expect("hoop started");
         Target {
-            name,
-            via: Via::Hoop,
-            host: self.host.clone(),
-            port: self.port,
-            user: self.username.clone(),
-            password: self.password.clone(),
-            sslmode,
+            name: target.name,
+            gateway: Some(hoop.clone()),
+            host: credential.host.clone(),
+            port: credential.port,
+            user: credential.username.clone(),
+            password: credential.password.clone(),
+            sslmode: target.sslmode,
+            streamed: target.streamed,
+        }
+    }
+
+    /// Revokes every credential (hoop drops its upstream role).
+    async fn revoke(&self) {
+        for (hoop, credential) in &self.0 {
+            hoop.revoke(credential).await;
         }
     }
 }
 
-/// Whether a hoop masks what clients receive (`[masking] results`; recordings are masked
-/// either way).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum MaskResults {
-    /// The default configuration: no `[masking]` section.
-    Yes,
-    /// `[masking] results = false`, to measure what masking costs.
-    No,
+/// The sums and counts of the journal's histograms on `/metrics`; `None` where a build has no
+/// such histogram.
+struct JournalTotals {
+    statements_per_sync: Option<HistogramTotals>,
+    sync_seconds: Option<HistogramTotals>,
+}
+
+/// What a journal did over one run: the mean of each histogram's observations.
+struct JournalRun {
+    statements_per_sync: Option<f64>,
+    sync_seconds: Option<f64>,
+}
+
+impl JournalTotals {
+    fn parse(metrics: &str) -> JournalTotals {
+        JournalTotals {
+            statements_per_sync: HistogramTotals::parse(
+                metrics,
+                "hoop_journal_statements_per_sync",
+            ),
+            sync_seconds: HistogramTotals::parse(metrics, "hoop_journal_sync_seconds"),
+        }
+    }
+
+    /// What happened between `earlier` and these totals.
+    fn since(&self, earlier: &JournalTotals) -> JournalRun {
+        let mean =
+            |now: Option<HistogramTotals>, then: Option<HistogramTotals>| now?.mean_since(then?);
+        JournalRun {
+            statements_per_sync: mean(self.statements_per_sync, earlier.statements_per_sync),
+            sync_seconds: mean(self.sync_seconds, earlier.sync_seconds),
+        }
+    }
+}
+
+/// `<name>_sum` and `<name>_count` of a histogram in OpenMetrics text.
+#[derive(Clone, Copy)]
+struct HistogramTotals {
+    sum: f64,
+    count: f64,
+}
+
+impl HistogramTotals {
+    fn parse(metrics: &str, name: &str) -> Option<HistogramTotals> {
+        let value = |suffix: &str| {
+            metrics.lines().find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                if key.strip_prefix(name)? != suffix {
+                    return None;
+                }
+                value.trim().parse().ok()
+            })
+        };
+        Some(HistogramTotals {
+            sum: value("_sum")?,
+            count: value("_count")?,
+        })
+    }
+
+    /// The mean of the observations since `earlier`; `None` if there were none.
+    fn mean_since(self, earlier: HistogramTotals) -> Option<f64> {
+        let count = self.count - earlier.count;
+        (count > 0.0).then(|| (self.sum - earlier.sum) / count)
+    }
 }
 
 impl Hoop {
-    /// Starts `hoop serve`; a second instance (another [`MaskResults`]) shares the state
-    /// database as another replica, with files of its own.
-    async fn start(issuer: &DemoIssuer, scratch: &Scratch, mask: MaskResults) -> Hoop {
-        let (suffix, masking) = match mask {
-            MaskResults::Yes => ("", ""),
-            MaskResults::No => ("-nomask", "\n[masking]\nresults = false\n"),
+    /// Starts `hoop serve` as `spec` says, with its files in `scratch`.
+    async fn start(spec: &'static HoopSpec, issuer: &DemoIssuer, scratch: &Scratch) -> Hoop {
+        let name = spec.name;
+        let masking = if spec.mask_results {
+            ""
+        } else {
+            "\n[masking]\nresults = false\n"
         };
         let api_port = free_port();
         let db = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}");
         let config = scratch.write(
-            &format!("hoop{suffix}.toml"),
+            &format!("{name}.toml"),
             &format!(
                 r#"[server]
 api_listen = "127.0.0.1:{api_port}"
 gateway_listen = "127.0.0.1:{gateway_port}"
 state_database_url = {db:?}
 secret_key = "gwbench-secret-key-0123456789abcdef0123456789"
-replica = "gwbench{suffix}"
+replica = "gwbench-{name}"
 
 [gateway]
 require_tls = false
@@ -973,7 +1508,7 @@ database = "{DATABASE}"
 default_role = "{ROLE}"
 sslmode = "disable"
 role_provisioning = "exchange"
-
+{durability}
 [[trust]]
 name = "gwbench"
 issuer = "demo"
@@ -983,31 +1518,27 @@ ttl = "1h"
 max_sessions = 16
 "#,
                 gateway_port = free_port(),
-                spool = scratch
-                    .0
-                    .join(format!("spool{suffix}"))
-                    .display()
-                    .to_string(),
+                spool = scratch.spool(spec).display().to_string(),
                 issuer = issuer.url(),
+                durability = spec.durability.config_line(),
             ),
         );
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env_remove("HOOP_CONFIG")
+        cmd.env_remove("HOOP_CONFIG")
             .env(
                 "HOOP_LOG",
                 std::env::var("HOOP_LOG").unwrap_or_else(|_| "warn".into()),
-            );
+            )
+            .arg("serve")
+            .arg("--config")
+            .arg(&config);
+        let command = command_line(&cmd);
         let mut hoop = Hoop {
-            server: Server::spawn(
-                "hoop serve",
-                cmd,
-                scratch.0.join(format!("hoop{suffix}.log")),
-            ),
+            spec,
+            server: Server::spawn("hoop serve", cmd, scratch.disk.join(format!("{name}.log"))),
             api: format!("http://127.0.0.1:{api_port}"),
             http: reqwest::Client::new(),
+            command,
         };
         let (http, health) = (hoop.http.clone(), format!("{}/healthz", hoop.api));
         hoop.server
@@ -1019,6 +1550,18 @@ max_sessions = 16
             })
             .await;
         hoop
+    }
+
+    /// The journal's histograms on `/metrics`.
+    async fn journal(&self) -> JournalTotals {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET /metrics of {}", self.spec.name);
+        JournalTotals::parse(&r.text().await.unwrap())
     }
 
     /// `POST /v1/exchange` with a freshly minted token, as a CI job does.
@@ -1098,7 +1641,7 @@ default_pool_size = 20
         );
         let mut cmd = std::process::Command::new(PGBOUNCER);
         cmd.args(["-q", "-u", "nobody"]).arg(&ini);
-        let mut server = Server::spawn("pgbouncer", cmd, scratch.0.join("pgbouncer.log"));
+        let mut server = Server::spawn("pgbouncer", cmd, scratch.disk.join("pgbouncer.log"));
         server
             .wait_ready(async || {
                 tokio::net::TcpStream::connect((PG_HOST, port))
@@ -1122,33 +1665,103 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The run's files (configs, logs, recordings): removed at the end, kept after a panic.
-struct Scratch(PathBuf);
+/// The run's files: configs, logs, pgbench logs and the on-disk spools in `disk` (under
+/// HOOP_BENCH_DIR), the tmpfs spool in `tmpfs` (under [`TMPFS_DIR`]). Removed at the end, kept
+/// after a panic.
+struct Scratch {
+    disk: PathBuf,
+    tmpfs: PathBuf,
+}
 
 impl Scratch {
-    fn create() -> Scratch {
-        let dir = std::env::temp_dir().join(format!("hoop-gwbench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // PgBouncer reads its files as `nobody`.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Scratch(dir)
+    fn create(dir: &Path) -> Scratch {
+        let name = format!("hoop-gwbench-{}", std::process::id());
+        let scratch = Scratch {
+            disk: dir.join(&name),
+            tmpfs: Path::new(TMPFS_DIR).join(&name),
+        };
+        for dir in [&scratch.disk, &scratch.tmpfs] {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            // PgBouncer reads its files as `nobody`.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        scratch
     }
 
     /// Writes `name` (world-readable) and returns its path.
     fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.disk.join(name);
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         path
+    }
+
+    /// The spool directory of a `hoop serve` (hoop creates it).
+    fn spool(&self, spec: &HoopSpec) -> PathBuf {
+        let parent = match spec.spool {
+            SpoolOn::Disk => &self.disk,
+            SpoolOn::Tmpfs => &self.tmpfs,
+        };
+        parent.join(format!("{}-spool", spec.name))
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
+        for dir in [&self.disk, &self.tmpfs] {
+            if std::thread::panicking() {
+                eprintln!("kept {} for inspection", dir.display());
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
+    }
+}
+
+/// The file system a path is on, from `/proc/mounts`: the mount with the longest mount point
+/// that contains the path.
+struct FileSystem {
+    /// `ext4`, `xfs`, `tmpfs`, ...
+    kind: String,
+    device: String,
+    mount_point: PathBuf,
+}
+
+impl FileSystem {
+    /// The file system of `path`, or of its nearest existing ancestor.
+    fn of(path: &Path) -> FileSystem {
+        let path = path
+            .ancestors()
+            .find_map(|p| p.canonicalize().ok())
+            .unwrap_or_else(|| path.to_owned());
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        mounts
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let (device, mount_point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+                // /proc/mounts writes a space in a path as \040.
+                let mount_point = PathBuf::from(mount_point.replace("\\040", " "));
+                path.starts_with(&mount_point).then(|| FileSystem {
+                    kind: kind.into(),
+                    device: device.into(),
+                    mount_point,
+                })
+            })
+            .max_by_key(|fs| fs.mount_point.components().count())
+            .unwrap_or_else(|| panic!("no mount of {} in /proc/mounts", path.display()))
+    }
+}
+
+impl std::fmt::Display for FileSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} at {})",
+            self.kind,
+            self.device,
+            self.mount_point.display()
+        )
     }
 }
