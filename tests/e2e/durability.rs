@@ -33,6 +33,13 @@ async fn a_kill_with_statements_in_flight_loses_no_record(durability: &'static s
         ..Options::default()
     })
     .await;
+    if durability == "result" {
+        assert!(
+            hoop.log()
+                .contains("a crash of this host can lose the records"),
+            "hoop serve warns of what result durability gives up"
+        );
+    }
     let admin = hoop.db.client().await;
     admin
         .batch_execute(&format!(

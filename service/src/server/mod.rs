@@ -23,7 +23,7 @@ use crate::masking::pan::TokenKey;
 use crate::masking::{MaskStyle, Masker, MaskingPolicy};
 use crate::metrics::Metrics;
 use crate::policy::classify::Classifier;
-use crate::recording::{Spool, SpoolGauge};
+use crate::recording::{Durability, Spool, SpoolGauge};
 use crate::session::{Core, CoreParts};
 use crate::state::{StateError, Store};
 use crate::upstream::{UpstreamError, Upstreams};
@@ -361,6 +361,11 @@ pub async fn serve(
             None
         }
     };
+    for connection in &config.connections {
+        if connection.durability == Durability::Result {
+            tracing::warn!(target: "hoop::alert", connection = %connection.name, "durability = \"result\": a crash of this host can lose the records of statements that ran but whose results no client received (PCI DSS 10.2, 10.3); keep \"statement\" for connections that hold cardholder data");
+        }
+    }
     close_leftover_sessions(&broker).await?;
     let closed = core.close_crashed_recordings().await;
     if closed > 0 {
