@@ -11,12 +11,14 @@
 //! - [`upstream`]: the gateway's login upstream and upstream cancels.
 //! - [`registry`]: live sessions (ending them on revocation) and cancel keys.
 //! - [`stream`]: plain or TLS client streams behind one type.
+//! - [`in_memory`]: a session relayed over in-memory streams, for the relay's tests and benchmark.
 
 mod cancels;
 mod catalog;
 mod config;
 pub mod encoding;
 mod hold;
+pub mod in_memory;
 mod masking;
 mod policy;
 mod relay;

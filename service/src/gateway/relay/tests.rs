@@ -13,36 +13,22 @@ use hoop_protocol::frontend::{self, FrontendMessage};
 use hoop_protocol::{Frame, decode_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-use super::{Controls, Ended, Sides};
+use super::Ended;
 use std::sync::Mutex;
 
-use crate::approvals::notify::Notifier;
 use crate::approvals::{
-    ApprovalError, ApprovalRecord, ApprovalState, Approvals, HoldRequest, Resolution, Scope, Waiter,
+    ApprovalError, ApprovalRecord, ApprovalState, HoldRequest, Resolution, Scope, Waiter,
 };
 use crate::audit::AuditEvent;
-use crate::audit::AuditLog;
 use crate::base::ApprovalId;
-use crate::base::{ConnectionName, CredentialId, DbRole, Secret};
-use crate::credentials::{ScramVerifier, Username};
-use crate::exchange::{Broker, Issuing};
-use crate::gateway::catalog::Catalog;
-use crate::gateway::masking::Masking;
+use crate::gateway::in_memory;
 use crate::gateway::policy::{InForce, StatementPolicy};
-use crate::identity::{Provider, RunId, RunIdentity, Verifier};
-use crate::masking::MaskingPolicy;
-use crate::metrics::Metrics;
+use crate::identity::RunIdentity;
 use crate::policy::classify::Classifier;
 use crate::policy::rules::{Action, Approvals as RuleApprovals, PolicyConfig, RuleConfig, Rules};
-use crate::recording::{Durability, Spool, SpoolGauge};
+use crate::recording::Durability;
 use crate::session::ApprovalDesk;
-use crate::session::{Core, CoreParts, Ending, LoginFacts, Session};
-use crate::state::Store;
-use crate::state::credentials::{CredentialRecord, CredentialState};
-use crate::trust::TrustPolicy;
-use crate::upstream::Upstreams;
-
-const CONNECTION: &str = "cards";
+use crate::session::{Core, Ending, Session};
 
 /// A folder under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -69,47 +55,7 @@ fn core(spool_dir: &Path) -> Core {
 
 /// The same core with `desk` taking approvals.
 fn core_with(spool_dir: &Path, desk: Option<Arc<dyn ApprovalDesk>>) -> Core {
-    let store = Store::new(&Secret::new("postgres://hoop@127.0.0.1:1/none"), 1).unwrap();
-    let audit = AuditLog::new(store.clone(), "test".into());
-    let metrics = Arc::new(Metrics::new());
-    let env: HashMap<String, String> = HashMap::new();
-    let upstreams = Arc::new(Upstreams::new(&[], &Secret::new("k".repeat(32)), &env).unwrap());
-    let broker = Arc::new(Broker::new(
-        Issuing {
-            connections: Vec::new(),
-            public_host: "127.0.0.1".into(),
-            public_port: 1,
-        },
-        Verifier::new(&[], reqwest::Client::new()),
-        TrustPolicy::compile(&[], |_| None, Duration::from_secs(60)).unwrap(),
-        store.clone(),
-        upstreams.clone(),
-        audit.clone(),
-        metrics.clone(),
-    ));
-    let approvals: Arc<dyn ApprovalDesk> = match desk {
-        Some(desk) => desk,
-        None => Arc::new(Approvals::new(
-            store.clone(),
-            audit.clone(),
-            &Default::default(),
-            Notifier::new(&Default::default(), &env).unwrap(),
-            "http://127.0.0.1:1",
-        )),
-    };
-    Core::new(CoreParts {
-        broker,
-        store,
-        audit,
-        metrics,
-        upstreams,
-        connections: Vec::new(),
-        spool: Spool::open(spool_dir).unwrap(),
-        spool_gauge: Arc::new(SpoolGauge::new(None)),
-        archive_health: Arc::default(),
-        masking: MaskingPolicy::default(),
-        approvals,
-    })
+    in_memory::core(spool_dir, desk).unwrap()
 }
 
 /// The default pack, plus a rule that holds every UPDATE for approval.
@@ -140,57 +86,8 @@ fn rules_with(rule: RuleConfig) -> Rules {
     .unwrap()
 }
 
-fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
-    let now = chrono::Utc::now();
-    CredentialRecord {
-        id: CredentialId::new_random(),
-        username: Username::from_stored("run-77-1-abcdef".into()),
-        verifier: ScramVerifier::generate("unused"),
-        connection: ConnectionName::new(CONNECTION).unwrap(),
-        database: "cards".into(),
-        parent_role: DbRole::new("ci_reader").unwrap(),
-        trust_rule: "main".into(),
-        issuer: "github".into(),
-        repository: "acme/shop".into(),
-        repository_id: "1".into(),
-        run_id: "77".into(),
-        identity: RunIdentity {
-            provider: Provider::Github,
-            repository: "acme/shop".into(),
-            repository_id: "1".into(),
-            owner: "acme".into(),
-            owner_id: "2".into(),
-            run_id: RunId::new("77").unwrap(),
-            attempt: 1,
-            job_id: None,
-            git_ref: Some("refs/heads/main".into()),
-            sha: None,
-            workflow: None,
-            environment: None,
-            actor: None,
-            actor_id: None,
-            event: Some("push".into()),
-            pull_request: false,
-            run_url: None,
-        },
-        max_sessions: 4,
-        state: CredentialState::Active,
-        created_at: now,
-        expires_at: now + expires_in,
-    }
-}
-
 async fn session(core: &Core, expires_in: chrono::TimeDelta) -> Session<'_> {
-    let login = LoginFacts {
-        peer: [127, 0, 0, 1].into(),
-        tls: true,
-        user: "run-77-1-abcdef".into(),
-        application: "psql".into(),
-    };
-    match core.start(credential(expires_in), &login, &[]).await {
-        Ok(session) => session,
-        Err((_, refusal)) => panic!("{refusal:?}"),
-    }
+    in_memory::session(core, expires_in).await.unwrap()
 }
 
 /// One side of the wire, read frame by frame.
@@ -282,29 +179,16 @@ async fn relay_with<'c, F>(
 where
     F: Future<Output = ()>,
 {
-    let (mut client_end, client) = tokio::io::duplex(1 << 16);
-    let (upstream_end, upstream) = tokio::io::duplex(1 << 16);
-    let catalog = Catalog::default();
-    let core = session.core();
-    let connection = session.credential().connection.clone();
-    let masking = core.masking();
-    let controls = Controls {
-        masking: Masking {
-            policy: &masking,
-            catalog: &catalog,
-            upstreams: core.upstreams(),
-            connection: &connection,
-        },
-        statements,
-        durability,
-    };
-    let sides = Sides {
-        client: &mut client_end,
-        upstream: upstream_end,
-        pending: BytesMut::new(),
-    };
+    let (mut client_end, client) = in_memory::streams();
+    let (upstream_end, upstream) = in_memory::streams();
     let (ended, ()) = tokio::join!(
-        super::run(sides, session, controls, 1 << 20),
+        in_memory::relay(
+            session,
+            statements,
+            durability,
+            &mut client_end,
+            upstream_end
+        ),
         drive(Peer::new(client), Peer::new(upstream))
     );
     ended
