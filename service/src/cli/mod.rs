@@ -100,6 +100,9 @@ pub fn main() -> ExitCode {
         .enable_all()
         .thread_stack_size(classify::PARSER_STACK)
         .on_thread_start(classify::on_parser_stack)
+        // Blocking threads get that stack too (address space, not memory): keep their number
+        // well under tokio's default of 512.
+        .max_blocking_threads(64)
         .build()
     {
         Ok(r) => r,

@@ -186,7 +186,7 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
                 Err(e) => Err(Ended::Io(e)),
             },
             r = relay.upstream.read_buf(&mut relay.upstream_in) => match r {
-                Ok(0) => Err(Ended::UpstreamGone),
+                Ok(0) => Err(relay.upstream_gone().await),
                 Ok(_) => relay.forward_upstream().await,
                 Err(e) => Err(Ended::Io(e)),
             },
@@ -613,7 +613,7 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
     /// Waits until the statements forwarded so far are durably recorded, before anything the
     /// upstream sent goes to the client (`result` durability). A record that never becomes
     /// durable ends the session: its result is withheld.
-    async fn release(&mut self) -> Result<(), Ended> {
+    pub(super) async fn release(&mut self) -> Result<(), Ended> {
         let Some(syncing) = self.syncing.take() else {
             return Ok(());
         };
@@ -661,7 +661,17 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
         }
     }
 
+    /// The upstream closed the connection. The client learns it once the statements before
+    /// are durably recorded (`result` durability): that the upstream answered is an answer.
+    pub(super) async fn upstream_gone(&mut self) -> Ended {
+        self.release().await.err().unwrap_or(Ended::UpstreamGone)
+    }
+
     async fn upstream_violation(&mut self, reason: String) -> Ended {
+        // Even that the upstream answered is its answer: not before the record is durable.
+        if let Err(ended) = self.release().await {
+            return ended;
+        }
         fatal(
             &mut *self.client,
             "08P01",

@@ -534,6 +534,23 @@ impl Recorder {
 
 #[cfg(test)]
 impl Spool {
+    /// Test hook: from now on every journal sync waits while the returned gate is closed (the
+    /// writer still writes and acknowledges lines as written).
+    pub(crate) async fn gate_syncs_for_test(&self) -> Arc<writer::SyncGate> {
+        let gate = Arc::new(writer::SyncGate::default());
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            id: FileId::MAX,
+            op: Op::GateSyncs(gate.clone()),
+            waiter: Waiter::Durable(tx),
+        };
+        self.tx.send(request).expect("the writer runs");
+        rx.await
+            .expect("the writer answers")
+            .expect("the gate is set");
+        gate
+    }
+
     /// Test hook: sends the journal's next writes to `path` (e.g. `/dev/full`).
     pub(super) async fn redirect_journal_for_test(
         &self,

@@ -360,9 +360,9 @@ async fn a_completion_rides_the_next_statements_sync() {
     assert_eq!(verify(&summary.path).unwrap().events, 2 * N + 2);
 }
 
-/// `append_written` returns once the line is in its file and the journal; its `Syncing`
-/// resolves once a sync covered it.
-#[tokio::test]
+/// `append_written` returns once the line is in its file and the journal, while the sync is
+/// held; its `Syncing` resolves only once a sync covered it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_written_line_is_in_its_file_before_it_is_durable() {
     let tmp = TempDir::new("written");
     let spool = Spool::open(&tmp.0).unwrap();
@@ -370,14 +370,54 @@ async fn a_written_line_is_in_its_file_before_it_is_durable() {
         .create(SessionId::named("written"), start_event())
         .await
         .unwrap();
-    let before = spool.journal_syncs();
+    let gate = spool.gate_syncs_for_test().await;
+    gate.close();
     let syncing = recorder.append_written(statement(1)).await.unwrap();
     let text = fs::read_to_string(recorder.path()).unwrap();
     assert!(text.contains("where id = 1"), "{text}");
-    syncing.durable().await.unwrap();
-    assert!(spool.journal_syncs() > before, "durable means synced");
+    let mut durable = Box::pin(syncing.durable());
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut durable).await;
+    assert!(early.is_err(), "durable while the sync is held");
+    gate.open();
+    durable.await.unwrap();
     let summary = recorder.finish(end()).await.unwrap();
     assert_eq!(verify(&summary.path).unwrap().events, 3);
+}
+
+/// A line acknowledged as written may have had its statement run (`result` durability): when
+/// the journal then fails to sync, the recording is poisoned and the line's `Syncing` fails,
+/// but the line stays in its file, whereas a line nobody was told of is cut off. The journal is
+/// a FIFO: writes succeed, `fdatasync` fails (EINVAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_keeps_the_lines_acknowledged_as_written() {
+    let tmp = TempDir::new("written-kept");
+    let spool = Spool::open(&tmp.0).unwrap();
+    let mut recorder = spool
+        .create(SessionId::named("written-kept"), start_event())
+        .await
+        .unwrap();
+    let fifo = tmp.0.join("journal.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reading_end = fifo.clone();
+    let reader = std::thread::spawn(move || fs::File::open(reading_end).unwrap());
+    spool.redirect_journal_for_test(&fifo).await.unwrap();
+    let _reader = reader.join().unwrap();
+    let syncing = recorder.append_written(statement(7)).await.unwrap();
+    let failed = syncing.durable().await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(recorder.is_poisoned());
+    let text = fs::read_to_string(recorder.path()).unwrap();
+    assert!(
+        text.contains("where id = 7"),
+        "the record of a statement that may have run was cut off: {text}"
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
 }
 
 /// A failed journal write fails the `written` acknowledgement: the statement is not forwarded.

@@ -135,6 +135,10 @@ pub(super) enum Op {
     /// Test hook: point the journal's active segment at another file, likewise.
     #[cfg(test)]
     RedirectJournal(PathBuf),
+    /// Test hook: every journal sync from now on first passes this gate, so a test that closes
+    /// it holds every sync (and only the syncs: lines are still written and acknowledged).
+    #[cfg(test)]
+    GateSyncs(Arc<SyncGate>),
 }
 
 /// A session file the writer holds open.
@@ -147,6 +151,9 @@ struct OpenFile {
     durable: u64,
     /// End of the last line the file itself has on stable storage.
     synced: u64,
+    /// End of the last line acknowledged as written ([`Waiter::Written`]): its statement may
+    /// have been forwarded, so a failure never cuts it off, durable or not.
+    forwarded: u64,
     created_this_round: bool,
     closing: bool,
 }
@@ -194,18 +201,33 @@ impl OpenFile {
                 self.synced = self.written;
                 self.durable = self.durable.max(self.synced);
             }
-            Err(e) => {
-                self.shared.poison(format!("fdatasync failed: {e}"));
-                self.cut_back(self.durable);
-            }
+            Err(e) => self.failed(format!("fdatasync failed: {e}")),
         }
     }
 
     /// The journal lost this round: the lines are not durable, so they go.
     fn journal_failed(&mut self, reason: &str) {
-        self.shared.poison(format!("journal failed: {reason}"));
-        if self.written > self.durable {
-            self.cut_back(self.durable);
+        self.failed(format!("journal failed: {reason}"));
+    }
+
+    /// Poisons the recording and cuts off the lines that are not durable, except those whose
+    /// statements may have run (`forwarded`): their record stays in the file, the best
+    /// evidence there is, and the alert says it may not be durable.
+    fn failed(&mut self, reason: String) {
+        self.shared.poison(reason);
+        if self.forwarded > self.durable {
+            tracing::error!(
+                target: "hoop::alert",
+                session_id = %self.shared.session_id,
+                path = %self.shared.path.display(),
+                "statements of this session were forwarded (durability = \"result\") before their \
+                 records could be made durable; the records stay in the session file, but a crash \
+                 of the host may still lose them"
+            );
+        }
+        let keep = self.durable.max(self.forwarded);
+        if self.written > keep {
+            self.cut_back(keep);
         }
     }
 
@@ -256,6 +278,44 @@ pub(super) struct Writer {
     /// When the oldest of `unsynced` was written.
     unsynced_since: Option<Instant>,
     metrics: JournalMetrics,
+    #[cfg(test)]
+    sync_gate: Option<Arc<SyncGate>>,
+}
+
+/// Test hook: a gate the writer's journal syncs wait at while it is closed.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct SyncGate {
+    closed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+#[cfg(test)]
+impl SyncGate {
+    pub(crate) fn close(&self) {
+        *self.state() = true;
+    }
+
+    pub(crate) fn open(&self) {
+        *self.state() = false;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut closed = self.state();
+        while *closed {
+            closed = self
+                .opened
+                .wait(closed)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Starts the writer thread; it ends when every sender (the spool and its recorders) is gone.
@@ -273,6 +333,8 @@ pub(super) fn spawn(
         unsynced: Vec::new(),
         unsynced_since: None,
         metrics,
+        #[cfg(test)]
+        sync_gate: None,
     };
     std::thread::Builder::new()
         .name("hoop-recording".into())
@@ -354,6 +416,11 @@ impl Writer {
             #[cfg(test)]
             Op::Redirect(path) => self.redirect(id, &path),
             #[cfg(test)]
+            Op::GateSyncs(gate) => {
+                self.sync_gate = Some(gate);
+                Ok(None)
+            }
+            #[cfg(test)]
             Op::RedirectJournal(path) => self
                 .journal
                 .redirect_for_test(&path)
@@ -404,6 +471,7 @@ impl Writer {
             written: 0,
             durable: 0,
             synced: 0,
+            forwarded: 0,
             created_this_round: true,
             closing: false,
         };
@@ -447,6 +515,7 @@ impl Writer {
             written: len,
             durable: len,
             synced: len,
+            forwarded: len,
             created_this_round: false,
             closing: false,
         };
@@ -545,11 +614,14 @@ impl Writer {
     }
 
     /// The `written` acknowledgements of a round whose journal write succeeded: `Ok` unless
-    /// the recording failed.
-    fn acknowledge_written(&self, written: Vec<Pending>) {
-        for Pending { id, ack, .. } in written {
-            let result = match self.files.get(&id) {
-                Some(open) if !open.poisoned() => Ok(()),
+    /// the recording failed. From here on those lines are never cut off.
+    fn acknowledge_written(&mut self, written: Vec<Pending>) {
+        for Pending { id, end, ack } in written {
+            let result = match self.files.get_mut(&id) {
+                Some(open) if !open.poisoned() => {
+                    open.forwarded = open.forwarded.max(end);
+                    Ok(())
+                }
                 Some(open) => Err(open.poisoned_error()),
                 None => Err(RecordingError::Closed),
             };
@@ -566,6 +638,10 @@ impl Writer {
     /// Syncs the journal and, in parallel, the files that close this round; `waiters` wait
     /// for it (the metric of how many statements one sync serves).
     fn sync(&mut self, touched: &[FileId], waiters: usize) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(gate) = &self.sync_gate {
+            gate.pass();
+        }
         let started = Instant::now();
         let journal = self.journal.to_sync();
         let measured = journal.is_some();

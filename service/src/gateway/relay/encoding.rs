@@ -29,6 +29,10 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
         self.session
             .audit_denied("client_encoding_changed", &why)
             .await;
+        // The message tells of what the upstream answered: not before the record is durable.
+        if let Err(ended) = self.release().await {
+            return ended;
+        }
         fatal(&mut *self.client, "22023", &why).await;
         Ended::EncodingChanged(why)
     }

@@ -243,7 +243,7 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
                 },
                 r = self.upstream.read_buf(&mut self.upstream_in) => {
                     let relayed = match r {
-                        Ok(0) => Err(Ended::UpstreamGone),
+                        Ok(0) => Err(self.upstream_gone().await),
                         Ok(_) => self.forward_upstream().await,
                         Err(e) => Err(Ended::Io(e)),
                     };

@@ -224,21 +224,15 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
     let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
     let path = session.recorder.path().to_owned();
     let file = path.clone();
-    let spool = core.spool().clone();
     let ended = relay(
         &mut session,
         &statements,
         |mut client, mut upstream| async move {
-            let syncs_before = spool.journal_syncs();
             client.send(query("SELECT 1")).await;
             assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
-            // The upstream has the statement: its event is already in the file, and synced.
+            // The upstream has the statement: its event is already in the file.
             let on_disk = std::fs::read_to_string(&path).unwrap();
             assert!(on_disk.contains("\"sql\":\"SELECT 1\""), "{on_disk}");
-            assert!(
-                spool.journal_syncs() > syncs_before,
-                "a statement was forwarded before its record was synced"
-            );
             upstream.send(complete("SELECT 1")).await;
             let frame = client.frame().await.unwrap();
             assert_eq!(frame.tag, b'C');
@@ -274,9 +268,39 @@ async fn a_statement_reaches_the_upstream_only_after_its_event_is_on_disk() {
     crate::recording::verify(&file).unwrap();
 }
 
-/// `result` durability: the statement is in its file when the upstream has it (written, not
-/// necessarily synced), and its result reaches the client once the record is durable: the
-/// journal has synced it by the time the client reads the result.
+/// How long a test waits to be sure a frame does not come.
+const SILENCE: Duration = Duration::from_millis(300);
+
+/// `statement` durability: while the journal cannot sync, the statement does not reach the
+/// upstream; once it syncs, it does.
+#[tokio::test]
+async fn statement_durability_forwards_nothing_before_the_record_is_synced() {
+    let dir = TempDir::new();
+    let core = core(&dir.0);
+    let statements = statements();
+    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let gate = core.spool().gate_syncs_for_test().await;
+    let ended = relay(
+        &mut session,
+        &statements,
+        |mut client, mut upstream| async move {
+            gate.close();
+            client.send(query("SELECT 1")).await;
+            let early = tokio::time::timeout(SILENCE, upstream.frame()).await;
+            assert!(early.is_err(), "forwarded before its record was synced");
+            gate.open();
+            assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
+            upstream.send(complete("SELECT 1")).await;
+            assert_eq!(client.frame().await.unwrap().tag, b'C');
+        },
+    )
+    .await;
+    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+}
+
+/// `result` durability: while the journal cannot sync, the statement reaches the upstream (its
+/// record is written) but nothing the upstream answers reaches the client; once the record is
+/// synced, the result is released. Each statement of a session, not only the first.
 #[tokio::test]
 async fn result_durability_forwards_once_written_and_releases_once_synced() {
     let dir = TempDir::new();
@@ -285,7 +309,7 @@ async fn result_durability_forwards_once_written_and_releases_once_synced() {
     let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
     let path = session.recorder.path().to_owned();
     let file = path.clone();
-    let spool = core.spool().clone();
+    let gate = core.spool().gate_syncs_for_test().await;
     let ended = relay_with(
         &mut session,
         &statements,
@@ -293,17 +317,27 @@ async fn result_durability_forwards_once_written_and_releases_once_synced() {
         |mut client, mut upstream| async move {
             for n in 0..3 {
                 let sql = format!("SELECT {n}");
-                let syncs_before = spool.journal_syncs();
+                gate.close();
                 client.send(query(&sql)).await;
                 assert_eq!(upstream.query().await.as_deref(), Some(sql.as_str()));
                 let on_disk = std::fs::read_to_string(&path).unwrap();
                 assert!(on_disk.contains(&format!("\"sql\":\"{sql}\"")), "{on_disk}");
-                upstream.send(complete("SELECT 1")).await;
-                assert_eq!(client.frame().await.unwrap().tag, b'C');
-                assert!(
-                    spool.journal_syncs() > syncs_before,
-                    "a result was released before its statement's record was synced"
+                // A notice, the completion and ReadyForQuery: none of it before the sync.
+                let mut answer = BytesMut::new();
+                backend::encode_notice_response(
+                    &hoop_protocol::backend::ErrorFields::new("NOTICE", "00000", "note"),
+                    &mut answer,
                 );
+                answer.extend_from_slice(&complete("SELECT 1"));
+                upstream.send(answer).await;
+                let early = tokio::time::timeout(SILENCE, client.frame()).await;
+                assert!(
+                    early.is_err(),
+                    "a result was released before its record was synced"
+                );
+                gate.open();
+                assert_eq!(client.frame().await.unwrap().tag, b'N');
+                assert_eq!(client.frame().await.unwrap().tag, b'C');
                 assert_eq!(client.frame().await.unwrap().tag, b'Z');
             }
             let mut terminate = BytesMut::new();
@@ -321,10 +355,13 @@ async fn result_durability_forwards_once_written_and_releases_once_synced() {
             "session_start",
             "policy",
             "statement",
+            "notice",
             "complete",
             "statement",
+            "notice",
             "complete",
             "statement",
+            "notice",
             "complete",
             "terminate",
             "session_end"

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::{Classification, ClassifyError, Syntax, classify_with, fingerprint_with};
 
@@ -19,8 +20,14 @@ pub const PARSER_STACK: usize = 64 << 20;
 /// to a worker, so one migration's parse does not hold up a runtime thread's other sessions.
 const INLINE_MAX: usize = 4 << 10;
 
+/// Parsing a thread may do inline before the task that crosses it yields: a client that sends
+/// thousands of new short texts in one batch does not hold the thread's other sessions up.
+const INLINE_SLICE: Duration = Duration::from_millis(1);
+
 thread_local! {
     static HAS_PARSER_STACK: Cell<bool> = const { Cell::new(false) };
+    /// Inline parsing on this thread since a task last yielded for it.
+    static INLINE_SPENT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
 
 /// Declares that the current thread was started with a stack of at least [`PARSER_STACK`]:
@@ -33,6 +40,33 @@ pub fn on_parser_stack() {
 
 fn inline(sql: &str) -> bool {
     sql.len() <= INLINE_MAX && HAS_PARSER_STACK.with(Cell::get)
+}
+
+/// Parses run inline so far (tests check which path ran; nextest runs each in a process).
+#[cfg(test)]
+pub(super) static INLINE_PARSES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs `parse` here, then yields to the runtime once this thread's inline parsing since the
+/// last yield reaches [`INLINE_SLICE`].
+async fn parse_inline<T>(parse: impl FnOnce() -> T) -> T {
+    #[cfg(test)]
+    INLINE_PARSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let parsed = parse();
+    let spent = INLINE_SPENT.with(|spent| {
+        let total = spent.get() + started.elapsed();
+        spent.set(if total >= INLINE_SLICE {
+            Duration::ZERO
+        } else {
+            total
+        });
+        total
+    });
+    if spent >= INLINE_SLICE {
+        tokio::task::yield_now().await;
+    }
+    parsed
 }
 
 /// Texts longer than this are classified every time rather than cached, so the cache holds at
@@ -158,7 +192,7 @@ impl Classifier {
             return Ok(hit);
         }
         if inline(sql) {
-            let outcome = classify_with(sql, self.max_len, syntax);
+            let outcome = parse_inline(|| classify_with(sql, self.max_len, syntax)).await;
             return Ok(self.remember(sql, syntax, outcome?));
         }
         let (reply, outcome) = tokio::sync::oneshot::channel();
@@ -177,7 +211,7 @@ impl Classifier {
     /// [`fingerprint_with`] on a big stack, not cached (only held statements need one).
     pub async fn fingerprint_async(&self, sql: &str, syntax: Syntax) -> Fingerprinted {
         if inline(sql) {
-            return fingerprint_with(sql, self.max_len, syntax);
+            return parse_inline(|| fingerprint_with(sql, self.max_len, syntax)).await;
         }
         let (reply, outcome) = tokio::sync::oneshot::channel();
         match self.submit(sql.to_owned(), syntax, Reply::Fingerprint(reply)) {

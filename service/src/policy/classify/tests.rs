@@ -997,6 +997,20 @@ fn a_runtime_with_the_parser_stack_classifies_on_its_own_threads() {
         .await
         .unwrap()
     });
+    // Five texts and one more, classified and fingerprinted on the runtime's threads.
+    assert_eq!(
+        classifier::INLINE_PARSES.load(std::sync::atomic::Ordering::Relaxed),
+        11,
+        "not parsed on the runtime's own threads"
+    );
+    // A thread without the parser's stack hands off.
+    Classifier::new(DEFAULT_MAX_LEN, 0)
+        .classify("SELECT 1")
+        .unwrap();
+    assert_eq!(
+        classifier::INLINE_PARSES.load(std::sync::atomic::Ordering::Relaxed),
+        11
+    );
     let deep = (Err(ClassifyError::TooDeep), Err(ClassifyError::TooDeep));
     assert_eq!(
         outcomes,
