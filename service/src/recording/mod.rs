@@ -2,8 +2,9 @@
 //!
 //! A [`Spool`] owns the spool directory and one writer thread that does group commit through a
 //! shared journal: every line of every session is written to its session file (no sync) and
-//! appended to `<spool>/journal/<n>.wal`; one `fdatasync` of the journal per round makes all of
-//! the round's lines durable, then they are acknowledged. Session files are synced when their
+//! appended to `<spool>/journal/<n>.wal`; one `fdatasync` of the journal per round that someone
+//! waits for makes all of the round's lines durable, then they are acknowledged. Lines nobody
+//! waits for ride the next round, or go within 10 ms. Session files are synced when their
 //! session finishes and before a journal segment holding their lines is deleted. At
 //! [`Spool::open`] the journal a crash left is replayed into the session files. A [`Recorder`]
 //! builds and hashes its session's lines (`seq`, `ts`, `prev` = SHA-256 of the previous line)
@@ -24,6 +25,7 @@
 mod chain;
 mod event;
 mod journal;
+mod queue;
 mod replay;
 mod spool;
 mod writer;

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, oneshot};
@@ -16,6 +16,7 @@ use super::RecordingError;
 use super::chain::RecoveredRecording;
 use super::event::{Event, chain_genesis, encode_line};
 use super::journal::{self, Journal, Record};
+use super::queue::Queue;
 use super::replay;
 use super::writer::{self, AckReceiver, FileId, Op, Request, Shared, Waiter};
 use crate::base::{SessionId, Sha256};
@@ -28,7 +29,8 @@ use crate::metrics::JournalMetrics;
 /// (`<dir>/journal/`) a previous process left is replayed when the spool is opened.
 pub struct Spool {
     dir: PathBuf,
-    tx: mpsc::Sender<Request>,
+    /// The writer thread's requests.
+    queue: Arc<Queue>,
     next_id: AtomicU64,
     /// Session ids with a live [`Recorder`] in this process.
     live: Mutex<HashSet<String>>,
@@ -38,6 +40,14 @@ pub struct Spool {
     /// round, the group_commit bench compares them with the durable appends).
     journal_syncs: Arc<AtomicU64>,
     _lock: File,
+}
+
+impl Drop for Spool {
+    /// The last recorder and the spool are gone: the writer writes and syncs what is queued,
+    /// then ends.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl std::fmt::Debug for Spool {
@@ -97,8 +107,8 @@ impl Spool {
             replayed.next_segment,
             journal_syncs.clone(),
         );
-        let (tx, rx) = mpsc::channel();
-        writer::spawn(dir.to_owned(), journal, rx, metrics).map_err(|source| {
+        let queue = Arc::new(Queue::new());
+        writer::spawn(dir.to_owned(), journal, queue.clone(), metrics).map_err(|source| {
             RecordingError::Io {
                 path: dir.to_owned(),
                 source,
@@ -106,7 +116,7 @@ impl Spool {
         })?;
         Ok(Arc::new(Spool {
             dir: dir.to_owned(),
-            tx,
+            queue,
             next_id: AtomicU64::new(0),
             live: Mutex::new(HashSet::new()),
             held: replayed.held,
@@ -418,9 +428,10 @@ impl Recorder {
         })
     }
 
-    /// Appends without waiting: the line is written at once and becomes durable with the next
-    /// sync, at most 10 ms later. For events after the fact (completions, notices). A failure
-    /// shows up as `Poisoned` on a later call.
+    /// Appends without waiting, and without waking the writer: the line is written with the
+    /// next line someone waits for, or within 10 ms, and becomes durable with the next sync, at
+    /// most 10 ms after that. For events after the fact (completions, notices). A failure shows
+    /// up as `Poisoned` on a later call.
     pub fn append(&mut self, event: Event) -> Result<u64, RecordingError> {
         self.submit(&event, Wait::Nothing, Op::Append)
             .map(|(seq, _)| seq)
@@ -507,7 +518,10 @@ impl Recorder {
             op,
             waiter,
         };
-        self.spool.tx.send(request).map_err(|_| self.writer_gone())
+        self.spool
+            .queue
+            .push(request)
+            .map_err(|_| self.writer_gone())
     }
 
     async fn wait(&self, ack: Option<AckReceiver>) -> Result<(), RecordingError> {
@@ -544,7 +558,7 @@ impl Spool {
             op: Op::GateSyncs(gate.clone()),
             waiter: Waiter::Durable(tx),
         };
-        self.tx.send(request).expect("the writer runs");
+        self.queue.push(request).expect("the writer runs");
         rx.await
             .expect("the writer answers")
             .expect("the gate is set");
@@ -562,7 +576,9 @@ impl Spool {
             op: Op::RedirectJournal(path.to_owned()),
             waiter: Waiter::Durable(tx),
         };
-        self.tx.send(request).map_err(|_| RecordingError::Closed)?;
+        self.queue
+            .push(request)
+            .map_err(|_| RecordingError::Closed)?;
         rx.await.unwrap_or(Err(RecordingError::Closed))
     }
 }

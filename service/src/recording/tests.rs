@@ -319,8 +319,8 @@ fn send_and_leave_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>)
     );
 }
 
-/// A statement pays for one sync: its completion (nobody waits for it) is written at once and
-/// rides the next statement's sync. A session of `n` statements, each durable before the next,
+/// A statement pays for one sync: its completion (nobody waits for it) is written with the next
+/// statement and rides its sync. A session of `n` statements, each durable before the next,
 /// costs `n` syncs (plus the start's), not `2n`.
 #[tokio::test]
 async fn a_completion_rides_the_next_statements_sync() {

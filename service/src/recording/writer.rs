@@ -8,10 +8,12 @@
 //! is a plain thread, not a tokio worker.
 //!
 //! A round syncs only if someone waits for it ([`Waiter::Durable`], a closing file). Lines
-//! nobody waits for (a statement's completion, notices) are written to their file and the
-//! journal at once, so a crash of the process loses none of them, and become durable with the
-//! next round that syncs, or [`LAZY_SYNC`] after they were written if none comes: a statement
-//! pays for one sync, not for its completion's as well.
+//! nobody waits for (a statement's completion, notices) do not wake the writer ([`Queue`]):
+//! they are written with the next request someone waits for, or within [`LAZY_SYNC`] if none
+//! comes, and become durable with the next round that syncs, or [`LAZY_SYNC`] after they were
+//! written: a statement pays for one wake-up of the writer and one sync, not for its
+//! completion's as well. A crash can lose the completions and notices of the last 20 ms; it
+//! cannot lose a line someone waited for.
 //!
 //! Architecture Invariant: an acknowledgement is `Ok` only if the line is on stable storage (the
 //! journal synced past its record, or its file synced past it) and its recording is not
@@ -24,7 +26,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -32,13 +33,14 @@ use tokio::sync::oneshot;
 
 use super::RecordingError;
 use super::journal::{Journal, Journaled, Record};
+use super::queue::Queue;
 use crate::metrics::JournalMetrics;
 
 /// Requests drained into one round at most, so one round's latency stays bounded under load.
 const MAX_ROUND: usize = 4096;
 
-/// How long a line nobody waits for may stay written but not synced, when no round that syncs
-/// comes first: the most a host crash can take of a session's completions and notices.
+/// How long a line nobody waits for may stay queued, then written but not synced, when no
+/// request someone waits for comes first.
 pub(super) const LAZY_SYNC: Duration = Duration::from_millis(10);
 
 /// Threads that sync one round's files in parallel (each takes a share of the files).
@@ -270,7 +272,7 @@ struct Round {
 pub(super) struct Writer {
     dir: PathBuf,
     files: HashMap<FileId, OpenFile>,
-    rx: mpsc::Receiver<Request>,
+    queue: Arc<Queue>,
     journal: Journal,
     /// Lines in the journal since its last sync (file, end of the line): what the next sync
     /// makes durable, or what a failure of the journal takes.
@@ -322,13 +324,13 @@ impl SyncGate {
 pub(super) fn spawn(
     dir: PathBuf,
     journal: Journal,
-    rx: mpsc::Receiver<Request>,
+    queue: Arc<Queue>,
     metrics: JournalMetrics,
 ) -> io::Result<()> {
     let writer = Writer {
         dir,
         files: HashMap::new(),
-        rx,
+        queue,
         journal,
         unsynced: Vec::new(),
         unsynced_since: None,
@@ -342,12 +344,13 @@ pub(super) fn spawn(
         .map(drop)
 }
 
-/// Raises the alert if the writer thread dies by panic: every recording then fails closed
-/// (`Closed`), and operators must learn why.
-struct PanicAlarm;
+/// Closes the queue when the writer thread ends, and raises the alert if it dies by panic:
+/// every recording then fails closed (`Closed`), and operators must learn why.
+struct PanicAlarm(Arc<Queue>);
 
 impl Drop for PanicAlarm {
     fn drop(&mut self) {
+        self.0.writer_stopped();
         if std::thread::panicking() {
             tracing::error!(
                 target: "hoop::alert",
@@ -359,17 +362,18 @@ impl Drop for PanicAlarm {
 
 impl Writer {
     fn run(mut self) {
-        let _alarm = PanicAlarm;
-        while let Some(first) = self.next_request() {
+        let _alarm = PanicAlarm(self.queue.clone());
+        loop {
+            let wait = match self.unsynced_since {
+                Some(since) => LAZY_SYNC.saturating_sub(since.elapsed()),
+                None => LAZY_SYNC,
+            };
+            let Some(requests) = self.queue.take(MAX_ROUND, wait) else {
+                break;
+            };
             let mut round = Round::default();
-            if let Some(first) = first {
-                self.apply(first, &mut round);
-                for _ in 1..MAX_ROUND {
-                    match self.rx.try_recv() {
-                        Ok(request) => self.apply(request, &mut round),
-                        Err(_) => break,
-                    }
-                }
+            for request in requests {
+                self.apply(request, &mut round);
             }
             round.overdue = self
                 .unsynced_since
@@ -382,22 +386,6 @@ impl Writer {
                 overdue: true,
                 ..Round::default()
             });
-        }
-    }
-
-    /// The next request: `Some(None)` when unsynced lines have waited [`LAZY_SYNC`] and none
-    /// came; `None` when every sender is gone.
-    fn next_request(&self) -> Option<Option<Request>> {
-        let Some(since) = self.unsynced_since else {
-            return self.rx.recv().ok().map(Some);
-        };
-        match self
-            .rx
-            .recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed()))
-        {
-            Ok(request) => Some(Some(request)),
-            Err(RecvTimeoutError::Timeout) => Some(None),
-            Err(RecvTimeoutError::Disconnected) => None,
         }
     }
 
