@@ -15,11 +15,13 @@
 //! completion's as well. A crash can lose the completions and notices of the last 20 ms; it
 //! cannot lose a line someone waited for.
 //!
-//! Architecture Invariant: an acknowledgement is `Ok` only if the line is on stable storage (the
-//! journal synced past its record, or its file synced past it) and its recording is not
-//! poisoned; after a failed write or sync the recording is poisoned, its file is cut back to
-//! its durable lines, and nothing written to it later is acknowledged (nothing later is even
-//! written). A failed journal write or sync poisons every recording with a line in the round.
+//! Architecture Invariant: a durable acknowledgement is `Ok` only if the line is on stable
+//! storage (the journal synced past its record, or its file synced past it) and its recording
+//! is not poisoned; a written acknowledgement ([`Waiter::Written`]) only if the line is in its
+//! file and the journal. After a failed write or sync the recording is poisoned, its file is cut
+//! back to its durable lines (and those acknowledged as written: their statements may have
+//! run), and nothing written to it later is acknowledged (nothing later is even written). A
+//! failed journal write or sync poisons every recording with a line not yet synced.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
