@@ -1025,6 +1025,50 @@ fn a_runtime_with_the_parser_stack_classifies_on_its_own_threads() {
     );
 }
 
+/// A client that sends thousands of new short texts at once does not hold the runtime thread:
+/// the inline parser yields, and another session on the same thread runs in between.
+#[test]
+fn a_flood_of_new_texts_parsed_inline_lets_other_tasks_run() {
+    let ran_between = std::thread::Builder::new()
+        .stack_size(PARSER_STACK)
+        .spawn(|| {
+            on_parser_stack();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let ticker = {
+                    let ticks = ticks.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                };
+                // The ticker runs once before the flood starts.
+                tokio::task::yield_now().await;
+                let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+                let classifier = Classifier::new(DEFAULT_MAX_LEN, 0);
+                let classifier = Arc::new(classifier);
+                for i in 0..2_000 {
+                    classifier
+                        .classify_async(&format!("SELECT a FROM t{i} WHERE b = {i}"))
+                        .await
+                        .unwrap();
+                }
+                let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+                ticker.abort();
+                during
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(ran_between > 0, "the flood never yielded the thread");
+}
+
 #[test]
 fn deep_nesting_on_a_small_stack_is_still_an_error() {
     // The free function on a thread with a quarter of a tokio worker's stack: libpg_query sizes
