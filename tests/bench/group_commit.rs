@@ -29,6 +29,7 @@ fn start_event(masker: &Masker, session: &str, id: SessionId) -> Event {
         run_id: masker.mask_text("1"),
         client_addr: std::net::IpAddr::from([127, 0, 0, 1]),
         tls: false,
+        durability: hoop::recording::Durability::Statement,
         application_name: masker.mask_text("bench"),
         params: StartupParams::default(),
     })

@@ -145,6 +145,7 @@ impl Fixture {
                 run_id: m.mask_text(run),
                 client_addr: std::net::IpAddr::from([10, 0, 0, 7]),
                 tls: true,
+                durability: hoop::recording::Durability::Statement,
                 application_name: m.mask_text("psql"),
                 params: StartupParams::default(),
             });

@@ -102,6 +102,10 @@ async fn a_kill_with_statements_in_flight_loses_no_record(durability: &'static s
     .await;
     let mut recorded = Rows::new();
     for events in hoop.recorded_sessions() {
+        assert_eq!(
+            events[0]["durability"], durability,
+            "the recording names the guarantee it was made under"
+        );
         for event in events.iter().filter(|e| e["kind"] == "statement") {
             let sql = event["sql"].as_str().unwrap();
             if let Some(values) = sql.strip_prefix("INSERT INTO ran VALUES (") {

@@ -69,6 +69,7 @@ fn session_start(_session: &str) -> Event {
         run_id: m.mask_text("4242"),
         client_addr: std::net::IpAddr::from([10, 0, 0, 7]),
         tls: true,
+        durability: crate::recording::Durability::Statement,
         application_name: m.mask_text("psql"),
         params: StartupParams::default(),
     })

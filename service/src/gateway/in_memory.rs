@@ -150,6 +150,7 @@ pub(crate) fn credential(expires_in: chrono::TimeDelta) -> CredentialRecord {
 pub(crate) async fn session(
     core: &Core,
     expires_in: chrono::TimeDelta,
+    durability: Durability,
 ) -> Result<Session<'_>, Refusal> {
     let login = LoginFacts {
         peer: [127, 0, 0, 1].into(),
@@ -157,7 +158,7 @@ pub(crate) async fn session(
         user: "run-77-1-abcdef".into(),
         application: "psql".into(),
     };
-    core.start(credential(expires_in), &login, &[])
+    core.start(credential(expires_in), &login, &[], durability)
         .await
         .map_err(|(_, refusal)| refusal)
 }
@@ -168,7 +169,6 @@ pub(crate) async fn session(
 pub(crate) async fn relay(
     session: &mut Session<'_>,
     statements: &StatementPolicy,
-    durability: Durability,
     client: &mut DuplexStream,
     upstream: DuplexStream,
 ) -> Ended {
@@ -184,7 +184,6 @@ pub(crate) async fn relay(
             connection: &connection,
         },
         statements,
-        durability,
     };
     let sides = Sides {
         client,
@@ -244,7 +243,7 @@ impl InMemorySession {
         let (upstream, upstream_end) = streams();
         let (started, start) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let mut session = match session(&core, SESSION_LIFETIME).await {
+            let mut session = match session(&core, SESSION_LIFETIME, durability).await {
                 Ok(session) => session,
                 Err(refusal) => {
                     let _ = started.send(Err(refusal));
@@ -252,14 +251,7 @@ impl InMemorySession {
                 }
             };
             let _ = started.send(Ok(()));
-            let ended = relay(
-                &mut session,
-                &statements,
-                durability,
-                &mut client_end,
-                upstream_end,
-            )
-            .await;
+            let ended = relay(&mut session, &statements, &mut client_end, upstream_end).await;
             let recording = session.close(&ended.to_string()).await;
             Some(Closed { ended, recording })
         });

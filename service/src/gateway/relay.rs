@@ -133,8 +133,6 @@ struct Relay<'a, 'c, C, U> {
 pub struct Controls<'a> {
     pub masking: Masking<'a>,
     pub statements: &'a StatementPolicy,
-    /// The connection's: when a statement's record must be durable.
-    pub durability: Durability,
 }
 
 /// Relays until the session ends; returns how. The caller closes the session (its recording's
@@ -151,6 +149,7 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
     drain.mark_changed();
     let mut told_of_drain = false;
     let expires_at = session.credential().expires_at;
+    let durability = session.durability();
     let mut relay = Relay {
         client: sides.client,
         upstream: sides.upstream,
@@ -168,7 +167,7 @@ pub async fn run<'a, 'c, C: ClientIo, U: UpstreamIo>(
         ending,
         drain,
         policy_version: None,
-        durability: controls.durability,
+        durability,
         syncing: None,
     };
     let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();

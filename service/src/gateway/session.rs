@@ -362,7 +362,11 @@ async fn open(
     };
     let max_sessions = record.max_sessions;
     let run_id = record.run_id.clone();
-    let mut session = match core.start(record, &login, &startup.params).await {
+    let durability = admitted.connection.durability;
+    let mut session = match core
+        .start(record, &login, &startup.params, durability)
+        .await
+    {
         Ok(s) => s,
         Err((record, refusal)) => {
             refuse(gateway, stream, &login, Some(&record), refusal).await;
@@ -513,7 +517,6 @@ async fn open(
                 connection: &connection,
             },
             statements: &gateway.statements,
-            durability: admitted.connection.durability,
         },
         gateway.config.max_message_bytes,
     )

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
+use super::Durability;
 use crate::base::hash::write_hex;
 use crate::base::{ApprovalId, CredentialId, SessionId, Sha256};
 use crate::masking::MaskedText;
@@ -155,6 +156,9 @@ pub struct SessionStart {
     pub run_id: MaskedText,
     pub client_addr: IpAddr,
     pub tls: bool,
+    /// When this session's statement records were made durable: the guarantee the
+    /// recording was made under.
+    pub durability: Durability,
     /// The client's `application_name` (empty when it sent none); also in `params`.
     pub application_name: MaskedText,
     /// Every startup parameter the client sent, forwarded or not.
@@ -646,6 +650,7 @@ mod tests {
                 run_id: t(),
                 client_addr: IpAddr::from([10, 0, 0, 7]),
                 tls: true,
+                durability: Durability::Statement,
                 application_name: t(),
                 params: StartupParams::new([(t(), t()), (masker.mask_text("search_path"), t())]),
             }),

@@ -48,7 +48,7 @@ pub use spool::{Recorder, RecordingSummary, Spool, SpoolGauge, Syncing};
 
 /// When a statement's record must be on stable storage, per connection (`durability` in
 /// `[[connections]]`; `docs/operations.md` states each guarantee next to PCI DSS 10.2/10.3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Nothing is forwarded before its record is durable: every statement the database ran

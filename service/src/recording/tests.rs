@@ -66,6 +66,7 @@ fn start_event() -> Event {
         run_id: m.mask_text("1"),
         client_addr: std::net::IpAddr::from([127, 0, 0, 1]),
         tls: false,
+        durability: crate::recording::Durability::Statement,
         application_name: m.mask_text("psql"),
         params: StartupParams::default(),
     })

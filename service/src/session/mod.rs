@@ -37,8 +37,8 @@ use crate::masking::MaskingPolicy;
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::policy::rules::{Action as RuleAction, Decision};
 use crate::recording::{
-    Event, Recorder, RecordingError, RecordingSummary, SessionEnd as EndEvent, SessionStart, Spool,
-    SpoolGauge, StartupParams,
+    Durability, Event, Recorder, RecordingError, RecordingSummary, SessionEnd as EndEvent,
+    SessionStart, Spool, SpoolGauge, StartupParams,
 };
 use crate::state::Store;
 use crate::state::credentials::{self as creds, CredentialRecord, CredentialState};
@@ -392,6 +392,7 @@ impl Core {
         record: CredentialRecord,
         login: &LoginFacts,
         params: &[(String, String)],
+        durability: Durability,
     ) -> Result<Session<'c>, (CredentialRecord, Refusal)> {
         let id = SessionId::new_random();
         let masking = self.masking.load();
@@ -407,6 +408,7 @@ impl Core {
             run_id: masker.mask_text(&record.run_id),
             client_addr: login.peer,
             tls: login.tls,
+            durability,
             application_name: masker.mask_text(&login.application),
             params: StartupParams::new(
                 params
@@ -449,6 +451,7 @@ impl Core {
             audit_template,
             counts: Counts::default(),
             live: false,
+            durability,
         })
     }
 }
@@ -510,6 +513,8 @@ pub struct Session<'c> {
     pub counts: Counts,
     /// Indexed and counted as live ([`Session::connected`]).
     live: bool,
+    /// When its statement records must be durable: its connection's, as its recording says.
+    durability: Durability,
 }
 
 impl<'c> Session<'c> {
@@ -523,6 +528,11 @@ impl<'c> Session<'c> {
 
     pub fn credential(&self) -> &CredentialRecord {
         &self.credential
+    }
+
+    /// When this session's statement records must be durable (named in its `session_start`).
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     pub fn registration(&self) -> &Registration {

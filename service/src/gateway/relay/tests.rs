@@ -87,7 +87,18 @@ fn rules_with(rule: RuleConfig) -> Rules {
 }
 
 async fn session(core: &Core, expires_in: chrono::TimeDelta) -> Session<'_> {
-    in_memory::session(core, expires_in).await.unwrap()
+    session_with(core, expires_in, Durability::Statement).await
+}
+
+/// A session of a connection with `durability`.
+async fn session_with(
+    core: &Core,
+    expires_in: chrono::TimeDelta,
+    durability: Durability,
+) -> Session<'_> {
+    in_memory::session(core, expires_in, durability)
+        .await
+        .unwrap()
 }
 
 /// One side of the wire, read frame by frame.
@@ -166,29 +177,10 @@ async fn relay<'c, F>(
 where
     F: Future<Output = ()>,
 {
-    relay_with(session, statements, Durability::Statement, drive).await
-}
-
-/// [`relay`] with the connection's `durability`.
-async fn relay_with<'c, F>(
-    session: &mut Session<'c>,
-    statements: &StatementPolicy,
-    durability: Durability,
-    drive: impl FnOnce(Peer, Peer) -> F,
-) -> Ended
-where
-    F: Future<Output = ()>,
-{
     let (mut client_end, client) = in_memory::streams();
     let (upstream_end, upstream) = in_memory::streams();
     let (ended, ()) = tokio::join!(
-        in_memory::relay(
-            session,
-            statements,
-            durability,
-            &mut client_end,
-            upstream_end
-        ),
+        in_memory::relay(session, statements, &mut client_end, upstream_end),
         drive(Peer::new(client), Peer::new(upstream))
     );
     ended
@@ -306,14 +298,13 @@ async fn result_durability_forwards_once_written_and_releases_once_synced() {
     let dir = TempDir::new();
     let core = core(&dir.0);
     let statements = statements();
-    let mut session = session(&core, chrono::TimeDelta::hours(1)).await;
+    let mut session = session_with(&core, chrono::TimeDelta::hours(1), Durability::Result).await;
     let path = session.recorder.path().to_owned();
     let file = path.clone();
     let gate = core.spool().gate_syncs_for_test().await;
-    let ended = relay_with(
+    let ended = relay(
         &mut session,
         &statements,
-        Durability::Result,
         |mut client, mut upstream| async move {
             for n in 0..3 {
                 let sql = format!("SELECT {n}");
@@ -349,6 +340,10 @@ async fn result_durability_forwards_once_written_and_releases_once_synced() {
     .await;
     assert!(matches!(ended, Ended::Terminated), "{ended}");
     let lines = closed(session, &ended).await;
+    assert_eq!(
+        lines[0]["durability"], "result",
+        "the recording names its guarantee"
+    );
     assert_eq!(
         kinds(&lines),
         [
