@@ -791,16 +791,22 @@ async fn the_audit_trail_is_sealed_into_the_store_and_a_month_leaves_the_databas
         );
     }
 
-    // A tampered segment in the store is caught.
+    // A tampered segment in the store is caught: the one holding the exchange (segments seal
+    // what came in their window; the others may hold only later events).
     let segment = files_under(&root)
         .into_iter()
-        .find(|p| p.to_string_lossy().contains("/audit/"))
-        .unwrap();
+        .filter(|p| p.to_string_lossy().contains("/audit/"))
+        .find(|p| {
+            std::fs::read_to_string(p).is_ok_and(|text| text.contains("\"action\": \"exchange\""))
+        })
+        .expect("a segment holds the exchange");
     let mut perms = std::fs::metadata(&segment).unwrap().permissions();
     perms.set_mode(0o600);
     std::fs::set_permissions(&segment, perms).unwrap();
     let text = std::fs::read_to_string(&segment).unwrap();
-    std::fs::write(&segment, text.replacen("exchange", "exchangf", 1)).unwrap();
+    let tampered = text.replacen("\"action\": \"exchange\"", "\"action\": \"exchangf\"", 1);
+    assert_ne!(tampered, text);
+    std::fs::write(&segment, tampered).unwrap();
     let report = verify_folder(&root, &keys.ring, &VerifyOptions::default()).unwrap();
     assert!(!report.ok(), "{report}");
 }

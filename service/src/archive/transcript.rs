@@ -247,13 +247,18 @@ fn describe(kind: &str, e: &Map<String, Value>) -> (String, String) {
         "session_start" => (
             label("start"),
             format!(
-                "{} on {}/{}, run {} of {}, from {}",
+                "{} on {}/{}, run {} of {}, from {}{}",
                 field("username"),
                 field("connection"),
                 field("database"),
                 field("run_id"),
                 field("repository"),
                 field("client_addr"),
+                // Recordings made before the field existed were `statement`'s.
+                match field("durability").as_str() {
+                    "" => String::new(),
+                    durability => format!(", records durable by {durability}"),
+                }
             ),
         ),
         "statement" => (label("statement"), decided(field("sql"), e)),
@@ -544,6 +549,16 @@ mod tests {
                 "10:04:05.300  statement  DROP TABLE cards  [deny: protect-cards]",
                 "10:04:05.301  error      42501 refused by hoop; rule protect-cards; hint: ask",
             ]
+        );
+    }
+
+    #[test]
+    fn the_start_names_the_durability_its_records_were_made_under() {
+        let start = START.replace(r#""tls":true,"#, r#""tls":true,"durability":"result","#);
+        let out = rendered(&[start.as_str()]);
+        assert!(
+            out.contains("from 10.0.0.7, records durable by result"),
+            "{out}"
         );
     }
 
