@@ -320,17 +320,23 @@ fn send_and_leave_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>)
     );
 }
 
+/// A spool in a fresh folder, and a session started in it named `tag`.
+async fn one_session(tag: &str) -> (TempDir, Arc<Spool>, Recorder) {
+    let tmp = TempDir::new(tag);
+    let spool = Spool::open(&tmp.0).unwrap();
+    let recorder = spool
+        .create(SessionId::named(tag), start_event())
+        .await
+        .unwrap();
+    (tmp, spool, recorder)
+}
+
 /// A statement pays for one sync: its completion (nobody waits for it) is written with the next
 /// statement and rides its sync. A session of `n` statements, each durable before the next,
 /// costs `n` syncs (plus the start's), not `2n`.
 #[tokio::test]
 async fn a_completion_rides_the_next_statements_sync() {
-    let tmp = TempDir::new("lazy");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool
-        .create(SessionId::named("lazy"), start_event())
-        .await
-        .unwrap();
+    let (_tmp, spool, mut recorder) = one_session("lazy").await;
     let before = spool.journal_syncs();
     const N: u64 = 20;
     let mut last_statement_synced = 0;
@@ -365,12 +371,7 @@ async fn a_completion_rides_the_next_statements_sync() {
 /// held; its `Syncing` resolves only once a sync covered it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_written_line_is_in_its_file_before_it_is_durable() {
-    let tmp = TempDir::new("written");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool
-        .create(SessionId::named("written"), start_event())
-        .await
-        .unwrap();
+    let (_tmp, spool, mut recorder) = one_session("written").await;
     let gate = spool.gate_syncs_for_test().await;
     gate.close();
     let syncing = recorder.append_written(statement(1)).await.unwrap();
@@ -391,12 +392,7 @@ async fn a_written_line_is_in_its_file_before_it_is_durable() {
 /// a FIFO: writes succeed, `fdatasync` fails (EINVAL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sync_keeps_the_lines_acknowledged_as_written() {
-    let tmp = TempDir::new("written-kept");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool
-        .create(SessionId::named("written-kept"), start_event())
-        .await
-        .unwrap();
+    let (tmp, spool, mut recorder) = one_session("written-kept").await;
     let fifo = tmp.0.join("journal.fifo");
     assert!(
         Command::new("mkfifo")
@@ -424,12 +420,7 @@ async fn a_failed_sync_keeps_the_lines_acknowledged_as_written() {
 /// A failed journal write fails the `written` acknowledgement: the statement is not forwarded.
 #[tokio::test]
 async fn a_failed_journal_write_fails_append_written() {
-    let tmp = TempDir::new("written-fail");
-    let spool = Spool::open(&tmp.0).unwrap();
-    let mut recorder = spool
-        .create(SessionId::named("written-fail"), start_event())
-        .await
-        .unwrap();
+    let (_tmp, spool, mut recorder) = one_session("written-fail").await;
     spool
         .redirect_journal_for_test(Path::new("/dev/full"))
         .await

@@ -284,10 +284,15 @@ async fn statement_durability_forwards_nothing_before_the_record_is_synced() {
             assert_eq!(upstream.query().await.as_deref(), Some("SELECT 1"));
             upstream.send(complete("SELECT 1")).await;
             assert_eq!(client.frame().await.unwrap().tag, b'C');
+            assert_eq!(client.frame().await.unwrap().tag, b'Z');
+            let mut terminate = BytesMut::new();
+            frontend::encode_terminate(&mut terminate);
+            client.send(terminate).await;
+            assert_eq!(upstream.frame().await.map(|f| f.tag), Some(b'X'));
         },
     )
     .await;
-    assert!(matches!(ended, Ended::ClientGone), "{ended}");
+    assert!(matches!(ended, Ended::Terminated), "{ended}");
 }
 
 /// `result` durability: while the journal cannot sync, the statement reaches the upstream (its

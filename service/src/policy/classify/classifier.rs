@@ -191,34 +191,36 @@ impl Classifier {
         if let Some(hit) = self.cached(sql, syntax)? {
             return Ok(hit);
         }
-        if inline(sql) {
-            let outcome = parse_inline(|| classify_with(sql, self.max_len, syntax)).await;
-            return Ok(self.remember(sql, syntax, outcome?));
-        }
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        let outcome = match self.submit(sql.to_owned(), syntax, Reply::Async(reply)) {
-            Some(()) => outcome.await.unwrap_or_else(|_| Err(worker_gone())),
-            None => {
-                let (text, max_len) = (sql.to_owned(), self.max_len);
-                tokio::task::spawn_blocking(move || classify_with(&text, max_len, syntax))
-                    .await
-                    .unwrap_or_else(|_| Err(worker_gone()))
-            }
-        };
+        let outcome = self
+            .on_parser_stack(sql, syntax, Reply::Async, classify_with)
+            .await;
         Ok(self.remember(sql, syntax, outcome?))
     }
 
     /// [`fingerprint_with`] on a big stack, not cached (only held statements need one).
     pub async fn fingerprint_async(&self, sql: &str, syntax: Syntax) -> Fingerprinted {
+        self.on_parser_stack(sql, syntax, Reply::Fingerprint, fingerprint_with)
+            .await
+    }
+
+    /// Runs `work` on a big stack: here when this thread has one and the text is short, else on
+    /// a worker (answering through `reply`), else on a blocking thread if no worker started.
+    async fn on_parser_stack<T: Send + 'static>(
+        &self,
+        sql: &str,
+        syntax: Syntax,
+        reply: fn(tokio::sync::oneshot::Sender<Result<T, ClassifyError>>) -> Reply,
+        work: fn(&str, usize, Syntax) -> Result<T, ClassifyError>,
+    ) -> Result<T, ClassifyError> {
         if inline(sql) {
-            return parse_inline(|| fingerprint_with(sql, self.max_len, syntax)).await;
+            return parse_inline(|| work(sql, self.max_len, syntax)).await;
         }
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        match self.submit(sql.to_owned(), syntax, Reply::Fingerprint(reply)) {
+        let (sender, outcome) = tokio::sync::oneshot::channel();
+        match self.submit(sql.to_owned(), syntax, reply(sender)) {
             Some(()) => outcome.await.unwrap_or_else(|_| Err(worker_gone())),
             None => {
                 let (text, max_len) = (sql.to_owned(), self.max_len);
-                tokio::task::spawn_blocking(move || fingerprint_with(&text, max_len, syntax))
+                tokio::task::spawn_blocking(move || work(&text, max_len, syntax))
                     .await
                     .unwrap_or_else(|_| Err(worker_gone()))
             }
