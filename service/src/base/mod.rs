@@ -5,11 +5,13 @@
 //! - [`hash`]: SHA-256, HMAC-SHA-256 and lower-case hex, from one backend.
 //! - [`backoff`]: exponential backoff with jitter, for every retry loop.
 //! - [`shutdown`]: the graceful stop every long-running task listens to.
+//! - [`lint`]: findings of `config check` (what loads but is probably not meant).
 //! - [`url`]: which URLs hoop may call (https, or http to loopback).
 
 pub mod backoff;
 pub mod hash;
 pub mod ids;
+pub mod lint;
 pub mod secret;
 pub mod shutdown;
 pub mod url;
