@@ -16,6 +16,7 @@
 //! - [`gateway`]: the PostgreSQL gateway, a protocol adapter over [`session`]: TLS, SCRAM, relay.
 //! - [`api`]: the HTTP API (axum) over [`exchange`].
 //! - [`server`]: wiring and lifecycle of `hoop serve`, the reaper, graceful shutdown.
+//! - [`authoring`]: `hoop policy test` and `explain`: a policy decided offline, by the server's code.
 //! - [`watcher`]: the run watcher: revokes credentials whose CI run or job has completed.
 //! - [`github`]: GitHub REST conventions the watcher and the notifications share.
 //! - [`gitlab_rest`]: the transport of the gitlab crate's endpoints, shared by the watcher and notifications.
@@ -35,6 +36,7 @@ pub mod approvals;
 pub mod archive;
 pub mod archiver;
 pub mod audit;
+pub mod authoring;
 pub mod base;
 pub mod bearer;
 pub mod cli;

@@ -7,6 +7,7 @@ mod output;
 mod approvals;
 mod archive;
 mod keys;
+mod policy;
 mod table;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
     Keys(keys::KeysArgs),
     /// List, download, verify and replay session archives (the auditor's side).
     Archive(archive::ArchiveArgs),
+    /// Test and explain the statement policy offline: `policy test FILE` runs a file of cases
+    /// (claims, connection, SQL → expected decision), `policy explain SQL` says why.
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Subcommand)]
@@ -87,7 +91,11 @@ pub fn main() -> ExitCode {
     // The demo prints its own story; its logs would only interleave with it.
     let default_level = if matches!(
         cli.command,
-        Command::Demo(_) | Command::Approvals(_) | Command::Keys(_) | Command::Archive(_)
+        Command::Demo(_)
+            | Command::Approvals(_)
+            | Command::Keys(_)
+            | Command::Archive(_)
+            | Command::Policy(_)
     ) {
         "warn"
     } else {
@@ -185,6 +193,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(args),
         // Archive commands have exit codes of their own (1: a problem found, 2: could not run).
         Command::Archive(args) => return Ok(archive::run(args).await),
+        // So do policy tests (1: a case failed, 2: could not run).
+        Command::Policy(args) => return Ok(policy::run(args).await),
     }
     .map(|()| ExitCode::SUCCESS)
 }

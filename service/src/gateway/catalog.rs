@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use hoop_protocol::rows::FieldDescription;
 
+use super::policy::CatalogLookup;
 use crate::base::ConnectionName;
 use crate::masking::row::{ColumnPlan, RowPlan};
 use crate::masking::value::{self, Format, ValueKind};
@@ -24,6 +25,22 @@ use crate::policy::card_data::{RelationInfo, RelationSet};
 use crate::policy::classify::{ObjectName, lineage};
 use crate::upstream::Upstreams;
 use crate::upstream::catalog::{TableColumns, UserType};
+
+/// The catalog of one connection's upstream, as the statement policy reads it (through the
+/// cache).
+pub struct LiveCatalog<'a> {
+    pub catalog: &'a Catalog,
+    pub upstreams: &'a Upstreams,
+    pub connection: &'a ConnectionName,
+}
+
+impl CatalogLookup for LiveCatalog<'_> {
+    async fn relations(&self, names: &[ObjectName]) -> Option<Vec<(ObjectName, Arc<RelationSet>)>> {
+        self.catalog
+            .relations(self.upstreams, self.connection, names)
+            .await
+    }
+}
 
 /// How long catalog answers are trusted.
 pub const TTL: Duration = Duration::from_secs(60);

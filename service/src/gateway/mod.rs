@@ -38,7 +38,7 @@ use crate::gateway_tls::{GatewayTls, TlsError};
 use crate::session::{Core, Ending};
 
 pub use config::GatewayConfig;
-pub use policy::{InForce, StatementPolicy};
+pub use policy::{CatalogLookup, InForce, Ruling, StatementPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {

@@ -21,7 +21,10 @@ use hoop_protocol::frontend;
 
 use super::encoding::{self, AsciiUnsafe};
 use crate::base::Sha256;
-use crate::policy::classify::{Classification, Classifier, ClassifyError, StatementKind, Syntax};
+use crate::policy::card_data::{RelationSet, RelationSnapshot};
+use crate::policy::classify::{
+    Classification, Classifier, ClassifyError, ObjectName, StatementKind, Syntax,
+};
 use crate::policy::rules::{Action, Decision, Rules, Subject};
 
 /// How every denial's message starts.
@@ -57,6 +60,28 @@ impl Refusal {
             hint: "ask the owners of the statement policy, or run it outside CI".into(),
         }
     }
+}
+
+/// Where a decision reads the upstream's catalog, for the card-data model (views followed to
+/// their base columns, columns renamed by position): the gateway's cache of the live catalog
+/// ([`super::catalog::LiveCatalog`]), or facts given to `hoop policy test`.
+pub trait CatalogLookup {
+    /// What the catalog says each name denotes; `None` when it cannot be read (the statement
+    /// is refused: fail closed).
+    fn relations(
+        &self,
+        names: &[ObjectName],
+    ) -> impl Future<Output = Option<Vec<(ObjectName, Arc<RelationSet>)>>> + Send;
+}
+
+/// The statement policy's ruling on one text.
+#[derive(Debug)]
+pub struct Ruling {
+    pub decision: Decision,
+    /// `None` when the text could not be classified.
+    pub classification: Option<Arc<Classification>>,
+    /// The relations the card-data model looked up in the catalog.
+    pub relations: RelationSnapshot,
 }
 
 /// Statement rules and the configuration they were compiled from.
@@ -131,6 +156,40 @@ impl StatementPolicy {
             prepared_hold_refused(strictest.0, strictest.1.as_deref()),
             strictest.1,
         )
+    }
+
+    /// The gateway's ruling on the text of a Query or Parse message: [`Self::decide`], then,
+    /// unless that denies, the card-data model again with the relations the text names looked
+    /// up in `catalog`. `hoop policy test` and `explain` rule through this same function.
+    pub async fn rule(
+        &self,
+        rules: &Rules,
+        subject: &Subject<'_>,
+        sql: &str,
+        catalog: &impl CatalogLookup,
+    ) -> Ruling {
+        let (decision, classification) = self.decide(rules, subject, sql).await;
+        let mut relations = RelationSnapshot::default();
+        let decision = match &classification {
+            Some(c) if !denies(&decision) => {
+                match card_data_with_catalog(rules, subject, sql, c, catalog, &mut relations).await
+                {
+                    // A refusal replaces the decision; what dry-run rules would have done is
+                    // still recorded.
+                    Some(refused) => Decision {
+                        dry_run: decision.dry_run,
+                        ..refused
+                    },
+                    None => decision,
+                }
+            }
+            _ => decision,
+        };
+        Ruling {
+            decision,
+            classification,
+            relations,
+        }
     }
 
     /// The fingerprint of `sql` in its UTF-8 reading with standard strings, the one
@@ -235,6 +294,38 @@ impl StatementPolicy {
             hint = literal(&refusal.hint, &self.tag),
         )
     }
+}
+
+/// The card-data model's refusal with the relations a text names looked up in the upstream's
+/// catalog (views followed to their base columns, positions resolved), which it leaves in
+/// `snapshot`; `None` when it refuses nothing (or no column of this connection holds card
+/// data). Only the card-data model is decided again: the other rules do not read the catalog.
+async fn card_data_with_catalog(
+    rules: &Rules,
+    subject: &Subject<'_>,
+    sql: &str,
+    classification: &Classification,
+    catalog: &impl CatalogLookup,
+    snapshot: &mut RelationSnapshot,
+) -> Option<Decision> {
+    /// Views defined on views: one catalog round per level.
+    const MAX_ROUNDS: usize = 8;
+    let card = rules.card_data();
+    if !card.applies_to(subject.connection) {
+        return None;
+    }
+    for _ in 0..MAX_ROUNDS {
+        let needed =
+            card.relations_needed(subject.connection, &classification.statements, snapshot);
+        if needed.is_empty() {
+            break;
+        }
+        match catalog.relations(&needed).await {
+            Some(found) => snapshot.relations.extend(found),
+            None => return Some(Decision::catalog_unavailable()),
+        }
+    }
+    rules.card_data_refusal(subject, sql, classification, snapshot)
 }
 
 /// The distinct texts Postgres could parse for `sql` in an ASCII-unsafe client encoding, other

@@ -27,6 +27,7 @@ use hoop_protocol::{Frame, decode_frame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::catalog::LiveCatalog;
 use super::masking::{Fault, Masking, ResultMasker};
 use super::policy::{self, Refusal, StatementPolicy};
 use super::results::ClientStep;
@@ -35,9 +36,8 @@ use crate::base::Sha256;
 use crate::masking::MaskedText;
 use crate::masking::Masker;
 use crate::masking::value::{self, Format};
-use crate::policy::card_data::RelationSnapshot;
 use crate::policy::classify::Classification;
-use crate::policy::rules::{Action, Decision, Rules, Subject};
+use crate::policy::rules::{Action, Decision, Run, Subject};
 use crate::recording::{
     Bind, BindParam, Diagnostic, Durability, Event, Execute, FunctionCall, Parse, Protocol,
     RecordingError, SqlState, Statement, Syncing,
@@ -416,67 +416,33 @@ impl<C: ClientIo, U: UpstreamIo> Relay<'_, '_, C, U> {
         }
         let rules = &in_force.rules;
         let connection = &self.masker.connection().as_str();
-        let subject = Subject::new(connection, &self.session.credential().identity);
+        let credential = self.session.credential();
+        let subject = Subject::new(
+            connection,
+            Run {
+                identity: &credential.identity,
+                trust: &credential.trust_rule,
+                role: credential.parent_role.as_str(),
+            },
+        );
         let (decision, classification) = match message {
             FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
-                let (decision, classification) =
-                    self.statements_policy.decide(rules, &subject, sql).await;
-                let decision = match &classification {
-                    Some(c) if !policy::denies(&decision) => {
-                        match self.card_data_with_catalog(rules, &subject, sql, c).await {
-                            // A refusal replaces the decision; what dry-run rules would have
-                            // done is still recorded.
-                            Some(refused) => Decision {
-                                dry_run: decision.dry_run,
-                                ..refused
-                            },
-                            None => decision,
-                        }
-                    }
-                    _ => decision,
+                let (catalog, upstreams) = self.masker.catalog();
+                let live = LiveCatalog {
+                    catalog,
+                    upstreams,
+                    connection: self.masker.connection(),
                 };
-                (decision, classification)
+                let ruling = self
+                    .statements_policy
+                    .rule(rules, &subject, sql, &live)
+                    .await;
+                (ruling.decision, ruling.classification)
             }
             _ => (rules.function_call(&subject), None),
         };
         self.session.decided(&decision).await;
         Some((decision, classification))
-    }
-
-    /// The card-data model's refusal with the relations a text names looked up in the
-    /// upstream's catalog (views followed to their base columns, positions resolved); `None`
-    /// when it refuses nothing (or no column of this connection holds card data). Only the
-    /// card-data model is decided again: the other rules do not read the catalog.
-    async fn card_data_with_catalog(
-        &self,
-        rules: &Rules,
-        subject: &Subject<'_>,
-        sql: &str,
-        classification: &Classification,
-    ) -> Option<Decision> {
-        /// Views defined on views: one catalog round per level.
-        const MAX_ROUNDS: usize = 8;
-        let card = rules.card_data();
-        if !card.applies_to(subject.connection) {
-            return None;
-        }
-        let (catalog, upstreams) = self.masker.catalog();
-        let mut snapshot = RelationSnapshot::default();
-        for _ in 0..MAX_ROUNDS {
-            let needed =
-                card.relations_needed(subject.connection, &classification.statements, &snapshot);
-            if needed.is_empty() {
-                break;
-            }
-            match catalog
-                .relations(upstreams, self.masker.connection(), &needed)
-                .await
-            {
-                Some(found) => snapshot.relations.extend(found),
-                None => return Some(Decision::catalog_unavailable()),
-            }
-        }
-        rules.card_data_refusal(subject, sql, classification, &snapshot)
     }
 
     /// The recording event for a client message, if it is one the evidence needs. Every text

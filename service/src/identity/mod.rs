@@ -108,6 +108,37 @@ pub struct VerifiedToken {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
+impl VerifiedToken {
+    /// The token a run with these claims would present to `issuer`, assumed rather than
+    /// verified: `hoop policy test` and `explain` decide offline what such a run would get.
+    /// The claims are read exactly as the verifier reads a real token's (the issuer's claim
+    /// schema, sizes, ids); nothing is signed or checked against a key. The server never
+    /// builds one.
+    pub fn assumed(
+        issuer: &IssuerConfig,
+        claims: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<VerifiedToken, IdentityError> {
+        let issuer_url = issuer.issuer_url();
+        let run = claims::parse_run_identity(issuer.kind, &issuer_url, &claims)?;
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(VerifiedToken {
+            issuer: issuer.name.clone(),
+            subject: text("sub"),
+            token_id: TokenId::new(text("jti")),
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+            issuer_url,
+            run,
+            claims,
+        })
+    }
+}
+
 /// Why a token was refused. Each variant has a stable [`code`](IdentityError::code) that the
 /// API returns and audit events record.
 #[derive(Debug, thiserror::Error)]

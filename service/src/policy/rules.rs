@@ -21,9 +21,18 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use super::card_data::{CardData, NoCatalog, Relations};
-use super::classify::{Classification, CopyDirection, ObjectName, Statement, StatementKind};
+use super::classify::{Classification, ObjectName, Statement};
 use crate::identity::RunIdentity;
 use crate::masking::rules::ColumnRuleConfig;
+
+mod conditions;
+mod explain;
+mod run;
+
+use conditions::{Conditions, Quantifier};
+pub use explain::{Considered, Outcome, StatementTrace};
+pub use run::RunConditions;
+use run::RunMatcher;
 
 /// What a rule does with the statements it matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -73,58 +82,38 @@ pub enum Approvals {
     Unavailable,
 }
 
-/// Who sends a statement: the session's connection and, once logged in, its run's claims.
+/// Who sends a statement: the session's connection and, once logged in, its run.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject<'a> {
     pub connection: &'a str,
-    pub run: Option<&'a RunIdentity>,
+    pub run: Option<Run<'a>>,
+}
+
+/// A logged-in session's run: its verified claims, and what the exchange granted it.
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    pub identity: &'a RunIdentity,
+    /// The `[[trust]]` rule that granted the credential (`run.trust`).
+    pub trust: &'a str,
+    /// The upstream role the credential's session runs as (`run.role`).
+    pub role: &'a str,
 }
 
 impl<'a> Subject<'a> {
-    pub fn new(connection: &'a str, run: &'a RunIdentity) -> Subject<'a> {
+    pub fn new(connection: &'a str, run: Run<'a>) -> Subject<'a> {
         Subject {
             connection,
             run: Some(run),
         }
     }
 
-    /// A connection with no run known (`config check`, tests): rules naming a run never match.
+    /// A connection with no run known (tests): rules naming a run never match.
     pub fn connection(connection: &'a str) -> Subject<'a> {
         Subject {
             connection,
             run: None,
         }
     }
-}
-
-/// `[rules.run]`: conditions on the run's verified claims. Values are globs (case-insensitive);
-/// a claim the run's token does not carry never matches.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunConditions {
-    /// `github` or `gitlab`.
-    #[serde(default)]
-    pub provider: Vec<String>,
-    /// GitHub `owner/name`; GitLab `group/project`.
-    #[serde(default)]
-    pub repository: Vec<String>,
-    /// The deployment environment of the job (GitHub `environment`, GitLab `environment`).
-    #[serde(default)]
-    pub environment: Vec<String>,
-    /// The git ref (`refs/heads/main`; GitLab: the branch or tag name).
-    #[serde(default, rename = "ref")]
-    pub git_ref: Vec<String>,
-    /// GitHub `event_name`; GitLab `pipeline_source`.
-    #[serde(default)]
-    pub event: Vec<String>,
-    /// GitHub `actor`; GitLab `user_login`.
-    #[serde(default)]
-    pub actor: Vec<String>,
-    /// GitHub `workflow_ref`; GitLab `ci_config_ref_uri`.
-    #[serde(default)]
-    pub workflow: Vec<String>,
-    /// Only runs started by a pull or merge request (`true`) or only other runs (`false`).
-    pub pull_request: Option<bool>,
 }
 
 /// `[policy]`: the default rule pack and what it protects.
@@ -223,6 +212,17 @@ pub struct RuleConfig {
     /// anywhere in the statement (set by the default pack).
     #[serde(skip)]
     pub copy_server_file: bool,
+    /// `true`: only SELECTs whose every output column is a summarizing aggregate (`count`,
+    /// `sum`, `avg`, `min`, `max`...; not `array_agg`/`string_agg`/`json_agg`); `false`: only
+    /// statements that are not such a SELECT.
+    pub aggregates_only: Option<bool>,
+    /// `true`: only statements calling a window function (`... OVER (...)`) anywhere; `false`:
+    /// only statements calling none.
+    pub window_functions: Option<bool>,
+    /// Exceptions (`[[rules.unless]]`, or one `[rules.unless]` table): the rule does not match
+    /// a statement for which every condition of one of them holds.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub unless: Vec<UnlessConfig>,
     /// Only statements calling `set_config` with a parameter name that is not a constant (set
     /// by the default pack).
     #[serde(skip)]
@@ -240,6 +240,49 @@ pub struct RuleConfig {
     /// search that errs on the side of matching).
     #[serde(skip)]
     pub opaque_body_mentions: Vec<String>,
+}
+
+/// `[[rules.unless]]`: when every condition listed in one of them holds, the rule does not
+/// match.
+///
+/// List conditions hold when *every* item of the statement fits the list, and when the
+/// statement has no such item: `writes = ["schema_migrations"]` holds for a statement that
+/// writes only `schema_migrations`, or writes nothing. A `*` never fits `columns`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlessConfig {
+    /// Every statement kind (top-level and nested) is one of these.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Every table read or written is one of these (globs).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Every table written is one of these (globs).
+    #[serde(default)]
+    pub writes: Vec<String>,
+    /// Every function called is one of these (globs).
+    #[serde(default)]
+    pub functions: Vec<String>,
+    /// Every column referenced is one of these (globs; `table.column` or `column`).
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The run matches these conditions.
+    #[serde(default)]
+    pub run: RunConditions,
+}
+
+/// One table or an array of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<UnlessConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(UnlessConfig),
+        Many(Vec<UnlessConfig>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// Errors of the policy layer.
@@ -269,96 +312,15 @@ struct Rule {
     enforce: bool,
     reason: String,
     connections: Vec<String>,
-    kinds: Vec<StatementKind>,
-    tables: Vec<NameGlob>,
-    writes: Vec<NameGlob>,
-    functions: Vec<NameGlob>,
-    columns: Vec<GlobMatcher>,
-    bounded: Option<bool>,
-    copy: Option<CopyDirection>,
-    copy_program: bool,
-    settings: Vec<String>,
-    opaque_body_mentions: Vec<String>,
-    unbounded_writes: Vec<NameGlob>,
-    cascade: bool,
-    dynamic_sql: bool,
-    copy_server_file: bool,
-    computed_setting: bool,
-    setting_changes: bool,
+    when: Conditions,
     run: RunMatcher,
+    unless: Vec<Unless>,
 }
 
-/// Compiled [`RunConditions`].
-#[derive(Default)]
-struct RunMatcher {
-    claims: Vec<(RunClaim, Vec<GlobMatcher>)>,
-    pull_request: Option<bool>,
-}
-
-#[derive(Clone, Copy)]
-enum RunClaim {
-    Provider,
-    Repository,
-    Environment,
-    Ref,
-    Event,
-    Actor,
-    Workflow,
-}
-
-impl RunClaim {
-    fn of(self, run: &RunIdentity) -> Option<&str> {
-        match self {
-            RunClaim::Provider => Some(run.provider.as_str()),
-            RunClaim::Repository => Some(&run.repository),
-            RunClaim::Environment => run.environment.as_deref(),
-            RunClaim::Ref => run.git_ref.as_deref(),
-            RunClaim::Event => run.event.as_deref(),
-            RunClaim::Actor => run.actor.as_deref(),
-            RunClaim::Workflow => run.workflow.as_deref(),
-        }
-    }
-}
-
-impl RunMatcher {
-    fn compile(c: &RunConditions) -> Result<RunMatcher, String> {
-        let mut claims = Vec::new();
-        for (claim, patterns) in [
-            (RunClaim::Provider, &c.provider),
-            (RunClaim::Repository, &c.repository),
-            (RunClaim::Environment, &c.environment),
-            (RunClaim::Ref, &c.git_ref),
-            (RunClaim::Event, &c.event),
-            (RunClaim::Actor, &c.actor),
-            (RunClaim::Workflow, &c.workflow),
-        ] {
-            if !patterns.is_empty() {
-                let globs = patterns.iter().map(|p| glob(p)).collect::<Result<_, _>>()?;
-                claims.push((claim, globs));
-            }
-        }
-        Ok(RunMatcher {
-            claims,
-            pull_request: c.pull_request,
-        })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.claims.is_empty() && self.pull_request.is_none()
-    }
-
-    /// Every condition holds for the run; with no run known, only an empty matcher holds.
-    fn matches(&self, run: Option<&RunIdentity>) -> bool {
-        let Some(run) = run else {
-            return self.is_empty();
-        };
-        self.pull_request.is_none_or(|p| p == run.pull_request)
-            && self.claims.iter().all(|(claim, globs)| {
-                claim
-                    .of(run)
-                    .is_some_and(|value| globs.iter().any(|g| g.is_match(value)))
-            })
-    }
+/// A compiled `[rules.unless]`.
+struct Unless {
+    when: Conditions,
+    run: RunMatcher,
 }
 
 /// A glob over `schema.name` (pattern with a dot) or the bare name.
@@ -407,25 +369,17 @@ impl Rule {
         if c.id.trim().is_empty() {
             return Err("id must not be empty".into());
         }
-        let run = RunMatcher::compile(&c.run)?;
-        let kinds = c
-            .kinds
-            .iter()
-            .map(|k| {
-                StatementKind::from_name(k).ok_or_else(|| format!("unknown statement kind {k:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let copy = match c.copy.as_deref() {
-            None => None,
-            Some("to") => Some(CopyDirection::To),
-            Some("from") => Some(CopyDirection::From),
-            Some(other) => return Err(format!("copy must be \"to\" or \"from\", not {other:?}")),
-        };
-        let globs = |list: &[String]| {
-            list.iter()
-                .map(|p| name_glob(p))
-                .collect::<Result<Vec<_>, _>>()
-        };
+        let mut unless = Vec::with_capacity(c.unless.len());
+        for (i, u) in c.unless.iter().enumerate() {
+            let compiled = Unless {
+                when: Conditions::compile_unless(u).map_err(|e| format!("unless[{i}].{e}"))?,
+                run: RunMatcher::compile(&u.run).map_err(|e| format!("unless[{i}].{e}"))?,
+            };
+            if compiled.when.is_empty() && compiled.run.is_empty() {
+                return Err(format!("unless[{i}] has no condition"));
+            }
+            unless.push(compiled);
+        }
         let rule = Rule {
             id: c.id.clone(),
             action: c.action,
@@ -436,142 +390,53 @@ impl Rule {
                 Action::Allow => String::new(),
             }),
             connections: c.connections.clone(),
-            kinds,
-            tables: globs(&c.tables)?,
-            writes: globs(&c.writes)?,
-            functions: globs(&c.functions)?,
-            columns: c
-                .columns
-                .iter()
-                .map(|p| glob(p))
-                .collect::<Result<_, _>>()?,
-            bounded: c.bounded,
-            copy,
-            copy_program: c.copy_program,
-            settings: c.settings.iter().map(|n| n.to_lowercase()).collect(),
-            opaque_body_mentions: c.opaque_body_mentions.clone(),
-            unbounded_writes: globs(&c.unbounded_writes)?,
-            cascade: c.cascade,
-            dynamic_sql: c.dynamic_sql,
-            copy_server_file: c.copy_server_file,
-            computed_setting: c.computed_setting,
-            setting_changes: c.setting_changes,
-            run,
+            when: Conditions::compile(c)?,
+            run: RunMatcher::compile(&c.run)?,
+            unless,
         };
-        if rule.kinds.is_empty()
-            && rule.tables.is_empty()
-            && rule.writes.is_empty()
-            && rule.functions.is_empty()
-            && rule.columns.is_empty()
-            && rule.copy.is_none()
-            && !rule.copy_program
-            && rule.settings.is_empty()
-            && rule.opaque_body_mentions.is_empty()
-            && rule.unbounded_writes.is_empty()
-            && !rule.cascade
-            && !rule.dynamic_sql
-            && !rule.copy_server_file
-            && !rule.computed_setting
-        {
+        if rule.when.is_empty() && rule.unless.iter().all(|u| u.when.is_empty()) {
             return Err(
-                "the rule has no condition on kinds, tables, writes, functions, columns or copy, \
-                 so it would match every statement"
+                "the rule has no condition on the statement (kinds, tables, writes, functions, \
+                 columns, copy, ... or an `unless` one), so it would match every statement"
                     .into(),
             );
         }
         Ok(rule)
     }
 
-    fn applies_to(&self, subject: &Subject) -> bool {
-        (self.connections.is_empty() || self.connections.iter().any(|c| c == subject.connection))
-            && self.run.matches(subject.run)
+    /// `Ok` when the rule applies to the subject's sessions, else the key that excludes them.
+    fn applies_to(&self, subject: &Subject) -> Result<(), &'static str> {
+        if !(self.connections.is_empty()
+            || self.connections.iter().any(|c| c == subject.connection))
+        {
+            return Err("connections");
+        }
+        self.run.check(subject.run.as_ref())
     }
 
-    /// Whether every condition holds for `s`, one statement of `text` (lower-cased).
+    /// `Ok` when the rule matches `s`, one statement of `text` (lower-cased), for `subject`
+    /// (to which it applies), else the key of a condition that does not hold (`unless` when
+    /// the exception holds).
     ///
     /// A restricting rule (deny, approve) matches when *any* table, function, column or kind
     /// of the statement fits its lists; an `allow` rule only when *every* one does, so an
     /// allow rule for `schema_migrations` cannot let a statement that also writes `payments`
-    /// through (`WITH d AS (UPDATE payments ...) INSERT INTO schema_migrations ...`).
-    fn matches(&self, s: &Statement, text: &str) -> bool {
-        let body_named = self.opaque_body_mentions.is_empty()
-            || (s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)));
-        if !body_named {
-            return false;
-        }
-        let every = self.action == Action::Allow;
-        // `any` for restricting rules; `every` (and at least one) for allow rules.
-        fn fits<T>(
-            every: bool,
-            mut items: impl Iterator<Item = T>,
-            fit: impl Fn(&T) -> bool,
-        ) -> bool {
-            if every {
-                let mut seen = false;
-                let all = items.all(|i| {
-                    seen = true;
-                    fit(&i)
-                });
-                seen && all
-            } else {
-                items.any(|i| fit(&i))
-            }
-        }
-        let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
-        let copies = || s.copy.iter().chain(&s.copies);
-        // Every parameter the statement sets anywhere: SET/RESET/SHOW, SET clauses of ALTER
-        // ROLE/DATABASE/FUNCTION, and constant names given to set_config.
-        // A SHOW reads a parameter; only the pack's `changes` rules skip it.
-        let shown_only = self.setting_changes && s.kind == StatementKind::Show;
-        let settings = || {
-            s.setting
-                .iter()
-                .chain(&s.settings)
-                .filter(move |_| !shown_only)
-                .chain(s.set_config.iter().flatten())
-                .map(|n| n.to_lowercase())
+    /// through (`WITH d AS (UPDATE payments ...) INSERT INTO schema_migrations ...`). An
+    /// `unless` holds when every item fits its lists (see [`Quantifier::EveryOrNone`]).
+    fn check(&self, s: &Statement, text: &str, subject: &Subject) -> Result<(), &'static str> {
+        let q = match self.action {
+            Action::Allow => Quantifier::Every,
+            Action::Deny | Action::Approve => Quantifier::Any,
         };
-        (self.kinds.is_empty()
-            || fits(every, kinds(), |k| {
-                self.kinds.contains(k) || self.kinds.contains(&k.family())
-            }))
-            && (self.tables.is_empty()
-                || fits(every, s.reads.iter().chain(&s.writes), |t| {
-                    self.tables.iter().any(|g| g.matches(t))
-                }))
-            && (self.writes.is_empty()
-                || fits(every, s.writes.iter(), |t| {
-                    self.writes.iter().any(|g| g.matches(t))
-                }))
-            && (self.functions.is_empty()
-                || fits(every, s.functions.iter(), |f| {
-                    self.functions.iter().any(|g| g.matches(f))
-                }))
-            && (self.columns.is_empty()
-                || if every {
-                    // `*` reads columns no list names.
-                    !s.star
-                        && fits(true, s.columns.iter(), |c| {
-                            self.columns.iter().any(|g| g.is_match(&c.name))
-                        })
-                } else {
-                    s.star
-                        || s.columns
-                            .iter()
-                            .any(|c| self.columns.iter().any(|g| g.is_match(&c.name)))
-                })
-            && self.bounded.is_none_or(|b| b == s.bounded)
-            && self.copy.is_none_or(|d| copies().any(|c| c.direction == d))
-            && (!self.copy_program || copies().any(|c| c.program))
-            && (!self.copy_server_file || copies().any(|c| !c.program && !c.stdio))
-            && (self.settings.is_empty() || settings().any(|n| self.settings.contains(&n)))
-            && (self.unbounded_writes.is_empty()
-                || s.unbounded_writes
-                    .iter()
-                    .any(|t| self.unbounded_writes.iter().any(|g| g.matches(t))))
-            && (!self.cascade || s.cascade)
-            && (!self.dynamic_sql || s.dynamic_sql)
-            && (!self.computed_setting || s.set_config.iter().any(Option::is_none))
+        self.when.check(s, text, q)?;
+        let excepted = self.unless.iter().any(|u| {
+            u.run.check(subject.run.as_ref()).is_ok()
+                && u.when.check(s, text, Quantifier::EveryOrNone).is_ok()
+        });
+        if excepted {
+            return Err("unless");
+        }
+        Ok(())
     }
 }
 
@@ -744,7 +609,7 @@ impl Rules {
         self.configured
             .iter()
             .chain(&self.pack)
-            .any(|r| r.action != Action::Allow && r.enforce && r.applies_to(subject))
+            .any(|r| r.action != Action::Allow && r.enforce && r.applies_to(subject).is_ok())
             || self.card_data.applies_to(subject.connection)
     }
 
@@ -764,59 +629,134 @@ impl Rules {
         text: &Classification,
         relations: &dyn Relations,
     ) -> Decision {
+        self.evaluate(subject, sql, text, relations, None)
+    }
+
+    /// [`Rules::decide_with`], with every rule's outcome for every statement of the text.
+    pub fn explain(
+        &self,
+        subject: &Subject,
+        sql: &str,
+        text: &Classification,
+        relations: &dyn Relations,
+    ) -> (Decision, Vec<StatementTrace>) {
+        let mut traces = Vec::new();
+        let decision = self.evaluate(subject, sql, text, relations, Some(&mut traces));
+        (decision, traces)
+    }
+
+    /// The one evaluation behind [`Rules::decide_with`] and [`Rules::explain`]. Without a
+    /// trace it stops at the first matching rule of each list and at the first denied
+    /// statement; with one it goes on, to say what every rule did.
+    fn evaluate(
+        &self,
+        subject: &Subject,
+        sql: &str,
+        text: &Classification,
+        relations: &dyn Relations,
+        mut trace: Option<&mut Vec<StatementTrace>>,
+    ) -> Decision {
         // Only body rules read the text; lower-case it once, and only for a text with a body.
         let lower = if text.statements.iter().any(|s| s.opaque_body) {
             sql.to_lowercase()
         } else {
             String::new()
         };
+        let tracing = trace.is_some();
         let mut decision = Decision::allow();
         let mut dry_run = Vec::new();
         for statement in &text.statements {
+            let mut considered = Vec::new();
             let mut verdict = Decision::allow();
-            for rule in self.configured.iter().filter(|r| r.applies_to(subject)) {
-                if !rule.matches(statement, &lower) {
-                    continue;
-                }
-                if !rule.enforce {
-                    if rule.action != Action::Allow {
-                        dry_run.push(DryRun {
-                            rule: rule.id.clone(),
-                            action: rule.action,
-                        });
+            let mut decided = false;
+            for rule in &self.configured {
+                let checked = rule
+                    .applies_to(subject)
+                    .map_err(Outcome::NotApplicable)
+                    .and_then(|()| {
+                        rule.check(statement, &lower, subject)
+                            .map_err(Outcome::NoMatch)
+                    });
+                let outcome = match checked {
+                    Err(outcome) => outcome,
+                    Ok(()) if decided => Outcome::Shadowed,
+                    Ok(()) if !rule.enforce => {
+                        if rule.action != Action::Allow {
+                            dry_run.push(DryRun {
+                                rule: rule.id.clone(),
+                                action: rule.action,
+                            });
+                        }
+                        Outcome::DryRun
                     }
-                    continue;
-                }
-                verdict = Decision::by(rule);
-                break;
-            }
-            let floor = self
-                .pack
-                .iter()
-                .filter(|r| r.applies_to(subject))
-                .find(|r| r.matches(statement, &lower));
-            if let Some(rule) = floor {
-                let floor = Decision::by(rule);
-                if floor.stricter_than(&verdict) {
-                    verdict = floor;
+                    Ok(()) => {
+                        verdict = Decision::by(rule);
+                        decided = true;
+                        Outcome::Decided
+                    }
+                };
+                if tracing {
+                    considered.push(Considered::of(rule, false, outcome));
+                } else if decided {
+                    break;
                 }
             }
-            if verdict.action != Action::Deny
-                && let Err(refused) =
+            let mut floor = None;
+            for rule in &self.pack {
+                let checked = rule
+                    .applies_to(subject)
+                    .map_err(Outcome::NotApplicable)
+                    .and_then(|()| {
+                        rule.check(statement, &lower, subject)
+                            .map_err(Outcome::NoMatch)
+                    });
+                let outcome = match checked {
+                    Err(outcome) => outcome,
+                    Ok(()) if floor.is_some() => Outcome::Shadowed,
+                    Ok(()) => {
+                        floor = Some(Decision::by(rule));
+                        Outcome::Decided
+                    }
+                };
+                if tracing {
+                    considered.push(Considered::of(rule, true, outcome));
+                } else if floor.is_some() {
+                    break;
+                }
+            }
+            if let Some(floor) = floor
+                && floor.stricter_than(&verdict)
+            {
+                verdict = floor;
+            }
+            let mut card_data = None;
+            if verdict.action != Action::Deny || tracing {
+                if let Err(refused) =
                     self.card_data
                         .check(subject.connection, statement, &lower, relations)
-            {
-                verdict = Decision {
-                    action: Action::Deny,
-                    rule: Some(refused.rule.into()),
-                    reason: refused.reason,
-                    dry_run: Vec::new(),
-                };
+                {
+                    let refusal = Decision {
+                        action: Action::Deny,
+                        rule: Some(refused.rule.into()),
+                        reason: refused.reason,
+                        dry_run: Vec::new(),
+                    };
+                    if verdict.action != Action::Deny {
+                        verdict = refusal.clone();
+                    }
+                    card_data = Some(refusal);
+                }
             }
             if verdict.stricter_than(&decision) {
-                decision = verdict;
+                decision = verdict.clone();
             }
-            if decision.action == Action::Deny {
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(StatementTrace {
+                    considered,
+                    card_data,
+                    verdict,
+                });
+            } else if decision.action == Action::Deny {
                 break;
             }
         }
@@ -1427,6 +1367,15 @@ mod tests {
         );
     }
 
+    /// A run granted by trust rule `main` as role `ci_writer`.
+    fn granted(identity: &RunIdentity) -> Run<'_> {
+        Run {
+            identity,
+            trust: "main",
+            role: "ci_writer",
+        }
+    }
+
     fn run(environment: Option<&str>, pull_request: bool) -> RunIdentity {
         RunIdentity {
             provider: crate::identity::Provider::Github,
@@ -1467,14 +1416,14 @@ mod tests {
         let alter = "ALTER TABLE public.payments ADD COLUMN note text";
         let c = classify(alter).unwrap();
         let production = run(Some("production"), false);
-        let held = rules.decide(&Subject::new("payments", &production), alter, &c);
+        let held = rules.decide(&Subject::new("payments", granted(&production)), alter, &c);
         assert_eq!(
             (held.action, held.rule.as_deref()),
             (Action::Approve, Some("prod-migrations"))
         );
         // Another environment, a run without one, or no run known: the rule does not apply.
         for other in [run(Some("staging"), false), run(None, false)] {
-            let d = rules.decide(&Subject::new("payments", &other), alter, &c);
+            let d = rules.decide(&Subject::new("payments", granted(&other)), alter, &c);
             assert_eq!(d.action, Action::Allow);
         }
         let d = rules.decide(&Subject::connection("payments"), alter, &c);
@@ -1482,7 +1431,7 @@ mod tests {
         // In one text, a denied statement outranks a held one.
         let both = format!("{alter}; DROP TABLE cards");
         let c = classify(&both).unwrap();
-        let d = rules.decide(&Subject::new("payments", &production), &both, &c);
+        let d = rules.decide(&Subject::new("payments", granted(&production)), &both, &c);
         assert_eq!(d.rule.as_deref(), Some("default.no-drop-protected"));
         // A body the classifier cannot read that names a protected table is held by the
         // default pack.
@@ -1522,11 +1471,15 @@ mod tests {
         let pr = run(None, true);
         let push = run(None, false);
         assert_eq!(
-            rules.decide(&Subject::new("x", &pr), delete, &c).action,
+            rules
+                .decide(&Subject::new("x", granted(&pr)), delete, &c)
+                .action,
             Action::Deny
         );
         assert_eq!(
-            rules.decide(&Subject::new("x", &push), delete, &c).action,
+            rules
+                .decide(&Subject::new("x", granted(&push)), delete, &c)
+                .action,
             Action::Allow
         );
     }

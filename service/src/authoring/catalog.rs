@@ -1,0 +1,85 @@
+//! Catalog facts given in a policy test file, read the way the gateway reads the live catalog:
+//! every relation of a name in any schema for an unqualified name, a view through its
+//! definition's lineage.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::gateway::CatalogLookup;
+use crate::policy::card_data::{RelationInfo, RelationSet};
+use crate::policy::classify::{ObjectName, lineage};
+
+/// `[[catalog]]`: one relation of the upstream.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationFact {
+    /// `schema.name`, or `name` (schema `public`).
+    pub relation: String,
+    /// Its columns in attribute order.
+    pub columns: Vec<String>,
+    /// For a view: its definition (`SELECT ...`), as `pg_get_viewdef` would print it.
+    pub view: Option<String>,
+}
+
+/// The facts of a test file, compiled.
+#[derive(Debug, Default)]
+pub struct CatalogFacts {
+    relations: Vec<RelationInfo>,
+}
+
+impl CatalogFacts {
+    pub fn new(facts: &[RelationFact]) -> Result<CatalogFacts, String> {
+        let mut relations = Vec::with_capacity(facts.len());
+        for (i, f) in facts.iter().enumerate() {
+            let (schema, name) = match f.relation.split_once('.') {
+                Some((schema, name)) if !schema.is_empty() && !name.contains('.') => (schema, name),
+                None if !f.relation.is_empty() => ("public", f.relation.as_str()),
+                _ => {
+                    return Err(format!(
+                        "catalog[{i}].relation: {:?} is neither `name` nor `schema.name`",
+                        f.relation
+                    ));
+                }
+            };
+            let view = match &f.view {
+                None => None,
+                Some(sql) => {
+                    let lineage = lineage::analyze_sql(sql);
+                    if let Err(e) = &lineage {
+                        return Err(format!("catalog[{i}].view: {e}"));
+                    }
+                    Some(Arc::new(lineage))
+                }
+            };
+            relations.push(RelationInfo {
+                schema: schema.to_owned(),
+                name: name.to_owned(),
+                columns: f.columns.clone(),
+                view,
+            });
+        }
+        Ok(CatalogFacts { relations })
+    }
+}
+
+impl CatalogLookup for CatalogFacts {
+    async fn relations(&self, names: &[ObjectName]) -> Option<Vec<(ObjectName, Arc<RelationSet>)>> {
+        Some(
+            names
+                .iter()
+                .map(|n| {
+                    let set: RelationSet = self
+                        .relations
+                        .iter()
+                        .filter(|r| {
+                            r.name == n.name && n.schema.as_ref().is_none_or(|s| *s == r.schema)
+                        })
+                        .cloned()
+                        .collect();
+                    (n.clone(), Arc::new(set))
+                })
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,244 @@
+//! Policy authoring: `hoop policy test` and `hoop policy explain` decide, offline, what a run
+//! with given claims would get for a statement, through the code the server runs: the trust
+//! rules' [`TrustPolicy::evaluate`] for the credential, the gateway's
+//! [`StatementPolicy::rule`] for the statement (every reading of the text, the rules, the
+//! default pack, the card-data model over the catalog), and [`Rules::explain`] for why.
+//!
+//! The catalog is the test file's `[[catalog]]` facts ([`catalog::CatalogFacts`]). Nothing
+//! connects anywhere; no credential is made.
+
+pub mod cases;
+pub mod catalog;
+
+use std::sync::Arc;
+
+use crate::base::ConnectionName;
+use crate::config::Config;
+use crate::gateway::{CatalogLookup, InForce, Ruling, StatementPolicy};
+use crate::identity::VerifiedToken;
+use crate::policy::classify::Classifier;
+use crate::policy::rules::{Decision, Rules, Run, StatementTrace, Subject};
+use crate::trust::{DenyReason, Grant, TrustDecision, TrustPolicy};
+
+use cases::{Case, CaseFile, Expect, claim_json};
+use catalog::CatalogFacts;
+
+/// Errors of policy authoring: a case or file that cannot be run (not a failed expectation).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthoringError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("case {case:?}: {message}")]
+    Case { case: String, message: String },
+}
+
+/// A configuration's trust rules and statement policy, ready to decide offline.
+pub struct Workbench {
+    config: Config,
+    trust: TrustPolicy,
+    statements: StatementPolicy,
+    rules: Arc<Rules>,
+}
+
+/// Who a case's statement comes from: a connection, an issuer, and the run's claims.
+pub struct RunSpec {
+    pub connection: String,
+    pub issuer: String,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the configuration does with one run's statement.
+pub struct Outcome {
+    pub token: VerifiedToken,
+    /// `Err`: the trust rules grant the run nothing for the connection.
+    pub grant: Result<Grant, DenyReason>,
+    /// `None` when there is no grant (no session, no statement).
+    pub ruling: Option<Ruling>,
+    /// Every rule's outcome per statement, for `explain`.
+    pub traces: Vec<StatementTrace>,
+}
+
+impl Outcome {
+    /// The outcome as a case's expectation.
+    pub fn expect(&self) -> Expect {
+        match &self.ruling {
+            None => Expect::NotGranted,
+            Some(r) => Expect::of(r.decision.action),
+        }
+    }
+
+    pub fn decision(&self) -> Option<&Decision> {
+        self.ruling.as_ref().map(|r| &r.decision)
+    }
+}
+
+impl Workbench {
+    pub fn new(config: Config, origin: &str) -> Result<Workbench, AuthoringError> {
+        let trust = config.trust_policy(origin)?;
+        let rules = config.statement_rules(origin)?;
+        let classifier = Arc::new(Classifier::new(config.policy.max_statement_bytes, 256));
+        let statements = StatementPolicy::new(
+            classifier,
+            InForce {
+                version: config.digest(),
+                rules: rules.clone(),
+            },
+        );
+        Ok(Workbench {
+            config,
+            trust,
+            statements,
+            rules,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What `run` would get for `sql`: the trust rules' grant, then the gateway's ruling and
+    /// every rule's outcome, with `catalog` as the upstream's catalog.
+    pub async fn decide(
+        &self,
+        run: &RunSpec,
+        sql: &str,
+        catalog: &impl CatalogLookup,
+    ) -> Result<Outcome, String> {
+        let connection = ConnectionName::new(&run.connection)
+            .map_err(|e| format!("connection: {e}"))
+            .and_then(|c| {
+                self.config
+                    .connection(&c)
+                    .map(|_| c)
+                    .ok_or_else(|| format!("no [[connections]] is named {:?}", run.connection))
+            })?;
+        let issuer = self
+            .config
+            .issuer(&run.issuer)
+            .ok_or_else(|| format!("no [[issuers]] is named {:?}", run.issuer))?;
+        let token = VerifiedToken::assumed(issuer, run.claims.clone())
+            .map_err(|e| format!("the claims are not a token this issuer could send: {e}"))?;
+        let grant = match self.trust.evaluate(&token, &connection) {
+            TrustDecision::Granted(grant) => grant,
+            TrustDecision::Denied { reason } => {
+                return Ok(Outcome {
+                    token,
+                    grant: Err(reason),
+                    ruling: None,
+                    traces: Vec::new(),
+                });
+            }
+        };
+        let subject = Subject::new(
+            connection.as_str(),
+            Run {
+                identity: &token.run,
+                trust: &grant.rule,
+                role: grant.role.as_str(),
+            },
+        );
+        let ruling = self
+            .statements
+            .rule(&self.rules, &subject, sql, catalog)
+            .await;
+        let traces = match &ruling.classification {
+            Some(c) => self.rules.explain(&subject, sql, c, &ruling.relations).1,
+            None => Vec::new(),
+        };
+        Ok(Outcome {
+            token,
+            grant: Ok(grant),
+            ruling: Some(ruling),
+            traces,
+        })
+    }
+
+    /// Runs every case of a test file.
+    pub async fn run_cases(
+        &self,
+        file: &CaseFile,
+        origin: &str,
+    ) -> Result<Vec<CaseResult>, AuthoringError> {
+        let catalog = CatalogFacts::new(&file.catalog).map_err(|message| AuthoringError::File {
+            file: origin.into(),
+            message,
+        })?;
+        if file.cases.is_empty() {
+            return Err(AuthoringError::File {
+                file: origin.into(),
+                message: "the file has no [[cases]]".into(),
+            });
+        }
+        let mut results = Vec::with_capacity(file.cases.len());
+        for case in &file.cases {
+            let run = run_spec(file, case).map_err(|message| AuthoringError::Case {
+                case: case.name.clone(),
+                message,
+            })?;
+            let outcome = self
+                .decide(&run, &case.sql, &catalog)
+                .await
+                .map_err(|message| AuthoringError::Case {
+                    case: case.name.clone(),
+                    message,
+                })?;
+            let got = outcome.expect();
+            let rule = outcome.decision().and_then(|d| d.rule.clone());
+            let passed = got == case.expect
+                && case
+                    .rule
+                    .as_ref()
+                    .is_none_or(|want| rule.as_deref() == Some(want.as_str()));
+            results.push(CaseResult {
+                name: case.name.clone(),
+                expected: case.expect,
+                expected_rule: case.rule.clone(),
+                got,
+                rule,
+                passed,
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// One case's result.
+pub struct CaseResult {
+    pub name: String,
+    pub expected: Expect,
+    pub expected_rule: Option<String>,
+    pub got: Expect,
+    /// The deciding rule, if one decided.
+    pub rule: Option<String>,
+    pub passed: bool,
+    pub outcome: Outcome,
+}
+
+/// A case's run: its own connection, issuer and claims over the file's defaults.
+pub fn run_spec(file: &CaseFile, case: &Case) -> Result<RunSpec, String> {
+    let connection = case
+        .connection
+        .clone()
+        .or_else(|| file.defaults.connection.clone())
+        .ok_or("no connection: set `connection` in the case or in [defaults]")?;
+    let issuer = case
+        .issuer
+        .clone()
+        .or_else(|| file.defaults.issuer.clone())
+        .ok_or("no issuer: set `issuer` in the case or in [defaults]")?;
+    let mut claims = serde_json::Map::new();
+    for (name, value) in file.defaults.claims.iter().chain(&case.claims) {
+        claims.insert(
+            name.clone(),
+            claim_json(value).map_err(|e| format!("claims.{name}: {e}"))?,
+        );
+    }
+    Ok(RunSpec {
+        connection,
+        issuer,
+        claims,
+    })
+}

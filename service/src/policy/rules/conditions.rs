@@ -1,0 +1,297 @@
+//! A rule's conditions on one statement, compiled, and how they are quantified over the
+//! statement's kinds, tables, functions and columns.
+
+use globset::GlobMatcher;
+
+use super::{NameGlob, RuleConfig, UnlessConfig, glob, name_glob};
+use crate::policy::classify::{CopyDirection, Statement, StatementKind};
+
+/// How list conditions (kinds, tables, writes, functions, columns) hold over a statement's
+/// items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Quantifier {
+    /// Restricting rules (deny, approve): *any* item fits.
+    Any,
+    /// Allow rules: *every* item fits, and there is at least one.
+    Every,
+    /// `[rules.unless]`: every item fits; a statement without such items fits ("every table
+    /// written is in …" holds for a statement that writes none).
+    EveryOrNone,
+}
+
+/// A column pattern: `column`, `table.column` or `schema.table.column`.
+pub(super) struct ColumnGlob {
+    table: Option<NameGlob>,
+    column: GlobMatcher,
+}
+
+impl ColumnGlob {
+    fn compile(pattern: &str) -> Result<ColumnGlob, String> {
+        let parts: Vec<&str> = pattern.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
+            return Err(format!(
+                "{pattern:?} is neither `column`, `table.column` nor `schema.table.column`"
+            ));
+        }
+        let (table, column) = pattern.rsplit_once('.').unwrap_or(("", pattern));
+        Ok(ColumnGlob {
+            table: if table.is_empty() {
+                None
+            } else {
+                Some(name_glob(table)?)
+            },
+            column: glob(column)?,
+        })
+    }
+}
+
+/// The statement conditions of one rule (or of its `unless`).
+#[derive(Default)]
+pub(super) struct Conditions {
+    kinds: Vec<StatementKind>,
+    tables: Vec<NameGlob>,
+    writes: Vec<NameGlob>,
+    functions: Vec<NameGlob>,
+    columns: Vec<ColumnGlob>,
+    bounded: Option<bool>,
+    copy: Option<CopyDirection>,
+    copy_program: bool,
+    settings: Vec<String>,
+    opaque_body_mentions: Vec<String>,
+    unbounded_writes: Vec<NameGlob>,
+    cascade: bool,
+    dynamic_sql: bool,
+    copy_server_file: bool,
+    computed_setting: bool,
+    setting_changes: bool,
+    aggregates_only: Option<bool>,
+    window_functions: Option<bool>,
+}
+
+fn kinds(list: &[String]) -> Result<Vec<StatementKind>, String> {
+    list.iter()
+        .map(|k| StatementKind::from_name(k).ok_or_else(|| format!("unknown statement kind {k:?}")))
+        .collect()
+}
+
+fn names(key: &str, list: &[String]) -> Result<Vec<NameGlob>, String> {
+    list.iter()
+        .map(|p| name_glob(p).map_err(|e| format!("{key}: {e}")))
+        .collect()
+}
+
+fn columns(list: &[String]) -> Result<Vec<ColumnGlob>, String> {
+    list.iter()
+        .map(|p| ColumnGlob::compile(p).map_err(|e| format!("columns: {e}")))
+        .collect()
+}
+
+impl Conditions {
+    pub(super) fn compile(c: &RuleConfig) -> Result<Conditions, String> {
+        let copy = match c.copy.as_deref() {
+            None => None,
+            Some("to") => Some(CopyDirection::To),
+            Some("from") => Some(CopyDirection::From),
+            Some(other) => return Err(format!("copy must be \"to\" or \"from\", not {other:?}")),
+        };
+        Ok(Conditions {
+            kinds: kinds(&c.kinds)?,
+            tables: names("tables", &c.tables)?,
+            writes: names("writes", &c.writes)?,
+            functions: names("functions", &c.functions)?,
+            columns: columns(&c.columns)?,
+            bounded: c.bounded,
+            copy,
+            copy_program: c.copy_program,
+            settings: c.settings.iter().map(|n| n.to_lowercase()).collect(),
+            opaque_body_mentions: c.opaque_body_mentions.clone(),
+            unbounded_writes: names("unbounded_writes", &c.unbounded_writes)?,
+            cascade: c.cascade,
+            dynamic_sql: c.dynamic_sql,
+            copy_server_file: c.copy_server_file,
+            computed_setting: c.computed_setting,
+            setting_changes: c.setting_changes,
+            aggregates_only: c.aggregates_only,
+            window_functions: c.window_functions,
+        })
+    }
+
+    pub(super) fn compile_unless(c: &UnlessConfig) -> Result<Conditions, String> {
+        Ok(Conditions {
+            kinds: kinds(&c.kinds)?,
+            tables: names("tables", &c.tables)?,
+            writes: names("writes", &c.writes)?,
+            functions: names("functions", &c.functions)?,
+            columns: columns(&c.columns)?,
+            ..Conditions::default()
+        })
+    }
+
+    /// Whether no condition is set (the conditions hold for every statement).
+    pub(super) fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+            && self.tables.is_empty()
+            && self.writes.is_empty()
+            && self.functions.is_empty()
+            && self.columns.is_empty()
+            && self.bounded.is_none()
+            && self.copy.is_none()
+            && !self.copy_program
+            && self.settings.is_empty()
+            && self.opaque_body_mentions.is_empty()
+            && self.unbounded_writes.is_empty()
+            && !self.cascade
+            && !self.dynamic_sql
+            && !self.copy_server_file
+            && !self.computed_setting
+            && self.aggregates_only.is_none()
+            && self.window_functions.is_none()
+    }
+
+    /// `Ok` when every condition holds for `s`, one statement of a text (`text` lower-cased),
+    /// else the key of the first condition that does not.
+    pub(super) fn check(
+        &self,
+        s: &Statement,
+        text: &str,
+        q: Quantifier,
+    ) -> Result<(), &'static str> {
+        fn fits<T>(
+            q: Quantifier,
+            mut items: impl Iterator<Item = T>,
+            fit: impl Fn(&T) -> bool,
+        ) -> bool {
+            match q {
+                Quantifier::Any => items.any(|i| fit(&i)),
+                Quantifier::EveryOrNone => items.all(|i| fit(&i)),
+                Quantifier::Every => {
+                    let mut seen = false;
+                    let all = items.all(|i| {
+                        seen = true;
+                        fit(&i)
+                    });
+                    seen && all
+                }
+            }
+        }
+        fn require(holds: bool, key: &'static str) -> Result<(), &'static str> {
+            if holds { Ok(()) } else { Err(key) }
+        }
+        if !self.opaque_body_mentions.is_empty() {
+            require(
+                s.opaque_body && self.opaque_body_mentions.iter().any(|n| text.contains(n)),
+                "opaque_body",
+            )?;
+        }
+        let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
+        let copies = || s.copy.iter().chain(&s.copies);
+        if !self.kinds.is_empty() {
+            require(
+                fits(q, kinds(), |k| {
+                    self.kinds.contains(k) || self.kinds.contains(&k.family())
+                }),
+                "kinds",
+            )?;
+        }
+        if !self.tables.is_empty() {
+            require(
+                fits(q, s.reads.iter().chain(&s.writes), |t| {
+                    self.tables.iter().any(|g| g.matches(t))
+                }),
+                "tables",
+            )?;
+        }
+        if !self.writes.is_empty() {
+            require(
+                fits(q, s.writes.iter(), |t| {
+                    self.writes.iter().any(|g| g.matches(t))
+                }),
+                "writes",
+            )?;
+        }
+        if !self.functions.is_empty() {
+            require(
+                fits(q, s.functions.iter(), |f| {
+                    self.functions.iter().any(|g| g.matches(f))
+                }),
+                "functions",
+            )?;
+        }
+        if !self.columns.is_empty() {
+            require(self.columns_fit(s, q), "columns")?;
+        }
+        if let Some(b) = self.bounded {
+            require(b == s.bounded, "bounded")?;
+        }
+        if let Some(d) = self.copy {
+            require(copies().any(|c| c.direction == d), "copy")?;
+        }
+        if self.copy_program {
+            require(copies().any(|c| c.program), "copy_program")?;
+        }
+        if self.copy_server_file {
+            require(copies().any(|c| !c.program && !c.stdio), "copy")?;
+        }
+        if !self.settings.is_empty() {
+            // Every parameter the statement sets anywhere: SET/RESET/SHOW, SET clauses of
+            // ALTER ROLE/DATABASE/FUNCTION, and constant names given to set_config. A SHOW
+            // reads a parameter; only the pack's `changes` rules skip it.
+            let shown_only = self.setting_changes && s.kind == StatementKind::Show;
+            let mut settings = s
+                .setting
+                .iter()
+                .chain(&s.settings)
+                .filter(|_| !shown_only)
+                .chain(s.set_config.iter().flatten())
+                .map(|n| n.to_lowercase());
+            require(settings.any(|n| self.settings.contains(&n)), "settings")?;
+        }
+        if !self.unbounded_writes.is_empty() {
+            require(
+                s.unbounded_writes
+                    .iter()
+                    .any(|t| self.unbounded_writes.iter().any(|g| g.matches(t))),
+                "unbounded_writes",
+            )?;
+        }
+        if self.cascade {
+            require(s.cascade, "cascade")?;
+        }
+        if self.dynamic_sql {
+            require(s.dynamic_sql, "dynamic_sql")?;
+        }
+        if self.computed_setting {
+            require(s.set_config.iter().any(Option::is_none), "set_config")?;
+        }
+        // RESULT-SHAPE
+        Ok(())
+    }
+
+    /// The column condition. A column reference matches a pattern by its name; a qualified
+    /// pattern (`cards.cvv`) also needs a relation of the statement that its table part
+    /// names, since a reference's qualifier may be an alias. A `*` or whole-row reference
+    /// reads every column: it fits a restricting rule's pattern (of a table the statement
+    /// reads, for a qualified one) and never an allow rule's or an `unless`'s list.
+    fn columns_fit(&self, s: &Statement, q: Quantifier) -> bool {
+        let relation_named =
+            |table: &NameGlob| s.reads.iter().chain(&s.writes).any(|r| table.matches(r));
+        let pattern_fits = |p: &ColumnGlob, name: &str| {
+            p.column.is_match(name) && p.table.as_ref().is_none_or(relation_named)
+        };
+        let named = |name: &str| self.columns.iter().any(|p| pattern_fits(p, name));
+        match q {
+            Quantifier::Any => {
+                (s.star
+                    && self
+                        .columns
+                        .iter()
+                        .any(|p| p.table.as_ref().is_none_or(relation_named)))
+                    || s.columns.iter().any(|c| named(&c.name))
+            }
+            Quantifier::Every => {
+                !s.star && !s.columns.is_empty() && s.columns.iter().all(|c| named(&c.name))
+            }
+            Quantifier::EveryOrNone => !s.star && s.columns.iter().all(|c| named(&c.name)),
+        }
+    }
+}
