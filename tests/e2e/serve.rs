@@ -128,6 +128,140 @@ async fn config_check_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
         .await;
 }
 
+/// The 1-based line of `text` that holds `needle` (once).
+fn line_with(text: &str, needle: &str) -> usize {
+    line_where(text, needle, |l| l.contains(needle))
+}
+
+fn line_where(text: &str, needle: &str, is: impl Fn(&str) -> bool) -> usize {
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| is(l))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "{needle:?} is not on exactly one line");
+    lines[0]
+}
+
+/// `hoop config check` lints a file that loads: each finding printed with its file, line and
+/// key, sorted by line, with its fix; an error finding fails the check, warnings only with
+/// `--deny-warnings`.
+#[tokio::test]
+async fn config_check_prints_findings_by_line_and_fails_on_errors() {
+    let setup = Setup::new("payments_db", "ci_reader", &random_secret_key());
+    let env = secrets("postgres://postgres@127.0.0.1:5432/payments_db");
+    let warnings = format!(
+        r#"{base}
+[[trust]]
+name = "by-team"
+issuer = "github"
+claims = {{ repository_id = {REPOSITORY_ID}, team = "payments" }}
+connections = ["{CONNECTION}"]
+
+[[trust]]
+name = "main-again"
+issuer = "github"
+claims = {{ ref = "refs/heads/main", repository_id = "{REPOSITORY_ID}" }}
+connections = ["{CONNECTION}"]
+"#,
+        base = setup.config
+    );
+    let errors = format!(
+        r#"{warnings}
+[[trust]]
+name = "gitlab-full-ref"
+issuer = "gitlab"
+connections = ["{CONNECTION}"]
+[trust.claims]
+project_id = {GITLAB_PROJECT_ID}
+ref = "refs/heads/main"
+
+[[trust]]
+name = "typo"
+issuer = "github"
+claims = {{ repository_id = {REPOSITORY_ID},
+  enviroment = "production" }}
+connections = ["{CONNECTION}"]
+"#
+    );
+    let file = setup.dir.0.join("hoop.toml").display().to_string();
+    let github_claims: Vec<&str> = hoop::identity::schema::claims(hoop::identity::Provider::Github)
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    let github_claims = github_claims.join(", ");
+    let warning_lines = |text: &str| {
+        vec![
+            format!(
+                "{file}:{}: warning: trust[3].claims.team: GitHub documents no claim \"team\": a \
+                 token without it never matches this rule",
+                line_with(text, "team = ")
+            ),
+            format!(
+                "  fix: keep it only if your tokens carry it; repository custom properties an \
+                 organization adds to its tokens are named repo_property_<property>. GitHub \
+                 claims: {github_claims}"
+            ),
+            format!(
+                "{file}:{}: warning: trust[4]: trust rule \"main-again\" never decides: trust[0] \
+                 (\"{MAIN_RULE}\") comes first with the same issuer and claims and grants every \
+                 connection it does",
+                line_with(text, "\"main-again\"") - 1
+            ),
+            "  fix: remove it, or narrow its claims and move it before trust[0] if it is meant to \
+             win"
+            .to_owned(),
+        ]
+    };
+    // From the first finding (`FILE:LINE: ...`) on.
+    let findings = |output: &str| -> Vec<String> {
+        let prefix = format!("{file}:");
+        output
+            .lines()
+            .skip_while(|l| {
+                !l.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let (status, output) = setup.run(&["config", "check"], &errors, &env).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(output.contains(": ok ("), "the usual checks ran: {output}");
+    let mut expected = warning_lines(&errors);
+    expected.extend([
+        format!(
+            "{file}:{}: error: trust[5].claims.ref: GitLab's ref is the bare branch or tag name \
+             (main), so \"refs/heads/main\" never matches; the full ref is ref_path",
+            line_where(&errors, "ref", |l| l == "ref = \"refs/heads/main\"")
+        ),
+        "  fix: write ref = \"main\" with ref_type = \"branch\", or match ref_path instead".into(),
+        format!(
+            "{file}:{}: error: trust[6].claims.enviroment: GitHub tokens carry no claim \
+             \"enviroment\", so this rule never matches",
+            line_with(&errors, "enviroment = ")
+        ),
+        format!("  fix: did you mean \"environment\"? GitHub claims: {github_claims}"),
+        format!("{file}: 2 errors, 2 warnings"),
+    ]);
+    assert_eq!(findings(&output), expected, "{output}");
+
+    let (status, output) = setup.run(&["config", "check"], &warnings, &env).await;
+    assert_eq!(status.code(), Some(0), "{output}");
+    let mut expected = warning_lines(&warnings);
+    expected.push(format!("{file}: 0 errors, 2 warnings"));
+    assert_eq!(findings(&output), expected, "{output}");
+
+    let deny = ["config", "check", "--deny-warnings"];
+    let (status, output) = setup.run(&deny, &warnings, &env).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    let (status, output) = setup.run(&deny, &setup.config, &env).await;
+    assert_eq!(status.code(), Some(0), "a clean file passes: {output}");
+    assert!(!output.contains("warning"), "{output}");
+}
+
 #[tokio::test]
 async fn migrate_applies_once_then_reports_up_to_date() {
     let db = TestDb::create().await;

@@ -6,6 +6,7 @@ mod output;
 
 mod approvals;
 mod archive;
+mod check;
 mod keys;
 mod policy;
 mod table;
@@ -81,8 +82,9 @@ enum Command {
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate the file, compile its rules, read its secrets and load the archive signing
-    /// key; connects to nothing.
-    Check(ConfigArg),
+    /// key; connects to nothing. Then lint it: print what loads but does not work as meant
+    /// (`FILE:LINE: SEVERITY: KEY: message` and a fix); exit 1 on an error finding.
+    Check(check::CheckArgs),
 }
 
 /// Entry point of the `hoop` binary.
@@ -184,9 +186,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }
+        // 1: the file cannot be used, or a finding fails the check.
         Command::Config {
-            command: ConfigCommand::Check(arg),
-        } => check_config(&arg.config),
+            command: ConfigCommand::Check(args),
+        } => return check::run(&args),
         Command::Reload(args) => reload(&args).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Approvals(args) => approvals::run(args).await,
@@ -227,124 +230,6 @@ async fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
             "reloaded: configuration {} in force",
             reloaded.version.to_hex()
         );
-    }
-    Ok(())
-}
-
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
-    let origin = path.display().to_string();
-    let config = Config::load(path)?;
-    let policy = config.trust_policy(&origin)?;
-    let server = &config.server;
-    for (key, source) in [
-        ("server.state_database_url", &server.state_database_url),
-        ("server.secret_key", &server.secret_key),
-    ] {
-        source
-            .resolve(&ProcessEnv)
-            .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
-    }
-    if let (Some(cert), Some(key)) = (&config.gateway.tls_cert, &config.gateway.tls_key) {
-        let tls = crate::gateway_tls::GatewayTls::from_files(cert, key)
-            .map_err(|e| anyhow::anyhow!("{origin}: gateway.tls_cert/tls_key: {e}"))?;
-        outln!(
-            "gateway certificate SHA-256 fingerprint {}",
-            tls.fingerprint_sha256
-        );
-    }
-    if let Some(w) = &config.watcher {
-        for (key, source) in [
-            ("watcher.github_token", &w.github_token),
-            ("watcher.gitlab_token", &w.gitlab_token),
-        ] {
-            if let Some(source) = source {
-                source
-                    .resolve(&ProcessEnv)
-                    .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
-            }
-        }
-    }
-    for (i, c) in config.connections.iter().enumerate() {
-        c.admin_url
-            .resolve(&ProcessEnv)
-            .map_err(|e| anyhow::anyhow!("{origin}: connections[{i}].admin_url: {e}"))?;
-    }
-    let masking = crate::server::masking_policy(&config, &ProcessEnv, &origin)?;
-    crate::server::statement_policy(&config, &origin)?;
-    let archive_key = match &config.archive {
-        Some(archive) => Some(
-            archive
-                .signing_key(&ProcessEnv)
-                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?,
-        ),
-        None => None,
-    };
-    outln!(
-        "{origin}: ok ({} issuers, {} connections, {} trust rules, {} statement rules{}, {} masking column rules, {} detectors)",
-        config.issuers.len(),
-        config.connections.len(),
-        policy.rules().len(),
-        config.rules.len(),
-        if config.policy.default_rules {
-            " + the default pack"
-        } else {
-            ""
-        },
-        config.masking.columns.len(),
-        masking.masker.detectors().len(),
-    );
-    if let (Some(archive), Some(key)) = (&config.archive, &archive_key) {
-        outln!(
-            "archive: store {} (not contacted: `hoop serve` checks it), signing key {}, {} days of retention",
-            archive.store,
-            key.key_id(),
-            archive.retention_days
-        );
-    }
-    let approvers = &config.approvals.approvers;
-    if !approvers.is_empty() {
-        outln!(
-            "{} approvers; held statements time out after {}",
-            approvers.len(),
-            humantime::format_duration(config.approvals.timeout)
-        );
-    }
-    for a in approvers {
-        // Validation required at least one id; say which forge's runs they cannot decide.
-        for (forge, id) in [("github", a.github_id), ("gitlab", a.gitlab_id)] {
-            let used = config.issuers.iter().any(|i| i.kind.as_str() == forge);
-            if used && id.is_none() {
-                outln!(
-                    "warning: approver {:?} has no {forge}_id: dual control cannot be checked on {forge} runs, so their decisions on them are refused",
-                    a.name
-                );
-            }
-        }
-    }
-    if !config.policy.default_rules {
-        outln!(
-            "warning: policy.default_rules = false: COPY PROGRAM, server-file functions, SET ROLE and the like are not refused unless a rule says so"
-        );
-    }
-    if !masking.results {
-        outln!(
-            "warning: masking.results = false: card numbers in results reach clients unmasked (PCI DSS 3.4.1)"
-        );
-    }
-    for rule in policy.rules() {
-        let pinned = rule.claims.iter().any(|(claim, _)| {
-            matches!(
-                claim.as_str(),
-                "repository_id" | "repository_owner_id" | "project_id" | "namespace_id"
-            )
-        });
-        if !pinned {
-            outln!(
-                "warning: trust rule {:?} matches no numeric id (repository_id, repository_owner_id, \
-                 project_id or namespace_id); names can be recycled by another owner",
-                rule.name
-            );
-        }
     }
     Ok(())
 }

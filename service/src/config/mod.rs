@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::base::lint::Finding;
 use crate::base::url::is_secure_url;
 use crate::base::{ConnectionName, SecretSource, Sha256};
 use crate::gateway::GatewayConfig;
@@ -63,12 +64,13 @@ pub struct Config {
     source: Source,
 }
 
-/// The configuration text, as a digest (the version recordings and audit events name) and as
-/// TOML (what a reload compares).
+/// The configuration text, as a digest (the version recordings and audit events name), as
+/// TOML (what a reload compares) and as written (where `config check` finds a key's line).
 #[derive(Clone, Debug, Default)]
 struct Source {
     digest: Option<Sha256>,
     table: toml::Table,
+    text: Arc<str>,
 }
 
 /// The control socket's file name in the spool folder, unless `server.control_socket` says.
@@ -190,8 +192,26 @@ impl Config {
         config.source = Source {
             digest: Some(Sha256::of(text.as_bytes())),
             table: toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string()))?,
+            text: Arc::from(text),
         };
         Ok(config)
+    }
+
+    /// What loads but probably does not work as meant, each finding at its key: every
+    /// section's lints, by the layer that owns the section.
+    pub fn lint(&self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        findings.extend(crate::trust::lint(&self.trust, |issuer| {
+            self.issuer(issuer).map(|i| i.kind)
+        }));
+        // statement rules: policy::rules::lint
+        findings
+    }
+
+    /// [`Config::lint`] with each finding's line in the text this configuration was read
+    /// from, sorted by line; `origin` names the file.
+    pub fn lint_located(&self, origin: &str) -> Vec<Located> {
+        Located::all(origin, &self.source.text, self.lint())
     }
 
     /// Where the running server takes `hoop reload` requests.
@@ -619,6 +639,10 @@ impl Config {
         }
     }
 }
+
+mod locate;
+
+pub use locate::{Located, line_of};
 
 #[cfg(test)]
 mod tests;

@@ -313,3 +313,48 @@ fn the_control_socket_is_found_in_a_file_that_does_not_validate() {
     assert!(e.contains("--socket"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_shipped_files_lint_clean() {
+    for (origin, text) in [
+        (
+            "docs/hoop.example.toml",
+            include_str!("../../../docs/hoop.example.toml"),
+        ),
+        (
+            "deploy/kubernetes/hoop.toml",
+            include_str!("../../../deploy/kubernetes/hoop.toml"),
+        ),
+    ] {
+        let c = Config::from_toml(text, origin).unwrap();
+        let findings: Vec<String> = c
+            .lint_located(origin)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+}
+
+#[test]
+fn lint_findings_carry_their_line() {
+    let text = format!(
+        "{BASE}\n    [[trust]]\n    name = \"typo\"\n    issuer = \"github\"\n    \
+         connections = [\"payments\"]\n    [trust.claims]\n    repository_id = 42\n    \
+         enviroment = \"prod\"\n"
+    );
+    let c = Config::from_toml(&text, "hoop.toml").unwrap();
+    let findings = c.lint();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].key, "trust[1].claims.enviroment");
+    let line = text.lines().position(|l| l.contains("enviroment")).unwrap() + 1;
+    let located = c.lint_located("hoop.toml");
+    assert_eq!(located[0].line, Some(line));
+    assert!(
+        located[0].to_string().starts_with(&format!(
+            "hoop.toml:{line}: error: trust[1].claims.enviroment: "
+        )),
+        "{}",
+        located[0]
+    );
+}

@@ -13,6 +13,7 @@ mod config;
 mod events;
 pub mod issuer;
 mod jwks;
+pub mod schema;
 mod verify;
 
 use std::fmt;

@@ -8,6 +8,7 @@
 //! (an empty glob or `.*` regex does not make a missing claim match).
 
 mod config;
+pub mod lint;
 mod matcher;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::base::{ConnectionName, DbRole};
 use crate::identity::{Provider, Trigger, VerifiedToken, event_claim};
 
 pub use config::{ClaimMatcherConfig, TrustRuleConfig};
+pub use lint::lint;
 pub use matcher::ClaimMatcher;
 
 /// One compiled `[[trust]]` rule.
