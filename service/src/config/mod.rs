@@ -204,7 +204,29 @@ impl Config {
         findings.extend(crate::trust::lint(&self.trust, |issuer| {
             self.issuer(issuer).map(|i| i.kind)
         }));
-        // statement rules: policy::rules::lint
+        let roles: Vec<&str> = self
+            .trust
+            .iter()
+            .flat_map(|t| match &t.role {
+                Some(role) => vec![role.as_str()],
+                None => t
+                    .connections
+                    .iter()
+                    .filter_map(|c| self.connection(c)?.default_role.as_ref())
+                    .map(|r| r.as_str())
+                    .collect(),
+            })
+            .collect();
+        let context = crate::policy::rules::LintContext {
+            trust_rules: self.trust.iter().map(|t| t.name.as_str()).collect(),
+            roles,
+            providers: self.issuers.iter().map(|i| i.kind).collect(),
+        };
+        findings.extend(crate::policy::rules::lint(
+            &self.policy,
+            &self.rules,
+            &context,
+        ));
         findings
     }
 

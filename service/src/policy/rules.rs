@@ -27,10 +27,12 @@ use crate::masking::rules::ColumnRuleConfig;
 
 mod conditions;
 mod explain;
+mod lint;
 mod run;
 
 use conditions::{Conditions, Quantifier};
 pub use explain::{Considered, Outcome, StatementTrace};
+pub use lint::{LintContext, lint};
 pub use run::RunConditions;
 use run::RunMatcher;
 
