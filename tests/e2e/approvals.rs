@@ -480,6 +480,14 @@ async fn cancelling_or_disconnecting_withdraws_the_request() {
     let db = e.as_db_error().unwrap();
     assert_eq!(db.code(), &SqlState::QUERY_CANCELED);
     assert!(db.message().contains("withdrawn"), "{}", db.message());
+    // psql would print an empty hint as a bare `HINT:` line.
+    assert!(
+        db.hint()
+            .is_some_and(|h| h.contains("run the statement again")),
+        "{:?}",
+        db.hint()
+    );
+    assert!(db.detail().is_some_and(|d| !d.trim().is_empty()));
     assert_eq!(lead.state_of(&id).await, "withdrawn");
     client.batch_execute("SELECT 1").await.unwrap();
     assert!(!column_exists(&hoop, "note").await);
