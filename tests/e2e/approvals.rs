@@ -480,6 +480,14 @@ async fn cancelling_or_disconnecting_withdraws_the_request() {
     let db = e.as_db_error().unwrap();
     assert_eq!(db.code(), &SqlState::QUERY_CANCELED);
     assert!(db.message().contains("withdrawn"), "{}", db.message());
+    // psql would print an empty hint as a bare `HINT:` line.
+    assert!(
+        db.hint()
+            .is_some_and(|h| h.contains("run the statement again")),
+        "{:?}",
+        db.hint()
+    );
+    assert!(db.detail().is_some_and(|d| !d.trim().is_empty()));
     assert_eq!(lead.state_of(&id).await, "withdrawn");
     client.batch_execute("SELECT 1").await.unwrap();
     assert!(!column_exists(&hoop, "note").await);
@@ -502,6 +510,168 @@ async fn cancelling_or_disconnecting_withdraws_the_request() {
     assert!(hoop.db.audit_events("withdrawn").await.len() >= 2);
 }
 
+/// `hoop approvals <args>` with its standard output a pipe whose reader is gone before
+/// anything is written (`hoop approvals list | head -1` once head has its line); returns the
+/// exit status and stderr.
+fn approvals_cli_into_closed_pipe(api: &str, token: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoop"))
+        .arg("approvals")
+        .args(args)
+        .args(["--url", api])
+        .env("HOOP_APPROVER_TOKEN", token)
+        .env_remove("HOOP_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The only reader of the pipe goes away: every write gets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The text of the first `HINT:` line of a notice in psql's stderr.
+fn notice_hint(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("HINT:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no HINT in {stderr}"))
+}
+
+#[tokio::test]
+async fn an_approver_follows_the_notice_to_a_page_and_reads_the_whole_statement() {
+    let hoop = start("2m").await;
+    let credential = hoop.issue(&hoop.github_token(9310)).await;
+    // A harmless start, a long comment, and a dangerous end.
+    let padding = "x".repeat(4_800);
+    let statement = format!("SELECT 1 /* {padding} */; DELETE FROM payments");
+    let psql = spawn_psql(&hoop, &credential, &statement);
+    let lead = Approver::new(&hoop.api, LEAD_TOKEN);
+    let pending = lead.pending().await;
+    let id = pending["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending["statement"], statement);
+
+    // `list` shows its start and its end, and how much is elided between them.
+    let listed = stdout_of(&approvals_cli(&hoop.api, LEAD_TOKEN, &["list"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("no row of {id}: {listed}"));
+    assert!(row.contains("SELECT 1 /* xxx"), "{row}");
+    assert!(row.ends_with("xxx */; DELETE FROM payments"), "{row}");
+    assert!(row.contains(" bytes elided⟩ … "), "{row}");
+    assert!(
+        listed.contains("`hoop approvals show <id>` prints all of it"),
+        "{listed}"
+    );
+    // `show` prints all of it.
+    let shown = stdout_of(&approvals_cli(&hoop.api, LEAD_TOKEN, &["show", &id]));
+    assert!(shown.contains(&statement), "{shown}");
+
+    // A reader that goes away ends the output, not the command.
+    let show = ["show", id.as_str()];
+    let show_json = ["show", id.as_str(), "--json"];
+    let commands: [&[&str]; 5] = [
+        &["list"],
+        &["list", "--json"],
+        &show,
+        &show_json,
+        &["token"],
+    ];
+    for args in commands {
+        let (code, stderr) = approvals_cli_into_closed_pipe(&hoop.api, LEAD_TOKEN, args);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+
+    let (status, _) = lead
+        .post(&format!("/v1/approvals/{id}/deny"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let out = output_of(psql).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    // The notice's hint links to a page a browser can show, without a token.
+    let hint = notice_hint(&stderr);
+    let url = hint
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("/approvals/"))
+        .unwrap_or_else(|| panic!("no URL in the hint: {hint}"))
+        .trim_end_matches([')', ';', '.']);
+    assert_eq!(url, format!("{}/approvals/{id}", hoop.api), "{hint}");
+    let page = reqwest::get(url).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    assert_eq!(header("content-type"), "text/html; charset=utf-8");
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    let body = page.text().await.unwrap();
+    for part in [
+        format!("hoop approvals show {id}"),
+        format!("hoop approvals approve {id}"),
+        format!("hoop approvals deny {id}"),
+        "--comment".to_owned(),
+        "hoop approvals token".to_owned(),
+        "dashboard".to_owned(),
+    ] {
+        assert!(body.contains(&part), "{part} missing from {body}");
+    }
+    // Nothing an approver token protects: not the statement, not the run.
+    for secret in [
+        "DELETE FROM payments",
+        "xxxx",
+        "octocat",
+        "9310",
+        "payments-migrations",
+    ] {
+        assert!(!body.contains(secret), "{secret} shown on {body}");
+    }
+
+    // A bad id is a 404 page, whatever it holds, escaped.
+    for bad in [
+        "not-an-id".to_owned(),
+        id.to_uppercase(),
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned(),
+    ] {
+        let page = reqwest::get(format!("{}/approvals/{bad}", hoop.api))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{bad}");
+        assert_eq!(
+            page.headers()["content-security-policy"],
+            headers["content-security-policy"]
+        );
+        let body = page.text().await.unwrap();
+        assert!(body.contains("is not an approval id"), "{bad}: {body}");
+        assert!(!body.contains("<script>"), "{bad}: {body}");
+    }
+
+    // The JSON API is where it was, and still wants a token.
+    let api = reqwest::get(format!("{}/v1/approvals/{id}", hoop.api))
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    let error: Value = api.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "missing_token");
+    assert_eq!(lead.state_of(&id).await, "denied");
+}
+
 #[tokio::test]
 async fn the_runs_actor_cannot_approve_and_strangers_are_refused() {
     let hoop = start("2m").await;
@@ -522,7 +692,7 @@ async fn the_runs_actor_cannot_approve_and_strangers_are_refused() {
         let shown = approvals_cli(&hoop.api, LEAD_TOKEN, &args);
         let stdout = String::from_utf8_lossy(&shown.stdout);
         assert!(shown.status.success(), "{args:?}: {stdout}");
-        // `list` cuts the statement at 60 characters, inside the escapes of the comment.
+        // `list` shows this short statement whole, its hidden characters escaped.
         assert!(stdout.contains(" -- \\u{202e}et"), "{args:?}: {stdout}");
         assert!(
             !stdout.contains(['\u{202e}', '\u{202c}', '\u{200b}']),

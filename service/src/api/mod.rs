@@ -8,6 +8,7 @@
 //! | `GET /v1/approvals/{id}` | one approval; approver token |
 //! | `POST /v1/approvals/{id}/approve` | `{"scope": "once" \| "run", "comment": ...}`; approver token |
 //! | `POST /v1/approvals/{id}/deny` | `{"comment": ...}`; approver token |
+//! | `GET /approvals/{id}` | an HTML page for a person: how to see and decide the approval with `hoop approvals`; no token, nothing of the approval shown |
 //! | `GET /v1/archives` | stored archives (`?run_id= &repository= &connection= &since= &until=`); auditor token |
 //! | `GET /v1/archives/{session_id}` | one archive with its stored manifest; auditor token |
 //! | `GET /v1/archive/objects?prefix=` | the store's objects under `sessions/…` or `digests/…`; auditor token |
@@ -16,11 +17,12 @@
 //! | `GET /readyz` | the gateway admits new sessions (not draining, spool under its limit, archive store usable) and the state database answers |
 //! | `GET /metrics` | Prometheus text format |
 //!
-//! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
+//! API errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod approval_page;
 mod approvals;
 mod archives;
 
@@ -75,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route(approval_page::ROUTE, get(approval_page::page))
         .route("/v1/archives", get(archives::list))
         .route("/v1/archives/{session_id}", get(archives::show))
         .route("/v1/archive/objects", get(archives::objects))

@@ -341,9 +341,16 @@ impl Approvals {
         self.notice_interval
     }
 
-    /// Where an approver sees this approval.
+    /// The page a person who follows a notice's link is shown: how an approver sees and
+    /// decides this approval (`GET /approvals/{id}`, no token needed, nothing of it shown). The
+    /// JSON API stays at `/v1/approvals/{id}`.
     pub fn url_of(&self, id: ApprovalId) -> String {
-        format!("{}/v1/approvals/{id}", self.public_url)
+        format!("{}/approvals/{id}", self.public_url)
+    }
+
+    /// The base URL approvers reach the API at, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// The command an approver runs.

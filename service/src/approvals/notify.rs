@@ -189,7 +189,7 @@ pub struct Notice {
     pub run: RunIdentity,
     pub requested_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    /// `<public API URL>/v1/approvals/<id>`.
+    /// `<public API URL>/approvals/<id>`: the page that tells a person how to approve.
     pub approve_url: String,
     /// e.g. `hoop approvals approve <id>`.
     pub approve_command: String,
@@ -738,7 +738,7 @@ fn comment_body(notice: &Notice) -> String {
         ));
     }
     body.push_str(&format!(
-        "\nApprove with {} or at {}\n\nApproval {}",
+        "\nApprove with {} (how to see and decide it: {})\n\nApproval {}",
         code(&notice.approve_command),
         notice.approve_url,
         code(&notice.approval_id.to_string())
@@ -833,7 +833,7 @@ mod tests {
             },
             requested_at,
             expires_at: requested_at + chrono::Duration::minutes(15),
-            approve_url: format!("https://hoop.example.com/v1/approvals/{approval_id}"),
+            approve_url: format!("https://hoop.example.com/approvals/{approval_id}"),
             approve_command: format!("hoop approvals approve {approval_id}"),
         }
     }

@@ -226,27 +226,29 @@ fn block(v: &Value) -> String {
     }
 }
 
-/// One line per approval: id, state, rule, run, and the statement's first line.
+/// One line per approval: id, state, rule, run, and the statement on one line, its middle
+/// elided when it is long ([`statement_cell`]).
 fn print_table(approvals: &[Value]) {
     if approvals.is_empty() {
         outln!("no approvals");
         return;
     }
     let mut table = Table::new(&["id", "state", "rule", "run", "statement"]);
+    let mut elided = false;
     for a in approvals {
         let run = format!(
             "{}#{}",
             text(&a["run"]["repository"]),
             text(&a["run"]["run_id"])
         );
-        let statement: String = block(&a["statement"])
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .replace('\t', " ")
-            .chars()
-            .take(60)
-            .collect();
+        let statement = match &a["statement"] {
+            Value::String(s) => {
+                let (cell, cut) = statement_cell(s);
+                elided |= cut;
+                cell
+            }
+            other => text(other),
+        };
         table.row([
             text(&a["id"]),
             text(&a["state"]),
@@ -256,6 +258,75 @@ fn print_table(approvals: &[Value]) {
         ]);
     }
     out!("{}", table.render());
+    if elided {
+        outln!(
+            "(the middle of long statements is elided; `hoop approvals show <id>` prints all of it)"
+        );
+    }
+}
+
+/// Characters of a long statement shown from its start, and from its end.
+const HEAD_CHARS: usize = 48;
+const TAIL_CHARS: usize = 40;
+
+/// A statement as one table cell, and whether part of it is elided. Its start and its end are
+/// always shown (the end is where `; DROP TABLE cards` hides behind padding): a statement longer
+/// than both is shown as the first [`HEAD_CHARS`] and the last [`TAIL_CHARS`] characters with
+/// `… ⟨n bytes elided⟩ …` between them, `n` counted in the statement as held. Runs of
+/// whitespace count as one character (a line break when they hold one), and leading and
+/// trailing whitespace as none, so padding cannot push the end out of sight. The table escapes
+/// what is left ([`crate::display::line`]): a line break shows as `\u{a}` (a `--` comment ends
+/// there, and the reader must see where), a control character cannot add a row or drive the
+/// terminal.
+fn statement_cell(statement: &str) -> (String, bool) {
+    // (character, its byte range in `statement`), whitespace runs collapsed.
+    let mut chars: Vec<(char, usize, usize)> = Vec::new();
+    let mut run: Option<(bool, usize, usize)> = None;
+    for (at, c) in statement.char_indices() {
+        let end = at + c.len_utf8();
+        if c.is_ascii_whitespace() {
+            let line_break = matches!(c, '\n' | '\r');
+            run = Some(match run {
+                Some((broke, start, _)) => (broke || line_break, start, end),
+                None => (line_break, at, end),
+            });
+            continue;
+        }
+        if let Some((broke, start, end)) = run.take()
+            && !chars.is_empty()
+        {
+            chars.push((if broke { '\n' } else { ' ' }, start, end));
+        }
+        chars.push((c, at, end));
+    }
+    let collapsed =
+        |part: &[(char, usize, usize)]| part.iter().map(|&(c, ..)| c).collect::<String>();
+    if chars.len() <= HEAD_CHARS + TAIL_CHARS + 24 {
+        return (collapsed(&chars), false);
+    }
+    let head = &chars[..HEAD_CHARS];
+    let tail = &chars[chars.len() - TAIL_CHARS..];
+    let elided = tail[0].1 - head[HEAD_CHARS - 1].2;
+    let cell = format!(
+        "{} … ⟨{} bytes elided⟩ … {}",
+        collapsed(head).trim_end_matches(' '),
+        thousands(elided),
+        collapsed(tail).trim_start_matches(' ')
+    );
+    (cell, true)
+}
+
+/// `4812` as `4,812`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 fn print_one(a: &Value) {
@@ -320,5 +391,77 @@ mod tests {
         );
         assert_eq!(text(&Value::Null), "-");
         assert_eq!(text(&serde_json::json!(2)), "2");
+    }
+
+    /// Rendered as `hoop approvals list` prints it.
+    fn as_listed(statement: &str) -> String {
+        let mut table = Table::new(&["statement"]);
+        table.row([statement_cell(statement).0]);
+        table.render()
+    }
+
+    #[test]
+    fn a_long_statement_shows_its_start_and_its_end() {
+        let padding = "x".repeat(4_800);
+        let statement = format!("SELECT 1 /* {padding} */; DROP TABLE cards");
+        let (cell, elided) = statement_cell(&statement);
+        assert!(elided);
+        assert!(cell.starts_with("SELECT 1 /* xxx"), "{cell}");
+        assert!(cell.ends_with("xxx */; DROP TABLE cards"), "{cell}");
+        // Every byte is either shown or counted.
+        let shown_x = cell.matches('x').count();
+        assert!(
+            cell.contains(&format!(
+                "… ⟨{} bytes elided⟩ …",
+                thousands(4_800 - shown_x)
+            )),
+            "{cell}"
+        );
+        assert_eq!(thousands(4_812), "4,812");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        // A short one is shown whole.
+        assert_eq!(
+            statement_cell("ALTER TABLE payments ADD COLUMN note text"),
+            (
+                "ALTER TABLE payments ADD COLUMN note text".to_owned(),
+                false
+            )
+        );
+    }
+
+    #[test]
+    fn padding_cannot_push_the_end_out_of_sight() {
+        for padding in [
+            " ".repeat(5_000),
+            "\n".repeat(5_000),
+            "\t \r\n".repeat(2_000),
+        ] {
+            let statement = format!("SELECT 1;{padding}DROP TABLE cards{padding}");
+            let (cell, _) = statement_cell(&statement);
+            assert!(cell.contains("DROP TABLE cards"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn a_statement_stays_on_its_row_and_cannot_drive_the_terminal() {
+        // A first line that looks harmless, and a second line that looks like another row.
+        let statement = "SELECT 1 -- fine\nfe3d1c2a-0000-4000-8000-000000000000  approved  r  x#1  DROP TABLE cards\u{1b}[2J";
+        let listed = as_listed(statement);
+        assert_eq!(listed.lines().count(), 2, "{listed}");
+        assert!(
+            listed.contains("SELECT 1 -- fine\\u{a}fe3d1c2a") && listed.contains("\\u{1b}[2J"),
+            "{listed}"
+        );
+        assert!(!listed.contains('\u{1b}'));
+        // And when elided, the elision does not undo it.
+        let long = format!(
+            "SELECT 1 -- {}\nDROP TABLE cards\r\u{1b}[2K",
+            "y".repeat(500)
+        );
+        let listed = as_listed(&long);
+        assert_eq!(listed.lines().count(), 2, "{listed}");
+        assert!(listed.contains("\\u{a}DROP TABLE cards"), "{listed}");
+        assert!(!listed.contains('\u{1b}') && !listed.contains('\r'));
     }
 }
