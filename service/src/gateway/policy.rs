@@ -282,16 +282,22 @@ impl StatementPolicy {
         format!("{}_{serial}", self.tag)
     }
 
-    /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`.
+    /// `DO $tag$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', ... END $tag$`. A blank
+    /// DETAIL or HINT is left out, so no client shows an empty `HINT:` line.
     fn raise_block(&self, refusal: &Refusal) -> String {
-        format!(
-            "DO ${tag}$ BEGIN RAISE EXCEPTION USING ERRCODE = '{code}', MESSAGE = {message}, \
-             DETAIL = {detail}, HINT = {hint}; END ${tag}$",
-            tag = self.tag,
+        let mut fields = format!(
+            "ERRCODE = '{code}', MESSAGE = {message}",
             code = refusal.sqlstate,
             message = literal(&refusal.message, &self.tag),
-            detail = literal(&refusal.detail, &self.tag),
-            hint = literal(&refusal.hint, &self.tag),
+        );
+        for (name, text) in [("DETAIL", &refusal.detail), ("HINT", &refusal.hint)] {
+            if !text.trim().is_empty() {
+                fields.push_str(&format!(", {name} = {}", literal(text, &self.tag)));
+            }
+        }
+        format!(
+            "DO ${tag}$ BEGIN RAISE EXCEPTION USING {fields}; END ${tag}$",
+            tag = self.tag
         )
     }
 }
@@ -568,5 +574,26 @@ mod tests {
         assert_eq!(literal("\\'; DROP", tag), "E'\\\\''; DROP'");
         // Removing the tag cannot assemble another one.
         assert_eq!(literal("hoop_hoop_abcabc", tag), "E''");
+    }
+
+    #[test]
+    fn a_blank_detail_or_hint_is_left_out_of_the_raised_error() {
+        let policy = statement_policy();
+        let mut refusal = Refusal {
+            sqlstate: "42501",
+            message: "m".into(),
+            detail: "the detail".into(),
+            hint: "the hint".into(),
+        };
+        let block = policy.raise_block(&refusal);
+        assert!(block.contains("DETAIL = E'the detail'") && block.contains("HINT = E'the hint'"));
+        refusal.detail = String::new();
+        refusal.hint = "  ".into();
+        let block = policy.raise_block(&refusal);
+        assert!(
+            !block.contains("DETAIL") && !block.contains("HINT"),
+            "{block}"
+        );
+        assert!(block.contains("MESSAGE = E'm'; END"), "{block}");
     }
 }

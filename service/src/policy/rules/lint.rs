@@ -26,7 +26,13 @@ pub fn lint(policy: &PolicyConfig, rules: &[RuleConfig], context: &LintContext) 
     };
     for (i, rule) in rules.iter().enumerate() {
         let key = format!("rules[{i}]");
-        lint_run(&format!("{key}.run"), &rule.run, rule.action, context, &mut findings);
+        lint_run(
+            &format!("{key}.run"),
+            &rule.run,
+            rule.action,
+            context,
+            &mut findings,
+        );
         for (u, unless) in rule.unless.iter().enumerate() {
             // An exception lets statements through: its run conditions are read like an allow
             // rule's.
@@ -125,7 +131,10 @@ fn lint_run(
                 && context.providers.contains(&Provider::Github)
                 && !pattern.starts_with("refs/")
                 && !pattern.starts_with(['*', '?', '[', '{'])
-                && !run.provider.iter().all(|p| p.eq_ignore_ascii_case("gitlab"))
+                && !run
+                    .provider
+                    .iter()
+                    .all(|p| p.eq_ignore_ascii_case("gitlab"))
             {
                 findings.push(Finding::warning(
                     at.clone(),
@@ -139,8 +148,10 @@ fn lint_run(
                     ),
                 ));
             }
-            if matches!(claim, RunClaim::Ref | RunClaim::Workflow | RunClaim::Repository)
-                && action != Action::Allow
+            if matches!(
+                claim,
+                RunClaim::Ref | RunClaim::Workflow | RunClaim::Repository
+            ) && action != Action::Allow
                 && has_lone_star(pattern)
             {
                 findings.push(Finding::warning(
@@ -215,7 +226,13 @@ fn overlaps(allow: &RuleConfig, pack: &RuleConfig) -> bool {
         return false;
     }
     let kind = allow.kinds.iter().any(|k| pack.kinds.contains(k));
-    let tables = |r: &RuleConfig| r.tables.iter().chain(&r.writes).cloned().collect::<Vec<_>>();
+    let tables = |r: &RuleConfig| {
+        r.tables
+            .iter()
+            .chain(&r.writes)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let pack_tables = tables(pack);
     let allow_tables = tables(allow);
     kind && (pack_tables.is_empty()
@@ -243,12 +260,7 @@ mod tests {
     fn keys(policy: &PolicyConfig, rules: &[RuleConfig]) -> Vec<(String, bool)> {
         lint(policy, rules, &context())
             .into_iter()
-            .map(|f| {
-                (
-                    f.key,
-                    f.severity == crate::base::lint::Severity::Error,
-                )
-            })
+            .map(|f| (f.key, f.severity == crate::base::lint::Severity::Error))
             .collect()
     }
 
@@ -292,7 +304,11 @@ mod tests {
             ]
         );
         let typo = lint(&PolicyConfig::default(), &rules, &context());
-        assert!(typo[0].fix.contains("\"payments-migrations\""), "{:?}", typo[0]);
+        assert!(
+            typo[0].fix.contains("\"payments-migrations\""),
+            "{:?}",
+            typo[0]
+        );
     }
 
     #[test]
