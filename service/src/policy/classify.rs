@@ -162,7 +162,9 @@ pub struct Statement {
     /// nor `regproc` literals (`'pg_read_file'::regproc` is a lookup: it runs nothing), nor
     /// functions only altered, granted, commented on or dropped.
     pub functions: Vec<ObjectName>,
-    /// Column references anywhere (select list, WHERE, JOIN conditions, ORDER BY, RETURNING).
+    /// Column references anywhere (select list, WHERE, JOIN conditions, ORDER BY, RETURNING),
+    /// and the columns stored into (an INSERT's column list, `SET` of UPDATE, ON CONFLICT and
+    /// MERGE), unqualified.
     pub columns: Vec<ColumnRef>,
     /// A `*` or `t.*` anywhere, or a whole-row reference: a bare name that is also a relation
     /// or alias of the statement (`SELECT c FROM cards c`, `row_to_json(c)`), which returns

@@ -1538,4 +1538,290 @@ mod tests {
             Err(RuleError::ReservedId(_))
         ));
     }
+
+    fn toml_rules(text: &str) -> Vec<RuleConfig> {
+        #[derive(Deserialize)]
+        struct File {
+            rules: Vec<RuleConfig>,
+        }
+        toml::from_str::<File>(text).unwrap().rules
+    }
+
+    fn decide_as(rules: &Rules, trust: &str, role: &str, sql: &str) -> Decision {
+        let identity = run(None, false);
+        let c = classify(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let subject = Subject::new(
+            "payments",
+            Run {
+                identity: &identity,
+                trust,
+                role,
+            },
+        );
+        rules.decide(&subject, sql, &c)
+    }
+
+    #[test]
+    fn unless_excepts_when_every_item_fits_and_any_exception_holds() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "read-only"
+            action = "deny"
+            [[rules.unless]]
+            kinds = ["select", "show", "transaction"]
+            [[rules.unless]]
+            run.trust = ["migrations"]
+
+            [[rules]]
+            id = "migrations-write-their-tables"
+            action = "deny"
+            run.role = ["ci_migrator"]
+            [[rules.unless]]
+            writes = ["payments", "schema_migrations"]
+            "#,
+        );
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &configured,
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
+        let branch = |sql: &str| decide_as(&rules, "branches", "ci_reader", sql);
+        let migration = |sql: &str| decide_as(&rules, "migrations", "ci_migrator", sql);
+        for sql in [
+            "SELECT id FROM payments WHERE id = 1",
+            "BEGIN; SELECT 1; COMMIT",
+            "SHOW search_path",
+        ] {
+            assert_eq!(branch(sql).action, Action::Allow, "{sql}");
+        }
+        for sql in [
+            "UPDATE payments SET amount = 0 WHERE id = 1",
+            // A write nested in a read is not every kind a read.
+            "WITH d AS (DELETE FROM payments WHERE id = 1 RETURNING id) SELECT * FROM d",
+            "EXPLAIN ANALYZE DELETE FROM payments WHERE id = 1",
+            "PREPARE p AS INSERT INTO payments VALUES (1)",
+            "CREATE TABLE t (id int)",
+            "SELECT 1; DROP TABLE payments",
+        ] {
+            assert_eq!(
+                branch(sql).rule.as_deref(),
+                Some("read-only"),
+                "{sql}: {:?}",
+                branch(sql)
+            );
+        }
+        // The second exception lets the migration through the first rule; the second rule
+        // keeps its writes to its tables ("every table written is in ...").
+        for sql in [
+            "UPDATE payments SET amount = 0 WHERE id = 1",
+            "INSERT INTO schema_migrations VALUES (1); UPDATE public.payments SET x = 1 WHERE id = 2",
+            "SELECT 1",
+        ] {
+            assert_eq!(migration(sql).action, Action::Allow, "{sql}");
+        }
+        for sql in [
+            "UPDATE customers SET email = NULL WHERE id = 7",
+            "WITH d AS (DELETE FROM customers WHERE id = 7 RETURNING id) \
+             INSERT INTO schema_migrations SELECT 1 FROM d",
+        ] {
+            assert_eq!(
+                migration(sql).rule.as_deref(),
+                Some("migrations-write-their-tables"),
+                "{sql}"
+            );
+        }
+        // run.role and run.trust name what the exchange granted.
+        assert_eq!(
+            decide_as(
+                &rules,
+                "migrations",
+                "ci_reader",
+                "UPDATE customers SET a = 1 WHERE id = 1"
+            )
+            .action,
+            Action::Allow
+        );
+    }
+
+    #[test]
+    fn a_qualified_column_pattern_needs_its_table_and_an_unqualified_one_any() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "no-cvv"
+            action = "deny"
+            columns = ["public.cards.cvv"]
+
+            [[rules]]
+            id = "no-secret-anywhere"
+            action = "approve"
+            columns = ["secret"]
+            "#,
+        );
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &configured,
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
+        let by = |sql: &str| denied_by(&rules, sql);
+        for sql in [
+            "SELECT cvv FROM cards WHERE id = 1",
+            "SELECT c.cvv FROM public.cards c WHERE id = 1",
+            "SELECT * FROM cards WHERE id = 1",
+            "SELECT x FROM cards x WHERE id = 1",
+            "UPDATE cards SET cvv = '123' WHERE id = 1",
+            "SELECT o.id FROM orders o JOIN cards c ON c.id = o.card_id WHERE c.cvv = '1'",
+        ] {
+            assert_eq!(by(sql).as_deref(), Some("no-cvv"), "{sql}");
+        }
+        for sql in [
+            "SELECT cvv FROM orders WHERE id = 1",
+            "SELECT id FROM cards WHERE id = 1",
+            "SELECT id FROM billing.cards WHERE id = 1",
+        ] {
+            assert_eq!(by(sql), None, "{sql}");
+        }
+        // An unqualified pattern names a column of any table, and so every `*`.
+        assert_eq!(
+            by("SELECT * FROM orders").as_deref(),
+            Some("no-secret-anywhere")
+        );
+        for bad in ["a.b.c.d", "cards.", ".cvv", "cards..cvv"] {
+            let rule = RuleConfig {
+                id: "bad".into(),
+                columns: vec![bad.into()],
+                ..RuleConfig::default()
+            };
+            let e = Rules::compile(&PolicyConfig::default(), &[rule], Approvals::Available, &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("columns"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn run_globs_read_claims_like_trust_rules() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "one-level"
+            action = "deny"
+            kinds = ["delete"]
+            run.ref = ["refs/heads/*"]
+
+            [[rules]]
+            id = "any-depth"
+            action = "deny"
+            kinds = ["update"]
+            run.ref = ["refs/heads/**"]
+            "#,
+        );
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &configured,
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
+        let mut identity = run(None, false);
+        identity.git_ref = Some("refs/heads/feature/x".into());
+        let subject = Subject::new("payments", granted(&identity));
+        let action = |sql: &str| rules.decide(&subject, sql, &classify(sql).unwrap()).action;
+        assert_eq!(action("DELETE FROM t WHERE id = 1"), Action::Allow);
+        assert_eq!(action("UPDATE t SET a = 1 WHERE id = 1"), Action::Deny);
+        identity.git_ref = Some("refs/heads/main".into());
+        let subject = Subject::new("payments", granted(&identity));
+        let c = classify("DELETE FROM t WHERE id = 1").unwrap();
+        assert_eq!(
+            rules
+                .decide(&subject, "DELETE FROM t WHERE id = 1", &c)
+                .action,
+            Action::Deny
+        );
+    }
+
+    #[test]
+    fn a_rule_needs_a_statement_condition_and_an_exception_one_condition() {
+        for (text, needle) in [
+            (
+                "[[rules]]\nid = \"x\"\naction = \"deny\"\nrun.trust = [\"a\"]\n[[rules.unless]]\nrun.trust = [\"b\"]",
+                "no condition on the statement",
+            ),
+            (
+                "[[rules]]\nid = \"x\"\naction = \"deny\"\nkinds = [\"drop\"]\n[[rules.unless]]\n",
+                "unless[0] has no condition",
+            ),
+            (
+                "[[rules]]\nid = \"x\"\naction = \"deny\"\nkinds = [\"drop\"]\n[rules.unless]\nkinds = [\"nuke\"]",
+                "unless[0].unknown statement kind",
+            ),
+        ] {
+            let e = Rules::compile(
+                &PolicyConfig::default(),
+                &toml_rules(text),
+                Approvals::Available,
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    /// `explain` is the decision's own evaluation: the same decision on every text of a
+    /// hostile corpus, and one outcome per rule per statement.
+    #[test]
+    fn explain_decides_as_decide_does_and_names_every_rule() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "no-payment-writes"
+            action = "deny"
+            kinds = ["update", "delete"]
+            tables = ["payments"]
+
+            [[rules]]
+            id = "ddl-held"
+            action = "approve"
+            kinds = ["alter"]
+            "#,
+        );
+        let rules = Rules::compile(&policy(), &configured, Approvals::Available, &[]).unwrap();
+        let subject = Subject::connection("payments");
+        let corpus = include_str!("../../../tests/corpora/objects-hostile.sql");
+        let texts = corpus
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            .chain([
+                "UPDATE payments SET a = 1 WHERE id = 1",
+                "ALTER TABLE t ADD COLUMN c int; SELECT 1",
+                "SELECT 1",
+            ]);
+        let total = configured.len() + default_pack(&policy()).len();
+        for sql in texts {
+            let Ok(c) = classify(sql) else { continue };
+            let decided = rules.decide(&subject, sql, &c);
+            let (explained, traces) = rules.explain(&subject, sql, &c, &NoCatalog);
+            assert_eq!(decided, explained, "{sql}");
+            assert_eq!(traces.len(), c.statements.len(), "{sql}");
+            for trace in &traces {
+                assert_eq!(trace.considered.len(), total, "{sql}");
+                let deciding = trace
+                    .considered
+                    .iter()
+                    .filter(|r| r.outcome == Outcome::Decided)
+                    .count();
+                assert!(
+                    deciding <= 2,
+                    "{sql}: one configured rule and one of the pack"
+                );
+            }
+        }
+    }
 }

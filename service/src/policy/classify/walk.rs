@@ -222,10 +222,15 @@ impl<'a> Walk<'a> {
             }
             NodeRef::InsertStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                self.stored_columns(&s.cols);
+                if let Some(conflict) = &s.on_conflict_clause {
+                    self.stored_columns(&conflict.target_list);
+                }
                 return self.with_scope(scope, s.with_clause.as_ref());
             }
             NodeRef::UpdateStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                self.stored_columns(&s.target_list);
                 if !filters_rows(s.where_clause.as_deref()) {
                     self.unbounded_writes
                         .extend(s.relation.as_ref().map(relation));
@@ -242,6 +247,11 @@ impl<'a> Walk<'a> {
             }
             NodeRef::MergeStmt(s) => {
                 self.target(s.relation.as_ref(), returns(&s.returning_clause));
+                for clause in &s.merge_when_clauses {
+                    if let Some(NodeEnum::MergeWhenClause(w)) = &clause.node {
+                        self.stored_columns(&w.target_list);
+                    }
+                }
                 if merge_changes_rows(s) {
                     self.unbounded_writes
                         .extend(s.relation.as_ref().map(relation));
@@ -606,6 +616,21 @@ impl<'a> Walk<'a> {
             self.cascade |= s.cascade;
             self.settings.extend(s.settings);
             self.set_config.extend(s.set_config);
+        }
+    }
+
+    /// The columns an INSERT list, an UPDATE or ON CONFLICT `SET`, or a MERGE action stores
+    /// into: referenced as much as the columns a statement reads.
+    fn stored_columns(&mut self, targets: &'a [pb::Node]) {
+        for t in targets {
+            if let Some(NodeEnum::ResTarget(r)) = &t.node
+                && !r.name.is_empty()
+            {
+                self.columns.push(ColumnRef {
+                    qualifier: None,
+                    name: r.name.clone(),
+                });
+            }
         }
     }
 

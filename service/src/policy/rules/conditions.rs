@@ -4,6 +4,7 @@
 use globset::GlobMatcher;
 
 use super::{NameGlob, RuleConfig, UnlessConfig, glob, name_glob};
+use crate::policy::classify::lineage::{Column, Store, Use};
 use crate::policy::classify::{CopyDirection, Statement, StatementKind};
 
 /// How list conditions (kinds, tables, writes, functions, columns) hold over a statement's
@@ -267,11 +268,13 @@ impl Conditions {
         Ok(())
     }
 
-    /// The column condition. A column reference matches a pattern by its name; a qualified
+    /// The column condition. A column reference, and a column the statement stores into
+    /// (`UPDATE ... SET c`, `INSERT INTO t (c)`), matches a pattern by its name; a qualified
     /// pattern (`cards.cvv`) also needs a relation of the statement that its table part
-    /// names, since a reference's qualifier may be an alias. A `*` or whole-row reference
-    /// reads every column: it fits a restricting rule's pattern (of a table the statement
-    /// reads, for a qualified one) and never an allow rule's or an `unless`'s list.
+    /// names, since a reference's qualifier may be an alias. A `*`, a whole-row reference or a
+    /// store into every column reads or writes every column: it fits a restricting rule's
+    /// pattern (of a table the statement reads or writes, for a qualified one) and never an
+    /// allow rule's or an `unless`'s list.
     fn columns_fit(&self, s: &Statement, q: Quantifier) -> bool {
         let relation_named =
             |table: &NameGlob| s.reads.iter().chain(&s.writes).any(|r| table.matches(r));
@@ -279,19 +282,33 @@ impl Conditions {
             p.column.is_match(name) && p.table.as_ref().is_none_or(relation_named)
         };
         let named = |name: &str| self.columns.iter().any(|p| pattern_fits(p, name));
+        let mut every_column = s.star;
+        let mut stored = Vec::new();
+        for flow in &s.lineage.flows {
+            if let Use::Stored(Store::Column(target)) = &flow.usage {
+                match &target.column {
+                    Column::Name(name) => stored.push(name.as_str()),
+                    Column::Position(_) | Column::All => every_column = true,
+                }
+            }
+        }
+        let names = || {
+            s.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .chain(stored.iter().copied())
+        };
         match q {
             Quantifier::Any => {
-                (s.star
+                (every_column
                     && self
                         .columns
                         .iter()
                         .any(|p| p.table.as_ref().is_none_or(relation_named)))
-                    || s.columns.iter().any(|c| named(&c.name))
+                    || names().any(named)
             }
-            Quantifier::Every => {
-                !s.star && !s.columns.is_empty() && s.columns.iter().all(|c| named(&c.name))
-            }
-            Quantifier::EveryOrNone => !s.star && s.columns.iter().all(|c| named(&c.name)),
+            Quantifier::Every => !every_column && names().next().is_some() && names().all(named),
+            Quantifier::EveryOrNone => !every_column && names().all(named),
         }
     }
 }
