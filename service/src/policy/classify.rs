@@ -46,6 +46,7 @@ mod classifier;
 mod kind;
 pub mod lineage;
 mod parser;
+mod shape;
 mod walk;
 
 #[cfg(test)]
@@ -174,10 +175,20 @@ pub struct Statement {
     /// Every COPY in the statement, this one and those in analysed bodies (`DO $$ BEGIN COPY
     /// cards TO PROGRAM '…'; END $$`).
     pub copies: Vec<CopyInfo>,
-    /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
-    /// LIMIT / FETCH FIRST of a constant. A syntactic hint for rules, not a guarantee: `WHERE
-    /// true`, `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id >
-    /// 0` does. False for every other kind. See [`Statement::unbounded_writes`] for the model.
+    /// The statement's query has a WHERE clause that filters rows (as
+    /// [`Statement::unbounded_writes`] reads one: it mentions a column, `WHERE id = id` and an
+    /// `OR … true` do not count), or a LIMIT / FETCH FIRST of a constant. The query is the
+    /// top-level SELECT, UPDATE or DELETE, or the one a PREPARE, DECLARE CURSOR, CREATE TABLE
+    /// AS (or MATERIALIZED VIEW), `COPY (query) TO` or EXPLAIN ANALYZE runs (`PREPARE p AS
+    /// SELECT … WHERE id = $1` is bounded). A set operation is bounded by a constant LIMIT of
+    /// its own or when every arm is. A syntactic hint for rules, not a guarantee: `WHERE true`,
+    /// `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id > 0`
+    /// does; a CTE or subquery does not bound the query it is in. True for an EXPLAIN without
+    /// ANALYZE, which plans its target and reads no row: `ANALYZE` is read as Postgres reads
+    /// the option (`(ANALYZE off)`, `(ANALYZE 0)`, `(ANALYZE false)` are without it; `(analyse)`,
+    /// `(ANALYZE on)`, `(ANALYZE 1)` with it), and a value Postgres would refuse counts as
+    /// ANALYZE. False for every other kind (MERGE, INSERT, `COPY cards TO`, `CREATE TABLE …
+    /// AS EXECUTE`).
     pub bounded: bool,
     /// Every relation an UPDATE or DELETE anywhere (CTEs, PREPARE bodies, EXPLAIN targets,
     /// rule actions, analysed bodies) changes without a WHERE that filters, and every MERGE

@@ -2277,3 +2277,171 @@ fn function_bodies_with_backslashes_that_split_alike_are_read() {
     assert!(s.opaque_body, "{s:?}");
     assert_eq!(s.reads, names(&["cards"]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The query a statement runs: bounded, EXPLAIN's ANALYZE.
+
+#[test]
+fn bounded_is_judged_on_the_query_a_statement_runs() {
+    let bounded = |sql: &str| one(sql).bounded;
+    for (sql, expected) in [
+        // The query a PREPARE prepares, a cursor runs, CREATE TABLE AS stores, COPY sends.
+        (
+            "PREPARE r(int) AS SELECT id, pan FROM cards WHERE id = $1",
+            true,
+        ),
+        ("PREPARE r AS SELECT id, pan FROM cards", false),
+        ("PREPARE r AS SELECT pan FROM cards LIMIT 5", true),
+        ("PREPARE r AS DELETE FROM cards WHERE id = $1", true),
+        ("PREPARE r AS DELETE FROM cards", false),
+        (
+            "DECLARE c CURSOR FOR SELECT pan FROM cards WHERE id = 1",
+            true,
+        ),
+        ("DECLARE c CURSOR FOR SELECT pan FROM cards", false),
+        (
+            "CREATE TABLE t AS SELECT id, holder FROM cards WHERE id = 1",
+            true,
+        ),
+        ("CREATE TABLE t AS SELECT id, holder FROM cards", false),
+        (
+            "CREATE MATERIALIZED VIEW v AS SELECT id FROM cards WHERE id = 1",
+            true,
+        ),
+        ("SELECT id, holder INTO t FROM cards WHERE id = 1", true),
+        ("SELECT id, holder INTO t FROM cards", false),
+        ("COPY (SELECT pan FROM cards WHERE id = 1) TO STDOUT", true),
+        ("COPY (SELECT pan FROM cards) TO STDOUT", false),
+        ("COPY cards TO STDOUT", false),
+        // The query EXPLAIN ANALYZE runs, through CREATE TABLE AS too.
+        ("EXPLAIN ANALYZE SELECT pan FROM cards WHERE id = 1", true),
+        ("EXPLAIN ANALYZE SELECT pan FROM cards", false),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE t AS SELECT pan FROM cards",
+            false,
+        ),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE t AS SELECT pan FROM cards WHERE id = 1",
+            true,
+        ),
+        // What it runs is decided at its PREPARE: unknown here.
+        ("CREATE TABLE t AS EXECUTE p", false),
+        ("EXPLAIN ANALYZE EXECUTE p", false),
+        // A set operation: a LIMIT of the whole, or every arm.
+        (
+            "SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards WHERE id = 2",
+            true,
+        ),
+        (
+            "SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards",
+            false,
+        ),
+        (
+            "SELECT pan FROM cards UNION ALL SELECT pan FROM cards WHERE id = 2",
+            false,
+        ),
+        (
+            "(SELECT pan FROM cards UNION ALL SELECT pan FROM cards) LIMIT 3",
+            true,
+        ),
+        // Fail closed: an inner query that does not filter stays unbounded, however wrapped.
+        ("PREPARE r AS SELECT pan FROM cards WHERE true", false),
+        ("PREPARE r AS SELECT pan FROM cards WHERE id = id", false),
+        ("PREPARE r(int) AS SELECT pan FROM cards LIMIT $1", false),
+        (
+            "PREPARE r AS SELECT pan FROM cards WHERE 1 = 1 OR id = 1",
+            false,
+        ),
+        (
+            "DECLARE c CURSOR FOR SELECT pan FROM cards WHERE pan IS NULL OR true",
+            false,
+        ),
+        ("CREATE TABLE t AS SELECT pan FROM cards LIMIT ALL", false),
+        (
+            "PREPARE r AS WITH x AS (SELECT pan FROM cards WHERE id = 1) SELECT pan FROM x",
+            false,
+        ),
+    ] {
+        assert_eq!(bounded(sql), expected, "{sql}");
+    }
+}
+
+#[test]
+fn explain_without_analyze_reads_no_rows() {
+    // EXPLAIN plans its target and runs nothing: it is bounded whatever the target, and its
+    // lineage returns no rows of it (flows stay: the planner estimates from statistics).
+    let plain = [
+        "EXPLAIN SELECT pan FROM cards",
+        "EXPLAIN VERBOSE SELECT pan FROM cards",
+        "EXPLAIN (FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE OFF, FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE false) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE FaLsE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'off') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE \"off\") SELECT pan FROM cards",
+        "EXPLAIN (analyse false) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off, ANALYZE false) SELECT pan FROM cards",
+        "EXPLAIN DELETE FROM cards",
+        "EXPLAIN EXECUTE p",
+        "EXPLAIN CREATE TABLE t AS SELECT pan FROM cards",
+    ];
+    for sql in plain {
+        let s = one(sql);
+        assert!(s.bounded, "{sql}");
+        assert_eq!(s.lineage.query_kind, None, "{sql}");
+        assert!(
+            s.lineage.outputs.is_empty(),
+            "{sql}: {:?}",
+            s.lineage.outputs
+        );
+        // Kinds, reads and writes are listed all the same: other rules see them.
+        assert_eq!(s.kind, K::Explain, "{sql}");
+        assert!(!s.inner_kinds.is_empty(), "{sql}");
+    }
+    let s = one("EXPLAIN SELECT pan FROM cards");
+    assert_eq!(s.reads, names(&["cards"]));
+    assert_eq!(s.inner_kinds, [K::Select]);
+    let s = one("EXPLAIN DELETE FROM cards");
+    assert_eq!(s.writes, names(&["cards"]));
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    let s = one("EXPLAIN SELECT reverse(pan) FROM cards");
+    assert!(!s.lineage.flows.is_empty());
+
+    // With ANALYZE it runs: judged as the statement itself. Every spelling and value Postgres
+    // reads as true, and every value it cannot read (fail closed).
+    let analyzed = [
+        "EXPLAIN ANALYZE SELECT pan FROM cards",
+        "EXPLAIN ANALYSE SELECT pan FROM cards",
+        "EXPLAIN ANALYZE VERBOSE SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE) SELECT pan FROM cards",
+        "EXPLAIN (analyse) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE true) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE TRUE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 1) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE on) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'ON') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE, FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (FORMAT JSON, ANALYZE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off, ANALYZE on) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE on, ANALYZE off) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 2) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE -1) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 1.0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 0.0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'yes') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'offf') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE '') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE \"ON\") SELECT pan FROM cards",
+        "EXPLAIN (\"ANALYZE\" off, ANALYZE) SELECT pan FROM cards",
+    ];
+    for sql in analyzed {
+        let s = one(sql);
+        assert!(!s.bounded, "{sql}");
+        assert_eq!(s.lineage.query_kind, Some(K::Select), "{sql}");
+        assert_eq!(s.lineage.outputs.len(), 1, "{sql}");
+    }
+    let s = one("EXPLAIN (ANALYZE 1) SELECT pan FROM cards WHERE id = 7");
+    assert!(s.bounded);
+}

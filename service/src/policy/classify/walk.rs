@@ -12,12 +12,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use pg_query::protobuf::{self as pb, a_const};
+use pg_query::protobuf as pb;
 use pg_query::{NodeEnum, NodeRef};
 
 use super::body::{self, Context, Found, Runs};
 use super::kind::{self, StatementKind};
-use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children};
+use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children, shape};
 
 /// Classifies one statement of `sql` (the text `raw` was parsed from); `cx` says how the text
 /// was read and how deep in bodies it is.
@@ -400,7 +400,7 @@ impl<'a> Walk<'a> {
             star: self.star || whole_row,
             copy: None,
             copies: sorted(std::mem::take(&mut self.copies)),
-            bounded: bounded(root),
+            bounded: shape::bounded(root),
             unbounded_writes: sorted(std::mem::take(&mut self.unbounded_writes)),
             opaque_body: self.opaque_body,
             dynamic_sql: self.dynamic_sql,
@@ -801,36 +801,12 @@ fn setting(s: &pb::VariableSetStmt) -> Option<String> {
     (!all).then(|| s.name.to_ascii_lowercase())
 }
 
-/// Whether the top-level SELECT, UPDATE or DELETE is bounded (see [`Statement::bounded`]).
-fn bounded(root: NodeRef<'_>) -> bool {
-    match root {
-        NodeRef::SelectStmt(s) => {
-            constant_limit(s.limit_count.as_deref()) || filters_rows(s.where_clause.as_deref())
-        }
-        NodeRef::UpdateStmt(s) => filters_rows(s.where_clause.as_deref()),
-        NodeRef::DeleteStmt(s) => filters_rows(s.where_clause.as_deref()),
-        _ => false,
-    }
-}
-
-/// `LIMIT 10`, `FETCH FIRST 10 ROWS ONLY`; not `LIMIT ALL` or `LIMIT NULL` (a null constant to
-/// the parser), nor an expression, nor `LIMIT $1`: a parameter's value is bound after the
-/// statement is decided, and bound to NULL it limits nothing, like `LIMIT NULL`.
-fn constant_limit(limit: Option<&pb::Node>) -> bool {
-    match limit.and_then(|n| n.node.as_ref()) {
-        Some(NodeEnum::AConst(c)) => {
-            !c.isnull && matches!(c.val, Some(a_const::Val::Ival(_) | a_const::Val::Fval(_)))
-        }
-        _ => false,
-    }
-}
-
 /// A WHERE clause that may keep fewer rows than all, read syntactically: it mentions a column
 /// (or is `CURRENT OF` a cursor), except that an `OR` is as wide as its widest arm and a
 /// comparison of a column with itself (`id = id`) keeps every row with a value. `WHERE true`,
 /// `WHERE 1 = 1` and `WHERE pan IS NOT NULL OR true` do not filter; `WHERE id > 0` does, though
 /// it may keep every row: a hint for rules, not a proof.
-fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
+pub(super) fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
     where_clause.is_some_and(filters)
 }
 
