@@ -1,11 +1,16 @@
 //! The shape of a statement's result, read from its tree: whether an EXPLAIN runs its target,
-//! and whether the query that returns or reads rows is bounded ([`Statement::bounded`]).
+//! whether the query that returns or reads rows is bounded ([`Statement::bounded`]), and
+//! whether its output is only summaries of rows ([`Statement::aggregates_only`]).
 //!
 //! [`Statement::bounded`]: super::Statement::bounded
+//! [`Statement::aggregates_only`]: super::Statement::aggregates_only
+
+use std::collections::HashSet;
 
 use pg_query::protobuf::{self as pb, a_const};
 use pg_query::{NodeEnum, NodeRef};
 
+use super::children;
 use super::walk::filters_rows;
 
 /// Whether an EXPLAIN runs its target (ANALYZE), as Postgres reads its options: `ANALYZE`,
@@ -116,4 +121,213 @@ fn constant_limit(limit: Option<&pb::Node>) -> bool {
         }
         _ => false,
     }
+}
+
+/// Aggregates that return a summary of their rows: a number, a truth value, or (`min`, `max`)
+/// one row's value.
+const SUMMARIZING: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "bool_and",
+    "bool_or",
+    "every",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "regr_avgx",
+    "regr_avgy",
+    "regr_count",
+    "regr_intercept",
+    "regr_r2",
+    "regr_slope",
+    "regr_sxx",
+    "regr_sxy",
+    "regr_syy",
+];
+
+/// Ordered-set aggregates that summarize (`percentile_disc` and `mode` return one row's
+/// value); written with `WITHIN GROUP`.
+const ORDERED_SET: &[&str] = &["percentile_cont", "percentile_disc", "mode"];
+
+/// [`super::Statement::aggregates_only`].
+pub(super) fn aggregates_only(root: NodeRef<'_>) -> bool {
+    let NodeRef::SelectStmt(s) = root else {
+        return false;
+    };
+    // SELECT … INTO makes a table and returns nothing.
+    if s.into_clause.is_some() {
+        return false;
+    }
+    summarizes(s, &row_names(root))
+}
+
+/// Every arm of a set operation, or the select list: built of summaries, at least one of them.
+fn summarizes(s: &pb::SelectStmt, rows: &HashSet<&str>) -> bool {
+    if is_set_operation(s) {
+        return match (s.larg.as_deref(), s.rarg.as_deref()) {
+            (Some(l), Some(r)) => summarizes(l, rows) && summarizes(r, rows),
+            _ => false,
+        };
+    }
+    if !s.values_lists.is_empty() || s.into_clause.is_some() {
+        return false;
+    }
+    let mut summary = false;
+    for target in &s.target_list {
+        let Some(NodeEnum::ResTarget(rt)) = &target.node else {
+            return false;
+        };
+        match rt.val.as_deref() {
+            Some(val) if built_of_summaries(val, rows, &mut summary) => {}
+            _ => return false,
+        }
+    }
+    summary
+}
+
+/// An output expression made only of summarizing aggregate calls, scalar subqueries that are
+/// themselves aggregates only, constants, parameters, casts, operators, `CASE`, `COALESCE`,
+/// `NULLIF`, `GREATEST` and `LEAST`; `summary` is set when a summary is found.
+fn built_of_summaries(node: &pb::Node, rows: &HashSet<&str>, summary: &mut bool) -> bool {
+    let mut each = |nodes: &mut dyn Iterator<Item = Option<&pb::Node>>| {
+        for n in nodes.flatten() {
+            if !built_of_summaries(n, rows, summary) {
+                return false;
+            }
+        }
+        true
+    };
+    match node.node.as_ref() {
+        Some(NodeEnum::AConst(_) | NodeEnum::ParamRef(_)) => true,
+        Some(NodeEnum::TypeCast(t)) => each(&mut [t.arg.as_deref()].into_iter()),
+        Some(NodeEnum::CollateClause(c)) => each(&mut [c.arg.as_deref()].into_iter()),
+        // Operators, NULLIF, IN and BETWEEN (whose right side is a list).
+        Some(NodeEnum::AExpr(e)) => each(&mut [e.lexpr.as_deref(), e.rexpr.as_deref()].into_iter()),
+        Some(NodeEnum::List(l)) => each(&mut l.items.iter().map(Some)),
+        Some(NodeEnum::BoolExpr(b)) => each(&mut b.args.iter().map(Some)),
+        Some(NodeEnum::NullTest(n)) => each(&mut [n.arg.as_deref()].into_iter()),
+        Some(NodeEnum::BooleanTest(b)) => each(&mut [b.arg.as_deref()].into_iter()),
+        Some(NodeEnum::CoalesceExpr(c)) => each(&mut c.args.iter().map(Some)),
+        Some(NodeEnum::MinMaxExpr(m)) => each(&mut m.args.iter().map(Some)),
+        Some(NodeEnum::CaseExpr(c)) => {
+            let whens = c.args.iter().flat_map(|w| match &w.node {
+                Some(NodeEnum::CaseWhen(w)) => [w.expr.as_deref(), w.result.as_deref()],
+                // Not a WHEN arm: a node to refuse.
+                _ => [Some(w), None],
+            });
+            each(
+                &mut [c.arg.as_deref(), c.defresult.as_deref()]
+                    .into_iter()
+                    .chain(whens),
+            )
+        }
+        Some(NodeEnum::FuncCall(f)) => {
+            let ok = summarizing_call(f, rows);
+            *summary |= ok;
+            ok
+        }
+        Some(NodeEnum::SubLink(sub)) => {
+            let scalar = pb::SubLinkType::try_from(sub.sub_link_type)
+                == Ok(pb::SubLinkType::ExprSublink)
+                && sub.testexpr.is_none();
+            let ok = scalar
+                && match sub.subselect.as_deref().and_then(|q| q.node.as_ref()) {
+                    Some(NodeEnum::SelectStmt(q)) => summarizes(q, rows),
+                    _ => false,
+                };
+            *summary |= ok;
+            ok
+        }
+        // Column references (raw values, group keys, whole rows), `*`, other functions (set-
+        // returning ones included), arrays, rows, subscripts, EXISTS and ARRAY subqueries...
+        _ => false,
+    }
+}
+
+/// A call of a summarizing aggregate of `pg_catalog` (or unqualified), not as a window
+/// function, with no window call, `*` or whole-row reference in its arguments, FILTER or
+/// ordering.
+fn summarizing_call(f: &pb::FuncCall, rows: &HashSet<&str>) -> bool {
+    if f.over.is_some() || f.func_variadic {
+        return false;
+    }
+    let parts: Vec<&str> = f
+        .funcname
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .collect();
+    if parts.len() != f.funcname.len() {
+        return false;
+    }
+    let name = match parts.as_slice() {
+        [name] | ["pg_catalog", name] => *name,
+        _ => return false,
+    };
+    let known = if f.agg_within_group {
+        ORDERED_SET.contains(&name)
+    } else {
+        SUMMARIZING.contains(&name)
+    };
+    if !known || (f.agg_star && name != "count") {
+        return false;
+    }
+    let mut stack = Vec::new();
+    children::for_each_child(NodeRef::FuncCall(f), &mut |child| stack.push(child));
+    while let Some(node) = stack.pop() {
+        match node {
+            NodeRef::AStar(_) => return false,
+            NodeRef::FuncCall(g) if g.over.is_some() => return false,
+            NodeRef::ColumnRef(c) if whole_row(c, rows) => return false,
+            _ => {}
+        }
+        children::for_each_child(node, &mut |child| stack.push(child));
+    }
+    true
+}
+
+/// A bare name that is also a relation, alias or CTE name of the statement: the whole row.
+fn whole_row(c: &pb::ColumnRef, rows: &HashSet<&str>) -> bool {
+    match c.fields.as_slice() {
+        [field] => {
+            matches!(&field.node, Some(NodeEnum::String(s)) if rows.contains(s.sval.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// Relation names, aliases and CTE names anywhere in the statement.
+fn row_names(root: NodeRef<'_>) -> HashSet<&str> {
+    let mut names = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        match node {
+            NodeRef::RangeVar(rv) => {
+                names.insert(rv.relname.as_str());
+            }
+            NodeRef::Alias(a) => {
+                names.insert(a.aliasname.as_str());
+            }
+            NodeRef::CommonTableExpr(c) => {
+                names.insert(c.ctename.as_str());
+            }
+            _ => {}
+        }
+        children::for_each_child(node, &mut |child| stack.push(child));
+    }
+    names
 }

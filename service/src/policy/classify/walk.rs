@@ -48,6 +48,8 @@ impl Statement {
             copy: None,
             copies: Vec::new(),
             bounded: false,
+            aggregates_only: false,
+            window_functions: false,
             unbounded_writes: Vec::new(),
             opaque_body: false,
             dynamic_sql: false,
@@ -106,6 +108,7 @@ struct Walk<'a> {
     functions: Vec<ObjectName>,
     columns: Vec<ColumnRef>,
     star: bool,
+    window_functions: bool,
     copies: Vec<CopyInfo>,
     unbounded_writes: Vec<ObjectName>,
     opaque_body: bool,
@@ -134,6 +137,7 @@ impl<'a> Walk<'a> {
             functions: Vec::new(),
             columns: Vec::new(),
             star: false,
+            window_functions: false,
             copies: Vec::new(),
             unbounded_writes: Vec::new(),
             opaque_body: false,
@@ -199,6 +203,7 @@ impl<'a> Walk<'a> {
             NodeRef::AStar(_) => self.star = true,
             NodeRef::ColumnRef(c) => self.column(c),
             NodeRef::FuncCall(f) => {
+                self.window_functions |= f.over.is_some();
                 self.function(&f.funcname);
                 self.call(f);
             }
@@ -401,6 +406,8 @@ impl<'a> Walk<'a> {
             copy: None,
             copies: sorted(std::mem::take(&mut self.copies)),
             bounded: shape::bounded(root),
+            aggregates_only: shape::aggregates_only(root),
+            window_functions: self.window_functions,
             unbounded_writes: sorted(std::mem::take(&mut self.unbounded_writes)),
             opaque_body: self.opaque_body,
             dynamic_sql: self.dynamic_sql,
@@ -599,6 +606,7 @@ impl<'a> Walk<'a> {
             self.functions.extend(s.functions);
             self.columns.extend(s.columns);
             self.star |= s.star;
+            self.window_functions |= s.window_functions;
             self.copies.extend(s.copies);
             self.unbounded_writes.extend(s.unbounded_writes);
             self.opaque_body |= s.opaque_body;
