@@ -276,17 +276,24 @@ impl CardData {
         self.bodies(connection, statement, text)
     }
 
-    /// Card numbers sent to the client by a statement without a WHERE or a LIMIT: every card
-    /// at once, even if masked, is a bulk read the default pack refuses.
+    /// Card numbers returned by a query without a WHERE that filters rows or a constant LIMIT
+    /// (see [`Statement::bounded`]): every card at once, even if masked, is a bulk read the
+    /// default pack refuses. The query is the statement's own SELECT, or UPDATE, DELETE or
+    /// MERGE with RETURNING, or the query a PREPARE, DECLARE CURSOR or EXPLAIN ANALYZE runs
+    /// ([`Lineage::query_kind`]); an EXPLAIN without ANALYZE reads no row. A MERGE has neither
+    /// WHERE nor LIMIT: its RETURNING of card numbers is always refused.
     fn unbounded(&self, c: &mut Checker<'_>, statement: &Statement) -> Result<(), Refused> {
+        let Some(query) = statement.lineage.query_kind else {
+            return Ok(());
+        };
         let reads_rows = matches!(
-            statement.kind,
+            query,
             StatementKind::Select
                 | StatementKind::Update
                 | StatementKind::Delete
                 | StatementKind::Merge
         );
-        if !reads_rows || (statement.bounded && statement.kind != StatementKind::Merge) {
+        if !reads_rows || (statement.bounded && query != StatementKind::Merge) {
             return Ok(());
         }
         for output in &statement.lineage.outputs {
@@ -298,10 +305,7 @@ impl CardData {
                 {
                     return Err(Refused {
                         rule: UNBOUNDED_RULE,
-                        reason: format!(
-                            "{} holds card numbers: select it with a WHERE clause or a LIMIT",
-                            hit.label
-                        ),
+                        reason: unbounded_refusal(&hit.label, statement.kind, query),
                     });
                 }
             }
@@ -679,6 +683,36 @@ impl Checker<'_> {
             }));
         }
         hits
+    }
+}
+
+/// Why a bulk read of `label` is refused, and what would bound it, for a `query` run by a
+/// statement of kind `statement`.
+fn unbounded_refusal(label: &str, statement: StatementKind, query: StatementKind) -> String {
+    let whose = match statement {
+        StatementKind::Prepare => "the prepared query",
+        StatementKind::DeclareCursor => "the cursor's query",
+        StatementKind::Explain => "the query EXPLAIN ANALYZE runs",
+        _ => "the query",
+    };
+    let bulk = "a bulk read, refused even masked";
+    let filter = "a WHERE that filters rows by a column (`WHERE true` or `WHERE id = id` does not)";
+    match query {
+        StatementKind::Merge => format!(
+            "{label} holds card numbers, and {whose} is a MERGE that returns it from every row \
+             its join matches, with no WHERE or LIMIT to bound that ({bulk}): return other \
+             columns, or read it with a bounded SELECT"
+        ),
+        StatementKind::Update | StatementKind::Delete => format!(
+            "{label} holds card numbers, and {whose} may return it from every row it changes \
+             ({bulk}): give the {} {filter}",
+            query.as_str().to_uppercase()
+        ),
+        _ => format!(
+            "{label} holds card numbers, and {whose} may return it from every row ({bulk}): \
+             give it {filter} or a constant LIMIT (`LIMIT $1` may be bound to no limit); in a \
+             UNION, INTERSECT or EXCEPT, a LIMIT of the whole or a filtering WHERE in every arm"
+        ),
     }
 }
 

@@ -46,6 +46,7 @@ mod classifier;
 mod kind;
 pub mod lineage;
 mod parser;
+mod shape;
 mod walk;
 
 #[cfg(test)]
@@ -176,11 +177,52 @@ pub struct Statement {
     /// Every COPY in the statement, this one and those in analysed bodies (`DO $$ BEGIN COPY
     /// cards TO PROGRAM '…'; END $$`).
     pub copies: Vec<CopyInfo>,
-    /// The top-level SELECT, UPDATE or DELETE has a WHERE clause that mentions a column, or a
-    /// LIMIT / FETCH FIRST of a constant. A syntactic hint for rules, not a guarantee: `WHERE
-    /// true`, `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id >
-    /// 0` does. False for every other kind. See [`Statement::unbounded_writes`] for the model.
+    /// The statement's query has a WHERE clause that filters rows (as
+    /// [`Statement::unbounded_writes`] reads one: it mentions a column, `WHERE id = id` and an
+    /// `OR … true` do not count), or a LIMIT / FETCH FIRST of a constant. The query is the
+    /// top-level SELECT, UPDATE or DELETE, or the one a PREPARE, DECLARE CURSOR, CREATE TABLE
+    /// AS (or MATERIALIZED VIEW), `COPY (query) TO` or EXPLAIN ANALYZE runs (`PREPARE p AS
+    /// SELECT … WHERE id = $1` is bounded). A set operation is bounded by a constant LIMIT of
+    /// its own or when every arm is. A syntactic hint for rules, not a guarantee: `WHERE true`,
+    /// `LIMIT ALL` and `LIMIT $1` (which may be bound to NULL) do not count, `WHERE id > 0`
+    /// does; a CTE or subquery does not bound the query it is in. True for an EXPLAIN without
+    /// ANALYZE, which plans its target and reads no row: `ANALYZE` is read as Postgres reads
+    /// the option (`(ANALYZE off)`, `(ANALYZE 0)`, `(ANALYZE false)` are without it; `(analyse)`,
+    /// `(ANALYZE on)`, `(ANALYZE 1)` with it), and a value Postgres would refuse counts as
+    /// ANALYZE. False for every other kind (MERGE, INSERT, `COPY cards TO`, `CREATE TABLE …
+    /// AS EXECUTE`).
     pub bounded: bool,
+    /// The statement is a SELECT (top-level kind `select`, not `SELECT … INTO`) whose every
+    /// output column is built only of summarizing aggregate calls, scalar subqueries that are
+    /// themselves aggregates only, constants, parameters, casts, operators (NULLIF, IN and
+    /// BETWEEN lists included), `CASE`, `COALESCE`, `GREATEST` and `LEAST`, with at least one
+    /// summary among them; in a set operation every arm must be so, and a VALUES list never
+    /// is. Summarizing aggregates, unqualified or in `pg_catalog`: `count`, `sum`, `avg`,
+    /// `min`, `max`, `bool_and`, `bool_or`, `every`, `bit_and`, `bit_or`, `bit_xor`, `stddev`,
+    /// `stddev_pop`, `stddev_samp`, `variance`, `var_pop`, `var_samp`, `corr`, `covar_pop`,
+    /// `covar_samp`, the nine `regr_*`, and with `WITHIN GROUP` `percentile_cont`,
+    /// `percentile_disc` and `mode`; DISTINCT, FILTER and an aggregate's ordering are allowed.
+    /// `min`, `max`, `percentile_disc` and `mode` return one row's value: the card-data model
+    /// decides on their arguments separately (`max(pan)` is aggregates only, and refused
+    /// there). Not summaries: aggregates that return the rows themselves (`array_agg`,
+    /// `string_agg`, `json*_agg`, `json*_object_agg*`, `xmlagg`, `range_agg`,
+    /// `range_intersect_agg`); any other function (a user-defined aggregate cannot be told from
+    /// a function without the catalog; set-returning functions, `round()`, `current_date` are
+    /// out too); a call in another schema (`public.count`); a window call (`count(*) OVER
+    /// ()`) anywhere in the output; a column reference outside an aggregate's arguments (a
+    /// GROUP BY key is output only when selected, and then this is false); `*` or a whole-row
+    /// reference anywhere in the output (`count(c.*)` too); EXISTS, IN, ANY and ARRAY
+    /// subqueries. GROUP BY, HAVING, ORDER BY, LIMIT and what the FROM reads are not
+    /// constrained (`SELECT count(*) FROM (SELECT pan FROM cards) s` is aggregates only), nor
+    /// is the number of rows (one per group; a scalar subquery over an outer FROM gives one
+    /// per outer row), nor what a WITH does. False for every other kind, and for a statement
+    /// with no summary in its output (`SELECT 1`).
+    pub aggregates_only: bool,
+    /// A window function call (`… OVER (…)`, `… OVER w`) anywhere: select list, subqueries,
+    /// CTEs, set-operation arms, other statements' queries (PREPARE, EXPLAIN, CREATE TABLE AS,
+    /// views, RETURNING), analysed bodies and constant SQL strings run by `EXECUTE` or
+    /// `query_to_xml`. A `WINDOW w AS (…)` clause that no call uses is not one.
+    pub window_functions: bool,
     /// Every relation an UPDATE or DELETE anywhere (CTEs, PREPARE bodies, EXPLAIN targets,
     /// rule actions, analysed bodies) changes without a WHERE that filters, and every MERGE
     /// target with an UPDATE or DELETE action (its join decides which rows, and `ON true`

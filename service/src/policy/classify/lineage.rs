@@ -22,7 +22,7 @@ use std::rc::Rc;
 use pg_query::protobuf::{self as pb, a_const};
 use pg_query::{NodeEnum, NodeRef};
 
-use super::{ObjectName, children};
+use super::{ObjectName, StatementKind, children, kind, shape};
 
 /// The column a value comes from, as the statement names it (possibly a view's column).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -112,6 +112,13 @@ pub struct Lineage {
     pub outputs: Vec<Output>,
     /// Whether `outputs` lists every column (no `*` of unknown width in it).
     pub outputs_exact: bool,
+    /// The kind of the query `outputs` are the rows of: the statement itself (SELECT, or DML
+    /// with RETURNING), or the query a PREPARE (at its EXECUTE), a DECLARE CURSOR (at its
+    /// FETCH) or an EXPLAIN ANALYZE runs. `None` when the statement returns no query's rows:
+    /// an EXPLAIN without ANALYZE (it plans its target and runs nothing: its flows are still
+    /// listed, since the planner estimates them from statistics that hold sampled values),
+    /// CREATE TABLE AS, views, COPY, and every other kind.
+    pub query_kind: Option<StatementKind>,
 }
 
 /// One output column and where its value comes from (sent as is).
@@ -199,6 +206,8 @@ struct Scope {
 #[derive(Default)]
 struct Analysis {
     flows: BTreeSet<Flow>,
+    /// [`Lineage::query_kind`].
+    query_kind: Option<StatementKind>,
     /// Per source, how many values the statement tests it for equality with: past
     /// MAX_IN_LIST, however written (`OR` chains, `CASE` arms, subqueries), a batch of guesses.
     equalities: std::collections::BTreeMap<Source, usize>,
@@ -246,6 +255,7 @@ impl Analysis {
             flows: self.flows.into_iter().collect(),
             outputs,
             outputs_exact,
+            query_kind: self.query_kind,
         }
     }
 
@@ -296,8 +306,28 @@ impl Analysis {
             | NodeRef::InsertStmt(_)
             | NodeRef::UpdateStmt(_)
             | NodeRef::DeleteStmt(_)
-            | NodeRef::MergeStmt(_) => Some(self.query(root)),
-            NodeRef::ExplainStmt(s) => s.query.as_deref().and_then(|q| self.statement_node(q)),
+            | NodeRef::MergeStmt(_) => {
+                let cols = self.query(root);
+                if matches!(root, NodeRef::SelectStmt(s) if s.into_clause.is_some()) {
+                    // SELECT … INTO: the rows go into a new table (a flow), as with CREATE
+                    // TABLE AS; none is returned.
+                    return None;
+                }
+                self.query_kind = kind::of(root);
+                Some(cols)
+            }
+            NodeRef::ExplainStmt(s) => {
+                let outputs = s.query.as_deref().and_then(|q| self.statement_node(q));
+                if shape::explain_analyzes(s) {
+                    outputs
+                } else {
+                    // Planned, not run: no row of it is read or returned. What it would do
+                    // with values stays listed: the planner estimates conditions from the
+                    // columns' statistics, which hold sampled values.
+                    self.query_kind = None;
+                    None
+                }
+            }
             NodeRef::PrepareStmt(s) => s.query.as_deref().and_then(|q| self.statement_node(q)),
             NodeRef::DeclareCursorStmt(s) => {
                 s.query.as_deref().and_then(|q| self.statement_node(q))

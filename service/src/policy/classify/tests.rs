@@ -2278,3 +2278,350 @@ fn function_bodies_with_backslashes_that_split_alike_are_read() {
     assert!(s.opaque_body, "{s:?}");
     assert_eq!(s.reads, names(&["cards"]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The query a statement runs: bounded, EXPLAIN's ANALYZE, result shapes.
+
+#[test]
+fn bounded_is_judged_on_the_query_a_statement_runs() {
+    let bounded = |sql: &str| one(sql).bounded;
+    for (sql, expected) in [
+        // The query a PREPARE prepares, a cursor runs, CREATE TABLE AS stores, COPY sends.
+        (
+            "PREPARE r(int) AS SELECT id, pan FROM cards WHERE id = $1",
+            true,
+        ),
+        ("PREPARE r AS SELECT id, pan FROM cards", false),
+        ("PREPARE r AS SELECT pan FROM cards LIMIT 5", true),
+        ("PREPARE r AS DELETE FROM cards WHERE id = $1", true),
+        ("PREPARE r AS DELETE FROM cards", false),
+        (
+            "DECLARE c CURSOR FOR SELECT pan FROM cards WHERE id = 1",
+            true,
+        ),
+        ("DECLARE c CURSOR FOR SELECT pan FROM cards", false),
+        (
+            "CREATE TABLE t AS SELECT id, holder FROM cards WHERE id = 1",
+            true,
+        ),
+        ("CREATE TABLE t AS SELECT id, holder FROM cards", false),
+        (
+            "CREATE MATERIALIZED VIEW v AS SELECT id FROM cards WHERE id = 1",
+            true,
+        ),
+        ("SELECT id, holder INTO t FROM cards WHERE id = 1", true),
+        ("SELECT id, holder INTO t FROM cards", false),
+        ("COPY (SELECT pan FROM cards WHERE id = 1) TO STDOUT", true),
+        ("COPY (SELECT pan FROM cards) TO STDOUT", false),
+        ("COPY cards TO STDOUT", false),
+        // The query EXPLAIN ANALYZE runs, through CREATE TABLE AS too.
+        ("EXPLAIN ANALYZE SELECT pan FROM cards WHERE id = 1", true),
+        ("EXPLAIN ANALYZE SELECT pan FROM cards", false),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE t AS SELECT pan FROM cards",
+            false,
+        ),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE t AS SELECT pan FROM cards WHERE id = 1",
+            true,
+        ),
+        // What it runs is decided at its PREPARE: unknown here.
+        ("CREATE TABLE t AS EXECUTE p", false),
+        ("EXPLAIN ANALYZE EXECUTE p", false),
+        // A set operation: a LIMIT of the whole, or every arm.
+        (
+            "SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards WHERE id = 2",
+            true,
+        ),
+        (
+            "SELECT pan FROM cards WHERE id = 1 UNION ALL SELECT pan FROM cards",
+            false,
+        ),
+        (
+            "SELECT pan FROM cards UNION ALL SELECT pan FROM cards WHERE id = 2",
+            false,
+        ),
+        (
+            "(SELECT pan FROM cards UNION ALL SELECT pan FROM cards) LIMIT 3",
+            true,
+        ),
+        // Fail closed: an inner query that does not filter stays unbounded, however wrapped.
+        ("PREPARE r AS SELECT pan FROM cards WHERE true", false),
+        ("PREPARE r AS SELECT pan FROM cards WHERE id = id", false),
+        ("PREPARE r(int) AS SELECT pan FROM cards LIMIT $1", false),
+        (
+            "PREPARE r AS SELECT pan FROM cards WHERE 1 = 1 OR id = 1",
+            false,
+        ),
+        (
+            "DECLARE c CURSOR FOR SELECT pan FROM cards WHERE pan IS NULL OR true",
+            false,
+        ),
+        ("CREATE TABLE t AS SELECT pan FROM cards LIMIT ALL", false),
+        (
+            "PREPARE r AS WITH x AS (SELECT pan FROM cards WHERE id = 1) SELECT pan FROM x",
+            false,
+        ),
+    ] {
+        assert_eq!(bounded(sql), expected, "{sql}");
+    }
+}
+
+#[test]
+fn explain_without_analyze_reads_no_rows() {
+    // EXPLAIN plans its target and runs nothing: it is bounded whatever the target, and its
+    // lineage returns no rows of it (flows stay: the planner estimates from statistics).
+    let plain = [
+        "EXPLAIN SELECT pan FROM cards",
+        "EXPLAIN VERBOSE SELECT pan FROM cards",
+        "EXPLAIN (FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE OFF, FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE false) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE FaLsE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'off') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE \"off\") SELECT pan FROM cards",
+        "EXPLAIN (analyse false) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off, ANALYZE false) SELECT pan FROM cards",
+        "EXPLAIN DELETE FROM cards",
+        "EXPLAIN EXECUTE p",
+        "EXPLAIN CREATE TABLE t AS SELECT pan FROM cards",
+    ];
+    for sql in plain {
+        let s = one(sql);
+        assert!(s.bounded, "{sql}");
+        assert_eq!(s.lineage.query_kind, None, "{sql}");
+        assert!(
+            s.lineage.outputs.is_empty(),
+            "{sql}: {:?}",
+            s.lineage.outputs
+        );
+        // Kinds, reads and writes are listed all the same: other rules see them.
+        assert_eq!(s.kind, K::Explain, "{sql}");
+        assert!(!s.inner_kinds.is_empty(), "{sql}");
+    }
+    let s = one("EXPLAIN SELECT pan FROM cards");
+    assert_eq!(s.reads, names(&["cards"]));
+    assert_eq!(s.inner_kinds, [K::Select]);
+    let s = one("EXPLAIN DELETE FROM cards");
+    assert_eq!(s.writes, names(&["cards"]));
+    assert_eq!(s.unbounded_writes, names(&["cards"]));
+    let s = one("EXPLAIN SELECT reverse(pan) FROM cards");
+    assert!(!s.lineage.flows.is_empty());
+
+    // With ANALYZE it runs: judged as the statement itself. Every spelling and value Postgres
+    // reads as true, and every value it cannot read (fail closed).
+    let analyzed = [
+        "EXPLAIN ANALYZE SELECT pan FROM cards",
+        "EXPLAIN ANALYSE SELECT pan FROM cards",
+        "EXPLAIN ANALYZE VERBOSE SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE) SELECT pan FROM cards",
+        "EXPLAIN (analyse) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE true) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE TRUE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 1) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE on) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'ON') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE, FORMAT JSON) SELECT pan FROM cards",
+        "EXPLAIN (FORMAT JSON, ANALYZE) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE off, ANALYZE on) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE on, ANALYZE off) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 2) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE -1) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 1.0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 0.0) SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'yes') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE 'offf') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE '') SELECT pan FROM cards",
+        "EXPLAIN (ANALYZE \"ON\") SELECT pan FROM cards",
+        "EXPLAIN (\"ANALYZE\" off, ANALYZE) SELECT pan FROM cards",
+    ];
+    for sql in analyzed {
+        let s = one(sql);
+        assert!(!s.bounded, "{sql}");
+        assert_eq!(s.lineage.query_kind, Some(K::Select), "{sql}");
+        assert_eq!(s.lineage.outputs.len(), 1, "{sql}");
+    }
+    let s = one("EXPLAIN (ANALYZE 1) SELECT pan FROM cards WHERE id = 7");
+    assert!(s.bounded);
+}
+
+#[test]
+fn aggregates_only_means_every_output_column_is_a_summary() {
+    let yes = [
+        "SELECT count(*) FROM cards",
+        "SELECT count(pan) FROM cards",
+        "SELECT count(DISTINCT pan) FROM cards",
+        "SELECT pg_catalog.count(*) FROM cards",
+        "SELECT count(*), sum(amount), avg(amount), min(amount), max(amount) FROM orders",
+        // One row's value, but an aggregate: the card-data model decides on `pan`.
+        "SELECT max(pan) FROM cards",
+        "SELECT min(pan) FROM cards WHERE id > 3",
+        "SELECT bool_and(x), bool_or(x), every(x), bit_and(n), bit_or(n), bit_xor(n) FROM t",
+        "SELECT stddev(x), stddev_pop(x), stddev_samp(x), variance(x), var_pop(x), var_samp(x) \
+         FROM t",
+        "SELECT corr(y, x), covar_pop(y, x), covar_samp(y, x), regr_slope(y, x), \
+         regr_intercept(y, x), regr_count(y, x), regr_r2(y, x), regr_avgx(y, x), \
+         regr_avgy(y, x), regr_sxx(y, x), regr_sxy(y, x), regr_syy(y, x) FROM t",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders",
+        "SELECT percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY amount) FROM orders",
+        "SELECT mode() WITHIN GROUP (ORDER BY status) FROM orders",
+        "SELECT sum(amount) FILTER (WHERE status = 'paid') FROM orders",
+        "SELECT count(*) AS n, 'total' AS label, $1::int AS run FROM cards",
+        "SELECT count(*) FROM cards GROUP BY pan",
+        "SELECT count(*) FROM cards GROUP BY brand HAVING count(*) > 10 ORDER BY 1 LIMIT 5",
+        "SELECT DISTINCT count(*) FROM cards GROUP BY brand",
+        "SELECT count(*) + 1, sum(x)::numeric(10, 2), -sum(x), sum(x) / nullif(count(*), 0) \
+         FROM t",
+        "SELECT CASE WHEN count(*) > 100 THEN 'many' ELSE 'few' END FROM cards",
+        "SELECT CASE count(*) WHEN 0 THEN 'none' END FROM cards",
+        "SELECT coalesce(sum(x), 0), greatest(min(x), 0), least(max(x), 10) FROM t",
+        "SELECT count(*) > 0 AND sum(x) IS NOT NULL, count(*) IN (1, 2), \
+         sum(x) BETWEEN 1 AND 5 FROM t",
+        "SELECT count(*) FROM (SELECT pan FROM cards) s",
+        "WITH x AS (SELECT pan FROM cards WHERE id = 1) SELECT count(*) FROM x",
+        "SELECT (SELECT count(*) FROM cards)",
+        "SELECT (SELECT count(*) FROM cards) - count(*) FROM orders",
+        "SELECT count(*) FROM cards UNION ALL SELECT count(*) FROM orders",
+        "SELECT count(*) FROM cards UNION SELECT sum(amount) FROM orders \
+         EXCEPT SELECT max(n) FROM t",
+        "SELECT count(*) FROM (SELECT row_number() OVER () AS r FROM cards) s",
+    ];
+    for sql in yes {
+        assert!(one(sql).aggregates_only, "{sql}");
+    }
+    let no = [
+        // A raw value, a group key beside the count, a constant alone.
+        "SELECT pan FROM cards",
+        "SELECT count(*), pan FROM cards GROUP BY pan",
+        "SELECT brand, count(*) FROM cards GROUP BY brand",
+        "SELECT 1",
+        "SELECT 1 FROM cards GROUP BY pan",
+        "SELECT count(*) + id FROM cards GROUP BY id",
+        // Window functions return a value per row.
+        "SELECT count(*) OVER () FROM cards",
+        "SELECT count(*) OVER w FROM cards WINDOW w AS (ORDER BY id)",
+        "SELECT sum(x) OVER (PARTITION BY y), count(*) FROM t GROUP BY x, y",
+        "SELECT CASE WHEN count(*) > 0 THEN rank() OVER () END FROM cards",
+        // Aggregates that return the rows themselves.
+        "SELECT string_agg(pan, ',') FROM cards",
+        "SELECT array_agg(pan) FROM cards",
+        "SELECT json_agg(c) FROM cards c",
+        "SELECT jsonb_agg(pan) FROM cards",
+        "SELECT json_object_agg(id, pan) FROM cards",
+        "SELECT jsonb_object_agg(id, pan) FROM cards",
+        "SELECT json_objectagg(id : pan) FROM cards",
+        "SELECT json_arrayagg(pan) FROM cards",
+        "SELECT xmlagg(xmlelement(name p, pan)) FROM cards",
+        "SELECT range_agg(r) FROM t",
+        "SELECT range_intersect_agg(r) FROM t",
+        "SELECT count(*), array_agg(pan) FROM cards",
+        "SELECT any_value(pan) FROM cards",
+        // Not the built-in: another schema, a quoted name, a user-defined aggregate.
+        "SELECT public.count(pan) FROM cards",
+        "SELECT evil.max(pan) FROM cards",
+        "SELECT \"COUNT\"(*) FROM cards",
+        "SELECT my_agg(pan) FROM cards",
+        "SELECT mydb.pg_catalog.count(*) FROM cards",
+        // Set-returning and other functions around or beside the summary.
+        "SELECT generate_series(1, count(*)) FROM cards",
+        "SELECT unnest(array_agg(pan)) FROM cards",
+        "SELECT round(avg(x), 2) FROM t",
+        "SELECT count(*), now() FROM cards",
+        "SELECT count(*), current_date FROM cards",
+        // A scalar subquery that is not itself aggregates only; other subqueries.
+        "SELECT (SELECT pan FROM cards LIMIT 1), count(*) FROM t",
+        "SELECT (SELECT count(*) FROM cards UNION ALL SELECT pan FROM cards LIMIT 1)",
+        "SELECT EXISTS (SELECT count(*) FROM cards)",
+        "SELECT ARRAY(SELECT count(*) FROM cards)",
+        "SELECT count(*) IN (SELECT count(*) FROM cards) FROM t",
+        // Set operations: every arm; VALUES never.
+        "SELECT count(*) UNION SELECT id FROM cards",
+        "SELECT id FROM cards UNION ALL SELECT count(*) FROM cards",
+        "SELECT count(*) FROM cards UNION ALL VALUES (1)",
+        "VALUES (1)",
+        // `*` and whole rows, in or out of an aggregate.
+        "SELECT * FROM cards",
+        "TABLE cards",
+        "SELECT count(c.*) FROM cards c",
+        "SELECT max(c) FROM cards c",
+        "SELECT count(*), c FROM cards c GROUP BY c",
+        // Aggregate forms that are not plain summaries.
+        "SELECT percentile_cont(0.5) FROM orders",
+        "SELECT count(*) WITHIN GROUP (ORDER BY x) FROM t",
+        "SELECT rank(5) WITHIN GROUP (ORDER BY x) FROM t",
+        "SELECT sum(VARIADIC ARRAY[1, 2])",
+        "SELECT (count(*))[1] FROM t",
+        "SELECT ROW(count(*), 1) FROM t",
+        "SELECT ARRAY[count(*)] FROM t",
+        // Not a SELECT returning rows.
+        "SELECT count(*) INTO t FROM cards",
+        "INSERT INTO t SELECT count(*) FROM cards",
+        "CREATE TABLE t AS SELECT count(*) FROM cards",
+        "PREPARE p AS SELECT count(*) FROM cards",
+        "EXPLAIN SELECT count(*) FROM cards",
+        "DELETE FROM cards WHERE id = 1 RETURNING count(*)",
+        "COPY (SELECT count(*) FROM cards) TO STDOUT",
+    ];
+    for sql in no {
+        // Some do not survive Postgres's analysis, but they all parse.
+        let s = one(sql);
+        assert!(!s.aggregates_only, "{sql}");
+    }
+    // Each statement of a text on its own.
+    let c = classify("SELECT count(*) FROM cards; SELECT pan FROM cards").unwrap();
+    let each: Vec<bool> = c.statements.iter().map(|s| s.aggregates_only).collect();
+    assert_eq!(each, [true, false]);
+    assert!(
+        serde_json::to_value(one("SELECT count(*) FROM cards")).unwrap()["aggregates_only"]
+            .as_bool()
+            .unwrap()
+    );
+}
+
+#[test]
+fn window_functions_anywhere() {
+    let yes = [
+        "SELECT count(*) OVER () FROM cards",
+        "SELECT row_number() OVER w FROM cards WINDOW w AS (ORDER BY id)",
+        "SELECT lag(pan) OVER (ORDER BY id) FROM cards WHERE id = 1",
+        "SELECT count(*) FROM (SELECT rank() OVER (ORDER BY pan) FROM cards) s",
+        "SELECT id FROM cards WHERE id IN (SELECT first_value(id) OVER () FROM t)",
+        "WITH x AS (SELECT sum(x) OVER (PARTITION BY y) AS s FROM t) SELECT count(*) FROM x",
+        "SELECT 1 UNION ALL SELECT ntile(4) OVER () FROM t",
+        "PREPARE p AS SELECT dense_rank() OVER () FROM t",
+        "EXPLAIN SELECT percent_rank() OVER () FROM t",
+        "CREATE TABLE t AS SELECT cume_dist() OVER () FROM cards",
+        "CREATE VIEW v AS SELECT lead(pan) OVER () FROM cards",
+        "DELETE FROM t WHERE id = 1 RETURNING (SELECT max(x) OVER () FROM u LIMIT 1)",
+        "SELECT public.my_window(x) OVER () FROM t",
+        // Folded in from analysed bodies and constant SQL strings.
+        "DO $$ BEGIN PERFORM row_number() OVER () FROM cards; END $$",
+        "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS \
+         'SELECT row_number() OVER () FROM cards LIMIT 1'",
+        "CREATE FUNCTION f() RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN \
+         RETURN (SELECT count(*) OVER () FROM cards LIMIT 1); END $$",
+        "DO $$ BEGIN EXECUTE 'SELECT rank() OVER () FROM cards'; END $$",
+        "SELECT query_to_xml('SELECT rank() OVER () FROM cards', true, false, '')",
+    ];
+    for sql in yes {
+        assert!(one(sql).window_functions, "{sql}");
+    }
+    let no = [
+        "SELECT count(*) FROM cards",
+        // A WINDOW clause no call uses, and a column named like one.
+        "SELECT id FROM cards WINDOW w AS (ORDER BY id)",
+        "SELECT over FROM t",
+        "SELECT 'count(*) OVER ()'",
+        "SELECT rank(5) WITHIN GROUP (ORDER BY x) FROM t",
+        "DO $$ BEGIN PERFORM count(*) FROM cards; END $$",
+    ];
+    for sql in no {
+        assert!(!one(sql).window_functions, "{sql}");
+    }
+    // Not folded: each statement of a text is its own.
+    let c = classify("SELECT rank() OVER () FROM t; SELECT 1").unwrap();
+    let each: Vec<bool> = c.statements.iter().map(|s| s.window_functions).collect();
+    assert_eq!(each, [true, false]);
+}

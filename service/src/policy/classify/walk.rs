@@ -12,12 +12,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use pg_query::protobuf::{self as pb, a_const};
+use pg_query::protobuf as pb;
 use pg_query::{NodeEnum, NodeRef};
 
 use super::body::{self, Context, Found, Runs};
 use super::kind::{self, StatementKind};
-use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children};
+use super::{ColumnRef, CopyDirection, CopyInfo, ObjectName, Statement, children, shape};
 
 /// Classifies one statement of `sql` (the text `raw` was parsed from); `cx` says how the text
 /// was read and how deep in bodies it is.
@@ -48,6 +48,8 @@ impl Statement {
             copy: None,
             copies: Vec::new(),
             bounded: false,
+            aggregates_only: false,
+            window_functions: false,
             unbounded_writes: Vec::new(),
             opaque_body: false,
             dynamic_sql: false,
@@ -106,6 +108,7 @@ struct Walk<'a> {
     functions: Vec<ObjectName>,
     columns: Vec<ColumnRef>,
     star: bool,
+    window_functions: bool,
     copies: Vec<CopyInfo>,
     unbounded_writes: Vec<ObjectName>,
     opaque_body: bool,
@@ -134,6 +137,7 @@ impl<'a> Walk<'a> {
             functions: Vec::new(),
             columns: Vec::new(),
             star: false,
+            window_functions: false,
             copies: Vec::new(),
             unbounded_writes: Vec::new(),
             opaque_body: false,
@@ -199,6 +203,7 @@ impl<'a> Walk<'a> {
             NodeRef::AStar(_) => self.star = true,
             NodeRef::ColumnRef(c) => self.column(c),
             NodeRef::FuncCall(f) => {
+                self.window_functions |= f.over.is_some();
                 self.function(&f.funcname);
                 self.call(f);
             }
@@ -410,7 +415,9 @@ impl<'a> Walk<'a> {
             star: self.star || whole_row,
             copy: None,
             copies: sorted(std::mem::take(&mut self.copies)),
-            bounded: bounded(root),
+            bounded: shape::bounded(root),
+            aggregates_only: shape::aggregates_only(root),
+            window_functions: self.window_functions,
             unbounded_writes: sorted(std::mem::take(&mut self.unbounded_writes)),
             opaque_body: self.opaque_body,
             dynamic_sql: self.dynamic_sql,
@@ -609,6 +616,7 @@ impl<'a> Walk<'a> {
             self.functions.extend(s.functions);
             self.columns.extend(s.columns);
             self.star |= s.star;
+            self.window_functions |= s.window_functions;
             self.copies.extend(s.copies);
             self.unbounded_writes.extend(s.unbounded_writes);
             self.opaque_body |= s.opaque_body;
@@ -826,36 +834,12 @@ fn setting(s: &pb::VariableSetStmt) -> Option<String> {
     (!all).then(|| s.name.to_ascii_lowercase())
 }
 
-/// Whether the top-level SELECT, UPDATE or DELETE is bounded (see [`Statement::bounded`]).
-fn bounded(root: NodeRef<'_>) -> bool {
-    match root {
-        NodeRef::SelectStmt(s) => {
-            constant_limit(s.limit_count.as_deref()) || filters_rows(s.where_clause.as_deref())
-        }
-        NodeRef::UpdateStmt(s) => filters_rows(s.where_clause.as_deref()),
-        NodeRef::DeleteStmt(s) => filters_rows(s.where_clause.as_deref()),
-        _ => false,
-    }
-}
-
-/// `LIMIT 10`, `FETCH FIRST 10 ROWS ONLY`; not `LIMIT ALL` or `LIMIT NULL` (a null constant to
-/// the parser), nor an expression, nor `LIMIT $1`: a parameter's value is bound after the
-/// statement is decided, and bound to NULL it limits nothing, like `LIMIT NULL`.
-fn constant_limit(limit: Option<&pb::Node>) -> bool {
-    match limit.and_then(|n| n.node.as_ref()) {
-        Some(NodeEnum::AConst(c)) => {
-            !c.isnull && matches!(c.val, Some(a_const::Val::Ival(_) | a_const::Val::Fval(_)))
-        }
-        _ => false,
-    }
-}
-
 /// A WHERE clause that may keep fewer rows than all, read syntactically: it mentions a column
 /// (or is `CURRENT OF` a cursor), except that an `OR` is as wide as its widest arm and a
 /// comparison of a column with itself (`id = id`) keeps every row with a value. `WHERE true`,
 /// `WHERE 1 = 1` and `WHERE pan IS NOT NULL OR true` do not filter; `WHERE id > 0` does, though
 /// it may keep every row: a hint for rules, not a proof.
-fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
+pub(super) fn filters_rows(where_clause: Option<&pb::Node>) -> bool {
     where_clause.is_some_and(filters)
 }
 
