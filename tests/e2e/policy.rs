@@ -495,3 +495,116 @@ async fn a_denial_cannot_be_turned_into_sql_with_legacy_string_syntax() {
         .get(0);
     assert_eq!(left, 1);
 }
+
+/// `hoop policy test` on the worked example of docs/policy.md: the payments team's policy
+/// passes its own case file, and a case the policy contradicts fails with exit code 1, naming
+/// what was expected and what the policy decides (and why); a file that cannot run is 2.
+#[test]
+fn the_worked_example_passes_its_policy_tests_and_a_wrong_case_fails() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments");
+    let config = root.join("hoop.toml");
+    let cases = root.join("policy.test.toml");
+    let run = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoop"))
+            .args(["policy", "test", "-c"])
+            .arg(&config)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let passed = run(&cases);
+    let out = String::from_utf8_lossy(&passed.stdout);
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(!out.contains("FAIL") && out.contains("0 failed"), "{out}");
+
+    let wrong =
+        std::env::temp_dir().join(format!("hoop-policy-test-{}.toml", uuid::Uuid::new_v4()));
+    let text = std::fs::read_to_string(&cases).unwrap().replace(
+        "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"deny\"",
+        "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"allow\"",
+    );
+    std::fs::write(&wrong, text).unwrap();
+    let failed = run(&wrong);
+    let out = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL a branch does not write\n")
+            && out.contains(
+                "expected allow by rule read-only-unless-migrating, got deny by rule \
+                 read-only-unless-migrating"
+            )
+            && out.contains("rule read-only-unless-migrating (deny): decided")
+            && out.contains("1 failed"),
+        "{out}"
+    );
+
+    std::fs::write(&wrong, "[[cases]]\nname = \"x\"\nsql = \"SELECT 1\"\nexpect = \"allow\"\nconnection = \"nope\"\nissuer = \"github\"\n").unwrap();
+    let broken = run(&wrong);
+    std::fs::remove_file(&wrong).unwrap();
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("no [[connections]] is named \"nope\""),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+}
+
+/// `hoop policy explain` names the deciding rule, every rule considered and what the statement
+/// reads, as text and as JSON.
+#[test]
+fn explain_names_the_deciding_rule_and_every_rule_considered() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments");
+    let explain = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"))
+            .args(["policy", "explain", "-c"])
+            .arg(root.join("hoop.toml"))
+            .arg("--cases")
+            .arg(root.join("policy.test.toml"))
+            .args([
+                "--claim",
+                "event_name=schedule",
+                "--claim",
+                "ref=refs/heads/main",
+            ])
+            .args([
+                "--claim",
+                "job_workflow_ref=acme/payments/.github/workflows/nightly.yml@refs/heads/main",
+            ])
+            .args(extra)
+            .arg("SELECT id, amount FROM payments WHERE id > 0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = explain(&[]);
+    for needle in [
+        "trust: rule payments-nightly grants role ci_reader on payments",
+        "decision: deny by rule nightly-aggregates-only",
+        "reads: payments",
+        "rule nightly-aggregates-only (deny): decided",
+        "rule migrations-write-payments-only (deny): not for this session (run.trust)",
+        "rule no-bulk-card-reads (deny): no match (tables)",
+        "pack default.no-copy-program (deny): no match (copy_program)",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    let json: Value = serde_json::from_str(&explain(&["--json"])).unwrap();
+    assert_eq!(
+        json["ruling"]["decision"]["rule"],
+        "nightly-aggregates-only"
+    );
+    assert_eq!(json["grant"]["trust_rule"], "payments-nightly");
+    let rules = json["ruling"]["rules"][0]["considered"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["rule"] == "nightly-aggregates-only"
+        && r["outcome"]["outcome"] == "decided"));
+}

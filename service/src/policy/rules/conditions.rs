@@ -264,7 +264,12 @@ impl Conditions {
         if self.computed_setting {
             require(s.set_config.iter().any(Option::is_none), "set_config")?;
         }
-        // RESULT-SHAPE
+        if let Some(a) = self.aggregates_only {
+            require(a == s.aggregates_only, "aggregates_only")?;
+        }
+        if let Some(w) = self.window_functions {
+            require(w == s.window_functions, "window_functions")?;
+        }
         Ok(())
     }
 
