@@ -278,11 +278,11 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<UnlessConfi
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
-        One(UnlessConfig),
+        One(Box<UnlessConfig>),
         Many(Vec<UnlessConfig>),
     }
     Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(one) => vec![one],
+        OneOrMany::One(one) => vec![*one],
         OneOrMany::Many(many) => many,
     })
 }
@@ -732,22 +732,21 @@ impl Rules {
                 verdict = floor;
             }
             let mut card_data = None;
-            if verdict.action != Action::Deny || tracing {
-                if let Err(refused) =
+            if (verdict.action != Action::Deny || tracing)
+                && let Err(refused) =
                     self.card_data
                         .check(subject.connection, statement, &lower, relations)
-                {
-                    let refusal = Decision {
-                        action: Action::Deny,
-                        rule: Some(refused.rule.into()),
-                        reason: refused.reason,
-                        dry_run: Vec::new(),
-                    };
-                    if verdict.action != Action::Deny {
-                        verdict = refusal.clone();
-                    }
-                    card_data = Some(refusal);
+            {
+                let refusal = Decision {
+                    action: Action::Deny,
+                    rule: Some(refused.rule.into()),
+                    reason: refused.reason,
+                    dry_run: Vec::new(),
+                };
+                if verdict.action != Action::Deny {
+                    verdict = refusal.clone();
                 }
+                card_data = Some(refusal);
             }
             if verdict.stricter_than(&decision) {
                 decision = verdict.clone();
