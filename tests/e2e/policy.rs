@@ -608,3 +608,91 @@ fn explain_names_the_deciding_rule_and_every_rule_considered() {
     assert!(rules.iter().any(|r| r["rule"] == "nightly-aggregates-only"
         && r["outcome"]["outcome"] == "decided"));
 }
+
+/// `hoop policy test --upstream` reads the live catalog of the case's connection through its
+/// admin connection, as the gateway does: a view over card numbers is followed to `cards.pan`
+/// there, while without the catalog (no `[[catalog]]` facts) its name is taken as written.
+#[tokio::test]
+async fn policy_test_reads_the_live_catalog_when_asked() {
+    let database = format!("hoop_policy_{}", uuid::Uuid::new_v4().simple());
+    let (admin, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .unwrap();
+    let (db, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 user=postgres dbname={database}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(connection);
+    db.batch_execute(
+        "CREATE TABLE cards (id int, pan text, cvv text, holder text);
+         CREATE VIEW card_listing AS SELECT id, pan FROM cards",
+    )
+    .await
+    .unwrap();
+    drop(db);
+    let _ = task.await;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments");
+    let dir = std::env::temp_dir().join(format!("hoop-policy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = std::fs::read_to_string(root.join("hoop.toml"))
+        .unwrap()
+        .replace(
+            "database = \"payments\"",
+            &format!("database = \"{database}\""),
+        );
+    std::fs::write(dir.join("hoop.toml"), config).unwrap();
+    let cases = std::fs::read_to_string(root.join("policy.test.toml")).unwrap();
+    let defaults = &cases[..cases.find("[[catalog]]").unwrap()];
+    std::fs::write(
+        dir.join("live.test.toml"),
+        format!(
+            "{defaults}\n[[cases]]\nname = \"a view over card numbers is a bulk read of them\"\n\
+             sql = \"SELECT pan FROM card_listing\"\nexpect = \"deny\"\n\
+             rule = \"default.no-unbounded-pan-select\"\n"
+        ),
+    )
+    .unwrap();
+    let run = |upstream: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"));
+        command
+            .args(["policy", "test", "-c"])
+            .arg(dir.join("hoop.toml"))
+            .arg(dir.join("live.test.toml"))
+            .env(
+                "HOOP_PAYMENTS_ADMIN_URL",
+                format!("postgres://postgres@127.0.0.1:5432/{database}"),
+            );
+        if upstream {
+            command.arg("--upstream");
+        }
+        command.output().unwrap()
+    };
+    let live = run(true);
+    let offline = run(false);
+    admin
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(live.status.code(), Some(0), "{}", text(&live));
+    assert_eq!(offline.status.code(), Some(1), "{}", text(&offline));
+    assert!(text(&offline).contains("got allow"), "{}", text(&offline));
+}

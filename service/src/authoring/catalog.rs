@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::gateway::CatalogLookup;
+use crate::gateway::{CatalogLookup, LiveCatalog};
 use crate::policy::card_data::{RelationInfo, RelationSet};
 use crate::policy::classify::{ObjectName, lineage};
 
@@ -81,5 +81,21 @@ impl CatalogLookup for CatalogFacts {
                 })
                 .collect(),
         )
+    }
+}
+
+/// The catalog a case is decided with: the file's facts, or the live catalog of the case's
+/// connection read through its admin connection, with the gateway's own cache and lookup.
+pub enum CaseCatalog<'a> {
+    Facts(&'a CatalogFacts),
+    Live(LiveCatalog<'a>),
+}
+
+impl CatalogLookup for CaseCatalog<'_> {
+    async fn relations(&self, names: &[ObjectName]) -> Option<Vec<(ObjectName, Arc<RelationSet>)>> {
+        match self {
+            CaseCatalog::Facts(facts) => facts.relations(names).await,
+            CaseCatalog::Live(live) => live.relations(names).await,
+        }
     }
 }

@@ -12,16 +12,17 @@ pub mod catalog;
 
 use std::sync::Arc;
 
-use crate::base::ConnectionName;
+use crate::base::{ConnectionName, Secret, SecretEnv};
 use crate::config::Config;
-use crate::gateway::{CatalogLookup, InForce, Ruling, StatementPolicy};
+use crate::gateway::{Catalog, CatalogLookup, InForce, LiveCatalog, Ruling, StatementPolicy};
 use crate::identity::VerifiedToken;
 use crate::policy::classify::Classifier;
 use crate::policy::rules::{Decision, Rules, Run, StatementTrace, Subject};
 use crate::trust::{DenyReason, Grant, TrustDecision, TrustPolicy};
 
+use crate::upstream::Upstreams;
 use cases::{Case, CaseFile, Expect, claim_json};
-use catalog::CatalogFacts;
+use catalog::{CaseCatalog, CatalogFacts};
 
 /// Errors of policy authoring: a case or file that cannot be run (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,37 @@ pub enum AuthoringError {
     File { file: String, message: String },
     #[error("case {case:?}: {message}")]
     Case { case: String, message: String },
+}
+
+/// The live catalogs of a configuration's connections.
+pub struct LiveCatalogs {
+    catalog: Catalog,
+    upstreams: Upstreams,
+}
+
+impl LiveCatalogs {
+    /// Admin pools for every connection (they connect on first use).
+    pub fn new(config: &Config, env: &dyn SecretEnv) -> Result<LiveCatalogs, AuthoringError> {
+        // Role passwords are never derived here: any key will do.
+        let key = Secret::new(uuid::Uuid::new_v4().to_string());
+        let upstreams =
+            Upstreams::new(&config.connections, &key, env).map_err(|e| AuthoringError::File {
+                file: "connections".into(),
+                message: e.to_string(),
+            })?;
+        Ok(LiveCatalogs {
+            catalog: Catalog::default(),
+            upstreams,
+        })
+    }
+
+    pub fn of<'a>(&'a self, connection: &'a ConnectionName) -> LiveCatalog<'a> {
+        LiveCatalog {
+            catalog: &self.catalog,
+            upstreams: &self.upstreams,
+            connection,
+        }
+    }
 }
 
 /// A configuration's trust rules and statement policy, ready to decide offline.
@@ -155,13 +187,32 @@ impl Workbench {
         })
     }
 
-    /// Runs every case of a test file.
+    /// The `run.*` conditions of the rules whose claim the outcome's token does not carry.
+    fn missing_claims(&self, outcome: &Outcome) -> Vec<&'static str> {
+        let run = &outcome.token.run;
+        self.rules
+            .run_claims_read()
+            .into_iter()
+            .filter(|key| match *key {
+                "run.environment" => run.environment.is_none(),
+                "run.ref" => run.git_ref.is_none(),
+                "run.event" => run.event.is_none(),
+                "run.actor" => run.actor.is_none(),
+                "run.workflow" => run.workflow.is_none(),
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Runs every case of a test file, with the file's catalog facts or, given `live`, each
+    /// case's connection's live catalog.
     pub async fn run_cases(
         &self,
         file: &CaseFile,
         origin: &str,
+        live: Option<&LiveCatalogs>,
     ) -> Result<Vec<CaseResult>, AuthoringError> {
-        let catalog = CatalogFacts::new(&file.catalog).map_err(|message| AuthoringError::File {
+        let facts = CatalogFacts::new(&file.catalog).map_err(|message| AuthoringError::File {
             file: origin.into(),
             message,
         })?;
@@ -177,6 +228,11 @@ impl Workbench {
                 case: case.name.clone(),
                 message,
             })?;
+            let connection = ConnectionName::new(&run.connection).ok();
+            let catalog = match (live, &connection) {
+                (Some(live), Some(connection)) => CaseCatalog::Live(live.of(connection)),
+                _ => CaseCatalog::Facts(&facts),
+            };
             let outcome = self
                 .decide(&run, &case.sql, &catalog)
                 .await
@@ -191,7 +247,9 @@ impl Workbench {
                     .rule
                     .as_ref()
                     .is_none_or(|want| rule.as_deref() == Some(want.as_str()));
+            let missing = self.missing_claims(&outcome);
             results.push(CaseResult {
+                missing,
                 name: case.name.clone(),
                 expected: case.expect,
                 expected_rule: case.rule.clone(),
@@ -215,6 +273,9 @@ pub struct CaseResult {
     pub rule: Option<String>,
     pub passed: bool,
     pub outcome: Outcome,
+    /// `run.*` conditions of the rules that read a claim this case's token does not carry:
+    /// they never hold for it, which a passing case does not show.
+    pub missing: Vec<&'static str>,
 }
 
 /// A case's run: its own connection, issuer and claims over the file's defaults.

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use crate::authoring::cases::{CaseFile, Expect};
 use crate::authoring::catalog::CatalogFacts;
-use crate::authoring::{Outcome, RunSpec, Workbench};
+use crate::authoring::{LiveCatalogs, Outcome, RunSpec, Workbench};
+use crate::base::{ConnectionName, ProcessEnv};
 use crate::config::Config;
 use crate::display;
 use crate::policy::rules::{Decision, Outcome as RuleOutcome, StatementTrace};
@@ -40,6 +41,10 @@ struct TestArgs {
     /// Explain every case, not only the failed ones.
     #[arg(long, short)]
     verbose: bool,
+    /// Read each connection's live catalog through its admin_url (secrets from the
+    /// environment) instead of the file's [[catalog]] facts.
+    #[arg(long)]
+    upstream: bool,
 }
 
 #[derive(clap::Args)]
@@ -56,14 +61,17 @@ struct ExplainArgs {
     /// The `[[issuers]] name` (default: the test file's, else the only one configured).
     #[arg(long)]
     issuer: Option<String>,
-    /// A claim of the run's token, `name=value` (repeatable; over the test file's defaults).
-    /// Values are strings; `true`/`false` and integers are read as such for `*_id`-free
-    /// claims only when written `name:=value`.
+    /// A claim of the run's token, `name=value` (repeatable; over the test file's defaults);
+    /// the value is a string.
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
     /// Print the explanation as JSON.
     #[arg(long)]
     json: bool,
+    /// Read the connection's live catalog through its admin_url (secrets from the
+    /// environment) instead of the test file's [[catalog]] facts.
+    #[arg(long)]
+    upstream: bool,
     /// The statement text, as the client sends it.
     sql: String,
 }
@@ -98,7 +106,12 @@ async fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let bench = load(&args.config)?;
     let file = read_cases(&args.file)?;
     let origin = args.file.display().to_string();
-    let results = bench.run_cases(&file, &origin).await?;
+    let live = if args.upstream {
+        Some(LiveCatalogs::new(bench.config(), &ProcessEnv)?)
+    } else {
+        None
+    };
+    let results = bench.run_cases(&file, &origin, live.as_ref()).await?;
     let failed = results.iter().filter(|r| !r.passed).count();
     for r in &results {
         let status = if r.passed { "ok  " } else { "FAIL" };
@@ -108,6 +121,13 @@ async fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
                 "     expected {}, got {}",
                 expectation(r.expected, r.expected_rule.as_deref()),
                 expectation(r.got, r.rule.as_deref())
+            );
+        }
+        if !r.missing.is_empty() {
+            outln!(
+                "     note: the case's token has no claim for {} (read by rules): those \
+                 conditions never hold for it",
+                r.missing.join(", ")
             );
         }
         if !r.passed || args.verbose {
@@ -185,10 +205,15 @@ async fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         issuer,
         claims,
     };
-    let outcome = bench
-        .decide(&run, &args.sql, &catalog)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let outcome = if args.upstream {
+        let live = LiveCatalogs::new(config, &ProcessEnv)?;
+        let connection = ConnectionName::new(&run.connection)
+            .map_err(|e| anyhow::anyhow!("--connection: {e}"))?;
+        bench.decide(&run, &args.sql, &live.of(&connection)).await
+    } else {
+        bench.decide(&run, &args.sql, &catalog).await
+    }
+    .map_err(anyhow::Error::msg)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&json(&outcome))?);
     } else {

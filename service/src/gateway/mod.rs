@@ -37,6 +37,7 @@ use crate::base::Shutdown;
 use crate::gateway_tls::{GatewayTls, TlsError};
 use crate::session::{Core, Ending};
 
+pub use catalog::{Catalog, LiveCatalog};
 pub use config::GatewayConfig;
 pub use policy::{CatalogLookup, InForce, Ruling, StatementPolicy};
 

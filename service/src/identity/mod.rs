@@ -119,6 +119,33 @@ impl VerifiedToken {
         issuer: &IssuerConfig,
         claims: serde_json::Map<String, serde_json::Value>,
     ) -> Result<VerifiedToken, IdentityError> {
+        let mut claims = claims;
+        // Real tokens always carry the audience; one for another audience is refused before
+        // any trust rule is read.
+        match claims.get("aud") {
+            None => {
+                claims.insert("aud".into(), issuer.audience.clone().into());
+            }
+            Some(aud) => {
+                let ours = match aud {
+                    serde_json::Value::String(a) => *a == issuer.audience,
+                    serde_json::Value::Array(list) => list
+                        .iter()
+                        .any(|a| a.as_str() == Some(issuer.audience.as_str())),
+                    _ => false,
+                };
+                if !ours {
+                    return Err(IdentityError::InvalidClaim {
+                        claim: "aud".into(),
+                        reason: format!(
+                            "the exchange refuses a token that is not for audience {:?} (this \
+                             issuer's `audience`)",
+                            issuer.audience
+                        ),
+                    });
+                }
+            }
+        }
         let issuer_url = issuer.issuer_url();
         let run = claims::parse_run_identity(issuer.kind, &issuer_url, &claims)?;
         let text = |name: &str| {

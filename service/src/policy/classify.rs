@@ -192,31 +192,33 @@ pub struct Statement {
     /// ANALYZE. False for every other kind (MERGE, INSERT, `COPY cards TO`, `CREATE TABLE …
     /// AS EXECUTE`).
     pub bounded: bool,
-    /// The statement is a SELECT (top-level kind `select`, not `SELECT … INTO`) whose every
-    /// output column is built only of summarizing aggregate calls, scalar subqueries that are
-    /// themselves aggregates only, constants, parameters, casts, operators (NULLIF, IN and
-    /// BETWEEN lists included), `CASE`, `COALESCE`, `GREATEST` and `LEAST`, with at least one
-    /// summary among them; in a set operation every arm must be so, and a VALUES list never
-    /// is. Summarizing aggregates, unqualified or in `pg_catalog`: `count`, `sum`, `avg`,
-    /// `min`, `max`, `bool_and`, `bool_or`, `every`, `bit_and`, `bit_or`, `bit_xor`, `stddev`,
-    /// `stddev_pop`, `stddev_samp`, `variance`, `var_pop`, `var_samp`, `corr`, `covar_pop`,
-    /// `covar_samp`, the nine `regr_*`, and with `WITHIN GROUP` `percentile_cont`,
-    /// `percentile_disc` and `mode`; DISTINCT, FILTER and an aggregate's ordering are allowed.
-    /// `min`, `max`, `percentile_disc` and `mode` return one row's value: the card-data model
-    /// decides on their arguments separately (`max(pan)` is aggregates only, and refused
-    /// there). Not summaries: aggregates that return the rows themselves (`array_agg`,
-    /// `string_agg`, `json*_agg`, `json*_object_agg*`, `xmlagg`, `range_agg`,
-    /// `range_intersect_agg`); any other function (a user-defined aggregate cannot be told from
-    /// a function without the catalog; set-returning functions, `round()`, `current_date` are
-    /// out too); a call in another schema (`public.count`); a window call (`count(*) OVER
-    /// ()`) anywhere in the output; a column reference outside an aggregate's arguments (a
-    /// GROUP BY key is output only when selected, and then this is false); `*` or a whole-row
-    /// reference anywhere in the output (`count(c.*)` too); EXISTS, IN, ANY and ARRAY
-    /// subqueries. GROUP BY, HAVING, ORDER BY, LIMIT and what the FROM reads are not
-    /// constrained (`SELECT count(*) FROM (SELECT pan FROM cards) s` is aggregates only), nor
-    /// is the number of rows (one per group; a scalar subquery over an outer FROM gives one
-    /// per outer row), nor what a WITH does. False for every other kind, and for a statement
-    /// with no summary in its output (`SELECT 1`).
+    /// The statement returns one row of summaries: a SELECT (top-level kind `select`, not
+    /// `SELECT … INTO`; or the query a PREPARE, DECLARE CURSOR or EXPLAIN returns rows of)
+    /// without GROUP BY (a row per group, and a group of one row is the row itself), whose
+    /// every output column is built only of summarizing aggregate calls, scalar subqueries
+    /// that are themselves aggregates only, constants, parameters, casts, operators (NULLIF,
+    /// IN and BETWEEN lists included), `CASE`, `COALESCE`, `GREATEST` and `LEAST`, with at
+    /// least one summary among them; a query that reads a FROM must aggregate itself (a
+    /// scalar subquery alone runs once per row: `SELECT (SELECT max(a) FROM (SELECT p.id AS
+    /// a) s) FROM payments p` is not). In a set operation every arm must be so, and a VALUES
+    /// list never is. Summarizing aggregates, unqualified or in `pg_catalog`: `count`, `sum`,
+    /// `avg`, `min`, `max`, `bool_and`, `bool_or`, `every`, `bit_and`, `bit_or`, `bit_xor`,
+    /// `stddev`, `stddev_pop`, `stddev_samp`, `variance`, `var_pop`, `var_samp`, `corr`,
+    /// `covar_pop`, `covar_samp`, the nine `regr_*`, and with `WITHIN GROUP`
+    /// `percentile_cont`, `percentile_disc` and `mode`; DISTINCT, FILTER and an aggregate's
+    /// ordering are allowed. `min`, `max`, `percentile_disc` and `mode` return one row's value:
+    /// the card-data model decides on their arguments separately (`max(pan)` is aggregates
+    /// only, and refused there). Not summaries: aggregates that return the rows themselves
+    /// (`array_agg`, `string_agg`, `json*_agg`, `json*_object_agg*`, `xmlagg`, `range_agg`,
+    /// `range_intersect_agg`); any other function (a user-defined aggregate cannot be told
+    /// from a function without the catalog; set-returning functions, `round()`,
+    /// `current_date` are out too); a call in another schema (`public.count`); a window call
+    /// (`count(*) OVER ()`) anywhere in the output; a column reference outside an aggregate's
+    /// arguments; `*` or a whole-row reference anywhere in the output (`count(c.*)` too);
+    /// EXISTS, IN, ANY and ARRAY subqueries. HAVING, ORDER BY, LIMIT and what the FROM reads
+    /// are not constrained (`SELECT count(*) FROM (SELECT pan FROM cards) s` is aggregates
+    /// only), nor what a WITH does. False for every other kind, and for a statement with no
+    /// summary in its output (`SELECT 1`).
     pub aggregates_only: bool,
     /// A window function call (`… OVER (…)`, `… OVER w`) anywhere: select list, subqueries,
     /// CTEs, set-operation arms, other statements' queries (PREPARE, EXPLAIN, CREATE TABLE AS,

@@ -325,15 +325,18 @@ struct Unless {
     run: RunMatcher,
 }
 
-/// A glob over `schema.name` (pattern with a dot) or the bare name.
+/// A glob over `schema.name` (pattern with a dot) or the bare name, compiled twice: leaning
+/// towards matching, for rules that restrict, and exact, for what lets statements through.
 pub(super) struct NameGlob {
     schema: Option<GlobMatcher>,
     name: GlobMatcher,
+    exact_schema: Option<GlobMatcher>,
+    exact_name: GlobMatcher,
 }
 
 impl NameGlob {
-    /// An unqualified name matches whatever the pattern's schema: the session's `search_path`
-    /// decides where it resolves, and a client can set it.
+    /// Case-insensitive, and an unqualified name matches whatever the pattern's schema: the
+    /// session's `search_path` decides where it resolves, and a client can set it.
     pub(super) fn matches(&self, name: &ObjectName) -> bool {
         self.name.is_match(&name.name)
             && match (&self.schema, &name.schema) {
@@ -341,12 +344,35 @@ impl NameGlob {
                 _ => true,
             }
     }
+
+    /// For allow rules and exceptions, which let statements through: case-sensitive (a
+    /// quoted `"Payments"` is another table than `payments`), and a pattern with a schema
+    /// matches only a name written with one (an unqualified name goes wherever the session's
+    /// `search_path` says).
+    pub(super) fn matches_exactly(&self, name: &ObjectName) -> bool {
+        self.exact_name.is_match(&name.name)
+            && match (&self.exact_schema, &name.schema) {
+                (Some(pattern), Some(schema)) => pattern.is_match(schema),
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
 }
 
 pub(super) fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+    glob_with(pattern, true)
+}
+
+/// A case-sensitive [`glob`], for what lets statements through.
+pub(super) fn glob_exact(pattern: &str) -> Result<GlobMatcher, String> {
+    glob_with(pattern, false)
+}
+
+fn glob_with(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
-        .case_insensitive(true)
+        .case_insensitive(case_insensitive)
         .literal_separator(false)
+        .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
         .map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))
@@ -357,11 +383,15 @@ pub(super) fn name_glob(pattern: &str) -> Result<NameGlob, String> {
         Some((schema, name)) if !schema.is_empty() && !name.is_empty() => Ok(NameGlob {
             schema: Some(glob(schema)?),
             name: glob(name)?,
+            exact_schema: Some(glob_with(schema, false)?),
+            exact_name: glob_with(name, false)?,
         }),
         Some(_) => Err(format!("{pattern:?} is neither `name` nor `schema.name`")),
         None => Ok(NameGlob {
             schema: None,
             name: glob(pattern)?,
+            exact_schema: None,
+            exact_name: glob_with(pattern, false)?,
         }),
     }
 }
@@ -413,7 +443,8 @@ impl Rule {
         {
             return Err("connections");
         }
-        self.run.check(subject.run.as_ref())
+        self.run
+            .check(subject.run.as_ref(), self.action == Action::Allow)
     }
 
     /// `Ok` when the rule matches `s`, one statement of `text` (lower-cased), for `subject`
@@ -432,7 +463,7 @@ impl Rule {
         };
         self.when.check(s, text, q)?;
         let excepted = self.unless.iter().any(|u| {
-            u.run.check(subject.run.as_ref()).is_ok()
+            u.run.check(subject.run.as_ref(), true).is_ok()
                 && u.when.check(s, text, Quantifier::EveryOrNone).is_ok()
         });
         if excepted {
@@ -598,6 +629,19 @@ impl Rules {
             pack: compiled.1,
             card_data,
         })
+    }
+
+    /// The `run.*` conditions the configured rules and their exceptions read (`run.workflow`),
+    /// so `hoop policy test` can say when a case's token lacks a claim one of them needs.
+    pub fn run_claims_read(&self) -> std::collections::BTreeSet<&'static str> {
+        self.configured
+            .iter()
+            .flat_map(|r| {
+                r.run
+                    .keys()
+                    .chain(r.unless.iter().flat_map(|u| u.run.keys()))
+            })
+            .collect()
     }
 
     /// The card-data columns (for the gateway, which looks their relations up).
@@ -1003,6 +1047,17 @@ pub fn default_pack(policy: &PolicyConfig) -> Vec<RuleConfig> {
             ..RuleConfig::default()
         },
         RuleConfig {
+            id: "default.no-prepared-transactions".into(),
+            action: Action::Deny,
+            reason: Some(
+                "a prepared transaction outlives the session and keeps its locks until someone \
+                 commits or rolls it back; commit or roll back within the session"
+                    .into(),
+            ),
+            kinds: strings(&["prepared_transaction"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
             id: "default.no-role-changes".into(),
             action: Action::Deny,
             reason: Some("roles and grants are managed outside CI runs".into()),
@@ -1219,6 +1274,15 @@ mod tests {
                 "default.no-server-files",
             ),
             ("SET ROLE admin", "default.no-role-switch"),
+            (
+                "PREPARE TRANSACTION 'x'",
+                "default.no-prepared-transactions",
+            ),
+            ("COMMIT PREPARED 'x'", "default.no-prepared-transactions"),
+            (
+                "BEGIN; SELECT 1; PREPARE TRANSACTION 'x'",
+                "default.no-prepared-transactions",
+            ),
             ("ALTER SYSTEM SET fsync = off", "default.no-alter-system"),
             ("GRANT admin TO me", "default.no-role-changes"),
             ("SET client_encoding = 'SJIS'", "default.no-client-encoding"),
@@ -1821,6 +1885,81 @@ mod tests {
                     "{sql}: one configured rule and one of the pack"
                 );
             }
+        }
+    }
+
+    /// What lets statements through (allow rules, exceptions) reads names and claims exactly;
+    /// what restricts leans towards matching.
+    #[test]
+    fn exceptions_match_exactly_and_restrictions_loosely() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "writes-public-payments-only"
+            action = "deny"
+            [[rules.unless]]
+            writes = ["public.payments"]
+
+            [[rules]]
+            id = "no-settlements-off-main"
+            action = "deny"
+            kinds = ["select"]
+            tables = ["settlements"]
+            [[rules.unless]]
+            run.ref = ["refs/heads/main"]
+
+            [[rules]]
+            id = "no-emails"
+            action = "deny"
+            columns = ["customers.email"]
+            "#,
+        );
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &configured,
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
+        let by = |sql: &str| denied_by(&rules, sql);
+        assert_eq!(by("UPDATE public.payments SET a = 1 WHERE id = 1"), None);
+        for sql in [
+            // An unqualified name goes where search_path says; a quoted one is another table.
+            "UPDATE payments SET a = 1 WHERE id = 1",
+            "UPDATE public.\"Payments\" SET a = 1 WHERE id = 1",
+            "UPDATE \"PUBLIC\".payments SET a = 1 WHERE id = 1",
+        ] {
+            assert_eq!(
+                by(sql).as_deref(),
+                Some("writes-public-payments-only"),
+                "{sql}"
+            );
+        }
+        // A restricting rule's table pattern still matches any case and schema.
+        assert_eq!(
+            by("SELECT 1 FROM \"Settlements\"").as_deref(),
+            Some("no-settlements-off-main")
+        );
+        let mut identity = run(None, false);
+        identity.git_ref = Some("refs/heads/MAIN".into());
+        let subject = Subject::new("payments", granted(&identity));
+        let sql = "SELECT id FROM settlements WHERE id = 1";
+        let c = classify(sql).unwrap();
+        assert_eq!(
+            rules.decide(&subject, sql, &c).rule.as_deref(),
+            Some("no-settlements-off-main"),
+            "refs/heads/MAIN is another branch"
+        );
+        identity.git_ref = Some("refs/heads/main".into());
+        let subject = Subject::new("payments", granted(&identity));
+        assert_eq!(rules.decide(&subject, sql, &c).action, Action::Allow);
+        // Columns renamed by position, and a table copied out whole, name every column.
+        for sql in [
+            "SELECT e FROM customers AS c(i, e) WHERE i = 1",
+            "COPY customers TO STDOUT",
+            "COPY customers (id) TO STDOUT",
+        ] {
+            assert_eq!(by(sql).as_deref(), Some("no-emails"), "{sql}");
         }
     }
 }

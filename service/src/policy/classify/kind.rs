@@ -75,6 +75,11 @@ pub enum StatementKind {
     ForeignData,
     /// `DROP OWNED`: a `drop` of everything a role owns.
     DropOwned,
+    /// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`: not a `transaction`, since
+    /// a prepared transaction outlives its session and keeps its locks.
+    PreparedTransaction,
+    /// `CLOSE` of a cursor.
+    CloseCursor,
     Other,
 }
 
@@ -82,7 +87,7 @@ use StatementKind as K;
 
 impl StatementKind {
     /// Every kind with its policy-file name, in declaration order.
-    pub const ALL: [(StatementKind, &'static str); 57] = [
+    pub const ALL: [(StatementKind, &'static str); 59] = [
         (K::Select, "select"),
         (K::Insert, "insert"),
         (K::Update, "update"),
@@ -139,6 +144,8 @@ impl StatementKind {
         (K::CreatePolicy, "create_policy"),
         (K::ForeignData, "foreign_data"),
         (K::DropOwned, "drop_owned"),
+        (K::PreparedTransaction, "prepared_transaction"),
+        (K::CloseCursor, "close_cursor"),
         (K::Other, "other"),
     ];
 
@@ -301,7 +308,16 @@ pub(super) fn of(node: NodeRef<'_>) -> Option<StatementKind> {
         NodeRef::PrepareStmt(_) => K::Prepare,
         NodeRef::ExecuteStmt(_) => K::Execute,
         NodeRef::DeallocateStmt(_) => K::Deallocate,
-        NodeRef::TransactionStmt(_) => K::Transaction,
+        NodeRef::TransactionStmt(t) => match pb::TransactionStmtKind::try_from(t.kind) {
+            Ok(
+                pb::TransactionStmtKind::TransStmtPrepare
+                | pb::TransactionStmtKind::TransStmtCommitPrepared
+                | pb::TransactionStmtKind::TransStmtRollbackPrepared,
+            ) => K::PreparedTransaction,
+            Ok(_) => K::Transaction,
+            // An unknown transaction statement: not one a rule may take for a plain one.
+            Err(_) => K::Other,
+        },
         NodeRef::ExplainStmt(_) => K::Explain,
         NodeRef::VacuumStmt(s) if s.is_vacuumcmd => K::Vacuum,
         NodeRef::VacuumStmt(_) => K::Analyze,
@@ -314,8 +330,8 @@ pub(super) fn of(node: NodeRef<'_>) -> Option<StatementKind> {
         NodeRef::DeclareCursorStmt(_) => K::DeclareCursor,
         NodeRef::FetchStmt(_) => K::Fetch,
 
-        NodeRef::ClosePortalStmt(_)
-        | NodeRef::CheckPointStmt(_)
+        NodeRef::ClosePortalStmt(_) => K::CloseCursor,
+        NodeRef::CheckPointStmt(_)
         | NodeRef::LoadStmt(_)
         | NodeRef::ClusterStmt(_)
         | NodeRef::ReindexStmt(_)

@@ -163,8 +163,19 @@ const ORDERED_SET: &[&str] = &["percentile_cont", "percentile_disc", "mode"];
 
 /// [`super::Statement::aggregates_only`].
 pub(super) fn aggregates_only(root: NodeRef<'_>) -> bool {
-    let NodeRef::SelectStmt(s) = root else {
-        return false;
+    let inner = |query: Option<&pb::Node>| {
+        query
+            .and_then(|q| q.node.as_ref())
+            .is_some_and(|q| aggregates_only(q.to_ref()))
+    };
+    let s = match root {
+        NodeRef::SelectStmt(s) => s,
+        // The query whose rows the statement returns: a prepared statement's, a cursor's, and
+        // the one EXPLAIN plans (or runs, with ANALYZE; it returns the plan either way).
+        NodeRef::PrepareStmt(p) => return inner(p.query.as_deref()),
+        NodeRef::DeclareCursorStmt(d) => return inner(d.query.as_deref()),
+        NodeRef::ExplainStmt(e) => return inner(e.query.as_deref()),
+        _ => return false,
     };
     // SELECT … INTO makes a table and returns nothing.
     if s.into_clause.is_some() {
@@ -181,10 +192,12 @@ fn summarizes(s: &pb::SelectStmt, rows: &HashSet<&str>) -> bool {
             _ => false,
         };
     }
-    if !s.values_lists.is_empty() || s.into_clause.is_some() {
+    // GROUP BY returns a row per group, and groups of one row are the rows themselves
+    // (`SELECT max(holder) FROM cards GROUP BY id`).
+    if !s.values_lists.is_empty() || s.into_clause.is_some() || !s.group_clause.is_empty() {
         return false;
     }
-    let mut summary = false;
+    let mut summary = Summary::default();
     for target in &s.target_list {
         let Some(NodeEnum::ResTarget(rt)) = &target.node else {
             return false;
@@ -194,13 +207,25 @@ fn summarizes(s: &pb::SelectStmt, rows: &HashSet<&str>) -> bool {
             _ => return false,
         }
     }
-    summary
+    // A query that reads rows returns one row only when it aggregates them itself: a scalar
+    // subquery alone is run once per row it reads
+    // (`SELECT (SELECT max(a) FROM (SELECT p.id AS a) s) FROM payments p`).
+    summary.direct || (summary.nested && s.from_clause.is_empty())
+}
+
+/// Which summaries an output list holds.
+#[derive(Default)]
+struct Summary {
+    /// A summarizing aggregate call of this query.
+    direct: bool,
+    /// A scalar subquery that is aggregates only.
+    nested: bool,
 }
 
 /// An output expression made only of summarizing aggregate calls, scalar subqueries that are
 /// themselves aggregates only, constants, parameters, casts, operators, `CASE`, `COALESCE`,
 /// `NULLIF`, `GREATEST` and `LEAST`; `summary` is set when a summary is found.
-fn built_of_summaries(node: &pb::Node, rows: &HashSet<&str>, summary: &mut bool) -> bool {
+fn built_of_summaries(node: &pb::Node, rows: &HashSet<&str>, summary: &mut Summary) -> bool {
     let mut each = |nodes: &mut dyn Iterator<Item = Option<&pb::Node>>| {
         for n in nodes.flatten() {
             if !built_of_summaries(n, rows, summary) {
@@ -235,7 +260,7 @@ fn built_of_summaries(node: &pb::Node, rows: &HashSet<&str>, summary: &mut bool)
         }
         Some(NodeEnum::FuncCall(f)) => {
             let ok = summarizing_call(f, rows);
-            *summary |= ok;
+            summary.direct |= ok;
             ok
         }
         Some(NodeEnum::SubLink(sub)) => {
@@ -247,7 +272,7 @@ fn built_of_summaries(node: &pb::Node, rows: &HashSet<&str>, summary: &mut bool)
                     Some(NodeEnum::SelectStmt(q)) => summarizes(q, rows),
                     _ => false,
                 };
-            *summary |= ok;
+            summary.nested |= ok;
             ok
         }
         // Column references (raw values, group keys, whole rows), `*`, other functions (set-

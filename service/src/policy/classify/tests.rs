@@ -645,12 +645,18 @@ fn misc_kinds() {
         ("ALTER DATABASE d SET search_path = evil", K::Alter),
         ("LOAD 'evil'", K::Other),
         ("CHECKPOINT", K::Other),
-        ("CLOSE c", K::Other),
+        ("CLOSE c", K::CloseCursor),
+        ("CLOSE ALL", K::CloseCursor),
         ("SET CONSTRAINTS ALL DEFERRED", K::Set),
         ("VALUES (1), (2)", K::Select),
         ("SAVEPOINT a", K::Transaction),
         ("ROLLBACK TO SAVEPOINT a", K::Transaction),
-        ("PREPARE TRANSACTION 'x'", K::Transaction),
+        ("PREPARE TRANSACTION 'x'", K::PreparedTransaction),
+        ("COMMIT PREPARED 'x'", K::PreparedTransaction),
+        ("ROLLBACK PREPARED 'x'", K::PreparedTransaction),
+        ("BEGIN", K::Transaction),
+        ("COMMIT AND CHAIN", K::Transaction),
+        ("START TRANSACTION READ WRITE", K::Transaction),
     ];
     for (sql, kind) in kinds {
         assert_eq!(one(sql).kind, kind, "{sql}");
@@ -2469,9 +2475,6 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
         "SELECT mode() WITHIN GROUP (ORDER BY status) FROM orders",
         "SELECT sum(amount) FILTER (WHERE status = 'paid') FROM orders",
         "SELECT count(*) AS n, 'total' AS label, $1::int AS run FROM cards",
-        "SELECT count(*) FROM cards GROUP BY pan",
-        "SELECT count(*) FROM cards GROUP BY brand HAVING count(*) > 10 ORDER BY 1 LIMIT 5",
-        "SELECT DISTINCT count(*) FROM cards GROUP BY brand",
         "SELECT count(*) + 1, sum(x)::numeric(10, 2), -sum(x), sum(x) / nullif(count(*), 0) \
          FROM t",
         "SELECT CASE WHEN count(*) > 100 THEN 'many' ELSE 'few' END FROM cards",
@@ -2487,6 +2490,11 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
         "SELECT count(*) FROM cards UNION SELECT sum(amount) FROM orders \
          EXCEPT SELECT max(n) FROM t",
         "SELECT count(*) FROM (SELECT row_number() OVER () AS r FROM cards) s",
+        "SELECT count(*) FROM cards HAVING count(*) > 10",
+        // The query a prepared statement, a cursor or EXPLAIN returns rows of.
+        "PREPARE q AS SELECT sum(amount) FROM payments",
+        "DECLARE c CURSOR FOR SELECT sum(amount) FROM payments",
+        "EXPLAIN SELECT sum(amount) FROM payments",
     ];
     for sql in yes {
         assert!(one(sql).aggregates_only, "{sql}");
@@ -2499,6 +2507,16 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
         "SELECT 1",
         "SELECT 1 FROM cards GROUP BY pan",
         "SELECT count(*) + id FROM cards GROUP BY id",
+        // A row per group, and groups may be single rows.
+        "SELECT count(*) FROM cards GROUP BY pan",
+        "SELECT max(holder), max(created_at) FROM cards GROUP BY id",
+        "SELECT sum(amount) FROM payments GROUP BY id HAVING count(*) > 0",
+        "SELECT count(*) FROM cards GROUP BY brand HAVING count(*) > 10 ORDER BY 1 LIMIT 5",
+        // A scalar subquery runs once per row of a query that does not aggregate itself.
+        "SELECT (SELECT max(a) FROM (SELECT p.id AS a) s) FROM payments p",
+        "SELECT (SELECT max(h) FROM (SELECT c.holder AS h) s) FROM cards c",
+        "PREPARE q AS SELECT id FROM payments",
+        "DECLARE c CURSOR FOR SELECT amount FROM payments",
         // Window functions return a value per row.
         "SELECT count(*) OVER () FROM cards",
         "SELECT count(*) OVER w FROM cards WINDOW w AS (ORDER BY id)",
@@ -2559,8 +2577,6 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
         "SELECT count(*) INTO t FROM cards",
         "INSERT INTO t SELECT count(*) FROM cards",
         "CREATE TABLE t AS SELECT count(*) FROM cards",
-        "PREPARE p AS SELECT count(*) FROM cards",
-        "EXPLAIN SELECT count(*) FROM cards",
         "DELETE FROM cards WHERE id = 1 RETURNING count(*)",
         "COPY (SELECT count(*) FROM cards) TO STDOUT",
     ];

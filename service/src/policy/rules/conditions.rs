@@ -3,8 +3,8 @@
 
 use globset::GlobMatcher;
 
-use super::{NameGlob, RuleConfig, UnlessConfig, glob, name_glob};
-use crate::policy::classify::lineage::{Column, Store, Use};
+use super::{NameGlob, RuleConfig, UnlessConfig, glob, glob_exact, name_glob};
+use crate::policy::classify::lineage::{Column, Source, Store, Use};
 use crate::policy::classify::{CopyDirection, Statement, StatementKind};
 
 /// How list conditions (kinds, tables, writes, functions, columns) hold over a statement's
@@ -24,6 +24,8 @@ pub(super) enum Quantifier {
 pub(super) struct ColumnGlob {
     table: Option<NameGlob>,
     column: GlobMatcher,
+    /// Case-sensitive, for allow rules and exceptions.
+    exact_column: GlobMatcher,
 }
 
 impl ColumnGlob {
@@ -42,6 +44,7 @@ impl ColumnGlob {
                 Some(name_glob(table)?)
             },
             column: glob(column)?,
+            exact_column: glob_exact(column)?,
         })
     }
 }
@@ -185,6 +188,17 @@ impl Conditions {
             )?;
         }
         let kinds = || std::iter::once(s.kind).chain(s.inner_kinds.iter().copied());
+        // What lets statements through (allow rules, exceptions) matches names exactly.
+        let exact = q != Quantifier::Any;
+        let named = |globs: &[NameGlob], name: &crate::policy::classify::ObjectName| {
+            globs.iter().any(|g| {
+                if exact {
+                    g.matches_exactly(name)
+                } else {
+                    g.matches(name)
+                }
+            })
+        };
         let copies = || s.copy.iter().chain(&s.copies);
         if !self.kinds.is_empty() {
             require(
@@ -197,24 +211,20 @@ impl Conditions {
         if !self.tables.is_empty() {
             require(
                 fits(q, s.reads.iter().chain(&s.writes), |t| {
-                    self.tables.iter().any(|g| g.matches(t))
+                    named(&self.tables, t)
                 }),
                 "tables",
             )?;
         }
         if !self.writes.is_empty() {
             require(
-                fits(q, s.writes.iter(), |t| {
-                    self.writes.iter().any(|g| g.matches(t))
-                }),
+                fits(q, s.writes.iter(), |t| named(&self.writes, t)),
                 "writes",
             )?;
         }
         if !self.functions.is_empty() {
             require(
-                fits(q, s.functions.iter(), |f| {
-                    self.functions.iter().any(|g| g.matches(f))
-                }),
+                fits(q, s.functions.iter(), |f| named(&self.functions, f)),
                 "functions",
             )?;
         }
@@ -273,29 +283,43 @@ impl Conditions {
         Ok(())
     }
 
-    /// The column condition. A column reference, and a column the statement stores into
-    /// (`UPDATE ... SET c`, `INSERT INTO t (c)`), matches a pattern by its name; a qualified
-    /// pattern (`cards.cvv`) also needs a relation of the statement that its table part
-    /// names, since a reference's qualifier may be an alias. A `*`, a whole-row reference or a
-    /// store into every column reads or writes every column: it fits a restricting rule's
-    /// pattern (of a table the statement reads or writes, for a qualified one) and never an
-    /// allow rule's or an `unless`'s list.
+    /// The column condition.
+    ///
+    /// A restricting rule's pattern matches a column reference, or a column the statement
+    /// stores into (`UPDATE ... SET c`, `INSERT INTO t (c)`), by its name; a qualified pattern
+    /// (`cards.cvv`) also needs a relation of the statement that its table part names, since
+    /// a reference's qualifier may be an alias. Every column of a relation counts when the
+    /// statement reads `*`, a whole row, columns renamed by position (`cards AS c(i, p)`), or
+    /// copies a table out (`COPY cards TO STDOUT`), or stores into every column.
+    ///
+    /// An allow rule's or an exception's list must hold for every column, resolved: every
+    /// reference's name fits a pattern, and every column the statement's lineage resolves to
+    /// a relation fits a pattern of that relation (exactly: case and schema as written); a
+    /// column it cannot resolve, renamed by position, or every column, fits none.
     fn columns_fit(&self, s: &Statement, q: Quantifier) -> bool {
-        let relation_named =
-            |table: &NameGlob| s.reads.iter().chain(&s.writes).any(|r| table.matches(r));
-        let pattern_fits = |p: &ColumnGlob, name: &str| {
-            p.column.is_match(name) && p.table.as_ref().is_none_or(relation_named)
-        };
-        let named = |name: &str| self.columns.iter().any(|p| pattern_fits(p, name));
-        let mut every_column = s.star;
+        let mut every_column = s.star
+            || s.copy
+                .as_ref()
+                .is_some_and(|c| c.direction == CopyDirection::To);
         let mut stored = Vec::new();
+        let mut sources = Vec::new();
         for flow in &s.lineage.flows {
+            sources.extend(&flow.sources);
             if let Use::Stored(Store::Column(target)) = &flow.usage {
-                match &target.column {
-                    Column::Name(name) => stored.push(name.as_str()),
-                    Column::Position(_) | Column::All => every_column = true,
+                sources.push(target);
+                if let Column::Name(name) = &target.column {
+                    stored.push(name.as_str());
                 }
             }
+        }
+        for output in &s.lineage.outputs {
+            sources.extend(&output.sources);
+        }
+        if sources
+            .iter()
+            .any(|source| matches!(source.column, Column::Position(_) | Column::All))
+        {
+            every_column = true;
         }
         let names = || {
             s.columns
@@ -305,6 +329,13 @@ impl Conditions {
         };
         match q {
             Quantifier::Any => {
+                let relation_named =
+                    |table: &NameGlob| s.reads.iter().chain(&s.writes).any(|r| table.matches(r));
+                let named = |name: &str| {
+                    self.columns.iter().any(|p| {
+                        p.column.is_match(name) && p.table.as_ref().is_none_or(relation_named)
+                    })
+                };
                 (every_column
                     && self
                         .columns
@@ -312,8 +343,21 @@ impl Conditions {
                         .any(|p| p.table.as_ref().is_none_or(relation_named)))
                     || names().any(named)
             }
-            Quantifier::Every => !every_column && names().next().is_some() && names().all(named),
-            Quantifier::EveryOrNone => !every_column && names().all(named),
+            Quantifier::Every | Quantifier::EveryOrNone => {
+                let name_fits =
+                    |name: &str| self.columns.iter().any(|p| p.exact_column.is_match(name));
+                let source_fits = |source: &&Source| match (&source.relation, &source.column) {
+                    (Some(relation), Column::Name(name)) => self.columns.iter().any(|p| {
+                        p.exact_column.is_match(name)
+                            && p.table.as_ref().is_none_or(|t| t.matches_exactly(relation))
+                    }),
+                    _ => false,
+                };
+                !every_column
+                    && (q == Quantifier::EveryOrNone || names().next().is_some())
+                    && names().all(name_fits)
+                    && sources.iter().all(source_fits)
+            }
         }
     }
 }

@@ -148,6 +148,18 @@ fn lint_run(
                     ),
                 ));
             }
+            if has_partial_double_star(pattern) {
+                findings.push(Finding::warning(
+                    at.clone(),
+                    format!(
+                        "`**` in {pattern:?} is not a whole `/` segment, so it is a plain `*` \
+                         that stops at `/`"
+                    ),
+                    "write `**` between slashes or at an end (`refs/heads/**`), or `*/**` after \
+                     other characters (`ci.yml@*/**`)"
+                        .to_owned(),
+                ));
+            }
             if matches!(
                 claim,
                 RunClaim::Ref | RunClaim::Workflow | RunClaim::Repository
@@ -166,6 +178,16 @@ fn lint_run(
             }
         }
     }
+}
+
+/// A `**` with other characters than `/` beside it (`@**`, `release**`): globs give it its
+/// crossing meaning only as a whole segment.
+fn has_partial_double_star(pattern: &str) -> bool {
+    pattern.match_indices("**").any(|(i, _)| {
+        let before = pattern[..i].chars().next_back();
+        let after = pattern[i + 2..].chars().next();
+        !matches!(before, None | Some('/')) || !matches!(after, None | Some('/'))
+    })
 }
 
 /// A `*` that is not part of `**`.
@@ -286,6 +308,7 @@ mod tests {
                 run: RunConditions {
                     trust: vec!["payments-*".into()],
                     git_ref: vec!["refs/heads/**".into()],
+                    workflow: vec!["acme/x/.github/workflows/ci.yml@**".into()],
                     ..RunConditions::default()
                 },
                 columns: vec!["cards.cvv".into()],
@@ -301,6 +324,7 @@ mod tests {
                 ("rules[0].run.ref[0]".into(), false),
                 ("rules[0].run.ref[1]".into(), false),
                 ("rules[0].columns[0]".into(), false),
+                ("rules[1].run.workflow[0]".into(), false),
             ]
         );
         let typo = lint(&PolicyConfig::default(), &rules, &context());

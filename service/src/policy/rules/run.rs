@@ -64,7 +64,8 @@ impl RunConditions {
 /// Compiled [`RunConditions`].
 #[derive(Default)]
 pub(super) struct RunMatcher {
-    claims: Vec<(RunClaim, Vec<GlobMatcher>)>,
+    /// Each claim's patterns, case-insensitive and case-sensitive.
+    claims: Vec<(RunClaim, Vec<(GlobMatcher, GlobMatcher)>)>,
     pull_request: Option<bool>,
 }
 
@@ -120,8 +121,8 @@ impl RunMatcher {
             if !patterns.is_empty() {
                 let globs = patterns
                     .iter()
-                    .map(|p| claim_glob(p))
-                    .collect::<Result<_, _>>()
+                    .map(|p| Ok((claim_glob(p)?, claim_glob_with(p, false)?)))
+                    .collect::<Result<_, String>>()
                     .map_err(|e| format!("{}: {e}", claim.key()))?;
                 claims.push((claim, globs));
             }
@@ -132,13 +133,21 @@ impl RunMatcher {
         })
     }
 
+    /// The keys of the claims this matcher reads (`run.ref`).
+    pub(super) fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.claims.iter().map(|(claim, _)| claim.key())
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.claims.is_empty() && self.pull_request.is_none()
     }
 
     /// `Ok` when every condition holds for the run, else the key of one that does not; with no
-    /// run known, only an empty matcher holds.
-    pub(super) fn check(&self, run: Option<&Run>) -> Result<(), &'static str> {
+    /// run known, only an empty matcher holds. `exact`: claims compare case-sensitively, as
+    /// trust rules compare them (for allow rules and exceptions, which let statements
+    /// through: `refs/heads/MAIN` is another branch than `refs/heads/main`); otherwise
+    /// case-insensitively (a restricting rule errs towards matching).
+    pub(super) fn check(&self, run: Option<&Run>, exact: bool) -> Result<(), &'static str> {
         let Some(run) = run else {
             return if self.is_empty() { Ok(()) } else { Err("run") };
         };
@@ -149,9 +158,15 @@ impl RunMatcher {
             return Err("run.pull_request");
         }
         for (claim, globs) in &self.claims {
-            let holds = claim
-                .of(run)
-                .is_some_and(|value| globs.iter().any(|g| g.is_match(value)));
+            let holds = claim.of(run).is_some_and(|value| {
+                globs.iter().any(|(loose, strict)| {
+                    if exact {
+                        strict.is_match(value)
+                    } else {
+                        loose.is_match(value)
+                    }
+                })
+            });
             if !holds {
                 return Err(claim.key());
             }
@@ -161,10 +176,14 @@ impl RunMatcher {
 }
 
 /// A glob over a claim's value, in the dialect trust rules use: `*` and `?` stop at `/`, `**`
-/// crosses it; case-insensitive here (a restricting rule errs towards matching).
+/// crosses it; case-insensitive (a restricting rule errs towards matching).
 pub(super) fn claim_glob(pattern: &str) -> Result<GlobMatcher, String> {
+    claim_glob_with(pattern, true)
+}
+
+fn claim_glob_with(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
-        .case_insensitive(true)
+        .case_insensitive(case_insensitive)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
