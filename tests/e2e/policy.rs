@@ -552,6 +552,31 @@ fn the_worked_example_passes_its_policy_tests_and_a_wrong_case_fails() {
         "{}",
         String::from_utf8_lossy(&broken.stderr)
     );
+
+    // A column pattern that names a table of the catalog but none of its columns can never
+    // match: the file does not run.
+    let typo = std::env::temp_dir().join(format!("hoop-policy-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &typo,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "columns = [\"cvv\", \"exp_month\"",
+            "columns = [\"cvc\", \"exp_month\"",
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"))
+        .args(["policy", "test", "-c"])
+        .arg(&typo)
+        .arg(&cases)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&typo).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("masking.columns[0].columns[0]: \"public.cards.cvc\" names no column"),
+        "{stderr}"
+    );
 }
 
 /// `hoop policy explain` names the deciding rule, every rule considered and what the statement

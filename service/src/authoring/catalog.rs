@@ -99,3 +99,65 @@ impl CatalogLookup for CaseCatalog<'_> {
         }
     }
 }
+
+impl CatalogFacts {
+    /// Whether the facts describe any relation (then column patterns can be checked).
+    pub fn is_empty(&self) -> bool {
+        self.relations.is_empty()
+    }
+
+    /// Column patterns (`table.column`, `schema.table.column`) that name a relation the facts
+    /// know but none of its columns: a pattern that can never match (`cards.cvc` for
+    /// `cards.cvv`). Each is `(key, message)`. A pattern whose table the facts do not know is
+    /// not judged.
+    pub fn unmatched_columns(
+        &self,
+        patterns: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<(String, String)> {
+        let glob = |p: &str| {
+            globset::GlobBuilder::new(p)
+                .case_insensitive(true)
+                .build()
+                .ok()
+                .map(|g| g.compile_matcher())
+        };
+        let mut unmatched = Vec::new();
+        for (key, pattern) in patterns {
+            let pattern = pattern.as_str();
+            let parts: Vec<&str> = pattern.split('.').collect();
+            let (schema, table, column) = match parts.as_slice() {
+                [table, column] => (None, *table, *column),
+                [schema, table, column] => (Some(*schema), *table, *column),
+                _ => continue,
+            };
+            let (Some(table_glob), Some(column_glob)) = (glob(table), glob(column)) else {
+                continue;
+            };
+            let schema_glob = schema.and_then(glob);
+            let relations: Vec<&RelationInfo> = self
+                .relations
+                .iter()
+                .filter(|r| {
+                    table_glob.is_match(&r.name)
+                        && schema_glob.as_ref().is_none_or(|s| s.is_match(&r.schema))
+                })
+                .collect();
+            if !relations.is_empty()
+                && !relations
+                    .iter()
+                    .any(|r| r.columns.iter().any(|c| column_glob.is_match(c)))
+            {
+                let known = relations
+                    .iter()
+                    .map(|r| format!("{}.{} ({})", r.schema, r.name, r.columns.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                unmatched.push((
+                    key,
+                    format!("{pattern:?} names no column of {known}, so it can never match"),
+                ));
+            }
+        }
+        unmatched
+    }
+}

@@ -187,6 +187,35 @@ impl Workbench {
         })
     }
 
+    /// Every table-qualified column pattern of the configuration, with its key: rules'
+    /// `columns` (and their exceptions'), `policy.pan_columns`, `[[masking.columns]]`.
+    fn column_patterns(&self) -> Vec<(String, String)> {
+        let config = &self.config;
+        let mut patterns = Vec::new();
+        for (i, rule) in config.rules.iter().enumerate() {
+            for (j, c) in rule.columns.iter().enumerate() {
+                patterns.push((format!("rules[{i}].columns[{j}]"), c.clone()));
+            }
+            for (u, unless) in rule.unless.iter().enumerate() {
+                for (j, c) in unless.columns.iter().enumerate() {
+                    patterns.push((format!("rules[{i}].unless[{u}].columns[{j}]"), c.clone()));
+                }
+            }
+        }
+        for (j, c) in config.policy.pan_columns.iter().enumerate() {
+            patterns.push((format!("policy.pan_columns[{j}]"), c.clone()));
+        }
+        for (i, m) in config.masking.columns.iter().enumerate() {
+            for (j, c) in m.columns.iter().enumerate() {
+                patterns.push((
+                    format!("masking.columns[{i}].columns[{j}]"),
+                    format!("{}.{c}", m.table),
+                ));
+            }
+        }
+        patterns
+    }
+
     /// The `run.*` conditions of the rules whose claim the outcome's token does not carry.
     fn missing_claims(&self, outcome: &Outcome) -> Vec<&'static str> {
         let run = &outcome.token.run;
@@ -216,6 +245,22 @@ impl Workbench {
             file: origin.into(),
             message,
         })?;
+        if !facts.is_empty() {
+            let unmatched = facts.unmatched_columns(self.column_patterns());
+            if !unmatched.is_empty() {
+                let lines: Vec<String> = unmatched
+                    .into_iter()
+                    .map(|(key, message)| format!("{key}: {message}"))
+                    .collect();
+                return Err(AuthoringError::File {
+                    file: origin.into(),
+                    message: format!(
+                        "the configuration names columns the catalog does not have:\n  {}",
+                        lines.join("\n  ")
+                    ),
+                });
+            }
+        }
         if file.cases.is_empty() {
             return Err(AuthoringError::File {
                 file: origin.into(),

@@ -296,8 +296,14 @@ pub enum RuleError {
         id: String,
         message: String,
     },
-    #[error("rule id {0:?} is used twice")]
-    DuplicateId(String),
+    #[error(
+        "rules[{second}]: rule id {id:?} is already the id of rules[{first}]; ids name one rule"
+    )]
+    DuplicateId {
+        id: String,
+        first: usize,
+        second: usize,
+    },
     #[error(
         "rule id {0:?}: ids starting with `default.` belong to the default rule pack; rename the \
          rule"
@@ -567,7 +573,7 @@ impl Rules {
         approvals: Approvals,
         masked_columns: &[ColumnRuleConfig],
     ) -> Result<Rules, RuleError> {
-        let mut ids = std::collections::HashSet::new();
+        let mut ids = std::collections::HashMap::new();
         let mut pack = if policy.default_rules {
             default_pack(policy)
         } else {
@@ -585,11 +591,15 @@ impl Rules {
         let mut compiled = (Vec::new(), Vec::new());
         for (index, c) in configured.iter().chain(&pack).enumerate() {
             let is_pack = index >= configured.len();
-            if !ids.insert(c.id.clone()) {
-                return Err(RuleError::DuplicateId(c.id.clone()));
-            }
             if !is_pack && c.id.starts_with("default.") {
                 return Err(RuleError::ReservedId(c.id.clone()));
+            }
+            if let Some(first) = ids.insert(c.id.clone(), index) {
+                return Err(RuleError::DuplicateId {
+                    id: c.id.clone(),
+                    first,
+                    second: index,
+                });
             }
             let invalid = |message: String| RuleError::Invalid {
                 index,
@@ -1600,6 +1610,20 @@ mod tests {
             ),
             Err(RuleError::ReservedId(_))
         ));
+        let a = RuleConfig {
+            id: "same".into(),
+            kinds: vec!["drop".into()],
+            ..RuleConfig::default()
+        };
+        let e = Rules::compile(
+            &PolicyConfig::default(),
+            &[a.clone(), a],
+            Approvals::Available,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rules[1]") && e.contains("rules[0]"), "{e}");
     }
 
     fn toml_rules(text: &str) -> Vec<RuleConfig> {
