@@ -473,10 +473,13 @@ async fn durable_appends_queued_behind_a_busy_writer_share_one_journal_sync() {
     for append in appends {
         append.await.unwrap();
     }
-    assert_eq!(
-        spool.journal_syncs(),
-        before + 1,
-        "one sync for 16 sessions"
+    // The writer takes its round once before it blocks in the open: either the FIFO alone
+    // (then all 16 appends are the next round) or the FIFO and the appends queued by then (then
+    // the rest are one more). Without group commit it would be 16.
+    let syncs = spool.journal_syncs() - before;
+    assert!(
+        (1..=2).contains(&syncs),
+        "{syncs} journal syncs for 16 sessions"
     );
     drop(reader.await.unwrap());
     for recorder in recorders {
