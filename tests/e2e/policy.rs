@@ -524,10 +524,18 @@ fn the_worked_example_passes_its_policy_tests_and_a_wrong_case_fails() {
 
     let wrong =
         std::env::temp_dir().join(format!("hoop-policy-test-{}.toml", uuid::Uuid::new_v4()));
-    let text = std::fs::read_to_string(&cases).unwrap().replace(
-        "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"deny\"",
-        "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"allow\"",
-    );
+    let text = std::fs::read_to_string(&cases)
+        .unwrap()
+        .replace(
+            "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"deny\"",
+            "sql = \"UPDATE payments SET amount = 0 WHERE id = 42\"\nexpect = \"allow\"",
+        )
+        // A misspelt claim is no claim: the case says so.
+        .replacen(
+            "name = \"a branch reads one payment\"",
+            "name = \"a branch reads one payment\"\nclaims = { enviroment = \"production\" }",
+            1,
+        );
     std::fs::write(&wrong, text).unwrap();
     let failed = run(&wrong);
     let out = String::from_utf8_lossy(&failed.stdout);
@@ -539,6 +547,7 @@ fn the_worked_example_passes_its_policy_tests_and_a_wrong_case_fails() {
                  read-only-unless-migrating"
             )
             && out.contains("rule read-only-unless-migrating (deny): decided")
+            && out.contains("note: claims.enviroment (no GitHub token carries it)")
             && out.contains("1 failed"),
         "{out}"
     );

@@ -216,8 +216,30 @@ impl Workbench {
         patterns
     }
 
+    /// Claim names of a case that its issuer's tokens never carry, as `claims.<name>
+    /// (unknown to <forge>)`.
+    fn unknown_claims(&self, run: &RunSpec) -> Vec<String> {
+        let Some(issuer) = self.config.issuer(&run.issuer) else {
+            return Vec::new();
+        };
+        run.claims
+            .keys()
+            .filter(|name| {
+                crate::identity::schema::claim(issuer.kind, name).is_none()
+                    && !(issuer.kind == crate::identity::Provider::Github
+                        && name.starts_with(crate::identity::schema::GITHUB_CUSTOM_PROPERTY_PREFIX))
+            })
+            .map(|name| {
+                format!(
+                    "claims.{name} (no {} token carries it)",
+                    crate::identity::schema::forge_name(issuer.kind)
+                )
+            })
+            .collect()
+    }
+
     /// The `run.*` conditions of the rules whose claim the outcome's token does not carry.
-    fn missing_claims(&self, outcome: &Outcome) -> Vec<&'static str> {
+    fn missing_claims(&self, outcome: &Outcome) -> Vec<String> {
         let run = &outcome.token.run;
         self.rules
             .run_claims_read()
@@ -230,6 +252,7 @@ impl Workbench {
                 "run.workflow" => run.workflow.is_none(),
                 _ => false,
             })
+            .map(str::to_owned)
             .collect()
     }
 
@@ -292,7 +315,9 @@ impl Workbench {
                     .rule
                     .as_ref()
                     .is_none_or(|want| rule.as_deref() == Some(want.as_str()));
-            let missing = self.missing_claims(&outcome);
+            let mut missing = self.missing_claims(&outcome);
+            let unknown = self.unknown_claims(&run);
+            missing.extend(unknown);
             results.push(CaseResult {
                 missing,
                 name: case.name.clone(),
@@ -318,9 +343,10 @@ pub struct CaseResult {
     pub rule: Option<String>,
     pub passed: bool,
     pub outcome: Outcome,
-    /// `run.*` conditions of the rules that read a claim this case's token does not carry:
-    /// they never hold for it, which a passing case does not show.
-    pub missing: Vec<&'static str>,
+    /// `run.*` conditions of the rules that read a claim this case's token does not carry
+    /// (they never hold for it, which a passing case does not show), and claim names the
+    /// issuer never sends (a misspelt claim is no claim).
+    pub missing: Vec<String>,
 }
 
 /// A case's run: its own connection, issuer and claims over the file's defaults.

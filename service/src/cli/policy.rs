@@ -125,9 +125,8 @@ async fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
         if !r.missing.is_empty() {
             outln!(
-                "     note: the case's token has no claim for {} (read by rules): those \
-                 conditions never hold for it",
-                r.missing.join(", ")
+                "     note: {}: a condition on a claim the token does not carry never holds",
+                display::line(&r.missing.join(", "))
             );
         }
         if !r.passed || args.verbose {

@@ -1986,4 +1986,63 @@ mod tests {
             assert_eq!(by(sql).as_deref(), Some("no-emails"), "{sql}");
         }
     }
+
+    /// "Every table written is in ..." does not hold vacuously for a statement that changes an
+    /// object that is no table; qualified column references resolve to their table.
+    #[test]
+    fn exceptions_see_objects_that_are_not_tables_and_qualified_columns() {
+        let configured = toml_rules(
+            r#"
+            [[rules]]
+            id = "writes-payments-only"
+            action = "deny"
+            [[rules.unless]]
+            writes = ["payments"]
+
+            [[rules]]
+            id = "card-ids-only"
+            action = "deny"
+            tables = ["cards"]
+            [[rules.unless]]
+            columns = ["cards.id", "payments.*"]
+            "#,
+        );
+        let rules = Rules::compile(
+            &PolicyConfig::default(),
+            &configured,
+            Approvals::Available,
+            &[],
+        )
+        .unwrap();
+        let by = |sql: &str| denied_by(&rules, sql);
+        for sql in [
+            "ALTER TYPE payment_status RENAME VALUE 'paid' TO 'refunded'",
+            "ALTER FUNCTION refund(int) SECURITY DEFINER",
+            "ALTER DATABASE payments SET search_path = evil",
+            "CREATE SCHEMA side",
+            "ALTER DOMAIN email DROP CONSTRAINT email_check",
+        ] {
+            assert_eq!(by(sql).as_deref(), Some("writes-payments-only"), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "ALTER TABLE payments ADD COLUMN note text",
+            "BEGIN READ ONLY",
+        ] {
+            assert_eq!(by(sql), None, "{sql}");
+        }
+        for sql in [
+            "SELECT cards.id FROM cards WHERE cards.id = 1",
+            "SELECT c.id, p.amount FROM cards c JOIN payments p ON p.card_id = c.id WHERE c.id = 1",
+        ] {
+            assert_eq!(by(sql), None, "{sql}");
+        }
+        for sql in [
+            "SELECT c.holder FROM cards c WHERE c.id = 1",
+            "SELECT c.row_to_json FROM cards c WHERE c.id = 1",
+            "SELECT c.id FROM cards AS c(i) WHERE i = 1",
+        ] {
+            assert_eq!(by(sql).as_deref(), Some("card-ids-only"), "{sql}");
+        }
+    }
 }

@@ -311,6 +311,12 @@ fn summarizing_call(f: &pb::FuncCall, rows: &HashSet<&str>) -> bool {
     if !known || (f.agg_star && name != "count") {
         return false;
     }
+    // An ordered-set aggregate's direct argument is a fraction: one number. An array of them
+    // (`percentile_disc('{0, 0.1, …, 1}'::float8[])`) returns a value per fraction, as many rows
+    // as it lists; a parameter could be bound to one.
+    if f.agg_within_group && !f.args.iter().all(is_number) {
+        return false;
+    }
     let mut stack = Vec::new();
     children::for_each_child(NodeRef::FuncCall(f), &mut |child| stack.push(child));
     while let Some(node) = stack.pop() {
@@ -323,6 +329,22 @@ fn summarizing_call(f: &pb::FuncCall, rows: &HashSet<&str>) -> bool {
         children::for_each_child(node, &mut |child| stack.push(child));
     }
     true
+}
+
+/// A numeric constant, possibly negated or cast to a scalar type.
+fn is_number(node: &pb::Node) -> bool {
+    match &node.node {
+        Some(NodeEnum::AConst(c)) => {
+            matches!(c.val, Some(a_const::Val::Ival(_) | a_const::Val::Fval(_)))
+        }
+        Some(NodeEnum::TypeCast(t)) => {
+            t.type_name
+                .as_ref()
+                .is_some_and(|n| n.array_bounds.is_empty())
+                && t.arg.as_deref().is_some_and(is_number)
+        }
+        _ => false,
+    }
 }
 
 /// A bare name that is also a relation, alias or CTE name of the statement: the whole row.

@@ -2471,7 +2471,7 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
          regr_intercept(y, x), regr_count(y, x), regr_r2(y, x), regr_avgx(y, x), \
          regr_avgy(y, x), regr_sxx(y, x), regr_sxy(y, x), regr_syy(y, x) FROM t",
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders",
-        "SELECT percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY amount) FROM orders",
+        "SELECT percentile_disc(0.9::float8) WITHIN GROUP (ORDER BY amount) FROM orders",
         "SELECT mode() WITHIN GROUP (ORDER BY status) FROM orders",
         "SELECT sum(amount) FILTER (WHERE status = 'paid') FROM orders",
         "SELECT count(*) AS n, 'total' AS label, $1::int AS run FROM cards",
@@ -2507,6 +2507,10 @@ fn aggregates_only_means_every_output_column_is_a_summary() {
         "SELECT 1",
         "SELECT 1 FROM cards GROUP BY pan",
         "SELECT count(*) + id FROM cards GROUP BY id",
+        // An array of fractions returns a value per fraction; a parameter could be one.
+        "SELECT percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY amount) FROM orders",
+        "SELECT percentile_disc('{0,0.5,1}'::float8[]) WITHIN GROUP (ORDER BY id::text) FROM t",
+        "SELECT percentile_cont($1) WITHIN GROUP (ORDER BY amount) FROM orders",
         // A row per group, and groups may be single rows.
         "SELECT count(*) FROM cards GROUP BY pan",
         "SELECT max(holder), max(created_at) FROM cards GROUP BY id",
@@ -2640,4 +2644,30 @@ fn window_functions_anywhere() {
     let c = classify("SELECT rank() OVER () FROM t; SELECT 1").unwrap();
     let each: Vec<bool> = c.statements.iter().map(|s| s.window_functions).collect();
     assert_eq!(each, [true, false]);
+}
+
+#[test]
+fn transaction_modes_are_the_parameters_they_set() {
+    for (sql, settings) in [
+        ("BEGIN READ WRITE", vec!["transaction_read_only"]),
+        (
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE",
+            vec!["transaction_isolation", "transaction_read_only"],
+        ),
+        (
+            "SET TRANSACTION READ WRITE",
+            vec!["transaction", "transaction_read_only"],
+        ),
+        (
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+            vec!["default_transaction_read_only", "session characteristics"],
+        ),
+        ("BEGIN", vec![]),
+        (
+            "SET TRANSACTION SNAPSHOT '00000003-0000001B-1'",
+            vec!["transaction snapshot"],
+        ),
+    ] {
+        assert_eq!(one(sql).settings, settings, "{sql}");
+    }
 }

@@ -382,7 +382,13 @@ impl<'a> Walk<'a> {
                     self.named_object(s.objtype, object);
                 }
             }
-            NodeRef::VariableSetStmt(s) => self.settings.extend(setting(s)),
+            NodeRef::VariableSetStmt(s) => {
+                self.settings.extend(setting(s));
+                self.settings.extend(transaction_modes(s));
+            }
+            // `BEGIN READ WRITE`, `START TRANSACTION ISOLATION LEVEL ...`: the transaction's
+            // modes are the parameters they set.
+            NodeRef::TransactionStmt(t) => self.settings.extend(mode_names(&t.options, "")),
             NodeRef::VariableShowStmt(s) => self.settings.push(s.name.to_ascii_lowercase()),
             NodeRef::DoStmt(s) => {
                 let found = body::do_block(s, &self.cx);
@@ -827,6 +833,33 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort_unstable();
     items.dedup();
     items
+}
+
+/// The parameters `SET TRANSACTION ...` sets (`transaction_read_only`, `transaction_isolation`,
+/// `transaction_deferrable`), and those `SET SESSION CHARACTERISTICS AS TRANSACTION ...` sets
+/// (their `default_` forms): the same as `SET transaction_read_only = off`.
+fn transaction_modes(s: &pb::VariableSetStmt) -> Vec<String> {
+    if pb::VariableSetKind::try_from(s.kind) != Ok(pb::VariableSetKind::VarSetMulti) {
+        return Vec::new();
+    }
+    match s.name.to_ascii_lowercase().as_str() {
+        "transaction" => mode_names(&s.args, ""),
+        "session characteristics" => mode_names(&s.args, "default_"),
+        _ => Vec::new(),
+    }
+}
+
+/// The names of transaction-mode options (DefElems), with `prefix`.
+fn mode_names(options: &[pb::Node], prefix: &str) -> Vec<String> {
+    options
+        .iter()
+        .filter_map(|o| match &o.node {
+            Some(NodeEnum::DefElem(d)) if d.defname.starts_with("transaction_") => {
+                Some(format!("{prefix}{}", d.defname.to_ascii_lowercase()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn setting(s: &pb::VariableSetStmt) -> Option<String> {

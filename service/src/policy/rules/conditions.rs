@@ -5,7 +5,7 @@ use globset::GlobMatcher;
 
 use super::{NameGlob, RuleConfig, UnlessConfig, glob, glob_exact, name_glob};
 use crate::policy::classify::lineage::{Column, Source, Store, Use};
-use crate::policy::classify::{CopyDirection, Statement, StatementKind};
+use crate::policy::classify::{CopyDirection, ObjectName, Statement, StatementKind};
 
 /// How list conditions (kinds, tables, writes, functions, columns) hold over a statement's
 /// items.
@@ -18,6 +18,35 @@ pub(super) enum Quantifier {
     /// `[rules.unless]`: every item fits; a statement without such items fits ("every table
     /// written is in …" holds for a statement that writes none).
     EveryOrNone,
+}
+
+/// Kinds that create, change or drop objects (what they change is in `writes` when it is a
+/// relation, and nowhere when it is another object).
+fn changes_objects(kind: StatementKind) -> bool {
+    use StatementKind as K;
+    !matches!(
+        kind,
+        K::Select
+            | K::Insert
+            | K::Update
+            | K::Delete
+            | K::Merge
+            | K::Copy
+            | K::Set
+            | K::Reset
+            | K::Show
+            | K::Prepare
+            | K::Execute
+            | K::Deallocate
+            | K::Transaction
+            | K::Explain
+            | K::Listen
+            | K::Unlisten
+            | K::DeclareCursor
+            | K::Fetch
+            | K::CloseCursor
+            | K::Discard
+    )
 }
 
 /// A column pattern: `column`, `table.column` or `schema.table.column`.
@@ -218,7 +247,13 @@ impl Conditions {
         }
         if !self.writes.is_empty() {
             require(
-                fits(q, s.writes.iter(), |t| named(&self.writes, t)),
+                fits(q, s.writes.iter(), |t| named(&self.writes, t))
+                    // "Every object changed is one of these tables": a statement that changes
+                    // an object that is no table (a type, a function, a schema, the database)
+                    // writes none, and does not hold vacuously.
+                    && !(q == Quantifier::EveryOrNone
+                        && s.writes.is_empty()
+                        && kinds().any(changes_objects)),
                 "writes",
             )?;
         }
@@ -303,7 +338,18 @@ impl Conditions {
                 .is_some_and(|c| c.direction == CopyDirection::To);
         let mut stored = Vec::new();
         let mut sources = Vec::new();
+        // `t.name` of a relation `t`: its column `name`, or a function of its whole row; either
+        // way it is `name` of `t` to a list (a function must be listed to fit).
+        let mut row_names = Vec::new();
         for flow in &s.lineage.flows {
+            if let Use::RowFunction(name) = &flow.usage
+                && q != Quantifier::Any
+            {
+                for source in &flow.sources {
+                    row_names.push((source.relation.as_ref(), name.as_str()));
+                }
+                continue;
+            }
             sources.extend(&flow.sources);
             if let Use::Stored(Store::Column(target)) = &flow.usage {
                 sources.push(target);
@@ -353,10 +399,19 @@ impl Conditions {
                     }),
                     _ => false,
                 };
+                let row_name_fits = |(relation, name): &(Option<&ObjectName>, &str)| {
+                    relation.is_some_and(|relation| {
+                        self.columns.iter().any(|p| {
+                            p.exact_column.is_match(name)
+                                && p.table.as_ref().is_none_or(|t| t.matches_exactly(relation))
+                        })
+                    })
+                };
                 !every_column
                     && (q == Quantifier::EveryOrNone || names().next().is_some())
                     && names().all(name_fits)
                     && sources.iter().all(source_fits)
+                    && row_names.iter().all(row_name_fits)
             }
         }
     }
