@@ -9,9 +9,14 @@ function readCaCert() {
   const value = getInput('ca-cert');
   if (value === '') return '';
   if (value.includes('-----BEGIN CERTIFICATE-----')) return `${value}\n`;
-  if (!value.includes('\n') && existsSync(value)) {
+  if (!value.includes('\n')) {
+    // One line: a path. Say which of the two it is not, rather than one message for both.
+    if (!existsSync(value)) {
+      throw new ActionError(`ca-cert: no file ${value} on the runner (give the PEM text itself, or the path of a file an earlier step wrote)`);
+    }
     const text = readFileSync(value, 'utf8');
     if (text.includes('-----BEGIN CERTIFICATE-----')) return text;
+    throw new ActionError(`ca-cert: ${value} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   throw new ActionError('ca-cert must be PEM text starting with -----BEGIN CERTIFICATE----- (or the path of such a file)');
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import {
   AUDIENCE,
@@ -297,6 +298,18 @@ describe('hoop GitHub Action', () => {
     assert.equal(main.code, 1, main.output);
     assert.match(main.stdout, /::error::Input output-credentials must be true or false, not "yes"/);
     assert.deepEqual(j.state(), {});
+  });
+
+  it('says when the ca-cert path does not exist, or holds no certificate', async () => {
+    const missing = job({ inputs: inputs({ 'ca-cert': '/nonexistent/hoop-ca.pem' }) });
+    const m = await missing.main();
+    assert.equal(m.code, 1, m.output);
+    assert.match(m.stdout, /::error::ca-cert: no file \/nonexistent\/hoop-ca\.pem on the runner/);
+    const notPem = job({ inputs: inputs({ 'ca-cert': fileURLToPath(import.meta.url) }) });
+    const n = await notPem.main();
+    assert.equal(n.code, 1, n.output);
+    assert.match(n.stdout, /::error::ca-cert: .* holds no PEM certificate/);
+    assert.deepEqual(missing.state(), {});
   });
 
   it('fails with the permission to add when the job has no id-token: write', async () => {

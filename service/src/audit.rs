@@ -148,12 +148,14 @@ impl AuditEvent {
             outcome = self.outcome.as_str(),
             code = %self.code,
             message = %self.message,
-            remote_addr = ?self.remote_addr,
-            issuer = ?self.issuer,
-            subject = ?self.subject,
-            trust_rule = ?self.trust_rule,
-            connection = ?self.connection,
-            credential_id = ?self.credential_id.map(|c| c.as_uuid()),
+            // An absent value is left out of the line (not `None`); a present one is plain
+            // (`127.0.0.1`, not `Some(127.0.0.1)`).
+            remote_addr = self.remote_addr.map(tracing::field::display),
+            issuer = self.issuer.as_deref(),
+            subject = self.subject.as_deref(),
+            trust_rule = self.trust_rule.as_deref(),
+            connection = self.connection.as_deref(),
+            credential_id = self.credential_id.map(|c| tracing::field::display(c.as_uuid())),
         );
     }
 
@@ -168,12 +170,14 @@ impl AuditEvent {
             outcome = self.outcome.as_str(),
             code = %self.code,
             message = %self.message,
-            remote_addr = ?self.remote_addr,
-            issuer = ?self.issuer,
-            subject = ?self.subject,
-            trust_rule = ?self.trust_rule,
-            connection = ?self.connection,
-            credential_id = ?self.credential_id.map(|c| c.as_uuid()),
+            // An absent value is left out of the line (not `None`); a present one is plain
+            // (`127.0.0.1`, not `Some(127.0.0.1)`).
+            remote_addr = self.remote_addr.map(tracing::field::display),
+            issuer = self.issuer.as_deref(),
+            subject = self.subject.as_deref(),
+            trust_rule = self.trust_rule.as_deref(),
+            connection = self.connection.as_deref(),
+            credential_id = self.credential_id.map(|c| tracing::field::display(c.as_uuid())),
         );
     }
 }

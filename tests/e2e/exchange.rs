@@ -125,6 +125,19 @@ async fn a_github_token_gets_a_run_scoped_role_and_nothing_secret_is_kept() {
         log.contains(&credential.username),
         "the log does not show the issuance, so searching it proves nothing"
     );
+    // A log written to a file is plain text, and its audit lines name values as they are.
+    assert!(
+        !log.contains('\u{1b}'),
+        "terminal escapes in a redirected log"
+    );
+    let audit = log
+        .lines()
+        .find(|l| l.contains("hoop::audit") && l.contains("issued"))
+        .unwrap_or_else(|| panic!("no audit line for the issuance:\n{log}"));
+    assert!(
+        audit.contains("remote_addr=127.0.0.1") && !audit.contains("Some("),
+        "{audit}"
+    );
     for (what, secret) in [
         ("client password", credential.password.as_str()),
         ("role password", &role_password),

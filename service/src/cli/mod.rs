@@ -150,9 +150,14 @@ fn init_logging(format: LogFormat, default_level: &str) {
             filter = filter.add_directive(directive);
         }
     }
+    // Colour only for a person at a terminal: a log redirected to a file or a collector gets
+    // plain text, without escape sequences (NO_COLOR turns it off everywhere).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
