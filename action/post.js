@@ -25,7 +25,9 @@ async function post() {
     );
   } catch (e) {
     const expiresAt = getState('expires_at') || 'the end of its lifetime';
-    warning(`hoop: could not revoke credential ${credentialId}: ${e?.message ?? e}. It expires at ${expiresAt} anyway.`);
+    // Messages often end with their own period: one sentence end, not two.
+    const why = String(e?.message ?? e).replace(/\.+$/, '');
+    warning(`hoop: could not revoke credential ${credentialId}: ${why}. It expires at ${expiresAt} anyway.`);
   }
 }
 

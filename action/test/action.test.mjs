@@ -386,6 +386,7 @@ describe('hoop GitHub Action', () => {
     assert.equal(post.code, 0, post.output);
     assert.match(post.stdout, new RegExp(`::warning::hoop: could not revoke credential ${id}: .*HTTP 401`));
     assert.ok(post.stdout.includes(`It expires at ${j.state().expires_at} anyway.`), post.stdout);
+    assert.ok(!/\.\.(?!\.)/.test(post.stdout.replace(/\.\.\./g, '')), `a doubled period: ${post.stdout}`);
     assert.equal(await credentialState(id), 'active');
   });
 });
