@@ -386,7 +386,18 @@ describe('hoop GitHub Action', () => {
     assert.equal(post.code, 0, post.output);
     assert.match(post.stdout, new RegExp(`::warning::hoop: could not revoke credential ${id}: .*HTTP 401`));
     assert.ok(post.stdout.includes(`It expires at ${j.state().expires_at} anyway.`), post.stdout);
-    assert.ok(!/\.\.(?!\.)/.test(post.stdout.replace(/\.\.\./g, '')), `a doubled period: ${post.stdout}`);
     assert.equal(await credentialState(id), 'active');
+  });
+
+  it('post warns with one period when hoop cannot be reached', async () => {
+    const j = job({ inputs: inputs() });
+    assert.equal((await j.main()).code, 0);
+    // The error's own advice ends a sentence; the warning adds one after it.
+    j.env['INPUT_GATEWAY-URL'] = 'http://127.0.0.1:9';
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    const line = post.stdout.split('\n').find((l) => l.startsWith('::warning::')) ?? '';
+    assert.match(line, /could not revoke credential/, post.stdout);
+    assert.ok(!line.replace(/\.\.\./g, '').includes('..'), `a doubled period: ${line}`);
   });
 });
