@@ -128,11 +128,6 @@ impl Conditions {
             Some(other) => return Err(format!("copy must be \"to\" or \"from\", not {other:?}")),
         };
         Ok(Conditions {
-            kinds: kinds(&c.kinds)?,
-            tables: names("tables", &c.tables)?,
-            writes: names("writes", &c.writes)?,
-            functions: names("functions", &c.functions)?,
-            columns: columns(&c.columns)?,
             bounded: c.bounded,
             copy,
             copy_program: c.copy_program,
@@ -146,16 +141,28 @@ impl Conditions {
             setting_changes: c.setting_changes,
             aggregates_only: c.aggregates_only,
             window_functions: c.window_functions,
+            ..Conditions::lists(&c.kinds, &c.tables, &c.writes, &c.functions, &c.columns)?
         })
     }
 
     pub(super) fn compile_unless(c: &UnlessConfig) -> Result<Conditions, String> {
+        Conditions::lists(&c.kinds, &c.tables, &c.writes, &c.functions, &c.columns)
+    }
+
+    /// The list conditions a rule and an exception both have; no other condition.
+    fn lists(
+        kind_names: &[String],
+        tables: &[String],
+        writes: &[String],
+        functions: &[String],
+        column_patterns: &[String],
+    ) -> Result<Conditions, String> {
         Ok(Conditions {
-            kinds: kinds(&c.kinds)?,
-            tables: names("tables", &c.tables)?,
-            writes: names("writes", &c.writes)?,
-            functions: names("functions", &c.functions)?,
-            columns: columns(&c.columns)?,
+            kinds: kinds(kind_names)?,
+            tables: names("tables", tables)?,
+            writes: names("writes", writes)?,
+            functions: names("functions", functions)?,
+            columns: columns(column_patterns)?,
             ..Conditions::default()
         })
     }
