@@ -441,8 +441,9 @@ async fn open(
                     "08006".to_owned(),
                 ),
             };
-            fatal(stream, &sqlstate, &refusal.message).await;
+            // Audited and recorded before the client hears of it, as every refusal is.
             session.refuse(&refusal).await;
+            fatal(stream, &sqlstate, &refusal.message).await;
             return Ok(());
         }
     };
@@ -461,8 +462,8 @@ async fn open(
     };
     if let Some(msg) = refused {
         let refusal = Refusal::new("client_encoding_refused", RefusalClass::Unsupported, msg);
-        fatal(stream, sqlstate_of(&refusal), &refusal.message).await;
         session.refuse(&refusal).await;
+        fatal(stream, sqlstate_of(&refusal), &refusal.message).await;
         return Ok(());
     }
     let cancel_key = gateway.cancels.new_key();
