@@ -1,13 +1,17 @@
-//! The GitLab CI template, `templates/hoop.gitlab-ci.yml`: parsed as YAML, and its scripts run
-//! with `sh` (dash) the way a runner does, in a GitLab-like environment against the real service.
-//! `before_script` and the job's script share one shell; `after_script` runs in a new one.
+//! The GitLab CI include template, `templates/hoop.gitlab-ci.yml`, and the CI/CD component
+//! generated from it, `templates/hoop-db/template.yml`: parsed as YAML, and their scripts run with
+//! `sh` (dash; busybox ash where installed) the way a runner does, in a GitLab-like environment
+//! against the real service. `before_script` and the job's script share one shell;
+//! `after_script` runs in a new one.
 //! The job image is simulated by a `PATH` holding only what such an image has: `sh`, `curl`,
-//! `psql` and a few core tools, without `jq` unless a test adds it.
+//! `psql` and a few core tools, without `jq` unless a test adds it. `curl` is a wrapper that
+//! records its command lines (which must never hold a secret) and runs the real one.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::support::fronts::{ForwardProxy, Front, NotHoop};
 use crate::support::*;
 use serde_norway::Value as Yaml;
 
@@ -15,66 +19,166 @@ const TEMPLATE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../templates/hoop.gitlab-ci.yml"
 );
+const COMPONENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../templates/hoop-db/template.yml"
+);
+const GENERATOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../templates/hoop-db/generate.sh"
+);
 const JOB: &str = ".hoop-db";
-/// Tools of a minimal job image; `sh` is dash.
-const IMAGE_TOOLS: &[&str] = &["curl", "psql", "sed", "tr", "cat", "rm", "mkdir"];
+const JOB_ID: &str = "20021";
+/// Tools of a minimal job image besides `sh` and `curl`.
+const IMAGE_TOOLS: &[&str] = &["psql", "sed", "tr", "cat", "rm", "mkdir", "sleep"];
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(TEMPLATE).expect("reading the template");
     serde_norway::from_str(&text).expect("templates/hoop.gitlab-ci.yml is not valid YAML")
 }
 
-/// A script list of the hidden job, joined into one shell script (GitLab runs the entries in
-/// order in one shell).
-fn script(key: &str) -> String {
-    let entries = template()[JOB][key]
+/// A script list of a job, joined into one shell script (GitLab runs the entries in order in
+/// one shell).
+fn script_of(job: &Yaml, key: &str) -> String {
+    let entries = job[key]
         .as_sequence()
-        .unwrap_or_else(|| panic!("{JOB}.{key} is not a list"))
+        .unwrap_or_else(|| panic!("{key} is not a list"))
         .iter()
         .map(|entry| {
             entry
                 .as_str()
-                .unwrap_or_else(|| panic!("{JOB}.{key} has a non-string entry"))
+                .unwrap_or_else(|| panic!("{key} has a non-string entry"))
                 .to_owned()
         })
         .collect::<Vec<_>>();
     entries.join("\n")
 }
 
-/// Finds `name` in the host's PATH.
-fn which(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("{name} must be installed for this test"))
+/// A script list of the include template's hidden job.
+fn script(key: &str) -> String {
+    script_of(&template()[JOB], key)
 }
 
-/// One CI job: its project directory, a bin directory standing for the image, and variables.
+/// The component as GitLab reads it: its spec, and its content with `$[[ inputs.x ]]` replaced
+/// by the given inputs or the spec's defaults (a required input left out panics, as GitLab
+/// refuses the pipeline).
+fn component(inputs: &[(&str, &str)]) -> (Yaml, Yaml) {
+    let text = std::fs::read_to_string(COMPONENT).expect("reading the component");
+    let (header, content) = text
+        .split_once("\n---\n")
+        .expect("the component has no spec header and --- separator");
+    let spec: Yaml = serde_norway::from_str(header).expect("the component's spec is not YAML");
+    let declared = spec["spec"]["inputs"]
+        .as_mapping()
+        .expect("no spec:inputs")
+        .clone();
+    let mut content = content.to_owned();
+    for (name, input) in &declared {
+        let name = name.as_str().unwrap();
+        let value = inputs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| input["default"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("input {name} is required and was not given"));
+        content = content.replace(&format!("$[[ inputs.{name} ]]"), &value);
+    }
+    for (name, _) in inputs {
+        assert!(
+            declared.contains_key(*name),
+            "the component has no input {name}"
+        );
+    }
+    assert!(
+        !content.contains("$[["),
+        "an interpolation names no declared input"
+    );
+    let content: Yaml =
+        serde_norway::from_str(&content).expect("the component's content is not YAML");
+    (spec, content)
+}
+
+/// Finds `name` in the host's PATH.
+fn which(name: &str) -> PathBuf {
+    try_which(name).unwrap_or_else(|| panic!("{name} must be installed for this test"))
+}
+
+fn try_which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// What the job image is made of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Image {
+    /// dash, GNU tools, no jq.
+    Debian,
+    /// dash, GNU tools and jq.
+    DebianJq,
+    /// busybox's ash and tools (as Alpine has them), and curl.
+    Busybox,
+}
+
+/// One CI job: its directories (the project's checkout, TMPDIR, a bin directory standing for
+/// the image), its shell, and its variables.
 struct Job {
     dir: ScratchDir,
+    shell: PathBuf,
     vars: Vec<(String, String)>,
 }
 
 impl Job {
     fn new(api: &str, token: &str, extra_tools: &[&str]) -> Job {
+        Job::in_image(api, token, Image::Debian, extra_tools)
+    }
+
+    fn in_image(api: &str, token: &str, image: Image, extra_tools: &[&str]) -> Job {
         let dir = ScratchDir::new();
         let bin = dir.0.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::create_dir_all(dir.0.join("project")).unwrap();
-        std::os::unix::fs::symlink(which("dash"), bin.join("sh")).unwrap();
-        for tool in IMAGE_TOOLS.iter().chain(extra_tools) {
-            std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
+        for sub in ["bin", "project", "tmp"] {
+            std::fs::create_dir_all(dir.0.join(sub)).unwrap();
         }
-        let project = dir.0.join("project").display().to_string();
+        let mut tools: Vec<&str> = IMAGE_TOOLS.to_vec();
+        tools.extend(extra_tools);
+        if image == Image::DebianJq {
+            tools.push("jq");
+        }
+        let shell = if image == Image::Busybox {
+            let busybox = which("busybox");
+            std::os::unix::fs::symlink(&busybox, bin.join("sh")).unwrap();
+            for tool in tools {
+                let target = if tool == "psql" {
+                    which(tool)
+                } else {
+                    busybox.clone()
+                };
+                std::os::unix::fs::symlink(target, bin.join(tool)).unwrap();
+            }
+            bin.join("sh")
+        } else {
+            std::os::unix::fs::symlink(which("dash"), bin.join("sh")).unwrap();
+            for tool in tools {
+                std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
+            }
+            which("dash")
+        };
+        let job = Job {
+            dir,
+            shell,
+            vars: Vec::new(),
+        };
+        job.install_curl(&format!("exec '{}' \"$@\"\n", which("curl").display()));
+        let project = job.project_dir().display().to_string();
         let vars = [
             ("PATH", bin.display().to_string()),
-            ("HOME", dir.0.display().to_string()),
+            ("HOME", job.dir.0.display().to_string()),
+            ("TMPDIR", job.dir.0.join("tmp").display().to_string()),
             ("CI", "true".into()),
             ("GITLAB_CI", "true".into()),
-            ("CI_JOB_ID", "20021".into()),
+            ("CI_JOB_ID", JOB_ID.into()),
             ("CI_PIPELINE_ID", "2002".into()),
             ("CI_PROJECT_ID", GITLAB_PROJECT_ID.to_string()),
             ("CI_PROJECT_PATH", GITLAB_PROJECT.into()),
@@ -84,25 +188,55 @@ impl Job {
             ("HOOP_ID_TOKEN", token.into()),
         ];
         Job {
-            dir,
             vars: vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ..job
         }
+    }
+
+    /// Makes the image's `curl` a script that records its command line, then runs `body`.
+    fn install_curl(&self, body: &str) {
+        let path = self.dir.0.join("bin/curl");
+        let _ = std::fs::remove_file(&path);
+        let log = self.dir.0.join("curl-argv");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n{body}",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Every command line curl was run with.
+    fn curl_command_lines(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("curl-argv")).unwrap_or_default()
     }
 
     /// Sets a CI/CD variable.
     fn set(&mut self, name: &str, value: &str) {
-        self.vars.retain(|(k, _)| k != name);
+        self.unset(name);
         self.vars.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn unset(&mut self, name: &str) {
+        self.vars.retain(|(k, _)| k != name);
     }
 
     fn project_dir(&self) -> PathBuf {
         self.dir.0.join("project")
     }
 
+    /// Where the scripts keep the job's state: under TMPDIR, named for the job.
+    fn state_dir(&self) -> PathBuf {
+        self.dir.0.join("tmp").join(format!("hoop-job-{JOB_ID}"))
+    }
+
     /// Runs `text` with `sh -c` in the project directory, in a new shell with the job's variables
     /// only. `-e` as GitLab's runner shells do.
     async fn shell(&self, text: &str) -> Output {
-        let mut sh = tokio::process::Command::new(which("dash"));
+        let mut sh = tokio::process::Command::new(&self.shell);
         sh.arg("-e")
             .arg("-c")
             .arg(text)
@@ -141,6 +275,21 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// The names in a directory.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Lines of the log that start with `prefix`.
+fn lines_starting<'a>(log: &'a str, prefix: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
 #[test]
 fn the_template_is_an_extendable_hidden_job_with_an_id_token() {
     let yaml = template();
@@ -156,19 +305,172 @@ fn the_template_is_an_extendable_hidden_job_with_an_id_token() {
         let text = script(key);
         assert!(!text.trim().is_empty(), "{key} is empty");
         assert!(!text.contains("set -x"), "{key} must never trace");
-        // POSIX sh: dash parses it.
-        let check = std::process::Command::new(which("dash"))
-            .args(["-n", "-c", &text])
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "{key}: {}", log_of(&check));
+        // Inputs are interpolated into the component's copy: the scripts must hold none.
+        assert!(!text.contains("$[["), "{key} holds $[[");
+        // POSIX sh: dash (and busybox ash, where installed) parse it.
+        let mut shells = vec![vec![which("dash")]];
+        if let Some(busybox) = try_which("busybox") {
+            shells.push(vec![busybox, "ash".into()]);
+        }
+        for shell in shells {
+            let check = std::process::Command::new(&shell[0])
+                .args(&shell[1..])
+                .args(["-n", "-c", &text])
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{key} ({shell:?}): {}",
+                log_of(&check)
+            );
+        }
+    }
+    // Both scripts define the same functions: one YAML anchor, not two copies.
+    let before = script("before_script");
+    let after = script("after_script");
+    let functions = template()[JOB]["before_script"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(before.starts_with(&functions) && after.starts_with(&functions));
+    let text = std::fs::read_to_string(TEMPLATE).unwrap();
+    assert_eq!(
+        text.matches("hoop_request() {").count(),
+        1,
+        "copied functions"
+    );
+}
+
+#[test]
+fn the_component_is_generated_from_the_template_and_takes_inputs() {
+    // In sync: generate.sh writes the committed file byte for byte.
+    let scratch = ScratchDir::new();
+    let out = scratch.0.join("template.yml");
+    let run = std::process::Command::new(which("sh"))
+        .arg(GENERATOR)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "generate.sh: {}", log_of(&run));
+    assert!(
+        std::fs::read_to_string(&out).unwrap() == std::fs::read_to_string(COMPONENT).unwrap(),
+        "templates/hoop-db/template.yml differs from what templates/hoop-db/generate.sh writes: run it"
+    );
+
+    // The spec: url and connection required, the rest defaulted.
+    let (spec, _) = component(&[("url", "https://h"), ("connection", "c")]);
+    let inputs = &spec["spec"]["inputs"];
+    for required in ["url", "connection"] {
+        assert!(
+            inputs[required].is_mapping() && inputs[required].get("default").is_none(),
+            "{required} must be a required input"
+        );
+    }
+    for (input, default) in [
+        ("audience", "hoop"),
+        ("role", ""),
+        ("ca", ""),
+        ("attempts", "4"),
+        ("job-name", JOB),
+    ] {
+        assert_eq!(inputs[input]["default"].as_str(), Some(default), "{input}");
+    }
+    for (name, input) in inputs.as_mapping().unwrap() {
+        assert!(
+            input["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "input {name:?} has no description"
+        );
+    }
+
+    // Defaults: the hidden job .hoop-db, audience hoop, the include template's scripts.
+    let (_, content) = component(&[("url", "https://hoop.internal"), ("connection", "ledger")]);
+    let job = &content[JOB];
+    assert_eq!(
+        job["id_tokens"]["HOOP_ID_TOKEN"]["aud"].as_str(),
+        Some("hoop")
+    );
+    assert!(
+        job.get("script").is_none(),
+        "the component must not define script"
+    );
+    for key in ["before_script", "after_script"] {
+        assert_eq!(script_of(job, key), script(key), "{key}");
+    }
+    let variables = &job["variables"];
+    for (name, value) in [
+        ("HOOP_URL", "https://hoop.internal"),
+        ("HOOP_CONNECTION", "ledger"),
+        ("HOOP_ROLE", ""),
+        ("HOOP_CA_CERT", ""),
+        ("HOOP_ATTEMPTS", "4"),
+    ] {
+        assert_eq!(variables[name].as_str(), Some(value), "{name}");
+    }
+
+    // Every input lands where the scripts read it.
+    let (_, content) = component(&[
+        ("url", "https://hoop.example"),
+        ("connection", "payments"),
+        ("audience", "hoop-prod"),
+        ("role", "ci_migrator"),
+        ("ca", "HOOP_PROD_CA"),
+        ("attempts", "2"),
+        ("job-name", ".hoop-payments"),
+    ]);
+    assert!(content.get(JOB).is_none(), "{:?}", content);
+    let job = &content[".hoop-payments"];
+    assert_eq!(
+        job["id_tokens"]["HOOP_ID_TOKEN"]["aud"].as_str(),
+        Some("hoop-prod")
+    );
+    for (name, value) in [
+        ("HOOP_URL", "https://hoop.example"),
+        ("HOOP_CONNECTION", "payments"),
+        ("HOOP_ROLE", "ci_migrator"),
+        ("HOOP_CA_CERT", "HOOP_PROD_CA"),
+        ("HOOP_ATTEMPTS", "2"),
+    ] {
+        assert_eq!(job["variables"][name].as_str(), Some(value), "{name}");
     }
 }
 
-/// before_script → psql → after_script, as a runner runs them, and what each must leave behind.
-async fn run_job_through_psql(hoop: &Hoop, extra_tools: &[&str]) {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_extending_the_component_gets_and_revokes_a_credential() {
+    let hoop = Hoop::start(Options::default()).await;
     let token = hoop.gitlab_token(2002);
-    let job = Job::new(&hoop.api, &token, extra_tools);
+    let (_, content) = component(&[
+        ("url", &hoop.api),
+        ("connection", CONNECTION),
+        ("audience", AUDIENCE),
+        ("job-name", ".hoop-ledger"),
+    ]);
+    let job_def = &content[".hoop-ledger"];
+    // The job's variables are the component's: none of the test's own HOOP_* ones.
+    let mut job = Job::new("http://unused.invalid", &token, &[]);
+    job.unset("HOOP_URL");
+    job.unset("HOOP_CONNECTION");
+    for (name, value) in job_def["variables"].as_mapping().unwrap() {
+        job.set(name.as_str().unwrap(), value.as_str().unwrap());
+    }
+    let first = job
+        .shell(&format!(
+            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
+            script_of(job_def, "before_script")
+        ))
+        .await;
+    let log = log_of(&first);
+    assert!(first.status.success(), "{log}");
+    let id = job.read("id");
+    assert_eq!(hoop.db.credential_state(&id).await, "active");
+    let second = job.shell(&script_of(job_def, "after_script")).await;
+    assert!(second.status.success(), "{}", log_of(&second));
+    assert_eq!(hoop.db.credential_state(&id).await, "revoked");
+}
+
+/// before_script → psql → after_script, as a runner runs them, and what each must leave behind.
+async fn run_job_through_psql(hoop: &Hoop, image: Image) {
+    let token = hoop.gitlab_token(2002);
+    let job = Job::in_image(&hoop.api, &token, image, &[]);
 
     // The job's own script: records what the template exported (for the assertions below,
     // outside the log), then psql through the gateway. The harness' credentials name a public
@@ -191,7 +493,7 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
     let first_log = log_of(&first);
     assert!(
         first.status.success(),
-        "before_script + script:\n{first_log}"
+        "{image:?}: before_script + script:\n{first_log}"
     );
     assert!(
         String::from_utf8_lossy(&first.stdout)
@@ -215,10 +517,20 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
         job.read("database_url"),
         format!("postgres://{user}:{password}@{host}:{port}/{database}?sslmode={sslmode}")
     );
-    let id_file = job.project_dir().join(".hoop/credential-id");
+
+    // The checkout stays clean: the job's state is under TMPDIR, private to the job.
+    assert_eq!(
+        entries(&job.project_dir()),
+        Vec::<String>::new(),
+        "before_script wrote into the checkout"
+    );
+    let state = job.state_dir();
+    assert_eq!(mode(&state), 0o700);
+    let id_file = state.join("credential-id");
     assert_eq!(std::fs::read_to_string(&id_file).unwrap().trim(), id);
-    assert_eq!(mode(&id_file), 0o600);
-    assert_eq!(mode(&job.project_dir().join(".hoop")), 0o700);
+    for file in entries(&state) {
+        assert_eq!(mode(&state.join(&file)), 0o600, "{file}");
+    }
     assert_eq!(hoop.db.credential_state(id).await, "active");
 
     // after_script: a new shell, without the exported variables.
@@ -229,20 +541,24 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
         second_log.contains(&format!("hoop: revoked credential {id}")),
         "{second_log}"
     );
-    assert!(!id_file.exists(), "after_script leaves the credential id");
+    assert!(!state.exists(), "after_script leaves the job's state");
     assert_eq!(hoop.db.credential_state(id).await, "revoked");
     assert!(!hoop.db.role_exists(user).await, "the run role survived");
 
-    // The job log holds neither the password nor the id token.
+    // The job log holds neither the password nor the id token, and no curl command line does.
     let job_log = format!("{first_log}{second_log}");
-    assert!(
-        !job_log.contains(&password),
-        "the password is in the job log"
-    );
-    assert!(
-        !job_log.contains(signature(&token)),
-        "the token is in the job log"
-    );
+    let command_lines = job.curl_command_lines();
+    assert!(command_lines.contains("/v1/exchange"), "{command_lines}");
+    for (what, secret) in [
+        ("password", password.as_str()),
+        ("token", signature(&token)),
+    ] {
+        assert!(!job_log.contains(secret), "the {what} is in the job log");
+        assert!(
+            !command_lines.contains(secret),
+            "the {what} is on curl's command line"
+        );
+    }
     assert!(
         job_log.contains(&format!("hoop: credential {id} for {user}@")),
         "{job_log}"
@@ -268,9 +584,15 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
 async fn before_script_exports_what_psql_needs_and_after_script_revokes() {
     let hoop = Hoop::start(Options::default()).await;
     // Without jq: the sed fallback reads the response.
-    run_job_through_psql(&hoop, &[]).await;
+    run_job_through_psql(&hoop, Image::Debian).await;
     // With jq in the image.
-    run_job_through_psql(&hoop, &["jq"]).await;
+    run_job_through_psql(&hoop, Image::DebianJq).await;
+    // busybox's ash, sed and tr, as in an Alpine image.
+    if try_which("busybox").is_some() {
+        run_job_through_psql(&hoop, Image::Busybox).await;
+    } else {
+        eprintln!("busybox is not installed: the busybox image is not tested");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -303,10 +625,8 @@ async fn a_refused_exchange_fails_the_job_and_shows_the_claims_not_the_token() {
         assert!(log.contains(claim), "{claim:?} missing:\n{log}");
     }
     assert!(!log.contains(signature(&token)), "the token is in the log");
-    assert!(
-        !job.project_dir().join(".hoop/credential-id").exists(),
-        "{log}"
-    );
+    assert!(!log.contains("attempt"), "a refusal was retried:\n{log}");
+    assert!(!job.state_dir().exists(), "{log}");
     assert_eq!(hoop.db.credential_count().await, 0);
 
     let second = job.shell(&script("after_script")).await;
@@ -331,14 +651,300 @@ async fn a_refused_exchange_fails_the_job_and_shows_the_claims_not_the_token() {
 }
 
 #[tokio::test]
-async fn an_unreachable_hoop_is_named() {
+async fn an_unreachable_hoop_is_named_after_bounded_attempts() {
     let url = format!("http://127.0.0.1:{}", free_port());
-    let job = Job::new(&url, "a.b.c", &[]);
+    let mut job = Job::new(&url, "a.b.c", &[]);
+    job.set("HOOP_ATTEMPTS", "2");
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert_eq!(
+        lines_starting(&log, "hoop: attempt "),
+        ["hoop: attempt 2 of 2 after curl exit 7, cannot connect (in 1 s)"],
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "hoop: cannot reach hoop at {url} after 2 attempts (curl exit 7, above)"
+        )),
+        "{log}"
+    );
+    assert_eq!(job.curl_command_lines().matches("/v1/exchange").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_with_the_same_token_and_refusals_are_not() {
+    let hoop = Hoop::start(Options::default()).await;
+
+    // A load balancer that answers 503 twice, then passes through: the third attempt, with the
+    // same id token (hoop did not see the first two), gets the credential.
+    let front = Front::start(&hoop.api, 2).await;
+    let token = hoop.gitlab_token(2002);
+    let job = Job::new(&front.url, &token, &[]);
+    let first = job
+        .shell(&format!(
+            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
+            script("before_script")
+        ))
+        .await;
+    let log = log_of(&first);
+    assert!(first.status.success(), "{log}");
+    let attempts = lines_starting(&log, "hoop: attempt ");
+    assert_eq!(attempts.len(), 2, "{log}");
+    assert!(
+        attempts[0].starts_with("hoop: attempt 2 of 4 after HTTP 503 from a proxy, not from hoop")
+            && attempts[1].starts_with("hoop: attempt 3 of 4 after HTTP 503"),
+        "{log}"
+    );
+    assert_eq!(front.connections(), 3);
+    assert_eq!(hoop.db.credential_count().await, 1);
+    assert!(!log.contains(signature(&token)), "the token is in the log");
+    let id = job.read("id");
+    let second = job.shell(&script("after_script")).await;
+    assert!(second.status.success(), "{}", log_of(&second));
+    assert_eq!(hoop.db.credential_state(&id).await, "revoked");
+
+    // Never healthy: four attempts, then one line that says who answered.
+    let front = Front::start(&hoop.api, usize::MAX).await;
+    let job = Job::new(&front.url, &hoop.gitlab_token(2003), &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert_eq!(lines_starting(&log, "hoop: attempt ").len(), 3, "{log}");
+    assert!(log.contains("hoop: attempt 4 of 4 after HTTP 503"), "{log}");
+    assert!(
+        log.contains(
+            "hoop: the exchange failed after 4 attempts: HTTP 503 from a proxy or load balancer in front of hoop, not from hoop"
+        ),
+        "{log}"
+    );
+    assert_eq!(front.connections(), 4);
+    assert_eq!(hoop.db.credential_count().await, 1);
+
+    // A refusal (4xx) is final: one request.
+    let front = Front::start(&hoop.api, 0).await;
+    let token = hoop
+        .gitlab
+        .mint(&hoop.gitlab.gitlab_claims(AUDIENCE, "evil/ledger", 9999, 77));
+    let job = Job::new(&front.url, &token, &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert!(log.contains("no_matching_trust_rule"), "{log}");
+    assert!(!log.contains("attempt"), "{log}");
+    assert_eq!(front.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exchange_and_the_revocation_go_through_the_proxy_the_standard_variables_name() {
+    let hoop = Hoop::start(Options::default()).await;
+    let proxy = ForwardProxy::start().await;
+    let mut job = Job::new(&hoop.api, &hoop.gitlab_token(2002), &[]);
+    // http_proxy for an http:// HOOP_URL, https_proxy for https://: curl reads them itself.
+    job.set("http_proxy", &proxy.url);
+    job.set("https_proxy", &proxy.url);
+    let first = job
+        .shell(&format!(
+            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
+            script("before_script")
+        ))
+        .await;
+    assert!(first.status.success(), "{}", log_of(&first));
+    let id = job.read("id");
+    let second = job.shell(&script("after_script")).await;
+    assert!(second.status.success(), "{}", log_of(&second));
+    assert_eq!(hoop.db.credential_state(&id).await, "revoked");
+    assert_eq!(
+        proxy.requests(),
+        [
+            format!("POST {}/v1/exchange HTTP/1.1", hoop.api),
+            format!("DELETE {}/v1/credentials/{id} HTTP/1.1", hoop.api),
+        ]
+    );
+    assert!(
+        !job.curl_command_lines().contains("proxy"),
+        "the proxy was passed explicitly"
+    );
+
+    // no_proxy exempts hoop's host: a dead proxy is never used.
+    let mut job = Job::new(&hoop.api, &hoop.gitlab_token(2003), &[]);
+    job.set("http_proxy", &format!("http://127.0.0.1:{}", free_port()));
+    job.set("no_proxy", "127.0.0.1");
+    let first = job.shell(&script("before_script")).await;
+    assert!(first.status.success(), "{}", log_of(&first));
+    let second = job.shell(&script("after_script")).await;
+    assert!(
+        log_of(&second).contains("hoop: revoked credential"),
+        "{}",
+        log_of(&second)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_that_is_not_hoops_api_is_named_with_its_fix() {
+    let hoop = Hoop::start(Options::default()).await;
+    let token = hoop.gitlab_token(2002);
+
+    // The base URL with /v1: caught before any request.
+    for url in [
+        format!("{}/v1", hoop.api),
+        format!("{}/v1/exchange", hoop.api),
+    ] {
+        let job = Job::new(&url, &token, &[]);
+        let first = job.shell(&script("before_script")).await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{log}");
+        let suffix = url.strip_prefix(&hoop.api).unwrap();
+        assert_eq!(
+            log.trim_end(),
+            format!(
+                "hoop: HOOP_URL is hoop's base URL: drop {suffix} (HOOP_URL: {})",
+                hoop.api
+            )
+        );
+        assert!(
+            !job.curl_command_lines().contains("exchange"),
+            "a request was sent"
+        );
+    }
+
+    // A plain HTTP server (another service, a proxy's default site).
+    let other = NotHoop::start().await;
+    let job = Job::new(&other.url, &token, &[]);
     let first = job.shell(&script("before_script")).await;
     let log = log_of(&first);
     assert_eq!(first.status.code(), Some(1), "{log}");
     assert!(
-        log.contains(&format!("hoop: cannot reach hoop at {url} (curl exit 7")),
+        log.contains(&format!(
+            "hoop: HOOP_URL does not point at hoop's API: {}/v1/exchange answered HTTP 404 without hoop's x-hoop-api header; set HOOP_URL to the base URL of hoop's API",
+            other.url
+        )),
         "{log}"
     );
+    assert!(!log.contains("attempt"), "{log}");
+
+    // The gateway's port, by http:// and by https://: it speaks PostgreSQL, not HTTP.
+    for scheme in ["http", "https"] {
+        let url = format!("{scheme}://127.0.0.1:{}", hoop.gateway_port);
+        let job = Job::new(&url, &token, &[]);
+        let first = job.shell(&script("before_script")).await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{log}");
+        assert!(
+            log.contains(&format!(
+                "hoop: HOOP_URL is the database gateway's address, not the API's: {url} answers in PostgreSQL's protocol; set HOOP_URL to hoop's API"
+            )),
+            "{scheme}: {log}"
+        );
+        assert!(!log.contains("attempt"), "{log}");
+    }
+    assert_eq!(hoop.db.credential_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_curl_without_fail_with_body_is_named_before_any_request() {
+    let job = Job::new("http://127.0.0.1:9", "a.b.c", &[]);
+    // curl 7.68 (Ubuntu 20.04's): --fail-with-body is an unknown option (usage error, exit 2).
+    job.install_curl(
+        r#"case "$1" in
+  --version)
+    echo 'curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0 OpenSSL/1.1.1f zlib/1.2.11'
+    echo 'Release-Date: 2020-01-08'
+    echo 'Protocols: dict file ftp ftps gopher http https telnet tftp'
+    exit 0 ;;
+esac
+echo 'curl: option --fail-with-body: is unknown' >&2
+exit 2
+"#,
+    );
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert_eq!(
+        log.trim_end(),
+        "hoop: curl 7.68 is older than 7.76 (--fail-with-body): use an image with a newer curl"
+    );
+    assert_eq!(job.curl_command_lines().trim_end(), "--version");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hoop_ca_cert_is_a_file_variable_or_its_name() {
+    let hoop = Hoop::start(Options::default()).await;
+    let scratch = ScratchDir::new();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ7Qe\n-----END CERTIFICATE-----\n";
+    let ca = scratch.write("ca file.pem", pem);
+    let ca = ca.display().to_string();
+    let encoded = ca.replace(' ', "%20");
+
+    // The path (a File variable's value), or the name of the File variable.
+    for (pipeline, value, extra) in [
+        (2002, ca.clone(), None),
+        (
+            2003,
+            "HOOP_PROD_CA".to_owned(),
+            Some(("HOOP_PROD_CA", ca.clone())),
+        ),
+    ] {
+        let mut job = Job::new(&hoop.api, &hoop.gitlab_token(pipeline), &[]);
+        job.set("HOOP_CA_CERT", &value);
+        if let Some((name, path)) = &extra {
+            job.set(name, path);
+        }
+        let first = job
+            .shell(&format!(
+                "{}\nprintf '%s|%s|%s\\n' \"$PGSSLMODE\" \"$PGSSLROOTCERT\" \"$DATABASE_URL\" > ../tls",
+                script("before_script")
+            ))
+            .await;
+        assert!(first.status.success(), "{value}: {}", log_of(&first));
+        let tls = job.read("tls");
+        let [mode, root, url] = tls.split('|').collect::<Vec<_>>()[..] else {
+            panic!("{tls}");
+        };
+        assert_eq!((mode, root), ("verify-full", ca.as_str()), "{value}");
+        assert!(
+            url.ends_with(&format!("?sslmode=verify-full&sslrootcert={encoded}")),
+            "{url}"
+        );
+        assert!(log_of(&first).contains("sslmode verify-full with HOOP_CA_CERT"));
+        assert!(job.shell(&script("after_script")).await.status.success());
+    }
+
+    // The certificate's text in a variable of type Variable, a file without a certificate, a
+    // name of nothing: each refused before the exchange, with what to do.
+    let empty = scratch.write("empty.pem", "not a certificate\n");
+    for (value, message) in [
+        (pem.to_owned(), "hoop: HOOP_CA_CERT holds the certificate text: make it a CI/CD variable of type File".to_owned()),
+        (
+            empty.display().to_string(),
+            format!("hoop: HOOP_CA_CERT ({}) holds no PEM certificate", empty.display()),
+        ),
+        (
+            "HOOP_NO_SUCH_CA".to_owned(),
+            "hoop: HOOP_CA_CERT names HOOP_NO_SUCH_CA, which is neither a file nor a variable of this job".to_owned(),
+        ),
+    ] {
+        let mut job = Job::new(&hoop.api, &hoop.gitlab_token(2004), &[]);
+        job.set("HOOP_CA_CERT", &value);
+        let first = job.shell(&script("before_script")).await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{log}");
+        assert!(log.starts_with(&message), "{log}");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(!job.curl_command_lines().contains("exchange"));
+    }
+    assert_eq!(hoop.db.credential_count().await, 2);
+}
+
+#[tokio::test]
+async fn after_script_without_a_credential_sends_nothing() {
+    // Before any exchange (before_script failed early): nothing to revoke, no request.
+    let job = Job::new("http://127.0.0.1:9", "a.b.c", &[]);
+    let out = job.shell(&script("after_script")).await;
+    assert!(out.status.success(), "{}", log_of(&out));
+    assert_eq!(
+        log_of(&out).trim_end(),
+        "hoop: no credential was issued in this job; nothing to revoke"
+    );
+    assert_eq!(job.curl_command_lines(), "");
 }

@@ -6,6 +6,7 @@
 //! [`TestDb`] is, after the process is killed.
 
 pub mod cluster;
+pub mod fronts;
 pub mod leaks;
 pub mod s3;
 
