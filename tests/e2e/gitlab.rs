@@ -118,8 +118,19 @@ enum Image {
     Debian,
     /// dash, GNU tools and jq.
     DebianJq,
-    /// busybox's ash and tools (as Alpine has them), and curl.
+    /// busybox's ash and tools (as Alpine has them), and curl; `pipefail` on.
     Busybox,
+    /// bash with `-o pipefail`, as the runner runs the scripts when the image has bash.
+    Bash,
+}
+
+/// The images to run a script in: busybox's only where it is installed.
+fn images() -> Vec<Image> {
+    let mut images = vec![Image::Debian, Image::DebianJq, Image::Bash];
+    if try_which("busybox").is_some() {
+        images.push(Image::Busybox);
+    }
+    images
 }
 
 /// One CI job: its directories (the project's checkout, TMPDIR, a bin directory standing for
@@ -127,6 +138,8 @@ enum Image {
 struct Job {
     dir: ScratchDir,
     shell: PathBuf,
+    /// The shell's options: `-e`, and `-o pipefail` where the runner sets it.
+    options: Vec<&'static str>,
     vars: Vec<(String, String)>,
 }
 
@@ -159,15 +172,21 @@ impl Job {
             }
             bin.join("sh")
         } else {
-            std::os::unix::fs::symlink(which("dash"), bin.join("sh")).unwrap();
+            let shell = if image == Image::Bash { "bash" } else { "dash" };
+            std::os::unix::fs::symlink(which(shell), bin.join("sh")).unwrap();
             for tool in tools {
                 std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
             }
-            which("dash")
+            which(shell)
+        };
+        let options = match image {
+            Image::Busybox | Image::Bash => vec!["-e", "-o", "pipefail"],
+            Image::Debian | Image::DebianJq => vec!["-e"],
         };
         let job = Job {
             dir,
             shell,
+            options,
             vars: Vec::new(),
         };
         job.install_curl(&format!("exec '{}' \"$@\"\n", which("curl").display()));
@@ -234,10 +253,10 @@ impl Job {
     }
 
     /// Runs `text` with `sh -c` in the project directory, in a new shell with the job's variables
-    /// only. `-e` as GitLab's runner shells do.
+    /// only. `-e` (and `-o pipefail` in bash and ash) as GitLab's runner shells do.
     async fn shell(&self, text: &str) -> Output {
         let mut sh = tokio::process::Command::new(&self.shell);
-        sh.arg("-e")
+        sh.args(&self.options)
             .arg("-c")
             .arg(text)
             .current_dir(self.project_dir())
@@ -587,6 +606,8 @@ async fn before_script_exports_what_psql_needs_and_after_script_revokes() {
     run_job_through_psql(&hoop, Image::Debian).await;
     // With jq in the image.
     run_job_through_psql(&hoop, Image::DebianJq).await;
+    // bash with pipefail, as the runner runs an image that has bash.
+    run_job_through_psql(&hoop, Image::Bash).await;
     // busybox's ash, sed and tr, as in an Alpine image.
     if try_which("busybox").is_some() {
         run_job_through_psql(&hoop, Image::Busybox).await;
@@ -598,40 +619,42 @@ async fn before_script_exports_what_psql_needs_and_after_script_revokes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_exchange_fails_the_job_and_shows_the_claims_not_the_token() {
     let hoop = Hoop::start(Options::default()).await;
-    // Another project: no trust rule matches.
-    let token = hoop
-        .gitlab
-        .mint(&hoop.gitlab.gitlab_claims(AUDIENCE, "evil/ledger", 9999, 77));
-    let job = Job::new(&hoop.api, &token, &["base64"]);
+    for image in images() {
+        // Another project: no trust rule matches.
+        let token = hoop
+            .gitlab
+            .mint(&hoop.gitlab.gitlab_claims(AUDIENCE, "evil/ledger", 9999, 77));
+        let job = Job::in_image(&hoop.api, &token, image, &["base64"]);
 
-    let first = job
-        .shell(&format!("{}\necho job script ran", script("before_script")))
-        .await;
-    let log = log_of(&first);
-    assert_eq!(first.status.code(), Some(1), "{log}");
-    assert!(!log.contains("job script ran"), "{log}");
-    assert!(
-        log.contains("hoop: the exchange was refused: no_matching_trust_rule: "),
-        "{log}"
-    );
-    for claim in [
-        "  project_id: 9999",
-        "  project_path: evil/ledger",
-        "  ref: main",
-        "  ref_protected: true",
-        "  pipeline_source: push",
-        "  environment: (absent)",
-    ] {
-        assert!(log.contains(claim), "{claim:?} missing:\n{log}");
+        let first = job
+            .shell(&format!("{}\necho job script ran", script("before_script")))
+            .await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{log}");
+        assert!(!log.contains("job script ran"), "{log}");
+        assert!(
+            log.contains("hoop: the exchange was refused: no_matching_trust_rule: "),
+            "{log}"
+        );
+        for claim in [
+            "  project_id: 9999",
+            "  project_path: evil/ledger",
+            "  ref: main",
+            "  ref_protected: true",
+            "  pipeline_source: push",
+            "  environment: (absent)",
+        ] {
+            assert!(log.contains(claim), "{claim:?} missing:\n{log}");
+        }
+        assert!(!log.contains(signature(&token)), "the token is in the log");
+        assert!(!log.contains("attempt"), "a refusal was retried:\n{log}");
+        assert!(!job.state_dir().exists(), "{log}");
+        assert_eq!(hoop.db.credential_count().await, 0);
+
+        let second = job.shell(&script("after_script")).await;
+        assert!(second.status.success(), "{}", log_of(&second));
+        assert!(log_of(&second).contains("nothing to revoke"));
     }
-    assert!(!log.contains(signature(&token)), "the token is in the log");
-    assert!(!log.contains("attempt"), "a refusal was retried:\n{log}");
-    assert!(!job.state_dir().exists(), "{log}");
-    assert_eq!(hoop.db.credential_count().await, 0);
-
-    let second = job.shell(&script("after_script")).await;
-    assert!(second.status.success(), "{}", log_of(&second));
-    assert!(log_of(&second).contains("nothing to revoke"));
 
     // The right project, but HOOP_ROLE names a role its rule does not grant.
     let mut job = Job::new(&hoop.api, &hoop.gitlab_token(2002), &[]);
@@ -824,9 +847,16 @@ async fn a_url_that_is_not_hoops_api_is_named_with_its_fix() {
     assert!(!log.contains("attempt"), "{log}");
 
     // The gateway's port, by http:// and by https://: it speaks PostgreSQL, not HTTP.
-    for scheme in ["http", "https"] {
+    for (scheme, image) in [
+        ("http", Image::Debian),
+        ("https", Image::Bash),
+        ("http", Image::Busybox),
+    ] {
+        if image == Image::Busybox && try_which("busybox").is_none() {
+            continue;
+        }
         let url = format!("{scheme}://127.0.0.1:{}", hoop.gateway_port);
-        let job = Job::new(&url, &token, &[]);
+        let job = Job::in_image(&url, &token, image, &[]);
         let first = job.shell(&script("before_script")).await;
         let log = log_of(&first);
         assert_eq!(first.status.code(), Some(1), "{log}");
