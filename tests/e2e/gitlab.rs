@@ -846,6 +846,20 @@ async fn a_url_that_is_not_hoops_api_is_named_with_its_fix() {
     );
     assert!(!log.contains("attempt"), "{log}");
 
+    // A redirect (http:// to https://, another host): curl does not follow it with the token.
+    let redirect = NotHoop::redirecting_to("https://hoop.example/v1/exchange").await;
+    let job = Job::new(&redirect.url, &token, &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "hoop: HOOP_URL is redirected: {}/v1/exchange answered HTTP 301 to https://hoop.example/v1/exchange; set HOOP_URL to hoop's API base URL where it leads",
+            redirect.url
+        )),
+        "{log}"
+    );
+
     // The gateway's port, by http:// and by https://: it speaks PostgreSQL, not HTTP.
     for (scheme, image) in [
         ("http", Image::Debian),

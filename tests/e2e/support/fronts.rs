@@ -187,7 +187,8 @@ async fn proxy_one(mut client: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
 
-/// A plain HTTP server that is not hoop: every request gets `404` and an HTML page.
+/// A plain HTTP server that is not hoop: every request gets `404` and an HTML page, or a
+/// redirect.
 pub struct NotHoop {
     pub url: String,
     _serving: Serving,
@@ -195,13 +196,31 @@ pub struct NotHoop {
 
 impl NotHoop {
     pub async fn start() -> NotHoop {
+        NotHoop::answering("404 Not Found", "").await
+    }
+
+    /// Every request is redirected (`301`) to `location`, as an http-to-https redirect does.
+    pub async fn redirecting_to(location: &str) -> NotHoop {
+        NotHoop::answering(
+            "301 Moved Permanently",
+            &format!("Location: {location}\r\n"),
+        )
+        .await
+    }
+
+    async fn answering(status: &str, headers: &str) -> NotHoop {
         let (listener, url) = bind().await;
+        let status = status.to_owned();
+        let headers = format!("Server: nginx\r\n{headers}");
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                let (status, headers) = (status.clone(), headers.clone());
                 tokio::spawn(async move {
                     if read_request(&mut client).await.is_some() {
-                        let page = "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>\n";
-                        answer(&mut client, "404 Not Found", "Server: nginx\r\n", page).await;
+                        let page = format!(
+                            "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>\n"
+                        );
+                        answer(&mut client, &status, &headers, &page).await;
                     }
                 });
             }
