@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::fronts::{ForwardProxy, Front, NotHoop};
+use crate::support::fronts::{ForwardProxy, Front, NotHoop, TlsFront};
 use crate::support::*;
 use serde_norway::Value as Yaml;
 
@@ -801,6 +801,53 @@ async fn the_exchange_and_the_revocation_go_through_the_proxy_the_standard_varia
         "{}",
         log_of(&second)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_hoop_with_a_private_ca_and_through_a_connect_proxy() {
+    let hoop = Hoop::start(Options::default()).await;
+    // hoop behind a TLS-terminating load balancer whose certificate a private CA signed.
+    let front = TlsFront::start(&hoop.api).await;
+    let scratch = ScratchDir::new();
+    let ca = scratch.write("hoop-ca.pem", &front.ca_pem);
+
+    // Without the CA: curl cannot verify hoop; one line says what to set, and nothing is retried.
+    let job = Job::new(&front.url, &hoop.gitlab_token(2002), &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "hoop: TLS to hoop at {} failed (curl exit 60, above): if hoop's certificate is signed by a private CA, set HOOP_CA_CERT (a File variable) to that CA's certificate",
+            front.url
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("attempt"), "{log}");
+
+    // With it (a File variable), directly and through a proxy (CONNECT) named by https_proxy.
+    let proxy = ForwardProxy::start().await;
+    for (pipeline, through_proxy) in [(2003, false), (2004, true)] {
+        let mut job = Job::new(&front.url, &hoop.gitlab_token(pipeline), &[]);
+        job.set("HOOP_CA_CERT", ca.to_str().unwrap());
+        if through_proxy {
+            job.set("https_proxy", &proxy.url);
+        }
+        let first = job
+            .shell(&format!(
+                "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
+                script("before_script")
+            ))
+            .await;
+        assert!(first.status.success(), "{}", log_of(&first));
+        let id = job.read("id");
+        let second = job.shell(&script("after_script")).await;
+        assert!(second.status.success(), "{}", log_of(&second));
+        assert_eq!(hoop.db.credential_state(&id).await, "revoked");
+    }
+    let authority = front.url.trim_start_matches("https://");
+    let connect = format!("CONNECT {authority} HTTP/1.1");
+    assert_eq!(proxy.requests(), [connect.clone(), connect]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
