@@ -493,15 +493,16 @@ async fn run_job_through_psql(hoop: &Hoop, image: Image) {
 
     // The job's own script: records what the template exported (for the assertions below,
     // outside the log), then psql through the gateway. The harness' credentials name a public
-    // host and port that do not resolve here and sslmode=disable; the gateway is reached at
-    // 127.0.0.1 (hostaddr), with TLS.
+    // host and port that do not resolve here; the gateway is reached at 127.0.0.1 (hostaddr),
+    // with TLS verified as exported: verify-full with the CA hoop sent, for the public host
+    // name.
     let job_script = format!(
         r#"
 printf '%s\n' "$PGPASSWORD" > ../password
-printf '%s %s %s %s %s %s\n' "$PGHOST" "$PGPORT" "$PGUSER" "$PGDATABASE" "$PGSSLMODE" "$HOOP_CREDENTIAL_ID" > ../exported
+printf '%s %s %s %s %s %s %s %s\n' "$PGHOST" "$PGPORT" "$PGUSER" "$PGDATABASE" "$PGSSLMODE" "$HOOP_CREDENTIAL_ID" "$HOOP_MAX_SESSIONS" "$PGSSLROOTCERT" > ../exported
 printf '%s\n' "$DATABASE_URL" > ../database_url
 printf '%s\n' "$HOOP_EXPIRES_AT" > ../expires_at
-PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
+PGHOSTADDR=127.0.0.1 PGPORT={port} PGCONNECT_TIMEOUT=10 \
   psql -X -A -t -v ON_ERROR_STOP=1 -c 'select count(*) from {TABLE}'
 "#,
         port = hoop.gateway_port
@@ -524,17 +525,48 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
     let password = job.read("password");
     let exported = job.read("exported");
     let fields: Vec<&str> = exported.split(' ').collect();
-    let [host, port, user, database, sslmode, id] = fields[..] else {
+    let [host, port, user, database, sslmode, id, max_sessions, root] = fields[..] else {
         panic!("exported: {exported:?}");
     };
     assert_eq!(password.len(), 43, "PGPASSWORD");
     assert_eq!((host, port), ("db.hoop.test", "7432"));
     assert!(user.starts_with("run-2002-1-"), "PGUSER {user}");
     assert_eq!(database, hoop.db.name);
-    assert_eq!(sslmode, "disable", "the harness' connection sslmode");
+    // hoop sent the gateway's CA: written to the state directory, and verify-full everywhere.
+    let state = job.state_dir();
+    let ca = state.join("ca.pem");
+    assert_eq!((sslmode, root), ("verify-full", ca.to_str().unwrap()));
+    assert!(
+        std::fs::read_to_string(&ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----\n"),
+        "ca.pem"
+    );
     assert_eq!(
         job.read("database_url"),
-        format!("postgres://{user}:{password}@{host}:{port}/{database}?sslmode={sslmode}")
+        format!(
+            "postgres://{user}:{password}@{host}:{port}/{database}?sslmode=verify-full&sslrootcert={}",
+            ca.display()
+        )
+    );
+    // The rule's session limit, exported and said.
+    let limit: i32 = hoop
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT max_sessions FROM hoop_credentials WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(max_sessions, limit.to_string(), "HOOP_MAX_SESSIONS");
+    assert!(
+        first_log.contains(&format!(
+            "hoop: at most {limit} sessions at once (HOOP_MAX_SESSIONS): size connection pools to it"
+        )),
+        "{first_log}"
     );
 
     // The checkout stays clean: the job's state is under TMPDIR, private to the job.
@@ -543,13 +575,21 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
         Vec::<String>::new(),
         "before_script wrote into the checkout"
     );
-    let state = job.state_dir();
     assert_eq!(mode(&state), 0o700);
-    let id_file = state.join("credential-id");
-    assert_eq!(std::fs::read_to_string(&id_file).unwrap().trim(), id);
+    assert_eq!(
+        entries(&state),
+        ["ca.pem", "credential-id", "expires-at", "revoke-token"]
+    );
     for file in entries(&state) {
         assert_eq!(mode(&state.join(&file)), 0o600, "{file}");
     }
+    let id_file = state.join("credential-id");
+    assert_eq!(std::fs::read_to_string(&id_file).unwrap().trim(), id);
+    let revoke_token = std::fs::read_to_string(state.join("revoke-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(revoke_token.starts_with("hoop-revoke."), "revoke-token");
     assert_eq!(hoop.db.credential_state(id).await, "active");
 
     // after_script: a new shell, without the exported variables.
@@ -571,6 +611,7 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGSSLMODE=require PGCONNECT_TIMEOUT=10 \
     for (what, secret) in [
         ("password", password.as_str()),
         ("token", signature(&token)),
+        ("revoke token", revoke_token.as_str()),
     ] {
         assert!(!job_log.contains(secret), "the {what} is in the job log");
         assert!(
@@ -688,7 +729,7 @@ async fn an_unreachable_hoop_is_named_after_bounded_attempts() {
     );
     assert!(
         log.contains(&format!(
-            "hoop: cannot reach hoop at {url} after 2 attempts (curl exit 7, above)"
+            "hoop: cannot reach hoop at {url} after 2 attempts (curl exit 7: Failed to connect to 127.0.0.1 port "
         )),
         "{log}"
     );
@@ -818,7 +859,7 @@ async fn https_to_hoop_with_a_private_ca_and_through_a_connect_proxy() {
     assert_eq!(first.status.code(), Some(1), "{log}");
     assert!(
         log.contains(&format!(
-            "hoop: TLS to hoop at {} failed (curl exit 60, above): if hoop's certificate is signed by a private CA, set HOOP_CA_CERT (a File variable) to that CA's certificate",
+            "hoop: TLS to hoop at {} failed (curl exit 60: SSL certificate problem: unable to get local issuer certificate): if hoop's certificate is signed by a private CA, set HOOP_CA_CERT (a File variable) to that CA's certificate",
             front.url
         )),
         "{log}"
@@ -1038,4 +1079,187 @@ async fn after_script_without_a_credential_sends_nothing() {
         "hoop: no credential was issued in this job; nothing to revoke"
     );
     assert_eq!(job.curl_command_lines(), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_script_revokes_with_the_revoke_token_after_the_id_token_expired() {
+    let hoop = Hoop::start(Options::default()).await;
+    // An id token hoop accepts for a few more seconds (its exp is 55 s past, within the issuer's
+    // 60 s leeway): the job outlives it, as a job that runs into its timeout does.
+    let now = chrono::Utc::now().timestamp();
+    let exp = now - 55;
+    let mut claims = hoop
+        .gitlab
+        .gitlab_claims(AUDIENCE, GITLAB_PROJECT, GITLAB_PROJECT_ID, 2002);
+    claims["iat"] = serde_json::json!(now - 120);
+    claims["nbf"] = serde_json::json!(now - 120);
+    claims["exp"] = serde_json::json!(exp);
+    let token = hoop.gitlab.mint(&claims);
+    let job = Job::new(&hoop.api, &token, &[]);
+    let first = job
+        .shell(&format!(
+            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
+            script("before_script")
+        ))
+        .await;
+    let first_log = log_of(&first);
+    assert!(first.status.success(), "{first_log}");
+    let id = job.read("id");
+    let revoke_token = std::fs::read_to_string(job.state_dir().join("revoke-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Past exp and the leeway: hoop refuses the id token now (a refusal for expiry consumes
+    // nothing).
+    let dead_at = exp + 60 + 1;
+    let wait = dead_at - chrono::Utc::now().timestamp();
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
+    }
+    let refused = hoop.exchange(&token).await;
+    assert_eq!(refused.error_code(), "token_expired", "{:?}", refused.body);
+    assert_eq!(hoop.db.credential_state(&id).await, "active");
+
+    let second = job.shell(&script("after_script")).await;
+    let second_log = log_of(&second);
+    assert!(second.status.success(), "{second_log}");
+    assert!(
+        second_log.contains(&format!("hoop: revoked credential {id}")),
+        "{second_log}"
+    );
+    assert_eq!(hoop.db.credential_state(&id).await, "revoked");
+    let command_lines = job.curl_command_lines();
+    for text in [&first_log, &second_log, &command_lines] {
+        assert!(
+            !text.contains(&revoke_token),
+            "the revoke token leaked:\n{text}"
+        );
+        assert!(!text.contains(signature(&token)), "the id token leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_names_the_claims_hoop_did_not_accept_with_this_jobs_values() {
+    let hoop = Hoop::start(Options::default()).await;
+    for image in images() {
+        // The right project, on a branch the rule does not name.
+        let mut claims =
+            hoop.gitlab
+                .gitlab_claims(AUDIENCE, GITLAB_PROJECT, GITLAB_PROJECT_ID, 2002);
+        claims["ref"] = serde_json::json!("feature/x");
+        claims["ref_path"] = serde_json::json!("refs/heads/feature/x");
+        claims["ref_protected"] = serde_json::json!("false");
+        let token = hoop.gitlab.mint(&claims);
+        let job = Job::in_image(&hoop.api, &token, image, &["base64"]);
+        let first = job.shell(&script("before_script")).await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{image:?}: {log}");
+        let refused = lines_starting(
+            &log,
+            "hoop: the exchange was refused: no_matching_trust_rule: ",
+        );
+        assert_eq!(refused.len(), 1, "{log}");
+        assert!(
+            refused[0].contains("feature/x"),
+            "hoop's message names the value: {log}"
+        );
+        assert!(
+            log.contains(
+                "hoop: the claims hoop's nearest trust rule did not accept, as this job's id token has them:\n  ref: feature/x\nhoop: the claims of the id token"
+            ),
+            "{image:?}: {log}"
+        );
+        assert!(!log.contains(signature(&token)), "the token is in the log");
+
+        // A merge request pipeline: advice that fits.
+        let mut claims =
+            hoop.gitlab
+                .gitlab_claims(AUDIENCE, GITLAB_PROJECT, GITLAB_PROJECT_ID, 2002);
+        claims["pipeline_source"] = serde_json::json!("merge_request_event");
+        let token = hoop.gitlab.mint(&claims);
+        let job = Job::in_image(&hoop.api, &token, image, &["base64"]);
+        let first = job.shell(&script("before_script")).await;
+        let log = log_of(&first);
+        assert_eq!(first.status.code(), Some(1), "{log}");
+        assert!(
+            log.contains("hoop: the exchange was refused: pull_request_not_allowed: "),
+            "{log}"
+        );
+        assert!(
+            log.contains("\n  pipeline_source: merge_request_event\n"),
+            "{log}"
+        );
+        assert!(
+            log.contains("hoop: hoop refuses merge request pipelines (and other sources it cannot vouch for) unless a trust rule allows them: run this job in branch or tag pipelines"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("ask hoop's operators for a rule that matches them"),
+            "{log}"
+        );
+    }
+    assert_eq!(hoop.db.credential_count().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hoops_own_answers_name_a_wrong_path_and_a_missing_role_without_retrying() {
+    const MISSING: &str = "ci_gitlab_e2e_missing";
+    const PROJECT_ID: u64 = 2552;
+    let extra = format!(
+        r#"[[trust]]
+name = "ledger-migrations"
+issuer = "gitlab"
+claims = {{ project_id = {PROJECT_ID}, ref = "main" }}
+connections = ["{CONNECTION}"]
+role = "{MISSING}"
+"#
+    );
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(extra),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    hoop.db
+        .client()
+        .await
+        .batch_execute(&format!("DROP ROLE IF EXISTS {MISSING}"))
+        .await
+        .unwrap();
+
+    // hoop behind a path it does not serve: hoop's 404, with its header.
+    let url = format!("{}/hoop", hoop.api);
+    let job = Job::new(&url, &hoop.gitlab_token(2002), &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert_eq!(
+        log.trim_end(),
+        format!(
+            "hoop: HOOP_URL reaches hoop, but {url}/v1/exchange is not one of its paths: set HOOP_URL to hoop's base URL, without a path (it is {url}/)"
+        )
+    );
+
+    // A 503 that is hoop's own refusal (an operator must create the role): one request.
+    let front = Front::start(&hoop.api, 0).await;
+    let token = hoop.gitlab.mint(&hoop.gitlab.gitlab_claims(
+        AUDIENCE,
+        "acme/ledger-migrations",
+        PROJECT_ID,
+        2552,
+    ));
+    let job = Job::new(&front.url, &token, &[]);
+    let first = job.shell(&script("before_script")).await;
+    let log = log_of(&first);
+    assert_eq!(first.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("hoop: the exchange failed: upstream_role_missing: ") && log.contains(MISSING),
+        "{log}"
+    );
+    assert!(log.contains("hoop's operators must create it"), "{log}");
+    assert!(!log.contains("attempt"), "{log}");
+    assert_eq!(front.connections(), 1);
 }
