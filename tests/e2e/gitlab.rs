@@ -1079,6 +1079,41 @@ async fn after_script_without_a_credential_sends_nothing() {
         "hoop: no credential was issued in this job; nothing to revoke"
     );
     assert_eq!(job.curl_command_lines(), "");
+
+    // A file that is not a credential id (not this job's): ignored, and no request either.
+    std::fs::create_dir_all(job.state_dir()).unwrap();
+    std::fs::write(job.state_dir().join("credential-id"), "../../admin?x=1\n").unwrap();
+    let out = job.shell(&script("after_script")).await;
+    assert!(out.status.success(), "{}", log_of(&out));
+    assert!(
+        log_of(&out).contains("nothing to revoke"),
+        "{}",
+        log_of(&out)
+    );
+    assert_eq!(job.curl_command_lines(), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hoop_state_dir_chooses_where_the_state_directory_is_created_and_is_kept() {
+    let hoop = Hoop::start(Options::default()).await;
+    let mut job = Job::new(&hoop.api, &hoop.gitlab_token(2002), &[]);
+    let chosen = job.dir.0.join("builds");
+    std::fs::create_dir_all(&chosen).unwrap();
+    std::fs::write(chosen.join("keep"), "someone else's file\n").unwrap();
+    job.set("HOOP_STATE_DIR", &format!("{}/", chosen.display()));
+    let first = job.shell(&script("before_script")).await;
+    assert!(first.status.success(), "{}", log_of(&first));
+    assert_eq!(entries(&chosen), ["hoop-job-20021", "keep"]);
+    assert_eq!(mode(&chosen.join("hoop-job-20021")), 0o700);
+    assert!(!job.state_dir().exists(), "TMPDIR was used");
+    let second = job.shell(&script("after_script")).await;
+    assert!(
+        log_of(&second).contains("hoop: revoked credential"),
+        "{}",
+        log_of(&second)
+    );
+    // Only the job's own directory is removed.
+    assert_eq!(entries(&chosen), ["keep"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
