@@ -343,6 +343,25 @@ fn the_template_is_an_extendable_hidden_job_with_an_id_token() {
                 log_of(&check)
             );
         }
+        // shellcheck as POSIX sh, where installed: no bashism, no unquoted expansion.
+        if let Some(shellcheck) = try_which("shellcheck") {
+            let mut check = std::process::Command::new(shellcheck)
+                .args(["-s", "sh", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            check
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = check.wait_with_output().unwrap();
+            assert!(out.status.success(), "{key}: shellcheck:\n{}", log_of(&out));
+        }
     }
     // Both scripts define the same functions: one YAML anchor, not two copies.
     let before = script("before_script");
