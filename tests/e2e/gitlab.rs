@@ -1,6 +1,6 @@
 //! The GitLab CI include template, `templates/hoop.gitlab-ci.yml`, and the CI/CD component
 //! generated from it, `templates/hoop-db/template.yml`: parsed as YAML, and their scripts run with
-//! `sh` (dash; busybox ash where installed) the way a runner does, in a GitLab-like environment
+//! `sh` (dash; busybox ash) the way a runner does, in a GitLab-like environment
 //! against the real service. `before_script` and the job's script share one shell;
 //! `after_script` runs in a new one.
 //! The job image is simulated by a `PATH` holding only what such an image has: `sh`, `curl`,
@@ -124,13 +124,9 @@ enum Image {
     Bash,
 }
 
-/// The images to run a script in: busybox's only where it is installed.
+/// The images to run a script in (tests/setup installs busybox).
 fn images() -> Vec<Image> {
-    let mut images = vec![Image::Debian, Image::DebianJq, Image::Bash];
-    if try_which("busybox").is_some() {
-        images.push(Image::Busybox);
-    }
-    images
+    vec![Image::Debian, Image::DebianJq, Image::Bash, Image::Busybox]
 }
 
 /// One CI job: its directories (the project's checkout, TMPDIR, a bin directory standing for
@@ -326,12 +322,8 @@ fn the_template_is_an_extendable_hidden_job_with_an_id_token() {
         assert!(!text.contains("set -x"), "{key} must never trace");
         // Inputs are interpolated into the component's copy: the scripts must hold none.
         assert!(!text.contains("$[["), "{key} holds $[[");
-        // POSIX sh: dash (and busybox ash, where installed) parse it.
-        let mut shells = vec![vec![which("dash")]];
-        if let Some(busybox) = try_which("busybox") {
-            shells.push(vec![busybox, "ash".into()]);
-        }
-        for shell in shells {
+        // POSIX sh: dash and busybox ash parse it.
+        for shell in [vec![which("dash")], vec![which("busybox"), "ash".into()]] {
             let check = std::process::Command::new(&shell[0])
                 .args(&shell[1..])
                 .args(["-n", "-c", &text])
@@ -343,9 +335,9 @@ fn the_template_is_an_extendable_hidden_job_with_an_id_token() {
                 log_of(&check)
             );
         }
-        // shellcheck as POSIX sh, where installed: no bashism, no unquoted expansion.
-        if let Some(shellcheck) = try_which("shellcheck") {
-            let mut check = std::process::Command::new(shellcheck)
+        // shellcheck as POSIX sh (tests/setup installs it): no bashism, no unquoted expansion.
+        {
+            let mut check = std::process::Command::new(which("shellcheck"))
                 .args(["-s", "sh", "-"])
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
@@ -669,11 +661,7 @@ async fn before_script_exports_what_psql_needs_and_after_script_revokes() {
     // bash with pipefail, as the runner runs an image that has bash.
     run_job_through_psql(&hoop, Image::Bash).await;
     // busybox's ash, sed and tr, as in an Alpine image.
-    if try_which("busybox").is_some() {
-        run_job_through_psql(&hoop, Image::Busybox).await;
-    } else {
-        eprintln!("busybox is not installed: the busybox image is not tested");
-    }
+    run_job_through_psql(&hoop, Image::Busybox).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -973,9 +961,6 @@ async fn a_url_that_is_not_hoops_api_is_named_with_its_fix() {
         ("https", Image::Bash),
         ("http", Image::Busybox),
     ] {
-        if image == Image::Busybox && try_which("busybox").is_none() {
-            continue;
-        }
         let url = format!("{scheme}://127.0.0.1:{}", hoop.gateway_port);
         let job = Job::in_image(&url, &token, image, &[]);
         let first = job.shell(&script("before_script")).await;
