@@ -113,7 +113,12 @@ async function call(base, path, options, ca) {
     const error = unreachable(base, e, ca);
     // A certificate, a proxy's refusal of access (4xx): trying again changes nothing.
     if (e.tls || (e.proxyStatus && e.proxyStatus < 500 && e.proxyStatus !== 429)) throw error;
-    throw retryable(error, `${e.code || 'a network error'} (${e.proxyStatus ? e.message : `cannot reach hoop at ${base}${via(e.proxy)}`})`);
+    throw retryable(
+      error,
+      e.proxyStatus
+        ? `HTTP ${e.proxyStatus} from the proxy ${e.proxy}`
+        : `${e.code || 'a network error'} (cannot reach hoop at ${base}${via(e.proxy)})`,
+    );
   }
   const hoop = fromHoop(response);
   if (response.status === 404 && endsWithVersion(base)) {

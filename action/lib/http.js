@@ -19,7 +19,8 @@ const MAX_BODY_BYTES = 1 << 20;
  */
 export class NetworkError extends Error {
   constructor(url, cause, proxy = null) {
-    super(cause.code && !String(cause.message).includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message);
+    const prefixed = cause.code && !cause.proxyStatus && !String(cause.message).includes(cause.code);
+    super(prefixed ? `${cause.code}: ${cause.message}` : cause.message);
     this.url = url;
     this.code = cause.code ?? '';
     this.tls = isTlsError(cause);
