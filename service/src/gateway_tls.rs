@@ -1,6 +1,10 @@
 //! TLS for the Postgres gateway: a [`tokio_rustls::TlsAcceptor`] from the operator's PEM files,
-//! or from a self-signed certificate for the embedded defaults, plus what clients need to trust
-//! it (the certificate's PEM and SHA-256 fingerprint).
+//! or from a certificate generated at start, plus what clients need to trust it: the CA the
+//! token exchange hands out ([`GatewayTls::ca_pem`]) and the leaf's SHA-256 fingerprint.
+//!
+//! A generated certificate is signed by a CA whose key is derived from `server.secret_key`
+//! ([`GatewayTls::generated`]): every replica, and every restart, derives the same CA key and
+//! subject, so the CA one replica hands out verifies the certificate any replica presents.
 //!
 //! Architecture Invariant: the crypto provider (aws-lc-rs) is chosen here, on the config builder;
 //! nothing depends on a process-wide default provider being installed.
@@ -32,9 +36,12 @@ pub struct GatewayTls {
     /// SHA-256 of the leaf certificate's DER, upper-case hex with colons, as
     /// `openssl x509 -noout -fingerprint -sha256` prints it, so operators can compare the two.
     pub fingerprint_sha256: String,
-    /// The certificate chain (leaf first) as PEM; for a self-signed certificate this is what a
-    /// client puts in `sslrootcert` for `sslmode=verify-full`.
+    /// The certificate chain (leaf first) as PEM.
     pub certificate_pem: String,
+    /// The CA certificate(s) a client puts in `sslrootcert` for `sslmode=verify-full`: the
+    /// derived CA of a generated certificate, or the operator's `gateway.tls_ca`. `None` when
+    /// the operator's certificate chains to a CA clients are expected to trust already.
+    pub ca_pem: Option<String>,
 }
 
 impl fmt::Debug for GatewayTls {
@@ -98,12 +105,32 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
     #[error("building the TLS configuration for the self-signed certificate failed: {0}")]
     SelfSigned(rustls::Error),
+    #[error("deriving the gateway's CA key from server.secret_key failed")]
+    DeriveCa,
+    #[error(
+        "gateway.tls_ca {} does not verify gateway.tls_cert {} for {host}: {reason}; give the \
+         CA (and only CAs) that issued the certificate, and a certificate that names {host}",
+        ca.display(),
+        cert.display()
+    )]
+    CaMismatch {
+        ca: PathBuf,
+        cert: PathBuf,
+        host: String,
+        reason: String,
+    },
 }
 
 impl GatewayTls {
     /// From PEM files: `cert` holds the chain (leaf first), `key` the private key as PKCS#8,
-    /// PKCS#1 or SEC1. Reads the files synchronously: this runs once, at startup.
-    pub fn from_files(cert: &Path, key: &Path) -> Result<GatewayTls, TlsError> {
+    /// PKCS#1 or SEC1, `ca` (optional) the CA certificates clients are given, which must verify
+    /// the chain for `host`. Reads the files synchronously: this runs once, at startup.
+    pub fn from_files(
+        cert: &Path,
+        key: &Path,
+        ca: Option<&Path>,
+        host: &str,
+    ) -> Result<GatewayTls, TlsError> {
         let read = |what, path: &Path| {
             std::fs::read(path).map_err(|source| TlsError::Read {
                 what,
@@ -137,11 +164,42 @@ impl GatewayTls {
             },
         })?;
 
-        Self::build(chain, key_der).map_err(|source| TlsError::Rejected {
+        let ca_pem = match ca {
+            Some(ca) => Some(read_ca(ca, cert, &chain, host)?),
+            None => None,
+        };
+        Self::build(chain, key_der, ca_pem).map_err(|source| TlsError::Rejected {
             cert: cert.to_owned(),
             key: key.to_owned(),
             source,
         })
+    }
+
+    /// A certificate for `hostnames` signed by the CA derived from `seed` (32 bytes of
+    /// `server.secret_key`'s derivation): ECDSA P-256, valid for a year from the start of today
+    /// (UTC). The leaf's key is new at every start; the CA's key and subject are the same for
+    /// every replica and restart that shares the seed, so the CA any of them hands out verifies
+    /// the certificate every one presents.
+    pub fn generated(seed: &[u8; 32], hostnames: &[String]) -> Result<GatewayTls, TlsError> {
+        let (ca_key, ca_params) = derived_ca(seed)?;
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let (mut params, key_pair) = leaf_params(hostnames, "hoop gateway")?;
+        params.use_authority_key_identifier_extension = true;
+        let leaf = params.signed_by(&key_pair, &issuer)?;
+        let key_der = PrivateKeyDer::Pkcs8(key_pair.serialize_der().into());
+        // The leaf only: a client finds the CA in its own trust store (sslrootcert).
+        Self::build(
+            vec![leaf.der().clone()],
+            key_der,
+            Some(pem_encode("CERTIFICATE", ca_cert.der())),
+        )
+        .map_err(TlsError::SelfSigned)
+    }
+
+    /// What a client puts in `sslrootcert`: the CA when there is one, else the certificate.
+    pub fn client_root_pem(&self) -> &str {
+        self.ca_pem.as_deref().unwrap_or(&self.certificate_pem)
     }
 
     /// A self-signed certificate for the embedded defaults: ECDSA P-256, the subject alternative
@@ -149,40 +207,16 @@ impl GatewayTls {
     /// `sslmode=verify-full`), valid for a year from the start of today (UTC), which also
     /// tolerates a client clock that is a little behind.
     pub fn self_signed(hostnames: &[String]) -> Result<GatewayTls, TlsError> {
-        if hostnames.is_empty() {
-            return Err(TlsError::NoHostnames);
-        }
-        // One by one first, so the error names the entry that is wrong.
-        for name in hostnames {
-            rcgen::CertificateParams::new(vec![name.clone()]).map_err(|source| {
-                TlsError::Hostname {
-                    name: name.clone(),
-                    source,
-                }
-            })?;
-        }
-        let mut params = rcgen::CertificateParams::new(hostnames.to_vec())?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "hoop gateway");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let today = chrono::Utc::now().date_naive();
-        params.not_before = {
-            use chrono::Datelike;
-            // chrono's month and day are in range, so rcgen's constructor cannot panic.
-            rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8)
-        };
-        params.not_after = params.not_before + SELF_SIGNED_VALIDITY;
-
-        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let (params, key_pair) = leaf_params(hostnames, "hoop gateway")?;
         let cert = params.self_signed(&key_pair)?;
         let key_der = PrivateKeyDer::Pkcs8(key_pair.serialize_der().into());
-        Self::build(vec![cert.der().clone()], key_der).map_err(TlsError::SelfSigned)
+        Self::build(vec![cert.der().clone()], key_der, None).map_err(TlsError::SelfSigned)
     }
 
     fn build(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
+        ca_pem: Option<String>,
     ) -> Result<GatewayTls, rustls::Error> {
         let fingerprint_sha256 = fingerprint(&chain[0]);
         let certificate_pem = chain.iter().map(|c| pem_encode("CERTIFICATE", c)).collect();
@@ -202,8 +236,146 @@ impl GatewayTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             fingerprint_sha256,
             certificate_pem,
+            ca_pem,
         })
     }
+}
+
+/// Server certificate parameters for `hostnames` (checked one by one, so an error names the
+/// entry at fault) and a new P-256 key: server auth, valid for a year from the start of today
+/// (UTC), which also tolerates a client clock that is a little behind.
+fn leaf_params(
+    hostnames: &[String],
+    common_name: &str,
+) -> Result<(rcgen::CertificateParams, rcgen::KeyPair), TlsError> {
+    if hostnames.is_empty() {
+        return Err(TlsError::NoHostnames);
+    }
+    for name in hostnames {
+        rcgen::CertificateParams::new(vec![name.clone()]).map_err(|source| TlsError::Hostname {
+            name: name.clone(),
+            source,
+        })?;
+    }
+    let mut params = rcgen::CertificateParams::new(hostnames.to_vec())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let today = chrono::Utc::now().date_naive();
+    params.not_before = {
+        use chrono::Datelike;
+        // chrono's month and day are in range, so rcgen's constructor cannot panic.
+        rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8)
+    };
+    params.not_after = params.not_before + SELF_SIGNED_VALIDITY;
+    let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    Ok((params, key_pair))
+}
+
+/// The gateway CA of `seed`: a P-256 key whose scalar is derived from the seed (the rare
+/// derivation that is not a valid scalar is retried with a counter), and fixed parameters, so
+/// the key and subject are the same wherever the seed is. The subject names the key's
+/// fingerprint, so two hoops' CAs never share a name in one trust store.
+fn derived_ca(seed: &[u8; 32]) -> Result<(rcgen::KeyPair, rcgen::CertificateParams), TlsError> {
+    use aws_lc_rs::{agreement, hmac, signature};
+    let key = hmac::Key::new(hmac::HMAC_SHA256, seed);
+    let pkcs8 = (0u8..16)
+        .find_map(|counter| {
+            let scalar = hmac::sign(
+                &key,
+                &[b"hoop gateway ca p256\0".as_slice(), &[counter]].concat(),
+            );
+            let private =
+                agreement::PrivateKey::from_private_key(&agreement::ECDH_P256, scalar.as_ref())
+                    .ok()?;
+            let public = private.compute_public_key().ok()?;
+            let pair = signature::EcdsaKeyPair::from_private_key_and_public_key(
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                scalar.as_ref(),
+                public.as_ref(),
+            )
+            .ok()?;
+            pair.to_pkcs8v1().ok()
+        })
+        .ok_or(TlsError::DeriveCa)?;
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &rustls::pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_ref()),
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+    )?;
+    let id = crate::base::hash::sha256(key_pair.public_key_raw());
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!(
+            "hoop gateway CA {:02X}{:02X}{:02X}{:02X}",
+            id[0], id[1], id[2], id[3]
+        ),
+    );
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&id[..16]));
+    params.use_authority_key_identifier_extension = false;
+    Ok((key_pair, params))
+}
+
+/// Reads the CA file given to clients and checks that it verifies `chain` for `host`, as a
+/// client with `sslmode=verify-full` would.
+fn read_ca(
+    ca: &Path,
+    cert: &Path,
+    chain: &[CertificateDer<'static>],
+    host: &str,
+) -> Result<String, TlsError> {
+    let text = std::fs::read_to_string(ca).map_err(|source| TlsError::Read {
+        what: "CA",
+        path: ca.to_owned(),
+        source,
+    })?;
+    let cas = CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Pem {
+            what: "CA",
+            path: ca.to_owned(),
+            source,
+        })?;
+    if cas.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: ca.to_owned(),
+        });
+    }
+    let mismatch = |reason: String| TlsError::CaMismatch {
+        ca: ca.to_owned(),
+        cert: cert.to_owned(),
+        host: host.to_owned(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &cas {
+        roots.add(c.clone()).map_err(|e| mismatch(e.to_string()))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| mismatch(e.to_string()))?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| mismatch(e.to_string()))?;
+    rustls::client::danger::ServerCertVerifier::verify_server_cert(
+        verifier.as_ref(),
+        &chain[0],
+        &chain[1..],
+        &name,
+        &[],
+        rustls::pki_types::UnixTime::now(),
+    )
+    .map_err(|e| mismatch(e.to_string()))?;
+    Ok(cas.iter().map(|c| pem_encode("CERTIFICATE", c)).collect())
 }
 
 fn fingerprint(der: &[u8]) -> String {
@@ -344,6 +516,33 @@ mod tests {
         assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
     }
 
+    #[tokio::test]
+    async fn every_certificate_generated_from_one_seed_verifies_with_the_ca_of_any() {
+        let hosts = vec!["db.example.com".to_owned(), "localhost".to_owned()];
+        let (one, two) = (
+            GatewayTls::generated(&[1u8; 32], &hosts).unwrap(),
+            GatewayTls::generated(&[1u8; 32], &hosts).unwrap(),
+        );
+        assert_ne!(
+            one.fingerprint_sha256, two.fingerprint_sha256,
+            "a new leaf key each time"
+        );
+        let ca = one.ca_pem.clone().unwrap();
+        for server in [&one, &two] {
+            let client = client_config(&ca, rustls::ALL_VERSIONS, &[]);
+            handshake(server, client, "db.example.com").await.unwrap();
+        }
+        // Another seed is another CA: its subject differs, so the issuer is unknown.
+        let other = GatewayTls::generated(&[2u8; 32], &hosts).unwrap();
+        let client = client_config(other.ca_pem.as_ref().unwrap(), rustls::ALL_VERSIONS, &[]);
+        let err = handshake(&one, client, "db.example.com").await.unwrap_err();
+        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+        // The leaf is no CA: trusting it alone verifies nothing.
+        let client = client_config(&one.certificate_pem, rustls::ALL_VERSIONS, &[]);
+        assert!(handshake(&one, client, "db.example.com").await.is_err());
+        assert_eq!(one.client_root_pem(), ca);
+    }
+
     #[test]
     fn fingerprint_is_sha256_of_the_der_like_openssl_prints_it() {
         let tls = GatewayTls::self_signed(&hosts()).unwrap();
@@ -404,7 +603,7 @@ mod tests {
         let cert_path = dir.write("cert.pem", cert.pem());
         let key_path = dir.write("key.pem", key.serialize_pem());
 
-        let tls = GatewayTls::from_files(&cert_path, &key_path).unwrap();
+        let tls = GatewayTls::from_files(&cert_path, &key_path, None, "localhost").unwrap();
         // Our encoder agrees with rcgen's (the `pem` crate's).
         assert_eq!(tls.certificate_pem, cert.pem());
         assert_eq!(tls.fingerprint_sha256, fingerprint(cert.der()));
@@ -424,7 +623,7 @@ mod tests {
         let sec1 = ec.private_key().as_der().unwrap();
         let cert_path = dir.write("ec.pem", cert.pem());
         let key_path = dir.write("ec.key", pem_encode("EC PRIVATE KEY", sec1.as_ref()));
-        let tls = GatewayTls::from_files(&cert_path, &key_path).unwrap();
+        let tls = GatewayTls::from_files(&cert_path, &key_path, None, "localhost").unwrap();
         let client = client_config(&cert.pem(), rustls::ALL_VERSIONS, &[]);
         handshake(&tls, client, "localhost").await.unwrap();
 
@@ -436,7 +635,7 @@ mod tests {
             "rsa.key",
             pem_encode("RSA PRIVATE KEY", pkcs1_from_pkcs8(pkcs8.as_ref())),
         );
-        let tls = GatewayTls::from_files(&cert_path, &key_path).unwrap();
+        let tls = GatewayTls::from_files(&cert_path, &key_path, None, "localhost").unwrap();
         let client = client_config(&cert.pem(), rustls::ALL_VERSIONS, &[]);
         handshake(&tls, client, "localhost").await.unwrap();
     }
@@ -489,7 +688,9 @@ mod tests {
                 .serialize_pem(),
         );
 
-        let err = |cert: &Path, key: &Path| GatewayTls::from_files(cert, key).unwrap_err();
+        let err = |cert: &Path, key: &Path| {
+            GatewayTls::from_files(cert, key, None, "localhost").unwrap_err()
+        };
         let cases = [
             (err(&missing, &good_key), &missing, "cannot read"),
             (err(&good_cert, &missing), &missing, "cannot read"),

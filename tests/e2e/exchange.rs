@@ -646,7 +646,7 @@ async fn pull_request_driven_and_unknown_events_are_refused() {
             reply.body
         );
         let message = reply.body["error"]["message"].as_str().unwrap_or_default();
-        let named = event.map_or("none".to_owned(), |e| format!("{e:?}"));
+        let named = event.map_or("absent".to_owned(), |e| format!("{e:?}"));
         assert!(message.contains(&named), "{event:?}: {message}");
     }
     for (i, event) in ["push", "workflow_dispatch", "merge_group"]

@@ -2,7 +2,7 @@
 //! tokio-postgres, and raw protocol bytes for what no well-behaved client sends.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::support::*;
@@ -11,9 +11,6 @@ use hoop_protocol::backend::{Authentication, BackendMessage, ErrorFields};
 use hoop_protocol::startup::{self, StartupMessage};
 use hoop_protocol::{decode_frame, frontend};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -266,28 +263,6 @@ impl RawClient {
         }
         error
     }
-}
-
-/// A CA, and a server certificate and key for `localhost` that it signed, as PEM files.
-fn write_certificate_chain(dir: &ScratchDir, prefix: &str) -> (PathBuf, TlsFiles) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("hoop e2e {prefix} CA"));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    let ca_path = dir.write(&format!("{prefix}-ca.pem"), &ca.pem());
-    let files = TlsFiles {
-        cert: dir.write(&format!("{prefix}-server.pem"), &server.pem()),
-        key: dir.write(&format!("{prefix}-server.key"), &server_key.serialize_pem()),
-    };
-    (ca_path, files)
 }
 
 /// `VmHWM` of a process (its peak resident set), in bytes.
@@ -795,8 +770,8 @@ async fn a_session_ends_when_its_credential_expires_and_cannot_log_in_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_full_accepts_the_configured_certificate_only() {
     let certs = ScratchDir::new();
-    let (ca, server) = write_certificate_chain(&certs, "gateway");
-    let (other_ca, _) = write_certificate_chain(&certs, "other");
+    let (ca, server) = write_certificate_chain(&certs, "gateway", &["localhost"]);
+    let (other_ca, _) = write_certificate_chain(&certs, "other", &["localhost"]);
     let hoop = Hoop::start(Options {
         gateway: GatewaySettings {
             tls: Some(server),

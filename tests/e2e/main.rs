@@ -7,6 +7,7 @@ mod support;
 // The token exchange, its attacks, `hoop serve` and role provisioning.
 mod attacks;
 mod exchange;
+mod handout;
 mod lifecycle;
 mod provisioning;
 mod serve;

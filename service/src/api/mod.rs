@@ -3,7 +3,7 @@
 //! | route | purpose |
 //! |---|---|
 //! | `POST /v1/exchange` | id token (`Authorization: Bearer`) + `{"connection": ...}` → credential |
-//! | `DELETE /v1/credentials/{id}` | revoke (204 done, 202 accepted and completing); `Bearer` id token of the same run, or `Basic` user:password |
+//! | `DELETE /v1/credentials/{id}` | revoke (204 done, 202 accepted and completing); `Bearer` revoke token of the exchange, `Bearer` id token of the same run, or `Basic` user:password |
 //! | `GET /v1/approvals` | held statements (`?state=pending`); approver token |
 //! | `GET /v1/approvals/{id}` | one approval; approver token |
 //! | `POST /v1/approvals/{id}/approve` | `{"scope": "once" \| "run", "comment": ...}`; approver token |
@@ -17,7 +17,9 @@
 //! | `GET /readyz` | the gateway admits new sessions (not draining, spool under its limit, archive store usable) and the state database answers |
 //! | `GET /metrics` | Prometheus text format |
 //!
-//! API errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause.
+//! API errors are `{"error": {"code": "...", "message": "..."}}` with a stable code per cause
+//! (a trust refusal adds `"claims"`: the token's claims the nearest rule did not accept). Every
+//! answer, unknown paths' 404 included, carries [`API_MARKER`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use serde_json::json;
 use crate::approvals::Approvals;
 use crate::audit::Action;
 use crate::base::{ConnectionName, DbRole, Secret, Shutdown};
+use crate::credentials::RevokeToken;
 use crate::exchange::{
     Broker, Caller, ExchangeError, ExchangeRequest, IssuedCredential, Revocation, RevokeAuth,
 };
@@ -85,8 +88,46 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(mark_as_hoop))
         .with_state(state)
+}
+
+/// The header every answer of this API carries, so a client can tell hoop's API from the
+/// gateway's port, a proxy's error page or another server at a mistyped URL.
+pub const API_MARKER: (&str, &str) = ("x-hoop-api", "1");
+
+async fn mark_as_hoop(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::HeaderName::from_static(API_MARKER.0),
+        HeaderValue::from_static(API_MARKER.1),
+    );
+    response
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    let fix = if path.starts_with("/v1/v1/") {
+        "; the base URL ends in /v1: give the API's base URL without it (POST /v1/exchange is \
+         appended to it)"
+    } else {
+        "; the API's paths start with /v1/ under its base URL (POST /v1/exchange)"
+    };
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("hoop's API has no {path}{fix}"),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method} (docs/api.md)", uri.path()),
+    )
 }
 
 /// The token of an `Authorization: Bearer <token>` header of an approver or an auditor.
@@ -104,6 +145,8 @@ struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The token's claims a trust refusal is about (`error.claims`); empty for other errors.
+    claims: Vec<String>,
 }
 
 impl ApiError {
@@ -112,6 +155,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            claims: Vec::new(),
         }
     }
 }
@@ -121,20 +165,29 @@ impl From<ExchangeError> for ApiError {
         use ExchangeError as E;
         let status = match &e {
             E::Identity(IdentityError::IssuerUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            E::Identity(_) | E::Replayed | E::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            E::Denied(_) | E::NotYourCredential(_) | E::Inactive(_) | E::RoleNotGranted { .. } => {
-                StatusCode::FORBIDDEN
+            E::Identity(_) | E::Replayed | E::InvalidCredentials | E::InvalidRevokeToken => {
+                StatusCode::UNAUTHORIZED
             }
+            E::Denied { .. }
+            | E::NotYourCredential(_)
+            | E::Inactive(_)
+            | E::RoleNotGranted { .. } => StatusCode::FORBIDDEN,
             E::UnknownConnection(_) => StatusCode::BAD_REQUEST,
             E::Upstream(_) | E::State(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, e.code(), e.to_string())
+        let mut error = ApiError::new(status, e.code(), e.to_string());
+        error.claims = e.claims().into_iter().map(str::to_owned).collect();
+        error
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.claims.is_empty() {
+            error["claims"] = json!(self.claims);
+        }
+        let body = json!({ "error": error });
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -228,6 +281,9 @@ fn credential_json(c: &IssuedCredential) -> serde_json::Value {
         "database_url": url,
         "expires_at": c.expires_at.to_rfc3339(),
         "trust_rule": c.trust_rule,
+        "max_sessions": c.max_sessions,
+        "ca_cert": c.ca_cert.as_deref(),
+        "revoke_token": c.revoke_token.expose(),
         "run": {
             "provider": c.run.provider.as_str(),
             "repository": c.run.repository,
@@ -327,13 +383,18 @@ fn revoke_auth(headers: &HeaderMap) -> Result<RevokeAuth, ApiError> {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing_token",
-            "revoke with 'Authorization: Bearer <id token of the same run>' or \
-             'Authorization: Basic <user:password of the credential>'",
+            "revoke with 'Authorization: Bearer <revoke_token of the exchange>', 'Authorization: \
+             Bearer <id token of the same run>' or 'Authorization: Basic <user:password of the \
+             credential>'",
         )
     };
     let (scheme, rest) = value.split_once(' ').ok_or_else(invalid)?;
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(RevokeAuth::Token(rest.trim().to_owned()));
+        let token = rest.trim();
+        if token.starts_with(RevokeToken::PREFIX) {
+            return Ok(RevokeAuth::RevokeToken(Secret::new(token)));
+        }
+        return Ok(RevokeAuth::Token(token.to_owned()));
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(invalid());

@@ -15,11 +15,15 @@ pub(super) struct CheckArgs {
     /// Fail (exit 1) on warnings too, not only on errors: for CI.
     #[arg(long)]
     deny_warnings: bool,
+    /// Also connect to each connection's database with its admin_url and check that every
+    /// policy role the trust rules grant exists there (a missing one is an error).
+    #[arg(long)]
+    upstream: bool,
 }
 
 /// Exit 0 when the file is usable and nothing fails the check; 1 when it is not (an `Err`) or
 /// a finding is an error (or a warning, with `--deny-warnings`).
-pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = &args.config;
     let origin = path.display().to_string();
     let config = Config::load(path)?;
@@ -35,8 +39,14 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{origin}: {key}: {e}"))?;
     }
     if let (Some(cert), Some(key)) = (&config.gateway.tls_cert, &config.gateway.tls_key) {
-        let tls = crate::gateway_tls::GatewayTls::from_files(cert, key)
-            .map_err(|e| anyhow::anyhow!("{origin}: gateway.tls_cert/tls_key: {e}"))?;
+        let (public_host, _) = config.public_endpoint();
+        let tls = crate::gateway_tls::GatewayTls::from_files(
+            cert,
+            key,
+            config.gateway.tls_ca.as_deref(),
+            &public_host,
+        )
+        .map_err(|e| anyhow::anyhow!("{origin}: gateway.tls_cert/tls_key/tls_ca: {e}"))?;
         outln!(
             "gateway certificate SHA-256 fingerprint {}",
             tls.fingerprint_sha256
@@ -144,10 +154,13 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     for finding in &findings {
         outln!("{finding}");
     }
-    let errors = findings
+    let mut errors = findings
         .iter()
         .filter(|f| f.finding.severity == Severity::Error)
         .count();
+    if args.upstream {
+        errors += check_roles_upstream(&config, &policy, &origin).await?;
+    }
     warnings += findings.len() - errors;
     // Every warning printed counts, the ones above the findings included.
     if errors + warnings > 0 {
@@ -163,6 +176,50 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints what each connection's database says of the policy roles granted on it; returns the
+/// number of errors (a role that is missing, or a database that cannot be asked).
+async fn check_roles_upstream(
+    config: &Config,
+    policy: &crate::trust::TrustPolicy,
+    origin: &str,
+) -> anyhow::Result<usize> {
+    let secret_key = config
+        .server
+        .secret_key
+        .resolve(&ProcessEnv)
+        .map_err(|e| anyhow::anyhow!("{origin}: server.secret_key: {e}"))?;
+    let upstreams = crate::upstream::Upstreams::new(&config.connections, &secret_key, &ProcessEnv)?;
+    let mut errors = 0;
+    for r in crate::server::check_policy_roles(policy, &upstreams).await {
+        let granted_by = format!(
+            "granted by trust rule{} {}",
+            if r.rules.len() == 1 { "" } else { "s" },
+            r.rules.join(", ")
+        );
+        match r.exists {
+            Ok(true) => outln!(
+                "connection {}: policy role {} exists ({granted_by})",
+                r.connection,
+                r.role
+            ),
+            Ok(false) => {
+                errors += 1;
+                outln!(
+                    "error: connection {}: policy role {} does not exist upstream ({granted_by}); exchanges for it are refused with upstream_role_missing\n  fix: CREATE ROLE {} NOLOGIN; then GRANT it what the policy allows",
+                    r.connection,
+                    r.role,
+                    r.role
+                );
+            }
+            Err(e) => {
+                errors += 1;
+                outln!("error: {e}");
+            }
+        }
+    }
+    Ok(errors)
 }
 
 fn plural(n: usize, word: &str) -> String {

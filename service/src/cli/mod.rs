@@ -194,7 +194,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         // 1: the file cannot be used, or a finding fails the check.
         Command::Config {
             command: ConfigCommand::Check(args),
-        } => return check::run(&args),
+        } => return check::run(&args).await,
         Command::Reload(args) => reload(&args).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Approvals(args) => approvals::run(args).await,

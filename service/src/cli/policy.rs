@@ -356,7 +356,7 @@ fn decision(d: &Decision) -> String {
 
 fn denial(reason: &DenyReason) -> String {
     match reason {
-        DenyReason::NoMatchingRule => "no trust rule of this issuer matches the claims".into(),
+        DenyReason::NoMatchingRule(_) => "no trust rule of this issuer matches the claims".into(),
         DenyReason::ConnectionNotGranted { rule } => format!(
             "trust rule {} matches, but does not grant this connection",
             display::line(rule)

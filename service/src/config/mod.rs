@@ -386,6 +386,13 @@ impl Config {
                 "gateway.tls_cert and gateway.tls_key go together: set both or neither".into(),
             );
         }
+        if g.tls_ca.is_some() && g.tls_cert.is_none() {
+            return err(
+                "gateway.tls_ca goes with gateway.tls_cert and tls_key: without them the gateway \
+                 generates its certificate, and the exchange hands out that certificate's CA"
+                    .into(),
+            );
+        }
         if g.max_message_bytes < 1024 {
             return err("gateway.max_message_bytes must be at least 1024".into());
         }

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use crate::base::Secret;
+use crate::base::{CredentialId, Secret};
 use crate::identity::RunIdentity;
 
 pub use scram::{ScramError, ScramVerifier};
@@ -68,6 +68,48 @@ pub fn generate_password() -> Secret {
     Secret::new(URL_SAFE_NO_PAD.encode(raw))
 }
 
+/// The secret that revokes one credential and does nothing else: `hoop-revoke.` and the
+/// base64url `HMAC-SHA-256(key, "hoop revoke token v1\0" || credential id)`. Handed out once,
+/// in the exchange response; hoop stores nothing for it, so any replica sharing the key checks
+/// it. It outlives the job's id token, which is what a job that timed out still has to revoke
+/// with.
+pub struct RevokeToken;
+
+impl RevokeToken {
+    pub const PREFIX: &'static str = "hoop-revoke.";
+
+    /// The token of credential `id` under `key`.
+    pub fn issue(key: &[u8; 32], id: CredentialId) -> Secret {
+        Secret::new(format!(
+            "{}{}",
+            Self::PREFIX,
+            URL_SAFE_NO_PAD.encode(Self::mac(key, id))
+        ))
+    }
+
+    /// Whether `presented` is the token of credential `id` under `key`, in constant time.
+    pub fn verify(key: &[u8; 32], id: CredentialId, presented: &str) -> bool {
+        let Some(encoded) = presented.strip_prefix(Self::PREFIX) else {
+            return false;
+        };
+        let Ok(mac) = URL_SAFE_NO_PAD.decode(encoded) else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(&mac, &Self::mac(key, id)).is_ok()
+    }
+
+    fn mac(key: &[u8; 32], id: CredentialId) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+        ctx.update(b"hoop revoke token v1\0");
+        ctx.update(id.to_string().as_bytes());
+        ctx.sign()
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA-256 is 32 bytes")
+    }
+}
+
 fn fill_random(buf: &mut [u8]) {
     // The system RNG failing is not a condition hoop can continue under.
     SystemRandom::new()
@@ -78,6 +120,28 @@ fn fill_random(buf: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoke_token_verifies_for_its_credential_and_key_only() {
+        let (key, other_key) = ([7u8; 32], [8u8; 32]);
+        let (id, other_id) = (CredentialId::new_random(), CredentialId::new_random());
+        let token = RevokeToken::issue(&key, id);
+        let text = token.expose();
+        assert!(text.starts_with(RevokeToken::PREFIX), "{text}");
+        assert!(RevokeToken::verify(&key, id, text));
+        assert!(!RevokeToken::verify(&other_key, id, text));
+        assert!(!RevokeToken::verify(&key, other_id, text));
+        for forged in [
+            "",
+            RevokeToken::PREFIX,
+            &text[RevokeToken::PREFIX.len()..],
+            &format!("{text}A"),
+            &text[..text.len() - 1],
+            &format!("{}!!", RevokeToken::PREFIX),
+        ] {
+            assert!(!RevokeToken::verify(&key, id, forged), "{forged:?}");
+        }
+    }
     use crate::identity::{Provider, RunId};
 
     fn run(run_id: &str, attempt: u32) -> RunIdentity {

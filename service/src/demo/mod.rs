@@ -148,7 +148,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     // The job's client: unchanged libpq-style settings pointed at the gateway, verify-full TLS.
-    let tls = client_tls(&gateway.tls().certificate_pem)?;
+    let tls = client_tls(gateway.tls().client_root_pem())?;
     let pg_url = format!(
         "postgres://{user}:{password}@127.0.0.1:{gateway_port}/{DEMO_DATABASE}?sslmode=require"
     );

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
 use crate::base::CredentialId;
 use crate::base::{ConnectionName, DbRole, Secret};
-use crate::credentials::{ScramVerifier, Username, generate_password};
+use crate::credentials::{RevokeToken, ScramVerifier, Username, generate_password};
 use crate::identity::{
     IdentityError, RunIdentity, Trigger, VerifiedToken, Verifier, peek_unverified_claims,
 };
@@ -32,7 +32,16 @@ use crate::metrics::{Metrics, OutcomeLabels, Phase, PhaseTimer};
 use crate::state::credentials::{self as creds, CredentialState, NewCredential};
 use crate::state::tokens::{self, TokenUse};
 use crate::state::{StateError, Store};
-use crate::trust::{DenyReason, TrustDecision, TrustPolicy};
+use crate::trust::{DenyReason, NearMiss, SeenClaim, TrustDecision, TrustPolicy};
+
+/// `ref "refs/heads/x"`, `ref "…" and environment (absent)`, `a, b and c`.
+fn join_claims(claims: &[SeenClaim]) -> String {
+    let parts: Vec<String> = claims.iter().map(ToString::to_string).collect();
+    match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => parts.join(""),
+    }
+}
 use crate::upstream::RoleProvisioning;
 use crate::upstream::{ConnectionConfig, RunRole, UpstreamError, Upstreams};
 use arc_swap::ArcSwap;
@@ -43,8 +52,12 @@ pub enum ExchangeError {
     Identity(#[from] IdentityError),
     #[error("this token was already used; request a fresh id token for every exchange")]
     Replayed,
-    #[error("{}", deny_message(.0))]
-    Denied(DenyReason),
+    #[error("{}", deny_message(.reason, .connection))]
+    Denied {
+        reason: DenyReason,
+        /// The connection asked for, named in the refusal.
+        connection: String,
+    },
     #[error("connection {0:?} is not configured on this gateway")]
     UnknownConnection(String),
     #[error(transparent)]
@@ -53,6 +66,11 @@ pub enum ExchangeError {
     State(#[from] StateError),
     #[error("the user name and password do not belong to this credential")]
     InvalidCredentials,
+    #[error(
+        "this is not the revoke token of this credential (or no such credential exists); use the \
+         revoke_token of the exchange that issued it"
+    )]
+    InvalidRevokeToken,
     /// Unknown ids answer the same, so ids cannot be probed with a token of any run.
     #[error(
         "credential {0} does not exist or belongs to another run; a run can revoke only its own \
@@ -72,13 +90,24 @@ pub enum ExchangeError {
     },
 }
 
-fn deny_message(reason: &DenyReason) -> String {
+fn deny_message(reason: &DenyReason, connection: &str) -> String {
     match reason {
-        DenyReason::NoMatchingRule => {
-            "no trust rule matches this token's claims for the requested \
-             issuer; check repository_id, ref and environment against the policy"
-                .into()
-        }
+        DenyReason::NoMatchingRule(near @ NearMiss::Claims { rule, claims, .. }) => format!(
+            "no trust rule grants connection {connection:?} to this token: the nearest, {rule:?} \
+             (a rule for this {}), does not accept its {} (docs/run-identity.md)",
+            near.repository_word(),
+            join_claims(claims)
+        ),
+        DenyReason::NoMatchingRule(near @ NearMiss::Repository { claims, .. }) => format!(
+            "no trust rule for connection {connection:?} is for this {word} ({}); a rule must \
+             name the {word} by its claims (docs/run-identity.md)",
+            claims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            word = near.repository_word()
+        ),
         DenyReason::ConnectionNotGranted { rule } => {
             format!(
                 "trust rule {rule:?} matches this run but does not grant the requested connection"
@@ -88,18 +117,27 @@ fn deny_message(reason: &DenyReason) -> String {
             rule,
             event,
             trigger: Trigger::Unknown,
+            claim,
         } => format!(
-            "trust rule {rule:?} matches, but this run's event ({}) is not one that only the \
-             repository's writers start, so it counts as a pull/merge request; name the event \
-             in the rule's claims (event_name or pipeline_source) or set allow_pull_requests \
+            "trust rule {rule:?} matches, but this run's {claim} ({}) is not an event that only \
+             the repository's writers start, so it counts as a pull/merge request; name the event \
+             in the rule's claims ({claim} = \"...\") or set allow_pull_requests \
              (docs/run-identity.md)",
-            event.as_deref().map_or("none".into(), |e| format!("{e:?}"))
+            event
+                .as_deref()
+                .map_or("absent".into(), |e| format!("{e:?}"))
         ),
-        DenyReason::PullRequestNotAllowed { rule, event, .. } => format!(
-            "trust rule {rule:?} matches, but this run's event ({}) can run code or input from \
+        DenyReason::PullRequestNotAllowed {
+            rule, event, claim, ..
+        } => format!(
+            "trust rule {rule:?} matches, but this run's {claim} ({}) can run code or input from \
              outside the repository (a pull/merge request, a comment, an issue, or a run that \
-             follows one) and the rule does not set allow_pull_requests (docs/run-identity.md)",
-            event.as_deref().map_or("none".into(), |e| format!("{e:?}"))
+             follows one), and the rule does not set allow_pull_requests; run the job on an \
+             event of the repository's writers (a push, a protected branch) instead \
+             (docs/run-identity.md)",
+            event
+                .as_deref()
+                .map_or("absent".into(), |e| format!("{e:?}"))
         ),
     }
 }
@@ -110,13 +148,11 @@ impl ExchangeError {
         match self {
             ExchangeError::Identity(e) => e.code(),
             ExchangeError::Replayed => "token_replayed",
-            ExchangeError::Denied(DenyReason::NoMatchingRule) => "no_matching_trust_rule",
-            ExchangeError::Denied(DenyReason::ConnectionNotGranted { .. }) => {
-                "connection_not_granted"
-            }
-            ExchangeError::Denied(DenyReason::PullRequestNotAllowed { .. }) => {
-                "pull_request_not_allowed"
-            }
+            ExchangeError::Denied { reason, .. } => match reason {
+                DenyReason::NoMatchingRule(_) => "no_matching_trust_rule",
+                DenyReason::ConnectionNotGranted { .. } => "connection_not_granted",
+                DenyReason::PullRequestNotAllowed { .. } => "pull_request_not_allowed",
+            },
             ExchangeError::UnknownConnection(_) => "unknown_connection",
             ExchangeError::Upstream(UpstreamError::ParentRoleMissing { .. }) => {
                 "upstream_role_missing"
@@ -124,10 +160,25 @@ impl ExchangeError {
             ExchangeError::Upstream(UpstreamError::NotPermitted { .. }) => "upstream_not_permitted",
             ExchangeError::Upstream(_) => "upstream_unavailable",
             ExchangeError::State(_) => "state_unavailable",
-            ExchangeError::InvalidCredentials => "invalid_credentials",
+            ExchangeError::InvalidCredentials | ExchangeError::InvalidRevokeToken => {
+                "invalid_credentials"
+            }
             ExchangeError::Inactive(_) => "credential_inactive",
             ExchangeError::RoleNotGranted { .. } => "role_not_granted",
             ExchangeError::NotYourCredential(_) => "not_your_credential",
+        }
+    }
+
+    /// The token's claims a trust refusal is about, in the provider's words: those the nearest
+    /// rule did not accept, or the event claim of a pull-request refusal.
+    pub fn claims(&self) -> Vec<&str> {
+        match self {
+            ExchangeError::Denied { reason, .. } => match reason {
+                DenyReason::NoMatchingRule(near) => near.claim_names(),
+                DenyReason::PullRequestNotAllowed { claim, .. } => vec![claim],
+                DenyReason::ConnectionNotGranted { .. } => Vec::new(),
+            },
+            _ => Vec::new(),
         }
     }
 
@@ -180,6 +231,12 @@ pub struct IssuedCredential {
     pub expires_at: DateTime<Utc>,
     pub run: RunIdentity,
     pub trust_rule: String,
+    /// Sessions the credential may have open at once.
+    pub max_sessions: u32,
+    /// The CA that verifies the gateway's certificate, when hoop knows it.
+    pub ca_cert: Option<Arc<str>>,
+    /// Revokes this credential and nothing else ([`RevokeToken`]); here and nowhere else.
+    pub revoke_token: Secret,
 }
 
 /// What the exchange hands out: the connections a credential may name, and where its clients
@@ -189,7 +246,13 @@ pub struct Issuing {
     pub connections: Vec<ConnectionConfig>,
     pub public_host: String,
     pub public_port: u16,
+    /// PEM CA certificate(s) that verify the gateway's certificate for `public_host`, handed to
+    /// every job so its clients can use `sslmode=verify-full`.
+    pub gateway_ca: Option<Arc<str>>,
 }
+
+/// The purpose of the `server.secret_key` derivation that keys revoke tokens.
+const REVOKE_TOKEN_KEY: &str = "revoke token v1";
 
 /// Issues, revokes and retires credentials.
 pub struct Broker {
@@ -240,6 +303,11 @@ impl Broker {
 
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// The trust rules in force now.
+    pub fn trust(&self) -> Arc<TrustPolicy> {
+        self.trust.load_full()
     }
 
     /// Puts new trust rules in force for the exchanges that start from now on.
@@ -323,6 +391,11 @@ impl Broker {
             .ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
         // The token id is consumed whatever the trust rules say: a verified token is usable once.
         let decision = self.trust.load().evaluate(&verified, connection);
+        if let TrustDecision::Granted(grant) = &decision {
+            // Before the token is consumed: a policy role that is gone upstream is an operator's
+            // error the job cannot fix, and it can send the same token once it is fixed.
+            self.check_policy_role(connection, &grant.role).await?;
+        }
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
         let token_use = tokens::use_token(
@@ -340,11 +413,14 @@ impl Broker {
             TrustDecision::Denied { reason } => {
                 tx.commit().await.map_err(StateError::from)?;
                 event.trust_rule = match &reason {
-                    DenyReason::NoMatchingRule => None,
+                    DenyReason::NoMatchingRule(_) => None,
                     DenyReason::ConnectionNotGranted { rule }
                     | DenyReason::PullRequestNotAllowed { rule, .. } => Some(rule.clone()),
                 };
-                return Err(ExchangeError::Denied(reason));
+                return Err(ExchangeError::Denied {
+                    reason,
+                    connection: connection.to_string(),
+                });
             }
         };
         event.trust_rule = Some(grant.rule.clone());
@@ -369,6 +445,8 @@ impl Broker {
         let expires_at =
             DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default() + ttl;
         let run = &verified.run;
+        let (verified_issuer, verified_token_id) =
+            (verified.issuer.clone(), verified.token_id.clone());
         let at_exchange = conn.role_provisioning == RoleProvisioning::Exchange;
         creds::insert(
             &tx,
@@ -406,6 +484,9 @@ impl Broker {
             expires_at,
             run: verified.run,
             trust_rule: grant.rule,
+            max_sessions: grant.max_sessions,
+            ca_cert: self.issuing.gateway_ca.clone(),
+            revoke_token: RevokeToken::issue(&self.upstreams.derived_key(REVOKE_TOKEN_KEY), id),
         };
         if !at_exchange {
             event.insert(&tx, self.audit.replica()).await?;
@@ -431,15 +512,19 @@ impl Broker {
             comment: &comment,
         };
         if let Err(e) = self.upstreams.create_run_role(connection, &role).await {
-            let client = self.store.client().await?;
+            // The credential failed; the token is released so the job may retry with it.
+            let mut client = self.store.client().await?;
+            let tx = client.transaction().await.map_err(StateError::from)?;
             creds::transition(
-                &client,
+                &tx,
                 id,
                 &[CredentialState::Provisioning],
                 CredentialState::Failed,
                 Some("upstream role creation failed"),
             )
             .await?;
+            tokens::release_token(&tx, &verified_issuer, &verified_token_id).await?;
+            tx.commit().await.map_err(StateError::from)?;
             return Err(e.into());
         }
         phases.mark(&self.metrics, Phase::UpstreamRole);
@@ -463,6 +548,29 @@ impl Broker {
         tx.commit().await.map_err(StateError::from)?;
         phases.mark(&self.metrics, Phase::Activate);
         Ok(issued)
+    }
+
+    /// Refuses a grant whose policy role does not exist in the connection's database
+    /// ([`UpstreamError::ParentRoleMissing`]): the job would get a credential that cannot log
+    /// in. When the upstream cannot be asked, the exchange goes on: the first connection (or
+    /// the role's creation at exchange) reports what is wrong then.
+    async fn check_policy_role(
+        &self,
+        connection: &ConnectionName,
+        role: &DbRole,
+    ) -> Result<(), ExchangeError> {
+        match self.upstreams.role_exists(connection, role.as_str()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(UpstreamError::ParentRoleMissing {
+                connection: connection.to_string(),
+                role: role.to_string(),
+            }
+            .into()),
+            Err(e) => {
+                tracing::warn!(%connection, role = %role, error = %e, "cannot check that the policy role exists upstream; the exchange goes on");
+                Ok(())
+            }
+        }
     }
 
     /// Creates the credential's upstream role if it does not exist yet: the first-connect half

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::base::Secret;
 use crate::base::{Backoff, CredentialId, Shutdown};
+use crate::credentials::RevokeToken;
 use crate::identity::VerifiedToken;
 use crate::metrics::OutcomeLabels;
 use crate::state::StateError;
@@ -57,6 +58,9 @@ pub enum RevokeAuth {
     Token(String),
     /// The credential's own user name and password.
     Password { username: String, password: Secret },
+    /// The credential's revoke token ([`crate::credentials::RevokeToken`]), handed out by its
+    /// exchange: valid after the job's id token expired.
+    RevokeToken(Secret),
 }
 
 /// What one reaper pass did.
@@ -88,7 +92,7 @@ impl Broker {
         event.credential_id = Some(id);
         let token = match &auth {
             RevokeAuth::Token(t) => Some(t.clone()),
-            RevokeAuth::Password { .. } => None,
+            RevokeAuth::Password { .. } | RevokeAuth::RevokeToken(_) => None,
         };
         let result = self.try_revoke(id, auth, &mut event).await;
         let (outcome, code) = match &result {
@@ -183,7 +187,19 @@ impl Broker {
                     return Err(ExchangeError::InvalidCredentials);
                 }
                 event.subject = Some(record.username.to_string());
+                event.message = "revoked with its password".into();
                 self.retire(id, "revoked with its password").await
+            }
+            RevokeAuth::RevokeToken(presented) => {
+                let key = self.upstreams.derived_key(super::REVOKE_TOKEN_KEY);
+                // Unknown id and wrong token answer alike, so ids cannot be probed.
+                let record = record.ok_or(ExchangeError::InvalidRevokeToken)?;
+                if !RevokeToken::verify(&key, id, presented.expose()) {
+                    return Err(ExchangeError::InvalidRevokeToken);
+                }
+                event.subject = Some(record.username.to_string());
+                event.message = "revoked with its revoke token".into();
+                self.retire(id, "revoked with its revoke token").await
             }
         }
     }

@@ -8,10 +8,15 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// PEM certificate chain clients see; with `tls_key`. Without both, a self-signed
-    /// certificate is generated at start and its SHA-256 fingerprint logged.
+    /// PEM certificate chain clients see; with `tls_key`. Without both, a certificate is
+    /// generated at start, signed by a CA derived from `server.secret_key`, and the exchange
+    /// hands that CA out.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s) the exchange hands to jobs (`ca_cert`) so their clients can use
+    /// `sslmode=verify-full`; must verify `tls_cert` for the public host. Leave it out when the
+    /// certificate chains to a CA the jobs already trust.
+    pub tls_ca: Option<PathBuf>,
     /// Refuse clients that do not ask for TLS (default true). Credentials are passwords.
     #[serde(default = "defaults::require_tls")]
     pub require_tls: bool,
@@ -35,6 +40,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             tls_cert: None,
             tls_key: None,
+            tls_ca: None,
             require_tls: defaults::require_tls(),
             spool_dir: defaults::spool_dir(),
             max_message_bytes: defaults::max_message_bytes(),

@@ -71,6 +71,7 @@ pub(crate) fn core(
             connections: Vec::new(),
             public_host: "127.0.0.1".into(),
             public_port: 1,
+            gateway_ca: None,
         },
         Verifier::new(&[], reqwest::Client::new()),
         TrustPolicy::compile(&[], |_| None, Duration::from_secs(60)).expect("no trust rule"),

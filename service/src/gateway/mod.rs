@@ -71,17 +71,7 @@ impl Gateway {
         statements: StatementPolicy,
         public_host: &str,
     ) -> Result<Gateway, GatewayError> {
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => GatewayTls::from_files(cert, key)?,
-            _ => {
-                let tls = GatewayTls::self_signed(&[public_host.to_owned(), "localhost".into()])?;
-                tracing::warn!(
-                    fingerprint = %tls.fingerprint_sha256,
-                    "gateway TLS uses a self-signed certificate generated at start; configure gateway.tls_cert and gateway.tls_key for verify-full"
-                );
-                tls
-            }
-        };
+        let tls = load_tls(&config, public_host, &core.upstreams().derived_key(CA_SEED))?;
         let mock_key = core.upstreams().derived_key("scram mock verifier");
         Ok(Gateway {
             core,
@@ -145,6 +135,32 @@ pub async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdow
 }
 
 /// How long ended sessions get to close their recordings before the gateway stops waiting.
+/// The purpose of the `server.secret_key` derivation that seeds the generated gateway CA.
+pub const CA_SEED: &str = "gateway ca v1";
+
+/// The gateway's TLS: the operator's files (with the CA handed to jobs, `tls_ca`, checked
+/// against them for `public_host`), or a certificate for `public_host` and `localhost` signed
+/// by the CA derived from `seed`.
+pub fn load_tls(
+    config: &GatewayConfig,
+    public_host: &str,
+    seed: &[u8; 32],
+) -> Result<GatewayTls, TlsError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            GatewayTls::from_files(cert, key, config.tls_ca.as_deref(), public_host)
+        }
+        _ => {
+            let tls = GatewayTls::generated(seed, &[public_host.to_owned(), "localhost".into()])?;
+            tracing::info!(
+                fingerprint = %tls.fingerprint_sha256,
+                "gateway TLS uses a certificate generated at start, signed by the CA derived from server.secret_key; the exchange hands that CA to jobs for sslmode=verify-full"
+            );
+            Ok(tls)
+        }
+    }
+}
+
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn drain(gateway: &Gateway) {

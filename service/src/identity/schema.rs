@@ -174,6 +174,36 @@ pub fn claim(provider: Provider, name: &str) -> Option<ClaimSpec> {
     )
 }
 
+/// The claims of `provider`'s tokens that name the repository (project) or its owner, the id
+/// and the path of the repository first. A trust rule that pins one of them is a rule "for"
+/// that repository or owner: refusals name such a rule only to tokens it is for.
+pub fn repository_claims(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Github => &[
+            "repository_id",
+            "repository",
+            "repository_owner_id",
+            "repository_owner",
+            "enterprise_id",
+            "enterprise",
+        ],
+        Provider::Gitlab => &[
+            "project_id",
+            "project_path",
+            "namespace_id",
+            "namespace_path",
+        ],
+    }
+}
+
+/// What `provider` calls a repository.
+pub fn repository_word(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Github => "repository",
+        Provider::Gitlab => "project",
+    }
+}
+
 /// The claim of `provider` that says what `name`, a claim of the other forge, says: GitLab's
 /// `project_id` is GitHub's `repository_id`, GitHub's `event_name` is GitLab's
 /// `pipeline_source`.

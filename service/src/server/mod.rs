@@ -12,7 +12,7 @@ use crate::approvals::Approvals;
 use crate::approvals::notify::Notifier;
 use crate::archiver::ArchiverDeps;
 use crate::audit::{Action, AuditEvent, AuditLog, Outcome};
-use crate::base::SecretEnv;
+use crate::base::{ConnectionName, DbRole, SecretEnv};
 use crate::config::{Config, ConfigError};
 use crate::exchange::{Broker, Issuing};
 use crate::gateway::Gateway;
@@ -26,6 +26,7 @@ use crate::policy::classify::Classifier;
 use crate::recording::{Durability, Spool, SpoolGauge};
 use crate::session::{Core, CoreParts};
 use crate::state::{StateError, Store};
+use crate::trust::TrustPolicy;
 use crate::upstream::{UpstreamError, Upstreams};
 
 /// Shortest secret key accepted, in bytes.
@@ -121,10 +122,21 @@ pub async fn build(
     let replica = config.server.replica.clone().unwrap_or_else(host_name);
     let audit = AuditLog::new(store.clone(), replica);
     let (public_host, public_port) = config.public_endpoint();
+    // The gateway loads the same TLS when it starts: a generated certificate's CA is derived
+    // from the secret key, so the one handed out here verifies it.
+    let gateway_ca = crate::gateway::load_tls(
+        &config.gateway,
+        &public_host,
+        &upstreams.derived_key(crate::gateway::CA_SEED),
+    )
+    .map_err(crate::gateway::GatewayError::from)?
+    .ca_pem
+    .map(Arc::from);
     let issuing = Issuing {
         connections: config.connections.clone(),
         public_host,
         public_port,
+        gateway_ca,
     };
     Ok(Arc::new(Broker::new(
         issuing,
@@ -135,6 +147,55 @@ pub async fn build(
         audit,
         Arc::new(Metrics::new()),
     )))
+}
+
+/// A policy role the trust rules grant, and what the connection's database says of it.
+pub struct PolicyRole {
+    pub connection: ConnectionName,
+    pub role: DbRole,
+    /// The trust rules that grant it.
+    pub rules: Vec<String>,
+    /// Whether it exists upstream, or why that could not be asked.
+    pub exists: Result<bool, crate::upstream::UpstreamError>,
+}
+
+/// Asks each connection's database (through its admin connection) whether every policy role
+/// the trust rules grant exists there: a missing one means credentials that cannot log in.
+pub async fn check_policy_roles(trust: &TrustPolicy, upstreams: &Upstreams) -> Vec<PolicyRole> {
+    let mut out = Vec::new();
+    for (connection, role, rules) in trust.granted_roles() {
+        out.push(PolicyRole {
+            connection: connection.clone(),
+            role: role.clone(),
+            rules: rules.into_iter().map(str::to_owned).collect(),
+            exists: upstreams.role_exists(connection, role.as_str()).await,
+        });
+    }
+    out
+}
+
+/// Logs an alert for each policy role that does not exist upstream (the exchange refuses
+/// grants of it with `upstream_role_missing` until it is created).
+async fn alert_missing_policy_roles(broker: Arc<Broker>) {
+    let roles = check_policy_roles(&broker.trust(), broker.upstreams()).await;
+    for r in roles {
+        match r.exists {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                target: "hoop::alert",
+                connection = %r.connection,
+                role = %r.role,
+                rules = %r.rules.join(", "),
+                "a policy role the trust rules grant does not exist upstream: exchanges for it are refused (upstream_role_missing) until it is created"
+            ),
+            Err(e) => tracing::warn!(
+                connection = %r.connection,
+                role = %r.role,
+                error = %e,
+                "cannot check at start that a policy role exists upstream"
+            ),
+        }
+    }
 }
 
 /// Serves the API on `listener` and runs the reaper and the completion of accepted
@@ -387,6 +448,7 @@ pub async fn serve(
     let (drain_trigger, draining) = Shutdown::new();
     let (stop_trigger, stopped) = Shutdown::new();
     tokio::spawn(relay_revocations(broker.clone(), stopped.clone()));
+    tokio::spawn(alert_missing_policy_roles(broker.clone()));
     tokio::spawn(approvals.clone().listen(stopped.clone()));
     if let Some(watcher) = watcher {
         tokio::spawn(watcher.run(stopped.clone()));

@@ -36,6 +36,23 @@ pub async fn use_token(
     })
 }
 
+/// Forgets one use of a token id: for an exchange that consumed the token and then failed on
+/// hoop's side (the upstream could not create the role), so the job may send the same token
+/// again. A token refused by policy stays used.
+pub async fn release_token(
+    client: &impl GenericClient,
+    issuer: &str,
+    jti: &TokenId,
+) -> Result<(), StateError> {
+    client
+        .execute(
+            "DELETE FROM hoop_used_tokens WHERE issuer = $1 AND jti = $2",
+            &[&issuer, &jti.as_str()],
+        )
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Forgets token ids whose tokens expired more than `grace` ago (a replay would now fail
     /// on expiry anyway). Returns how many were forgotten.

@@ -14,7 +14,7 @@ mod matcher;
 use std::time::Duration;
 
 use crate::base::{ConnectionName, DbRole};
-use crate::identity::{Provider, Trigger, VerifiedToken, event_claim};
+use crate::identity::{Provider, Trigger, VerifiedToken, event_claim, schema};
 
 pub use config::{ClaimMatcherConfig, TrustRuleConfig};
 pub use lint::lint;
@@ -80,7 +80,7 @@ pub enum TrustDecision {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DenyReason {
     /// No rule of this issuer matches the token's claims.
-    NoMatchingRule,
+    NoMatchingRule(NearMiss),
     /// A rule matches the claims but does not grant the requested connection.
     ConnectionNotGranted { rule: String },
     /// A rule matches, but the run's event is pull-request-driven (or unknown) and the rule
@@ -91,7 +91,83 @@ pub enum DenyReason {
         event: Option<String>,
         /// `PullRequest` or `Unknown`.
         trigger: Trigger,
+        /// The claim that names the event: `event_name` (GitHub), `pipeline_source` (GitLab).
+        claim: &'static str,
     },
+}
+
+/// Why no rule matched, as far as the caller may be told: the claims of the nearest rule that
+/// is for the token's own repository, or, when there is none, only that (with the token's
+/// repository claims). Rules for other repositories are never named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NearMiss {
+    /// `rule` pins the token's repository (every repository claim it names matched) and grants
+    /// the connection, but does not accept `claims`; the rule of this kind with the fewest
+    /// such claims, the first in file order among equals.
+    Claims {
+        rule: String,
+        claims: Vec<SeenClaim>,
+        provider: Provider,
+    },
+    /// No rule that grants the connection pins this repository: the token's repository claims.
+    Repository {
+        claims: Vec<SeenClaim>,
+        provider: Provider,
+    },
+}
+
+impl NearMiss {
+    /// The claim names to report, in the provider's own words.
+    pub fn claim_names(&self) -> Vec<&str> {
+        let (NearMiss::Claims { claims, .. } | NearMiss::Repository { claims, .. }) = self;
+        claims.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// What the provider calls a repository: `repository` (GitHub), `project` (GitLab).
+    pub fn repository_word(&self) -> &'static str {
+        let (NearMiss::Claims { provider, .. } | NearMiss::Repository { provider, .. }) = self;
+        schema::repository_word(*provider)
+    }
+}
+
+/// A claim of the token as a refusal shows it: its name and its value (`None`: absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenClaim {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+impl SeenClaim {
+    /// Longest value shown; a longer one ends in `…`.
+    const MAX_CHARS: usize = 120;
+
+    fn of(token: &VerifiedToken, name: &str) -> SeenClaim {
+        let value = token.claims.get(name).map(|v| {
+            let text = match v {
+                serde_json::Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            if text.chars().count() > Self::MAX_CHARS {
+                let cut: String = text.chars().take(Self::MAX_CHARS).collect();
+                format!("{cut}…")
+            } else {
+                text
+            }
+        });
+        SeenClaim {
+            name: name.to_owned(),
+            value,
+        }
+    }
+}
+
+impl std::fmt::Display for SeenClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{} {v}", self.name),
+            None => write!(f, "{} (absent)", self.name),
+        }
+    }
 }
 
 /// A trust rule that does not compile, with the key at fault.
@@ -157,6 +233,24 @@ impl TrustPolicy {
         &self.rules
     }
 
+    /// Every policy role a rule grants, per connection, with the rules that grant it, in file
+    /// order of their first grant.
+    pub fn granted_roles(&self) -> Vec<(&ConnectionName, &DbRole, Vec<&str>)> {
+        let mut out: Vec<(&ConnectionName, &DbRole, Vec<&str>)> = Vec::new();
+        for rule in &self.rules {
+            for (connection, role) in rule.connections.iter().zip(&rule.roles) {
+                match out
+                    .iter_mut()
+                    .find(|(c, r, _)| *c == connection && *r == role)
+                {
+                    Some((_, _, rules)) => rules.push(&rule.name),
+                    None => out.push((connection, role, vec![&rule.name])),
+                }
+            }
+        }
+        out
+    }
+
     /// Decides whether `token` may have `connection`. Deny by default, first match wins.
     pub fn evaluate(&self, token: &VerifiedToken, connection: &ConnectionName) -> TrustDecision {
         let mut near_miss = None;
@@ -177,6 +271,7 @@ impl TrustPolicy {
                     rule: rule.name.clone(),
                     event: token.run.event.clone(),
                     trigger,
+                    claim: event_claim(token.run.provider),
                 });
                 continue;
             }
@@ -195,7 +290,60 @@ impl TrustPolicy {
             });
         }
         TrustDecision::Denied {
-            reason: near_miss.unwrap_or(DenyReason::NoMatchingRule),
+            reason: near_miss
+                .unwrap_or_else(|| DenyReason::NoMatchingRule(self.near_miss(token, connection))),
+        }
+    }
+
+    /// The nearest miss a caller may be told about (see [`NearMiss`]). Only on a refusal.
+    fn near_miss(&self, token: &VerifiedToken, connection: &ConnectionName) -> NearMiss {
+        let provider = token.run.provider;
+        let repository = schema::repository_claims(provider);
+        let accepts =
+            |name: &str, m: &ClaimMatcher| token.claims.get(name).is_some_and(|v| m.matches(v));
+        let nearest = self
+            .rules
+            .iter()
+            .filter(|r| r.issuer == token.issuer && r.connections.contains(connection))
+            .filter(|r| {
+                let pinned = r
+                    .claims
+                    .iter()
+                    .filter(|(n, _)| repository.contains(&n.as_str()));
+                let mut any = false;
+                for (name, m) in pinned {
+                    if !accepts(name, m) {
+                        return false;
+                    }
+                    any = true;
+                }
+                any
+            })
+            .map(|r| {
+                let failed: Vec<&str> = r
+                    .claims
+                    .iter()
+                    .filter(|(n, m)| !accepts(n, m))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                (r, failed)
+            })
+            // min_by_key keeps the first of equals: file order.
+            .min_by_key(|(_, failed)| failed.len());
+        match nearest {
+            Some((rule, failed)) => NearMiss::Claims {
+                rule: rule.name.clone(),
+                claims: failed.iter().map(|n| SeenClaim::of(token, n)).collect(),
+                provider,
+            },
+            None => NearMiss::Repository {
+                claims: repository
+                    .iter()
+                    .take(2)
+                    .map(|n| SeenClaim::of(token, n))
+                    .collect(),
+                provider,
+            },
         }
     }
 }
@@ -307,6 +455,102 @@ mod tests {
         assert_eq!(g.ttl, Duration::from_secs(1800), "capped by server.max_ttl");
     }
 
+    /// The near miss of a refusal of `claims` for `connection` under `rules`.
+    fn near(rules: &str, claims: serde_json::Value, connection: &str) -> NearMiss {
+        let d = policy(rules).evaluate(
+            &token("github", claims, false),
+            &ConnectionName::new(connection).unwrap(),
+        );
+        match d {
+            TrustDecision::Denied {
+                reason: DenyReason::NoMatchingRule(near),
+            } => near,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_nearest_rule_of_the_tokens_repository_and_its_failed_claims() {
+        // Two rules of repository 42 grant payments: "deploy" fails on ref only, "main" on ref
+        // and environment, so "deploy" is nearer.
+        let got = near(
+            RULES,
+            json!({"repository_id": "42", "ref": "refs/heads/x"}),
+            "payments",
+        );
+        let NearMiss::Claims { rule, claims, .. } = &got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(rule, "deploy");
+        assert_eq!(got.claim_names(), ["ref"]);
+        assert_eq!(claims[0].to_string(), r#"ref "refs/heads/x""#);
+        // Only "main" grants ledger: its two claims, the absent one said so.
+        let got = near(
+            RULES,
+            json!({"repository_id": "42", "ref": "refs/heads/x"}),
+            "ledger",
+        );
+        assert_eq!(got.claim_names(), ["environment", "ref"]);
+        let NearMiss::Claims { claims, .. } = &got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(claims[0].to_string(), "environment (absent)");
+        // Equals: the first in file order.
+        let twins = format!(
+            "{RULES}\n{}",
+            RULES
+                .replace("\"deploy\"", "\"deploy-2\"")
+                .replace("\"main\"", "\"main-2\"")
+        );
+        let got = near(
+            &twins,
+            json!({"repository_id": "42", "ref": "refs/heads/x"}),
+            "payments",
+        );
+        assert!(
+            matches!(&got, NearMiss::Claims { rule, .. } if rule == "deploy"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_no_rule_of_another_repository_nor_one_that_pins_no_repository() {
+        let got = near(
+            RULES,
+            json!({"repository_id": "43", "repository": "m/x", "ref": "refs/heads/main"}),
+            "payments",
+        );
+        assert!(matches!(got, NearMiss::Repository { .. }), "{got:?}");
+        assert_eq!(got.claim_names(), ["repository_id", "repository"]);
+        // A rule that pins only the subject could be anyone's: it is not named either.
+        let by_subject = r#"
+            [[trust]]
+            name = "by-subject"
+            issuer = "github"
+            claims = { sub = "repo:acme/payments:ref:refs/heads/main" }
+            connections = ["payments"]
+        "#;
+        let got = near(
+            by_subject,
+            json!({"repository_id": "42", "sub": "repo:m/x:ref:refs/heads/main"}),
+            "payments",
+        );
+        assert!(matches!(got, NearMiss::Repository { .. }), "{got:?}");
+        // A value is shown whole up to its limit, then cut.
+        let long = "r".repeat(500);
+        let got = near(
+            RULES,
+            json!({"repository_id": "42", "ref": long}),
+            "payments",
+        );
+        let NearMiss::Claims { claims, .. } = &got else {
+            panic!("{got:?}")
+        };
+        let shown = claims[0].value.as_deref().unwrap();
+        assert_eq!(shown.chars().count(), SeenClaim::MAX_CHARS + 1, "{shown}");
+        assert!(shown.ends_with('…'));
+    }
+
     #[test]
     fn rule_role_overrides_the_connection_default() {
         let p = policy(RULES);
@@ -337,11 +581,13 @@ mod tests {
         ];
         for claims in cases {
             let d = p.evaluate(&token("github", claims.clone(), false), &conn);
-            assert_eq!(
-                d,
-                TrustDecision::Denied {
-                    reason: DenyReason::NoMatchingRule
-                },
+            assert!(
+                matches!(
+                    d,
+                    TrustDecision::Denied {
+                        reason: DenyReason::NoMatchingRule(_)
+                    }
+                ),
                 "{claims}"
             );
         }
@@ -358,7 +604,7 @@ mod tests {
         assert!(matches!(
             p.evaluate(&t, &ConnectionName::new("payments").unwrap()),
             TrustDecision::Denied {
-                reason: DenyReason::NoMatchingRule
+                reason: DenyReason::NoMatchingRule(_)
             }
         ));
     }
@@ -378,6 +624,7 @@ mod tests {
                     rule: "deploy".into(),
                     event: Some("pull_request".into()),
                     trigger: Trigger::PullRequest,
+                    claim: "event_name",
                 }
             }
         );
@@ -471,6 +718,7 @@ mod tests {
                         rule: "any-event".into(),
                         event: Some(event.into()),
                         trigger: Trigger::PullRequest,
+                        claim: "event_name",
                     }
                 },
                 "{event}"
@@ -573,12 +821,12 @@ mod tests {
             &github(Some("workflow_call")),
             &ConnectionName::new("payments").unwrap(),
         );
-        assert_eq!(
+        assert!(matches!(
             d,
             TrustDecision::Denied {
-                reason: DenyReason::NoMatchingRule
+                reason: DenyReason::NoMatchingRule(_)
             }
-        );
+        ));
         let d = p.evaluate(
             &github(Some("pull_request")),
             &ConnectionName::new("payments").unwrap(),
@@ -590,6 +838,7 @@ mod tests {
                     rule: "by-pattern".into(),
                     event: Some("pull_request".into()),
                     trigger: Trigger::PullRequest,
+                    claim: "event_name",
                 }
             }
         );
@@ -603,6 +852,7 @@ mod tests {
                     rule: "any-event".into(),
                     event: None,
                     trigger: Trigger::Unknown,
+                    claim: "event_name",
                 }
             }
         );

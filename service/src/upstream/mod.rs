@@ -41,7 +41,11 @@ pub enum UpstreamError {
     UnknownConnection(String),
     #[error("connection {connection}: the upstream database is unreachable: {reason}")]
     Unavailable { connection: String, reason: String },
-    #[error("connection {connection}: role {role} does not exist upstream; create it first")]
+    #[error(
+        "connection {connection}: the policy role {role} does not exist in the upstream \
+         database; hoop's operators must create it (`hoop config check --upstream` lists every \
+         missing one)"
+    )]
     ParentRoleMissing { connection: String, role: String },
     #[error("connection {connection}: the admin role may not manage roles: {reason}")]
     NotPermitted { connection: String, reason: String },

@@ -52,7 +52,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 const PG_HOST: &str = "127.0.0.1";
 const PG_PORT: u16 = 5432;
-const PUBLIC_HOST: &str = "db.hoop.test";
+pub const PUBLIC_HOST: &str = "db.hoop.test";
 const PUBLIC_PORT: u16 = 7432;
 
 /// A short random lowercase suffix for names.
@@ -359,11 +359,43 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// A CA, and a server certificate and key for `names` that it signed, as PEM files.
+pub fn write_certificate_chain(
+    dir: &ScratchDir,
+    prefix: &str,
+    names: &[&str],
+) -> (PathBuf, TlsFiles) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("hoop e2e {prefix} CA"));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let ca_path = dir.write(&format!("{prefix}-ca.pem"), &ca.pem());
+    let files = TlsFiles {
+        cert: dir.write(&format!("{prefix}-server.pem"), &server.pem()),
+        key: dir.write(&format!("{prefix}-server.key"), &server_key.serialize_pem()),
+    };
+    (ca_path, files)
+}
+
 /// `[gateway]` settings a test may set; `None` leaves hoop's default.
 #[derive(Clone, Debug, Default)]
 pub struct GatewaySettings {
-    /// Without it hoop generates a self-signed certificate.
+    /// Without it hoop generates a certificate signed by its derived CA.
     pub tls: Option<TlsFiles>,
+    /// `tls_ca`, with `tls`.
+    pub tls_ca: Option<PathBuf>,
     pub require_tls: Option<bool>,
     pub max_message_bytes: Option<usize>,
     pub handshake_timeout: Option<&'static str>,
@@ -382,6 +414,9 @@ impl GatewaySettings {
                 tls.cert.display().to_string(),
                 tls.key.display().to_string()
             );
+        }
+        if let Some(ca) = &self.tls_ca {
+            lines += &format!("tls_ca = {:?}\n", ca.display().to_string());
         }
         if let Some(required) = self.require_tls {
             lines += &format!("require_tls = {required}\n");
@@ -595,7 +630,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn read(response: reqwest::Response) -> Reply {
+    pub async fn read(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
@@ -882,6 +917,11 @@ impl Hoop {
     /// Everything the process wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The test's scratch directory (configuration, log, spool).
+    pub fn scratch(&self) -> &ScratchDir {
+        &self.dir
     }
 
     pub fn github_claims(&self, run_id: u64) -> Value {
