@@ -170,6 +170,7 @@ export function tlsProxy(target, { cert, key, weak = false }) {
       },
     );
     server.servernames = [];
+    closable(server);
     server.on('tlsClientError', () => {});
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -177,6 +178,22 @@ export function tlsProxy(target, { cert, key, weak = false }) {
 
 // ---------------------------------------------------------------------------------------------
 // What stands between a runner and hoop: an egress proxy, a flaky ingress, the wrong server
+
+/**
+ * Gives `server` a `closeAllConnections()` that destroys its open connections (net and tls
+ * servers have none; `close()` waits for them), and returns it.
+ */
+function closable(server) {
+  const open = new Set();
+  server.on('connection', (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  server.closeAllConnections = () => {
+    for (const socket of open) socket.destroy();
+  };
+  return server;
+}
 
 /** The header value of `name` in a raw HTTP request head, or ''. */
 function headerOf(head, name) {
@@ -231,6 +248,7 @@ export function startProxy({ credentials = '', refuse = 0 } = {}) {
     upstream.on('error', () => res.writeHead(502, { server: 'test-proxy' }).end());
     req.pipe(upstream);
   });
+  closable(server);
   server.on('connect', (req, socket, head) => {
     seen.connects.push(req.url);
     socket.on('error', () => {});
@@ -295,6 +313,7 @@ export function flakyFront(targetPort, { mode = '503', failures = 0 } = {}) {
       socket.pipe(upstream).pipe(socket);
     });
   });
+  closable(server);
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       server.url = `http://127.0.0.1:${server.address().port}`;
