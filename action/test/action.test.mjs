@@ -427,6 +427,19 @@ describe('hoop GitHub Action', () => {
     assert.deepEqual(j.state(), {});
   });
 
+  it('post revokes with a fresh id token when main got no revoke token (an older hoop)', async () => {
+    const j = job({ inputs: inputs() });
+    assert.equal((await j.main()).code, 0);
+    const id = j.state().credential_id;
+    const minted = issuer.minted.length;
+    const post = await j.post({ without: ['revoke_token'] });
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, new RegExp(`^hoop: revoked credential ${id}`, 'm'));
+    assert.equal(issuer.minted.length, minted + 1, 'post did not request an id token');
+    assert.deepEqual(masks(post.stdout), []);
+    assert.equal(await credentialState(id), 'revoked');
+  });
+
   it('post warns but does not fail when it cannot revoke', async () => {
     const j = job({ inputs: inputs() });
     assert.equal((await j.main()).code, 0);

@@ -78,7 +78,8 @@ describe('networks between the runner and hoop', () => {
     certs = await makeCertificates(dir);
     issuer = await startIssuer();
     db = await createDatabase();
-    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs });
+    // The gateway's own certificate without tls_ca: hoop hands out no CA (ca_cert).
+    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs, gatewayTls: 'files' });
     front = await serve(tlsProxy(Number(new URL(hoop.api).port), certs));
   });
 
@@ -92,6 +93,40 @@ describe('networks between the runner and hoop', () => {
     if (db) await dropDatabase(db);
     for (const j of jobs) j.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('a hoop that hands out no CA', () => {
+    it('exports sslmode require and no PGSSLROOTCERT when no CA is known', async () => {
+      const j = job({ inputs: inputs() });
+      const main = await j.main();
+      assert.equal(main.code, 0, main.output);
+      const env = j.exported();
+      const out = j.outputs();
+      assert.equal(env.PGSSLMODE, 'require');
+      assert.ok(!('PGSSLROOTCERT' in env), JSON.stringify(Object.keys(env)));
+      assert.match(env.DATABASE_URL, /\?sslmode=require$/);
+      assert.equal(out['ca-cert-file'], '');
+      assert.equal(out['jdbc-url'], `jdbc:postgresql://127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`);
+      assert.match(main.stdout, /\(sslmode require, trust rule payments-main, at most 4 sessions at once\)/);
+      const psql = await j.psql('select 1');
+      assert.equal(psql.code, 0, psql.output);
+      assert.equal((await j.post()).code, 0);
+    });
+
+    it('uses the ca-cert input for the gateway too, when hoop hands out no CA', async () => {
+      const api = `https://127.0.0.1:${front.address().port}`;
+      const j = job({ inputs: inputs({ url: api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+      const main = await j.main();
+      assert.equal(main.code, 0, main.output);
+      const env = j.exported();
+      assert.equal(env.PGSSLMODE, 'verify-full');
+      assert.equal(readFileSync(env.PGSSLROOTCERT, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
+      assert.equal(j.outputs()['ca-cert-file'], env.PGSSLROOTCERT);
+      const psql = await j.psql('select count(*) from widgets', { url: env.DATABASE_URL });
+      assert.equal(psql.code, 0, psql.output);
+      assert.equal(psql.stdout.trim(), '3');
+      assert.equal((await j.post()).code, 0);
+    });
   });
 
   describe('egress proxy', () => {
