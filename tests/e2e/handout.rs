@@ -375,6 +375,22 @@ role = "{MISSING}"
         refused.body
     );
     let message = refused.body["error"]["message"].as_str().unwrap();
+    // `hoop serve` said so at its start already.
+    let alert = "a policy role the trust rules grant does not exist upstream";
+    let deadline = std::time::Instant::now() + WAIT;
+    while !hoop.log().contains(alert) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert at start:\n{}",
+            hoop.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hoop.log().contains(&format!("role={MISSING}")),
+        "{}",
+        hoop.log()
+    );
     assert!(
         message.contains(MISSING) && message.contains(CONNECTION),
         "{message}"

@@ -141,6 +141,8 @@ impl<'e> Reloader<'e> {
                 .map_err(|e| ConfigError::new(&origin, e))?;
         }
         self.state.broker.replace_trust(trust);
+        // A rule may now grant a role the database lacks: say so now, not at a job's exchange.
+        tokio::spawn(super::alert_missing_policy_roles(self.state.broker.clone()));
         self.gateway.statements().replace(rules);
         self.core.replace_masking(masking);
         self.state
