@@ -67,6 +67,11 @@ function unreachable(base, e, ca) {
     }
     return new ActionError(`TLS to hoop at ${base}${via(e.proxy)} failed (${e.message}). ${advice}`);
   }
+  if (e.proxyUnreachable) {
+    return new ActionError(
+      `Cannot reach hoop at ${base}${via(e.proxy)} (${e.message}). Check ${new URL(base).protocol === 'https:' ? 'https_proxy' : 'http_proxy'} (or add hoop's host to no_proxy if this runner reaches it directly).`,
+    );
+  }
   const where = e.proxy
     ? 'that the proxy can reach it, or add its host to no_proxy if this runner reaches it directly'
     : 'that this runner can reach it (self-hosted runners and firewalls)';

@@ -27,8 +27,14 @@ export class NetworkError extends Error {
     this.proxy = proxy;
     /** The proxy's HTTP status when it refused the CONNECT. */
     this.proxyStatus = cause.proxyStatus ?? 0;
+    /** Nothing answered at the proxy's address. */
+    this.proxyUnreachable = Boolean(proxy) && PROXY_CONNECT_CODES.has(this.code);
+    if (this.proxyUnreachable) this.message = `the proxy does not answer: ${this.message}`;
   }
 }
+
+// Errors of a connection to the proxy itself: with a proxy, every connection goes to it first.
+const PROXY_CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 // OpenSSL verification codes as Node reports them, and handshake failures.
 const TLS_CODES = new Set([

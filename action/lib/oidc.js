@@ -51,7 +51,11 @@ export async function requestIdToken(audience) {
   } catch (e) {
     if (e instanceof NetworkError) {
       const through = e.proxy ? ` through proxy ${e.proxy}` : '';
-      const hint = e.proxy ? ' If the runner reaches it directly, add its host to no_proxy.' : '';
+      const hint = e.proxyUnreachable
+        ? ` Check ${target.protocol === 'https:' ? 'https_proxy' : 'http_proxy'}, or add the service's host to no_proxy if the runner reaches it directly.`
+        : e.proxy
+          ? ' If the runner reaches it directly, add its host to no_proxy.'
+          : '';
       const error = new ActionError(`Cannot reach the runner's id token service (${target.origin})${through}: ${e.message}.${hint}`);
       throw e.tls ? error : retryable(error, `${e.code || 'a network error'} from the runner's id token service`);
     }

@@ -243,7 +243,21 @@ describe('networks between the runner and hoop', () => {
       const down = job({ inputs: inputs(), env: { http_proxy: 'http://127.0.0.1:9' } });
       const d = await down.main();
       assert.equal(d.code, 1, d.output);
-      assert.match(d.stdout, /::error::Cannot reach the runner's id token service \(http:\/\/127\.0\.0\.1:\d+\) through proxy http:\/\/127\.0\.0\.1:9: .*ECONNREFUSED.* If the runner reaches it directly, add its host to no_proxy\./);
+      assert.match(d.stdout, /::error::Cannot reach the runner's id token service \(http:\/\/127\.0\.0\.1:\d+\) through proxy http:\/\/127\.0\.0\.1:9: the proxy does not answer: connect ECONNREFUSED 127\.0\.0\.1:9\. Check http_proxy, or add the service's host to no_proxy/);
+    });
+
+    it('says when the proxy itself does not answer', async () => {
+      const api = `https://${PROXIED_HOST}:${front.address().port}`;
+      const j = job({ inputs: inputs({ url: api }), env: { https_proxy: 'http://user:pw-secret@127.0.0.1:9' } });
+      const main = await j.main();
+      assert.equal(main.code, 1, main.output);
+      assert.ok(
+        main.stdout.includes(
+          `::error::Cannot reach hoop at ${api} through proxy http://127.0.0.1:9 (the proxy does not answer: connect ECONNREFUSED 127.0.0.1:9). Check https_proxy`,
+        ),
+        main.stdout,
+      );
+      assertNoSecrets(main.output, 'pw-secret');
     });
 
     it('rejects a proxy URL it cannot use, saying which variable', async () => {
