@@ -138,7 +138,7 @@ async function call(base, path, options, ca) {
     const e = hoop
       ? refusal(response)
       : new ActionError(
-          `${base} answered HTTP ${response.status}${answeredBy(response)}, not from hoop's API itself (a load balancer or proxy in front of it): ${truncate(response.text)}`,
+          `${base} answered HTTP ${response.status}${answeredBy(response)}, not from hoop's API itself: the load balancer or proxy in front of hoop could not serve it; check that hoop runs and that url routes to it (body: ${truncate(response.text, 200)})`,
         );
     // The role is missing until an operator creates it: waiting a few seconds does not help.
     if (e.code === 'upstream_role_missing') throw e;

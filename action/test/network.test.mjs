@@ -317,7 +317,9 @@ describe('networks between the runner and hoop', () => {
       assert.equal(attempts(main.stdout).length, 3);
       assert.equal(ingress.seen.length, 4);
       assert.ok(
-        main.stdout.includes(`::error::${ingress.url} answered HTTP 503 from test-ingress, not from hoop's API itself (a load balancer or proxy in front of it): `),
+        main.stdout.includes(
+          `::error::${ingress.url} answered HTTP 503 from test-ingress, not from hoop's API itself: the load balancer or proxy in front of hoop could not serve it; check that hoop runs and that url routes to it (body: <html>`,
+        ),
         main.stdout,
       );
       assert.deepEqual(j.state(), {});
