@@ -79,7 +79,22 @@ describe('networks between the runner and hoop', () => {
     issuer = await startIssuer();
     db = await createDatabase();
     // The gateway's own certificate without tls_ca: hoop hands out no CA (ca_cert).
-    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs, gatewayTls: 'files' });
+    // A second connection whose rule grants a role the database does not have.
+    const extraConfig = `
+[[connections]]
+name = "ghost"
+kind = "postgres"
+admin_url = "postgres://postgres@127.0.0.1:5432/${db.name}"
+database = "${db.name}"
+default_role = "${db.reader}_missing"
+
+[[trust]]
+name = "ghost-main"
+issuer = "github"
+claims = { repository_id = "4711", ref = "refs/heads/main" }
+connections = ["ghost"]
+`;
+    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs, gatewayTls: 'files', extraConfig });
     front = await serve(tlsProxy(Number(new URL(hoop.api).port), certs));
   });
 
@@ -323,6 +338,17 @@ describe('networks between the runner and hoop', () => {
         main.stdout,
       );
       assert.deepEqual(j.state(), {});
+    });
+
+    it('does not retry upstream_role_missing, and says an operator must create the role', async () => {
+      const minted = issuer.minted.length;
+      const j = job({ inputs: inputs({ connection: 'ghost' }) });
+      const main = await j.main();
+      assert.equal(main.code, 1, main.output);
+      assert.match(main.stdout, /::error::hoop could not serve the request \(HTTP 503\) upstream_role_missing: .*_missing/);
+      assert.match(main.stdout, /hoop's operators must create the role named above/);
+      assert.deepEqual(attempts(main.stdout), []);
+      assert.equal(issuer.minted.length, minted + 1);
     });
 
     it('does not retry a refusal (HTTP 4xx)', async () => {

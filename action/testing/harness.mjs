@@ -442,9 +442,9 @@ export async function startIssuer() {
  * (`gatewayTls`): 'files+ca' the certificate of `tlsFiles` and its CA as `tls_ca` (hoop hands
  * the CA to jobs as `ca_cert`), 'files' the certificate without `tls_ca` (no `ca_cert`), or
  * 'generated' hoop's own certificate (signed by a CA derived from `secret_key`, handed out).
- * `maxSessions`: the trust rule's max_sessions.
+ * `maxSessions`: the trust rule's max_sessions. `extraConfig`: TOML appended to hoop.toml.
  */
-export async function startHoop({ dir, db, issuer, tlsFiles, gatewayTls = 'files+ca', maxSessions = 0 }) {
+export async function startHoop({ dir, db, issuer, tlsFiles, gatewayTls = 'files+ca', maxSessions = 0, extraConfig = '' }) {
   const bin = process.env.HOOP_BIN;
   if (!bin) {
     throw new Error('HOOP_BIN is not set: build hoop (cargo build -p hoop) and run HOOP_BIN=<target>/debug/hoop node --test action/test/*.test.mjs');
@@ -486,7 +486,7 @@ issuer = "github"
 claims = { repository_id = "${REPOSITORY_ID}", ref = "refs/heads/main" }
 connections = ["${CONNECTION}"]
 ttl = "10m"
-${maxSessions ? `max_sessions = ${maxSessions}\n` : ''}`;
+${maxSessions ? `max_sessions = ${maxSessions}\n` : ''}${extraConfig}`;
   const configPath = join(dir, `hoop-${apiPort}.toml`);
   writeFileSync(configPath, config);
   const logPath = join(dir, `hoop-${apiPort}.log`);
