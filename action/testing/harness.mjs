@@ -1,5 +1,7 @@
 // Test harness for the action (kept out of test/, where `node --test` would run it as a test): a GitHub-like OIDC issuer, a throwaway database, certificates,
-// a real `hoop serve` (HOOP_BIN), and child processes with a runner-like environment.
+// a real `hoop serve` (HOOP_BIN), and child processes with a runner-like environment; what may
+// stand between a runner and hoop (an egress proxy, a flaky ingress, a server that is not hoop);
+// and the drivers of later steps (psql, node-postgres, PgJDBC, psycopg2).
 
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
