@@ -1,11 +1,11 @@
 // Later steps of a job with the drivers the docs show: psql (libpq), node-postgres, PgJDBC
-// (JDBC, Flyway) and psycopg2, each reading a real row through hoop's gateway with what the
+// (JDBC, Flyway), psycopg and psycopg2, each reading a real row through hoop's gateway with what the
 // action exported, verifying the gateway's certificate with the CA hoop handed out. hoop runs
 // with its generated gateway certificate (a CA derived from its secret key): nothing of this
 // test's own CA is involved.
 //
 // Needs what tests/setup installs: action/test/drivers/node_modules (npm ci), Debian's
-// libpostgresql-jdbc-java and python3-psycopg2, a JDK (java).
+// libpostgresql-jdbc-java, python3-psycopg and python3-psycopg2, a JDK (java).
 //
 //   HOOP_BIN=target/debug/hoop node --test action/test/*.test.mjs
 
@@ -117,17 +117,19 @@ describe('drivers in later steps', () => {
     assert.match(otherCa.stderr, /pgjdbc: .*(PKIX|certification path|SSL error)/i);
   });
 
-  it('psycopg2 reads a row with DATABASE_URL alone, and verifies the gateway', async () => {
-    const ok = await j.psycopg(ROW);
-    assert.equal(ok.code, 0, ok.output);
-    assert.equal(ok.stdout.trim(), 'gear');
-    const noCa = await j.psycopg(ROW, { url: withoutRootCert(j.exported().DATABASE_URL) });
-    assert.notEqual(noCa.code, 0, noCa.output);
-    assert.match(noCa.stderr, /root certificate file .* does not exist/);
-    const otherCa = await j.psycopg(ROW, { url: withOtherCa(j.exported().DATABASE_URL) });
-    assert.notEqual(otherCa.code, 0, otherCa.output);
-    assert.match(otherCa.stderr, /certificate verify failed/);
-  });
+  for (const driver of ['psycopg', 'psycopg2']) {
+    it(`${driver} reads a row with DATABASE_URL alone, and verifies the gateway`, async () => {
+      const ok = await j.psycopg(driver, ROW);
+      assert.equal(ok.code, 0, ok.output);
+      assert.equal(ok.stdout.trim(), 'gear');
+      const noCa = await j.psycopg(driver, ROW, { url: withoutRootCert(j.exported().DATABASE_URL) });
+      assert.notEqual(noCa.code, 0, noCa.output);
+      assert.match(noCa.stderr, /root certificate file .* does not exist/);
+      const otherCa = await j.psycopg(driver, ROW, { url: withOtherCa(j.exported().DATABASE_URL) });
+      assert.notEqual(otherCa.code, 0, otherCa.output);
+      assert.match(otherCa.stderr, /certificate verify failed/);
+    });
+  }
 
   it(`a pool of max-sessions connections works; one more is refused`, async () => {
     const max = Number(j.outputs()['max-sessions']);

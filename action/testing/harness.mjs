@@ -29,7 +29,7 @@ export const PROXIED_HOST = 'hoop.proxied.test';
 export const PROXIED_TOKEN_HOST = 'token.proxied.test';
 /** PgJDBC as Debian installs it (libpostgresql-jdbc-java; tests/setup). */
 export const POSTGRES_JAR = '/usr/share/java/postgresql.jar';
-/** The Python Debian's python3-psycopg2 belongs to (a pyenv python3 may come first on PATH). */
+/** The Python Debian's python3-psycopg(2) belong to (a pyenv python3 may come first on PATH). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 // ---------------------------------------------------------------------------------------------
@@ -691,10 +691,13 @@ export class Job {
     return run('java', ['-cp', POSTGRES_JAR, probe, jdbcUrl, sql], { env, timeoutMs: 120_000 });
   }
 
-  /** psycopg2 (Debian's python3-psycopg2) in a later step: `psycopg2.connect(DATABASE_URL)`. */
-  psycopg(sql, { url = this.exported().DATABASE_URL } = {}) {
+  /**
+   * psycopg 3 or psycopg2 (`driver`; Debian's python3-psycopg, python3-psycopg2) in a later step:
+   * `connect(DATABASE_URL)`.
+   */
+  psycopg(driver, sql, { url = this.exported().DATABASE_URL } = {}) {
     const env = { PATH: process.env.PATH, HOME: this.dir, DATABASE_URL: url };
-    return run(SYSTEM_PYTHON, [join(ACTION_DIR, 'test', 'drivers', 'probe.py'), sql], { env });
+    return run(SYSTEM_PYTHON, [join(ACTION_DIR, 'test', 'drivers', 'probe.py'), driver, sql], { env });
   }
 
   cleanup() {
