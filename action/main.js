@@ -6,7 +6,8 @@ import { join } from 'node:path';
 
 import { exchange } from './lib/hoop.js';
 import { readInputs } from './lib/inputs.js';
-import { requestIdToken } from './lib/oidc.js';
+import { decodeClaims, requestIdToken } from './lib/oidc.js';
+import { withRetries } from './lib/retry.js';
 import { ActionError, exportVariable, info, mask, saveState, setFailed, setOutput } from './lib/runner.js';
 
 /** Writes the CA certificate where psql can read it; returns the path. */
@@ -38,27 +39,55 @@ function withoutPassword(url, password) {
   return stripped.includes(password) || stripped.includes(encodeURIComponent(password)) ? '' : stripped;
 }
 
+/** `jdbc:postgresql://host:port/db?sslmode=…[&sslrootcert=…]`: no user, no password. */
+function jdbcUrl(c, sslmode, rootCert) {
+  const host = c.host.includes(':') && !c.host.startsWith('[') ? `[${c.host}]` : c.host;
+  const params = { sslmode };
+  if (rootCert) params.sslrootcert = rootCert;
+  return withParams(`jdbc:postgresql://${host}:${c.port}/${encodeURIComponent(c.database)}`, params);
+}
+
+/** The claims of the token the exchange used, in a collapsed group of the log. */
+function printClaims(token) {
+  const claims = decodeClaims(token);
+  info('::group::hoop: id token claims');
+  for (const name of Object.keys(claims).sort()) info(`${name}: ${JSON.stringify(claims[name])}`);
+  info('::endgroup::');
+}
+
 async function main() {
   const inputs = readInputs();
-  const token = await requestIdToken(inputs.audience);
-  const c = await exchange({ ...inputs, token });
+  // A fresh id token for every attempt: hoop accepts a token once.
+  const { c, token } = await withRetries(async () => {
+    const token = await requestIdToken(inputs.audience);
+    return { c: await exchange({ ...inputs, token }), token };
+  });
 
   // Before anything else can print them.
   mask(c.password);
   mask(c.database_url);
-  // For post: the id only. post revokes with a fresh id token of this run, not with the password.
+  if (typeof c.revoke_token === 'string' && c.revoke_token !== '') mask(c.revoke_token);
+  // For post: the id, and the revoke token when hoop gave one (a hoop before issue 18 did not;
+  // post then revokes with a fresh id token of the run). Never the password.
   saveState('credential_id', c.credential_id);
   saveState('expires_at', c.expires_at);
+  if (typeof c.revoke_token === 'string' && c.revoke_token !== '') saveState('revoke_token', c.revoke_token);
 
+  // The CA of the gateway's certificate: the one hoop hands out, else the ca-cert input (the CA
+  // of the API, which often signs both). With either, clients verify the gateway (verify-full).
   let sslmode = c.sslmode || 'require';
   let databaseUrl = c.database_url;
   let rootCert = '';
-  if (inputs.ca) {
-    rootCert = writeCaFile(inputs.ca);
+  const gatewayCa = typeof c.ca_cert === 'string' && c.ca_cert.includes('-----BEGIN CERTIFICATE-----') ? c.ca_cert : inputs.ca;
+  if (gatewayCa) {
+    rootCert = writeCaFile(gatewayCa);
     sslmode = 'verify-full';
     databaseUrl = withParams(databaseUrl, { sslmode, sslrootcert: rootCert });
     mask(databaseUrl);
   }
+  const maxSessions = Number.isInteger(c.max_sessions) ? String(c.max_sessions) : '';
+
+  printClaims(token);
 
   setOutput('credential-id', c.credential_id);
   setOutput('username', c.username);
@@ -70,6 +99,9 @@ async function main() {
   // outputs). Without it the URL still names the user, host, port, database and TLS settings,
   // and libpq-based clients take the password from PGPASSWORD.
   setOutput('database-url', inputs.outputCredentials ? databaseUrl : withoutPassword(databaseUrl, c.password));
+  setOutput('jdbc-url', jdbcUrl(c, sslmode, rootCert));
+  setOutput('ca-cert-file', rootCert);
+  setOutput('max-sessions', maxSessions);
   setOutput('expires-at', c.expires_at);
 
   if (inputs.exportEnv) {
@@ -88,7 +120,8 @@ async function main() {
 
   info(
     `hoop: credential ${c.credential_id} for ${c.username}@${c.host}:${c.port}/${c.database} ` +
-      `(sslmode ${sslmode}${c.trust_rule ? `, trust rule ${c.trust_rule}` : ''}), expires at ${c.expires_at}` +
+      `(sslmode ${sslmode}${rootCert ? ` with CA ${rootCert}` : ''}${c.trust_rule ? `, trust rule ${c.trust_rule}` : ''}` +
+      `${maxSessions ? `, at most ${maxSessions} session${maxSessions === '1' ? '' : 's'} at once` : ''}), expires at ${c.expires_at}` +
       (inputs.exportEnv ? '; PG* variables and DATABASE_URL exported to the next steps' : '') +
       (inputs.outputCredentials
         ? '; the database-url output carries the password (output-credentials: true)'

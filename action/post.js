@@ -4,7 +4,8 @@
 import { revoke } from './lib/hoop.js';
 import { readPostInputs } from './lib/inputs.js';
 import { requestIdToken } from './lib/oidc.js';
-import { getState, info, warning } from './lib/runner.js';
+import { withRetries } from './lib/retry.js';
+import { getState, info, mask, warning } from './lib/runner.js';
 
 async function post() {
   const credentialId = getState('credential_id');
@@ -14,10 +15,15 @@ async function post() {
   }
   try {
     const inputs = readPostInputs();
-    // A fresh token of the same run: hoop checks issuer, repository id and run id, and does not
-    // consume the token's jti for a revocation.
-    const token = await requestIdToken(inputs.audience);
-    const state = await revoke({ ...inputs, token, credentialId });
+    // The credential's revoke token: valid while the credential lives, whatever happened to the
+    // job's id token. From a hoop that gave none, a fresh id token of the same run for each
+    // attempt: hoop checks issuer, repository id and run id, and does not consume its jti.
+    const revokeToken = getState('revoke_token');
+    if (revokeToken) mask(revokeToken);
+    const state = await withRetries(async () => {
+      const bearer = revokeToken || (await requestIdToken(inputs.audience));
+      return revoke({ ...inputs, bearer, credentialId });
+    });
     info(
       state === 'revoked'
         ? `hoop: revoked credential ${credentialId}`

@@ -1,8 +1,9 @@
 // hoop's HTTP API (docs/api.md): exchange an id token for a credential, revoke a credential.
 
 import { ActionError } from './runner.js';
-import { NetworkError, isWeakCertificate, request } from './http.js';
+import { NetworkError, isProtocolMismatch, isWeakCertificate, probePostgres, request } from './http.js';
 import { decodeClaims, describeClaims, truncate } from './oidc.js';
+import { retryable } from './retry.js';
 
 /** Codes whose cause is the token's claims versus the trust rules: show the claims. */
 const TRUST_CODES = new Set(['no_matching_trust_rule', 'connection_not_granted', 'pull_request_not_allowed']);
@@ -17,24 +18,41 @@ export class HoopError extends ActionError {
 }
 
 /** `https://hoop.example/` → `https://hoop.example`; rejects what is not an http(s) URL. */
-export function apiBase(gatewayUrl) {
+export function apiBase(value, input = 'url') {
   let url;
   try {
-    url = new URL(gatewayUrl);
+    url = new URL(value);
   } catch {
-    throw new ActionError(`gateway-url ${JSON.stringify(gatewayUrl)} is not a URL (e.g. https://hoop.internal)`);
+    throw new ActionError(`${input} ${JSON.stringify(value)} is not a URL: give the base URL of hoop's API, e.g. https://hoop.internal`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ActionError(`gateway-url must start with https:// (got ${JSON.stringify(gatewayUrl)})`);
+    throw new ActionError(
+      `${input} must start with https:// (got ${JSON.stringify(value)}): give the base URL of hoop's API, e.g. https://hoop.internal, not the gateway's host:port`,
+    );
   }
   if (url.search || url.hash) {
-    throw new ActionError('gateway-url must not have a query or fragment: give the base URL of the hoop API');
+    throw new ActionError(`${input} must not have a query or fragment: give the base URL of hoop's API, e.g. https://hoop.internal`);
+  }
+  if (url.username || url.password) {
+    throw new ActionError(`${input} must not carry credentials: hoop authenticates the job by its id token`);
   }
   return url.href.replace(/\/+$/, '');
 }
 
-/** Explains a failure to reach hoop: nothing listening, DNS, timeout, or TLS. */
+/** " through proxy http://proxy:3128" when the call went through one, else "". */
+function via(proxy) {
+  return proxy ? ` through proxy ${proxy}` : '';
+}
+
+/** Explains a failure to reach hoop: nothing listening, DNS, timeout, TLS, or the proxy. */
 function unreachable(base, e, ca) {
+  if (e.proxyStatus) {
+    const advice =
+      e.proxyStatus === 407
+        ? 'The proxy wants credentials it did not get or did not accept: put them in the proxy URL (https_proxy=http://user:password@proxy:port).'
+        : `Ask the proxy's operators to allow ${new URL(base).host}, or add it to no_proxy if this runner reaches hoop directly.`;
+    return new ActionError(`Cannot reach hoop at ${base}${via(e.proxy)} (${e.message}). ${advice}`);
+  }
   if (e.tls) {
     let advice;
     if (isWeakCertificate(e)) {
@@ -47,29 +65,115 @@ function unreachable(base, e, ca) {
     } else {
       advice = 'If hoop uses a private CA, pass its PEM certificate in the ca-cert input.';
     }
-    return new ActionError(`TLS to hoop at ${base} failed (${e.message}). ${advice}`);
+    return new ActionError(`TLS to hoop at ${base}${via(e.proxy)} failed (${e.message}). ${advice}`);
   }
-  return new ActionError(
-    `Cannot reach hoop at ${base} (${e.message}). Check the gateway-url input and that this runner ` +
-      'can reach it (self-hosted runners and firewalls).',
-  );
+  if (e.proxyUnreachable) {
+    return new ActionError(
+      `Cannot reach hoop at ${base}${via(e.proxy)} (${e.message}). Check ${new URL(base).protocol === 'https:' ? 'https_proxy' : 'http_proxy'} (or add hoop's host to no_proxy if this runner reaches it directly).`,
+    );
+  }
+  const where = e.proxy
+    ? 'that the proxy can reach it, or add its host to no_proxy if this runner reaches it directly'
+    : 'that this runner can reach it (self-hosted runners and firewalls)';
+  return new ActionError(`Cannot reach hoop at ${base}${via(e.proxy)} (${e.message}). Check the url input and ${where}.`);
+}
+
+/** The server that answered, for messages: its `server` header, or the proxy that relayed it. */
+function answeredBy(response) {
+  const server = String(response.headers?.server ?? '').trim();
+  if (server) return ` from ${truncate(server, 60)}`;
+  return response.proxy ? ` through proxy ${response.proxy}` : '';
+}
+
+/**
+ * Whether `response` came from hoop's API: it carries `x-hoop-api: 1` (every response of a hoop
+ * with issue 18's API), or, from an older hoop, the shape of hoop's documents.
+ */
+function fromHoop(response) {
+  if (response.headers?.['x-hoop-api'] === '1') return true;
+  const json = response.json;
+  if (json && typeof json.error?.code === 'string') return true;
+  if (response.status === 201 && typeof json?.password === 'string') return true;
+  // An older hoop's revocation answers 204/202 without a body.
+  return response.status === 204 || response.status === 202;
+}
+
+/** The URL ends with the API's version: the action adds /v1/… itself. */
+function endsWithVersion(base) {
+  return /\/v1(\/exchange)?$/.test(new URL(base).pathname);
 }
 
 async function call(base, path, options, ca) {
+  let response;
   try {
-    return await request(`${base}${path}`, { ...options, ca });
+    response = await request(`${base}${path}`, { ...options, ca });
   } catch (e) {
-    if (e instanceof NetworkError) throw unreachable(base, e, ca);
-    throw e;
+    if (!(e instanceof NetworkError)) throw e;
+    // HTTP to a Postgres port: a reset, or TLS that is not TLS. A database answers an SSLRequest.
+    if (isProtocolMismatch(e) && (await probePostgres(base))) {
+      throw new ActionError(
+        `${base} answered like a database, not hoop's API: url is the API's address (api_listen), not the gateway's host:port.`,
+      );
+    }
+    const error = unreachable(base, e, ca);
+    // A certificate, a proxy's refusal of access (4xx): trying again changes nothing.
+    if (e.tls || (e.proxyStatus && e.proxyStatus < 500 && e.proxyStatus !== 429)) throw error;
+    throw retryable(
+      error,
+      e.proxyStatus
+        ? `HTTP ${e.proxyStatus} from the proxy ${e.proxy}`
+        : `${e.code || 'a network error'} (cannot reach hoop at ${base}${via(e.proxy)})`,
+    );
   }
+  const hoop = fromHoop(response);
+  if (response.status === 404 && endsWithVersion(base)) {
+    throw new ActionError(`${base} ends with the API version: drop /v1 from url (the action adds /v1/exchange itself), e.g. ${base.replace(/\/v1(\/exchange)?$/, '')}.`);
+  }
+  if (response.status === 407 && response.proxy) {
+    throw new ActionError(
+      `Cannot reach hoop at ${base}${via(response.proxy)} (the proxy answered HTTP 407). The proxy wants credentials it did not get or did not accept: put them in the proxy URL (http_proxy=http://user:password@proxy:port).`,
+    );
+  }
+  if (response.status >= 500 || response.status === 429) {
+    const e = hoop
+      ? refusal(response)
+      : new ActionError(
+          `${base} answered HTTP ${response.status}${answeredBy(response)}, not from hoop's API itself: the load balancer or proxy in front of hoop could not serve it; check that hoop runs and that url routes to it (body: ${truncate(response.text, 200)})`,
+        );
+    // The role is missing until an operator creates it: waiting a few seconds does not help.
+    if (e.code === 'upstream_role_missing') throw e;
+    throw retryable(e, `HTTP ${response.status}${hoop ? ` from hoop (${e.code})` : answeredBy(response)}`);
+  }
+  if (!hoop) {
+    throw new ActionError(
+      `${base} is not hoop's API (HTTP ${response.status}${answeredBy(response)}): check url, the base URL of hoop's API (its api_listen address or the ingress in front of it).`,
+    );
+  }
+  return response;
 }
 
 function refusal(response) {
   const error = response.json?.error;
   if (error && typeof error.code === 'string') {
-    return new HoopError(response.status, error.code, String(error.message ?? ''));
+    const e = new HoopError(response.status, error.code, String(error.message ?? ''));
+    e.claims = Array.isArray(error.claims) ? error.claims.filter((c) => typeof c === 'string') : [];
+    return e;
   }
   return new HoopError(response.status, 'unexpected_response', truncate(response.text));
+}
+
+/** The claims hoop named, then the other claims a trust rule can check, with this token's values. */
+function claimsReport(e, token) {
+  const claims = decodeClaims(token);
+  const named = e.claims ?? [];
+  const lines = [];
+  if (named.length) {
+    lines.push(`The claims hoop did not accept, as this job's token has them:\n${describeClaims(claims, named)}`);
+    lines.push(`The other claims a trust rule can check:\n${describeClaims(claims, undefined, named)}`);
+  } else {
+    lines.push(`hoop checked these claims of the id token against its [[trust]] rules:\n${describeClaims(claims)}`);
+  }
+  return { text: lines.join('\n'), claims };
 }
 
 /** What to do about a refused exchange, in addition to hoop's own message. */
@@ -83,17 +187,24 @@ function advice(e, { token, audience, connection, role }) {
       return `The token was issued by ${JSON.stringify(decodeClaims(token).iss)}; hoop needs an [[issuers]] entry with exactly that url.`;
     case 'role_not_granted':
       return `The role input ("${role}") is not the role the matching trust rule grants: change the input, or ask hoop's operators whether the rule changed.`;
+    case 'upstream_role_missing':
+      return "hoop's operators must create the role named above in the connection's database; retrying does not help until they do.";
     case 'invalid_request':
       return role
         ? 'The role input needs a hoop that accepts "role" in the exchange request; remove the input or upgrade hoop.'
         : '';
+    case 'pull_request_not_allowed': {
+      const { text, claims } = claimsReport(e, token);
+      return (
+        `${text}\n` +
+        `hoop does not trust runs of event ${JSON.stringify(claims.event_name ?? '(absent)')}: they can run a fork's code or act on anyone's input. ` +
+        'Use the database from a workflow that runs on push (or workflow_dispatch, schedule), or, if this workflow never runs ' +
+        "untrusted code, ask hoop's operators for allow_pull_requests = true on the rule."
+      );
+    }
     default:
       if (TRUST_CODES.has(e.code)) {
-        return (
-          'hoop checked these claims of the id token against its [[trust]] rules:\n' +
-          `${describeClaims(decodeClaims(token))}\n` +
-          `Ask hoop's operators for a rule that matches them and grants connection "${connection}".`
-        );
+        return `${claimsReport(e, token).text}\nAsk hoop's operators for a rule that matches them and grants connection "${connection}".`;
       }
       if (e.status >= 500) return "hoop or its database is not available right now; see hoop's logs.";
       return '';
@@ -101,35 +212,47 @@ function advice(e, { token, audience, connection, role }) {
 }
 
 /**
- * `POST /v1/exchange`. Resolves to the credential document; rejects with an ActionError that
- * says what to do. The token appears in no message.
+ * `POST /v1/exchange`, once. Resolves to the credential document; rejects with an ActionError
+ * that says what to do, marked `retryable` for network errors and HTTP 5xx/429. The token
+ * appears in no message.
  */
 export async function exchange({ base, token, connection, role, audience, ca }) {
   const body = role ? { connection, role } : { connection };
-  const response = await call(
-    base,
-    '/v1/exchange',
-    { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) },
-    ca,
-  );
+  let response;
+  try {
+    response = await call(
+      base,
+      '/v1/exchange',
+      { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) },
+      ca,
+    );
+  } catch (e) {
+    if (e instanceof HoopError) addAdvice(e, { token, audience, connection, role });
+    throw e;
+  }
   if (response.status === 201 && response.json && typeof response.json.password === 'string') {
     return response.json;
   }
   const e = refusal(response);
-  const extra = advice(e, { token, audience, connection, role });
-  if (extra) e.message += `\n${extra}`;
+  addAdvice(e, { token, audience, connection, role });
   throw e;
 }
 
+function addAdvice(e, context) {
+  const extra = advice(e, context);
+  if (extra) e.message += `\n${extra}`;
+}
+
 /**
- * `DELETE /v1/credentials/{id}` with the run's id token. Resolves with `'revoked'` on 204 and with
- * `'revoking'` on 202 (accepted: no new session, sessions ended, the role dropped by hoop's reaper).
+ * `DELETE /v1/credentials/{id}` with `bearer`: the credential's revoke token, or an id token of
+ * the run. Resolves with `'revoked'` on 204 and with `'revoking'` on 202 (accepted: no new
+ * session, sessions ended, the role dropped by hoop's reaper). Rejects like `exchange`.
  */
-export async function revoke({ base, token, credentialId, ca }) {
+export async function revoke({ base, bearer, credentialId, ca }) {
   const response = await call(
     base,
     `/v1/credentials/${encodeURIComponent(credentialId)}`,
-    { method: 'DELETE', headers: { authorization: `Bearer ${token}` } },
+    { method: 'DELETE', headers: { authorization: `Bearer ${bearer}` } },
     ca,
   );
   if (response.status === 204) return 'revoked';

@@ -1,7 +1,7 @@
 // The action's inputs (action.yml), read and checked once for main and post.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { ActionError, getBooleanInput, getInput } from './runner.js';
+import { ActionError, getBooleanInput, getInput, warning } from './runner.js';
 import { apiBase } from './hoop.js';
 
 /** PEM text, or the path of a PEM file; `''` when not given. */
@@ -21,9 +21,38 @@ function readCaCert() {
   throw new ActionError('ca-cert must be PEM text starting with -----BEGIN CERTIFICATE----- (or the path of such a file)');
 }
 
+/**
+ * The base URL of hoop's API, from `url`, or from `gateway-url`, its deprecated name (`warn`:
+ * say so, once per job: in main, not again in post).
+ */
+function readBase({ warn }) {
+  const url = getInput('url');
+  const legacy = getInput('gateway-url');
+  if (legacy === '') {
+    if (url === '') {
+      throw new ActionError("Input required and not supplied: url (the base URL of hoop's API, e.g. https://hoop.internal)");
+    }
+    return apiBase(url, 'url');
+  }
+  const legacyBase = apiBase(legacy, 'gateway-url');
+  if (url !== '' && apiBase(url, 'url') !== legacyBase) {
+    throw new ActionError(
+      `url (${url}) and gateway-url (${legacy}) differ: gateway-url is the old name of url; keep only url.`,
+    );
+  }
+  if (warn) {
+    warning(
+      url === ''
+        ? 'The gateway-url input is deprecated: rename it to url (same value, the base URL of hoop\'s API).'
+        : 'The gateway-url input is deprecated and url is set to the same value: remove gateway-url.',
+    );
+  }
+  return legacyBase;
+}
+
 export function readInputs() {
   const inputs = {
-    base: apiBase(getInput('gateway-url', { required: true })),
+    base: readBase({ warn: true }),
     connection: getInput('connection', { required: true }),
     audience: getInput('audience') || 'hoop',
     role: getInput('role'),
@@ -44,7 +73,7 @@ export function readInputs() {
 /** What `post` needs: it must not fail on inputs `main` did not need. */
 export function readPostInputs() {
   return {
-    base: apiBase(getInput('gateway-url', { required: true })),
+    base: readBase({ warn: false }),
     audience: getInput('audience') || 'hoop',
     ca: readCaCert(),
   };

@@ -4,6 +4,7 @@
 
 import { ActionError } from './runner.js';
 import { NetworkError, request } from './http.js';
+import { retryable } from './retry.js';
 
 /** Claims a trust rule can pin, printed when hoop finds no rule for the token. */
 export const CHECKED_CLAIMS = [
@@ -12,10 +13,15 @@ export const CHECKED_CLAIMS = [
   'sub',
   'repository',
   'repository_id',
+  'repository_owner',
   'repository_owner_id',
   'ref',
+  'ref_type',
   'environment',
   'event_name',
+  'workflow_ref',
+  'job_workflow_ref',
+  'runner_environment',
   'run_id',
   'run_attempt',
 ];
@@ -44,15 +50,25 @@ export async function requestIdToken(audience) {
     response = await request(target.href, { headers: { authorization: `bearer ${requestToken}` } });
   } catch (e) {
     if (e instanceof NetworkError) {
-      throw new ActionError(`Cannot reach the runner's id token service (${target.origin}): ${e.message}`);
+      const through = e.proxy ? ` through proxy ${e.proxy}` : '';
+      const hint = e.proxyUnreachable
+        ? ` Check ${target.protocol === 'https:' ? 'https_proxy' : 'http_proxy'}, or add the service's host to no_proxy if the runner reaches it directly.`
+        : e.proxy
+          ? ' If the runner reaches it directly, add its host to no_proxy.'
+          : '';
+      const error = new ActionError(`Cannot reach the runner's id token service (${target.origin})${through}: ${e.message}.${hint}`);
+      throw e.tls ? error : retryable(error, `${e.code || 'a network error'} from the runner's id token service`);
     }
     throw e;
   }
   if (response.status !== 200) {
-    throw new ActionError(
+    const error = new ActionError(
       `The runner's id token service answered HTTP ${response.status} for audience "${audience}": ` +
         `${truncate(response.text)}`,
     );
+    throw response.status >= 500 || response.status === 429
+      ? retryable(error, `HTTP ${response.status} from the runner's id token service`)
+      : error;
   }
   const token = response.json?.value;
   if (typeof token !== 'string' || token.split('.').length !== 3) {
@@ -74,12 +90,18 @@ export function decodeClaims(token) {
   }
 }
 
-/** `name: value` lines of the claims a trust rule checks; absent claims say so. */
-export function describeClaims(claims) {
-  return CHECKED_CLAIMS.map((name) => {
-    const value = claims[name];
-    return `  ${name}: ${value === undefined ? '(absent)' : JSON.stringify(value)}`;
-  }).join('\n');
+/**
+ * `  name: value` lines of `names` (default: the claims a trust rule checks), leaving out those in
+ * `exclude`; absent claims say so.
+ */
+export function describeClaims(claims, names = CHECKED_CLAIMS, exclude = []) {
+  return names
+    .filter((name) => !exclude.includes(name))
+    .map((name) => {
+      const value = claims[name];
+      return `  ${name}: ${value === undefined ? '(absent)' : JSON.stringify(value)}`;
+    })
+    .join('\n');
 }
 
 export function truncate(text, max = 300) {

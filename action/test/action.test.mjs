@@ -44,7 +44,7 @@ function job(options) {
 }
 
 function inputs(extra = {}) {
-  return { 'gateway-url': hoop.api, connection: CONNECTION, ...extra };
+  return { url: hoop.api, connection: CONNECTION, ...extra };
 }
 
 async function credentialState(id) {
@@ -52,16 +52,20 @@ async function credentialState(id) {
 }
 
 /**
- * Every `::add-mask::` comes before any other line of the step, and `secret` appears in no other
- * line of its stdout or stderr: the runner masks it from the first line it could see it in.
+ * The `::add-mask::` lines form one block, before anything printed after hoop answered (what
+ * precedes them, deprecation warnings and retries, knows no secret), and `secret` appears in no
+ * other line of its stdout or stderr: the runner masks it from the first line it could see it in.
  */
 function assertMaskedFirst(step, secret) {
   const lines = step.stdout.split('\n');
-  const firstOther = lines.findIndex((l) => !l.startsWith('::add-mask::'));
-  assert.ok(firstOther > 0, step.stdout);
-  assert.ok(lines.slice(firstOther).every((l) => !l.startsWith('::add-mask::')), step.stdout);
+  const first = lines.findIndex((l) => l.startsWith('::add-mask::'));
+  assert.ok(first >= 0, step.stdout);
+  const after = lines.slice(first).findIndex((l) => !l.startsWith('::add-mask::')) + first;
+  assert.ok(after > first, step.stdout);
+  assert.ok(lines.slice(after).every((l) => !l.startsWith('::add-mask::')), step.stdout);
   assert.ok(masks(step.stdout).includes(secret), 'the secret was not masked');
-  assert.ok(!(lines.slice(firstOther).join('\n') + step.stderr).includes(secret), 'the secret was printed');
+  const others = [...lines.slice(0, first), ...lines.slice(after)].join('\n') + step.stderr;
+  assert.ok(!others.includes(secret), 'the secret was printed');
 }
 
 /** Nothing the step printed contains a token this test's issuer minted, nor its signature. */
@@ -79,7 +83,7 @@ describe('hoop GitHub Action', () => {
     certs = await makeCertificates(dir);
     issuer = await startIssuer();
     db = await createDatabase();
-    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs });
+    hoop = await startHoop({ dir, db, issuer, tlsFiles: certs, maxSessions: 3 });
     proxy = await tlsProxy(Number(new URL(hoop.api).port), certs);
     weakProxy = await tlsProxy(Number(new URL(hoop.api).port), { ...(await makeWeakLeaf(dir, certs)), weak: true });
   });
@@ -107,12 +111,28 @@ describe('hoop GitHub Action', () => {
     const state = j.state();
     const password = env.PGPASSWORD;
     assert.match(password, /^[A-Za-z0-9_-]{43}$/);
-    const fullUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`;
+    const hoopUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`;
+    // hoop handed out the gateway's CA (ca_cert): written to RUNNER_TEMP, verify-full everywhere.
+    const rootCert = join(j.env.RUNNER_TEMP, 'hoop-ca.pem');
+    assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
+    const fullUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(rootCert)}`;
+    const revokeToken = state.revoke_token;
+    assert.match(revokeToken, /^hoop-revoke\./);
 
-    // The password and the URL holding it are masked, before anything else is printed.
-    assert.deepEqual(masks(main.stdout), [password, fullUrl]);
+    // The password, the revoke token and the URLs holding the password are masked, before
+    // anything else is printed.
+    assert.deepEqual(masks(main.stdout), [password, hoopUrl, revokeToken, fullUrl]);
     assertMaskedFirst(main, password);
+    assertMaskedFirst(main, revokeToken);
     assertNoToken(main.output);
+
+    // The claims of the token hoop accepted, in a collapsed group: values, never the token.
+    const group = main.stdout.slice(main.stdout.indexOf('::group::hoop: id token claims\n'), main.stdout.indexOf('::endgroup::'));
+    assert.ok(group.length > 0, main.stdout);
+    assert.match(group, /^repository_id: "4711"$/m);
+    assert.match(group, /^job_workflow_ref: "acme\/payments\/\.github\/workflows\/deploy\.yml@refs\/heads\/main"$/m);
+    assert.match(group, /^jti: "[0-9a-f-]{36}"$/m);
+    assert.ok(!group.includes(password) && !group.includes(revokeToken), group);
 
     // By default no output carries the password; database-url is the URL without it.
     for (const [name, value] of Object.entries(out)) {
@@ -121,7 +141,8 @@ describe('hoop GitHub Action', () => {
     assert.match(main.stdout, /the database-url output has no password \(set output-credentials: true/);
 
     assert.deepEqual(Object.keys(out).sort(), [
-      'credential-id', 'database', 'database-url', 'expires-at', 'host', 'port', 'username',
+      'ca-cert-file', 'credential-id', 'database', 'database-url', 'expires-at', 'host', 'jdbc-url',
+      'max-sessions', 'port', 'username',
     ]);
     assert.match(out['credential-id'], /^[0-9a-f-]{36}$/);
     assert.match(out.username, /^run-5150-1-/);
@@ -129,7 +150,17 @@ describe('hoop GitHub Action', () => {
     assert.equal(out.port, String(hoop.gatewayPort));
     assert.equal(out.database, db.name);
     assert.ok(!Number.isNaN(Date.parse(out['expires-at'])));
-    assert.equal(out['database-url'], `postgres://${out.username}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`);
+    assert.equal(
+      out['database-url'],
+      `postgres://${out.username}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(rootCert)}`,
+    );
+    assert.equal(out['ca-cert-file'], rootCert);
+    assert.equal(out['max-sessions'], '3');
+    assert.equal(
+      out['jdbc-url'],
+      `jdbc:postgresql://127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(rootCert)}`,
+    );
+    assert.match(main.stdout, /\(sslmode verify-full with CA .*hoop-ca\.pem, trust rule payments-main, at most 3 sessions at once\)/);
 
     // The exported environment carries the password, as before.
     assert.deepEqual(env, {
@@ -138,11 +169,12 @@ describe('hoop GitHub Action', () => {
       PGUSER: out.username,
       PGPASSWORD: password,
       PGDATABASE: db.name,
-      PGSSLMODE: 'require',
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: rootCert,
       DATABASE_URL: fullUrl,
     });
-    // post gets the id, never the password.
-    assert.deepEqual(state, { credential_id: out['credential-id'], expires_at: out['expires-at'] });
+    // post gets the id and the revoke token, never the password.
+    assert.deepEqual(state, { credential_id: out['credential-id'], expires_at: out['expires-at'], revoke_token: revokeToken });
 
     // A later step of the job: unchanged psql, through the gateway.
     const psql = await j.psql(`select count(*) from ${TABLE}`);
@@ -155,12 +187,17 @@ describe('hoop GitHub Action', () => {
     const alone = await j.psql('select 1', { url: out['database-url'] });
     assert.notEqual(alone.code, 0, 'the database-url output connected without a password');
 
+    const minted = issuer.minted.length;
     const post = await j.post();
     assert.equal(post.code, 0, post.output);
     assert.equal(post.stderr, '');
     assert.match(post.stdout, new RegExp(`revoked credential ${out['credential-id']}`));
     assert.ok(!post.stdout.includes('::warning::'), post.stdout);
     assertNoToken(post.output);
+    // With the revoke token, masked first: no id token was requested.
+    assert.deepEqual(masks(post.stdout), [revokeToken]);
+    assertMaskedFirst(post, revokeToken);
+    assert.equal(issuer.minted.length, minted, 'post requested an id token although it had the revoke token');
 
     assert.equal(await credentialState(out['credential-id']), 'revoked');
     const dead = await j.psql('select 1');
@@ -177,16 +214,17 @@ describe('hoop GitHub Action', () => {
     const password = env.PGPASSWORD;
     assert.equal(
       out['database-url'],
-      `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`,
+      `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(env.PGSSLROOTCERT)}`,
     );
     assert.equal(out['database-url'], env.DATABASE_URL);
-    // Both the password and the whole URL are masked, and the masks precede everything else.
-    assert.deepEqual(masks(main.stdout), [password, out['database-url']]);
+    // The password, the URLs and the revoke token are masked, and the masks precede everything else.
+    assert.deepEqual(masks(main.stdout), [password, out['database-url'].replace(/sslmode=.*/, 'sslmode=require'), j.state().revoke_token, out['database-url']]);
     assertMaskedFirst(main, password);
     assertMaskedFirst(main, out['database-url']);
     // The other outputs still carry no password.
     for (const [name, value] of Object.entries(out)) {
       if (name !== 'database-url') assert.ok(!value.includes(password), `output ${name} carries the password`);
+      assert.ok(!value.includes(j.state().revoke_token), `output ${name} carries the revoke token`);
     }
     assert.match(main.stdout, /the database-url output carries the password \(output-credentials: true\)/);
 
@@ -200,7 +238,7 @@ describe('hoop GitHub Action', () => {
 
   it('with ca-cert and no output-credentials, database-url keeps verify-full but not the password', async () => {
     const api = `https://127.0.0.1:${proxy.address().port}`;
-    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const j = job({ inputs: inputs({ url: api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
     const main = await j.main();
     assert.equal(main.code, 0, main.output);
     const out = j.outputs();
@@ -217,7 +255,7 @@ describe('hoop GitHub Action', () => {
 
   it('with ca-cert, calls hoop over verified TLS and exports verify-full for psql', async () => {
     const api = `https://127.0.0.1:${proxy.address().port}`;
-    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const j = job({ inputs: inputs({ url: api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
     const main = await j.main();
     assert.equal(main.code, 0, main.output);
 
@@ -227,9 +265,10 @@ describe('hoop GitHub Action', () => {
     assert.equal(env.PGSSLROOTCERT, rootCert);
     assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
     assert.match(env.DATABASE_URL, /\?sslmode=verify-full&sslrootcert=%2F/);
-    const [password, apiUrl, exportedUrl, ...more] = masks(main.stdout);
+    const [password, apiUrl, revokeToken, exportedUrl, ...more] = masks(main.stdout);
     assert.equal(password, env.PGPASSWORD);
     assert.match(apiUrl, /\?sslmode=require$/);
+    assert.equal(revokeToken, j.state().revoke_token);
     assert.equal(exportedUrl, env.DATABASE_URL);
     assert.deepEqual(more, []);
 
@@ -248,7 +287,7 @@ describe('hoop GitHub Action', () => {
 
   it('says to pass ca-cert when hoop presents a certificate the runner does not trust', async () => {
     const api = `https://127.0.0.1:${proxy.address().port}`;
-    const j = job({ inputs: inputs({ 'gateway-url': api }) });
+    const j = job({ inputs: inputs({ url: api }) });
     const main = await j.main();
     assert.equal(main.code, 1, main.output);
     assert.match(main.stdout, /::error::TLS to hoop at https:\/\/127\.0\.0\.1:\d+ failed/);
@@ -258,7 +297,7 @@ describe('hoop GitHub Action', () => {
 
   it('says which key size Node refuses when hoop presents a weak certificate', async () => {
     const api = `https://127.0.0.1:${weakProxy.address().port}`;
-    const j = job({ inputs: inputs({ 'gateway-url': api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
+    const j = job({ inputs: inputs({ url: api, 'ca-cert': readFileSync(certs.ca, 'utf8') }) });
     const main = await j.main();
     assert.equal(main.code, 1, main.output);
     assert.match(main.stdout, /::error::TLS to hoop at https:\/\/127\.0\.0\.1:\d+ failed \(.*certificate key too weak/);
@@ -339,11 +378,13 @@ describe('hoop GitHub Action', () => {
 
   it('names the URL when hoop cannot be reached', async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const j = job({ inputs: inputs({ 'gateway-url': down }) });
+    const j = job({ inputs: inputs({ url: down }) });
     const main = await j.main();
     assert.equal(main.code, 1, main.output);
     assert.ok(main.stdout.includes(`::error::Cannot reach hoop at ${down} (connect ECONNREFUSED`), main.stdout);
-    assert.match(main.stdout, /gateway-url input/);
+    assert.match(main.stdout, /Check the url input and that this runner can reach it/);
+    // A connection refused may be a restart: tried 4 times, each with a fresh token.
+    assert.match(main.stdout, /^hoop: attempt 4 of 4 after ECONNREFUSED/m);
   });
 
   it('prints the checked claims, never the token, when no trust rule matches', async () => {
@@ -358,6 +399,15 @@ describe('hoop GitHub Action', () => {
     assert.match(message, /^ {2}ref: "refs\/heads\/main"$/m);
     assert.match(message, /^ {2}aud: "hoop"$/m);
     assert.match(message, /^ {2}environment: \(absent\)$/m);
+    // The claims rules pin beyond the classic ones.
+    assert.match(message, /^ {2}job_workflow_ref: "acme\/payments\/\.github\/workflows\/deploy\.yml@refs\/heads\/main"$/m);
+    assert.match(message, /^ {2}workflow_ref: "acme\/payments\/\.github\/workflows\/deploy\.yml@refs\/heads\/main"$/m);
+    assert.match(message, /^ {2}repository_owner: "acme"$/m);
+    assert.match(message, /^ {2}ref_type: "branch"$/m);
+    assert.match(message, /^ {2}runner_environment: "github-hosted"$/m);
+    assert.match(message, /Ask hoop's operators for a rule that matches them/);
+    // A refusal is never retried: hoop consumed the token, and the answer would not change.
+    assert.ok(!main.stdout.includes('hoop: attempt 2'), main.stdout);
     assertNoToken(main.output);
     const token = issuer.minted.at(-1);
     assert.ok(!main.output.includes(token.split('.')[1]), 'the token payload was printed as is');
@@ -377,12 +427,26 @@ describe('hoop GitHub Action', () => {
     assert.deepEqual(j.state(), {});
   });
 
+  it('post revokes with a fresh id token when main got no revoke token (an older hoop)', async () => {
+    const j = job({ inputs: inputs() });
+    assert.equal((await j.main()).code, 0);
+    const id = j.state().credential_id;
+    const minted = issuer.minted.length;
+    const post = await j.post({ without: ['revoke_token'] });
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, new RegExp(`^hoop: revoked credential ${id}`, 'm'));
+    assert.equal(issuer.minted.length, minted + 1, 'post did not request an id token');
+    assert.deepEqual(masks(post.stdout), []);
+    assert.equal(await credentialState(id), 'revoked');
+  });
+
   it('post warns but does not fail when it cannot revoke', async () => {
     const j = job({ inputs: inputs() });
     assert.equal((await j.main()).code, 0);
     const id = j.state().credential_id;
     j.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = 'expired-request-token';
-    const post = await j.post();
+    // Without a revoke token (a hoop before issue 18 gave none) post needs a fresh id token.
+    const post = await j.post({ without: ['revoke_token'] });
     assert.equal(post.code, 0, post.output);
     assert.match(post.stdout, new RegExp(`::warning::hoop: could not revoke credential ${id}: .*HTTP 401`));
     assert.ok(post.stdout.includes(`It expires at ${j.state().expires_at} anyway.`), post.stdout);
@@ -393,11 +457,84 @@ describe('hoop GitHub Action', () => {
     const j = job({ inputs: inputs() });
     assert.equal((await j.main()).code, 0);
     // The error's own advice ends a sentence; the warning adds one after it.
-    j.env['INPUT_GATEWAY-URL'] = 'http://127.0.0.1:9';
+    j.env.INPUT_URL = 'http://127.0.0.1:9';
     const post = await j.post();
     assert.equal(post.code, 0, post.output);
     const line = post.stdout.split('\n').find((l) => l.startsWith('::warning::')) ?? '';
     assert.match(line, /could not revoke credential/, post.stdout);
     assert.ok(!line.replace(/\.\.\./g, '').includes('..'), `a doubled period: ${line}`);
+  });
+
+  it('post revokes with the revoke token even when the id token service no longer answers', async () => {
+    const j = job({ inputs: inputs() });
+    assert.equal((await j.main()).code, 0);
+    const { credential_id: id, revoke_token: revokeToken } = j.state();
+    assert.match(revokeToken, /^hoop-revoke\./);
+    // The job's request token expired (a long job, a cancelled one): the revoke token still works.
+    j.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = 'expired-request-token';
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, new RegExp(`^hoop: revoked credential ${id}`, 'm'));
+    assert.ok(!post.stdout.includes('::warning::'), post.stdout);
+    assertMaskedFirst(post, revokeToken);
+    assert.equal(await credentialState(id), 'revoked');
+  });
+
+  it('names the claims hoop did not accept, with their values, and the other checked claims', async () => {
+    const j = job({ inputs: inputs(), claims: { ref: 'refs/heads/feature/x' } });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    const message = main.stdout.replace(/%0A/g, '\n');
+    assert.match(message, /::error::hoop refused \(HTTP 403\) no_matching_trust_rule: /);
+    // hoop's message names the claim; the action adds the claims hoop listed (error.claims).
+    assert.match(message, /The claims hoop did not accept, as this job's token has them:\n {2}ref: "refs\/heads\/feature\/x"\n/);
+    assert.match(message, /The other claims a trust rule can check:\n(?: {2}.*\n)*? {2}repository_id: "4711"/);
+    const others = message.slice(message.indexOf('The other claims'));
+    assert.ok(!/^ {2}ref: /m.test(others), 'ref is listed twice');
+    assertNoToken(main.output);
+  });
+
+  it('says a pull request run is not trusted, and what to do instead', async () => {
+    const j = job({ inputs: inputs(), claims: { event_name: 'pull_request' } });
+    const main = await j.main();
+    assert.equal(main.code, 1, main.output);
+    const message = main.stdout.replace(/%0A/g, '\n');
+    assert.match(message, /::error::hoop refused \(HTTP 403\) pull_request_not_allowed: /);
+    assert.match(message, /^ {2}event_name: "pull_request"$/m);
+    assert.match(message, /hoop does not trust runs of event "pull_request"/);
+    assert.match(message, /a workflow that runs on push/);
+    assert.match(message, /allow_pull_requests = true/);
+    assert.ok(!message.includes('Ask hoop\'s operators for a rule that matches'), message);
+    assert.ok(!main.stdout.includes('hoop: attempt 2'), main.stdout);
+  });
+
+  it('accepts gateway-url, the old name of url, with a warning to rename it', async () => {
+    const j = job({ inputs: { 'gateway-url': hoop.api, connection: CONNECTION } });
+    const main = await j.main();
+    assert.equal(main.code, 0, main.output);
+    assert.match(main.stdout, /^::warning::The gateway-url input is deprecated: rename it to url/m);
+    // post uses it too, and does not warn a second time.
+    const post = await j.post();
+    assert.equal(post.code, 0, post.output);
+    assert.match(post.stdout, /revoked credential/);
+    assert.ok(!post.stdout.includes('::warning::'), post.stdout);
+
+    const same = job({ inputs: { url: `${hoop.api}/`, 'gateway-url': hoop.api, connection: CONNECTION } });
+    const both = await same.main();
+    assert.equal(both.code, 0, both.output);
+    assert.match(both.stdout, /^::warning::The gateway-url input is deprecated and url is set to the same value: remove gateway-url/m);
+    assert.equal((await same.post()).code, 0);
+
+    const minted = issuer.minted.length;
+    const differ = job({ inputs: { url: hoop.api, 'gateway-url': 'https://old.example', connection: CONNECTION } });
+    const d = await differ.main();
+    assert.equal(d.code, 1, d.output);
+    assert.match(d.stdout, /::error::url \(http:\/\/127\.0\.0\.1:\d+\) and gateway-url \(https:\/\/old\.example\) differ: gateway-url is the old name of url; keep only url\./);
+    assert.equal(issuer.minted.length, minted);
+
+    const none = job({ inputs: { connection: CONNECTION } });
+    const n = await none.main();
+    assert.equal(n.code, 1, n.output);
+    assert.match(n.stdout, /::error::Input required and not supplied: url/);
   });
 });

@@ -1,5 +1,7 @@
 // Test harness for the action (kept out of test/, where `node --test` would run it as a test): a GitHub-like OIDC issuer, a throwaway database, certificates,
-// a real `hoop serve` (HOOP_BIN), and child processes with a runner-like environment.
+// a real `hoop serve` (HOOP_BIN), and child processes with a runner-like environment; what may
+// stand between a runner and hoop (an egress proxy, a flaky ingress, a server that is not hoop);
+// and the drivers of later steps (psql, node-postgres, PgJDBC, psycopg2).
 
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
@@ -19,6 +21,16 @@ export const REPOSITORY_ID = '4711';
 export const TABLE = 'widgets';
 const PG = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
 const WAIT_MS = 20_000;
+/**
+ * Host names no resolver knows but the test proxy (`startProxy`), which maps them to 127.0.0.1:
+ * a job that reaches them went through the proxy.
+ */
+export const PROXIED_HOST = 'hoop.proxied.test';
+export const PROXIED_TOKEN_HOST = 'token.proxied.test';
+/** PgJDBC as Debian installs it (libpostgresql-jdbc-java; tests/setup). */
+export const POSTGRES_JAR = '/usr/share/java/postgresql.jar';
+/** The Python Debian's python3-psycopg(2) belong to (a pyenv python3 may come first on PATH). */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -110,7 +122,10 @@ export async function makeCertificates(dir) {
     ['x509', '-req', '-in', path('leaf.csr'), '-CA', path('ca.pem'), '-CAkey', path('ca.key'),
       '-CAcreateserial', '-days', '2', '-extfile', path('leaf.ext'), '-out', path('leaf.pem')],
   ];
-  writeFileSync(path('leaf.ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n');
+  writeFileSync(
+    path('leaf.ext'),
+    `subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:${PROXIED_HOST}\nbasicConstraints = CA:FALSE\n`,
+  );
   for (const args of steps) {
     const r = await run('openssl', args);
     if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
@@ -147,6 +162,8 @@ export function tlsProxy(target, { cert, key, weak = false }) {
     const server = tls.createServer(
       { cert: readFileSync(cert), key: readFileSync(key), ...(weak ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}) },
       (socket) => {
+        // The SNI of each connection (false when the client sent none).
+        server.servernames.push(socket.servername);
         const upstream = net.connect(target, '127.0.0.1');
         socket.pipe(upstream).pipe(socket);
         const close = () => { socket.destroy(); upstream.destroy(); };
@@ -154,8 +171,176 @@ export function tlsProxy(target, { cert, key, weak = false }) {
         upstream.on('error', close);
       },
     );
+    server.servernames = [];
+    closable(server);
     server.on('tlsClientError', () => {});
     server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What stands between a runner and hoop: an egress proxy, a flaky ingress, the wrong server
+
+/**
+ * Gives `server` a `closeAllConnections()` that destroys its open connections (net and tls
+ * servers have none; `close()` waits for them), and returns it.
+ */
+function closable(server) {
+  const open = new Set();
+  server.on('connection', (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  server.closeAllConnections = () => {
+    for (const socket of open) socket.destroy();
+  };
+  return server;
+}
+
+/** The header value of `name` in a raw HTTP request head, or ''. */
+function headerOf(head, name) {
+  const m = new RegExp(`^${name}:\\s*(.*?)\\s*$`, 'im').exec(head);
+  return m ? m[1] : '';
+}
+
+/** Maps a host name only this proxy knows (PROXIED_HOST, PROXIED_TOKEN_HOST) to 127.0.0.1. */
+function proxyResolve(host) {
+  return host === PROXIED_HOST || host === PROXIED_TOKEN_HOST || host === 'localhost' ? '127.0.0.1' : host;
+}
+
+/**
+ * An HTTP egress proxy as on self-hosted runners (squid-like): CONNECT tunnels and absolute-form
+ * requests. `credentials` ("user:password"): required, else 407. `refuse`: answer every request
+ * with this status. Records what it was asked: `connects` (CONNECT authorities), `forwarded`
+ * (absolute URLs), `authorizations` (Proxy-Authorization headers received).
+ */
+export function startProxy({ credentials = '', refuse = 0 } = {}) {
+  const expected = credentials ? `Basic ${Buffer.from(credentials).toString('base64')}` : '';
+  const seen = { connects: [], forwarded: [], authorizations: [] };
+  const deny = (auth) => {
+    seen.authorizations.push(auth ?? '');
+    if (refuse) return refuse;
+    if (expected && auth !== expected) return 407;
+    return 0;
+  };
+  const server = http.createServer((req, res) => {
+    seen.forwarded.push(req.url);
+    const status = deny(req.headers['proxy-authorization']);
+    if (status) {
+      res.writeHead(status, { 'content-type': 'text/html', server: 'test-proxy', ...(status === 407 ? { 'proxy-authenticate': 'Basic realm="proxy"' } : {}) });
+      res.end(`<html><body>${status}</body></html>`);
+      return;
+    }
+    let target;
+    try {
+      target = new URL(req.url);
+    } catch {
+      res.writeHead(400, { server: 'test-proxy' }).end();
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const upstream = http.request(
+      { host: proxyResolve(target.hostname), port: target.port || 80, method: req.method, path: `${target.pathname}${target.search}`, headers },
+      (up) => {
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502, { server: 'test-proxy' }).end());
+    req.pipe(upstream);
+  });
+  closable(server);
+  server.on('connect', (req, socket, head) => {
+    seen.connects.push(req.url);
+    socket.on('error', () => {});
+    const status = deny(req.headers['proxy-authorization']);
+    if (status) {
+      const extra = status === 407 ? 'Proxy-Authenticate: Basic realm="proxy"\r\n' : '';
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Content-Length: 0\r\n\r\n`);
+      return;
+    }
+    const at = req.url.lastIndexOf(':');
+    const host = req.url.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+    const upstream = net.connect(Number(req.url.slice(at + 1)), proxyResolve(host));
+    upstream.on('connect', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    upstream.on('error', () => socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n'));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      server.seen = seen;
+      server.url = `http://127.0.0.1:${server.address().port}`;
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * An ingress in front of hoop's API that fails the first `failures` requests, then passes
+ * requests through: `mode` '503' answers HTTP 503 (as a load balancer without a healthy
+ * backend does), 'reset' resets the connection. `set(failures)` re-arms it. `seen` holds the
+ * Authorization header of every request that reached it (SSLRequest probes excepted).
+ */
+export function flakyFront(targetPort, { mode = '503', failures = 0 } = {}) {
+  const state = { remaining: failures, seen: [] };
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', (first) => {
+      // The action's "is this a database?" probe: not a request.
+      if (first.length === 8 && first.readUInt32BE(4) === 80877103) {
+        socket.destroy();
+        return;
+      }
+      state.seen.push(headerOf(first.toString('latin1'), 'authorization'));
+      if (state.remaining > 0) {
+        state.remaining -= 1;
+        if (mode === 'reset') {
+          socket.resetAndDestroy();
+        } else {
+          const body = '<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>';
+          socket.end(
+            `HTTP/1.1 503 Service Temporarily Unavailable\r\nServer: test-ingress\r\nContent-Type: text/html\r\n` +
+              `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+          );
+        }
+        return;
+      }
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      upstream.on('error', () => socket.destroy());
+      upstream.write(first);
+      socket.pipe(upstream).pipe(socket);
+    });
+  });
+  closable(server);
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      server.url = `http://127.0.0.1:${server.address().port}`;
+      server.seen = state.seen;
+      server.set = (n) => {
+        state.remaining = n;
+        state.seen.length = 0;
+      };
+      resolve(server);
+    });
+  });
+}
+
+/** A web server that is not hoop: 404 with an HTML page for every request, as nginx does. */
+export function notHoop() {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(404, { 'content-type': 'text/html', server: 'nginx-test' });
+    res.end('<html><head><title>404 Not Found</title></head><body>404 Not Found</body></html>');
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      server.url = `http://127.0.0.1:${server.address().port}`;
+      resolve(server);
+    });
   });
 }
 
@@ -254,8 +439,14 @@ export async function startIssuer() {
 // ---------------------------------------------------------------------------------------------
 // hoop
 
-/** Writes hoop.toml, starts `$HOOP_BIN serve`, and waits for /healthz. */
-export async function startHoop({ dir, db, issuer, tlsFiles }) {
+/**
+ * Writes hoop.toml, starts `$HOOP_BIN serve`, and waits for /healthz. The gateway's TLS
+ * (`gatewayTls`): 'files+ca' the certificate of `tlsFiles` and its CA as `tls_ca` (hoop hands
+ * the CA to jobs as `ca_cert`), 'files' the certificate without `tls_ca` (no `ca_cert`), or
+ * 'generated' hoop's own certificate (signed by a CA derived from `secret_key`, handed out).
+ * `maxSessions`: the trust rule's max_sessions. `extraConfig`: TOML appended to hoop.toml.
+ */
+export async function startHoop({ dir, db, issuer, tlsFiles, gatewayTls = 'files+ca', maxSessions = 0, extraConfig = '' }) {
   const bin = process.env.HOOP_BIN;
   if (!bin) {
     throw new Error('HOOP_BIN is not set: build hoop (cargo build -p hoop) and run HOOP_BIN=<target>/debug/hoop node --test action/test/*.test.mjs');
@@ -273,10 +464,11 @@ reaper_interval = "1h"
 replica = "action-test"
 
 [gateway]
-spool_dir = ${JSON.stringify(join(dir, 'spool'))}
-tls_cert = ${JSON.stringify(tlsFiles.cert)}
+spool_dir = ${JSON.stringify(join(dir, `spool-${apiPort}`))}
+${gatewayTls === 'generated' ? '' : `tls_cert = ${JSON.stringify(tlsFiles.cert)}
 tls_key = ${JSON.stringify(tlsFiles.key)}
-
+`}${gatewayTls === 'files+ca' ? `tls_ca = ${JSON.stringify(tlsFiles.ca)}
+` : ''}
 [[issuers]]
 name = "github"
 kind = "github"
@@ -296,10 +488,10 @@ issuer = "github"
 claims = { repository_id = "${REPOSITORY_ID}", ref = "refs/heads/main" }
 connections = ["${CONNECTION}"]
 ttl = "10m"
-`;
-  const configPath = join(dir, 'hoop.toml');
+${maxSessions ? `max_sessions = ${maxSessions}\n` : ''}${extraConfig}`;
+  const configPath = join(dir, `hoop-${apiPort}.toml`);
   writeFileSync(configPath, config);
-  const logPath = join(dir, 'hoop.log');
+  const logPath = join(dir, `hoop-${apiPort}.log`);
   let log = '';
   const child = spawn(bin, ['serve', '--config', configPath], {
     env: { PATH: process.env.PATH, HOOP_LOG: 'hoop=debug' },
@@ -394,7 +586,11 @@ export function parseFileCommands(path) {
 
 /** One job of a runner: its files, its id-token request credentials, and its inputs. */
 export class Job {
-  constructor(issuer, { inputs = {}, claims = {}, idToken = true } = {}) {
+  /**
+   * `env`: more variables of the runner (proxies). `tokenHost`: the host name in
+   * ACTIONS_ID_TOKEN_REQUEST_URL instead of 127.0.0.1 (PROXIED_TOKEN_HOST: only through the proxy).
+   */
+  constructor(issuer, { inputs = {}, claims = {}, idToken = true, env = {}, tokenHost = '' } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'hoop-action-job-'));
     this.files = {
       GITHUB_ENV: join(this.dir, 'env'),
@@ -409,10 +605,14 @@ export class Job {
       HOME: this.dir,
       RUNNER_TEMP: join(this.dir, 'tmp'),
       GITHUB_ACTIONS: 'true',
+      // Retries wait milliseconds, not seconds, in tests.
+      HOOP_ACTION_RETRY_BASE_MS: '20',
       ...this.files,
+      ...env,
     };
     if (idToken) {
-      this.env.ACTIONS_ID_TOKEN_REQUEST_URL = `${issuer.url}/token?api-version=2.0`;
+      const tokenService = tokenHost ? issuer.url.replace('127.0.0.1', tokenHost) : issuer.url;
+      this.env.ACTIONS_ID_TOKEN_REQUEST_URL = `${tokenService}/token?api-version=2.0`;
       this.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = issuer.job(claims);
     }
     for (const [name, value] of Object.entries(this.inputs)) {
@@ -428,10 +628,15 @@ export class Job {
     return run(process.execPath, ['--pending-deprecation', join(ACTION_DIR, 'main.js')], { env: this.env });
   }
 
-  /** `node action/post.js` with the state main saved, as `STATE_<name>`. */
-  post() {
+  /**
+   * `node action/post.js` with the state main saved, as `STATE_<name>`; `without`: state names
+   * to leave out (what a hoop that did not hand them out leaves).
+   */
+  post({ without = [] } = {}) {
     const state = Object.fromEntries(
-      Object.entries(this.state()).map(([name, value]) => [`STATE_${name}`, value]),
+      Object.entries(this.state())
+        .filter(([name]) => !without.includes(name))
+        .map(([name, value]) => [`STATE_${name}`, value]),
     );
     return run(process.execPath, ['--pending-deprecation', join(ACTION_DIR, 'post.js')], {
       env: { ...this.env, ...state },
@@ -459,6 +664,40 @@ export class Job {
     const env = exported ? { ...base, ...this.exported() } : base;
     const args = ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql];
     return run('psql', url ? [url, ...args] : args, { env });
+  }
+
+  /** The environment of a later step: the runner's PATH and HOME plus what the action exported. */
+  stepEnv(extra = {}) {
+    return { PATH: process.env.PATH, HOME: this.dir, PGCONNECT_TIMEOUT: '10', ...this.exported(), ...extra };
+  }
+
+  /**
+   * node-postgres (test/drivers/node_modules/pg) in a later step: `new pg.Client({ connectionString })`
+   * with `url` (default: the exported DATABASE_URL) and nothing else of the environment (node-postgres
+   * would read PG* variables too). Prints the first column of the first row.
+   */
+  nodePg(sql, { url = this.exported().DATABASE_URL } = {}) {
+    const env = { PATH: process.env.PATH, HOME: this.dir, DATABASE_URL: url };
+    return run(process.execPath, [join(ACTION_DIR, 'test', 'drivers', 'pg-probe.cjs'), sql], { env });
+  }
+
+  /**
+   * PgJDBC (Debian's /usr/share/java/postgresql.jar) in a later step: `java Probe.java <jdbcUrl>
+   * <sql>`, user and password from the exported PGUSER/PGPASSWORD.
+   */
+  jdbc(jdbcUrl, sql) {
+    const env = { PATH: process.env.PATH, HOME: this.dir, PGUSER: this.exported().PGUSER, PGPASSWORD: this.exported().PGPASSWORD };
+    const probe = join(ACTION_DIR, 'test', 'drivers', 'Probe.java');
+    return run('java', ['-cp', POSTGRES_JAR, probe, jdbcUrl, sql], { env, timeoutMs: 120_000 });
+  }
+
+  /**
+   * psycopg 3 or psycopg2 (`driver`; Debian's python3-psycopg, python3-psycopg2) in a later step:
+   * `connect(DATABASE_URL)`.
+   */
+  psycopg(driver, sql, { url = this.exported().DATABASE_URL } = {}) {
+    const env = { PATH: process.env.PATH, HOME: this.dir, DATABASE_URL: url };
+    return run(SYSTEM_PYTHON, [join(ACTION_DIR, 'test', 'drivers', 'probe.py'), driver, sql], { env });
   }
 
   cleanup() {
