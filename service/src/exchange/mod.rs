@@ -271,7 +271,14 @@ pub struct Broker {
     /// [`Broker::complete_revocations`].
     unfinished: mpsc::UnboundedSender<CredentialId>,
     unfinished_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<CredentialId>>>,
+    /// Policy roles seen to exist upstream, and when: [`Broker::check_policy_role`] asks the
+    /// database again only after [`ROLE_SEEN_FOR`].
+    roles_seen: std::sync::Mutex<std::collections::HashMap<(ConnectionName, DbRole), Instant>>,
 }
+
+/// How long a policy role seen upstream is taken to exist without asking again. A missing
+/// role is never remembered: once an operator creates it, the next exchange succeeds.
+const ROLE_SEEN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The Postgres channel on which replicas announce credentials that stopped being live.
 pub const REVOCATIONS_CHANNEL: &str = "hoop_revocations";
@@ -298,6 +305,7 @@ impl Broker {
             revocations: broadcast::channel(1024).0,
             unfinished,
             unfinished_queue: std::sync::Mutex::new(Some(unfinished_queue)),
+            roles_seen: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -552,15 +560,31 @@ impl Broker {
 
     /// Refuses a grant whose policy role does not exist in the connection's database
     /// ([`UpstreamError::ParentRoleMissing`]): the job would get a credential that cannot log
-    /// in. When the upstream cannot be asked, the exchange goes on: the first connection (or
-    /// the role's creation at exchange) reports what is wrong then.
+    /// in. A role seen within [`ROLE_SEEN_FOR`] is not asked for again. When the upstream
+    /// cannot be asked, the exchange goes on: the first connection (or the role's creation at
+    /// exchange) reports what is wrong then.
     async fn check_policy_role(
         &self,
         connection: &ConnectionName,
         role: &DbRole,
     ) -> Result<(), ExchangeError> {
+        let key = (connection.clone(), role.clone());
+        let seen = |roles: &std::collections::HashMap<_, Instant>| {
+            roles
+                .get(&key)
+                .is_some_and(|at: &Instant| at.elapsed() < ROLE_SEEN_FOR)
+        };
+        if seen(&self.roles_seen.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(());
+        }
         match self.upstreams.role_exists(connection, role.as_str()).await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.roles_seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, Instant::now());
+                Ok(())
+            }
             Ok(false) => Err(UpstreamError::ParentRoleMissing {
                 connection: connection.to_string(),
                 role: role.to_string(),
