@@ -67,7 +67,7 @@ async function main() {
   mask(c.password);
   mask(c.database_url);
   if (typeof c.revoke_token === 'string' && c.revoke_token !== '') mask(c.revoke_token);
-  // For post: the id, and the revoke token when hoop gave one (a hoop before issue 18 did not;
+  // For post: the id, and the revoke token when hoop gave one (an older hoop did not;
   // post then revokes with a fresh id token of the run). Never the password.
   saveState('credential_id', c.credential_id);
   saveState('expires_at', c.expires_at);

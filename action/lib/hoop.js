@@ -87,7 +87,7 @@ function answeredBy(response) {
 
 /**
  * Whether `response` came from hoop's API: it carries `x-hoop-api: 1` (every response of a hoop
- * with issue 18's API), or, from an older hoop, the shape of hoop's documents.
+ * with the current API), or, from an older hoop, the shape of hoop's documents.
  */
 function fromHoop(response) {
   if (response.headers?.['x-hoop-api'] === '1') return true;

@@ -445,7 +445,7 @@ describe('hoop GitHub Action', () => {
     assert.equal((await j.main()).code, 0);
     const id = j.state().credential_id;
     j.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = 'expired-request-token';
-    // Without a revoke token (a hoop before issue 18 gave none) post needs a fresh id token.
+    // Without a revoke token (an older hoop gave none) post needs a fresh id token.
     const post = await j.post({ without: ['revoke_token'] });
     assert.equal(post.code, 0, post.output);
     assert.match(post.stdout, new RegExp(`::warning::hoop: could not revoke credential ${id}: .*HTTP 401`));
