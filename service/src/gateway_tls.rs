@@ -181,7 +181,7 @@ impl GatewayTls {
     /// every replica and restart that shares the seed, so the CA any of them hands out verifies
     /// the certificate every one presents.
     pub fn generated(seed: &[u8; 32], hostnames: &[String]) -> Result<GatewayTls, TlsError> {
-        let (ca_key, ca_params) = derived_ca(seed)?;
+        let (ca_key, ca_params) = derived_ca(seed, hostnames)?;
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
         let (mut params, key_pair) = leaf_params(hostnames, "hoop gateway")?;
@@ -262,22 +262,32 @@ fn leaf_params(
         .distinguished_name
         .push(rcgen::DnType::CommonName, common_name);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let today = chrono::Utc::now().date_naive();
-    params.not_before = {
-        use chrono::Datelike;
-        // chrono's month and day are in range, so rcgen's constructor cannot panic.
-        rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8)
-    };
-    params.not_after = params.not_before + SELF_SIGNED_VALIDITY;
+    valid_from_today(&mut params, SELF_SIGNED_VALIDITY);
     let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     Ok((params, key_pair))
 }
 
+/// Makes `params` valid for `validity` from 00:00 UTC today, which also tolerates a client
+/// clock that is a little behind.
+fn valid_from_today(params: &mut rcgen::CertificateParams, validity: std::time::Duration) {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    // chrono's month and day are in range, so rcgen's constructor cannot panic.
+    params.not_before = rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8);
+    params.not_after = params.not_before + validity;
+}
+
 /// The gateway CA of `seed`: a P-256 key whose scalar is derived from the seed (the rare
-/// derivation that is not a valid scalar is retried with a counter), and fixed parameters, so
-/// the key and subject are the same wherever the seed is. The subject names the key's
-/// fingerprint, so two hoops' CAs never share a name in one trust store.
-fn derived_ca(seed: &[u8; 32]) -> Result<(rcgen::KeyPair, rcgen::CertificateParams), TlsError> {
+/// derivation that is not a valid scalar is retried with a counter), so the key and subject are
+/// the same wherever the seed is. The subject names the key's fingerprint, so two hoops' CAs
+/// never share a name in one trust store. It signs no other CA (path length 0) and, by critical
+/// name constraints, no certificate for another name than `hostnames`: a job that trusts it for
+/// the gateway trusts it for nothing else, even if the key were derived by someone holding the
+/// secret key. Valid from the start of today for two years, beyond the leaf it signs.
+fn derived_ca(
+    seed: &[u8; 32],
+    hostnames: &[String],
+) -> Result<(rcgen::KeyPair, rcgen::CertificateParams), TlsError> {
     use aws_lc_rs::{agreement, hmac, signature};
     let key = hmac::Key::new(hmac::HMAC_SHA256, seed);
     let pkcs8 = (0u8..16)
@@ -317,11 +327,42 @@ fn derived_ca(seed: &[u8; 32]) -> Result<(rcgen::KeyPair, rcgen::CertificatePara
         rcgen::KeyUsagePurpose::KeyCertSign,
         rcgen::KeyUsagePurpose::CrlSign,
     ];
-    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+    valid_from_today(&mut params, 2 * SELF_SIGNED_VALIDITY);
+    params.name_constraints = Some(name_constraints(hostnames));
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&id[..16]));
     params.use_authority_key_identifier_extension = false;
     Ok((key_pair, params))
+}
+
+/// Only `hostnames`: DNS names (and their subdomains, as name constraints read) and single IP
+/// addresses; every IP address is excluded when none is named (an unconstrained type would
+/// otherwise be allowed).
+fn name_constraints(hostnames: &[String]) -> rcgen::NameConstraints {
+    let mut permitted = Vec::new();
+    for name in hostnames {
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => permitted.push(rcgen::GeneralSubtree::IpAddress(
+                rcgen::CidrSubnet::from_addr_prefix(ip, if ip.is_ipv4() { 32 } else { 128 }),
+            )),
+            Err(_) => permitted.push(rcgen::GeneralSubtree::DnsName(name.clone())),
+        }
+    }
+    let mut excluded = Vec::new();
+    if !permitted
+        .iter()
+        .any(|s| matches!(s, rcgen::GeneralSubtree::IpAddress(_)))
+    {
+        excluded.push(rcgen::GeneralSubtree::IpAddress(
+            rcgen::CidrSubnet::from_v4_prefix([0; 4], 0),
+        ));
+        excluded.push(rcgen::GeneralSubtree::IpAddress(
+            rcgen::CidrSubnet::from_v6_prefix([0; 16], 0),
+        ));
+    }
+    rcgen::NameConstraints {
+        permitted_subtrees: permitted,
+        excluded_subtrees: excluded,
+    }
 }
 
 /// Reads the CA file given to clients and checks that it verifies `chain` for `host`, as a
@@ -355,26 +396,34 @@ fn read_ca(
         host: host.to_owned(),
         reason,
     };
-    let mut roots = rustls::RootCertStore::empty();
-    for c in &cas {
-        roots.add(c.clone()).map_err(|e| mismatch(e.to_string()))?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| mismatch(e.to_string()))?;
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| mismatch(e.to_string()))?;
-    rustls::client::danger::ServerCertVerifier::verify_server_cert(
-        verifier.as_ref(),
-        &chain[0],
-        &chain[1..],
-        &name,
-        &[],
-        rustls::pki_types::UnixTime::now(),
-    )
-    .map_err(|e| mismatch(e.to_string()))?;
+    // Each certificate alone must verify the chain: every one handed to jobs is trusted for the
+    // gateway, so one that does not issue its certificate (a whole system bundle) must not be.
+    for (i, c) in cas.iter().enumerate() {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(c.clone()).map_err(|e| mismatch(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| mismatch(e.to_string()))?;
+        rustls::client::danger::ServerCertVerifier::verify_server_cert(
+            verifier.as_ref(),
+            &chain[0],
+            &chain[1..],
+            &name,
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        )
+        .map_err(|e| {
+            mismatch(if cas.len() == 1 {
+                e.to_string()
+            } else {
+                format!("certificate {} of {} in the file: {e}", i + 1, cas.len())
+            })
+        })?;
+    }
     Ok(cas.iter().map(|c| pem_encode("CERTIFICATE", c)).collect())
 }
 
@@ -541,6 +590,47 @@ mod tests {
         let client = client_config(&one.certificate_pem, rustls::ALL_VERSIONS, &[]);
         assert!(handshake(&one, client, "db.example.com").await.is_err());
         assert_eq!(one.client_root_pem(), ca);
+    }
+
+    #[tokio::test]
+    async fn the_derived_ca_is_constrained_to_the_gateways_names() {
+        let seed = [3u8; 32];
+        let hosts = vec!["db.example.com".to_owned(), "localhost".to_owned()];
+        let tls = GatewayTls::generated(&seed, &hosts).unwrap();
+        // Whoever derives the CA's key can sign a leaf for another name: clients refuse it.
+        let (ca_key, ca_params) = derived_ca(&seed, &hosts).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        for name in ["bank.example", "db.example.com.evil", "10.0.0.1"] {
+            let (mut params, key) = leaf_params(&[name.to_owned()], "forged").unwrap();
+            params.use_authority_key_identifier_extension = true;
+            let forged = params.signed_by(&key, &issuer).unwrap();
+            let server = GatewayTls::build(
+                vec![forged.der().clone()],
+                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                None,
+            )
+            .unwrap();
+            let client = client_config(tls.ca_pem.as_ref().unwrap(), rustls::ALL_VERSIONS, &[]);
+            let err = handshake(&server, client, name).await.unwrap_err();
+            assert!(
+                err.to_string().contains("NameConstraint") || err.to_string().contains("Name"),
+                "{name}: {err}"
+            );
+        }
+        // A subdomain of a permitted name is within the constraints, as RFC 5280 reads them.
+        let (mut params, key) = leaf_params(&["a.db.example.com".to_owned()], "sub").unwrap();
+        params.use_authority_key_identifier_extension = true;
+        let sub = params.signed_by(&key, &issuer).unwrap();
+        let server = GatewayTls::build(
+            vec![sub.der().clone()],
+            PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            None,
+        )
+        .unwrap();
+        let client = client_config(tls.ca_pem.as_ref().unwrap(), rustls::ALL_VERSIONS, &[]);
+        handshake(&server, client, "a.db.example.com")
+            .await
+            .unwrap();
     }
 
     #[test]

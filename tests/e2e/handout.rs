@@ -240,6 +240,31 @@ async fn refusals_name_the_claim_in_the_providers_words_and_no_rule_of_another_r
     }
     assert_eq!(names(&error), ["repository_id", "repository"]);
 
+    // A stranger cannot tell a connection that does not exist from one no rule grants it, and
+    // its token is used either way.
+    for connection in [CONNECTION, "no-such-connection"] {
+        let token = hoop.github.mint(&hoop.github.github_claims(
+            AUDIENCE,
+            "mallory/tools",
+            666,
+            9837,
+        ));
+        let reply = hoop.exchange_for(&token, connection).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "no_matching_trust_rule"),
+            "{connection}: {:?}",
+            reply.body
+        );
+        let again = hoop.exchange_for(&token, connection).await;
+        assert_eq!(again.error_code(), "token_replayed", "{connection}");
+    }
+    // A job some rule is for is told the connection does not exist.
+    let typo = hoop
+        .exchange_for(&hoop.github_token(9838), "paymnets")
+        .await;
+    assert_eq!(typo.error_code(), "unknown_connection");
+
     // GitLab speaks of projects, in GitLab's claim names.
     let gitlab = |run| {
         hoop.gitlab
@@ -328,6 +353,40 @@ async fn every_answer_carries_the_api_marker_and_unknown_paths_answer_json() {
     assert_eq!(marker(&doubled).as_deref(), Some("1"));
     let message = doubled.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("ends in /v1"), "{message}");
+
+    // What axum cannot read is answered as JSON too, and audited.
+    let big = Reply::read(
+        http.post(format!("{}/v1/exchange", hoop.api))
+            .header(
+                "authorization",
+                format!("Bearer {}", hoop.github_token(9842)),
+            )
+            .body("x".repeat(5000))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (big.status, big.error_code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
+    assert_eq!(marker(&big).as_deref(), Some("1"));
+    let bad_id = Reply::read(
+        http.delete(format!("{}/v1/credentials/%ff", hoop.api))
+            .header("authorization", "Bearer x")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (bad_id.status, bad_id.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "{}",
+        bad_id.text
+    );
+    assert!(!hoop.db.audit_events("body_too_large").await.is_empty());
 
     let wrong_method = hoop.get("/v1/exchange").await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);

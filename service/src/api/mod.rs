@@ -30,6 +30,7 @@ mod archives;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -108,7 +109,8 @@ async fn mark_as_hoop(mut response: Response) -> Response {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    let path = uri.path();
+    // As sent, with whatever does not show as itself (raw bidi or control bytes) escaped.
+    let path = crate::display::line(uri.path());
     let fix = if path.starts_with("/v1/v1/") {
         "; the base URL ends in /v1: give the API's base URL without it (POST /v1/exchange is \
          appended to it)"
@@ -126,7 +128,10 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} does not take {method} (docs/api.md)", uri.path()),
+        format!(
+            "{} does not take {method} (docs/api.md)",
+            crate::display::line(uri.path())
+        ),
     )
 }
 
@@ -210,10 +215,14 @@ async fn exchange(
     State(broker): State<Arc<Broker>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = Caller {
         remote_addr: Some(peer.ip()),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return Err(refused(&broker, Action::Exchange, caller, body_refused(&e)).await),
     };
     let (token, body) = match parse_exchange(&headers, &body) {
         Ok(parsed) => parsed,
@@ -250,6 +259,28 @@ fn parse_exchange<'h>(
         )
     })?;
     Ok((token, request))
+}
+
+/// A body axum could not read: over [`MAX_BODY_BYTES`], or cut short.
+fn body_refused(e: &BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes; it is {{\"connection\": \"name\"}}"
+            ),
+        )
+    } else {
+        ApiError::new(
+            e.status(),
+            "invalid_request",
+            format!(
+                "the body could not be read: {}",
+                crate::display::line(&e.body_text())
+            ),
+        )
+    }
 }
 
 /// Audits a request refused here, before it reached the broker, and passes the error on.
@@ -307,13 +338,15 @@ fn url_host(host: &str) -> String {
 async fn revoke(
     State(broker): State<Arc<Broker>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = Caller {
         remote_addr: Some(peer.ip()),
     };
-    let parsed = parse_id(&id)
+    let parsed = id
+        .ok()
+        .and_then(|Path(id)| parse_id(&id))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -280,6 +280,11 @@ pub struct Broker {
 /// role is never remembered: once an operator creates it, the next exchange succeeds.
 const ROLE_SEEN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long the exchange waits for the upstream to say whether a policy role exists before it
+/// goes on without knowing (an upstream that accepts the query but never answers must not hold
+/// the exchange).
+const ROLE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The Postgres channel on which replicas announce credentials that stopped being live.
 pub const REVOCATIONS_CHANNEL: &str = "hoop_revocations";
 
@@ -391,14 +396,26 @@ impl Broker {
         let verified = self.verifier.verify(token).await?;
         phases.mark(&self.metrics, Phase::Verify);
         describe_token(event, &verified);
+        // The token id is consumed whatever the trust rules say: a verified token is usable once.
+        let decision = self.trust.load().evaluate(&verified, connection);
         let conn = self
             .issuing
             .connections
             .iter()
-            .find(|c| &c.name == connection)
-            .ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
-        // The token id is consumed whatever the trust rules say: a verified token is usable once.
-        let decision = self.trust.load().evaluate(&verified, connection);
+            .find(|c| &c.name == connection);
+        // A connection that does not exist is named as such only to a token some rule is for;
+        // to any other it is refused like a connection no rule grants it (and the token is
+        // used), so connection names cannot be listed with a stranger's token.
+        if conn.is_none()
+            && !matches!(
+                decision,
+                TrustDecision::Denied {
+                    reason: DenyReason::NoMatchingRule(NearMiss::Repository { .. })
+                }
+            )
+        {
+            return Err(ExchangeError::UnknownConnection(connection.to_string()));
+        }
         if let TrustDecision::Granted(grant) = &decision {
             // Before the token is consumed: a policy role that is gone upstream is an operator's
             // error the job cannot fix, and it can send the same token once it is fixed.
@@ -432,6 +449,8 @@ impl Broker {
             }
         };
         event.trust_rule = Some(grant.rule.clone());
+        // Trust rules name configured connections only (checked at load).
+        let conn = conn.ok_or_else(|| ExchangeError::UnknownConnection(connection.to_string()))?;
         if let Some(requested) = &request.role
             && *requested != grant.role
         {
@@ -520,6 +539,18 @@ impl Broker {
             comment: &comment,
         };
         if let Err(e) = self.upstreams.create_run_role(connection, &role).await {
+            // The role may exist all the same (CREATE ROLE committed, its answer was lost): it is
+            // dropped, as far as the upstream lets, before the token is released for a retry
+            // that would create another.
+            let dropped = tokio::time::timeout(
+                ROLE_CHECK_TIMEOUT,
+                self.upstreams
+                    .drop_run_role(connection, &issued.username, &grant.role),
+            )
+            .await;
+            if !matches!(dropped, Ok(Ok(()))) {
+                tracing::warn!(credential_id = %id, role = %issued.username, "cannot make sure the run role of a failed exchange is gone upstream");
+            }
             // The credential failed; the token is released so the job may retry with it.
             let mut client = self.store.client().await?;
             let tx = client.transaction().await.map_err(StateError::from)?;
@@ -577,7 +608,18 @@ impl Broker {
         if seen(&self.roles_seen.lock().unwrap_or_else(|e| e.into_inner())) {
             return Ok(());
         }
-        match self.upstreams.role_exists(connection, role.as_str()).await {
+        let asked = tokio::time::timeout(
+            ROLE_CHECK_TIMEOUT,
+            self.upstreams.role_exists(connection, role.as_str()),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(UpstreamError::Unavailable {
+                connection: connection.to_string(),
+                reason: format!("no answer within {} s", ROLE_CHECK_TIMEOUT.as_secs()),
+            })
+        });
+        match asked {
             Ok(true) => {
                 self.roles_seen
                     .lock()

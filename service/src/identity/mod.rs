@@ -175,7 +175,7 @@ pub enum IdentityError {
     Malformed(String),
     #[error("the token is {size} bytes; at most {max} are accepted")]
     TooLarge { size: usize, max: usize },
-    #[error("the token is signed with {alg}, which issuer {issuer} is not allowed to use")]
+    #[error("the token is signed with {alg:?}, which issuer {issuer} is not allowed to use")]
     AlgorithmNotAllowed { alg: String, issuer: String },
     #[error("the token's issuer {0:?} is not configured")]
     UnknownIssuer(String),

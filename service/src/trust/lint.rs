@@ -30,6 +30,7 @@ pub fn lint(
             }
         }
         findings.extend(pull_request_event_without_opt_in(provider, i, rule));
+        findings.extend(no_repository(provider, i, rule));
         findings.extend(shadowed(rules, i));
     }
     findings
@@ -339,6 +340,38 @@ fn pull_request_event_without_opt_in(
     })
 }
 
+/// A rule that names no claim of the repository (nor `sub`, which carries it): every repository
+/// whose token has its other claims matches, and a `job_workflow_ref` or `environment` is carried
+/// by any repository that calls the shared workflow or names the environment.
+fn no_repository(provider: Provider, i: usize, rule: &TrustRuleConfig) -> Option<Finding> {
+    let repository = schema::repository_claims(provider);
+    let pinned = rule
+        .claims
+        .keys()
+        .any(|name| name == "sub" || repository.contains(&name.as_str()));
+    (!pinned).then(|| {
+        let (id, owner) = match provider {
+            Provider::Github => ("repository_id", "repository_owner_id"),
+            Provider::Gitlab => ("project_id", "namespace_id"),
+        };
+        Finding::error(
+            format!("trust[{i}].claims"),
+            format!(
+                "trust rule {:?} names no claim of the {} ({}), so a token of any {} with its \
+                 other claims matches it",
+                rule.name,
+                schema::repository_word(provider),
+                repository.join(", "),
+                schema::repository_word(provider),
+            ),
+            format!(
+                "pin {id} (one {}) or {owner} (its owner) exactly",
+                schema::repository_word(provider)
+            ),
+        )
+    })
+}
+
 /// How a matcher compares, whatever its spelling: `42` and `"42"` are one exact matcher.
 fn canonical(matcher: &ClaimMatcherConfig) -> (u8, String) {
     match matcher {
@@ -389,6 +422,41 @@ mod tests {
 
     /// The findings of `rules` (`[[trust]]` tables) with issuers `github` and `gitlab` of those
     /// kinds.
+    #[test]
+    fn a_rule_that_names_no_repository_is_an_error() {
+        let f = lint_of(
+            r#"[[trust]]
+            name = "shared-workflow"
+            issuer = "github"
+            claims = { job_workflow_ref = "acme/shared/.github/workflows/db.yml@refs/heads/main" }
+            connections = ["payments"]"#,
+        );
+        let f: Vec<_> = f.iter().filter(|f| f.key == "trust[0].claims").collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(
+            f[0].message.contains("names no claim of the repository"),
+            "{}",
+            f[0].message
+        );
+        for pinned in [
+            r#"repository_owner_id = "7""#,
+            r#"sub = "repo:acme/x:ref:refs/heads/main""#,
+        ] {
+            let f = lint_of(&format!(
+                r#"[[trust]]
+                name = "ok"
+                issuer = "github"
+                claims = {{ {pinned}, job_workflow_ref = "acme/shared/.github/workflows/db.yml@refs/heads/main" }}
+                connections = ["payments"]"#
+            ));
+            assert!(
+                f.iter().all(|f| f.key != "trust[0].claims"),
+                "{pinned}: {f:?}"
+            );
+        }
+    }
+
     fn lint_of(rules: &str) -> Vec<Finding> {
         #[derive(serde::Deserialize)]
         struct Section {
@@ -409,15 +477,23 @@ mod tests {
         )
     }
 
+    /// The findings of one rule about its claims, leaving out that it names no repository
+    /// claim (tested on its own): these rules name one claim at a time.
+    fn of_claims(issuer: &str, claims: &str) -> Vec<Finding> {
+        let mut findings = lint_of(&rule(issuer, claims));
+        findings.retain(|f| f.key != "trust[0].claims");
+        findings
+    }
+
     /// The one finding of one rule.
     fn only(issuer: &str, claims: &str) -> Finding {
-        let findings = lint_of(&rule(issuer, claims));
+        let findings = of_claims(issuer, claims);
         assert_eq!(findings.len(), 1, "{claims}: {findings:#?}");
         findings.into_iter().next().unwrap()
     }
 
     fn clean(issuer: &str, claims: &str) {
-        let findings = lint_of(&rule(issuer, claims));
+        let findings = of_claims(issuer, claims);
         assert!(findings.is_empty(), "{claims}: {findings:#?}");
     }
 

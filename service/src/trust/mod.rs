@@ -143,9 +143,11 @@ impl SeenClaim {
 
     fn of(token: &VerifiedToken, name: &str) -> SeenClaim {
         let value = token.claims.get(name).map(|v| {
+            // Quoted and escaped like a Rust string; anything in an array or object that does not
+            // show as itself (bidi overrides, line separators) as `\u{…}`.
             let text = match v {
                 serde_json::Value::String(s) => format!("{s:?}"),
-                other => other.to_string(),
+                other => crate::display::line(&other.to_string()).into_owned(),
             };
             if text.chars().count() > Self::MAX_CHARS {
                 let cut: String = text.chars().take(Self::MAX_CHARS).collect();
@@ -305,19 +307,22 @@ impl TrustPolicy {
             .rules
             .iter()
             .filter(|r| r.issuer == token.issuer && r.connections.contains(connection))
+            // A rule is for the token's repository when every repository claim it names holds,
+            // and one of them names it exactly: a glob or regex there (`.*`, `acme-*`) could
+            // hold for anyone, and such a rule is never named.
             .filter(|r| {
                 let pinned = r
                     .claims
                     .iter()
                     .filter(|(n, _)| repository.contains(&n.as_str()));
-                let mut any = false;
+                let mut exact = false;
                 for (name, m) in pinned {
                     if !accepts(name, m) {
                         return false;
                     }
-                    any = true;
+                    exact |= matches!(m, ClaimMatcher::Exact(_));
                 }
-                any
+                exact
             })
             .map(|r| {
                 let failed: Vec<&str> = r
@@ -536,6 +541,37 @@ mod tests {
             "payments",
         );
         assert!(matches!(got, NearMiss::Repository { .. }), "{got:?}");
+        // Nor one whose repository claims are patterns that could hold for anyone.
+        let by_pattern = r#"
+            [[trust]]
+            name = "any-repository"
+            issuer = "github"
+            claims = { repository = { regex = ".*" }, sub = "repo:umbrella/x:environment:prod" }
+            connections = ["payments"]
+        "#;
+        let claims = json!({"repository": "m/x", "sub": "repo:m/x:ref:refs/heads/main"});
+        let got = near(by_pattern, claims, "payments");
+        assert!(matches!(got, NearMiss::Repository { .. }), "{got:?}");
+        // A value that is not a string is escaped like one.
+        let custom = r#"
+            [[trust]]
+            name = "custom"
+            issuer = "github"
+            claims = { repository_id = "42", repo_property_team = "payments" }
+            connections = ["payments"]
+        "#;
+        let claims =
+            json!({"repository_id": "42", "repo_property_team": ["a\u{202e}b", "x\u{2028}y"]});
+        let got = near(custom, claims, "payments");
+        let NearMiss::Claims { claims, .. } = &got else {
+            panic!("{got:?}")
+        };
+        let shown = claims[0].to_string();
+        assert!(
+            !shown.contains('\u{202e}') && !shown.contains('\u{2028}'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{202e}"), "{shown}");
         // A value is shown whole up to its limit, then cut.
         let long = "r".repeat(500);
         let got = near(
