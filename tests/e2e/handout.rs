@@ -412,6 +412,8 @@ role = "{MISSING}"
             extra: Some(extra),
             ..GatewaySettings::default()
         },
+        // The role is not needed at the exchange: only the check can refuse it.
+        role_provisioning: "first-connect",
         ..Options::default()
     })
     .await;
@@ -495,10 +497,43 @@ role = "{MISSING}"
         .revoke_with_token(&credential.id, issued.field("revoke_token"))
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+
+    // Gone again after it was seen: the exchange that finds the sighting old goes on and asks
+    // in the background; from the answer on, exchanges are refused.
     admin
         .batch_execute(&format!(
             "REVOKE ALL ON {TABLE} FROM {MISSING}; DROP ROLE {MISSING}"
         ))
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let mut run = 9860;
+    let fresh = |run: u64| {
+        hoop.github.mint(
+            &hoop
+                .github
+                .github_claims(AUDIENCE, "acme/migrations", REPO_ID, run),
+        )
+    };
+    let stale = hoop.exchange(&fresh(run)).await;
+    assert_eq!(stale.status, StatusCode::CREATED, "{:?}", stale.body);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        run += 1;
+        let reply = hoop.exchange(&fresh(run)).await;
+        if reply.error_code() == "upstream_role_missing" {
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still issued after the role was gone"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hoop.log().contains("no longer exists upstream"),
+        "{}",
+        hoop.log()
+    );
 }

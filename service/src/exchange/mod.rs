@@ -13,6 +13,7 @@
 //! event, so no credential is ever active without one.
 
 mod retire;
+mod roles;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -271,19 +272,9 @@ pub struct Broker {
     /// [`Broker::complete_revocations`].
     unfinished: mpsc::UnboundedSender<CredentialId>,
     unfinished_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<CredentialId>>>,
-    /// Policy roles seen to exist upstream, and when: [`Broker::check_policy_role`] asks the
-    /// database again only after [`ROLE_SEEN_FOR`].
-    roles_seen: std::sync::Mutex<std::collections::HashMap<(ConnectionName, DbRole), Instant>>,
+    /// Whether a granted policy role exists upstream, asked before a token is used.
+    roles: roles::PolicyRoles,
 }
-
-/// How long a policy role seen upstream is taken to exist without asking again. A missing
-/// role is never remembered: once an operator creates it, the next exchange succeeds.
-const ROLE_SEEN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How long the exchange waits for the upstream to say whether a policy role exists before it
-/// goes on without knowing (an upstream that accepts the query but never answers must not hold
-/// the exchange).
-const ROLE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The Postgres channel on which replicas announce credentials that stopped being live.
 pub const REVOCATIONS_CHANNEL: &str = "hoop_revocations";
@@ -299,6 +290,7 @@ impl Broker {
         metrics: Arc<Metrics>,
     ) -> Self {
         let (unfinished, unfinished_queue) = mpsc::unbounded_channel();
+        let roles = roles::PolicyRoles::new(upstreams.clone());
         Broker {
             issuing,
             verifier,
@@ -310,7 +302,7 @@ impl Broker {
             revocations: broadcast::channel(1024).0,
             unfinished,
             unfinished_queue: std::sync::Mutex::new(Some(unfinished_queue)),
-            roles_seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+            roles,
         }
     }
 
@@ -419,7 +411,7 @@ impl Broker {
         if let TrustDecision::Granted(grant) = &decision {
             // Before the token is consumed: a policy role that is gone upstream is an operator's
             // error the job cannot fix, and it can send the same token once it is fixed.
-            self.check_policy_role(connection, &grant.role).await?;
+            self.roles.check(connection, &grant.role).await?;
         }
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(StateError::from)?;
@@ -543,7 +535,7 @@ impl Broker {
             // dropped, as far as the upstream lets, before the token is released for a retry
             // that would create another.
             let dropped = tokio::time::timeout(
-                ROLE_CHECK_TIMEOUT,
+                roles::ASK_TIMEOUT,
                 self.upstreams
                     .drop_run_role(connection, &issued.username, &grant.role),
             )
@@ -587,56 +579,6 @@ impl Broker {
         tx.commit().await.map_err(StateError::from)?;
         phases.mark(&self.metrics, Phase::Activate);
         Ok(issued)
-    }
-
-    /// Refuses a grant whose policy role does not exist in the connection's database
-    /// ([`UpstreamError::ParentRoleMissing`]): the job would get a credential that cannot log
-    /// in. A role seen within [`ROLE_SEEN_FOR`] is not asked for again. When the upstream
-    /// cannot be asked, the exchange goes on: the first connection (or the role's creation at
-    /// exchange) reports what is wrong then.
-    async fn check_policy_role(
-        &self,
-        connection: &ConnectionName,
-        role: &DbRole,
-    ) -> Result<(), ExchangeError> {
-        let key = (connection.clone(), role.clone());
-        let seen = |roles: &std::collections::HashMap<_, Instant>| {
-            roles
-                .get(&key)
-                .is_some_and(|at: &Instant| at.elapsed() < ROLE_SEEN_FOR)
-        };
-        if seen(&self.roles_seen.lock().unwrap_or_else(|e| e.into_inner())) {
-            return Ok(());
-        }
-        let asked = tokio::time::timeout(
-            ROLE_CHECK_TIMEOUT,
-            self.upstreams.role_exists(connection, role.as_str()),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(UpstreamError::Unavailable {
-                connection: connection.to_string(),
-                reason: format!("no answer within {} s", ROLE_CHECK_TIMEOUT.as_secs()),
-            })
-        });
-        match asked {
-            Ok(true) => {
-                self.roles_seen
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, Instant::now());
-                Ok(())
-            }
-            Ok(false) => Err(UpstreamError::ParentRoleMissing {
-                connection: connection.to_string(),
-                role: role.to_string(),
-            }
-            .into()),
-            Err(e) => {
-                tracing::warn!(%connection, role = %role, error = %e, "cannot check that the policy role exists upstream; the exchange goes on");
-                Ok(())
-            }
-        }
     }
 
     /// Creates the credential's upstream role if it does not exist yet: the first-connect half
