@@ -197,11 +197,6 @@ impl GatewayTls {
         .map_err(TlsError::SelfSigned)
     }
 
-    /// What a client puts in `sslrootcert`: the CA when there is one, else the certificate.
-    pub fn client_root_pem(&self) -> &str {
-        self.ca_pem.as_deref().unwrap_or(&self.certificate_pem)
-    }
-
     /// A self-signed certificate for the embedded defaults: ECDSA P-256, the subject alternative
     /// names are `hostnames` (DNS names or IP addresses; clients verify against these with
     /// `sslmode=verify-full`), valid for a year from the start of today (UTC), which also
@@ -589,7 +584,6 @@ mod tests {
         // The leaf is no CA: trusting it alone verifies nothing.
         let client = client_config(&one.certificate_pem, rustls::ALL_VERSIONS, &[]);
         assert!(handshake(&one, client, "db.example.com").await.is_err());
-        assert_eq!(one.client_root_pem(), ca);
     }
 
     #[tokio::test]

@@ -128,11 +128,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let field = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
     let (id, user, password) = (field("credential_id"), field("username"), field("password"));
+    let (ca_cert, revoke_token) = (field("ca_cert"), field("revoke_token"));
     println!(
-        "2. POST /v1/exchange -> 201: credential {id}\n   user {user}, password ({} chars, shown once), expires {} (trust rule {:?})",
+        "2. POST /v1/exchange -> 201: credential {id}\n   user {user}, password ({} chars, shown once), expires {} (trust rule {:?}), at most {} sessions at once\n   with the gateway's CA (for sslmode=verify-full) and a revoke token (shown once)",
         password.len(),
         field("expires_at"),
         field("trust_rule"),
+        body["max_sessions"],
     );
 
     let (status, body) = post_exchange(&http, &api, &token).await?;
@@ -147,8 +149,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         body["error"]["code"].as_str().unwrap_or("?")
     );
 
-    // The job's client: unchanged libpq-style settings pointed at the gateway, verify-full TLS.
-    let tls = client_tls(gateway.tls().client_root_pem())?;
+    // The job's client: unchanged libpq-style settings pointed at the gateway, verify-full TLS
+    // against the CA the exchange handed out.
+    let tls = client_tls(&ca_cert)?;
     let pg_url = format!(
         "postgres://{user}:{password}@127.0.0.1:{gateway_port}/{DEMO_DATABASE}?sslmode=require"
     );
@@ -233,10 +236,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ),
     }
 
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    // What the job's last step does, even when its id token has expired.
     let status = http
         .delete(format!("{api}/v1/credentials/{id}"))
-        .header("authorization", format!("Basic {basic}"))
+        .header("authorization", format!("Bearer {revoke_token}"))
         .send()
         .await?
         .status();
@@ -362,7 +365,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "\ndone: the credential worked only for its run, only while it lived, and every statement is on record."
     );
     println!(
-        "in a pipeline: `uses: <org>/hoop/action@v1` (GitHub) or `extends: .hoop-db` (GitLab) do steps 1-2 and 6."
+        "in a pipeline: the GitHub Action (action/) or the GitLab component (templates/hoop-db) do steps 1-2 and 6."
     );
     Ok(())
 }
