@@ -537,3 +537,77 @@ role = "{MISSING}"
         hoop.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_the_upstream_fails_leaves_its_token_unused_and_no_credential() {
+    // An admin without CREATEROLE: the upstream refuses the run role at the exchange.
+    let weak = format!("hoop_e2e_weak_{}", uuid::Uuid::new_v4().simple());
+    const REPO_ID: u64 = 5505;
+    let extra = format!(
+        r#"[[connections]]
+name = "weak"
+kind = "postgres"
+admin_url = "postgres://{weak}@127.0.0.1:5432/postgres"
+database = "postgres"
+default_role = "pg_monitor"
+sslmode = "disable"
+role_provisioning = "exchange"
+
+[[trust]]
+name = "weak"
+issuer = "github"
+claims = {{ repository_id = {REPO_ID}, ref = "refs/heads/main" }}
+connections = ["weak"]
+"#
+    );
+    let hoop = Hoop::start(Options {
+        gateway: GatewaySettings {
+            extra: Some(extra),
+            ..GatewaySettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let admin = hoop.db.client().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {weak} LOGIN NOCREATEROLE"))
+        .await
+        .unwrap();
+    let token = hoop.github.mint(
+        &hoop
+            .github
+            .github_claims(AUDIENCE, "acme/weak", REPO_ID, 9871),
+    );
+    for attempt in 1..=2 {
+        let reply = hoop.exchange_for(&token, "weak").await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream_not_permitted"),
+            "attempt {attempt}: {:?}",
+            reply.body
+        );
+    }
+    let states: Vec<String> = admin
+        .query(
+            "SELECT state FROM hoop_credentials WHERE connection = 'weak' ORDER BY created_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        states,
+        ["failed", "failed"],
+        "each attempt failed, none is live"
+    );
+    // A refusal by policy, by contrast, uses the token.
+    let main = hoop.github_token(9872);
+    hoop.issue(&main).await;
+    assert_eq!(hoop.exchange(&main).await.error_code(), "token_replayed");
+    admin
+        .batch_execute(&format!("DROP ROLE {weak}"))
+        .await
+        .unwrap();
+}

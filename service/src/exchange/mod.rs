@@ -533,27 +533,29 @@ impl Broker {
         if let Err(e) = self.upstreams.create_run_role(connection, &role).await {
             // The role may exist all the same (CREATE ROLE committed, its answer was lost): it is
             // dropped, as far as the upstream lets, before the token is released for a retry
-            // that would create another.
+            // that would create another. One that cannot be dropped now leaves the credential
+            // `provisioning`, which the reaper retires (dropping the role) once it is stuck.
             let dropped = tokio::time::timeout(
                 roles::ASK_TIMEOUT,
                 self.upstreams
                     .drop_run_role(connection, &issued.username, &grant.role),
             )
             .await;
-            if !matches!(dropped, Ok(Ok(()))) {
-                tracing::warn!(credential_id = %id, role = %issued.username, "cannot make sure the run role of a failed exchange is gone upstream");
-            }
-            // The credential failed; the token is released so the job may retry with it.
             let mut client = self.store.client().await?;
             let tx = client.transaction().await.map_err(StateError::from)?;
-            creds::transition(
-                &tx,
-                id,
-                &[CredentialState::Provisioning],
-                CredentialState::Failed,
-                Some("upstream role creation failed"),
-            )
-            .await?;
+            if matches!(dropped, Ok(Ok(()))) {
+                creds::transition(
+                    &tx,
+                    id,
+                    &[CredentialState::Provisioning],
+                    CredentialState::Failed,
+                    Some("upstream role creation failed"),
+                )
+                .await?;
+            } else {
+                tracing::warn!(credential_id = %id, role = %issued.username, "cannot make sure the run role of a failed exchange is gone upstream; the reaper drops it once the credential is stuck in provisioning");
+            }
+            // The token is released so the job may retry with it.
             tokens::release_token(&tx, &verified_issuer, &verified_token_id).await?;
             tx.commit().await.map_err(StateError::from)?;
             return Err(e.into());
