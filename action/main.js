@@ -10,11 +10,14 @@ import { decodeClaims, requestIdToken } from './lib/oidc.js';
 import { withRetries } from './lib/retry.js';
 import { ActionError, exportVariable, info, mask, saveState, setFailed, setOutput } from './lib/runner.js';
 
-/** Writes the CA certificate where psql can read it; returns the path. */
-function writeCaFile(pem) {
+/**
+ * Writes the CA certificate where psql can read it; returns the path. Named for the credential,
+ * so two uses of the action in one job (two hoops, two CAs) do not overwrite each other's.
+ */
+function writeCaFile(pem, credentialId) {
   const dir = process.env.RUNNER_TEMP || tmpdir();
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'hoop-ca.pem');
+  const path = join(dir, `hoop-ca-${credentialId}.pem`);
   writeFileSync(path, pem, { mode: 0o644 });
   return path;
 }
@@ -80,7 +83,7 @@ async function main() {
   let rootCert = '';
   const gatewayCa = typeof c.ca_cert === 'string' && c.ca_cert.includes('-----BEGIN CERTIFICATE-----') ? c.ca_cert : inputs.ca;
   if (gatewayCa) {
-    rootCert = writeCaFile(gatewayCa);
+    rootCert = writeCaFile(gatewayCa, c.credential_id);
     sslmode = 'verify-full';
     databaseUrl = withParams(databaseUrl, { sslmode, sslrootcert: rootCert });
     mask(databaseUrl);

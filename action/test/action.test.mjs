@@ -112,8 +112,9 @@ describe('hoop GitHub Action', () => {
     const password = env.PGPASSWORD;
     assert.match(password, /^[A-Za-z0-9_-]{43}$/);
     const hoopUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=require`;
-    // hoop handed out the gateway's CA (ca_cert): written to RUNNER_TEMP, verify-full everywhere.
-    const rootCert = join(j.env.RUNNER_TEMP, 'hoop-ca.pem');
+    // hoop handed out the gateway's CA (ca_cert): written to RUNNER_TEMP, named for the
+    // credential, verify-full everywhere.
+    const rootCert = join(j.env.RUNNER_TEMP, `hoop-ca-${out['credential-id']}.pem`);
     assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
     const fullUrl = `postgres://${out.username}:${password}@127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(rootCert)}`;
     const revokeToken = state.revoke_token;
@@ -160,7 +161,7 @@ describe('hoop GitHub Action', () => {
       out['jdbc-url'],
       `jdbc:postgresql://127.0.0.1:${hoop.gatewayPort}/${db.name}?sslmode=verify-full&sslrootcert=${encodeURIComponent(rootCert)}`,
     );
-    assert.match(main.stdout, /\(sslmode verify-full with CA .*hoop-ca\.pem, trust rule payments-main, at most 3 sessions at once\)/);
+    assert.match(main.stdout, /\(sslmode verify-full with CA .*hoop-ca-[0-9a-f-]{36}\.pem, trust rule payments-main, at most 3 sessions at once\)/);
 
     // The exported environment carries the password, as before.
     assert.deepEqual(env, {
@@ -260,7 +261,7 @@ describe('hoop GitHub Action', () => {
     assert.equal(main.code, 0, main.output);
 
     const env = j.exported();
-    const rootCert = join(j.env.RUNNER_TEMP, 'hoop-ca.pem');
+    const rootCert = join(j.env.RUNNER_TEMP, `hoop-ca-${j.outputs()['credential-id']}.pem`);
     assert.equal(env.PGSSLMODE, 'verify-full');
     assert.equal(env.PGSSLROOTCERT, rootCert);
     assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());

@@ -68,7 +68,7 @@ describe('drivers in later steps', () => {
   it("writes hoop's CA for the gateway and exports verify-full with it", () => {
     const env = j.exported();
     const out = j.outputs();
-    const file = join(j.env.RUNNER_TEMP, 'hoop-ca.pem');
+    const file = join(j.env.RUNNER_TEMP, `hoop-ca-${out['credential-id']}.pem`);
     assert.equal(out['ca-cert-file'], file);
     assert.equal(env.PGSSLROOTCERT, file);
     assert.equal(env.PGSSLMODE, 'verify-full');
