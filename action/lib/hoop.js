@@ -142,7 +142,11 @@ async function call(base, path, options, ca) {
         );
     // The role is missing until an operator creates it: waiting a few seconds does not help.
     if (e.code === 'upstream_role_missing') throw e;
-    throw retryable(e, `HTTP ${response.status}${hoop ? ` from hoop (${e.code})` : answeredBy(response)}`);
+    throw retryable(
+      e,
+      `HTTP ${response.status}${hoop ? ` from hoop (${e.code})` : answeredBy(response)}`,
+      response.headers?.['retry-after'],
+    );
   }
   if (!hoop) {
     throw new ActionError(

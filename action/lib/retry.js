@@ -22,11 +22,26 @@ export function backoff(retry, base = baseMs()) {
   return Math.round(Math.random() * base * 2 ** (retry - 1));
 }
 
-/** An error the caller may try again: `summary` says what happened, for the log line. */
-export function retryable(error, summary) {
+/** Longest wait a `Retry-After` answer is honoured up to. */
+const RETRY_AFTER_CAP_MS = 30_000;
+
+/**
+ * An error the caller may try again: `summary` says what happened, for the log line;
+ * `retryAfter` is the answer's `Retry-After` header, if any (seconds or an HTTP date).
+ */
+export function retryable(error, summary, retryAfter) {
   error.retryable = true;
   error.summary = summary;
+  error.retryAfterMs = retryAfterMs(retryAfter);
   return error;
+}
+
+/** `Retry-After` in milliseconds, capped; 0 when absent or unreadable. */
+export function retryAfterMs(value, now = Date.now()) {
+  if (typeof value !== 'string' || value.trim() === '') return 0;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, RETRY_AFTER_CAP_MS) : 0;
 }
 
 /**
@@ -40,7 +55,8 @@ export async function withRetries(attempt, { attempts = ATTEMPTS, log = info } =
       return await attempt(n);
     } catch (e) {
       if (!e?.retryable || n >= attempts) throw e;
-      const ms = backoff(n);
+      // The server's Retry-After (up to 30 s) when it asks for longer than the backoff.
+      const ms = Math.max(backoff(n), e.retryAfterMs ?? 0);
       log(`hoop: attempt ${n + 1} of ${attempts} after ${e.summary}; waiting ${(ms / 1000).toFixed(1)} s`);
       await new Promise((resolve) => setTimeout(resolve, ms));
     }

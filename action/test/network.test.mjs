@@ -27,6 +27,7 @@ import {
   startProxy,
   tlsProxy,
 } from '../testing/harness.mjs';
+import { retryAfterMs } from '../lib/retry.js';
 
 let dir;
 let db;
@@ -309,6 +310,28 @@ connections = ["ghost"]
       assert.equal(attempts(post.stdout).length, 1, post.stdout);
       assert.match(post.stdout, /revoked credential/);
       assert.equal(await credentialState(j.state().credential_id), 'revoked');
+    });
+
+    it("waits as long as the ingress's Retry-After asks, up to 30 s", async () => {
+      const ingress = await serve(
+        flakyFront(Number(new URL(hoop.api).port), { mode: '503', failures: 1, retryAfter: '2' }),
+      );
+      const j = job({ inputs: inputs({ url: ingress.url }) });
+      const main = await j.main();
+      assert.equal(main.code, 0, main.output);
+      const lines = attempts(main.stdout);
+      assert.equal(lines.length, 1, main.stdout);
+      assert.match(lines[0], /^hoop: attempt 2 of 4 after HTTP 503 from test-ingress; waiting 2\.0 s$/);
+    });
+
+    it('reads Retry-After as seconds or a date, capped at 30 s', () => {
+      const now = Date.parse('2026-12-06T12:00:00Z');
+      assert.equal(retryAfterMs('3', now), 3000);
+      assert.equal(retryAfterMs('Sun, 06 Dec 2026 12:00:05 GMT', now), 5000);
+      assert.equal(retryAfterMs('3600', now), 30_000);
+      for (const junk of [undefined, '', 'soon', '-1', 'Sun, 06 Dec 2026 11:00:00 GMT']) {
+        assert.equal(retryAfterMs(junk, now), 0, String(junk));
+      }
     });
 
     it('retries connections reset before hoop answered', async () => {

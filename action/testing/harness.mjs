@@ -282,10 +282,11 @@ export function startProxy({ credentials = '', refuse = 0 } = {}) {
 /**
  * An ingress in front of hoop's API that fails the first `failures` requests, then passes
  * requests through: `mode` '503' answers HTTP 503 (as a load balancer without a healthy
- * backend does), 'reset' resets the connection. `set(failures)` re-arms it. `seen` holds the
+ * backend does; with `Retry-After: retryAfter` when given), 'reset' resets the connection.
+ * `set(failures)` re-arms it. `seen` holds the
  * Authorization header of every request that reached it (SSLRequest probes excepted).
  */
-export function flakyFront(targetPort, { mode = '503', failures = 0 } = {}) {
+export function flakyFront(targetPort, { mode = '503', failures = 0, retryAfter = '' } = {}) {
   const state = { remaining: failures, seen: [] };
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
@@ -304,6 +305,7 @@ export function flakyFront(targetPort, { mode = '503', failures = 0 } = {}) {
           const body = '<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>';
           socket.end(
             `HTTP/1.1 503 Service Temporarily Unavailable\r\nServer: test-ingress\r\nContent-Type: text/html\r\n` +
+              (retryAfter ? `Retry-After: ${retryAfter}\r\n` : '') +
               `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
           );
         }
