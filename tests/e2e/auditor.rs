@@ -780,6 +780,20 @@ async fn a_reader_that_goes_away_leaves_the_exit_code_alone() {
         ]);
         assert_eq!(code, 0, "{err}");
         assert!(!err.contains("panicked"), "{err}");
+        // The recording's JSON lines too.
+        let (code, err) = hoop_into_closed_pipe(&[
+            "archive",
+            "replay",
+            "a1a1a1a1-0000-4000-8000-000000000001",
+            "--folder",
+            path(&f.root),
+            "--public-key",
+            key,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
     }
     // A problem found stays exit 1 when nobody reads the report.
     let copy = f.dir.path().join("cut");

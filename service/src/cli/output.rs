@@ -20,6 +20,15 @@ enum Stop {
 
 /// Writes to stdout unless it stopped taking output; what `outln!` and `out!` expand to.
 pub(crate) fn write(args: fmt::Arguments<'_>) {
+    emit(|out| out.write_fmt(args));
+}
+
+/// Writes `bytes` as they are (a recording's JSON lines), like [`write`].
+pub(crate) fn write_bytes(bytes: &[u8]) {
+    emit(|out| out.write_all(bytes));
+}
+
+fn emit(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
     let mut stopped = STOPPED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -27,7 +36,7 @@ pub(crate) fn write(args: fmt::Arguments<'_>) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
         *stopped = Some(match e.kind() {
             ErrorKind::BrokenPipe => Stop::ReaderGone,
             _ => Stop::Failed(e.to_string()),

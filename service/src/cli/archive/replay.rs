@@ -6,7 +6,6 @@
 //! manifest member. Whether other archives are missing is `verify`'s question, not this one's.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -89,9 +88,7 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
         }
         TextFormat::Json => {
             eprint!("{report}");
-            std::io::stdout()
-                .write_all(jsonl)
-                .context("writing the events")?;
+            crate::cli::output::write_bytes(jsonl);
         }
     }
     Ok(if checked.problems.is_empty() && !checked.failed {
