@@ -34,15 +34,6 @@ use crate::state::credentials::{self as creds, CredentialState, NewCredential};
 use crate::state::tokens::{self, TokenUse};
 use crate::state::{StateError, Store};
 use crate::trust::{DenyReason, NearMiss, SeenClaim, TrustDecision, TrustPolicy};
-
-/// `ref "refs/heads/x"`, `ref "…" and environment (absent)`, `a, b and c`.
-fn join_claims(claims: &[SeenClaim]) -> String {
-    let parts: Vec<String> = claims.iter().map(ToString::to_string).collect();
-    match parts.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => parts.join(""),
-    }
-}
 use crate::upstream::RoleProvisioning;
 use crate::upstream::{ConnectionConfig, RunRole, UpstreamError, Upstreams};
 use arc_swap::ArcSwap;
@@ -89,6 +80,15 @@ pub enum ExchangeError {
         granted: String,
         rule: String,
     },
+}
+
+/// `ref "refs/heads/x"`, `ref "…" and environment (absent)`, `a, b and c`.
+fn join_claims(claims: &[SeenClaim]) -> String {
+    let parts: Vec<String> = claims.iter().map(ToString::to_string).collect();
+    match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => parts.join(""),
+    }
 }
 
 fn deny_message(reason: &DenyReason, connection: &str) -> String {
