@@ -780,7 +780,10 @@ async fn verify_full_accepts_the_configured_certificate_only() {
         ..Options::default()
     })
     .await;
-    let credential = hoop.issue(&hoop.github_token(9701)).await;
+    let reply = hoop.exchange(&hoop.github_token(9701)).await;
+    // A configured certificate without gateway.tls_ca: hoop knows no CA to hand out.
+    assert!(reply.body.get("ca_cert").is_none(), "{}", reply.body);
+    let credential = Credential::from_body(&reply.body);
     let psql = |host: &str, root: &Path| {
         hoop.psql_command(&credential)
             .args(["-c", "SELECT 'verified'"])

@@ -301,7 +301,7 @@ fn credential_json(c: &IssuedCredential) -> serde_json::Value {
         c.database,
         c.sslmode
     );
-    json!({
+    let mut body = json!({
         "credential_id": c.id,
         "username": c.username,
         "password": c.password.expose(),
@@ -313,7 +313,6 @@ fn credential_json(c: &IssuedCredential) -> serde_json::Value {
         "expires_at": c.expires_at.to_rfc3339(),
         "trust_rule": c.trust_rule,
         "max_sessions": c.max_sessions,
-        "ca_cert": c.ca_cert.as_deref(),
         "revoke_token": c.revoke_token.expose(),
         "run": {
             "provider": c.run.provider.as_str(),
@@ -323,7 +322,12 @@ fn credential_json(c: &IssuedCredential) -> serde_json::Value {
             "attempt": c.run.attempt,
             "run_url": c.run.run_url,
         },
-    })
+    });
+    // Absent, not null, when hoop does not know the CA (the certificate chains to a public one).
+    if let Some(ca) = &c.ca_cert {
+        body["ca_cert"] = json!(ca.as_ref());
+    }
+    body
 }
 
 /// IPv6 literals need brackets in URLs.
