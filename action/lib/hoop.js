@@ -235,11 +235,50 @@ export async function exchange({ base, token, connection, role, audience, ca }) 
     throw e;
   }
   if (response.status === 201 && response.json && typeof response.json.password === 'string') {
-    return response.json;
+    return checkedCredential(response.json);
   }
   const e = refusal(response);
   addAdvice(e, { token, audience, connection, role });
   throw e;
+}
+
+/** What each field of hoop's credential document must look like before it is used. */
+const CREDENTIAL_FIELDS = {
+  credential_id: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  username: /^[a-z0-9_-]{1,63}$/,
+  password: /^[A-Za-z0-9_-]{16,128}$/,
+  host: /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$/,
+  database: /^[^\s\u0000-\u001f\u007f/?#@]{1,63}$/,
+  sslmode: /^(?:disable|allow|prefer|require|verify-ca|verify-full)$/,
+  expires_at: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/,
+  database_url: /^postgres(?:ql)?:\/\/[^\s\u0000-\u001f\u007f]+$/,
+};
+const OPTIONAL_FIELDS = {
+  trust_rule: /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]{0,200}$/,
+  revoke_token: /^hoop-revoke\.[A-Za-z0-9_-]{16,128}$/,
+  ca_cert: /^(?:-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/,
+};
+
+/**
+ * hoop's credential document, each field checked: a server at the url that is not hoop (or
+ * answers for it) must not get a value into a file name, an exported variable or the log.
+ */
+function checkedCredential(c) {
+  const bad = (name) => new ActionError(`hoop's answer has an invalid ${name}: this job does not use it (is url hoop's API?)`);
+  for (const [name, shape] of Object.entries(CREDENTIAL_FIELDS)) {
+    if (typeof c[name] !== 'string' || !shape.test(c[name])) throw bad(name);
+  }
+  if (!Number.isInteger(c.port) || c.port < 1 || c.port > 65535) throw bad('port');
+  for (const [name, shape] of Object.entries(OPTIONAL_FIELDS)) {
+    if (c[name] !== undefined && c[name] !== null && (typeof c[name] !== 'string' || !shape.test(c[name]))) {
+      throw bad(name);
+    }
+  }
+  if (c.max_sessions !== undefined && !(Number.isInteger(c.max_sessions) && c.max_sessions > 0)) {
+    throw bad('max_sessions');
+  }
+  if (Number.isNaN(Date.parse(c.expires_at))) throw bad('expires_at');
+  return c;
 }
 
 function addAdvice(e, context) {

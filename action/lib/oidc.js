@@ -2,7 +2,7 @@
 //
 // https://docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect
 
-import { ActionError } from './runner.js';
+import { ActionError, mask } from './runner.js';
 import { NetworkError, request } from './http.js';
 import { retryable } from './retry.js';
 
@@ -74,6 +74,8 @@ export async function requestIdToken(audience) {
   if (typeof token !== 'string' || token.split('.').length !== 3) {
     throw new ActionError("The runner's id token service answered without a token (no \"value\")");
   }
+  // Before anything can print it (a server that echoes requests into its error pages).
+  mask(token);
   return token;
 }
 
@@ -104,7 +106,17 @@ export function describeClaims(claims, names = CHECKED_CLAIMS, exclude = []) {
     .join('\n');
 }
 
+/**
+ * A body from a server, shortened for a message, with what could be a secret taken out: a
+ * server or proxy that echoes the request (an error page listing its headers) must not print
+ * the id token or the proxy's credentials into the log.
+ */
 export function truncate(text, max = 300) {
-  const flat = String(text).replace(/\s+/g, ' ').trim();
+  const flat = String(text)
+    .replace(/\b(bearer|basic)\s+[^\s"'<>,;]+/gi, '$1 ***')
+    .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '***')
+    .replace(/hoop-revoke\.[\w-]+/g, 'hoop-revoke.***')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max)}…` : flat || '(empty body)';
 }

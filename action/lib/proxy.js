@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 
-import { ActionError } from './runner.js';
+import { ActionError, mask } from './runner.js';
 
 /** The value of `name`, lowercase first, then uppercase; `''` when neither is set. */
 function envVar(env, name) {
@@ -108,6 +108,9 @@ export function proxyFor(url, env = process.env) {
     const user = decodeURIComponent(proxy.username);
     const password = decodeURIComponent(proxy.password);
     authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    // Out of the log whatever prints them (a proxy's error page that echoes the request).
+    if (password) mask(password);
+    mask(authorization.slice('Basic '.length));
   }
   return { host: bareHost(proxy.hostname), port: portOf(proxy), display, authorization };
 }

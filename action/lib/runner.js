@@ -54,8 +54,21 @@ export function mask(secret) {
   }
 }
 
+/**
+ * `message` as one log line. Control characters (a CR or LF would start a line the runner reads
+ * as a workflow command, `::stop-commands::` say) and Unicode line separators are shown as
+ * `\u000a`: values from hoop's answer or a token cannot write a line of their own.
+ */
 export function info(message) {
-  process.stdout.write(`${message}${EOL}`);
+  process.stdout.write(`${oneLine(message)}${EOL}`);
+}
+
+/** `text` with every C0/C1 control character and line separator shown as `\uXXXX`. */
+export function oneLine(text) {
+  return String(text).replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function warning(message) {

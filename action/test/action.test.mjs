@@ -22,7 +22,9 @@ import {
   freePort,
   makeCertificates,
   makeWeakLeaf,
+  credentialMasks,
   masks,
+  unmasked,
   startHoop,
   startIssuer,
   tlsProxy,
@@ -69,7 +71,8 @@ function assertMaskedFirst(step, secret) {
 }
 
 /** Nothing the step printed contains a token this test's issuer minted, nor its signature. */
-function assertNoToken(output) {
+function assertNoToken(printed) {
+  const output = unmasked(printed);
   assert.ok(issuer.minted.length > 0, 'the issuer minted a token');
   for (const token of issuer.minted) {
     const signature = token.split('.')[2];
@@ -122,7 +125,9 @@ describe('hoop GitHub Action', () => {
 
     // The password, the revoke token and the URLs holding the password are masked, before
     // anything else is printed.
-    assert.deepEqual(masks(main.stdout), [password, hoopUrl, revokeToken, fullUrl]);
+    // The id token first (requested before anything else), then what the exchange handed out.
+    assert.match(masks(main.stdout)[0], /^eyJ/);
+    assert.deepEqual(credentialMasks(main.stdout), [password, hoopUrl, revokeToken, fullUrl]);
     assertMaskedFirst(main, password);
     assertMaskedFirst(main, revokeToken);
     assertNoToken(main.output);
@@ -219,7 +224,7 @@ describe('hoop GitHub Action', () => {
     );
     assert.equal(out['database-url'], env.DATABASE_URL);
     // The password, the URLs and the revoke token are masked, and the masks precede everything else.
-    assert.deepEqual(masks(main.stdout), [password, out['database-url'].replace(/sslmode=.*/, 'sslmode=require'), j.state().revoke_token, out['database-url']]);
+    assert.deepEqual(credentialMasks(main.stdout), [password, out['database-url'].replace(/sslmode=.*/, 'sslmode=require'), j.state().revoke_token, out['database-url']]);
     assertMaskedFirst(main, password);
     assertMaskedFirst(main, out['database-url']);
     // The other outputs still carry no password.
@@ -266,7 +271,7 @@ describe('hoop GitHub Action', () => {
     assert.equal(env.PGSSLROOTCERT, rootCert);
     assert.equal(readFileSync(rootCert, 'utf8').trim(), readFileSync(certs.ca, 'utf8').trim());
     assert.match(env.DATABASE_URL, /\?sslmode=verify-full&sslrootcert=%2F/);
-    const [password, apiUrl, revokeToken, exportedUrl, ...more] = masks(main.stdout);
+    const [password, apiUrl, revokeToken, exportedUrl, ...more] = credentialMasks(main.stdout);
     assert.equal(password, env.PGPASSWORD);
     assert.match(apiUrl, /\?sslmode=require$/);
     assert.equal(revokeToken, j.state().revoke_token);
@@ -411,7 +416,7 @@ describe('hoop GitHub Action', () => {
     assert.ok(!main.stdout.includes('hoop: attempt 2'), main.stdout);
     assertNoToken(main.output);
     const token = issuer.minted.at(-1);
-    assert.ok(!main.output.includes(token.split('.')[1]), 'the token payload was printed as is');
+    assert.ok(!unmasked(main.output).includes(token.split('.')[1]), 'the token payload was printed as is');
   });
 
   it('sends the role input, and fails when the rule grants another role', async () => {
@@ -437,7 +442,7 @@ describe('hoop GitHub Action', () => {
     assert.equal(post.code, 0, post.output);
     assert.match(post.stdout, new RegExp(`^hoop: revoked credential ${id}`, 'm'));
     assert.equal(issuer.minted.length, minted + 1, 'post did not request an id token');
-    assert.deepEqual(masks(post.stdout), []);
+    assert.deepEqual(credentialMasks(post.stdout), []);
     assert.equal(await credentialState(id), 'revoked');
   });
 

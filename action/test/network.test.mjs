@@ -20,14 +20,18 @@ import {
   dropDatabase,
   flakyFront,
   makeCertificates,
+  credentialMasks,
+  fakeHoop,
   masks,
   notHoop,
   startHoop,
   startIssuer,
   startProxy,
   tlsProxy,
+  unmasked,
 } from '../testing/harness.mjs';
 import { retryAfterMs } from '../lib/retry.js';
+import { oneLine } from '../lib/runner.js';
 
 let dir;
 let db;
@@ -68,7 +72,8 @@ function attempts(stdout) {
 }
 
 /** Neither a minted token nor the given secrets appear in `output`. */
-function assertNoSecrets(output, ...secrets) {
+function assertNoSecrets(printed, ...secrets) {
+  const output = unmasked(printed);
   for (const token of issuer.minted) assert.ok(!output.includes(token.split('.')[2]), 'a token signature was printed');
   for (const secret of secrets) assert.ok(!output.includes(secret), `${secret} was printed`);
 }
@@ -301,7 +306,7 @@ connections = ["ghost"]
       assert.equal(new Set(tokens.map(jti)).size, 3);
       assert.deepEqual(ingress.seen, tokens.map((t) => `Bearer ${t}`));
       assertNoSecrets(main.output);
-      assert.equal(masks(main.stdout)[0], j.exported().PGPASSWORD);
+      assert.equal(credentialMasks(main.stdout)[0], j.exported().PGPASSWORD);
 
       // post retries too.
       ingress.set(1);
@@ -384,6 +389,67 @@ connections = ["ghost"]
       assert.deepEqual(attempts(main.stdout), []);
       assert.equal(ingress.seen.length, 1);
       assert.equal(issuer.minted.length, minted + 1);
+    });
+  });
+
+  describe('a server that answers for hoop with values it must not be trusted with', () => {
+    const good = () => ({
+      credential_id: '8b0f6c0e-5c1d-4c36-9d0e-0d8c3f1f2b7a',
+      username: 'run-1-1-abcdef',
+      password: 'p'.repeat(43),
+      host: 'db.example.com',
+      port: 6432,
+      database: 'payments',
+      sslmode: 'require',
+      database_url: `postgres://run-1-1-abcdef:${'p'.repeat(43)}@db.example.com:6432/payments?sslmode=require`,
+      expires_at: '2026-12-06T12:00:00+00:00',
+      trust_rule: 'payments-main',
+      revoke_token: `hoop-revoke.${'r'.repeat(43)}`,
+    });
+    const hostile = [
+      ['credential_id', '/../../../../tmp/escaped'],
+      ['credential_id', '8b0f6c0e-5c1d-4c36-9d0e-0d8c3f1f2b7a\n::stop-commands::x'],
+      ['username', 'run\n::set-output name=x::forged'],
+      ['host', 'db\r::warning::forged'],
+      ['port', '6432;touch /tmp/x'],
+      ['sslmode', 'require\n::error::x'],
+      ['expires_at', 'soon\n::add-mask::x'],
+      ['trust_rule', 'rule\n::error title=x::forged'],
+      ['revoke_token', 'hoop-revoke.x\nX-Injected: yes'],
+      ['ca_cert', 'ANY CONTENT\nexport EVIL=1\n-----BEGIN CERTIFICATE-----'],
+    ];
+    for (const [field, value] of hostile) {
+      it(`refuses a ${field} like ${JSON.stringify(value).slice(0, 40)}, exporting and writing nothing`, async () => {
+        const fake = await serve(fakeHoop(() => ({ status: 201, body: { ...good(), [field]: value } })));
+        const j = job({ inputs: inputs({ url: fake.url }) });
+        const main = await j.main();
+        assert.equal(main.code, 1, main.output);
+        assert.match(main.stdout, new RegExp(`::error::hoop's answer has an invalid ${field}`));
+        assert.deepEqual(j.exported(), {});
+        assert.deepEqual(j.outputs(), {});
+        // No line of its own for anything the server sent.
+        assert.ok(!/^::(?!add-mask|error|group|endgroup)/m.test(main.stdout), main.stdout);
+      });
+    }
+
+    it('shows a server-chosen value on one line in the log', () => {
+      assert.equal(oneLine('a\r\n::stop-commands::x\u2028y'), 'a\\u000d\\u000a::stop-commands::x\\u2028y');
+    });
+
+    it("keeps the id token and proxy credentials out of an echoing server's error page", async () => {
+      const fake = await serve(
+        fakeHoop((req) => ({
+          status: 400,
+          body: `ERROR echo: authorization=${req.headers.authorization} proxy=${req.headers['proxy-authorization']}`,
+        })),
+      );
+      const j = job({ inputs: inputs({ url: fake.url }) });
+      const main = await j.main();
+      assert.equal(main.code, 1, main.output);
+      assert.match(main.stdout, /authorization=Bearer \*\*\*/);
+      // The token was masked before the request, and no part of it is printed unmasked.
+      assert.match(masks(main.stdout)[0], /^eyJ/);
+      assertNoSecrets(main.output);
     });
   });
 

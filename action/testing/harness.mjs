@@ -331,6 +331,33 @@ export function flakyFront(targetPort, { mode = '503', failures = 0, retryAfter 
   });
 }
 
+/**
+ * A server that answers like hoop (`x-hoop-api: 1`) with whatever `answer(req)` returns:
+ * `{ status, body }` (body an object, sent as JSON, or a string, sent as is). For what a hostile
+ * or broken server at the url could send. `headers` holds each request's headers.
+ */
+export function fakeHoop(answer) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    req.on('end', () => {
+      const { status, body } = answer(req);
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'x-hoop-api': '1' });
+      res.end(text);
+    });
+  });
+  closable(server);
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      server.url = `http://127.0.0.1:${server.address().port}`;
+      server.headers = seen;
+      resolve(server);
+    });
+  });
+}
+
 /** A web server that is not hoop: 404 with an HTML page for every request, as nginx does. */
 export function notHoop() {
   const server = http.createServer((req, res) => {
@@ -719,4 +746,20 @@ export function masks(stdout) {
         .replace(/%0A/g, '\n')
         .replace(/%25/g, '%'),
     );
+}
+
+/** The `::add-mask::` values other than id tokens (the action masks each token it requests). */
+export function credentialMasks(stdout) {
+  return masks(stdout).filter((m) => !/^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(m));
+}
+
+/**
+ * `output` without its `::add-mask::` commands: what the runner shows of a step (it hides the
+ * masked values everywhere else), for checking that no secret was printed.
+ */
+export function unmasked(output) {
+  return output
+    .split(/\r?\n/)
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');
 }
