@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::fronts::{ForwardProxy, Front, NotHoop, TlsFront};
+use crate::support::fronts::{FakeHoop, ForwardProxy, Front, NotHoop, TlsFront};
 use crate::support::*;
 use serde_norway::Value as Yaml;
 
@@ -30,7 +30,7 @@ const GENERATOR: &str = concat!(
 const JOB: &str = ".hoop-db";
 const JOB_ID: &str = "20021";
 /// Tools of a minimal job image besides `sh` and `curl`.
-const IMAGE_TOOLS: &[&str] = &["psql", "sed", "tr", "cat", "rm", "mkdir", "sleep"];
+const IMAGE_TOOLS: &[&str] = &["psql", "sed", "tr", "cat", "ls", "rm", "mkdir", "sleep"];
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(TEMPLATE).expect("reading the template");
@@ -589,7 +589,13 @@ PGHOSTADDR=127.0.0.1 PGPORT={port} PGCONNECT_TIMEOUT=10 \
     assert_eq!(mode(&state), 0o700);
     assert_eq!(
         entries(&state),
-        ["ca.pem", "credential-id", "expires-at", "revoke-token"]
+        [
+            "ca.pem",
+            "complete",
+            "credential-id",
+            "expires-at",
+            "revoke-token"
+        ]
     );
     for file in entries(&state) {
         assert_eq!(mode(&state.join(&file)), 0o600, "{file}");
@@ -1086,6 +1092,8 @@ async fn after_script_without_a_credential_sends_nothing() {
 
     // A file that is not a credential id (not this job's): ignored, and no request either.
     std::fs::create_dir_all(job.state_dir()).unwrap();
+    std::fs::set_permissions(job.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(job.state_dir().join("complete"), "").unwrap();
     std::fs::write(job.state_dir().join("credential-id"), "../../admin?x=1\n").unwrap();
     let out = job.shell(&script("after_script")).await;
     assert!(out.status.success(), "{}", log_of(&out));
@@ -1301,4 +1309,375 @@ role = "{MISSING}"
     assert!(log.contains("hoop's operators must create it"), "{log}");
     assert!(!log.contains("attempt"), "{log}");
     assert_eq!(front.connections(), 1);
+}
+
+/// A file of the job's user that a write through a planted symbolic link would overwrite.
+const PRECIOUS: &str = "the CI user's own file\n";
+
+/// Plants, where the job's state directory goes, what another local user could: the directory
+/// itself (mode 1777), a credential id of theirs, a revoke token with a header on a second line,
+/// the marker of a completed before_script, and symbolic links named like the files the scripts
+/// write, to a file of the job's user.
+fn plant_state_dir(job: &Job, dir: &Path) -> PathBuf {
+    let victim = job.dir.0.join("victim");
+    std::fs::write(&victim, PRECIOUS).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("credential-id"),
+        "0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("revoke-token"),
+        "hoop-revoke.abc\nX-Injected: yes\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("complete"), "").unwrap();
+    for name in ["headers", "curl-error", "ca.pem"] {
+        std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+    }
+    victim
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_directory_someone_else_created_is_neither_trusted_nor_written_through() {
+    for image in images() {
+        let hoop = FakeHoop::answering(&exchange_answer(&[])).await;
+        let mut job = Job::in_image(&hoop.url, "a.b.c", image, &[]);
+        job.set("HOOP_ID_TOKEN", "a.b.c");
+        let state = job.state_dir();
+        let victim = plant_state_dir(&job, &state);
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o1777)).unwrap();
+
+        // before_script does not reuse it: one line, and no request.
+        let first = job.shell(&script("before_script")).await;
+        let first_log = log_of(&first);
+        assert!(!first.status.success(), "{image:?}: {first_log}");
+        let lines = lines_starting(&first_log, "hoop: ");
+        assert_eq!(lines.len(), 1, "{image:?}: {first_log}");
+        assert!(
+            lines[0].contains("exists already, and this job did not create it"),
+            "{image:?}: {first_log}"
+        );
+
+        // after_script reads nothing from it, sends nothing, writes through no link, and says
+        // why in one line; the job does not fail for it.
+        let second = job.shell(&script("after_script")).await;
+        let second_log = log_of(&second);
+        assert!(second.status.success(), "{image:?}: {second_log}");
+        assert_eq!(
+            second_log.trim_end(),
+            format!(
+                "hoop: WARNING: {} is not this job's state directory (not mode 0700): nothing revoked from it, nothing removed",
+                state.display()
+            ),
+            "{image:?}"
+        );
+        assert_eq!(hoop.requests(), Vec::<String>::new(), "{image:?}");
+        // (curl --version only, before anything else.)
+        assert!(!job.curl_command_lines().contains("http"), "{image:?}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), PRECIOUS);
+        assert!(
+            state.join("credential-id").exists(),
+            "someone else's files were removed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_directory_of_another_user_or_a_symbolic_link_is_refused() {
+    let hoop = FakeHoop::answering(&exchange_answer(&[])).await;
+    let job = Job::new(&hoop.url, "a.b.c", &[]);
+    let state = job.state_dir();
+
+    // A symbolic link to a directory that looks like a completed job's.
+    let elsewhere = job.dir.0.join("elsewhere");
+    let victim = plant_state_dir(&job, &elsewhere);
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(elsewhere.join("revoke-token"), "hoop-revoke.abc\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &state).unwrap();
+    let out = job.shell(&script("after_script")).await;
+    let log = log_of(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "is not this job's state directory (a symbolic link): nothing revoked from it"
+        ),
+        "{log}"
+    );
+    let first = job.shell(&script("before_script")).await;
+    assert!(!first.status.success());
+    assert!(
+        log_of(&first).contains("exists already, and this job did not create it"),
+        "{}",
+        log_of(&first)
+    );
+    assert_eq!(hoop.requests(), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), PRECIOUS);
+    assert!(elsewhere.join("credential-id").exists());
+    std::fs::remove_file(&state).unwrap();
+
+    // Mode 0700, complete, but another user's (when the tests may give files away).
+    let mut foreign = false;
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        state.join("credential-id"),
+        "0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81\n",
+    )
+    .unwrap();
+    std::fs::write(state.join("revoke-token"), "hoop-revoke.abc\n").unwrap();
+    std::fs::write(state.join("complete"), "").unwrap();
+    if std::os::unix::fs::chown(&state, Some(65534), Some(65534)).is_ok() {
+        foreign = true;
+        let out = job.shell(&script("after_script")).await;
+        let log = log_of(&out);
+        assert!(out.status.success(), "{log}");
+        assert!(
+            log.contains("is not this job's state directory (owned by another user)"),
+            "{log}"
+        );
+        assert_eq!(hoop.requests(), Vec::<String>::new());
+        std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
+    }
+    // The same directory, this user's: the credential is revoked, with the file's token.
+    let out = job.shell(&script("after_script")).await;
+    assert!(
+        log_of(&out).contains("hoop: revoked credential 0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81"),
+        "{} (foreign case run: {foreign})",
+        log_of(&out)
+    );
+    assert_eq!(
+        hoop.requests(),
+        ["DELETE /v1/credentials/0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81 HTTP/1.1"]
+    );
+    assert!(!state.exists());
+
+    // A revoke token that is not one hoop issues (a header on a second line): not sent.
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        state.join("credential-id"),
+        "0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81\n",
+    )
+    .unwrap();
+    std::fs::write(
+        state.join("revoke-token"),
+        "hoop-revoke.abc\nX-Injected: yes\n",
+    )
+    .unwrap();
+    std::fs::write(state.join("complete"), "").unwrap();
+    let out = job.shell(&script("after_script")).await;
+    let log = log_of(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("revoke-token is not a revoke token hoop issues"),
+        "{log}"
+    );
+    assert_eq!(hoop.requests().len(), 1, "a request was sent");
+
+    // before_script did not complete (no marker): nothing revoked, the directory removed.
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        state.join("credential-id"),
+        "0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81\n",
+    )
+    .unwrap();
+    let out = job.shell(&script("after_script")).await;
+    let log = log_of(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("hoop: before_script did not complete"),
+        "{log}"
+    );
+    assert_eq!(hoop.requests().len(), 1, "a request was sent");
+    assert!(!state.exists());
+}
+
+/// An exchange answer of hoop's shape, with `changes` (key, JSON value) replacing its fields.
+fn exchange_answer(changes: &[(&str, &str)]) -> String {
+    let mut fields = vec![
+        ("credential_id", "\"0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81\""),
+        ("username", "\"run-2002-1-abcdef\""),
+        ("password", "\"pw_abc-123\""),
+        ("host", "\"127.0.0.1\""),
+        ("port", "5432"),
+        ("database", "\"payments\""),
+        ("sslmode", "\"require\""),
+        (
+            "database_url",
+            "\"postgres://run-2002-1-abcdef:pw_abc-123@127.0.0.1:5432/payments?sslmode=require\"",
+        ),
+        ("expires_at", "\"2026-12-06T05:00:00Z\""),
+        ("revoke_token", "\"hoop-revoke.AbC_d-1\""),
+        ("max_sessions", "2"),
+        ("trust_rule", "\"payments-gitlab\""),
+    ];
+    for (key, value) in changes {
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some(field) => field.1 = value,
+            None => fields.push((key, value)),
+        }
+    }
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("{{{body}}}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_exchange_answer_fails_the_job_exports_nothing_and_is_revoked() {
+    const ID: &str = "0b0e7b0c-8a57-4c43-9d2a-4a3c5f6e7d81";
+    // (field, JSON value, what the one line names, whether the credential is revoked)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        (
+            "credential_id",
+            "\"../../x$(touch ../pwned)\"",
+            "its credential_id is not a lowercase UUID",
+            false,
+        ),
+        (
+            "port",
+            "\"5432;touch ../pwned\"",
+            "its port is not a number",
+            true,
+        ),
+        ("port", "70000", "its port is not a number", true),
+        ("host", "\"db\\rexample\"", "PGHOST", true),
+        ("host", "\"db;touch\"", "its host is neither", true),
+        (
+            "revoke_token",
+            "\"hoop-revoke.abc\\nX-Evil: 1\"",
+            "its revoke_token",
+            true,
+        ),
+        ("username", "\"Admin\"", "its username", true),
+        ("database", "\"pay ments\"", "its database name", true),
+        ("sslmode", "\"none\"", "its sslmode", true),
+        ("password", "\"pw\\u001b[31m\"", "PGPASSWORD", true),
+    ];
+    for image in images() {
+        // The fake answers as hoop: the well-formed answer is used, and revoked after.
+        let hoop =
+            FakeHoop::answering(&exchange_answer(&[("trust_rule", "\"r\\\\cut\\\\033\"")])).await;
+        let job = Job::in_image(&hoop.url, "a.b.c", image, &[]);
+        let ok = job
+            .shell(&format!(
+                "{}\nprintf '%s\\n' \"$PGHOST\" > ../env-out",
+                script("before_script")
+            ))
+            .await;
+        let ok_log = log_of(&ok);
+        assert!(ok.status.success(), "{image:?}: {ok_log}");
+        if image == Image::DebianJq {
+            // A backslash reaches the log as it is (echo would cut the line at \c).
+            assert!(
+                ok_log.contains(", trust rule r\\cut\\033), expires at"),
+                "{ok_log}"
+            );
+        }
+        let after = job.shell(&script("after_script")).await;
+        assert!(
+            log_of(&after).contains(&format!("hoop: revoked credential {ID}")),
+            "{}",
+            log_of(&after)
+        );
+
+        for (field, value, named, revoked) in cases {
+            let hoop = FakeHoop::answering(&exchange_answer(&[(field, value)])).await;
+            let job = Job::in_image(&hoop.url, "a.b.c", image, &[]);
+            let out = job
+                .shell(&format!(
+                    "{}\nprintf '%s\\n' \"$PGHOST\" > ../env-out",
+                    script("before_script")
+                ))
+                .await;
+            let log = log_of(&out);
+            let what = format!("{image:?} {field}={value}");
+            assert!(!out.status.success(), "{what}: {log}");
+            let lines = log.lines().collect::<Vec<_>>();
+            assert_eq!(lines.len(), 1, "{what}: {log}");
+            assert!(
+                lines[0].starts_with("hoop: hoop's answer is not usable: "),
+                "{what}: {log}"
+            );
+            assert!(
+                !log.contains('\r') && !log.contains('\u{1b}'),
+                "{what}: {log:?}"
+            );
+            // Without jq, a value with a JSON escape is not read: the answer lacks it.
+            let readable = image == Image::DebianJq || !value.contains('\\');
+            if readable {
+                assert!(lines[0].contains(named), "{what}: {log}");
+            }
+            assert!(
+                !job.dir.0.join("env-out").exists(),
+                "{what}: the job's script ran"
+            );
+            assert!(!job.dir.0.join("pwned").exists(), "{what}");
+            assert!(
+                !job.state_dir().exists(),
+                "{what}: the state directory is left"
+            );
+            let deletes = hoop
+                .requests()
+                .into_iter()
+                .filter(|r| r.starts_with("DELETE "))
+                .collect::<Vec<_>>();
+            if *revoked {
+                assert!(
+                    lines[0].contains(&format!("credential {ID} revoked")),
+                    "{what}: {log}"
+                );
+                assert_eq!(
+                    deletes,
+                    [format!("DELETE /v1/credentials/{ID} HTTP/1.1")],
+                    "{what}"
+                );
+            } else {
+                assert_eq!(deletes, Vec::<String>::new(), "{what}");
+            }
+            // after_script finds nothing to revoke.
+            let after = job.shell(&script("after_script")).await;
+            assert!(
+                log_of(&after).contains("nothing to revoke"),
+                "{what}: {}",
+                log_of(&after)
+            );
+            assert_eq!(hoop.requests().len(), 1 + usize::from(*revoked), "{what}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hoop_url_with_a_password_or_backslashes_is_refused_as_it_is_written() {
+    let mut job = Job::new("http://127.0.0.1:9", "a.b.c", &[]);
+    for url in [
+        "https://ci:s3cr3t-pw@hoop.internal/",
+        "https://s3cr3t-pw@hoop.internal",
+        "http://ci:s3cr3t-pw@hoop.internal:8443/?x=1",
+    ] {
+        job.set("HOOP_URL", url);
+        let out = job.shell(&script("before_script")).await;
+        let log = log_of(&out);
+        assert!(!out.status.success(), "{url}: {log}");
+        assert_eq!(log.lines().count(), 1, "{url}: {log}");
+        assert!(
+            log.starts_with("hoop: HOOP_URL must not hold a user name or password"),
+            "{url}: {log}"
+        );
+        assert!(
+            !log.contains("s3cr3t-pw"),
+            "{url}: the password was printed: {log}"
+        );
+    }
+    job.set("HOOP_URL", "ftp://hoop\\cut\\033[31m");
+    let out = job.shell(&script("before_script")).await;
+    let log = log_of(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("it is \"ftp://hoop\\cut\\033[31m\""), "{log}");
+    assert_eq!(job.curl_command_lines(), "");
 }

@@ -1,7 +1,8 @@
 //! Small HTTP listeners that stand between a CI job and hoop's API, on loopback: a front (a load
 //! balancer) that answers 503 a number of times before it passes connections through, a forward
 //! proxy (absolute-form requests and CONNECT) that records what it was asked for, and a plain
-//! HTTP server that is not hoop. Each serves until dropped.
+//! HTTP server that is not hoop, and one that answers as hoop would with a fixed exchange answer.
+//! Each serves until dropped.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -296,5 +297,56 @@ impl TlsFront {
             ca_pem: ca.pem(),
             _serving: Serving(task),
         }
+    }
+}
+
+/// An API that answers as hoop does (`x-hoop-api: 1`) with a fixed answer: every `POST` gets
+/// `201 Created` with `exchange` (a JSON document), every `DELETE` `204 No Content`. Records
+/// each request's line (`DELETE /v1/credentials/...`).
+pub struct FakeHoop {
+    pub url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    _serving: Serving,
+}
+
+impl FakeHoop {
+    pub async fn answering(exchange: &str) -> FakeHoop {
+        let (listener, url) = bind().await;
+        let exchange = exchange.to_owned();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (exchange, seen) = (exchange.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Some((head, _)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let line = head.lines().next().unwrap_or_default().to_owned();
+                    seen.lock().unwrap().push(line.clone());
+                    let response = if line.starts_with("POST ") {
+                        format!(
+                            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nx-hoop-api: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{exchange}",
+                            exchange.len()
+                        )
+                    } else {
+                        "HTTP/1.1 204 No Content\r\nx-hoop-api: 1\r\nConnection: close\r\n\r\n"
+                            .to_owned()
+                    };
+                    let _ = client.write_all(response.as_bytes()).await;
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        FakeHoop {
+            url,
+            requests,
+            _serving: Serving(task),
+        }
+    }
+
+    /// The request lines received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 }
