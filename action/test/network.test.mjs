@@ -52,6 +52,21 @@ function inputs(extra = {}) {
   return { url: hoop.api, connection: CONNECTION, ...extra };
 }
 
+/**
+ * The action's main step through an ingress that fails the first `failures` requests
+ * (`flakyFront`); asserts it succeeded after that many retries.
+ */
+async function throughFlakyIngress(options) {
+  const ingress = await serve(flakyFront(Number(new URL(hoop.api).port), options));
+  const minted = issuer.minted.length;
+  const j = job({ inputs: inputs({ url: ingress.url }) });
+  const main = await j.main();
+  assert.equal(main.code, 0, main.output);
+  const lines = attempts(main.stdout);
+  assert.equal(lines.length, options.failures, main.stdout);
+  return { ingress, minted, j, main, lines };
+}
+
 async function serve(started) {
   const server = await started;
   servers.push(server);
@@ -291,13 +306,7 @@ connections = ["ghost"]
 
   describe('retries', () => {
     it('retries an ingress 503 with a fresh id token each time, and says so', async () => {
-      const ingress = await serve(flakyFront(Number(new URL(hoop.api).port), { mode: '503', failures: 2 }));
-      const minted = issuer.minted.length;
-      const j = job({ inputs: inputs({ url: ingress.url }) });
-      const main = await j.main();
-      assert.equal(main.code, 0, main.output);
-      const lines = attempts(main.stdout);
-      assert.equal(lines.length, 2, main.stdout);
+      const { ingress, minted, j, main, lines } = await throughFlakyIngress({ mode: '503', failures: 2 });
       assert.match(lines[0], /^hoop: attempt 2 of 4 after HTTP 503 from test-ingress; waiting \d+\.\d s$/);
       assert.match(lines[1], /^hoop: attempt 3 of 4 after HTTP 503 from test-ingress; waiting/);
       // Three exchanges, three distinct tokens (a token is single use at hoop), all from the issuer.
@@ -318,14 +327,7 @@ connections = ["ghost"]
     });
 
     it("waits as long as the ingress's Retry-After asks, up to 30 s", async () => {
-      const ingress = await serve(
-        flakyFront(Number(new URL(hoop.api).port), { mode: '503', failures: 1, retryAfter: '2' }),
-      );
-      const j = job({ inputs: inputs({ url: ingress.url }) });
-      const main = await j.main();
-      assert.equal(main.code, 0, main.output);
-      const lines = attempts(main.stdout);
-      assert.equal(lines.length, 1, main.stdout);
+      const { lines } = await throughFlakyIngress({ mode: '503', failures: 1, retryAfter: '2' });
       assert.match(lines[0], /^hoop: attempt 2 of 4 after HTTP 503 from test-ingress; waiting 2\.0 s$/);
     });
 
@@ -340,13 +342,7 @@ connections = ["ghost"]
     });
 
     it('retries connections reset before hoop answered', async () => {
-      const ingress = await serve(flakyFront(Number(new URL(hoop.api).port), { mode: 'reset', failures: 2 }));
-      const minted = issuer.minted.length;
-      const j = job({ inputs: inputs({ url: ingress.url }) });
-      const main = await j.main();
-      assert.equal(main.code, 0, main.output);
-      const lines = attempts(main.stdout);
-      assert.equal(lines.length, 2, main.stdout);
+      const { minted, j, lines } = await throughFlakyIngress({ mode: 'reset', failures: 2 });
       assert.match(lines[0], /^hoop: attempt 2 of 4 after ECONNRESET/);
       assert.equal(new Set(issuer.minted.slice(minted).map(jti)).size, 3);
       assert.equal((await j.post()).code, 0);

@@ -266,6 +266,19 @@ impl Job {
             .expect("running sh")
     }
 
+    /// Runs `before_script` (the template's or the component's), asserts that it succeeded,
+    /// and returns its log and the id of the credential it exported.
+    async fn exchange(&self, before_script: &str) -> (String, String) {
+        let out = self
+            .shell(&format!(
+                "{before_script}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id"
+            ))
+            .await;
+        let log = log_of(&out);
+        assert!(out.status.success(), "{log}");
+        (log, self.read("id"))
+    }
+
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.0.join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -482,15 +495,7 @@ async fn a_job_extending_the_component_gets_and_revokes_a_credential() {
     for (name, value) in job_def["variables"].as_mapping().unwrap() {
         job.set(name.as_str().unwrap(), value.as_str().unwrap());
     }
-    let first = job
-        .shell(&format!(
-            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
-            script_of(job_def, "before_script")
-        ))
-        .await;
-    let log = log_of(&first);
-    assert!(first.status.success(), "{log}");
-    let id = job.read("id");
+    let (_, id) = job.exchange(&script_of(job_def, "before_script")).await;
     assert_eq!(hoop.db.credential_state(&id).await, "active");
     let second = job.shell(&script_of(job_def, "after_script")).await;
     assert!(second.status.success(), "{}", log_of(&second));
@@ -758,14 +763,7 @@ async fn transient_failures_are_retried_with_the_same_token_and_refusals_are_not
     let front = Front::start(&hoop.api, 2).await;
     let token = hoop.gitlab_token(2002);
     let job = Job::new(&front.url, &token, &[]);
-    let first = job
-        .shell(&format!(
-            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
-            script("before_script")
-        ))
-        .await;
-    let log = log_of(&first);
-    assert!(first.status.success(), "{log}");
+    let (log, id) = job.exchange(&script("before_script")).await;
     let attempts = lines_starting(&log, "hoop: attempt ");
     assert_eq!(attempts.len(), 2, "{log}");
     assert!(
@@ -776,7 +774,6 @@ async fn transient_failures_are_retried_with_the_same_token_and_refusals_are_not
     assert_eq!(front.connections(), 3);
     assert_eq!(hoop.db.credential_count().await, 1);
     assert!(!log.contains(signature(&token)), "the token is in the log");
-    let id = job.read("id");
     let second = job.shell(&script("after_script")).await;
     assert!(second.status.success(), "{}", log_of(&second));
     assert_eq!(hoop.db.credential_state(&id).await, "revoked");
@@ -820,14 +817,7 @@ async fn the_exchange_and_the_revocation_go_through_the_proxy_the_standard_varia
     // http_proxy for an http:// HOOP_URL, https_proxy for https://: curl reads them itself.
     job.set("http_proxy", &proxy.url);
     job.set("https_proxy", &proxy.url);
-    let first = job
-        .shell(&format!(
-            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
-            script("before_script")
-        ))
-        .await;
-    assert!(first.status.success(), "{}", log_of(&first));
-    let id = job.read("id");
+    let (_, id) = job.exchange(&script("before_script")).await;
     let second = job.shell(&script("after_script")).await;
     assert!(second.status.success(), "{}", log_of(&second));
     assert_eq!(hoop.db.credential_state(&id).await, "revoked");
@@ -887,14 +877,7 @@ async fn https_to_hoop_with_a_private_ca_and_through_a_connect_proxy() {
         if through_proxy {
             job.set("https_proxy", &proxy.url);
         }
-        let first = job
-            .shell(&format!(
-                "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
-                script("before_script")
-            ))
-            .await;
-        assert!(first.status.success(), "{}", log_of(&first));
-        let id = job.read("id");
+        let (_, id) = job.exchange(&script("before_script")).await;
         let second = job.shell(&script("after_script")).await;
         assert!(second.status.success(), "{}", log_of(&second));
         assert_eq!(hoop.db.credential_state(&id).await, "revoked");
@@ -1143,15 +1126,7 @@ async fn after_script_revokes_with_the_revoke_token_after_the_id_token_expired()
     claims["exp"] = serde_json::json!(exp);
     let token = hoop.gitlab.mint(&claims);
     let job = Job::new(&hoop.api, &token, &[]);
-    let first = job
-        .shell(&format!(
-            "{}\nprintf '%s\\n' \"$HOOP_CREDENTIAL_ID\" > ../id",
-            script("before_script")
-        ))
-        .await;
-    let first_log = log_of(&first);
-    assert!(first.status.success(), "{first_log}");
-    let id = job.read("id");
+    let (first_log, id) = job.exchange(&script("before_script")).await;
     let revoke_token = std::fs::read_to_string(job.state_dir().join("revoke-token"))
         .unwrap()
         .trim()
@@ -1262,14 +1237,7 @@ connections = ["{CONNECTION}"]
 role = "{MISSING}"
 "#
     );
-    let hoop = Hoop::start(Options {
-        gateway: GatewaySettings {
-            extra: Some(extra),
-            ..GatewaySettings::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let hoop = Hoop::start(Options::with_extra(extra)).await;
     hoop.db
         .client()
         .await

@@ -294,35 +294,30 @@ async fn refusals_name_the_claim_in_the_providers_words_and_no_rule_of_another_r
             .contains("payments-gitlab")
     );
 
-    // Pull and merge requests: the event claim of each forge.
-    let pr = with_claim(
-        hoop.github_claims(9835),
-        "event_name",
-        json!("pull_request"),
-    );
-    let (_, error) = refusal(&hoop, &hoop.github, pr).await;
-    assert_eq!(error["code"], "pull_request_not_allowed");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"event_name ("pull_request")"#)
-    );
-    assert_eq!(names(&error), ["event_name"]);
-    let mr = with_claim(
-        gitlab(9836),
-        "pipeline_source",
-        json!("merge_request_event"),
-    );
-    let (_, error) = refusal(&hoop, &hoop.gitlab, mr).await;
-    assert_eq!(error["code"], "pull_request_not_allowed");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("pipeline_source")
-    );
-    assert_eq!(names(&error), ["pipeline_source"]);
+    // Pull and merge requests: the event claim of each forge, with its value.
+    for (issuer, claims, claim, event) in [
+        (
+            &hoop.github,
+            hoop.github_claims(9835),
+            "event_name",
+            "pull_request",
+        ),
+        (
+            &hoop.gitlab,
+            gitlab(9836),
+            "pipeline_source",
+            "merge_request_event",
+        ),
+    ] {
+        let (_, error) = refusal(&hoop, issuer, with_claim(claims, claim, json!(event))).await;
+        assert_eq!(error["code"], "pull_request_not_allowed");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{claim} ({event:?})")),
+            "{message}"
+        );
+        assert_eq!(names(&error), [claim]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,13 +403,9 @@ role = "{MISSING}"
 "#
     );
     let hoop = Hoop::start(Options {
-        gateway: GatewaySettings {
-            extra: Some(extra),
-            ..GatewaySettings::default()
-        },
         // The role is not needed at the exchange: only the check can refuse it.
         role_provisioning: "first-connect",
-        ..Options::default()
+        ..Options::with_extra(extra)
     })
     .await;
     let admin = hoop.db.client().await;
@@ -560,14 +551,7 @@ claims = {{ repository_id = {REPO_ID}, ref = "refs/heads/main" }}
 connections = ["weak"]
 "#
     );
-    let hoop = Hoop::start(Options {
-        gateway: GatewaySettings {
-            extra: Some(extra),
-            ..GatewaySettings::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let hoop = Hoop::start(Options::with_extra(extra)).await;
     let admin = hoop.db.client().await;
     admin
         .batch_execute(&format!("CREATE ROLE {weak} LOGIN NOCREATEROLE"))

@@ -674,6 +674,20 @@ pub struct Options {
     pub file_size_limit: Option<u64>,
 }
 
+impl Options {
+    /// The defaults with `extra` appended to the configuration (`[[trust]]`, `[[connections]]`,
+    /// `[[rules]]`...).
+    pub fn with_extra(extra: impl Into<String>) -> Options {
+        Options {
+            gateway: GatewaySettings {
+                extra: Some(extra.into()),
+                ..GatewaySettings::default()
+            },
+            ..Options::default()
+        }
+    }
+}
+
 impl Default for Options {
     /// A reaper that stays out of the way; expiry tests ask for a fast one.
     fn default() -> Self {
