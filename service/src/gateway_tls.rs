@@ -197,6 +197,16 @@ impl GatewayTls {
         .map_err(TlsError::SelfSigned)
     }
 
+    /// The PEM of the CA [`GatewayTls::generated`] signs with, for `seed` and `hostnames`,
+    /// without a certificate of its own: what the exchange hands to jobs.
+    pub fn derived_ca_pem(seed: &[u8; 32], hostnames: &[String]) -> Result<String, TlsError> {
+        let (ca_key, ca_params) = derived_ca(seed, hostnames)?;
+        Ok(pem_encode(
+            "CERTIFICATE",
+            ca_params.self_signed(&ca_key)?.der(),
+        ))
+    }
+
     /// A self-signed certificate for the embedded defaults: ECDSA P-256, the subject alternative
     /// names are `hostnames` (DNS names or IP addresses; clients verify against these with
     /// `sslmode=verify-full`), valid for a year from the start of today (UTC), which also

@@ -151,7 +151,7 @@ pub fn load_tls(
             GatewayTls::from_files(cert, key, config.tls_ca.as_deref(), public_host)
         }
         _ => {
-            let tls = GatewayTls::generated(seed, &[public_host.to_owned(), "localhost".into()])?;
+            let tls = GatewayTls::generated(seed, &generated_names(public_host))?;
             tracing::info!(
                 fingerprint = %tls.fingerprint_sha256,
                 "gateway TLS uses a certificate generated at start, signed by the CA derived from server.secret_key; the exchange hands that CA to jobs for sslmode=verify-full"
@@ -159,6 +159,27 @@ pub fn load_tls(
             Ok(tls)
         }
     }
+}
+
+/// The CA the exchange hands to jobs (`None`: the operator's certificate chains to a CA they
+/// trust already): `tls_ca`, checked against the operator's files as [`load_tls`] does, or the
+/// CA derived from `seed` that signs the generated certificate, without generating one.
+pub fn handed_out_ca(
+    config: &GatewayConfig,
+    public_host: &str,
+    seed: &[u8; 32],
+) -> Result<Option<String>, TlsError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Ok(GatewayTls::from_files(cert, key, config.tls_ca.as_deref(), public_host)?.ca_pem)
+        }
+        _ => GatewayTls::derived_ca_pem(seed, &generated_names(public_host)).map(Some),
+    }
+}
+
+/// The names a generated certificate (and its CA's name constraints) carry.
+fn generated_names(public_host: &str) -> Vec<String> {
+    vec![public_host.to_owned(), "localhost".into()]
 }
 
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -122,15 +122,14 @@ pub async fn build(
     let replica = config.server.replica.clone().unwrap_or_else(host_name);
     let audit = AuditLog::new(store.clone(), replica);
     let (public_host, public_port) = config.public_endpoint();
-    // The gateway loads the same TLS when it starts: a generated certificate's CA is derived
-    // from the secret key, so the one handed out here verifies it.
-    let gateway_ca = crate::gateway::load_tls(
+    // A generated certificate's CA is derived from the secret key, so the one handed out here
+    // verifies the certificate the gateway generates when it starts.
+    let gateway_ca = crate::gateway::handed_out_ca(
         &config.gateway,
         &public_host,
         &upstreams.derived_key(crate::gateway::CA_SEED),
     )
     .map_err(crate::gateway::GatewayError::from)?
-    .ca_pem
     .map(Arc::from);
     let issuing = Issuing {
         connections: config.connections.clone(),
