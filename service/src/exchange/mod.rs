@@ -274,6 +274,8 @@ pub struct Broker {
     unfinished_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<CredentialId>>>,
     /// Whether a granted policy role exists upstream, asked before a token is used.
     roles: roles::PolicyRoles,
+    /// Keys revoke tokens ([`RevokeToken`]); derived from the secret key once.
+    revoke_key: [u8; 32],
 }
 
 /// The Postgres channel on which replicas announce credentials that stopped being live.
@@ -291,6 +293,7 @@ impl Broker {
     ) -> Self {
         let (unfinished, unfinished_queue) = mpsc::unbounded_channel();
         let roles = roles::PolicyRoles::new(upstreams.clone());
+        let revoke_key = upstreams.derived_key(REVOKE_TOKEN_KEY);
         Broker {
             issuing,
             verifier,
@@ -303,6 +306,7 @@ impl Broker {
             unfinished,
             unfinished_queue: std::sync::Mutex::new(Some(unfinished_queue)),
             roles,
+            revoke_key,
         }
     }
 
@@ -505,7 +509,7 @@ impl Broker {
             trust_rule: grant.rule,
             max_sessions: grant.max_sessions,
             ca_cert: self.issuing.gateway_ca.clone(),
-            revoke_token: RevokeToken::issue(&self.upstreams.derived_key(REVOKE_TOKEN_KEY), id),
+            revoke_token: RevokeToken::issue(&self.revoke_key, id),
         };
         if !at_exchange {
             event.insert(&tx, self.audit.replica()).await?;

@@ -191,10 +191,9 @@ impl Broker {
                 self.retire(id, "revoked with its password").await
             }
             RevokeAuth::RevokeToken(presented) => {
-                let key = self.upstreams.derived_key(super::REVOKE_TOKEN_KEY);
                 // Unknown id and wrong token answer alike, so ids cannot be probed.
                 let record = record.ok_or(ExchangeError::InvalidRevokeToken)?;
-                if !RevokeToken::verify(&key, id, presented.expose()) {
+                if !RevokeToken::verify(&self.revoke_key, id, presented.expose()) {
                     return Err(ExchangeError::InvalidRevokeToken);
                 }
                 event.subject = Some(record.username.to_string());
